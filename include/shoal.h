@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: MIT */
+/* shoal: brokerless shared-memory IPC for Linux. The one header users include. */
+#ifndef SHOAL_H
+#define SHOAL_H
+
+#include "shoal/common.h"
+#include "shoal/segment.h"
+#include "shoal/ring_spsc.h"
+#include "shoal/notify.h"
+#include "shoal/channel.h"
+
+#endif

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/* CPU and clock helpers shared by the layers above; header only. */
+#ifndef SHOAL_SRC_ARCH_H
+#define SHOAL_SRC_ARCH_H
+
+#include <stdint.h>
+#include <time.h>
+
+/* Tell the CPU we are spinning: saves power and frees the sibling thread. */
+static inline void shoal__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+/* Monotonic nanoseconds (vDSO: no system call). */
+static inline int64_t shoal__now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Deadline for a timeout: -1 forever, else now + timeout_ns (saturating). */
+static inline int64_t shoal__deadline(int64_t timeout_ns)
+{
+	int64_t now;
+
+	if (timeout_ns < 0)
+		return -1;
+	now = shoal__now_ns();
+	return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+}
+
+#endif

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Every structure shoal places in shared memory, and nothing else.
+ *
+ * Rules (see docs/segment-format.md for the byte-level description):
+ *  - fixed-width integers only: no pointers, size_t, bool, enums, bitfields;
+ *    locations are byte offsets from the segment base;
+ *  - all multi-byte fields are in the host's byte order (shoal is host-local);
+ *  - fields written by different processes live on different 64-byte lines;
+ *  - every struct has its size and key offsets checked by _Static_assert;
+ *  - a process reading a field written by another one treats it as untrusted:
+ *    it reads it once into a local, checks it, then uses the local.
+ * Each field's comment says what it means, who writes it and how it is
+ * ordered.
+ */
+#ifndef SHOAL_SRC_LAYOUT_H
+#define SHOAL_SRC_LAYOUT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SHOAL__CACHE_LINE 64
+
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2,
+	       "64-bit atomics in shared memory must be lock-free");
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2,
+	       "32-bit atomics in shared memory must be lock-free");
+_Static_assert(sizeof(_Atomic uint64_t) == 8, "atomic u64 is 8 bytes");
+_Static_assert(sizeof(_Atomic uint32_t) == 4, "atomic u32 is 4 bytes");
+
+/* ------------------------------------------------------------------------
+ * Segment header, at offset 0 of every segment.
+ *
+ * Written only by the creator, before it release-stores state = READY; after
+ * that nobody writes it. A peer acquire-loads state first, then copies the
+ * header once and validates the copy.
+ */
+
+/* "SHOALSEG" read as a little-endian u64. */
+#define SHOAL__SEG_MAGIC 0x4745534c414f4853ULL
+#define SHOAL__SEG_VERSION_MAJOR 1
+#define SHOAL__SEG_VERSION_MINOR 0
+/* state values; anything else is corrupt. */
+#define SHOAL__SEG_STATE_INIT 0u
+#define SHOAL__SEG_STATE_READY 0x59444552u /* "REDY" */
+/* header.flags */
+#define SHOAL__SEG_FLAG_PEERS_READ_ONLY 1u
+
+struct shoal__seg_header {
+	uint64_t magic;         /* SHOAL__SEG_MAGIC */
+	uint16_t version_major; /* incompatible layout changes */
+	uint16_t version_minor; /* compatible additions; readers accept newer */
+	uint32_t header_size;   /* bytes of this fixed header, >= 64 */
+	uint64_t total_size;    /* bytes of the memfd; must equal its size */
+	uint64_t epoch;         /* creator's incarnation number, nonzero */
+	_Atomic uint32_t state; /* INIT, then READY (release, written last) */
+	uint32_t object_count;  /* entries in the table, <= 64 */
+	uint32_t table_offset;  /* bytes from base to entry 0, 8-aligned */
+	uint32_t entry_size;    /* bytes per entry, >= 64, 8-aligned */
+	uint32_t flags;         /* SHOAL__SEG_FLAG_* */
+	uint8_t pad[12];
+};
+_Static_assert(sizeof(struct shoal__seg_header) == 64, "header is 64 bytes");
+_Static_assert(offsetof(struct shoal__seg_header, state) == 32, "state at 32");
+
+#define SHOAL__SEG_NAME_BYTES 40
+
+/* One named object. Written by the creator before READY. */
+struct shoal__seg_entry {
+	char name[SHOAL__SEG_NAME_BYTES]; /* printable, NUL-terminated */
+	uint32_t kind;                    /* SHOAL_OBJECT_* */
+	uint32_t align;                   /* power of two; offset % align == 0 */
+	uint64_t offset;                  /* from base, past the table */
+	uint64_t size;                    /* bytes, > 0, ends inside the segment */
+};
+_Static_assert(sizeof(struct shoal__seg_entry) == 64, "entry is 64 bytes");
+
+/* ------------------------------------------------------------------------
+ * SPSC ring (object kind SHOAL_OBJECT_SPSC_RING).
+ *
+ * Three header lines, then capacity slots of slot_stride bytes each. Slot i
+ * holds the message of every position p with p & (capacity - 1) == i.
+ */
+
+/* "SHOALSPS" */
+#define SHOAL__SPSC_MAGIC 0x5350534c414f4853ULL
+#define SHOAL__SPSC_SLOT_HEADER 16
+
+struct shoal__spsc_ring {
+	/* Line 0: geometry. Written by the formatter before the segment is
+	 * READY; each side reads it once at init and keeps checked copies. */
+	uint64_t magic;       /* SHOAL__SPSC_MAGIC */
+	uint32_t capacity;    /* slots, a power of two */
+	uint32_t slot_size;   /* payload bytes per slot */
+	uint64_t slot_stride; /* bytes per slot: header + payload, 64-aligned */
+	uint64_t start_pos;   /* first position (informational) */
+	uint8_t pad0[32];
+
+	/* Line 1: written by the producer only. */
+	_Atomic uint64_t head; /* next position to be written. Relaxed: for
+				* monitoring only; consumers poll slot seq. */
+	uint8_t pad1[56];
+
+	/* Line 2: written by the consumer only. */
+	_Atomic uint64_t tail; /* next position to be read. Release-stored once
+				* the consumer is done with the slots below it;
+				* pairs with the producer's acquire load before
+				* it reuses them. */
+	uint8_t pad2[56];
+};
+_Static_assert(sizeof(struct shoal__spsc_ring) == 3 * SHOAL__CACHE_LINE,
+	       "ring header is three lines");
+_Static_assert(offsetof(struct shoal__spsc_ring, head) == 64, "head line");
+_Static_assert(offsetof(struct shoal__spsc_ring, tail) == 128, "tail line");
+
+/* Header of each slot; the payload follows it. Written by the producer. */
+struct shoal__spsc_slot {
+	_Atomic uint64_t seq; /* == p when the message at position p is
+			       * committed. Release-stored after the payload
+			       * and len; pairs with the consumer's acquire
+			       * load in peek. Formatted to p - capacity for the
+			       * first lap, so no position matches by chance. */
+	_Atomic uint32_t len; /* payload bytes; untrusted: <= slot_size checked */
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct shoal__spsc_slot) == SHOAL__SPSC_SLOT_HEADER,
+	       "slot header is 16 bytes");
+
+/* ------------------------------------------------------------------------
+ * Wait word (object kind SHOAL_OBJECT_NOTIFY): one line written by the
+ * waiting side only, read by notifiers.
+ */
+
+/* "SHOALNTF" */
+#define SHOAL__NOTIFY_MAGIC 0x46544e4c414f4853ULL
+
+struct shoal__notify_word {
+	uint64_t magic;            /* SHOAL__NOTIFY_MAGIC, set by format */
+	_Atomic uint32_t sleeping; /* nonzero: the waiter is (about to be)
+				    * blocked in the eventfd. Stored before a
+				    * seq_cst fence by the waiter; loaded after
+				    * a seq_cst fence by the notifier. */
+	uint32_t pad0;
+	_Atomic uint64_t sleeps; /* times the waiter blocked (statistics) */
+	uint8_t pad[40];
+};
+_Static_assert(sizeof(struct shoal__notify_word) == SHOAL__CACHE_LINE,
+	       "wait word is one line");
+
+#endif

@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Notify: the sleep protocol over eventfd, and the wait strategies.
+ *
+ * The protocol is the store->load (Dekker) pattern:
+ *
+ *   waiter                            notifier
+ *   sleeping = 1                      publish data (release)
+ *   fence(seq_cst)                    fence(seq_cst)
+ *   if ready(): sleeping = 0, done    if sleeping: write(eventfd)
+ *   poll(eventfd), read(eventfd)
+ *   sleeping = 0, check ready() again
+ *
+ * With both fences, at least one side sees the other's store: either the
+ * waiter's re-check finds the data, or the notifier finds the flag and writes
+ * the eventfd (which stays readable until read, so a write that lands before
+ * the poll is not lost). A notifier that finds no sleeper makes no system
+ * call, so a busy stream costs one fence per publish and nothing else.
+ *
+ * Wake-ups are hints: several notifications may merge into one eventfd
+ * count, and a stale "sleeping" flag causes a harmless spurious write. The
+ * waiter therefore always re-checks its condition and loops.
+ *
+ * eventfds are non-blocking on both sides. The waiter uses ppoll() to sleep
+ * (it honours the timeout) and a read() to drain. A notifier whose write
+ * fails with EAGAIN faces a counter saturated by some peer: the fd is already
+ * readable, so the waiter will wake anyway; this is success, not an error,
+ * and the notifier never blocks.
+ *
+ * The wait word is written by the waiter only; a hostile waiter can at worst
+ * make its notifier issue needless writes.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "shoal/notify.h"
+#include "arch.h"
+#include "error.h"
+#include "layout.h"
+
+/* Adaptive spin budget bounds, in nanoseconds. */
+#define SPIN_MIN_NS 1000
+#define SPIN_START_NS 20000
+#define SPIN_MAX_NS 100000
+/* Checks between clock reads while spinning. */
+#define CHECKS_PER_CLOCK 32
+/* How long SPIN_YIELD spins before it starts yielding. */
+#define YIELD_AFTER_NS 5000
+
+int shoal_notify_format(void *word)
+{
+	struct shoal__notify_word *w = word;
+
+	if (!w || (uintptr_t)w % SHOAL__CACHE_LINE)
+		return shoal__fail(-EINVAL,
+				   "notify_format: word must be 64-byte aligned");
+	memset(w, 0, sizeof(*w));
+	w->magic = SHOAL__NOTIFY_MAGIC;
+	return 0;
+}
+
+int shoal_eventfd_create(void)
+{
+	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+	if (fd < 0)
+		return shoal__fail(-errno, "eventfd: %s", strerror(errno));
+	return fd;
+}
+
+static int word_check(void *word, int fd, const char *who)
+{
+	struct shoal__notify_word *w = word;
+
+	if (!w || (uintptr_t)w % SHOAL__CACHE_LINE || fd < 0)
+		return shoal__fail(-EINVAL, "%s: bad word or fd", who);
+	if (w->magic != SHOAL__NOTIFY_MAGIC)
+		return shoal__fail(-EBADMSG, "%s: not a formatted wait word",
+				   who);
+	return 0;
+}
+
+int shoal_waiter_init(struct shoal_waiter *w, void *word, int eventfd,
+		      enum shoal_wait_strategy strategy)
+{
+	int err;
+
+	if (!w)
+		return shoal__fail(-EINVAL, "waiter_init: NULL");
+	if ((int)strategy == 0)
+		strategy = SHOAL_WAIT_ADAPTIVE;
+	if (strategy < SHOAL_WAIT_BUSY_SPIN || strategy > SHOAL_WAIT_BLOCK)
+		return shoal__fail(-EINVAL, "waiter_init: unknown strategy %d",
+				   (int)strategy);
+	err = word_check(word, eventfd, "waiter_init");
+	if (err)
+		return err;
+	memset(w, 0, sizeof(*w));
+	w->priv_word = word;
+	w->priv_fd = eventfd;
+	w->priv_strategy = (uint32_t)strategy;
+	w->priv_spin = SPIN_START_NS;
+	w->priv_spin_max = SPIN_MAX_NS;
+	return 0;
+}
+
+int shoal_waiter_fd(const struct shoal_waiter *w)
+{
+	return w->priv_fd;
+}
+
+uint64_t shoal_waiter_sleeps(const struct shoal_waiter *w)
+{
+	return w->priv_sleeps;
+}
+
+/* Empties the eventfd counter so the next poll sleeps. */
+static void drain(int fd)
+{
+	uint64_t v;
+
+	/* Non-blocking: EAGAIN just means another read got there first. */
+	if (read(fd, &v, sizeof(v)) < 0)
+		(void)0;
+}
+
+int shoal_waiter_arm(struct shoal_waiter *w, shoal_ready_fn ready,
+		     void *user_data)
+{
+	struct shoal__notify_word *word = w->priv_word;
+
+	atomic_store_explicit(&word->sleeping, 1, memory_order_relaxed);
+	/* Seq_cst fence: orders the store of sleeping before the re-check
+	 * below; pairs with the notifier's fence between its publish and its
+	 * load of sleeping (shoal_notify). */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (ready(user_data)) {
+		atomic_store_explicit(&word->sleeping, 0, memory_order_relaxed);
+		return 1;
+	}
+	return 0;
+}
+
+void shoal_waiter_disarm(struct shoal_waiter *w)
+{
+	struct shoal__notify_word *word = w->priv_word;
+
+	drain(w->priv_fd);
+	/* Relaxed: a late clear only costs the notifier a spurious write. */
+	atomic_store_explicit(&word->sleeping, 0, memory_order_relaxed);
+}
+
+/* Sleeps in the eventfd until ready or @deadline (-1: none). */
+static int block(struct shoal_waiter *w, shoal_ready_fn ready, void *user_data,
+		 int64_t deadline)
+{
+	struct shoal__notify_word *word = w->priv_word;
+	struct pollfd pfd = { .fd = w->priv_fd, .events = POLLIN };
+
+	for (;;) {
+		struct timespec ts, *tsp = NULL;
+		int r;
+
+		if (shoal_waiter_arm(w, ready, user_data))
+			return 0;
+		if (deadline >= 0) {
+			int64_t left = deadline - shoal__now_ns();
+
+			if (left <= 0) {
+				shoal_waiter_disarm(w);
+				return ready(user_data)
+					       ? 0
+					       : shoal__fail(-ETIMEDOUT,
+							     "wait: timed out");
+			}
+			ts.tv_sec = left / 1000000000;
+			ts.tv_nsec = left % 1000000000;
+			tsp = &ts;
+		}
+		w->priv_sleeps++;
+		atomic_store_explicit(&word->sleeps, w->priv_sleeps,
+				      memory_order_relaxed);
+		r = ppoll(&pfd, 1, tsp, NULL);
+		shoal_waiter_disarm(w);
+		if (r < 0 && errno != EINTR)
+			return shoal__fail(-errno, "wait: ppoll: %s",
+					   strerror(errno));
+		if (ready(user_data))
+			return 0;
+		/* Spurious, merged, interrupted or timed out: go round. */
+	}
+}
+
+/*
+ * Spins until ready, @until (absolute ns) or @deadline, whichever is first,
+ * optionally yielding the CPU between checks. 0 if ready, else -ETIMEDOUT.
+ */
+static int spin(shoal_ready_fn ready, void *user_data, int64_t until,
+		int64_t deadline, int yield)
+{
+	if (deadline >= 0 && (until < 0 || deadline < until))
+		until = deadline;
+	for (;;) {
+		for (int i = 0; i < CHECKS_PER_CLOCK; i++) {
+			if (ready(user_data))
+				return 0;
+			if (yield)
+				sched_yield();
+			else
+				shoal__cpu_relax();
+		}
+		if (until >= 0 && shoal__now_ns() >= until)
+			return -ETIMEDOUT;
+	}
+}
+
+int shoal_wait(struct shoal_waiter *w, shoal_ready_fn ready, void *user_data,
+	       int64_t timeout_ns)
+{
+	int64_t deadline, start;
+	int err;
+
+	if (ready(user_data))
+		return 0;
+	if (timeout_ns == 0)
+		return shoal__fail(-ETIMEDOUT, "wait: not ready");
+	deadline = shoal__deadline(timeout_ns);
+
+	switch (w->priv_strategy) {
+	case SHOAL_WAIT_BUSY_SPIN:
+		err = spin(ready, user_data, -1, deadline, 0);
+		break;
+	case SHOAL_WAIT_SPIN_YIELD:
+		err = spin(ready, user_data, shoal__now_ns() + YIELD_AFTER_NS,
+			   deadline, 0);
+		if (err)
+			err = spin(ready, user_data, -1, deadline, 1);
+		break;
+	case SHOAL_WAIT_ADAPTIVE:
+		start = shoal__now_ns();
+		err = spin(ready, user_data, start + w->priv_spin, deadline, 0);
+		if (err && (deadline < 0 || shoal__now_ns() < deadline)) {
+			int64_t waited;
+
+			err = block(w, ready, user_data, deadline);
+			/* Spin next time for about twice a wait this short,
+			 * so a steady stream stays out of the kernel; after a
+			 * long wait, spin less, so an idle waiter costs
+			 * (almost) no CPU. */
+			waited = shoal__now_ns() - start;
+			if (waited <= SPIN_MAX_NS / 2)
+				w->priv_spin = (uint32_t)(2 * waited);
+			else
+				w->priv_spin /= 2;
+			if (w->priv_spin < SPIN_MIN_NS)
+				w->priv_spin = SPIN_MIN_NS;
+			if (w->priv_spin > w->priv_spin_max)
+				w->priv_spin = w->priv_spin_max;
+		}
+		break;
+	default:
+		err = block(w, ready, user_data, deadline);
+		break;
+	}
+	if (err == -ETIMEDOUT)
+		return shoal__fail(-ETIMEDOUT, "wait: timed out");
+	return err;
+}
+
+int shoal_notifier_init(struct shoal_notifier *n, void *word, int eventfd)
+{
+	int err;
+
+	if (!n)
+		return shoal__fail(-EINVAL, "notifier_init: NULL");
+	err = word_check(word, eventfd, "notifier_init");
+	if (err)
+		return err;
+	memset(n, 0, sizeof(*n));
+	n->priv_word = word;
+	n->priv_fd = eventfd;
+	return 0;
+}
+
+int shoal_notify(struct shoal_notifier *n)
+{
+	struct shoal__notify_word *word = n->priv_word;
+	uint64_t one = 1;
+
+	/* Seq_cst fence: orders the caller's publish before the load of
+	 * sleeping; pairs with the waiter's fence in shoal_waiter_arm. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!atomic_load_explicit(&word->sleeping, memory_order_relaxed))
+		return 0;
+	if (write(n->priv_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		return shoal__fail(-errno, "notify: eventfd write: %s",
+				   strerror(errno));
+	n->priv_wakeups++;
+	return 1;
+}
+
+uint64_t shoal_notifier_wakeups(const struct shoal_notifier *n)
+{
+	return n->priv_wakeups;
+}

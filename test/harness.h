@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The tiny test harness every test program uses.
+ *
+ * A test program is test/<component>-<behaviour>.c. Its main() runs
+ * static int test_<case>(void) functions through RUN(); each returns
+ * TEST_PASS, TEST_FAIL or TEST_SKIP. Exit status: 0 all passed, 1 something
+ * failed, 77 everything was skipped (CTest's SKIP_RETURN_CODE).
+ *
+ * The first comment line "shoal-test: label=L timeout=S [args=...]" of each
+ * test source tells CMake how to register it.
+ */
+#ifndef SHOAL_TEST_HARNESS_H
+#define SHOAL_TEST_HARNESS_H
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define TEST_PASS 0
+#define TEST_FAIL 1
+#define TEST_SKIP 77
+
+/* Fail the current test_<case>() with the location and the expression. */
+#define CHECK(cond)                                                          \
+	do {                                                                 \
+		if (!(cond)) {                                               \
+			fprintf(stderr, "%s:%d: %s: CHECK failed: %s\n",     \
+				__FILE__, __LINE__, __func__, #cond);        \
+			return TEST_FAIL;                                    \
+		}                                                            \
+	} while (0)
+
+/* Check that an int-returning expression equals an expected value. */
+#define CHECK_EQ(expr, want)                                                 \
+	do {                                                                 \
+		long long got_ = (long long)(expr);                          \
+		long long want_ = (long long)(want);                         \
+		if (got_ != want_) {                                         \
+			fprintf(stderr,                                      \
+				"%s:%d: %s: %s is %lld, want %lld (%s)\n",   \
+				__FILE__, __LINE__, __func__, #expr, got_,   \
+				want_, shoal_last_error());                  \
+			return TEST_FAIL;                                    \
+		}                                                            \
+	} while (0)
+
+static int test_failures_, test_passes_, test_skips_;
+
+/* Run one case and count its result. */
+#define RUN(fn)                                                              \
+	do {                                                                 \
+		int r_ = fn();                                               \
+		if (r_ == TEST_PASS) {                                       \
+			test_passes_++;                                      \
+		} else if (r_ == TEST_SKIP) {                                \
+			fprintf(stderr, "SKIP %s\n", #fn);                   \
+			test_skips_++;                                       \
+		} else {                                                     \
+			fprintf(stderr, "FAIL %s\n", #fn);                   \
+			test_failures_++;                                    \
+		}                                                            \
+	} while (0)
+
+/* Exit status for main(). */
+static inline int test_result(void)
+{
+	if (test_failures_)
+		return TEST_FAIL;
+	if (test_skips_ && !test_passes_)
+		return TEST_SKIP;
+	return TEST_PASS;
+}
+
+/*
+ * Wait for a child and report whether it exited with status 0. A child that
+ * is still running after @timeout_s seconds is killed and counts as failed,
+ * so a hang in the code under test fails the test instead of wedging it.
+ */
+static inline int test_wait_child(pid_t pid, unsigned timeout_s)
+{
+	int status = 0;
+	for (unsigned ms = 0; ms < timeout_s * 1000u; ms += 1) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid)
+			return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+		if (r < 0)
+			return 0;
+		usleep(1000);
+	}
+	fprintf(stderr, "child %d still running after %us: killed\n",
+		(int)pid, timeout_s);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return 0;
+}
+
+/* A counter-based arg: argv[i] as an unsigned 64-bit count, or @dflt. */
+static inline uint64_t test_arg_u64(int argc, char **argv, int i, uint64_t dflt)
+{
+	if (argc > i)
+		return strtoull(argv[i], NULL, 0);
+	return dflt;
+}
+
+#endif
