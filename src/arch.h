@@ -3,6 +3,7 @@
 #ifndef SHOAL_SRC_ARCH_H
 #define SHOAL_SRC_ARCH_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -15,6 +16,23 @@ static inline void shoal__cpu_relax(void)
 	__asm__ __volatile__("yield" ::: "memory");
 #else
 	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+/*
+ * Full (store->load) barrier for the sleep protocol's Dekker pattern.
+ * On x86-64 a locked add to the stack is a full barrier, as the Linux
+ * kernel's smp_mb() uses, and is cheaper than mfence (which also orders
+ * non-temporal stores we never make). Elsewhere, the C11 seq_cst fence.
+ * ThreadSanitizer does not model fences either way: it never relies on them
+ * here, since data is published by release/acquire on the ring itself.
+ */
+static inline void shoal__fence_full(void)
+{
+#if defined(__x86_64__)
+	__asm__ __volatile__("lock; addl $0,-4(%%rsp)" ::: "memory", "cc");
+#else
+	atomic_thread_fence(memory_order_seq_cst);
 #endif
 }
 

@@ -463,6 +463,19 @@ int shoal_channel_fd(const struct shoal_channel *ch)
 	return shoal_waiter_fd(&ch->waiter);
 }
 
+int shoal_channel_arm(struct shoal_channel *ch)
+{
+	if (ch->role == SHOAL_CHANNEL_SEND)
+		return shoal_waiter_arm(&ch->waiter, shoal_spsc_writable_cb,
+					&ch->prod);
+	return shoal_waiter_arm(&ch->waiter, shoal_spsc_readable_cb, &ch->cons);
+}
+
+void shoal_channel_disarm(struct shoal_channel *ch)
+{
+	shoal_waiter_disarm(&ch->waiter);
+}
+
 uint64_t shoal_channel_wakeups(const struct shoal_channel *ch)
 {
 	return shoal_notifier_wakeups(&ch->notifier);

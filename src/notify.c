@@ -134,10 +134,10 @@ int shoal_waiter_arm(struct shoal_waiter *w, shoal_ready_fn ready,
 	struct shoal__notify_word *word = w->priv_word;
 
 	atomic_store_explicit(&word->sleeping, 1, memory_order_relaxed);
-	/* Seq_cst fence: orders the store of sleeping before the re-check
+	/* Full fence: orders the store of sleeping before the re-check
 	 * below; pairs with the notifier's fence between its publish and its
 	 * load of sleeping (shoal_notify). */
-	atomic_thread_fence(memory_order_seq_cst);
+	shoal__fence_full();
 	if (ready(user_data)) {
 		atomic_store_explicit(&word->sleeping, 0, memory_order_relaxed);
 		return 1;
@@ -291,9 +291,9 @@ int shoal_notify(struct shoal_notifier *n)
 	struct shoal__notify_word *word = n->priv_word;
 	uint64_t one = 1;
 
-	/* Seq_cst fence: orders the caller's publish before the load of
+	/* Full fence: orders the caller's publish before the load of
 	 * sleeping; pairs with the waiter's fence in shoal_waiter_arm. */
-	atomic_thread_fence(memory_order_seq_cst);
+	shoal__fence_full();
 	if (!atomic_load_explicit(&word->sleeping, memory_order_relaxed))
 		return 0;
 	if (write(n->priv_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)

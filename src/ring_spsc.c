@@ -279,17 +279,24 @@ int shoal_spsc_commit_batch(struct shoal_spsc_producer *p, const uint32_t *lens,
 				p->priv_head + i);
 		atomic_store_explicit(&s->len, lens[i], memory_order_relaxed);
 	}
-	/* Release fence: orders every payload and len written above before
-	 * the seq stores below, so one fence publishes the whole batch;
-	 * pairs with the acquire load of seq in peek. */
-	atomic_thread_fence(memory_order_release);
-	for (uint32_t i = 0; i < n; i++) {
+	/* Publish slots 1..n-1 first, relaxed, then slot 0 with the one
+	 * release store of the batch. The consumer reads positions in order,
+	 * so it looks at slot 1 only after its acquire load saw slot 0; that
+	 * load synchronizes with the release below, which makes every payload,
+	 * len and seq written above visible. */
+	for (uint32_t i = n - 1; i > 0; i--) {
 		struct shoal__spsc_slot *s =
 			slot_at(p->priv_slots, p->priv_stride, p->priv_mask,
 				p->priv_head + i);
 		atomic_store_explicit(&s->seq, p->priv_head + i,
 				      memory_order_relaxed);
 	}
+	/* Release: publishes the whole batch; pairs with the acquire load of
+	 * seq in look(). */
+	atomic_store_explicit(&slot_at(p->priv_slots, p->priv_stride,
+				       p->priv_mask, p->priv_head)
+				       ->seq,
+			      p->priv_head, memory_order_release);
 	p->priv_head += n;
 	p->priv_claimed = 0;
 	atomic_store_explicit(&r->head, p->priv_head, memory_order_relaxed);

@@ -117,8 +117,16 @@ SHOAL_API int shoal_channel_wake(struct shoal_channel *ch);
  */
 SHOAL_API int shoal_channel_wait(struct shoal_channel *ch, int64_t timeout_ns);
 
-/* The pollable fd that becomes readable when this handle may make progress. */
+/*
+ * For event loops (epoll, libuv, asyncio): shoal_channel_fd() is an fd that
+ * becomes readable when this handle may make progress. Before polling it,
+ * call shoal_channel_arm(): 1 means progress is possible already (do not
+ * poll), 0 means poll. After the poll returns, call shoal_channel_disarm()
+ * and retry the operation with a zero timeout.
+ */
 SHOAL_API int shoal_channel_fd(const struct shoal_channel *ch);
+SHOAL_API int shoal_channel_arm(struct shoal_channel *ch);
+SHOAL_API void shoal_channel_disarm(struct shoal_channel *ch);
 
 /* Eventfd writes this handle made, and times it slept in the kernel. */
 SHOAL_API uint64_t shoal_channel_wakeups(const struct shoal_channel *ch);

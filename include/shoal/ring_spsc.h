@@ -118,7 +118,7 @@ SHOAL_API ssize_t shoal_spsc_pop(struct shoal_spsc_consumer *c, void *buf,
  * shoal_spsc_claim_batch - reserve up to @max consecutive slots, pointers in
  *   @slots[]. Returns how many (>= 1), or -EAGAIN, -EBUSY, -EBADMSG.
  * shoal_spsc_commit_batch - publish the @n claimed slots with lengths
- *   @lens[] using one release fence for the whole batch. 0, -EINVAL, -EMSGSIZE
+ *   @lens[] with one release store for the whole batch. 0, -EINVAL, -EMSGSIZE
  *   (nothing is published then).
  * shoal_spsc_abort - give back claimed, uncommitted slots.
  */
