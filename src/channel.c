@@ -255,7 +255,7 @@ void shoal_channel_close(struct shoal_channel *ch)
 	free(ch);
 }
 
-void shoal_channel_fds(const struct shoal_channel *ch,
+void shoal_channel_get_fds(const struct shoal_channel *ch,
 		       struct shoal_channel_fds *fds)
 {
 	fds->memfd = shoal_segment_fd(ch->seg);

@@ -128,8 +128,9 @@ _Static_assert(sizeof(struct shoal__spsc_slot) == SHOAL__SPSC_SLOT_HEADER,
 	       "slot header is 16 bytes");
 
 /* ------------------------------------------------------------------------
- * Wait word (object kind SHOAL_OBJECT_NOTIFY): one line written by the
- * waiting side only, read by notifiers.
+ * Wait word (object kind SHOAL_OBJECT_NOTIFY): one line, written by the
+ * waiting side, except that a notifier clears "sleeping" when it takes the
+ * job of waking the waiter.
  */
 
 /* "SHOALNTF" */
@@ -138,9 +139,10 @@ _Static_assert(sizeof(struct shoal__spsc_slot) == SHOAL__SPSC_SLOT_HEADER,
 struct shoal__notify_word {
 	uint64_t magic;            /* SHOAL__NOTIFY_MAGIC, set by format */
 	_Atomic uint32_t sleeping; /* nonzero: the waiter is (about to be)
-				    * blocked in the eventfd. Stored before a
-				    * seq_cst fence by the waiter; loaded after
-				    * a seq_cst fence by the notifier. */
+				    * blocked in the eventfd. Set by the waiter
+				    * before a full fence; loaded after a full
+				    * fence by a notifier, which exchanges it
+				    * to 0 before writing the eventfd. */
 	uint32_t pad0;
 	_Atomic uint64_t sleeps; /* times the waiter blocked (statistics) */
 	uint8_t pad[40];

@@ -27,8 +27,10 @@
  * readable, so the waiter will wake anyway; this is success, not an error,
  * and the notifier never blocks.
  *
- * The wait word is written by the waiter only; a hostile waiter can at worst
- * make its notifier issue needless writes.
+ * The notifier that finds the flag set clears it (one atomic exchange) before
+ * writing the eventfd, so a sleeping waiter costs its notifiers one system
+ * call, not one per message published while it is waking up. A hostile
+ * waiter can at worst make its notifier issue needless writes.
  */
 #include <errno.h>
 #include <poll.h>
@@ -295,6 +297,12 @@ int shoal_notify(struct shoal_notifier *n)
 	 * sleeping; pairs with the waiter's fence in shoal_waiter_arm. */
 	shoal__fence_full();
 	if (!atomic_load_explicit(&word->sleeping, memory_order_relaxed))
+		return 0;
+	/* Take the flag: of all the notifications made while the waiter
+	 * sleeps, only the first enters the kernel. The waiter sets it again
+	 * before it next sleeps. Relaxed: the fence above already ordered our
+	 * publish before it, and the eventfd write below does the waking. */
+	if (!atomic_exchange_explicit(&word->sleeping, 0, memory_order_relaxed))
 		return 0;
 	if (write(n->priv_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		return shoal__fail(-errno, "notify: eventfd write: %s",

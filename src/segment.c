@@ -94,9 +94,12 @@ static int spec_check(const struct shoal_object_spec *spec, uint32_t i)
 				   "object %u: name must be 1..%d printable "
 				   "bytes",
 				   i, SHOAL_OBJECT_NAME_MAX);
-	if (spec->kind == 0)
-		return shoal__fail(-EINVAL, "object '%s': kind 0 is reserved",
-				   spec->name);
+	if (spec->kind == 0 ||
+	    (spec->kind > SHOAL_OBJECT_NOTIFY && spec->kind < 1024))
+		return shoal__fail(-EINVAL,
+				   "object '%s': kind %u is reserved (use "
+				   "SHOAL_OBJECT_* or a value >= 1024)",
+				   spec->name, spec->kind);
 	if (spec->align && (!is_pow2(spec->align) || spec->align > ALIGN_MAX))
 		return shoal__fail(-EINVAL,
 				   "object '%s': align %u is not a power of two "

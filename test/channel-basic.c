@@ -42,7 +42,7 @@ static int test_bad_options_and_roles(void)
 	CHECK_EQ(shoal_channel_send(ch, buf, 16, 0), -ETIMEDOUT);
 	CHECK_EQ(shoal_channel_send(ch, buf, 16, 1000000), -ETIMEDOUT);
 	CHECK_EQ(shoal_channel_claim(ch, &slot, 0), -ETIMEDOUT);
-	shoal_channel_fds(ch, &fds);
+	shoal_channel_get_fds(ch, &fds);
 
 	/* Opening with fds of the wrong kind is refused. */
 	{
@@ -147,7 +147,7 @@ static int test_two_processes_zero_copy(void)
 	o.slot_size = 8;
 	o.start_pos = UINT64_MAX - 10;
 	CHECK_EQ(shoal_channel_create(&o, SHOAL_CHANNEL_SEND, &tx), 0);
-	shoal_channel_fds(tx, &fds);
+	shoal_channel_get_fds(tx, &fds);
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0)

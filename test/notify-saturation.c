@@ -50,8 +50,12 @@ static int test_notify_does_not_block(void)
 	 * into a failure. */
 	alarm(10);
 	CHECK_EQ(shoal_notify(&n), 1);
+	/* The first notifier took the job of waking: no second write. */
+	CHECK_EQ(shoal_notify(&n), 0);
+	CHECK_EQ(shoal_waiter_arm(&w, never, NULL), 0);
 	CHECK_EQ(shoal_notify(&n), 1);
 	alarm(0);
+	CHECK_EQ(shoal_notifier_wakeups(&n), 2);
 	pfd = (struct pollfd){ .fd = shoal_waiter_fd(&w), .events = POLLIN };
 	CHECK_EQ(poll(&pfd, 1, 0), 1);
 	/* Disarm drains the counter, so the next wait sleeps again. */
@@ -81,7 +85,7 @@ static int test_stream_under_saturation(uint64_t count)
 	o.slot_size = 8;
 	o.strategy = SHOAL_WAIT_BLOCK;
 	CHECK_EQ(shoal_channel_create(&o, SHOAL_CHANNEL_SEND, &tx), 0);
-	shoal_channel_fds(tx, &fds);
+	shoal_channel_get_fds(tx, &fds);
 	stop = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
 		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	CHECK(stop != MAP_FAILED);

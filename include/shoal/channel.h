@@ -72,7 +72,7 @@ SHOAL_API int shoal_channel_open(const struct shoal_channel_fds *fds,
 SHOAL_API void shoal_channel_close(struct shoal_channel *ch);
 
 /* The channel's descriptors, still owned by @ch. */
-SHOAL_API void shoal_channel_fds(const struct shoal_channel *ch,
+SHOAL_API void shoal_channel_get_fds(const struct shoal_channel *ch,
 				 struct shoal_channel_fds *fds);
 
 /*
