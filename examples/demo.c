@@ -161,8 +161,7 @@ int main(int argc, char **argv)
 
 	printf("sent      %llu messages\n", (unsigned long long)sent);
 	printf("received  %llu messages, %llu damaged, %llu missing\n",
-	       (unsigned long long)rep->received,
-	       (unsigned long long)rep->bad,
+	       (unsigned long long)rep->received, (unsigned long long)rep->bad,
 	       (unsigned long long)(sent - rep->received));
 	printf("rate      %.2f million messages/s, %.1f MB/s of payload\n",
 	       (double)rep->received / elapsed / 1e6,

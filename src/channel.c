@@ -28,12 +28,12 @@
 struct shoal_channel {
 	struct shoal_segment *seg;
 	enum shoal_channel_role role;
-	int data_fd;  /* eventfd: receiver sleeps on it */
-	int space_fd; /* eventfd: sender sleeps on it */
+	int data_fd;			 /* eventfd: receiver sleeps on it */
+	int space_fd;			 /* eventfd: sender sleeps on it */
 	struct shoal_spsc_producer prod; /* sender only */
 	struct shoal_spsc_consumer cons; /* receiver only */
-	struct shoal_waiter waiter;      /* data (receiver) or space (sender) */
-	struct shoal_notifier notifier;  /* the other side's word */
+	struct shoal_waiter waiter;	 /* data (receiver) or space (sender) */
+	struct shoal_notifier notifier;	 /* the other side's word */
 };
 
 void shoal_channel_options_init(struct shoal_channel_options *opts)
@@ -71,7 +71,8 @@ static int channel_attach(struct shoal_channel *ch,
 					 SHOAL_OBJECT_NOTIFY, &data_word, NULL);
 	if (!err)
 		err = shoal_segment_find(ch->seg, "space_wait",
-					 SHOAL_OBJECT_NOTIFY, &space_word, NULL);
+					 SHOAL_OBJECT_NOTIFY, &space_word,
+					 NULL);
 	if (err)
 		return err == -ENOENT ? -EPROTO : err;
 
@@ -120,11 +121,12 @@ int shoal_channel_create(const struct shoal_channel_options *opts,
 		return shoal__fail(-EINVAL, "channel_create: bad role or NULL");
 	ring_size = shoal_spsc_region_size(opts->capacity, opts->slot_size);
 	if (!ring_size)
-		return shoal__fail(-EINVAL,
-				   "channel_create: capacity %u must be a power "
-				   "of two in 2..%u, slot size 1..%u",
-				   opts->capacity, SHOAL_SPSC_CAPACITY_MAX,
-				   SHOAL_SPSC_SLOT_MAX);
+		return shoal__fail(
+			-EINVAL,
+			"channel_create: capacity %u must be a power "
+			"of two in 2..%u, slot size 1..%u",
+			opts->capacity, SHOAL_SPSC_CAPACITY_MAX,
+			SHOAL_SPSC_SLOT_MAX);
 	ch = channel_alloc(role);
 	if (!ch)
 		return shoal__fail(-ENOMEM, "channel_create: out of memory");
@@ -190,23 +192,23 @@ static int dup_eventfd(int fd, const char *what)
 	int copy;
 
 	if (shoal__fd_is_eventfd(fd) == 0)
-		return shoal__fail(-EINVAL, "channel_open: %s fd %d is not an "
-					    "eventfd",
+		return shoal__fail(-EINVAL,
+				   "channel_open: %s fd %d is not an "
+				   "eventfd",
 				   what, fd);
 	copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (copy < 0)
-		return shoal__fail(-errno, "channel_open: %s fd %d: %s", what, fd,
-				   strerror(errno));
+		return shoal__fail(-errno, "channel_open: %s fd %d: %s", what,
+				   fd, strerror(errno));
 	return copy;
 }
 
 int shoal_channel_open(const struct shoal_channel_fds *fds,
 		       const struct shoal_channel_options *opts,
-		       enum shoal_channel_role role,
-		       struct shoal_channel **out)
+		       enum shoal_channel_role role, struct shoal_channel **out)
 {
-	enum shoal_wait_strategy strategy =
-		opts ? opts->strategy : SHOAL_WAIT_ADAPTIVE;
+	enum shoal_wait_strategy strategy = opts ? opts->strategy :
+						   SHOAL_WAIT_ADAPTIVE;
 	struct shoal_channel *ch;
 	int err;
 
@@ -256,7 +258,7 @@ void shoal_channel_close(struct shoal_channel *ch)
 }
 
 void shoal_channel_get_fds(const struct shoal_channel *ch,
-		       struct shoal_channel_fds *fds)
+			   struct shoal_channel_fds *fds)
 {
 	fds->memfd = shoal_segment_fd(ch->seg);
 	fds->data_eventfd = ch->data_fd;
@@ -288,11 +290,11 @@ static ssize_t retry(struct shoal_channel *ch, ssize_t (*attempt)(void *),
 		     void *arg, int64_t timeout_ns)
 {
 	int64_t deadline = -1;
-	shoal_ready_fn ready = ch->role == SHOAL_CHANNEL_SEND
-				       ? shoal_spsc_writable_cb
-				       : shoal_spsc_readable_cb;
-	void *ring = ch->role == SHOAL_CHANNEL_SEND ? (void *)&ch->prod
-						    : (void *)&ch->cons;
+	shoal_ready_fn ready = ch->role == SHOAL_CHANNEL_SEND ?
+				       shoal_spsc_writable_cb :
+				       shoal_spsc_readable_cb;
+	void *ring = ch->role == SHOAL_CHANNEL_SEND ? (void *)&ch->prod :
+						      (void *)&ch->cons;
 
 	for (;;) {
 		ssize_t r = attempt(arg);

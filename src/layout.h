@@ -48,17 +48,17 @@ _Static_assert(sizeof(_Atomic uint32_t) == 4, "atomic u32 is 4 bytes");
 #define SHOAL__SEG_FLAG_PEERS_READ_ONLY 1u
 
 struct shoal__seg_header {
-	uint64_t magic;         /* SHOAL__SEG_MAGIC */
+	uint64_t magic;		/* SHOAL__SEG_MAGIC */
 	uint16_t version_major; /* incompatible layout changes */
 	uint16_t version_minor; /* compatible additions; readers accept newer */
-	uint32_t header_size;   /* bytes of this fixed header, >= 64 */
-	uint64_t total_size;    /* bytes of the memfd; must equal its size */
-	uint64_t epoch;         /* creator's incarnation number, nonzero */
+	uint32_t header_size;	/* bytes of this fixed header, >= 64 */
+	uint64_t total_size;	/* bytes of the memfd; must equal its size */
+	uint64_t epoch;		/* creator's incarnation number, nonzero */
 	_Atomic uint32_t state; /* INIT, then READY (release, written last) */
-	uint32_t object_count;  /* entries in the table, <= 64 */
-	uint32_t table_offset;  /* bytes from base to entry 0, 8-aligned */
-	uint32_t entry_size;    /* bytes per entry, >= 64, 8-aligned */
-	uint32_t flags;         /* SHOAL__SEG_FLAG_* */
+	uint32_t object_count;	/* entries in the table, <= 64 */
+	uint32_t table_offset;	/* bytes from base to entry 0, 8-aligned */
+	uint32_t entry_size;	/* bytes per entry, >= 64, 8-aligned */
+	uint32_t flags;		/* SHOAL__SEG_FLAG_* */
 	uint8_t pad[12];
 };
 _Static_assert(sizeof(struct shoal__seg_header) == 64, "header is 64 bytes");
@@ -68,11 +68,12 @@ _Static_assert(offsetof(struct shoal__seg_header, state) == 32, "state at 32");
 
 /* One named object. Written by the creator before READY. */
 struct shoal__seg_entry {
-	char name[SHOAL__SEG_NAME_BYTES]; /* printable, NUL-terminated */
-	uint32_t kind;                    /* SHOAL_OBJECT_* */
-	uint32_t align;                   /* power of two; offset % align == 0 */
-	uint64_t offset;                  /* from base, past the table */
-	uint64_t size;                    /* bytes, > 0, ends inside the segment */
+	/* Printable, NUL-terminated. */
+	char name[SHOAL__SEG_NAME_BYTES];
+	uint32_t kind;	 /* SHOAL_OBJECT_* */
+	uint32_t align;	 /* power of two; offset % align == 0 */
+	uint64_t offset; /* from base, past the table */
+	uint64_t size;	 /* bytes, > 0, ends inside the segment */
 };
 _Static_assert(sizeof(struct shoal__seg_entry) == 64, "entry is 64 bytes");
 
@@ -90,7 +91,7 @@ _Static_assert(sizeof(struct shoal__seg_entry) == 64, "entry is 64 bytes");
 struct shoal__spsc_ring {
 	/* Line 0: geometry. Written by the formatter before the segment is
 	 * READY; each side reads it once at init and keeps checked copies. */
-	uint64_t magic;       /* SHOAL__SPSC_MAGIC */
+	uint64_t magic;	      /* SHOAL__SPSC_MAGIC */
 	uint32_t capacity;    /* slots, a power of two */
 	uint32_t slot_size;   /* payload bytes per slot */
 	uint64_t slot_stride; /* bytes per slot: header + payload, 64-aligned */
@@ -121,7 +122,8 @@ struct shoal__spsc_slot {
 			       * and len; pairs with the consumer's acquire
 			       * load in peek. Formatted to p - capacity for the
 			       * first lap, so no position matches by chance. */
-	_Atomic uint32_t len; /* payload bytes; untrusted: <= slot_size checked */
+	/* Payload bytes; untrusted: checked <= slot_size before use. */
+	_Atomic uint32_t len;
 	uint32_t pad;
 };
 _Static_assert(sizeof(struct shoal__spsc_slot) == SHOAL__SPSC_SLOT_HEADER,
@@ -137,7 +139,7 @@ _Static_assert(sizeof(struct shoal__spsc_slot) == SHOAL__SPSC_SLOT_HEADER,
 #define SHOAL__NOTIFY_MAGIC 0x46544e4c414f4853ULL
 
 struct shoal__notify_word {
-	uint64_t magic;            /* SHOAL__NOTIFY_MAGIC, set by format */
+	uint64_t magic;		   /* SHOAL__NOTIFY_MAGIC, set by format */
 	_Atomic uint32_t sleeping; /* nonzero: the waiter is (about to be)
 				    * blocked in the eventfd. Set by the waiter
 				    * before a full fence; loaded after a full

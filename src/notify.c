@@ -58,8 +58,8 @@ int shoal_notify_format(void *word)
 	struct shoal__notify_word *w = word;
 
 	if (!w || (uintptr_t)w % SHOAL__CACHE_LINE)
-		return shoal__fail(-EINVAL,
-				   "notify_format: word must be 64-byte aligned");
+		return shoal__fail(
+			-EINVAL, "notify_format: word must be 64-byte aligned");
 	memset(w, 0, sizeof(*w));
 	w->magic = SHOAL__NOTIFY_MAGIC;
 	return 0;
@@ -174,10 +174,10 @@ static int block(struct shoal_waiter *w, shoal_ready_fn ready, void *user_data,
 
 			if (left <= 0) {
 				shoal_waiter_disarm(w);
-				return ready(user_data)
-					       ? 0
-					       : shoal__fail(-ETIMEDOUT,
-							     "wait: timed out");
+				return ready(user_data) ?
+					       0 :
+					       shoal__fail(-ETIMEDOUT,
+							   "wait: timed out");
 			}
 			ts.tv_sec = left / 1000000000;
 			ts.tv_nsec = left % 1000000000;

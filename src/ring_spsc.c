@@ -48,7 +48,8 @@ static uint64_t stride_of(uint32_t slot_size)
 {
 	uint64_t bytes = (uint64_t)SHOAL__SPSC_SLOT_HEADER + slot_size;
 
-	return (bytes + SHOAL__CACHE_LINE - 1) & ~(uint64_t)(SHOAL__CACHE_LINE - 1);
+	return (bytes + SHOAL__CACHE_LINE - 1) &
+	       ~(uint64_t)(SHOAL__CACHE_LINE - 1);
 }
 
 uint64_t shoal_spsc_region_size(uint32_t capacity, uint32_t slot_size)
@@ -82,10 +83,11 @@ int shoal_spsc_format(void *region, uint64_t region_size, uint32_t capacity,
 				   SHOAL_SPSC_SLOT_MAX);
 	if (!region || ((uintptr_t)region % SHOAL__CACHE_LINE) ||
 	    region_size < need)
-		return shoal__fail(-EINVAL,
-				   "spsc_format: region must be 64-byte aligned "
-				   "and hold %llu bytes",
-				   (unsigned long long)need);
+		return shoal__fail(
+			-EINVAL,
+			"spsc_format: region must be 64-byte aligned "
+			"and hold %llu bytes",
+			(unsigned long long)need);
 	memset(r, 0, sizeof(*r));
 	r->magic = SHOAL__SPSC_MAGIC;
 	r->capacity = capacity;
@@ -138,10 +140,11 @@ static int attach(void *region, uint64_t region_size, uint32_t *mask,
 	t = atomic_load_explicit(&r->tail, memory_order_acquire);
 	h = atomic_load_explicit(&r->head, memory_order_relaxed);
 	if (h - t > cap)
-		return shoal__fail(-EBADMSG,
-				   "spsc: head %llu and tail %llu are more than "
-				   "a ring apart",
-				   (unsigned long long)h, (unsigned long long)t);
+		return shoal__fail(
+			-EBADMSG,
+			"spsc: head %llu and tail %llu are more than "
+			"a ring apart",
+			(unsigned long long)h, (unsigned long long)t);
 	*mask = cap - 1;
 	*slot_size = size;
 	*stride = stride_of(size);
@@ -163,7 +166,8 @@ int shoal_spsc_producer_init(struct shoal_spsc_producer *p, void *region,
 	if (err)
 		return err;
 	n.priv_ring = region;
-	n.priv_slots = (unsigned char *)region + sizeof(struct shoal__spsc_ring);
+	n.priv_slots =
+		(unsigned char *)region + sizeof(struct shoal__spsc_ring);
 	*p = n;
 	return 0;
 }
@@ -182,7 +186,8 @@ int shoal_spsc_consumer_init(struct shoal_spsc_consumer *c, void *region,
 	if (err)
 		return err;
 	n.priv_ring = region;
-	n.priv_slots = (unsigned char *)region + sizeof(struct shoal__spsc_ring);
+	n.priv_slots =
+		(unsigned char *)region + sizeof(struct shoal__spsc_ring);
 	*c = n;
 	return 0;
 }
@@ -243,7 +248,8 @@ int shoal_spsc_claim_batch(struct shoal_spsc_producer *p, uint32_t max,
 	n = avail < max ? (uint32_t)avail : max;
 	for (uint32_t i = 0; i < n; i++)
 		slots[i] = (unsigned char *)slot_at(p->priv_slots,
-						    p->priv_stride, p->priv_mask,
+						    p->priv_stride,
+						    p->priv_mask,
 						    p->priv_head + i) +
 			   SHOAL__SPSC_SLOT_HEADER;
 	p->priv_claimed = n;
@@ -263,9 +269,9 @@ int shoal_spsc_commit_batch(struct shoal_spsc_producer *p, const uint32_t *lens,
 	struct shoal__spsc_ring *r = p->priv_ring;
 
 	if (n == 0 || n != p->priv_claimed || !lens)
-		return shoal__fail(-EINVAL,
-				   "spsc_commit: %u slots claimed, %u committed",
-				   p->priv_claimed, n);
+		return shoal__fail(
+			-EINVAL, "spsc_commit: %u slots claimed, %u committed",
+			p->priv_claimed, n);
 	for (uint32_t i = 0; i < n; i++) {
 		if (lens[i] > p->priv_slot_size)
 			return shoal__fail(-EMSGSIZE,
@@ -314,8 +320,8 @@ int shoal_spsc_commit(struct shoal_spsc_producer *p, uint32_t len)
 				   p->priv_claimed);
 	if (len > p->priv_slot_size)
 		return shoal__fail(-EMSGSIZE,
-				   "spsc_commit: %u bytes in a %u-byte slot", len,
-				   p->priv_slot_size);
+				   "spsc_commit: %u bytes in a %u-byte slot",
+				   len, p->priv_slot_size);
 	s = slot_at(p->priv_slots, p->priv_stride, p->priv_mask, p->priv_head);
 	atomic_store_explicit(&s->len, len, memory_order_relaxed);
 	/* Release: publishes the payload and len above; pairs with the
@@ -340,8 +346,9 @@ int shoal_spsc_push(struct shoal_spsc_producer *p, const void *data,
 	int err;
 
 	if (len > p->priv_slot_size)
-		return shoal__fail(-EMSGSIZE, "spsc_push: %u bytes, slot holds %u",
-				   len, p->priv_slot_size);
+		return shoal__fail(-EMSGSIZE,
+				   "spsc_push: %u bytes, slot holds %u", len,
+				   p->priv_slot_size);
 	err = shoal_spsc_claim(p, &slot);
 	if (err)
 		return err;
@@ -378,10 +385,11 @@ static int look(const struct shoal_spsc_consumer *c, uint64_t pos,
 		return 0;
 	n = atomic_load_explicit(&s->len, memory_order_relaxed);
 	if (n > c->priv_slot_size)
-		return shoal__fail(-EBADMSG,
-				   "spsc: message at %llu claims %u bytes, slot "
-				   "holds %u",
-				   (unsigned long long)pos, n, c->priv_slot_size);
+		return shoal__fail(
+			-EBADMSG,
+			"spsc: message at %llu claims %u bytes, slot "
+			"holds %u",
+			(unsigned long long)pos, n, c->priv_slot_size);
 	*data = (const unsigned char *)s + SHOAL__SPSC_SLOT_HEADER;
 	*len = n;
 	return 1;
@@ -450,8 +458,9 @@ ssize_t shoal_spsc_pop(struct shoal_spsc_consumer *c, void *buf, size_t cap)
 	if (len > cap) {
 		/* Leave the message for a larger buffer. */
 		c->priv_peeked = 0;
-		return shoal__fail(-EMSGSIZE, "spsc_pop: %u-byte message, %zu-byte "
-					      "buffer",
+		return shoal__fail(-EMSGSIZE,
+				   "spsc_pop: %u-byte message, %zu-byte "
+				   "buffer",
 				   len, cap);
 	}
 	memcpy(buf, data, len);

@@ -46,10 +46,10 @@ struct shoal_segment {
 	unsigned char *base;
 	uint64_t size;
 	uint64_t epoch;
-	uint32_t flags;     /* SHOAL__SEG_FLAG_* */
+	uint32_t flags; /* SHOAL__SEG_FLAG_* */
 	uint32_t count;
-	int created;        /* 1: we created it (ready/destroy allowed) */
-	int ready;          /* created and made ready */
+	int created; /* 1: we created it (ready/destroy allowed) */
+	int ready;   /* created and made ready */
 	struct shoal_object_info objects[];
 };
 
@@ -88,8 +88,9 @@ static struct shoal_segment *segment_alloc(uint32_t count)
 /* Checks the spec of one object for create(). */
 static int spec_check(const struct shoal_object_spec *spec, uint32_t i)
 {
-	if (!spec->name || !name_ok(spec->name, strnlen(spec->name,
-						       SHOAL_OBJECT_NAME_MAX + 1)))
+	if (!spec->name ||
+	    !name_ok(spec->name,
+		     strnlen(spec->name, SHOAL_OBJECT_NAME_MAX + 1)))
 		return shoal__fail(-EINVAL,
 				   "object %u: name must be 1..%d printable "
 				   "bytes",
@@ -101,10 +102,11 @@ static int spec_check(const struct shoal_object_spec *spec, uint32_t i)
 				   "SHOAL_OBJECT_* or a value >= 1024)",
 				   spec->name, spec->kind);
 	if (spec->align && (!is_pow2(spec->align) || spec->align > ALIGN_MAX))
-		return shoal__fail(-EINVAL,
-				   "object '%s': align %u is not a power of two "
-				   "<= %u",
-				   spec->name, spec->align, ALIGN_MAX);
+		return shoal__fail(
+			-EINVAL,
+			"object '%s': align %u is not a power of two "
+			"<= %u",
+			spec->name, spec->align, ALIGN_MAX);
 	if (spec->size == 0 || spec->size > SHOAL_SEGMENT_SIZE_MAX)
 		return shoal__fail(spec->size ? -E2BIG : -EINVAL,
 				   "object '%s': size %llu out of range",
@@ -162,8 +164,8 @@ int shoal_segment_create(const struct shoal_object_spec *objects,
 	for (uint32_t i = 0; i < count; i++) {
 		const struct shoal_object_spec *spec = &objects[i];
 		uint32_t align = spec->align ? spec->align : SHOAL__CACHE_LINE;
-		uint64_t place = align < SHOAL__CACHE_LINE ? SHOAL__CACHE_LINE
-							   : align;
+		uint64_t place = align < SHOAL__CACHE_LINE ? SHOAL__CACHE_LINE :
+							     align;
 
 		err = spec_check(spec, i);
 		if (err)
@@ -186,11 +188,11 @@ int shoal_segment_create(const struct shoal_object_spec *objects,
 		seg->objects[i].size = spec->size;
 		cursor += spec->size;
 		if (cursor > SHOAL_SEGMENT_SIZE_MAX) {
-			err = shoal__fail(-E2BIG,
-					  "segment_create: objects exceed %llu "
-					  "bytes",
-					  (unsigned long long)
-						  SHOAL_SEGMENT_SIZE_MAX);
+			err = shoal__fail(
+				-E2BIG,
+				"segment_create: objects exceed %llu "
+				"bytes",
+				(unsigned long long)SHOAL_SEGMENT_SIZE_MAX);
 			goto fail_free;
 		}
 	}
@@ -223,9 +225,9 @@ int shoal_segment_create(const struct shoal_object_spec *objects,
 	}
 	seg->size = total;
 	seg->epoch = opts->epoch ? opts->epoch : new_epoch();
-	seg->flags = (opts->flags & SHOAL_SEGMENT_PEERS_READ_ONLY)
-			     ? SHOAL__SEG_FLAG_PEERS_READ_ONLY
-			     : 0;
+	seg->flags = (opts->flags & SHOAL_SEGMENT_PEERS_READ_ONLY) ?
+			     SHOAL__SEG_FLAG_PEERS_READ_ONLY :
+			     0;
 	seg->count = count;
 	seg->created = 1;
 
@@ -270,8 +272,8 @@ int shoal_segment_ready(struct shoal_segment *seg)
 	int seals = F_SEAL_SEAL;
 
 	if (!seg || !seg->created || seg->ready)
-		return shoal__fail(-EINVAL,
-				   "segment_ready: not a fresh created segment");
+		return shoal__fail(
+			-EINVAL, "segment_ready: not a fresh created segment");
 	if (seg->flags & SHOAL__SEG_FLAG_PEERS_READ_ONLY)
 		seals |= F_SEAL_FUTURE_WRITE;
 	/* Seal before READY so a peer that sees READY also sees the seals. */
@@ -355,11 +357,12 @@ static int check_header(const struct shoal__seg_header *h, uint32_t state,
 		return shoal__fail(-EBADMSG, "segment: bad magic %#llx",
 				   (unsigned long long)h->magic);
 	if (h->version_major != SHOAL__SEG_VERSION_MAJOR)
-		return shoal__fail(-EPROTO,
-				   "segment: format version %u.%u, this library "
-				   "reads %d.x",
-				   h->version_major, h->version_minor,
-				   SHOAL__SEG_VERSION_MAJOR);
+		return shoal__fail(
+			-EPROTO,
+			"segment: format version %u.%u, this library "
+			"reads %d.x",
+			h->version_major, h->version_minor,
+			SHOAL__SEG_VERSION_MAJOR);
 	if (state == SHOAL__SEG_STATE_INIT)
 		return shoal__fail(-EAGAIN, "segment: not ready yet");
 	if (state != SHOAL__SEG_STATE_READY)
@@ -406,8 +409,7 @@ static int check_entry(const struct shoal__seg_entry *e, uint32_t i,
 				   i);
 	if (e->kind == 0)
 		return shoal__fail(-EBADMSG, "segment: entry %u has kind 0", i);
-	if (!is_pow2(e->align) || e->align > ALIGN_MAX ||
-	    e->offset % e->align)
+	if (!is_pow2(e->align) || e->align > ALIGN_MAX || e->offset % e->align)
 		return shoal__fail(-EBADMSG,
 				   "segment: entry '%s' misaligned (align %u, "
 				   "offset %llu)",
@@ -415,11 +417,12 @@ static int check_entry(const struct shoal__seg_entry *e, uint32_t i,
 				   (unsigned long long)e->offset);
 	if (e->size == 0 || e->offset < table_end || e->offset > size ||
 	    e->size > size - e->offset)
-		return shoal__fail(-EBADMSG,
-				   "segment: entry '%s' [%llu, +%llu) is outside "
-				   "the object area",
-				   e->name, (unsigned long long)e->offset,
-				   (unsigned long long)e->size);
+		return shoal__fail(
+			-EBADMSG,
+			"segment: entry '%s' [%llu, +%llu) is outside "
+			"the object area",
+			e->name, (unsigned long long)e->offset,
+			(unsigned long long)e->size);
 	memcpy(info->name, e->name, len);
 	info->name[len] = '\0';
 	info->kind = e->kind;
@@ -500,7 +503,8 @@ int shoal_segment_open(int fd, uint32_t flags, struct shoal_segment **out)
 		err = shoal__fail(-ENOMEM, "segment_open: out of memory");
 		goto fail_unmap;
 	}
-	table_end = (uint64_t)hdr.table_offset + (uint64_t)count * hdr.entry_size;
+	table_end =
+		(uint64_t)hdr.table_offset + (uint64_t)count * hdr.entry_size;
 	for (uint32_t i = 0; i < count; i++) {
 		struct shoal__seg_entry e;
 
@@ -538,7 +542,8 @@ fail_unmap:
 }
 
 int shoal_segment_find(const struct shoal_segment *seg, const char *name,
-		       uint32_t kind, void **ptr, struct shoal_object_info *info)
+		       uint32_t kind, void **ptr,
+		       struct shoal_object_info *info)
 {
 	if (!seg || !name || !ptr)
 		return shoal__fail(-EINVAL, "segment_find: NULL argument");
@@ -565,7 +570,8 @@ int shoal_segment_object(const struct shoal_segment *seg, uint32_t index,
 	if (!seg || !info)
 		return shoal__fail(-EINVAL, "segment_object: NULL argument");
 	if (index >= seg->count)
-		return shoal__fail(-ENOENT, "segment has %u objects", seg->count);
+		return shoal__fail(-ENOENT, "segment has %u objects",
+				   seg->count);
 	*info = seg->objects[index];
 	return 0;
 }

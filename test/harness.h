@@ -28,44 +28,44 @@
 #define TEST_SKIP 77
 
 /* Fail the current test_<case>() with the location and the expression. */
-#define CHECK(cond)                                                          \
-	do {                                                                 \
-		if (!(cond)) {                                               \
-			fprintf(stderr, "%s:%d: %s: CHECK failed: %s\n",     \
-				__FILE__, __LINE__, __func__, #cond);        \
-			return TEST_FAIL;                                    \
-		}                                                            \
+#define CHECK(cond)                                                      \
+	do {                                                             \
+		if (!(cond)) {                                           \
+			fprintf(stderr, "%s:%d: %s: CHECK failed: %s\n", \
+				__FILE__, __LINE__, __func__, #cond);    \
+			return TEST_FAIL;                                \
+		}                                                        \
 	} while (0)
 
 /* Check that an int-returning expression equals an expected value. */
-#define CHECK_EQ(expr, want)                                                 \
-	do {                                                                 \
-		long long got_ = (long long)(expr);                          \
-		long long want_ = (long long)(want);                         \
-		if (got_ != want_) {                                         \
-			fprintf(stderr,                                      \
-				"%s:%d: %s: %s is %lld, want %lld (%s)\n",   \
-				__FILE__, __LINE__, __func__, #expr, got_,   \
-				want_, shoal_last_error());                  \
-			return TEST_FAIL;                                    \
-		}                                                            \
+#define CHECK_EQ(expr, want)                                               \
+	do {                                                               \
+		long long got_ = (long long)(expr);                        \
+		long long want_ = (long long)(want);                       \
+		if (got_ != want_) {                                       \
+			fprintf(stderr,                                    \
+				"%s:%d: %s: %s is %lld, want %lld (%s)\n", \
+				__FILE__, __LINE__, __func__, #expr, got_, \
+				want_, shoal_last_error());                \
+			return TEST_FAIL;                                  \
+		}                                                          \
 	} while (0)
 
 static int test_failures_, test_passes_, test_skips_;
 
 /* Run one case and count its result. */
-#define RUN(fn)                                                              \
-	do {                                                                 \
-		int r_ = fn();                                               \
-		if (r_ == TEST_PASS) {                                       \
-			test_passes_++;                                      \
-		} else if (r_ == TEST_SKIP) {                                \
-			fprintf(stderr, "SKIP %s\n", #fn);                   \
-			test_skips_++;                                       \
-		} else {                                                     \
-			fprintf(stderr, "FAIL %s\n", #fn);                   \
-			test_failures_++;                                    \
-		}                                                            \
+#define RUN(fn)                                            \
+	do {                                               \
+		int r_ = fn();                             \
+		if (r_ == TEST_PASS) {                     \
+			test_passes_++;                    \
+		} else if (r_ == TEST_SKIP) {              \
+			fprintf(stderr, "SKIP %s\n", #fn); \
+			test_skips_++;                     \
+		} else {                                   \
+			fprintf(stderr, "FAIL %s\n", #fn); \
+			test_failures_++;                  \
+		}                                          \
 	} while (0)
 
 /* Exit status for main(). */
@@ -94,8 +94,8 @@ static inline int test_wait_child(pid_t pid, unsigned timeout_s)
 			return 0;
 		usleep(1000);
 	}
-	fprintf(stderr, "child %d still running after %us: killed\n",
-		(int)pid, timeout_s);
+	fprintf(stderr, "child %d still running after %us: killed\n", (int)pid,
+		timeout_s);
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 	return 0;

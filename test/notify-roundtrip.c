@@ -81,9 +81,9 @@ static int round_trips(enum shoal_wait_strategy strategy, uint64_t n)
 	CHECK(pid >= 0);
 	if (pid == 0)
 		_exit(play(sh, sh->word_b, fd_b, sh->word_a, fd_a, 1, n,
-			   strategy, &sleeps)
-			      ? 1
-			      : 0);
+			   strategy, &sleeps) ?
+			      1 :
+			      0);
 	ok = play(sh, sh->word_a, fd_a, sh->word_b, fd_b, 0, n, strategy,
 		  &sleeps) == 0;
 	CHECK(test_wait_child(pid, 800));

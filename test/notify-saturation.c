@@ -17,8 +17,8 @@ static int saturate(int fd)
 	uint64_t v = EVENTFD_MAX;
 
 	/* EAGAIN: already saturated, which is just as good. */
-	return write(fd, &v, sizeof(v)) == sizeof(v) || errno == EAGAIN ? 0
-									  : -1;
+	return write(fd, &v, sizeof(v)) == sizeof(v) || errno == EAGAIN ? 0 :
+									  -1;
 }
 
 static int never(void *user_data)

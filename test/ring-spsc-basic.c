@@ -16,7 +16,8 @@ struct ring {
 	struct shoal_spsc_consumer c;
 };
 
-static int ring_make(struct ring *r, uint32_t cap, uint32_t slot, uint64_t start)
+static int ring_make(struct ring *r, uint32_t cap, uint32_t slot,
+		     uint64_t start)
 {
 	r->size = shoal_spsc_region_size(cap, slot);
 	if (!r->size || posix_memalign(&r->mem, 64, r->size))

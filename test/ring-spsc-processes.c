@@ -39,8 +39,8 @@ static int test_fork_over_memfd(void)
 		void *r;
 
 		if (shoal_segment_open(shoal_segment_fd(seg), 0, &peer) ||
-		    shoal_segment_find(peer, "ring", SHOAL_OBJECT_SPSC_RING,
-				       &r, &info) ||
+		    shoal_segment_find(peer, "ring", SHOAL_OBJECT_SPSC_RING, &r,
+				       &info) ||
 		    shoal_spsc_consumer_init(&consumer, r, info.size)) {
 			fprintf(stderr, "child: %s\n", shoal_last_error());
 			_exit(1);

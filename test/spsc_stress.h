@@ -88,7 +88,8 @@ static inline int stress_produce(struct shoal_spsc_producer *p, uint64_t count)
 					stress_fill(slots[k], i + k, lens[k]);
 				}
 				i += (uint64_t)r;
-				r = shoal_spsc_commit_batch(p, lens, (uint32_t)r);
+				r = shoal_spsc_commit_batch(p, lens,
+							    (uint32_t)r);
 			}
 		}
 		if (r == -EAGAIN) {

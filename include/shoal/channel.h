@@ -30,10 +30,10 @@ enum shoal_channel_role {
 };
 
 struct shoal_channel_options {
-	uint32_t capacity;                 /* slots, power of two; default 1024 */
-	uint32_t slot_size;                /* payload bytes per slot; default 1024 */
+	uint32_t capacity;  /* slots, power of two; default 1024 */
+	uint32_t slot_size; /* payload bytes per slot; default 1024 */
 	enum shoal_wait_strategy strategy; /* default SHOAL_WAIT_ADAPTIVE */
-	uint64_t start_pos;                /* first ring position; default 0 */
+	uint64_t start_pos;		   /* first ring position; default 0 */
 };
 
 /* The descriptors a peer needs to open the channel. */
@@ -73,7 +73,7 @@ SHOAL_API void shoal_channel_close(struct shoal_channel *ch);
 
 /* The channel's descriptors, still owned by @ch. */
 SHOAL_API void shoal_channel_get_fds(const struct shoal_channel *ch,
-				 struct shoal_channel_fds *fds);
+				     struct shoal_channel_fds *fds);
 
 /*
  * shoal_channel_send - copy a message in, waiting up to @timeout_ns for space.

@@ -48,9 +48,9 @@ struct shoal_waiter {
 	void *priv_word;
 	int priv_fd;
 	uint32_t priv_strategy;
-	uint32_t priv_spin;     /* current adaptive spin budget, ns */
+	uint32_t priv_spin;	/* current adaptive spin budget, ns */
 	uint32_t priv_spin_max; /* upper bound of that budget, ns */
-	uint64_t priv_sleeps;   /* times this waiter blocked in the kernel */
+	uint64_t priv_sleeps;	/* times this waiter blocked in the kernel */
 };
 
 /* Local notifier state. Fields are private. */

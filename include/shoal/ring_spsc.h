@@ -36,12 +36,12 @@ extern "C" {
 struct shoal_spsc_producer {
 	void *priv_ring;
 	unsigned char *priv_slots;
-	uint64_t priv_head;       /* next position to write */
+	uint64_t priv_head;	  /* next position to write */
 	uint64_t priv_tail_cache; /* consumer position last read */
-	uint64_t priv_stride;     /* bytes from one slot to the next */
-	uint32_t priv_mask;       /* capacity - 1 */
+	uint64_t priv_stride;	  /* bytes from one slot to the next */
+	uint32_t priv_mask;	  /* capacity - 1 */
 	uint32_t priv_slot_size;  /* payload bytes per slot */
-	uint32_t priv_claimed;    /* slots claimed, not yet committed */
+	uint32_t priv_claimed;	  /* slots claimed, not yet committed */
 	uint32_t priv_pad;
 };
 
@@ -49,7 +49,7 @@ struct shoal_spsc_producer {
 struct shoal_spsc_consumer {
 	void *priv_ring;
 	unsigned char *priv_slots;
-	uint64_t priv_tail;   /* next position to read */
+	uint64_t priv_tail; /* next position to read */
 	uint64_t priv_stride;
 	uint32_t priv_mask;
 	uint32_t priv_slot_size;
@@ -68,7 +68,8 @@ struct shoal_spsc_msg {
  * of two, 2..SHOAL_SPSC_CAPACITY_MAX) of @slot_size payload bytes each
  * (1..SHOAL_SPSC_SLOT_MAX). Returns 0 for an invalid geometry.
  */
-SHOAL_API uint64_t shoal_spsc_region_size(uint32_t capacity, uint32_t slot_size);
+SHOAL_API uint64_t shoal_spsc_region_size(uint32_t capacity,
+					  uint32_t slot_size);
 
 /*
  * shoal_spsc_format - lay out an empty ring in @region (64-byte aligned,

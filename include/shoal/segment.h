@@ -38,9 +38,12 @@ extern "C" {
 
 /* Object kinds recorded in the table, so a peer cannot mistake one for another. */
 enum {
-	SHOAL_OBJECT_BYTES = 1,     /* raw bytes, meaning up to the user */
-	SHOAL_OBJECT_SPSC_RING = 2, /* a ring formatted by shoal_spsc_format() */
-	SHOAL_OBJECT_NOTIFY = 3,    /* a wait word formatted by shoal_notify_format() */
+	/* raw bytes, meaning up to the user */
+	SHOAL_OBJECT_BYTES = 1,
+	/* a ring formatted by shoal_spsc_format() */
+	SHOAL_OBJECT_SPSC_RING = 2,
+	/* a wait word formatted by shoal_notify_format() */
+	SHOAL_OBJECT_NOTIFY = 3,
 };
 
 /* shoal_segment_options.flags */
@@ -62,15 +65,16 @@ enum {
 /* One object to lay out at creation. */
 struct shoal_object_spec {
 	const char *name; /* 1..SHOAL_OBJECT_NAME_MAX printable bytes, unique */
-	uint32_t kind;    /* SHOAL_OBJECT_* or a user value >= 1024 */
-	uint32_t align;   /* power of two, 0 means 64 (one cache line) */
-	uint64_t size;    /* bytes, > 0 */
+	uint32_t kind;	  /* SHOAL_OBJECT_* or a user value >= 1024 */
+	uint32_t align;	  /* power of two, 0 means 64 (one cache line) */
+	uint64_t size;	  /* bytes, > 0 */
 };
 
 struct shoal_segment_options {
-	const char *debug_name; /* memfd name shown in /proc/PID/fd; NULL: "shoal" */
-	uint64_t epoch;         /* incarnation number; 0: chosen by shoal (never 0) */
-	uint32_t flags;         /* SHOAL_SEGMENT_* */
+	/* memfd name shown in /proc/PID/fd; NULL: "shoal" */
+	const char *debug_name;
+	uint64_t epoch; /* incarnation number; 0: chosen by shoal (never 0) */
+	uint32_t flags; /* SHOAL_SEGMENT_* */
 };
 
 /* Description of one object, as found in a validated table. */
