@@ -11,6 +11,8 @@
 #ifndef SHOAL_COMMON_H
 #define SHOAL_COMMON_H
 
+/* Return values are negative errno constants: callers compare against them. */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
