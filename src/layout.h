@@ -82,11 +82,14 @@ _Static_assert(sizeof(struct shoal__seg_entry) == 64, "entry is 64 bytes");
  *
  * Three header lines, then capacity slots of slot_stride bytes each. Slot i
  * holds the message of every position p with p & (capacity - 1) == i.
+ * Slots are packed (8-byte aligned, not cache-line aligned): they are all
+ * written by the producer, so packing them shares no line between writers,
+ * and small messages then move several to a cache line.
  */
 
 /* "SHOALSPS" */
 #define SHOAL__SPSC_MAGIC 0x5350534c414f4853ULL
-#define SHOAL__SPSC_SLOT_HEADER 16
+#define SHOAL__SPSC_SLOT_HEADER 8
 
 struct shoal__spsc_ring {
 	/* Line 0: geometry. Written by the formatter before the segment is
@@ -94,7 +97,7 @@ struct shoal__spsc_ring {
 	uint64_t magic;	      /* SHOAL__SPSC_MAGIC */
 	uint32_t capacity;    /* slots, a power of two */
 	uint32_t slot_size;   /* payload bytes per slot */
-	uint64_t slot_stride; /* bytes per slot: header + payload, 64-aligned */
+	uint64_t slot_stride; /* bytes per slot: header + payload, 8-aligned */
 	uint64_t start_pos;   /* first position (informational) */
 	uint8_t pad0[32];
 
@@ -115,19 +118,23 @@ _Static_assert(sizeof(struct shoal__spsc_ring) == 3 * SHOAL__CACHE_LINE,
 _Static_assert(offsetof(struct shoal__spsc_ring, head) == 64, "head line");
 _Static_assert(offsetof(struct shoal__spsc_ring, tail) == 128, "tail line");
 
-/* Header of each slot; the payload follows it. Written by the producer. */
+/*
+ * Header of each slot; the payload follows it. Written by the producer.
+ * One 64-bit word holds both the position and the length, so one release
+ * store publishes a message and one acquire load reads its whole header.
+ */
 struct shoal__spsc_slot {
-	_Atomic uint64_t seq; /* == p when the message at position p is
-			       * committed. Release-stored after the payload
-			       * and len; pairs with the consumer's acquire
-			       * load in peek. Formatted to p - capacity for the
-			       * first lap, so no position matches by chance. */
-	/* Payload bytes; untrusted: checked <= slot_size before use. */
-	_Atomic uint32_t len;
-	uint32_t pad;
+	/* Low 32 bits: the low 32 bits of the position p whose message the
+	 * slot holds once committed; high 32 bits: its length in bytes
+	 * (untrusted: checked <= slot_size before use). Release-stored after
+	 * the payload; pairs with the consumer's acquire load in look().
+	 * Formatted to position p - capacity (length 0) for the first lap.
+	 * 32 bits of position suffice: a slot only ever holds p or p - capacity,
+	 * and capacity < 2^32. */
+	_Atomic uint64_t state;
 };
 _Static_assert(sizeof(struct shoal__spsc_slot) == SHOAL__SPSC_SLOT_HEADER,
-	       "slot header is 16 bytes");
+	       "slot header is 8 bytes");
 
 /* ------------------------------------------------------------------------
  * Wait word (object kind SHOAL_OBJECT_NOTIFY): one line, written by the

@@ -9,13 +9,13 @@
  * sense), where head is the producer's next position and tail the consumer's.
  *
  * Who writes what:
- *  - the producer writes slot payloads, slot len and slot seq, and the
+ *  - the producer writes slot payloads and slot states, and the
  *    monitoring copy of head (its own line);
  *  - the consumer writes tail (its own line) and nothing else.
  *
  * Why a sequence per slot: in a plain Lamport ring the consumer polls the
  * producer's head, so every message costs two cache-line transfers (head,
- * then slot). Here the producer release-stores seq = pos into the slot after
+ * then slot). Here the producer release-stores the position into the slot after
  * the payload, and the consumer polls that slot alone: a small message is a
  * single line moving from producer to consumer. The producer still needs the
  * consumer's tail to know a slot is free, but it keeps a cached copy and reads
@@ -23,7 +23,12 @@
  * crosses cores once per lap, not once per message. (Vyukov's bounded queue
  * and Aeron's record headers use the same idea.)
  *
- * Formatting stores seq = p - capacity into the slot of each first-lap
+ * Slots are packed at 8-byte alignment: an 8-byte header (position and
+ * length in one word) and the payload. Only the producer writes slots, so
+ * packing shares no cache line between writers, and small messages travel
+ * several to a line.
+ *
+ * Formatting stores position p - capacity into the slot of each first-lap
  * position p: one lap "behind", never equal to p, whatever start_pos is.
  *
  * Shared memory is untrusted: the consumer checks len <= slot_size before
@@ -48,8 +53,7 @@ static uint64_t stride_of(uint32_t slot_size)
 {
 	uint64_t bytes = (uint64_t)SHOAL__SPSC_SLOT_HEADER + slot_size;
 
-	return (bytes + SHOAL__CACHE_LINE - 1) &
-	       ~(uint64_t)(SHOAL__CACHE_LINE - 1);
+	return (bytes + 7) & ~(uint64_t)7;
 }
 
 uint64_t shoal_spsc_region_size(uint32_t capacity, uint32_t slot_size)
@@ -60,6 +64,12 @@ uint64_t shoal_spsc_region_size(uint32_t capacity, uint32_t slot_size)
 		return 0;
 	return sizeof(struct shoal__spsc_ring) +
 	       (uint64_t)capacity * stride_of(slot_size);
+}
+
+/* The committed state of a slot holding @len bytes at position @pos. */
+static uint64_t slot_state(uint64_t pos, uint32_t len)
+{
+	return (uint64_t)len << 32 | (uint32_t)pos;
 }
 
 static struct shoal__spsc_slot *slot_at(unsigned char *slots, uint64_t stride,
@@ -98,9 +108,8 @@ int shoal_spsc_format(void *region, uint64_t region_size, uint32_t capacity,
 	for (uint64_t p = start_pos; p != start_pos + capacity; p++) {
 		struct shoal__spsc_slot *s =
 			slot_at(slots, r->slot_stride, capacity - 1, p);
-		atomic_store_explicit(&s->seq, p - capacity,
+		atomic_store_explicit(&s->state, slot_state(p - capacity, 0),
 				      memory_order_relaxed);
-		atomic_store_explicit(&s->len, 0, memory_order_relaxed);
 	}
 	/* Relaxed is enough: nobody may look at the region before the
 	 * segment's READY store, which is a release that publishes all this. */
@@ -279,30 +288,26 @@ int shoal_spsc_commit_batch(struct shoal_spsc_producer *p, const uint32_t *lens,
 					   "slot",
 					   lens[i], p->priv_slot_size);
 	}
-	for (uint32_t i = 0; i < n; i++) {
-		struct shoal__spsc_slot *s =
-			slot_at(p->priv_slots, p->priv_stride, p->priv_mask,
-				p->priv_head + i);
-		atomic_store_explicit(&s->len, lens[i], memory_order_relaxed);
-	}
 	/* Publish slots 1..n-1 first, relaxed, then slot 0 with the one
 	 * release store of the batch. The consumer reads positions in order,
 	 * so it looks at slot 1 only after its acquire load saw slot 0; that
-	 * load synchronizes with the release below, which makes every payload,
-	 * len and seq written above visible. */
+	 * load synchronizes with the release below, which makes every payload
+	 * and slot state written above visible. */
 	for (uint32_t i = n - 1; i > 0; i--) {
 		struct shoal__spsc_slot *s =
 			slot_at(p->priv_slots, p->priv_stride, p->priv_mask,
 				p->priv_head + i);
-		atomic_store_explicit(&s->seq, p->priv_head + i,
+		atomic_store_explicit(&s->state,
+				      slot_state(p->priv_head + i, lens[i]),
 				      memory_order_relaxed);
 	}
 	/* Release: publishes the whole batch; pairs with the acquire load of
-	 * seq in look(). */
+	 * the slot state in look(). */
 	atomic_store_explicit(&slot_at(p->priv_slots, p->priv_stride,
 				       p->priv_mask, p->priv_head)
-				       ->seq,
-			      p->priv_head, memory_order_release);
+				       ->state,
+			      slot_state(p->priv_head, lens[0]),
+			      memory_order_release);
 	p->priv_head += n;
 	p->priv_claimed = 0;
 	atomic_store_explicit(&r->head, p->priv_head, memory_order_relaxed);
@@ -323,10 +328,10 @@ int shoal_spsc_commit(struct shoal_spsc_producer *p, uint32_t len)
 				   "spsc_commit: %u bytes in a %u-byte slot",
 				   len, p->priv_slot_size);
 	s = slot_at(p->priv_slots, p->priv_stride, p->priv_mask, p->priv_head);
-	atomic_store_explicit(&s->len, len, memory_order_relaxed);
-	/* Release: publishes the payload and len above; pairs with the
-	 * acquire load of seq in peek. */
-	atomic_store_explicit(&s->seq, p->priv_head, memory_order_release);
+	/* Release: publishes the payload written in the slot; pairs with the
+	 * acquire load of the slot state in look(). */
+	atomic_store_explicit(&s->state, slot_state(p->priv_head, len),
+			      memory_order_release);
 	p->priv_head++;
 	p->priv_claimed = 0;
 	atomic_store_explicit(&r->head, p->priv_head, memory_order_relaxed);
@@ -377,13 +382,17 @@ static int look(const struct shoal_spsc_consumer *c, uint64_t pos,
 {
 	struct shoal__spsc_slot *s =
 		slot_at(c->priv_slots, c->priv_stride, c->priv_mask, pos);
+	uint64_t st;
 	uint32_t n;
 
-	/* Acquire: pairs with the producer's release store (or release
-	 * fence) of seq, making the payload and len visible. */
-	if (atomic_load_explicit(&s->seq, memory_order_acquire) != pos)
+	/* Acquire: pairs with the producer's release store of the state (of
+	 * this slot, or of the first slot of its batch), making the payload
+	 * visible. Read once: position and length come from this one load. */
+	st = atomic_load_explicit(&s->state, memory_order_acquire);
+
+	if ((uint32_t)st != (uint32_t)pos)
 		return 0;
-	n = atomic_load_explicit(&s->len, memory_order_relaxed);
+	n = (uint32_t)(st >> 32);
 	if (n > c->priv_slot_size)
 		return shoal__fail(
 			-EBADMSG,
@@ -476,8 +485,9 @@ int shoal_spsc_readable(const struct shoal_spsc_consumer *c)
 
 	/* Acquire: as in look(); a caller that sees 1 and then peeks sees
 	 * the message. */
-	return atomic_load_explicit(&s->seq, memory_order_acquire) ==
-	       c->priv_tail + c->priv_peeked;
+	return (uint32_t)atomic_load_explicit(&s->state,
+					      memory_order_acquire) ==
+	       (uint32_t)(c->priv_tail + c->priv_peeked);
 }
 
 int shoal_spsc_writable(struct shoal_spsc_producer *p)

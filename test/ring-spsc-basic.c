@@ -37,9 +37,10 @@ static int test_geometry(void)
 	CHECK_EQ(shoal_spsc_region_size(1, 8), 0);
 	CHECK_EQ(shoal_spsc_region_size(4, 0), 0);
 	CHECK_EQ(shoal_spsc_region_size(4, SHOAL_SPSC_SLOT_MAX + 1u), 0);
-	/* 8-byte payloads fit a 16-byte slot header in one cache line. */
-	CHECK_EQ(shoal_spsc_region_size(4, 8), 3 * 64 + 4 * 64);
-	CHECK_EQ(shoal_spsc_region_size(4, 49), 3 * 64 + 4 * 128);
+	/* Slots are an 8-byte header plus the payload, 8-byte aligned. */
+	CHECK_EQ(shoal_spsc_region_size(4, 8), 3 * 64 + 4 * 16);
+	CHECK_EQ(shoal_spsc_region_size(4, 49), 3 * 64 + 4 * 64);
+	CHECK_EQ(shoal_spsc_region_size(4, 56), 3 * 64 + 4 * 64);
 	CHECK(posix_memalign(&mem, 64, 4096) == 0);
 	CHECK_EQ(shoal_spsc_format(mem, 100, 4, 8, 0), -EINVAL);
 	CHECK_EQ(shoal_spsc_format((char *)mem + 8, 4000, 4, 8, 0), -EINVAL);
@@ -232,13 +233,14 @@ static int test_corrupt_length(void)
 	/* A hostile producer claims a length past the slot. */
 	s = (struct shoal__spsc_slot *)((char *)r.mem +
 					sizeof(struct shoal__spsc_ring));
-	atomic_store(&s->len, 1000);
+	atomic_store(&s[0].state, (uint64_t)1000 << 32 | 0);
 	CHECK_EQ(shoal_spsc_pop(&r.c, buf, sizeof(buf)), -EBADMSG);
 	/* The bad slot was skipped: the next message comes through. */
 	CHECK_EQ(shoal_spsc_pop(&r.c, buf, sizeof(buf)), 1);
 	CHECK(buf[0] == 'b');
 	CHECK_EQ(shoal_spsc_push(&r.p, "c", 1), 0);
-	atomic_store(&s[8].len, 0xffffffffu); /* slot 2: stride 64 = 4 x 16 */
+	/* Slot 2: the stride is 16 bytes, two 8-byte headers. */
+	atomic_store(&s[4].state, (uint64_t)0xffffffffu << 32 | 2);
 	CHECK_EQ(shoal_spsc_peek(&r.c, &data, &len), -EBADMSG);
 	CHECK_EQ(shoal_spsc_peek(&r.c, &data, &len), -EAGAIN);
 	free(r.mem);
@@ -271,7 +273,7 @@ static int test_corrupt_tail_and_header(void)
 	hdr->capacity = 4;
 	hdr->slot_stride = 8;
 	CHECK_EQ(shoal_spsc_producer_init(&p2, r.mem, r.size), -EBADMSG);
-	hdr->slot_stride = 64;
+	hdr->slot_stride = 16;
 	hdr->magic ^= 1;
 	CHECK_EQ(shoal_spsc_producer_init(&p2, r.mem, r.size), -EBADMSG);
 	hdr->magic ^= 1;
