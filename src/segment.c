@@ -461,7 +461,7 @@ int shoal_segment_open(int fd, uint32_t flags, struct shoal_segment **out)
 	unsigned char *base;
 	uint64_t size = 0, table_end;
 	uint32_t state, count;
-	int prot = PROT_READ, err, dupfd;
+	int prot = PROT_READ, err, dupfd, seals;
 
 	if (!out)
 		return shoal__fail(-EINVAL, "segment_open: NULL out");
@@ -491,9 +491,20 @@ int shoal_segment_open(int fd, uint32_t flags, struct shoal_segment **out)
 	/* shoal_segment_ready seals the seals before it stores READY; a ready
 	 * segment without F_SEAL_SEAL lets any holder add write seals later.
 	 * Read them again now: the first read may predate ready(). */
-	if (!(fcntl(fd, F_GET_SEALS) & F_SEAL_SEAL)) {
+	seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0 || !(seals & F_SEAL_SEAL)) {
 		err = shoal__fail(-EPERM, "segment_open: ready segment lacks "
 					  "F_SEAL_SEAL");
+		goto fail_unmap;
+	}
+	/* The same race for write seals: if ready() sealed the segment for
+	 * peers' writes after our first look, our writable mapping slipped in
+	 * before the seal. Refuse it, as we would have a moment later. */
+	if ((seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)) &&
+	    (prot & PROT_WRITE)) {
+		err = shoal__fail(-EPERM,
+				  "segment_open: segment is sealed against "
+				  "writes; open it read-only");
 		goto fail_unmap;
 	}
 

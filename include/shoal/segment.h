@@ -121,13 +121,15 @@ SHOAL_API void shoal_segment_destroy(struct shoal_segment *seg);
  * @fd is duplicated; the caller keeps its own. Refuses, with a detail in
  * shoal_last_error():
  *   -EBADF       not an open fd
- *   -ENOTSUP     not a sealable memfd (a pipe, socket, regular file, ...)
- *   -EPERM       the memfd is not sealed against shrink and grow (a peer
- *                could truncate it under us and SIGBUS every reader), or
- *                read-write opening of a segment sealed for peers' writes
- *   -EBADMSG     bad magic, sizes, table entries out of range or overlapping
+ *   -ENOTSUP     not a memfd (a pipe, socket, eventfd, regular or tmpfs file)
+ *   -EPERM       a memfd not sealed against shrink and grow (or made without
+ *                MFD_ALLOW_SEALING): a peer could truncate it under us and
+ *                SIGBUS every reader; a READY segment without F_SEAL_SEAL;
+ *                a read-write open of a segment sealed against writes
+ *   -EBADMSG     bad magic, sizes, state word, table entries out of range,
+ *                misaligned (align is a power of two <= 4096), overlapping
  *   -EPROTO      incompatible major version
- *   -EAGAIN      the creator has not marked it READY yet (try again)
+ *   -EAGAIN      state INIT: the creator has not marked it READY yet
  * It never reads outside the mapping, and never faults on a short file.
  */
 SHOAL_API int shoal_segment_open(int fd, uint32_t flags,
