@@ -1,0 +1,1063 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The baselines shoal is measured against: the smallest honest
+ * implementation of each mechanism, with no features, no checks beyond the
+ * sequence number every figure verifies, and no shoal code.
+ *
+ * - bare-line: two counters on one 64-byte line of MAP_SHARED memory; each
+ *   side spins until the other's counter moves. One cache line crossing
+ *   between two cores and back is the floor for any shared-memory round
+ *   trip. The 1 KiB variant copies the message into a shared buffer before
+ *   flipping the counter and out of it after seeing it flip.
+ * - bare-ring: a Lamport single-producer single-consumer ring: head and tail
+ *   on separate lines, fixed slots of exactly the message size and no length
+ *   field, producer caching tail and consumer caching head. Round trips use
+ *   one ring per direction; throughput publishes one message per store of
+ *   head, or (batched) one store of head/tail per batch.
+ * - bare-seq: shoal's own ring algorithm (a sequence number in every slot,
+ *   which the consumer polls) in the same code as bare-ring, inlined and
+ *   unchecked: the distance from it to shoal is the cost of the API.
+ * - eventfd: each side blocks in read() of its own eventfd and write()s the
+ *   other's; the 1 KiB variant carries the payload in a shared buffer.
+ * - pipe, unix (SOCK_STREAM socketpair), mq (POSIX message queue): the
+ *   message goes through the kernel, both ways.
+ *
+ * Every message carries its sequence number in its first 8 bytes and the
+ * receiver checks it, so a figure that loses or reorders messages fails
+ * instead of producing a number.
+ */
+#include "figures.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <mqueue.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MSG_MAX 1024
+
+/* bare-line */
+
+struct line_shm {
+	/*
+	 * ping is written by the parent only, pong by the child only. They
+	 * share a line on purpose: the figure is the cost of one line moving
+	 * from core to core and back, the hardware limit.
+	 */
+	_Alignas(BENCH_LINE) _Atomic uint64_t ping;
+	_Atomic uint64_t pong;
+	uint8_t pad[BENCH_LINE - 2 * sizeof(uint64_t)];
+	/*
+	 * [0] parent to child, [1] child to parent; written before the counter
+	 * flips.
+	 */
+	_Alignas(BENCH_LINE) unsigned char buf[2][MSG_MAX];
+};
+
+struct line_arg {
+	struct line_shm *shm;
+	uint32_t size;
+	uint64_t total; /* round trips, warm-up and bulk included */
+	struct bench_samples lat;
+	/* The parent's own: */
+	struct bench_side *side;
+	unsigned char *msg;
+};
+
+static inline int line_round_trip(void *ctx, uint64_t i)
+{
+	struct line_arg *a = ctx;
+	struct line_shm *m = a->shm;
+	uint64_t seq;
+
+	if (a->size > sizeof(uint64_t)) {
+		memcpy(a->msg, &i, sizeof(i));
+		memcpy(m->buf[0], a->msg, a->size);
+	}
+	/*
+	 * Release: the copy into buf[0]; pairs with the child's acquire of
+	 * ping.
+	 */
+	atomic_store_explicit(&m->ping, i, memory_order_release);
+	/*
+	 * Acquire: pairs with the child's release of pong, so buf[1] is
+	 * complete.
+	 */
+	while (atomic_load_explicit(&m->pong, memory_order_acquire) != i)
+		bench_pause();
+	if (a->size > sizeof(uint64_t)) {
+		memcpy(a->msg, m->buf[1], a->size);
+		memcpy(&seq, a->msg, sizeof(seq));
+		if (seq != i) {
+			bench_side_note(a->side,
+					"round trip %llu came back as %llu",
+					(unsigned long long)i,
+					(unsigned long long)seq);
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+static int line_parent(struct bench_side *s)
+{
+	struct line_arg *a = s->arg;
+	_Alignas(BENCH_LINE) unsigned char msg[MSG_MAX];
+	int rc;
+
+	memset(msg, 0xa5, sizeof(msg));
+	a->side = s;
+	a->msg = msg;
+	rc = bench_samples_init(&a->lat, s->cfg);
+	if (rc)
+		return rc;
+	if (bench_side_sync(s))
+		return -ECANCELED;
+	return bench_latency_loop(&a->lat, line_round_trip, a);
+}
+
+static int line_child(struct bench_side *s)
+{
+	struct line_arg *a = s->arg;
+	struct line_shm *m = a->shm;
+	_Alignas(BENCH_LINE) unsigned char msg[MSG_MAX];
+	uint64_t i, seq;
+
+	memset(msg, 0x5a, sizeof(msg));
+	if (bench_side_sync(s))
+		return -ECANCELED;
+	for (i = 1; i <= a->total; i++) {
+		/*
+		 * Acquire: pairs with the parent's release of ping, so buf[0]
+		 * is complete.
+		 */
+		while (atomic_load_explicit(&m->ping, memory_order_acquire) !=
+		       i)
+			bench_pause();
+		if (a->size > sizeof(uint64_t)) {
+			memcpy(msg, m->buf[0], a->size);
+			memcpy(&seq, msg, sizeof(seq));
+			if (seq != i) {
+				bench_side_note(s,
+						"message %llu arrived as %llu",
+						(unsigned long long)i,
+						(unsigned long long)seq);
+				return -EIO;
+			}
+			memcpy(m->buf[1], msg, a->size);
+		}
+		/*
+		 * Release: the copy into buf[1]; pairs with the parent's
+		 * acquire of pong.
+		 */
+		atomic_store_explicit(&m->pong, i, memory_order_release);
+	}
+	return 0;
+}
+
+static int run_line(const struct bench_figure *f,
+		    const struct bench_config *cfg, struct bench_result *res)
+{
+	struct line_arg a;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	a.size = f->size;
+	a.total = bench_round_trips(cfg);
+	a.shm = bench_shm_alloc(sizeof(*a.shm));
+	if (!a.shm)
+		return -ENOMEM;
+	rc = bench_pair_run(cfg, line_parent, line_child, &a, res->note);
+	if (!rc)
+		bench_samples_stats(&a.lat, res);
+	bench_samples_fini(&a.lat);
+	bench_shm_free(a.shm, sizeof(*a.shm));
+	return rc;
+}
+
+/*
+ * bare-ring and bare-seq: two bare SPSC rings sharing one implementation.
+ *
+ * bare-ring (Lamport): slots of exactly the message size; the producer
+ * publishes by storing head, the consumer polls head. A message costs the
+ * consumer two lines (head, then the slot) unless head is cached.
+ *
+ * bare-seq: shoal's algorithm with nothing else: each slot starts with an
+ * 8-byte sequence number, slots are packed at 8-byte alignment (the
+ * geometry of a shoal ring, src/layout.h), the producer release-stores
+ * seq = pos + 1 after the payload and the consumer polls the slot itself;
+ * head is never shared. It tells how much of shoal's cost is the algorithm
+ * and how much the API around it.
+ *
+ * In both the producer reads tail only when its cached copy shows too few
+ * free slots, and the consumer stores tail once per message or batch.
+ */
+
+struct lring {
+	/* bare-ring: next position the producer writes. Producer only. */
+	_Alignas(BENCH_LINE) _Atomic uint64_t head;
+	uint8_t pad0[BENCH_LINE - sizeof(uint64_t)];
+	/* Next position the consumer reads. Written by the consumer only. */
+	_Alignas(BENCH_LINE) _Atomic uint64_t tail;
+	uint8_t pad1[BENCH_LINE - sizeof(uint64_t)];
+	/* The slots follow: capacity * stride bytes. */
+};
+
+_Static_assert(sizeof(struct lring) == 2 * BENCH_LINE, "slots start on a line");
+
+/* bare-seq slot header: == pos + 1 once the message at pos is written. */
+#define SEQ_HDR sizeof(uint64_t)
+/* bare-seq slot alignment, as shoal's. */
+#define SEQ_ALIGN 8u
+
+struct lgeom {
+	uint64_t mask;
+	uint64_t stride; /* bytes from one slot to the next */
+	uint32_t hdr;	 /* bytes before the payload: 0, or SEQ_HDR */
+};
+
+struct lprod {
+	struct lring *r;
+	unsigned char *slots;
+	uint64_t head;	     /* next position to write */
+	uint64_t tail_cache; /* tail as last read */
+	struct lgeom g;
+};
+
+struct lcons {
+	struct lring *r;
+	unsigned char *slots;
+	uint64_t tail;	     /* next position to read */
+	uint64_t head_cache; /* bare-ring: head as last read */
+	struct lgeom g;
+};
+
+static struct lgeom lgeom_of(int seq, uint32_t capacity, uint32_t size)
+{
+	struct lgeom g = { .mask = capacity - 1, .stride = size, .hdr = 0 };
+
+	if (seq) {
+		g.hdr = SEQ_HDR;
+		g.stride = (SEQ_HDR + size + SEQ_ALIGN - 1) &
+			   ~(uint64_t)(SEQ_ALIGN - 1);
+	}
+	return g;
+}
+
+static size_t lring_size(int seq, uint32_t capacity, uint32_t size)
+{
+	return sizeof(struct lring) +
+	       (size_t)capacity * lgeom_of(seq, capacity, size).stride;
+}
+
+static void lprod_init(struct lprod *p, struct lring *r, int seq,
+		       uint32_t capacity, uint32_t size)
+{
+	p->r = r;
+	p->slots = (unsigned char *)(r + 1);
+	p->head = 0;
+	p->tail_cache = 0;
+	p->g = lgeom_of(seq, capacity, size);
+}
+
+static void lcons_init(struct lcons *c, struct lring *r, int seq,
+		       uint32_t capacity, uint32_t size)
+{
+	c->r = r;
+	c->slots = (unsigned char *)(r + 1);
+	c->tail = 0;
+	c->head_cache = 0;
+	c->g = lgeom_of(seq, capacity, size);
+}
+
+static inline unsigned char *lslot(unsigned char *slots, const struct lgeom *g,
+				   uint64_t pos)
+{
+	return slots + (pos & g->mask) * g->stride;
+}
+
+static inline _Atomic uint64_t *lseq(unsigned char *slot)
+{
+	return (_Atomic uint64_t *)(void *)slot;
+}
+
+/* Free slots, up to @want; reads tail only when the cached copy shows fewer. */
+static inline uint64_t lprod_reserve(struct lprod *p, uint64_t want)
+{
+	uint64_t free = p->g.mask + 1 - (p->head - p->tail_cache);
+
+	if (free < want) {
+		/*
+		 * Acquire: pairs with the consumer's release of tail; its reads
+		 * of the slots are done.
+		 */
+		p->tail_cache =
+			atomic_load_explicit(&p->r->tail, memory_order_acquire);
+		free = p->g.mask + 1 - (p->head - p->tail_cache);
+	}
+	return free < want ? free : want;
+}
+
+/* The payload of the @k-th reserved slot. */
+static inline unsigned char *lprod_slot(struct lprod *p, uint64_t k)
+{
+	return lslot(p->slots, &p->g, p->head + k) + p->g.hdr;
+}
+
+static inline void lprod_publish(struct lprod *p, uint64_t n)
+{
+	uint64_t k;
+
+	if (!p->g.hdr) {
+		p->head += n;
+		/*
+		 * Release: the slots written above; pairs with the consumer's
+		 * acquire of head.
+		 */
+		atomic_store_explicit(&p->r->head, p->head,
+				      memory_order_release);
+		return;
+	}
+	for (k = 0; k < n; k++, p->head++)
+		/*
+		 * Release: the payload written above; pairs with the consumer's
+		 * acquire of seq.
+		 */
+		atomic_store_explicit(lseq(lslot(p->slots, &p->g, p->head)),
+				      p->head + 1, memory_order_release);
+}
+
+/*
+ * Messages ready, up to @want. bare-ring reads head only when the cached copy
+ * shows fewer.
+ */
+static inline uint64_t lcons_ready(struct lcons *c, uint64_t want)
+{
+	uint64_t ready;
+
+	if (c->g.hdr) {
+		/*
+		 * Acquire: pairs with the producer's release of seq; the
+		 * payload is written.
+		 */
+		for (ready = 0;
+		     ready < want &&
+		     atomic_load_explicit(
+			     lseq(lslot(c->slots, &c->g, c->tail + ready)),
+			     memory_order_acquire) == c->tail + ready + 1;
+		     ready++)
+			;
+		return ready;
+	}
+	ready = c->head_cache - c->tail;
+	if (ready < want) {
+		/*
+		 * Acquire: pairs with the producer's release of head; the slots
+		 * are written.
+		 */
+		c->head_cache =
+			atomic_load_explicit(&c->r->head, memory_order_acquire);
+		ready = c->head_cache - c->tail;
+	}
+	return ready < want ? ready : want;
+}
+
+static inline const unsigned char *lcons_slot(struct lcons *c, uint64_t k)
+{
+	return lslot(c->slots, &c->g, c->tail + k) + c->g.hdr;
+}
+
+static inline void lcons_release(struct lcons *c, uint64_t n)
+{
+	c->tail += n;
+	/*
+	 * Release: our reads of the slots are done; pairs with the producer's
+	 * acquire of tail.
+	 */
+	atomic_store_explicit(&c->r->tail, c->tail, memory_order_release);
+}
+
+static inline void lring_push_spin(struct lprod *p, const void *msg,
+				   uint32_t size)
+{
+	while (!lprod_reserve(p, 1))
+		bench_pause();
+	memcpy(lprod_slot(p, 0), msg, size);
+	lprod_publish(p, 1);
+}
+
+static inline void lring_pop_spin(struct lcons *c, void *msg, uint32_t size)
+{
+	while (!lcons_ready(c, 1))
+		bench_pause();
+	memcpy(msg, lcons_slot(c, 0), size);
+	lcons_release(c, 1);
+}
+
+/* bare-ring round trip: ring [0] parent to child, ring [1] child to parent. */
+
+struct lrtt_arg {
+	struct lring *ring[2];
+	size_t ring_size;
+	int seq; /* bare-seq rather than bare-ring */
+	uint32_t size;
+	uint64_t total;
+	struct bench_samples lat;
+	/* The parent's own: */
+	struct bench_side *side;
+	unsigned char *msg;
+	struct lprod p;
+	struct lcons c;
+};
+
+static inline int lrtt_round_trip(void *ctx, uint64_t i)
+{
+	struct lrtt_arg *a = ctx;
+	uint64_t seq;
+
+	memcpy(a->msg, &i, sizeof(i));
+	lring_push_spin(&a->p, a->msg, a->size);
+	lring_pop_spin(&a->c, a->msg, a->size);
+	memcpy(&seq, a->msg, sizeof(seq));
+	if (seq != i) {
+		bench_side_note(a->side, "round trip %llu came back as %llu",
+				(unsigned long long)i, (unsigned long long)seq);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int lrtt_parent(struct bench_side *s)
+{
+	struct lrtt_arg *a = s->arg;
+	_Alignas(BENCH_LINE) unsigned char msg[MSG_MAX];
+	int rc;
+
+	memset(msg, 0xa5, sizeof(msg));
+	a->side = s;
+	a->msg = msg;
+	lprod_init(&a->p, a->ring[0], a->seq, BENCH_RTT_CAPACITY,
+		   BENCH_RTT_SLOT);
+	lcons_init(&a->c, a->ring[1], a->seq, BENCH_RTT_CAPACITY,
+		   BENCH_RTT_SLOT);
+	rc = bench_samples_init(&a->lat, s->cfg);
+	if (rc)
+		return rc;
+	if (bench_side_sync(s))
+		return -ECANCELED;
+	return bench_latency_loop(&a->lat, lrtt_round_trip, a);
+}
+
+static int lrtt_child(struct bench_side *s)
+{
+	struct lrtt_arg *a = s->arg;
+	_Alignas(BENCH_LINE) unsigned char msg[MSG_MAX];
+	struct lprod p;
+	struct lcons c;
+	uint64_t i, seq;
+
+	memset(msg, 0x5a, sizeof(msg));
+	lcons_init(&c, a->ring[0], a->seq, BENCH_RTT_CAPACITY, BENCH_RTT_SLOT);
+	lprod_init(&p, a->ring[1], a->seq, BENCH_RTT_CAPACITY, BENCH_RTT_SLOT);
+	if (bench_side_sync(s))
+		return -ECANCELED;
+	for (i = 1; i <= a->total; i++) {
+		lring_pop_spin(&c, msg, a->size);
+		memcpy(&seq, msg, sizeof(seq));
+		if (seq != i) {
+			bench_side_note(s, "message %llu arrived as %llu",
+					(unsigned long long)i,
+					(unsigned long long)seq);
+			return -EIO;
+		}
+		lring_push_spin(&p, msg, a->size);
+	}
+	return 0;
+}
+
+static int run_rtt(const struct bench_figure *f, const struct bench_config *cfg,
+		   struct bench_result *res, int seq)
+{
+	struct lrtt_arg a;
+	int rc = -ENOMEM;
+
+	memset(&a, 0, sizeof(a));
+	a.seq = seq;
+	a.size = f->size;
+	a.total = bench_round_trips(cfg);
+	a.ring_size = lring_size(seq, BENCH_RTT_CAPACITY, BENCH_RTT_SLOT);
+	a.ring[0] = bench_shm_alloc(a.ring_size);
+	a.ring[1] = bench_shm_alloc(a.ring_size);
+	if (a.ring[0] && a.ring[1])
+		rc = bench_pair_run(cfg, lrtt_parent, lrtt_child, &a,
+				    res->note);
+	if (!rc)
+		bench_samples_stats(&a.lat, res);
+	bench_samples_fini(&a.lat);
+	bench_shm_free(a.ring[0], a.ring_size);
+	bench_shm_free(a.ring[1], a.ring_size);
+	return rc;
+}
+
+static int run_lring_rtt(const struct bench_figure *f,
+			 const struct bench_config *cfg,
+			 struct bench_result *res)
+{
+	return run_rtt(f, cfg, res, 0);
+}
+
+static int run_seq_rtt(const struct bench_figure *f,
+		       const struct bench_config *cfg, struct bench_result *res)
+{
+	return run_rtt(f, cfg, res, 1);
+}
+
+/*
+ * bare-ring throughput: the parent produces, the child consumes, in the
+ * trials of the harness (bench_trial_start and friends).
+ */
+
+struct ltput_arg {
+	struct lring *ring;
+	size_t ring_size;
+	int seq; /* bare-seq rather than bare-ring */
+	uint32_t capacity;
+	uint32_t size;
+	uint32_t batch;
+	struct bench_tput tput;
+};
+
+static void ltput_produce(struct ltput_arg *a, struct lprod *p,
+			  unsigned char *src, uint64_t n, uint64_t *seq)
+{
+	uint64_t sent, k, j;
+
+	if (a->batch <= 1) {
+		for (sent = 0; sent < n; sent++) {
+			bench_stamp(src, (*seq)++, a->size);
+			lring_push_spin(p, src, a->size);
+		}
+		return;
+	}
+	for (sent = 0; sent < n; sent += k) {
+		k = lprod_reserve(p, n - sent < a->batch ? n - sent : a->batch);
+		if (!k) {
+			bench_pause();
+			continue;
+		}
+		for (j = 0; j < k; j++) {
+			bench_stamp(src, (*seq)++, a->size);
+			memcpy(lprod_slot(p, j), src, a->size);
+		}
+		lprod_publish(p, k);
+	}
+}
+
+static int ltput_consume(struct bench_side *s, struct ltput_arg *a,
+			 struct lcons *c, unsigned char *dst, uint64_t n,
+			 uint64_t *seq)
+{
+	uint64_t got, k, j, batch = a->batch ? a->batch : 1;
+
+	for (got = 0; got < n; got += k) {
+		k = lcons_ready(c, n - got < batch ? n - got : batch);
+		if (!k) {
+			bench_pause();
+			continue;
+		}
+		for (j = 0; j < k; j++) {
+			memcpy(dst, lcons_slot(c, j), a->size);
+			if (!bench_stamped(dst, *seq, a->size)) {
+				bench_side_note(s,
+						"message %llu out of sequence",
+						(unsigned long long)*seq);
+				return -EIO;
+			}
+			(*seq)++;
+		}
+		lcons_release(c, k);
+	}
+	return 0;
+}
+
+static int ltput_parent(struct bench_side *s)
+{
+	struct ltput_arg *a = s->arg;
+	unsigned char *src;
+	uint64_t seq = 0;
+	struct lprod p;
+	int64_t n;
+	int rc = 0;
+
+	src = bench_buf_alloc(a->size);
+	if (!src)
+		return -ENOMEM;
+	memset(src, 0xa5, a->size);
+	lprod_init(&p, a->ring, a->seq, a->capacity, a->size);
+	while (!rc && (n = bench_trial_start(s, &a->tput)) > 0) {
+		ltput_produce(a, &p, src, (uint64_t)n, &seq);
+		rc = bench_trial_finish(s, &a->tput);
+	}
+	free(src);
+	return rc ? rc : n < 0 ? (int)n : 0;
+}
+
+static int ltput_child(struct bench_side *s)
+{
+	struct ltput_arg *a = s->arg;
+	unsigned char *dst;
+	uint64_t seq = 0;
+	struct lcons c;
+	int64_t n;
+	int rc = 0;
+
+	dst = bench_buf_alloc(a->size);
+	if (!dst)
+		return -ENOMEM;
+	lcons_init(&c, a->ring, a->seq, a->capacity, a->size);
+	while (!rc && (n = bench_trial_next(s)) > 0) {
+		rc = ltput_consume(s, a, &c, dst, (uint64_t)n, &seq);
+		if (!rc)
+			rc = bench_trial_end(s);
+	}
+	free(dst);
+	return rc ? rc : n < 0 ? (int)n : 0;
+}
+
+static int run_tput(const struct bench_figure *f,
+		    const struct bench_config *cfg, struct bench_result *res,
+		    int seq)
+{
+	struct ltput_arg a;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	a.seq = seq;
+	a.size = f->size;
+	a.batch = f->batch;
+	a.capacity = bench_tput_capacity(f->size);
+	a.ring_size = lring_size(seq, a.capacity, a.size);
+	a.ring = bench_shm_alloc(a.ring_size);
+	if (!a.ring)
+		return -ENOMEM;
+	rc = bench_pair_run(cfg, ltput_parent, ltput_child, &a, res->note);
+	if (!rc)
+		bench_tput_stats(&a.tput, f->size, res);
+	bench_shm_free(a.ring, a.ring_size);
+	return rc;
+}
+
+static int run_lring_tput(const struct bench_figure *f,
+			  const struct bench_config *cfg,
+			  struct bench_result *res)
+{
+	return run_tput(f, cfg, res, 0);
+}
+
+static int run_seq_tput(const struct bench_figure *f,
+			const struct bench_config *cfg,
+			struct bench_result *res)
+{
+	return run_tput(f, cfg, res, 1);
+}
+
+/*
+ * Blocking ping-pong through the kernel. fd[0] carries parent to child,
+ * fd[1] child to parent; for a pipe or socket each direction has a write end
+ * and a read end.
+ */
+
+enum kpp_kind {
+	KPP_EVENTFD,
+	KPP_PIPE,
+	KPP_UNIX,
+	KPP_MQ
+};
+
+struct kpp_arg {
+	enum kpp_kind kind;
+	uint32_t size;
+	uint64_t total;
+	int wr[2]; /* [dir]: where the sender of direction dir writes */
+	int rd[2]; /* [dir]: where the receiver of direction dir reads */
+	unsigned char (*shm)[MSG_MAX]; /* eventfd payload, [dir] */
+	struct bench_samples lat;
+	/* The parent's own: */
+	struct bench_side *side;
+	unsigned char *msg;
+};
+
+static int write_all(int fd, const unsigned char *p, size_t len)
+{
+	ssize_t n;
+
+	while (len) {
+		n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int read_all(int fd, unsigned char *p, size_t len)
+{
+	ssize_t n;
+
+	while (len) {
+		n = read(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EPIPE;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int kpp_send(struct kpp_arg *a, int dir, const unsigned char *msg)
+{
+	uint64_t one = 1;
+
+	switch (a->kind) {
+	case KPP_EVENTFD:
+		if (a->size > sizeof(uint64_t))
+			memcpy(a->shm[dir], msg, a->size);
+		return write_all(a->wr[dir], (const unsigned char *)&one,
+				 sizeof(one));
+	case KPP_PIPE:
+	case KPP_UNIX:
+		return write_all(a->wr[dir], msg, a->size);
+	case KPP_MQ:
+		while (mq_send(a->wr[dir], (const char *)msg, a->size, 0) < 0)
+			if (errno != EINTR)
+				return -errno;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int kpp_recv(struct kpp_arg *a, int dir, unsigned char *msg)
+{
+	uint64_t count;
+	ssize_t n;
+	int rc;
+
+	switch (a->kind) {
+	case KPP_EVENTFD:
+		rc = read_all(a->rd[dir], (unsigned char *)&count,
+			      sizeof(count));
+		if (!rc && a->size > sizeof(uint64_t))
+			memcpy(msg, a->shm[dir], a->size);
+		return rc;
+	case KPP_PIPE:
+	case KPP_UNIX:
+		return read_all(a->rd[dir], msg, a->size);
+	case KPP_MQ:
+		while ((n = mq_receive(a->rd[dir], (char *)msg, MSG_MAX,
+				       NULL)) < 0)
+			if (errno != EINTR)
+				return -errno;
+		return n == (ssize_t)a->size ? 0 : -EIO;
+	}
+	return -EINVAL;
+}
+
+/* Sequence check; the eventfd 8-byte variant carries no payload to check. */
+static int kpp_check(struct kpp_arg *a, struct bench_side *s,
+		     const unsigned char *msg, uint64_t i)
+{
+	uint64_t seq;
+
+	if (a->kind == KPP_EVENTFD && a->size <= sizeof(uint64_t))
+		return 0;
+	memcpy(&seq, msg, sizeof(seq));
+	if (seq == i)
+		return 0;
+	bench_side_note(s, "message %llu arrived as %llu",
+			(unsigned long long)i, (unsigned long long)seq);
+	return -EIO;
+}
+
+static inline int kpp_round_trip(void *ctx, uint64_t i)
+{
+	struct kpp_arg *a = ctx;
+	int rc;
+
+	memcpy(a->msg, &i, sizeof(i));
+	rc = kpp_send(a, 0, a->msg);
+	if (!rc)
+		rc = kpp_recv(a, 1, a->msg);
+	if (rc) {
+		bench_side_note(a->side, "round trip %llu: %s",
+				(unsigned long long)i, strerror(-rc));
+		return rc;
+	}
+	return kpp_check(a, a->side, a->msg, i);
+}
+
+static int kpp_parent(struct bench_side *s)
+{
+	struct kpp_arg *a = s->arg;
+	_Alignas(BENCH_LINE) unsigned char msg[MSG_MAX];
+	int rc;
+
+	memset(msg, 0xa5, sizeof(msg));
+	a->side = s;
+	a->msg = msg;
+	rc = bench_samples_init(&a->lat, s->cfg);
+	if (rc)
+		return rc;
+	if (bench_side_sync(s))
+		return -ECANCELED;
+	return bench_latency_loop(&a->lat, kpp_round_trip, a);
+}
+
+static int kpp_child(struct bench_side *s)
+{
+	struct kpp_arg *a = s->arg;
+	_Alignas(BENCH_LINE) unsigned char msg[MSG_MAX];
+	uint64_t i;
+	int rc;
+
+	memset(msg, 0x5a, sizeof(msg));
+	if (bench_side_sync(s))
+		return -ECANCELED;
+	for (i = 1; i <= a->total; i++) {
+		rc = kpp_recv(a, 0, msg);
+		if (!rc)
+			rc = kpp_check(a, s, msg, i);
+		if (!rc)
+			rc = kpp_send(a, 1, msg);
+		if (rc) {
+			bench_side_note(s, "message %llu: %s",
+					(unsigned long long)i, strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static void kpp_close(struct kpp_arg *a)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if (a->kind == KPP_MQ) {
+			if (a->wr[i] >= 0)
+				mq_close(a->wr[i]);
+			continue;
+		}
+		if (a->wr[i] >= 0)
+			close(a->wr[i]);
+		if (a->rd[i] >= 0 && a->rd[i] != a->wr[i])
+			close(a->rd[i]);
+	}
+}
+
+static int kpp_open_mq(struct kpp_arg *a, char *note)
+{
+	struct mq_attr attr;
+	char name[64];
+	int dir;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.mq_maxmsg = 4;
+	attr.mq_msgsize = MSG_MAX;
+	for (dir = 0; dir < 2; dir++) {
+		snprintf(name, sizeof(name), "/shoal-bench-%d-%d",
+			 (int)getpid(), dir);
+		a->wr[dir] =
+			mq_open(name, O_RDWR | O_CREAT | O_EXCL, 0600, &attr);
+		if (a->wr[dir] < 0) {
+			snprintf(note, BENCH_NOTE_MAX, "mq_open: %s",
+				 strerror(errno));
+			return 1;
+		}
+		/*
+		 * The open descriptor is all both processes need: no name left
+		 * behind.
+		 */
+		mq_unlink(name);
+		a->rd[dir] = a->wr[dir];
+	}
+	return 0;
+}
+
+static int kpp_open(struct kpp_arg *a, char *note)
+{
+	int fds[2], dir;
+
+	for (dir = 0; dir < 2; dir++) {
+		switch (a->kind) {
+		case KPP_EVENTFD:
+			/*
+			 * Blocking reads: the point is to sleep in the kernel.
+			 */
+			a->wr[dir] = eventfd(0, EFD_CLOEXEC);
+			a->rd[dir] = a->wr[dir];
+			if (a->wr[dir] < 0)
+				goto fail;
+			break;
+		case KPP_PIPE:
+			if (pipe2(fds, O_CLOEXEC) < 0)
+				goto fail;
+			a->rd[dir] = fds[0];
+			a->wr[dir] = fds[1];
+			break;
+		case KPP_UNIX:
+			if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				       fds) < 0)
+				goto fail;
+			a->wr[dir] = fds[0];
+			a->rd[dir] = fds[1];
+			break;
+		case KPP_MQ:
+			return kpp_open_mq(a, note);
+		}
+	}
+	return 0;
+fail:
+	snprintf(note, BENCH_NOTE_MAX, "creating the descriptors: %s",
+		 strerror(errno));
+	return -errno;
+}
+
+static int run_kpp(const struct bench_figure *f, const struct bench_config *cfg,
+		   struct bench_result *res, enum kpp_kind kind)
+{
+	struct kpp_arg a;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	a.kind = kind;
+	a.size = f->size;
+	a.total = bench_round_trips(cfg);
+	a.wr[0] = a.wr[1] = a.rd[0] = a.rd[1] = -1;
+	a.shm = bench_shm_alloc(2 * MSG_MAX);
+	if (!a.shm)
+		return -ENOMEM;
+	rc = kpp_open(&a, res->note);
+	if (!rc)
+		rc = bench_pair_run(cfg, kpp_parent, kpp_child, &a, res->note);
+	if (!rc)
+		bench_samples_stats(&a.lat, res);
+	bench_samples_fini(&a.lat);
+	kpp_close(&a);
+	bench_shm_free(a.shm, 2 * MSG_MAX);
+	return rc;
+}
+
+static int run_eventfd(const struct bench_figure *f,
+		       const struct bench_config *cfg, struct bench_result *res)
+{
+	return run_kpp(f, cfg, res, KPP_EVENTFD);
+}
+
+static int run_pipe(const struct bench_figure *f,
+		    const struct bench_config *cfg, struct bench_result *res)
+{
+	return run_kpp(f, cfg, res, KPP_PIPE);
+}
+
+static int run_unix(const struct bench_figure *f,
+		    const struct bench_config *cfg, struct bench_result *res)
+{
+	return run_kpp(f, cfg, res, KPP_UNIX);
+}
+
+static int run_mq(const struct bench_figure *f, const struct bench_config *cfg,
+		  struct bench_result *res)
+{
+	return run_kpp(f, cfg, res, KPP_MQ);
+}
+
+#define LAT_POLL(n, t, sz, fn)                                            \
+	{                                                                 \
+		.name = n, .title = t, .kind = BENCH_LATENCY, .size = sz, \
+		.batch = 1, .flags = BENCH_SPINS, .run = fn               \
+	}
+#define LAT_BLOCK(n, t, sz, fn)                                           \
+	{                                                                 \
+		.name = n, .title = t, .kind = BENCH_LATENCY, .size = sz, \
+		.batch = 1, .flags = BENCH_BLOCKS, .run = fn              \
+	}
+#define TPUT(n, t, sz, b, fn)                                                \
+	{                                                                    \
+		.name = n, .title = t, .kind = BENCH_THROUGHPUT, .size = sz, \
+		.batch = b, .flags = BENCH_SPINS, .run = fn                  \
+	}
+
+const struct bench_figure bench_baselines[] = {
+	LAT_POLL("rtt-poll-8/bare-line",
+		 "bare shm ping-pong, 2 counters on 1 cache line", 8, run_line),
+	LAT_POLL("rtt-poll-8/bare-ring",
+		 "bare Lamport rings, one per direction", 8, run_lring_rtt),
+	LAT_POLL("rtt-poll-8/bare-seq",
+		 "bare per-slot-seq rings (shoal's algorithm)", 8, run_seq_rtt),
+	LAT_POLL("rtt-poll-1k/bare-line",
+		 "bare shm ping-pong + 1 KiB copy each way", 1024, run_line),
+	LAT_POLL("rtt-poll-1k/bare-ring", "bare Lamport rings, 1 KiB slots",
+		 1024, run_lring_rtt),
+	LAT_POLL("rtt-poll-1k/bare-seq", "bare per-slot-seq rings, 1 KiB", 1024,
+		 run_seq_rtt),
+	LAT_BLOCK("rtt-block-8/eventfd", "eventfd ping-pong, blocking read()",
+		  8, run_eventfd),
+	LAT_BLOCK("rtt-block-8/pipe", "pipe ping-pong, 8 B", 8, run_pipe),
+	LAT_BLOCK("rtt-block-8/unix", "Unix stream socketpair ping-pong, 8 B",
+		  8, run_unix),
+	LAT_BLOCK("rtt-block-8/mq", "POSIX message queue ping-pong, 8 B", 8,
+		  run_mq),
+	LAT_BLOCK("rtt-block-1k/eventfd",
+		  "eventfd ping-pong + 1 KiB shm copy each way", 1024,
+		  run_eventfd),
+	LAT_BLOCK("rtt-block-1k/pipe", "pipe ping-pong, 1 KiB", 1024, run_pipe),
+	LAT_BLOCK("rtt-block-1k/unix",
+		  "Unix stream socketpair ping-pong, 1 KiB", 1024, run_unix),
+	LAT_BLOCK("rtt-block-1k/mq", "POSIX message queue ping-pong, 1 KiB",
+		  1024, run_mq),
+	TPUT("tput-8/bare-ring", "bare Lamport ring, 8 B slots, 1 at a time", 8,
+	     1, run_lring_tput),
+	TPUT("tput-8/bare-seq", "bare per-slot-seq ring, 1 at a time", 8, 1,
+	     run_seq_tput),
+	TPUT("tput-8-b64/bare-ring",
+	     "bare Lamport ring, 8 B slots, batches of 64", 8, 64,
+	     run_lring_tput),
+	TPUT("tput-8-b64/bare-seq", "bare per-slot-seq ring, batches of 64", 8,
+	     64, run_seq_tput),
+	TPUT("tput-64/bare-ring", "bare Lamport ring, 64 B slots, 1 at a time",
+	     64, 1, run_lring_tput),
+	TPUT("tput-64/bare-seq", "bare per-slot-seq ring, 1 at a time", 64, 1,
+	     run_seq_tput),
+	TPUT("tput-64-b64/bare-ring",
+	     "bare Lamport ring, 64 B slots, batches of 64", 64, 64,
+	     run_lring_tput),
+	TPUT("tput-64-b64/bare-seq", "bare per-slot-seq ring, batches of 64",
+	     64, 64, run_seq_tput),
+	TPUT("tput-1k/bare-ring", "bare Lamport ring, 1 KiB slots, 1 at a time",
+	     1024, 1, run_lring_tput),
+	TPUT("tput-1k/bare-seq", "bare per-slot-seq ring, 1 at a time", 1024, 1,
+	     run_seq_tput),
+	TPUT("tput-1k-b64/bare-ring",
+	     "bare Lamport ring, 1 KiB slots, batches of 64", 1024, 64,
+	     run_lring_tput),
+	TPUT("tput-1k-b64/bare-seq", "bare per-slot-seq ring, batches of 64",
+	     1024, 64, run_seq_tput),
+	TPUT("tput-64k/bare-ring",
+	     "bare Lamport ring, 64 KiB slots, 1 at a time", 65536, 1,
+	     run_lring_tput),
+	TPUT("tput-64k/bare-seq", "bare per-slot-seq ring, 1 at a time", 65536,
+	     1, run_seq_tput),
+	{ .name = NULL },
+};

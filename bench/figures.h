@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The two lists of figures shoal-bench runs: the bare baselines
+ * (baselines.c, no shoal code) and the shoal measurements (shoal_figures.c,
+ * public API only). main.c merges them by group, so each shoal figure is
+ * printed under the baselines it is compared with.
+ *
+ * Figure names are "group/implementation". Groups:
+ *   rtt-poll-<size>        round trip, both sides busy-polling
+ *   rtt-block-<size>       round trip, both sides asleep in the kernel
+ *                          between messages
+ *   tput-<size>[-b<batch>] one-way throughput, one message (or one batch)
+ *                          at a time
+ */
+#ifndef SHOAL_BENCH_FIGURES_H
+#define SHOAL_BENCH_FIGURES_H
+
+#include "harness.h"
+
+/* Each list ends with an entry whose name is NULL. */
+extern const struct bench_figure bench_baselines[];
+extern const struct bench_figure bench_shoal_figures[];
+/* The DESIGN.md performance targets; ends with a NULL text. */
+extern const struct bench_target bench_shoal_targets[];
+
+/* The version of the shoal library linked in. */
+const char *bench_shoal_version(void);
+
+/*
+ * Slot size of the rings used for round trips: one slot fits the 1 KiB message.
+ */
+#define BENCH_RTT_SLOT 1024
+/* Slots per ring for round trips (only one message is ever in flight). */
+#define BENCH_RTT_CAPACITY 64
+
+/*
+ * Slots per ring for throughput with @size-byte messages: about 1 MiB of
+ * payload (the ring stays in L2 on most cores), at least 16 and at most 1024
+ * slots. Baseline and shoal rings of one size use the same geometry.
+ */
+static inline uint32_t bench_tput_capacity(uint32_t size)
+{
+	uint32_t cap = (1u << 20) / (size ? size : 1);
+
+	if (cap > 1024)
+		cap = 1024;
+	if (cap < 16)
+		cap = 16;
+	/* Round down to a power of two. */
+	while (cap & (cap - 1))
+		cap &= cap - 1;
+	return cap;
+}
+
+#endif
