@@ -326,10 +326,12 @@ int shoal_channel_claim(struct shoal_channel *ch, void **slot,
 			int64_t timeout_ns)
 {
 	struct claim_args a = { ch, slot };
+	int err;
 
 	if (ch->role != SHOAL_CHANNEL_SEND)
 		return wrong_role("channel_claim");
-	return (int)retry(ch, try_claim, &a, timeout_ns);
+	err = shoal_spsc_claim(&ch->prod, slot);
+	return err == -EAGAIN ? (int)retry(ch, try_claim, &a, timeout_ns) : err;
 }
 
 int shoal_channel_commit(struct shoal_channel *ch, uint32_t len)
@@ -365,7 +367,10 @@ int shoal_channel_send(struct shoal_channel *ch, const void *data, uint32_t len,
 
 	if (ch->role != SHOAL_CHANNEL_SEND)
 		return wrong_role("channel_send");
-	err = (int)retry(ch, try_send, &a, timeout_ns);
+	/* Fast path first: a free slot needs no retry machinery. */
+	err = shoal_spsc_push(&ch->prod, data, len);
+	if (err == -EAGAIN)
+		err = (int)retry(ch, try_send, &a, timeout_ns);
 	return err ? err : shoal_channel_wake(ch);
 }
 
@@ -386,10 +391,12 @@ int shoal_channel_peek(struct shoal_channel *ch, const void **data,
 		       uint32_t *len, int64_t timeout_ns)
 {
 	struct peek_args a = { ch, data, len };
+	int err;
 
 	if (ch->role != SHOAL_CHANNEL_RECV)
 		return wrong_role("channel_peek");
-	return (int)retry(ch, try_peek, &a, timeout_ns);
+	err = shoal_spsc_peek(&ch->cons, data, len);
+	return err == -EAGAIN ? (int)retry(ch, try_peek, &a, timeout_ns) : err;
 }
 
 int shoal_channel_release(struct shoal_channel *ch)
@@ -426,7 +433,9 @@ ssize_t shoal_channel_recv(struct shoal_channel *ch, void *buf, size_t cap,
 
 	if (ch->role != SHOAL_CHANNEL_RECV)
 		return wrong_role("channel_recv");
-	n = retry(ch, try_recv, &a, timeout_ns);
+	n = shoal_spsc_pop(&ch->cons, buf, cap);
+	if (n == -EAGAIN)
+		n = retry(ch, try_recv, &a, timeout_ns);
 	if (n < 0)
 		return n;
 	/* A slot came free: wake a sender waiting for space. */

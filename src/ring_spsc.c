@@ -265,11 +265,27 @@ int shoal_spsc_claim_batch(struct shoal_spsc_producer *p, uint32_t max,
 	return (int)n;
 }
 
+/*
+ * The single-message paths below do not go through the batch functions: on
+ * the polled round trip every branch and call shows, so each is the
+ * shortest sequence that keeps the checks.
+ */
 int shoal_spsc_claim(struct shoal_spsc_producer *p, void **slot)
 {
-	int n = shoal_spsc_claim_batch(p, 1, slot);
+	if (p->priv_claimed)
+		return shoal__fail(-EBUSY, "spsc: slots already claimed");
+	/* Full by the cached tail? Only then read the consumer's line. */
+	if (p->priv_head - p->priv_tail_cache > p->priv_mask) {
+		int64_t avail = free_slots(p, 1);
 
-	return n < 0 ? n : 0;
+		if (avail <= 0)
+			return avail < 0 ? (int)avail : -EAGAIN;
+	}
+	*slot = (unsigned char *)slot_at(p->priv_slots, p->priv_stride,
+					 p->priv_mask, p->priv_head) +
+		SHOAL__SPSC_SLOT_HEADER;
+	p->priv_claimed = 1;
+	return 0;
 }
 
 int shoal_spsc_commit_batch(struct shoal_spsc_producer *p, const uint32_t *lens,
@@ -347,18 +363,30 @@ void shoal_spsc_abort(struct shoal_spsc_producer *p)
 int shoal_spsc_push(struct shoal_spsc_producer *p, const void *data,
 		    uint32_t len)
 {
-	void *slot;
-	int err;
+	struct shoal__spsc_ring *r = p->priv_ring;
+	struct shoal__spsc_slot *s;
 
 	if (len > p->priv_slot_size)
 		return shoal__fail(-EMSGSIZE,
 				   "spsc_push: %u bytes, slot holds %u", len,
 				   p->priv_slot_size);
-	err = shoal_spsc_claim(p, &slot);
-	if (err)
-		return err;
-	memcpy(slot, data, len);
-	return shoal_spsc_commit(p, len);
+	if (p->priv_claimed)
+		return shoal__fail(-EBUSY, "spsc: slots already claimed");
+	if (p->priv_head - p->priv_tail_cache > p->priv_mask) {
+		int64_t avail = free_slots(p, 1);
+
+		if (avail <= 0)
+			return avail < 0 ? (int)avail : -EAGAIN;
+	}
+	s = slot_at(p->priv_slots, p->priv_stride, p->priv_mask, p->priv_head);
+	memcpy((unsigned char *)s + SHOAL__SPSC_SLOT_HEADER, data, len);
+	/* Release: publishes the payload copied above; pairs with the
+	 * acquire load of the slot state in look(). */
+	atomic_store_explicit(&s->state, slot_state(p->priv_head, len),
+			      memory_order_release);
+	p->priv_head++;
+	atomic_store_explicit(&r->head, p->priv_head, memory_order_relaxed);
+	return 0;
 }
 
 /* Hands @n consumed slots back to the producer with one store. */
@@ -438,14 +466,19 @@ int shoal_spsc_peek_batch(struct shoal_spsc_consumer *c, uint32_t max,
 int shoal_spsc_peek(struct shoal_spsc_consumer *c, const void **data,
 		    uint32_t *len)
 {
-	struct shoal_spsc_msg m;
-	int n = shoal_spsc_peek_batch(c, 1, &m);
+	int r;
 
-	if (n < 0)
-		return n;
-	*data = m.data;
-	*len = m.len;
-	return 0;
+	if (c->priv_peeked)
+		return shoal__fail(-EBUSY, "spsc: messages already peeked");
+	r = look(c, c->priv_tail, data, len);
+	if (r == 1) {
+		c->priv_peeked = 1;
+		return 0;
+	}
+	if (r == 0)
+		return -EAGAIN;
+	consume(c, 1); /* skip the corrupt slot so the stream goes on */
+	return r;
 }
 
 int shoal_spsc_release(struct shoal_spsc_consumer *c)
@@ -460,18 +493,22 @@ ssize_t shoal_spsc_pop(struct shoal_spsc_consumer *c, void *buf, size_t cap)
 {
 	const void *data;
 	uint32_t len;
-	int err = shoal_spsc_peek(c, &data, &len);
+	int r;
 
-	if (err)
-		return err;
-	if (len > cap) {
-		/* Leave the message for a larger buffer. */
-		c->priv_peeked = 0;
-		return shoal__fail(-EMSGSIZE,
-				   "spsc_pop: %u-byte message, %zu-byte "
-				   "buffer",
-				   len, cap);
+	if (c->priv_peeked)
+		return shoal__fail(-EBUSY, "spsc: messages already peeked");
+	r = look(c, c->priv_tail, &data, &len);
+	if (r == 0)
+		return -EAGAIN;
+	if (r < 0) {
+		consume(c, 1);
+		return r;
 	}
+	if (len > cap)
+		/* Leave the message for a larger buffer. */
+		return shoal__fail(-EMSGSIZE,
+				   "spsc_pop: %u-byte message, %zu-byte buffer",
+				   len, cap);
 	memcpy(buf, data, len);
 	consume(c, 1);
 	return (ssize_t)len;
