@@ -8,5 +8,6 @@
 #include "shoal/ring_spsc.h"
 #include "shoal/notify.h"
 #include "shoal/channel.h"
+#include "shoal/registry.h"
 
 #endif

@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The registry: brokerless discovery through a directory.
+ *
+ * An owner publishes a service as a small descriptor file that appears whole
+ * or not at all (written to an O_TMPFILE, then linkat()ed to its name). The
+ * descriptor says which fds of the owner's process hold the service's
+ * segment (a sealed memfd) and eventfds. A peer finds the file by name,
+ * validates it, and takes those fds straight from the owner with
+ * pidfd_open() + pidfd_getfd(), or, where that is refused, receives them by
+ * SCM_RIGHTS over a Unix socket the owner serves. No daemon is involved.
+ *
+ * Liveness needs no heartbeat: the owner holds flock(LOCK_SH) on its
+ * descriptor for its lifetime, so a LOCK_EX|LOCK_NB that succeeds proves the
+ * owner is gone, and the pidfd a peer holds becomes readable when it dies.
+ * See docs/registry.md and docs/registry-format.md.
+ *
+ * Thread safety: a registry handle may be shared by threads for publish,
+ * open, list and clean. Entry, service and watch handles belong to one
+ * thread at a time.
+ */
+#ifndef SHOAL_REGISTRY_H
+#define SHOAL_REGISTRY_H
+
+#include "common.h"
+#include "segment.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Longest service name, in bytes. */
+#define SHOAL_SERVICE_NAME_MAX 255
+/* Longest payload type name, in bytes. */
+#define SHOAL_TYPE_NAME_MAX 63
+/* Most eventfds one service announces. */
+#define SHOAL_SERVICE_EVENTFDS_MAX 8
+
+/* What a service is; the registry only records it. */
+enum {
+	SHOAL_PATTERN_CHANNEL = 1,
+	SHOAL_PATTERN_PUBSUB = 2,
+	SHOAL_PATTERN_QUEUE = 3,
+	SHOAL_PATTERN_RPC = 4,
+	SHOAL_PATTERN_EVENT = 5,
+	/* Values >= 1024 are the application's. */
+};
+
+/* Who may open a service (checked with SO_PEERCRED on the SCM_RIGHTS path;
+ * pidfd_getfd is governed by the kernel's ptrace rules). */
+enum {
+	SHOAL_ACCESS_OWNER = 0,	 /* the owner's uid only */
+	SHOAL_ACCESS_GROUP = 1,	 /* plus members of the registry's group */
+	SHOAL_ACCESS_ANYONE = 2, /* any local process that can read the dir */
+};
+
+struct shoal_registry_options {
+	/* NULL: $SHOAL_DIR, else $XDG_RUNTIME_DIR/shoal, else
+	 * /dev/shm/shoal-<uid>. */
+	const char *dir;
+	/* Nonzero: a group registry, shared by the members of group @gid:
+	 * mode 2770, owned by @gid. Otherwise a private one: mode 0700. */
+	uint32_t group;
+	uint32_t gid;
+};
+
+/* What an owner announces. */
+struct shoal_service_spec {
+	const char *name; /* see docs/registry.md for the rules */
+	uint32_t pattern; /* SHOAL_PATTERN_* */
+	uint32_t access;  /* SHOAL_ACCESS_* */
+	int memfd;	  /* the segment, created by shoal_segment_create */
+	uint32_t eventfd_count; /* 0..SHOAL_SERVICE_EVENTFDS_MAX */
+	const int *eventfds;	/* eventfd_count eventfds */
+	const char *type_name;	/* payload type; NULL: "" */
+	uint32_t type_size;	/* bytes; 0: untyped */
+	uint32_t type_align;	/* bytes; 0: untyped */
+	uint32_t flags;		/* SHOAL_PUBLISH_* */
+};
+
+/* shoal_service_spec.flags */
+enum {
+	/* Serve SCM_RIGHTS requests from a helper thread. Without it, the
+	 * application polls shoal_entry_fd() and calls shoal_entry_dispatch(). */
+	SHOAL_PUBLISH_SERVER_THREAD = 1u << 0,
+};
+
+/* What anyone can learn about a published service. */
+struct shoal_service_info {
+	char name[SHOAL_SERVICE_NAME_MAX + 1];
+	char type_name[SHOAL_TYPE_NAME_MAX + 1];
+	uint32_t pattern;
+	uint32_t access;
+	int32_t pid;	     /* owner */
+	uint32_t uid;	     /* owner */
+	uint64_t epoch;	     /* owner's incarnation of this name */
+	uint64_t memfd_size; /* bytes of the segment */
+	uint32_t eventfd_count;
+	uint32_t type_size;
+	uint32_t type_align;
+	uint32_t pad;
+	int64_t created_ns; /* CLOCK_REALTIME when published */
+};
+
+/* shoal_registry_open() flags */
+enum {
+	/* Map the segment read-only. */
+	SHOAL_OPEN_READ_ONLY = 1u << 0,
+	/* Skip pidfd_getfd and ask the owner by SCM_RIGHTS (containers whose
+	 * seccomp profile kills on pidfd_getfd; tests). */
+	SHOAL_OPEN_NO_PIDFD_GETFD = 1u << 1,
+};
+
+/* How an opened service obtained its fds. */
+enum {
+	SHOAL_FDS_BY_PIDFD_GETFD = 1,
+	SHOAL_FDS_BY_SCM_RIGHTS = 2,
+};
+
+struct shoal_registry; /* a registry directory */
+struct shoal_entry;    /* a service this process published */
+struct shoal_service;  /* a service this process opened */
+
+/* Fill *opts with the defaults. Never fails. */
+SHOAL_API void shoal_registry_options_init(struct shoal_registry_options *opts);
+
+/*
+ * shoal_registry_create - find (creating it if needed, mode 0700 or 2770
+ * whatever the umask) and open the registry directory, with
+ * O_DIRECTORY|O_NOFOLLOW. -EACCES (with a detail) if it is owned by another
+ * user, or writable by others, or for a group registry not owned by the
+ * group; -ENOTDIR if it is not a directory (a symlink included).
+ */
+SHOAL_API int shoal_registry_create(const struct shoal_registry_options *opts,
+				    struct shoal_registry **out);
+SHOAL_API void shoal_registry_destroy(struct shoal_registry *reg);
+/* The directory's path. */
+SHOAL_API const char *shoal_registry_path(const struct shoal_registry *reg);
+
+/*
+ * shoal_registry_publish - announce a service. Returns 0, -EINVAL (bad name,
+ * spec, or fds that are not a sealed memfd and eventfds), -EEXIST (the name
+ * is held by a live owner), or an -errno of the file system. An entry left
+ * by a dead owner is removed and publication retried.
+ */
+SHOAL_API int shoal_registry_publish(struct shoal_registry *reg,
+				     const struct shoal_service_spec *spec,
+				     struct shoal_entry **out);
+
+/* Withdraw the entry (remove the file if it is still ours) and free it. */
+SHOAL_API void shoal_entry_destroy(struct shoal_entry *entry);
+
+/*
+ * The SCM_RIGHTS server of an entry, for applications with an event loop:
+ * poll shoal_entry_fd() for POLLIN and call shoal_entry_dispatch(), which
+ * serves what is pending without blocking and returns how many requests it
+ * served (granted or refused), or -errno.
+ */
+SHOAL_API int shoal_entry_fd(const struct shoal_entry *entry);
+SHOAL_API int shoal_entry_dispatch(struct shoal_entry *entry);
+SHOAL_API uint64_t shoal_entry_epoch(const struct shoal_entry *entry);
+
+/*
+ * shoal_registry_open - find service @name, validate its descriptor, take
+ * its fds from the owner, validate them, and map its segment.
+ * Returns 0, -ENOENT (no such service, or its owner is dead), -EINVAL (bad
+ * name), -EBADMSG (corrupt descriptor or fds not as announced), -EPROTO
+ * (descriptor version), -EACCES/-EPERM (not allowed), or what
+ * shoal_segment_open() returns. Blocks only for the SCM_RIGHTS exchange,
+ * bounded by a timeout.
+ */
+SHOAL_API int shoal_registry_open(struct shoal_registry *reg, const char *name,
+				  uint32_t flags, struct shoal_service **out);
+SHOAL_API void shoal_service_close(struct shoal_service *svc);
+
+SHOAL_API struct shoal_segment *
+shoal_service_segment(struct shoal_service *svc);
+/* The @index-th announced eventfd, or -ENOENT. Owned by @svc. */
+SHOAL_API int shoal_service_eventfd(const struct shoal_service *svc,
+				    uint32_t index);
+/* A pidfd of the owner: becomes readable (POLLIN) when the owner dies. */
+SHOAL_API int shoal_service_pidfd(const struct shoal_service *svc);
+/* 1 if the owner is still alive, 0 if it died. */
+SHOAL_API int shoal_service_alive(const struct shoal_service *svc);
+SHOAL_API void shoal_service_get_info(const struct shoal_service *svc,
+				      struct shoal_service_info *info);
+/* SHOAL_FDS_BY_PIDFD_GETFD or SHOAL_FDS_BY_SCM_RIGHTS. */
+SHOAL_API int shoal_service_fd_source(const struct shoal_service *svc);
+
+/*
+ * shoal_registry_list - call @fn for every live service (stale entries and
+ * files that fail validation are skipped). Stops early if @fn returns
+ * nonzero. Returns the number of services passed to @fn, or -errno.
+ */
+typedef int (*shoal_list_fn)(const struct shoal_service_info *info,
+			     void *user_data);
+SHOAL_API int shoal_registry_list(struct shoal_registry *reg, shoal_list_fn fn,
+				  void *user_data);
+
+/*
+ * shoal_registry_clean - remove every entry whose owner is dead. Safe to run
+ * concurrently with publishers, openers and other cleaners: a live entry is
+ * never removed. Returns how many entries it removed, or -errno.
+ */
+SHOAL_API int shoal_registry_clean(struct shoal_registry *reg);
+
+/* Watching for services to appear and disappear. */
+enum {
+	SHOAL_WATCH_APPEARED = 1,
+	SHOAL_WATCH_GONE = 2,
+};
+
+struct shoal_watch_event {
+	uint32_t type; /* SHOAL_WATCH_* */
+	uint32_t pad;
+	struct shoal_service_info info; /* for GONE: what was last known */
+};
+
+struct shoal_watch;
+
+/*
+ * shoal_registry_watch - start watching. Services present now are reported
+ * as APPEARED by the first shoal_watch_next() calls. Returns 0 or -errno.
+ */
+SHOAL_API int shoal_registry_watch(struct shoal_registry *reg,
+				   struct shoal_watch **out);
+/* A pollable fd: readable when shoal_watch_next() may have events. */
+SHOAL_API int shoal_watch_fd(const struct shoal_watch *w);
+/*
+ * shoal_watch_next - the next event: 1 and *ev, 0 if none is pending now, or
+ * -errno. Never blocks: wait on shoal_watch_fd(). A service whose owner dies
+ * is reported GONE at once (its pidfd fires), before its file is cleaned.
+ */
+SHOAL_API int shoal_watch_next(struct shoal_watch *w,
+			       struct shoal_watch_event *ev);
+SHOAL_API void shoal_watch_close(struct shoal_watch *w);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,978 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The SCM_RIGHTS fd server and its client: how a peer gets a service's
+ * memfd and eventfds when pidfd_getfd() is refused (another uid, Yama
+ * ptrace_scope, a seccomp profile). It runs once per open, never on the
+ * data path.
+ *
+ * Transport. The owner listens on an AF_UNIX SOCK_SEQPACKET socket in the
+ * abstract namespace, named "shoal-fd/<pid>/<epoch, 16 hex>/<64 random
+ * bits, 16 hex>" (at most 54 bytes; the descriptor stores it without the
+ * leading NUL). SEQPACKET keeps message boundaries, so each side reads one
+ * whole message or learns (MSG_TRUNC) that it was too long. Abstract names
+ * have no file permissions and vanish with the socket: a crashed owner
+ * leaves nothing to clean. The random part keeps anyone from binding the
+ * name first; authority never rests on it being secret, only on the
+ * credential check below.
+ *
+ * Exchange: one connection, one request, one reply, then both close.
+ *
+ *   request, client -> server, exactly 272 bytes, native byte order (both
+ *   ends are on one host):
+ *	u32 magic     "SFDQ" (FDS_REQ_MAGIC)
+ *	u16 version   1
+ *	u16 name_len  bytes of the service name, 1..255
+ *	u64 epoch     the epoch the client read in the descriptor
+ *	char name[256] the service name, then zeros
+ *
+ *   reply, server -> client, exactly 16 bytes:
+ *	u32 magic     "SFDR" (FDS_REP_MAGIC)
+ *	u16 version   1
+ *	u16 pad       0
+ *	i32 status    0 granted; -EBADMSG malformed request, or one that
+ *		      names another service or epoch than this server's;
+ *		      -EPROTO another protocol version; -EACCES refused
+ *	u32 nfds      granted: how many fds ride along; refused: 0
+ *   and, only when granted, the fds (memfd first, then the eventfds in
+ *   descriptor order) in one SCM_RIGHTS control message of the same
+ *   sendmsg().
+ *
+ * Checks, in the server, in order: the request is exactly one message of
+ * the right size with no control data (fds a client attaches are dropped by
+ * the kernel unreceived, because we give recvmsg() no room for them), magic,
+ * version; then the peer's credentials, taken by SO_PEERCRED at connect()
+ * time, against the service's access mode:
+ *	OWNER	peer uid == owner uid, or peer uid 0
+ *	GROUP	as OWNER, or peer's primary gid == the group, or the group is
+ *		among its supplementary groups (SO_PEERGROUPS, Linux 4.13;
+ *		without it only the primary gid counts)
+ *	ANYONE	every peer that can reach the socket (same network namespace)
+ * Root (uid 0 as this process's user namespace sees it) is allowed because
+ * it could take the fds with pidfd_getfd() anyway. Last, the name and epoch
+ * must be this server's: they can only differ when a descriptor names the
+ * socket of another service or incarnation, i.e. the descriptor is wrong.
+ *
+ * Checks, in the client, who must not trust the server either: exactly one
+ * 16-byte message (MSG_TRUNC, MSG_CTRUNC or any other size: -EBADMSG),
+ * magic, version (-EPROTO); a grant must announce exactly the number of fds
+ * asked for and carry exactly that many in exactly one SCM_RIGHTS message; a
+ * refusal must carry none. Whatever does not fit is -EBADMSG, and every fd
+ * that arrived is closed first: a client never keeps an fd it was not
+ * announced. fds are received with MSG_CMSG_CLOEXEC. A whole fetch,
+ * connect included, is bounded by its timeout (-ETIMEDOUT); no socket means
+ * no server (-ENOENT: the owner is gone or withdrew the entry); a server
+ * that closes without replying gives -EPIPE.
+ *
+ * Never wedged by a client. The server never blocks on a client: it accepts
+ * with SOCK_NONBLOCK, answers at once a connection whose request has
+ * arrived, and parks one whose request has not (at most PENDING_MAX, the
+ * oldest evicted first when full) until its request comes or
+ * REQUEST_TIMEOUT_NS passes. Replies are sent with MSG_DONTWAIT: a reply
+ * that cannot be queued at once is dropped with the connection. One epoll
+ * fd gathers the listening socket, the parked connections and a timerfd
+ * armed for the earliest parked deadline, so "readable" means exactly
+ * "dispatch has work": a request, a hang-up, or a deadline. A connecting
+ * client that never writes costs one slot for REQUEST_TIMEOUT_NS, never
+ * time.
+ *
+ * Threads. In dispatch mode the owner polls shoal__fdserver_fd() (the epoll
+ * fd) and calls shoal__fdserver_dispatch() from one thread at a time. In
+ * thread mode a helper thread, with every signal blocked, poll()s the epoll
+ * fd and an eventfd that shoal__fdserver_stop() writes before it joins the
+ * thread; the thread owns the server state between start and stop, so
+ * there is nothing to lock. All sends use MSG_NOSIGNAL: a client that hangs
+ * up early cannot SIGPIPE the owner.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arch.h"
+#include "error.h"
+#include "registry_internal.h"
+
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59
+#endif
+
+/* "SFDQ" and "SFDR" as little-endian u32. */
+#define FDS_REQ_MAGIC 0x51444653u
+#define FDS_REP_MAGIC 0x52444653u
+#define FDS_VERSION 1
+
+/* Most fds one reply carries: the memfd and every eventfd. */
+#define FDS_MAX (1 + SHOAL__DESC_EVENTFDS)
+
+/* Connections accepted but still waiting for their request. */
+#define PENDING_MAX 16
+/* How long a connection may take to send its request once accepted. */
+#define REQUEST_TIMEOUT_NS (500LL * 1000000)
+/* Connections accepted per dispatch call, so one call stays short even
+ * while clients keep connecting; the rest wait in the backlog. */
+#define ACCEPT_BATCH 64
+#define LISTEN_BACKLOG 64
+/* Tries at binding a fresh random name before giving up. */
+#define BIND_TRIES 8
+/* How long the helper thread pauses after a failure that would otherwise
+ * make it spin (EMFILE leaves the listening socket readable). */
+#define BACKOFF_MS 10
+
+struct fds_request {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t name_len;
+	uint64_t epoch;
+	char name[SHOAL_SERVICE_NAME_MAX + 1];
+};
+_Static_assert(sizeof(struct fds_request) == 272, "request is 272 bytes");
+
+struct fds_reply {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t pad;
+	int32_t status;
+	uint32_t nfds;
+};
+_Static_assert(sizeof(struct fds_reply) == 16, "reply is 16 bytes");
+
+/* Room for FDS_MAX fds in one SCM_RIGHTS message, aligned for cmsghdr. */
+union fds_control {
+	struct cmsghdr align;
+	char buf[CMSG_SPACE(sizeof(int) * FDS_MAX)];
+};
+
+struct pending {
+	int fd;
+	int64_t deadline_ns;
+};
+
+struct shoal__fdserver {
+	int lfd;    /* listening socket */
+	int epfd;   /* lfd, tfd and every pending connection */
+	int tfd;    /* timerfd: the earliest pending deadline */
+	int stopfd; /* thread mode: eventfd written by stop */
+	int thread; /* served by the helper thread */
+	pthread_t tid;
+	uint32_t access;
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t nfds;
+	uint64_t epoch;
+	size_t name_len;
+	char name[SHOAL_SERVICE_NAME_MAX + 1];
+	int fds[FDS_MAX]; /* our own duplicates */
+	uint32_t npending;
+	struct pending pending[PENDING_MAX];
+};
+
+/* Server ---------------------------------------------------------------- */
+
+static void server_free(struct shoal__fdserver *srv)
+{
+	for (uint32_t i = 0; i < srv->npending; i++)
+		close(srv->pending[i].fd);
+	for (uint32_t i = 0; i < FDS_MAX; i++) {
+		if (srv->fds[i] >= 0)
+			close(srv->fds[i]);
+	}
+	if (srv->stopfd >= 0)
+		close(srv->stopfd);
+	if (srv->tfd >= 0)
+		close(srv->tfd);
+	if (srv->epfd >= 0)
+		close(srv->epfd);
+	if (srv->lfd >= 0)
+		close(srv->lfd);
+	free(srv);
+}
+
+/* splitmix64: only for a name suffix when getrandom() has no entropy yet. */
+static uint64_t mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+static uint64_t random64(const void *salt)
+{
+	uint64_t r;
+
+	/* GRND_NONBLOCK: never wait for the entropy pool at early boot. The
+	 * suffix only has to be unpredictable enough that nobody binds our
+	 * name first, and a failed bind is retried with another one. */
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) == (ssize_t)sizeof(r))
+		return r;
+	return mix64((uint64_t)shoal__now_ns() ^ (uint64_t)(uintptr_t)salt);
+}
+
+/* The abstract address of @name; returns its length for bind/connect. */
+static socklen_t abstract_addr(struct sockaddr_un *sa, const char *name,
+			       size_t len)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	/* sun_path[0] stays NUL: the abstract namespace. The name is not
+	 * NUL-terminated there; its length is part of the address. */
+	memcpy(sa->sun_path + 1, name, len);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len);
+}
+
+/* Binds srv->lfd to a fresh name, written to @name, and listens. */
+static int bind_listen(struct shoal__fdserver *srv, char *name)
+{
+	struct sockaddr_un sa;
+	int err = 0;
+
+	srv->lfd = socket(AF_UNIX,
+			  SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (srv->lfd < 0)
+		return shoal__fail(-errno, "fd server: socket: %s",
+				   strerror(errno));
+	for (int i = 0; i < BIND_TRIES; i++) {
+		int n = snprintf(name, SHOAL__DESC_SOCKET_BYTES,
+				 "shoal-fd/%d/%016llx/%016llx", (int)getpid(),
+				 (unsigned long long)srv->epoch,
+				 (unsigned long long)random64(srv));
+
+		if (n < 0 || n >= SHOAL__DESC_SOCKET_BYTES)
+			return shoal__fail(-ENAMETOOLONG,
+					   "fd server: socket name too long");
+		if (bind(srv->lfd, (struct sockaddr *)&sa,
+			 abstract_addr(&sa, name, (size_t)n)) == 0) {
+			err = 0;
+			break;
+		}
+		err = -errno;
+		/* Someone holds this name: draw another. */
+		if (errno != EADDRINUSE)
+			break;
+	}
+	if (err)
+		return shoal__fail(err, "fd server: bind: %s", strerror(-err));
+	if (listen(srv->lfd, LISTEN_BACKLOG) < 0)
+		return shoal__fail(-errno, "fd server: listen: %s",
+				   strerror(errno));
+	return 0;
+}
+
+static void *serve_thread(void *arg);
+
+int shoal__fdserver_start(const char *service, uint64_t epoch, const int *fds,
+			  uint32_t nfds, uint32_t access, uint32_t uid,
+			  uint32_t gid, int thread, char *socket_name,
+			  struct shoal__fdserver **out)
+{
+	char name[SHOAL__DESC_SOCKET_BYTES];
+	struct epoll_event ev;
+	struct shoal__fdserver *srv;
+	size_t len;
+	int err;
+
+	if (!service || !fds || !socket_name || !out)
+		return shoal__fail(-EINVAL, "fd server: NULL argument");
+	len = strnlen(service, SHOAL_SERVICE_NAME_MAX + 1);
+	if (len == 0 || len > SHOAL_SERVICE_NAME_MAX)
+		return shoal__fail(-EINVAL, "fd server: bad service name");
+	if (nfds == 0 || nfds > FDS_MAX)
+		return shoal__fail(-EINVAL, "fd server: %u fds (1..%u)", nfds,
+				   FDS_MAX);
+	if (access != SHOAL_ACCESS_OWNER && access != SHOAL_ACCESS_GROUP &&
+	    access != SHOAL_ACCESS_ANYONE)
+		return shoal__fail(-EINVAL, "fd server: unknown access mode %u",
+				   access);
+
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return shoal__fail(-ENOMEM, "fd server: out of memory");
+	srv->lfd = srv->epfd = srv->tfd = srv->stopfd = -1;
+	for (uint32_t i = 0; i < FDS_MAX; i++)
+		srv->fds[i] = -1;
+	srv->thread = !!thread;
+	srv->access = access;
+	srv->uid = uid;
+	srv->gid = gid;
+	srv->epoch = epoch;
+	srv->nfds = nfds;
+	srv->name_len = len;
+	memcpy(srv->name, service, len);
+
+	/* Our own copies: the caller may close or reuse its fd numbers. */
+	for (uint32_t i = 0; i < nfds; i++) {
+		srv->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+		if (srv->fds[i] < 0) {
+			err = shoal__fail(errno == EBADF ? -EINVAL : -errno,
+					  "fd server: fd %d: %s", fds[i],
+					  strerror(errno));
+			goto fail_free;
+		}
+	}
+
+	err = bind_listen(srv, name);
+	if (err)
+		goto fail_free;
+	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
+	srv->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (srv->epfd < 0 || srv->tfd < 0) {
+		err = shoal__fail(-errno, "fd server: epoll/timerfd: %s",
+				  strerror(errno));
+		goto fail_free;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.fd = srv->lfd;
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->lfd, &ev) < 0) {
+		err = shoal__fail(-errno, "fd server: epoll_ctl: %s",
+				  strerror(errno));
+		goto fail_free;
+	}
+	ev.data.fd = srv->tfd;
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->tfd, &ev) < 0) {
+		err = shoal__fail(-errno, "fd server: epoll_ctl: %s",
+				  strerror(errno));
+		goto fail_free;
+	}
+
+	if (srv->thread) {
+		sigset_t all, old;
+		int rc;
+
+		srv->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (srv->stopfd < 0) {
+			err = shoal__fail(-errno, "fd server: eventfd: %s",
+					  strerror(errno));
+			goto fail_free;
+		}
+		/* The helper inherits a full signal mask, so the
+		 * application's handlers never run on a thread it does not
+		 * know about. */
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		rc = pthread_create(&srv->tid, NULL, serve_thread, srv);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (rc) {
+			err = shoal__fail(-rc, "fd server: pthread_create: %s",
+					  strerror(rc));
+			goto fail_free;
+		}
+	}
+
+	memcpy(socket_name, name, strlen(name) + 1);
+	*out = srv;
+	return 0;
+
+fail_free:
+	server_free(srv);
+	return err;
+}
+
+/* Whether @gid is among the supplementary groups of the peer of @c. */
+static int peer_in_group(int c, uint32_t gid)
+{
+	gid_t small[64], *groups = small;
+	socklen_t len = sizeof(small);
+	int found = 0;
+
+	if (getsockopt(c, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
+		/* ERANGE: more than 64 groups, and len now says how many
+		 * bytes they take. ENOPROTOOPT (before Linux 4.13): only
+		 * the primary gid counts. */
+		if (errno != ERANGE || len == 0)
+			return 0;
+		groups = malloc(len);
+		if (!groups)
+			return 0;
+		if (getsockopt(c, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < len / sizeof(gid_t); i++) {
+		if (groups[i] == gid) {
+			found = 1;
+			break;
+		}
+	}
+out:
+	if (groups != small)
+		free(groups);
+	return found;
+}
+
+static int peer_allowed(const struct shoal__fdserver *srv, int c)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (srv->access == SHOAL_ACCESS_ANYONE)
+		return 1;
+	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+	    len != sizeof(cred))
+		return 0;
+	/* Root could take the fds by pidfd_getfd() anyway. */
+	if (cred.uid == 0 || cred.uid == srv->uid)
+		return 1;
+	if (srv->access != SHOAL_ACCESS_GROUP)
+		return 0;
+	return cred.gid == srv->gid || peer_in_group(c, srv->gid);
+}
+
+/* The reply status for @n bytes of request read with @flags from @c. */
+static int32_t judge(const struct shoal__fdserver *srv, int c,
+		     const struct fds_request *req, ssize_t n, int flags)
+{
+	if ((flags & (MSG_TRUNC | MSG_CTRUNC)) || n != (ssize_t)sizeof(*req) ||
+	    req->magic != FDS_REQ_MAGIC)
+		return -EBADMSG;
+	if (req->version != FDS_VERSION)
+		return -EPROTO;
+	if (!peer_allowed(srv, c))
+		return -EACCES;
+	if (req->epoch != srv->epoch || req->name_len != srv->name_len ||
+	    memcmp(req->name, srv->name, srv->name_len) != 0)
+		return -EBADMSG;
+	return 0;
+}
+
+static void reply(const struct shoal__fdserver *srv, int c, int32_t status)
+{
+	struct fds_reply rep = {
+		.magic = FDS_REP_MAGIC,
+		.version = FDS_VERSION,
+		.status = status,
+		.nfds = status == 0 ? srv->nfds : 0,
+	};
+	struct iovec iov = { .iov_base = &rep, .iov_len = sizeof(rep) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	union fds_control ctl;
+
+	if (status == 0) {
+		struct cmsghdr *cm;
+
+		memset(&ctl, 0, sizeof(ctl));
+		msg.msg_control = ctl.buf;
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * srv->nfds);
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * srv->nfds);
+		memcpy(CMSG_DATA(cm), srv->fds, sizeof(int) * srv->nfds);
+	}
+	/* Best effort: if it cannot be queued now, the client sees the
+	 * connection close and gives up with -EPIPE. */
+	while (sendmsg(c, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
+	       errno == EINTR)
+		;
+}
+
+/*
+ * Reads the request on connection @c, if it has come, and replies.
+ * 1: replied; 0: nothing to read yet; -1: the client is gone or broken.
+ * The caller closes @c unless 0.
+ */
+static int answer(const struct shoal__fdserver *srv, int c)
+{
+	struct fds_request req;
+	struct iovec iov = { .iov_base = &req, .iov_len = sizeof(req) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+
+	/* No msg_control: fds a client attaches are discarded by the kernel
+	 * (and flagged MSG_CTRUNC), never installed in our table. */
+	n = recvmsg(c, &msg, MSG_DONTWAIT);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ||
+				       errno == EINTR ?
+			       0 :
+			       -1;
+	if (n == 0 && !(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+		return -1; /* hung up (or an empty message: just as bad) */
+	reply(srv, c, judge(srv, c, &req, n, msg.msg_flags));
+	return 1;
+}
+
+static void drop_pending(struct shoal__fdserver *srv, uint32_t i)
+{
+	/* Closing the only fd of the socket removes it from the epoll set. */
+	close(srv->pending[i].fd);
+	srv->pending[i] = srv->pending[--srv->npending];
+}
+
+/* Parks connection @c until its request comes; closes it if it cannot. */
+static void park(struct shoal__fdserver *srv, int c, int64_t now)
+{
+	struct epoll_event ev;
+
+	if (srv->npending == PENDING_MAX) {
+		/* Full of clients that connect and say nothing: the one
+		 * that has waited longest makes room. */
+		uint32_t oldest = 0;
+
+		for (uint32_t i = 1; i < srv->npending; i++) {
+			if (srv->pending[i].deadline_ns <
+			    srv->pending[oldest].deadline_ns)
+				oldest = i;
+		}
+		drop_pending(srv, oldest);
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLRDHUP;
+	ev.data.fd = c;
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, c, &ev) < 0) {
+		close(c);
+		return;
+	}
+	srv->pending[srv->npending].fd = c;
+	srv->pending[srv->npending].deadline_ns = now + REQUEST_TIMEOUT_NS;
+	srv->npending++;
+}
+
+/* Arms the timerfd for the earliest pending deadline, or disarms it. */
+static void arm_timer(struct shoal__fdserver *srv)
+{
+	struct itimerspec its;
+	uint64_t ticks;
+	ssize_t n;
+
+	memset(&its, 0, sizeof(its));
+	if (srv->npending) {
+		int64_t first = srv->pending[0].deadline_ns;
+
+		for (uint32_t i = 1; i < srv->npending; i++) {
+			if (srv->pending[i].deadline_ns < first)
+				first = srv->pending[i].deadline_ns;
+		}
+		its.it_value.tv_sec = first / 1000000000;
+		its.it_value.tv_nsec = first % 1000000000;
+	}
+	/* Consume an expiry so the epoll fd stops reporting it (settime
+	 * below resets the count too; this only makes it explicit). EAGAIN
+	 * just means it had not fired. */
+	n = read(srv->tfd, &ticks, sizeof(ticks));
+	(void)n;
+	/* A zero it_value disarms; a deadline already past fires at once. */
+	timerfd_settime(srv->tfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+/* Serves what is pending, never blocking; how many replies, or -errno. */
+static int serve(struct shoal__fdserver *srv)
+{
+	int64_t now = shoal__now_ns();
+	int served = 0, err = 0;
+
+	/* Parked connections first: they came first. */
+	for (uint32_t i = 0; i < srv->npending;) {
+		int r = answer(srv, srv->pending[i].fd);
+
+		if (r == 0 && now - srv->pending[i].deadline_ns < 0) {
+			i++;
+			continue;
+		}
+		/* Answered, gone, or out of time: done with it. The slot is
+		 * refilled from the end, so look at index i again. */
+		served += r > 0;
+		drop_pending(srv, i);
+	}
+
+	for (int k = 0; k < ACCEPT_BATCH; k++) {
+		int c = accept4(srv->lfd, NULL, NULL,
+				SOCK_CLOEXEC | SOCK_NONBLOCK);
+		int r;
+
+		if (c < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				err = shoal__fail(-errno,
+						  "fd server: accept: %s",
+						  strerror(errno));
+			break;
+		}
+		r = answer(srv, c);
+		if (r == 0)
+			park(srv, c, now);
+		else
+			close(c);
+		served += r > 0;
+	}
+	arm_timer(srv);
+	return served ? served : err;
+}
+
+static void *serve_thread(void *arg)
+{
+	struct shoal__fdserver *srv = arg;
+	struct pollfd p[2] = {
+		{ .fd = srv->stopfd, .events = POLLIN },
+		{ .fd = srv->epfd, .events = POLLIN },
+	};
+
+	for (;;) {
+		int n = poll(p, 2, -1);
+
+		if (n < 0) {
+			if (errno != EINTR)
+				poll(p, 1, BACKOFF_MS);
+			continue;
+		}
+		if (p[0].revents)
+			break;
+		/* An error (EMFILE) leaves the listening socket readable:
+		 * pause instead of spinning, still listening for stop. */
+		if (p[1].revents && serve(srv) < 0)
+			poll(p, 1, BACKOFF_MS);
+	}
+	return NULL;
+}
+
+int shoal__fdserver_fd(const struct shoal__fdserver *srv)
+{
+	if (!srv)
+		return shoal__fail(-EINVAL, "fd server: NULL");
+	if (srv->thread)
+		return shoal__fail(-EINVAL,
+				   "fd server: served by a helper thread");
+	return srv->epfd;
+}
+
+int shoal__fdserver_dispatch(struct shoal__fdserver *srv)
+{
+	if (!srv)
+		return shoal__fail(-EINVAL, "fd server: NULL");
+	/* The helper thread owns the state: serving here too would race. */
+	if (srv->thread)
+		return shoal__fail(-EINVAL,
+				   "fd server: served by a helper thread");
+	return serve(srv);
+}
+
+void shoal__fdserver_stop(struct shoal__fdserver *srv)
+{
+	if (!srv)
+		return;
+	if (srv->thread) {
+		uint64_t one = 1;
+
+		/* Cannot fail: the counter is far from its maximum, and the
+		 * thread only polls it. */
+		while (write(srv->stopfd, &one, sizeof(one)) < 0 &&
+		       errno == EINTR)
+			;
+		pthread_join(srv->tid, NULL);
+	}
+	server_free(srv);
+}
+
+/* Client ---------------------------------------------------------------- */
+
+/* Waits for @events on @fd until @deadline; 0 or -ETIMEDOUT. */
+static int wait_until(int fd, short events, int64_t deadline)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+
+	for (;;) {
+		int64_t left = deadline - shoal__now_ns();
+		struct timespec ts;
+		int n;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		ts.tv_sec = left / 1000000000;
+		ts.tv_nsec = left % 1000000000;
+		n = ppoll(&p, 1, &ts, NULL);
+		if (n > 0)
+			return 0; /* ready, or an error the next call reports */
+		if (n < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+static int client_connect(int s, const char *name, size_t len, int64_t deadline)
+{
+	struct sockaddr_un sa;
+	socklen_t salen = abstract_addr(&sa, name, len);
+
+	for (;;) {
+		int err, r;
+		socklen_t elen = sizeof(err);
+
+		if (connect(s, (struct sockaddr *)&sa, salen) == 0)
+			return 0;
+		switch (errno) {
+		case EINTR:
+			continue;
+		case EAGAIN:
+			/* The backlog is full: AF_UNIX has no pending
+			 * connect to poll for, so try again shortly. */
+			if (shoal__now_ns() >= deadline)
+				return shoal__fail(-ETIMEDOUT,
+						   "fd server %s: backlog full "
+						   "until the timeout",
+						   name);
+			poll(NULL, 0, 1);
+			continue;
+		case EINPROGRESS:
+			/* Not done by AF_UNIX today; handled for safety. */
+			r = wait_until(s, POLLOUT, deadline);
+			if (r)
+				return shoal__fail(r,
+						   "fd server %s: connect: "
+						   "%s",
+						   name, strerror(-r));
+			if (getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &elen) <
+			    0)
+				err = errno;
+			if (err == 0)
+				return 0;
+			errno = err;
+			break;
+		default:
+			break;
+		}
+		break;
+	}
+	if (errno == ECONNREFUSED)
+		return shoal__fail(-ENOENT,
+				   "fd server %s: nobody listens (owner gone?)",
+				   name);
+	if (errno == EACCES || errno == EPERM)
+		return shoal__fail(-EACCES, "fd server %s: connect: %s", name,
+				   strerror(errno));
+	return shoal__fail(-errno, "fd server %s: connect: %s", name,
+			   strerror(errno));
+}
+
+static int client_send(int s, const char *sock, const char *service, size_t len,
+		       uint64_t epoch, int64_t deadline)
+{
+	struct fds_request req;
+
+	memset(&req, 0, sizeof(req));
+	req.magic = FDS_REQ_MAGIC;
+	req.version = FDS_VERSION;
+	req.name_len = (uint16_t)len;
+	req.epoch = epoch;
+	memcpy(req.name, service, len);
+	for (;;) {
+		ssize_t n =
+			send(s, &req, sizeof(req), MSG_DONTWAIT | MSG_NOSIGNAL);
+		int r;
+
+		if (n == (ssize_t)sizeof(req))
+			return 0;
+		if (n >= 0)
+			return shoal__fail(-EIO, "fd server %s: short send",
+					   sock);
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			r = wait_until(s, POLLOUT, deadline);
+			if (r)
+				return shoal__fail(r,
+						   "fd server %s: sending "
+						   "the request: %s",
+						   sock, strerror(-r));
+			continue;
+		}
+		if (errno == EPIPE || errno == ECONNRESET)
+			return shoal__fail(-EPIPE, "fd server %s: hung up",
+					   sock);
+		return shoal__fail(-errno, "fd server %s: send: %s", sock,
+				   strerror(errno));
+	}
+}
+
+static void close_fds(const int *fds, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+static int client_receive(int s, const char *sock, int *out, uint32_t nfds,
+			  int64_t deadline)
+{
+	/* Every fd a reply can bring in, even more than FDS_MAX: alignment
+	 * padding can leave room for one or two extra in the buffer. */
+	int got[sizeof(union fds_control) / sizeof(int)];
+	uint32_t ngot = 0, nrights = 0, other = 0;
+	struct fds_reply rep;
+	union fds_control ctl;
+	struct iovec iov;
+	struct msghdr msg;
+	struct cmsghdr *cm;
+	const char *why;
+	ssize_t n;
+	int err;
+
+	for (;;) {
+		memset(&msg, 0, sizeof(msg));
+		iov.iov_base = &rep;
+		iov.iov_len = sizeof(rep);
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = ctl.buf;
+		msg.msg_controllen = sizeof(ctl.buf);
+		n = recvmsg(s, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n >= 0)
+			break;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			err = wait_until(s, POLLIN, deadline);
+			if (err == -ETIMEDOUT)
+				return shoal__fail(err,
+						   "fd server %s: no reply "
+						   "in time",
+						   sock);
+			if (err)
+				return shoal__fail(err,
+						   "fd server %s: poll: %s",
+						   sock, strerror(-err));
+			continue;
+		}
+		if (errno == ECONNRESET)
+			return shoal__fail(-EPIPE, "fd server %s: hung up",
+					   sock);
+		return shoal__fail(-errno, "fd server %s: recvmsg: %s", sock,
+				   strerror(errno));
+	}
+
+	/* Take every fd that arrived into got[] first, whatever else is
+	 * wrong, so that each one is either handed out or closed. */
+	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+		size_t k;
+
+		if (cm->cmsg_level != SOL_SOCKET ||
+		    cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len < CMSG_LEN(0)) {
+			other++;
+			continue;
+		}
+		nrights++;
+		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int),
+			       sizeof(fd));
+			if (ngot < sizeof(got) / sizeof(got[0]))
+				got[ngot++] = fd;
+			else
+				close(fd); /* cannot happen; stay safe */
+		}
+	}
+
+	if (n == 0 && ngot == 0 && !other && !msg.msg_flags) {
+		err = shoal__fail(-EPIPE,
+				  "fd server %s: closed without a reply", sock);
+		goto fail_close;
+	}
+	why = "truncated reply or control data";
+	if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+		goto fail_bad;
+	why = "reply of the wrong size";
+	if (n != (ssize_t)sizeof(rep))
+		goto fail_bad;
+	why = "bad reply magic";
+	if (rep.magic != FDS_REP_MAGIC)
+		goto fail_bad;
+	if (rep.version != FDS_VERSION) {
+		err = shoal__fail(-EPROTO,
+				  "fd server %s: protocol version %u, not %u",
+				  sock, rep.version, FDS_VERSION);
+		goto fail_close;
+	}
+	why = "unexpected control message";
+	if (other)
+		goto fail_bad;
+	if (rep.status != 0) {
+		why = "fds attached to a refusal";
+		if (ngot || rep.nfds)
+			goto fail_bad;
+		switch (rep.status) {
+		case -EACCES:
+			return shoal__fail(-EACCES,
+					   "fd server %s: refused by the "
+					   "service's access mode",
+					   sock);
+		case -EPROTO:
+			return shoal__fail(-EPROTO,
+					   "fd server %s: protocol version "
+					   "refused",
+					   sock);
+		case -EBADMSG:
+			return shoal__fail(-EBADMSG,
+					   "fd server %s: serves another "
+					   "service or epoch, or refused the "
+					   "request as malformed",
+					   sock);
+		default:
+			why = "unknown status";
+			goto fail_bad;
+		}
+	}
+	why = "fd count differs from the one asked for";
+	if (rep.nfds != nfds || ngot != nfds || nrights != 1)
+		goto fail_bad;
+	memcpy(out, got, sizeof(int) * nfds);
+	return 0;
+
+fail_bad:
+	err = shoal__fail(-EBADMSG,
+			  "fd server %s: %s (status %d, %u fds announced, %u "
+			  "received)",
+			  sock, why, n == (ssize_t)sizeof(rep) ? rep.status : 0,
+			  n == (ssize_t)sizeof(rep) ? rep.nfds : 0, ngot);
+fail_close:
+	close_fds(got, ngot);
+	return err;
+}
+
+int shoal__fdclient_fetch(const char *socket_name, const char *service,
+			  uint64_t epoch, int *fds, uint32_t nfds,
+			  int64_t timeout_ns)
+{
+	size_t sock_len, name_len;
+	int64_t deadline;
+	int s, err;
+
+	if (!socket_name || !service || !fds)
+		return shoal__fail(-EINVAL, "fd client: NULL argument");
+	sock_len = strnlen(socket_name, SHOAL__DESC_SOCKET_BYTES);
+	if (sock_len == 0 || sock_len == SHOAL__DESC_SOCKET_BYTES)
+		return shoal__fail(-EINVAL, "fd client: no valid socket name");
+	name_len = strnlen(service, SHOAL_SERVICE_NAME_MAX + 1);
+	if (name_len == 0 || name_len > SHOAL_SERVICE_NAME_MAX)
+		return shoal__fail(-EINVAL, "fd client: bad service name");
+	if (nfds == 0 || nfds > FDS_MAX)
+		return shoal__fail(-EINVAL, "fd client: %u fds (1..%u)", nfds,
+				   FDS_MAX);
+	if (timeout_ns <= 0)
+		return shoal__fail(-EINVAL, "fd client: timeout must be > 0");
+	deadline = shoal__deadline(timeout_ns);
+
+	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s < 0)
+		return shoal__fail(-errno, "fd client: socket: %s",
+				   strerror(errno));
+	err = client_connect(s, socket_name, sock_len, deadline);
+	if (!err)
+		err = client_send(s, socket_name, service, name_len, epoch,
+				  deadline);
+	if (!err)
+		err = client_receive(s, socket_name, fds, nfds, deadline);
+	close(s);
+	return err;
+}

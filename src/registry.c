@@ -1,0 +1,915 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The registry: publish, open, list and clean services in a directory.
+ *
+ * Publication is atomic: the owner writes the whole descriptor into an
+ * O_TMPFILE (invisible, nameless), takes flock(LOCK_SH) on it, and only then
+ * gives it a name with linkat(). A reader therefore sees a complete,
+ * already-locked descriptor or nothing; an owner killed at any point leaves
+ * either nothing or a complete file whose lock died with it.
+ *
+ * Liveness: the owner keeps that fd, and so its shared lock, for as long as
+ * the service lives. flock locks belong to the open file, and the kernel
+ * drops them when the last fd of it closes, which is when the owner exits,
+ * however it exits. So LOCK_EX|LOCK_NB succeeding on a descriptor proves
+ * that its owner is gone: no heartbeat, no timeout, no pid-reuse race.
+ * (A child forked by the owner inherits the fd and keeps the service alive
+ * until it exits or execs; the fd is O_CLOEXEC.)
+ *
+ * Removal is serialised: every unlink of an entry (an owner withdrawing its
+ * own, a cleaner, a publisher replacing a dead owner's) happens under an
+ * exclusive flock on the directory's ".lock" file, after checking that the
+ * name still refers to the very inode that was examined. Nothing renames
+ * entries, and linkat() never replaces one, so under that lock the name
+ * cannot change between the check and the unlink, and a live entry is never
+ * removed. Publishing a free name needs no lock: linkat() is atomic.
+ *
+ * Opening treats the directory as hostile: O_NOFOLLOW|O_NONBLOCK (a symlink
+ * or a FIFO can neither redirect nor block us), a regular file with one link
+ * (no hard link to a file elsewhere), the exact size, owned by the expected
+ * user, a valid descriptor naming the file it is in. Then the fds are taken
+ * from the owner by number, as announced, and each is checked for what it
+ * claims to be before it is used.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arch.h"
+#include "error.h"
+#include "fdcheck.h"
+#include "registry_internal.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+
+/* How long an opener waits for the owner's fd server. */
+#define FETCH_TIMEOUT_NS (2LL * 1000000000)
+/* How many times publish retries after removing a dead owner's entry. */
+#define PUBLISH_RETRIES 8
+
+struct shoal_registry {
+	int dirfd;
+	uid_t uid;	/* our effective uid */
+	uint32_t group; /* a group registry */
+	uint32_t gid;
+	char path[PATH_MAX];
+};
+
+struct shoal_entry {
+	struct shoal_registry *reg;
+	int fd; /* the descriptor, held with LOCK_SH */
+	struct stat st;
+	char file[SHOAL_SERVICE_NAME_MAX + 1];
+	uint64_t epoch;
+	struct shoal__fdserver *server;
+};
+
+struct shoal_service {
+	struct shoal_segment *seg;
+	int pidfd;
+	int source;
+	uint32_t eventfd_count;
+	int eventfds[SHOAL__DESC_EVENTFDS];
+	struct shoal_service_info info;
+};
+
+static int pidfd_open(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static int pidfd_getfd(int pidfd, int fd)
+{
+	return (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+}
+
+void shoal_registry_options_init(struct shoal_registry_options *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+}
+
+/* $SHOAL_DIR, else $XDG_RUNTIME_DIR/shoal, else /dev/shm/shoal-<uid>. */
+static int default_path(char *path, size_t cap)
+{
+	const char *env = getenv("SHOAL_DIR");
+	int n;
+
+	if (env && env[0])
+		n = snprintf(path, cap, "%s", env);
+	else if ((env = getenv("XDG_RUNTIME_DIR")) && env[0])
+		n = snprintf(path, cap, "%s/shoal", env);
+	else
+		n = snprintf(path, cap, "/dev/shm/shoal-%u",
+			     (unsigned)geteuid());
+	return n > 0 && (size_t)n < cap ? 0 : -ENAMETOOLONG;
+}
+
+/* Checks who owns the directory and who may write it. */
+static int check_dir(const struct shoal_registry *reg, const struct stat *st)
+{
+	if (!S_ISDIR(st->st_mode))
+		return shoal__fail(-ENOTDIR, "registry %s is not a directory",
+				   reg->path);
+	if (st->st_mode & S_IWOTH)
+		return shoal__fail(-EACCES,
+				   "registry %s is writable by others (mode "
+				   "%o): refusing it",
+				   reg->path, st->st_mode & 07777);
+	if (reg->group) {
+		if (st->st_gid != reg->gid)
+			return shoal__fail(-EACCES,
+					   "group registry %s belongs to group "
+					   "%u, not %u",
+					   reg->path, (unsigned)st->st_gid,
+					   reg->gid);
+		return 0;
+	}
+	if (st->st_uid != reg->uid)
+		return shoal__fail(-EACCES,
+				   "registry %s is owned by uid %u, not by us "
+				   "(%u)",
+				   reg->path, (unsigned)st->st_uid,
+				   (unsigned)reg->uid);
+	if (st->st_mode & S_IWGRP)
+		return shoal__fail(
+			-EACCES,
+			"private registry %s is group-writable (mode "
+			"%o): refusing it",
+			reg->path, st->st_mode & 07777);
+	return 0;
+}
+
+int shoal_registry_create(const struct shoal_registry_options *opts,
+			  struct shoal_registry **out)
+{
+	struct shoal_registry_options defaults;
+	struct shoal_registry *reg;
+	mode_t mode;
+	struct stat st;
+	int created = 0, err;
+
+	if (!out)
+		return shoal__fail(-EINVAL, "registry_create: NULL out");
+	if (!opts) {
+		shoal_registry_options_init(&defaults);
+		opts = &defaults;
+	}
+	reg = calloc(1, sizeof(*reg));
+	if (!reg)
+		return shoal__fail(-ENOMEM, "registry_create: out of memory");
+	reg->uid = geteuid();
+	reg->group = !!opts->group;
+	reg->gid = opts->gid;
+	if (opts->dir) {
+		if (snprintf(reg->path, sizeof(reg->path), "%s", opts->dir) >=
+		    (int)sizeof(reg->path))
+			err = -ENAMETOOLONG;
+		else
+			err = 0;
+	} else {
+		err = default_path(reg->path, sizeof(reg->path));
+	}
+	if (err) {
+		err = shoal__fail(err, "registry path too long");
+		goto fail_free;
+	}
+	mode = reg->group ? 02770 : 0700;
+	if (mkdir(reg->path, mode) == 0)
+		created = 1;
+	else if (errno != EEXIST) {
+		err = shoal__fail(-errno, "mkdir %s: %s", reg->path,
+				  strerror(errno));
+		goto fail_free;
+	}
+	reg->dirfd = open(reg->path,
+			  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (reg->dirfd < 0) {
+		err = errno == ELOOP ? -ENOTDIR : -errno;
+		err = shoal__fail(err, "open registry %s: %s", reg->path,
+				  errno == ELOOP ? "a symlink" :
+						   strerror(errno));
+		goto fail_free;
+	}
+	/* mkdir() honours the umask; the mode must not depend on it. */
+	if (created && ((reg->group &&
+			 fchown(reg->dirfd, (uid_t)-1, (gid_t)reg->gid) < 0) ||
+			fchmod(reg->dirfd, mode) < 0)) {
+		err = shoal__fail(-errno, "chmod registry %s: %s", reg->path,
+				  strerror(errno));
+		goto fail_close;
+	}
+	if (fstat(reg->dirfd, &st) < 0) {
+		err = shoal__fail(-errno, "stat registry: %s", strerror(errno));
+		goto fail_close;
+	}
+	err = check_dir(reg, &st);
+	if (err)
+		goto fail_close;
+	*out = reg;
+	return 0;
+
+fail_close:
+	close(reg->dirfd);
+fail_free:
+	free(reg);
+	return err;
+}
+
+void shoal_registry_destroy(struct shoal_registry *reg)
+{
+	if (!reg)
+		return;
+	close(reg->dirfd);
+	free(reg);
+}
+
+const char *shoal_registry_path(const struct shoal_registry *reg)
+{
+	return reg->path;
+}
+
+int shoal__registry_dirfd(const struct shoal_registry *reg)
+{
+	return reg->dirfd;
+}
+
+/*
+ * Takes the directory's removal lock: a fresh open of ".lock" each time, so
+ * that threads of one process exclude each other too (flock locks belong to
+ * the open file, not the process). Returns the fd to pass to unlock().
+ */
+static int lock_dir(struct shoal_registry *reg)
+{
+	int fd = openat(reg->dirfd, ".lock",
+			O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+			reg->group ? 0660 : 0600);
+
+	if (fd < 0)
+		return shoal__fail(-errno, "registry lock: %s",
+				   strerror(errno));
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			int err = -errno;
+			close(fd);
+			return shoal__fail(err, "registry lock: %s",
+					   strerror(-err));
+		}
+	}
+	return fd;
+}
+
+static void unlock_dir(int fd)
+{
+	close(fd); /* releases the flock */
+}
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/*
+ * Removes @file if nobody holds its lock (its owner is dead) or it is not a
+ * regular file at all. 1 if it is gone (removed, or already absent), 0 if
+ * it is live, or -errno.
+ */
+static int remove_if_stale(struct shoal_registry *reg, const char *file)
+{
+	struct stat st, now;
+	int lock, fd, r = 0;
+
+	lock = lock_dir(reg);
+	if (lock < 0)
+		return lock;
+	if (fstatat(reg->dirfd, file, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = errno == ENOENT ? 1 : -errno;
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode))
+		goto out; /* not ours to remove */
+	if (!S_ISREG(st.st_mode)) {
+		/* A symlink, FIFO or socket squatting a name: junk. */
+		r = unlinkat(reg->dirfd, file, 0) == 0 ? 1 : -errno;
+		goto out;
+	}
+	fd = openat(reg->dirfd, file,
+		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		r = errno == ENOENT ? 1 : -errno;
+		goto out;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 &&
+	    fstatat(reg->dirfd, file, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    same_file(&st, &now))
+		r = unlinkat(reg->dirfd, file, 0) == 0 ? 1 : -errno;
+	close(fd);
+out:
+	unlock_dir(lock);
+	return r;
+}
+
+/* Reads the segment epoch from a memfd's header, for the descriptor. */
+static int segment_epoch(int memfd, uint64_t *epoch, uint64_t *size)
+{
+	struct shoal__seg_header h;
+	struct stat st;
+	int seals;
+
+	if (shoal__fd_is_memfd(memfd) != 1)
+		return shoal__fail(-EINVAL, "publish: memfd %d is not a memfd",
+				   memfd);
+	seals = fcntl(memfd, F_GET_SEALS);
+	if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
+				 (F_SEAL_SHRINK | F_SEAL_GROW))
+		return shoal__fail(-EINVAL,
+				   "publish: memfd %d is not sealed against "
+				   "shrink and grow",
+				   memfd);
+	if (fstat(memfd, &st) < 0 || st.st_size < (off_t)sizeof(h) ||
+	    pread(memfd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+	    h.magic != SHOAL__SEG_MAGIC || h.epoch == 0)
+		return shoal__fail(-EINVAL,
+				   "publish: memfd %d holds no shoal segment",
+				   memfd);
+	*epoch = h.epoch;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+/* Builds the descriptor of @spec; checks what the owner hands us. */
+static int build_descriptor(const struct shoal_service_spec *spec,
+			    struct shoal__descriptor *d)
+{
+	struct timespec ts;
+	int err;
+
+	memset(d, 0, sizeof(*d));
+	if (spec->pattern == 0 || spec->access > SHOAL_ACCESS_ANYONE ||
+	    spec->eventfd_count > SHOAL_SERVICE_EVENTFDS_MAX ||
+	    (spec->eventfd_count && !spec->eventfds) ||
+	    (spec->flags & ~(uint32_t)SHOAL_PUBLISH_SERVER_THREAD) ||
+	    (spec->type_align & (spec->type_align - 1)))
+		return shoal__fail(-EINVAL,
+				   "publish: bad pattern, access, eventfds, "
+				   "flags or type alignment");
+	if (spec->type_name && strnlen(spec->type_name, sizeof(d->type_name)) >=
+				       sizeof(d->type_name))
+		return shoal__fail(-EINVAL, "publish: type name over %d bytes",
+				   SHOAL_TYPE_NAME_MAX);
+	err = segment_epoch(spec->memfd, &d->epoch, &d->memfd_size);
+	if (err)
+		return err;
+	for (uint32_t i = 0; i < spec->eventfd_count; i++) {
+		if (shoal__fd_is_eventfd(spec->eventfds[i]) != 1)
+			return shoal__fail(-EINVAL,
+					   "publish: fd %d is not an eventfd",
+					   spec->eventfds[i]);
+		d->eventfds[i] = spec->eventfds[i];
+	}
+	if (spec->type_name) {
+		for (const char *c = spec->type_name; *c; c++) {
+			if (*c < 0x20 || *c > 0x7e)
+				return shoal__fail(-EINVAL,
+						   "publish: type name is not "
+						   "printable");
+		}
+		memcpy(d->type_name, spec->type_name,
+		       strlen(spec->type_name) + 1);
+	}
+	memcpy(d->name, spec->name, strlen(spec->name) + 1);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	d->created_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	d->owner_pid = getpid();
+	d->owner_start = shoal__proc_start_time(d->owner_pid);
+	if (!d->owner_start)
+		return shoal__fail(-ENOSYS,
+				   "publish: cannot read /proc/self/stat");
+	d->owner_uid = geteuid();
+	d->owner_gid = getegid();
+	d->pattern = spec->pattern;
+	d->access = spec->access;
+	d->memfd = spec->memfd;
+	d->eventfd_count = spec->eventfd_count;
+	d->type_size = spec->type_size;
+	d->type_align = spec->type_align;
+	return 0;
+}
+
+/* Writes @len bytes fully. */
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int shoal_registry_publish(struct shoal_registry *reg,
+			   const struct shoal_service_spec *spec,
+			   struct shoal_entry **out)
+{
+	struct shoal__descriptor d;
+	struct shoal_entry *e;
+	char proc[64];
+	int fds[1 + SHOAL__DESC_EVENTFDS];
+	int err, tries;
+
+	if (!reg || !spec || !out)
+		return shoal__fail(-EINVAL, "publish: NULL argument");
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return shoal__fail(-ENOMEM, "publish: out of memory");
+	e->reg = reg;
+	e->fd = -1;
+	err = shoal__name_to_file(spec->name, e->file);
+	if (!err)
+		err = build_descriptor(spec, &d);
+	if (err)
+		goto fail_free;
+	e->epoch = d.epoch;
+
+	/* The fd server hands out the same fds as pidfd_getfd would. */
+	fds[0] = spec->memfd;
+	for (uint32_t i = 0; i < spec->eventfd_count; i++)
+		fds[1 + i] = spec->eventfds[i];
+	err = shoal__fdserver_start(
+		spec->name, d.epoch, fds, 1 + spec->eventfd_count, spec->access,
+		d.owner_uid, reg->group ? reg->gid : d.owner_gid,
+		!!(spec->flags & SHOAL_PUBLISH_SERVER_THREAD), d.socket_name,
+		&e->server);
+	if (err)
+		goto fail_free;
+	d.flags |= SHOAL__DESC_FLAG_FD_SERVER;
+	shoal__descriptor_seal(&d);
+
+	e->fd = openat(reg->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
+		       spec->access == SHOAL_ACCESS_OWNER ? 0600 :
+		       spec->access == SHOAL_ACCESS_GROUP ? 0640 :
+							    0644);
+	if (e->fd < 0) {
+		err = shoal__fail(-errno, "publish: O_TMPFILE in %s: %s",
+				  reg->path, strerror(errno));
+		goto fail_server;
+	}
+	/* Whole content and the lock first; the name last. */
+	err = write_all(e->fd, &d, sizeof(d));
+	if (err || flock(e->fd, LOCK_SH) < 0 || fstat(e->fd, &e->st) < 0) {
+		err = shoal__fail(err ? err : -errno,
+				  "publish: writing the descriptor: %s",
+				  strerror(err ? -err : errno));
+		goto fail_fd;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", e->fd);
+	for (tries = 0;; tries++) {
+		int r;
+
+		/* linkat of /proc/self/fd/N: an O_TMPFILE gets its name
+		 * without the CAP_DAC_READ_SEARCH that AT_EMPTY_PATH needs. */
+		if (linkat(AT_FDCWD, proc, reg->dirfd, e->file,
+			   AT_SYMLINK_FOLLOW) == 0)
+			break;
+		if (errno != EEXIST || tries == PUBLISH_RETRIES) {
+			err = shoal__fail(errno == EEXIST ? -EEXIST : -errno,
+					  "publish '%s': %s", spec->name,
+					  strerror(errno));
+			goto fail_fd;
+		}
+		r = remove_if_stale(reg, e->file);
+		if (r < 0) {
+			err = r;
+			goto fail_fd;
+		}
+		if (r == 0) {
+			err = shoal__fail(-EEXIST,
+					  "publish: '%s' is held by a live "
+					  "owner",
+					  spec->name);
+			goto fail_fd;
+		}
+	}
+	*out = e;
+	return 0;
+
+fail_fd:
+	close(e->fd);
+fail_server:
+	shoal__fdserver_stop(e->server);
+fail_free:
+	free(e);
+	return err;
+}
+
+void shoal_entry_destroy(struct shoal_entry *e)
+{
+	struct stat now;
+	int lock;
+
+	if (!e)
+		return;
+	/* Remove our name only if it is still ours: a cleaner may have seen
+	 * us dead (we never are while this fd is open, but stay careful). */
+	lock = lock_dir(e->reg);
+	if (lock >= 0) {
+		if (fstatat(e->reg->dirfd, e->file, &now,
+			    AT_SYMLINK_NOFOLLOW) == 0 &&
+		    same_file(&now, &e->st))
+			unlinkat(e->reg->dirfd, e->file, 0);
+		unlock_dir(lock);
+	}
+	close(e->fd);
+	shoal__fdserver_stop(e->server);
+	free(e);
+}
+
+int shoal_entry_fd(const struct shoal_entry *e)
+{
+	return shoal__fdserver_fd(e->server);
+}
+
+int shoal_entry_dispatch(struct shoal_entry *e)
+{
+	return shoal__fdserver_dispatch(e->server);
+}
+
+uint64_t shoal_entry_epoch(const struct shoal_entry *e)
+{
+	return e->epoch;
+}
+
+/* Opens and validates entry @file; *fd_out keeps it open for the caller. */
+static int probe_open(struct shoal_registry *reg, const char *file,
+		      struct shoal__descriptor *d,
+		      struct shoal_service_info *info, int *fd_out)
+{
+	unsigned char buf[SHOAL__DESC_SIZE + 1];
+	char name[SHOAL_SERVICE_NAME_MAX + 1];
+	struct stat st;
+	ssize_t n;
+	int fd, err;
+
+	if (shoal__file_to_name(file, name))
+		return shoal__fail(-EINVAL, "'%s' is not a service file", file);
+	/* O_NONBLOCK: a FIFO planted here must not block us. */
+	fd = openat(reg->dirfd, file,
+		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return shoal__fail(-ENOENT, "no service '%s'", name);
+		if (errno == ELOOP)
+			return shoal__fail(-EBADMSG, "'%s' is a symlink", name);
+		return shoal__fail(-errno, "open '%s': %s", name,
+				   strerror(errno));
+	}
+	err = -EBADMSG;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		shoal__fail(err, "'%s' is not a regular file", name);
+		goto fail;
+	}
+	if (st.st_nlink != 1) {
+		shoal__fail(err,
+			    "'%s' has %lu links: a hard link is not a "
+			    "descriptor",
+			    name, (unsigned long)st.st_nlink);
+		goto fail;
+	}
+	if (st.st_size != SHOAL__DESC_SIZE) {
+		shoal__fail(err, "'%s' has %lld bytes, not %d", name,
+			    (long long)st.st_size, SHOAL__DESC_SIZE);
+		goto fail;
+	}
+	if (!reg->group && st.st_uid != reg->uid) {
+		err = shoal__fail(-EACCES, "'%s' belongs to uid %u, not us",
+				  name, (unsigned)st.st_uid);
+		goto fail;
+	}
+	n = pread(fd, buf, sizeof(buf), 0);
+	if (n < 0) {
+		err = shoal__fail(-errno, "read '%s': %s", name,
+				  strerror(errno));
+		goto fail;
+	}
+	err = shoal__descriptor_parse(buf, (size_t)n, d, info);
+	if (err)
+		goto fail;
+	err = -EBADMSG;
+	if (strcmp(d->name, name)) {
+		shoal__fail(err, "file '%s' holds the descriptor of '%s'", name,
+			    d->name);
+		goto fail;
+	}
+	if (d->owner_uid != st.st_uid) {
+		shoal__fail(err, "'%s' claims owner uid %u, file has %u", name,
+			    d->owner_uid, (unsigned)st.st_uid);
+		goto fail;
+	}
+	/* Liveness: if we can lock it exclusively, nobody holds it shared. */
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		err = shoal__fail(-ENOENT, "'%s' is stale: its owner is dead",
+				  name);
+		goto fail;
+	}
+	*fd_out = fd;
+	return 0;
+
+fail:
+	close(fd);
+	return err;
+}
+
+int shoal__registry_probe(struct shoal_registry *reg, const char *file,
+			  struct shoal__descriptor *d,
+			  struct shoal_service_info *info)
+{
+	int fd, err = probe_open(reg, file, d, info, &fd);
+
+	if (!err)
+		close(fd);
+	return err;
+}
+
+/* Takes the announced fds by pidfd_getfd; -EPERM when that is refused. */
+static int take_by_pidfd(int pidfd, const struct shoal__descriptor *d, int *fds)
+{
+	uint32_t n = 1 + d->eventfd_count;
+
+	for (uint32_t i = 0; i < n; i++) {
+		int num = i == 0 ? d->memfd : d->eventfds[i - 1];
+
+		fds[i] = pidfd_getfd(pidfd, num);
+		if (fds[i] < 0) {
+			int err = -errno;
+
+			while (i--)
+				close(fds[i]);
+			if (err == -EPERM || err == -ENOSYS || err == -EACCES)
+				return -EPERM;
+			return shoal__fail(
+				-EBADMSG, "owner has no fd %d as announced: %s",
+				num, strerror(-err));
+		}
+	}
+	return 0;
+}
+
+int shoal_registry_open(struct shoal_registry *reg, const char *name,
+			uint32_t flags, struct shoal_service **out)
+{
+	char file[SHOAL_SERVICE_NAME_MAX + 1];
+	struct shoal__descriptor d;
+	struct shoal_service *svc;
+	int fds[1 + SHOAL__DESC_EVENTFDS];
+	struct stat st;
+	uint32_t nfds;
+	int dfd, err;
+
+	if (!reg || !out ||
+	    (flags &
+	     ~(uint32_t)(SHOAL_OPEN_READ_ONLY | SHOAL_OPEN_NO_PIDFD_GETFD)))
+		return shoal__fail(-EINVAL, "registry_open: bad arguments");
+	err = shoal__name_to_file(name, file);
+	if (err)
+		return err;
+	svc = calloc(1, sizeof(*svc));
+	if (!svc)
+		return shoal__fail(-ENOMEM, "registry_open: out of memory");
+	err = probe_open(reg, file, &d, &svc->info, &dfd);
+	if (err)
+		goto fail_free;
+
+	/* Pin the owner, then make sure the pid still is the owner. */
+	svc->pidfd = pidfd_open(d.owner_pid);
+	if (svc->pidfd < 0) {
+		err = shoal__fail(errno == ESRCH ? -ENOENT : -errno,
+				  "pidfd_open(%d): %s", d.owner_pid,
+				  strerror(errno));
+		goto fail_desc;
+	}
+	if (shoal__proc_start_time(d.owner_pid) != d.owner_start) {
+		err = shoal__fail(-ENOENT,
+				  "'%s': owner pid %d was reused by another "
+				  "process",
+				  name, d.owner_pid);
+		goto fail_pidfd;
+	}
+
+	nfds = 1 + d.eventfd_count;
+	err = -EPERM;
+	if (!(flags & SHOAL_OPEN_NO_PIDFD_GETFD))
+		err = take_by_pidfd(svc->pidfd, &d, fds);
+	if (err == 0) {
+		svc->source = SHOAL_FDS_BY_PIDFD_GETFD;
+	} else if (err == -EPERM) {
+		err = shoal__fdclient_fetch(d.socket_name, d.name, d.epoch, fds,
+					    nfds, FETCH_TIMEOUT_NS);
+		if (err)
+			goto fail_pidfd;
+		svc->source = SHOAL_FDS_BY_SCM_RIGHTS;
+	} else {
+		goto fail_pidfd;
+	}
+
+	/* Each fd must be what the descriptor says it is. */
+	for (uint32_t i = 1; i < nfds; i++) {
+		if (shoal__fd_is_eventfd(fds[i]) != 1) {
+			err = shoal__fail(-EBADMSG,
+					  "'%s': announced eventfd %u is not "
+					  "an eventfd",
+					  name, i - 1);
+			goto fail_fds;
+		}
+	}
+	if (fstat(fds[0], &st) < 0 || (uint64_t)st.st_size != d.memfd_size) {
+		err = shoal__fail(-EBADMSG,
+				  "'%s': segment size differs from the "
+				  "descriptor's %llu",
+				  name, (unsigned long long)d.memfd_size);
+		goto fail_fds;
+	}
+	err = shoal_segment_open(
+		fds[0],
+		flags & SHOAL_OPEN_READ_ONLY ? SHOAL_SEGMENT_OPEN_READ_ONLY : 0,
+		&svc->seg);
+	if (err)
+		goto fail_fds;
+	if (shoal_segment_epoch(svc->seg) != d.epoch) {
+		err = shoal__fail(-EBADMSG,
+				  "'%s': segment epoch differs from the "
+				  "descriptor's",
+				  name);
+		goto fail_seg;
+	}
+	close(fds[0]); /* the segment keeps its own copy */
+	svc->eventfd_count = d.eventfd_count;
+	for (uint32_t i = 0; i < d.eventfd_count; i++)
+		svc->eventfds[i] = fds[1 + i];
+	close(dfd);
+	*out = svc;
+	return 0;
+
+fail_seg:
+	shoal_segment_close(svc->seg);
+fail_fds:
+	for (uint32_t i = 0; i < nfds; i++)
+		close(fds[i]);
+fail_pidfd:
+	close(svc->pidfd);
+fail_desc:
+	close(dfd);
+fail_free:
+	free(svc);
+	return err;
+}
+
+void shoal_service_close(struct shoal_service *svc)
+{
+	if (!svc)
+		return;
+	for (uint32_t i = 0; i < svc->eventfd_count; i++)
+		close(svc->eventfds[i]);
+	shoal_segment_close(svc->seg);
+	close(svc->pidfd);
+	free(svc);
+}
+
+struct shoal_segment *shoal_service_segment(struct shoal_service *svc)
+{
+	return svc->seg;
+}
+
+int shoal_service_eventfd(const struct shoal_service *svc, uint32_t index)
+{
+	if (index >= svc->eventfd_count)
+		return shoal__fail(-ENOENT, "service has %u eventfds",
+				   svc->eventfd_count);
+	return svc->eventfds[index];
+}
+
+int shoal_service_pidfd(const struct shoal_service *svc)
+{
+	return svc->pidfd;
+}
+
+int shoal_service_alive(const struct shoal_service *svc)
+{
+	struct pollfd p = { .fd = svc->pidfd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 0;
+}
+
+void shoal_service_get_info(const struct shoal_service *svc,
+			    struct shoal_service_info *info)
+{
+	*info = svc->info;
+}
+
+int shoal_service_fd_source(const struct shoal_service *svc)
+{
+	return svc->source;
+}
+
+/* Calls @fn(file, user_data) for each directory entry; -errno or 0. */
+static int each_file(struct shoal_registry *reg,
+		     int (*fn)(struct shoal_registry *, const char *, void *),
+		     void *user_data)
+{
+	struct dirent *de;
+	DIR *dir;
+	int fd = openat(reg->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 || !(dir = fdopendir(fd))) {
+		int err = -errno;
+		if (fd >= 0)
+			close(fd);
+		return shoal__fail(err, "read registry %s: %s", reg->path,
+				   strerror(-err));
+	}
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (fn(reg, de->d_name, user_data))
+			break;
+	}
+	closedir(dir);
+	return 0;
+}
+
+struct list_state {
+	shoal_list_fn fn;
+	void *user_data;
+	int count;
+};
+
+static int list_one(struct shoal_registry *reg, const char *file, void *arg)
+{
+	struct list_state *ls = arg;
+	struct shoal__descriptor d;
+	struct shoal_service_info info;
+
+	if (shoal__registry_probe(reg, file, &d, &info))
+		return 0; /* stale or not a descriptor: not listed */
+	ls->count++;
+	return ls->fn(&info, ls->user_data);
+}
+
+int shoal_registry_list(struct shoal_registry *reg, shoal_list_fn fn,
+			void *user_data)
+{
+	struct list_state ls = { fn, user_data, 0 };
+	int err;
+
+	if (!reg || !fn)
+		return shoal__fail(-EINVAL, "registry_list: NULL argument");
+	err = each_file(reg, list_one, &ls);
+	return err ? err : ls.count;
+}
+
+static int clean_one(struct shoal_registry *reg, const char *file, void *arg)
+{
+	struct shoal__descriptor d;
+	int *removed = arg;
+	int fd;
+
+	/* Quick look first, without the directory lock: a live, valid
+	 * entry needs nothing. Anything else gets the careful path. */
+	if (probe_open(reg, file, &d, NULL, &fd) == 0) {
+		close(fd);
+		return 0;
+	}
+	if (remove_if_stale(reg, file) == 1)
+		(*removed)++;
+	return 0;
+}
+
+int shoal_registry_clean(struct shoal_registry *reg)
+{
+	int removed = 0, err;
+
+	if (!reg)
+		return shoal__fail(-EINVAL, "registry_clean: NULL");
+	err = each_file(reg, clean_one, &removed);
+	return err ? err : removed;
+}

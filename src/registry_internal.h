@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal interfaces between the registry's parts: service names, the
+ * descriptor codec, process identity, the SCM_RIGHTS fd server and client.
+ */
+#ifndef SHOAL_SRC_REGISTRY_INTERNAL_H
+#define SHOAL_SRC_REGISTRY_INTERNAL_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "shoal/registry.h"
+#include "layout.h"
+
+/* names.c --------------------------------------------------------------- */
+
+/*
+ * Checks a service name (docs/registry.md) and writes its file name into
+ * @file (SHOAL_SERVICE_NAME_MAX + 1 bytes): '/' becomes '%'. 0 or -EINVAL.
+ */
+int shoal__name_to_file(const char *name, char *file);
+/* The reverse, for a directory entry; 0 or -EINVAL if it is not one. */
+int shoal__file_to_name(const char *file, char *name);
+
+/* descriptor.c ---------------------------------------------------------- */
+
+/* FNV-1a 64 of a descriptor with its checksum field taken as 0. */
+uint64_t shoal__descriptor_checksum(const struct shoal__descriptor *d);
+/* Fills in magic, version, size and checksum. */
+void shoal__descriptor_seal(struct shoal__descriptor *d);
+/*
+ * Validates @len bytes read from a descriptor file (untrusted), copying them
+ * into *d and filling *info. -EBADMSG (size, magic, checksum, any field out
+ * of bounds), -EPROTO (major version). Never reads past @len.
+ */
+int shoal__descriptor_parse(const void *buf, size_t len,
+			    struct shoal__descriptor *d,
+			    struct shoal_service_info *info);
+
+/* procid.c -------------------------------------------------------------- */
+
+/* Start time of process @pid (field 22 of /proc/PID/stat); 0 on error. */
+uint64_t shoal__proc_start_time(pid_t pid);
+
+/* registry.c ----------------------------------------------------------- */
+
+/* The registry directory's fd (O_DIRECTORY|O_NOFOLLOW), owned by @reg. */
+int shoal__registry_dirfd(const struct shoal_registry *reg);
+
+/*
+ * Looks at directory entry @file: 0 and *d, *info if it is a valid
+ * descriptor of a live owner; -ENOENT if it is absent or its owner is dead;
+ * -EBADMSG / -EPROTO / -EACCES if it is not a descriptor we may trust
+ * (not a regular file, hard-linked, wrong size, owner, name or checksum).
+ * Never blocks.
+ */
+int shoal__registry_probe(struct shoal_registry *reg, const char *file,
+			  struct shoal__descriptor *d,
+			  struct shoal_service_info *info);
+
+/* fdserver.c ------------------------------------------------------------ */
+
+struct shoal__fdserver;
+
+/*
+ * Starts an fd server on a fresh abstract Unix socket, whose name (without
+ * the leading NUL) is written to @socket_name (SHOAL__DESC_SOCKET_BYTES).
+ * It hands @nfds fds (copied: duplicates are kept) to a client whose
+ * SO_PEERCRED passes @access (owner uid @uid; for GROUP also gid @gid or a
+ * supplementary group member; ANYONE: all), after the client names
+ * @service and @epoch. With @thread, a helper thread serves; otherwise the
+ * caller polls shoal__fdserver_fd() and calls shoal__fdserver_dispatch().
+ */
+int shoal__fdserver_start(const char *service, uint64_t epoch, const int *fds,
+			  uint32_t nfds, uint32_t access, uint32_t uid,
+			  uint32_t gid, int thread, char *socket_name,
+			  struct shoal__fdserver **out);
+int shoal__fdserver_fd(const struct shoal__fdserver *srv);
+/* Serves pending requests without blocking; how many, or -errno. */
+int shoal__fdserver_dispatch(struct shoal__fdserver *srv);
+void shoal__fdserver_stop(struct shoal__fdserver *srv);
+
+/*
+ * Client: connects to @socket_name, asks for @service at @epoch, and
+ * receives exactly @nfds fds into @fds. Fails with -EACCES if refused,
+ * -EBADMSG if the reply or the number of fds is not as announced (any
+ * received fd is closed), -ETIMEDOUT after @timeout_ns.
+ */
+int shoal__fdclient_fetch(const char *socket_name, const char *service,
+			  uint64_t epoch, int *fds, uint32_t nfds,
+			  int64_t timeout_ns);
+
+#endif
