@@ -177,14 +177,14 @@ _Static_assert(sizeof(struct shoal__notify_word) == SHOAL__CACHE_LINE,
 #define SHOAL__DESC_FLAG_FD_SERVER 1u /* socket_name names an fd server */
 
 struct shoal__descriptor {
-	uint64_t magic;         /* SHOAL__DESC_MAGIC */
+	uint64_t magic;		/* SHOAL__DESC_MAGIC */
 	uint16_t version_major; /* readers refuse another major */
 	uint16_t version_minor; /* readers accept a newer minor */
-	uint32_t size;          /* bytes of the file: SHOAL__DESC_SIZE */
+	uint32_t size;		/* bytes of the file: SHOAL__DESC_SIZE */
 	/* FNV-1a 64 over all size bytes with this field taken as 0. */
 	uint64_t checksum;
-	uint64_t epoch;       /* nonzero; the segment header's epoch too */
-	int64_t created_ns;   /* CLOCK_REALTIME at publication */
+	uint64_t epoch;	    /* nonzero; the segment header's epoch too */
+	int64_t created_ns; /* CLOCK_REALTIME at publication */
 	/* Owner identity: pid plus its start time (field 22 of
 	 * /proc/PID/stat, clock ticks after boot), so a reused pid is told
 	 * apart from the owner. */
@@ -194,18 +194,18 @@ struct shoal__descriptor {
 	uint32_t owner_gid;
 	uint32_t pattern; /* SHOAL_PATTERN_* or >= 1024 */
 	uint32_t access;  /* SHOAL_ACCESS_* */
-	uint32_t flags;   /* SHOAL__DESC_FLAG_* */
-	int32_t memfd;    /* fd number of the segment in the owner */
+	uint32_t flags;	  /* SHOAL__DESC_FLAG_* */
+	int32_t memfd;	  /* fd number of the segment in the owner */
 	uint32_t eventfd_count;
-	uint64_t memfd_size;                     /* bytes of the segment */
-	int32_t eventfds[SHOAL__DESC_EVENTFDS];  /* fd numbers in the owner */
+	uint64_t memfd_size;			/* bytes of the segment */
+	int32_t eventfds[SHOAL__DESC_EVENTFDS]; /* fd numbers in the owner */
 	uint32_t type_size;
 	uint32_t type_align;
 	char type_name[64]; /* NUL-terminated, printable */
 	/* Abstract Unix socket name of the fd server, without the leading
 	 * NUL byte; NUL-terminated; "" without FLAG_FD_SERVER. */
 	char socket_name[SHOAL__DESC_SOCKET_BYTES];
-	char name[256]; /* the service name, NUL-terminated */
+	char name[256];	       /* the service name, NUL-terminated */
 	uint8_t reserved[512]; /* zero; later minors may use it */
 };
 _Static_assert(sizeof(struct shoal__descriptor) == SHOAL__DESC_SIZE,

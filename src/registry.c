@@ -3,16 +3,21 @@
  * The registry: publish, open, list and clean services in a directory.
  *
  * Publication is atomic: the owner writes the whole descriptor into an
- * O_TMPFILE (invisible, nameless), takes flock(LOCK_SH) on it, and only then
+ * O_TMPFILE (invisible, nameless), takes a read lock on it, and only then
  * gives it a name with linkat(). A reader therefore sees a complete,
  * already-locked descriptor or nothing; an owner killed at any point leaves
  * either nothing or a complete file whose lock died with it.
  *
- * Liveness: the owner keeps that fd, and so its shared lock, for as long as
- * the service lives. flock locks belong to the open file, and the kernel
- * drops them when the last fd of it closes, which is when the owner exits,
- * however it exits. So LOCK_EX|LOCK_NB succeeding on a descriptor proves
- * that its owner is gone: no heartbeat, no timeout, no pid-reuse race.
+ * Liveness: the owner keeps that fd, and with it an open-file-description
+ * read lock (F_OFD_SETLK, F_RDLCK over the whole file), for as long as the
+ * service lives. The kernel drops an OFD lock when the last fd of its open
+ * file closes, which is when the owner exits, however it exits. A checker
+ * asks F_OFD_GETLK whether a write lock could be placed: "no conflict"
+ * proves the owner gone. F_OFD_GETLK only queries; it never takes the lock,
+ * so any number of checkers, listers and cleaners can look at once without
+ * making a dead entry look alive to each other (as a probe that briefly
+ * took an exclusive flock did: a concurrent lister made publishers see a
+ * dead owner's entry as live). No heartbeat, no timeout, no pid race.
  * (A child forked by the owner inherits the fd and keeps the service alive
  * until it exits or execs; the fd is O_CLOEXEC.)
  *
@@ -72,7 +77,7 @@ struct shoal_registry {
 
 struct shoal_entry {
 	struct shoal_registry *reg;
-	int fd; /* the descriptor, held with LOCK_SH */
+	int fd; /* the descriptor, holding its OFD read lock */
 	struct stat st;
 	char file[SHOAL_SERVICE_NAME_MAX + 1];
 	uint64_t epoch;
@@ -278,6 +283,27 @@ static void unlock_dir(int fd)
 	close(fd); /* releases the flock */
 }
 
+/* Takes the owner's read lock on a descriptor for the service's life. */
+static int hold_owner_lock(int fd)
+{
+	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+
+	return fcntl(fd, F_OFD_SETLK, &fl) < 0 ? -errno : 0;
+}
+
+/*
+ * 1 if a live owner holds the lock on descriptor @fd, 0 if nobody does (the
+ * owner is dead), -errno if the kernel cannot tell. Only queries.
+ */
+static int owner_alive(int fd)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
+		return -errno;
+	return fl.l_type != F_UNLCK;
+}
+
 static int same_file(const struct stat *a, const struct stat *b)
 {
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
@@ -313,7 +339,7 @@ static int remove_if_stale(struct shoal_registry *reg, const char *file)
 		r = errno == ENOENT ? 1 : -errno;
 		goto out;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 &&
+	if (owner_alive(fd) == 0 && fstat(fd, &st) == 0 &&
 	    fstatat(reg->dirfd, file, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    same_file(&st, &now))
 		r = unlinkat(reg->dirfd, file, 0) == 0 ? 1 : -errno;
@@ -477,10 +503,13 @@ int shoal_registry_publish(struct shoal_registry *reg,
 	}
 	/* Whole content and the lock first; the name last. */
 	err = write_all(e->fd, &d, sizeof(d));
-	if (err || flock(e->fd, LOCK_SH) < 0 || fstat(e->fd, &e->st) < 0) {
-		err = shoal__fail(err ? err : -errno,
-				  "publish: writing the descriptor: %s",
-				  strerror(err ? -err : errno));
+	if (!err)
+		err = hold_owner_lock(e->fd);
+	if (!err && fstat(e->fd, &e->st) < 0)
+		err = -errno;
+	if (err) {
+		err = shoal__fail(err, "publish: writing the descriptor: %s",
+				  strerror(-err));
 		goto fail_fd;
 	}
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", e->fd);
@@ -626,8 +655,8 @@ static int probe_open(struct shoal_registry *reg, const char *file,
 			    d->owner_uid, (unsigned)st.st_uid);
 		goto fail;
 	}
-	/* Liveness: if we can lock it exclusively, nobody holds it shared. */
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+	/* Liveness: does anyone hold the owner's lock? (Only asks.) */
+	if (owner_alive(fd) == 0) {
 		err = shoal__fail(-ENOENT, "'%s' is stale: its owner is dead",
 				  name);
 		goto fail;

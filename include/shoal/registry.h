@@ -10,9 +10,9 @@
  * pidfd_open() + pidfd_getfd(), or, where that is refused, receives them by
  * SCM_RIGHTS over a Unix socket the owner serves. No daemon is involved.
  *
- * Liveness needs no heartbeat: the owner holds flock(LOCK_SH) on its
- * descriptor for its lifetime, so a LOCK_EX|LOCK_NB that succeeds proves the
- * owner is gone, and the pidfd a peer holds becomes readable when it dies.
+ * Liveness needs no heartbeat: the owner holds a read lock (an OFD lock) on
+ * its descriptor for its lifetime, so finding no lock there proves the owner
+ * is gone, and the pidfd a peer holds becomes readable when it dies.
  * See docs/registry.md and docs/registry-format.md.
  *
  * Thread safety: a registry handle may be shared by threads for publish,
