@@ -19,18 +19,24 @@
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 #define FNV_PRIME 0x100000001b3ULL
 
+/*
+ * FNV-1a over the descriptor's 128 64-bit words (host order), the checksum
+ * word taken as 0. Word by word rather than byte by byte: each step waits
+ * on a multiply, and 128 steps instead of 1024 took `list` of 10,000
+ * services from about 60 ms to about 45 ms here.
+ */
 uint64_t shoal__descriptor_checksum(const struct shoal__descriptor *d)
 {
-	const unsigned char *p = (const unsigned char *)d;
-	size_t skip = offsetof(struct shoal__descriptor, checksum);
+	const size_t skip = offsetof(struct shoal__descriptor, checksum) / 8;
 	uint64_t h = FNV_OFFSET;
 
-	for (size_t i = 0; i < sizeof(*d); i++) {
-		unsigned char c = p[i];
+	for (size_t i = 0; i < sizeof(*d) / 8; i++) {
+		uint64_t w;
 
-		if (i >= skip && i < skip + sizeof(d->checksum))
-			c = 0;
-		h = (h ^ c) * FNV_PRIME;
+		memcpy(&w, (const unsigned char *)d + i * 8, 8);
+		if (i == skip)
+			w = 0;
+		h = (h ^ w) * FNV_PRIME;
 	}
 	return h;
 }

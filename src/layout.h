@@ -181,7 +181,7 @@ struct shoal__descriptor {
 	uint16_t version_major; /* readers refuse another major */
 	uint16_t version_minor; /* readers accept a newer minor */
 	uint32_t size;		/* bytes of the file: SHOAL__DESC_SIZE */
-	/* FNV-1a 64 over all size bytes with this field taken as 0. */
+	/* FNV-1a 64 over the 128 words, this field taken as 0 (descriptor.c). */
 	uint64_t checksum;
 	uint64_t epoch;	    /* nonzero; the segment header's epoch too */
 	int64_t created_ns; /* CLOCK_REALTIME at publication */
