@@ -18,16 +18,19 @@
  * making a dead entry look alive to each other (as a probe that briefly
  * took an exclusive flock did: a concurrent lister made publishers see a
  * dead owner's entry as live). No heartbeat, no timeout, no pid race.
- * (A child forked by the owner inherits the fd and keeps the service alive
- * until it exits or execs; the fd is O_CLOEXEC.)
+ * A child forked by the owner inherits the fd and so the lock; a locked
+ * entry whose publishing process (pid and start time) is gone is therefore
+ * stale too, or a crashed owner's child could hold its name indefinitely.
  *
- * Removal is serialised: every unlink of an entry (an owner withdrawing its
- * own, a cleaner, a publisher replacing a dead owner's) happens under an
+ * Removal is serialised: every removal of another process's entry (by a
+ * cleaner, or a publisher replacing a dead owner's) happens under an
  * exclusive flock on the directory's ".lock" file, after checking that the
- * name still refers to the very inode that was examined. Nothing renames
- * entries, and linkat() never replaces one, so under that lock the name
- * cannot change between the check and the unlink, and a live entry is never
- * removed. Publishing a free name needs no lock: linkat() is atomic.
+ * name still refers to the very inode that was found stale. Nothing renames
+ * entries, linkat() never replaces one, and nobody removes a live entry but
+ * its owner, so under that lock the name cannot change between the check
+ * and the unlink, and a live entry is never removed. An owner withdrawing
+ * its own entry needs no lock for the same reason. The lock is waited for
+ * with a timeout: anyone who can read .lock could hold it.
  *
  * Opening treats the directory as hostile: O_NOFOLLOW|O_NONBLOCK (a symlink
  * or a FIFO can neither redirect nor block us), a regular file with one link
@@ -41,6 +44,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +68,8 @@
 
 /* How long an opener waits for the owner's fd server. */
 #define FETCH_TIMEOUT_NS (2LL * 1000000000)
+/* How long a removal waits for the directory's .lock. */
+#define LOCK_TIMEOUT_NS (5LL * 1000000000)
 /* How many times publish retries after removing a dead owner's entry. */
 #define PUBLISH_RETRIES 8
 
@@ -260,20 +266,39 @@ int shoal__registry_dirfd(const struct shoal_registry *reg)
  */
 static int lock_dir(struct shoal_registry *reg)
 {
-	int fd = openat(reg->dirfd, ".lock",
-			O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-			reg->group ? 0660 : 0600);
+	mode_t mode = reg->group ? 0660 : 0600;
+	int64_t deadline = shoal__deadline(LOCK_TIMEOUT_NS);
+	struct stat st;
+	int fd, err;
 
+	/* Read-only is enough for flock, so members of a group registry can
+	 * all use the file whoever created it. */
+	fd = openat(reg->dirfd, ".lock",
+		    O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)
 		return shoal__fail(-errno, "registry lock: %s",
 				   strerror(errno));
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			int err = -errno;
+	/* Its creator fixes the mode the umask may have narrowed. */
+	if (fstat(fd, &st) == 0 && st.st_uid == reg->uid &&
+	    (st.st_mode & 0777) != mode)
+		fchmod(fd, mode);
+	/* Bounded: anyone who can read .lock could hold it forever, and no
+	 * registry call may hang without a timeout. */
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			err = -errno;
 			close(fd);
 			return shoal__fail(err, "registry lock: %s",
 					   strerror(-err));
 		}
+		if (shoal__now_ns() >= deadline) {
+			close(fd);
+			return shoal__fail(-ETIMEDOUT,
+					   "registry lock: held by someone "
+					   "else for over %lld s",
+					   LOCK_TIMEOUT_NS / 1000000000);
+		}
+		usleep(1000);
 	}
 	return fd;
 }
@@ -304,9 +329,45 @@ static int owner_alive(int fd)
 	return fl.l_type != F_UNLCK;
 }
 
+/*
+ * Is the process that published a descriptor still running? A child it
+ * forked (without exec) inherits the descriptor fd and its lock, so the
+ * lock alone would keep a crashed owner's entry alive as long as the child
+ * lives. 0 only when the pid is gone or belongs to another process (its
+ * start time differs); 1 when alive or when /proc does not tell us (hidepid),
+ * since wrongly calling a live owner dead would remove its entry.
+ */
+static int owner_process_alive(pid_t pid, uint64_t start)
+{
+	uint64_t now;
+
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return 0;
+	now = shoal__proc_start_time(pid);
+	return now == 0 || now == start;
+}
+
 static int same_file(const struct stat *a, const struct stat *b)
 {
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/*
+ * Is descriptor @fd stale: nobody holds its lock, or it parses and the
+ * process that published it is gone (its lock held on only by a child)?
+ */
+static int entry_stale(int fd)
+{
+	unsigned char buf[SHOAL__DESC_SIZE + 1];
+	struct shoal__descriptor d;
+	ssize_t n;
+
+	if (owner_alive(fd) == 0)
+		return 1;
+	n = pread(fd, buf, sizeof(buf), 0);
+	if (n < 0 || shoal__descriptor_parse(buf, (size_t)n, &d, NULL))
+		return 0; /* locked junk: someone holds it; leave it */
+	return !owner_process_alive(d.owner_pid, d.owner_start);
 }
 
 /*
@@ -339,7 +400,7 @@ static int remove_if_stale(struct shoal_registry *reg, const char *file)
 		r = errno == ENOENT ? 1 : -errno;
 		goto out;
 	}
-	if (owner_alive(fd) == 0 && fstat(fd, &st) == 0 &&
+	if (entry_stale(fd) && fstat(fd, &st) == 0 &&
 	    fstatat(reg->dirfd, file, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    same_file(&st, &now))
 		r = unlinkat(reg->dirfd, file, 0) == 0 ? 1 : -errno;
@@ -501,6 +562,15 @@ int shoal_registry_publish(struct shoal_registry *reg,
 				  reg->path, strerror(errno));
 		goto fail_server;
 	}
+	/* The mode must not depend on the owner's umask: group members
+	 * read the descriptors of SHOAL_ACCESS_GROUP services. */
+	if (fchmod(e->fd, spec->access == SHOAL_ACCESS_OWNER ? 0600 :
+			  spec->access == SHOAL_ACCESS_GROUP ? 0640 :
+							       0644) < 0) {
+		err = shoal__fail(-errno, "publish: chmod: %s",
+				  strerror(errno));
+		goto fail_fd;
+	}
 	/* Whole content and the lock first; the name last. */
 	err = write_all(e->fd, &d, sizeof(d));
 	if (!err)
@@ -555,20 +625,16 @@ fail_free:
 void shoal_entry_destroy(struct shoal_entry *e)
 {
 	struct stat now;
-	int lock;
 
 	if (!e)
 		return;
-	/* Remove our name only if it is still ours: a cleaner may have seen
-	 * us dead (we never are while this fd is open, but stay careful). */
-	lock = lock_dir(e->reg);
-	if (lock >= 0) {
-		if (fstatat(e->reg->dirfd, e->file, &now,
-			    AT_SYMLINK_NOFOLLOW) == 0 &&
-		    same_file(&now, &e->st))
-			unlinkat(e->reg->dirfd, e->file, 0);
-		unlock_dir(lock);
-	}
+	/* Remove our name only if it is still ours. No directory lock is
+	 * needed: nobody else removes an entry whose owner is alive, so
+	 * nothing can replace it between this check and the unlink; and
+	 * taking the lock would let anyone holding .lock delay us. */
+	if (fstatat(e->reg->dirfd, e->file, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    same_file(&now, &e->st))
+		unlinkat(e->reg->dirfd, e->file, 0);
 	close(e->fd);
 	shoal__fdserver_stop(e->server);
 	free(e);
@@ -610,6 +676,9 @@ static int probe_open(struct shoal_registry *reg, const char *file,
 			return shoal__fail(-ENOENT, "no service '%s'", name);
 		if (errno == ELOOP)
 			return shoal__fail(-EBADMSG, "'%s' is a symlink", name);
+		if (errno == ENXIO || errno == ENODEV)
+			return shoal__fail(-EBADMSG,
+					   "'%s' is a socket or device", name);
 		return shoal__fail(-errno, "open '%s': %s", name,
 				   strerror(errno));
 	}
@@ -656,7 +725,8 @@ static int probe_open(struct shoal_registry *reg, const char *file,
 		goto fail;
 	}
 	/* Liveness: does anyone hold the owner's lock? (Only asks.) */
-	if (owner_alive(fd) == 0) {
+	if (owner_alive(fd) == 0 ||
+	    !owner_process_alive(d->owner_pid, d->owner_start)) {
 		err = shoal__fail(-ENOENT, "'%s' is stale: its owner is dead",
 				  name);
 		goto fail;
@@ -751,6 +821,12 @@ int shoal_registry_open(struct shoal_registry *reg, const char *name,
 		err = take_by_pidfd(svc->pidfd, &d, fds);
 	if (err == 0) {
 		svc->source = SHOAL_FDS_BY_PIDFD_GETFD;
+	} else if (err == -EPERM && !(d.flags & SHOAL__DESC_FLAG_FD_SERVER)) {
+		err = shoal__fail(-EPERM,
+				  "'%s': pidfd_getfd refused and the owner "
+				  "serves no fds",
+				  name);
+		goto fail_pidfd;
 	} else if (err == -EPERM) {
 		err = shoal__fdclient_fetch(d.socket_name, d.name, d.epoch, fds,
 					    nfds, FETCH_TIMEOUT_NS);
