@@ -70,21 +70,6 @@ struct wire_reply {
 };
 _Static_assert(sizeof(struct wire_reply) == 16, "reply is 16 bytes");
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;
-}
-
 static int64_t now_ns(void)
 {
 	struct timespec ts;
@@ -94,7 +79,7 @@ static int64_t now_ns(void)
 }
 
 /*
- * count_fds() once it equals @want, or after 5 s whatever it is. A server
+ * test_count_fds() once it equals @want, or after 5 s whatever it is. A server
  * thread in this process closes a connection just after its reply, so
  * right after a fetch returns its fd may still be open for a moment; a
  * leaked fd never goes away.
@@ -104,7 +89,7 @@ static int settle_fds(int want)
 	int64_t deadline = now_ns() + 5 * 1000000000LL;
 	int n;
 
-	while ((n = count_fds()) != want && now_ns() < deadline)
+	while ((n = test_count_fds()) != want && now_ns() < deadline)
 		usleep(1000);
 	return n;
 }
@@ -262,7 +247,7 @@ static int test_dispatch_mode(void)
 	struct shoal__fdserver *srv;
 	struct touch_job j = { sock, NULL };
 	struct objs o;
-	int before = count_fds();
+	int before = test_count_fds();
 
 	CHECK(make_objs(&o) == TEST_PASS);
 	j.o = &o;
@@ -283,7 +268,7 @@ static int test_dispatch_mode(void)
 	/* The server holds its own copies: closing ours changes nothing. */
 	shoal__fdserver_stop(srv);
 	free_objs(&o);
-	CHECK_EQ(count_fds(), before);
+	CHECK_EQ(test_count_fds(), before);
 	return TEST_PASS;
 }
 
@@ -296,7 +281,7 @@ static int test_thread_mode(void)
 	struct touch_job j = { sock, NULL };
 	struct objs o;
 	int got[3];
-	int before = count_fds();
+	int before = test_count_fds();
 
 	CHECK(make_objs(&o) == TEST_PASS);
 	j.o = &o;
@@ -319,7 +304,7 @@ static int test_thread_mode(void)
 
 	shoal__fdserver_stop(srv);
 	free_objs(&o);
-	CHECK_EQ(count_fds(), before);
+	CHECK_EQ(test_count_fds(), before);
 	return TEST_PASS;
 }
 
@@ -333,13 +318,13 @@ static int test_wrong_request(void)
 	struct objs o;
 	int got[10] = { -1, -1, -1 };
 	int bad_fds[3];
-	int before = count_fds(), mid;
+	int before = test_count_fds(), mid;
 
 	CHECK(make_objs(&o) == TEST_PASS);
 	CHECK_EQ(shoal__fdserver_start(SVC, EPOCH, o.fd, 3, SHOAL_ACCESS_ANYONE,
 				       getuid(), getgid(), 1, sock, &srv),
 		 0);
-	mid = count_fds();
+	mid = test_count_fds();
 
 	/* A name or epoch that is not the server's means the descriptor
 	 * that pointed here is wrong: -EBADMSG, and *fds stays untouched. */
@@ -401,7 +386,7 @@ static int test_wrong_request(void)
 	bad_fds[0] = o.fd[0];
 	bad_fds[1] = -1;
 	bad_fds[2] = o.fd[2];
-	mid = count_fds();
+	mid = test_count_fds();
 	CHECK_EQ(shoal__fdserver_start(SVC, EPOCH, bad_fds, 3,
 				       SHOAL_ACCESS_OWNER, 0, 0, 0, sock,
 				       &none),
@@ -423,10 +408,10 @@ static int test_wrong_request(void)
 				       &none),
 		 -EINVAL);
 	CHECK(none == NULL);
-	CHECK_EQ(count_fds(), mid);
+	CHECK_EQ(test_count_fds(), mid);
 
 	free_objs(&o);
-	CHECK_EQ(count_fds(), before);
+	CHECK_EQ(test_count_fds(), before);
 	return TEST_PASS;
 }
 
@@ -511,7 +496,7 @@ static int test_access(void)
 	struct shoal__fdserver *srv;
 	gid_t many[100];
 	struct objs o;
-	int before = count_fds();
+	int before = test_count_fds();
 
 	if (geteuid() != 0) {
 		fprintf(stderr, "access modes need root to switch uid\n");
@@ -555,7 +540,7 @@ static int test_access(void)
 	shoal__fdserver_stop(srv);
 
 	free_objs(&o);
-	CHECK_EQ(count_fds(), before);
+	CHECK_EQ(test_count_fds(), before);
 	return TEST_PASS;
 }
 
@@ -658,7 +643,7 @@ static int test_silent_clients_thread(void)
 	struct shoal__fdserver *srv;
 	struct objs o;
 	int silent[SILENT], got[3];
-	int before = count_fds();
+	int before = test_count_fds();
 	char byte;
 
 	CHECK(make_objs(&o) == TEST_PASS);
@@ -686,7 +671,7 @@ static int test_silent_clients_thread(void)
 	}
 	shoal__fdserver_stop(srv);
 	free_objs(&o);
-	CHECK_EQ(count_fds(), before);
+	CHECK_EQ(test_count_fds(), before);
 	return TEST_PASS;
 }
 
@@ -697,7 +682,7 @@ static int test_silent_client_dispatch(void)
 	struct touch_job j = { sock, NULL };
 	struct objs o;
 	struct pollfd p;
-	int silent, before = count_fds();
+	int silent, before = test_count_fds();
 	int64_t deadline;
 	char byte;
 
@@ -733,7 +718,7 @@ static int test_silent_client_dispatch(void)
 
 	shoal__fdserver_stop(srv);
 	free_objs(&o);
-	CHECK_EQ(count_fds(), before);
+	CHECK_EQ(test_count_fds(), before);
 	return TEST_PASS;
 }
 
@@ -747,13 +732,13 @@ static int test_hostile_clients(void)
 	struct wire_request req;
 	struct objs o;
 	uint32_t nfds = 99;
-	int s, got[3], efd, before = count_fds(), mid;
+	int s, got[3], efd, before = test_count_fds(), mid;
 
 	CHECK(make_objs(&o) == TEST_PASS);
 	CHECK_EQ(shoal__fdserver_start(SVC, EPOCH, o.fd, 3, SHOAL_ACCESS_ANYONE,
 				       0, 0, 1, sock, &srv),
 		 0);
-	mid = count_fds();
+	mid = test_count_fds();
 
 	/* Control: our copy of the wire format is the server's. */
 	s = raw_connect(sock);
@@ -820,7 +805,7 @@ static int test_hostile_clients(void)
 	/* The reply came and the server closed its end: it holds nothing. */
 	CHECK(readable(s));
 	close(s);
-	CHECK_EQ(count_fds(), mid);
+	CHECK_EQ(test_count_fds(), mid);
 
 	/* An empty message, and a client that hangs up at once: the
 	 * server drops both without a word. */
@@ -839,7 +824,7 @@ static int test_hostile_clients(void)
 	CHECK_EQ(settle_fds(mid), mid);
 	shoal__fdserver_stop(srv);
 	free_objs(&o);
-	CHECK_EQ(count_fds(), before);
+	CHECK_EQ(test_count_fds(), before);
 	return TEST_PASS;
 }
 
@@ -1038,7 +1023,7 @@ static int hostile_case(enum serve_mode mode)
 	int64_t timeout = mode == MODE_SILENT ? 300 * 1000000LL : FETCH_NS;
 	int64_t t0, took;
 	int got[3] = { -1, -1, -1 };
-	int before = count_fds(), r;
+	int before = test_count_fds(), r;
 	pid_t pid;
 	int status = 0;
 
@@ -1075,7 +1060,7 @@ static int hostile_case(enum serve_mode mode)
 	if (mode == MODE_SILENT)
 		CHECK(took >= timeout);
 	CHECK(test_wait_child(pid, CHILD_TIMEOUT_S));
-	CHECK_EQ(count_fds(), before);
+	CHECK_EQ(test_count_fds(), before);
 	return TEST_PASS;
 }
 
@@ -1093,7 +1078,7 @@ static int test_timeouts(void)
 	const int64_t timeout = 300 * 1000000LL;
 	char name[SHOAL__DESC_SOCKET_BYTES];
 	int got[3] = { -1, -1, -1 };
-	int before = count_fds(), lfd, filler;
+	int before = test_count_fds(), lfd, filler;
 	int64_t t0, took;
 
 	/* Listening, never accepting: the request sits in the backlog. */
@@ -1120,7 +1105,7 @@ static int test_timeouts(void)
 	close(lfd);
 
 	CHECK(got[0] == -1 && got[1] == -1 && got[2] == -1);
-	CHECK_EQ(count_fds(), before);
+	CHECK_EQ(test_count_fds(), before);
 	return TEST_PASS;
 }
 

@@ -13,6 +13,7 @@
 #ifndef SHOAL_TEST_HARNESS_H
 #define SHOAL_TEST_HARNESS_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -99,6 +100,22 @@ static inline int test_wait_child(pid_t pid, unsigned timeout_s)
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 	return 0;
+}
+
+/* Open fds of this process, so a call that leaks one on failure shows. */
+static inline int test_count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* the DIR's own fd */
 }
 
 /* A counter-based arg: argv[i] as an unsigned 64-bit count, or @dflt. */

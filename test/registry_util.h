@@ -105,14 +105,4 @@ static inline const char *test_marker(struct shoal_service *svc)
 	return data;
 }
 
-/* Open fds of this process (to check that nothing leaks). */
-static inline int test_count_fds(void)
-{
-	int n = 0;
-
-	for (int fd = 0; fd < 1024; fd++)
-		n += fcntl(fd, F_GETFD) >= 0;
-	return n;
-}
-
 #endif

@@ -55,21 +55,6 @@ static struct shoal__seg_entry *ent(uint32_t i)
 	return (struct shoal__seg_entry *)(buf + 64) + i;
 }
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;
-}
-
 /* Mappings of our test memfds, so a failed open that forgets munmap shows. */
 static int count_maps(void)
 {
@@ -133,7 +118,7 @@ static int try_bytes(const unsigned char *img, size_t len, int want,
 	int fds, maps;
 
 	CHECK(fd >= 0);
-	fds = count_fds();
+	fds = test_count_fds();
 	maps = count_maps();
 	for (uint32_t flags = 0; flags <= SHOAL_SEGMENT_OPEN_READ_ONLY;
 	     flags += SHOAL_SEGMENT_OPEN_READ_ONLY) {
@@ -158,7 +143,7 @@ static int try_bytes(const unsigned char *img, size_t len, int want,
 			CHECK(seg == OUT_SENTINEL);
 			CHECK(shoal_last_error()[0] != '\0');
 		}
-		CHECK_EQ(count_fds(), fds);
+		CHECK_EQ(test_count_fds(), fds);
 		CHECK_EQ(count_maps(), maps);
 	}
 	close(fd);

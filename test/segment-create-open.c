@@ -30,22 +30,6 @@ static const struct shoal_object_spec three[] = {
 };
 #define NTHREE ((uint32_t)(sizeof(three) / sizeof(three[0])))
 
-/* Count open fds, so a failed open or a close that forgets its dup shows. */
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the DIR's own fd */
-}
-
 /* Fill an object with a pattern derived from its index and a salt. */
 static void fill(unsigned char *p, uint64_t n, unsigned salt)
 {
@@ -219,7 +203,7 @@ static int test_open_same_process(void)
 {
 	struct shoal_segment *seg = NULL, *peer = NULL;
 	unsigned char *a = NULL, *pa = NULL, *pb = NULL;
-	int fds_before = count_fds();
+	int fds_before = test_count_fds();
 	int fd;
 
 	CHECK_EQ(shoal_segment_create(three, NTHREE, NULL, &seg), 0);
@@ -262,7 +246,7 @@ static int test_open_same_process(void)
 	CHECK(fcntl(fd, F_GETFD) >= 0);
 	CHECK(check_fill(a, three[0].size, 7));
 	shoal_segment_destroy(seg);
-	CHECK_EQ(count_fds(), fds_before);
+	CHECK_EQ(test_count_fds(), fds_before);
 	return TEST_PASS;
 }
 
@@ -270,7 +254,7 @@ static int test_open_same_process(void)
 static int test_open_many(void)
 {
 	struct shoal_segment *seg = NULL, *peer[8];
-	int fds_before = count_fds();
+	int fds_before = test_count_fds();
 
 	CHECK_EQ(shoal_segment_create(three, NTHREE, NULL, &seg), 0);
 	CHECK_EQ(shoal_segment_ready(seg), 0);
@@ -283,7 +267,7 @@ static int test_open_many(void)
 		shoal_segment_close(peer[i]);
 	}
 	shoal_segment_destroy(seg);
-	CHECK_EQ(count_fds(), fds_before);
+	CHECK_EQ(test_count_fds(), fds_before);
 	return TEST_PASS;
 }
 
@@ -357,11 +341,11 @@ static int test_creator_destroyed_first(void)
 static int test_open_before_ready(void)
 {
 	struct shoal_segment *seg = NULL, *peer = OUT_SENTINEL;
-	int fds_before = count_fds();
+	int fds_before = test_count_fds();
 	int fds_created;
 
 	CHECK_EQ(shoal_segment_create(three, NTHREE, NULL, &seg), 0);
-	fds_created = count_fds();
+	fds_created = test_count_fds();
 	CHECK_EQ(shoal_segment_open(shoal_segment_fd(seg), 0, &peer), -EAGAIN);
 	CHECK(peer == OUT_SENTINEL);
 	CHECK_EQ(shoal_segment_open(shoal_segment_fd(seg),
@@ -369,12 +353,12 @@ static int test_open_before_ready(void)
 		 -EAGAIN);
 	CHECK(peer == OUT_SENTINEL);
 	/* The refused opens leaked no fd (nor, we trust, a mapping). */
-	CHECK_EQ(count_fds(), fds_created);
+	CHECK_EQ(test_count_fds(), fds_created);
 	CHECK_EQ(shoal_segment_ready(seg), 0);
 	CHECK_EQ(shoal_segment_open(shoal_segment_fd(seg), 0, &peer), 0);
 	shoal_segment_close(peer);
 	shoal_segment_destroy(seg);
-	CHECK_EQ(count_fds(), fds_before);
+	CHECK_EQ(test_count_fds(), fds_before);
 	return TEST_PASS;
 }
 
@@ -430,7 +414,7 @@ static int test_bad_specs(void)
 {
 	char name39[40], name40[41];
 	struct shoal_object_spec s[2];
-	int fds_before = count_fds();
+	int fds_before = test_count_fds();
 
 	memset(name39, 'n', 39);
 	name39[39] = '\0';
@@ -525,7 +509,7 @@ static int test_bad_specs(void)
 #undef ONE
 
 	/* No refused create leaked an fd. */
-	CHECK_EQ(count_fds(), fds_before);
+	CHECK_EQ(test_count_fds(), fds_before);
 	return TEST_PASS;
 }
 

@@ -30,21 +30,6 @@
 static unsigned char *image;
 static size_t image_len;
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;
-}
-
 /* The bytes of a valid READY segment, taken once from a real one. */
 static int make_image(void)
 {
@@ -95,7 +80,7 @@ static int image_memfd(unsigned mfd_flags, int seals)
 static int expect_open(int fd, uint32_t flags, int want, const char *what)
 {
 	struct shoal_segment *seg = OUT_SENTINEL;
-	int before = count_fds();
+	int before = test_count_fds();
 	int was_open = fcntl(fd, F_GETFD) >= 0;
 	int r = shoal_segment_open(fd, flags, &seg);
 
@@ -128,7 +113,7 @@ static int expect_open(int fd, uint32_t flags, int want, const char *what)
 			return TEST_FAIL;
 		}
 	}
-	CHECK_EQ(count_fds(), before);
+	CHECK_EQ(test_count_fds(), before);
 	if (was_open)
 		CHECK(fcntl(fd, F_GETFD) >= 0);
 	return TEST_PASS;
