@@ -44,7 +44,7 @@ FORMAT_FILES = $(sort $(shell find $(FORMAT_DIRS) -type f \
 # Stages print a header and must run one after the other.
 .NOTPARALLEL:
 .PHONY: all build demo test test-build test-asan test-tsan test-format \
-	format bench install clean prereqs prereqs-build prereqs-format
+	test-clang format bench install clean prereqs prereqs-build prereqs-format
 
 all: build
 
@@ -65,12 +65,12 @@ demo: build
 	@printf '\n==== shoal: running build/examples/demo ====\n'
 	./build/examples/demo
 
-test: prereqs test-build test-asan test-tsan test-format
+test: prereqs test-build test-asan test-tsan test-clang test-format
 	@printf '\n==== shoal: all test stages passed ====\n'
 
 # 1. The plain build, warnings fatal.
 test-build: prereqs
-	@printf '\n==== shoal test [1/4]: build/ (RelWithDebInfo, -Werror): configure, build, ctest ====\n'
+	@printf '\n==== shoal test [1/5]: build/ (RelWithDebInfo, -Werror): configure, build, ctest ====\n'
 	$(CMAKE) -S . -B build $(TEST_FLAGS) -DSHOAL_WERROR=ON -DSHOAL_SANITIZE=
 	$(CMAKE) --build build -j$(JOBS)
 	cd build && $(CTEST) --output-on-failure -j$(JOBS) $(CTEST_ARGS)
@@ -80,23 +80,33 @@ test-build: prereqs
 # about atomic_thread_fence, -Wmaybe-uninitialized false positives). scripts/san-run.sh turns ASLR off for ctest
 # only on kernels whose mmap randomisation breaks the gcc 12 runtimes; see it.
 test-asan: prereqs
-	@printf '\n==== shoal test [2/4]: build-asan/ (address+undefined): configure, build, ctest ====\n'
+	@printf '\n==== shoal test [2/5]: build-asan/ (address+undefined): configure, build, ctest ====\n'
 	$(CMAKE) -S . -B build-asan $(TEST_FLAGS) -DSHOAL_SANITIZE=address
 	$(CMAKE) --build build-asan -j$(JOBS)
 	cd build-asan && ../scripts/san-run.sh address \
 		$(CTEST) --output-on-failure -j$(JOBS) $(CTEST_ARGS)
 
 test-tsan: prereqs
-	@printf '\n==== shoal test [3/4]: build-tsan/ (thread): configure, build, ctest ====\n'
+	@printf '\n==== shoal test [3/5]: build-tsan/ (thread): configure, build, ctest ====\n'
 	$(CMAKE) -S . -B build-tsan $(TEST_FLAGS) -DSHOAL_SANITIZE=thread
 	$(CMAKE) --build build-tsan -j$(JOBS)
 	cd build-tsan && ../scripts/san-run.sh thread \
 		$(CTEST) --output-on-failure -j$(JOBS) $(CTEST_ARGS)
 
-# 4. Formatting. The output depends on the clang-format version: CI uses
+# 4. clang, warnings fatal: a second compiler's warnings, and the libFuzzer
+# targets, which CTest runs for a bounded time (20 s each) besides replaying
+# their committed corpora. The rest of the suite already ran in stage 1, so
+# only the fuzz label runs here.
+test-clang: prereqs
+	@printf '\n==== shoal test [4/5]: build-clang/ (clang, -Werror, libFuzzer): configure, build, ctest -L fuzz ====\n'
+	CC=clang $(CMAKE) -S . -B build-clang $(TEST_FLAGS) -DSHOAL_WERROR=ON -DSHOAL_SANITIZE=
+	$(CMAKE) --build build-clang -j$(JOBS)
+	cd build-clang && $(CTEST) --output-on-failure -L fuzz $(CTEST_ARGS)
+
+# 5. Formatting. The output depends on the clang-format version: CI uses
 # Debian 12's, 14.
 test-format: prereqs-format
-	@printf '\n==== shoal test [4/4]: %s --dry-run -Werror ====\n' \
+	@printf '\n==== shoal test [5/5]: %s --dry-run -Werror ====\n' \
 		"$$($(CLANG_FORMAT) --version)"
 	@if [ -z "$(FORMAT_FILES)" ]; then \
 		echo "no C files to check"; \
@@ -127,4 +137,4 @@ install: prereqs-build
 	DESTDIR="$(DESTDIR)" $(CMAKE) --install build
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-clang

@@ -74,6 +74,20 @@ check_build() {
 		# The compiler is there but cannot build a program: no libc headers.
 		missing="$missing libc6-dev"
 	elif [ "$mode" = test ]; then
+		# The clang stage: a second compiler, and libFuzzer.
+		if ! command -v clang >/dev/null 2>&1; then
+			missing="$missing clang"
+		elif ! clang -fsanitize=fuzzer -x c - -o "$tmp/f" \
+				>"$tmp/log" 2>&1 <<-EOF
+			#include <stddef.h>
+			#include <stdint.h>
+			int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
+			int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
+			{ (void)d; (void)n; return 0; }
+			EOF
+		then
+			missing="$missing libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev"
+		fi
 		for san in address undefined thread; do
 			if ! "$CC" -fsanitize=$san "$tmp/t.c" -o "$tmp/t" \
 					>"$tmp/log" 2>&1; then
