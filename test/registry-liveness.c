@@ -7,6 +7,7 @@
  * owner re-publishes the name: the live entry is never removed.
  */
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/mman.h>
 
 #include "harness.h"
@@ -21,6 +22,8 @@ static void owner(const char *name)
 	struct shoal_registry *reg;
 	struct test_service ts;
 
+	/* A failing test returns early: die with it rather than linger. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (test_registry_open(path, &reg) ||
 	    test_publish(reg, name, SHOAL_ACCESS_OWNER,
 			 SHOAL_PUBLISH_SERVER_THREAD, &ts))
@@ -106,6 +109,7 @@ static void cleaner(void)
 {
 	struct shoal_registry *reg;
 
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (test_registry_open(path, &reg))
 		_exit(1);
 	while (atomic_load(flag) != 3) {

@@ -165,9 +165,11 @@ SHOAL_API uint64_t shoal_entry_epoch(const struct shoal_entry *entry);
  * its fds from the owner, validate them, and map its segment.
  * Returns 0, -ENOENT (no such service, or its owner is dead), -EINVAL (bad
  * name), -EBADMSG (corrupt descriptor or fds not as announced), -EPROTO
- * (descriptor version), -EACCES/-EPERM (not allowed), or what
+ * (descriptor version), -EACCES/-EPERM (not allowed; -EPERM also when
+ * pidfd_getfd is refused and the owner serves no fds), -EPIPE/-ETIMEDOUT
+ * (the owner's fd server hung up or did not answer within 2 s), or what
  * shoal_segment_open() returns. Blocks only for the SCM_RIGHTS exchange,
- * bounded by a timeout.
+ * bounded by that timeout.
  */
 SHOAL_API int shoal_registry_open(struct shoal_registry *reg, const char *name,
 				  uint32_t flags, struct shoal_service **out);
@@ -219,8 +221,9 @@ struct shoal_watch_event {
 struct shoal_watch;
 
 /*
- * shoal_registry_watch - start watching. Services present now are reported
- * as APPEARED by the first shoal_watch_next() calls. Returns 0 or -errno.
+ * shoal_registry_watch - start watching; @reg must outlive the watch.
+ * Services present now are reported as APPEARED by the first
+ * shoal_watch_next() calls. Returns 0 or -errno.
  */
 SHOAL_API int shoal_registry_watch(struct shoal_registry *reg,
 				   struct shoal_watch **out);
