@@ -106,17 +106,11 @@ static int line_parent(struct bench_side *s)
 {
 	struct line_arg *a = s->arg;
 	_Alignas(BENCH_LINE) unsigned char msg[MSG_MAX];
-	int rc;
 
 	memset(msg, 0xa5, sizeof(msg));
 	a->side = s;
 	a->msg = msg;
-	rc = bench_samples_init(&a->lat, s->cfg);
-	if (rc)
-		return rc;
-	if (bench_side_sync(s))
-		return -ECANCELED;
-	return bench_latency_loop(&a->lat, line_round_trip, a);
+	return bench_latency_run(s, &a->lat, line_round_trip, a);
 }
 
 static int line_child(struct bench_side *s)
@@ -434,7 +428,6 @@ static int lrtt_parent(struct bench_side *s)
 {
 	struct lrtt_arg *a = s->arg;
 	_Alignas(BENCH_LINE) unsigned char msg[MSG_MAX];
-	int rc;
 
 	memset(msg, 0xa5, sizeof(msg));
 	a->side = s;
@@ -443,12 +436,7 @@ static int lrtt_parent(struct bench_side *s)
 		   BENCH_RTT_SLOT);
 	lcons_init(&a->c, a->ring[1], a->seq, BENCH_RTT_CAPACITY,
 		   BENCH_RTT_SLOT);
-	rc = bench_samples_init(&a->lat, s->cfg);
-	if (rc)
-		return rc;
-	if (bench_side_sync(s))
-		return -ECANCELED;
-	return bench_latency_loop(&a->lat, lrtt_round_trip, a);
+	return bench_latency_run(s, &a->lat, lrtt_round_trip, a);
 }
 
 static int lrtt_child(struct bench_side *s)
@@ -811,17 +799,11 @@ static int kpp_parent(struct bench_side *s)
 {
 	struct kpp_arg *a = s->arg;
 	_Alignas(BENCH_LINE) unsigned char msg[MSG_MAX];
-	int rc;
 
 	memset(msg, 0xa5, sizeof(msg));
 	a->side = s;
 	a->msg = msg;
-	rc = bench_samples_init(&a->lat, s->cfg);
-	if (rc)
-		return rc;
-	if (bench_side_sync(s))
-		return -ECANCELED;
-	return bench_latency_loop(&a->lat, kpp_round_trip, a);
+	return bench_latency_run(s, &a->lat, kpp_round_trip, a);
 }
 
 static int kpp_child(struct bench_side *s)

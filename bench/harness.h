@@ -32,6 +32,7 @@
 #ifndef SHOAL_BENCH_HARNESS_H
 #define SHOAL_BENCH_HARNESS_H
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -442,5 +443,23 @@ long bench_find(const struct bench_figure *const *figs, size_t count,
 /* Output. */
 void bench_print_table(FILE *out, const struct bench_report *r);
 int bench_write_json(const char *path, const struct bench_report *r);
+
+/*
+ * bench_latency_run - how every latency figure's parent ends: sample
+ * storage, the start barrier with the child, then bench_latency_loop().
+ * Always inlined for the same reason as the loop.
+ */
+static inline __attribute__((always_inline)) int
+bench_latency_run(struct bench_side *side, struct bench_samples *lat,
+		  bench_round_trip_fn rt, void *ctx)
+{
+	int rc = bench_samples_init(lat, side->cfg);
+
+	if (rc)
+		return rc;
+	if (bench_side_sync(side))
+		return -ECANCELED;
+	return bench_latency_loop(lat, rt, ctx);
+}
 
 #endif
