@@ -63,32 +63,16 @@
 static char path[256];
 static char top[256];
 
-static int rm_one(const char *p, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(p);
-	return 0;
-}
-
-/* A fresh registry path; its parent belongs to @uid. */
+/* A fresh registry path whose parent belongs to @uid. */
 static int fresh_path(uid_t uid)
 {
-	char tmp[sizeof(path)];
-
-	CHECK_EQ(test_registry_path(path, sizeof(path)), 0);
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	snprintf(top, sizeof(top), "%s", dirname(tmp));
-	if (uid != geteuid())
-		CHECK_EQ(chown(top, uid, uid), 0);
+	CHECK_EQ(test_fresh_path(path, sizeof(path), top, sizeof(top), uid), 0);
 	return TEST_PASS;
 }
 
 static void remove_tree(void)
 {
-	nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_remove_tree(top);
 }
 
 /* Become @uid (group @uid, no other groups), dumpable again. */

@@ -96,31 +96,16 @@ static int as_user(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups,
 	return test_wait_child(pid, ROLE_TIMEOUT_S) ? TEST_PASS : TEST_FAIL;
 }
 
-static int rm_one(const char *p, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(p);
-	return 0;
-}
-
 /* A fresh registry path whose parent belongs to @uid. */
 static int fresh_path(uid_t uid)
 {
-	char tmp[sizeof(path)];
-
-	CHECK_EQ(test_registry_path(path, sizeof(path)), 0);
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	snprintf(top, sizeof(top), "%s", dirname(tmp));
-	CHECK_EQ(chown(top, uid, uid), 0);
+	CHECK_EQ(test_fresh_path(path, sizeof(path), top, sizeof(top), uid), 0);
 	return TEST_PASS;
 }
 
 static void remove_tree(void)
 {
-	nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_remove_tree(top);
 }
 
 static int open_registry(int group, struct shoal_registry **reg)

@@ -8,6 +8,8 @@
 #define SHOAL_TEST_REGISTRY_UTIL_H
 
 #include <fcntl.h>
+#include <ftw.h>
+#include <libgen.h>
 #include <limits.h>
 #include <poll.h>
 #include <shoal.h>
@@ -103,6 +105,40 @@ static inline const char *test_marker(struct shoal_service *svc)
 			       NULL))
 		return NULL;
 	return data;
+}
+
+static inline int test_rm_one(const char *p, const struct stat *st, int flag,
+			      struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(p);
+	return 0;
+}
+
+/*
+ * A fresh registry path in @path and its top directory in @top, the top
+ * owned by @uid (for tests that act as another user). 0 or -1.
+ */
+static inline int test_fresh_path(char *path, size_t path_cap, char *top,
+				  size_t top_cap, uid_t uid)
+{
+	char tmp[PATH_MAX];
+
+	if (test_registry_path(path, path_cap))
+		return -1;
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	snprintf(top, top_cap, "%s", dirname(tmp));
+	if (uid != geteuid() && chown(top, uid, uid) < 0)
+		return -1;
+	return 0;
+}
+
+/* Removes @top and everything below it. */
+static inline void test_remove_tree(const char *top)
+{
+	nftw(top, test_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 #endif
