@@ -43,6 +43,7 @@
 #include "arch.h"
 #include "error.h"
 #include "layout.h"
+#include "notify_internal.h"
 
 /* Adaptive spin budget bounds, in nanoseconds. */
 #define SPIN_MIN_NS 1000
@@ -101,18 +102,30 @@ int shoal_waiter_init(struct shoal_waiter *w, void *word, int eventfd,
 	err = word_check(word, eventfd, "waiter_init");
 	if (err)
 		return err;
+	shoal__waiter_setup(w, &((struct shoal__notify_word *)word)->sleeping,
+			    0, &((struct shoal__notify_word *)word)->sleeps,
+			    eventfd, eventfd, strategy);
+	return 0;
+}
+
+void shoal__waiter_setup(struct shoal_waiter *w, _Atomic uint32_t *flag,
+			 uint32_t mask, _Atomic uint64_t *sleeps, int eventfd,
+			 int poll_fd, enum shoal_wait_strategy strategy)
+{
 	memset(w, 0, sizeof(*w));
-	w->priv_word = word;
+	w->priv_flag = (void *)flag;
+	w->priv_mask = mask;
+	w->priv_sleeps_word = (void *)sleeps;
 	w->priv_fd = eventfd;
+	w->priv_poll_fd = poll_fd;
 	w->priv_strategy = (uint32_t)strategy;
 	w->priv_spin = SPIN_START_NS;
 	w->priv_spin_max = SPIN_MAX_NS;
-	return 0;
 }
 
 int shoal_waiter_fd(const struct shoal_waiter *w)
 {
-	return w->priv_fd;
+	return w->priv_poll_fd;
 }
 
 uint64_t shoal_waiter_sleeps(const struct shoal_waiter *w)
@@ -130,18 +143,35 @@ static void drain(int fd)
 		(void)0;
 }
 
+/* Sets or clears this waiter's sleeping mark. Relaxed: the callers
+ * order it (arm fences after setting; a late clear only costs a notifier a
+ * spurious write). A mark that is some bits of a word shared with other
+ * waiters is set and cleared atomically, so neighbours' bits survive. */
+static void mark(struct shoal_waiter *w, int sleeping)
+{
+	_Atomic uint32_t *flag = w->priv_flag;
+
+	if (!w->priv_mask)
+		atomic_store_explicit(flag, sleeping ? 1 : 0,
+				      memory_order_relaxed);
+	else if (sleeping)
+		atomic_fetch_or_explicit(flag, w->priv_mask,
+					 memory_order_relaxed);
+	else
+		atomic_fetch_and_explicit(flag, ~w->priv_mask,
+					  memory_order_relaxed);
+}
+
 int shoal_waiter_arm(struct shoal_waiter *w, shoal_ready_fn ready,
 		     void *user_data)
 {
-	struct shoal__notify_word *word = w->priv_word;
-
-	atomic_store_explicit(&word->sleeping, 1, memory_order_relaxed);
+	mark(w, 1);
 	/* Full fence: orders the store of sleeping before the re-check
 	 * below; pairs with the notifier's fence between its publish and its
 	 * load of sleeping (shoal_notify). */
 	shoal__fence_full();
 	if (ready(user_data)) {
-		atomic_store_explicit(&word->sleeping, 0, memory_order_relaxed);
+		mark(w, 0);
 		return 1;
 	}
 	return 0;
@@ -149,19 +179,15 @@ int shoal_waiter_arm(struct shoal_waiter *w, shoal_ready_fn ready,
 
 void shoal_waiter_disarm(struct shoal_waiter *w)
 {
-	struct shoal__notify_word *word = w->priv_word;
-
 	drain(w->priv_fd);
-	/* Relaxed: a late clear only costs the notifier a spurious write. */
-	atomic_store_explicit(&word->sleeping, 0, memory_order_relaxed);
+	mark(w, 0);
 }
 
 /* Sleeps in the eventfd until ready or @deadline (-1: none). */
 static int block(struct shoal_waiter *w, shoal_ready_fn ready, void *user_data,
 		 int64_t deadline)
 {
-	struct shoal__notify_word *word = w->priv_word;
-	struct pollfd pfd = { .fd = w->priv_fd, .events = POLLIN };
+	struct pollfd pfd = { .fd = w->priv_poll_fd, .events = POLLIN };
 
 	for (;;) {
 		struct timespec ts, *tsp = NULL;
@@ -184,8 +210,10 @@ static int block(struct shoal_waiter *w, shoal_ready_fn ready, void *user_data,
 			tsp = &ts;
 		}
 		w->priv_sleeps++;
-		atomic_store_explicit(&word->sleeps, w->priv_sleeps,
-				      memory_order_relaxed);
+		if (w->priv_sleeps_word)
+			atomic_store_explicit(
+				(_Atomic uint64_t *)w->priv_sleeps_word,
+				w->priv_sleeps, memory_order_relaxed);
 		r = ppoll(&pfd, 1, tsp, NULL);
 		shoal_waiter_disarm(w);
 		if (r < 0 && errno != EINTR)
@@ -291,7 +319,7 @@ int shoal_notifier_init(struct shoal_notifier *n, void *word, int eventfd)
 int shoal_notify(struct shoal_notifier *n)
 {
 	struct shoal__notify_word *word = n->priv_word;
-	uint64_t one = 1;
+	int err;
 
 	/* Full fence: orders the caller's publish before the load of
 	 * sleeping; pairs with the waiter's fence in shoal_waiter_arm. */
@@ -304,11 +332,22 @@ int shoal_notify(struct shoal_notifier *n)
 	 * publish before it, and the eventfd write below does the waking. */
 	if (!atomic_exchange_explicit(&word->sleeping, 0, memory_order_relaxed))
 		return 0;
-	if (write(n->priv_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		return shoal__fail(-errno, "notify: eventfd write: %s",
-				   strerror(errno));
+	err = shoal__eventfd_wake(n->priv_fd);
+	if (err)
+		return err;
 	n->priv_wakeups++;
 	return 1;
+}
+
+int shoal__eventfd_wake(int fd)
+{
+	uint64_t one = 1;
+
+	/* EAGAIN: the counter is saturated, so the fd is readable already. */
+	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		return shoal__fail(-errno, "notify: eventfd write: %s",
+				   strerror(errno));
+	return 0;
 }
 
 uint64_t shoal_notifier_wakeups(const struct shoal_notifier *n)

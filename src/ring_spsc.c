@@ -491,8 +491,10 @@ int shoal_spsc_release(struct shoal_spsc_consumer *c)
 
 ssize_t shoal_spsc_pop(struct shoal_spsc_consumer *c, void *buf, size_t cap)
 {
-	const void *data;
-	uint32_t len;
+	/* Initialised only to quiet gcc 12 -O2's maybe-uninitialized: look()
+	 * sets both whenever it returns 1. */
+	const void *data = NULL;
+	uint32_t len = 0;
 	int r;
 
 	if (c->priv_peeked)
