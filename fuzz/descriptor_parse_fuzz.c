@@ -19,6 +19,8 @@
  *     and printable; the socket name is there exactly when the fd-server
  *     flag is; eventfd_count <= 8 and the announced fd numbers are >= 0;
  *     the segment size is in range; type_align is 0 or a power of two;
+ *     the extra fd count is the field from minor 1 on and 0 for minor 0,
+ *     and at most SHOAL_SERVICE_EXTRA_FDS_MAX;
  *     *info repeats the descriptor's fields; and parsing again, with or
  *     without *info, gives the same answer;
  *   - file_to_name accepts exactly the names that name_to_file maps to that
@@ -107,6 +109,10 @@ static void check_valid(const uint8_t *data, size_t size,
 	PROMISE(d->memfd_size >= sizeof(struct shoal__seg_header) &&
 		d->memfd_size <= SHOAL_SEGMENT_SIZE_MAX);
 	PROMISE((d->type_align & (d->type_align - 1)) == 0);
+	PROMISE(shoal__descriptor_extra_fd_count(d) ==
+		(d->version_minor >= 1 ? d->extra_fd_count : 0));
+	PROMISE(shoal__descriptor_extra_fd_count(d) <=
+		SHOAL_SERVICE_EXTRA_FDS_MAX);
 
 	/* *info says the same, and its strings are terminated. */
 	PROMISE(strnlen(info->name, sizeof(info->name)) < sizeof(info->name));
@@ -121,6 +127,7 @@ static void check_valid(const uint8_t *data, size_t size,
 	PROMISE(info->type_size == d->type_size &&
 		info->type_align == d->type_align);
 	PROMISE(info->created_ns == d->created_ns);
+	PROMISE(info->extra_fd_count == shoal__descriptor_extra_fd_count(d));
 
 	/* Deterministic, and *info is optional. */
 	PROMISE(shoal__descriptor_parse(data, size, &again, NULL) == 0);

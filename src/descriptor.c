@@ -50,6 +50,12 @@ void shoal__descriptor_seal(struct shoal__descriptor *d)
 	d->checksum = shoal__descriptor_checksum(d);
 }
 
+uint32_t shoal__descriptor_extra_fd_count(const struct shoal__descriptor *d)
+{
+	/* Minor 0 had no such field: its bytes were reserved. */
+	return d->version_minor >= 1 ? d->extra_fd_count : 0;
+}
+
 /* A NUL-terminated, printable string within @cap bytes; its length or -1. */
 static int text_ok(const char *s, size_t cap, int allow_empty)
 {
@@ -74,6 +80,7 @@ int shoal__descriptor_parse(const void *buf, size_t len,
 			    struct shoal_service_info *info)
 {
 	char file[SHOAL_SERVICE_NAME_MAX + 1];
+	uint32_t extra;
 
 	if (len < 16)
 		return bad("shorter than its header");
@@ -115,6 +122,9 @@ int shoal__descriptor_parse(const void *buf, size_t len,
 		return bad("fd server flag and socket name disagree");
 	if (shoal__name_to_file(d->name, file))
 		return bad("invalid service name");
+	extra = shoal__descriptor_extra_fd_count(d);
+	if (extra > SHOAL_SERVICE_EXTRA_FDS_MAX)
+		return bad("too many extra fds");
 
 	if (info) {
 		memset(info, 0, sizeof(*info));
@@ -129,6 +139,7 @@ int shoal__descriptor_parse(const void *buf, size_t len,
 		info->eventfd_count = d->eventfd_count;
 		info->type_size = d->type_size;
 		info->type_align = d->type_align;
+		info->extra_fd_count = extra;
 		info->created_ns = d->created_ns;
 	}
 	return 0;

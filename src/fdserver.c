@@ -2,7 +2,8 @@
 /*
  * The SCM_RIGHTS fd server and its client: how a peer gets a service's
  * memfd and eventfds when pidfd_getfd() is refused (another uid, Yama
- * ptrace_scope, a seccomp profile). It runs once per open, never on the
+ * ptrace_scope, a seccomp profile), and any of its extra fds, one at a
+ * time. It runs once per open (and once per extra fd taken), never on the
  * data path.
  *
  * Transport. The owner listens on an AF_UNIX SOCK_SEQPACKET socket in the
@@ -17,46 +18,67 @@
  *
  * Exchange: one connection, one request, one reply, then both close.
  *
- *   request, client -> server, exactly 272 bytes, native byte order (both
- *   ends are on one host):
+ *   request, client -> server, native byte order (both ends are on one
+ *   host); version 1 is exactly 272 bytes, version 2 exactly 280:
  *	u32 magic     "SFDQ" (FDS_REQ_MAGIC)
- *	u16 version   1
+ *	u16 version   1 or 2
  *	u16 name_len  bytes of the service name, 1..255
  *	u64 epoch     the epoch the client read in the descriptor
  *	char name[256] the service name, then zeros
+ *     version 2 only:
+ *	u32 index     0: the announced set, as version 1 asks for;
+ *		      i + 1: extra fd i (0 <= i < the service's extra fd count)
+ *	u32 reserved  0
+ *   A client asks for the announced set with version 1 (so it works with
+ *   every server) and for an extra fd with version 2 (which a server of
+ *   version 1 refuses as malformed, in a version 1 reply that the client
+ *   reports as -EPROTO).
  *
  *   reply, server -> client, exactly 16 bytes:
  *	u32 magic     "SFDR" (FDS_REP_MAGIC)
- *	u16 version   1
+ *	u16 version   2 to a well-formed version 2 request (right size, magic
+ *		      and version), 1 to anything else
  *	u16 pad       0
  *	i32 status    0 granted; -EBADMSG malformed request, or one that
  *		      names another service or epoch than this server's;
- *		      -EPROTO another protocol version; -EACCES refused
+ *		      -EPROTO another protocol version; -EACCES refused;
+ *		      -EINVAL (version 2) no extra fd of that index
  *	u32 nfds      granted: how many fds ride along; refused: 0
- *   and, only when granted, the fds (memfd first, then the eventfds in
- *   descriptor order) in one SCM_RIGHTS control message of the same
- *   sendmsg().
+ *   and, only when granted, the fds in one SCM_RIGHTS control message of
+ *   the same sendmsg(): for the announced set the memfd first, then the
+ *   eventfds in descriptor order; for an extra fd exactly that one fd.
  *
  * Checks, in the server, in order: the request is exactly one message of
- * the right size with no control data (fds a client attaches are dropped by
- * the kernel unreceived, because we give recvmsg() no room for them), magic,
- * version; then the peer's credentials, taken by SO_PEERCRED at connect()
- * time, against the service's access mode:
+ * 272 or 280 bytes with no control data (fds a client attaches are dropped
+ * by the kernel unreceived, because we give recvmsg() no room for them) and
+ * the right magic (else -EBADMSG); its version is the one of its size, 1
+ * for 272 bytes and 2 for 280 (else -EPROTO); a version 2 request has a
+ * zero reserved field (else -EBADMSG); then the peer's credentials, taken
+ * by SO_PEERCRED at connect() time, against the service's access mode:
  *	OWNER	peer uid == owner uid, or peer uid 0
  *	GROUP	as OWNER, or peer's primary gid == the group, or the group is
  *		among its supplementary groups (SO_PEERGROUPS, Linux 4.13;
  *		without it only the primary gid counts)
  *	ANYONE	every peer that can reach the socket (same network namespace)
  * Root (uid 0 as this process's user namespace sees it) is allowed because
- * it could take the fds with pidfd_getfd() anyway. Last, the name and epoch
+ * it could take the fds with pidfd_getfd() anyway. Then the name and epoch
  * must be this server's: they can only differ when a descriptor names the
  * socket of another service or incarnation, i.e. the descriptor is wrong.
+ * Last, a version 2 index must be 0 or name an extra fd the server has
+ * (-EINVAL); it is checked after the credentials, so a refused peer learns
+ * nothing, not even how many extra fds there are.
+ *
+ * The extra fds are the owner's, borrowed: the server keeps a pointer to
+ * its array (up to SHOAL_SERVICE_EXTRA_FDS_MAX fds, too many to duplicate
+ * for every service), which the owner keeps valid until it stops the
+ * server. The announced set is duplicated as before.
  *
  * Checks, in the client, who must not trust the server either: exactly one
  * 16-byte message (MSG_TRUNC, MSG_CTRUNC or any other size: -EBADMSG),
- * magic, version (-EPROTO); a grant must announce exactly the number of fds
- * asked for and carry exactly that many in exactly one SCM_RIGHTS message; a
- * refusal must carry none. Whatever does not fit is -EBADMSG, and every fd
+ * magic, version: the one of the request (-EPROTO); a grant must announce
+ * exactly the number of fds asked for (the announced set's, or 1 for an
+ * extra fd) and carry exactly that many in exactly one SCM_RIGHTS message;
+ * a refusal must carry none; -EINVAL answers only a version 2 request. Whatever does not fit is -EBADMSG, and every fd
  * that arrived is closed first: a client never keeps an fd it was not
  * announced. fds are received with MSG_CMSG_CLOEXEC. A whole fetch,
  * connect included, is bounded by its timeout (-ETIMEDOUT); no socket means
@@ -115,7 +137,9 @@
 /* "SFDQ" and "SFDR" as little-endian u32. */
 #define FDS_REQ_MAGIC 0x51444653u
 #define FDS_REP_MAGIC 0x52444653u
-#define FDS_VERSION 1
+/* Version 1 asks for the announced set; version 2 adds an index. */
+#define FDS_VERSION_1 1
+#define FDS_VERSION_2 2
 
 /* Most fds one reply carries: the memfd and every eventfd. */
 #define FDS_MAX (1 + SHOAL__DESC_EVENTFDS)
@@ -140,8 +164,15 @@ struct fds_request {
 	uint16_t name_len;
 	uint64_t epoch;
 	char name[SHOAL_SERVICE_NAME_MAX + 1];
+	/* Version 2 only: a version 1 request ends here. */
+	uint32_t index; /* 0: the announced set; i + 1: extra fd i */
+	uint32_t reserved;
 };
-_Static_assert(sizeof(struct fds_request) == 272, "request is 272 bytes");
+#define FDS_REQ_V1_SIZE offsetof(struct fds_request, index)
+#define FDS_REQ_V2_SIZE sizeof(struct fds_request)
+_Static_assert(FDS_REQ_V1_SIZE == 272, "version 1 request is 272 bytes");
+_Static_assert(sizeof(struct fds_request) == 280,
+	       "version 2 request is 280 bytes");
 
 struct fds_reply {
 	uint32_t magic;
@@ -179,6 +210,8 @@ struct shoal__fdserver {
 	size_t name_len;
 	char name[SHOAL_SERVICE_NAME_MAX + 1];
 	int fds[FDS_MAX]; /* our own duplicates */
+	const int *extra; /* the owner's extra fds: borrowed, not copied */
+	uint32_t nextra;
 	uint32_t npending;
 	struct pending pending[PENDING_MAX];
 };
@@ -282,6 +315,18 @@ int shoal__fdserver_start(const char *service, uint64_t epoch, const int *fds,
 			  uint32_t gid, int thread, char *socket_name,
 			  struct shoal__fdserver **out)
 {
+	return shoal__fdserver_start_extra(service, epoch, fds, nfds, NULL, 0,
+					   access, uid, gid, thread,
+					   socket_name, out);
+}
+
+int shoal__fdserver_start_extra(const char *service, uint64_t epoch,
+				const int *fds, uint32_t nfds,
+				const int *extra_fds, uint32_t extra_count,
+				uint32_t access, uint32_t uid, uint32_t gid,
+				int thread, char *socket_name,
+				struct shoal__fdserver **out)
+{
 	char name[SHOAL__DESC_SOCKET_BYTES];
 	struct epoll_event ev;
 	struct shoal__fdserver *srv;
@@ -296,6 +341,17 @@ int shoal__fdserver_start(const char *service, uint64_t epoch, const int *fds,
 	if (nfds == 0 || nfds > FDS_MAX)
 		return shoal__fail(-EINVAL, "fd server: %u fds (1..%u)", nfds,
 				   FDS_MAX);
+	if (extra_count > SHOAL_SERVICE_EXTRA_FDS_MAX ||
+	    (extra_count && !extra_fds))
+		return shoal__fail(-EINVAL,
+				   "fd server: %u extra fds (0..%d, not NULL)",
+				   extra_count, SHOAL_SERVICE_EXTRA_FDS_MAX);
+	for (uint32_t i = 0; i < extra_count; i++) {
+		if (extra_fds[i] < 0)
+			return shoal__fail(-EINVAL,
+					   "fd server: extra fd %u is %d", i,
+					   extra_fds[i]);
+	}
 	if (access != SHOAL_ACCESS_OWNER && access != SHOAL_ACCESS_GROUP &&
 	    access != SHOAL_ACCESS_ANYONE)
 		return shoal__fail(-EINVAL, "fd server: unknown access mode %u",
@@ -314,6 +370,8 @@ int shoal__fdserver_start(const char *service, uint64_t epoch, const int *fds,
 	srv->gid = gid;
 	srv->epoch = epoch;
 	srv->nfds = nfds;
+	srv->extra = extra_count ? extra_fds : NULL;
+	srv->nextra = extra_count;
 	srv->name_len = len;
 	memcpy(srv->name, service, len);
 
@@ -435,30 +493,51 @@ static int peer_allowed(const struct shoal__fdserver *srv, int c)
 	return cred.gid == srv->gid || peer_in_group(c, srv->gid);
 }
 
-/* The reply status for @n bytes of request read with @flags from @c. */
+/*
+ * The reply status for @n bytes of request read with @flags from @c, and in
+ * *version the protocol version to reply in.
+ */
 static int32_t judge(const struct shoal__fdserver *srv, int c,
-		     const struct fds_request *req, ssize_t n, int flags)
+		     const struct fds_request *req, ssize_t n, int flags,
+		     uint16_t *version)
 {
-	if ((flags & (MSG_TRUNC | MSG_CTRUNC)) || n != (ssize_t)sizeof(*req) ||
+	*version = FDS_VERSION_1;
+	if ((flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+	    (n != (ssize_t)FDS_REQ_V1_SIZE && n != (ssize_t)FDS_REQ_V2_SIZE) ||
 	    req->magic != FDS_REQ_MAGIC)
 		return -EBADMSG;
-	if (req->version != FDS_VERSION)
+	/* Each size is one version's format. */
+	if (req->version !=
+	    (n == (ssize_t)FDS_REQ_V1_SIZE ? FDS_VERSION_1 : FDS_VERSION_2))
 		return -EPROTO;
+	*version = req->version;
+	if (req->version == FDS_VERSION_2 && req->reserved != 0)
+		return -EBADMSG;
 	if (!peer_allowed(srv, c))
 		return -EACCES;
 	if (req->epoch != srv->epoch || req->name_len != srv->name_len ||
 	    memcmp(req->name, srv->name, srv->name_len) != 0)
 		return -EBADMSG;
+	/* Index i + 1 is extra fd i; written so that no value overflows. */
+	if (req->version == FDS_VERSION_2 && req->index > srv->nextra)
+		return -EINVAL;
 	return 0;
 }
 
-static void reply(const struct shoal__fdserver *srv, int c, int32_t status)
+/*
+ * Replies @status in protocol @version; when granted, with the announced
+ * set (@index 0) or extra fd @index - 1 (already checked).
+ */
+static void reply(const struct shoal__fdserver *srv, int c, uint16_t version,
+		  int32_t status, uint32_t index)
 {
+	const int *fds = index ? &srv->extra[index - 1] : srv->fds;
+	uint32_t nfds = index ? 1 : srv->nfds;
 	struct fds_reply rep = {
 		.magic = FDS_REP_MAGIC,
-		.version = FDS_VERSION,
+		.version = version,
 		.status = status,
-		.nfds = status == 0 ? srv->nfds : 0,
+		.nfds = status == 0 ? nfds : 0,
 	};
 	struct iovec iov = { .iov_base = &rep, .iov_len = sizeof(rep) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
@@ -469,12 +548,12 @@ static void reply(const struct shoal__fdserver *srv, int c, int32_t status)
 
 		memset(&ctl, 0, sizeof(ctl));
 		msg.msg_control = ctl.buf;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int) * srv->nfds);
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
 		cm = CMSG_FIRSTHDR(&msg);
 		cm->cmsg_level = SOL_SOCKET;
 		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * srv->nfds);
-		memcpy(CMSG_DATA(cm), srv->fds, sizeof(int) * srv->nfds);
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
 	}
 	/* Best effort: if it cannot be queued now, the client sees the
 	 * connection close and gives up with -EPIPE. */
@@ -493,8 +572,13 @@ static int answer(const struct shoal__fdserver *srv, int c)
 	struct fds_request req;
 	struct iovec iov = { .iov_base = &req, .iov_len = sizeof(req) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	uint16_t version;
+	int32_t status;
 	ssize_t n;
 
+	/* Judged fields past a short message read as zero, never as stale
+	 * stack bytes. */
+	memset(&req, 0, sizeof(req));
 	/* No msg_control: fds a client attaches are discarded by the kernel
 	 * (and flagged MSG_CTRUNC), never installed in our table. */
 	n = recvmsg(c, &msg, MSG_DONTWAIT);
@@ -505,7 +589,9 @@ static int answer(const struct shoal__fdserver *srv, int c)
 	}
 	if (n == 0 && !(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
 		return -1; /* hung up (or an empty message: just as bad) */
-	reply(srv, c, judge(srv, c, &req, n, msg.msg_flags));
+	status = judge(srv, c, &req, n, msg.msg_flags, &version);
+	reply(srv, c, version, status,
+	      status == 0 && version == FDS_VERSION_2 ? req.index : 0);
 	return 1;
 }
 
@@ -763,23 +849,25 @@ static int client_connect(int s, const char *name, size_t len, int64_t deadline)
 			   strerror(errno));
 }
 
+/* Sends a request for wire index @index: version 1 for 0, else version 2. */
 static int client_send(int s, const char *sock, const char *service, size_t len,
-		       uint64_t epoch, int64_t deadline)
+		       uint64_t epoch, uint32_t index, int64_t deadline)
 {
 	struct fds_request req;
+	size_t size = index ? FDS_REQ_V2_SIZE : FDS_REQ_V1_SIZE;
 
 	memset(&req, 0, sizeof(req));
 	req.magic = FDS_REQ_MAGIC;
-	req.version = FDS_VERSION;
+	req.version = index ? FDS_VERSION_2 : FDS_VERSION_1;
 	req.name_len = (uint16_t)len;
 	req.epoch = epoch;
 	memcpy(req.name, service, len);
+	req.index = index;
 	for (;;) {
-		ssize_t n =
-			send(s, &req, sizeof(req), MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t n = send(s, &req, size, MSG_DONTWAIT | MSG_NOSIGNAL);
 		int r;
 
-		if (n == (ssize_t)sizeof(req))
+		if (n == (ssize_t)size)
 			return 0;
 		if (n >= 0)
 			return shoal__fail(-EIO, "fd server %s: short send",
@@ -809,8 +897,8 @@ static void close_fds(const int *fds, uint32_t n)
 		close(fds[i]);
 }
 
-static int client_receive(int s, const char *sock, int *out, uint32_t nfds,
-			  int64_t deadline)
+static int client_receive(int s, const char *sock, uint16_t version, int *out,
+			  uint32_t nfds, int64_t deadline)
 {
 	/* Every fd a reply can bring in, even more than FDS_MAX: alignment
 	 * padding can leave room for one or two extra in the buffer. */
@@ -908,10 +996,10 @@ static int client_receive(int s, const char *sock, int *out, uint32_t nfds,
 	why = "bad reply magic";
 	if (rep.magic != FDS_REP_MAGIC)
 		goto fail_bad;
-	if (rep.version != FDS_VERSION) {
+	if (rep.version != version) {
 		err = shoal__fail(-EPROTO,
 				  "fd server %s: protocol version %u, not %u",
-				  sock, rep.version, FDS_VERSION);
+				  sock, rep.version, version);
 		goto fail_close;
 	}
 	why = "unexpected control message";
@@ -938,6 +1026,14 @@ static int client_receive(int s, const char *sock, int *out, uint32_t nfds,
 					   "service or epoch, or refused the "
 					   "request as malformed",
 					   sock);
+		case -EINVAL:
+			/* Only an answer to a version 2 request. */
+			why = "-EINVAL in reply to a version 1 request";
+			if (version != FDS_VERSION_2)
+				goto fail_bad;
+			return shoal__fail(-EINVAL,
+					   "fd server %s: has no such extra fd",
+					   sock);
 		default:
 			why = "unknown status";
 			goto fail_bad;
@@ -960,9 +1056,13 @@ fail_close:
 	return err;
 }
 
-int shoal__fdclient_fetch(const char *socket_name, const char *service,
-			  uint64_t epoch, int *fds, uint32_t nfds,
-			  int64_t timeout_ns)
+/*
+ * One exchange: asks for wire index @index (0: the announced set, which
+ * must be @nfds fds; i + 1: extra fd i, exactly one) and receives the fds
+ * into @fds.
+ */
+static int fetch(const char *socket_name, const char *service, uint64_t epoch,
+		 uint32_t index, int *fds, uint32_t nfds, int64_t timeout_ns)
 {
 	size_t sock_len, name_len;
 	int64_t deadline;
@@ -990,9 +1090,30 @@ int shoal__fdclient_fetch(const char *socket_name, const char *service,
 	err = client_connect(s, socket_name, sock_len, deadline);
 	if (!err)
 		err = client_send(s, socket_name, service, name_len, epoch,
-				  deadline);
+				  index, deadline);
 	if (!err)
-		err = client_receive(s, socket_name, fds, nfds, deadline);
+		err = client_receive(s, socket_name,
+				     index ? FDS_VERSION_2 : FDS_VERSION_1, fds,
+				     nfds, deadline);
 	close(s);
 	return err;
+}
+
+int shoal__fdclient_fetch(const char *socket_name, const char *service,
+			  uint64_t epoch, int *fds, uint32_t nfds,
+			  int64_t timeout_ns)
+{
+	return fetch(socket_name, service, epoch, 0, fds, nfds, timeout_ns);
+}
+
+int shoal__fdclient_fetch_extra(const char *socket_name, const char *service,
+				uint64_t epoch, uint32_t index, int *fd,
+				int64_t timeout_ns)
+{
+	/* Not capped at SHOAL_SERVICE_EXTRA_FDS_MAX: the server judges the
+	 * index; only the wire value index + 1 must fit. */
+	if (index == UINT32_MAX)
+		return shoal__fail(-EINVAL, "fd client: extra fd index %u",
+				   index);
+	return fetch(socket_name, service, epoch, index + 1, fd, 1, timeout_ns);
 }

@@ -169,7 +169,8 @@ _Static_assert(sizeof(struct shoal__notify_word) == SHOAL__CACHE_LINE,
 /* "SHOALDSC" */
 #define SHOAL__DESC_MAGIC 0x4353444c414f4853ULL
 #define SHOAL__DESC_VERSION_MAJOR 1
-#define SHOAL__DESC_VERSION_MINOR 0
+/* Minor 1 added extra_fd_count; a minor 0 descriptor has none. */
+#define SHOAL__DESC_VERSION_MINOR 1
 #define SHOAL__DESC_SIZE 1024
 #define SHOAL__DESC_EVENTFDS 8
 #define SHOAL__DESC_SOCKET_BYTES 64
@@ -205,13 +206,19 @@ struct shoal__descriptor {
 	/* Abstract Unix socket name of the fd server, without the leading
 	 * NUL byte; NUL-terminated; "" without FLAG_FD_SERVER. */
 	char socket_name[SHOAL__DESC_SOCKET_BYTES];
-	char name[256];	       /* the service name, NUL-terminated */
-	uint8_t reserved[512]; /* zero; later minors may use it */
+	char name[256]; /* the service name, NUL-terminated */
+	/* Minor >= 1: how many extra fds a peer may take one at a time by
+	 * index through the fd server, <= SHOAL_SERVICE_EXTRA_FDS_MAX.
+	 * Readers of a minor 0 descriptor take it as 0, whatever it holds. */
+	uint32_t extra_fd_count;
+	uint8_t reserved[508]; /* zero; later minors may use it */
 };
 _Static_assert(sizeof(struct shoal__descriptor) == SHOAL__DESC_SIZE,
 	       "descriptor is 1024 bytes");
 _Static_assert(offsetof(struct shoal__descriptor, eventfds) == 88,
 	       "eventfds at 88");
 _Static_assert(offsetof(struct shoal__descriptor, name) == 256, "name at 256");
+_Static_assert(offsetof(struct shoal__descriptor, extra_fd_count) == 512,
+	       "extra_fd_count at 512");
 
 #endif

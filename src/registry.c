@@ -38,6 +38,12 @@
  * user, a valid descriptor naming the file it is in. Then the fds are taken
  * from the owner by number, as announced, and each is checked for what it
  * claims to be before it is used.
+ *
+ * Extra fds (shoal_service_spec.extra_fds) are offered, not announced: the
+ * descriptor records only how many there are, and the owner's fd server
+ * hands out one per request, by index. An opener takes one when it needs it
+ * (shoal__service_take_extra_fd), by pidfd_getfd when it knows the fd's
+ * number in the owner (from the service's own segment), else by SCM_RIGHTS.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -97,6 +103,8 @@ struct shoal_service {
 	uint32_t eventfd_count;
 	int eventfds[SHOAL__DESC_EVENTFDS];
 	struct shoal_service_info info;
+	/* The owner's fd server, for extra fds; "" if it serves none. */
+	char socket_name[SHOAL__DESC_SOCKET_BYTES];
 };
 
 static int pidfd_open(pid_t pid)
@@ -463,6 +471,22 @@ static int build_descriptor(const struct shoal_service_spec *spec,
 				       sizeof(d->type_name))
 		return shoal__fail(-EINVAL, "publish: type name over %d bytes",
 				   SHOAL_TYPE_NAME_MAX);
+	if (spec->extra_fd_count > SHOAL_SERVICE_EXTRA_FDS_MAX ||
+	    (spec->extra_fd_count && !spec->extra_fds))
+		return shoal__fail(-EINVAL,
+				   "publish: %u extra fds (0..%d, not NULL)",
+				   spec->extra_fd_count,
+				   SHOAL_SERVICE_EXTRA_FDS_MAX);
+	/* Any kind of fd may be offered (the peer that takes one checks
+	 * it), but it must be open: the entry borrows it as it is. */
+	for (uint32_t i = 0; i < spec->extra_fd_count; i++) {
+		if (spec->extra_fds[i] < 0 ||
+		    fcntl(spec->extra_fds[i], F_GETFD) < 0)
+			return shoal__fail(-EINVAL,
+					   "publish: extra fd %u (%d) is not "
+					   "an open fd",
+					   i, spec->extra_fds[i]);
+	}
 	err = segment_epoch(spec->memfd, &d->epoch, &d->memfd_size);
 	if (err)
 		return err;
@@ -499,6 +523,7 @@ static int build_descriptor(const struct shoal_service_spec *spec,
 	d->eventfd_count = spec->eventfd_count;
 	d->type_size = spec->type_size;
 	d->type_align = spec->type_align;
+	d->extra_fd_count = spec->extra_fd_count;
 	return 0;
 }
 
@@ -544,12 +569,14 @@ int shoal_registry_publish(struct shoal_registry *reg,
 		goto fail_free;
 	e->epoch = d.epoch;
 
-	/* The fd server hands out the same fds as pidfd_getfd would. */
+	/* The fd server hands out the same fds as pidfd_getfd would, and
+	 * the extra fds, borrowed, one at a time. */
 	fds[0] = spec->memfd;
 	for (uint32_t i = 0; i < spec->eventfd_count; i++)
 		fds[1 + i] = spec->eventfds[i];
-	err = shoal__fdserver_start(
-		spec->name, d.epoch, fds, 1 + spec->eventfd_count, spec->access,
+	err = shoal__fdserver_start_extra(
+		spec->name, d.epoch, fds, 1 + spec->eventfd_count,
+		spec->extra_fds, spec->extra_fd_count, spec->access,
 		d.owner_uid, reg->group ? reg->gid : d.owner_gid,
 		!!(spec->flags & SHOAL_PUBLISH_SERVER_THREAD), d.socket_name,
 		&e->server);
@@ -876,6 +903,8 @@ int shoal_registry_open(struct shoal_registry *reg, const char *name,
 	svc->eventfd_count = d.eventfd_count;
 	for (uint32_t i = 0; i < d.eventfd_count; i++)
 		svc->eventfds[i] = fds[1 + i];
+	/* Parsed: terminated, and empty exactly without an fd server. */
+	memcpy(svc->socket_name, d.socket_name, sizeof(svc->socket_name));
 	close(dfd);
 	*out = svc;
 	return 0;
@@ -939,6 +968,55 @@ void shoal_service_get_info(const struct shoal_service *svc,
 int shoal_service_fd_source(const struct shoal_service *svc)
 {
 	return svc->source;
+}
+
+int shoal__service_take_extra_fd(struct shoal_service *svc, uint32_t index,
+				 int owner_fd, int *out)
+{
+	int fd, err;
+
+	if (!svc || !out)
+		return shoal__fail(-EINVAL, "take extra fd: NULL argument");
+	if (index >= svc->info.extra_fd_count)
+		return shoal__fail(-EINVAL, "'%s' offers %u extra fds, not %u",
+				   svc->info.name, svc->info.extra_fd_count,
+				   index + 1);
+	/* Only an opener the kernel already let take the owner's fds tries
+	 * pidfd_getfd (SHOAL_OPEN_NO_PIDFD_GETFD must keep it away from the
+	 * syscall). The fd number comes from the owner's segment, so it is
+	 * only a hint: if it fails, the fd server answers by index. */
+	if (svc->source == SHOAL_FDS_BY_PIDFD_GETFD && owner_fd >= 0) {
+		fd = pidfd_getfd(svc->pidfd, owner_fd);
+		if (fd >= 0) {
+			*out = fd;
+			return 0;
+		}
+		err = -errno;
+		if (!svc->socket_name[0])
+			return shoal__fail(err == -ESRCH ? -ENOENT : -EPERM,
+					   "'%s': pidfd_getfd of extra fd %u "
+					   "(fd %d): %s, and the owner serves "
+					   "no fds",
+					   svc->info.name, index, owner_fd,
+					   strerror(-err));
+	}
+	if (!svc->socket_name[0])
+		return shoal__fail(-EPERM, "'%s': the owner serves no fds",
+				   svc->info.name);
+	err = shoal__fdclient_fetch_extra(svc->socket_name, svc->info.name,
+					  svc->info.epoch, index, &fd,
+					  FETCH_TIMEOUT_NS);
+	if (err == -EINVAL)
+		/* The descriptor announced it: the owner is not as said. */
+		return shoal__fail(-EBADMSG,
+				   "'%s': the owner has no extra fd %u of the "
+				   "%u its descriptor announces",
+				   svc->info.name, index,
+				   svc->info.extra_fd_count);
+	if (err)
+		return err;
+	*out = fd;
+	return 0;
 }
 
 /* Calls @fn(file, user_data) for each directory entry; -errno or 0. */

@@ -30,12 +30,19 @@ uint64_t shoal__descriptor_checksum(const struct shoal__descriptor *d);
 void shoal__descriptor_seal(struct shoal__descriptor *d);
 /*
  * Validates @len bytes read from a descriptor file (untrusted), copying them
- * into *d and filling *info. -EBADMSG (size, magic, checksum, any field out
- * of bounds), -EPROTO (major version). Never reads past @len.
+ * into *d unchanged and filling *info. -EBADMSG (size, magic, checksum, any
+ * field out of bounds, extra_fd_count over SHOAL_SERVICE_EXTRA_FDS_MAX),
+ * -EPROTO (major version). Never reads past @len.
  */
 int shoal__descriptor_parse(const void *buf, size_t len,
 			    struct shoal__descriptor *d,
 			    struct shoal_service_info *info);
+
+/*
+ * The descriptor's extra fd count as its minor version defines it: the
+ * field for minor >= 1, 0 for minor 0 (whose bytes there were reserved).
+ */
+uint32_t shoal__descriptor_extra_fd_count(const struct shoal__descriptor *d);
 
 /* procid.c -------------------------------------------------------------- */
 
@@ -75,6 +82,19 @@ int shoal__fdserver_start(const char *service, uint64_t epoch, const int *fds,
 			  uint32_t nfds, uint32_t access, uint32_t uid,
 			  uint32_t gid, int thread, char *socket_name,
 			  struct shoal__fdserver **out);
+/*
+ * The same, and the server also hands out, one per request and by index,
+ * the @extra_count (0..SHOAL_SERVICE_EXTRA_FDS_MAX) fds of @extra_fds
+ * (each >= 0). Those are BORROWED, not duplicated: the server keeps the
+ * pointer @extra_fds, and the caller keeps that array and its fds valid
+ * until shoal__fdserver_stop(). -EINVAL for a bad count or fd number.
+ */
+int shoal__fdserver_start_extra(const char *service, uint64_t epoch,
+				const int *fds, uint32_t nfds,
+				const int *extra_fds, uint32_t extra_count,
+				uint32_t access, uint32_t uid, uint32_t gid,
+				int thread, char *socket_name,
+				struct shoal__fdserver **out);
 int shoal__fdserver_fd(const struct shoal__fdserver *srv);
 /* Serves pending requests without blocking; how many, or -errno. */
 int shoal__fdserver_dispatch(struct shoal__fdserver *srv);
@@ -82,12 +102,41 @@ void shoal__fdserver_stop(struct shoal__fdserver *srv);
 
 /*
  * Client: connects to @socket_name, asks for @service at @epoch, and
- * receives exactly @nfds fds into @fds. Fails with -EACCES if refused,
- * -EBADMSG if the reply or the number of fds is not as announced (any
- * received fd is closed), -ETIMEDOUT after @timeout_ns.
+ * receives exactly @nfds fds into @fds (O_CLOEXEC). Fails with -EACCES if
+ * refused, -EBADMSG if the reply or the number of fds is not as announced
+ * (any received fd is closed), -EPROTO (protocol version), -ENOENT (nobody
+ * listens), -EPIPE (hung up), -ETIMEDOUT after @timeout_ns.
  */
 int shoal__fdclient_fetch(const char *socket_name, const char *service,
 			  uint64_t epoch, int *fds, uint32_t nfds,
 			  int64_t timeout_ns);
+/*
+ * The same exchange for extra fd @index alone (protocol version 2):
+ * exactly one fd into *fd. Also -EINVAL when the server has no extra fd
+ * @index (or @index is UINT32_MAX), and -EPROTO from a server that only
+ * speaks version 1.
+ */
+int shoal__fdclient_fetch_extra(const char *socket_name, const char *service,
+				uint64_t epoch, uint32_t index, int *fd,
+				int64_t timeout_ns);
+
+/* registry.c, extra fds ------------------------------------------------- */
+
+/*
+ * Takes the owner's extra fd @index into this process, close-on-exec.
+ * @owner_fd is its fd number in the owner, as the caller read it from the
+ * owner's own segment (untrusted), or -1 if unknown. When the service was
+ * opened by pidfd_getfd and @owner_fd >= 0, pidfd_getfd(@owner_fd) is tried
+ * first; otherwise, or if it fails, the owner's fd server is asked for
+ * extra fd @index by SCM_RIGHTS (2 s timeout, as open). The kind of the fd
+ * is not checked: the caller does that. Returns 0 and *out, -EINVAL
+ * (@index >= the descriptor's extra_fd_count, NULL arguments), -EBADMSG
+ * (the server has no extra fd @index although the descriptor announced
+ * it), -EPERM (pidfd_getfd failed and the owner serves no fds), or what
+ * the fetch returns (-EPIPE, -ENOENT, -ETIMEDOUT, -EACCES, -EPROTO,
+ * -errno).
+ */
+int shoal__service_take_extra_fd(struct shoal_service *svc, uint32_t index,
+				 int owner_fd, int *out);
 
 #endif

@@ -35,6 +35,8 @@ extern "C" {
 #define SHOAL_TYPE_NAME_MAX 63
 /* Most eventfds one service announces. */
 #define SHOAL_SERVICE_EVENTFDS_MAX 8
+/* Most extra fds one service offers (shoal_service_spec.extra_fds). */
+#define SHOAL_SERVICE_EXTRA_FDS_MAX 4096
 
 /* What a service is; the registry only records it. */
 enum {
@@ -76,6 +78,20 @@ struct shoal_service_spec {
 	uint32_t type_size;	/* bytes; 0: untyped */
 	uint32_t type_align;	/* bytes; 0: untyped */
 	uint32_t flags;		/* SHOAL_PUBLISH_* */
+	/*
+	 * Extra fds: fds beyond the memfd and eventfds that a peer may take
+	 * one at a time, by index (0..extra_fd_count-1), after opening the
+	 * service, without receiving the others (e.g. one eventfd per
+	 * subscriber slot). Any kind of fd: the registry checks only that
+	 * each is open; the peer that takes one checks its kind. The entry
+	 * BORROWS them, and the array too (no dup, no copy): the caller
+	 * keeps both the array and the fds open and unchanged until
+	 * shoal_entry_destroy(). 0..SHOAL_SERVICE_EXTRA_FDS_MAX; the count
+	 * is recorded in the descriptor, the fd numbers are not (a peer
+	 * learns them from the service itself, or gets them by SCM_RIGHTS).
+	 */
+	uint32_t extra_fd_count;
+	const int *extra_fds;
 };
 
 /* shoal_service_spec.flags */
@@ -98,8 +114,8 @@ struct shoal_service_info {
 	uint32_t eventfd_count;
 	uint32_t type_size;
 	uint32_t type_align;
-	uint32_t pad;
-	int64_t created_ns; /* CLOCK_REALTIME when published */
+	uint32_t extra_fd_count; /* extra fds offered (spec.extra_fd_count) */
+	int64_t created_ns;	 /* CLOCK_REALTIME when published */
 };
 
 /* shoal_registry_open() flags */
@@ -139,7 +155,8 @@ SHOAL_API const char *shoal_registry_path(const struct shoal_registry *reg);
 
 /*
  * shoal_registry_publish - announce a service. Returns 0, -EINVAL (bad name,
- * spec, or fds that are not a sealed memfd and eventfds), -EEXIST (the name
+ * spec, fds that are not a sealed memfd and eventfds, or extra fds over
+ * SHOAL_SERVICE_EXTRA_FDS_MAX, NULL, negative or not open), -EEXIST (the name
  * is held by a live owner), or an -errno of the file system. An entry left
  * by a dead owner is removed and publication retried.
  */
