@@ -9,5 +9,6 @@
 #include "shoal/notify.h"
 #include "shoal/channel.h"
 #include "shoal/registry.h"
+#include "shoal/pubsub.h"
 
 #endif

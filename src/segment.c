@@ -96,7 +96,7 @@ static int spec_check(const struct shoal_object_spec *spec, uint32_t i)
 				   "bytes",
 				   i, SHOAL_OBJECT_NAME_MAX);
 	if (spec->kind == 0 ||
-	    (spec->kind > SHOAL_OBJECT_NOTIFY && spec->kind < 1024))
+	    (spec->kind > SHOAL_OBJECT_KIND_LAST && spec->kind < 1024))
 		return shoal__fail(-EINVAL,
 				   "object '%s': kind %u is reserved (use "
 				   "SHOAL_OBJECT_* or a value >= 1024)",

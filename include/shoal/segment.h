@@ -44,6 +44,14 @@ enum {
 	SHOAL_OBJECT_SPSC_RING = 2,
 	/* a wait word formatted by shoal_notify_format() */
 	SHOAL_OBJECT_NOTIFY = 3,
+	/* pub/sub: configuration, cursor and counters (pubsub.h) */
+	SHOAL_OBJECT_PUBSUB_HEADER = 4,
+	/* pub/sub: the message slots */
+	SHOAL_OBJECT_PUBSUB_SLOTS = 5,
+	/* pub/sub: the subscribers' lines */
+	SHOAL_OBJECT_PUBSUB_SUBS = 6,
+	/* the last kind shoal defines; up to 1023 are reserved */
+	SHOAL_OBJECT_KIND_LAST = SHOAL_OBJECT_PUBSUB_SUBS,
 };
 
 /* shoal_segment_options.flags */

@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Publish/subscribe between processes that know each other only by a
+ * service name.
+ *
+ * A publisher creates two segments and announces them in the registry:
+ *   - the payload segment (sealed F_SEAL_FUTURE_WRITE: subscribers can only
+ *     map it read-only) with the configuration, the publisher's cursor and
+ *     counters, and a ring of fixed-size slots;
+ *   - the subscriber segment, one cache line per subscriber (its read
+ *     cursor, counters) plus a bitmap of sleeping subscribers. Subscribers
+ *     write it; the publisher treats everything in it as untrusted.
+ * Each subscriber slot has its own eventfd, created by the publisher.
+ *
+ * Delivery, chosen by the publisher:
+ *   SHOAL_DELIVERY_RELIABLE  the publisher never overwrites a message a live
+ *                            subscriber has not consumed: it waits (up to
+ *                            send_timeout_ns) or fails with -EAGAIN. A
+ *                            subscriber whose process dies is evicted.
+ *   SHOAL_DELIVERY_LOSSY     the publisher never waits; a subscriber that was
+ *                            lapped gets -EOVERFLOW once, with the count of
+ *                            messages it lost, and continues from the oldest
+ *                            message still in the ring.
+ * In lossy mode a zero-copy message can be overwritten while the subscriber
+ * reads it: shoal_sub_release() (or shoal_sub_valid()) says whether what was
+ * read is intact, and the copying shoal_sub_read() never returns torn bytes.
+ *
+ * See docs/pubsub.md for the protocol and docs/pubsub-format.md for the
+ * bytes.
+ *
+ * Thread safety: one thread at a time per handle.
+ */
+#ifndef SHOAL_PUBSUB_H
+#define SHOAL_PUBSUB_H
+
+#include "common.h"
+#include "notify.h"
+#include "registry.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum shoal_delivery {
+	SHOAL_DELIVERY_RELIABLE = 1,
+	SHOAL_DELIVERY_LOSSY = 2,
+};
+
+/* Bounds of the creation options. */
+#define SHOAL_PUB_CAPACITY_MAX (1u << 24)
+#define SHOAL_PUB_PAYLOAD_MAX (1u << 30)
+#define SHOAL_PUB_USER_HEADER_MAX 1024u
+#define SHOAL_PUB_SUBSCRIBERS_MAX 1024u
+
+/* shoal_pub_options.flags */
+enum {
+	/* Leave shoal_msg.timestamp_ns 0: saves one clock read per send. */
+	SHOAL_PUB_NO_TIMESTAMP = 1u << 0,
+};
+
+struct shoal_pub_options {
+	enum shoal_delivery delivery; /* default SHOAL_DELIVERY_RELIABLE */
+	uint32_t capacity;    /* slots, power of two >= 2; default 1024 */
+	uint32_t max_payload; /* bytes per message; default 4096 */
+	/* Bytes of a fixed-size header carried beside each payload (frame
+	 * ids, tensor shapes); multiple of 8, <= SHOAL_PUB_USER_HEADER_MAX;
+	 * default 0. */
+	uint32_t user_header_size;
+	/* Most recent messages a late subscriber may receive on joining;
+	 * < capacity; default 0. */
+	uint32_t history;
+	uint32_t max_subscribers; /* 1..SHOAL_PUB_SUBSCRIBERS_MAX; default 64 */
+	/* Reliable: how long a send waits for the slowest live subscriber
+	 * to make room. Negative: forever (default); 0: fail at once with
+	 * -EAGAIN. */
+	int64_t send_timeout_ns;
+	uint32_t flags;	 /* SHOAL_PUB_* */
+	uint32_t access; /* SHOAL_ACCESS_*; default SHOAL_ACCESS_OWNER */
+	/* Payload type, recorded in the registry and checked by subscribers
+	 * that name one. NULL/0: untyped. */
+	const char *type_name;
+	uint32_t type_size;
+	uint32_t type_align;
+	/* Registry to publish in; NULL: the default one. */
+	struct shoal_registry *registry;
+};
+
+/* shoal_sub_options.flags */
+enum {
+	/* When the publisher dies, take() reports -EPIPE once and then
+	 * attaches to the next publisher of the same name by itself (msg.epoch
+	 * tells which). Also lets shoal_sub_open() succeed before any
+	 * publisher exists. */
+	SHOAL_SUB_REATTACH = 1u << 0,
+	/* Take fds by SCM_RIGHTS only (see SHOAL_OPEN_NO_PIDFD_GETFD). */
+	SHOAL_SUB_NO_PIDFD_GETFD = 1u << 1,
+};
+
+struct shoal_sub_options {
+	/* Up to this many past messages on joining (bounded by the
+	 * publisher's history); default 0: only what is sent after. */
+	uint32_t history;
+	uint32_t flags;			   /* SHOAL_SUB_* */
+	enum shoal_wait_strategy strategy; /* default SHOAL_WAIT_ADAPTIVE */
+	uint32_t pad;
+	/* Expected payload type; NULL: accept any. A mismatch is -EPROTO. */
+	const char *type_name;
+	uint32_t type_size;
+	uint32_t type_align;
+	struct shoal_registry *registry; /* NULL: the default one */
+};
+
+/* A received message, valid until shoal_sub_release(). */
+struct shoal_msg {
+	const void *data; /* payload, read-only */
+	uint32_t len;
+	uint32_t user_header_size;
+	const void *user_header; /* NULL when the service has none */
+	uint64_t seq;		 /* publisher's sequence number, from 0 */
+	int64_t timestamp_ns;	 /* CLOCK_MONOTONIC at send, or 0 */
+	uint64_t epoch;		 /* the publisher incarnation it came from */
+	/* After -EOVERFLOW: how many messages were lost. */
+	uint64_t lost;
+	uint64_t priv_stamp;
+	const void *priv_slot;
+};
+
+struct shoal_pub_stats {
+	uint64_t sent;	      /* messages published */
+	uint64_t blocked;     /* sends that had to wait for a subscriber */
+	uint64_t failed;      /* sends that gave up: -EAGAIN */
+	uint64_t wakeups;     /* eventfd writes to sleeping subscribers */
+	uint64_t evicted;     /* dead subscribers dropped */
+	uint32_t subscribers; /* live subscribers now */
+	uint32_t pad;
+};
+
+struct shoal_sub_stats {
+	uint64_t received;   /* messages taken */
+	uint64_t lost;	     /* lossy: messages skipped after being lapped */
+	uint64_t stale;	     /* lossy: zero-copy messages overwritten in use */
+	uint64_t sleeps;     /* times this subscriber blocked in the kernel */
+	uint64_t reattached; /* publishers attached after the first */
+	uint64_t epoch;	     /* current publisher's epoch; 0 if detached */
+};
+
+struct shoal_pub;
+struct shoal_sub;
+
+SHOAL_API void shoal_pub_options_init(struct shoal_pub_options *opts);
+SHOAL_API void shoal_sub_options_init(struct shoal_sub_options *opts);
+
+/*
+ * shoal_pub_create - create the service and publish it under @name.
+ * @opts NULL: defaults. Returns 0, -EINVAL (bad options or name, with a
+ * detail), -EEXIST (a live publisher holds the name), or what segment,
+ * eventfd or registry calls return.
+ */
+SHOAL_API int shoal_pub_create(const char *name,
+			       const struct shoal_pub_options *opts,
+			       struct shoal_pub **out);
+/* Withdraw the service; subscribers see -EPIPE. NULL: no-op. */
+SHOAL_API void shoal_pub_destroy(struct shoal_pub *pub);
+
+/*
+ * shoal_pub_loan - reserve the next slot and point *ptr at its payload
+ * (@size bytes writable, <= max_payload). Reliable mode may wait for room
+ * (see send_timeout_ns). Returns 0, -EMSGSIZE, -EBUSY (a loan is already
+ * outstanding), -EAGAIN (reliable: no room within the timeout).
+ */
+SHOAL_API int shoal_pub_loan(struct shoal_pub *pub, uint32_t size, void **ptr);
+/* The loaned slot's user header (user_header_size bytes), or NULL. */
+SHOAL_API void *shoal_pub_loan_header(struct shoal_pub *pub);
+/*
+ * shoal_pub_send - publish the loaned slot @ptr with @len payload bytes
+ * (<= the loaned size) and wake sleeping subscribers. 0, or -EINVAL
+ * (@ptr is not the outstanding loan, or @len too long).
+ */
+SHOAL_API int shoal_pub_send(struct shoal_pub *pub, void *ptr, uint32_t len);
+/* Give the loan back unpublished. -EINVAL if @ptr is not the loan. */
+SHOAL_API int shoal_pub_abort(struct shoal_pub *pub, void *ptr);
+/*
+ * shoal_pub_write - copy @len bytes (and @user_header, user_header_size
+ * bytes, if not NULL) into a slot and publish it. As loan + send.
+ */
+SHOAL_API int shoal_pub_write(struct shoal_pub *pub, const void *data,
+			      uint32_t len, const void *user_header);
+
+SHOAL_API uint64_t shoal_pub_epoch(const struct shoal_pub *pub);
+/* Live subscribers, as far as the publisher knows (rescans). */
+SHOAL_API uint32_t shoal_pub_subscribers(struct shoal_pub *pub);
+SHOAL_API void shoal_pub_get_stats(const struct shoal_pub *pub,
+				   struct shoal_pub_stats *stats);
+
+/*
+ * shoal_sub_open - find publisher @name and join it. Returns 0, -ENOENT (no
+ * live publisher, unless SHOAL_SUB_REATTACH), -EBUSY (the service's
+ * subscriber limit is reached; detail names it), -EPROTO (type or format
+ * mismatch, naming both), -EBADMSG (corrupt service), or what
+ * shoal_registry_open() returns.
+ */
+SHOAL_API int shoal_sub_open(const char *name,
+			     const struct shoal_sub_options *opts,
+			     struct shoal_sub **out);
+/* Leave the service (releasing any held message). NULL: no-op. */
+SHOAL_API void shoal_sub_close(struct shoal_sub *sub);
+
+/*
+ * shoal_sub_take - the next message, in place, waiting up to @timeout_ns
+ * with the subscriber's strategy. Returns:
+ *   0           *msg holds a message until shoal_sub_release()
+ *   -EAGAIN     @timeout_ns was 0 and nothing is pending
+ *   -ETIMEDOUT  nothing came in time
+ *   -EOVERFLOW  lossy: lapped; msg->lost messages were skipped (no message
+ *               is held); the next take continues from the oldest one left
+ *   -EPIPE      the publisher is gone and everything it sent was taken.
+ *               With SHOAL_SUB_REATTACH, later takes wait for a new one.
+ *   -EBUSY      a message is already held
+ *   -EBADMSG    the publisher's segment is corrupt
+ */
+SHOAL_API int shoal_sub_take(struct shoal_sub *sub, struct shoal_msg *msg,
+			     int64_t timeout_ns);
+/*
+ * shoal_sub_release - done with @msg. 0, or (lossy only) -ESTALE: the slot
+ * was overwritten while held, so whatever was read from it may be torn and
+ * must be discarded.
+ */
+SHOAL_API int shoal_sub_release(struct shoal_sub *sub, struct shoal_msg *msg);
+/* Lossy: 1 while @msg is still intact, 0 once overwritten. Reliable: 1. */
+SHOAL_API int shoal_sub_valid(const struct shoal_sub *sub,
+			      const struct shoal_msg *msg);
+/*
+ * shoal_sub_read - copy the next message into @buf (and its user header
+ * into @user_header if not NULL); the bytes are never torn. Returns the
+ * length, -EMSGSIZE (@cap too small; the message stays), or what
+ * shoal_sub_take() returns. @msg (may be NULL) gets seq, timestamp, epoch
+ * and, on -EOVERFLOW, lost; its pointers are NULL.
+ */
+SHOAL_API ssize_t shoal_sub_read(struct shoal_sub *sub, void *buf, size_t cap,
+				 void *user_header, struct shoal_msg *msg,
+				 int64_t timeout_ns);
+
+/*
+ * For event loops: shoal_sub_fd() becomes readable when take() may return
+ * something (a message, the publisher's death). Call shoal_sub_arm() before
+ * polling it: 1 means something is pending already (do not poll), 0 means
+ * poll. After the poll, call shoal_sub_disarm() and take with timeout 0.
+ * The fd stays the same across reattachment.
+ */
+SHOAL_API int shoal_sub_fd(const struct shoal_sub *sub);
+SHOAL_API int shoal_sub_arm(struct shoal_sub *sub);
+SHOAL_API void shoal_sub_disarm(struct shoal_sub *sub);
+
+/* 1 while attached to a live publisher. */
+SHOAL_API int shoal_sub_connected(const struct shoal_sub *sub);
+SHOAL_API uint64_t shoal_sub_epoch(const struct shoal_sub *sub);
+SHOAL_API void shoal_sub_get_stats(const struct shoal_sub *sub,
+				   struct shoal_sub_stats *stats);
+
+/* What shoal_pubsub_inspect() reports about a service and its subscribers. */
+struct shoal_pubsub_info {
+	enum shoal_delivery delivery;
+	uint32_t capacity;
+	uint32_t max_payload;
+	uint32_t user_header_size;
+	uint32_t history;
+	uint32_t max_subscribers;
+	uint32_t slot_stride;	   /* bytes per slot */
+	uint32_t subscribers;	   /* lines claimed by a live subscriber */
+	uint64_t payload_bytes;	   /* size of the payload segment */
+	uint64_t subscriber_bytes; /* size of the subscriber segment */
+	uint64_t head;		   /* next sequence number to publish */
+	struct shoal_pub_stats pub;
+};
+
+struct shoal_pubsub_sub_info {
+	uint32_t index;	 /* subscriber line */
+	int32_t pid;	 /* as the subscriber wrote it (untrusted) */
+	uint64_t cursor; /* next sequence it will take */
+	uint64_t received;
+	uint64_t lost;
+	uint64_t stale;
+	uint64_t sleeps;
+	uint64_t wakeups; /* eventfd writes the publisher made to it */
+};
+
+/*
+ * shoal_pubsub_inspect - read a live service's layout and counters without
+ * joining it. Fills *info and up to @cap entries of @subs (may be NULL),
+ * one per live subscriber; returns how many live subscribers there are
+ * (which may exceed @cap), or -errno as shoal_registry_open().
+ */
+SHOAL_API int shoal_pubsub_inspect(struct shoal_registry *reg, const char *name,
+				   struct shoal_pubsub_info *info,
+				   struct shoal_pubsub_sub_info *subs,
+				   uint32_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

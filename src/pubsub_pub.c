@@ -1,0 +1,634 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Publish/subscribe: the publisher side (creation, loans, gating, wake-ups)
+ * and the subscriber side (joining, taking, waiting, reattaching).
+ *
+ * The protocol, in brief (docs/pubsub.md has it in full):
+ *  - Message seq lives in slot seq & (capacity - 1), guarded by a seqlock
+ *    stamp (pubsub_layout.h). A subscriber's cursor is the next seq it
+ *    takes; a stamp newer than its cursor means it was lapped.
+ *  - Reliable: before writing seq the publisher makes sure
+ *    seq - capacity < every live subscriber's cursor. It caches the minimum
+ *    (Disruptor-style) and rescans only when the cache says "full" or a
+ *    subscriber joined or left (the subscriber segment's generation word).
+ *    Liveness is an OFD lock each subscriber holds on one byte of the
+ *    subscriber memfd: the kernel drops it when the subscriber dies, and
+ *    F_OFD_GETLK tells the publisher, who then evicts the line.
+ *  - Wake-ups: a subscriber about to sleep sets its bit in the sleeper
+ *    bitmap, fences and re-checks (notify.c's protocol); the publisher,
+ *    after each send, fences and loads the bitmap words: with nobody asleep
+ *    that is one or a few loads whatever the number of subscribers.
+ *  - A reliable publisher out of room sleeps in slices of at most
+ *    PUB_WAIT_SLICE_NS on its own eventfd after setting header.waiting; a
+ *    subscriber that advances writes that eventfd when it sees the flag. The
+ *    subscriber does not fence for this (its take path stays fence-free),
+ *    so a wake-up can be missed; the slice bounds the delay.
+ * Everything read from the subscriber segment is untrusted: cursors are
+ * clamped, bitmap bits beyond the limit ignored, indices never used before
+ * a bounds check, and the publisher never writes there at all.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include "shoal/pubsub.h"
+#include "shoal/segment.h"
+#include "arch.h"
+#include "error.h"
+#include "fdcheck.h"
+#include "notify_internal.h"
+#include "pubsub_internal.h"
+#include "registry_internal.h"
+
+#define DEFAULT_CAPACITY 1024
+#define DEFAULT_MAX_PAYLOAD 4096
+#define DEFAULT_SUBSCRIBERS 64
+/* Longest a blocked reliable publisher sleeps before re-checking. */
+#define PUB_WAIT_SLICE_NS (1000 * 1000)
+/* How long a blocked publisher spins before it sleeps. */
+#define PUB_SPIN_NS (20 * 1000)
+
+/* ------------------------------------------------------------------------
+ * Publisher
+ */
+
+struct shoal_pub {
+	struct shoal_registry *reg;
+	int own_reg;
+	struct shoal_segment *seg;	/* payload */
+	struct shoal_segment *subs_seg; /* subscribers' */
+	struct shoal_entry *entry;
+	struct shoal__pubsub_header *hdr;
+	_Atomic uint64_t *wakeups;
+	uint8_t *slots;
+	struct shoal__pubsub_subs_header *sh;
+	_Atomic uint32_t *bitmap;
+	struct shoal__pubsub_sub_line *lines;
+	int subs_fd; /* for F_OFD_GETLK */
+	int eventfd; /* wakes this publisher when it waits for room */
+	int *wake_fds;
+	uint32_t bitmap_words;
+	uint32_t delivery, capacity, mask, stride, max_payload, uh_size;
+	uint32_t max_subs, flags;
+	int64_t send_timeout_ns;
+	uint64_t head; /* next seq, our own copy */
+	uint64_t epoch;
+	/* Reliable gating: the live lines as of generation known_gen, and
+	 * the minimum of their cursors as last computed. */
+	uint32_t known_gen;
+	uint32_t nactive;
+	uint32_t *active;
+	uint64_t min_cursor;
+	/* The outstanding loan. */
+	int loaned;
+	uint32_t loan_size;
+	struct shoal__pubsub_slot *loan_slot;
+};
+
+void shoal_pub_options_init(struct shoal_pub_options *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->delivery = SHOAL_DELIVERY_RELIABLE;
+	opts->capacity = DEFAULT_CAPACITY;
+	opts->max_payload = DEFAULT_MAX_PAYLOAD;
+	opts->max_subscribers = DEFAULT_SUBSCRIBERS;
+	opts->send_timeout_ns = SHOAL_WAIT_FOREVER;
+	opts->access = SHOAL_ACCESS_OWNER;
+}
+
+static int check_pub_options(const struct shoal_pub_options *o)
+{
+	if (o->delivery != SHOAL_DELIVERY_RELIABLE &&
+	    o->delivery != SHOAL_DELIVERY_LOSSY)
+		return shoal__fail(-EINVAL, "pub: unknown delivery %u",
+				   (unsigned)o->delivery);
+	if (!is_pow2(o->capacity) || o->capacity < 2 ||
+	    o->capacity > SHOAL_PUB_CAPACITY_MAX)
+		return shoal__fail(-EINVAL,
+				   "pub: capacity %u is not a power of two "
+				   "in 2..%u",
+				   o->capacity, SHOAL_PUB_CAPACITY_MAX);
+	if (o->max_payload == 0 || o->max_payload > SHOAL_PUB_PAYLOAD_MAX)
+		return shoal__fail(-EINVAL, "pub: max_payload %u not in 1..%u",
+				   o->max_payload, SHOAL_PUB_PAYLOAD_MAX);
+	if (o->user_header_size % 8 ||
+	    o->user_header_size > SHOAL_PUB_USER_HEADER_MAX)
+		return shoal__fail(-EINVAL,
+				   "pub: user_header_size %u is not a multiple "
+				   "of 8 up to %u",
+				   o->user_header_size,
+				   SHOAL_PUB_USER_HEADER_MAX);
+	if (o->history >= o->capacity)
+		return shoal__fail(-EINVAL,
+				   "pub: history %u must be below the "
+				   "capacity %u",
+				   o->history, o->capacity);
+	if (o->max_subscribers == 0 ||
+	    o->max_subscribers > SHOAL_PUB_SUBSCRIBERS_MAX)
+		return shoal__fail(-EINVAL,
+				   "pub: max_subscribers %u not in 1..%u",
+				   o->max_subscribers,
+				   SHOAL_PUB_SUBSCRIBERS_MAX);
+	if (o->flags & ~(uint32_t)SHOAL_PUB_NO_TIMESTAMP)
+		return shoal__fail(-EINVAL, "pub: unknown flags 0x%x",
+				   o->flags);
+	return 0;
+}
+
+static int create_segments(struct shoal_pub *p, const char *name)
+{
+	struct shoal_segment_options so;
+	uint64_t slots_bytes = (uint64_t)p->capacity * p->stride;
+	struct shoal_object_spec payload[2] = {
+		{ SHOAL__PUBSUB_HEADER_OBJECT, SHOAL_OBJECT_PUBSUB_HEADER, 64,
+		  header_bytes(p->max_subs) },
+		{ SHOAL__PUBSUB_SLOTS_OBJECT, SHOAL_OBJECT_PUBSUB_SLOTS, 64,
+		  slots_bytes },
+	};
+	struct shoal_object_spec subs = { SHOAL__PUBSUB_SUBS_OBJECT,
+					  SHOAL_OBJECT_PUBSUB_SUBS, 64,
+					  subs_bytes(p->max_subs) };
+	void *ptr;
+	int err;
+
+	if (slots_bytes > SHOAL_SEGMENT_SIZE_MAX / 2)
+		return shoal__fail(-E2BIG,
+				   "pub: %u slots of %u bytes is too large",
+				   p->capacity, p->stride);
+	shoal_segment_options_init(&so);
+	so.debug_name = name;
+	so.flags = SHOAL_SEGMENT_PEERS_READ_ONLY;
+	err = shoal_segment_create(payload, 2, &so, &p->seg);
+	if (err)
+		return err;
+	shoal_segment_options_init(&so);
+	so.debug_name = name;
+	so.epoch = shoal_segment_epoch(p->seg);
+	err = shoal_segment_create(&subs, 1, &so, &p->subs_seg);
+	if (err)
+		return err;
+	p->epoch = shoal_segment_epoch(p->seg);
+	shoal_segment_find(p->seg, SHOAL__PUBSUB_HEADER_OBJECT, 0, &ptr, NULL);
+	p->hdr = ptr;
+	p->wakeups = wakeups_table(p->hdr, p->max_subs);
+	shoal_segment_find(p->seg, SHOAL__PUBSUB_SLOTS_OBJECT, 0, &ptr, NULL);
+	p->slots = ptr;
+	shoal_segment_find(p->subs_seg, SHOAL__PUBSUB_SUBS_OBJECT, 0, &ptr,
+			   NULL);
+	p->sh = ptr;
+	p->bitmap = subs_bitmap(p->sh);
+	p->lines = subs_lines(p->sh, p->max_subs);
+	p->subs_fd = shoal_segment_fd(p->subs_seg);
+	p->bitmap_words = (p->max_subs + 31) / 32;
+	return 0;
+}
+
+static void format(struct shoal_pub *p)
+{
+	struct shoal__pubsub_header *h = p->hdr;
+	int32_t *fds = wake_fd_table(h);
+
+	h->magic = SHOAL__PUBSUB_MAGIC;
+	h->version = SHOAL__PUBSUB_VERSION;
+	h->delivery = p->delivery;
+	h->capacity = p->capacity;
+	h->slot_stride = p->stride;
+	h->max_payload = p->max_payload;
+	h->user_header_size = p->uh_size;
+	h->history = 0;
+	h->max_subscribers = p->max_subs;
+	h->flags = p->flags;
+	h->subs_memfd = p->subs_fd;
+	for (uint32_t i = 0; i < p->max_subs; i++)
+		fds[i] = p->wake_fds[i];
+	p->sh->magic = SHOAL__PUBSUB_SUBS_MAGIC;
+	p->sh->max_subscribers = p->max_subs;
+}
+
+static int make_eventfds(struct shoal_pub *p)
+{
+	p->wake_fds = malloc(sizeof(int) * p->max_subs);
+	p->active = malloc(sizeof(uint32_t) * p->max_subs);
+	if (!p->wake_fds || !p->active)
+		return shoal__fail(-ENOMEM, "pub: out of memory");
+	for (uint32_t i = 0; i < p->max_subs; i++)
+		p->wake_fds[i] = -1;
+	p->eventfd = shoal_eventfd_create();
+	if (p->eventfd < 0)
+		return p->eventfd;
+	for (uint32_t i = 0; i < p->max_subs; i++) {
+		p->wake_fds[i] = shoal_eventfd_create();
+		if (p->wake_fds[i] < 0)
+			return p->wake_fds[i];
+	}
+	return 0;
+}
+
+static int announce(struct shoal_pub *p, const char *name,
+		    const struct shoal_pub_options *o)
+{
+	struct shoal_service_spec spec;
+	int *extra;
+	int err;
+
+	extra = malloc(sizeof(int) * (1 + (size_t)p->max_subs));
+	if (!extra)
+		return shoal__fail(-ENOMEM, "pub: out of memory");
+	extra[SHOAL__PUBSUB_EXTRA_SUBS_MEMFD] = p->subs_fd;
+	for (uint32_t i = 0; i < p->max_subs; i++)
+		extra[SHOAL__PUBSUB_EXTRA_WAKE_FD(i)] = p->wake_fds[i];
+	memset(&spec, 0, sizeof(spec));
+	spec.name = name;
+	spec.pattern = SHOAL_PATTERN_PUBSUB;
+	spec.access = o->access;
+	spec.memfd = shoal_segment_fd(p->seg);
+	spec.eventfd_count = 1;
+	spec.eventfds = &p->eventfd;
+	spec.type_name = o->type_name;
+	spec.type_size = o->type_size;
+	spec.type_align = o->type_align;
+	spec.flags = SHOAL_PUBLISH_SERVER_THREAD;
+	spec.extra_fd_count = 1 + p->max_subs;
+	spec.extra_fds = extra;
+	err = shoal_registry_publish(p->reg, &spec, &p->entry);
+	free(extra); /* the entry borrows the fds, not the array */
+	return err;
+}
+
+int shoal_pub_create(const char *name, const struct shoal_pub_options *opts,
+		     struct shoal_pub **out)
+{
+	struct shoal_pub_options defaults;
+	struct shoal_pub *p;
+	int err;
+
+	if (!name || !out)
+		return shoal__fail(-EINVAL, "pub_create: NULL argument");
+	if (!opts) {
+		shoal_pub_options_init(&defaults);
+		opts = &defaults;
+	}
+	err = check_pub_options(opts);
+	if (err)
+		return err;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return shoal__fail(-ENOMEM, "pub: out of memory");
+	p->eventfd = -1;
+	p->subs_fd = -1;
+	p->delivery = opts->delivery;
+	p->capacity = opts->capacity;
+	p->mask = opts->capacity - 1;
+	p->max_payload = opts->max_payload;
+	p->uh_size = opts->user_header_size;
+	p->stride = slot_stride(p->uh_size, p->max_payload);
+	p->max_subs = opts->max_subscribers;
+	p->flags = opts->flags;
+	p->send_timeout_ns = opts->send_timeout_ns;
+	err = open_registry(opts->registry, &p->reg, &p->own_reg);
+	if (!err)
+		err = make_eventfds(p);
+	if (!err)
+		err = create_segments(p, name);
+	if (!err) {
+		format(p);
+		p->hdr->history = opts->history;
+		err = shoal_segment_ready(p->seg);
+	}
+	if (!err)
+		err = shoal_segment_ready(p->subs_seg);
+	if (!err)
+		err = announce(p, name, opts);
+	if (err) {
+		char detail[256];
+
+		/* Keep the cause's detail through the clean-up's calls. */
+		snprintf(detail, sizeof(detail), "%s", shoal_last_error());
+		shoal_pub_destroy(p);
+		return shoal__fail(err, "%s", detail);
+	}
+	p->known_gen =
+		atomic_load_explicit(&p->sh->generation, memory_order_acquire) -
+		1; /* force a first scan */
+	*out = p;
+	return 0;
+}
+
+void shoal_pub_destroy(struct shoal_pub *p)
+{
+	if (!p)
+		return;
+	if (p->hdr) {
+		atomic_store_explicit(&p->hdr->closed, 1, memory_order_release);
+		/* Wake every sleeper so it sees the close at once. */
+		shoal__fence_full();
+		for (uint32_t i = 0; p->wake_fds && i < p->max_subs; i++)
+			if (p->wake_fds[i] >= 0)
+				shoal__eventfd_wake(p->wake_fds[i]);
+	}
+	shoal_entry_destroy(p->entry);
+	shoal_segment_destroy(p->subs_seg);
+	shoal_segment_destroy(p->seg);
+	for (uint32_t i = 0; p->wake_fds && i < p->max_subs; i++)
+		if (p->wake_fds[i] >= 0)
+			close(p->wake_fds[i]);
+	if (p->eventfd >= 0)
+		close(p->eventfd);
+	if (p->own_reg)
+		shoal_registry_destroy(p->reg);
+	free(p->wake_fds);
+	free(p->active);
+	free(p);
+}
+
+/* A subscriber's cursor, clamped into [seq - capacity, seq]. */
+static uint64_t read_cursor(const struct shoal_pub *p, uint32_t i, uint64_t seq)
+{
+	uint64_t c =
+		atomic_load_explicit(&p->lines[i].cursor, memory_order_acquire);
+
+	if ((int64_t)(seq - c) < 0)
+		return seq; /* ahead of the publisher: gates nothing */
+	if (seq - c > p->capacity)
+		return seq - p->capacity; /* gates fully until it moves */
+	return c;
+}
+
+static void recompute_min(struct shoal_pub *p, uint64_t seq)
+{
+	uint64_t min = seq;
+
+	for (uint32_t k = 0; k < p->nactive; k++) {
+		uint64_t c = read_cursor(p, p->active[k], seq);
+
+		if ((int64_t)(c - min) < 0)
+			min = c;
+	}
+	p->min_cursor = min;
+}
+
+/* Rebuilds the list of live lines: ACTIVE and locked by their owner. */
+static void rescan(struct shoal_pub *p, uint32_t gen, uint64_t seq)
+{
+	p->known_gen = gen;
+	p->nactive = 0;
+	for (uint32_t i = 0; i < p->max_subs; i++) {
+		if (atomic_load_explicit(&p->lines[i].state,
+					 memory_order_acquire) !=
+		    SHOAL__SUB_ACTIVE)
+			continue;
+		if (line_locked(p->subs_fd, i))
+			p->active[p->nactive++] = i;
+	}
+	recompute_min(p, seq);
+}
+
+/* Drops lines whose subscriber died. Returns how many. */
+static uint32_t evict_dead(struct shoal_pub *p)
+{
+	uint32_t dropped = 0;
+
+	for (uint32_t k = 0; k < p->nactive;) {
+		if (line_locked(p->subs_fd, p->active[k])) {
+			k++;
+			continue;
+		}
+		p->active[k] = p->active[--p->nactive];
+		dropped++;
+	}
+	if (dropped)
+		atomic_fetch_add_explicit(&p->hdr->evicted, dropped,
+					  memory_order_relaxed);
+	return dropped;
+}
+
+static int has_room(struct shoal_pub *p, uint64_t seq)
+{
+	uint32_t gen =
+		atomic_load_explicit(&p->sh->generation, memory_order_acquire);
+
+	if (gen != p->known_gen)
+		rescan(p, gen, seq);
+	if (seq - p->min_cursor < p->capacity)
+		return 1;
+	recompute_min(p, seq);
+	return seq - p->min_cursor < p->capacity;
+}
+
+/* Sleeps on the publisher's eventfd for at most a slice, or @deadline. */
+static void pub_sleep(struct shoal_pub *p, uint64_t seq, int64_t deadline)
+{
+	struct pollfd pfd = { .fd = p->eventfd, .events = POLLIN };
+	int64_t slice = PUB_WAIT_SLICE_NS;
+	struct timespec ts;
+	uint64_t v;
+
+	atomic_store_explicit(&p->hdr->waiting, 1, memory_order_relaxed);
+	shoal__fence_full();
+	recompute_min(p, seq);
+	if (seq - p->min_cursor >= p->capacity) {
+		if (deadline >= 0 && deadline - shoal__now_ns() < slice)
+			slice = deadline - shoal__now_ns();
+		if (slice > 0) {
+			ts.tv_sec = 0;
+			ts.tv_nsec = slice;
+			ppoll(&pfd, 1, &ts, NULL);
+		}
+	}
+	atomic_store_explicit(&p->hdr->waiting, 0, memory_order_relaxed);
+	if (read(p->eventfd, &v, sizeof(v)) < 0)
+		(void)0; /* EAGAIN: nothing to drain */
+}
+
+/* Reliable: waits until message @seq can be written. 0 or -EAGAIN. */
+static int make_room(struct shoal_pub *p, uint64_t seq)
+{
+	int64_t deadline, spin_until;
+
+	if (has_room(p, seq))
+		return 0;
+	atomic_fetch_add_explicit(&p->hdr->blocked, 1, memory_order_relaxed);
+	deadline = shoal__deadline(p->send_timeout_ns);
+	spin_until = shoal__now_ns() + PUB_SPIN_NS;
+	for (;;) {
+		int64_t now;
+
+		if (evict_dead(p))
+			recompute_min(p, seq);
+		if (has_room(p, seq))
+			return 0;
+		now = shoal__now_ns();
+		if (p->send_timeout_ns == 0 ||
+		    (deadline >= 0 && now >= deadline))
+			break;
+		if (now < spin_until)
+			shoal__cpu_relax();
+		else
+			pub_sleep(p, seq, deadline);
+	}
+	atomic_fetch_add_explicit(&p->hdr->failed, 1, memory_order_relaxed);
+	return shoal__fail(-EAGAIN,
+			   "pub: a subscriber is %u messages behind and did "
+			   "not make room in time",
+			   p->capacity);
+}
+
+int shoal_pub_loan(struct shoal_pub *p, uint32_t size, void **ptr)
+{
+	struct shoal__pubsub_slot *s;
+	int err;
+
+	if (p->loaned)
+		return shoal__fail(-EBUSY, "pub: a loan is already out");
+	if (size > p->max_payload)
+		return shoal__fail(-EMSGSIZE,
+				   "pub: %u bytes exceed max_payload %u", size,
+				   p->max_payload);
+	if (p->delivery == SHOAL_DELIVERY_RELIABLE && p->head >= p->capacity) {
+		err = make_room(p, p->head);
+		if (err)
+			return err;
+	}
+	s = slot_at(p->slots, p->stride, p->mask, p->head);
+	/* Odd stamp first: a lossy reader still on the old message sees the
+	 * change; the fence keeps the payload writes after it. */
+	atomic_store_explicit(&s->stamp, shoal__pubsub_stamp(p->head) | 1,
+			      memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	p->loaned = 1;
+	p->loan_size = size;
+	p->loan_slot = s;
+	*ptr = (uint8_t *)(s + 1) + p->uh_size;
+	return 0;
+}
+
+void *shoal_pub_loan_header(struct shoal_pub *p)
+{
+	if (!p->loaned || !p->uh_size)
+		return NULL;
+	return p->loan_slot + 1;
+}
+
+static int check_loan(struct shoal_pub *p, void *ptr)
+{
+	if (!p->loaned || ptr != (uint8_t *)(p->loan_slot + 1) + p->uh_size)
+		return shoal__fail(-EINVAL, "pub: not the outstanding loan");
+	return 0;
+}
+
+/* Wakes every subscriber whose bit is set. */
+static void wake_sleepers(struct shoal_pub *p)
+{
+	for (uint32_t w = 0; w < p->bitmap_words; w++) {
+		uint32_t bits;
+
+		if (!atomic_load_explicit(&p->bitmap[w], memory_order_relaxed))
+			continue;
+		bits = atomic_exchange_explicit(&p->bitmap[w], 0,
+						memory_order_relaxed);
+		while (bits) {
+			uint32_t i = w * 32 + (uint32_t)__builtin_ctz(bits);
+
+			bits &= bits - 1;
+			if (i >= p->max_subs)
+				break; /* untrusted bits past the limit */
+			if (shoal__eventfd_wake(p->wake_fds[i]) == 0) {
+				atomic_fetch_add_explicit(&p->wakeups[i], 1,
+							  memory_order_relaxed);
+				atomic_fetch_add_explicit(&p->hdr->wakeups, 1,
+							  memory_order_relaxed);
+			}
+		}
+	}
+}
+
+int shoal_pub_send(struct shoal_pub *p, void *ptr, uint32_t len)
+{
+	struct shoal__pubsub_slot *s = p->loan_slot;
+	int err = check_loan(p, ptr);
+
+	if (err)
+		return err;
+	if (len > p->loan_size)
+		return shoal__fail(-EINVAL, "pub: %u bytes sent, %u loaned",
+				   len, p->loan_size);
+	atomic_store_explicit(&s->len, len, memory_order_relaxed);
+	atomic_store_explicit(
+		&s->timestamp_ns,
+		(p->flags & SHOAL_PUB_NO_TIMESTAMP) ? 0 : shoal__now_ns(),
+		memory_order_relaxed);
+	atomic_store_explicit(&s->stamp, shoal__pubsub_stamp(p->head),
+			      memory_order_release);
+	p->head++;
+	atomic_store_explicit(&p->hdr->head, p->head, memory_order_release);
+	p->loaned = 0;
+	/* Pairs with a subscriber's fence between setting its bit and
+	 * re-checking its slot (notify.c's protocol). */
+	shoal__fence_full();
+	wake_sleepers(p);
+	return 0;
+}
+
+int shoal_pub_abort(struct shoal_pub *p, void *ptr)
+{
+	struct shoal__pubsub_slot *s = p->loan_slot;
+	int err = check_loan(p, ptr);
+
+	if (err)
+		return err;
+	/* The slot's old message is gone (it was overwritten in part); the
+	 * odd stamp stays, so readers of that old seq see it as lapped,
+	 * which is what it is. */
+	(void)s;
+	p->loaned = 0;
+	return 0;
+}
+
+int shoal_pub_write(struct shoal_pub *p, const void *data, uint32_t len,
+		    const void *user_header)
+{
+	void *ptr;
+	int err = shoal_pub_loan(p, len, &ptr);
+
+	if (err)
+		return err;
+	if (user_header && p->uh_size)
+		memcpy(p->loan_slot + 1, user_header, p->uh_size);
+	memcpy(ptr, data, len);
+	return shoal_pub_send(p, ptr, len);
+}
+
+uint64_t shoal_pub_epoch(const struct shoal_pub *p)
+{
+	return p->epoch;
+}
+
+uint32_t shoal_pub_subscribers(struct shoal_pub *p)
+{
+	rescan(p,
+	       atomic_load_explicit(&p->sh->generation, memory_order_acquire),
+	       p->head);
+	return p->nactive;
+}
+
+void shoal_pub_get_stats(const struct shoal_pub *p, struct shoal_pub_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->sent = p->head;
+	st->blocked =
+		atomic_load_explicit(&p->hdr->blocked, memory_order_relaxed);
+	st->failed =
+		atomic_load_explicit(&p->hdr->failed, memory_order_relaxed);
+	st->wakeups =
+		atomic_load_explicit(&p->hdr->wakeups, memory_order_relaxed);
+	st->evicted =
+		atomic_load_explicit(&p->hdr->evicted, memory_order_relaxed);
+	st->subscribers = p->nactive;
+}
