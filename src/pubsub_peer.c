@@ -121,9 +121,11 @@ static int open_subs(struct shoal_service *svc, const struct pubsub_geometry *g,
 	err = shoal_segment_find(*subs_seg, SHOAL__PUBSUB_SUBS_OBJECT,
 				 SHOAL_OBJECT_PUBSUB_SUBS, &ptr, &info);
 	s = ptr;
-	if (err || info.size < subs_bytes(g->max_subs) ||
-	    s->magic != SHOAL__PUBSUB_SUBS_MAGIC ||
-	    *(volatile uint32_t *)&s->max_subscribers != g->max_subs) {
+	/* The size is the segment layer's validated copy; the object's own
+	 * header line (magic, limit) is not checked: any subscriber can
+	 * scribble over it, and a new subscriber must still get in. The
+	 * limit comes from the publisher's read-only header instead. */
+	if (err || info.size < subs_bytes(g->max_subs)) {
 		shoal_segment_close(*subs_seg);
 		*subs_seg = NULL;
 		return shoal__fail(-EBADMSG,

@@ -62,6 +62,7 @@ struct shoal_sub {
 	int held;
 	int gone; /* the publisher died or withdrew */
 	uint32_t idle_calls;
+	int check_pid; /* look at the pidfd on the next chance */
 	uint64_t pid_checked_sleeps;
 	struct shoal_waiter waiter;
 };
@@ -390,8 +391,10 @@ static int publisher_gone(struct shoal_sub *s, int force)
 		return 1;
 	if (atomic_load_explicit(&s->g.hdr->closed, memory_order_acquire))
 		return s->gone = 1;
-	if (force || s->waiter.priv_sleeps != s->pid_checked_sleeps ||
+	if (force || s->check_pid ||
+	    s->waiter.priv_sleeps != s->pid_checked_sleeps ||
 	    ++s->idle_calls % PID_CHECK_EVERY == 0) {
+		s->check_pid = 0;
 		s->pid_checked_sleeps = s->waiter.priv_sleeps;
 		if (!shoal_service_alive(s->svc))
 			return s->gone = 1;
@@ -453,12 +456,11 @@ static int try_take(struct shoal_sub *s, struct shoal_msg *msg)
 	}
 	len = atomic_load_explicit(&slot->len, memory_order_relaxed);
 	if (len > s->g.max_payload) {
-		if (s->g.delivery == SHOAL_DELIVERY_LOSSY) {
-			atomic_thread_fence(memory_order_acquire);
-			if (atomic_load_explicit(&slot->stamp,
-						 memory_order_relaxed) != st)
-				return skip_lapped(s, msg);
-		}
+		/* Torn by an overwrite, or a corrupt publisher? */
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&slot->stamp, memory_order_relaxed) !=
+		    st)
+			return skip_lapped(s, msg);
 		set_cursor(s, s->cursor + 1);
 		return shoal__fail(-EBADMSG,
 				   "sub: message %llu claims %u bytes, more "
@@ -585,8 +587,9 @@ int shoal_sub_valid(const struct shoal_sub *s, const struct shoal_msg *msg)
 
 	if (check_held(s, msg))
 		return 0;
-	if (s->g.delivery == SHOAL_DELIVERY_RELIABLE)
-		return 1;
+	/* Reliable mode checks too: a reliable publisher never overwrites a
+	 * held message, unless another subscriber (which can write our
+	 * line) lied about our cursor. One load of a line already cached. */
 	atomic_thread_fence(memory_order_acquire);
 	return atomic_load_explicit(&((struct shoal__pubsub_slot *)slot)->stamp,
 				    memory_order_relaxed) == msg->priv_stamp;
@@ -649,9 +652,13 @@ ssize_t shoal_sub_read(struct shoal_sub *s, void *buf, size_t cap,
 	m.data = NULL;
 	m.user_header = NULL;
 	if (err == -ESTALE) {
-		/* The copy may be torn: to the caller it is a lost message. */
+		/* The copy may be torn: to the caller it is a lost message,
+		 * not a received one. */
 		s->stale--;
+		s->received--;
 		s->lost++;
+		atomic_store_explicit(&s->line->received, s->received,
+				      memory_order_relaxed);
 		atomic_store_explicit(&s->line->stale, s->stale,
 				      memory_order_relaxed);
 		atomic_store_explicit(&s->line->lost, s->lost,
@@ -688,8 +695,11 @@ void shoal_sub_disarm(struct shoal_sub *s)
 {
 	char buf[4096];
 
-	if (s->svc)
+	if (s->svc) {
 		shoal_waiter_disarm(&s->waiter);
+		/* The poll may have ended on the publisher's pidfd. */
+		s->check_pid = 1;
+	}
 	if (s->inotify_fd >= 0)
 		while (read(s->inotify_fd, buf, sizeof(buf)) > 0)
 			;

@@ -221,12 +221,17 @@ SHOAL_API void shoal_sub_close(struct shoal_sub *sub);
 SHOAL_API int shoal_sub_take(struct shoal_sub *sub, struct shoal_msg *msg,
 			     int64_t timeout_ns);
 /*
- * shoal_sub_release - done with @msg. 0, or (lossy only) -ESTALE: the slot
- * was overwritten while held, so whatever was read from it may be torn and
- * must be discarded.
+ * shoal_sub_release - done with @msg. 0, or -ESTALE: the slot was
+ * overwritten while held (lossy mode; in reliable mode only if another
+ * process corrupted this subscriber's line), so whatever was read from it
+ * may be torn and must be discarded.
  */
 SHOAL_API int shoal_sub_release(struct shoal_sub *sub, struct shoal_msg *msg);
-/* Lossy: 1 while @msg is still intact, 0 once overwritten. Reliable: 1. */
+/*
+ * 1 while @msg is still intact, 0 once overwritten: in lossy mode when the
+ * publisher lapped the subscriber; in reliable mode only when some other
+ * process corrupted this subscriber's cursor.
+ */
 SHOAL_API int shoal_sub_valid(const struct shoal_sub *sub,
 			      const struct shoal_msg *msg);
 /*
