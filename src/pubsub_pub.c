@@ -325,6 +325,9 @@ void shoal_pub_destroy(struct shoal_pub *p)
 {
 	if (!p)
 		return;
+	/* Withdraw the name first: a reattaching subscriber woken by the
+	 * close below must not find this publisher again. */
+	shoal_entry_destroy(p->entry);
 	if (p->hdr) {
 		atomic_store_explicit(&p->hdr->closed, 1, memory_order_release);
 		/* Wake every sleeper so it sees the close at once. */
@@ -333,7 +336,6 @@ void shoal_pub_destroy(struct shoal_pub *p)
 			if (p->wake_fds[i] >= 0)
 				shoal__eventfd_wake(p->wake_fds[i]);
 	}
-	shoal_entry_destroy(p->entry);
 	shoal_segment_destroy(p->subs_seg);
 	shoal_segment_destroy(p->seg);
 	for (uint32_t i = 0; p->wake_fds && i < p->max_subs; i++)

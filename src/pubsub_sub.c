@@ -59,6 +59,7 @@ struct shoal_sub {
 	uint64_t epoch;
 	uint64_t cursor; /* next seq to take */
 	uint64_t received, lost, stale;
+	uint64_t sleeps_before; /* sleeps under earlier publishers */
 	int held;
 	int gone; /* the publisher died or withdrew */
 	uint32_t idle_calls;
@@ -244,6 +245,10 @@ static int attach(struct shoal_sub *s)
 	err = check_type(s, &info);
 	if (!err)
 		err = shoal__pubsub_map(s->svc, &s->g, 0, &s->subs_seg, &s->sh);
+	if (!err &&
+	    atomic_load_explicit(&s->g.hdr->closed, memory_order_acquire))
+		err = shoal__fail(-ENOENT, "sub: '%s' is being withdrawn",
+				  s->name);
 	if (!err)
 		err = attach_fds(s);
 	if (err) {
@@ -255,6 +260,8 @@ static int attach(struct shoal_sub *s)
 	}
 	if (s->inotify_fd >= 0)
 		epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->inotify_fd, NULL);
+	/* Sleeps are counted per handle, across publishers. */
+	s->sleeps_before += s->waiter.priv_sleeps;
 	shoal__waiter_setup(&s->waiter, &subs_bitmap(s->sh)[s->index / 32],
 			    s->mask, NULL, s->eventfd, s->epfd, s->strategy);
 	join_line(s);
@@ -721,7 +728,7 @@ void shoal_sub_get_stats(const struct shoal_sub *s, struct shoal_sub_stats *st)
 	st->received = s->received;
 	st->lost = s->lost;
 	st->stale = s->stale;
-	st->sleeps = s->waiter.priv_sleeps;
+	st->sleeps = s->sleeps_before + s->waiter.priv_sleeps;
 	st->reattached = s->reattached;
 	st->epoch = s->epoch;
 }
