@@ -1,7 +1,8 @@
 # Thin wrapper over CMake/CTest: the builds CI runs, in one place.
 #
 #   make / make build   Release build in build/
-#   make demo           build, then run build/examples/demo
+#   make demo           build, then run build/examples/demo (pub/sub) and
+#                       the quick benchmark summary (shoal bench --quick)
 #   make test           everything CI checks (see "test" below); non-zero on
 #                       the first failure ("make -k test" runs every stage)
 #   make format         clang-format -i every C source and header
@@ -64,6 +65,13 @@ build: prereqs-build
 demo: build
 	@printf '\n==== shoal: running build/examples/demo ====\n'
 	./build/examples/demo
+	@if [ -x build/tools/shoal ] && \
+		build/tools/shoal bench --help >/dev/null 2>&1; then \
+		printf '\n==== shoal: running build/tools/shoal bench --quick ====\n'; \
+		./build/tools/shoal bench --quick; \
+	else \
+		echo "no 'shoal bench' in build/tools/shoal yet: benchmark summary skipped"; \
+	fi
 
 test: prereqs test-build test-asan test-tsan test-clang test-format
 	@printf '\n==== shoal: all test stages passed ====\n'
