@@ -172,6 +172,12 @@ static void detach(struct shoal_sub *s)
 		epoll_add(s->epfd, s->inotify_fd);
 }
 
+static void set_cursor(struct shoal_sub *s, uint64_t cursor)
+{
+	s->cursor = cursor;
+	atomic_store_explicit(&s->line->cursor, cursor, memory_order_release);
+}
+
 /* Joins line s->index: cursor first, then ACTIVE, then the generation. */
 static void join_line(struct shoal_sub *s)
 {
@@ -197,6 +203,20 @@ static void join_line(struct shoal_sub *s)
 			      memory_order_release);
 	atomic_fetch_add_explicit(&s->sh->generation, 1, memory_order_seq_cst);
 	s->line = l;
+	/*
+	 * Until a reliable publisher sees the new generation it does not
+	 * gate on us, so it may have overwritten messages from our cursor
+	 * on. It loads the generation after a full fence that follows its
+	 * store of head (shoal_pub_send), and we load head after a full
+	 * fence that follows our increment: so every message it wrote
+	 * without seeing us is at most the head we now read, and every
+	 * message from head - capacity + 1 on is safe. We were never owed
+	 * the older ones: starting later is not a loss.
+	 */
+	shoal__fence_full();
+	head = atomic_load_explicit(&s->g.hdr->head, memory_order_acquire);
+	if ((int64_t)(head - s->cursor) > (int64_t)(s->g.capacity - 1))
+		set_cursor(s, head - (s->g.capacity - 1));
 }
 
 static int attach_fds(struct shoal_sub *s)
@@ -416,12 +436,6 @@ static int sub_ready(void *arg)
 					   memory_order_acquire);
 
 	return classify(st, s->cursor) != NOT_YET || publisher_gone(s, 0);
-}
-
-static void set_cursor(struct shoal_sub *s, uint64_t cursor)
-{
-	s->cursor = cursor;
-	atomic_store_explicit(&s->line->cursor, cursor, memory_order_release);
 }
 
 /* Lapped at s->cursor: skip to the oldest message still in the ring. */

@@ -719,6 +719,11 @@ static int probe_open(struct shoal_registry *reg, const char *file,
 		shoal__fail(err, "'%s' is not a regular file", name);
 		goto fail;
 	}
+	if (st.st_nlink == 0) {
+		/* Unlinked since we opened it: withdrawn or cleaned. */
+		err = shoal__fail(-ENOENT, "'%s' was just withdrawn", name);
+		goto fail;
+	}
 	if (st.st_nlink != 1) {
 		shoal__fail(err,
 			    "'%s' has %lu links: a hard link is not a "
@@ -780,6 +785,22 @@ int shoal__registry_probe(struct shoal_registry *reg, const char *file,
 	if (!err)
 		close(fd);
 	return err;
+}
+
+/*
+ * 1 if the entry whose descriptor @dfd we hold went away: unlinked (the
+ * owner withdrew it) or its owner died. An owner closes the fds it
+ * announced only while withdrawing, so a failure to take them then is not
+ * a corrupt descriptor but a service that is gone.
+ */
+static int entry_withdrawn(int dfd, int pidfd)
+{
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+	struct stat st;
+
+	if (fstat(dfd, &st) == 0 && st.st_nlink == 0)
+		return 1;
+	return poll(&p, 1, 0) == 1;
 }
 
 /* Takes the announced fds by pidfd_getfd; -EPERM when that is refused. */
@@ -866,6 +887,11 @@ int shoal_registry_open(struct shoal_registry *reg, const char *name,
 			goto fail_pidfd;
 		svc->source = SHOAL_FDS_BY_SCM_RIGHTS;
 	} else {
+		if (entry_withdrawn(dfd, svc->pidfd))
+			err = shoal__fail(-ENOENT,
+					  "'%s' was withdrawn while we took "
+					  "its fds",
+					  name);
 		goto fail_pidfd;
 	}
 

@@ -565,14 +565,17 @@ static int test_too_many_objects(void)
 
 /*
  * The spec comment says a kind is "SHOAL_OBJECT_* or a user value >= 1024":
- * values 4..1023 are reserved for future shoal kinds, so create() must refuse
- * them, or a segment made today could be misread by a later shoal.
+ * values past SHOAL_OBJECT_KIND_LAST up to 1023 are reserved for future
+ * shoal kinds, so create() must refuse them, or a segment made today could
+ * be misread by a later shoal.
  */
 static int test_reserved_kinds(void)
 {
-	struct shoal_object_spec s = { "k", 4, 0, 64 };
+	struct shoal_object_spec s = { "k", SHOAL_OBJECT_KIND_LAST + 1, 0, 64 };
 
-	EXPECT_CREATE(&s, 1, -EINVAL, "kind 4");
+	EXPECT_CREATE(&s, 1, -EINVAL, "kind after the last");
+	s.kind = SHOAL_OBJECT_KIND_LAST;
+	EXPECT_CREATE(&s, 1, 0, "the last kind");
 	s.kind = 1023;
 	EXPECT_CREATE(&s, 1, -EINVAL, "kind 1023");
 	s.kind = SHOAL_OBJECT_SPSC_RING;
