@@ -1,0 +1,722 @@
+/* shoal-test: label=multiproc timeout=120 args=$<TARGET_FILE:shoal-tool> */
+/*
+ * The shoal tool's pub/sub commands, run as a shell user would: pub fed
+ * through a pipe, sub printing (text, hex), info (text and JSON), hz,
+ * list --watch, the exit codes of sub (no such service 1, timeout 3,
+ * publisher gone 4, --reattach), bench --quick, every --help, and usage
+ * errors. argv[1] is the tool. Checks behaviour, never timings: every wait
+ * is for an event, bounded only so that a bug fails instead of hanging.
+ */
+#include <ctype.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <time.h>
+
+#include <shoal/pubsub.h>
+
+#include "harness.h"
+#include "registry_util.h"
+
+#define PROCS_MAX 64
+#define OUT_MAX 65536
+#define WAIT_S 20
+
+static const char *tool;
+static char path[PATH_MAX], top[PATH_MAX];
+static struct shoal_registry *reg;
+/* Every tool process started, so that a failed check leaves none behind. */
+static pid_t started[PROCS_MAX];
+
+struct proc {
+	pid_t pid;
+	int in;	 /* its stdin, or -1 */
+	int out; /* its stdout, -1 once at EOF */
+	int err; /* its stderr, -1 once at EOF */
+	size_t out_len, err_len;
+	char out_buf[OUT_MAX];
+	char err_buf[OUT_MAX];
+	int status; /* exit status once reaped, else -1 */
+};
+
+static void kill_leftovers(void)
+{
+	for (int i = 0; i < PROCS_MAX; i++)
+		if (started[i] > 0)
+			kill(started[i], SIGKILL);
+}
+
+static void forget(pid_t pid)
+{
+	for (int i = 0; i < PROCS_MAX; i++)
+		if (started[i] == pid)
+			started[i] = 0;
+}
+
+/*
+ * Starts "tool @args..." (NULL-terminated) with stdout and stderr piped
+ * to us, and stdin a pipe from us if @with_stdin, else /dev/null.
+ */
+static int start_v(struct proc *p, int with_stdin, va_list ap)
+{
+	const char *argv[32];
+	int in[2] = { -1, -1 }, out[2], err[2], n = 1;
+
+	argv[0] = tool;
+	while (n < 31 && (argv[n] = va_arg(ap, const char *)))
+		n++;
+	argv[n] = NULL;
+	memset(p, 0, sizeof(*p));
+	p->status = -1;
+	if ((with_stdin && pipe2(in, O_CLOEXEC)) || pipe2(out, O_CLOEXEC) ||
+	    pipe2(err, O_CLOEXEC))
+		return -1;
+	p->pid = fork();
+	if (p->pid < 0)
+		return -1;
+	if (p->pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+
+		dup2(with_stdin ? in[0] : null, 0);
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		execv(tool, (char **)argv);
+		_exit(127);
+	}
+	for (int i = 0; i < PROCS_MAX; i++)
+		if (!started[i]) {
+			started[i] = p->pid;
+			break;
+		}
+	if (with_stdin)
+		close(in[0]);
+	close(out[1]);
+	close(err[1]);
+	p->in = with_stdin ? in[1] : -1;
+	p->out = out[0];
+	p->err = err[0];
+	return 0;
+}
+
+static int start(struct proc *p, int with_stdin, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, with_stdin);
+	r = start_v(p, with_stdin, ap);
+	va_end(ap);
+	return r;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads what @p printed, for up to @ms; 0 once both pipes are at EOF. */
+static int pump(struct proc *p, int ms)
+{
+	struct pollfd f[2] = { { .fd = p->out, .events = POLLIN },
+			       { .fd = p->err, .events = POLLIN } };
+
+	if (p->out < 0 && p->err < 0)
+		return 0;
+	if (poll(f, 2, ms) <= 0)
+		return 1;
+	for (int i = 0; i < 2; i++) {
+		int *fd = i ? &p->err : &p->out;
+		char *buf = i ? p->err_buf : p->out_buf;
+		size_t *len = i ? &p->err_len : &p->out_len;
+		ssize_t n;
+
+		if (*fd < 0 || !(f[i].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		n = read(*fd, buf + *len, OUT_MAX - 1 - *len);
+		if (n <= 0) {
+			close(*fd);
+			*fd = -1;
+			continue;
+		}
+		*len += (size_t)n;
+		buf[*len] = '\0';
+	}
+	return 1;
+}
+
+/* Reads until stdout holds @needle (1), or EOF / WAIT_S pass (0). */
+static int expect_out(struct proc *p, const char *needle)
+{
+	int64_t end = now_ms() + WAIT_S * 1000;
+
+	p->out_buf[p->out_len] = '\0';
+	while (!strstr(p->out_buf, needle)) {
+		if (now_ms() > end || !pump(p, 50)) {
+			fprintf(stderr,
+				"stdout lacks '%s': '%s' (stderr '%s')\n",
+				needle, p->out_buf, p->err_buf);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/*
+ * Reads everything @p prints and reaps it; returns its exit status, or -1
+ * if it had to be killed after WAIT_S seconds (or died by a signal).
+ */
+static int finish(struct proc *p)
+{
+	int64_t end = now_ms() + WAIT_S * 1000;
+	int st;
+
+	if (p->in >= 0) {
+		close(p->in);
+		p->in = -1;
+	}
+	while (pump(p, 50) && now_ms() < end)
+		;
+	while (waitpid(p->pid, &st, WNOHANG) == 0) {
+		if (now_ms() > end) {
+			fprintf(stderr, "'%s' still running: killed\n",
+				p->out_buf);
+			kill(p->pid, SIGKILL);
+			waitpid(p->pid, &st, 0);
+			break;
+		}
+		usleep(2000);
+	}
+	if (p->out >= 0)
+		close(p->out);
+	if (p->err >= 0)
+		close(p->err);
+	p->out = p->err = -1;
+	forget(p->pid);
+	p->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return p->status;
+}
+
+/* Runs "tool @args..." with no stdin to the end; returns its exit status. */
+static int run(struct proc *p, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, p);
+	r = start_v(p, 0, ap);
+	va_end(ap);
+	return r ? -1 : finish(p);
+}
+
+static int feed(struct proc *p, const char *s)
+{
+	size_t len = strlen(s);
+
+	return write(p->in, s, len) == (ssize_t)len ? 0 : -1;
+}
+
+/* Whether @p has exited (not reaped: finish() still collects it). */
+static int exited(const struct proc *p)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	return !waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG | WNOWAIT) &&
+	       si.si_pid == p->pid;
+}
+
+static void describe(const char *what, struct proc *p)
+{
+	pump(p, 0);
+	fprintf(stderr, "%s %d %s; stderr: '%s'\n", what, (int)p->pid,
+		exited(p) ? "has exited" : "runs", p->err_buf);
+}
+
+/*
+ * Waits until service @name has @n live subscribers, @member's process
+ * among them if @member is not NULL (@n 0: until the service exists).
+ * 0, or -1 after WAIT_S (or once @member exited), saying what @member and
+ * @owner (the publisher) printed.
+ */
+static int wait_subscribers(const char *name, int n, struct proc *member,
+			    struct proc *owner)
+{
+	struct shoal_pubsub_sub_info subs[8];
+	struct shoal_pubsub_info info;
+	int64_t end = now_ms() + WAIT_S * 1000;
+	int got = -1;
+
+	while (now_ms() < end && !(member && exited(member))) {
+		int found = !member;
+
+		got = shoal_pubsub_inspect(reg, name, &info, subs, 8);
+		for (int i = 0; member && i < got && i < 8; i++)
+			found |= subs[i].pid == member->pid;
+		if (found && got == n)
+			return 0;
+		usleep(2000);
+	}
+	fprintf(stderr, "%s: never had %d subscribers: %d\n", name, n, got);
+	if (member)
+		describe("subscriber", member);
+	if (owner)
+		describe("publisher", owner);
+	return -1;
+}
+
+/* The number after @key in @s (e.g. "sent:"), or -1. */
+static long long field(const char *s, const char *key)
+{
+	const char *p = strstr(s, key);
+
+	return p ? strtoll(p + strlen(key), NULL, 10) : -1;
+}
+
+static int count_of(const char *s, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+/* --- a JSON syntax check: enough to say the tool's output parses. */
+
+static const char *json_value(const char *s, int depth);
+
+static const char *json_ws(const char *s)
+{
+	while (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r')
+		s++;
+	return s;
+}
+
+static const char *json_string(const char *s)
+{
+	if (*s++ != '"')
+		return NULL;
+	for (; *s != '"'; s++) {
+		if ((unsigned char)*s < 0x20)
+			return NULL;
+		if (*s == '\\') {
+			s++;
+			if (*s == 'u') {
+				for (int i = 0; i < 4; i++)
+					if (!isxdigit((unsigned char)*++s))
+						return NULL;
+			} else if (!strchr("\"\\/bfnrt", *s) || !*s) {
+				return NULL;
+			}
+		}
+	}
+	return s + 1;
+}
+
+static const char *json_container(const char *s, int depth, char close)
+{
+	s = json_ws(s + 1);
+	if (*s == close)
+		return s + 1;
+	for (;;) {
+		if (close == '}') {
+			s = json_string(json_ws(s));
+			if (!s)
+				return NULL;
+			s = json_ws(s);
+			if (*s++ != ':')
+				return NULL;
+		}
+		s = json_value(s, depth + 1);
+		if (!s)
+			return NULL;
+		s = json_ws(s);
+		if (*s == close)
+			return s + 1;
+		if (*s++ != ',')
+			return NULL;
+	}
+}
+
+static const char *json_value(const char *s, int depth)
+{
+	char *end;
+
+	s = json_ws(s);
+	if (depth > 32)
+		return NULL;
+	if (*s == '{')
+		return json_container(s, depth, '}');
+	if (*s == '[')
+		return json_container(s, depth, ']');
+	if (*s == '"')
+		return json_string(s);
+	if (!strncmp(s, "true", 4) || !strncmp(s, "null", 4))
+		return s + 4;
+	if (!strncmp(s, "false", 5))
+		return s + 5;
+	if (*s != '-' && !isdigit((unsigned char)*s))
+		return NULL;
+	strtod(s, &end);
+	return end > s ? end : NULL;
+}
+
+static int json_valid(const char *s)
+{
+	s = json_value(s, 0);
+	return s && !*json_ws(s);
+}
+
+/* --- the cases */
+
+/* pub fed through a pipe; sub --count 3 prints exactly those lines; info. */
+static int test_pub_sub_info(void)
+{
+	static struct proc pub, sub, info;
+	char want[64];
+	const char *row;
+	unsigned idx, cursor, received;
+	int pid;
+	long long lag;
+
+	CHECK_EQ(start(&pub, 1, "pub", "t/lines", NULL), 0);
+	CHECK_EQ(wait_subscribers("t/lines", 0, NULL, &pub), 0);
+	CHECK_EQ(start(&sub, 0, "sub", "t/lines", "--count", "3", NULL), 0);
+	CHECK_EQ(wait_subscribers("t/lines", 1, &sub, &pub), 0);
+	CHECK_EQ(feed(&pub, "alpha\nbeta\ngamma\n"), 0);
+	CHECK_EQ(finish(&sub), 0);
+	CHECK(!strcmp(sub.out_buf, "alpha\nbeta\ngamma\n"));
+
+	/* A second subscriber, present while info looks. */
+	CHECK_EQ(start(&sub, 0, "sub", "t/lines", NULL), 0);
+	CHECK_EQ(wait_subscribers("t/lines", 1, &sub, &pub), 0);
+	CHECK_EQ(feed(&pub, "delta\n"), 0);
+	CHECK(expect_out(&sub, "delta\n"));
+	CHECK(!strcmp(sub.out_buf, "delta\n"));
+
+	CHECK_EQ(run(&info, "info", "t/lines", NULL), 0);
+	CHECK(strstr(info.out_buf, "service:            t/lines\n") != NULL);
+	CHECK(strstr(info.out_buf, "pattern:            pubsub\n") != NULL);
+	CHECK_EQ(field(info.out_buf, "owner pid:"), pub.pid);
+	CHECK(strstr(info.out_buf, "delivery:         reliable\n") != NULL);
+	CHECK_EQ(field(info.out_buf, "capacity:"), 1024);
+	CHECK_EQ(field(info.out_buf, "max payload:"), 4096);
+	CHECK_EQ(field(info.out_buf, "head:"), 4);
+	CHECK_EQ(field(info.out_buf, "sent:"), 4);
+	CHECK_EQ(field(info.out_buf, "failed:"), 0);
+	CHECK_EQ(field(info.out_buf, "subscribers:        "), 1);
+	row = strstr(info.out_buf, "WAKEUPS\n");
+	CHECK(row != NULL);
+	CHECK_EQ(sscanf(row + 8, "%u %d %u %lld %u", &idx, &pid, &cursor, &lag,
+			&received),
+		 5);
+	CHECK_EQ(pid, sub.pid);
+	CHECK_EQ(cursor, 4);
+	CHECK_EQ(lag, 0);
+	CHECK_EQ(received, 1);
+
+	CHECK_EQ(run(&info, "info", "t/lines", "--json", NULL), 0);
+	CHECK(json_valid(info.out_buf));
+	CHECK(strstr(info.out_buf, "\"name\": \"t/lines\"") != NULL);
+	CHECK(strstr(info.out_buf, "\"pattern\": \"pubsub\"") != NULL);
+	CHECK(strstr(info.out_buf, "\"delivery\": \"reliable\"") != NULL);
+	CHECK(strstr(info.out_buf, "\"capacity\": 1024") != NULL);
+	CHECK(strstr(info.out_buf, "\"slot_stride\": ") != NULL);
+	CHECK(strstr(info.out_buf, "\"head\": 4") != NULL);
+	CHECK(strstr(info.out_buf, "\"sent\": 4") != NULL);
+	CHECK(strstr(info.out_buf, "\"subscriber_count\": 1") != NULL);
+	snprintf(want, sizeof(want), "\"pid\": %d, \"cursor\": 4, \"lag\": 0",
+		 (int)sub.pid);
+	CHECK(strstr(info.out_buf, want) != NULL);
+	CHECK(strstr(info.out_buf, "\"received\": 1") != NULL);
+
+	/* EOF: pub withdraws and says what it sent; the sub sees it gone. */
+	CHECK_EQ(finish(&pub), 0);
+	CHECK(strstr(pub.err_buf, "sent 4 messages") != NULL);
+	CHECK(pub.out_len == 0);
+	CHECK_EQ(finish(&sub), 4);
+	CHECK(strstr(sub.err_buf, "publisher gone") != NULL);
+	CHECK(!strcmp(sub.out_buf, "delta\n"));
+	return TEST_PASS;
+}
+
+/* Text as is, binary as hex automatically, everything as hex with --hex. */
+static int test_hex(void)
+{
+	static struct proc pub, text, hex;
+
+	CHECK_EQ(start(&pub, 1, "pub", "t/hex", NULL), 0);
+	CHECK_EQ(wait_subscribers("t/hex", 0, NULL, &pub), 0);
+	CHECK_EQ(start(&text, 0, "sub", "t/hex", "--count", "3", NULL), 0);
+	CHECK_EQ(start(&hex, 0, "sub", "t/hex", "--count", "3", "--hex", NULL),
+		 0);
+	CHECK_EQ(wait_subscribers("t/hex", 2, &text, &pub), 0);
+	CHECK_EQ(wait_subscribers("t/hex", 2, &hex, &pub), 0);
+	CHECK_EQ(feed(&pub, "hi there\n\x01\x02\xff\n\n"), 0);
+	CHECK_EQ(finish(&text), 0);
+	CHECK(!strcmp(text.out_buf, "hi there\n0102ff\n\n"));
+	CHECK_EQ(finish(&hex), 0);
+	CHECK(!strcmp(hex.out_buf, "6869207468657265\n0102ff\n\n"));
+	CHECK_EQ(finish(&pub), 0);
+	CHECK(strstr(pub.err_buf, "sent 3 messages") != NULL);
+	return TEST_PASS;
+}
+
+/* A service of another pattern: registry facts only. No service: 1. */
+static int test_info_other(void)
+{
+	static struct proc info;
+	struct test_service ts;
+
+	CHECK_EQ(test_publish(reg, "t/chan", SHOAL_ACCESS_OWNER, 0, &ts), 0);
+	CHECK_EQ(run(&info, "info", "t/chan", NULL), 0);
+	CHECK(strstr(info.out_buf, "pattern:            channel\n") != NULL);
+	CHECK_EQ(field(info.out_buf, "owner pid:"), getpid());
+	CHECK(strstr(info.out_buf, "test (8 bytes, align 8)") != NULL);
+	CHECK(strstr(info.out_buf, "layout") == NULL);
+	CHECK_EQ(run(&info, "info", "t/chan", "--json", NULL), 0);
+	CHECK(json_valid(info.out_buf));
+	CHECK(strstr(info.out_buf, "\"pattern\": \"channel\"") != NULL);
+	CHECK(strstr(info.out_buf, "\"layout\"") == NULL);
+	test_unpublish(&ts);
+	CHECK_EQ(run(&info, "info", "t/chan", NULL), 1);
+	CHECK(strstr(info.err_buf, "shoal: info: no such service 't/chan'") !=
+	      NULL);
+	return TEST_PASS;
+}
+
+/* Generated messages: --count ends pub; sub shows them; hz measures. */
+static int test_rate_and_hz(void)
+{
+	static struct proc pub, sub, hz;
+	char line[64];
+	unsigned long long seq;
+	int n;
+
+	CHECK_EQ(run(&pub, "pub", "t/gen", "--rate", "0", "--size", "16",
+		     "--count", "5", NULL),
+		 0);
+	CHECK(strstr(pub.err_buf, "sent 5 messages") != NULL);
+
+	CHECK_EQ(start(&pub, 0, "pub", "t/hz", "--rate", "1000", "--size", "32",
+		       NULL),
+		 0);
+	CHECK_EQ(wait_subscribers("t/hz", 0, NULL, &pub), 0);
+	CHECK_EQ(run(&sub, "sub", "t/hz", "--count", "2", NULL), 0);
+	/* "<seq> abcd..." to 32 bytes, one per line, consecutive. */
+	CHECK_EQ(sscanf(sub.out_buf, "%llu %31[a-z]\n%n", &seq, line, &n), 2);
+	CHECK_EQ(n, 33);
+	snprintf(line, sizeof(line), "%llu ", seq + 1);
+	CHECK(!strncmp(sub.out_buf + 33, line, strlen(line)));
+	CHECK_EQ(strlen(sub.out_buf), 66);
+
+	CHECK_EQ(run(&hz, "hz", "t/hz", "--count", "1", "--window", "1", NULL),
+		 0);
+	CHECK_EQ(count_of(hz.out_buf, "\n"), 1);
+	CHECK(!strncmp(hz.out_buf, "t/hz: ", 6));
+	CHECK(strstr(hz.out_buf, " msg/s  ") != NULL);
+	CHECK(strstr(hz.out_buf, "B/s  lost 0  (") != NULL);
+	CHECK(field(hz.out_buf, "(") > 0); /* messages in the window */
+
+	kill(pub.pid, SIGINT);
+	CHECK_EQ(finish(&pub), 0);
+	CHECK(strstr(pub.err_buf, "sent ") != NULL);
+	CHECK_EQ(run(&hz, "hz", "t/hz", "--count", "1", NULL), 1);
+	CHECK(strstr(hz.err_buf, "no such service") != NULL);
+	return TEST_PASS;
+}
+
+/* list --watch: APPEARED, then GONE when the publisher is killed. */
+static int test_watch(void)
+{
+	static struct proc text, json, pub;
+	const char *up, *gone, *line;
+
+	CHECK_EQ(start(&text, 0, "list", "--watch", NULL), 0);
+	CHECK_EQ(start(&json, 0, "list", "--watch", "--json", NULL), 0);
+	CHECK_EQ(start(&pub, 1, "pub", "t/watch", NULL), 0);
+	CHECK(expect_out(&text, "APPEARED t/watch "));
+	CHECK(expect_out(&json, "{\"event\": \"appeared\", \"name\": "
+				"\"t/watch\", \"pattern\": \"pubsub\""));
+	kill(pub.pid, SIGKILL);
+	CHECK_EQ(finish(&pub), -1);
+	CHECK(expect_out(&text, "GONE     t/watch "));
+	CHECK(expect_out(&json, "{\"event\": \"gone\", \"name\": \"t/watch\""));
+	up = strstr(text.out_buf, "APPEARED t/watch ");
+	gone = strstr(text.out_buf, "GONE     t/watch ");
+	CHECK(up < gone);
+	CHECK(strstr(up, "pubsub") != NULL);
+
+	kill(text.pid, SIGTERM);
+	CHECK_EQ(finish(&text), 0);
+	kill(json.pid, SIGINT);
+	CHECK_EQ(finish(&json), 0);
+	/* One JSON object per line. */
+	for (line = json.out_buf; *line;) {
+		char obj[1024];
+		const char *nl = strchr(line, '\n');
+
+		CHECK(nl != NULL && (size_t)(nl - line) < sizeof(obj));
+		memcpy(obj, line, (size_t)(nl - line));
+		obj[nl - line] = '\0';
+		CHECK(obj[0] == '{' && json_valid(obj));
+		line = nl + 1;
+	}
+	return TEST_PASS;
+}
+
+/* sub's exit codes: 1 no such service, 3 timeout, 4 gone; --reattach. */
+static int test_sub_exit_codes(void)
+{
+	static struct proc pub, sub;
+
+	CHECK_EQ(run(&sub, "sub", "t/none", NULL), 1);
+	CHECK(strstr(sub.err_buf, "shoal: sub: no such service 't/none'") !=
+	      NULL);
+
+	CHECK_EQ(start(&pub, 1, "pub", "t/silent", NULL), 0);
+	CHECK_EQ(wait_subscribers("t/silent", 0, NULL, &pub), 0);
+	CHECK_EQ(run(&sub, "sub", "t/silent", "--timeout", "0.3", NULL), 3);
+	CHECK(strstr(sub.err_buf, "no message in 0.3 s") != NULL);
+
+	/* The publisher dies (no withdrawal): 4. */
+	CHECK_EQ(start(&sub, 0, "sub", "t/silent", NULL), 0);
+	CHECK_EQ(wait_subscribers("t/silent", 1, &sub, &pub), 0);
+	kill(pub.pid, SIGKILL);
+	CHECK_EQ(finish(&pub), -1);
+	CHECK_EQ(finish(&sub), 4);
+	CHECK(strstr(sub.err_buf, "shoal: sub: publisher gone") != NULL);
+
+	/* --reattach: waits for the service, and for the next publisher. */
+	CHECK_EQ(start(&sub, 0, "sub", "t/re", "--reattach", "--count", "2",
+		       NULL),
+		 0);
+	CHECK_EQ(start(&pub, 1, "pub", "t/re", NULL), 0);
+	CHECK_EQ(wait_subscribers("t/re", 1, &sub, &pub), 0);
+	CHECK_EQ(feed(&pub, "one\n"), 0);
+	CHECK(expect_out(&sub, "one\n"));
+	CHECK_EQ(finish(&pub), 0);
+	CHECK_EQ(start(&pub, 1, "pub", "t/re", NULL), 0);
+	CHECK_EQ(wait_subscribers("t/re", 1, &sub, &pub), 0);
+	CHECK_EQ(feed(&pub, "two\n"), 0);
+	CHECK_EQ(finish(&sub), 0);
+	CHECK(!strcmp(sub.out_buf, "one\ntwo\n"));
+	CHECK(strstr(sub.err_buf, "publisher gone; waiting") != NULL);
+	CHECK_EQ(finish(&pub), 0);
+	return TEST_PASS;
+}
+
+/* bench --quick: three figures, table and JSON. */
+static int test_bench(void)
+{
+	static struct proc b;
+
+	CHECK_EQ(run(&b, "bench", "--quick", NULL), 0);
+	CHECK(strstr(b.out_buf, "\nrtt-poll ") != NULL);
+	CHECK(strstr(b.out_buf, "\nrtt-block ") != NULL);
+	CHECK(strstr(b.out_buf, "\nthroughput ") != NULL);
+	CHECK_EQ(count_of(b.out_buf, " p50 "), 2);
+	CHECK_EQ(count_of(b.out_buf, " p99 "), 2);
+	CHECK(strstr(b.out_buf, " M msg/s ") != NULL);
+	CHECK(strstr(b.out_buf, "FAILED") == NULL);
+
+	CHECK_EQ(run(&b, "bench", "--quick", "--json", NULL), 0);
+	CHECK(json_valid(b.out_buf));
+	CHECK_EQ(count_of(b.out_buf, "\"ok\": true"), 3);
+	CHECK_EQ(count_of(b.out_buf, "\"p50_ns\": "), 2);
+	CHECK(strstr(b.out_buf, "\"msgs_per_s\": ") != NULL);
+	/* The receiver's count check. */
+	CHECK(field(b.out_buf, "\"sent\": ") > 0);
+	CHECK_EQ(field(b.out_buf, "\"sent\": "),
+		 field(b.out_buf, "\"received\": "));
+	CHECK_EQ(field(b.out_buf, "\"bad\": "), 0);
+	/* Its services are gone with its peers. */
+	CHECK_EQ(run(&b, "list", NULL), 0);
+	CHECK(strstr(b.out_buf, "shoal-bench/") == NULL);
+	return TEST_PASS;
+}
+
+static int test_help_and_usage(void)
+{
+	static const char *const cmds[] = { "list", "info",  "pub",  "sub",
+					    "hz",   "clean", "bench" };
+	static const char *const bad[][6] = {
+		{ "sub" },
+		{ "sub", "x", "y" },
+		{ "sub", "x", "--count" },
+		{ "sub", "x", "--count", "abc" },
+		{ "sub", "x", "--count", "-1" },
+		{ "sub", "x", "--count", "0" },
+		{ "sub", "x", "--timeout", "soon" },
+		{ "sub", "x", "--bogus" },
+		{ "sub", "x", "--hex=1" },
+		{ "sub", "bad name" },
+		{ "hz", "x", "--window", "0" },
+		{ "pub", "x", "--size", "8" },
+		{ "pub", "x", "--rate", "fast" },
+		{ "pub", "x", "--capacity", "99999999999" },
+		{ "pub", "x", "--capacity", "3" },
+		{ "pub", "/x" },
+		{ "info" },
+		{ "list", "--watch", "--nope" },
+		{ "clean", "extra" },
+		{ "bench", "--bogus" },
+		{ "frobnicate" },
+	};
+	static struct proc p;
+	char want[64];
+
+	CHECK_EQ(run(&p, "--help", NULL), 0);
+	CHECK(strstr(p.out_buf, "usage: shoal") != NULL);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		CHECK_EQ(run(&p, cmds[i], "--help", NULL), 0);
+		snprintf(want, sizeof(want), "usage: shoal %s", cmds[i]);
+		CHECK(!strncmp(p.out_buf, want, strlen(want)));
+		CHECK(p.err_len == 0);
+		/* The top-level usage names every command. */
+		CHECK_EQ(run(&p, "--help", NULL), 0);
+		snprintf(want, sizeof(want), "\n  %s", cmds[i]);
+		CHECK(strstr(p.out_buf, want) != NULL);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (run(&p, bad[i][0], bad[i][1], bad[i][2], bad[i][3],
+			bad[i][4], NULL) != 2) {
+			fprintf(stderr, "'%s %s %s %s': exit %d, want 2\n",
+				bad[i][0], bad[i][1] ? bad[i][1] : "",
+				bad[i][2] ? bad[i][2] : "",
+				bad[i][3] ? bad[i][3] : "", p.status);
+			return TEST_FAIL;
+		}
+		CHECK(p.out_len == 0);
+		CHECK(!strncmp(p.err_buf, "shoal: ", 7));
+	}
+	return TEST_PASS;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return TEST_SKIP;
+	tool = argv[1];
+	if (test_fresh_path(path, sizeof(path), top, sizeof(top), geteuid()))
+		return TEST_FAIL;
+	setenv("SHOAL_DIR", path, 1);
+	if (test_registry_open(path, &reg))
+		return TEST_FAIL;
+	atexit(kill_leftovers);
+	signal(SIGPIPE, SIG_IGN);
+	RUN(test_help_and_usage);
+	RUN(test_pub_sub_info);
+	RUN(test_hex);
+	RUN(test_info_other);
+	RUN(test_rate_and_hz);
+	RUN(test_watch);
+	RUN(test_sub_exit_codes);
+	RUN(test_bench);
+	shoal_registry_destroy(reg);
+	kill_leftovers();
+	test_remove_tree(top);
+	return test_result();
+}

@@ -1,0 +1,687 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shoal bench: quick pub/sub figures between two processes.
+ *
+ * For each figure, bench starts two peers (itself, run as the hidden
+ * "__bench-peer"), pinned to two different CPUs when there are two. They
+ * know only a name prefix unique to this run and find each other through
+ * the registry:
+ *   peer a publishes PREFIX/a, then subscribes to PREFIX/b (retrying until
+ *          it exists);
+ *   peer b subscribes to PREFIX/a, then publishes PREFIX/b.
+ * So once a holds its subscription, b is subscribed too and nothing sent
+ * is missed. Peer a measures and prints one line on its stdout, a pipe to
+ * bench:
+ *   "rtt P50 P99 N"                    round trips: a sends i (8 bytes), b
+ *                                      echoes it, a checks it
+ *   "tput RATE RECEIVED BAD EXPECTED"  a sends 64-byte messages to b, b
+ *                                      checks each one and acknowledges
+ *                                      the warm-up and the end with its
+ *                                      counts
+ * The full benchmark suite, with baselines, is bench/.
+ */
+#include <fcntl.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* How long a peer waits for the other before it gives up. */
+#define PEER_TIMEOUT_NS (10 * 1000000000LL)
+#define TPUT_SIZE 64
+
+/* --- the peer (hidden subcommand) */
+
+struct peer {
+	const struct cli_cmd *cmd;
+	struct shoal_pub *pub;
+	struct shoal_sub *sub;
+	uint64_t iters, warmup;
+};
+
+struct tput_ack {
+	uint64_t received;
+	uint64_t bad;
+};
+
+static int peer_publish(struct peer *p, const char *name, uint32_t size)
+{
+	struct shoal_pub_options o;
+	int err;
+
+	shoal_pub_options_init(&o);
+	o.capacity = 1024;
+	o.max_payload = size;
+	o.flags = SHOAL_PUB_NO_TIMESTAMP;
+	o.send_timeout_ns = PEER_TIMEOUT_NS;
+	err = shoal_pub_create(name, &o, &p->pub);
+	if (err)
+		return cli_fail(p->cmd, err, "cannot publish '%s'", name);
+	return 0;
+}
+
+static int peer_subscribe(struct peer *p, const char *name,
+			  enum shoal_wait_strategy wait)
+{
+	int64_t deadline = cli_now_ns() + PEER_TIMEOUT_NS;
+	struct shoal_sub_options o;
+	int err;
+
+	shoal_sub_options_init(&o);
+	o.strategy = wait;
+	for (;;) {
+		err = shoal_sub_open(name, &o, &p->sub);
+		if (err != -ENOENT || cli_now_ns() > deadline)
+			break;
+		usleep(1000);
+	}
+	if (err)
+		return cli_fail(p->cmd, err, "cannot subscribe to '%s'", name);
+	return 0;
+}
+
+static int peer_send(struct peer *p, const void *data, uint32_t len)
+{
+	int err = shoal_pub_write(p->pub, data, len, NULL);
+
+	if (err)
+		return cli_fail(p->cmd, err, "send failed");
+	return 0;
+}
+
+/* Takes a message of exactly @len bytes into @dst. 0 or 1 (reported). */
+static int peer_take(struct peer *p, void *dst, uint32_t len)
+{
+	struct shoal_msg m;
+	int err = shoal_sub_take(p->sub, &m, PEER_TIMEOUT_NS);
+
+	if (err)
+		return cli_fail(p->cmd, err, "receive failed");
+	if (m.len == len)
+		memcpy(dst, m.data, len);
+	shoal_sub_release(p->sub, &m);
+	if (m.len != len) {
+		cli_note(p->cmd, "message mismatch: %u bytes, expected %u",
+			 m.len, len);
+		return 1;
+	}
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int rtt_initiator(struct peer *p)
+{
+	uint64_t *ns = malloc(p->iters * sizeof(*ns));
+	uint64_t n = p->warmup + p->iters;
+
+	if (!ns)
+		return cli_fail_sys(p->cmd, -ENOMEM, "out of memory");
+	for (uint64_t i = 0; i < n; i++) {
+		int64_t t0 = cli_now_ns();
+		/* Set by peer_take() on success; initialised for gcc -O2. */
+		uint64_t back = ~i;
+
+		if (peer_send(p, &i, sizeof(i)) ||
+		    peer_take(p, &back, sizeof(back))) {
+			free(ns);
+			return 1;
+		}
+		if (back != i) {
+			cli_note(p->cmd,
+				 "message mismatch: got %llu, sent %llu",
+				 (unsigned long long)back,
+				 (unsigned long long)i);
+			free(ns);
+			return 1;
+		}
+		if (i >= p->warmup)
+			ns[i - p->warmup] = (uint64_t)(cli_now_ns() - t0);
+	}
+	qsort(ns, p->iters, sizeof(*ns), cmp_u64);
+	printf("rtt %llu %llu %llu\n", (unsigned long long)ns[p->iters / 2],
+	       (unsigned long long)ns[p->iters * 99 / 100],
+	       (unsigned long long)p->iters);
+	free(ns);
+	return 0;
+}
+
+static int rtt_responder(struct peer *p)
+{
+	for (uint64_t i = 0; i < p->warmup + p->iters; i++) {
+		uint64_t v;
+
+		if (peer_take(p, &v, sizeof(v)))
+			return 1;
+		if (v != i) {
+			cli_note(p->cmd,
+				 "message mismatch: got %llu, "
+				 "expected %llu",
+				 (unsigned long long)v, (unsigned long long)i);
+			return 1;
+		}
+		if (peer_send(p, &v, sizeof(v)))
+			return 1;
+	}
+	return 0;
+}
+
+static void tput_fill(unsigned char *m, uint64_t seq)
+{
+	memcpy(m, &seq, sizeof(seq));
+	for (unsigned j = sizeof(seq); j < TPUT_SIZE; j++)
+		m[j] = (unsigned char)(seq + j);
+}
+
+static int tput_check(const struct shoal_msg *m, uint64_t seq)
+{
+	const unsigned char *d = m->data;
+	uint64_t got;
+
+	if (m->len != TPUT_SIZE)
+		return 0;
+	memcpy(&got, d, sizeof(got));
+	return got == seq && d[8] == (unsigned char)(seq + 8) &&
+	       d[TPUT_SIZE - 1] == (unsigned char)(seq + TPUT_SIZE - 1);
+}
+
+static int tput_sender(struct peer *p)
+{
+	unsigned char m[TPUT_SIZE];
+	struct tput_ack ack;
+	uint64_t i = 0;
+	int64_t t0;
+
+	for (; i < p->warmup; i++) {
+		tput_fill(m, i);
+		if (peer_send(p, m, sizeof(m)))
+			return 1;
+	}
+	if (peer_take(p, &ack, sizeof(ack)))
+		return 1;
+	t0 = cli_now_ns();
+	for (; i < p->warmup + p->iters; i++) {
+		tput_fill(m, i);
+		if (peer_send(p, m, sizeof(m)))
+			return 1;
+	}
+	if (peer_take(p, &ack, sizeof(ack)))
+		return 1;
+	printf("tput %.0f %llu %llu %llu\n",
+	       (double)p->iters * 1e9 / (double)(cli_now_ns() - t0),
+	       (unsigned long long)ack.received, (unsigned long long)ack.bad,
+	       (unsigned long long)i);
+	return 0;
+}
+
+static int tput_receiver(struct peer *p)
+{
+	struct tput_ack ack = { 0 };
+
+	for (uint64_t i = 0; i < p->warmup + p->iters; i++) {
+		struct shoal_msg m;
+		int err = shoal_sub_take(p->sub, &m, PEER_TIMEOUT_NS);
+
+		if (err)
+			return cli_fail(p->cmd, err, "receive failed");
+		ack.received++;
+		ack.bad += !tput_check(&m, i);
+		shoal_sub_release(p->sub, &m);
+		if (i + 1 == p->warmup && peer_send(p, &ack, sizeof(ack)))
+			return 1;
+	}
+	return peer_send(p, &ack, sizeof(ack));
+}
+
+static int cmd_bench_peer(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	struct peer p = { .cmd = cmd };
+	const char *pos[3];
+	char mine[SHOAL_SERVICE_NAME_MAX + 1],
+		other[SHOAL_SERVICE_NAME_MAX + 1];
+	uint64_t wait = SHOAL_WAIT_ADAPTIVE;
+	int a, rtt, rc;
+	uint32_t size;
+	struct cli_opt opts[] = {
+		CLI_OPT_U64("--iters", &p.iters, 0),
+		CLI_OPT_U64("--warmup", &p.warmup, 0),
+		CLI_OPT_U64("--wait", &wait, SHOAL_WAIT_BLOCK),
+		CLI_OPT_END,
+	};
+
+	rc = cli_parse(cmd, opts, argc, argv, pos, 3);
+	if (rc != CLI_CONTINUE)
+		return rc;
+	a = !strcmp(pos[0], "a");
+	rtt = !strcmp(pos[1], "rtt");
+	if ((!a && strcmp(pos[0], "b")) || (!rtt && strcmp(pos[1], "tput")) ||
+	    !p.iters || !p.warmup)
+		return cli_usage_error(cmd, "bad arguments");
+	snprintf(mine, sizeof(mine), "%s/%s", pos[2], a ? "a" : "b");
+	snprintf(other, sizeof(other), "%s/%s", pos[2], a ? "b" : "a");
+	size = rtt ? sizeof(uint64_t) :
+		     (a ? TPUT_SIZE : (uint32_t)sizeof(struct tput_ack));
+
+	if (a)
+		rc = peer_publish(&p, mine, size) ||
+		     peer_subscribe(&p, other, (enum shoal_wait_strategy)wait);
+	else
+		rc = peer_subscribe(&p, other,
+				    (enum shoal_wait_strategy)wait) ||
+		     peer_publish(&p, mine, size);
+	if (!rc && rtt)
+		rc = a ? rtt_initiator(&p) : rtt_responder(&p);
+	else if (!rc)
+		rc = a ? tput_sender(&p) : tput_receiver(&p);
+	shoal_sub_close(p.sub);
+	shoal_pub_destroy(p.pub);
+	return rc ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}
+
+const struct cli_cmd cli_cmd_bench_peer = {
+	.name = "__bench-peer",
+	.summary = "one side of a bench figure",
+	.synopsis = "__bench-peer a|b rtt|tput PREFIX --iters N --warmup W "
+		    "[--wait S]",
+	.help = "One side of a 'shoal bench' figure; not for direct use.\n",
+	.run = cmd_bench_peer,
+	.hidden = 1,
+};
+
+/* --- bench */
+
+struct bench_cpus {
+	int available;
+	int cpu[2]; /* peer a's and b's; -1: unpinned */
+};
+
+struct bench_fig {
+	const char *name;
+	const char *what;
+	const char *mode; /* the peers' "rtt" or "tput" */
+	enum shoal_wait_strategy wait;
+	uint64_t iters, warmup;		    /* full run */
+	uint64_t quick_iters, quick_warmup; /* --quick */
+};
+
+static const struct bench_fig figures[] = {
+	{ "rtt-poll", "round trip, 8 B", "rtt", SHOAL_WAIT_BUSY_SPIN, 200000,
+	  20000, 5000, 1000 },
+	{ "rtt-block", "round trip, 8 B", "rtt", SHOAL_WAIT_BLOCK, 50000, 5000,
+	  3000, 500 },
+	{ "throughput", "one way, 64 B", "tput", SHOAL_WAIT_BUSY_SPIN, 10000000,
+	  1000000, 500000, 50000 },
+};
+
+#define N_FIGURES (sizeof(figures) / sizeof(figures[0]))
+
+struct bench_res {
+	int ok;
+	char error[160];
+	enum shoal_wait_strategy wait;
+	uint64_t p50, p99, n;
+	double rate;
+	unsigned long long received, bad, expected;
+};
+
+static void bench_pick_cpus(struct bench_cpus *c)
+{
+	cpu_set_t set;
+	int found = 0;
+
+	c->available = 1;
+	c->cpu[0] = c->cpu[1] = -1;
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		return;
+	c->available = CPU_COUNT(&set);
+	for (int cpu = 0; cpu < CPU_SETSIZE && found < 2; cpu++)
+		if (CPU_ISSET(cpu, &set))
+			c->cpu[found++] = cpu;
+	if (found < 2)
+		c->cpu[0] = c->cpu[1] = -1;
+}
+
+/*
+ * Busy-polling with both peers on one CPU measures the scheduler: there,
+ * spinning figures spin and yield instead.
+ */
+static enum shoal_wait_strategy fig_wait(const struct bench_fig *f,
+					 const struct bench_cpus *c)
+{
+	if (f->wait != SHOAL_WAIT_BUSY_SPIN || c->cpu[0] >= 0)
+		return f->wait;
+	return !strcmp(f->mode, "rtt") ? SHOAL_WAIT_SPIN_YIELD :
+					 SHOAL_WAIT_ADAPTIVE;
+}
+
+static pid_t spawn_peer(const char *role, const struct bench_fig *f,
+			const char *prefix, int quick,
+			enum shoal_wait_strategy wait, int cpu, int out_fd)
+{
+	char iters[24], warmup[24], ws[8];
+	char *argv[] = { (char *)"shoal",
+			 (char *)"__bench-peer",
+			 (char *)role,
+			 (char *)f->mode,
+			 (char *)prefix,
+			 (char *)"--iters",
+			 iters,
+			 (char *)"--warmup",
+			 warmup,
+			 (char *)"--wait",
+			 ws,
+			 NULL };
+	pid_t parent = getpid(), pid;
+
+	snprintf(iters, sizeof(iters), "%llu",
+		 (unsigned long long)(quick ? f->quick_iters : f->iters));
+	snprintf(warmup, sizeof(warmup), "%llu",
+		 (unsigned long long)(quick ? f->quick_warmup : f->warmup));
+	snprintf(ws, sizeof(ws), "%d", (int)wait);
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid != 0)
+		return pid;
+	/* A peer must not outlive bench (killed, or timed out). */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
+	if (cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		/* A failure costs only accuracy. */
+		(void)sched_setaffinity(0, sizeof(set), &set);
+	}
+	if (out_fd >= 0 && dup2(out_fd, STDOUT_FILENO) < 0)
+		_exit(127);
+	execv("/proc/self/exe", argv);
+	_exit(127);
+}
+
+static void describe_status(char *buf, size_t cap, const char *role, int st)
+{
+	if (WIFEXITED(st))
+		snprintf(buf, cap, "peer %s failed (exit status %d)", role,
+			 WEXITSTATUS(st));
+	else
+		snprintf(buf, cap, "peer %s killed by signal %d", role,
+			 WTERMSIG(st));
+}
+
+/*
+ * Collects peer a's output line from @fd and reaps both peers, killing
+ * both if one fails or @deadline passes. 0 or -1 with r->error set.
+ */
+static int collect(int fd, pid_t pids[2], int64_t deadline, char *out,
+		   size_t cap, struct bench_res *r)
+{
+	static const char *const roles[2] = { "a", "b" };
+	int live = (pids[0] > 0) + (pids[1] > 0), open = 1, failed = 0;
+	size_t len = 0;
+
+	while (live || open) {
+		if (cli_now_ns() > deadline && !failed) {
+			snprintf(r->error, sizeof(r->error), "timed out");
+			failed = 1;
+		}
+		if (failed) {
+			for (int i = 0; i < 2; i++)
+				if (pids[i] > 0)
+					kill(pids[i], SIGKILL);
+			open = 0;
+		}
+		if (open && cli_wait_readable(fd, 20000000) > 0) {
+			char junk[256];
+			ssize_t n = len + 1 < cap ?
+					    read(fd, out + len, cap - 1 - len) :
+					    read(fd, junk, sizeof(junk));
+
+			if (n <= 0 && !(n < 0 && errno == EINTR))
+				open = 0;
+			else if (n > 0 && len + 1 < cap)
+				len += (size_t)n;
+		} else if (!open) {
+			usleep(2000);
+		}
+		for (int i = 0; i < 2; i++) {
+			int st;
+
+			if (pids[i] <= 0 ||
+			    waitpid(pids[i], &st, failed ? 0 : WNOHANG) !=
+				    pids[i])
+				continue;
+			pids[i] = 0;
+			live--;
+			if ((!WIFEXITED(st) || WEXITSTATUS(st)) && !failed) {
+				describe_status(r->error, sizeof(r->error),
+						roles[i], st);
+				failed = 1;
+			}
+		}
+	}
+	out[len] = '\0';
+	return failed ? -1 : 0;
+}
+
+static void parse_result(const struct bench_fig *f, const char *out,
+			 struct bench_res *r)
+{
+	unsigned long long p50, p99, n;
+
+	if (!strcmp(f->mode, "rtt")) {
+		if (sscanf(out, "rtt %llu %llu %llu", &p50, &p99, &n) != 3) {
+			snprintf(r->error, sizeof(r->error),
+				 "peer a printed no result");
+			return;
+		}
+		r->p50 = p50;
+		r->p99 = p99;
+		r->n = n;
+		r->ok = 1;
+		return;
+	}
+	if (sscanf(out, "tput %lf %llu %llu %llu", &r->rate, &r->received,
+		   &r->bad, &r->expected) != 4) {
+		snprintf(r->error, sizeof(r->error),
+			 "peer a printed no result");
+		return;
+	}
+	if (r->received != r->expected || r->bad)
+		snprintf(r->error, sizeof(r->error),
+			 "message mismatch: %llu of %llu received, %llu bad",
+			 r->received, r->expected, r->bad);
+	else
+		r->ok = 1;
+}
+
+static void run_figure(const struct cli_cmd *cmd, const struct bench_fig *f,
+		       const struct bench_cpus *c, int quick,
+		       struct bench_res *r)
+{
+	char prefix[128], out[256];
+	pid_t pids[2];
+	int fds[2];
+
+	memset(r, 0, sizeof(*r));
+	r->wait = fig_wait(f, c);
+	snprintf(prefix, sizeof(prefix), "shoal-bench/%d/%s", (int)getpid(),
+		 f->name);
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		snprintf(r->error, sizeof(r->error), "pipe: %s",
+			 strerror(errno));
+		goto out;
+	}
+	pids[0] = spawn_peer("a", f, prefix, quick, r->wait, c->cpu[0], fds[1]);
+	pids[1] = pids[0] < 0 ? -1 :
+				spawn_peer("b", f, prefix, quick, r->wait,
+					   c->cpu[1], -1);
+	close(fds[1]);
+	if (pids[0] < 0 || pids[1] < 0) {
+		snprintf(r->error, sizeof(r->error), "fork: %s",
+			 strerror(errno));
+		if (pids[0] > 0)
+			kill(pids[0], SIGKILL);
+		pids[1] = 0;
+	}
+	if (!collect(fds[0], pids,
+		     cli_now_ns() + cli_seconds_ns(quick ? 60 : 300), out,
+		     sizeof(out), r) &&
+	    !r->error[0])
+		parse_result(f, out, r);
+	close(fds[0]);
+out:
+	if (!r->ok)
+		cli_note(cmd, "%s: %s", f->name, r->error);
+}
+
+static const char *wait_name(enum shoal_wait_strategy w)
+{
+	switch (w) {
+	case SHOAL_WAIT_BUSY_SPIN:
+		return "busy-spin";
+	case SHOAL_WAIT_SPIN_YIELD:
+		return "spin-yield";
+	case SHOAL_WAIT_BLOCK:
+		return "block";
+	default:
+		return "adaptive";
+	}
+}
+
+static void print_table(const struct bench_cpus *c, int quick,
+			const struct bench_res *res)
+{
+	if (c->cpu[0] >= 0)
+		printf("shoal bench%s: reliable pub/sub, two processes pinned "
+		       "to CPUs %d and %d\n",
+		       quick ? " --quick" : "", c->cpu[0], c->cpu[1]);
+	else
+		printf("shoal bench%s: reliable pub/sub, two processes on "
+		       "%d CPU (unpinned)\n",
+		       quick ? " --quick" : "", c->available);
+	printf("%-11s %-16s %-10s %s\n", "FIGURE", "WHAT", "WAIT", "RESULT");
+	for (size_t i = 0; i < N_FIGURES; i++) {
+		const struct bench_res *r = &res[i];
+		char bw[32];
+
+		printf("%-11s %-16s %-10s ", figures[i].name, figures[i].what,
+		       wait_name(r->wait));
+		if (!r->ok) {
+			printf("FAILED: %s\n", r->error);
+		} else if (!strcmp(figures[i].mode, "rtt")) {
+			printf("p50 %llu ns  p99 %llu ns  (%llu round trips)\n",
+			       (unsigned long long)r->p50,
+			       (unsigned long long)r->p99,
+			       (unsigned long long)r->n);
+		} else {
+			cli_human_rate(bw, sizeof(bw), r->rate * TPUT_SIZE);
+			printf("%.2f M msg/s  %s  (%llu of %llu received)\n",
+			       r->rate / 1e6, bw, r->received, r->expected);
+		}
+	}
+}
+
+static void print_json(const struct bench_cpus *c, int quick,
+		       const struct bench_res *res)
+{
+	printf("{\"quick\": %s, \"cpus\": [%d, %d], \"figures\": [",
+	       quick ? "true" : "false", c->cpu[0], c->cpu[1]);
+	for (size_t i = 0; i < N_FIGURES; i++) {
+		const struct bench_res *r = &res[i];
+
+		printf("%s\n  {\"name\": \"%s\", \"what\": \"%s\", "
+		       "\"wait\": \"%s\", \"ok\": %s",
+		       i ? "," : "", figures[i].name, figures[i].what,
+		       wait_name(r->wait), r->ok ? "true" : "false");
+		if (!r->ok) {
+			printf(", \"error\": ");
+			cli_json_string(stdout, r->error);
+		} else if (!strcmp(figures[i].mode, "rtt")) {
+			printf(", \"p50_ns\": %llu, \"p99_ns\": %llu, "
+			       "\"round_trips\": %llu",
+			       (unsigned long long)r->p50,
+			       (unsigned long long)r->p99,
+			       (unsigned long long)r->n);
+		} else {
+			printf(", \"msgs_per_s\": %.0f, \"bytes_per_s\": %.0f, "
+			       "\"sent\": %llu, \"received\": %llu, "
+			       "\"bad\": %llu",
+			       r->rate, r->rate * TPUT_SIZE, r->expected,
+			       r->received, r->bad);
+		}
+		printf("}");
+	}
+	printf("\n]}\n");
+}
+
+static int cmd_bench(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	struct bench_res res[N_FIGURES];
+	struct bench_cpus cpus;
+	int quick = 0, json = 0, rc;
+	struct cli_opt opts[] = {
+		CLI_OPT_FLAG("--quick", NULL, &quick),
+		CLI_OPT_FLAG("--json", NULL, &json),
+		CLI_OPT_END,
+	};
+
+	rc = cli_parse(cmd, opts, argc, argv, NULL, 0);
+	if (rc != CLI_CONTINUE)
+		return rc;
+	bench_pick_cpus(&cpus);
+	rc = CLI_EXIT_OK;
+	for (size_t i = 0; i < N_FIGURES; i++) {
+		run_figure(cmd, &figures[i], &cpus, quick, &res[i]);
+		if (!res[i].ok)
+			rc = CLI_EXIT_FAIL;
+	}
+	if (json)
+		print_json(&cpus, quick, res);
+	else
+		print_table(&cpus, quick, res);
+	return rc;
+}
+
+const struct cli_cmd cli_cmd_bench = {
+	.name = "bench",
+	.summary = "pub/sub round trip and throughput between two processes",
+	.synopsis = "bench [--quick] [--json]",
+	.help = "Measures reliable pub/sub between two processes that bench "
+		"starts, pinned\n"
+		"to two CPUs when there are two, and that find each other by "
+		"name in the\n"
+		"registry (names under shoal-bench/<pid>/):\n"
+		"  rtt-poll    round trip of an 8-byte message, both sides "
+		"busy-polling:\n"
+		"              p50 and p99 in ns (spin-yield on a single "
+		"CPU)\n"
+		"  rtt-block   the same, both sides sleeping in the kernel "
+		"(SHOAL_WAIT_BLOCK)\n"
+		"  throughput  64-byte messages one way: messages/s, and "
+		"the receiver's\n"
+		"              count of messages received intact\n"
+		"Each figure runs a warm-up first. The full suite, with "
+		"baselines, is in\n"
+		"bench/ ('make bench').\n"
+		"\n"
+		"  --quick  a few thousand round trips per figure (about a "
+		"second in all)\n"
+		"  --json   print the results as one JSON object\n"
+		"\n"
+		"exit status: 0, 1 (a figure failed: a message lost or "
+		"altered, a peer\n"
+		"failed or hung), 2 usage.\n",
+	.run = cmd_bench,
+};

@@ -1,0 +1,420 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The registry subcommands: list (once or --watch), info, clean.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* --- list */
+
+struct list_ctx {
+	int json;
+	int count;
+	int64_t now_ns;
+};
+
+static int print_one(const struct shoal_service_info *i, void *user_data)
+{
+	struct list_ctx *ctx = user_data;
+	double age = (double)(ctx->now_ns - i->created_ns) / 1e9;
+
+	if (ctx->json) {
+		printf("%s\n  {\"name\": ", ctx->count ? "," : "");
+		cli_json_string(stdout, i->name);
+		printf(", \"pattern\": \"%s\", \"pid\": %d, \"uid\": %u, "
+		       "\"epoch\": %llu, \"segment_bytes\": %llu, "
+		       "\"eventfds\": %u, \"type\": ",
+		       cli_pattern_name(i->pattern), i->pid, i->uid,
+		       (unsigned long long)i->epoch,
+		       (unsigned long long)i->memfd_size, i->eventfd_count);
+		cli_json_string(stdout, i->type_name);
+		printf(", \"age_s\": %.3f}", age);
+	} else {
+		printf("%-32s %-8s %8d %12llu %8.1fs\n", i->name,
+		       cli_pattern_name(i->pattern), i->pid,
+		       (unsigned long long)i->memfd_size, age);
+	}
+	ctx->count++;
+	return 0;
+}
+
+static int list_once(const struct cli_cmd *cmd, struct shoal_registry *reg,
+		     int json)
+{
+	struct list_ctx ctx = { .json = json, .now_ns = cli_realtime_ns() };
+	int n;
+
+	if (json)
+		printf("[");
+	else
+		printf("%-32s %-8s %8s %12s %9s\n", "NAME", "PATTERN", "PID",
+		       "BYTES", "AGE");
+	n = shoal_registry_list(reg, print_one, &ctx);
+	if (json)
+		printf("%s]\n", ctx.count ? "\n" : "");
+	if (n < 0)
+		return cli_fail(cmd, n, "cannot list %s",
+				shoal_registry_path(reg));
+	return CLI_EXIT_OK;
+}
+
+static void print_event(const struct shoal_watch_event *ev, int json)
+{
+	const struct shoal_service_info *i = &ev->info;
+	int up = ev->type == SHOAL_WATCH_APPEARED;
+
+	if (json) {
+		printf("{\"event\": \"%s\", \"name\": ",
+		       up ? "appeared" : "gone");
+		cli_json_string(stdout, i->name);
+		printf(", \"pattern\": \"%s\", \"pid\": %d, \"epoch\": %llu, "
+		       "\"type\": ",
+		       cli_pattern_name(i->pattern), i->pid,
+		       (unsigned long long)i->epoch);
+		cli_json_string(stdout, i->type_name);
+		printf("}\n");
+	} else {
+		printf("%-8s %-32s %-8s %8d\n", up ? "APPEARED" : "GONE",
+		       i->name, cli_pattern_name(i->pattern), i->pid);
+	}
+}
+
+static int list_watch(const struct cli_cmd *cmd, struct shoal_registry *reg,
+		      int json)
+{
+	struct shoal_watch_event ev;
+	struct shoal_watch *w;
+	int err, rc = CLI_EXIT_OK;
+
+	err = shoal_registry_watch(reg, &w);
+	if (err)
+		return cli_fail(cmd, err, "cannot watch %s",
+				shoal_registry_path(reg));
+	cli_catch_signals();
+	while (!cli_stop) {
+		err = shoal_watch_next(w, &ev);
+		if (err < 0) {
+			rc = cli_fail(cmd, err, "watch failed");
+			break;
+		}
+		if (err == 1) {
+			print_event(&ev, json);
+			continue;
+		}
+		fflush(stdout);
+		err = cli_wait_readable(shoal_watch_fd(w), -1);
+		if (err < 0) {
+			rc = cli_fail_sys(cmd, err, "poll");
+			break;
+		}
+	}
+	fflush(stdout);
+	shoal_watch_close(w);
+	return rc;
+}
+
+static int cmd_list(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	struct shoal_registry *reg;
+	int json = 0, watch = 0, rc;
+	struct cli_opt opts[] = {
+		CLI_OPT_FLAG("--json", NULL, &json),
+		CLI_OPT_FLAG("--watch", NULL, &watch),
+		CLI_OPT_END,
+	};
+
+	rc = cli_parse(cmd, opts, argc, argv, NULL, 0);
+	if (rc != CLI_CONTINUE)
+		return rc;
+	if (cli_open_registry(cmd, &reg))
+		return CLI_EXIT_FAIL;
+	rc = watch ? list_watch(cmd, reg, json) : list_once(cmd, reg, json);
+	shoal_registry_destroy(reg);
+	return rc;
+}
+
+const struct cli_cmd cli_cmd_list = {
+	.name = "list",
+	.summary = "list the live services (--watch: follow them)",
+	.synopsis = "list [--json] [--watch]",
+	.help = "Lists the live services: name, pattern, owner pid, segment "
+		"bytes, age.\n"
+		"\n"
+		"  --json   a JSON array of objects instead of the table\n"
+		"  --watch  keep running: one line per event, \"APPEARED\" or\n"
+		"           \"GONE\", name, pattern, owner pid (services "
+		"present at\n"
+		"           the start are reported as APPEARED first); with "
+		"--json,\n"
+		"           one JSON object per line. SIGINT/SIGTERM end it "
+		"(exit 0).\n",
+	.run = cmd_list,
+};
+
+/* --- info */
+
+struct find_ctx {
+	const char *name;
+	struct shoal_service_info *info;
+	int found;
+};
+
+static int find_one(const struct shoal_service_info *i, void *user_data)
+{
+	struct find_ctx *ctx = user_data;
+
+	if (strcmp(i->name, ctx->name))
+		return 0;
+	*ctx->info = *i;
+	ctx->found = 1;
+	return 1;
+}
+
+static const char *delivery_name(enum shoal_delivery d)
+{
+	return d == SHOAL_DELIVERY_LOSSY ? "lossy" : "reliable";
+}
+
+static void info_text(const struct shoal_service_info *s, int64_t now_ns,
+		      const struct shoal_pubsub_info *ps,
+		      const struct shoal_pubsub_sub_info *subs, uint32_t nsubs)
+{
+	printf("service:            %s\n", s->name);
+	printf("pattern:            %s\n", cli_pattern_name(s->pattern));
+	printf("owner pid:          %d\n", s->pid);
+	printf("owner uid:          %u\n", s->uid);
+	printf("epoch:              %llu\n", (unsigned long long)s->epoch);
+	if (s->type_name[0])
+		printf("type:               %s (%u bytes, align %u)\n",
+		       s->type_name, s->type_size, s->type_align);
+	else
+		printf("type:               (untyped)\n");
+	printf("segment bytes:      %llu\n", (unsigned long long)s->memfd_size);
+	printf("eventfds:           %u\n", s->eventfd_count);
+	printf("extra fds:          %u\n", s->extra_fd_count);
+	printf("age:                %.1fs\n",
+	       (double)(now_ns - s->created_ns) / 1e9);
+	if (!ps)
+		return;
+
+	printf("\nlayout\n");
+	printf("  delivery:         %s\n", delivery_name(ps->delivery));
+	printf("  capacity:         %u\n", ps->capacity);
+	printf("  slot stride:      %u\n", ps->slot_stride);
+	printf("  max payload:      %u\n", ps->max_payload);
+	printf("  user header:      %u\n", ps->user_header_size);
+	printf("  history:          %u\n", ps->history);
+	printf("  max subscribers:  %u\n", ps->max_subscribers);
+	printf("  payload bytes:    %llu\n",
+	       (unsigned long long)ps->payload_bytes);
+	printf("  subscriber bytes: %llu\n",
+	       (unsigned long long)ps->subscriber_bytes);
+
+	printf("\npublisher\n");
+	printf("  head:             %llu\n", (unsigned long long)ps->head);
+	printf("  sent:             %llu\n", (unsigned long long)ps->pub.sent);
+	printf("  blocked:          %llu\n",
+	       (unsigned long long)ps->pub.blocked);
+	printf("  failed:           %llu\n",
+	       (unsigned long long)ps->pub.failed);
+	printf("  wakeups:          %llu\n",
+	       (unsigned long long)ps->pub.wakeups);
+	printf("  evicted:          %llu\n",
+	       (unsigned long long)ps->pub.evicted);
+
+	printf("\nsubscribers:        %u\n", ps->subscribers);
+	if (!nsubs)
+		return;
+	printf("  %5s %8s %12s %10s %12s %10s %8s %8s %8s\n", "INDEX", "PID",
+	       "CURSOR", "LAG", "RECEIVED", "LOST", "STALE", "SLEEPS",
+	       "WAKEUPS");
+	for (uint32_t i = 0; i < nsubs; i++) {
+		const struct shoal_pubsub_sub_info *u = &subs[i];
+
+		printf("  %5u %8d %12llu %10lld %12llu %10llu %8llu %8llu "
+		       "%8llu\n",
+		       u->index, u->pid, (unsigned long long)u->cursor,
+		       (long long)(ps->head - u->cursor),
+		       (unsigned long long)u->received,
+		       (unsigned long long)u->lost,
+		       (unsigned long long)u->stale,
+		       (unsigned long long)u->sleeps,
+		       (unsigned long long)u->wakeups);
+	}
+}
+
+static void info_json(const struct shoal_service_info *s, int64_t now_ns,
+		      const struct shoal_pubsub_info *ps,
+		      const struct shoal_pubsub_sub_info *subs, uint32_t nsubs)
+{
+	printf("{\"name\": ");
+	cli_json_string(stdout, s->name);
+	printf(", \"pattern\": \"%s\", \"pid\": %d, \"uid\": %u, "
+	       "\"epoch\": %llu, \"type\": ",
+	       cli_pattern_name(s->pattern), s->pid, s->uid,
+	       (unsigned long long)s->epoch);
+	cli_json_string(stdout, s->type_name);
+	printf(", \"type_size\": %u, \"type_align\": %u, "
+	       "\"segment_bytes\": %llu, \"eventfds\": %u, "
+	       "\"extra_fds\": %u, \"age_s\": %.3f",
+	       s->type_size, s->type_align, (unsigned long long)s->memfd_size,
+	       s->eventfd_count, s->extra_fd_count,
+	       (double)(now_ns - s->created_ns) / 1e9);
+	if (!ps) {
+		printf("}\n");
+		return;
+	}
+	printf(",\n \"layout\": {\"delivery\": \"%s\", \"capacity\": %u, "
+	       "\"slot_stride\": %u, \"max_payload\": %u, "
+	       "\"user_header_size\": %u, \"history\": %u, "
+	       "\"max_subscribers\": %u, \"payload_bytes\": %llu, "
+	       "\"subscriber_bytes\": %llu},\n",
+	       delivery_name(ps->delivery), ps->capacity, ps->slot_stride,
+	       ps->max_payload, ps->user_header_size, ps->history,
+	       ps->max_subscribers, (unsigned long long)ps->payload_bytes,
+	       (unsigned long long)ps->subscriber_bytes);
+	printf(" \"publisher\": {\"head\": %llu, \"sent\": %llu, "
+	       "\"blocked\": %llu, \"failed\": %llu, \"wakeups\": %llu, "
+	       "\"evicted\": %llu},\n",
+	       (unsigned long long)ps->head, (unsigned long long)ps->pub.sent,
+	       (unsigned long long)ps->pub.blocked,
+	       (unsigned long long)ps->pub.failed,
+	       (unsigned long long)ps->pub.wakeups,
+	       (unsigned long long)ps->pub.evicted);
+	printf(" \"subscriber_count\": %u,\n \"subscribers\": [",
+	       ps->subscribers);
+	for (uint32_t i = 0; i < nsubs; i++) {
+		const struct shoal_pubsub_sub_info *u = &subs[i];
+
+		printf("%s\n  {\"index\": %u, \"pid\": %d, \"cursor\": %llu, "
+		       "\"lag\": %lld, \"received\": %llu, \"lost\": %llu, "
+		       "\"stale\": %llu, \"sleeps\": %llu, \"wakeups\": %llu}",
+		       i ? "," : "", u->index, u->pid,
+		       (unsigned long long)u->cursor,
+		       (long long)(ps->head - u->cursor),
+		       (unsigned long long)u->received,
+		       (unsigned long long)u->lost,
+		       (unsigned long long)u->stale,
+		       (unsigned long long)u->sleeps,
+		       (unsigned long long)u->wakeups);
+	}
+	printf("%s]}\n", nsubs ? "\n " : "");
+}
+
+static int info_service(const struct cli_cmd *cmd, struct shoal_registry *reg,
+			const char *name, int json)
+{
+	struct shoal_pubsub_sub_info *subs = NULL;
+	struct shoal_pubsub_info ps, *psp = NULL;
+	struct shoal_service_info s;
+	struct find_ctx ctx = { .name = name, .info = &s };
+	uint32_t nsubs = 0;
+	int n;
+
+	n = shoal_registry_list(reg, find_one, &ctx);
+	if (n < 0)
+		return cli_fail(cmd, n, "cannot list %s",
+				shoal_registry_path(reg));
+	if (!ctx.found) {
+		fprintf(stderr, "shoal: %s: no such service '%s'\n", cmd->name,
+			name);
+		return CLI_EXIT_FAIL;
+	}
+	if (s.pattern == SHOAL_PATTERN_PUBSUB) {
+		subs = calloc(SHOAL_PUB_SUBSCRIBERS_MAX, sizeof(*subs));
+		if (!subs)
+			return cli_fail_sys(cmd, -ENOMEM, "out of memory");
+		n = shoal_pubsub_inspect(reg, name, &ps, subs,
+					 SHOAL_PUB_SUBSCRIBERS_MAX);
+		if (n < 0) {
+			free(subs);
+			return cli_fail(cmd, n, "cannot inspect '%s'", name);
+		}
+		nsubs = (uint32_t)n < SHOAL_PUB_SUBSCRIBERS_MAX ?
+				(uint32_t)n :
+				SHOAL_PUB_SUBSCRIBERS_MAX;
+		psp = &ps;
+	}
+	if (json)
+		info_json(&s, cli_realtime_ns(), psp, subs, nsubs);
+	else
+		info_text(&s, cli_realtime_ns(), psp, subs, nsubs);
+	free(subs);
+	return CLI_EXIT_OK;
+}
+
+static int cmd_info(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	struct shoal_registry *reg;
+	const char *name;
+	int json = 0, rc;
+	struct cli_opt opts[] = {
+		CLI_OPT_FLAG("--json", NULL, &json),
+		CLI_OPT_END,
+	};
+
+	rc = cli_parse(cmd, opts, argc, argv, &name, 1);
+	if (rc != CLI_CONTINUE)
+		return rc;
+	if (cli_open_registry(cmd, &reg))
+		return CLI_EXIT_FAIL;
+	rc = info_service(cmd, reg, name, json);
+	shoal_registry_destroy(reg);
+	return rc;
+}
+
+const struct cli_cmd cli_cmd_info = {
+	.name = "info",
+	.summary = "a service's layout, counters and subscribers",
+	.synopsis = "info NAME [--json]",
+	.help = "Describes service NAME: owner, epoch, type, sizes. For a "
+		"pub/sub service\n"
+		"also its layout, the publisher's counters and head sequence, "
+		"and one row\n"
+		"per live subscriber: line index, pid, cursor, lag (head - "
+		"cursor),\n"
+		"received, lost, stale, sleeps, wakeups. Read without joining "
+		"the service.\n"
+		"\n"
+		"  --json  one JSON object (pub/sub services add \"layout\", "
+		"\"publisher\",\n"
+		"          \"subscriber_count\" and \"subscribers\")\n"
+		"\n"
+		"exit status: 0, 1 (no such service, or it cannot be read), 2 "
+		"usage.\n",
+	.run = cmd_info,
+};
+
+/* --- clean */
+
+static int cmd_clean(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	struct shoal_registry *reg;
+	int n;
+
+	n = cli_parse(cmd, NULL, argc, argv, NULL, 0);
+	if (n != CLI_CONTINUE)
+		return n;
+	if (cli_open_registry(cmd, &reg))
+		return CLI_EXIT_FAIL;
+	n = shoal_registry_clean(reg);
+	if (n < 0) {
+		cli_fail(cmd, n, "cannot clean %s", shoal_registry_path(reg));
+		shoal_registry_destroy(reg);
+		return CLI_EXIT_FAIL;
+	}
+	shoal_registry_destroy(reg);
+	printf("removed %d stale entr%s\n", n, n == 1 ? "y" : "ies");
+	return CLI_EXIT_OK;
+}
+
+const struct cli_cmd cli_cmd_clean = {
+	.name = "clean",
+	.summary = "remove entries left by dead owners",
+	.synopsis = "clean",
+	.help = "Removes registry entries whose owner has died. Safe while "
+		"services run.\n",
+	.run = cmd_clean,
+};
