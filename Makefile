@@ -65,13 +65,8 @@ build: prereqs-build
 demo: build
 	@printf '\n==== shoal: running build/examples/demo ====\n'
 	./build/examples/demo
-	@if [ -x build/tools/shoal ] && \
-		build/tools/shoal bench --help >/dev/null 2>&1; then \
-		printf '\n==== shoal: running build/tools/shoal bench --quick ====\n'; \
-		./build/tools/shoal bench --quick; \
-	else \
-		echo "no 'shoal bench' in build/tools/shoal yet: benchmark summary skipped"; \
-	fi
+	@printf '\n==== shoal: running build/tools/shoal bench --quick ====\n'
+	./build/tools/shoal bench --quick
 
 test: prereqs test-build test-asan test-tsan test-clang test-format
 	@printf '\n==== shoal: all test stages passed ====\n'
