@@ -136,7 +136,7 @@ static int check_pub_options(const struct shoal_pub_options *o)
 				   "pub: max_subscribers %u not in 1..%u",
 				   o->max_subscribers,
 				   SHOAL_PUB_SUBSCRIBERS_MAX);
-	if (o->flags & ~(uint32_t)SHOAL_PUB_NO_TIMESTAMP)
+	if (o->flags & ~(uint32_t)SHOAL_PUB_TIMESTAMP)
 		return shoal__fail(-EINVAL, "pub: unknown flags 0x%x",
 				   o->flags);
 	return 0;
@@ -562,10 +562,10 @@ int shoal_pub_send(struct shoal_pub *p, void *ptr, uint32_t len)
 		return shoal__fail(-EINVAL, "pub: %u bytes sent, %u loaned",
 				   len, p->loan_size);
 	atomic_store_explicit(&s->len, len, memory_order_relaxed);
-	atomic_store_explicit(
-		&s->timestamp_ns,
-		(p->flags & SHOAL_PUB_NO_TIMESTAMP) ? 0 : shoal__now_ns(),
-		memory_order_relaxed);
+	/* Without the flag the field is never written: it stays 0. */
+	if (p->flags & SHOAL_PUB_TIMESTAMP)
+		atomic_store_explicit(&s->timestamp_ns, shoal__now_ns(),
+				      memory_order_relaxed);
 	atomic_store_explicit(&s->stamp, shoal__pubsub_stamp(p->head),
 			      memory_order_release);
 	p->head++;

@@ -56,7 +56,6 @@ static int peer_publish(struct peer *p, const char *name, uint32_t size)
 	shoal_pub_options_init(&o);
 	o.capacity = 1024;
 	o.max_payload = size;
-	o.flags = SHOAL_PUB_NO_TIMESTAMP;
 	o.send_timeout_ns = PEER_TIMEOUT_NS;
 	err = shoal_pub_create(name, &o, &p->pub);
 	if (err)
