@@ -111,6 +111,15 @@ struct pubsub_geometry {
 };
 
 /*
+ * Reads the configuration in payload segment @seg once and checks it
+ * against itself and the sizes of the objects (which the segment layer
+ * validated). 0, -EPROTO (another version), -EBADMSG (inconsistent).
+ * Never reads outside the objects; fuzzed by fuzz/pubsub_geometry_fuzz.c.
+ */
+int shoal__pubsub_read_geometry(struct shoal_segment *seg,
+				struct pubsub_geometry *g);
+
+/*
  * Reads and checks the payload segment of an opened pub/sub service, and
  * takes and maps its subscriber segment (read-write unless @read_only).
  * 0, -EPROTO (not pub/sub, or another version), -EBADMSG (inconsistent),

@@ -46,9 +46,9 @@ static int check_geometry(const struct pubsub_geometry *g, uint64_t hdr_size,
 	return 0;
 }
 
-static int read_payload(struct shoal_service *svc, struct pubsub_geometry *g)
+int shoal__pubsub_read_geometry(struct shoal_segment *seg,
+				struct pubsub_geometry *g)
 {
-	struct shoal_segment *seg = shoal_service_segment(svc);
 	struct shoal_object_info hi, si;
 	struct shoal__pubsub_header *h;
 	void *hp, *sp;
@@ -149,7 +149,7 @@ int shoal__pubsub_map(struct shoal_service *svc, struct pubsub_geometry *g,
 				   "pubsub: '%s' is a service of pattern %u, "
 				   "not pub/sub",
 				   info.name, info.pattern);
-	err = read_payload(svc, g);
+	err = shoal__pubsub_read_geometry(shoal_service_segment(svc), g);
 	if (err)
 		return err;
 	return open_subs(svc, g, read_only, subs_seg, sh);
