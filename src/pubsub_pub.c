@@ -459,21 +459,26 @@ static int make_room(struct shoal_pub *p, uint64_t seq)
 	atomic_fetch_add_explicit(&p->hdr->blocked, 1, memory_order_relaxed);
 	deadline = shoal__deadline(p->send_timeout_ns);
 	spin_until = shoal__now_ns() + PUB_SPIN_NS;
-	for (;;) {
+	/* Liveness costs a system call per line: look when the wait starts
+	 * and after each sleep, never while spinning. */
+	for (int look = 1;;) {
 		int64_t now;
 
-		if (evict_dead(p))
+		if (look && evict_dead(p))
 			recompute_min(p, seq);
+		look = 0;
 		if (has_room(p, seq))
 			return 0;
 		now = shoal__now_ns();
 		if (p->send_timeout_ns == 0 ||
 		    (deadline >= 0 && now >= deadline))
 			break;
-		if (now < spin_until)
+		if (now < spin_until) {
 			shoal__cpu_relax();
-		else
-			pub_sleep(p, seq, deadline);
+			continue;
+		}
+		pub_sleep(p, seq, deadline);
+		look = 1;
 	}
 	atomic_fetch_add_explicit(&p->hdr->failed, 1, memory_order_relaxed);
 	return shoal__fail(-EAGAIN,
