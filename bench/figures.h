@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The two lists of figures shoal-bench runs: the bare baselines
- * (baselines.c, no shoal code) and the shoal measurements (shoal_figures.c,
- * public API only). main.c merges them by group, so each shoal figure is
- * printed under the baselines it is compared with.
+ * The lists of figures shoal-bench runs: the bare baselines (baselines.c,
+ * no shoal code) and the shoal measurements (shoal_figures.c: rings and
+ * channels; pubsub_figures.c: publish/subscribe; public API only). main.c
+ * merges them by group, so each shoal figure is printed under the
+ * baselines it is compared with.
  *
  * Figure names are "group/implementation". Groups:
  *   rtt-poll-<size>        round trip, both sides busy-polling
@@ -11,6 +12,8 @@
  *                          between messages
  *   tput-<size>[-b<batch>] one-way throughput, one message (or one batch)
  *                          at a time
+ *   fanout-<n>             cost of one publish with n subscribers attached
+ *                          (BENCH_COST), compared with fanout-1
  */
 #ifndef SHOAL_BENCH_FIGURES_H
 #define SHOAL_BENCH_FIGURES_H
@@ -20,11 +23,18 @@
 /* Each list ends with an entry whose name is NULL. */
 extern const struct bench_figure bench_baselines[];
 extern const struct bench_figure bench_shoal_figures[];
-/* The DESIGN.md performance targets; ends with a NULL text. */
+extern const struct bench_figure bench_pubsub_figures[];
+/* The performance targets (DESIGN.md, then pub/sub); ends with a NULL text. */
 extern const struct bench_target bench_shoal_targets[];
 
 /* The version of the shoal library linked in. */
 const char *bench_shoal_version(void);
+/*
+ * A shoal call of a figure's side failed: @what, the error and
+ * shoal_last_error() into the side's note. Returns @rc if it is an errno
+ * (< 0), else -EIO.
+ */
+int bench_shoal_failed(struct bench_side *s, const char *what, long rc);
 
 /*
  * Slot size of the rings used for round trips: one slot fits the 1 KiB message.

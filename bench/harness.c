@@ -271,6 +271,19 @@ int bench_side_sync(struct bench_side *s)
 	return 0;
 }
 
+int bench_side_report(struct bench_side *s, uint64_t wakeups, uint64_t sleeps)
+{
+	bench_side_put(s, BENCH_SIDE_WAKEUPS, wakeups);
+	bench_side_put(s, BENCH_SIDE_SLEEPS, sleeps);
+	return bench_side_sync(s);
+}
+
+int bench_side_cancelled(struct bench_side *s)
+{
+	return atomic_load_explicit(&s->ctl->abort[!s->is_child].v,
+				    memory_order_acquire) != 0;
+}
+
 void bench_side_put(struct bench_side *s, unsigned int slot, uint64_t v)
 {
 	if (slot < BENCH_SIDE_VALUES)
@@ -476,6 +489,20 @@ void bench_samples_stats(struct bench_samples *s, struct bench_result *res)
 	}
 }
 
+void bench_cost_stats(uint64_t *burst_ns, uint64_t n, struct bench_result *res)
+{
+	struct bench_samples s = { .ns = burst_ns, .count = n };
+
+	bench_samples_stats(&s, res);
+	res->iters = n * BENCH_COST_BURST;
+	res->min_ns /= BENCH_COST_BURST;
+	res->p50_ns /= BENCH_COST_BURST;
+	res->p99_ns /= BENCH_COST_BURST;
+	res->p999_ns /= BENCH_COST_BURST;
+	res->max_ns /= BENCH_COST_BURST;
+	res->mean_ns /= BENCH_COST_BURST;
+}
+
 enum {
 	VAL_TRIAL_N = 0,
 	VAL_TRIAL_T1 = 1
@@ -627,10 +654,13 @@ void bench_result_merge(const struct bench_figure *f,
 	out->cpu_share = MEDIAN(cpu_share);
 	out->wakeups_per_msg = MEDIAN(wakeups_per_msg);
 	out->sleeps_per_msg = MEDIAN(sleeps_per_msg);
+	out->blocked_per_msg = MEDIAN(blocked_per_msg);
+	out->ref_p50_ns = MEDIAN(ref_p50_ns);
+	out->ref_ratio = MEDIAN(ref_ratio);
 	out->samples = 0;
 	for (i = 0; i < n; i++)
 		out->samples += use[i] ? rounds[i].samples : 0;
-	if (f->kind == BENCH_LATENCY) {
+	if (f->kind != BENCH_THROUGHPUT) {
 		out->p50_ns = MEDIAN(p50_ns);
 		out->p99_ns = MEDIAN(p99_ns);
 		out->p999_ns = MEDIAN(p999_ns);
@@ -706,6 +736,8 @@ static double metric_of(const struct bench_result *res, enum bench_metric m)
 		return res->p999_ns;
 	case BENCH_MAX:
 		return res->max_ns;
+	case BENCH_REF:
+		return res->ref_ratio;
 	}
 	return NAN;
 }
@@ -771,6 +803,8 @@ static const char *metric_name(enum bench_metric m)
 		return "p99.9";
 	case BENCH_MAX:
 		return "max";
+	case BENCH_REF:
+		return "p50 vs reference";
 	}
 	return "?";
 }
@@ -846,7 +880,9 @@ static void print_ratios(FILE *out, const struct bench_report *r, size_t i)
 {
 	const struct bench_figure *f = r->figs[i];
 	const struct bench_result *res = &r->res[i], *b;
-	const char *what = f->kind == BENCH_LATENCY ? "round trip" : "message";
+	const char *what = f->kind == BENCH_LATENCY ? "round trip" :
+			   f->kind == BENCH_COST    ? "publish" :
+						      "message";
 	char label[64];
 	int k;
 
@@ -860,7 +896,7 @@ static void print_ratios(FILE *out, const struct bench_report *r, size_t i)
 			fprintf(out, "  (baseline not measured)\n");
 			continue;
 		}
-		if (f->kind == BENCH_LATENCY)
+		if (f->kind != BENCH_THROUGHPUT)
 			fprintf(out, " %9.2fx %9.2fx %9.2fx %9.2fx %9.2fx\n",
 				cmp_ratio(r, i, f->vs[k], BENCH_P50),
 				cmp_ratio(r, i, f->vs[k], BENCH_P99),
@@ -872,11 +908,22 @@ static void print_ratios(FILE *out, const struct bench_report *r, size_t i)
 				cmp_ratio(r, i, f->vs[k], BENCH_MSGS),
 				cmp_ratio(r, i, f->vs[k], BENCH_GBS));
 	}
-	if (res->wakeups_per_msg >= 0)
+	if (res->wakeups_per_msg >= 0 && res->sleeps_per_msg >= 0)
 		fprintf(out,
 			"%-28s  eventfd writes %.3f, kernel sleeps %.3f per %s\n",
 			"  / syscalls", res->wakeups_per_msg,
 			res->sleeps_per_msg, what);
+	else if (res->wakeups_per_msg >= 0)
+		fprintf(out, "%-28s  eventfd writes %.3f per %s\n",
+			"  / syscalls", res->wakeups_per_msg, what);
+	if (res->ref_ratio >= 0)
+		fprintf(out,
+			"%-28s %9.2fx   (p50; the reference: 1 subscriber, %.0f ns)\n",
+			"  / 1 sub, interleaved", res->ref_ratio,
+			res->ref_p50_ns);
+	if (res->blocked_per_msg >= 0)
+		fprintf(out, "%-28s  %.4f per %s waited for room\n",
+			"  / blocked", res->blocked_per_msg, what);
 }
 
 static void print_disturbed(FILE *out, const struct bench_result *res)
@@ -915,7 +962,7 @@ static void print_section(FILE *out, const struct bench_report *r,
 		if (prev && !same_group(prev, f->name))
 			fputc('\n', out);
 		prev = f->name;
-		if (kind == BENCH_LATENCY)
+		if (kind != BENCH_THROUGHPUT)
 			print_latency_row(out, f, &r->res[i]);
 		else
 			print_tput_row(out, f, &r->res[i]);
@@ -931,7 +978,8 @@ static void print_targets(FILE *out, const struct bench_report *r)
 	double v = 0;
 	int met;
 
-	fprintf(out, "\nDESIGN.md targets (shoal / baseline for ratios):\n");
+	fprintf(out,
+		"\nTargets: DESIGN.md, then pub/sub (shoal / baseline for ratios):\n");
 	for (t = r->targets; t && t->text; t++) {
 		met = target_eval(r, t, &v);
 		if (met < 0) {
@@ -941,7 +989,7 @@ static void print_targets(FILE *out, const struct bench_report *r)
 			continue;
 		}
 		fprintf(out, "  %-7s %s: ", met ? "MET" : "MISSED", t->text);
-		if (t->baseline)
+		if (t->baseline || t->metric == BENCH_REF)
 			fprintf(out, "%s ratio %.2fx (limit %s %.2fx)",
 				metric_name(t->metric), v,
 				t->at_most ? "<=" : ">=", t->limit);
@@ -959,33 +1007,64 @@ static void print_targets(FILE *out, const struct bench_report *r)
 	}
 }
 
+/*
+ * A section of the figures of @kind whose rows are percentiles: the header,
+ * with @title and @last over the sixth column, the rows, then @fmt, the
+ * legend.
+ */
+static void print_pct_section(FILE *out, const struct bench_report *r,
+			      enum bench_kind kind, const char *title,
+			      const char *last, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+
+static void print_pct_section(FILE *out, const struct bench_report *r,
+			      enum bench_kind kind, const char *title,
+			      const char *last, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(out, "\n%-28s %10s %10s %10s %10s %10s   %s\n", title, "p50",
+		"p99", "p99.9", "max", last, "what");
+	print_section(out, r, kind);
+	va_start(ap, fmt);
+	vfprintf(out, fmt, ap);
+	va_end(ap);
+}
+
 void bench_print_table(FILE *out, const struct bench_report *r)
 {
 	size_t i;
-	int lat = 0, tput = 0;
+	int lat = 0, tput = 0, cost = 0;
 
 	for (i = 0; i < r->count; i++) {
 		lat |= r->figs[i]->kind == BENCH_LATENCY;
 		tput |= r->figs[i]->kind == BENCH_THROUGHPUT;
+		cost |= r->figs[i]->kind == BENCH_COST;
 	}
-	if (lat) {
-		fprintf(out, "\n%-28s %10s %10s %10s %10s %10s   %s\n",
-			"ROUND TRIP LATENCY", "p50", "p99", "p99.9", "max",
-			"bulk*/mean", "what");
-		print_section(out, r, BENCH_LATENCY);
-		fprintf(out,
+	if (lat)
+		print_pct_section(
+			out, r, BENCH_LATENCY, "ROUND TRIP LATENCY",
+			"bulk*/mean",
 			"(p50..max: each round trip timed alone, one clock read included;\n"
 			" bulk*: median over chunks of %d round trips timed as a whole, no clock cost;\n"
 			" without *: the mean of the samples;\n"
 			" \"/ baseline\" rows: shoal / baseline, the median over rounds of each round's ratio)\n",
 			BENCH_CHUNK);
-	}
 	if (tput) {
 		fprintf(out, "\n%-28s %9s %9s %9s %9s  %s\n",
 			"ONE-WAY THROUGHPUT", "Mmsg/s", "GB/s", "min Mm/s",
 			"max Mm/s", "what (median of trials)");
 		print_section(out, r, BENCH_THROUGHPUT);
 	}
+	if (cost)
+		print_pct_section(
+			out, r, BENCH_COST, "COST PER PUBLISH", "mean",
+			"(ns per call on the publisher's CPU, from bursts of %u calls each timed\n"
+			" as a whole: p50..max over the bursts, no clock cost inside; subscribers\n"
+			" run on the other CPU; \"/ fanout-1\" rows: the median over rounds of each\n"
+			" round's ratio; \"/ 1 sub, interleaved\": p50 over that of a service with\n"
+			" one subscriber, published to in the same run, burst for burst)\n",
+			BENCH_COST_BURST);
 	print_targets(out, r);
 }
 
@@ -1038,13 +1117,19 @@ static void json_rounds(FILE *out, const struct bench_figure *f,
 		const struct bench_result *x = &rounds[k];
 
 		fprintf(out, "%s{", k ? ", " : "");
-		if (f->kind == BENCH_LATENCY) {
+		if (f->kind != BENCH_THROUGHPUT) {
 			fprintf(out, "\"p50_ns\": ");
 			json_num(out, x->p50_ns);
 			fprintf(out, ", \"p99_ns\": ");
 			json_num(out, x->p99_ns);
 			fprintf(out, ", \"bulk_ns\": ");
 			json_num(out, x->bulk_ns >= 0 ? x->bulk_ns : NAN);
+			if (x->ref_ratio >= 0) {
+				fprintf(out, ", \"ref_p50_ns\": ");
+				json_num(out, x->ref_p50_ns);
+				fprintf(out, ", \"ref_ratio\": ");
+				json_num(out, x->ref_ratio);
+			}
 		} else {
 			fprintf(out, "\"msgs_per_s\": ");
 			json_num(out, x->msgs_per_s);
@@ -1068,8 +1153,10 @@ static void json_figure(FILE *out, const struct bench_report *r, size_t i)
 	json_str(out, f->title);
 	fprintf(out,
 		",\n     \"kind\": \"%s\", \"size\": %u, \"batch\": %u, \"shoal\": %s, ",
-		f->kind == BENCH_LATENCY ? "latency" : "throughput", f->size,
-		f->batch, f->flags & BENCH_SHOAL ? "true" : "false");
+		f->kind == BENCH_LATENCY ? "latency" :
+		f->kind == BENCH_COST	 ? "cost" :
+					   "throughput",
+		f->size, f->batch, f->flags & BENCH_SHOAL ? "true" : "false");
 	fprintf(out, "\"status\": \"%s\", \"note\": ",
 		res->status == 0 ? "ok" :
 		res->status > 0	 ? "skipped" :
@@ -1078,7 +1165,7 @@ static void json_figure(FILE *out, const struct bench_report *r, size_t i)
 	fprintf(out, ", \"seconds\": ");
 	json_num(out, res->seconds);
 	fprintf(out, ", \"iters\": %llu", (unsigned long long)res->iters);
-	if (res->status == 0 && f->kind == BENCH_LATENCY) {
+	if (res->status == 0 && f->kind != BENCH_THROUGHPUT) {
 		fprintf(out, ",\n     \"samples\": %llu, \"min_ns\": ",
 			(unsigned long long)res->samples);
 		json_num(out, res->min_ns);
@@ -1115,7 +1202,18 @@ static void json_figure(FILE *out, const struct bench_report *r, size_t i)
 		fprintf(out, ", \"wakeups_per_msg\": ");
 		json_num(out, res->wakeups_per_msg);
 		fprintf(out, ", \"sleeps_per_msg\": ");
-		json_num(out, res->sleeps_per_msg);
+		json_num(out,
+			 res->sleeps_per_msg >= 0 ? res->sleeps_per_msg : NAN);
+	}
+	if (res->status == 0 && res->blocked_per_msg >= 0) {
+		fprintf(out, ", \"blocked_per_msg\": ");
+		json_num(out, res->blocked_per_msg);
+	}
+	if (res->status == 0 && res->ref_ratio >= 0) {
+		fprintf(out, ", \"ref_p50_ns\": ");
+		json_num(out, res->ref_p50_ns);
+		fprintf(out, ", \"ref_ratio\": ");
+		json_num(out, res->ref_ratio);
 	}
 	if (res->status == 0 && r->rounds && r->nrounds > 1)
 		json_rounds(out, f, &r->rounds[i * r->nrounds], r->nrounds);
@@ -1128,7 +1226,7 @@ static void json_figure(FILE *out, const struct bench_report *r, size_t i)
 			fprintf(out, "%s{\"baseline\": ", first ? "" : ", ");
 			json_str(out, f->vs[k]);
 			first = 0;
-			if (f->kind == BENCH_LATENCY) {
+			if (f->kind != BENCH_THROUGHPUT) {
 				fprintf(out, ", \"p50\": ");
 				json_num(out,
 					 cmp_ratio(r, i, f->vs[k], BENCH_P50));
@@ -1188,7 +1286,9 @@ int bench_write_json(const char *path, const struct bench_report *r)
 	fprintf(out, ",\n  \"config\": {\n");
 	json_config(out, "latency_polled", r->cfg_poll, 0);
 	json_config(out, "latency_blocking", r->cfg_block, 0);
-	json_config(out, "throughput", r->cfg_tput, 1);
+	json_config(out, "throughput", r->cfg_tput, !r->cfg_cost);
+	if (r->cfg_cost)
+		json_config(out, "publish_cost", r->cfg_cost, 1);
 	fprintf(out, "  },\n  \"figures\": [\n");
 	for (i = 0; i < r->count; i++)
 		json_figure(out, r, i);

@@ -52,6 +52,11 @@
 enum bench_kind {
 	BENCH_LATENCY = 1,    /* round trips: percentiles in ns */
 	BENCH_THROUGHPUT = 2, /* one way: messages/s and GB/s */
+	/*
+	 * The cost of one operation on one side, in ns: percentiles over
+	 * bursts of operations, each burst timed as a whole (fan-out).
+	 */
+	BENCH_COST = 3,
 };
 
 /* bench_figure.flags */
@@ -93,7 +98,7 @@ struct bench_result {
 	double seconds; /* wall time the figure took, set by main */
 	/* Timed round trips, or messages per trial; set by main. */
 	uint64_t iters;
-	/* BENCH_LATENCY, in ns per round trip */
+	/* BENCH_LATENCY, in ns per round trip; BENCH_COST, ns per operation */
 	uint64_t samples;
 	double min_ns, p50_ns, p99_ns, p999_ns, max_ns, mean_ns;
 	/*
@@ -107,6 +112,16 @@ struct bench_result {
 	double msgs_per_s_lo, msgs_per_s_hi;
 	/* shoal only: eventfd writes and kernel sleeps per message; < 0: n/a */
 	double wakeups_per_msg, sleeps_per_msg;
+	/*
+	 * Pub/sub, reliable: sends that had to wait for a subscriber to make
+	 * room, per message; < 0: n/a.
+	 */
+	double blocked_per_msg;
+	/*
+	 * BENCH_COST: the p50 of a reference measured in the same run,
+	 * interleaved with the figure's own bursts, and p50 / that; < 0: n/a.
+	 */
+	double ref_p50_ns, ref_ratio;
 	/*
 	 * Busy-polling figures: the smaller of the two sides' CPU time over
 	 * wall time. Both spin all the time, so well below 1 means another
@@ -133,6 +148,12 @@ struct bench_figure {
 	uint32_t batch; /* messages per batch; 1: one at a time */
 	uint32_t flags; /* BENCH_* */
 	bench_run_fn run;
+	/*
+	 * For run: what tells apart the figures that share one run function
+	 * (a mode, flags, a wait strategy). Each run function says what the
+	 * values mean; those not given are 0.
+	 */
+	int param[3];
 	/* Baselines (figure names) a shoal figure is compared to. */
 	const char *vs[3];
 };
@@ -148,6 +169,8 @@ enum bench_metric {
 	BENCH_BULK = 6,
 	BENCH_P999 = 7,
 	BENCH_MAX = 8,
+	/* BENCH_COST: p50 over the interleaved reference's (a ratio). */
+	BENCH_REF = 9,
 };
 
 struct bench_target {
@@ -183,6 +206,7 @@ struct bench_report {
 	const struct bench_config *cfg_poll;
 	const struct bench_config *cfg_block;
 	const struct bench_config *cfg_tput;
+	const struct bench_config *cfg_cost; /* NULL: no BENCH_COST figure */
 };
 
 /* Time and spinning. */
@@ -280,9 +304,25 @@ void bench_pair_last(struct bench_pair_times *t);
  * Release/acquire: what one side wrote before it is visible to the other after.
  */
 int bench_side_sync(struct bench_side *s);
+/*
+ * 1 once the other side gave up (its function returned nonzero): for a side
+ * that waits on something other than bench_side_sync(). Acquire.
+ */
+int bench_side_cancelled(struct bench_side *s);
 /* Publish @v in @slot (0..BENCH_SIDE_VALUES-1) / read what was published. */
 void bench_side_put(struct bench_side *s, unsigned int slot, uint64_t v);
 uint64_t bench_side_get(struct bench_side *s, unsigned int slot);
+/*
+ * What a figure's child counted, for the parent: bench_side_report() is the
+ * child's last step; the parent reads the values with bench_side_get() after
+ * its matching bench_side_sync().
+ */
+enum {
+	BENCH_SIDE_WAKEUPS = BENCH_SIDE_FIRST_FREE, /* eventfd writes */
+	BENCH_SIDE_SLEEPS,			    /* sleeps in the kernel */
+};
+/* Publish @wakeups and @sleeps, then the barrier: 0 or -ECANCELED. */
+int bench_side_report(struct bench_side *s, uint64_t wakeups, uint64_t sleeps);
 /* Explain a failure; the first note of each side is kept. */
 void bench_side_note(struct bench_side *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -295,6 +335,8 @@ void bench_watchdog_name(const char *name);
 
 /* Round trips per bulk chunk. */
 #define BENCH_CHUNK 256
+/* Calls per timed burst of a BENCH_COST figure. */
+#define BENCH_COST_BURST 1024u
 
 /* Latency samples. */
 struct bench_samples {
@@ -360,6 +402,12 @@ bench_latency_loop(struct bench_samples *s, bench_round_trip_fn rt, void *ctx)
 
 /* Sort the samples and fill the latency fields of @res. */
 void bench_samples_stats(struct bench_samples *s, struct bench_result *res);
+/*
+ * bench_cost_stats - the fields of a BENCH_COST @res from @n times of bursts
+ * of BENCH_COST_BURST calls, in ns per call (as bench_samples_stats, each
+ * divided by the burst). Sorts @burst_ns.
+ */
+void bench_cost_stats(uint64_t *burst_ns, uint64_t n, struct bench_result *res);
 
 /*
  * Throughput trials. The producer (parent) and the consumer (child) run

@@ -47,6 +47,12 @@
 #define FULL_TPUT_BYTES (1ULL << 30)
 #define FULL_TPUT_MSGS (16ULL << 20)
 #define QUICK_DIVISOR 32u
+/*
+ * Cost figures (fan-out): calls timed per round, in bursts of
+ * BENCH_COST_BURST. Quick: 8 bursts, a smoke test.
+ */
+#define FULL_COST_ITERS (256u * BENCH_COST_BURST)
+#define QUICK_COST_ITERS (8u * BENCH_COST_BURST)
 
 struct options {
 	int quick;
@@ -158,13 +164,14 @@ static int in_group(const struct bench_figure *f, const char *g, size_t len)
  */
 static size_t collect(const struct bench_figure **out)
 {
-	const struct bench_figure *lists[2] = { bench_baselines,
-						bench_shoal_figures };
+	const struct bench_figure *lists[3] = { bench_baselines,
+						bench_shoal_figures,
+						bench_pubsub_figures };
 	const struct bench_figure *f, *g;
 	size_t n = 0, i, len;
 	int l, m, seen;
 
-	for (l = 0; l < 2; l++) {
+	for (l = 0; l < 3; l++) {
 		for (g = lists[l]; g->name; g++) {
 			len = group_len(g->name);
 			seen = 0;
@@ -172,7 +179,7 @@ static size_t collect(const struct bench_figure **out)
 				seen = in_group(out[i], g->name, len);
 			if (seen)
 				continue;
-			for (m = 0; m < 2; m++)
+			for (m = 0; m < 3; m++)
 				for (f = lists[m]; f->name; f++)
 					if (in_group(f, g->name, len))
 						out[n++] = f;
@@ -189,6 +196,8 @@ static size_t count_figures(void)
 	for (f = bench_baselines; f->name; f++)
 		n++;
 	for (f = bench_shoal_figures; f->name; f++)
+		n++;
+	for (f = bench_pubsub_figures; f->name; f++)
 		n++;
 	return n;
 }
@@ -250,6 +259,8 @@ static void figure_config(const struct options *o, const struct bench_figure *f,
 		c->iters = o->iters;
 	else if (f->kind == BENCH_THROUGHPUT)
 		c->iters = tput_default_msgs(f->size, o->quick);
+	else if (f->kind == BENCH_COST)
+		c->iters = o->quick ? QUICK_COST_ITERS : FULL_COST_ITERS;
 	else if (f->flags & BENCH_BLOCKS)
 		c->iters = o->quick ? QUICK_BLOCK_ITERS : FULL_BLOCK_ITERS;
 	else
@@ -322,7 +333,12 @@ static void print_header(const struct bench_report *r, long online)
 	else
 		printf(" of %llu messages",
 		       (unsigned long long)r->cfg_tput->iters);
-	printf(" after a warm-up.\n     Results: medians over the rounds.\n");
+	printf(" after a warm-up.\n");
+	if (r->cfg_cost)
+		printf("     Cost figures: %llu calls in bursts of %u after a %llu-call warm-up.\n",
+		       (unsigned long long)r->cfg_cost->iters, BENCH_COST_BURST,
+		       (unsigned long long)r->cfg_cost->warmup);
+	printf("     Results: medians over the rounds.\n");
 	fflush(stdout);
 }
 
@@ -347,6 +363,9 @@ static int run_one(const struct options *o, const struct bench_figure *f,
 	memset(r, 0, sizeof(*r));
 	r->wakeups_per_msg = -1;
 	r->sleeps_per_msg = -1;
+	r->blocked_per_msg = -1;
+	r->ref_p50_ns = -1;
+	r->ref_ratio = -1;
 	r->cpu_share = -1;
 	r->bulk_ns = -1;
 	figure_config(o, f, cpus, &cfg);
@@ -384,7 +403,8 @@ int main(int argc, char **argv)
 	static const struct bench_figure probe_tput = {
 		.kind = BENCH_THROUGHPUT, .size = 8
 	};
-	struct bench_config cfg_poll, cfg_block, cfg_tput;
+	static const struct bench_figure probe_cost = { .kind = BENCH_COST };
+	struct bench_config cfg_poll, cfg_block, cfg_tput, cfg_cost;
 	const struct bench_figure **all, **figs;
 	struct bench_result *res, *rounds;
 	struct bench_report rep;
@@ -433,6 +453,7 @@ int main(int argc, char **argv)
 	figure_config(&o, &probe_poll, &cpus, &cfg_poll);
 	figure_config(&o, &probe_block, &cpus, &cfg_block);
 	figure_config(&o, &probe_tput, &cpus, &cfg_tput);
+	figure_config(&o, &probe_cost, &cpus, &cfg_cost);
 	/*
 	 * Throughput defaults depend on the message size: tput_default_msgs().
 	 */
@@ -457,6 +478,9 @@ int main(int argc, char **argv)
 	rep.cfg_poll = &cfg_poll;
 	rep.cfg_block = &cfg_block;
 	rep.cfg_tput = &cfg_tput;
+	for (i = 0; i < count; i++)
+		if (figs[i]->kind == BENCH_COST)
+			rep.cfg_cost = &cfg_cost;
 	print_header(&rep, sysconf(_SC_NPROCESSORS_ONLN));
 
 	t0 = bench_now_ns();

@@ -27,19 +27,12 @@
 
 #define MSG_MAX 1024
 
-/* What the child reports at the end, in the pair's shared values. */
-enum {
-	VAL_WAKEUPS = BENCH_SIDE_FIRST_FREE,
-	VAL_SLEEPS,
-};
-
 const char *bench_shoal_version(void)
 {
 	return shoal_version();
 }
 
-/* The detail of a failed shoal call, for the note. */
-static int failed(struct bench_side *s, const char *what, long rc)
+int bench_shoal_failed(struct bench_side *s, const char *what, long rc)
 {
 	const char *detail = shoal_last_error();
 
@@ -151,10 +144,10 @@ static inline int rtt_round_trip(void *ctx, uint64_t i)
 	memcpy(a->msg, &i, sizeof(i));
 	rc = rtt_send(a, a->tx, a->p, a->msg);
 	if (rc)
-		return failed(a->side, "send", rc);
+		return bench_shoal_failed(a->side, "send", rc);
 	n = rtt_recv(a, a->rx, a->c, a->msg);
 	if (n < 0)
-		return failed(a->side, "recv", n);
+		return bench_shoal_failed(a->side, "recv", n);
 	return rtt_check(a->side, a->msg, n, a->size, i);
 }
 
@@ -187,8 +180,8 @@ static int rtt_parent(struct bench_side *s)
 	/* The child's counters arrive before this barrier. */
 	if (bench_side_sync(s))
 		return -ECANCELED;
-	a->child_wakeups = bench_side_get(s, VAL_WAKEUPS);
-	a->child_sleeps = bench_side_get(s, VAL_SLEEPS);
+	a->child_wakeups = bench_side_get(s, BENCH_SIDE_WAKEUPS);
+	a->child_sleeps = bench_side_get(s, BENCH_SIDE_SLEEPS);
 	return 0;
 }
 
@@ -213,10 +206,10 @@ static int rtt_child(struct bench_side *s)
 	 */
 	rc = shoal_channel_open(&a->fds[0], &o, SHOAL_CHANNEL_RECV, &rx);
 	if (rc)
-		return failed(s, "shoal_channel_open(RECV)", rc);
+		return bench_shoal_failed(s, "shoal_channel_open(RECV)", rc);
 	rc = shoal_channel_open(&a->fds[1], &o, SHOAL_CHANNEL_SEND, &tx);
 	if (rc) {
-		rc = failed(s, "shoal_channel_open(SEND)", rc);
+		rc = bench_shoal_failed(s, "shoal_channel_open(SEND)", rc);
 		goto out;
 	}
 	p = shoal_channel_producer(tx);
@@ -234,7 +227,7 @@ static int rtt_child(struct bench_side *s)
 	for (i = 1; i <= a->total; i++) {
 		n = rtt_recv(a, rx, c, msg);
 		if (n < 0) {
-			rc = failed(s, "recv", n);
+			rc = bench_shoal_failed(s, "recv", n);
 			goto out;
 		}
 		rc = rtt_check(s, msg, n, a->size, i);
@@ -242,23 +235,21 @@ static int rtt_child(struct bench_side *s)
 			goto out;
 		rc = rtt_send(a, tx, p, msg);
 		if (rc) {
-			rc = failed(s, "send", rc);
+			rc = bench_shoal_failed(s, "send", rc);
 			goto out;
 		}
 	}
-	bench_side_put(s, VAL_WAKEUPS, channel_wakeups(rx, tx));
-	bench_side_put(s, VAL_SLEEPS, channel_sleeps(rx, tx));
-	if (bench_side_sync(s))
-		rc = -ECANCELED;
+	rc = bench_side_report(s, channel_wakeups(rx, tx),
+			       channel_sleeps(rx, tx));
 out:
 	shoal_channel_close(tx);
 	shoal_channel_close(rx);
 	return rc;
 }
 
+/* f->param: { enum rtt_mode, enum shoal_wait_strategy }. */
 static int run_rtt(const struct bench_figure *f, const struct bench_config *cfg,
-		   struct bench_result *res, enum rtt_mode mode,
-		   enum shoal_wait_strategy strategy)
+		   struct bench_result *res)
 {
 	struct shoal_channel_options o;
 	struct rtt_arg a;
@@ -266,14 +257,14 @@ static int run_rtt(const struct bench_figure *f, const struct bench_config *cfg,
 	int rc;
 
 	memset(&a, 0, sizeof(a));
-	a.mode = mode;
-	a.strategy = strategy;
+	a.mode = (enum rtt_mode)f->param[0];
+	a.strategy = (enum shoal_wait_strategy)f->param[1];
 	a.size = f->size;
 	a.total = bench_round_trips(cfg);
 	shoal_channel_options_init(&o);
 	o.capacity = BENCH_RTT_CAPACITY;
 	o.slot_size = BENCH_RTT_SLOT;
-	o.strategy = strategy;
+	o.strategy = a.strategy;
 	rc = shoal_channel_create(&o, SHOAL_CHANNEL_SEND, &a.mine[0]);
 	if (rc)
 		return open_failed(res->note, "shoal_channel_create(SEND)", rc);
@@ -287,7 +278,7 @@ static int run_rtt(const struct bench_figure *f, const struct bench_config *cfg,
 	rc = bench_pair_run(cfg, rtt_parent, rtt_child, &a, res->note);
 	if (!rc)
 		bench_samples_stats(&a.lat, res);
-	if (!rc && mode == RTT_CHANNEL) {
+	if (!rc && a.mode == RTT_CHANNEL) {
 		/* Both directions, both processes, warm-up included. */
 		msgs = (double)a.total;
 		res->wakeups_per_msg =
@@ -304,34 +295,6 @@ out:
 	shoal_channel_close(a.mine[1]);
 	shoal_channel_close(a.mine[0]);
 	return rc;
-}
-
-static int run_rtt_ring(const struct bench_figure *f,
-			const struct bench_config *cfg,
-			struct bench_result *res)
-{
-	return run_rtt(f, cfg, res, RTT_RING, SHOAL_WAIT_BUSY_SPIN);
-}
-
-static int run_rtt_spin(const struct bench_figure *f,
-			const struct bench_config *cfg,
-			struct bench_result *res)
-{
-	return run_rtt(f, cfg, res, RTT_CHANNEL, SHOAL_WAIT_BUSY_SPIN);
-}
-
-static int run_rtt_adaptive(const struct bench_figure *f,
-			    const struct bench_config *cfg,
-			    struct bench_result *res)
-{
-	return run_rtt(f, cfg, res, RTT_CHANNEL, SHOAL_WAIT_ADAPTIVE);
-}
-
-static int run_rtt_block(const struct bench_figure *f,
-			 const struct bench_config *cfg,
-			 struct bench_result *res)
-{
-	return run_rtt(f, cfg, res, RTT_CHANNEL, SHOAL_WAIT_BLOCK);
 }
 
 /*
@@ -375,7 +338,8 @@ static int tput_produce(struct bench_side *s, struct tput_arg *a,
 			rc = shoal_channel_send(a->tx, src, a->size,
 						SHOAL_WAIT_FOREVER);
 			if (rc)
-				return failed(s, "shoal_channel_send", rc);
+				return bench_shoal_failed(
+					s, "shoal_channel_send", rc);
 		}
 		return 0;
 	}
@@ -386,7 +350,8 @@ static int tput_produce(struct bench_side *s, struct tput_arg *a,
 			       -EAGAIN)
 				bench_pause();
 			if (rc)
-				return failed(s, "shoal_spsc_push", rc);
+				return bench_shoal_failed(s, "shoal_spsc_push",
+							  rc);
 		}
 		return 0;
 	}
@@ -401,14 +366,16 @@ static int tput_produce(struct bench_side *s, struct tput_arg *a,
 			continue;
 		}
 		if (k < 0)
-			return failed(s, "shoal_spsc_claim_batch", k);
+			return bench_shoal_failed(s, "shoal_spsc_claim_batch",
+						  k);
 		for (j = 0; j < k; j++) {
 			bench_stamp(src, (*seq)++, a->size);
 			memcpy(slots[j], src, a->size);
 		}
 		rc = shoal_spsc_commit_batch(p, lens, (uint32_t)k);
 		if (rc)
-			return failed(s, "shoal_spsc_commit_batch", rc);
+			return bench_shoal_failed(s, "shoal_spsc_commit_batch",
+						  rc);
 	}
 	return 0;
 }
@@ -442,8 +409,8 @@ static int tput_parent(struct bench_side *s)
 	if (!rc && bench_side_sync(s))
 		rc = -ECANCELED;
 	if (!rc) {
-		a->child_wakeups = bench_side_get(s, VAL_WAKEUPS);
-		a->child_sleeps = bench_side_get(s, VAL_SLEEPS);
+		a->child_wakeups = bench_side_get(s, BENCH_SIDE_WAKEUPS);
+		a->child_sleeps = bench_side_get(s, BENCH_SIDE_SLEEPS);
 	}
 	free(src);
 	return rc;
@@ -470,7 +437,7 @@ static int tput_consume(struct bench_side *s, struct tput_arg *a,
 						c, dst, a->size)) == -EAGAIN)
 					bench_pause();
 			if (len < 0)
-				return failed(s, "recv", len);
+				return bench_shoal_failed(s, "recv", len);
 			if (len != (ssize_t)a->size ||
 			    !bench_stamped(dst, *seq, a->size))
 				goto corrupt;
@@ -486,7 +453,8 @@ static int tput_consume(struct bench_side *s, struct tput_arg *a,
 			continue;
 		}
 		if (k < 0)
-			return failed(s, "shoal_spsc_peek_batch", k);
+			return bench_shoal_failed(s, "shoal_spsc_peek_batch",
+						  k);
 		for (j = 0; j < k; j++) {
 			if (msgs[j].len != a->size)
 				goto corrupt;
@@ -497,7 +465,7 @@ static int tput_consume(struct bench_side *s, struct tput_arg *a,
 		}
 		rc = shoal_spsc_release(c);
 		if (rc)
-			return failed(s, "shoal_spsc_release", rc);
+			return bench_shoal_failed(s, "shoal_spsc_release", rc);
 	}
 	return 0;
 corrupt:
@@ -524,7 +492,7 @@ static int tput_child(struct bench_side *s)
 	o.strategy = SHOAL_WAIT_BUSY_SPIN;
 	rc = shoal_channel_open(&a->fds, &o, SHOAL_CHANNEL_RECV, &rx);
 	if (rc) {
-		rc = failed(s, "shoal_channel_open(RECV)", rc);
+		rc = bench_shoal_failed(s, "shoal_channel_open(RECV)", rc);
 		goto out;
 	}
 	c = shoal_channel_consumer(rx);
@@ -544,26 +512,24 @@ static int tput_child(struct bench_side *s)
 		rc = (int)n;
 		goto out;
 	}
-	bench_side_put(s, VAL_WAKEUPS, shoal_channel_wakeups(rx));
-	bench_side_put(s, VAL_SLEEPS, shoal_channel_sleeps(rx));
-	if (bench_side_sync(s))
-		rc = -ECANCELED;
+	rc = bench_side_report(s, shoal_channel_wakeups(rx),
+			       shoal_channel_sleeps(rx));
 out:
 	shoal_channel_close(rx);
 	free(dst);
 	return rc;
 }
 
+/* f->param: { enum tput_mode }. */
 static int run_tput(const struct bench_figure *f,
-		    const struct bench_config *cfg, struct bench_result *res,
-		    enum tput_mode mode)
+		    const struct bench_config *cfg, struct bench_result *res)
 {
 	struct shoal_channel_options o;
 	struct tput_arg a;
 	int rc;
 
 	memset(&a, 0, sizeof(a));
-	a.mode = mode;
+	a.mode = (enum tput_mode)f->param[0];
 	a.size = f->size;
 	a.batch = f->batch > BATCH_MAX ? BATCH_MAX : f->batch;
 	shoal_channel_options_init(&o);
@@ -577,7 +543,7 @@ static int run_tput(const struct bench_figure *f,
 	rc = bench_pair_run(cfg, tput_parent, tput_child, &a, res->note);
 	if (!rc)
 		bench_tput_stats(&a.tput, f->size, res);
-	if (!rc && mode == TPUT_CHANNEL && a.msgs) {
+	if (!rc && a.mode == TPUT_CHANNEL && a.msgs) {
 		res->wakeups_per_msg = (double)(shoal_channel_wakeups(a.tx) +
 						a.child_wakeups) /
 				       (double)a.msgs;
@@ -589,26 +555,15 @@ static int run_tput(const struct bench_figure *f,
 	return rc;
 }
 
-static int run_tput_ring(const struct bench_figure *f,
-			 const struct bench_config *cfg,
-			 struct bench_result *res)
-{
-	return run_tput(f, cfg, res, TPUT_RING);
-}
-
-static int run_tput_channel(const struct bench_figure *f,
-			    const struct bench_config *cfg,
-			    struct bench_result *res)
-{
-	return run_tput(f, cfg, res, TPUT_CHANNEL);
-}
-
-/* Figures of group @g are named "@g/@impl" and compared with its baselines. */
-#define POLL(g, impl, t, sz, fn)                                            \
+/*
+ * Figures of group @g are named "@g/@impl" and compared with its baselines.
+ * The last arguments are the run function's parameters (f->param).
+ */
+#define POLL(g, impl, t, sz, ...)                                           \
 	{                                                                   \
 		.name = g "/" impl, .title = t, .kind = BENCH_LATENCY,      \
 		.size = sz, .batch = 1, .flags = BENCH_SPINS | BENCH_SHOAL, \
-		.run = fn,                                                  \
+		.run = run_rtt, .param = { __VA_ARGS__ },                   \
 		.vs = { g "/bare-line",                                     \
 			g "/bare-ring",                                     \
 			g "/bare-seq" }                                     \
@@ -617,16 +572,16 @@ static int run_tput_channel(const struct bench_figure *f,
 	{                                                                      \
 		.name = g "/shoal-channel", .title = t, .kind = BENCH_LATENCY, \
 		.size = sz, .batch = 1, .flags = BENCH_BLOCKS | BENCH_SHOAL,   \
-		.run = run_rtt_block,                                          \
+		.run = run_rtt, .param = { RTT_CHANNEL, SHOAL_WAIT_BLOCK },    \
 		.vs = { g "/eventfd",                                          \
 			g "/pipe",                                             \
 			g "/unix" }                                            \
 	}
-#define TPUT(g, impl, t, sz, b, fn)                                         \
+#define TPUT(g, impl, t, sz, b, ...)                                        \
 	{                                                                   \
 		.name = g "/" impl, .title = t, .kind = BENCH_THROUGHPUT,   \
 		.size = sz, .batch = b, .flags = BENCH_SPINS | BENCH_SHOAL, \
-		.run = fn,                                                  \
+		.run = run_tput, .param = { __VA_ARGS__ },                  \
 		.vs = { g "/bare-ring",                                     \
 			g "/bare-seq" }                                     \
 	}
@@ -637,36 +592,42 @@ static int run_tput_channel(const struct bench_figure *f,
 
 const struct bench_figure bench_shoal_figures[] = {
 	POLL("rtt-poll-8", "shoal-ring",
-	     "shoal_spsc_push/pop on the channels' rings", 8, run_rtt_ring),
+	     "shoal_spsc_push/pop on the channels' rings", 8, RTT_RING,
+	     SHOAL_WAIT_BUSY_SPIN),
 	POLL("rtt-poll-8", "shoal-channel",
-	     "shoal_channel_send/recv, BUSY_SPIN", 8, run_rtt_spin),
+	     "shoal_channel_send/recv, BUSY_SPIN", 8, RTT_CHANNEL,
+	     SHOAL_WAIT_BUSY_SPIN),
 	POLL("rtt-poll-8", "shoal-adaptive",
-	     "shoal_channel_send/recv, ADAPTIVE (default)", 8,
-	     run_rtt_adaptive),
+	     "shoal_channel_send/recv, ADAPTIVE (default)", 8, RTT_CHANNEL,
+	     SHOAL_WAIT_ADAPTIVE),
 	POLL("rtt-poll-1k", "shoal-ring", "shoal_spsc_push/pop, 1 KiB", 1024,
-	     run_rtt_ring),
+	     RTT_RING, SHOAL_WAIT_BUSY_SPIN),
 	POLL("rtt-poll-1k", "shoal-channel",
-	     "shoal_channel_send/recv, BUSY_SPIN, 1 KiB", 1024, run_rtt_spin),
+	     "shoal_channel_send/recv, BUSY_SPIN, 1 KiB", 1024, RTT_CHANNEL,
+	     SHOAL_WAIT_BUSY_SPIN),
 	BLOCK("rtt-block-8", "shoal_channel_send/recv, BLOCK", 8),
 	BLOCK("rtt-block-1k", "shoal_channel_send/recv, BLOCK, 1 KiB", 1024),
-	TPUT("tput-8", "shoal-ring", PUSHPOP, 8, 1, run_tput_ring),
-	TPUT("tput-8", "shoal-channel", SENDRECV, 8, 1, run_tput_channel),
-	TPUT("tput-8-b64", "shoal-ring", BATCHES, 8, 64, run_tput_ring),
-	TPUT("tput-64", "shoal-ring", PUSHPOP, 64, 1, run_tput_ring),
-	TPUT("tput-64", "shoal-channel", SENDRECV, 64, 1, run_tput_channel),
-	TPUT("tput-64-b64", "shoal-ring", BATCHES, 64, 64, run_tput_ring),
-	TPUT("tput-1k", "shoal-ring", PUSHPOP, 1024, 1, run_tput_ring),
-	TPUT("tput-1k", "shoal-channel", SENDRECV, 1024, 1, run_tput_channel),
-	TPUT("tput-1k-b64", "shoal-ring", BATCHES, 1024, 64, run_tput_ring),
-	TPUT("tput-64k", "shoal-ring", PUSHPOP, 65536, 1, run_tput_ring),
-	TPUT("tput-64k", "shoal-channel", SENDRECV, 65536, 1, run_tput_channel),
+	TPUT("tput-8", "shoal-ring", PUSHPOP, 8, 1, TPUT_RING),
+	TPUT("tput-8", "shoal-channel", SENDRECV, 8, 1, TPUT_CHANNEL),
+	TPUT("tput-8-b64", "shoal-ring", BATCHES, 8, 64, TPUT_RING),
+	TPUT("tput-64", "shoal-ring", PUSHPOP, 64, 1, TPUT_RING),
+	TPUT("tput-64", "shoal-channel", SENDRECV, 64, 1, TPUT_CHANNEL),
+	TPUT("tput-64-b64", "shoal-ring", BATCHES, 64, 64, TPUT_RING),
+	TPUT("tput-1k", "shoal-ring", PUSHPOP, 1024, 1, TPUT_RING),
+	TPUT("tput-1k", "shoal-channel", SENDRECV, 1024, 1, TPUT_CHANNEL),
+	TPUT("tput-1k-b64", "shoal-ring", BATCHES, 1024, 64, TPUT_RING),
+	TPUT("tput-64k", "shoal-ring", PUSHPOP, 65536, 1, TPUT_RING),
+	TPUT("tput-64k", "shoal-channel", SENDRECV, 65536, 1, TPUT_CHANNEL),
 	{ .name = NULL },
 };
 
 /*
  * DESIGN.md, "What fast means here". "Far below pipes and Unix sockets" is
  * read as at most half their round trip. Targets this program cannot
- * measure (iceoryx, fan-out, discovery) are left to other benchmarks.
+ * measure (iceoryx, discovery) are left to other benchmarks. The last
+ * three are the pub/sub issue's (pubsub_figures.c): the polled pub/sub
+ * round trip against the raw SPSC ring's (p50 and bulk), and the publish
+ * cost with 64 lossy subscribers against one.
  */
 const struct bench_target bench_shoal_targets[] = {
 	{ "polled round trip 8 B within 1.1x of bare cache-line ping-pong (p50)",
@@ -701,5 +662,11 @@ const struct bench_target bench_shoal_targets[] = {
 	  "tput-64k/bare-ring", BENCH_MSGS, 0, 0.9 },
 	{ "busy stream through a channel: no system call per message",
 	  "tput-8/shoal-channel", NULL, BENCH_WAKEUPS, 1, 0 },
+	{ "pub/sub polled round trip 8 B within 1.15x of the raw SPSC ring's (p50)",
+	  "rtt-poll-8/pubsub", "rtt-poll-8/shoal-ring", BENCH_P50, 1, 1.15 },
+	{ "pub/sub polled round trip 8 B within 1.15x of the raw SPSC ring's (bulk*)",
+	  "rtt-poll-8/pubsub", "rtt-poll-8/shoal-ring", BENCH_BULK, 1, 1.15 },
+	{ "publish cost, 64 lossy subscribers within 1.5x of 1 (p50, interleaved 1-sub reference)",
+	  "fanout-64/pubsub-lossy", NULL, BENCH_REF, 1, 1.5 },
 	{ NULL, NULL, NULL, 0, 0, 0 },
 };
