@@ -45,11 +45,11 @@ typedef int (*shoal_ready_fn)(void *user_data);
 
 /* Local waiter state. Fields are private. */
 struct shoal_waiter {
-	void *priv_flag;	 /* the shared word holding the sleeping mark */
-	void *priv_sleeps_word;	 /* shared u64 sleep counter, or NULL */
-	uint32_t priv_mask;	 /* bits of *priv_flag to set; 0: store 1 */
-	int priv_fd;		 /* the eventfd: drained after a wake */
-	int priv_poll_fd;	 /* what a sleep polls: priv_fd or a set */
+	void *priv_flag;	/* the shared word holding the sleeping mark */
+	void *priv_sleeps_word; /* shared u64 sleep counter, or NULL */
+	uint32_t priv_mask;	/* bits of *priv_flag to set; 0: store 1 */
+	int priv_fd;		/* the eventfd: drained after a wake */
+	int priv_poll_fd;	/* what a sleep polls: priv_fd or a set */
 	uint32_t priv_strategy;
 	uint32_t priv_spin;	/* current adaptive spin budget, ns */
 	uint32_t priv_spin_max; /* upper bound of that budget, ns */
