@@ -66,6 +66,11 @@ int shoal__pubsub_read_geometry(struct shoal_segment *seg,
 				   shoal_last_error());
 	if (hi.size < sizeof(*h))
 		return shoal__fail(-EBADMSG, "pubsub: header object too small");
+	/* The segment format allows any alignment; ours are on lines, and
+	 * 64-bit atomics must never straddle one. */
+	if (hi.offset % SHOAL__CACHE_LINE || si.offset % SHOAL__CACHE_LINE)
+		return shoal__fail(-EBADMSG,
+				   "pubsub: objects not on cache lines");
 	h = hp;
 	if (h->magic != SHOAL__PUBSUB_MAGIC)
 		return shoal__fail(-EBADMSG, "pubsub: bad header magic");
@@ -125,7 +130,8 @@ static int open_subs(struct shoal_service *svc, const struct pubsub_geometry *g,
 	 * header line (magic, limit) is not checked: any subscriber can
 	 * scribble over it, and a new subscriber must still get in. The
 	 * limit comes from the publisher's read-only header instead. */
-	if (err || info.size < subs_bytes(g->max_subs)) {
+	if (err || info.size < subs_bytes(g->max_subs) ||
+	    info.offset % SHOAL__CACHE_LINE) {
 		shoal_segment_close(*subs_seg);
 		*subs_seg = NULL;
 		return shoal__fail(-EBADMSG,

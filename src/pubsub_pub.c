@@ -71,9 +71,10 @@ struct shoal_pub {
 	struct shoal__pubsub_subs_header *sh;
 	_Atomic uint32_t *bitmap;
 	struct shoal__pubsub_sub_line *lines;
-	int subs_fd; /* for F_OFD_GETLK */
-	int eventfd; /* wakes this publisher when it waits for room */
-	int *wake_fds;
+	int subs_fd;	/* for F_OFD_GETLK */
+	int eventfd;	/* wakes this publisher when it waits for room */
+	int *extra_fds; /* what the registry entry hands out, by index */
+	int *wake_fds;	/* extra_fds + 1: one eventfd per subscriber line */
 	uint32_t bitmap_words;
 	uint32_t delivery, capacity, mask, stride, max_payload, uh_size;
 	uint32_t max_subs, flags;
@@ -186,6 +187,7 @@ static int create_segments(struct shoal_pub *p, const char *name)
 	p->bitmap = subs_bitmap(p->sh);
 	p->lines = subs_lines(p->sh, p->max_subs);
 	p->subs_fd = shoal_segment_fd(p->subs_seg);
+	p->extra_fds[SHOAL__PUBSUB_EXTRA_SUBS_MEMFD] = p->subs_fd;
 	p->bitmap_words = (p->max_subs + 31) / 32;
 	return 0;
 }
@@ -214,12 +216,15 @@ static void format(struct shoal_pub *p)
 
 static int make_eventfds(struct shoal_pub *p)
 {
-	p->wake_fds = malloc(sizeof(int) * p->max_subs);
+	/* One array in the order the registry hands the fds out: the
+	 * subscriber memfd, then one eventfd per line. */
+	p->extra_fds = malloc(sizeof(int) * (1 + (size_t)p->max_subs));
 	p->active = malloc(sizeof(uint32_t) * p->max_subs);
-	if (!p->wake_fds || !p->active)
+	if (!p->extra_fds || !p->active)
 		return shoal__fail(-ENOMEM, "pub: out of memory");
-	for (uint32_t i = 0; i < p->max_subs; i++)
-		p->wake_fds[i] = -1;
+	p->wake_fds = p->extra_fds + SHOAL__PUBSUB_EXTRA_WAKE_FD(0);
+	for (uint32_t i = 0; i <= p->max_subs; i++)
+		p->extra_fds[i] = -1;
 	p->eventfd = shoal_eventfd_create();
 	if (p->eventfd < 0)
 		return p->eventfd;
@@ -235,15 +240,7 @@ static int announce(struct shoal_pub *p, const char *name,
 		    const struct shoal_pub_options *o)
 {
 	struct shoal_service_spec spec;
-	int *extra;
-	int err;
 
-	extra = malloc(sizeof(int) * (1 + (size_t)p->max_subs));
-	if (!extra)
-		return shoal__fail(-ENOMEM, "pub: out of memory");
-	extra[SHOAL__PUBSUB_EXTRA_SUBS_MEMFD] = p->subs_fd;
-	for (uint32_t i = 0; i < p->max_subs; i++)
-		extra[SHOAL__PUBSUB_EXTRA_WAKE_FD(i)] = p->wake_fds[i];
 	memset(&spec, 0, sizeof(spec));
 	spec.name = name;
 	spec.pattern = SHOAL_PATTERN_PUBSUB;
@@ -255,11 +252,11 @@ static int announce(struct shoal_pub *p, const char *name,
 	spec.type_size = o->type_size;
 	spec.type_align = o->type_align;
 	spec.flags = SHOAL_PUBLISH_SERVER_THREAD;
+	/* The entry borrows the array as well as the fds: both live until
+	 * shoal_pub_destroy() has destroyed the entry. */
 	spec.extra_fd_count = 1 + p->max_subs;
-	spec.extra_fds = extra;
-	err = shoal_registry_publish(p->reg, &spec, &p->entry);
-	free(extra); /* the entry borrows the fds, not the array */
-	return err;
+	spec.extra_fds = p->extra_fds;
+	return shoal_registry_publish(p->reg, &spec, &p->entry);
 }
 
 int shoal_pub_create(const char *name, const struct shoal_pub_options *opts,
@@ -345,7 +342,7 @@ void shoal_pub_destroy(struct shoal_pub *p)
 		close(p->eventfd);
 	if (p->own_reg)
 		shoal_registry_destroy(p->reg);
-	free(p->wake_fds);
+	free(p->extra_fds);
 	free(p->active);
 	free(p);
 }

@@ -580,6 +580,44 @@ static int test_publisher_gone(void)
 	return TEST_PASS;
 }
 
+/*
+ * A subscriber that takes its fds by SCM_RIGHTS from the publisher's fd
+ * server (as where pidfd_getfd is refused) works like any other. The fd
+ * server reads the publisher's table of extra fds when it serves them: this
+ * once read freed memory (found by fuzz/pubsub_take_fuzz.c), which ASan
+ * reports here.
+ */
+static int test_fds_by_scm_rights(void)
+{
+	struct shoal_pub_options po;
+	struct shoal_sub_options so;
+	struct shoal_pub *pub;
+	struct shoal_sub *s[2];
+	struct shoal_msg m;
+
+	pub_opts(&po);
+	po.capacity = 8;
+	sub_opts(&so);
+	so.flags = SHOAL_SUB_NO_PIDFD_GETFD;
+	CHECK_EQ(shoal_pub_create("basic/scm", &po, &pub), 0);
+	CHECK_EQ(shoal_sub_open("basic/scm", &so, &s[0]), 0);
+	CHECK_EQ(shoal_sub_open("basic/scm", &so, &s[1]), 0);
+	CHECK_EQ(shoal_pub_subscribers(pub), 2);
+	for (uint64_t i = 0; i < 20; i++) {
+		CHECK_EQ(put(pub, i, 32, NULL), 0);
+		for (int k = 0; k < 2; k++) {
+			CHECK_EQ(shoal_sub_take(s[k], &m, PSU_SEC), 0);
+			CHECK_EQ(m.seq, i);
+			CHECK(psu_verify(m.data, m.len, i, 0));
+			CHECK_EQ(shoal_sub_release(s[k], &m), 0);
+		}
+	}
+	shoal_sub_close(s[0]);
+	shoal_sub_close(s[1]);
+	shoal_pub_destroy(pub);
+	return TEST_PASS;
+}
+
 int main(void)
 {
 	char top[PATH_MAX];
@@ -597,6 +635,7 @@ int main(void)
 	RUN(test_loans);
 	RUN(test_inspect_and_stats);
 	RUN(test_publisher_gone);
+	RUN(test_fds_by_scm_rights);
 	shoal_registry_destroy(reg);
 	test_remove_tree(top);
 	return test_result();
