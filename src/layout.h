@@ -221,4 +221,82 @@ _Static_assert(offsetof(struct shoal__descriptor, name) == 256, "name at 256");
 _Static_assert(offsetof(struct shoal__descriptor, extra_fd_count) == 512,
 	       "extra_fd_count at 512");
 
+/* ------------------------------------------------------------------------
+ * MPMC ring (Vyukov's bounded queue: a sequence per cell). No object kind
+ * yet. See docs/mpmc-ring.md.
+ *
+ * Four header lines, then capacity cells of cell_stride bytes each (a
+ * multiple of 64: cells are written by different producers and consumers,
+ * so each starts on its own line). Cell i serves every position p with
+ * p & (capacity - 1) == i.
+ */
+
+/* "SHOALMPM" */
+#define SHOAL__MPMC_MAGIC 0x4d504d4c414f4853ULL
+#define SHOAL__MPMC_CELL_HEADER 24
+/* cell.len bit: the cell was skipped (its claimant died); no payload. */
+#define SHOAL__MPMC_LEN_SKIPPED 0x80000000u
+
+struct shoal__mpmc_ring {
+	/* Line 0: geometry. Written by the formatter before any peer can see
+	 * the region; each handle reads it once at init and checks it. */
+	uint64_t magic;	      /* SHOAL__MPMC_MAGIC */
+	uint32_t capacity;    /* cells, a power of two */
+	uint32_t slot_size;   /* payload bytes per cell */
+	uint64_t cell_stride; /* header + payload rounded up to 64 */
+	uint64_t start_pos;   /* first position (informational) */
+	uint8_t pad0[32];
+
+	/* Line 1: next position to enqueue. CASed (relaxed) by producers; the
+	 * cell's seq carries all the ordering. */
+	_Atomic uint64_t enq_pos;
+	uint8_t pad1[56];
+
+	/* Line 2: next position to dequeue. CASed (relaxed) by consumers. */
+	_Atomic uint64_t deq_pos;
+	uint8_t pad2[56];
+
+	/* Line 3: cells skipped because their claimant died (statistics;
+	 * atomically incremented by whoever skips one; reserved for the
+	 * liveness recovery, see docs/mpmc-ring.md). */
+	_Atomic uint64_t skipped;
+	uint8_t pad3[56];
+};
+_Static_assert(sizeof(struct shoal__mpmc_ring) == 4 * SHOAL__CACHE_LINE,
+	       "mpmc ring header is four lines");
+_Static_assert(offsetof(struct shoal__mpmc_ring, enq_pos) == 64,
+	       "enq_pos line");
+_Static_assert(offsetof(struct shoal__mpmc_ring, deq_pos) == 128,
+	       "deq_pos line");
+_Static_assert(offsetof(struct shoal__mpmc_ring, skipped) == 192,
+	       "skipped line");
+
+/*
+ * Header of each cell; the payload follows it (8-aligned). A cell has one
+ * writer at a time, handed over by seq: the producer that claimed the
+ * position, then (seq only) the consumer that dequeued it.
+ */
+struct shoal__mpmc_cell {
+	/* Vyukov's sequence. == p: free for the producer of position p;
+	 * == p + 1: holds p's message; == p + capacity: p was dequeued, free
+	 * for the producer of p + capacity. Producers release-store p + 1
+	 * after the payload (pairs with the consumer's acquire load);
+	 * consumers release-store p + capacity after copying out (pairs with
+	 * the producer's acquire load). */
+	_Atomic uint64_t seq;
+	/* Claimant: high 32 bits the owner token of the producer handle that
+	 * claimed the cell, low 32 bits the low 32 bits of the position it
+	 * claimed. Stored (relaxed) right after the claim, before the
+	 * payload, so a stuck cell names its owner; see docs/mpmc-ring.md. */
+	_Atomic uint64_t claim;
+	/* Payload length (untrusted: checked <= slot_size), or
+	 * SHOAL__MPMC_LEN_SKIPPED. Relaxed; published by seq's release. */
+	_Atomic uint32_t len;
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct shoal__mpmc_cell) == SHOAL__MPMC_CELL_HEADER,
+	       "mpmc cell header is 24 bytes");
+_Static_assert(offsetof(struct shoal__mpmc_cell, claim) == 8, "claim at 8");
+_Static_assert(offsetof(struct shoal__mpmc_cell, len) == 16, "len at 16");
+
 #endif
