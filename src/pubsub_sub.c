@@ -21,6 +21,7 @@
 #include "fdcheck.h"
 #include "notify_internal.h"
 #include "pubsub_internal.h"
+#include "type_check.h"
 #include "registry_internal.h"
 
 /* Readiness checks (spinning) or empty takes between looks at the
@@ -37,8 +38,7 @@ struct shoal_sub {
 	uint32_t flags;
 	uint32_t want_history;
 	enum shoal_wait_strategy strategy;
-	const char *type_name; /* the caller's, checked at each attach */
-	uint32_t type_size, type_align;
+	struct shoal__type type; /* the caller's, checked at each attach */
 	int epfd;	/* what shoal_sub_fd() returns, across reattaching */
 	int inotify_fd; /* the registry directory, while detached */
 	int ever_attached;
@@ -72,23 +72,6 @@ void shoal_sub_options_init(struct shoal_sub_options *opts)
 {
 	memset(opts, 0, sizeof(*opts));
 	opts->strategy = SHOAL_WAIT_ADAPTIVE;
-}
-
-static int check_type(const struct shoal_sub *s,
-		      const struct shoal_service_info *info)
-{
-	if (!s->type_name)
-		return 0;
-	if (strcmp(s->type_name, info->type_name) == 0 &&
-	    s->type_size == info->type_size &&
-	    s->type_align == info->type_align)
-		return 0;
-	return shoal__fail(-EPROTO,
-			   "sub: '%s' carries type '%s' (size %u, align %u), "
-			   "expected '%s' (size %u, align %u)",
-			   s->name, info->type_name, info->type_size,
-			   info->type_align, s->type_name, s->type_size,
-			   s->type_align);
 }
 
 /* Claims a free line: the first byte of the subscriber memfd we can
@@ -262,7 +245,7 @@ static int attach(struct shoal_sub *s)
 	if (err)
 		return err;
 	shoal_service_get_info(s->svc, &info);
-	err = check_type(s, &info);
+	err = shoal__type_check("sub", &s->type, &info);
 	if (!err)
 		err = shoal__pubsub_map(s->svc, &s->g, 0, &s->subs_seg, &s->sh);
 	if (!err &&
@@ -337,9 +320,9 @@ int shoal_sub_open(const char *name, const struct shoal_sub_options *opts,
 	s->flags = opts->flags;
 	s->want_history = opts->history;
 	s->strategy = opts->strategy ? opts->strategy : SHOAL_WAIT_ADAPTIVE;
-	s->type_name = opts->type_name;
-	s->type_size = opts->type_size;
-	s->type_align = opts->type_align;
+	s->type.name = opts->type_name;
+	s->type.size = opts->type_size;
+	s->type.align = opts->type_align;
 	s->inotify_fd = s->lock_fd = s->eventfd = s->pidfd = -1;
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (s->epfd < 0) {

@@ -50,8 +50,20 @@ enum {
 	SHOAL_OBJECT_PUBSUB_SLOTS = 5,
 	/* pub/sub: the subscribers' lines */
 	SHOAL_OBJECT_PUBSUB_SUBS = 6,
+	/* a ring formatted by shoal_mpmc_format() */
+	SHOAL_OBJECT_MPMC_RING = 7,
+	/* a variable-length record ring formatted by shoal_varring_format() */
+	SHOAL_OBJECT_VAR_RING = 8,
+	/* queue: configuration, counters and participant lines (queue.h) */
+	SHOAL_OBJECT_QUEUE_HEADER = 9,
+	/* request/response: configuration and client lines (rpc.h) */
+	SHOAL_OBJECT_RPC_HEADER = 10,
+	/* request/response: one client's request and response rings */
+	SHOAL_OBJECT_RPC_RINGS = 11,
+	/* event: configuration and listener lines (event.h) */
+	SHOAL_OBJECT_EVENT_HEADER = 12,
 	/* the last kind shoal defines; up to 1023 are reserved */
-	SHOAL_OBJECT_KIND_LAST = SHOAL_OBJECT_PUBSUB_SUBS,
+	SHOAL_OBJECT_KIND_LAST = SHOAL_OBJECT_EVENT_HEADER,
 };
 
 /* shoal_segment_options.flags */
