@@ -222,8 +222,8 @@ _Static_assert(offsetof(struct shoal__descriptor, extra_fd_count) == 512,
 	       "extra_fd_count at 512");
 
 /* ------------------------------------------------------------------------
- * MPMC ring (Vyukov's bounded queue: a sequence per cell). No object kind
- * yet. See docs/mpmc-ring.md.
+ * MPMC ring (Vyukov's bounded queue: a sequence per cell), object kind
+ * SHOAL_OBJECT_MPMC_RING. See docs/mpmc-ring.md.
  *
  * Four header lines, then capacity cells of cell_stride bytes each (a
  * multiple of 64: cells are written by different producers and consumers,
@@ -235,7 +235,13 @@ _Static_assert(offsetof(struct shoal__descriptor, extra_fd_count) == 512,
 #define SHOAL__MPMC_MAGIC 0x4d504d4c414f4853ULL
 #define SHOAL__MPMC_CELL_HEADER 24
 /* cell.len bit: the cell was skipped (its claimant died); no payload. */
-#define SHOAL__MPMC_LEN_SKIPPED 0x80000000u
+/* Claim word: owner token in the high 22 bits, low 42 bits of a position
+ * (docs/mpmc-ring.md). */
+#define SHOAL__MPMC_POS_BITS 42
+#define SHOAL__MPMC_POS_MASK ((UINT64_C(1) << SHOAL__MPMC_POS_BITS) - 1)
+/* The owner token of a skip mark: a position given up (dead or aborting
+ * producer, dead consumer). Real owners are 1..SHOAL__MPMC_SKIP - 1. */
+#define SHOAL__MPMC_SKIP 0x3fffffu
 
 struct shoal__mpmc_ring {
 	/* Line 0: geometry. Written by the formatter before any peer can see
@@ -256,11 +262,12 @@ struct shoal__mpmc_ring {
 	_Atomic uint64_t deq_pos;
 	uint8_t pad2[56];
 
-	/* Line 3: cells skipped because their claimant died (statistics;
-	 * atomically incremented by whoever skips one; reserved for the
-	 * liveness recovery, see docs/mpmc-ring.md). */
-	_Atomic uint64_t skipped;
-	uint8_t pad3[56];
+	/* Line 3: liveness statistics, atomically incremented by whoever
+	 * recovers a cell (shoal_mpmc_recover()): rarely written, so several
+	 * writers share this line on purpose. */
+	_Atomic uint64_t skipped;   /* positions whose producer died */
+	_Atomic uint64_t abandoned; /* messages taken by a consumer that died */
+	uint8_t pad3[48];
 };
 _Static_assert(sizeof(struct shoal__mpmc_ring) == 4 * SHOAL__CACHE_LINE,
 	       "mpmc ring header is four lines");
@@ -284,13 +291,14 @@ struct shoal__mpmc_cell {
 	 * consumers release-store p + capacity after copying out (pairs with
 	 * the producer's acquire load). */
 	_Atomic uint64_t seq;
-	/* Claimant: high 32 bits the owner token of the producer handle that
-	 * claimed the cell, low 32 bits the low 32 bits of the position it
-	 * claimed. Stored (relaxed) right after the claim, before the
-	 * payload, so a stuck cell names its owner; see docs/mpmc-ring.md. */
+	/* Claimant: owner token << 42 | low 42 bits of a position. A producer
+	 * takes position p by CASing it to owner|p (before enq_pos moves), a
+	 * consumer takes the message by CASing it to owner|p+1 (before
+	 * deq_pos moves), so whoever holds the cell is always named in it;
+	 * see docs/mpmc-ring.md. */
 	_Atomic uint64_t claim;
-	/* Payload length (untrusted: checked <= slot_size), or
-	 * SHOAL__MPMC_LEN_SKIPPED. Relaxed; published by seq's release. */
+	/* Payload length (untrusted: checked <= slot_size). Relaxed;
+	 * published by seq's release. */
 	_Atomic uint32_t len;
 	uint32_t pad;
 };

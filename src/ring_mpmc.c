@@ -9,12 +9,16 @@
  *  - seq == p: the cell is free for the producer of position p;
  *  - seq == p + 1: it holds the message of position p;
  *  - seq == p + capacity: p was dequeued; free for position p + capacity.
- * A producer CASes enq_pos from p to p + 1 when the cell of p shows seq == p,
- * records its claim, writes the payload and release-stores seq = p + 1. A
- * consumer CASes deq_pos from p to p + 1 when the cell shows seq == p + 1,
- * copies out, and release-stores seq = p + capacity. The CASes are relaxed:
- * the acquire load of seq before them, paired with the other side's release
- * store, orders the payload.
+ * A position is taken by a CAS on its cell's claim word, which then names
+ * the taker (owner token | position); only after that does the taker move
+ * the shared position counter, and anyone who sees the claim moves it for
+ * the taker ("helping"). So a claimant that dies at any step is named in
+ * the cell, and shoal_mpmc_recover() can give its position up without
+ * guessing: nothing else is lost, duplicated or reordered. A producer
+ * writes the payload and release-stores seq = p + 1; a consumer copies out
+ * and release-stores seq = p + capacity. The position CASes are relaxed:
+ * the acquire load of seq before the claim, paired with the other side's
+ * release store, orders the payload. See docs/mpmc-ring.md.
  *
  * Everything read from the region is untrusted: the geometry is checked once
  * at init and kept locally, a length is checked before any copy, and a
@@ -40,6 +44,25 @@ static uint64_t stride_of(uint32_t slot_size)
 
 	return (bytes + SHOAL__CACHE_LINE - 1) &
 	       ~(uint64_t)(SHOAL__CACHE_LINE - 1);
+}
+
+static uint64_t claim_word(uint32_t owner, uint64_t pos)
+{
+	return (uint64_t)owner << SHOAL__MPMC_POS_BITS |
+	       (pos & SHOAL__MPMC_POS_MASK);
+}
+
+static uint32_t claim_owner(uint64_t word)
+{
+	return (uint32_t)(word >> SHOAL__MPMC_POS_BITS);
+}
+
+/* Does @word take position @x (a producer claim or skip mark of x, or a
+ * consumer mark when x is the dequeued position + 1)? */
+static int claims(uint64_t word, uint64_t x)
+{
+	return claim_owner(word) != 0 &&
+	       (word & SHOAL__MPMC_POS_MASK) == (x & SHOAL__MPMC_POS_MASK);
 }
 
 uint64_t shoal_mpmc_region_size(uint32_t capacity, uint32_t slot_size)
@@ -96,13 +119,19 @@ int shoal_mpmc_format(void *region, uint64_t region_size, uint32_t capacity,
 		/* Relaxed: nobody looks before the region is published (the
 		 * segment's READY release, or the caller's own hand-off). */
 		atomic_store_explicit(&c->seq, p, memory_order_relaxed);
-		atomic_store_explicit(&c->claim, 0, memory_order_relaxed);
+		/* Marked as if the lap before had been dequeued, which is
+		 * what a producer checks before taking the cell. */
+		atomic_store_explicit(&c->claim,
+				      claim_word(SHOAL__MPMC_SKIP,
+						 p - capacity + 1),
+				      memory_order_relaxed);
 		atomic_store_explicit(&c->len, 0, memory_order_relaxed);
 		c->pad = 0;
 	}
 	atomic_store_explicit(&r->enq_pos, start_pos, memory_order_relaxed);
 	atomic_store_explicit(&r->deq_pos, start_pos, memory_order_relaxed);
 	atomic_store_explicit(&r->skipped, 0, memory_order_relaxed);
+	atomic_store_explicit(&r->abandoned, 0, memory_order_relaxed);
 	return 0;
 }
 
@@ -116,8 +145,10 @@ int shoal_mpmc_init(struct shoal_mpmc *h, void *region, uint64_t region_size,
 
 	if (!h)
 		return shoal__fail(-EINVAL, "mpmc_init: NULL handle");
-	if (!owner)
-		return shoal__fail(-EINVAL, "mpmc_init: owner token 0");
+	if (!owner || owner > SHOAL_MPMC_OWNER_MAX)
+		return shoal__fail(-EINVAL,
+				   "mpmc_init: owner token %u not in 1..%u",
+				   owner, SHOAL_MPMC_OWNER_MAX);
 	if (!region || (uintptr_t)region % SHOAL__CACHE_LINE ||
 	    region_size < sizeof(*r))
 		return shoal__fail(-EINVAL,
@@ -164,55 +195,76 @@ uint32_t shoal_mpmc_capacity(const struct shoal_mpmc *h)
 	return h->priv_mask + 1;
 }
 
+/* Moves @counter from @pos to @pos + 1 for whoever took @pos; losing the
+ * race means someone already did. Relaxed: it arbitrates nothing. */
+static void help_past(_Atomic uint64_t *counter, uint64_t pos)
+{
+	atomic_compare_exchange_strong_explicit(counter, &pos, pos + 1,
+						memory_order_relaxed,
+						memory_order_relaxed);
+}
+
+static int corrupt_seq(const char *side, uint64_t seq, uint64_t pos)
+{
+	return shoal__fail(-EBADMSG,
+			   "mpmc: cell sequence %llu impossible at %s "
+			   "position %llu",
+			   (unsigned long long)seq, side,
+			   (unsigned long long)pos);
+}
+
 /*
- * Claims the next enqueue position: 0 and *@out (its cell, claim recorded),
- * -EAGAIN when full, -EBADMSG for an impossible cell sequence.
+ * Claims the next enqueue position: 0 and *@out (the cell's claim word
+ * names us), -EAGAIN when full, -EBADMSG for an impossible cell.
  */
 static int enq_claim(struct shoal_mpmc *h, uint64_t *out)
 {
 	struct shoal__mpmc_ring *r = h->priv_ring;
-	struct shoal__mpmc_cell *c;
-	uint64_t pos, seq, again;
+	uint64_t mine_base = claim_word(h->priv_owner, 0);
 
-	pos = atomic_load_explicit(&r->enq_pos, memory_order_relaxed);
 	for (;;) {
-		int64_t diff;
+		uint64_t pos =
+			atomic_load_explicit(&r->enq_pos, memory_order_relaxed);
+		struct shoal__mpmc_cell *c = cell_at(h, pos);
+		/* Acquire: pairs with the release store of seq = pos by the
+		 * consumer of pos - capacity (deq_release()): its copy-out
+		 * is done before we overwrite the payload. */
+		uint64_t seq =
+			atomic_load_explicit(&c->seq, memory_order_acquire);
+		int64_t diff = (int64_t)(seq - pos);
+		uint64_t word =
+			atomic_load_explicit(&c->claim, memory_order_relaxed);
 
-		c = cell_at(h, pos);
-		/* Acquire: pairs with the release store of seq = pos by
-		 * the consumer of pos - capacity (deq_release()): its
-		 * copy-out is done before we overwrite the payload. */
-		seq = atomic_load_explicit(&c->seq, memory_order_acquire);
-		diff = (int64_t)(seq - pos);
-		if (diff == 0) {
-			/* Relaxed: the claim orders nothing by itself. On
-			 * failure pos is reloaded with the current value. */
-			if (atomic_compare_exchange_weak_explicit(
-				    &r->enq_pos, &pos, pos + 1,
-				    memory_order_relaxed, memory_order_relaxed))
-				break;
-			continue;
-		}
 		if (diff < 0)
 			return -EAGAIN; /* a lap behind: full */
-		/* The cell is ahead of pos: someone claimed pos already, so
-		 * enq_pos must have moved on. If it has not, seq is bogus. */
-		again = atomic_load_explicit(&r->enq_pos, memory_order_relaxed);
-		if (again == pos)
-			return shoal__fail(-EBADMSG,
-					   "mpmc: cell sequence %llu ahead of "
-					   "enqueue position %llu",
-					   (unsigned long long)seq,
-					   (unsigned long long)pos);
-		pos = again;
+		/* The word was loaded after seq. Marked for the lap before
+		 * (its consumer's mark, or a skip or format mark), the cell
+		 * is free for pos: taking the word is what takes pos, and
+		 * the CAS fails if anyone moved it on meanwhile. */
+		if (diff == 0 && claims(word, pos - h->priv_mask)) {
+			if (atomic_compare_exchange_strong_explicit(
+				    &c->claim, &word,
+				    mine_base | (pos & SHOAL__MPMC_POS_MASK),
+				    memory_order_relaxed,
+				    memory_order_relaxed)) {
+				help_past(&r->enq_pos, pos);
+				*out = pos;
+				return 0;
+			}
+			continue;
+		}
+		/* pos is taken: its word names a producer (claimed or
+		 * published) or a consumer (already dequeued). Help the
+		 * counter past it, unless the cell is nonsense and the
+		 * counter really sits there. */
+		if (claims(word, pos) || claims(word, pos + 1)) {
+			help_past(&r->enq_pos, pos);
+			continue;
+		}
+		if (atomic_load_explicit(&r->enq_pos, memory_order_relaxed) ==
+		    pos)
+			return corrupt_seq("enqueue", seq, pos);
 	}
-	/* Record who holds the cell before writing it (relaxed: read only by
-	 * the liveness recovery, which re-checks seq; docs/mpmc-ring.md). */
-	atomic_store_explicit(&c->claim,
-			      (uint64_t)h->priv_owner << 32 | (uint32_t)pos,
-			      memory_order_relaxed);
-	*out = pos;
-	return 0;
 }
 
 /* Publishes the claimed position @pos with @len bytes. */
@@ -221,8 +273,8 @@ static void enq_publish(struct shoal_mpmc *h, uint64_t pos, uint32_t len)
 	struct shoal__mpmc_cell *c = cell_at(h, pos);
 
 	atomic_store_explicit(&c->len, len, memory_order_relaxed);
-	/* Release: publishes claim, len and payload; pairs with the
-	 * consumer's acquire load of seq. */
+	/* Release: publishes len and payload; pairs with the consumer's
+	 * acquire load of seq. */
 	atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
 }
 
@@ -275,6 +327,23 @@ int shoal_mpmc_commit(struct shoal_mpmc *h, uint32_t len)
 	return 0;
 }
 
+int shoal_mpmc_abort(struct shoal_mpmc *h)
+{
+	struct shoal__mpmc_cell *c;
+	uint64_t pos = h->priv_claim_pos;
+
+	if (!h->priv_claimed)
+		return shoal__fail(-EINVAL, "mpmc_abort: nothing claimed");
+	c = cell_at(h, pos);
+	/* The cell is ours until seq moves: a plain store of the skip mark,
+	 * published by the release below, makes consumers pass over it. */
+	atomic_store_explicit(&c->claim, claim_word(SHOAL__MPMC_SKIP, pos),
+			      memory_order_relaxed);
+	atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
+	h->priv_claimed = 0;
+	return 0;
+}
+
 /* Hands the cell of dequeued position @pos to the producer of the next lap. */
 static void deq_release(struct shoal_mpmc *h, uint64_t pos)
 {
@@ -285,72 +354,147 @@ static void deq_release(struct shoal_mpmc *h, uint64_t pos)
 }
 
 /*
- * Claims the next dequeue position if its message fits @cap bytes: 0 with
- * *@out and *@len (checked <= slot size), -EAGAIN when empty, -EMSGSIZE
- * (nothing claimed), or -EBADMSG: for a corrupt length the position is
- * claimed and released (the message dropped, *@out set); for an impossible
- * sequence nothing is claimed and *@out is untouched.
+ * Claims the next dequeue position holding a message that fits @cap bytes:
+ * 0 with *@out and *@len (checked <= slot size), -EAGAIN when empty,
+ * -EMSGSIZE (nothing claimed), or -EBADMSG: for a corrupt length the
+ * position is claimed and released (the message dropped, *@out set); for an
+ * impossible cell nothing is claimed and *@out is untouched. Positions that
+ * were given up (skip marks) are dequeued and passed over.
  */
 static int deq_claim(struct shoal_mpmc *h, size_t cap, uint64_t *out,
 		     uint32_t *out_len)
 {
 	struct shoal__mpmc_ring *r = h->priv_ring;
-	struct shoal__mpmc_cell *c;
-	uint64_t pos, seq, again;
-	uint32_t len;
-	int bad;
+	uint64_t mine_base = claim_word(h->priv_owner, 0);
 
-	pos = atomic_load_explicit(&r->deq_pos, memory_order_relaxed);
 	for (;;) {
-		int64_t diff;
-
-		c = cell_at(h, pos);
+		uint64_t pos =
+			atomic_load_explicit(&r->deq_pos, memory_order_relaxed);
+		struct shoal__mpmc_cell *c = cell_at(h, pos);
 		/* Acquire: pairs with the producer's release store of
-		 * pos + 1, making len and the payload visible. */
-		seq = atomic_load_explicit(&c->seq, memory_order_acquire);
-		diff = (int64_t)(seq - (pos + 1));
-		if (diff == 0) {
-			/* Read the length once, before claiming: while seq
-			 * is pos + 1 the cell cannot change until position
-			 * pos is dequeued, so if our CAS wins it is this
-			 * message's length. */
-			len = atomic_load_explicit(&c->len,
-						   memory_order_relaxed);
-			bad = len > h->priv_slot_size;
-			if (!bad && len > cap)
-				return shoal__fail(-EMSGSIZE,
-						   "mpmc_pop: %u-byte message, "
-						   "%zu-byte buffer",
-						   len, cap);
-			if (atomic_compare_exchange_weak_explicit(
-				    &r->deq_pos, &pos, pos + 1,
-				    memory_order_relaxed, memory_order_relaxed))
-				break;
-			continue;
-		}
+		 * pos + 1, making the claim word, len and payload visible. */
+		uint64_t seq =
+			atomic_load_explicit(&c->seq, memory_order_acquire);
+		int64_t diff = (int64_t)(seq - (pos + 1));
+		uint64_t word =
+			atomic_load_explicit(&c->claim, memory_order_relaxed);
+		uint32_t len;
+		int skip, bad;
+
 		if (diff < 0)
 			return -EAGAIN; /* not yet written: empty */
-		again = atomic_load_explicit(&r->deq_pos, memory_order_relaxed);
-		if (again == pos)
+		if (claims(word, pos + 1)) {
+			/* Another consumer took pos: help it along. */
+			help_past(&r->deq_pos, pos);
+			continue;
+		}
+		if (diff > 0 || !claims(word, pos)) {
+			/* Published cells name their producer (or a skip
+			 * mark) at pos; a later lap means deq_pos moved. */
+			if (atomic_load_explicit(&r->deq_pos,
+						 memory_order_relaxed) == pos)
+				return corrupt_seq("dequeue", seq, pos);
+			continue;
+		}
+		skip = claim_owner(word) == SHOAL__MPMC_SKIP;
+		/* Read the length once, before claiming: while seq is
+		 * pos + 1 the cell cannot change until pos is dequeued. */
+		len = atomic_load_explicit(&c->len, memory_order_relaxed);
+		bad = !skip && len > h->priv_slot_size;
+		if (!skip && !bad && len > cap)
+			return shoal__fail(-EMSGSIZE,
+					   "mpmc_pop: %u-byte message, "
+					   "%zu-byte buffer",
+					   len, cap);
+		if (!atomic_compare_exchange_strong_explicit(
+			    &c->claim, &word,
+			    mine_base | ((pos + 1) & SHOAL__MPMC_POS_MASK),
+			    memory_order_relaxed, memory_order_relaxed))
+			continue;
+		help_past(&r->deq_pos, pos);
+		if (skip) {
+			deq_release(h, pos);
+			continue;
+		}
+		*out = pos;
+		if (bad) {
+			deq_release(h, pos);
+			/* Consumed and dropped, so the stream goes on. */
 			return shoal__fail(-EBADMSG,
-					   "mpmc: cell sequence %llu ahead of "
-					   "dequeue position %llu",
-					   (unsigned long long)seq,
-					   (unsigned long long)pos);
-		pos = again;
+					   "mpmc: message at %llu claims %u "
+					   "bytes, cell holds %u",
+					   (unsigned long long)pos, len,
+					   h->priv_slot_size);
+		}
+		*out_len = len;
+		return 0;
 	}
-	*out = pos;
-	if (bad) {
-		deq_release(h, pos);
-		/* Consumed and dropped, so the stream goes on. */
-		return shoal__fail(-EBADMSG,
-				   "mpmc: message at %llu claims %u bytes, "
-				   "cell holds %u",
-				   (unsigned long long)pos, len,
-				   h->priv_slot_size);
+}
+
+int shoal_mpmc_recover(struct shoal_mpmc *h, shoal_mpmc_alive_fn alive,
+		       void *ctx)
+{
+	struct shoal__mpmc_ring *r = h->priv_ring;
+	uint64_t cap = (uint64_t)h->priv_mask + 1;
+	uint64_t pos, word;
+	struct shoal__mpmc_cell *c;
+	int freed = 0;
+
+	/* Head: a producer that died between claiming the position
+	 * consumers wait at and publishing it. Death is checked before seq
+	 * is loaded: a dead process's stores are all visible once the
+	 * kernel reports it dead, so seq still at pos means it never
+	 * published, and nobody else writes this cell until we do. */
+	pos = atomic_load_explicit(&r->deq_pos, memory_order_relaxed);
+	c = cell_at(h, pos);
+	word = atomic_load_explicit(&c->claim, memory_order_relaxed);
+	if (claims(word, pos) && claim_owner(word) != SHOAL__MPMC_SKIP &&
+	    !alive(claim_owner(word), ctx) &&
+	    atomic_load_explicit(&c->seq, memory_order_acquire) == pos &&
+	    atomic_compare_exchange_strong_explicit(
+		    &c->claim, &word, claim_word(SHOAL__MPMC_SKIP, pos),
+		    memory_order_relaxed, memory_order_relaxed)) {
+		help_past(&r->enq_pos, pos);
+		atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
+		atomic_fetch_add_explicit(&r->skipped, 1, memory_order_relaxed);
+		freed++;
 	}
-	*out_len = len;
-	return 0;
+
+	/* Tail: a consumer that died between taking the message of
+	 * pos - capacity and releasing its cell, which the producer of pos
+	 * waits for. The message is lost with it; the cell goes back to
+	 * producers. Same order: death first, then seq. */
+	pos = atomic_load_explicit(&r->enq_pos, memory_order_relaxed);
+	c = cell_at(h, pos);
+	word = atomic_load_explicit(&c->claim, memory_order_relaxed);
+	if (claims(word, pos - cap + 1) &&
+	    claim_owner(word) != SHOAL__MPMC_SKIP &&
+	    !alive(claim_owner(word), ctx) &&
+	    atomic_load_explicit(&c->seq, memory_order_acquire) ==
+		    pos - cap + 1 &&
+	    atomic_compare_exchange_strong_explicit(
+		    &c->claim, &word,
+		    claim_word(SHOAL__MPMC_SKIP, pos - cap + 1),
+		    memory_order_relaxed, memory_order_relaxed)) {
+		help_past(&r->deq_pos, pos - cap);
+		atomic_store_explicit(&c->seq, pos, memory_order_release);
+		atomic_fetch_add_explicit(&r->abandoned, 1,
+					  memory_order_relaxed);
+		freed++;
+	}
+	return freed;
+}
+
+void shoal_mpmc_get_stats(const struct shoal_mpmc *h,
+			  struct shoal_mpmc_stats *st)
+{
+	struct shoal__mpmc_ring *r = h->priv_ring;
+
+	st->dequeued = atomic_load_explicit(&r->deq_pos, memory_order_relaxed);
+	st->enqueued = atomic_load_explicit(&r->enq_pos, memory_order_relaxed);
+	st->skipped = atomic_load_explicit(&r->skipped, memory_order_relaxed);
+	st->abandoned =
+		atomic_load_explicit(&r->abandoned, memory_order_relaxed);
 }
 
 ssize_t shoal_mpmc_pop_pos(struct shoal_mpmc *h, void *buf, size_t cap,

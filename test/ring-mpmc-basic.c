@@ -215,6 +215,13 @@ static int test_bad_region(void)
 	return TEST_PASS;
 }
 
+static uint64_t word(uint32_t owner, uint64_t pos)
+{
+	return (uint64_t)owner << SHOAL__MPMC_POS_BITS |
+	       (pos & SHOAL__MPMC_POS_MASK);
+}
+
+/* The claim word names the producer of a message, then its consumer. */
 static int test_claim_records_owner(void)
 {
 	struct ring r;
@@ -222,10 +229,167 @@ static int test_claim_records_owner(void)
 
 	CHECK(ring_make(&r, 4, 8, UINT64_MAX) == 0);
 	CHECK_EQ(shoal_mpmc_push(&r.b, &v, sizeof(v)), 0);
-	CHECK(atomic_load(&cell(&r, UINT64_MAX)->claim) ==
-	      ((uint64_t)2 << 32 | 0xffffffffu));
+	CHECK(atomic_load(&cell(&r, UINT64_MAX)->claim) == word(2, UINT64_MAX));
 	CHECK_EQ(shoal_mpmc_push(&r.a, &v, sizeof(v)), 0);
-	CHECK(atomic_load(&cell(&r, 0)->claim) == ((uint64_t)1 << 32 | 0));
+	CHECK(atomic_load(&cell(&r, 0)->claim) == word(1, 0));
+	CHECK_EQ(shoal_mpmc_pop(&r.a, &v, sizeof(v)), sizeof(v));
+	CHECK(atomic_load(&cell(&r, UINT64_MAX)->claim) == word(1, 0));
+	/* Owner tokens are 22 bits; the largest is reserved. */
+	CHECK_EQ(shoal_mpmc_init(&r.a, r.mem, r.size, SHOAL_MPMC_OWNER_MAX), 0);
+	CHECK_EQ(shoal_mpmc_init(&r.a, r.mem, r.size, SHOAL_MPMC_OWNER_MAX + 1),
+		 -EINVAL);
+	free(r.mem);
+	return TEST_PASS;
+}
+
+/* Owner tokens a test declares dead. */
+static uint32_t dead_owner;
+
+static int alive(uint32_t owner, void *ctx)
+{
+	(void)ctx;
+	return owner != dead_owner;
+}
+
+/*
+ * A producer that claims and never publishes (as if killed) stalls
+ * consumers at its position; recover() skips exactly that position once
+ * its owner is dead, and the messages around it keep their order.
+ */
+static int dead_producer(uint64_t start)
+{
+	struct ring r;
+	struct shoal_mpmc c;
+	struct shoal_mpmc_stats st;
+	uint64_t v;
+	void *slot;
+
+	CHECK(ring_make(&r, 4, 8, start) == 0);
+	CHECK_EQ(shoal_mpmc_init(&c, r.mem, r.size, 3), 0);
+	v = 10;
+	CHECK_EQ(shoal_mpmc_push(&r.b, &v, sizeof(v)), 0);
+	CHECK_EQ(shoal_mpmc_claim(&r.a, &slot), 0); /* owner 1 "dies" */
+	v = 11;
+	CHECK_EQ(shoal_mpmc_push(&r.b, &v, sizeof(v)), 0);
+	CHECK_EQ(shoal_mpmc_pop(&c, &v, sizeof(v)), sizeof(v));
+	CHECK_EQ(v, 10);
+	CHECK_EQ(shoal_mpmc_pop(&c, &v, sizeof(v)), -EAGAIN);
+	/* Alive: nothing is touched. */
+	dead_owner = 0;
+	CHECK_EQ(shoal_mpmc_recover(&c, alive, NULL), 0);
+	CHECK_EQ(shoal_mpmc_pop(&c, &v, sizeof(v)), -EAGAIN);
+	dead_owner = 1;
+	CHECK_EQ(shoal_mpmc_recover(&c, alive, NULL), 1);
+	CHECK_EQ(shoal_mpmc_recover(&c, alive, NULL), 0);
+	CHECK_EQ(shoal_mpmc_pop(&c, &v, sizeof(v)), sizeof(v));
+	CHECK_EQ(v, 11);
+	CHECK_EQ(shoal_mpmc_pop(&c, &v, sizeof(v)), -EAGAIN);
+	shoal_mpmc_get_stats(&c, &st);
+	CHECK_EQ(st.skipped, 1);
+	CHECK_EQ(st.abandoned, 0);
+	CHECK_EQ(st.enqueued - start, 3);
+	CHECK_EQ(st.dequeued - start, 3);
+	/* The ring goes on over several laps afterwards. */
+	for (v = 0; v < 20; v++) {
+		uint64_t got;
+
+		CHECK_EQ(shoal_mpmc_push(&r.b, &v, sizeof(v)), 0);
+		CHECK_EQ(shoal_mpmc_pop(&c, &got, sizeof(got)), sizeof(got));
+		CHECK_EQ(got, v);
+	}
+	free(r.mem);
+	return TEST_PASS;
+}
+
+static int test_dead_producer(void)
+{
+	CHECK(dead_producer(0) == TEST_PASS);
+	CHECK(dead_producer(UINT64_MAX - 1) == TEST_PASS);
+	return TEST_PASS;
+}
+
+/*
+ * A consumer that takes a message and never releases its cell (as if
+ * killed) stalls producers a lap later; recover() gives the cell back and
+ * counts the message as abandoned.
+ */
+static int test_dead_consumer(void)
+{
+	struct ring r;
+	struct shoal_mpmc c;
+	struct shoal_mpmc_stats st;
+	const void *data;
+	uint32_t len;
+	uint64_t v;
+
+	CHECK(ring_make(&r, 2, 8, UINT64_MAX - 2) == 0);
+	CHECK_EQ(shoal_mpmc_init(&c, r.mem, r.size, 3), 0);
+	for (v = 0; v < 2; v++)
+		CHECK_EQ(shoal_mpmc_push(&r.a, &v, sizeof(v)), 0);
+	CHECK_EQ(shoal_mpmc_peek(&c, &data, &len), 0); /* owner 3 "dies" */
+	CHECK_EQ(shoal_mpmc_pop(&r.b, &v, sizeof(v)), sizeof(v));
+	CHECK_EQ(v, 1);
+	CHECK_EQ(shoal_mpmc_push(&r.a, &v, sizeof(v)), -EAGAIN);
+	dead_owner = 2; /* someone else */
+	CHECK_EQ(shoal_mpmc_recover(&r.a, alive, NULL), 0);
+	CHECK_EQ(shoal_mpmc_push(&r.a, &v, sizeof(v)), -EAGAIN);
+	dead_owner = 3;
+	CHECK_EQ(shoal_mpmc_recover(&r.a, alive, NULL), 1);
+	v = 7;
+	CHECK_EQ(shoal_mpmc_push(&r.a, &v, sizeof(v)), 0);
+	CHECK_EQ(shoal_mpmc_pop(&r.b, &v, sizeof(v)), sizeof(v));
+	CHECK_EQ(v, 7);
+	shoal_mpmc_get_stats(&r.a, &st);
+	CHECK_EQ(st.abandoned, 1);
+	CHECK_EQ(st.skipped, 0);
+	free(r.mem);
+	return TEST_PASS;
+}
+
+/* A consumer that released its cell and then died lost nothing: recover()
+ * must not count it, nor touch a published message of a producer that
+ * died after publishing. */
+static int test_recover_leaves_finished_work(void)
+{
+	struct ring r;
+	struct shoal_mpmc_stats st;
+	uint64_t v = 4;
+
+	CHECK(ring_make(&r, 2, 8, 0) == 0);
+	CHECK_EQ(shoal_mpmc_push(&r.a, &v, sizeof(v)), 0); /* then dies */
+	dead_owner = 1;
+	CHECK_EQ(shoal_mpmc_recover(&r.b, alive, NULL), 0);
+	CHECK_EQ(shoal_mpmc_pop(&r.b, &v, sizeof(v)), sizeof(v));
+	CHECK_EQ(v, 4);
+	dead_owner = 2; /* the consumer, after its release */
+	CHECK_EQ(shoal_mpmc_push(&r.a, &v, sizeof(v)), 0);
+	CHECK_EQ(shoal_mpmc_push(&r.a, &v, sizeof(v)), 0);
+	CHECK_EQ(shoal_mpmc_recover(&r.a, alive, NULL), 0);
+	shoal_mpmc_get_stats(&r.a, &st);
+	CHECK_EQ(st.skipped + st.abandoned, 0);
+	free(r.mem);
+	return TEST_PASS;
+}
+
+/* An aborted claim is passed over by consumers; order around it holds. */
+static int test_abort(void)
+{
+	struct ring r;
+	uint64_t v;
+	void *slot;
+
+	CHECK(ring_make(&r, 2, 8, UINT64_MAX) == 0);
+	CHECK_EQ(shoal_mpmc_abort(&r.a), -EINVAL);
+	for (int lap = 0; lap < 3; lap++) {
+		CHECK_EQ(shoal_mpmc_claim(&r.a, &slot), 0);
+		v = 1;
+		CHECK_EQ(shoal_mpmc_push(&r.b, &v, sizeof(v)), 0);
+		CHECK_EQ(shoal_mpmc_abort(&r.a), 0);
+		CHECK_EQ(shoal_mpmc_abort(&r.a), -EINVAL);
+		CHECK_EQ(shoal_mpmc_pop(&r.b, &v, sizeof(v)), sizeof(v));
+		CHECK_EQ(v, 1);
+		CHECK_EQ(shoal_mpmc_pop(&r.b, &v, sizeof(v)), -EAGAIN);
+	}
 	free(r.mem);
 	return TEST_PASS;
 }
@@ -308,5 +472,9 @@ int main(void)
 	RUN(test_claim_records_owner);
 	RUN(test_claim_commit);
 	RUN(test_peek_release);
+	RUN(test_dead_producer);
+	RUN(test_dead_consumer);
+	RUN(test_recover_leaves_finished_work);
+	RUN(test_abort);
 	return test_result();
 }

@@ -7,11 +7,12 @@
  * calls. Each thread or process attaches its own local handle (struct
  * shoal_mpmc, caller's memory) and may both push and pop through it.
  *
- * Every cell records the identity (an owner token chosen at init) of the
- * producer that claimed it, so a cell left half-written by a dead producer
- * can be found and skipped; see docs/mpmc-ring.md for the recovery design
- * (not implemented yet: a claimant that dies mid-push stalls consumers at
- * that position).
+ * Every cell names whoever holds it (an owner token chosen at init): the
+ * producer writing it, then the consumer reading it. A claimant that dies
+ * mid-push or mid-read stalls the ring at that one position until someone
+ * calls shoal_mpmc_recover() with a liveness test: it gives up exactly the
+ * dead claimant's position and counts it, and nothing else is lost,
+ * duplicated or reordered. See docs/mpmc-ring.md.
  *
  * Thread safety: one thread at a time per handle; any number of handles per
  * ring. Progress: lock-free while every claimant keeps running; "full" and
@@ -30,6 +31,8 @@ extern "C" {
 #define SHOAL_MPMC_SLOT_MAX (1u << 30)
 /* Most cells one ring holds. */
 #define SHOAL_MPMC_CAPACITY_MAX (1u << 24)
+/* Largest owner token (tokens are 1..SHOAL_MPMC_OWNER_MAX: 22 bits). */
+#define SHOAL_MPMC_OWNER_MAX 0x3ffffeu
 
 /* Local handle. Fields are private: use the functions. */
 struct shoal_mpmc {
@@ -67,8 +70,11 @@ SHOAL_API int shoal_mpmc_format(void *region, uint64_t region_size,
 /*
  * shoal_mpmc_init - attach @h to a formatted region. The geometry is read
  * once and checked against @region_size: -EBADMSG if it is corrupt or does
- * not fit, -EINVAL for a NULL or misaligned region. @owner (nonzero, e.g.
- * the pid) is recorded in every cell this handle claims.
+ * not fit, -EINVAL for a NULL or misaligned region or a bad @owner.
+ * @owner (1..SHOAL_MPMC_OWNER_MAX) is recorded in every cell this handle
+ * holds; shoal_mpmc_recover() asks about it, so it must name this handle's
+ * process to the liveness test (e.g. a pid, or the index of a participant
+ * slot the process holds a lock on).
  */
 SHOAL_API int shoal_mpmc_init(struct shoal_mpmc *h, void *region,
 			      uint64_t region_size, uint32_t owner);
@@ -101,13 +107,15 @@ SHOAL_API ssize_t shoal_mpmc_pop_pos(struct shoal_mpmc *h, void *buf,
  * shoal_mpmc_claim - take the next position; *slot points at its
  *   shoal_mpmc_slot_size() payload bytes. 0, -EAGAIN (full), -EBUSY
  *   (already claimed), -EBADMSG. The position is taken: consumers wait at it
- *   until shoal_mpmc_commit(), so commit promptly (there is no abort; commit
- *   a zero-length message instead).
+ *   until shoal_mpmc_commit() or shoal_mpmc_abort(), so finish promptly.
  * shoal_mpmc_commit - publish the claimed cell with @len bytes. 0, -EINVAL
  *   (nothing claimed), -EMSGSIZE (still claimed then).
+ * shoal_mpmc_abort - give the claimed position up: consumers pass over it
+ *   without a message. 0 or -EINVAL (nothing claimed).
  */
 SHOAL_API int shoal_mpmc_claim(struct shoal_mpmc *h, void **slot);
 SHOAL_API int shoal_mpmc_commit(struct shoal_mpmc *h, uint32_t len);
+SHOAL_API int shoal_mpmc_abort(struct shoal_mpmc *h);
 
 /*
  * Zero-copy consumer.
@@ -122,6 +130,34 @@ SHOAL_API int shoal_mpmc_commit(struct shoal_mpmc *h, uint32_t len);
 SHOAL_API int shoal_mpmc_peek(struct shoal_mpmc *h, const void **data,
 			      uint32_t *len);
 SHOAL_API int shoal_mpmc_release(struct shoal_mpmc *h);
+
+/* Liveness test for shoal_mpmc_recover(): nonzero if the process named by
+ * @owner is alive. It must be definitive: "dead" means that owner can
+ * never write to the ring again. */
+typedef int (*shoal_mpmc_alive_fn)(uint32_t owner, void *ctx);
+
+/*
+ * shoal_mpmc_recover - free the position the ring is stuck at if a dead
+ * claimant holds it: at the head, a producer that died between claiming
+ * and publishing (its position is skipped: consumers pass over it); at the
+ * tail, a consumer that died between taking a message and releasing its
+ * cell (the message is lost with it; the cell goes back to producers).
+ * Each is counted (skipped, abandoned). Call it when a pop has found the
+ * ring empty, or a push full, for longer than a live peer would take.
+ * Returns the number of positions freed (0..2). Calls @alive at most twice.
+ */
+SHOAL_API int shoal_mpmc_recover(struct shoal_mpmc *h,
+				 shoal_mpmc_alive_fn alive, void *ctx);
+
+/* What the ring's shared counters say (a racy snapshot). */
+struct shoal_mpmc_stats {
+	uint64_t enqueued;  /* the enqueue position: claims since format, */
+	uint64_t dequeued;  /* the dequeue position: both from start_pos */
+	uint64_t skipped;   /* positions given up: their producer died */
+	uint64_t abandoned; /* messages lost with a consumer that died */
+};
+SHOAL_API void shoal_mpmc_get_stats(const struct shoal_mpmc *h,
+				    struct shoal_mpmc_stats *st);
 
 #ifdef __cplusplus
 }
