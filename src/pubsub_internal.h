@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 
+#include "line_lock.h"
 #include "shoal/pubsub.h"
 #include "pubsub_layout.h"
 
@@ -64,19 +65,10 @@ subs_lines(struct shoal__pubsub_subs_header *s, uint32_t max)
 							 max));
 }
 
-/* 1 if someone holds the OFD lock on byte @index of @fd, 0 if not. */
+/* TODO(integration): callers move to shoal__line_locked(). */
 static inline int line_locked(int fd, uint32_t index)
 {
-	struct flock fl = {
-		.l_type = F_WRLCK,
-		.l_whence = SEEK_SET,
-		.l_start = (off_t)index,
-		.l_len = 1,
-	};
-
-	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
-		return 1; /* cannot tell: never evict on doubt */
-	return fl.l_type != F_UNLCK;
+	return shoal__line_locked(fd, index);
 }
 
 static inline int open_registry(struct shoal_registry *given,

@@ -216,7 +216,7 @@ int shoal_pubsub_inspect(struct shoal_registry *reg, const char *name,
 
 		if (atomic_load_explicit(&l->state, memory_order_acquire) !=
 			    SHOAL__SUB_ACTIVE ||
-		    !line_locked(fd, i))
+		    !shoal__line_locked(fd, i))
 			continue;
 		if (subs && live < cap) {
 			o = &subs[live];

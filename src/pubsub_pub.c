@@ -44,6 +44,7 @@
 #include "error.h"
 #include "fdcheck.h"
 #include "notify_internal.h"
+#include "line_lock.h"
 #include "pubsub_internal.h"
 #include "registry_internal.h"
 
@@ -383,7 +384,7 @@ static void rescan(struct shoal_pub *p, uint32_t gen, uint64_t seq)
 					 memory_order_acquire) !=
 		    SHOAL__SUB_ACTIVE)
 			continue;
-		if (line_locked(p->subs_fd, i))
+		if (shoal__line_locked(p->subs_fd, i))
 			p->active[p->nactive++] = i;
 	}
 	recompute_min(p, seq);
@@ -395,7 +396,7 @@ static uint32_t evict_dead(struct shoal_pub *p)
 	uint32_t dropped = 0;
 
 	for (uint32_t k = 0; k < p->nactive;) {
-		if (line_locked(p->subs_fd, p->active[k])) {
+		if (shoal__line_locked(p->subs_fd, p->active[k])) {
 			k++;
 			continue;
 		}

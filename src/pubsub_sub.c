@@ -21,6 +21,7 @@
 #include "fdcheck.h"
 #include "notify_internal.h"
 #include "pubsub_internal.h"
+#include "line_lock.h"
 #include "type_check.h"
 #include "registry_internal.h"
 
@@ -78,31 +79,19 @@ void shoal_sub_options_init(struct shoal_sub_options *opts)
  * OFD-lock. Returns its index or -EBUSY. */
 static int claim_line(struct shoal_sub *s)
 {
-	char path[64];
+	int idx;
 
-	snprintf(path, sizeof(path), "/proc/self/fd/%d",
-		 shoal_segment_fd(s->subs_seg));
-	/* A fresh open file description: locks taken through the fd we got
-	 * from the publisher would belong to the publisher's description. */
-	s->lock_fd = open(path, O_RDWR | O_CLOEXEC);
+	s->lock_fd =
+		shoal__line_lock_open(shoal_segment_fd(s->subs_seg), "sub");
 	if (s->lock_fd < 0)
-		return shoal__fail(-errno, "sub: reopen subscriber memfd: %s",
-				   strerror(errno));
-	for (uint32_t i = 0; i < s->g.max_subs; i++) {
-		struct flock fl = {
-			.l_type = F_WRLCK,
-			.l_whence = SEEK_SET,
-			.l_start = (off_t)i,
-			.l_len = 1,
-		};
-
-		if (fcntl(s->lock_fd, F_OFD_SETLK, &fl) == 0)
-			return (int)i;
-	}
-	return shoal__fail(-EBUSY,
-			   "sub: '%s' has its limit of %u subscribers "
-			   "already",
-			   s->name, s->g.max_subs);
+		return s->lock_fd;
+	idx = shoal__line_claim(s->lock_fd, 0, s->g.max_subs);
+	if (idx < 0)
+		return shoal__fail(-EBUSY,
+				   "sub: '%s' has its limit of %u subscribers "
+				   "already",
+				   s->name, s->g.max_subs);
+	return idx;
 }
 
 static int epoll_add(int epfd, int fd)

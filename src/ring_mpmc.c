@@ -485,6 +485,24 @@ int shoal_mpmc_recover(struct shoal_mpmc *h, shoal_mpmc_alive_fn alive,
 	return freed;
 }
 
+int shoal_mpmc_readable(const struct shoal_mpmc *h)
+{
+	struct shoal__mpmc_ring *r = h->priv_ring;
+	uint64_t pos = atomic_load_explicit(&r->deq_pos, memory_order_relaxed);
+
+	return atomic_load_explicit(&cell_at(h, pos)->seq,
+				    memory_order_acquire) == pos + 1;
+}
+
+int shoal_mpmc_writable(const struct shoal_mpmc *h)
+{
+	struct shoal__mpmc_ring *r = h->priv_ring;
+	uint64_t pos = atomic_load_explicit(&r->enq_pos, memory_order_relaxed);
+
+	return atomic_load_explicit(&cell_at(h, pos)->seq,
+				    memory_order_acquire) == pos;
+}
+
 void shoal_mpmc_get_stats(const struct shoal_mpmc *h,
 			  struct shoal_mpmc_stats *st)
 {

@@ -28,6 +28,27 @@
 #define TEST_FAIL 1
 #define TEST_SKIP 77
 
+/*
+ * TEST_SLOWDOWN: how much slower this build runs the code under test (TSan
+ * about 100x on a busy ring, ASan 10x), so stress counts can be divided by
+ * it and every build still finishes in its time limit. gcc defines
+ * __SANITIZE_*__; clang answers __has_feature.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define TEST_SLOWDOWN 100
+#elif defined(__SANITIZE_ADDRESS__)
+#define TEST_SLOWDOWN 10
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TEST_SLOWDOWN 100
+#elif __has_feature(address_sanitizer)
+#define TEST_SLOWDOWN 10
+#endif
+#endif
+#ifndef TEST_SLOWDOWN
+#define TEST_SLOWDOWN 1
+#endif
+
 /* Fail the current test_<case>() with the location and the expression. */
 #define CHECK(cond)                                                      \
 	do {                                                             \

@@ -131,6 +131,15 @@ SHOAL_API int shoal_mpmc_peek(struct shoal_mpmc *h, const void **data,
 			      uint32_t *len);
 SHOAL_API int shoal_mpmc_release(struct shoal_mpmc *h);
 
+/*
+ * shoal_mpmc_readable - 1 if the next pop would find a message (or a
+ *   position to pass over) rather than -EAGAIN; shoal_mpmc_writable - 1 if
+ *   the next push would find a free cell. Racy hints for waiting: they
+ *   take nothing.
+ */
+SHOAL_API int shoal_mpmc_readable(const struct shoal_mpmc *h);
+SHOAL_API int shoal_mpmc_writable(const struct shoal_mpmc *h);
+
 /* Liveness test for shoal_mpmc_recover(): nonzero if the process named by
  * @owner is alive. It must be definitive: "dead" means that owner can
  * never write to the ring again. */

@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Queue: a work queue between any number of producer and consumer
+ * processes, found by name. Each message is taken by exactly one consumer;
+ * per producer, messages are taken in the order they were pushed.
+ *
+ * The creator owns the name and the shared memory (an MPMC ring, or an SPSC
+ * ring when created with SHOAL_QUEUE_SPSC for one producer and one
+ * consumer); any process may open it and push, pop, or both. Waiting is
+ * the notify protocol: a participant about to sleep sets its bit in a
+ * sleeper bitmap, and whoever makes progress wakes one sleeper of the
+ * other side through that participant's own eventfd. A busy queue makes no
+ * system call.
+ *
+ * Crash safety: each participant holds a line of the queue (an OFD lock),
+ * and every cell it holds names it. A producer killed between claiming a
+ * cell and sending it, or a consumer killed between taking a message and
+ * releasing it, stalls the queue at that one cell only until a waiting
+ * peer notices (after about a millisecond) that its owner is dead; the
+ * cell is then skipped (counted in skipped or abandoned) and nothing else
+ * is lost, duplicated or reordered. When the creator dies, pops drain what
+ * is there and then return -EPIPE; pushes return -EPIPE.
+ *
+ * Thread safety: one thread at a time per handle; open one handle per
+ * thread. See docs/queue.md.
+ */
+#ifndef SHOAL_QUEUE_H
+#define SHOAL_QUEUE_H
+
+#include "common.h"
+#include "notify.h"
+#include "registry.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Most participants (handles) one queue admits at once. */
+#define SHOAL_QUEUE_PARTICIPANTS_MAX 512
+/* Largest message. */
+#define SHOAL_QUEUE_MESSAGE_MAX (1u << 26)
+/* Most cells. */
+#define SHOAL_QUEUE_CAPACITY_MAX (1u << 20)
+
+struct shoal_queue;
+
+/* What a handle does; an SPSC queue admits one of each. */
+enum {
+	SHOAL_QUEUE_PRODUCER = 1u << 0,
+	SHOAL_QUEUE_CONSUMER = 1u << 1,
+	SHOAL_QUEUE_BOTH = SHOAL_QUEUE_PRODUCER | SHOAL_QUEUE_CONSUMER,
+};
+
+/* shoal_queue_options.flags */
+enum {
+	/* Creation: one producer and one consumer, on the SPSC ring (no
+	 * CAS, no claim words: the fast path). */
+	SHOAL_QUEUE_SPSC = 1u << 0,
+};
+
+struct shoal_queue_options {
+	/* Creation only (ignored by open): */
+	uint32_t capacity;	   /* cells, power of two (default 1024) */
+	uint32_t max_message;	   /* bytes per message (default 1024) */
+	uint32_t max_participants; /* handles at once (default 64; SPSC 2) */
+	uint32_t access;	   /* SHOAL_ACCESS_* (default owner only) */
+	/* Both: */
+	uint32_t flags; /* SHOAL_QUEUE_SPSC at creation */
+	uint32_t role;	/* SHOAL_QUEUE_PRODUCER/CONSUMER/BOTH (default BOTH;
+			 * an SPSC queue needs one of the two) */
+	enum shoal_wait_strategy strategy; /* default ADAPTIVE */
+	/* Payload type: recorded by the creator; an opener that names one
+	 * gets -EPROTO on a mismatch. NULL: untyped / accept any. */
+	const char *type_name;
+	uint32_t type_size;
+	uint32_t type_align;
+	/* Registry to use (NULL: the default one). */
+	struct shoal_registry *registry;
+};
+
+/* Fills in the defaults. A NULL options pointer means the same. */
+SHOAL_API void shoal_queue_options_init(struct shoal_queue_options *opts);
+
+/*
+ * shoal_queue_create - create and announce queue @name; the handle takes
+ * part like any other (its role in @opts). -EINVAL (bad options or name,
+ * with a message), -EEXIST (the name is taken by a live owner), or what the
+ * registry returns.
+ * shoal_queue_open - join queue @name. -ENOENT (none), -EPROTO (type
+ * mismatch, naming both), -EBUSY (participant limit, or the SPSC role is
+ * taken), or what the registry returns.
+ * shoal_queue_close - leave (a held loan is aborted, a held message
+ * released). The creator's close withdraws the queue: the others drain it
+ * and then get -EPIPE.
+ */
+SHOAL_API int shoal_queue_create(const char *name,
+				 const struct shoal_queue_options *opts,
+				 struct shoal_queue **out);
+SHOAL_API int shoal_queue_open(const char *name,
+			       const struct shoal_queue_options *opts,
+			       struct shoal_queue **out);
+SHOAL_API void shoal_queue_close(struct shoal_queue *q);
+
+/*
+ * Copying API. @timeout_ns: 0 = try once, SHOAL_WAIT_FOREVER (-1) = wait,
+ * else the most to wait.
+ * shoal_queue_push - 0, -EAGAIN (full, timeout 0), -ETIMEDOUT, -EMSGSIZE,
+ *   -EPERM (not a producer), -EBUSY (a loan is held), -EPIPE (the creator
+ *   is gone), -EBADMSG (the shared ring is corrupt).
+ * shoal_queue_pop - the message's length, -EAGAIN (empty, timeout 0),
+ *   -ETIMEDOUT, -EMSGSIZE (@cap too small; the message stays), -EPERM,
+ *   -EBUSY (a message is held), -EPIPE (creator gone and queue empty),
+ *   -EBADMSG (a corrupt message was dropped, or the ring is corrupt).
+ */
+SHOAL_API int shoal_queue_push(struct shoal_queue *q, const void *data,
+			       uint32_t len, int64_t timeout_ns);
+SHOAL_API ssize_t shoal_queue_pop(struct shoal_queue *q, void *buf, size_t cap,
+				  int64_t timeout_ns);
+
+/* One message of a batch: push reads data/len; pop fills data (up to
+ * cap bytes) and sets len. */
+struct shoal_queue_msg {
+	void *data;
+	uint32_t len;
+	uint32_t cap;
+};
+
+/*
+ * Batches: waits (up to @timeout_ns) for room or a message only before the
+ * first; then moves as many as it can without waiting, and wakes a peer
+ * once for the whole batch. Returns how many (>= 1), or the error the
+ * single call would return for the first message.
+ */
+SHOAL_API int shoal_queue_push_batch(struct shoal_queue *q,
+				     const struct shoal_queue_msg *msgs,
+				     uint32_t n, int64_t timeout_ns);
+SHOAL_API int shoal_queue_pop_batch(struct shoal_queue *q,
+				    struct shoal_queue_msg *msgs, uint32_t n,
+				    int64_t timeout_ns);
+
+/*
+ * Zero copy. One loan and one held message per handle at a time.
+ * shoal_queue_loan - a cell to write in place (*@buf, max_message bytes).
+ * shoal_queue_send - publish the loan with @len bytes; shoal_queue_abort -
+ *   give it up (consumers skip it).
+ * shoal_queue_take - the next message in place; shoal_queue_release - give
+ *   its cell back. Errors as push/pop, and -EINVAL for send/abort/release
+ *   with nothing held.
+ */
+SHOAL_API int shoal_queue_loan(struct shoal_queue *q, void **buf,
+			       int64_t timeout_ns);
+SHOAL_API int shoal_queue_send(struct shoal_queue *q, uint32_t len);
+SHOAL_API int shoal_queue_abort(struct shoal_queue *q);
+SHOAL_API int shoal_queue_take(struct shoal_queue *q, const void **data,
+			       uint32_t *len, int64_t timeout_ns);
+SHOAL_API int shoal_queue_release(struct shoal_queue *q);
+
+/*
+ * Event loops: shoal_queue_fd() becomes readable when this handle is woken
+ * or the creator dies. Call shoal_queue_arm(q, SHOAL_QUEUE_CONSUMER) (wait
+ * for a message) or (q, SHOAL_QUEUE_PRODUCER) (wait for room): 1 means
+ * ready already, do not poll; 0 means poll the fd, then
+ * shoal_queue_disarm() and try again.
+ */
+SHOAL_API int shoal_queue_fd(const struct shoal_queue *q);
+SHOAL_API int shoal_queue_arm(struct shoal_queue *q, uint32_t what);
+SHOAL_API void shoal_queue_disarm(struct shoal_queue *q);
+
+struct shoal_queue_stats {
+	/* The queue's (shared counters): */
+	uint64_t enqueued;  /* messages pushed (positions claimed) */
+	uint64_t dequeued;  /* positions taken by consumers */
+	uint64_t skipped;   /* positions given up: a producer died holding */
+	uint64_t abandoned; /* messages lost with a consumer that died */
+	uint32_t capacity, max_message, max_participants, participants;
+	uint32_t spsc; /* 1: created SHOAL_QUEUE_SPSC */
+	/* This handle's (zero for shoal_queue_inspect): */
+	uint64_t pushed, popped, sleeps, wakeups, recovered;
+};
+SHOAL_API void shoal_queue_get_stats(const struct shoal_queue *q,
+				     struct shoal_queue_stats *st);
+
+/* Reads queue @name's shared counters from outside, without joining it. */
+SHOAL_API int shoal_queue_inspect(struct shoal_registry *reg, const char *name,
+				  struct shoal_queue_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
