@@ -24,6 +24,9 @@
 extern const struct bench_figure bench_baselines[];
 extern const struct bench_figure bench_shoal_figures[];
 extern const struct bench_figure bench_pubsub_figures[];
+/* Request/response figures and targets (rpc_figures.c). */
+extern const struct bench_figure bench_rpc_figures[];
+extern const struct bench_target bench_rpc_targets[];
 /* The performance targets (DESIGN.md, then pub/sub); ends with a NULL text. */
 extern const struct bench_target bench_shoal_targets[];
 

@@ -159,28 +159,64 @@ static int in_group(const struct bench_figure *f, const char *g, size_t len)
 }
 
 /*
+ * The figure lists and the target lists, in order. A new list is one line
+ * in each array (and its declaration in figures.h).
+ */
+static const struct bench_figure *const figure_lists[] = {
+	bench_baselines,
+	bench_shoal_figures,
+	bench_pubsub_figures,
+	bench_rpc_figures,
+};
+#define NLISTS (sizeof(figure_lists) / sizeof(figure_lists[0]))
+static const struct bench_target *const target_lists[] = {
+	bench_shoal_targets,
+	bench_rpc_targets,
+};
+#define NTARGET_LISTS (sizeof(target_lists) / sizeof(target_lists[0]))
+
+/* Every target of every list, in one array ending with a NULL text. */
+static struct bench_target *all_targets(void)
+{
+	const struct bench_target *t;
+	struct bench_target *out;
+	size_t n = 0, k;
+
+	for (k = 0; k < NTARGET_LISTS; k++)
+		for (t = target_lists[k]; t->text; t++)
+			n++;
+	out = calloc(n + 1, sizeof(*out));
+	if (!out)
+		return NULL;
+	n = 0;
+	for (k = 0; k < NTARGET_LISTS; k++)
+		for (t = target_lists[k]; t->text; t++)
+			out[n++] = *t;
+	return out;
+}
+
+static const struct bench_target *targets;
+
+/*
  * Every figure, grouped: for each group in order of first appearance, its
  * baselines, then its shoal figures. The result has room for both lists.
  */
 static size_t collect(const struct bench_figure **out)
 {
-	const struct bench_figure *lists[3] = { bench_baselines,
-						bench_shoal_figures,
-						bench_pubsub_figures };
 	const struct bench_figure *f, *g;
-	size_t n = 0, i, len;
-	int l, m, seen;
+	size_t n = 0, i, len, l, m;
+	int seen;
 
-	for (l = 0; l < 3; l++) {
-		for (g = lists[l]; g->name; g++) {
+	for (l = 0; l < NLISTS; l++) {
+		for (g = figure_lists[l]; g->name; g++) {
 			len = group_len(g->name);
 			seen = 0;
 			for (i = 0; i < n && !seen; i++)
 				seen = in_group(out[i], g->name, len);
 			if (seen)
 				continue;
-			for (m = 0; m < 3; m++)
-				for (f = lists[m]; f->name; f++)
+			for (m = 0; m < NLISTS; m++)
+				for (f = figure_lists[m]; f->name; f++)
 					if (in_group(f, g->name, len))
 						out[n++] = f;
 		}
@@ -191,14 +227,11 @@ static size_t collect(const struct bench_figure **out)
 static size_t count_figures(void)
 {
 	const struct bench_figure *f;
-	size_t n = 0;
+	size_t n = 0, l;
 
-	for (f = bench_baselines; f->name; f++)
-		n++;
-	for (f = bench_shoal_figures; f->name; f++)
-		n++;
-	for (f = bench_pubsub_figures; f->name; f++)
-		n++;
+	for (l = 0; l < NLISTS; l++)
+		for (f = figure_lists[l]; f->name; f++)
+			n++;
 	return n;
 }
 
@@ -230,7 +263,7 @@ static void select_figures(const struct bench_figure *const *all, size_t n,
 			continue;
 		for (k = 0; k < 3 && all[i]->vs[k]; k++)
 			want(all, n, wanted, all[i]->vs[k]);
-		for (t = bench_shoal_targets; t->text; t++)
+		for (t = targets; t->text; t++)
 			if (t->baseline && !strcmp(t->figure, all[i]->name))
 				want(all, n, wanted, t->baseline);
 	}
@@ -419,13 +452,14 @@ int main(int argc, char **argv)
 	if (parse_options(argc, argv, &o))
 		return 2;
 	n = count_figures();
+	targets = all_targets();
 	nrounds = o.rounds ? o.rounds : o.quick ? QUICK_ROUNDS : FULL_ROUNDS;
 	all = calloc(n, sizeof(*all));
 	figs = calloc(n, sizeof(*figs));
 	res = calloc(n, sizeof(*res));
 	rounds = calloc(n * nrounds, sizeof(*rounds));
 	wanted = calloc(n, 1);
-	if (!all || !figs || !res || !rounds || !wanted) {
+	if (!all || !figs || !res || !rounds || !wanted || !targets) {
 		fprintf(stderr, "shoal-bench: out of memory\n");
 		return 2;
 	}
@@ -467,7 +501,7 @@ int main(int argc, char **argv)
 	rep.count = count;
 	rep.rounds = rounds;
 	rep.nrounds = nrounds;
-	rep.targets = bench_shoal_targets;
+	rep.targets = targets;
 	rep.cpus = &cpus;
 	rep.mode = o.iters || o.rounds ? "custom" : o.quick ? "quick" : "full";
 	rep.shoal_version = bench_shoal_version();
