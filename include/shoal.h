@@ -10,5 +10,9 @@
 #include "shoal/channel.h"
 #include "shoal/registry.h"
 #include "shoal/pubsub.h"
+#include "shoal/ring_mpmc.h"
+#include "shoal/queue.h"
+#include "shoal/rpc.h"
+#include "shoal/event.h"
 
 #endif
