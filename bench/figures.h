@@ -24,6 +24,8 @@
 extern const struct bench_figure bench_baselines[];
 extern const struct bench_figure bench_shoal_figures[];
 extern const struct bench_figure bench_pubsub_figures[];
+/* Queue figures (queue_figures.c). */
+extern const struct bench_figure bench_queue_figures[];
 /* Request/response figures and targets (rpc_figures.c). */
 extern const struct bench_figure bench_rpc_figures[];
 extern const struct bench_target bench_rpc_targets[];

@@ -163,10 +163,8 @@ static int in_group(const struct bench_figure *f, const char *g, size_t len)
  * in each array (and its declaration in figures.h).
  */
 static const struct bench_figure *const figure_lists[] = {
-	bench_baselines,
-	bench_shoal_figures,
-	bench_pubsub_figures,
-	bench_rpc_figures,
+	bench_baselines,     bench_shoal_figures, bench_pubsub_figures,
+	bench_queue_figures, bench_rpc_figures,
 };
 #define NLISTS (sizeof(figure_lists) / sizeof(figure_lists[0]))
 static const struct bench_target *const target_lists[] = {

@@ -34,10 +34,10 @@
  * length, and the publisher's msg.seq, so a broken implementation fails
  * the figure instead of producing a number.
  */
+#include "bench_registry.h"
 #include "figures.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <signal.h>
@@ -54,66 +54,6 @@
 #include <shoal/pubsub.h>
 
 #define MSG_MAX 1024
-#define NAME_MAX_LEN 96
-
-/* The private registry. */
-
-static char reg_dir[64];
-static pid_t reg_owner;
-
-static int rm_entry(const char *path, const struct stat *st, int type,
-		    struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
-static void registry_remove(void)
-{
-	/* Only the process that made it (forked children _exit anyway). */
-	if (reg_dir[0] && getpid() == reg_owner)
-		nftw(reg_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	reg_dir[0] = '\0';
-}
-
-/* Makes the registry directory on first use and points $SHOAL_DIR at it. */
-static int registry_setup(char *note)
-{
-	if (reg_dir[0])
-		return 0;
-	snprintf(reg_dir, sizeof(reg_dir), "/tmp/shoal-bench-XXXXXX");
-	if (!mkdtemp(reg_dir)) {
-		int rc = -errno;
-
-		snprintf(note, BENCH_NOTE_MAX, "mkdtemp %s: %s", reg_dir,
-			 strerror(-rc));
-		reg_dir[0] = '\0';
-		return rc;
-	}
-	reg_owner = getpid();
-	if (setenv("SHOAL_DIR", reg_dir, 1)) {
-		int rc = -errno;
-
-		registry_remove();
-		snprintf(note, BENCH_NOTE_MAX, "setenv SHOAL_DIR: %s",
-			 strerror(-rc));
-		return rc;
-	}
-	atexit(registry_remove);
-	return 0;
-}
-
-/* A service name no other figure or run uses. */
-static void service_name(char *buf, const char *what)
-{
-	static unsigned int counter;
-
-	snprintf(buf, NAME_MAX_LEN, "bench-%d-%u/%s", (int)getpid(), ++counter,
-		 what);
-}
 
 static int pub_open(struct bench_side *s, const char *name, uint32_t delivery,
 		    uint32_t capacity, uint32_t size, uint32_t flags,
@@ -179,7 +119,7 @@ struct rtt_arg {
 	enum shoal_wait_strategy strategy;
 	uint64_t total;
 	/* [0]: the parent publishes, the child subscribes; [1]: reverse. */
-	char name[2][NAME_MAX_LEN];
+	char name[2][BENCH_NAME_MAX];
 	struct bench_samples lat;
 	/* Both processes' counters, summed by the parent at the end. */
 	uint64_t wakeups, sleeps;
@@ -351,7 +291,7 @@ static int run_rtt(const struct bench_figure *f, const struct bench_config *cfg,
 	struct rtt_arg a;
 	int rc;
 
-	rc = registry_setup(res->note);
+	rc = bench_registry_setup(res->note);
 	if (rc)
 		return rc;
 	memset(&a, 0, sizeof(a));
@@ -360,8 +300,8 @@ static int run_rtt(const struct bench_figure *f, const struct bench_config *cfg,
 	a.pub_flags = (uint32_t)f->param[1];
 	a.strategy = (enum shoal_wait_strategy)f->param[2];
 	a.total = bench_round_trips(cfg);
-	service_name(a.name[0], "ping");
-	service_name(a.name[1], "pong");
+	bench_service_name(a.name[0], "ping");
+	bench_service_name(a.name[1], "pong");
 	rc = bench_pair_run(cfg, rtt_parent, rtt_child, &a, res->note);
 	if (!rc) {
 		bench_samples_stats(&a.lat, res);
@@ -382,7 +322,7 @@ static int run_rtt(const struct bench_figure *f, const struct bench_config *cfg,
 struct tput_arg {
 	uint32_t size;
 	uint32_t pub_flags;
-	char name[NAME_MAX_LEN];
+	char name[BENCH_NAME_MAX];
 	struct bench_tput tput;
 	uint64_t msgs, wakeups, sleeps, blocked;
 };
@@ -505,13 +445,13 @@ static int run_tput(const struct bench_figure *f,
 	struct tput_arg a;
 	int rc;
 
-	rc = registry_setup(res->note);
+	rc = bench_registry_setup(res->note);
 	if (rc)
 		return rc;
 	memset(&a, 0, sizeof(a));
 	a.size = f->size;
 	a.pub_flags = (uint32_t)f->param[0];
-	service_name(a.name, "stream");
+	bench_service_name(a.name, "stream");
 	rc = bench_pair_run(cfg, tput_parent, tput_child, &a, res->note);
 	if (!rc)
 		bench_tput_stats(&a.tput, f->size, res);
@@ -600,7 +540,7 @@ struct fan_arg {
 	uint32_t n;
 	uint32_t delivery;
 	enum fan_mode mode;
-	char name[2][NAME_MAX_LEN];
+	char name[2][BENCH_NAME_MAX];
 	struct fan_shm *shm;
 	/* The parent's results, per service. */
 	uint64_t bursts;
@@ -988,15 +928,15 @@ static int run_fan(const struct bench_figure *f, const struct bench_config *cfg,
 			 "bad fan-out figure name %s", f->name);
 		return -EINVAL;
 	}
-	rc = registry_setup(res->note);
+	rc = bench_registry_setup(res->note);
 	if (rc)
 		return rc;
 	memset(&a, 0, sizeof(a));
 	a.n = n;
 	a.delivery = (uint32_t)f->param[0];
 	a.mode = (enum fan_mode)f->param[1];
-	service_name(a.name[FAN_REF], "fanout-ref");
-	service_name(a.name[FAN_TEST], "fanout");
+	bench_service_name(a.name[FAN_REF], "fanout-ref");
+	bench_service_name(a.name[FAN_TEST], "fanout");
 	a.shm = bench_shm_alloc(sizeof(*a.shm));
 	if (!a.shm)
 		return -ENOMEM;

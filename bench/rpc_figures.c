@@ -26,10 +26,10 @@
  * correlation id of every response, so a broken implementation fails the
  * figure instead of producing a number.
  */
+#include "bench_registry.h"
 #include "figures.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -41,65 +41,6 @@
 #include <shoal/rpc.h>
 
 #define MSG_MAX 1024
-#define NAME_MAX_LEN 96
-
-/* The private registry (see the comment at the top). */
-
-static char reg_dir[64];
-static pid_t reg_owner;
-
-static int rm_entry(const char *path, const struct stat *st, int type,
-		    struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
-static void registry_remove(void)
-{
-	if (reg_dir[0] && getpid() == reg_owner)
-		nftw(reg_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	reg_dir[0] = '\0';
-}
-
-static int registry_setup(char *note)
-{
-	const char *dir = getenv("SHOAL_DIR");
-
-	if (reg_dir[0] || (dir && !strncmp(dir, "/tmp/shoal-bench-", 17)))
-		return 0;
-	snprintf(reg_dir, sizeof(reg_dir), "/tmp/shoal-bench-XXXXXX");
-	if (!mkdtemp(reg_dir)) {
-		int rc = -errno;
-
-		snprintf(note, BENCH_NOTE_MAX, "mkdtemp %s: %s", reg_dir,
-			 strerror(-rc));
-		reg_dir[0] = '\0';
-		return rc;
-	}
-	reg_owner = getpid();
-	if (setenv("SHOAL_DIR", reg_dir, 1)) {
-		int rc = -errno;
-
-		registry_remove();
-		snprintf(note, BENCH_NOTE_MAX, "setenv SHOAL_DIR: %s",
-			 strerror(-rc));
-		return rc;
-	}
-	atexit(registry_remove);
-	return 0;
-}
-
-static void service_name(char *buf, const char *what)
-{
-	static unsigned int counter;
-
-	snprintf(buf, NAME_MAX_LEN, "bench-rpc-%d-%u/%s", (int)getpid(),
-		 ++counter, what);
-}
 
 /* Round trips through shoal request/response. */
 
@@ -107,7 +48,7 @@ struct rtt_arg {
 	uint32_t size;
 	enum shoal_wait_strategy strategy;
 	uint64_t total;
-	char name[NAME_MAX_LEN];
+	char name[BENCH_NAME_MAX];
 	struct bench_samples lat;
 	uint64_t wakeups, sleeps;
 	/* The parent's own: */
@@ -266,14 +207,14 @@ static int run_rtt(const struct bench_figure *f, const struct bench_config *cfg,
 	struct rtt_arg a;
 	int rc;
 
-	rc = registry_setup(res->note);
+	rc = bench_registry_setup(res->note);
 	if (rc)
 		return rc;
 	memset(&a, 0, sizeof(a));
 	a.size = f->size;
 	a.strategy = (enum shoal_wait_strategy)f->param[0];
 	a.total = bench_round_trips(cfg);
-	service_name(a.name, "rpc");
+	bench_service_name(a.name, "rpc");
 	rc = bench_pair_run(cfg, rtt_parent, rtt_child, &a, res->note);
 	if (!rc) {
 		bench_samples_stats(&a.lat, res);
