@@ -989,7 +989,7 @@ int shoal_event_wait(struct shoal_event *ev, const struct shoal_event_set *set,
 		     int64_t timeout_ns, struct shoal_event_set *fired)
 {
 	struct shoal_event_set scratch;
-	int64_t deadline = -2; /* computed on first need */
+	int64_t deadline = SHOAL__NO_DEADLINE_YET;
 	int err;
 
 	err = set_want(ev, set);
@@ -1011,25 +1011,10 @@ int shoal_event_wait(struct shoal_event *ev, const struct shoal_event_set *set,
 			return shoal__fail(-EPIPE, "event: '%s': creator gone",
 					   ev->name);
 		}
-		if (timeout_ns == 0)
-			return -EAGAIN;
-		if (deadline == -2)
-			deadline = shoal__deadline(timeout_ns);
-		if (deadline >= 0) {
-			int64_t left = deadline - shoal__now_ns();
-
-			if (left <= 0)
-				return shoal__fail(-ETIMEDOUT,
-						   "event: nothing came");
-			err = shoal_wait(&ev->waiter, event_ready, ev, left);
-		} else {
-			err = shoal_wait(&ev->waiter, event_ready, ev,
-					 SHOAL_WAIT_FOREVER);
-		}
-		if (err && err != -ETIMEDOUT)
+		err = shoal__wait_step(&ev->waiter, event_ready, ev, timeout_ns,
+				       &deadline, -1, "event: nothing came");
+		if (err < 0)
 			return err;
-		if (err == -ETIMEDOUT && !event_ready(ev))
-			return shoal__fail(-ETIMEDOUT, "event: nothing came");
 	}
 }
 

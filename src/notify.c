@@ -339,6 +339,31 @@ int shoal_notify(struct shoal_notifier *n)
 	return 1;
 }
 
+int shoal__wait_step(struct shoal_waiter *w, shoal_ready_fn ready, void *ctx,
+		     int64_t timeout_ns, int64_t *deadline, int64_t slice_ns,
+		     const char *timeout_msg)
+{
+	int64_t wait_ns = slice_ns;
+	int err;
+
+	if (timeout_ns == 0)
+		return -EAGAIN;
+	if (*deadline == SHOAL__NO_DEADLINE_YET)
+		*deadline = shoal__deadline(timeout_ns);
+	if (*deadline >= 0) {
+		int64_t left = *deadline - shoal__now_ns();
+
+		if (left <= 0)
+			return shoal__fail(-ETIMEDOUT, "%s", timeout_msg);
+		if (wait_ns < 0 || left < wait_ns)
+			wait_ns = left;
+	}
+	err = shoal_wait(w, ready, ctx, wait_ns);
+	if (!err)
+		return 0;
+	return err == -ETIMEDOUT ? 1 : err;
+}
+
 int shoal__eventfd_wake(int fd)
 {
 	uint64_t one = 1;

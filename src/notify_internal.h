@@ -19,6 +19,30 @@ void shoal__waiter_setup(struct shoal_waiter *w, _Atomic uint32_t *flag,
 			 uint32_t mask, _Atomic uint64_t *sleeps, int eventfd,
 			 int poll_fd, enum shoal_wait_strategy strategy);
 
+/*
+ * One step of a "try, then wait" loop with a timeout, for calls that retry
+ * their operation between waits (take, pop, wait for a request...):
+ *
+ *   int64_t deadline = SHOAL__NO_DEADLINE_YET;
+ *   for (;;) {
+ *           err = try_op(); if (err != -EAGAIN) return err;
+ *           err = shoal__wait_step(w, ready, ctx, timeout_ns, &deadline,
+ *                                  slice_ns, "queue: nothing came");
+ *           if (err < 0) return err;
+ *   }
+ *
+ * Returns -EAGAIN when @timeout_ns is 0, -ETIMEDOUT (with @timeout_msg as
+ * the detail) once the deadline (computed on the first call) has passed, 0
+ * after a wait that ended ready, 1 after one that ended without (@slice_ns,
+ * -1 for none, or the deadline ran out), or another -errno from
+ * shoal_wait(). On 0 or 1 the caller tries its operation again, so a last
+ * try follows every wait.
+ */
+#define SHOAL__NO_DEADLINE_YET (-2)
+int shoal__wait_step(struct shoal_waiter *w, shoal_ready_fn ready, void *ctx,
+		     int64_t timeout_ns, int64_t *deadline, int64_t slice_ns,
+		     const char *timeout_msg);
+
 /* Writes 1 to @fd; a saturated counter (EAGAIN) counts as done. 0/-errno. */
 int shoal__eventfd_wake(int fd);
 

@@ -514,7 +514,7 @@ static int wait_publisher(struct shoal_sub *s, int64_t timeout_ns,
 int shoal_sub_take(struct shoal_sub *s, struct shoal_msg *msg,
 		   int64_t timeout_ns)
 {
-	int64_t deadline = -2; /* computed on first need */
+	int64_t deadline = SHOAL__NO_DEADLINE_YET;
 
 	if (s->held)
 		return shoal__fail(-EBUSY, "sub: a message is already held");
@@ -526,7 +526,7 @@ int shoal_sub_take(struct shoal_sub *s, struct shoal_msg *msg,
 				return shoal__fail(-EPIPE,
 						   "sub: '%s': publisher gone",
 						   s->name);
-			if (deadline == -2)
+			if (deadline == SHOAL__NO_DEADLINE_YET)
 				deadline = shoal__deadline(timeout_ns);
 			err = wait_publisher(s, timeout_ns, deadline);
 			if (err)
@@ -544,25 +544,10 @@ int shoal_sub_take(struct shoal_sub *s, struct shoal_msg *msg,
 			return shoal__fail(-EPIPE, "sub: '%s': publisher gone",
 					   s->name);
 		}
-		if (timeout_ns == 0)
-			return -EAGAIN;
-		if (deadline == -2)
-			deadline = shoal__deadline(timeout_ns);
-		if (deadline >= 0) {
-			int64_t left = deadline - shoal__now_ns();
-
-			if (left <= 0)
-				return shoal__fail(-ETIMEDOUT,
-						   "sub: nothing came");
-			err = shoal_wait(&s->waiter, sub_ready, s, left);
-		} else {
-			err = shoal_wait(&s->waiter, sub_ready, s,
-					 SHOAL_WAIT_FOREVER);
-		}
-		if (err && err != -ETIMEDOUT)
+		err = shoal__wait_step(&s->waiter, sub_ready, s, timeout_ns,
+				       &deadline, -1, "sub: nothing came");
+		if (err < 0)
 			return err;
-		if (err == -ETIMEDOUT && sub_ready(s) == 0)
-			return shoal__fail(-ETIMEDOUT, "sub: nothing came");
 	}
 }
 

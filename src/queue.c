@@ -692,41 +692,31 @@ static int attempt_ready(void *user)
 	return 0;
 }
 
-/* Runs @a until it is not -EAGAIN or @timeout_ns passes. */
+/* Runs @a until it is not -EAGAIN or @timeout_ns passes. Waits in
+ * slices, so that attempt_ready() looks for a stuck claimant now and then
+ * even when nobody wakes us. */
 static ssize_t run(struct attempt *a, int64_t timeout_ns)
 {
 	struct shoal_queue *q = a->q;
-	int64_t deadline;
+	int64_t deadline = SHOAL__NO_DEADLINE_YET;
 
-	if (attempt_ready(a))
-		return a->result;
-	if (timeout_ns == 0)
-		return -EAGAIN;
-	deadline = shoal__deadline(timeout_ns);
 	for (;;) {
-		int64_t slice = WAIT_SLICE_NS;
 		uint64_t before = a->w->priv_sleeps;
 		int err;
 
-		if (deadline >= 0) {
-			int64_t left = deadline - shoal__now_ns();
-
-			if (left <= 0)
-				return shoal__fail(-ETIMEDOUT,
-						   "queue: '%s': timed out",
-						   q->name);
-			if (left < slice)
-				slice = left;
-		}
-		err = shoal_wait(a->w, attempt_ready, a, slice);
+		if (attempt_ready(a))
+			return a->result;
+		err = shoal__wait_step(a->w, attempt_ready, a, timeout_ns,
+				       &deadline, WAIT_SLICE_NS,
+				       "queue: nothing came in time");
 		if (a->w->priv_sleeps != before)
 			atomic_fetch_add_explicit(&q->line->sleeps,
 						  a->w->priv_sleeps - before,
 						  memory_order_relaxed);
-		if (!err)
-			return a->result;
-		if (err != -ETIMEDOUT)
+		if (err < 0)
 			return err;
+		if (!err)
+			return a->result; /* ready: the predicate's attempt */
 	}
 }
 

@@ -458,7 +458,7 @@ static int try_take(struct shoal_client *c, struct shoal_response *resp)
 int shoal_client_take(struct shoal_client *c, struct shoal_response *resp,
 		      int64_t timeout_ns)
 {
-	int64_t deadline = -2; /* computed on first need */
+	int64_t deadline = SHOAL__NO_DEADLINE_YET;
 
 	if (!resp)
 		return shoal__fail(-EINVAL, "client_take: NULL response");
@@ -477,22 +477,10 @@ int shoal_client_take(struct shoal_client *c, struct shoal_response *resp,
 			return shoal__fail(-EPIPE, "client: '%s': server gone",
 					   c->name);
 		}
-		if (timeout_ns == 0)
-			return -EAGAIN;
-		if (deadline == -2)
-			deadline = shoal__deadline(timeout_ns);
-		if (deadline >= 0) {
-			int64_t left = deadline - shoal__now_ns();
-
-			if (left <= 0)
-				return shoal__fail(-ETIMEDOUT,
-						   "client: no response came");
-			err = shoal_wait(&c->waiter, client_ready, c, left);
-		} else {
-			err = shoal_wait(&c->waiter, client_ready, c,
-					 SHOAL_WAIT_FOREVER);
-		}
-		if (err && err != -ETIMEDOUT)
+		err = shoal__wait_step(&c->waiter, client_ready, c, timeout_ns,
+				       &deadline, -1,
+				       "client: no response came");
+		if (err < 0)
 			return err;
 	}
 }

@@ -664,7 +664,7 @@ static int server_ready(void *arg)
 int shoal_server_take(struct shoal_server *s, struct shoal_request *req,
 		      int64_t timeout_ns)
 {
-	int64_t deadline = -2; /* computed on first need */
+	int64_t deadline = SHOAL__NO_DEADLINE_YET;
 
 	if (!req)
 		return shoal__fail(-EINVAL, "server_take: NULL request");
@@ -673,7 +673,6 @@ int shoal_server_take(struct shoal_server *s, struct shoal_request *req,
 	if (++s->calls % EVENT_CHECK_EVERY == 0)
 		s->check_events = 1;
 	for (;;) {
-		int64_t slice = SWEEP_SLICE_NS;
 		int err;
 
 		if (s->check_events ||
@@ -695,24 +694,13 @@ int shoal_server_take(struct shoal_server *s, struct shoal_request *req,
 			process_events(s);
 			continue;
 		}
-		if (timeout_ns == 0)
-			return -EAGAIN;
-		if (deadline == -2)
-			deadline = shoal__deadline(timeout_ns);
-		if (deadline >= 0) {
-			int64_t left = deadline - shoal__now_ns();
-
-			if (left <= 0)
-				return shoal__fail(-ETIMEDOUT,
-						   "server: no request came");
-			if (left < slice)
-				slice = left;
-		}
-		err = shoal_wait(&s->waiter, server_ready, s, slice);
-		if (err == -ETIMEDOUT && slice == SWEEP_SLICE_NS)
-			sweep(s); /* idle for a slice: look at every line */
-		else if (err && err != -ETIMEDOUT)
+		err = shoal__wait_step(&s->waiter, server_ready, s, timeout_ns,
+				       &deadline, SWEEP_SLICE_NS,
+				       "server: no request came");
+		if (err < 0)
 			return err;
+		if (err == 1)
+			sweep(s); /* idle for a slice: look at every line */
 	}
 }
 
