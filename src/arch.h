@@ -56,4 +56,10 @@ static inline int64_t shoal__deadline(int64_t timeout_ns)
 	return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
 }
 
+/* Nonzero if @v is a power of two (0 is not). */
+static inline int shoal__is_pow2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
 #endif

@@ -45,7 +45,6 @@
 #include "fdcheck.h"
 #include "line_lock.h"
 #include "notify_internal.h"
-#include "pubsub_internal.h" /* open_registry() */
 #include "registry_internal.h"
 #include "type_check.h"
 
@@ -343,7 +342,7 @@ int shoal_event_create(const char *name, const struct shoal_event_options *opts,
 	ev->max = opts->max_listeners;
 	ev->stride = shoal__event_line_stride(ev->ids);
 	ev->row_words = shoal__event_row_words(ev->max);
-	err = open_registry(opts->registry, &ev->reg, &ev->own_reg);
+	err = shoal__registry_use(opts->registry, &ev->reg, &ev->own_reg);
 	if (!err)
 		err = alloc_tables(ev, 1);
 	if (!err)
@@ -528,7 +527,7 @@ int shoal_event_open(const char *name, const struct shoal_event_options *opts,
 	type.name = opts->type_name;
 	type.size = opts->type_size;
 	type.align = opts->type_align;
-	err = open_registry(opts->registry, &ev->reg, &ev->own_reg);
+	err = shoal__registry_use(opts->registry, &ev->reg, &ev->own_reg);
 	if (!err)
 		err = attach(ev,
 			     (opts->flags & SHOAL_EVENT_NO_PIDFD_GETFD) ?
@@ -1091,7 +1090,7 @@ int shoal_event_inspect(struct shoal_registry *reg, const char *name,
 
 	if (!name || !info)
 		return shoal__fail(-EINVAL, "event_inspect: NULL argument");
-	err = open_registry(reg, &r, &owned);
+	err = shoal__registry_use(reg, &r, &owned);
 	if (err)
 		return err;
 	err = shoal_registry_open(r, name, SHOAL_OPEN_READ_ONLY, &svc);

@@ -9,11 +9,6 @@
 #include "shoal/pubsub.h"
 #include "pubsub_layout.h"
 
-static inline int is_pow2(uint32_t v)
-{
-	return v && !(v & (v - 1));
-}
-
 static inline struct shoal__pubsub_slot *
 slot_at(uint8_t *slots, uint32_t stride, uint32_t mask, uint64_t seq)
 {
@@ -63,24 +58,6 @@ subs_lines(struct shoal__pubsub_subs_header *s, uint32_t max)
 	return (struct shoal__pubsub_sub_line *)((uint8_t *)(s + 1) +
 						 shoal__pubsub_bitmap_bytes(
 							 max));
-}
-
-/* TODO(integration): callers move to shoal__line_locked(). */
-static inline int line_locked(int fd, uint32_t index)
-{
-	return shoal__line_locked(fd, index);
-}
-
-static inline int open_registry(struct shoal_registry *given,
-				struct shoal_registry **reg, int *owned)
-{
-	*owned = 0;
-	if (given) {
-		*reg = given;
-		return 0;
-	}
-	*owned = 1;
-	return shoal_registry_create(NULL, reg);
 }
 
 /* Slot bytes: header, user header, payload, rounded up to whole lines. */

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "arch.h"
 #include "shoal/pubsub.h"
 #include "shoal/segment.h"
 #include "error.h"
@@ -26,7 +27,7 @@ static int check_geometry(const struct pubsub_geometry *g, uint64_t hdr_size,
 	if (g->delivery != SHOAL_DELIVERY_RELIABLE &&
 	    g->delivery != SHOAL_DELIVERY_LOSSY)
 		return -1;
-	if (!is_pow2(g->capacity) || g->capacity < 2 ||
+	if (!shoal__is_pow2(g->capacity) || g->capacity < 2 ||
 	    g->capacity > SHOAL_PUB_CAPACITY_MAX)
 		return -1;
 	if (g->max_payload == 0 || g->max_payload > SHOAL_PUB_PAYLOAD_MAX)
@@ -178,7 +179,7 @@ int shoal_pubsub_inspect(struct shoal_registry *reg, const char *name,
 
 	if (!name || !info)
 		return shoal__fail(-EINVAL, "pubsub_inspect: NULL argument");
-	err = open_registry(reg, &r, &owned);
+	err = shoal__registry_use(reg, &r, &owned);
 	if (err)
 		return err;
 	err = shoal_registry_open(r, name, SHOAL_OPEN_READ_ONLY, &svc);

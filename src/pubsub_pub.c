@@ -111,7 +111,7 @@ static int check_pub_options(const struct shoal_pub_options *o)
 	    o->delivery != SHOAL_DELIVERY_LOSSY)
 		return shoal__fail(-EINVAL, "pub: unknown delivery %u",
 				   (unsigned)o->delivery);
-	if (!is_pow2(o->capacity) || o->capacity < 2 ||
+	if (!shoal__is_pow2(o->capacity) || o->capacity < 2 ||
 	    o->capacity > SHOAL_PUB_CAPACITY_MAX)
 		return shoal__fail(-EINVAL,
 				   "pub: capacity %u is not a power of two "
@@ -290,7 +290,7 @@ int shoal_pub_create(const char *name, const struct shoal_pub_options *opts,
 	p->max_subs = opts->max_subscribers;
 	p->flags = opts->flags;
 	p->send_timeout_ns = opts->send_timeout_ns;
-	err = open_registry(opts->registry, &p->reg, &p->own_reg);
+	err = shoal__registry_use(opts->registry, &p->reg, &p->own_reg);
 	if (!err)
 		err = make_eventfds(p);
 	if (!err)

@@ -319,7 +319,7 @@ int shoal_sub_open(const char *name, const struct shoal_sub_options *opts,
 		return shoal__fail(-errno, "sub: epoll_create1: %s",
 				   strerror(errno));
 	}
-	err = open_registry(opts->registry, &s->reg, &s->own_reg);
+	err = shoal__registry_use(opts->registry, &s->reg, &s->own_reg);
 	if (!err && (s->flags & SHOAL_SUB_REATTACH))
 		err = watch_registry(s);
 	if (!err) {

@@ -102,11 +102,6 @@ void shoal_queue_options_init(struct shoal_queue_options *opts)
 	opts->strategy = SHOAL_WAIT_ADAPTIVE;
 }
 
-static int is_pow2(uint32_t v)
-{
-	return v && !(v & (v - 1));
-}
-
 static int check_role(const struct shoal_queue_options *o, int spsc)
 {
 	if (!o->role || (o->role & ~(uint32_t)SHOAL_QUEUE_BOTH))
@@ -130,7 +125,7 @@ static int check_create_options(const struct shoal_queue_options *o)
 {
 	int spsc = !!(o->flags & SHOAL_QUEUE_SPSC);
 
-	if (!is_pow2(o->capacity) || o->capacity < 2 ||
+	if (!shoal__is_pow2(o->capacity) || o->capacity < 2 ||
 	    o->capacity > SHOAL_QUEUE_CAPACITY_MAX)
 		return shoal__fail(-EINVAL,
 				   "queue: capacity %u is not a power of two "
@@ -396,16 +391,6 @@ static int announce(struct shoal_queue *q, const char *name,
 	return shoal_registry_publish(q->reg, &spec, &q->entry);
 }
 
-static int use_registry(struct shoal_queue *q, struct shoal_registry *given)
-{
-	if (given) {
-		q->reg = given;
-		return 0;
-	}
-	q->own_reg = 1;
-	return shoal_registry_create(NULL, &q->reg);
-}
-
 /* Fails @err keeping the cause's message through the clean-up. */
 static int fail_closing(struct shoal_queue *q, int err)
 {
@@ -439,7 +424,7 @@ int shoal_queue_create(const char *name, const struct shoal_queue_options *opts,
 	q->capacity = opts->capacity;
 	q->max_message = opts->max_message;
 	q->max_parts = q->spsc ? 2 : opts->max_participants;
-	err = use_registry(q, opts->registry);
+	err = shoal__registry_use(opts->registry, &q->reg, &q->own_reg);
 	if (!err)
 		err = alloc_fds(q, 1);
 	if (!err)
@@ -502,6 +487,30 @@ static int map_peer(struct shoal_queue *q)
 	return 0;
 }
 
+/*
+ * The writable open of @name failed with @err. A service of another
+ * pattern may refuse to be mapped writable (pub/sub seals its segments)
+ * before its pattern can be looked at: ask again read-only, so that the
+ * caller learns -EPROTO rather than a mapping error. Else @err stays,
+ * with its detail.
+ */
+static int not_a_queue(struct shoal_registry *reg, const char *name, int err)
+{
+	struct shoal_service_info info;
+	struct shoal_service *svc;
+	char detail[256];
+
+	snprintf(detail, sizeof(detail), "%s", shoal_last_error());
+	if (shoal_registry_open(reg, name, SHOAL_OPEN_READ_ONLY, &svc) == 0) {
+		shoal_service_get_info(svc, &info);
+		shoal_service_close(svc);
+		if (info.pattern != SHOAL_PATTERN_QUEUE)
+			return shoal__fail(-EPROTO,
+					   "queue: '%s' is not a queue", name);
+	}
+	return shoal__fail(err, "%s", detail);
+}
+
 int shoal_queue_open(const char *name, const struct shoal_queue_options *opts,
 		     struct shoal_queue **out)
 {
@@ -520,9 +529,12 @@ int shoal_queue_open(const char *name, const struct shoal_queue_options *opts,
 	q = alloc_handle(name, opts);
 	if (!q)
 		return shoal__fail(-ENOMEM, "queue: out of memory");
-	err = use_registry(q, opts->registry);
-	if (!err)
+	err = shoal__registry_use(opts->registry, &q->reg, &q->own_reg);
+	if (!err) {
 		err = shoal_registry_open(q->reg, name, 0, &q->svc);
+		if (err && err != -ENOENT)
+			err = not_a_queue(q->reg, name, err);
+	}
 	if (err)
 		return fail_closing(q, err);
 	shoal_service_get_info(q->svc, &info);
@@ -1085,7 +1097,7 @@ int shoal_queue_inspect(struct shoal_registry *reg, const char *name,
 		return shoal__fail(-EINVAL, "queue_inspect: NULL argument");
 	memset(&q, 0, sizeof(q));
 	snprintf(q.name, sizeof(q.name), "%s", name);
-	err = use_registry(&q, reg);
+	err = shoal__registry_use(reg, &q.reg, &q.own_reg);
 	if (!err)
 		err = shoal_registry_open(q.reg, name, SHOAL_OPEN_READ_ONLY,
 					  &q.svc);

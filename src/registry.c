@@ -1127,3 +1127,15 @@ int shoal_registry_clean(struct shoal_registry *reg)
 	err = each_file(reg, clean_one, &removed);
 	return err ? err : removed;
 }
+
+int shoal__registry_use(struct shoal_registry *given,
+			struct shoal_registry **reg, int *owned)
+{
+	*owned = 0;
+	if (given) {
+		*reg = given;
+		return 0;
+	}
+	*owned = 1;
+	return shoal_registry_create(NULL, reg);
+}

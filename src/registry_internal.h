@@ -139,4 +139,12 @@ int shoal__fdclient_fetch_extra(const char *socket_name, const char *service,
 int shoal__service_take_extra_fd(struct shoal_service *svc, uint32_t index,
 				 int owner_fd, int *out);
 
+/*
+ * shoal__registry_use - @given if not NULL (*@owned = 0), else the default
+ * registry, opened for the caller (*@owned = 1: shoal_registry_destroy()
+ * it when done). Every pattern's "options.registry" means this.
+ */
+int shoal__registry_use(struct shoal_registry *given,
+			struct shoal_registry **reg, int *owned);
+
 #endif

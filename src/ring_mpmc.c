@@ -29,14 +29,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "arch.h"
 #include "shoal/ring_mpmc.h"
 #include "error.h"
 #include "layout.h"
-
-static int is_pow2(uint32_t v)
-{
-	return v && !(v & (v - 1));
-}
 
 static uint64_t stride_of(uint32_t slot_size)
 {
@@ -67,7 +63,7 @@ static int claims(uint64_t word, uint64_t x)
 
 uint64_t shoal_mpmc_region_size(uint32_t capacity, uint32_t slot_size)
 {
-	if (!is_pow2(capacity) || capacity < 2 ||
+	if (!shoal__is_pow2(capacity) || capacity < 2 ||
 	    capacity > SHOAL_MPMC_CAPACITY_MAX || slot_size == 0 ||
 	    slot_size > SHOAL_MPMC_SLOT_MAX)
 		return 0;

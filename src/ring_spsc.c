@@ -40,14 +40,10 @@
 #include <errno.h>
 #include <string.h>
 
+#include "arch.h"
 #include "shoal/ring_spsc.h"
 #include "error.h"
 #include "layout.h"
-
-static int is_pow2(uint64_t v)
-{
-	return v && !(v & (v - 1));
-}
 
 static uint64_t stride_of(uint32_t slot_size)
 {
@@ -58,7 +54,7 @@ static uint64_t stride_of(uint32_t slot_size)
 
 uint64_t shoal_spsc_region_size(uint32_t capacity, uint32_t slot_size)
 {
-	if (!is_pow2(capacity) || capacity < 2 ||
+	if (!shoal__is_pow2(capacity) || capacity < 2 ||
 	    capacity > SHOAL_SPSC_CAPACITY_MAX || slot_size == 0 ||
 	    slot_size > SHOAL_SPSC_SLOT_MAX)
 		return 0;

@@ -256,7 +256,7 @@ int shoal_client_open(const char *name, const struct shoal_client_options *opts,
 	}
 	if (opts->flags & SHOAL_CLIENT_NO_PIDFD_GETFD)
 		oflags |= SHOAL_OPEN_NO_PIDFD_GETFD;
-	err = open_registry(opts->registry, &c->reg, &c->own_reg);
+	err = shoal__registry_use(opts->registry, &c->reg, &c->own_reg);
 	if (!err)
 		err = shoal_registry_open(c->reg, name, oflags, &c->svc);
 	if (!err) {

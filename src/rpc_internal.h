@@ -6,9 +6,7 @@
 #include "shoal/rpc.h"
 #include "shoal/ring_spsc.h"
 #include "shoal/segment.h"
-/* open_registry(), is_pow2(): generic helpers that live with pub/sub for
- * now. */
-#include "pubsub_internal.h"
+#include "arch.h"
 #include "line_lock.h"
 #include "rpc_layout.h"
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "arch.h"
 #include "shoal/rpc.h"
 #include "error.h"
 #include "fdcheck.h"
@@ -26,9 +27,9 @@ static int check_geometry(const struct rpc_geometry *g, uint64_t hdr_size)
 	if (g->max_request == 0 || g->max_request > SHOAL_RPC_PAYLOAD_MAX ||
 	    g->max_response == 0 || g->max_response > SHOAL_RPC_PAYLOAD_MAX)
 		return -1;
-	if (!is_pow2(g->req_capacity) || g->req_capacity < 2 ||
+	if (!shoal__is_pow2(g->req_capacity) || g->req_capacity < 2 ||
 	    g->req_capacity > SHOAL_RPC_CAPACITY_MAX ||
-	    !is_pow2(g->resp_capacity) || g->resp_capacity < 2 ||
+	    !shoal__is_pow2(g->resp_capacity) || g->resp_capacity < 2 ||
 	    g->resp_capacity > SHOAL_RPC_CAPACITY_MAX)
 		return -1;
 	if (g->req_region !=
@@ -163,7 +164,7 @@ int shoal_rpc_inspect(struct shoal_registry *reg, const char *name,
 
 	if (!name || !info)
 		return shoal__fail(-EINVAL, "rpc_inspect: NULL argument");
-	err = open_registry(reg, &r, &owned);
+	err = shoal__registry_use(reg, &r, &owned);
 	if (err)
 		return err;
 	err = shoal_registry_open(r, name, SHOAL_OPEN_READ_ONLY, &svc);

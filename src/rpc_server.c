@@ -141,9 +141,9 @@ static int check_options(const struct shoal_server_options *o)
 				   "not in 1..%u",
 				   o->max_request, o->max_response,
 				   SHOAL_RPC_PAYLOAD_MAX);
-	if (!is_pow2(o->request_capacity) || o->request_capacity < 2 ||
+	if (!shoal__is_pow2(o->request_capacity) || o->request_capacity < 2 ||
 	    o->request_capacity > SHOAL_RPC_CAPACITY_MAX ||
-	    !is_pow2(o->response_capacity) || o->response_capacity < 2 ||
+	    !shoal__is_pow2(o->response_capacity) || o->response_capacity < 2 ||
 	    o->response_capacity > SHOAL_RPC_CAPACITY_MAX)
 		return shoal__fail(-EINVAL,
 				   "server: capacities %u / %u are not powers "
@@ -344,7 +344,7 @@ int shoal_server_create(const char *name,
 	s->resp_region = rpc_region_bytes(s->resp_capacity, s->max_response);
 	s->line_stride = s->req_region + s->resp_region;
 	s->respond_timeout_ns = opts->respond_timeout_ns;
-	err = open_registry(opts->registry, &s->reg, &s->own_reg);
+	err = shoal__registry_use(opts->registry, &s->reg, &s->own_reg);
 	if (!err)
 		err = make_fds(s);
 	if (!err)

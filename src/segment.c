@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "arch.h"
 #include "shoal/segment.h"
 #include "error.h"
 #include "fdcheck.h"
@@ -56,11 +57,6 @@ struct shoal_segment {
 static uint64_t align_up(uint64_t v, uint64_t a)
 {
 	return (v + a - 1) & ~(a - 1);
-}
-
-static int is_pow2(uint64_t v)
-{
-	return v && !(v & (v - 1));
 }
 
 /* A valid object name: 1..39 printable ASCII bytes. @len is strnlen's. */
@@ -101,7 +97,8 @@ static int spec_check(const struct shoal_object_spec *spec, uint32_t i)
 				   "object '%s': kind %u is reserved (use "
 				   "SHOAL_OBJECT_* or a value >= 1024)",
 				   spec->name, spec->kind);
-	if (spec->align && (!is_pow2(spec->align) || spec->align > ALIGN_MAX))
+	if (spec->align &&
+	    (!shoal__is_pow2(spec->align) || spec->align > ALIGN_MAX))
 		return shoal__fail(
 			-EINVAL,
 			"object '%s': align %u is not a power of two "
@@ -409,7 +406,8 @@ static int check_entry(const struct shoal__seg_entry *e, uint32_t i,
 				   i);
 	if (e->kind == 0)
 		return shoal__fail(-EBADMSG, "segment: entry %u has kind 0", i);
-	if (!is_pow2(e->align) || e->align > ALIGN_MAX || e->offset % e->align)
+	if (!shoal__is_pow2(e->align) || e->align > ALIGN_MAX ||
+	    e->offset % e->align)
 		return shoal__fail(-EBADMSG,
 				   "segment: entry '%s' misaligned (align %u, "
 				   "offset %llu)",
