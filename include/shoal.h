@@ -11,6 +11,7 @@
 #include "shoal/registry.h"
 #include "shoal/pubsub.h"
 #include "shoal/ring_mpmc.h"
+#include "shoal/ring_var.h"
 #include "shoal/queue.h"
 #include "shoal/rpc.h"
 #include "shoal/event.h"
