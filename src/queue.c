@@ -680,7 +680,9 @@ static int attempt_ready(void *user)
 		struct shoal_mpmc_stats st;
 
 		shoal_mpmc_get_stats(&q->mpmc, &st);
-		if (consumer && st.enqueued != st.dequeued)
+		/* Signed: a finished skip may move deq_pos a moment
+		 * before enq_pos. */
+		if (consumer && (int64_t)(st.enqueued - st.dequeued) > 0)
 			check_stuck(q, st.dequeued);
 		else if (!consumer)
 			/* Full at our position: the cell there still holds

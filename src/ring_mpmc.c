@@ -200,6 +200,14 @@ static void help_past(_Atomic uint64_t *counter, uint64_t pos)
 						memory_order_relaxed);
 }
 
+/* Moves @seq from @from to @to unless someone did; a plain store could
+ * move it back after a consumer had moved it on. */
+static void seq_advance(_Atomic uint64_t *seq, uint64_t from, uint64_t to)
+{
+	atomic_compare_exchange_strong_explicit(
+		seq, &from, to, memory_order_release, memory_order_relaxed);
+}
+
 static int corrupt_seq(const char *side, uint64_t seq, uint64_t pos)
 {
 	return shoal__fail(-EBADMSG,
@@ -331,11 +339,12 @@ int shoal_mpmc_abort(struct shoal_mpmc *h)
 	if (!h->priv_claimed)
 		return shoal__fail(-EINVAL, "mpmc_abort: nothing claimed");
 	c = cell_at(h, pos);
-	/* The cell is ours until seq moves: a plain store of the skip mark,
-	 * published by the release below, makes consumers pass over it. */
+	/* The word is ours: the skip mark makes consumers pass over the
+	 * cell. From then on anyone may finish the skip (recover() does, if
+	 * we die here), so seq moves by CAS. */
 	atomic_store_explicit(&c->claim, claim_word(SHOAL__MPMC_SKIP, pos),
 			      memory_order_relaxed);
-	atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
+	seq_advance(&c->seq, pos, pos + 1);
 	h->priv_claimed = 0;
 	return 0;
 }
@@ -402,14 +411,19 @@ static int deq_claim(struct shoal_mpmc *h, size_t cap, uint64_t *out,
 					   "mpmc_pop: %u-byte message, "
 					   "%zu-byte buffer",
 					   len, cap);
+		/* Taking a skip mark, leave a skip mark of pos + 1, not our
+		 * own: should we die before freeing the cell, recover() must
+		 * not count a message that never was. Anyone finishes it. */
 		if (!atomic_compare_exchange_strong_explicit(
 			    &c->claim, &word,
-			    mine_base | ((pos + 1) & SHOAL__MPMC_POS_MASK),
+			    (skip ? claim_word(SHOAL__MPMC_SKIP, 0) :
+				    mine_base) |
+				    ((pos + 1) & SHOAL__MPMC_POS_MASK),
 			    memory_order_relaxed, memory_order_relaxed))
 			continue;
 		help_past(&r->deq_pos, pos);
 		if (skip) {
-			deq_release(h, pos);
+			seq_advance(&c->seq, pos + 1, pos + h->priv_mask + 1);
 			continue;
 		}
 		*out = pos;
@@ -436,47 +450,63 @@ int shoal_mpmc_recover(struct shoal_mpmc *h, shoal_mpmc_alive_fn alive,
 	struct shoal__mpmc_cell *c;
 	int freed = 0;
 
-	/* Head: a producer that died between claiming the position
-	 * consumers wait at and publishing it. Death is checked before seq
-	 * is loaded: a dead process's stores are all visible once the
-	 * kernel reports it dead, so seq still at pos means it never
-	 * published, and nobody else writes this cell until we do. */
+	/* Head: a producer that died between taking the position consumers
+	 * wait at and publishing it. Death is checked before seq is loaded:
+	 * a dead process's stores are all visible once the kernel reports it
+	 * dead, so seq still at pos means it never published, and only a
+	 * recoverer writes this cell now. A skip mark with seq still at pos
+	 * is a skip someone began and did not finish (it died, or is racing
+	 * us): finish it, by CAS, uncounted. */
 	pos = atomic_load_explicit(&r->deq_pos, memory_order_relaxed);
 	c = cell_at(h, pos);
 	word = atomic_load_explicit(&c->claim, memory_order_relaxed);
-	if (claims(word, pos) && claim_owner(word) != SHOAL__MPMC_SKIP &&
-	    !alive(claim_owner(word), ctx) &&
-	    atomic_load_explicit(&c->seq, memory_order_acquire) == pos &&
-	    atomic_compare_exchange_strong_explicit(
-		    &c->claim, &word, claim_word(SHOAL__MPMC_SKIP, pos),
-		    memory_order_relaxed, memory_order_relaxed)) {
-		help_past(&r->enq_pos, pos);
-		atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
-		atomic_fetch_add_explicit(&r->skipped, 1, memory_order_relaxed);
-		freed++;
+	if (claims(word, pos) &&
+	    (claim_owner(word) == SHOAL__MPMC_SKIP ||
+	     !alive(claim_owner(word), ctx)) &&
+	    atomic_load_explicit(&c->seq, memory_order_acquire) == pos) {
+		if (claim_owner(word) != SHOAL__MPMC_SKIP &&
+		    atomic_compare_exchange_strong_explicit(
+			    &c->claim, &word, claim_word(SHOAL__MPMC_SKIP, pos),
+			    memory_order_relaxed, memory_order_relaxed)) {
+			atomic_fetch_add_explicit(&r->skipped, 1,
+						  memory_order_relaxed);
+			freed++;
+			word = claim_word(SHOAL__MPMC_SKIP, pos);
+		}
+		if (word == claim_word(SHOAL__MPMC_SKIP, pos)) {
+			help_past(&r->enq_pos, pos);
+			seq_advance(&c->seq, pos, pos + 1);
+		}
 	}
 
 	/* Tail: a consumer that died between taking the message of
-	 * pos - capacity and releasing its cell, which the producer of pos
+	 * q = pos - capacity and freeing its cell, which the producer of pos
 	 * waits for. The message is lost with it; the cell goes back to
-	 * producers. Same order: death first, then seq. */
+	 * producers. Same order, and the same finishing of a skip mark of
+	 * q + 1 (left by a consumer passing a skip, or a recoverer). */
 	pos = atomic_load_explicit(&r->enq_pos, memory_order_relaxed);
 	c = cell_at(h, pos);
 	word = atomic_load_explicit(&c->claim, memory_order_relaxed);
 	if (claims(word, pos - cap + 1) &&
-	    claim_owner(word) != SHOAL__MPMC_SKIP &&
-	    !alive(claim_owner(word), ctx) &&
+	    (claim_owner(word) == SHOAL__MPMC_SKIP ||
+	     !alive(claim_owner(word), ctx)) &&
 	    atomic_load_explicit(&c->seq, memory_order_acquire) ==
-		    pos - cap + 1 &&
-	    atomic_compare_exchange_strong_explicit(
-		    &c->claim, &word,
-		    claim_word(SHOAL__MPMC_SKIP, pos - cap + 1),
-		    memory_order_relaxed, memory_order_relaxed)) {
-		help_past(&r->deq_pos, pos - cap);
-		atomic_store_explicit(&c->seq, pos, memory_order_release);
-		atomic_fetch_add_explicit(&r->abandoned, 1,
-					  memory_order_relaxed);
-		freed++;
+		    pos - cap + 1) {
+		uint64_t done = claim_word(SHOAL__MPMC_SKIP, pos - cap + 1);
+
+		if (claim_owner(word) != SHOAL__MPMC_SKIP &&
+		    atomic_compare_exchange_strong_explicit(
+			    &c->claim, &word, done, memory_order_relaxed,
+			    memory_order_relaxed)) {
+			atomic_fetch_add_explicit(&r->abandoned, 1,
+						  memory_order_relaxed);
+			freed++;
+			word = done;
+		}
+		if (word == done) {
+			help_past(&r->deq_pos, pos - cap);
+			seq_advance(&c->seq, pos - cap + 1, pos);
+		}
 	}
 	return freed;
 }

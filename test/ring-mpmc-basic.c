@@ -371,6 +371,48 @@ static int test_recover_leaves_finished_work(void)
 	return TEST_PASS;
 }
 
+/*
+ * A skip that its maker did not finish (it died between marking the cell
+ * and moving seq) is finished by the next recover(), and not counted: the
+ * head as an abort or recoverer leaves it, the tail as a consumer passing a
+ * skip leaves it.
+ */
+static int test_recover_finishes_a_skip(void)
+{
+	struct ring r;
+	struct shoal_mpmc_stats st;
+	uint64_t v = 9;
+	void *slot;
+
+	CHECK(ring_make(&r, 2, 8, UINT64_MAX) == 0);
+	CHECK_EQ(shoal_mpmc_claim(&r.a, &slot), 0);
+	/* Head: the claimant's word became a skip mark, seq never moved. */
+	atomic_store(&cell(&r, UINT64_MAX)->claim,
+		     word(SHOAL__MPMC_SKIP, UINT64_MAX));
+	CHECK_EQ(shoal_mpmc_pop(&r.b, &v, sizeof(v)), -EAGAIN);
+	dead_owner = 0;
+	CHECK_EQ(shoal_mpmc_recover(&r.b, alive, NULL), 0);
+	CHECK_EQ(shoal_mpmc_pop(&r.b, &v, sizeof(v)), -EAGAIN);
+	v = 5;
+	CHECK_EQ(shoal_mpmc_push(&r.b, &v, sizeof(v)), 0);
+	CHECK_EQ(shoal_mpmc_pop(&r.b, &v, sizeof(v)), sizeof(v));
+	CHECK_EQ(v, 5);
+	/* Tail: position 0's cell (lap of 0) is marked "skip of 1" with seq
+	 * at 1, as a consumer passing a skip leaves it before freeing. */
+	v = 6;
+	CHECK_EQ(shoal_mpmc_push(&r.b, &v, sizeof(v)), 0); /* position 1 */
+	atomic_store(&cell(&r, 0)->claim, word(SHOAL__MPMC_SKIP, 1));
+	atomic_store(&cell(&r, 0)->seq, 1);
+	CHECK_EQ(shoal_mpmc_push(&r.b, &v, sizeof(v)), -EAGAIN);
+	CHECK_EQ(shoal_mpmc_recover(&r.b, alive, NULL), 0);
+	v = 7;
+	CHECK_EQ(shoal_mpmc_push(&r.b, &v, sizeof(v)), 0); /* position 2 */
+	shoal_mpmc_get_stats(&r.b, &st);
+	CHECK_EQ(st.skipped + st.abandoned, 0);
+	free(r.mem);
+	return TEST_PASS;
+}
+
 /* An aborted claim is passed over by consumers; order around it holds. */
 static int test_abort(void)
 {
@@ -475,6 +517,7 @@ int main(void)
 	RUN(test_dead_producer);
 	RUN(test_dead_consumer);
 	RUN(test_recover_leaves_finished_work);
+	RUN(test_recover_finishes_a_skip);
 	RUN(test_abort);
 	return test_result();
 }
