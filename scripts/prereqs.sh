@@ -4,7 +4,7 @@
 #
 #   scripts/prereqs.sh build   cmake, make, a working C compiler
 #   scripts/prereqs.sh format  clang-format
-#   scripts/prereqs.sh test    all of the above and the sanitizer runtimes
+#   scripts/prereqs.sh test    all of the above, the sanitizer runtimes and spin
 #
 # CC (default gcc) and CLANG_FORMAT (default clang-format) are honoured.
 set -eu
@@ -74,6 +74,8 @@ check_build() {
 		# The compiler is there but cannot build a program: no libc headers.
 		missing="$missing libc6-dev"
 	elif [ "$mode" = test ]; then
+		# spin: the protocol model checks (scripts/check-models.sh).
+		command -v spin >/dev/null 2>&1 || missing="$missing spin"
 		# The clang stage: a second compiler, and libFuzzer.
 		if ! command -v clang >/dev/null 2>&1; then
 			missing="$missing clang"

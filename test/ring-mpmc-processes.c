@@ -1,151 +1,15 @@
 /* shoal-test: label=multiproc timeout=300 args=50000 */
 /*
  * Four producer and four consumer processes (fork, MAP_SHARED memory) move
- * argv[1] (default 50000) messages per producer through an MPMC ring whose positions start just below
- * UINT64_MAX, so they wrap mid-run. Each message carries its producer, a
- * per-producer sequence number, a variable length and a checksum; each
- * consumer records the position it dequeued every message from. At the end,
- * every message must have been consumed exactly once, intact, and for each
- * producer the sequence numbers sorted by dequeue position must be 0, 1, 2...
- * The same checks as ring-mpmc-threads.c, across address spaces.
+ * argv[1] (default 50000) messages per producer through an MPMC ring whose
+ * positions start just below UINT64_MAX, so they wrap mid-run. The same loops
+ * and checks as ring-mpmc-threads.c (mpmc_stress.h), across address spaces:
+ * the ring, the counters and the consumers' records are MAP_SHARED so the
+ * parent sees what the children did.
  */
-#include <shoal/ring_mpmc.h>
-#include <stdatomic.h>
-#include <stdlib.h>
 #include <sys/mman.h>
 
-#include "harness.h"
-
-#define NPROD 4
-#define NCONS 4
-#define SLOT 64
-
-struct msg {
-	uint32_t prod;
-	uint32_t len;
-	uint64_t seq;
-	uint64_t sum;
-	unsigned char fill[SLOT - 24];
-};
-
-struct rec {
-	uint64_t pos;
-	uint64_t seq;
-	uint32_t prod;
-};
-
-static void *region;
-static uint64_t region_size, per_prod;
-struct shared {
-	_Atomic uint64_t consumed;
-	uint64_t nrecs[NCONS];
-};
-
-static struct shared *sh;
-static struct rec *recs[NCONS];
-#define consumed (sh->consumed)
-#define nrecs (sh->nrecs)
-
-static uint64_t sum_of(const struct msg *m)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	h = (h ^ m->prod) * 0x100000001b3ULL;
-	h = (h ^ m->seq) * 0x100000001b3ULL;
-	for (uint32_t j = 0; j + 24 < m->len; j++)
-		h = (h ^ m->fill[j]) * 0x100000001b3ULL;
-	return h;
-}
-
-static void *producer_main(void *arg)
-{
-	uint32_t id = (uint32_t)(uintptr_t)arg;
-	struct shoal_mpmc h;
-	struct msg m;
-
-	if (shoal_mpmc_init(&h, region, region_size, 100 + id))
-		return (void *)1;
-	for (uint64_t s = 0; s < per_prod; s++) {
-		int r;
-
-		m.prod = id;
-		m.seq = s;
-		m.len = 24 + (uint32_t)((s * 7 + id) % (SLOT - 24 + 1));
-		for (uint32_t j = 0; j + 24 < m.len; j++)
-			m.fill[j] = (unsigned char)(s * 31 + id * 7 + j);
-		m.sum = sum_of(&m);
-		if (id & 1) {
-			/* Odd producers use the zero-copy path. */
-			void *slot;
-
-			while ((r = shoal_mpmc_claim(&h, &slot)) == -EAGAIN)
-				;
-			if (!r) {
-				memcpy(slot, &m, m.len);
-				r = shoal_mpmc_commit(&h, m.len);
-			}
-		} else {
-			while ((r = shoal_mpmc_push(&h, &m, m.len)) == -EAGAIN)
-				;
-		}
-		if (r) {
-			fprintf(stderr, "producer %u: push %d: %s\n", id, r,
-				shoal_last_error());
-			return (void *)1;
-		}
-	}
-	return NULL;
-}
-
-static void *consumer_main(void *arg)
-{
-	uint32_t id = (uint32_t)(uintptr_t)arg;
-	uint64_t total = per_prod * NPROD;
-	struct shoal_mpmc h;
-	struct msg m;
-
-	if (shoal_mpmc_init(&h, region, region_size, 200 + id))
-		return (void *)1;
-	while (atomic_load(&consumed) < total) {
-		uint64_t pos;
-		ssize_t n;
-
-		if (id & 1) {
-			/* Odd consumers use the zero-copy path. */
-			const void *data;
-			uint32_t len;
-
-			n = shoal_mpmc_peek(&h, &data, &len);
-			if (n == 0) {
-				pos = h.priv_peek_pos;
-				n = len;
-				memcpy(&m, data, len);
-				if (shoal_mpmc_release(&h))
-					return (void *)1;
-			}
-		} else {
-			n = shoal_mpmc_pop_pos(&h, &m, sizeof(m), &pos);
-		}
-
-		if (n == -EAGAIN)
-			continue;
-		if (n < 24 || (uint32_t)n != m.len || m.prod >= NPROD ||
-		    m.sum != sum_of(&m)) {
-			fprintf(stderr,
-				"consumer %u: bad message (%zd) at "
-				"%llu\n",
-				id, n, (unsigned long long)pos);
-			return (void *)1;
-		}
-		if (nrecs[id] == total)
-			return (void *)1;
-		recs[id][nrecs[id]++] = (struct rec){ .pos = pos,
-						      .seq = m.seq,
-						      .prod = m.prod };
-		atomic_fetch_add(&consumed, 1);
-	}
-	return NULL;
-}
+#include "mpmc_stress.h"
 
 static pid_t spawn(void *(*fn)(void *), uintptr_t id)
 {
@@ -156,40 +20,32 @@ static pid_t spawn(void *(*fn)(void *), uintptr_t id)
 	return pid;
 }
 
-static uint64_t sort_base;
-
-static int by_pos(const void *a, const void *b)
+static void *map_shared(size_t size)
 {
-	uint64_t x = ((const struct rec *)a)->pos - sort_base;
-	uint64_t y = ((const struct rec *)b)->pos - sort_base;
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
-	return x < y ? -1 : x > y;
+	return p == MAP_FAILED ? NULL : p;
 }
 
 static int run(uint32_t capacity, uint64_t start)
 {
-	uint64_t total = per_prod * NPROD, k = 0, next[NPROD] = { 0 };
+	uint64_t total = per_prod * NPROD;
+	size_t rbytes = total * sizeof(struct rec);
 	pid_t pt[NPROD], ct[NCONS];
-	size_t rbytes;
-	struct rec *all;
-	int ok = 1;
+	int ok = 1, r;
 
 	region_size = shoal_mpmc_region_size(capacity, SLOT);
-	region = mmap(NULL, region_size, PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	CHECK(region != MAP_FAILED);
-	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
-		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	CHECK(sh != MAP_FAILED);
+	region = map_shared(region_size);
+	CHECK(region);
+	/* Fresh anonymous mappings are zero: no counts, nothing consumed. */
+	sh = map_shared(sizeof(*sh));
+	CHECK(sh);
 	CHECK_EQ(shoal_mpmc_format(region, region_size, capacity, SLOT, start),
 		 0);
-	atomic_store(&consumed, 0);
 	for (int i = 0; i < NCONS; i++) {
-		rbytes = total * sizeof(struct rec);
-		recs[i] = mmap(NULL, rbytes, PROT_READ | PROT_WRITE,
-			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-		CHECK(recs[i] != MAP_FAILED);
-		nrecs[i] = 0;
+		recs[i] = map_shared(rbytes);
+		CHECK(recs[i]);
 	}
 	for (uintptr_t i = 0; i < NCONS; i++)
 		CHECK((ct[i] = spawn(consumer_main, i)) > 0);
@@ -201,29 +57,12 @@ static int run(uint32_t capacity, uint64_t start)
 	for (int i = 0; i < NCONS; i++)
 		ok &= test_wait_child(ct[i], 240);
 	CHECK(ok);
-	all = malloc(total * sizeof(*all));
-	CHECK(all);
-	for (int i = 0; i < NCONS; i++) {
-		memcpy(all + k, recs[i], nrecs[i] * sizeof(*all));
-		k += nrecs[i];
+	r = mpmc_stress_verify(start);
+	for (int i = 0; i < NCONS; i++)
 		munmap(recs[i], rbytes);
-	}
-	CHECK(k == total);
-	sort_base = start;
-	qsort(all, total, sizeof(*all), by_pos);
-	/* Every position dequeued once, in a row; per producer, sequence
-	 * numbers in dequeue-position order are exactly 0, 1, 2... */
-	for (uint64_t i = 0; i < total; i++) {
-		CHECK(all[i].pos == start + i);
-		CHECK(all[i].seq == next[all[i].prod]);
-		next[all[i].prod]++;
-	}
-	for (int i = 0; i < NPROD; i++)
-		CHECK(next[i] == per_prod);
-	free(all);
-	munmap(region, region_size);
 	munmap(sh, sizeof(*sh));
-	return TEST_PASS;
+	munmap(region, region_size);
+	return r;
 }
 
 static int test_large_ring_wrapping_positions(void)

@@ -1,0 +1,137 @@
+#!/bin/sh
+# check-models.sh: model-check the ring protocols in models/ with spin.
+#
+# Each correct model must pass a complete exhaustive search (no assertion
+# violation, no invalid end state, no truncated search); each deliberately
+# broken variant must be rejected, which shows the checks can fail.
+# models/README.md says what each configuration covers.
+#
+#   MODELS_FULL=1  also run the larger configurations (minutes, GBs of RAM)
+#   CC             the compiler for spin's verifier (default gcc)
+#
+# Exit status: 0 all as expected, 1 otherwise, 77 (CTest's skip) when spin
+# is not installed (Debian: apt-get install spin).
+set -eu
+
+CC=${CC:-gcc}
+models=$(cd "$(dirname "$0")/../models" && pwd)
+
+if ! command -v spin >/dev/null 2>&1; then
+	echo "check-models: spin is not installed (Debian: apt-get install spin);" \
+		"skipping the model checks"
+	exit 77
+fi
+
+# The larger configurations need COLLAPSE (state compression, slower) to
+# stay under MEMLIM.
+pan_flags=
+if [ "${MODELS_FULL:-0}" = 1 ]; then
+	pan_flags=-DCOLLAPSE
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failed=0
+
+# check pass|fail MODEL "DESCRIPTION" [spin -D flags...]
+check() {
+	want=$1 model=$2 what=$3
+	shift 3
+	rm -rf "$tmp/run"
+	mkdir "$tmp/run"
+	# spin writes pan.c into the current directory.
+	if ! (cd "$tmp/run" && spin "$@" -a "$models/$model") \
+		>"$tmp/spin.log" 2>&1; then
+		echo "check-models: FAIL $model ($what): spin -a failed:"
+		cat "$tmp/spin.log"
+		failed=1
+		return
+	fi
+	# SAFETY: assertions and invalid end states (the liveness claim is
+	# made a deadlock in the models). MEMLIM keeps a state explosion from
+	# eating the machine: hitting it truncates the search, which fails.
+	# shellcheck disable=SC2086 # $pan_flags is a word list
+	if ! "$CC" -O2 -DSAFETY -DMEMLIM=4096 $pan_flags -w -o "$tmp/run/pan" \
+		"$tmp/run/pan.c" >"$tmp/cc.log" 2>&1; then
+		echo "check-models: FAIL $model ($what): compiling pan failed:"
+		cat "$tmp/cc.log"
+		failed=1
+		return
+	fi
+	(cd "$tmp/run" && ./pan -m1000000) >"$tmp/pan.log" 2>&1 || true
+	log=$tmp/pan.log
+	errors=$(sed -n 's/.*errors: \([0-9]*\).*/\1/p' "$log" | head -n 1)
+	states=$(sed -n 's/^ *\([0-9.e+]*\) states, stored.*/\1/p' "$log" |
+		head -n 1)
+	secs=$(sed -n 's/^pan: elapsed time \([0-9.e+]*\) .*/\1/p' "$log" |
+		head -n 1)
+	truncated=0
+	if grep -q -e 'Search not completed' -e 'max search depth too small' \
+		-e 'reached -DMEMLIM bound' -e 'out of memory' "$log"; then
+		truncated=1
+	fi
+	if [ -z "$errors" ]; then
+		echo "check-models: FAIL $model ($what): pan did not finish:"
+		cat "$log"
+		failed=1
+	elif [ "$want" = pass ]; then
+		if [ "$errors" = 0 ] && [ "$truncated" = 0 ]; then
+			echo "check-models: ok   $model ($what): $states states, ${secs}s"
+		else
+			echo "check-models: FAIL $model ($what): errors $errors," \
+				"complete search: $((1 - truncated))"
+			grep -e '^pan:' -e 'errors:' "$log"
+			[ "$errors" = 0 ] ||
+				echo "  replay: in a scratch dir, spin $* -a, build and" \
+					"run pan as here, then spin $* -t -p -g $models/$model"
+			failed=1
+		fi
+	else
+		if [ "$errors" != 0 ]; then
+			why=$(grep -m 1 '^pan:1:' "$log" || true)
+			echo "check-models: ok   $model ($what): rejected as it must be: ${why#pan:1: }"
+		else
+			echo "check-models: FAIL $model ($what): a broken model passed" \
+				"($states states): the checks have lost their teeth"
+			failed=1
+		fi
+	fi
+}
+
+m=mpmc_recovery.pml
+b=mpmc_broken.pml
+check pass $m "3 messages, no deaths" \
+	-DNMSG1=2 -DNMSG2=1 -DMAXDEAD_P=0 -DMAXDEAD_C=0
+check pass $m "2 messages, a producer and a consumer die" \
+	-DNMSG1=1 -DNMSG2=1 -DMAXDEAD_P=1 -DMAXDEAD_C=1
+check pass $m "3 messages, a consumer dies" \
+	-DNMSG1=2 -DNMSG2=1 -DMAXDEAD_P=0 -DMAXDEAD_C=1
+check pass varring_mpsc.pml "2 producers, 3 records each"
+if [ "${MODELS_FULL:-0}" = 1 ]; then
+	check pass $m "4 messages, no deaths" \
+		-DNMSG1=2 -DNMSG2=2 -DMAXDEAD_P=0 -DMAXDEAD_C=0
+	check pass $m "2 messages, both producers die" \
+		-DNMSG1=1 -DNMSG2=1 -DMAXDEAD_P=2 -DMAXDEAD_C=0
+	check pass $m "3 messages, a producer dies" \
+		-DNMSG1=2 -DNMSG2=1 -DMAXDEAD_P=1 -DMAXDEAD_C=0
+fi
+
+check fail $b "late claim word" -DBROKEN_LATE_CLAIM \
+	-DNMSG1=1 -DNMSG2=1 -DMAXDEAD_P=1 -DMAXDEAD_C=1
+check fail $b "claim CAS over a stale claim word" -DBROKEN_STALE_CLAIM \
+	-DNMSG1=2 -DNMSG2=1 -DMAXDEAD_P=0 -DMAXDEAD_C=0
+check fail $b "SKIP with a plain store" -DBROKEN_PLAIN_SKIP \
+	-DNMSG1=1 -DNMSG2=1 -DMAXDEAD_P=1 -DMAXDEAD_C=1
+check fail $b "recovery reads seq first" -DBROKEN_SEQ_FIRST \
+	-DNMSG1=1 -DNMSG2=1 -DMAXDEAD_P=1 -DMAXDEAD_C=1
+check fail $b "only the marker finishes a skip" -DBROKEN_NO_COMPLETE \
+	-DNMSG1=1 -DNMSG2=1 -DMAXDEAD_P=1 -DMAXDEAD_C=1
+check fail $b "own mark on a SKIP cell" -DBROKEN_OWN_SKIP_MARK \
+	-DNMSG1=2 -DNMSG2=1 -DMAXDEAD_P=1 -DMAXDEAD_C=1
+check fail varring_mpsc.pml "head stored before zeroing" -DBROKEN_HEAD_FIRST
+
+if [ "$failed" != 0 ]; then
+	echo "check-models: FAILED"
+	exit 1
+fi
+echo "check-models: all models as expected"
