@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -128,6 +129,14 @@ bad:
 int cli_parse(const struct cli_cmd *cmd, struct cli_opt *opts, int argc,
 	      char **argv, const char **pos, int npos)
 {
+	int n;
+
+	return cli_parse_some(cmd, opts, argc, argv, pos, npos, npos, &n);
+}
+
+int cli_parse_some(const struct cli_cmd *cmd, struct cli_opt *opts, int argc,
+		   char **argv, const char **pos, int min, int npos, int *got)
+{
 	int n = 0, options = 1;
 
 	for (int i = 1; i < argc; i++) {
@@ -176,7 +185,8 @@ int cli_parse(const struct cli_cmd *cmd, struct cli_opt *opts, int argc,
 		if (set_value(cmd, o, val))
 			return CLI_EXIT_USAGE;
 	}
-	if (n < npos)
+	*got = n;
+	if (n < min)
 		return cli_usage_error(cmd, "missing argument");
 	return CLI_CONTINUE;
 }
@@ -314,4 +324,96 @@ void cli_human_rate(char *buf, size_t cap, double bytes_per_s)
 		u++;
 	}
 	snprintf(buf, cap, u ? "%.2f %s" : "%.0f %s", bytes_per_s, units[u]);
+}
+
+int cli_for_each_line(const struct cli_cmd *cmd, size_t max, uint64_t count,
+		      int (*fn)(void *user_data, const char *line,
+				uint32_t len),
+		      void *user_data)
+{
+	size_t cap = 65536, off = 0, len = 0;
+	char *buf = malloc(cap), *nl;
+	uint64_t lines = 0;
+	int rc = CLI_EXIT_OK, eof = 0;
+	ssize_t n;
+
+	/* buf[off, len) is what was read and not handed to @fn yet. */
+	if (!buf)
+		return cli_fail_sys(cmd, -ENOMEM, "out of memory");
+	while (!cli_stop && (!count || lines < count)) {
+		nl = memchr(buf + off, '\n', len - off);
+		if (nl || (eof && len > off)) {
+			size_t line = (nl ? (size_t)(nl - buf) : len) - off;
+
+			lines++;
+			if (line > max) {
+				fprintf(stderr,
+					"shoal: %s: line %llu is %zu bytes, "
+					"more than the max payload %zu\n",
+					cmd->name, (unsigned long long)lines,
+					line, max);
+				rc = CLI_EXIT_FAIL;
+				break;
+			}
+			rc = fn(user_data, buf + off, (uint32_t)line);
+			if (rc)
+				break;
+			off += line + (nl ? 1 : 0);
+			continue;
+		}
+		if (eof)
+			break;
+		/* Only part of a line is left: make room for the rest. */
+		memmove(buf, buf + off, len - off);
+		len -= off;
+		off = 0;
+		if (len == cap) {
+			char *p = cap > max ? NULL : realloc(buf, cap * 2);
+
+			if (!p) {
+				fprintf(stderr,
+					"shoal: %s: line %llu is more than "
+					"the max payload %zu\n",
+					cmd->name,
+					(unsigned long long)lines + 1, max);
+				rc = CLI_EXIT_FAIL;
+				break;
+			}
+			buf = p;
+			cap *= 2;
+		}
+		n = cli_wait_readable(STDIN_FILENO, -1);
+		if (n == 0)
+			continue;
+		if (n < 0) {
+			rc = cli_fail_sys(cmd, (int)n, "cannot read stdin");
+			break;
+		}
+		n = read(STDIN_FILENO, buf + len, cap - len);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0) {
+			rc = cli_fail_sys(cmd, -errno, "cannot read stdin");
+			break;
+		}
+		if (n == 0)
+			eof = 1;
+		len += (size_t)n;
+	}
+	free(buf);
+	return rc;
+}
+
+void cli_print_message(const unsigned char *p, size_t len, int hex)
+{
+	for (size_t i = 0; !hex && i < len; i++)
+		if ((p[i] < 0x20 || p[i] > 0x7e) && p[i] != '\t')
+			hex = 1;
+	if (hex) {
+		for (size_t i = 0; i < len; i++)
+			printf("%02x", p[i]);
+	} else {
+		fwrite(p, 1, len, stdout);
+	}
+	putchar('\n');
 }

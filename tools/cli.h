@@ -4,12 +4,14 @@
  * parsing, error messages, signal handling and output helpers (cli.c).
  *
  * Each subcommand is one struct cli_cmd defined next to its code
- * (cmd_registry.c, cmd_pubsub.c, cmd_bench.c); shoal.c lists them.
+ * (cmd_registry.c, cmd_pubsub.c, cmd_queue.c, cmd_event.c, cmd_rpc.c,
+ * cmd_bench.c); shoal.c lists them.
  *
  * Exit statuses every subcommand keeps to: 0 success (a long-running one
  * stopped by SIGINT/SIGTERM included), 1 runtime failure with
- * "shoal: CMD: <reason>: <detail>" on stderr, 2 usage error, and for sub
- * and hz: 3 timed out, 4 publisher gone.
+ * "shoal: CMD: <reason>: <detail>" on stderr, 2 usage error, and for the
+ * commands that wait on a peer (sub, hz, push, pop, wait, call, notify):
+ * 3 timed out, 4 the peer (publisher, queue, service, server) gone.
  */
 #ifndef SHOAL_TOOLS_CLI_H
 #define SHOAL_TOOLS_CLI_H
@@ -87,6 +89,9 @@ struct cli_opt {
  */
 int cli_parse(const struct cli_cmd *cmd, struct cli_opt *opts, int argc,
 	      char **argv, const char **pos, int npos);
+/* As cli_parse(), for @min to @npos positional arguments: *@got of them. */
+int cli_parse_some(const struct cli_cmd *cmd, struct cli_opt *opts, int argc,
+		   char **argv, const char **pos, int min, int npos, int *got);
 /* Whether option @name was given (after cli_parse()). */
 int cli_given(const struct cli_opt *opts, const char *name);
 
@@ -138,9 +143,42 @@ void cli_json_string(FILE *f, const char *s);
 /* "12.3 MiB/s" style: @bytes_per_s in binary units, into @buf. */
 void cli_human_rate(char *buf, size_t cap, double bytes_per_s);
 
+/*
+ * Calls @fn with each line of stdin (without its '\n'; a last line without
+ * one counts too) until EOF, @count lines (0: no limit) or cli_stop. A
+ * line longer than @max bytes is a failure (message, 1). Returns 0, or
+ * the first non-zero return of @fn, or 1 after a message.
+ */
+int cli_for_each_line(const struct cli_cmd *cmd, size_t max, uint64_t count,
+		      int (*fn)(void *user_data, const char *line,
+				uint32_t len),
+		      void *user_data);
+/*
+ * Prints a message and a newline: as text if every byte is printable (or
+ * a tab) and !@hex, else in hex.
+ */
+void cli_print_message(const unsigned char *p, size_t len, int hex);
+
+/*
+ * 'shoal info' for the patterns read by their own *_inspect() call (queue,
+ * rpc, event; info_patterns.c). cli_pattern_inspect() reads service @s:
+ * *out NULL for another pattern; returns 0, or 1 after a message. The
+ * printers add the sections after the registry facts: text, or JSON
+ * members (",\n \"layout\": ...") before the object's closing brace.
+ */
+struct cli_pattern_info;
+int cli_pattern_inspect(const struct cli_cmd *cmd, struct shoal_registry *reg,
+			const struct shoal_service_info *s,
+			struct cli_pattern_info **out);
+void cli_pattern_print_text(const struct cli_pattern_info *pi);
+void cli_pattern_print_json(const struct cli_pattern_info *pi);
+void cli_pattern_free(struct cli_pattern_info *pi);
+
 /* The subcommands. */
 extern const struct cli_cmd cli_cmd_list, cli_cmd_info, cli_cmd_clean;
 extern const struct cli_cmd cli_cmd_pub, cli_cmd_sub, cli_cmd_hz;
+extern const struct cli_cmd cli_cmd_push, cli_cmd_pop;
+extern const struct cli_cmd cli_cmd_notify, cli_cmd_wait, cli_cmd_call;
 extern const struct cli_cmd cli_cmd_bench, cli_cmd_bench_peer;
 
 #endif

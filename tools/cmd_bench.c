@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * shoal bench: quick pub/sub figures between two processes.
+ * shoal bench: quick pub/sub, queue and rpc figures between two processes.
  *
  * For each figure, bench starts two peers (itself, run as the hidden
  * "__bench-peer"), pinned to two different CPUs when there are two. They
@@ -10,7 +10,10 @@
  *          it exists);
  *   peer b subscribes to PREFIX/a, then publishes PREFIX/b.
  * So once a holds its subscription, b is subscribed too and nothing sent
- * is missed. Peer a measures and prints one line on its stdout, a pipe to
+ * is missed. Queue figures do the same with a queue each way (a creates
+ * PREFIX/a and produces into it, b consumes it; and back through
+ * PREFIX/b); rpc figures have one service, b's server PREFIX/b, whose
+ * client a is. Peer a measures and prints one line on its stdout, a pipe to
  * bench:
  *   "rtt P50 P99 N"                    round trips: a sends i (8 bytes), b
  *                                      echoes it, a checks it
@@ -36,10 +39,24 @@
 
 /* --- the peer (hidden subcommand) */
 
+/* What carries a figure's messages. */
+enum bench_pattern {
+	BENCH_PUBSUB,
+	BENCH_QUEUE,
+	BENCH_RPC,
+};
+
 struct peer {
 	const struct cli_cmd *cmd;
+	int pattern; /* enum bench_pattern */
+	enum shoal_wait_strategy wait;
 	struct shoal_pub *pub;
 	struct shoal_sub *sub;
+	struct shoal_queue *qout, *qin;
+	struct shoal_server *srv;
+	struct shoal_client *cli;
+	/* The server's last request: what peer_send() answers. */
+	struct shoal_request req;
 	uint64_t iters, warmup;
 };
 
@@ -48,64 +65,173 @@ struct tput_ack {
 	uint64_t bad;
 };
 
-static int peer_publish(struct peer *p, const char *name, uint32_t size)
+/*
+ * Creates this peer's service @name, for messages of @size bytes: a
+ * publisher, a queue it produces into, or (peer b of an rpc figure) the
+ * server.
+ */
+static int peer_offer(struct peer *p, const char *name, uint32_t size)
 {
-	struct shoal_pub_options o;
 	int err;
 
-	shoal_pub_options_init(&o);
-	o.capacity = 1024;
-	o.max_payload = size;
-	o.send_timeout_ns = PEER_TIMEOUT_NS;
-	err = shoal_pub_create(name, &o, &p->pub);
+	if (p->pattern == BENCH_QUEUE) {
+		struct shoal_queue_options o;
+
+		shoal_queue_options_init(&o);
+		o.max_message = size;
+		o.role = SHOAL_QUEUE_PRODUCER;
+		o.strategy = p->wait;
+		err = shoal_queue_create(name, &o, &p->qout);
+	} else if (p->pattern == BENCH_RPC) {
+		struct shoal_server_options o;
+
+		shoal_server_options_init(&o);
+		o.max_clients = 1;
+		o.max_request = o.max_response = size;
+		o.strategy = p->wait;
+		o.respond_timeout_ns = PEER_TIMEOUT_NS;
+		err = shoal_server_create(name, &o, &p->srv);
+	} else {
+		struct shoal_pub_options o;
+
+		shoal_pub_options_init(&o);
+		o.capacity = 1024;
+		o.max_payload = size;
+		o.send_timeout_ns = PEER_TIMEOUT_NS;
+		err = shoal_pub_create(name, &o, &p->pub);
+	}
 	if (err)
-		return cli_fail(p->cmd, err, "cannot publish '%s'", name);
+		return cli_fail(p->cmd, err, "cannot create '%s'", name);
 	return 0;
 }
 
-static int peer_subscribe(struct peer *p, const char *name,
-			  enum shoal_wait_strategy wait)
+static int join_once(struct peer *p, const char *name)
+{
+	if (p->pattern == BENCH_QUEUE) {
+		struct shoal_queue_options o;
+
+		shoal_queue_options_init(&o);
+		o.role = SHOAL_QUEUE_CONSUMER;
+		o.strategy = p->wait;
+		return shoal_queue_open(name, &o, &p->qin);
+	}
+	if (p->pattern == BENCH_RPC) {
+		struct shoal_client_options o;
+
+		shoal_client_options_init(&o);
+		o.strategy = p->wait;
+		return shoal_client_open(name, &o, &p->cli);
+	}
+	{
+		struct shoal_sub_options o;
+
+		shoal_sub_options_init(&o);
+		o.strategy = p->wait;
+		return shoal_sub_open(name, &o, &p->sub);
+	}
+}
+
+/* Joins the other peer's service @name, waiting for it to appear. */
+static int peer_join(struct peer *p, const char *name)
 {
 	int64_t deadline = cli_now_ns() + PEER_TIMEOUT_NS;
-	struct shoal_sub_options o;
 	int err;
 
-	shoal_sub_options_init(&o);
-	o.strategy = wait;
 	for (;;) {
-		err = shoal_sub_open(name, &o, &p->sub);
+		err = join_once(p, name);
 		if (err != -ENOENT || cli_now_ns() > deadline)
 			break;
 		usleep(1000);
 	}
 	if (err)
-		return cli_fail(p->cmd, err, "cannot subscribe to '%s'", name);
+		return cli_fail(p->cmd, err, "cannot join '%s'", name);
 	return 0;
+}
+
+static void peer_close(struct peer *p)
+{
+	shoal_sub_close(p->sub);
+	shoal_pub_destroy(p->pub);
+	if (p->qin)
+		shoal_queue_close(p->qin);
+	if (p->qout)
+		shoal_queue_close(p->qout);
+	shoal_client_close(p->cli);
+	shoal_server_destroy(p->srv);
 }
 
 static int peer_send(struct peer *p, const void *data, uint32_t len)
 {
-	int err = shoal_pub_write(p->pub, data, len, NULL);
+	int err;
 
+	if (p->pattern == BENCH_QUEUE)
+		err = shoal_queue_push(p->qout, data, len, PEER_TIMEOUT_NS);
+	else if (p->srv)
+		err = shoal_server_respond(p->srv, &p->req, data, len, 0);
+	else if (p->cli)
+		err = shoal_client_request(p->cli, data, len, NULL);
+	else
+		err = shoal_pub_write(p->pub, data, len, NULL);
 	if (err)
 		return cli_fail(p->cmd, err, "send failed");
 	return 0;
 }
 
+/*
+ * Takes the next message, copying up to @cap bytes into @dst. Returns its
+ * length (which may exceed @cap), or -1 (reported).
+ */
+static int64_t peer_recv(struct peer *p, void *dst, uint32_t cap)
+{
+	int64_t len;
+	int err;
+
+	if (p->pattern == BENCH_QUEUE) {
+		len = shoal_queue_pop(p->qin, dst, cap, PEER_TIMEOUT_NS);
+		err = len < 0 ? (int)len : 0;
+	} else if (p->srv) {
+		err = shoal_server_take(p->srv, &p->req, PEER_TIMEOUT_NS);
+		if (!err) {
+			len = p->req.len;
+			memcpy(dst, p->req.data, len < cap ? len : cap);
+			shoal_server_release(p->srv, &p->req);
+		}
+	} else if (p->cli) {
+		struct shoal_response r;
+
+		err = shoal_client_take(p->cli, &r, PEER_TIMEOUT_NS);
+		if (!err) {
+			len = r.len;
+			memcpy(dst, r.data, len < cap ? len : cap);
+			shoal_client_release(p->cli, &r);
+		}
+	} else {
+		struct shoal_msg m;
+
+		err = shoal_sub_take(p->sub, &m, PEER_TIMEOUT_NS);
+		if (!err) {
+			len = m.len;
+			memcpy(dst, m.data, len < cap ? len : cap);
+			shoal_sub_release(p->sub, &m);
+		}
+	}
+	if (err) {
+		cli_fail(p->cmd, err, "receive failed");
+		return -1;
+	}
+	return len;
+}
+
 /* Takes a message of exactly @len bytes into @dst. 0 or 1 (reported). */
 static int peer_take(struct peer *p, void *dst, uint32_t len)
 {
-	struct shoal_msg m;
-	int err = shoal_sub_take(p->sub, &m, PEER_TIMEOUT_NS);
+	int64_t n = peer_recv(p, dst, len);
 
-	if (err)
-		return cli_fail(p->cmd, err, "receive failed");
-	if (m.len == len)
-		memcpy(dst, m.data, len);
-	shoal_sub_release(p->sub, &m);
-	if (m.len != len) {
-		cli_note(p->cmd, "message mismatch: %u bytes, expected %u",
-			 m.len, len);
+	if (n < 0)
+		return 1;
+	if (n != len) {
+		cli_note(p->cmd, "message mismatch: %lld bytes, expected %u",
+			 (long long)n, len);
 		return 1;
 	}
 	return 0;
@@ -181,12 +307,11 @@ static void tput_fill(unsigned char *m, uint64_t seq)
 		m[j] = (unsigned char)(seq + j);
 }
 
-static int tput_check(const struct shoal_msg *m, uint64_t seq)
+static int tput_check(const unsigned char *d, int64_t len, uint64_t seq)
 {
-	const unsigned char *d = m->data;
 	uint64_t got;
 
-	if (m->len != TPUT_SIZE)
+	if (len != TPUT_SIZE)
 		return 0;
 	memcpy(&got, d, sizeof(got));
 	return got == seq && d[8] == (unsigned char)(seq + 8) &&
@@ -227,14 +352,13 @@ static int tput_receiver(struct peer *p)
 	struct tput_ack ack = { 0 };
 
 	for (uint64_t i = 0; i < p->warmup + p->iters; i++) {
-		struct shoal_msg m;
-		int err = shoal_sub_take(p->sub, &m, PEER_TIMEOUT_NS);
+		unsigned char m[TPUT_SIZE];
+		int64_t len = peer_recv(p, m, sizeof(m));
 
-		if (err)
-			return cli_fail(p->cmd, err, "receive failed");
+		if (len < 0)
+			return 1;
 		ack.received++;
-		ack.bad += !tput_check(&m, i);
-		shoal_sub_release(p->sub, &m);
+		ack.bad += !tput_check(m, len, i);
 		if (i + 1 == p->warmup && peer_send(p, &ack, sizeof(ack)))
 			return 1;
 	}
@@ -243,7 +367,7 @@ static int tput_receiver(struct peer *p)
 
 static int cmd_bench_peer(const struct cli_cmd *cmd, int argc, char **argv)
 {
-	struct peer p = { .cmd = cmd };
+	struct peer p = { .cmd = cmd, .pattern = BENCH_PUBSUB };
 	const char *pos[3];
 	char mine[SHOAL_SERVICE_NAME_MAX + 1],
 		other[SHOAL_SERVICE_NAME_MAX + 1];
@@ -254,6 +378,9 @@ static int cmd_bench_peer(const struct cli_cmd *cmd, int argc, char **argv)
 		CLI_OPT_U64("--iters", &p.iters, 0),
 		CLI_OPT_U64("--warmup", &p.warmup, 0),
 		CLI_OPT_U64("--wait", &wait, SHOAL_WAIT_BLOCK),
+		CLI_OPT_CHOICE("--pubsub", &p.pattern, BENCH_PUBSUB),
+		CLI_OPT_CHOICE("--queue", &p.pattern, BENCH_QUEUE),
+		CLI_OPT_CHOICE("--rpc", &p.pattern, BENCH_RPC),
 		CLI_OPT_END,
 	};
 
@@ -263,26 +390,30 @@ static int cmd_bench_peer(const struct cli_cmd *cmd, int argc, char **argv)
 	a = !strcmp(pos[0], "a");
 	rtt = !strcmp(pos[1], "rtt");
 	if ((!a && strcmp(pos[0], "b")) || (!rtt && strcmp(pos[1], "tput")) ||
-	    !p.iters || !p.warmup)
+	    !p.iters || !p.warmup || (p.pattern == BENCH_RPC && !rtt))
 		return cli_usage_error(cmd, "bad arguments");
+	p.wait = (enum shoal_wait_strategy)wait;
 	snprintf(mine, sizeof(mine), "%s/%s", pos[2], a ? "a" : "b");
 	snprintf(other, sizeof(other), "%s/%s", pos[2], a ? "b" : "a");
 	size = rtt ? sizeof(uint64_t) :
 		     (a ? TPUT_SIZE : (uint32_t)sizeof(struct tput_ack));
 
-	if (a)
-		rc = peer_publish(&p, mine, size) ||
-		     peer_subscribe(&p, other, (enum shoal_wait_strategy)wait);
+	/*
+	 * Peer a's join returns only once b's service exists, and b creates
+	 * it only after joining a's: so a starts with both sides joined. An
+	 * rpc figure has one service, b's server; a is its client.
+	 */
+	if (p.pattern == BENCH_RPC)
+		rc = a ? peer_join(&p, other) : peer_offer(&p, mine, size);
+	else if (a)
+		rc = peer_offer(&p, mine, size) || peer_join(&p, other);
 	else
-		rc = peer_subscribe(&p, other,
-				    (enum shoal_wait_strategy)wait) ||
-		     peer_publish(&p, mine, size);
+		rc = peer_join(&p, other) || peer_offer(&p, mine, size);
 	if (!rc && rtt)
 		rc = a ? rtt_initiator(&p) : rtt_responder(&p);
 	else if (!rc)
 		rc = a ? tput_sender(&p) : tput_receiver(&p);
-	shoal_sub_close(p.sub);
-	shoal_pub_destroy(p.pub);
+	peer_close(&p);
 	return rc ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
 
@@ -290,7 +421,7 @@ const struct cli_cmd cli_cmd_bench_peer = {
 	.name = "__bench-peer",
 	.summary = "one side of a bench figure",
 	.synopsis = "__bench-peer a|b rtt|tput PREFIX --iters N --warmup W "
-		    "[--wait S]",
+		    "[--wait S] [--pubsub|--queue|--rpc]",
 	.help = "One side of a 'shoal bench' figure; not for direct use.\n",
 	.run = cmd_bench_peer,
 	.hidden = 1,
@@ -305,6 +436,7 @@ struct bench_cpus {
 
 struct bench_fig {
 	const char *name;
+	int pattern; /* enum bench_pattern */
 	const char *what;
 	const char *mode; /* the peers' "rtt" or "tput" */
 	enum shoal_wait_strategy wait;
@@ -312,13 +444,28 @@ struct bench_fig {
 	uint64_t quick_iters, quick_warmup; /* --quick */
 };
 
+/* The first three keep their names from when bench measured only pub/sub. */
 static const struct bench_fig figures[] = {
-	{ "rtt-poll", "round trip, 8 B", "rtt", SHOAL_WAIT_BUSY_SPIN, 200000,
-	  20000, 5000, 1000 },
-	{ "rtt-block", "round trip, 8 B", "rtt", SHOAL_WAIT_BLOCK, 50000, 5000,
-	  3000, 500 },
-	{ "throughput", "one way, 64 B", "tput", SHOAL_WAIT_BUSY_SPIN, 10000000,
-	  1000000, 500000, 50000 },
+	{ "rtt-poll", BENCH_PUBSUB, "round trip, 8 B", "rtt",
+	  SHOAL_WAIT_BUSY_SPIN, 200000, 20000, 5000, 1000 },
+	{ "rtt-block", BENCH_PUBSUB, "round trip, 8 B", "rtt", SHOAL_WAIT_BLOCK,
+	  50000, 5000, 3000, 500 },
+	{ "throughput", BENCH_PUBSUB, "one way, 64 B", "tput",
+	  SHOAL_WAIT_BUSY_SPIN, 10000000, 1000000, 500000, 50000 },
+	{ "queue-rtt", BENCH_QUEUE, "round trip, 8 B", "rtt",
+	  SHOAL_WAIT_BUSY_SPIN, 200000, 20000, 5000, 1000 },
+	{ "queue-tput", BENCH_QUEUE, "one way, 64 B", "tput",
+	  SHOAL_WAIT_BUSY_SPIN, 5000000, 500000, 200000, 20000 },
+	{ "rpc-poll", BENCH_RPC, "round trip, 8 B", "rtt", SHOAL_WAIT_BUSY_SPIN,
+	  200000, 20000, 5000, 1000 },
+	{ "rpc-block", BENCH_RPC, "round trip, 8 B", "rtt", SHOAL_WAIT_BLOCK,
+	  50000, 5000, 3000, 500 },
+};
+
+static const char *const pattern_names[] = {
+	[BENCH_PUBSUB] = "pubsub",
+	[BENCH_QUEUE] = "queue",
+	[BENCH_RPC] = "rpc",
 };
 
 #define N_FIGURES (sizeof(figures) / sizeof(figures[0]))
@@ -378,6 +525,9 @@ static pid_t spawn_peer(const char *role, const struct bench_fig *f,
 			 warmup,
 			 (char *)"--wait",
 			 ws,
+			 (char *)(f->pattern == BENCH_QUEUE ? "--queue" :
+				  f->pattern == BENCH_RPC   ? "--rpc" :
+							      "--pubsub"),
 			 NULL };
 	pid_t parent = getpid(), pid;
 
@@ -563,19 +713,20 @@ static void print_table(const struct bench_cpus *c, int quick,
 			const struct bench_res *res)
 {
 	if (c->cpu[0] >= 0)
-		printf("shoal bench%s: reliable pub/sub, two processes pinned "
-		       "to CPUs %d and %d\n",
+		printf("shoal bench%s: two processes pinned to CPUs %d and "
+		       "%d\n",
 		       quick ? " --quick" : "", c->cpu[0], c->cpu[1]);
 	else
-		printf("shoal bench%s: reliable pub/sub, two processes on "
-		       "%d CPU (unpinned)\n",
+		printf("shoal bench%s: two processes on %d CPU (unpinned)\n",
 		       quick ? " --quick" : "", c->available);
-	printf("%-11s %-16s %-10s %s\n", "FIGURE", "WHAT", "WAIT", "RESULT");
+	printf("%-11s %-7s %-16s %-10s %s\n", "FIGURE", "PATTERN", "WHAT",
+	       "WAIT", "RESULT");
 	for (size_t i = 0; i < N_FIGURES; i++) {
 		const struct bench_res *r = &res[i];
 		char bw[32];
 
-		printf("%-11s %-16s %-10s ", figures[i].name, figures[i].what,
+		printf("%-11s %-7s %-16s %-10s ", figures[i].name,
+		       pattern_names[figures[i].pattern], figures[i].what,
 		       wait_name(r->wait));
 		if (!r->ok) {
 			printf("FAILED: %s\n", r->error);
@@ -600,9 +751,10 @@ static void print_json(const struct bench_cpus *c, int quick,
 	for (size_t i = 0; i < N_FIGURES; i++) {
 		const struct bench_res *r = &res[i];
 
-		printf("%s\n  {\"name\": \"%s\", \"what\": \"%s\", "
-		       "\"wait\": \"%s\", \"ok\": %s",
-		       i ? "," : "", figures[i].name, figures[i].what,
+		printf("%s\n  {\"name\": \"%s\", \"pattern\": \"%s\", "
+		       "\"what\": \"%s\", \"wait\": \"%s\", \"ok\": %s",
+		       i ? "," : "", figures[i].name,
+		       pattern_names[figures[i].pattern], figures[i].what,
 		       wait_name(r->wait), r->ok ? "true" : "false");
 		if (!r->ok) {
 			printf(", \"error\": ");
@@ -655,29 +807,46 @@ static int cmd_bench(const struct cli_cmd *cmd, int argc, char **argv)
 
 const struct cli_cmd cli_cmd_bench = {
 	.name = "bench",
-	.summary = "pub/sub round trip and throughput between two processes",
+	.summary = "pub/sub, queue and rpc figures between two processes",
 	.synopsis = "bench [--quick] [--json]",
-	.help = "Measures reliable pub/sub between two processes that bench "
-		"starts, pinned\n"
-		"to two CPUs when there are two, and that find each other by "
-		"name in the\n"
-		"registry (names under shoal-bench/<pid>/):\n"
-		"  rtt-poll    round trip of an 8-byte message, both sides "
-		"busy-polling:\n"
-		"              p50 and p99 in ns (spin-yield on a single "
-		"CPU)\n"
+	.help = "Measures shoal between two processes that bench starts, "
+		"pinned to two\n"
+		"CPUs when there are two, and that find each other by name in "
+		"the registry\n"
+		"(names under shoal-bench/<pid>/):\n"
+		"  rtt-poll    reliable pub/sub: round trip of an 8-byte "
+		"message, both\n"
+		"              sides busy-polling: p50 and p99 in ns "
+		"(spin-yield on a single\n"
+		"              CPU)\n"
 		"  rtt-block   the same, both sides sleeping in the kernel "
 		"(SHOAL_WAIT_BLOCK)\n"
-		"  throughput  64-byte messages one way: messages/s, and "
-		"the receiver's\n"
-		"              count of messages received intact\n"
+		"  throughput  reliable pub/sub, 64-byte messages one way: "
+		"messages/s, and\n"
+		"              the receiver's count of messages received "
+		"intact\n"
+		"  queue-rtt   MPMC queue, one producer and one consumer each "
+		"way: round\n"
+		"              trip of an 8-byte message through two queues, "
+		"busy-polling\n"
+		"  queue-tput  MPMC queue, 64-byte messages one way, as "
+		"throughput\n"
+		"  rpc-poll    request/response: an 8-byte request answered "
+		"with 8 bytes,\n"
+		"              client and server busy-polling\n"
+		"  rpc-block   the same, both sleeping in the kernel\n"
 		"Each figure runs a warm-up first. The full suite, with "
 		"baselines, is in\n"
 		"bench/ ('make bench').\n"
 		"\n"
-		"  --quick  a few thousand round trips per figure (about a "
-		"second in all)\n"
-		"  --json   print the results as one JSON object\n"
+		"  --quick  a few thousand round trips per figure (a few "
+		"seconds in all)\n"
+		"  --json   one JSON object: \"quick\", \"cpus\", and "
+		"\"figures\", each with\n"
+		"           name, pattern, what, wait, ok, and error, or "
+		"p50_ns, p99_ns and\n"
+		"           round_trips, or msgs_per_s, bytes_per_s, sent, "
+		"received, bad\n"
 		"\n"
 		"exit status: 0, 1 (a figure failed: a message lost or "
 		"altered, a peer\n"

@@ -85,85 +85,27 @@ static int pub_generated(const struct cli_cmd *cmd, struct shoal_pub *pub,
 	return rc;
 }
 
-/*
- * Publishes each line of stdin (without its '\n'; a last line without one
- * counts too) until EOF, --count lines or a signal. buf[off, len) is what
- * was read and not published yet.
- */
+struct pub_line_ctx {
+	const struct cli_cmd *cmd;
+	struct shoal_pub *pub;
+	const struct pub_args *a;
+	uint64_t *sent;
+};
+
+static int pub_line(void *user_data, const char *line, uint32_t len)
+{
+	struct pub_line_ctx *c = user_data;
+
+	return pub_one(c->cmd, c->pub, c->a, line, len, c->sent);
+}
+
+/* Publishes each line of stdin until EOF, --count lines or a signal. */
 static int pub_lines(const struct cli_cmd *cmd, struct shoal_pub *pub,
 		     const struct pub_args *a, uint64_t *sent)
 {
-	size_t cap = 65536, off = 0, len = 0, max = a->max_payload;
-	char *buf = malloc(cap), *nl;
-	uint64_t lines = 0;
-	int rc = CLI_EXIT_OK, eof = 0;
-	ssize_t n;
+	struct pub_line_ctx c = { cmd, pub, a, sent };
 
-	if (!buf)
-		return cli_fail_sys(cmd, -ENOMEM, "out of memory");
-	while (!cli_stop && (!a->count || lines < a->count)) {
-		nl = memchr(buf + off, '\n', len - off);
-		if (nl || (eof && len > off)) {
-			size_t line = (nl ? (size_t)(nl - buf) : len) - off;
-
-			lines++;
-			if (line > max) {
-				fprintf(stderr,
-					"shoal: %s: line %llu is %zu bytes, "
-					"more than the max payload %zu\n",
-					cmd->name, (unsigned long long)lines,
-					line, max);
-				rc = CLI_EXIT_FAIL;
-				break;
-			}
-			rc = pub_one(cmd, pub, a, buf + off, (uint32_t)line,
-				     sent);
-			if (rc)
-				break;
-			off += line + (nl ? 1 : 0);
-			continue;
-		}
-		if (eof)
-			break;
-		/* Only part of a line is left: make room for the rest. */
-		memmove(buf, buf + off, len - off);
-		len -= off;
-		off = 0;
-		if (len == cap) {
-			char *p = cap > max ? NULL : realloc(buf, cap * 2);
-
-			if (!p) {
-				fprintf(stderr,
-					"shoal: %s: line %llu is more than "
-					"the max payload %zu\n",
-					cmd->name,
-					(unsigned long long)lines + 1, max);
-				rc = CLI_EXIT_FAIL;
-				break;
-			}
-			buf = p;
-			cap *= 2;
-		}
-		n = cli_wait_readable(STDIN_FILENO, -1);
-		if (n == 0)
-			continue;
-		if (n < 0) {
-			rc = cli_fail_sys(cmd, (int)n, "cannot read stdin");
-			break;
-		}
-		n = read(STDIN_FILENO, buf + len, cap - len);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n < 0) {
-			rc = cli_fail_sys(cmd, -errno, "cannot read stdin");
-			break;
-		}
-		if (n == 0)
-			eof = 1;
-		len += (size_t)n;
-	}
-	free(buf);
-	return rc;
+	return cli_for_each_line(cmd, a->max_payload, a->count, pub_line, &c);
 }
 
 static int cmd_pub(const struct cli_cmd *cmd, int argc, char **argv)
@@ -290,20 +232,6 @@ struct sub_args {
 	int hex, reattach, quiet;
 };
 
-static void print_message(const unsigned char *p, size_t len, int hex)
-{
-	for (size_t i = 0; !hex && i < len; i++)
-		if ((p[i] < 0x20 || p[i] > 0x7e) && p[i] != '\t')
-			hex = 1;
-	if (hex) {
-		for (size_t i = 0; i < len; i++)
-			printf("%02x", p[i]);
-	} else {
-		fwrite(p, 1, len, stdout);
-	}
-	putchar('\n');
-}
-
 /*
  * The next message into *buf (grown as needed), as shoal_sub_read(). With
  * @timeout_ns > 0, a first look that finds nothing flushes stdout before
@@ -398,7 +326,7 @@ static int sub_loop(const struct cli_cmd *cmd, struct shoal_sub *sub,
 		n = sub_next(sub, &buf, &cap, &m, wait > 0 ? wait : 1);
 		if (n >= 0) {
 			if (!a->quiet)
-				print_message(buf, (size_t)n, a->hex);
+				cli_print_message(buf, (size_t)n, a->hex);
 			if (ferror(stdout)) {
 				rc = cli_fail_sys(cmd, errno ? -errno : -EIO,
 						  "cannot write to stdout");

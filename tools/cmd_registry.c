@@ -179,7 +179,8 @@ static const char *delivery_name(enum shoal_delivery d)
 
 static void info_text(const struct shoal_service_info *s, int64_t now_ns,
 		      const struct shoal_pubsub_info *ps,
-		      const struct shoal_pubsub_sub_info *subs, uint32_t nsubs)
+		      const struct shoal_pubsub_sub_info *subs, uint32_t nsubs,
+		      const struct cli_pattern_info *pi)
 {
 	printf("service:            %s\n", s->name);
 	printf("pattern:            %s\n", cli_pattern_name(s->pattern));
@@ -196,6 +197,7 @@ static void info_text(const struct shoal_service_info *s, int64_t now_ns,
 	printf("extra fds:          %u\n", s->extra_fd_count);
 	printf("age:                %.1fs\n",
 	       (double)(now_ns - s->created_ns) / 1e9);
+	cli_pattern_print_text(pi);
 	if (!ps)
 		return;
 
@@ -247,7 +249,8 @@ static void info_text(const struct shoal_service_info *s, int64_t now_ns,
 
 static void info_json(const struct shoal_service_info *s, int64_t now_ns,
 		      const struct shoal_pubsub_info *ps,
-		      const struct shoal_pubsub_sub_info *subs, uint32_t nsubs)
+		      const struct shoal_pubsub_sub_info *subs, uint32_t nsubs,
+		      const struct cli_pattern_info *pi)
 {
 	printf("{\"name\": ");
 	cli_json_string(stdout, s->name);
@@ -262,6 +265,7 @@ static void info_json(const struct shoal_service_info *s, int64_t now_ns,
 	       s->type_size, s->type_align, (unsigned long long)s->memfd_size,
 	       s->eventfd_count, s->extra_fd_count,
 	       (double)(now_ns - s->created_ns) / 1e9);
+	cli_pattern_print_json(pi);
 	if (!ps) {
 		printf("}\n");
 		return;
@@ -308,6 +312,7 @@ static int info_service(const struct cli_cmd *cmd, struct shoal_registry *reg,
 {
 	struct shoal_pubsub_sub_info *subs = NULL;
 	struct shoal_pubsub_info ps, *psp = NULL;
+	struct cli_pattern_info *pi;
 	struct shoal_service_info s;
 	struct find_ctx ctx = { .name = name, .info = &s };
 	uint32_t nsubs = 0;
@@ -337,10 +342,15 @@ static int info_service(const struct cli_cmd *cmd, struct shoal_registry *reg,
 				SHOAL_PUB_SUBSCRIBERS_MAX;
 		psp = &ps;
 	}
+	if (cli_pattern_inspect(cmd, reg, &s, &pi)) {
+		free(subs);
+		return CLI_EXIT_FAIL;
+	}
 	if (json)
-		info_json(&s, cli_realtime_ns(), psp, subs, nsubs);
+		info_json(&s, cli_realtime_ns(), psp, subs, nsubs, pi);
 	else
-		info_text(&s, cli_realtime_ns(), psp, subs, nsubs);
+		info_text(&s, cli_realtime_ns(), psp, subs, nsubs, pi);
+	cli_pattern_free(pi);
 	free(subs);
 	return CLI_EXIT_OK;
 }
@@ -367,23 +377,68 @@ static int cmd_info(const struct cli_cmd *cmd, int argc, char **argv)
 
 const struct cli_cmd cli_cmd_info = {
 	.name = "info",
-	.summary = "a service's layout, counters and subscribers",
+	.summary = "a service's layout, counters and participants",
 	.synopsis = "info NAME [--json]",
-	.help = "Describes service NAME: owner, epoch, type, sizes. For a "
-		"pub/sub service\n"
-		"also its layout, the publisher's counters and head sequence, "
-		"and one row\n"
-		"per live subscriber: line index, pid, cursor, lag (head - "
-		"cursor),\n"
-		"received, lost, stale, sleeps, wakeups. Read without joining "
-		"the service.\n"
+	.help = "Describes service NAME: owner, epoch, type, sizes; then, "
+		"read without\n"
+		"joining the service, what its pattern adds:\n"
+		"  pubsub  its layout, the publisher's counters and head "
+		"sequence, and one\n"
+		"          row per live subscriber: line index, pid, cursor, "
+		"lag (head -\n"
+		"          cursor), received, lost, stale, sleeps, wakeups\n"
+		"  queue   its layout (ring spsc or mpmc, capacity, max "
+		"message, max\n"
+		"          participants) and counters: participants, "
+		"enqueued, dequeued,\n"
+		"          depth (enqueued - dequeued), skipped (given up by "
+		"a dead\n"
+		"          producer), abandoned (lost with a dead consumer)\n"
+		"  rpc     its layout, the server's counters, and one row per "
+		"live client:\n"
+		"          line, pid, sent, received, sleeps, wakeups\n"
+		"  event   its layout, the notifiers' totals (notifies, "
+		"delivered, wakeups),\n"
+		"          and one row per live listener: line index, pid, "
+		"ids of interest,\n"
+		"          ids pending, delivered, wakeups, received, sleeps\n"
 		"\n"
-		"  --json  one JSON object (pub/sub services add \"layout\", "
-		"\"publisher\",\n"
-		"          \"subscriber_count\" and \"subscribers\")\n"
+		"  --json  one JSON object: name, pattern, pid, uid, epoch, "
+		"type, type_size,\n"
+		"          type_align, segment_bytes, eventfds, extra_fds, "
+		"age_s; then\n"
+		"          pubsub: \"layout\", \"publisher\", "
+		"\"subscriber_count\", \"subscribers\"\n"
+		"          queue:  \"layout\" {ring, capacity, max_message, "
+		"max_participants},\n"
+		"                  \"queue\" {participants, enqueued, "
+		"dequeued, depth, skipped,\n"
+		"                  abandoned}\n"
+		"          rpc:    \"layout\" {max_clients, max_request, "
+		"max_response,\n"
+		"                  request_capacity, response_capacity, "
+		"server_bytes,\n"
+		"                  client_bytes}, \"server\" {requests, "
+		"responses, joined, lost,\n"
+		"                  dropped, malformed, full, sleeps, wakeups}, "
+		"\"client_count\",\n"
+		"                  \"clients\" [{line, pid, sent, received, "
+		"sleeps, wakeups}]\n"
+		"          event:  \"layout\" {ids, max_listeners, "
+		"line_stride, header_bytes,\n"
+		"                  lines_bytes}, \"notifiers\" {notifies, "
+		"delivered, wakeups},\n"
+		"                  \"listener_count\", \"listeners\" [{index, "
+		"pid, interest,\n"
+		"                  pending, delivered, wakeups, received, "
+		"sleeps}]\n"
+		"          These keys are stable; new ones may be added.\n"
 		"\n"
-		"exit status: 0, 1 (no such service, or it cannot be read), 2 "
-		"usage.\n",
+		"The counters live in shared memory that every participant "
+		"writes: they are\n"
+		"shown as found. exit status: 0, 1 (no such service, or it "
+		"cannot be read),\n"
+		"2 usage.\n",
 	.run = cmd_info,
 };
 

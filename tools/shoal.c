@@ -7,21 +7,29 @@
  *   shoal pub NAME [options]       publish stdin lines or generated messages
  *   shoal sub NAME [options]       print the messages of a publisher
  *   shoal hz NAME [options]        message rate and bandwidth
+ *   shoal push NAME [options]      push stdin lines into a queue
+ *   shoal pop NAME [options]       print the messages taken from a queue
+ *   shoal notify NAME ID...        signal event ids
+ *   shoal wait NAME ID... [opts]   wait for event ids, print them
+ *   shoal call NAME [options]      stdin lines as requests, print responses
  *   shoal clean                    remove entries whose owner died
- *   shoal bench [--quick] [--json] pub/sub figures between two processes
+ *   shoal bench [--quick] [--json] pub/sub, queue and rpc figures between
+ *                                  two processes
  *
  * Every subcommand takes --help. Exit status: 0 success, 1 failure (the
- * message on stderr says why), 2 usage error; sub and hz add 3 (timed out)
- * and 4 (publisher gone). The subcommands live in cmd_*.c, the helpers they
- * share in cli.c.
+ * message on stderr says why), 2 usage error; the commands that wait on a
+ * peer add 3 (timed out) and 4 (the peer is gone). The subcommands live in
+ * cmd_*.c, the helpers they share in cli.c.
  */
 #include <string.h>
 
 #include "cli.h"
 
 static const struct cli_cmd *const commands[] = {
-	&cli_cmd_list, &cli_cmd_info,  &cli_cmd_pub,   &cli_cmd_sub,
-	&cli_cmd_hz,   &cli_cmd_clean, &cli_cmd_bench, &cli_cmd_bench_peer,
+	&cli_cmd_list,	     &cli_cmd_info, &cli_cmd_pub,   &cli_cmd_sub,
+	&cli_cmd_hz,	     &cli_cmd_push, &cli_cmd_pop,   &cli_cmd_notify,
+	&cli_cmd_wait,	     &cli_cmd_call, &cli_cmd_clean, &cli_cmd_bench,
+	&cli_cmd_bench_peer,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -40,7 +48,9 @@ static void usage(FILE *f)
 		   "\n"
 		   "exit status: 0 success, 1 failure (stderr says why), "
 		   "2 usage error;\n"
-		   "sub and hz: 3 timed out, 4 publisher gone.\n");
+		   "sub, hz, push, pop, wait, call: 3 timed out;\n"
+		   "those and notify: 4 peer gone (publisher, queue, "
+		   "service, server).\n");
 }
 
 int main(int argc, char **argv)
