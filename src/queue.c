@@ -622,8 +622,12 @@ static int creator_gone(struct shoal_queue *q, struct shoal_waiter *w)
 	if (q->pidfd < 0 || w->priv_sleeps == q->checked_sleeps)
 		return 0;
 	q->checked_sleeps = w->priv_sleeps;
-	if (poll(&pfd, 1, 0) == 1)
+	if (poll(&pfd, 1, 0) == 1) {
 		q->gone = 1;
+		/* Tell everyone: pushers that never sleep would not see the
+		 * pidfd, but they read this flag. */
+		atomic_store_explicit(&q->hdr->closed, 1, memory_order_release);
+	}
 	return q->gone;
 }
 

@@ -18,8 +18,11 @@
  * releasing it, stalls the queue at that one cell only until a waiting
  * peer notices (after about a millisecond) that its owner is dead; the
  * cell is then skipped (counted in skipped or abandoned) and nothing else
- * is lost, duplicated or reordered. When the creator dies, pops drain what
- * is there and then return -EPIPE; pushes return -EPIPE.
+ * is lost, duplicated or reordered. When the creator closes, pops drain
+ * what is there and then return -EPIPE, and pushes return -EPIPE. When it
+ * crashes, the same holds from the moment a participant notices (through
+ * the creator's pidfd, which every waiting handle watches); until then a
+ * push into a queue with room still succeeds.
  *
  * Thread safety: one thread at a time per handle; open one handle per
  * thread. See docs/queue.md.
