@@ -22,12 +22,11 @@
 #include "harness.h"
 #include "registry_util.h"
 
-#define OUT_MAX 65536
 #define WAIT_S 20
+#include "cli_util.h"
 #define BENCH_WAIT_S 70
 #define KIDS_MAX 16
 
-static const char *tool;
 static char path[PATH_MAX], top[PATH_MAX];
 static struct shoal_registry *reg;
 
@@ -38,14 +37,6 @@ struct shared {
 };
 static struct shared *sh;
 static pid_t kids[KIDS_MAX];
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void kill_kids(void)
 {
@@ -90,293 +81,6 @@ static int wait_ready(int slot)
 		}
 		usleep(1000);
 	}
-	return 0;
-}
-
-/* --- running the tool */
-
-struct proc {
-	pid_t pid;
-	int in, out, err; /* -1 when closed */
-	size_t out_len, err_len;
-	char out_buf[OUT_MAX], err_buf[OUT_MAX];
-	int status;
-};
-
-static int start_v(struct proc *p, int with_stdin, va_list ap)
-{
-	const char *argv[32];
-	int in[2] = { -1, -1 }, out[2], err[2], n = 1;
-
-	argv[0] = tool;
-	while (n < 31 && (argv[n] = va_arg(ap, const char *)))
-		n++;
-	argv[n] = NULL;
-	memset(p, 0, sizeof(*p));
-	p->status = -1;
-	if ((with_stdin && pipe2(in, O_CLOEXEC)) || pipe2(out, O_CLOEXEC) ||
-	    pipe2(err, O_CLOEXEC))
-		return -1;
-	p->pid = fork();
-	if (p->pid < 0)
-		return -1;
-	if (p->pid == 0) {
-		int null = open("/dev/null", O_RDONLY);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(with_stdin ? in[0] : null, 0);
-		dup2(out[1], 1);
-		dup2(err[1], 2);
-		execv(tool, (char **)argv);
-		_exit(127);
-	}
-	if (with_stdin)
-		close(in[0]);
-	close(out[1]);
-	close(err[1]);
-	p->in = with_stdin ? in[1] : -1;
-	p->out = out[0];
-	p->err = err[0];
-	return 0;
-}
-
-static int start(struct proc *p, int with_stdin, ...)
-{
-	va_list ap;
-	int r;
-
-	va_start(ap, with_stdin);
-	r = start_v(p, with_stdin, ap);
-	va_end(ap);
-	return r;
-}
-
-/* Reads what @p printed, for up to @ms; 0 once both pipes are at EOF. */
-static int pump(struct proc *p, int ms)
-{
-	struct pollfd f[2] = { { .fd = p->out, .events = POLLIN },
-			       { .fd = p->err, .events = POLLIN } };
-
-	if (p->out < 0 && p->err < 0)
-		return 0;
-	if (poll(f, 2, ms) <= 0)
-		return 1;
-	for (int i = 0; i < 2; i++) {
-		int *fd = i ? &p->err : &p->out;
-		char *buf = i ? p->err_buf : p->out_buf;
-		size_t *len = i ? &p->err_len : &p->out_len;
-		ssize_t n;
-
-		if (*fd < 0 || !(f[i].revents & (POLLIN | POLLHUP | POLLERR)))
-			continue;
-		n = read(*fd, buf + *len, OUT_MAX - 1 - *len);
-		if (n <= 0) {
-			close(*fd);
-			*fd = -1;
-			continue;
-		}
-		*len += (size_t)n;
-		buf[*len] = '\0';
-	}
-	return 1;
-}
-
-/* Reads until stdout holds @needle (1), or EOF / WAIT_S pass (0). */
-static int expect_out(struct proc *p, const char *needle)
-{
-	int64_t end = now_ms() + WAIT_S * 1000;
-
-	while (!strstr(p->out_buf, needle)) {
-		if (now_ms() > end || !pump(p, 50)) {
-			fprintf(stderr,
-				"stdout lacks '%s': '%s' (stderr '%s')\n",
-				needle, p->out_buf, p->err_buf);
-			return 0;
-		}
-	}
-	return 1;
-}
-
-/*
- * Closes stdin, reads everything, reaps; the exit status, or -1 if it had
- * to be killed after @wait_s seconds (or died by a signal).
- */
-static int finish_within(struct proc *p, int wait_s)
-{
-	int64_t end = now_ms() + wait_s * 1000;
-	int st;
-
-	if (p->in >= 0) {
-		close(p->in);
-		p->in = -1;
-	}
-	while (pump(p, 50) && now_ms() < end)
-		;
-	while (waitpid(p->pid, &st, WNOHANG) == 0) {
-		if (now_ms() > end) {
-			fprintf(stderr, "'%s' still running: killed\n",
-				p->out_buf);
-			kill(p->pid, SIGKILL);
-			waitpid(p->pid, &st, 0);
-			break;
-		}
-		usleep(2000);
-	}
-	if (p->out >= 0)
-		close(p->out);
-	if (p->err >= 0)
-		close(p->err);
-	p->out = p->err = -1;
-	p->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-	return p->status;
-}
-
-static int finish(struct proc *p)
-{
-	return finish_within(p, WAIT_S);
-}
-
-static int run(struct proc *p, ...)
-{
-	va_list ap;
-	int r;
-
-	va_start(ap, p);
-	r = start_v(p, 0, ap);
-	va_end(ap);
-	return r ? -1 : finish(p);
-}
-
-static int feed(struct proc *p, const char *s)
-{
-	size_t len = strlen(s);
-
-	return write(p->in, s, len) == (ssize_t)len ? 0 : -1;
-}
-
-/* Whether @p exited with @want; says what it printed if not. */
-static int exited_with(const struct proc *p, int want)
-{
-	if (p->status == want)
-		return 1;
-	fprintf(stderr, "exit %d, want %d; stdout '%s', stderr '%s'\n",
-		p->status, want, p->out_buf, p->err_buf);
-	return 0;
-}
-
-/* The number after @key in @s (e.g. "enqueued:"), or -1. */
-static long long field(const char *s, const char *key)
-{
-	const char *p = strstr(s, key);
-
-	return p ? strtoll(p + strlen(key), NULL, 10) : -1;
-}
-
-static int count_of(const char *s, const char *needle)
-{
-	int n = 0;
-
-	for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle))
-		n++;
-	return n;
-}
-
-/* Whether @s holds @needle; says what it holds if not. */
-static int has(const char *s, const char *needle)
-{
-	if (strstr(s, needle))
-		return 1;
-	fprintf(stderr, "output lacks '%s':\n%s\n", needle, s);
-	return 0;
-}
-
-/* --- a JSON syntax check: enough to say the tool's output parses. */
-
-static const char *json_value(const char *s, int depth);
-
-static const char *json_ws(const char *s)
-{
-	while (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r')
-		s++;
-	return s;
-}
-
-static const char *json_string(const char *s)
-{
-	if (*s++ != '"')
-		return NULL;
-	for (; *s != '"'; s++) {
-		if ((unsigned char)*s < 0x20)
-			return NULL;
-		if (*s == '\\') {
-			s++;
-			if (*s == 'u') {
-				for (int i = 0; i < 4; i++)
-					if (!isxdigit((unsigned char)*++s))
-						return NULL;
-			} else if (!*s || !strchr("\"\\/bfnrt", *s)) {
-				return NULL;
-			}
-		}
-	}
-	return s + 1;
-}
-
-static const char *json_container(const char *s, int depth, char close)
-{
-	s = json_ws(s + 1);
-	if (*s == close)
-		return s + 1;
-	for (;;) {
-		if (close == '}') {
-			s = json_string(json_ws(s));
-			if (!s)
-				return NULL;
-			s = json_ws(s);
-			if (*s++ != ':')
-				return NULL;
-		}
-		s = json_value(s, depth + 1);
-		if (!s)
-			return NULL;
-		s = json_ws(s);
-		if (*s == close)
-			return s + 1;
-		if (*s++ != ',')
-			return NULL;
-	}
-}
-
-static const char *json_value(const char *s, int depth)
-{
-	char *end;
-
-	s = json_ws(s);
-	if (depth > 32)
-		return NULL;
-	if (*s == '{')
-		return json_container(s, depth, '}');
-	if (*s == '[')
-		return json_container(s, depth, ']');
-	if (*s == '"')
-		return json_string(s);
-	if (!strncmp(s, "true", 4) || !strncmp(s, "null", 4))
-		return s + 4;
-	if (!strncmp(s, "false", 5))
-		return s + 5;
-	if (*s != '-' && !isdigit((unsigned char)*s))
-		return NULL;
-	strtod(s, &end);
-	return end > s ? end : NULL;
-}
-
-static int json_valid(const char *s)
-{
-	const char *e = json_value(s, 0);
-
-	if (e && !*json_ws(e))
-		return 1;
-	fprintf(stderr, "not JSON:\n%s\n", s);
 	return 0;
 }
 
@@ -1053,6 +757,7 @@ int main(int argc, char **argv)
 		return TEST_FAIL;
 	signal(SIGPIPE, SIG_IGN);
 	atexit(kill_kids);
+	atexit(kill_leftovers);
 
 	spawn(KID_QUEUE, queue_owner);
 	spawn(KID_SPSC, spsc_owner);
