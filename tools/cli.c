@@ -417,3 +417,14 @@ void cli_print_message(const unsigned char *p, size_t len, int hex)
 	}
 	putchar('\n');
 }
+
+int cli_check_count_timeout(const struct cli_cmd *cmd,
+			    const struct cli_opt *opts, uint64_t count,
+			    double timeout_s)
+{
+	if (cli_given(opts, "--count") && !count)
+		return cli_usage_error(cmd, "--count must be at least 1");
+	if (cli_given(opts, "--timeout") && !(timeout_s > 0))
+		return cli_usage_error(cmd, "--timeout must be more than 0");
+	return CLI_CONTINUE;
+}

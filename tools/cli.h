@@ -133,6 +133,14 @@ void cli_sleep_until(int64_t deadline_ns);
 int cli_wait_readable(int fd, int64_t timeout_ns);
 /* Seconds as nanoseconds, saturating. */
 int64_t cli_seconds_ns(double s);
+/*
+ * The rule every reading command has for its --count (at least 1 when
+ * given) and --timeout (more than 0 when given): CLI_CONTINUE, or the
+ * usage error's exit status.
+ */
+int cli_check_count_timeout(const struct cli_cmd *cmd,
+			    const struct cli_opt *opts, uint64_t count,
+			    double timeout_s);
 
 /* Opens the default registry; prints the failure and returns 1, else 0. */
 int cli_open_registry(const struct cli_cmd *cmd, struct shoal_registry **reg);

@@ -184,10 +184,9 @@ static int cmd_wait(const struct cli_cmd *cmd, int argc, char **argv)
 	rc = parse_ids(cmd, opts, argc, argv, &name, ids, &nids);
 	if (rc != CLI_CONTINUE)
 		return rc;
-	if (!count)
-		return cli_usage_error(cmd, "--count must be at least 1");
-	if (cli_given(opts, "--timeout") && !(timeout > 0))
-		return cli_usage_error(cmd, "--timeout must be more than 0");
+	rc = cli_check_count_timeout(cmd, opts, count, timeout);
+	if (rc != CLI_CONTINUE)
+		return rc;
 	rc = event_open(cmd, name, &ev);
 	if (rc)
 		return rc;

@@ -391,10 +391,9 @@ static int cmd_sub(const struct cli_cmd *cmd, int argc, char **argv)
 	rc = cli_parse(cmd, opts, argc, argv, &name, 1);
 	if (rc != CLI_CONTINUE)
 		return rc;
-	if (cli_given(opts, "--count") && !a.count)
-		return cli_usage_error(cmd, "--count must be at least 1");
-	if (cli_given(opts, "--timeout") && !(a.timeout > 0))
-		return cli_usage_error(cmd, "--timeout must be more than 0");
+	rc = cli_check_count_timeout(cmd, opts, a.count, a.timeout);
+	if (rc != CLI_CONTINUE)
+		return rc;
 	rc = sub_open(cmd, name, (uint32_t)a.history, a.reattach, &sub);
 	if (rc)
 		return rc;

@@ -92,14 +92,11 @@ static int cmd_push(const struct cli_cmd *cmd, int argc, char **argv)
 	rc = cli_parse(cmd, opts, argc, argv, &name, 1);
 	if (rc != CLI_CONTINUE)
 		return rc;
-	if (cli_given(opts, "--count") && !count)
-		return cli_usage_error(cmd, "--count must be at least 1");
-	if (cli_given(opts, "--timeout")) {
-		if (!(c.timeout_s > 0))
-			return cli_usage_error(cmd,
-					       "--timeout must be more than 0");
+	rc = cli_check_count_timeout(cmd, opts, count, c.timeout_s);
+	if (rc != CLI_CONTINUE)
+		return rc;
+	if (cli_given(opts, "--timeout"))
 		c.timeout_ns = cli_seconds_ns(c.timeout_s);
-	}
 	rc = queue_open(cmd, name, SHOAL_QUEUE_PRODUCER, &c.q);
 	if (rc)
 		return rc;
@@ -215,10 +212,9 @@ static int cmd_pop(const struct cli_cmd *cmd, int argc, char **argv)
 	rc = cli_parse(cmd, opts, argc, argv, &name, 1);
 	if (rc != CLI_CONTINUE)
 		return rc;
-	if (cli_given(opts, "--count") && !count)
-		return cli_usage_error(cmd, "--count must be at least 1");
-	if (cli_given(opts, "--timeout") && !(timeout > 0))
-		return cli_usage_error(cmd, "--timeout must be more than 0");
+	rc = cli_check_count_timeout(cmd, opts, count, timeout);
+	if (rc != CLI_CONTINUE)
+		return rc;
 	rc = queue_open(cmd, name, SHOAL_QUEUE_CONSUMER, &q);
 	if (rc)
 		return rc;

@@ -106,14 +106,11 @@ static int cmd_call(const struct cli_cmd *cmd, int argc, char **argv)
 	rc = cli_parse(cmd, opts, argc, argv, &name, 1);
 	if (rc != CLI_CONTINUE)
 		return rc;
-	if (cli_given(opts, "--count") && !count)
-		return cli_usage_error(cmd, "--count must be at least 1");
-	if (cli_given(opts, "--timeout")) {
-		if (!(c.timeout_s > 0))
-			return cli_usage_error(cmd,
-					       "--timeout must be more than 0");
+	rc = cli_check_count_timeout(cmd, opts, count, c.timeout_s);
+	if (rc != CLI_CONTINUE)
+		return rc;
+	if (cli_given(opts, "--timeout"))
 		c.timeout_ns = cli_seconds_ns(c.timeout_s);
-	}
 	/*
 	 * The largest request, for the line length check; read before
 	 * joining, so that once a client, call only sends and takes.
