@@ -37,8 +37,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define MSG_MAX 1024
-
 /* bare-line */
 
 struct line_shm {
@@ -51,14 +49,15 @@ struct line_shm {
 	_Atomic uint64_t pong;
 	uint8_t pad[BENCH_LINE - 2 * sizeof(uint64_t)];
 	/*
-	 * [0] parent to child, [1] child to parent; written before the counter
-	 * flips.
+	 * Then two buffers of the message size: [0] parent to child, [1]
+	 * child to parent; written before the counter flips.
 	 */
-	_Alignas(BENCH_LINE) unsigned char buf[2][MSG_MAX];
 };
 
 struct line_arg {
 	struct line_shm *shm;
+	size_t shm_size;
+	unsigned char *buf[2];
 	uint32_t size;
 	uint64_t total; /* round trips, warm-up and bulk included */
 	struct bench_samples lat;
@@ -75,7 +74,7 @@ static inline int line_round_trip(void *ctx, uint64_t i)
 
 	if (a->size > sizeof(uint64_t)) {
 		memcpy(a->msg, &i, sizeof(i));
-		memcpy(m->buf[0], a->msg, a->size);
+		memcpy(a->buf[0], a->msg, a->size);
 	}
 	/*
 	 * Release: the copy into buf[0]; pairs with the child's acquire of
@@ -89,7 +88,7 @@ static inline int line_round_trip(void *ctx, uint64_t i)
 	while (atomic_load_explicit(&m->pong, memory_order_acquire) != i)
 		bench_pause();
 	if (a->size > sizeof(uint64_t)) {
-		memcpy(a->msg, m->buf[1], a->size);
+		memcpy(a->msg, a->buf[1], a->size);
 		memcpy(&seq, a->msg, sizeof(seq));
 		if (seq != i) {
 			bench_side_note(a->side,
@@ -105,25 +104,34 @@ static inline int line_round_trip(void *ctx, uint64_t i)
 static int line_parent(struct bench_side *s)
 {
 	struct line_arg *a = s->arg;
-	_Alignas(BENCH_LINE) unsigned char msg[MSG_MAX];
+	int rc;
 
-	memset(msg, 0xa5, sizeof(msg));
+	a->msg = bench_buf_alloc(a->size);
+	if (!a->msg)
+		return -ENOMEM;
+	memset(a->msg, 0xa5, a->size);
 	a->side = s;
-	a->msg = msg;
-	return bench_latency_run(s, &a->lat, line_round_trip, a);
+	rc = bench_latency_run(s, &a->lat, line_round_trip, a);
+	free(a->msg);
+	return rc;
 }
 
 static int line_child(struct bench_side *s)
 {
 	struct line_arg *a = s->arg;
 	struct line_shm *m = a->shm;
-	_Alignas(BENCH_LINE) unsigned char msg[MSG_MAX];
+	unsigned char *msg = bench_buf_alloc(a->size);
 	uint64_t i, seq;
+	int rc = 0;
 
-	memset(msg, 0x5a, sizeof(msg));
-	if (bench_side_sync(s))
+	if (!msg)
+		return -ENOMEM;
+	memset(msg, 0x5a, a->size);
+	if (bench_side_sync(s)) {
+		free(msg);
 		return -ECANCELED;
-	for (i = 1; i <= a->total; i++) {
+	}
+	for (i = 1; i <= a->total && !rc; i++) {
 		/*
 		 * Acquire: pairs with the parent's release of ping, so buf[0]
 		 * is complete.
@@ -132,16 +140,17 @@ static int line_child(struct bench_side *s)
 		       i)
 			bench_pause();
 		if (a->size > sizeof(uint64_t)) {
-			memcpy(msg, m->buf[0], a->size);
+			memcpy(msg, a->buf[0], a->size);
 			memcpy(&seq, msg, sizeof(seq));
 			if (seq != i) {
 				bench_side_note(s,
 						"message %llu arrived as %llu",
 						(unsigned long long)i,
 						(unsigned long long)seq);
-				return -EIO;
+				rc = -EIO;
+				break;
 			}
-			memcpy(m->buf[1], msg, a->size);
+			memcpy(a->buf[1], msg, a->size);
 		}
 		/*
 		 * Release: the copy into buf[1]; pairs with the parent's
@@ -149,7 +158,8 @@ static int line_child(struct bench_side *s)
 		 */
 		atomic_store_explicit(&m->pong, i, memory_order_release);
 	}
-	return 0;
+	free(msg);
+	return rc;
 }
 
 static int run_line(const struct bench_figure *f,
@@ -161,14 +171,17 @@ static int run_line(const struct bench_figure *f,
 	memset(&a, 0, sizeof(a));
 	a.size = f->size;
 	a.total = bench_round_trips(cfg);
-	a.shm = bench_shm_alloc(sizeof(*a.shm));
+	a.shm_size = sizeof(*a.shm) + 2 * (size_t)a.size;
+	a.shm = bench_shm_alloc(a.shm_size);
 	if (!a.shm)
 		return -ENOMEM;
+	a.buf[0] = (unsigned char *)(a.shm + 1);
+	a.buf[1] = a.buf[0] + a.size;
 	rc = bench_pair_run(cfg, line_parent, line_child, &a, res->note);
 	if (!rc)
 		bench_samples_stats(&a.lat, res);
 	bench_samples_fini(&a.lat);
-	bench_shm_free(a.shm, sizeof(*a.shm));
+	bench_shm_free(a.shm, a.shm_size);
 	return rc;
 }
 
@@ -427,7 +440,7 @@ static inline int lrtt_round_trip(void *ctx, uint64_t i)
 static int lrtt_parent(struct bench_side *s)
 {
 	struct lrtt_arg *a = s->arg;
-	_Alignas(BENCH_LINE) unsigned char msg[MSG_MAX];
+	_Alignas(BENCH_LINE) unsigned char msg[BENCH_RTT_SLOT];
 
 	memset(msg, 0xa5, sizeof(msg));
 	a->side = s;
@@ -442,7 +455,7 @@ static int lrtt_parent(struct bench_side *s)
 static int lrtt_child(struct bench_side *s)
 {
 	struct lrtt_arg *a = s->arg;
-	_Alignas(BENCH_LINE) unsigned char msg[MSG_MAX];
+	_Alignas(BENCH_LINE) unsigned char msg[BENCH_RTT_SLOT];
 	struct lprod p;
 	struct lcons c;
 	uint64_t i, seq;
@@ -653,9 +666,15 @@ static int run_seq_tput(const struct bench_figure *f,
 }
 
 /*
- * Blocking ping-pong through the kernel. fd[0] carries parent to child,
- * fd[1] child to parent; for a pipe or socket each direction has a write end
- * and a read end.
+ * Through the kernel: eventfd, pipes, Unix sockets and POSIX message queues.
+ * wr[0]/rd[0] carry parent to child, wr[1]/rd[1] child to parent; for a
+ * pipe or socket each direction has a write end and a read end.
+ *
+ * Round trips, blocking (rtt-block-*: each side sleeps in read(),
+ * recv or mq_receive) or polled (rtt-poll-*: the read ends are
+ * O_NONBLOCK and the reader spins on EAGAIN, the kernel's equivalent of a
+ * busy-polling subscriber); one-way throughput (tput-*: one write per
+ * message); and idle (the child blocks for one message).
  */
 
 enum kpp_kind {
@@ -667,12 +686,15 @@ enum kpp_kind {
 
 struct kpp_arg {
 	enum kpp_kind kind;
+	int poll; /* read ends O_NONBLOCK, readers spin */
 	uint32_t size;
 	uint64_t total;
 	int wr[2]; /* [dir]: where the sender of direction dir writes */
 	int rd[2]; /* [dir]: where the receiver of direction dir reads */
-	unsigned char (*shm)[MSG_MAX]; /* eventfd payload, [dir] */
+	unsigned char *shm; /* eventfd payload: 2 * size bytes, [dir] */
 	struct bench_samples lat;
+	struct bench_tput tput;
+	struct bench_result *res; /* idle: the parent writes the shares */
 	/* The parent's own: */
 	struct bench_side *side;
 	unsigned char *msg;
@@ -685,7 +707,7 @@ static int write_all(int fd, const unsigned char *p, size_t len)
 	while (len) {
 		n = write(fd, p, len);
 		if (n < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			return -errno;
 		}
@@ -695,6 +717,7 @@ static int write_all(int fd, const unsigned char *p, size_t len)
 	return 0;
 }
 
+/* A polled reader (O_NONBLOCK) spins here on EAGAIN. */
 static int read_all(int fd, unsigned char *p, size_t len)
 {
 	ssize_t n;
@@ -702,6 +725,10 @@ static int read_all(int fd, unsigned char *p, size_t len)
 	while (len) {
 		n = read(fd, p, len);
 		if (n < 0) {
+			if (errno == EAGAIN) {
+				bench_pause();
+				continue;
+			}
 			if (errno == EINTR)
 				continue;
 			return -errno;
@@ -721,15 +748,16 @@ static int kpp_send(struct kpp_arg *a, int dir, const unsigned char *msg)
 	switch (a->kind) {
 	case KPP_EVENTFD:
 		if (a->size > sizeof(uint64_t))
-			memcpy(a->shm[dir], msg, a->size);
+			memcpy(a->shm + (size_t)dir * a->size, msg, a->size);
 		return write_all(a->wr[dir], (const unsigned char *)&one,
 				 sizeof(one));
 	case KPP_PIPE:
 	case KPP_UNIX:
 		return write_all(a->wr[dir], msg, a->size);
 	case KPP_MQ:
+		/* Polled: the descriptor is O_NONBLOCK, so a full queue spins. */
 		while (mq_send(a->wr[dir], (const char *)msg, a->size, 0) < 0)
-			if (errno != EINTR)
+			if (errno != EINTR && errno != EAGAIN)
 				return -errno;
 		return 0;
 	}
@@ -747,16 +775,19 @@ static int kpp_recv(struct kpp_arg *a, int dir, unsigned char *msg)
 		rc = read_all(a->rd[dir], (unsigned char *)&count,
 			      sizeof(count));
 		if (!rc && a->size > sizeof(uint64_t))
-			memcpy(msg, a->shm[dir], a->size);
+			memcpy(msg, a->shm + (size_t)dir * a->size, a->size);
 		return rc;
 	case KPP_PIPE:
 	case KPP_UNIX:
 		return read_all(a->rd[dir], msg, a->size);
 	case KPP_MQ:
-		while ((n = mq_receive(a->rd[dir], (char *)msg, MSG_MAX,
-				       NULL)) < 0)
-			if (errno != EINTR)
+		while ((n = mq_receive(a->rd[dir], (char *)msg, a->size,
+				       NULL)) < 0) {
+			if (errno == EAGAIN)
+				bench_pause();
+			else if (errno != EINTR)
 				return -errno;
+		}
 		return n == (ssize_t)a->size ? 0 : -EIO;
 	}
 	return -EINVAL;
@@ -766,15 +797,12 @@ static int kpp_recv(struct kpp_arg *a, int dir, unsigned char *msg)
 static int kpp_check(struct kpp_arg *a, struct bench_side *s,
 		     const unsigned char *msg, uint64_t i)
 {
-	uint64_t seq;
-
 	if (a->kind == KPP_EVENTFD && a->size <= sizeof(uint64_t))
 		return 0;
-	memcpy(&seq, msg, sizeof(seq));
-	if (seq == i)
+	if (bench_stamped(msg, i, a->size))
 		return 0;
-	bench_side_note(s, "message %llu arrived as %llu",
-			(unsigned long long)i, (unsigned long long)seq);
+	bench_side_note(s, "message %llu arrived out of sequence",
+			(unsigned long long)i);
 	return -EIO;
 }
 
@@ -783,7 +811,7 @@ static inline int kpp_round_trip(void *ctx, uint64_t i)
 	struct kpp_arg *a = ctx;
 	int rc;
 
-	memcpy(a->msg, &i, sizeof(i));
+	bench_stamp(a->msg, i, a->size);
 	rc = kpp_send(a, 0, a->msg);
 	if (!rc)
 		rc = kpp_recv(a, 1, a->msg);
@@ -798,37 +826,128 @@ static inline int kpp_round_trip(void *ctx, uint64_t i)
 static int kpp_parent(struct bench_side *s)
 {
 	struct kpp_arg *a = s->arg;
-	_Alignas(BENCH_LINE) unsigned char msg[MSG_MAX];
+	int rc;
 
-	memset(msg, 0xa5, sizeof(msg));
+	a->msg = bench_buf_alloc(a->size);
+	if (!a->msg)
+		return -ENOMEM;
+	memset(a->msg, 0xa5, a->size);
 	a->side = s;
-	a->msg = msg;
-	return bench_latency_run(s, &a->lat, kpp_round_trip, a);
+	rc = bench_latency_run(s, &a->lat, kpp_round_trip, a);
+	free(a->msg);
+	return rc;
 }
 
 static int kpp_child(struct bench_side *s)
 {
 	struct kpp_arg *a = s->arg;
-	_Alignas(BENCH_LINE) unsigned char msg[MSG_MAX];
+	unsigned char *msg = bench_buf_alloc(a->size);
 	uint64_t i;
-	int rc;
+	int rc = 0;
 
-	memset(msg, 0x5a, sizeof(msg));
+	if (!msg)
+		return -ENOMEM;
+	memset(msg, 0x5a, a->size);
 	if (bench_side_sync(s))
-		return -ECANCELED;
-	for (i = 1; i <= a->total; i++) {
+		rc = -ECANCELED;
+	for (i = 1; i <= a->total && !rc; i++) {
 		rc = kpp_recv(a, 0, msg);
 		if (!rc)
 			rc = kpp_check(a, s, msg, i);
 		if (!rc)
 			rc = kpp_send(a, 1, msg);
-		if (rc) {
+		if (rc)
 			bench_side_note(s, "message %llu: %s",
 					(unsigned long long)i, strerror(-rc));
-			return rc;
-		}
 	}
-	return 0;
+	free(msg);
+	return rc;
+}
+
+/* Throughput: the parent writes messages, one per call; the child reads. */
+static int ktput_parent(struct bench_side *s)
+{
+	struct kpp_arg *a = s->arg;
+	unsigned char *src = bench_buf_alloc(a->size);
+	uint64_t seq = 0, k;
+	int64_t n = 0;
+	int rc = 0;
+
+	if (!src)
+		return -ENOMEM;
+	memset(src, 0xa5, a->size);
+	while (!rc && (n = bench_trial_start(s, &a->tput)) > 0) {
+		for (k = 0; k < (uint64_t)n && !rc; k++) {
+			bench_stamp(src, seq++, a->size);
+			rc = kpp_send(a, 0, src);
+		}
+		if (rc)
+			bench_side_note(s, "send: %s", strerror(-rc));
+		else
+			rc = bench_trial_finish(s, &a->tput);
+	}
+	free(src);
+	return rc ? rc : n < 0 ? (int)n : 0;
+}
+
+static int ktput_child(struct bench_side *s)
+{
+	struct kpp_arg *a = s->arg;
+	unsigned char *dst = bench_buf_alloc(a->size);
+	uint64_t seq = 0, k;
+	int64_t n = 0;
+	int rc = 0;
+
+	if (!dst)
+		return -ENOMEM;
+	while (!rc && (n = bench_trial_next(s)) > 0) {
+		for (k = 0; k < (uint64_t)n && !rc; k++) {
+			rc = kpp_recv(a, 0, dst);
+			if (rc)
+				bench_side_note(s, "receive: %s",
+						strerror(-rc));
+			else
+				rc = kpp_check(a, s, dst, seq++);
+		}
+		if (!rc)
+			rc = bench_trial_end(s);
+	}
+	free(dst);
+	return rc ? rc : n < 0 ? (int)n : 0;
+}
+
+/* Idle: the child sleeps in the kernel until the parent's one message. */
+static int kidle_send(void *ctx)
+{
+	struct kpp_arg *a = ctx;
+
+	bench_stamp(a->msg, 1, a->size);
+	return kpp_send(a, 0, a->msg);
+}
+
+static int kidle_wait(void *ctx)
+{
+	struct kpp_arg *a = ctx;
+	int rc = kpp_recv(a, 0, a->msg);
+
+	return rc ? rc : kpp_check(a, a->side, a->msg, 1);
+}
+
+static int kidle_side(struct bench_side *s)
+{
+	struct kpp_arg *a = s->arg;
+	int rc;
+
+	a->msg = bench_buf_alloc(a->size);
+	if (!a->msg)
+		return -ENOMEM;
+	a->side = s;
+	if (s->is_child)
+		rc = bench_idle_child(s, kidle_wait, a);
+	else
+		rc = bench_idle_parent(s, kidle_send, a, a->res);
+	free(a->msg);
+	return rc;
 }
 
 static void kpp_close(struct kpp_arg *a)
@@ -856,15 +975,23 @@ static int kpp_open_mq(struct kpp_arg *a, char *note)
 
 	memset(&attr, 0, sizeof(attr));
 	attr.mq_maxmsg = 4;
-	attr.mq_msgsize = MSG_MAX;
+	attr.mq_msgsize = a->size;
 	for (dir = 0; dir < 2; dir++) {
 		snprintf(name, sizeof(name), "/shoal-bench-%d-%d",
 			 (int)getpid(), dir);
-		a->wr[dir] =
-			mq_open(name, O_RDWR | O_CREAT | O_EXCL, 0600, &attr);
+		a->wr[dir] = mq_open(name,
+				     O_RDWR | O_CREAT | O_EXCL |
+					     (a->poll ? O_NONBLOCK : 0),
+				     0600, &attr);
 		if (a->wr[dir] < 0) {
-			snprintf(note, BENCH_NOTE_MAX, "mq_open: %s",
-				 strerror(errno));
+			/*
+			 * Beyond /proc/sys/fs/mqueue/msgsize_max only with
+			 * CAP_SYS_RESOURCE: an environment limit, not a failure.
+			 */
+			snprintf(
+				note, BENCH_NOTE_MAX,
+				"mq_open of %u-byte messages: %s (see /proc/sys/fs/mqueue/msgsize_max)",
+				a->size, strerror(errno));
 			return 1;
 		}
 		/*
@@ -884,9 +1011,6 @@ static int kpp_open(struct kpp_arg *a, char *note)
 	for (dir = 0; dir < 2; dir++) {
 		switch (a->kind) {
 		case KPP_EVENTFD:
-			/*
-			 * Blocking reads: the point is to sleep in the kernel.
-			 */
 			a->wr[dir] = eventfd(0, EFD_CLOEXEC);
 			a->rd[dir] = a->wr[dir];
 			if (a->wr[dir] < 0)
@@ -908,6 +1032,11 @@ static int kpp_open(struct kpp_arg *a, char *note)
 		case KPP_MQ:
 			return kpp_open_mq(a, note);
 		}
+		/* Polled: only the read end spins; writes still block. */
+		if (a->poll && a->rd[dir] != a->wr[dir] &&
+		    fcntl(a->rd[dir], F_SETFL,
+			  fcntl(a->rd[dir], F_GETFL) | O_NONBLOCK) < 0)
+			goto fail;
 	}
 	return 0;
 fail:
@@ -916,130 +1045,170 @@ fail:
 	return -errno;
 }
 
+/* f->param: { enum kpp_kind, 1: polled }. */
 static int run_kpp(const struct bench_figure *f, const struct bench_config *cfg,
-		   struct bench_result *res, enum kpp_kind kind)
+		   struct bench_result *res)
 {
 	struct kpp_arg a;
+	bench_side_fn parent = kpp_parent, child = kpp_child;
 	int rc;
 
 	memset(&a, 0, sizeof(a));
-	a.kind = kind;
+	a.kind = (enum kpp_kind)f->param[0];
+	a.poll = f->param[1];
 	a.size = f->size;
 	a.total = bench_round_trips(cfg);
+	a.res = res;
 	a.wr[0] = a.wr[1] = a.rd[0] = a.rd[1] = -1;
-	a.shm = bench_shm_alloc(2 * MSG_MAX);
+	if (f->kind == BENCH_THROUGHPUT) {
+		parent = ktput_parent;
+		child = ktput_child;
+	} else if (f->kind == BENCH_IDLE) {
+		parent = child = kidle_side;
+	}
+	a.shm = bench_shm_alloc(2 * (size_t)a.size);
 	if (!a.shm)
 		return -ENOMEM;
 	rc = kpp_open(&a, res->note);
 	if (!rc)
-		rc = bench_pair_run(cfg, kpp_parent, kpp_child, &a, res->note);
-	if (!rc)
+		rc = bench_pair_run(cfg, parent, child, &a, res->note);
+	if (!rc && f->kind == BENCH_LATENCY)
 		bench_samples_stats(&a.lat, res);
+	if (!rc && f->kind == BENCH_THROUGHPUT)
+		bench_tput_stats(&a.tput, f->size, res);
 	bench_samples_fini(&a.lat);
 	kpp_close(&a);
-	bench_shm_free(a.shm, 2 * MSG_MAX);
+	bench_shm_free(a.shm, 2 * (size_t)a.size);
 	return rc;
 }
 
-static int run_eventfd(const struct bench_figure *f,
-		       const struct bench_config *cfg, struct bench_result *res)
-{
-	return run_kpp(f, cfg, res, KPP_EVENTFD);
-}
-
-static int run_pipe(const struct bench_figure *f,
-		    const struct bench_config *cfg, struct bench_result *res)
-{
-	return run_kpp(f, cfg, res, KPP_PIPE);
-}
-
-static int run_unix(const struct bench_figure *f,
-		    const struct bench_config *cfg, struct bench_result *res)
-{
-	return run_kpp(f, cfg, res, KPP_UNIX);
-}
-
-static int run_mq(const struct bench_figure *f, const struct bench_config *cfg,
-		  struct bench_result *res)
-{
-	return run_kpp(f, cfg, res, KPP_MQ);
-}
-
-#define LAT_POLL(n, t, sz, fn)                                            \
+/*
+ * CMP: also in the side-by-side comparison (--compare). K: a kernel
+ * mechanism for run_kpp (kind, polled).
+ */
+#define CMP BENCH_COMPARE
+#define K(kind, polled) .param = { kind, polled }
+#define NOPARAM .param = { 0 }
+#define LAT_POLL(n, t, sz, fn, fl, pr)                                    \
 	{                                                                 \
 		.name = n, .title = t, .kind = BENCH_LATENCY, .size = sz, \
-		.batch = 1, .flags = BENCH_SPINS, .run = fn               \
+		.batch = 1, .flags = BENCH_SPINS | (fl), .run = fn, pr    \
 	}
-#define LAT_BLOCK(n, t, sz, fn)                                           \
+#define LAT_BLOCK(n, t, sz, fn, pr)                                       \
 	{                                                                 \
 		.name = n, .title = t, .kind = BENCH_LATENCY, .size = sz, \
-		.batch = 1, .flags = BENCH_BLOCKS, .run = fn              \
+		.batch = 1, .flags = BENCH_BLOCKS | CMP, .run = fn, pr    \
 	}
-#define TPUT(n, t, sz, b, fn)                                                \
+#define TPUT(n, t, sz, b, fn, fl, pr)                                        \
 	{                                                                    \
 		.name = n, .title = t, .kind = BENCH_THROUGHPUT, .size = sz, \
-		.batch = b, .flags = BENCH_SPINS, .run = fn                  \
+		.batch = b, .flags = (fl), .run = fn, pr                     \
 	}
+#define IDLE(n, t, mech)                                              \
+	{                                                             \
+		.name = n, .title = t, .kind = BENCH_IDLE, .size = 8, \
+		.batch = 1, .flags = CMP, .run = run_kpp, K(mech, 0)  \
+	}
+/* A kernel mechanism's round trips, polled and blocking, at size @sz. */
+#define KPP_RTT(g, sz, sztext)                                                    \
+	LAT_POLL("rtt-poll-" g "/pipe",                                           \
+		 "pipe, O_NONBLOCK reads spin, " sztext, sz, run_kpp, CMP,        \
+		 K(KPP_PIPE, 1)),                                                 \
+		LAT_POLL(                                                         \
+			"rtt-poll-" g "/unix",                                    \
+			"Unix stream socketpair, O_NONBLOCK reads spin, " sztext, \
+			sz, run_kpp, CMP, K(KPP_UNIX, 1)),                        \
+		LAT_POLL("rtt-poll-" g "/mq",                                     \
+			 "POSIX message queue, O_NONBLOCK, spin, " sztext, sz,    \
+			 run_kpp, CMP, K(KPP_MQ, 1)),                             \
+		LAT_BLOCK("rtt-block-" g "/eventfd",                              \
+			  "eventfd ping-pong + shm copy each way, " sztext,       \
+			  sz, run_kpp, K(KPP_EVENTFD, 0)),                        \
+		LAT_BLOCK("rtt-block-" g "/pipe", "pipe ping-pong, " sztext,      \
+			  sz, run_kpp, K(KPP_PIPE, 0)),                           \
+		LAT_BLOCK("rtt-block-" g "/unix",                                 \
+			  "Unix stream socketpair ping-pong, " sztext, sz,        \
+			  run_kpp, K(KPP_UNIX, 0)),                               \
+		LAT_BLOCK("rtt-block-" g "/mq",                                   \
+			  "POSIX message queue ping-pong, " sztext, sz,           \
+			  run_kpp, K(KPP_MQ, 0))
+/* A kernel mechanism's one-way throughput: one write per message. */
+#define KPP_TPUT(g, sz, sztext)                                                \
+	TPUT("tput-" g "/pipe", "pipe, one write per message, " sztext, sz, 1, \
+	     run_kpp, CMP, K(KPP_PIPE, 0)),                                    \
+		TPUT("tput-" g "/unix",                                        \
+		     "Unix stream socketpair, one write per message, " sztext, \
+		     sz, 1, run_kpp, CMP, K(KPP_UNIX, 0)),                     \
+		TPUT("tput-" g "/mq",                                          \
+		     "POSIX message queue, one mq_send per message, " sztext,  \
+		     sz, 1, run_kpp, CMP, K(KPP_MQ, 0))
 
 const struct bench_figure bench_baselines[] = {
 	LAT_POLL("rtt-poll-8/bare-line",
-		 "bare shm ping-pong, 2 counters on 1 cache line", 8, run_line),
+		 "bare shm ping-pong, 2 counters on 1 cache line", 8, run_line,
+		 BENCH_SPINS | CMP, NOPARAM),
 	LAT_POLL("rtt-poll-8/bare-ring",
-		 "bare Lamport rings, one per direction", 8, run_lring_rtt),
+		 "bare Lamport rings, one per direction", 8, run_lring_rtt, 0,
+		 NOPARAM),
 	LAT_POLL("rtt-poll-8/bare-seq",
-		 "bare per-slot-seq rings (shoal's algorithm)", 8, run_seq_rtt),
+		 "bare per-slot-seq rings (shoal's algorithm)", 8, run_seq_rtt,
+		 0, NOPARAM),
 	LAT_POLL("rtt-poll-1k/bare-line",
-		 "bare shm ping-pong + 1 KiB copy each way", 1024, run_line),
+		 "bare shm ping-pong + 1 KiB copy each way", 1024, run_line,
+		 BENCH_SPINS | CMP, NOPARAM),
 	LAT_POLL("rtt-poll-1k/bare-ring", "bare Lamport rings, 1 KiB slots",
-		 1024, run_lring_rtt),
+		 1024, run_lring_rtt, 0, NOPARAM),
 	LAT_POLL("rtt-poll-1k/bare-seq", "bare per-slot-seq rings, 1 KiB", 1024,
-		 run_seq_rtt),
-	LAT_BLOCK("rtt-block-8/eventfd", "eventfd ping-pong, blocking read()",
-		  8, run_eventfd),
-	LAT_BLOCK("rtt-block-8/pipe", "pipe ping-pong, 8 B", 8, run_pipe),
-	LAT_BLOCK("rtt-block-8/unix", "Unix stream socketpair ping-pong, 8 B",
-		  8, run_unix),
-	LAT_BLOCK("rtt-block-8/mq", "POSIX message queue ping-pong, 8 B", 8,
-		  run_mq),
-	LAT_BLOCK("rtt-block-1k/eventfd",
-		  "eventfd ping-pong + 1 KiB shm copy each way", 1024,
-		  run_eventfd),
-	LAT_BLOCK("rtt-block-1k/pipe", "pipe ping-pong, 1 KiB", 1024, run_pipe),
-	LAT_BLOCK("rtt-block-1k/unix",
-		  "Unix stream socketpair ping-pong, 1 KiB", 1024, run_unix),
-	LAT_BLOCK("rtt-block-1k/mq", "POSIX message queue ping-pong, 1 KiB",
-		  1024, run_mq),
+		 run_seq_rtt, 0, NOPARAM),
+	LAT_POLL("rtt-poll-64k/bare-line",
+		 "bare shm ping-pong + 64 KiB copy each way", 65536, run_line,
+		 BENCH_SPINS | CMP, NOPARAM),
+	LAT_POLL("rtt-poll-1m/bare-line",
+		 "bare shm ping-pong + 1 MiB copy each way", 1048576, run_line,
+		 BENCH_SPINS | CMP, NOPARAM),
+	KPP_RTT("8", 8, "8 B"),
+	KPP_RTT("1k", 1024, "1 KiB"),
+	KPP_RTT("64k", 65536, "64 KiB"),
+	KPP_RTT("1m", 1048576, "1 MiB"),
 	TPUT("tput-8/bare-ring", "bare Lamport ring, 8 B slots, 1 at a time", 8,
-	     1, run_lring_tput),
+	     1, run_lring_tput, BENCH_SPINS | CMP, NOPARAM),
 	TPUT("tput-8/bare-seq", "bare per-slot-seq ring, 1 at a time", 8, 1,
-	     run_seq_tput),
+	     run_seq_tput, BENCH_SPINS, NOPARAM),
 	TPUT("tput-8-b64/bare-ring",
 	     "bare Lamport ring, 8 B slots, batches of 64", 8, 64,
-	     run_lring_tput),
+	     run_lring_tput, BENCH_SPINS, NOPARAM),
 	TPUT("tput-8-b64/bare-seq", "bare per-slot-seq ring, batches of 64", 8,
-	     64, run_seq_tput),
+	     64, run_seq_tput, BENCH_SPINS, NOPARAM),
 	TPUT("tput-64/bare-ring", "bare Lamport ring, 64 B slots, 1 at a time",
-	     64, 1, run_lring_tput),
+	     64, 1, run_lring_tput, BENCH_SPINS | CMP, NOPARAM),
 	TPUT("tput-64/bare-seq", "bare per-slot-seq ring, 1 at a time", 64, 1,
-	     run_seq_tput),
+	     run_seq_tput, BENCH_SPINS, NOPARAM),
 	TPUT("tput-64-b64/bare-ring",
 	     "bare Lamport ring, 64 B slots, batches of 64", 64, 64,
-	     run_lring_tput),
+	     run_lring_tput, BENCH_SPINS | CMP, NOPARAM),
 	TPUT("tput-64-b64/bare-seq", "bare per-slot-seq ring, batches of 64",
-	     64, 64, run_seq_tput),
+	     64, 64, run_seq_tput, BENCH_SPINS, NOPARAM),
 	TPUT("tput-1k/bare-ring", "bare Lamport ring, 1 KiB slots, 1 at a time",
-	     1024, 1, run_lring_tput),
+	     1024, 1, run_lring_tput, BENCH_SPINS | CMP, NOPARAM),
 	TPUT("tput-1k/bare-seq", "bare per-slot-seq ring, 1 at a time", 1024, 1,
-	     run_seq_tput),
+	     run_seq_tput, BENCH_SPINS, NOPARAM),
 	TPUT("tput-1k-b64/bare-ring",
 	     "bare Lamport ring, 1 KiB slots, batches of 64", 1024, 64,
-	     run_lring_tput),
+	     run_lring_tput, BENCH_SPINS, NOPARAM),
 	TPUT("tput-1k-b64/bare-seq", "bare per-slot-seq ring, batches of 64",
-	     1024, 64, run_seq_tput),
+	     1024, 64, run_seq_tput, BENCH_SPINS, NOPARAM),
 	TPUT("tput-64k/bare-ring",
 	     "bare Lamport ring, 64 KiB slots, 1 at a time", 65536, 1,
-	     run_lring_tput),
+	     run_lring_tput, BENCH_SPINS | CMP, NOPARAM),
 	TPUT("tput-64k/bare-seq", "bare per-slot-seq ring, 1 at a time", 65536,
-	     1, run_seq_tput),
+	     1, run_seq_tput, BENCH_SPINS, NOPARAM),
+	KPP_TPUT("8", 8, "8 B"),
+	KPP_TPUT("64", 64, "64 B"),
+	KPP_TPUT("1k", 1024, "1 KiB"),
+	KPP_TPUT("64k", 65536, "64 KiB"),
+	IDLE("idle/eventfd", "blocking read() of an eventfd", KPP_EVENTFD),
+	IDLE("idle/pipe", "blocking read() of a pipe", KPP_PIPE),
+	IDLE("idle/unix", "blocking read() of a Unix socket", KPP_UNIX),
+	IDLE("idle/mq", "blocking mq_receive()", KPP_MQ),
 	{ .name = NULL },
 };

@@ -29,6 +29,15 @@ extern const struct bench_figure bench_queue_figures[];
 /* Request/response figures and targets (rpc_figures.c). */
 extern const struct bench_figure bench_rpc_figures[];
 extern const struct bench_target bench_rpc_targets[];
+/*
+ * Other systems, for the side-by-side comparison: iceoryx through its C
+ * binding (peer_iceoryx.c) and ZeroMQ over ipc:// (peer_zmq.c). Built as
+ * stubs that skip when the library was not found.
+ */
+extern const struct bench_figure bench_iceoryx_figures[];
+extern const struct bench_figure bench_zmq_figures[];
+/* The targets of the comparison (compare.c). */
+extern const struct bench_target bench_compare_targets[];
 /* The performance targets (DESIGN.md, then pub/sub); ends with a NULL text. */
 extern const struct bench_target bench_shoal_targets[];
 

@@ -5,6 +5,7 @@
  * See harness.h for the overview.
  */
 #include "harness.h"
+#include "compare.h"
 
 #include <errno.h>
 #include <math.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -420,6 +422,126 @@ int bench_pair_run(const struct bench_config *cfg, bench_side_fn parent_fn,
 	return rc;
 }
 
+/* CPU time of this process (every thread), by getrusage. */
+static uint64_t rusage_ns(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return 0;
+	return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) *
+		       1000000000u +
+	       ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) *
+		       1000u;
+}
+
+/* Where the child reports its idle CPU and wall time. */
+enum {
+	IDLE_CHILD_CPU = BENCH_SIDE_FIRST_FREE,
+	IDLE_CHILD_WALL,
+};
+
+int bench_idle_parent(struct bench_side *s, bench_idle_fn send_one, void *ctx,
+		      struct bench_result *res)
+{
+	uint64_t c0, w0, wall, child_wall;
+	struct timespec ts;
+	int rc;
+
+	if (bench_side_sync(s))
+		return -ECANCELED;
+	c0 = rusage_ns();
+	w0 = bench_now_ns();
+	ts.tv_sec = (time_t)(s->cfg->idle_ns / 1000000000u);
+	ts.tv_nsec = (long)(s->cfg->idle_ns % 1000000000u);
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+	wall = bench_now_ns() - w0;
+	res->idle_parent = (double)(rusage_ns() - c0) / (double)wall;
+	rc = send_one(ctx);
+	if (rc)
+		return rc;
+	if (bench_side_sync(s))
+		return -ECANCELED;
+	child_wall = bench_side_get(s, IDLE_CHILD_WALL);
+	res->idle_child = child_wall ?
+				  (double)bench_side_get(s, IDLE_CHILD_CPU) /
+					  (double)child_wall :
+				  -1;
+	return 0;
+}
+
+int bench_idle_child(struct bench_side *s, bench_idle_fn wait_one, void *ctx)
+{
+	uint64_t c0, w0;
+	int rc;
+
+	if (bench_side_sync(s))
+		return -ECANCELED;
+	c0 = rusage_ns();
+	w0 = bench_now_ns();
+	rc = wait_one(ctx);
+	if (rc)
+		return rc;
+	bench_side_put(s, IDLE_CHILD_CPU, rusage_ns() - c0);
+	bench_side_put(s, IDLE_CHILD_WALL, bench_now_ns() - w0);
+	return bench_side_sync(s) ? -ECANCELED : 0;
+}
+
+/* What an isolated run sends back to the bench process. */
+struct isolated_page {
+	struct bench_result res;
+	struct bench_pair_times times;
+	int32_t rc;
+};
+
+int bench_run_isolated(bench_run_fn inner, const struct bench_figure *f,
+		       const struct bench_config *cfg, struct bench_result *res)
+{
+	struct isolated_page *pg = bench_shm_alloc(sizeof(*pg));
+	pid_t parent = getpid(), child;
+	int wstatus, rc;
+
+	if (!pg)
+		return -ENOMEM;
+	pg->res = *res;
+	pg->rc = -ECHILD;
+	fflush(NULL);
+	child = fork();
+	if (child < 0) {
+		rc = -errno;
+		bench_shm_free(pg, sizeof(*pg));
+		return rc;
+	}
+	if (child == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		/* Setup outside bench_pair_run() may hang too. */
+		signal(SIGALRM, watchdog_fire);
+		alarm(cfg->timeout_s);
+		pg->rc = inner(f, cfg, &pg->res);
+		pg->times = last_times;
+		fflush(NULL);
+		_exit(0);
+	}
+	while (waitpid(child, &wstatus, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 2)
+		exit(2); /* the watchdog fired and said why */
+	*res = pg->res;
+	last_times = pg->times;
+	rc = pg->rc;
+	if (WIFSIGNALED(wstatus)) {
+		rc = -ECHILD;
+		snprintf(res->note, BENCH_NOTE_MAX,
+			 "isolated process killed by signal %d",
+			 WTERMSIG(wstatus));
+	}
+	bench_shm_free(pg, sizeof(*pg));
+	return rc;
+}
+
 int bench_samples_init(struct bench_samples *s, const struct bench_config *cfg)
 {
 	s->count = cfg->iters;
@@ -657,6 +779,8 @@ void bench_result_merge(const struct bench_figure *f,
 	out->blocked_per_msg = MEDIAN(blocked_per_msg);
 	out->ref_p50_ns = MEDIAN(ref_p50_ns);
 	out->ref_ratio = MEDIAN(ref_ratio);
+	out->idle_parent = MEDIAN(idle_parent);
+	out->idle_child = MEDIAN(idle_child);
 	out->samples = 0;
 	for (i = 0; i < n; i++)
 		out->samples += use[i] ? rounds[i].samples : 0;
@@ -738,6 +862,8 @@ static double metric_of(const struct bench_result *res, enum bench_metric m)
 		return res->max_ns;
 	case BENCH_REF:
 		return res->ref_ratio;
+	case BENCH_IDLE_CPU:
+		return res->idle_child;
 	}
 	return NAN;
 }
@@ -754,8 +880,8 @@ static double ratio(double a, double b)
  * compared under the same conditions even if the machine changed between
  * rounds.
  */
-static double cmp_ratio(const struct bench_report *r, size_t fi,
-			const char *base, enum bench_metric m)
+double bench_cmp_ratio(const struct bench_report *r, size_t fi,
+		       const char *base, enum bench_metric m)
 {
 	long bi = bench_find(r->figs, r->count, base);
 	const struct bench_result *f, *b;
@@ -805,6 +931,8 @@ static const char *metric_name(enum bench_metric m)
 		return "max";
 	case BENCH_REF:
 		return "p50 vs reference";
+	case BENCH_IDLE_CPU:
+		return "idle CPU share";
 	}
 	return "?";
 }
@@ -822,7 +950,7 @@ static int target_eval(const struct bench_report *r,
 	if (fi < 0 || r->res[fi].status)
 		return -1;
 	if (t->baseline)
-		v = cmp_ratio(r, (size_t)fi, t->baseline, t->metric);
+		v = bench_cmp_ratio(r, (size_t)fi, t->baseline, t->metric);
 	else
 		v = metric_of(&r->res[fi], t->metric);
 	if (isnan(v) || v < 0)
@@ -876,6 +1004,18 @@ static void print_tput_row(FILE *out, const struct bench_figure *f,
 		res->msgs_per_s_hi / 1e6, f->title);
 }
 
+static void print_idle_row(FILE *out, const struct bench_figure *f,
+			   const struct bench_result *res)
+{
+	fprintf(out, "%-28s", f->name);
+	if (res->status) {
+		print_status(out, res);
+		return;
+	}
+	fprintf(out, " %8.3f%% %8.3f%%  %s\n", res->idle_child * 100,
+		res->idle_parent * 100, f->title);
+}
+
 static void print_ratios(FILE *out, const struct bench_report *r, size_t i)
 {
 	const struct bench_figure *f = r->figs[i];
@@ -898,15 +1038,15 @@ static void print_ratios(FILE *out, const struct bench_report *r, size_t i)
 		}
 		if (f->kind != BENCH_THROUGHPUT)
 			fprintf(out, " %9.2fx %9.2fx %9.2fx %9.2fx %9.2fx\n",
-				cmp_ratio(r, i, f->vs[k], BENCH_P50),
-				cmp_ratio(r, i, f->vs[k], BENCH_P99),
-				cmp_ratio(r, i, f->vs[k], BENCH_P999),
-				cmp_ratio(r, i, f->vs[k], BENCH_MAX),
-				cmp_ratio(r, i, f->vs[k], BENCH_BULK));
+				bench_cmp_ratio(r, i, f->vs[k], BENCH_P50),
+				bench_cmp_ratio(r, i, f->vs[k], BENCH_P99),
+				bench_cmp_ratio(r, i, f->vs[k], BENCH_P999),
+				bench_cmp_ratio(r, i, f->vs[k], BENCH_MAX),
+				bench_cmp_ratio(r, i, f->vs[k], BENCH_BULK));
 		else
 			fprintf(out, " %8.2fx %8.2fx\n",
-				cmp_ratio(r, i, f->vs[k], BENCH_MSGS),
-				cmp_ratio(r, i, f->vs[k], BENCH_GBS));
+				bench_cmp_ratio(r, i, f->vs[k], BENCH_MSGS),
+				bench_cmp_ratio(r, i, f->vs[k], BENCH_GBS));
 	}
 	if (res->wakeups_per_msg >= 0 && res->sleeps_per_msg >= 0)
 		fprintf(out,
@@ -962,17 +1102,19 @@ static void print_section(FILE *out, const struct bench_report *r,
 		if (prev && !same_group(prev, f->name))
 			fputc('\n', out);
 		prev = f->name;
-		if (kind != BENCH_THROUGHPUT)
-			print_latency_row(out, f, &r->res[i]);
-		else
+		if (kind == BENCH_THROUGHPUT)
 			print_tput_row(out, f, &r->res[i]);
+		else if (kind == BENCH_IDLE)
+			print_idle_row(out, f, &r->res[i]);
+		else
+			print_latency_row(out, f, &r->res[i]);
 		print_disturbed(out, &r->res[i]);
-		if (f->flags & BENCH_SHOAL)
+		if ((f->flags & BENCH_SHOAL) && kind != BENCH_IDLE)
 			print_ratios(out, r, i);
 	}
 }
 
-static void print_targets(FILE *out, const struct bench_report *r)
+void bench_print_targets(FILE *out, const struct bench_report *r)
 {
 	const struct bench_target *t;
 	double v = 0;
@@ -1034,12 +1176,13 @@ static void print_pct_section(FILE *out, const struct bench_report *r,
 void bench_print_table(FILE *out, const struct bench_report *r)
 {
 	size_t i;
-	int lat = 0, tput = 0, cost = 0;
+	int lat = 0, tput = 0, cost = 0, idle = 0;
 
 	for (i = 0; i < r->count; i++) {
 		lat |= r->figs[i]->kind == BENCH_LATENCY;
 		tput |= r->figs[i]->kind == BENCH_THROUGHPUT;
 		cost |= r->figs[i]->kind == BENCH_COST;
+		idle |= r->figs[i]->kind == BENCH_IDLE;
 	}
 	if (lat)
 		print_pct_section(
@@ -1065,7 +1208,16 @@ void bench_print_table(FILE *out, const struct bench_report *r)
 			" round's ratio; \"/ 1 sub, interleaved\": p50 over that of a service with\n"
 			" one subscriber, published to in the same run, burst for burst)\n",
 			BENCH_COST_BURST);
-	print_targets(out, r);
+	if (idle) {
+		fprintf(out, "\n%-28s %9s %9s  %s\n", "CPU WHILE IDLE",
+			"waiter", "sender", "what");
+		print_section(out, r, BENCH_IDLE);
+		fprintf(out,
+			"(share of one core each side used while the waiter waited for a message\n"
+			" that came after %.2f s: getrusage, every thread of the process)\n",
+			r->cfg_idle ? (double)r->cfg_idle->idle_ns / 1e9 : 0.0);
+	}
+	bench_print_targets(out, r);
 }
 
 /* JSON. */
@@ -1155,6 +1307,7 @@ static void json_figure(FILE *out, const struct bench_report *r, size_t i)
 		",\n     \"kind\": \"%s\", \"size\": %u, \"batch\": %u, \"shoal\": %s, ",
 		f->kind == BENCH_LATENCY ? "latency" :
 		f->kind == BENCH_COST	 ? "cost" :
+		f->kind == BENCH_IDLE	 ? "idle" :
 					   "throughput",
 		f->size, f->batch, f->flags & BENCH_SHOAL ? "true" : "false");
 	fprintf(out, "\"status\": \"%s\", \"note\": ",
@@ -1192,6 +1345,22 @@ static void json_figure(FILE *out, const struct bench_report *r, size_t i)
 		fprintf(out, ", \"msgs_per_s_hi\": ");
 		json_num(out, res->msgs_per_s_hi);
 	}
+	if (res->status == 0 && f->kind == BENCH_IDLE) {
+		fprintf(out, ",\n     \"idle_cpu_waiter\": ");
+		json_num(out, res->idle_child);
+		fprintf(out, ", \"idle_cpu_sender\": ");
+		json_num(out, res->idle_parent);
+	}
+	if (res->status == 0 && (f->flags & BENCH_COMPARE) &&
+	    f->kind != BENCH_IDLE) {
+		fprintf(out, ",\n     \"shoal_speedup\": {\"p50\": ");
+		json_num(out, bench_shoal_speedup(r, i, BENCH_P50));
+		fprintf(out, ", \"p99\": ");
+		json_num(out, bench_shoal_speedup(r, i, BENCH_P99));
+		fprintf(out, ", \"msgs_per_s\": ");
+		json_num(out, bench_shoal_speedup(r, i, BENCH_MSGS));
+		fputc('}', out);
+	}
 	if (res->status == 0 && res->cpu_share >= 0) {
 		fprintf(out, ", \"cpu_share\": ");
 		json_num(out, res->cpu_share);
@@ -1228,24 +1397,24 @@ static void json_figure(FILE *out, const struct bench_report *r, size_t i)
 			first = 0;
 			if (f->kind != BENCH_THROUGHPUT) {
 				fprintf(out, ", \"p50\": ");
-				json_num(out,
-					 cmp_ratio(r, i, f->vs[k], BENCH_P50));
+				json_num(out, bench_cmp_ratio(r, i, f->vs[k],
+							      BENCH_P50));
 				fprintf(out, ", \"p99\": ");
-				json_num(out,
-					 cmp_ratio(r, i, f->vs[k], BENCH_P99));
+				json_num(out, bench_cmp_ratio(r, i, f->vs[k],
+							      BENCH_P99));
 				fprintf(out, ", \"p999\": ");
-				json_num(out,
-					 cmp_ratio(r, i, f->vs[k], BENCH_P999));
+				json_num(out, bench_cmp_ratio(r, i, f->vs[k],
+							      BENCH_P999));
 				fprintf(out, ", \"max\": ");
-				json_num(out,
-					 cmp_ratio(r, i, f->vs[k], BENCH_MAX));
+				json_num(out, bench_cmp_ratio(r, i, f->vs[k],
+							      BENCH_MAX));
 				fprintf(out, ", \"bulk\": ");
-				json_num(out,
-					 cmp_ratio(r, i, f->vs[k], BENCH_BULK));
+				json_num(out, bench_cmp_ratio(r, i, f->vs[k],
+							      BENCH_BULK));
 			} else {
 				fprintf(out, ", \"msgs_per_s\": ");
-				json_num(out,
-					 cmp_ratio(r, i, f->vs[k], BENCH_MSGS));
+				json_num(out, bench_cmp_ratio(r, i, f->vs[k],
+							      BENCH_MSGS));
 			}
 			fputc('}', out);
 		}
@@ -1286,9 +1455,12 @@ int bench_write_json(const char *path, const struct bench_report *r)
 	fprintf(out, ",\n  \"config\": {\n");
 	json_config(out, "latency_polled", r->cfg_poll, 0);
 	json_config(out, "latency_blocking", r->cfg_block, 0);
-	json_config(out, "throughput", r->cfg_tput, !r->cfg_cost);
+	json_config(out, "throughput", r->cfg_tput,
+		    !r->cfg_cost && !r->cfg_idle);
 	if (r->cfg_cost)
-		json_config(out, "publish_cost", r->cfg_cost, 1);
+		json_config(out, "publish_cost", r->cfg_cost, !r->cfg_idle);
+	if (r->cfg_idle)
+		json_config(out, "idle", r->cfg_idle, 1);
 	fprintf(out, "  },\n  \"figures\": [\n");
 	for (i = 0; i < r->count; i++)
 		json_figure(out, r, i);

@@ -57,6 +57,12 @@ enum bench_kind {
 	 * bursts of operations, each burst timed as a whole (fan-out).
 	 */
 	BENCH_COST = 3,
+	/*
+	 * CPU use while idle: the child waits for one message with the
+	 * system's default blocking wait while the parent does nothing for
+	 * cfg->idle_ns (idle_parent, idle_child).
+	 */
+	BENCH_IDLE = 4,
 };
 
 /* bench_figure.flags */
@@ -67,6 +73,12 @@ enum {
 	BENCH_BLOCKS = 1u << 1,
 	/* Measures shoal: compared against the figures named in vs[]. */
 	BENCH_SHOAL = 1u << 2,
+	/*
+	 * In the side-by-side comparison (--compare). In each group, the one
+	 * figure that has both BENCH_SHOAL and BENCH_COMPARE is the shoal
+	 * figure every other system is compared with.
+	 */
+	BENCH_COMPARE = 1u << 3,
 };
 
 /* Where the two sides of a pair run. Decided once, at start-up. */
@@ -90,6 +102,8 @@ struct bench_config {
 	uint64_t trial_ns;
 	uint32_t trials;    /* throughput trials (median reported) */
 	uint32_t timeout_s; /* watchdog for one figure */
+	/* BENCH_IDLE: how long the parent stays idle before it sends. */
+	uint64_t idle_ns;
 };
 
 struct bench_result {
@@ -128,6 +142,12 @@ struct bench_result {
 	 * process ran on their CPUs and the figure is unreliable. < 0: n/a.
 	 */
 	double cpu_share;
+	/*
+	 * BENCH_IDLE: each side's CPU time (getrusage, all its threads) over
+	 * the idle period's wall time: the share of one core it used while
+	 * waiting. < 0: n/a.
+	 */
+	double idle_parent, idle_child;
 	/* Rounds merged into this result, and how many were disturbed. */
 	uint32_t rounds, disturbed_rounds;
 };
@@ -171,6 +191,8 @@ enum bench_metric {
 	BENCH_MAX = 8,
 	/* BENCH_COST: p50 over the interleaved reference's (a ratio). */
 	BENCH_REF = 9,
+	/* BENCH_IDLE: the waiting side's (the child's) share of a core. */
+	BENCH_IDLE_CPU = 10,
 };
 
 struct bench_target {
@@ -207,6 +229,7 @@ struct bench_report {
 	const struct bench_config *cfg_block;
 	const struct bench_config *cfg_tput;
 	const struct bench_config *cfg_cost; /* NULL: no BENCH_COST figure */
+	const struct bench_config *cfg_idle; /* NULL: no BENCH_IDLE figure */
 };
 
 /* Time and spinning. */
@@ -326,6 +349,40 @@ int bench_side_report(struct bench_side *s, uint64_t wakeups, uint64_t sleeps);
 /* Explain a failure; the first note of each side is kept. */
 void bench_side_note(struct bench_side *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Idle figures. The parent runs bench_idle_parent(), the child
+ * bench_idle_child(), after their setup:
+ *
+ *   parent                               child
+ *   barrier                              barrier
+ *   sleep cfg->idle_ns                   @wait_one(ctx): wait for one message
+ *   @send_one(ctx): send one message       with the default blocking wait
+ *   barrier                              report its CPU and wall time; barrier
+ *
+ * The parent's share is its CPU time over the sleep, the child's its CPU
+ * time from its barrier to the message, each over wall time and measured
+ * with getrusage(RUSAGE_SELF), so every thread a library started counts.
+ * Both shares land in @res. Returns 0, -ECANCELED, or what a callback
+ * returned.
+ */
+typedef int (*bench_idle_fn)(void *ctx);
+int bench_idle_parent(struct bench_side *s, bench_idle_fn send_one, void *ctx,
+		      struct bench_result *res);
+int bench_idle_child(struct bench_side *s, bench_idle_fn wait_one, void *ctx);
+
+/*
+ * bench_run_isolated - run @inner(@f, @cfg, @res) in a forked process of its
+ * own (pinned where the parent is) and bring @res and the pair times back.
+ * For libraries that keep per-process state that fork() does not reset (a
+ * runtime with threads, a singleton): the bench process itself never
+ * initialises them, so every figure starts from a fresh process. If the
+ * watchdog fires inside, the whole program stops with status 2, as it
+ * would without isolation.
+ */
+int bench_run_isolated(bench_run_fn inner, const struct bench_figure *f,
+		       const struct bench_config *cfg,
+		       struct bench_result *res);
 
 /* Share of all CPUs' time that was idle over the next @ms ms, or -1. */
 double bench_cpu_idle(unsigned int ms);
@@ -488,8 +545,17 @@ void bench_result_merge(const struct bench_figure *f,
 long bench_find(const struct bench_figure *const *figs, size_t count,
 		const char *name);
 
+/*
+ * Figure @fi over figure @base on metric @m: the median over rounds of the
+ * ratio within each round (undisturbed rounds when there are any), or NaN.
+ */
+double bench_cmp_ratio(const struct bench_report *r, size_t fi,
+		       const char *base, enum bench_metric m);
+
 /* Output. */
 void bench_print_table(FILE *out, const struct bench_report *r);
+/* The targets, met or missed (the last part of bench_print_table()). */
+void bench_print_targets(FILE *out, const struct bench_report *r);
 int bench_write_json(const char *path, const struct bench_report *r);
 
 /*

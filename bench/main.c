@@ -18,7 +18,9 @@
  * returned an error), 2 on a usage error or a hang (the watchdog). A missed
  * performance target never changes the exit status.
  */
+#include "compare.h"
 #include "figures.h"
+#include "plot.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -53,12 +55,27 @@
  */
 #define FULL_COST_ITERS (256u * BENCH_COST_BURST)
 #define QUICK_COST_ITERS (8u * BENCH_COST_BURST)
+/*
+ * Large round trips: at most this many payload bytes per figure and round
+ * (both ways), so a 1 MiB round trip runs about 2000 times, not 200000,
+ * but never fewer than LAT_MIN_ITERS times.
+ */
+#define FULL_LAT_BYTES (4ULL << 30)
+#define QUICK_LAT_BYTES (256ULL << 20)
+#define LAT_MIN_ITERS 200u
+/* Idle figures: how long the waiter waits. */
+#define FULL_IDLE_NS 1000000000ULL
+#define QUICK_IDLE_NS 100000000ULL
+/* --compare --quick: one round, the harness must not rot, no more. */
+#define COMPARE_QUICK_ROUNDS 1u
 
 struct options {
 	int quick;
 	int list;
+	int compare;
 	const char *only;
 	const char *json;
+	const char *plot;
 	uint64_t iters;	 /* 0: the mode's defaults */
 	uint32_t rounds; /* 0: the mode's default */
 };
@@ -66,9 +83,13 @@ struct options {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: shoal-bench [--quick] [--only NAME] [--iters N] [--rounds N]\n"
-		"                   [--json FILE] [--list]\n"
-		"  --quick       three short rounds (CI smoke run, well under 20 s)\n"
+		"usage: shoal-bench [--compare] [--quick] [--only NAME] [--iters N]\n"
+		"                   [--rounds N] [--json FILE] [--plot FILE.svg] [--list]\n"
+		"  --compare     shoal side by side with the other IPC systems (iceoryx,\n"
+		"                ZeroMQ, Unix sockets, pipes, POSIX mq, bare shared memory\n"
+		"                and eventfd): one table per figure, ratios to shoal\n"
+		"  --quick       three short rounds (CI smoke run, well under 20 s);\n"
+		"                with --compare one round\n"
 		"  --only NAME   run figures whose name contains NAME, plus the\n"
 		"                baselines the selected shoal figures are compared to\n"
 		"  --iters N     per round: N round trips per latency figure,\n"
@@ -76,6 +97,8 @@ static void usage(FILE *out)
 		"  --rounds N    run every figure N times, interleaved (default 5,\n"
 		"                --quick 3); results are medians over the rounds\n"
 		"  --json FILE   also write the results to FILE as JSON\n"
+		"  --plot FILE   draw round-trip latency against message size for\n"
+		"                every system measured, as an SVG picture\n"
 		"  --list        print the figure names and exit\n");
 }
 
@@ -83,6 +106,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
 		{ "quick", no_argument, NULL, 'q' },
+		{ "compare", no_argument, NULL, 'c' },
+		{ "plot", required_argument, NULL, 'p' },
 		{ "only", required_argument, NULL, 'o' },
 		{ "iters", required_argument, NULL, 'n' },
 		{ "rounds", required_argument, NULL, 'r' },
@@ -95,8 +120,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 	int c;
 
 	memset(o, 0, sizeof(*o));
-	while ((c = getopt_long(argc, argv, "qo:n:r:j:lh", longopts, NULL)) !=
-	       -1) {
+	while ((c = getopt_long(argc, argv, "qco:n:r:j:p:lh", longopts,
+				NULL)) != -1) {
 		switch (c) {
 		case 'q':
 			o->quick = 1;
@@ -126,6 +151,12 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'j':
 			o->json = optarg;
+			break;
+		case 'c':
+			o->compare = 1;
+			break;
+		case 'p':
+			o->plot = optarg;
 			break;
 		case 'l':
 			o->list = 1;
@@ -164,7 +195,8 @@ static int in_group(const struct bench_figure *f, const char *g, size_t len)
  */
 static const struct bench_figure *const figure_lists[] = {
 	bench_baselines,     bench_shoal_figures, bench_pubsub_figures,
-	bench_queue_figures, bench_rpc_figures,
+	bench_queue_figures, bench_rpc_figures,	  bench_iceoryx_figures,
+	bench_zmq_figures,
 };
 #define NLISTS (sizeof(figure_lists) / sizeof(figure_lists[0]))
 static const struct bench_target *const target_lists[] = {
@@ -248,14 +280,19 @@ static void want(const struct bench_figure *const *all, size_t n, char *wanted,
  * selected shoal figures are compared with, and those of their targets.
  */
 static void select_figures(const struct bench_figure *const *all, size_t n,
-			   const char *only, char *wanted)
+			   const struct options *o, char *wanted)
 {
+	const char *only = o->only;
 	const struct bench_target *t;
 	size_t i;
 	int k;
 
 	for (i = 0; i < n; i++)
-		wanted[i] = !only || strstr(all[i]->name, only) != NULL;
+		wanted[i] = (!only || strstr(all[i]->name, only) != NULL) &&
+			    (!o->compare || (all[i]->flags & BENCH_COMPARE));
+	/* The comparison brings its own systems, not the baselines' baselines. */
+	if (o->compare)
+		return;
 	for (i = 0; i < n; i++) {
 		if (!wanted[i] || !(all[i]->flags & BENCH_SHOAL))
 			continue;
@@ -296,6 +333,16 @@ static void figure_config(const struct options *o, const struct bench_figure *f,
 		c->iters = o->quick ? QUICK_BLOCK_ITERS : FULL_BLOCK_ITERS;
 	else
 		c->iters = o->quick ? QUICK_POLL_ITERS : FULL_POLL_ITERS;
+	if (f->kind == BENCH_LATENCY && !o->iters && f->size) {
+		uint64_t most = (o->quick ? QUICK_LAT_BYTES : FULL_LAT_BYTES) /
+				(2u * f->size);
+
+		if (most < LAT_MIN_ITERS)
+			most = LAT_MIN_ITERS;
+		if (c->iters > most)
+			c->iters = most;
+	}
+	c->idle_ns = o->quick ? QUICK_IDLE_NS : FULL_IDLE_NS;
 	/* Throughput trials last about trial_ns, unless --iters fixed them. */
 	if (f->kind == BENCH_THROUGHPUT && !o->iters)
 		c->trial_ns = o->quick ? QUICK_TRIAL_NS : FULL_TRIAL_NS;
@@ -435,7 +482,8 @@ int main(int argc, char **argv)
 		.kind = BENCH_THROUGHPUT, .size = 8
 	};
 	static const struct bench_figure probe_cost = { .kind = BENCH_COST };
-	struct bench_config cfg_poll, cfg_block, cfg_tput, cfg_cost;
+	static const struct bench_figure probe_idle = { .kind = BENCH_IDLE };
+	struct bench_config cfg_poll, cfg_block, cfg_tput, cfg_cost, cfg_idle;
 	const struct bench_figure **all, **figs;
 	struct bench_result *res, *rounds;
 	struct bench_report rep;
@@ -451,7 +499,10 @@ int main(int argc, char **argv)
 		return 2;
 	n = count_figures();
 	targets = all_targets();
-	nrounds = o.rounds ? o.rounds : o.quick ? QUICK_ROUNDS : FULL_ROUNDS;
+	nrounds = o.rounds	       ? o.rounds :
+		  o.quick && o.compare ? COMPARE_QUICK_ROUNDS :
+		  o.quick	       ? QUICK_ROUNDS :
+					 FULL_ROUNDS;
 	all = calloc(n, sizeof(*all));
 	figs = calloc(n, sizeof(*figs));
 	res = calloc(n, sizeof(*res));
@@ -467,7 +518,7 @@ int main(int argc, char **argv)
 			printf("%-28s %s\n", all[i]->name, all[i]->title);
 		return 0;
 	}
-	select_figures(all, n, o.only, wanted);
+	select_figures(all, n, &o, wanted);
 	for (i = 0; i < n; i++)
 		if (wanted[i])
 			figs[count++] = all[i];
@@ -486,6 +537,7 @@ int main(int argc, char **argv)
 	figure_config(&o, &probe_block, &cpus, &cfg_block);
 	figure_config(&o, &probe_tput, &cpus, &cfg_tput);
 	figure_config(&o, &probe_cost, &cpus, &cfg_cost);
+	figure_config(&o, &probe_idle, &cpus, &cfg_idle);
 	/*
 	 * Throughput defaults depend on the message size: tput_default_msgs().
 	 */
@@ -499,9 +551,13 @@ int main(int argc, char **argv)
 	rep.count = count;
 	rep.rounds = rounds;
 	rep.nrounds = nrounds;
-	rep.targets = targets;
+	/* The comparison has targets of its own; the others would be n/a. */
+	rep.targets = o.compare ? bench_compare_targets : targets;
 	rep.cpus = &cpus;
-	rep.mode = o.iters || o.rounds ? "custom" : o.quick ? "quick" : "full";
+	rep.mode = o.iters || o.rounds ? "custom" :
+		   o.compare ? (o.quick ? "compare-quick" : "compare") :
+		   o.quick   ? "quick" :
+			       "full";
 	rep.shoal_version = bench_shoal_version();
 	rep.cpu_model = cpu_model(model, sizeof(model));
 	rep.date = date;
@@ -510,9 +566,12 @@ int main(int argc, char **argv)
 	rep.cfg_poll = &cfg_poll;
 	rep.cfg_block = &cfg_block;
 	rep.cfg_tput = &cfg_tput;
-	for (i = 0; i < count; i++)
+	for (i = 0; i < count; i++) {
 		if (figs[i]->kind == BENCH_COST)
 			rep.cfg_cost = &cfg_cost;
+		if (figs[i]->kind == BENCH_IDLE)
+			rep.cfg_idle = &cfg_idle;
+	}
 	print_header(&rep, sysconf(_SC_NPROCESSORS_ONLN));
 
 	t0 = bench_now_ns();
@@ -542,7 +601,12 @@ int main(int argc, char **argv)
 			     res[i].disturbed_rounds == res[i].rounds;
 	}
 
-	bench_print_table(stdout, &rep);
+	if (o.compare) {
+		bench_print_compare(stdout, &rep);
+		bench_print_targets(stdout, &rep);
+	} else {
+		bench_print_table(stdout, &rep);
+	}
 	printf("\n%zu figures measured, %d failed, %zu skipped, %u rounds, in %.1f s\n",
 	       selected, failures, skipped, nrounds, rep.seconds);
 	if (disturbed)
@@ -553,6 +617,14 @@ int main(int argc, char **argv)
 		rc = bench_write_json(o.json, &rep);
 		if (rc) {
 			fprintf(stderr, "shoal-bench: writing %s: %s\n", o.json,
+				strerror(-rc));
+			failures++;
+		}
+	}
+	if (o.plot) {
+		rc = bench_write_svg(o.plot, &rep);
+		if (rc) {
+			fprintf(stderr, "shoal-bench: writing %s: %s\n", o.plot,
 				strerror(-rc));
 			failures++;
 		}

@@ -53,8 +53,6 @@
 #include <shoal.h>
 #include <shoal/pubsub.h>
 
-#define MSG_MAX 1024
-
 static int pub_open(struct bench_side *s, const char *name, uint32_t delivery,
 		    uint32_t capacity, uint32_t size, uint32_t flags,
 		    struct shoal_pub **out)
@@ -130,6 +128,16 @@ struct rtt_arg {
 	unsigned char *msg;
 };
 
+/*
+ * Slots per round-trip service: one message is ever in flight, so large
+ * messages get a few slots instead of BENCH_RTT_CAPACITY (64 MiB of ring for
+ * 1 MiB ones).
+ */
+static uint32_t rtt_capacity(uint32_t size)
+{
+	return size >= 65536 ? 8 : BENCH_RTT_CAPACITY;
+}
+
 /* Loan a slot, write @size bytes of @src into it, send it. */
 static inline int rtt_send(struct shoal_pub *pub, const unsigned char *src,
 			   uint32_t size)
@@ -156,7 +164,7 @@ static inline int rtt_round_trip(void *ctx, uint64_t i)
 	rc = shoal_sub_take(a->sub, &m, SHOAL_WAIT_FOREVER);
 	if (rc)
 		return bench_shoal_failed(a->side, "shoal_sub_take", rc);
-	memcpy(a->msg, m.data, m.len <= MSG_MAX ? m.len : MSG_MAX);
+	memcpy(a->msg, m.data, m.len <= a->size ? m.len : a->size);
 	rc = shoal_sub_release(a->sub, &m);
 	if (rc)
 		return bench_shoal_failed(a->side, "shoal_sub_release", rc);
@@ -185,17 +193,18 @@ static void pubsub_counters(struct shoal_pub *pub, struct shoal_sub *sub,
 static int rtt_parent(struct bench_side *s)
 {
 	struct rtt_arg *a = s->arg;
-	_Alignas(BENCH_LINE) unsigned char msg[MSG_MAX];
 	uint64_t w, sl;
 	int rc;
 
-	memset(msg, 0xa5, sizeof(msg));
+	a->msg = bench_buf_alloc(a->size);
+	if (!a->msg)
+		return -ENOMEM;
+	memset(a->msg, 0xa5, a->size);
 	a->side = s;
-	a->msg = msg;
-	rc = pub_open(s, a->name[0], a->delivery, BENCH_RTT_CAPACITY, a->size,
-		      a->pub_flags, &a->pub);
+	rc = pub_open(s, a->name[0], a->delivery, rtt_capacity(a->size),
+		      a->size, a->pub_flags, &a->pub);
 	if (rc)
-		return rc;
+		goto out;
 	/* Both services exist after this barrier. */
 	if (bench_side_sync(s)) {
 		rc = -ECANCELED;
@@ -221,6 +230,8 @@ out:
 	shoal_pub_destroy(a->pub);
 	a->sub = NULL;
 	a->pub = NULL;
+	free(a->msg);
+	a->msg = NULL;
 	return rc;
 }
 
@@ -234,8 +245,8 @@ static int rtt_child(struct bench_side *s)
 	void *slot;
 	int rc;
 
-	rc = pub_open(s, a->name[1], a->delivery, BENCH_RTT_CAPACITY, a->size,
-		      a->pub_flags, &pub);
+	rc = pub_open(s, a->name[1], a->delivery, rtt_capacity(a->size),
+		      a->size, a->pub_flags, &pub);
 	if (rc)
 		return rc;
 	if (bench_side_sync(s)) {
@@ -311,6 +322,94 @@ static int run_rtt(const struct bench_figure *f, const struct bench_config *cfg,
 	}
 	bench_samples_fini(&a.lat);
 	return rc;
+}
+
+/*
+ * Idle: the child subscribes with the default wait strategy (adaptive: a
+ * short spin, then a sleep on the eventfd) and waits for one message that
+ * the parent publishes after cfg->idle_ns. What the waiter costs while
+ * nothing happens.
+ */
+
+struct idle_arg {
+	char name[BENCH_NAME_MAX];
+	struct bench_result *res;
+	struct bench_side *side;
+	struct shoal_pub *pub;
+	struct shoal_sub *sub;
+};
+
+static int idle_send(void *ctx)
+{
+	struct idle_arg *a = ctx;
+	unsigned char msg[8];
+	int rc;
+
+	bench_stamp(msg, 1, sizeof(msg));
+	rc = shoal_pub_write(a->pub, msg, sizeof(msg), NULL);
+	return rc ? bench_shoal_failed(a->side, "shoal_pub_write", rc) : 0;
+}
+
+static int idle_wait(void *ctx)
+{
+	struct idle_arg *a = ctx;
+	struct shoal_msg m;
+	int rc = shoal_sub_take(a->sub, &m, SHOAL_WAIT_FOREVER);
+
+	if (rc)
+		return bench_shoal_failed(a->side, "shoal_sub_take", rc);
+	rc = msg_check(a->side, &m, m.data, 8, 1);
+	shoal_sub_release(a->sub, &m);
+	return rc;
+}
+
+static int idle_parent(struct bench_side *s)
+{
+	struct idle_arg *a = s->arg;
+	int rc;
+
+	a->side = s;
+	rc = pub_open(s, a->name, SHOAL_DELIVERY_RELIABLE, BENCH_RTT_CAPACITY,
+		      8, 0, &a->pub);
+	if (rc)
+		return rc;
+	/* The service exists; the child subscribes before the next one. */
+	rc = bench_side_sync(s) ? -ECANCELED :
+				  bench_idle_parent(s, idle_send, a, a->res);
+	shoal_pub_destroy(a->pub);
+	return rc;
+}
+
+static int idle_child(struct bench_side *s)
+{
+	struct idle_arg *a = s->arg;
+	int rc;
+
+	a->side = s;
+	if (bench_side_sync(s))
+		return -ECANCELED;
+	rc = sub_open(s, a->name, 0, &a->sub);
+	if (rc)
+		return rc;
+	rc = bench_idle_child(s, idle_wait, a);
+	shoal_sub_close(a->sub);
+	return rc;
+}
+
+static int run_idle(const struct bench_figure *f,
+		    const struct bench_config *cfg, struct bench_result *res)
+{
+	struct idle_arg a;
+	int rc;
+
+	(void)f;
+	rc = bench_registry_setup(res->note);
+	if (rc)
+		return rc;
+	memset(&a, 0, sizeof(a));
+	a.res = res;
+	bench_service_name(a.name, "idle");
+	return bench_pair_run(cfg, idle_parent, idle_child, &a, res->note);
 }
 
 /*
@@ -953,30 +1052,37 @@ static int run_fan(const struct bench_figure *f, const struct bench_config *cfg,
  * Figures of group @g are named "@g/@impl". @dl: delivery; @pf: SHOAL_PUB_*
  * flags; @fm: enum fan_mode (the run functions' f->param).
  */
-#define POLL(g, impl, t, sz, dl, pf, v0, v1, v2)                            \
-	{                                                                   \
-		.name = g "/" impl, .title = t, .kind = BENCH_LATENCY,      \
-		.size = sz, .batch = 1, .flags = BENCH_SPINS | BENCH_SHOAL, \
-		.run = run_rtt, .param = { dl, pf, SHOAL_WAIT_BUSY_SPIN },  \
-		.vs = { g "/" v0,                                           \
-			g "/" v1,                                           \
-			g "/" v2 }                                          \
+#define POLL(g, impl, t, sz, dl, pf, v0, v1, v2) \
+	POLL_FL(g, impl, t, sz, dl, pf, 0, v0, v1, v2)
+/* @fl: BENCH_COMPARE for the figures of the side-by-side comparison. */
+#define POLL_FL(g, impl, t, sz, dl, pf, fl, v0, v1, v2)                    \
+	{                                                                  \
+		.name = g "/" impl, .title = t, .kind = BENCH_LATENCY,     \
+		.size = sz, .batch = 1,                                    \
+		.flags = BENCH_SPINS | BENCH_SHOAL | (fl), .run = run_rtt, \
+		.param = { dl, pf, SHOAL_WAIT_BUSY_SPIN },                 \
+		.vs = { g "/" v0,                                          \
+			g "/" v1,                                          \
+			g "/" v2 }                                         \
 	}
-#define BLOCK(g, t, sz)                                                      \
-	{                                                                    \
-		.name = g "/pubsub", .title = t, .kind = BENCH_LATENCY,      \
-		.size = sz, .batch = 1, .flags = BENCH_BLOCKS | BENCH_SHOAL, \
-		.run = run_rtt,                                              \
-		.param = { SHOAL_DELIVERY_RELIABLE, 0, SHOAL_WAIT_BLOCK },   \
-		.vs = { g "/eventfd",                                        \
-			g "/pipe",                                           \
-			g "/shoal-channel" }                                 \
+#define BLOCK(g, t, sz)                                                    \
+	{                                                                  \
+		.name = g "/pubsub", .title = t, .kind = BENCH_LATENCY,    \
+		.size = sz, .batch = 1,                                    \
+		.flags = BENCH_BLOCKS | BENCH_SHOAL | BENCH_COMPARE,       \
+		.run = run_rtt,                                            \
+		.param = { SHOAL_DELIVERY_RELIABLE, 0, SHOAL_WAIT_BLOCK }, \
+		.vs = { g "/eventfd",                                      \
+			g "/pipe",                                         \
+			g "/shoal-channel" }                               \
 	}
-#define TPUT(g, impl, t, sz, pf, v2)                                        \
+#define TPUT(g, impl, t, sz, pf, v2) TPUT_FL(g, impl, t, sz, pf, 0, v2)
+#define TPUT_FL(g, impl, t, sz, pf, fl, v2)                                 \
 	{                                                                   \
 		.name = g "/" impl, .title = t, .kind = BENCH_THROUGHPUT,   \
-		.size = sz, .batch = 1, .flags = BENCH_SPINS | BENCH_SHOAL, \
-		.run = run_tput, .param = { pf },                           \
+		.size = sz, .batch = 1,                                     \
+		.flags = BENCH_SPINS | BENCH_SHOAL | (fl), .run = run_tput, \
+		.param = { pf },                                            \
 		.vs = { g "/bare-ring",                                     \
 			g "/shoal-channel",                                 \
 			g "/" v2 }                                          \
@@ -995,30 +1101,48 @@ static int run_fan(const struct bench_figure *f, const struct bench_config *cfg,
 #define FAN_LOSSY "pub_write 64 B, lossy, idle "
 #define FAN_WAKE "pub_write 64 B, lossy, asleep in take: "
 #define RELIABLE SHOAL_DELIVERY_RELIABLE
+#define CMP BENCH_COMPARE
 #define LOSSY SHOAL_DELIVERY_LOSSY
 
 const struct bench_figure bench_pubsub_figures[] = {
-	POLL("rtt-poll-8", "pubsub",
-	     "pub/sub reliable, " LOANTAKE ", BUSY_SPIN", 8, RELIABLE, 0,
-	     "bare-ring", "shoal-ring", "shoal-channel"),
+	POLL_FL("rtt-poll-8", "pubsub",
+		"pub/sub reliable, " LOANTAKE ", BUSY_SPIN", 8, RELIABLE, 0,
+		CMP, "bare-ring", "shoal-ring", "shoal-channel"),
 	POLL("rtt-poll-8", "pubsub-ts",
 	     "pub/sub reliable, TIMESTAMP, BUSY_SPIN", 8, RELIABLE,
 	     SHOAL_PUB_TIMESTAMP, "shoal-ring", "shoal-channel", "pubsub"),
 	POLL("rtt-poll-8", "pubsub-lossy",
 	     "pub/sub lossy, " LOANTAKE ", BUSY_SPIN", 8, LOSSY, 0,
 	     "shoal-ring", "shoal-channel", "pubsub"),
-	POLL("rtt-poll-1k", "pubsub",
-	     "pub/sub reliable, " LOANTAKE ", BUSY_SPIN, 1 KiB", 1024, RELIABLE,
-	     0, "bare-ring", "shoal-ring", "shoal-channel"),
+	POLL_FL("rtt-poll-1k", "pubsub",
+		"pub/sub reliable, " LOANTAKE ", BUSY_SPIN, 1 KiB", 1024,
+		RELIABLE, 0, CMP, "bare-ring", "shoal-ring", "shoal-channel"),
+	POLL_FL("rtt-poll-64k", "pubsub",
+		"pub/sub reliable, " LOANTAKE ", BUSY_SPIN, 64 KiB", 65536,
+		RELIABLE, 0, CMP, "bare-line", "unix", "pipe"),
+	POLL_FL("rtt-poll-1m", "pubsub",
+		"pub/sub reliable, " LOANTAKE ", BUSY_SPIN, 1 MiB", 1048576,
+		RELIABLE, 0, CMP, "bare-line", "unix", "pipe"),
 	BLOCK("rtt-block-8", "pub/sub reliable, " LOANTAKE ", BLOCK", 8),
 	BLOCK("rtt-block-1k", "pub/sub reliable, " LOANTAKE ", BLOCK, 1 KiB",
 	      1024),
-	TPUT("tput-8", "pubsub", PUBTAKE, 8, 0, "shoal-ring"),
-	TPUT("tput-64", "pubsub", PUBTAKE, 64, 0, "shoal-ring"),
+	BLOCK("rtt-block-64k", "pub/sub reliable, " LOANTAKE ", BLOCK, 64 KiB",
+	      65536),
+	BLOCK("rtt-block-1m", "pub/sub reliable, " LOANTAKE ", BLOCK, 1 MiB",
+	      1048576),
+	TPUT_FL("tput-8", "pubsub", PUBTAKE, 8, 0, CMP, "shoal-ring"),
+	TPUT_FL("tput-64", "pubsub", PUBTAKE, 64, 0, CMP, "shoal-ring"),
 	TPUT("tput-64", "pubsub-ts", PUBTAKE ", TIMESTAMP", 64,
 	     SHOAL_PUB_TIMESTAMP, "pubsub"),
-	TPUT("tput-1k", "pubsub", PUBTAKE, 1024, 0, "shoal-ring"),
-	TPUT("tput-64k", "pubsub", PUBTAKE, 65536, 0, "shoal-ring"),
+	TPUT_FL("tput-1k", "pubsub", PUBTAKE, 1024, 0, CMP, "shoal-ring"),
+	TPUT_FL("tput-64k", "pubsub", PUBTAKE, 65536, 0, CMP, "shoal-ring"),
+	{ .name = "idle/pubsub",
+	  .title = "pub/sub subscriber, default wait (adaptive) in take",
+	  .kind = BENCH_IDLE,
+	  .size = 8,
+	  .batch = 1,
+	  .flags = BENCH_SHOAL | BENCH_COMPARE,
+	  .run = run_idle },
 	FAN(1, "pubsub", FAN_RELIABLE "1 subscriber", RELIABLE, FAN_IDLE),
 	FAN(1, "pubsub-lossy", FAN_LOSSY "1 subscriber", LOSSY, FAN_IDLE),
 	FAN(1, "pubsub-lossy-wake", FAN_WAKE "1 subscriber", LOSSY, FAN_ASLEEP),
