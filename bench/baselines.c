@@ -1112,15 +1112,15 @@ static int run_kpp(const struct bench_figure *f, const struct bench_config *cfg,
 /* A kernel mechanism's round trips, polled and blocking, at size @sz. */
 #define KPP_RTT(g, sz, sztext)                                                    \
 	LAT_POLL("rtt-poll-" g "/pipe",                                           \
-		 "pipe, O_NONBLOCK reads spin, " sztext, sz, run_kpp, CMP,        \
-		 K(KPP_PIPE, 1)),                                                 \
+		 "pipe, O_NONBLOCK reads spin, " sztext, sz, run_kpp,             \
+		 CMP | BENCH_SLOW, K(KPP_PIPE, 1)),                               \
 		LAT_POLL(                                                         \
 			"rtt-poll-" g "/unix",                                    \
 			"Unix stream socketpair, O_NONBLOCK reads spin, " sztext, \
-			sz, run_kpp, CMP, K(KPP_UNIX, 1)),                        \
+			sz, run_kpp, CMP | BENCH_SLOW, K(KPP_UNIX, 1)),           \
 		LAT_POLL("rtt-poll-" g "/mq",                                     \
 			 "POSIX message queue, O_NONBLOCK, spin, " sztext, sz,    \
-			 run_kpp, CMP, K(KPP_MQ, 1)),                             \
+			 run_kpp, CMP | BENCH_SLOW, K(KPP_MQ, 1)),                \
 		LAT_BLOCK("rtt-block-" g "/eventfd",                              \
 			  "eventfd ping-pong + shm copy each way, " sztext,       \
 			  sz, run_kpp, K(KPP_EVENTFD, 0)),                        \

@@ -122,7 +122,10 @@ static void print_row(FILE *out, const struct bench_report *r, size_t i)
 	const char *sys = f->name + group_len(f->name);
 
 	sys += *sys == '/';
-	fprintf(out, "  %-22s", sys);
+	if (f->flags & BENCH_SHOAL)
+		fprintf(out, "  shoal %-16s", sys);
+	else
+		fprintf(out, "  %-22s", sys);
 	if (res->status) {
 		fprintf(out, " %s: %s\n",
 			res->status > 0 ? "skipped" : "FAILED", res->note);
@@ -155,25 +158,41 @@ static void print_row(FILE *out, const struct bench_report *r, size_t i)
 	fputc('\n', out);
 }
 
+/* Was @i's group printed already (by an earlier figure of the group)? */
+static int group_seen(const struct bench_report *r, size_t i)
+{
+	size_t j;
+
+	for (j = 0; j < i; j++)
+		if ((r->figs[j]->flags & BENCH_COMPARE) &&
+		    same_group(r->figs[j]->name, r->figs[i]->name))
+			return 1;
+	return 0;
+}
+
 void bench_print_compare(FILE *out, const struct bench_report *r)
 {
-	const char *prev = NULL;
-	size_t i;
+	size_t i, j;
+	long s;
 
 	fprintf(out,
 		"\nSIDE BY SIDE: every system measured by the same method in this run.\n"
 		"\"shoal\" columns: how many times faster shoal is (the other's round trip\n"
 		"over shoal's, shoal's rate over the other's), each the median over rounds\n"
 		"of the ratio within a round; below 1: the other is faster.\n");
+	/* Each group once, shoal's row first, then the others in order. */
 	for (i = 0; i < r->count; i++) {
-		const struct bench_figure *f = r->figs[i];
-
-		if (!(f->flags & BENCH_COMPARE))
+		if (!(r->figs[i]->flags & BENCH_COMPARE) || group_seen(r, i))
 			continue;
-		if (!prev || !same_group(prev, f->name))
-			print_heading(out, f);
-		prev = f->name;
-		print_row(out, r, i);
+		print_heading(out, r->figs[i]);
+		s = shoal_of(r, i);
+		if (s >= 0)
+			print_row(out, r, (size_t)s);
+		for (j = i; j < r->count; j++)
+			if ((r->figs[j]->flags & BENCH_COMPARE) &&
+			    (long)j != s &&
+			    same_group(r->figs[j]->name, r->figs[i]->name))
+				print_row(out, r, j);
 	}
 }
 

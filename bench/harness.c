@@ -414,6 +414,10 @@ int bench_pair_run(const struct bench_config *cfg, bench_side_fn parent_fn,
 				 ctl->child_note[0] ? ctl->child_note :
 						      strerror(-rc));
 		}
+	} else if (rc == -ECANCELED && ctl->child_note[0]) {
+		/* The parent only saw the child give up: the child knows why. */
+		snprintf(note, BENCH_NOTE_MAX, "child: %.*s",
+			 BENCH_NOTE_MAX - 8, ctl->child_note);
 	} else if (!note[0]) {
 		snprintf(note, BENCH_NOTE_MAX, "%s",
 			 strerror(rc < 0 ? -rc : rc));
@@ -1120,8 +1124,7 @@ void bench_print_targets(FILE *out, const struct bench_report *r)
 	double v = 0;
 	int met;
 
-	fprintf(out,
-		"\nTargets: DESIGN.md, then pub/sub (shoal / baseline for ratios):\n");
+	fprintf(out, "\nTargets (ratios are shoal / the other):\n");
 	for (t = r->targets; t && t->text; t++) {
 		met = target_eval(r, t, &v);
 		if (met < 0) {

@@ -79,6 +79,12 @@ enum {
 	 * figure every other system is compared with.
 	 */
 	BENCH_COMPARE = 1u << 3,
+	/*
+	 * A round trip takes microseconds (a library's threads or the kernel
+	 * in the path): the blocking figures' run lengths, and no bulk
+	 * chunks, so it does not run for minutes.
+	 */
+	BENCH_SLOW = 1u << 4,
 };
 
 /* Where the two sides of a pair run. Decided once, at start-up. */

@@ -329,7 +329,7 @@ static void figure_config(const struct options *o, const struct bench_figure *f,
 		c->iters = tput_default_msgs(f->size, o->quick);
 	else if (f->kind == BENCH_COST)
 		c->iters = o->quick ? QUICK_COST_ITERS : FULL_COST_ITERS;
-	else if (f->flags & BENCH_BLOCKS)
+	else if (f->flags & (BENCH_BLOCKS | BENCH_SLOW))
 		c->iters = o->quick ? QUICK_BLOCK_ITERS : FULL_BLOCK_ITERS;
 	else
 		c->iters = o->quick ? QUICK_POLL_ITERS : FULL_POLL_ITERS;
@@ -353,7 +353,8 @@ static void figure_config(const struct options *o, const struct bench_figure *f,
 	 * many again are timed in chunks, without that cost. A blocking round
 	 * trip dwarfs the clock.
 	 */
-	if (f->kind == BENCH_LATENCY && !(f->flags & BENCH_BLOCKS))
+	if (f->kind == BENCH_LATENCY &&
+	    !(f->flags & (BENCH_BLOCKS | BENCH_SLOW)))
 		c->bulk = c->iters;
 }
 

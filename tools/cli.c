@@ -97,7 +97,12 @@ static int set_value(const struct cli_cmd *cmd, struct cli_opt *o,
 	char *end;
 
 	errno = 0;
-	if (o->type == CLI_U64) {
+	if (o->type == CLI_STRING) {
+		if (!*val)
+			return cli_usage_error(cmd, "%s: an empty value",
+					       o->name);
+		*(const char **)o->dst = val;
+	} else if (o->type == CLI_U64) {
 		unsigned long long v;
 
 		/* strtoull would accept "-1" as a huge number. */

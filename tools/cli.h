@@ -47,6 +47,7 @@ enum cli_opt_type {
 	CLI_CHOICE, /* *(int *)dst = arg; several options share one dst */
 	CLI_U64,    /* *(uint64_t *)dst: decimal, and <= arg if arg > 0 */
 	CLI_DOUBLE, /* *(double *)dst: a finite number >= 0 */
+	CLI_STRING, /* *(const char **)dst: the argument itself, not empty */
 };
 
 struct cli_opt {
@@ -73,6 +74,10 @@ struct cli_opt {
 #define CLI_OPT_DOUBLE(n, p)                                \
 	{                                                   \
 		.name = (n), .type = CLI_DOUBLE, .dst = (p) \
+	}
+#define CLI_OPT_STRING(n, p)                                \
+	{                                                   \
+		.name = (n), .type = CLI_STRING, .dst = (p) \
 	}
 #define CLI_OPT_END          \
 	{                    \

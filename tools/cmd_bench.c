@@ -24,6 +24,7 @@
  * The full benchmark suite, with baselines, is bench/.
  */
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -777,20 +778,99 @@ static void print_json(const struct bench_cpus *c, int quick,
 	printf("\n]}\n");
 }
 
+/*
+ * The comparison program: $SHOAL_BENCH, else shoal-bench beside this
+ * program (installed) or in ../bench/ (a build tree), else on $PATH.
+ * Returns the path in @buf, or NULL.
+ */
+static const char *find_compare_program(char *buf, size_t cap)
+{
+	static const char *const rel[] = { "shoal-bench",
+					   "../bench/shoal-bench" };
+	const char *env = getenv("SHOAL_BENCH");
+	/* Room left in @buf for the longest of rel[]. */
+	char self[PATH_MAX - 32], *slash;
+	ssize_t n;
+
+	if (env && *env)
+		return env;
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash) {
+			slash[1] = '\0';
+			for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]);
+			     i++) {
+				int w = snprintf(buf, cap, "%s%s", self,
+						 rel[i]);
+
+				if (w > 0 && (size_t)w < cap &&
+				    access(buf, X_OK) == 0)
+					return buf;
+			}
+		}
+	}
+	return "shoal-bench"; /* execvp searches $PATH */
+}
+
+/*
+ * shoal bench --compare: the side-by-side comparison lives in shoal-bench
+ * (bench/), which links the other systems' libraries when they were found
+ * at build time; this tool links only libshoal. So run that program.
+ */
+static int run_compare(const struct cli_cmd *cmd, int quick, int json,
+		       const char *json_file, const char *plot)
+{
+	char path[PATH_MAX];
+	const char *prog = find_compare_program(path, sizeof(path));
+	const char *argv[8];
+	int n = 0;
+
+	argv[n++] = prog;
+	argv[n++] = "--compare";
+	if (quick)
+		argv[n++] = "--quick";
+	if (json || json_file) {
+		argv[n++] = "--json";
+		argv[n++] = json_file ? json_file : "/dev/stdout";
+	}
+	if (plot) {
+		argv[n++] = "--plot";
+		argv[n++] = plot;
+	}
+	argv[n] = NULL;
+	fflush(NULL);
+	execvp(prog, (char *const *)argv);
+	return cli_fail_sys(cmd, -errno,
+			    "cannot run %s (build it: cmake --build BUILD "
+			    "--target shoal-bench, or set SHOAL_BENCH)",
+			    prog);
+}
+
 static int cmd_bench(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	struct bench_res res[N_FIGURES];
 	struct bench_cpus cpus;
-	int quick = 0, json = 0, rc;
+	int quick = 0, json = 0, compare = 0, rc;
+	const char *plot = NULL, *json_file = NULL;
 	struct cli_opt opts[] = {
 		CLI_OPT_FLAG("--quick", NULL, &quick),
 		CLI_OPT_FLAG("--json", NULL, &json),
+		CLI_OPT_FLAG("--compare", NULL, &compare),
+		CLI_OPT_STRING("--plot", &plot),
+		CLI_OPT_STRING("--json-file", &json_file),
 		CLI_OPT_END,
 	};
 
 	rc = cli_parse(cmd, opts, argc, argv, NULL, 0);
 	if (rc != CLI_CONTINUE)
 		return rc;
+	if ((plot || json_file) && !compare)
+		return cli_usage_error(
+			cmd, "--plot and --json-file go with --compare");
+	if (compare)
+		return run_compare(cmd, quick, json, json_file, plot);
 	bench_pick_cpus(&cpus);
 	rc = CLI_EXIT_OK;
 	for (size_t i = 0; i < N_FIGURES; i++) {
@@ -808,7 +888,8 @@ static int cmd_bench(const struct cli_cmd *cmd, int argc, char **argv)
 const struct cli_cmd cli_cmd_bench = {
 	.name = "bench",
 	.summary = "pub/sub, queue and rpc figures between two processes",
-	.synopsis = "bench [--quick] [--json]",
+	.synopsis =
+		"bench [--quick] [--json] [--compare [--json-file F] [--plot F.svg]]",
 	.help = "Measures shoal between two processes that bench starts, "
 		"pinned to two\n"
 		"CPUs when there are two, and that find each other by name in "
@@ -848,8 +929,27 @@ const struct cli_cmd cli_cmd_bench = {
 		"           round_trips, or msgs_per_s, bytes_per_s, sent, "
 		"received, bad\n"
 		"\n"
+		"  --compare      run shoal-bench --compare instead: shoal side "
+		"by side with\n"
+		"                 iceoryx, ZeroMQ, Unix sockets, pipes, POSIX "
+		"queues, bare\n"
+		"                 shared memory and eventfd, one table per "
+		"figure with each\n"
+		"                 system's ratio to shoal (a few minutes; "
+		"--quick: seconds).\n"
+		"                 Found as $SHOAL_BENCH, beside this program, "
+		"in ../bench/,\n"
+		"                 or on $PATH.\n"
+		"  --json-file F  with --compare: also write the results as "
+		"JSON to F\n"
+		"                 (--json alone: to standard output, after the "
+		"tables)\n"
+		"  --plot F.svg   with --compare: draw round-trip latency "
+		"against message size\n"
+		"\n"
 		"exit status: 0, 1 (a figure failed: a message lost or "
 		"altered, a peer\n"
-		"failed or hung), 2 usage.\n",
+		"failed or hung), 2 usage (or the comparison's watchdog "
+		"stopped a hung figure).\n",
 	.run = cmd_bench,
 };
