@@ -420,25 +420,71 @@ static int run_idle(const struct bench_figure *f,
 
 struct tput_arg {
 	uint32_t size;
+	uint32_t batch; /* messages per shoal_pub_write_batch(); 1: write */
 	uint32_t pub_flags;
 	char name[BENCH_NAME_MAX];
 	struct bench_tput tput;
 	uint64_t msgs, wakeups, sleeps, blocked;
 };
 
+/*
+ * Sends @n messages from @src (a->batch buffers of a->size bytes): one
+ * shoal_pub_write() each, or shoal_pub_write_batch() of up to a->batch.
+ */
+static int tput_send(struct bench_side *s, struct tput_arg *a,
+		     struct shoal_pub *pub, unsigned char *src,
+		     struct shoal_pub_msg *batch, uint64_t n, uint64_t *seq)
+{
+	uint64_t k, j, want;
+	int rc;
+
+	if (a->batch <= 1) {
+		for (k = 0; k < n; k++) {
+			bench_stamp(src, (*seq)++, a->size);
+			rc = shoal_pub_write(pub, src, a->size, NULL);
+			if (rc)
+				return bench_shoal_failed(s, "shoal_pub_write",
+							  rc);
+		}
+		return 0;
+	}
+	for (k = 0; k < n; k += (uint64_t)rc) {
+		want = n - k < a->batch ? n - k : a->batch;
+		for (j = 0; j < want; j++)
+			bench_stamp(src + j * a->size, *seq + j, a->size);
+		rc = shoal_pub_write_batch(pub, batch, (uint32_t)want);
+		if (rc < 0)
+			return bench_shoal_failed(s, "shoal_pub_write_batch",
+						  rc);
+		/* After a short batch the rest are stamped again. */
+		*seq += (uint64_t)rc;
+	}
+	return 0;
+}
+
 static int tput_parent(struct bench_side *s)
 {
 	struct tput_arg *a = s->arg;
 	struct shoal_pub *pub = NULL;
+	struct shoal_pub_msg *batch = NULL;
+	uint32_t nbuf = a->batch > 1 ? a->batch : 1, j;
 	unsigned char *src;
-	uint64_t seq = 1, k, sl;
+	uint64_t seq = 1, sl;
 	int64_t n = 0;
 	int rc;
 
-	src = bench_buf_alloc(a->size);
-	if (!src)
+	src = bench_buf_alloc((size_t)nbuf * a->size);
+	batch = calloc(nbuf, sizeof(*batch));
+	if (!src || !batch) {
+		free(src);
+		free(batch);
 		return -ENOMEM;
-	memset(src, 0xa5, a->size);
+	}
+	memset(src, 0xa5, (size_t)nbuf * a->size);
+	for (j = 0; j < nbuf; j++) {
+		batch[j].data = src + (size_t)j * a->size;
+		batch[j].len = a->size;
+	}
 	rc = pub_open(s, a->name, SHOAL_DELIVERY_RELIABLE,
 		      bench_tput_capacity(a->size), a->size, a->pub_flags,
 		      &pub);
@@ -450,15 +496,7 @@ static int tput_parent(struct bench_side *s)
 		goto out;
 	}
 	while (!rc && (n = bench_trial_start(s, &a->tput)) > 0) {
-		for (k = 0; k < (uint64_t)n; k++) {
-			bench_stamp(src, seq++, a->size);
-			rc = shoal_pub_write(pub, src, a->size, NULL);
-			if (rc) {
-				rc = bench_shoal_failed(s, "shoal_pub_write",
-							rc);
-				break;
-			}
-		}
+		rc = tput_send(s, a, pub, src, batch, (uint64_t)n, &seq);
 		if (!rc)
 			rc = bench_trial_finish(s, &a->tput);
 	}
@@ -474,6 +512,7 @@ static int tput_parent(struct bench_side *s)
 	}
 out:
 	shoal_pub_destroy(pub);
+	free(batch);
 	free(src);
 	return rc;
 }
@@ -550,6 +589,7 @@ static int run_tput(const struct bench_figure *f,
 	memset(&a, 0, sizeof(a));
 	a.size = f->size;
 	a.pub_flags = (uint32_t)f->param[0];
+	a.batch = f->batch;
 	bench_service_name(a.name, "stream");
 	rc = bench_pair_run(cfg, tput_parent, tput_child, &a, res->note);
 	if (!rc)
@@ -1077,10 +1117,13 @@ static int run_fan(const struct bench_figure *f, const struct bench_config *cfg,
 			g "/shoal-channel" }                               \
 	}
 #define TPUT(g, impl, t, sz, pf, v2) TPUT_FL(g, impl, t, sz, pf, 0, v2)
-#define TPUT_FL(g, impl, t, sz, pf, fl, v2)                                 \
+#define TPUT_FL(g, impl, t, sz, pf, fl, v2) \
+	TPUT_B(g, impl, t, sz, 1, pf, fl, v2)
+/* @b: messages per shoal_pub_write_batch() (1: shoal_pub_write). */
+#define TPUT_B(g, impl, t, sz, b, pf, fl, v2)                               \
 	{                                                                   \
 		.name = g "/" impl, .title = t, .kind = BENCH_THROUGHPUT,   \
-		.size = sz, .batch = 1,                                     \
+		.size = sz, .batch = b,                                     \
 		.flags = BENCH_SPINS | BENCH_SHOAL | (fl), .run = run_tput, \
 		.param = { pf },                                            \
 		.vs = { g "/bare-ring",                                     \
@@ -1097,6 +1140,7 @@ static int run_fan(const struct bench_figure *f, const struct bench_config *cfg,
 	}
 #define LOANTAKE "loan/send, take/release"
 #define PUBTAKE "pub/sub reliable, pub_write / take+copy+release"
+#define PUBBATCH "pub/sub reliable, pub_write_batch of 64 / take+copy+release"
 #define FAN_RELIABLE "pub_write 64 B, reliable, idle "
 #define FAN_LOSSY "pub_write 64 B, lossy, idle "
 #define FAN_WAKE "pub_write 64 B, lossy, asleep in take: "
@@ -1136,6 +1180,9 @@ const struct bench_figure bench_pubsub_figures[] = {
 	     SHOAL_PUB_TIMESTAMP, "pubsub"),
 	TPUT_FL("tput-1k", "pubsub", PUBTAKE, 1024, 0, CMP, "shoal-ring"),
 	TPUT_FL("tput-64k", "pubsub", PUBTAKE, 65536, 0, CMP, "shoal-ring"),
+	TPUT_B("tput-8-b64", "pubsub", PUBBATCH, 8, 64, 0, 0, "shoal-ring"),
+	TPUT_B("tput-64-b64", "pubsub", PUBBATCH, 64, 64, 0, CMP, "shoal-ring"),
+	TPUT_B("tput-1k-b64", "pubsub", PUBBATCH, 1024, 64, 0, 0, "shoal-ring"),
 	{ .name = "idle/pubsub",
 	  .title = "pub/sub subscriber, default wait (adaptive) in take",
 	  .kind = BENCH_IDLE,

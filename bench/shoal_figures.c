@@ -577,10 +577,6 @@ static int run_tput(const struct bench_figure *f,
 			g "/pipe",                                             \
 			g "/unix" }                                            \
 	}
-/*
- * The 64 B batched figure is also in the side-by-side comparison: it
- * carries the batched-throughput target.
- */
 #define TPUT(g, impl, t, sz, b, ...)                                      \
 	{                                                                 \
 		.name = g "/" impl, .title = t, .kind = BENCH_THROUGHPUT, \

@@ -81,6 +81,11 @@ struct shoal_pub {
 	uint32_t max_subs, flags;
 	int64_t send_timeout_ns;
 	uint64_t head; /* next seq, our own copy */
+	/*
+	 * What hdr->head says: never less than head, more while a batch is
+	 * being written (shoal_pub_write_batch()); it never goes back.
+	 */
+	uint64_t head_shown;
 	uint64_t epoch;
 	/* Reliable gating: the live lines as of generation known_gen, and
 	 * the minimum of their cursors as last computed. */
@@ -88,6 +93,11 @@ struct shoal_pub {
 	uint32_t nactive;
 	uint32_t *active;
 	uint64_t min_cursor;
+	/*
+	 * head + 1 when the slot of head already carries its odd stamp (see
+	 * premark_next()); 0 when the next loan must write it.
+	 */
+	uint64_t premarked;
 	/* The outstanding loan. */
 	int loaned;
 	uint32_t loan_size;
@@ -496,17 +506,23 @@ int shoal_pub_loan(struct shoal_pub *p, uint32_t size, void **ptr)
 		return shoal__fail(-EMSGSIZE,
 				   "pub: %u bytes exceed max_payload %u", size,
 				   p->max_payload);
-	if (p->delivery == SHOAL_DELIVERY_RELIABLE && p->head >= p->capacity) {
-		err = make_room(p, p->head);
-		if (err)
-			return err;
-	}
 	s = slot_at(p->slots, p->stride, p->mask, p->head);
-	/* Odd stamp first: a lossy reader still on the old message sees the
-	 * change; the fence keeps the payload writes after it. */
-	atomic_store_explicit(&s->stamp, shoal__pubsub_stamp(p->head) | 1,
-			      memory_order_relaxed);
-	atomic_thread_fence(memory_order_release);
+	if (p->premarked != p->head + 1) {
+		if (p->delivery == SHOAL_DELIVERY_RELIABLE &&
+		    p->head >= p->capacity) {
+			err = make_room(p, p->head);
+			if (err)
+				return err;
+		}
+		/* Odd stamp first: a lossy reader still on the old message
+		 * sees the change; the fence keeps the payload writes after
+		 * it. */
+		atomic_store_explicit(&s->stamp,
+				      shoal__pubsub_stamp(p->head) | 1,
+				      memory_order_relaxed);
+		atomic_thread_fence(memory_order_release);
+		p->premarked = p->head + 1;
+	}
 	p->loaned = 1;
 	p->loan_size = size;
 	p->loan_slot = s;
@@ -526,6 +542,15 @@ static int check_loan(struct shoal_pub *p, void *ptr)
 	if (!p->loaned || ptr != (uint8_t *)(p->loan_slot + 1) + p->uh_size)
 		return shoal__fail(-EINVAL, "pub: not the outstanding loan");
 	return 0;
+}
+
+/* hdr->head = @v, unless it says more already (a batch announced it). */
+static void show_head(struct shoal_pub *p, uint64_t v)
+{
+	if (v <= p->head_shown)
+		return;
+	p->head_shown = v;
+	atomic_store_explicit(&p->hdr->head, v, memory_order_release);
 }
 
 /* Wakes every subscriber whose bit is set. */
@@ -554,6 +579,43 @@ static void wake_sleepers(struct shoal_pub *p)
 	}
 }
 
+/*
+ * Gives the slot of the next message its odd stamp now, while this CPU
+ * still owns the lines it just wrote, instead of in the next loan. A
+ * subscriber that busy-polls a slot holds its line: an odd-stamp store at
+ * loan time takes the line from it, the subscriber's next poll takes it
+ * back, and the payload and final stamp then take it a second time. Marked
+ * here, the slot is usually written once per message (measured: see the
+ * commit that added this). Reliable delivery only, and only when the
+ * slot's old message is known to be released by every subscriber (the
+ * cached minimum cursor, at the current generation); else the next loan
+ * does it after make_room(). Not lossy: there the old message stays
+ * readable by a lagging subscriber until the next loan really needs the
+ * slot, so a lossy ring keeps its whole capacity.
+ * Called after the full fence that follows the store of head, so a joining
+ * subscriber either is seen here or reads a head that puts the marked
+ * slot's old message behind its start (join_line()).
+ */
+static void premark_next(struct shoal_pub *p)
+{
+	struct shoal__pubsub_slot *s;
+	uint64_t h = p->head;
+
+	if (p->delivery != SHOAL_DELIVERY_RELIABLE)
+		return;
+	if (h >= p->capacity &&
+	    (atomic_load_explicit(&p->sh->generation, memory_order_acquire) !=
+		     p->known_gen ||
+	     h - p->min_cursor >= p->capacity))
+		return;
+	s = slot_at(p->slots, p->stride, p->mask, h);
+	atomic_store_explicit(&s->stamp, shoal__pubsub_stamp(h) | 1,
+			      memory_order_relaxed);
+	/* The next loan's payload writes stay after the odd stamp. */
+	atomic_thread_fence(memory_order_release);
+	p->premarked = h + 1;
+}
+
 int shoal_pub_send(struct shoal_pub *p, void *ptr, uint32_t len)
 {
 	struct shoal__pubsub_slot *s = p->loan_slot;
@@ -572,11 +634,13 @@ int shoal_pub_send(struct shoal_pub *p, void *ptr, uint32_t len)
 	atomic_store_explicit(&s->stamp, shoal__pubsub_stamp(p->head),
 			      memory_order_release);
 	p->head++;
-	atomic_store_explicit(&p->hdr->head, p->head, memory_order_release);
+	show_head(p, p->head);
 	p->loaned = 0;
 	/* Pairs with a subscriber's fence between setting its bit and
-	 * re-checking its slot (notify.c's protocol). */
+	 * re-checking its slot (notify.c's protocol), and with a joining
+	 * subscriber's between its generation and its load of head. */
 	shoal__fence_full();
+	premark_next(p);
 	wake_sleepers(p);
 	return 0;
 }
@@ -608,6 +672,122 @@ int shoal_pub_write(struct shoal_pub *p, const void *data, uint32_t len,
 		memcpy(p->loan_slot + 1, user_header, p->uh_size);
 	memcpy(ptr, data, len);
 	return shoal_pub_send(p, ptr, len);
+}
+
+/*
+ * Writes message @m into the slot of head and makes it visible to a
+ * subscriber polling that slot (release-stores its even stamp). The odd
+ * stamp goes first unless premark_next() put it there already.
+ */
+static void write_slot(struct shoal_pub *p, const struct shoal_pub_msg *m)
+{
+	struct shoal__pubsub_slot *s =
+		slot_at(p->slots, p->stride, p->mask, p->head);
+
+	if (p->premarked != p->head + 1) {
+		atomic_store_explicit(&s->stamp,
+				      shoal__pubsub_stamp(p->head) | 1,
+				      memory_order_relaxed);
+		atomic_thread_fence(memory_order_release);
+	}
+	if (p->uh_size) {
+		if (m->user_header)
+			memcpy(s + 1, m->user_header, p->uh_size);
+		else
+			memset(s + 1, 0, p->uh_size);
+	}
+	memcpy((uint8_t *)(s + 1) + p->uh_size, m->data, m->len);
+	atomic_store_explicit(&s->len, m->len, memory_order_relaxed);
+	if (p->flags & SHOAL_PUB_TIMESTAMP)
+		atomic_store_explicit(&s->timestamp_ns, shoal__now_ns(),
+				      memory_order_relaxed);
+	atomic_store_explicit(&s->stamp, shoal__pubsub_stamp(p->head),
+			      memory_order_release);
+	p->head++;
+}
+
+/*
+ * Reliable: whether message @seq of a batch fits without waiting, by the
+ * subscribers known at the current generation. Stops at a new generation
+ * rather than rescanning: a rescan clamps a far-behind cursor relative to
+ * @seq, which would say nothing true about the batch's earlier messages.
+ */
+static int batch_fits(struct shoal_pub *p, uint64_t seq)
+{
+	if (seq < p->capacity)
+		return 1;
+	if (atomic_load_explicit(&p->sh->generation, memory_order_acquire) !=
+	    p->known_gen)
+		return 0;
+	if (seq - p->min_cursor < p->capacity)
+		return 1;
+	recompute_min(p, seq);
+	return seq - p->min_cursor < p->capacity;
+}
+
+int shoal_pub_write_batch(struct shoal_pub *p, const struct shoal_pub_msg *msgs,
+			  uint32_t n)
+{
+	uint64_t head0 = p->head;
+	uint32_t k, j;
+	int err;
+
+	if (!n || !msgs)
+		return shoal__fail(-EINVAL, "pub: an empty batch");
+	if (p->loaned)
+		return shoal__fail(-EBUSY, "pub: a loan is already out");
+	for (k = 0; k < n && msgs[k].len <= p->max_payload; k++)
+		;
+	if (!k)
+		return shoal__fail(-EMSGSIZE,
+				   "pub: %u bytes exceed max_payload %u",
+				   msgs[0].len, p->max_payload);
+	if (p->delivery == SHOAL_DELIVERY_RELIABLE) {
+		uint32_t gen = atomic_load_explicit(&p->sh->generation,
+						    memory_order_acquire);
+
+		/* Subscribers that joined or left since the last look, seen
+		 * relative to the first message: the rest are later. */
+		if (gen != p->known_gen)
+			rescan(p, gen, head0);
+		/* Room for the first, waiting if need be, as a send would. */
+		if (head0 >= p->capacity && p->premarked != head0 + 1) {
+			err = make_room(p, head0);
+			if (err)
+				return err;
+		}
+		/* Then as many as fit now, in increasing order. */
+		for (j = 1; j < k && batch_fits(p, head0 + j); j++)
+			;
+		k = j;
+		/*
+		 * The first message is safe from a subscriber joining unseen,
+		 * as a single send is: such a subscriber read a head of at
+		 * least head0 and starts after the slot it overwrites. For
+		 * the others, the head the batch reaches goes out first, then
+		 * the full fence, then the generation: a subscriber joining
+		 * now either reads that head and starts after every slot the
+		 * batch overwrites (join_line()), or its generation shows
+		 * here, and then only the first message is written (the next
+		 * call rescans).
+		 */
+		if (k > 1) {
+			show_head(p, head0 + k);
+			shoal__fence_full();
+			if (atomic_load_explicit(&p->sh->generation,
+						 memory_order_acquire) !=
+			    p->known_gen)
+				k = 1;
+		}
+	}
+	for (j = 0; j < k; j++)
+		write_slot(p, &msgs[j]);
+	show_head(p, p->head);
+	/* As in shoal_pub_send(), once for the batch. */
+	shoal__fence_full();
+	premark_next(p);
+	wake_sleepers(p);
+	return (int)k;
 }
 
 uint64_t shoal_pub_epoch(const struct shoal_pub *p)

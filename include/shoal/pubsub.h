@@ -189,6 +189,30 @@ SHOAL_API int shoal_pub_abort(struct shoal_pub *pub, void *ptr);
 SHOAL_API int shoal_pub_write(struct shoal_pub *pub, const void *data,
 			      uint32_t len, const void *user_header);
 
+/* One message of shoal_pub_write_batch(). */
+struct shoal_pub_msg {
+	const void *data;
+	uint32_t len;
+	uint32_t pad;
+	const void *user_header; /* NULL: none (zeroes if the service has one) */
+};
+
+/*
+ * shoal_pub_write_batch - shoal_pub_write() of @msgs[0..@n) in order, with
+ * one full fence, one store of head and one wake-up pass for the whole
+ * batch instead of one per message: what a busy stream pays per message
+ * drops to the copy and the slot's own stores. Reliable mode waits for
+ * room (send_timeout_ns) only before the first message; after it, the
+ * batch ends early where the ring is full, or after the first message
+ * when a subscriber is joining at that moment. Returns how many were
+ * published (1..@n), or what shoal_pub_write() returns for the first:
+ * -EMSGSIZE, -EBUSY (a loan is out), -EAGAIN; -EINVAL for @n == 0. A
+ * later message over max_payload ends the batch before it.
+ */
+SHOAL_API int shoal_pub_write_batch(struct shoal_pub *pub,
+				    const struct shoal_pub_msg *msgs,
+				    uint32_t n);
+
 SHOAL_API uint64_t shoal_pub_epoch(const struct shoal_pub *pub);
 /* Live subscribers, as far as the publisher knows (rescans). */
 SHOAL_API uint32_t shoal_pub_subscribers(struct shoal_pub *pub);
