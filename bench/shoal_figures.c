@@ -577,15 +577,13 @@ static int run_tput(const struct bench_figure *f,
 			g "/pipe",                                             \
 			g "/unix" }                                            \
 	}
-#define TPUT(g, impl, t, sz, b, ...)                                      \
-	{                                                                 \
-		.name = g "/" impl, .title = t, .kind = BENCH_THROUGHPUT, \
-		.size = sz, .batch = b,                                   \
-		.flags = BENCH_SPINS | BENCH_SHOAL |                      \
-			 ((sz) == 64 && (b) == 64 ? BENCH_COMPARE : 0),   \
-		.run = run_tput, .param = { __VA_ARGS__ },                \
-		.vs = { g "/bare-ring",                                   \
-			g "/bare-seq" }                                   \
+#define TPUT(g, impl, t, sz, b, ...)                                        \
+	{                                                                   \
+		.name = g "/" impl, .title = t, .kind = BENCH_THROUGHPUT,   \
+		.size = sz, .batch = b, .flags = BENCH_SPINS | BENCH_SHOAL, \
+		.run = run_tput, .param = { __VA_ARGS__ },                  \
+		.vs = { g "/bare-ring",                                     \
+			g "/bare-seq" }                                     \
 	}
 
 #define PUSHPOP "shoal_spsc_push/pop"
