@@ -495,6 +495,20 @@ static int make_room(struct shoal_pub *p, uint64_t seq)
 			   p->capacity);
 }
 
+/*
+ * Slot @s is about to receive message @seq: its odd stamp first, so a
+ * lossy reader still on the old message sees the change, then a release
+ * fence, so the payload writes that follow stay after it.
+ */
+static void mark_odd(struct shoal_pub *p, struct shoal__pubsub_slot *s,
+		     uint64_t seq)
+{
+	atomic_store_explicit(&s->stamp, shoal__pubsub_stamp(seq) | 1,
+			      memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	p->premarked = seq + 1;
+}
+
 int shoal_pub_loan(struct shoal_pub *p, uint32_t size, void **ptr)
 {
 	struct shoal__pubsub_slot *s;
@@ -514,14 +528,7 @@ int shoal_pub_loan(struct shoal_pub *p, uint32_t size, void **ptr)
 			if (err)
 				return err;
 		}
-		/* Odd stamp first: a lossy reader still on the old message
-		 * sees the change; the fence keeps the payload writes after
-		 * it. */
-		atomic_store_explicit(&s->stamp,
-				      shoal__pubsub_stamp(p->head) | 1,
-				      memory_order_relaxed);
-		atomic_thread_fence(memory_order_release);
-		p->premarked = p->head + 1;
+		mark_odd(p, s, p->head);
 	}
 	p->loaned = 1;
 	p->loan_size = size;
@@ -542,6 +549,24 @@ static int check_loan(struct shoal_pub *p, void *ptr)
 	if (!p->loaned || ptr != (uint8_t *)(p->loan_slot + 1) + p->uh_size)
 		return shoal__fail(-EINVAL, "pub: not the outstanding loan");
 	return 0;
+}
+
+/*
+ * The end of writing message head into @s: its length, the timestamp if
+ * asked for, then the even stamp (release: everything before it is
+ * visible to a subscriber that acquires it), and head moves on.
+ */
+static void complete_slot(struct shoal_pub *p, struct shoal__pubsub_slot *s,
+			  uint32_t len)
+{
+	atomic_store_explicit(&s->len, len, memory_order_relaxed);
+	/* Without the flag the field is never written: it stays 0. */
+	if (p->flags & SHOAL_PUB_TIMESTAMP)
+		atomic_store_explicit(&s->timestamp_ns, shoal__now_ns(),
+				      memory_order_relaxed);
+	atomic_store_explicit(&s->stamp, shoal__pubsub_stamp(p->head),
+			      memory_order_release);
+	p->head++;
 }
 
 /* hdr->head = @v, unless it says more already (a batch announced it). */
@@ -598,7 +623,6 @@ static void wake_sleepers(struct shoal_pub *p)
  */
 static void premark_next(struct shoal_pub *p)
 {
-	struct shoal__pubsub_slot *s;
 	uint64_t h = p->head;
 
 	if (p->delivery != SHOAL_DELIVERY_RELIABLE)
@@ -608,12 +632,7 @@ static void premark_next(struct shoal_pub *p)
 		     p->known_gen ||
 	     h - p->min_cursor >= p->capacity))
 		return;
-	s = slot_at(p->slots, p->stride, p->mask, h);
-	atomic_store_explicit(&s->stamp, shoal__pubsub_stamp(h) | 1,
-			      memory_order_relaxed);
-	/* The next loan's payload writes stay after the odd stamp. */
-	atomic_thread_fence(memory_order_release);
-	p->premarked = h + 1;
+	mark_odd(p, slot_at(p->slots, p->stride, p->mask, h), h);
 }
 
 int shoal_pub_send(struct shoal_pub *p, void *ptr, uint32_t len)
@@ -626,14 +645,7 @@ int shoal_pub_send(struct shoal_pub *p, void *ptr, uint32_t len)
 	if (len > p->loan_size)
 		return shoal__fail(-EINVAL, "pub: %u bytes sent, %u loaned",
 				   len, p->loan_size);
-	atomic_store_explicit(&s->len, len, memory_order_relaxed);
-	/* Without the flag the field is never written: it stays 0. */
-	if (p->flags & SHOAL_PUB_TIMESTAMP)
-		atomic_store_explicit(&s->timestamp_ns, shoal__now_ns(),
-				      memory_order_relaxed);
-	atomic_store_explicit(&s->stamp, shoal__pubsub_stamp(p->head),
-			      memory_order_release);
-	p->head++;
+	complete_slot(p, s, len);
 	show_head(p, p->head);
 	p->loaned = 0;
 	/* Pairs with a subscriber's fence between setting its bit and
@@ -684,12 +696,8 @@ static void write_slot(struct shoal_pub *p, const struct shoal_pub_msg *m)
 	struct shoal__pubsub_slot *s =
 		slot_at(p->slots, p->stride, p->mask, p->head);
 
-	if (p->premarked != p->head + 1) {
-		atomic_store_explicit(&s->stamp,
-				      shoal__pubsub_stamp(p->head) | 1,
-				      memory_order_relaxed);
-		atomic_thread_fence(memory_order_release);
-	}
+	if (p->premarked != p->head + 1)
+		mark_odd(p, s, p->head);
 	if (p->uh_size) {
 		if (m->user_header)
 			memcpy(s + 1, m->user_header, p->uh_size);
@@ -697,13 +705,7 @@ static void write_slot(struct shoal_pub *p, const struct shoal_pub_msg *m)
 			memset(s + 1, 0, p->uh_size);
 	}
 	memcpy((uint8_t *)(s + 1) + p->uh_size, m->data, m->len);
-	atomic_store_explicit(&s->len, m->len, memory_order_relaxed);
-	if (p->flags & SHOAL_PUB_TIMESTAMP)
-		atomic_store_explicit(&s->timestamp_ns, shoal__now_ns(),
-				      memory_order_relaxed);
-	atomic_store_explicit(&s->stamp, shoal__pubsub_stamp(p->head),
-			      memory_order_release);
-	p->head++;
+	complete_slot(p, s, m->len);
 }
 
 /*
