@@ -1087,6 +1087,8 @@ static int run_kpp(const struct bench_figure *f, const struct bench_config *cfg,
  * mechanism for run_kpp (kind, polled).
  */
 #define CMP BENCH_COMPARE
+/* CMPO: only in the comparison (BENCH_COMPARE_ONLY). */
+#define CMPO (BENCH_COMPARE | BENCH_COMPARE_ONLY)
 #define K(kind, polled) .param = { kind, polled }
 #define NOPARAM .param = { 0 }
 #define LAT_POLL(n, t, sz, fn, fl, pr)                                    \
@@ -1094,10 +1096,10 @@ static int run_kpp(const struct bench_figure *f, const struct bench_config *cfg,
 		.name = n, .title = t, .kind = BENCH_LATENCY, .size = sz, \
 		.batch = 1, .flags = BENCH_SPINS | (fl), .run = fn, pr    \
 	}
-#define LAT_BLOCK(n, t, sz, fn, pr)                                       \
-	{                                                                 \
-		.name = n, .title = t, .kind = BENCH_LATENCY, .size = sz, \
-		.batch = 1, .flags = BENCH_BLOCKS | CMP, .run = fn, pr    \
+#define LAT_BLOCK(n, t, sz, fn, fl, pr)                                       \
+	{                                                                     \
+		.name = n, .title = t, .kind = BENCH_LATENCY, .size = sz,     \
+		.batch = 1, .flags = BENCH_BLOCKS | CMP | (fl), .run = fn, pr \
 	}
 #define TPUT(n, t, sz, b, fn, fl, pr)                                        \
 	{                                                                    \
@@ -1107,41 +1109,41 @@ static int run_kpp(const struct bench_figure *f, const struct bench_config *cfg,
 #define IDLE(n, t, mech)                                              \
 	{                                                             \
 		.name = n, .title = t, .kind = BENCH_IDLE, .size = 8, \
-		.batch = 1, .flags = CMP, .run = run_kpp, K(mech, 0)  \
+		.batch = 1, .flags = CMPO, .run = run_kpp, K(mech, 0) \
 	}
 /* A kernel mechanism's round trips, polled and blocking, at size @sz. */
-#define KPP_RTT(g, sz, sztext)                                                    \
+#define KPP_RTT(g, sz, sztext, bfl)                                               \
 	LAT_POLL("rtt-poll-" g "/pipe",                                           \
 		 "pipe, O_NONBLOCK reads spin, " sztext, sz, run_kpp,             \
-		 CMP | BENCH_SLOW, K(KPP_PIPE, 1)),                               \
+		 CMPO | BENCH_SLOW, K(KPP_PIPE, 1)),                              \
 		LAT_POLL(                                                         \
 			"rtt-poll-" g "/unix",                                    \
 			"Unix stream socketpair, O_NONBLOCK reads spin, " sztext, \
-			sz, run_kpp, CMP | BENCH_SLOW, K(KPP_UNIX, 1)),           \
+			sz, run_kpp, CMPO | BENCH_SLOW, K(KPP_UNIX, 1)),          \
 		LAT_POLL("rtt-poll-" g "/mq",                                     \
 			 "POSIX message queue, O_NONBLOCK, spin, " sztext, sz,    \
-			 run_kpp, CMP | BENCH_SLOW, K(KPP_MQ, 1)),                \
+			 run_kpp, CMPO | BENCH_SLOW, K(KPP_MQ, 1)),               \
 		LAT_BLOCK("rtt-block-" g "/eventfd",                              \
 			  "eventfd ping-pong + shm copy each way, " sztext,       \
-			  sz, run_kpp, K(KPP_EVENTFD, 0)),                        \
+			  sz, run_kpp, bfl, K(KPP_EVENTFD, 0)),                   \
 		LAT_BLOCK("rtt-block-" g "/pipe", "pipe ping-pong, " sztext,      \
-			  sz, run_kpp, K(KPP_PIPE, 0)),                           \
+			  sz, run_kpp, bfl, K(KPP_PIPE, 0)),                      \
 		LAT_BLOCK("rtt-block-" g "/unix",                                 \
 			  "Unix stream socketpair ping-pong, " sztext, sz,        \
-			  run_kpp, K(KPP_UNIX, 0)),                               \
+			  run_kpp, bfl, K(KPP_UNIX, 0)),                          \
 		LAT_BLOCK("rtt-block-" g "/mq",                                   \
 			  "POSIX message queue ping-pong, " sztext, sz,           \
-			  run_kpp, K(KPP_MQ, 0))
+			  run_kpp, bfl, K(KPP_MQ, 0))
 /* A kernel mechanism's one-way throughput: one write per message. */
 #define KPP_TPUT(g, sz, sztext)                                                \
 	TPUT("tput-" g "/pipe", "pipe, one write per message, " sztext, sz, 1, \
-	     run_kpp, CMP, K(KPP_PIPE, 0)),                                    \
+	     run_kpp, CMPO, K(KPP_PIPE, 0)),                                   \
 		TPUT("tput-" g "/unix",                                        \
 		     "Unix stream socketpair, one write per message, " sztext, \
-		     sz, 1, run_kpp, CMP, K(KPP_UNIX, 0)),                     \
+		     sz, 1, run_kpp, CMPO, K(KPP_UNIX, 0)),                    \
 		TPUT("tput-" g "/mq",                                          \
 		     "POSIX message queue, one mq_send per message, " sztext,  \
-		     sz, 1, run_kpp, CMP, K(KPP_MQ, 0))
+		     sz, 1, run_kpp, CMPO, K(KPP_MQ, 0))
 
 const struct bench_figure bench_baselines[] = {
 	LAT_POLL("rtt-poll-8/bare-line",
@@ -1162,14 +1164,14 @@ const struct bench_figure bench_baselines[] = {
 		 run_seq_rtt, 0, NOPARAM),
 	LAT_POLL("rtt-poll-64k/bare-line",
 		 "bare shm ping-pong + 64 KiB copy each way", 65536, run_line,
-		 BENCH_SPINS | CMP, NOPARAM),
+		 BENCH_SPINS | CMPO, NOPARAM),
 	LAT_POLL("rtt-poll-1m/bare-line",
 		 "bare shm ping-pong + 1 MiB copy each way", 1048576, run_line,
-		 BENCH_SPINS | CMP, NOPARAM),
-	KPP_RTT("8", 8, "8 B"),
-	KPP_RTT("1k", 1024, "1 KiB"),
-	KPP_RTT("64k", 65536, "64 KiB"),
-	KPP_RTT("1m", 1048576, "1 MiB"),
+		 BENCH_SPINS | CMPO, NOPARAM),
+	KPP_RTT("8", 8, "8 B", 0),
+	KPP_RTT("1k", 1024, "1 KiB", 0),
+	KPP_RTT("64k", 65536, "64 KiB", BENCH_COMPARE_ONLY),
+	KPP_RTT("1m", 1048576, "1 MiB", BENCH_COMPARE_ONLY),
 	TPUT("tput-8/bare-ring", "bare Lamport ring, 8 B slots, 1 at a time", 8,
 	     1, run_lring_tput, BENCH_SPINS | CMP, NOPARAM),
 	TPUT("tput-8/bare-seq", "bare per-slot-seq ring, 1 at a time", 8, 1,

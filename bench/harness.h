@@ -85,6 +85,12 @@ enum {
 	 * chunks, so it does not run for minutes.
 	 */
 	BENCH_SLOW = 1u << 4,
+	/*
+	 * Only in the comparison: the other systems, the extra sizes and the
+	 * idle figures. The plain suite (no --compare) leaves them out, so
+	 * its quick run stays a smoke test of seconds.
+	 */
+	BENCH_COMPARE_ONLY = 1u << 5,
 };
 
 /* Where the two sides of a pair run. Decided once, at start-up. */

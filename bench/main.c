@@ -289,7 +289,9 @@ static void select_figures(const struct bench_figure *const *all, size_t n,
 
 	for (i = 0; i < n; i++)
 		wanted[i] = (!only || strstr(all[i]->name, only) != NULL) &&
-			    (!o->compare || (all[i]->flags & BENCH_COMPARE));
+			    (o->compare ?
+				     (all[i]->flags & BENCH_COMPARE) :
+				     !(all[i]->flags & BENCH_COMPARE_ONLY));
 	/* The comparison brings its own systems, not the baselines' baselines. */
 	if (o->compare)
 		return;

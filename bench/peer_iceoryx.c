@@ -995,14 +995,14 @@ static int run_iceoryx(const struct bench_figure *f,
 	  .kind = BENCH_LATENCY,                                               \
 	  .size = sz,                                                          \
 	  .batch = 1,                                                          \
-	  .flags = BENCH_SPINS | BENCH_COMPARE,                                \
+	  .flags = BENCH_SPINS | BENCH_COMPARE | BENCH_COMPARE_ONLY,           \
 	  .run = run_iceoryx },                                                \
 	{                                                                      \
 		.name = "rtt-block-" g "/iceoryx-waitset",                     \
 		.title = TITLE "loan/publish, iox_ws_wait then take, " sztext, \
 		.kind = BENCH_LATENCY, .size = sz, .batch = 1,                 \
-		.flags = BENCH_BLOCKS | BENCH_COMPARE, .run = run_iceoryx,     \
-		.param = {                                                     \
+		.flags = BENCH_BLOCKS | BENCH_COMPARE | BENCH_COMPARE_ONLY,    \
+		.run = run_iceoryx, .param = {                                 \
 			1                                                      \
 		}                                                              \
 	}
@@ -1012,7 +1012,8 @@ static int run_iceoryx(const struct bench_figure *f,
 		.title = TITLE                                             \
 			"reliable, queue <= 256, busy-poll take, " sztext, \
 		.kind = BENCH_THROUGHPUT, .size = sz, .batch = 1,          \
-		.flags = BENCH_SPINS | BENCH_COMPARE, .run = run_iceoryx   \
+		.flags = BENCH_SPINS | BENCH_COMPARE | BENCH_COMPARE_ONLY, \
+		.run = run_iceoryx                                         \
 	}
 
 const struct bench_figure bench_iceoryx_figures[] = {
@@ -1029,7 +1030,7 @@ const struct bench_figure bench_iceoryx_figures[] = {
 	  .kind = BENCH_IDLE,
 	  .size = 8,
 	  .batch = 1,
-	  .flags = BENCH_COMPARE,
+	  .flags = BENCH_COMPARE | BENCH_COMPARE_ONLY,
 	  .run = run_iceoryx },
 	{ .name = NULL },
 };

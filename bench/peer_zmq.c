@@ -644,7 +644,7 @@ static int zskip(const struct bench_figure *f, const struct bench_config *cfg,
 #endif
 
 #define ZPAIR ZNAME " PAIR over ipc://, "
-#define CMP BENCH_COMPARE
+#define CMP (BENCH_COMPARE | BENCH_COMPARE_ONLY)
 #define ZPOLL(g, sz)                                                      \
 	{                                                                 \
 		.name = "rtt-poll-" g "/zmq",                             \

@@ -1105,16 +1105,16 @@ static int run_fan(const struct bench_figure *f, const struct bench_config *cfg,
 			g "/" v1,                                          \
 			g "/" v2 }                                         \
 	}
-#define BLOCK(g, t, sz)                                                    \
-	{                                                                  \
-		.name = g "/pubsub", .title = t, .kind = BENCH_LATENCY,    \
-		.size = sz, .batch = 1,                                    \
-		.flags = BENCH_BLOCKS | BENCH_SHOAL | BENCH_COMPARE,       \
-		.run = run_rtt,                                            \
-		.param = { SHOAL_DELIVERY_RELIABLE, 0, SHOAL_WAIT_BLOCK }, \
-		.vs = { g "/eventfd",                                      \
-			g "/pipe",                                         \
-			g "/shoal-channel" }                               \
+#define BLOCK(g, t, sz, fl)                                                 \
+	{                                                                   \
+		.name = g "/pubsub", .title = t, .kind = BENCH_LATENCY,     \
+		.size = sz, .batch = 1,                                     \
+		.flags = BENCH_BLOCKS | BENCH_SHOAL | BENCH_COMPARE | (fl), \
+		.run = run_rtt,                                             \
+		.param = { SHOAL_DELIVERY_RELIABLE, 0, SHOAL_WAIT_BLOCK },  \
+		.vs = { g "/eventfd",                                       \
+			g "/pipe",                                          \
+			g "/shoal-channel" }                                \
 	}
 #define TPUT(g, impl, t, sz, pf, v2) TPUT_FL(g, impl, t, sz, pf, 0, v2)
 #define TPUT_FL(g, impl, t, sz, pf, fl, v2) \
@@ -1146,6 +1146,7 @@ static int run_fan(const struct bench_figure *f, const struct bench_config *cfg,
 #define FAN_WAKE "pub_write 64 B, lossy, asleep in take: "
 #define RELIABLE SHOAL_DELIVERY_RELIABLE
 #define CMP BENCH_COMPARE
+#define CMPO (BENCH_COMPARE | BENCH_COMPARE_ONLY)
 #define LOSSY SHOAL_DELIVERY_LOSSY
 
 const struct bench_figure bench_pubsub_figures[] = {
@@ -1163,17 +1164,17 @@ const struct bench_figure bench_pubsub_figures[] = {
 		RELIABLE, 0, CMP, "bare-ring", "shoal-ring", "shoal-channel"),
 	POLL_FL("rtt-poll-64k", "pubsub",
 		"pub/sub reliable, " LOANTAKE ", BUSY_SPIN, 64 KiB", 65536,
-		RELIABLE, 0, CMP, "bare-line", "unix", "pipe"),
+		RELIABLE, 0, CMPO, "bare-line", "unix", "pipe"),
 	POLL_FL("rtt-poll-1m", "pubsub",
 		"pub/sub reliable, " LOANTAKE ", BUSY_SPIN, 1 MiB", 1048576,
-		RELIABLE, 0, CMP, "bare-line", "unix", "pipe"),
-	BLOCK("rtt-block-8", "pub/sub reliable, " LOANTAKE ", BLOCK", 8),
+		RELIABLE, 0, CMPO, "bare-line", "unix", "pipe"),
+	BLOCK("rtt-block-8", "pub/sub reliable, " LOANTAKE ", BLOCK", 8, 0),
 	BLOCK("rtt-block-1k", "pub/sub reliable, " LOANTAKE ", BLOCK, 1 KiB",
-	      1024),
+	      1024, 0),
 	BLOCK("rtt-block-64k", "pub/sub reliable, " LOANTAKE ", BLOCK, 64 KiB",
-	      65536),
+	      65536, CMPO),
 	BLOCK("rtt-block-1m", "pub/sub reliable, " LOANTAKE ", BLOCK, 1 MiB",
-	      1048576),
+	      1048576, CMPO),
 	TPUT_FL("tput-8", "pubsub", PUBTAKE, 8, 0, CMP, "shoal-ring"),
 	TPUT_FL("tput-64", "pubsub", PUBTAKE, 64, 0, CMP, "shoal-ring"),
 	TPUT("tput-64", "pubsub-ts", PUBTAKE ", TIMESTAMP", 64,
@@ -1188,7 +1189,7 @@ const struct bench_figure bench_pubsub_figures[] = {
 	  .kind = BENCH_IDLE,
 	  .size = 8,
 	  .batch = 1,
-	  .flags = BENCH_SHOAL | BENCH_COMPARE,
+	  .flags = BENCH_SHOAL | CMPO,
 	  .run = run_idle },
 	FAN(1, "pubsub", FAN_RELIABLE "1 subscriber", RELIABLE, FAN_IDLE),
 	FAN(1, "pubsub-lossy", FAN_LOSSY "1 subscriber", LOSSY, FAN_IDLE),
