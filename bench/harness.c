@@ -705,6 +705,22 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+int bench_check_msg(struct bench_side *s, const void *data, size_t len,
+		    uint32_t size, uint64_t seq)
+{
+	if (len != size) {
+		bench_side_note(s, "message %llu: length %zu, sent %u",
+				(unsigned long long)seq, len, size);
+		return -EIO;
+	}
+	if (!bench_stamped(data, seq, size)) {
+		bench_side_note(s, "message %llu: wrong content",
+				(unsigned long long)seq);
+		return -EIO;
+	}
+	return 0;
+}
+
 void bench_tput_stats(struct bench_tput *t, uint32_t size,
 		      struct bench_result *res)
 {

@@ -535,6 +535,13 @@ static inline int bench_stamped(const unsigned char *msg, uint64_t seq,
 	return got == seq;
 }
 
+/*
+ * Message @seq as received: @len bytes of @data must be @size long and
+ * carry @seq (bench_stamp). 0, or -EIO with the side's note saying which.
+ */
+int bench_check_msg(struct bench_side *s, const void *data, size_t len,
+		    uint32_t size, uint64_t seq);
+
 /* Median, slowest and fastest timed trial into @res. */
 void bench_tput_stats(struct bench_tput *t, uint32_t size,
 		      struct bench_result *res);

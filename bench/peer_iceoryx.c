@@ -520,23 +520,6 @@ static inline uint32_t chunk_len(const void *payload)
 	return len;
 }
 
-/* Message @i: @len bytes long (the chunk's) with i in its first bytes. */
-static int msg_check(struct bench_side *s, uint32_t len,
-		     const unsigned char *data, uint32_t size, uint64_t i)
-{
-	if (len != size) {
-		bench_side_note(s, "message %llu: chunk of %u bytes, sent %u",
-				(unsigned long long)i, len, size);
-		return -EIO;
-	}
-	if (!bench_stamped(data, i, size)) {
-		bench_side_note(s, "message %llu: wrong content",
-				(unsigned long long)i);
-		return -EIO;
-	}
-	return 0;
-}
-
 static const char *alloc_error(enum iox_AllocationResult r)
 {
 	switch (r) {
@@ -755,7 +738,7 @@ static inline int rtt_round_trip(void *ctx, uint64_t i)
 	len = chunk_len(in);
 	memcpy(a->msg, in, len < a->size ? len : a->size);
 	iox_sub_release_chunk(a->sub, in);
-	return msg_check(a->side, len, a->msg, a->size, i);
+	return bench_check_msg(a->side, a->msg, len, a->size, i);
 }
 
 static int rtt_parent(struct bench_side *s)
@@ -790,7 +773,7 @@ static int rtt_child(struct bench_side *s)
 		rc = iox_take(a, &in);
 		if (rc)
 			break;
-		rc = msg_check(s, chunk_len(in), in, a->size, i);
+		rc = bench_check_msg(s, in, chunk_len(in), a->size, i);
 		/* Answer from the chunk, then let it go. */
 		if (!rc)
 			rc = iox_send(a, in);
@@ -852,7 +835,7 @@ static int tput_child(struct bench_side *s)
 			len = chunk_len(in);
 			memcpy(dst, in, len < a->size ? len : a->size);
 			iox_sub_release_chunk(a->sub, in);
-			rc = msg_check(s, len, dst, a->size, seq);
+			rc = bench_check_msg(s, dst, len, a->size, seq);
 		}
 		if (!rc)
 			rc = bench_trial_end(s);
@@ -883,7 +866,7 @@ static int idle_wait(void *ctx)
 
 	if (rc)
 		return rc;
-	rc = msg_check(a->side, chunk_len(in), in, a->size, 1);
+	rc = bench_check_msg(a->side, in, chunk_len(in), a->size, 1);
 	iox_sub_release_chunk(a->sub, in);
 	return rc;
 }

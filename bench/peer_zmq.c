@@ -209,23 +209,6 @@ static inline void zrelease(zmq_msg_t *m)
 	zmq_msg_init(m);
 }
 
-/* Message @seq must be @size bytes with @seq in its first bytes. */
-static inline int zcheck(struct bench_side *s, const void *data, size_t len,
-			 uint32_t size, uint64_t seq)
-{
-	if (len != size) {
-		bench_side_note(s, "message %llu: length %zu, sent %u",
-				(unsigned long long)seq, len, size);
-		return -EIO;
-	}
-	if (!bench_stamped(data, seq, size)) {
-		bench_side_note(s, "message %llu: wrong content",
-				(unsigned long long)seq);
-		return -EIO;
-	}
-	return 0;
-}
-
 /*
  * Open the side's socket and make sure the connection carries messages
  * both ways: the child says hello, the parent answers. The parent binds
@@ -332,7 +315,7 @@ static inline int zrtt_round_trip(void *ctx, uint64_t i)
 	len = zmq_msg_size(&a->in);
 	memcpy(a->msg, zmq_msg_data(&a->in), len <= a->size ? len : a->size);
 	zrelease(&a->in);
-	return zcheck(a->side, a->msg, len, a->size, i);
+	return bench_check_msg(a->side, a->msg, len, a->size, i);
 }
 
 static int zrtt_parent(struct bench_side *s)
@@ -383,8 +366,8 @@ static int zrtt_child(struct bench_side *s)
 	for (i = 1; i <= a->total; i++) {
 		rc = zrecv(s, z.sock, &m, a->how);
 		if (!rc)
-			rc = zcheck(s, zmq_msg_data(&m), zmq_msg_size(&m),
-				    a->size, i);
+			rc = bench_check_msg(s, zmq_msg_data(&m),
+					     zmq_msg_size(&m), a->size, i);
 		/* Answer with a copy of what arrived, then let it go. */
 		if (!rc)
 			rc = zsend(s, z.sock, zmq_msg_data(&m), a->size);
@@ -498,7 +481,7 @@ static int ztput_child(struct bench_side *s)
 			memcpy(dst, zmq_msg_data(&m),
 			       len <= a->size ? len : a->size);
 			zrelease(&m);
-			rc = zcheck(s, dst, len, a->size, seq);
+			rc = bench_check_msg(s, dst, len, a->size, seq);
 		}
 		if (!rc)
 			rc = bench_trial_end(s);
@@ -565,8 +548,8 @@ static int zidle_wait(void *ctx)
 	zmq_msg_init(&m);
 	rc = zrecv(a->side, a->z.sock, &m, ZW_BLOCK);
 	if (!rc)
-		rc = zcheck(a->side, zmq_msg_data(&m), zmq_msg_size(&m),
-			    a->size, 1);
+		rc = bench_check_msg(a->side, zmq_msg_data(&m),
+				     zmq_msg_size(&m), a->size, 1);
 	zmq_msg_close(&m);
 	return rc;
 }

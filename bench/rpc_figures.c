@@ -57,22 +57,6 @@ struct rtt_arg {
 	unsigned char *msg;
 };
 
-static int check_msg(struct bench_side *s, const unsigned char *data,
-		     uint32_t len, uint32_t size, uint64_t i)
-{
-	if (len != size) {
-		bench_side_note(s, "message %llu: length %u, sent %u",
-				(unsigned long long)i, len, size);
-		return -EIO;
-	}
-	if (!bench_stamped(data, i, size)) {
-		bench_side_note(s, "message %llu: wrong content",
-				(unsigned long long)i);
-		return -EIO;
-	}
-	return 0;
-}
-
 static inline int rtt_round_trip(void *ctx, uint64_t i)
 {
 	struct rtt_arg *a = ctx;
@@ -102,7 +86,7 @@ static inline int rtt_round_trip(void *ctx, uint64_t i)
 	rc = shoal_client_release(a->cli, &r);
 	if (rc)
 		return bench_shoal_failed(a->side, "shoal_client_release", rc);
-	return check_msg(a->side, a->msg, r.len, a->size, i);
+	return bench_check_msg(a->side, a->msg, r.len, a->size, i);
 }
 
 static int rtt_parent(struct bench_side *s)
@@ -173,7 +157,7 @@ static int rtt_child(struct bench_side *s)
 			rc = bench_shoal_failed(s, "shoal_server_take", rc);
 			goto out;
 		}
-		rc = check_msg(s, req.data, req.len, a->size, i);
+		rc = bench_check_msg(s, req.data, req.len, a->size, i);
 		if (rc)
 			goto out;
 		/* Answer from the request's slot, then let it go. */
@@ -275,8 +259,8 @@ static inline int sock_round_trip(void *ctx, uint64_t i)
 				(unsigned long long)i);
 		return -EIO;
 	}
-	return check_msg(a->side, a->msg->payload, (uint32_t)(n - 8), a->size,
-			 i);
+	return bench_check_msg(a->side, a->msg->payload, (uint32_t)(n - 8),
+			       a->size, i);
 }
 
 static int sock_parent(struct bench_side *s)
@@ -321,7 +305,8 @@ static int sock_child(struct bench_side *s)
 			rc = sock_fail(s, "recv");
 			break;
 		}
-		rc = check_msg(s, msg.payload, (uint32_t)(n - 8), a->size, i);
+		rc = bench_check_msg(s, msg.payload, (uint32_t)(n - 8), a->size,
+				     i);
 		if (!rc && send(fd, &msg, (size_t)n, 0) != n)
 			rc = sock_fail(s, "send");
 	}
