@@ -597,6 +597,12 @@ static inline int iox_take(struct iox_arg *a, const void **chunk)
 	}
 }
 
+/* This process's runtime name, then @suffix. */
+static void runtime_name(char *buf, size_t len, const char *suffix)
+{
+	snprintf(buf, len, "shoal-bench-%d%s", (int)getpid(), suffix);
+}
+
 /*
  * Each side's setup: its own runtime, a publisher on @pub_event and a
  * subscriber to @sub_event (either may be NULL), a WaitSet if the figure
@@ -611,7 +617,7 @@ static int iox_open(struct bench_side *s, struct iox_arg *a,
 
 	a->side = s;
 	iox_set_loglevel(Iceoryx_LogLevel_Error);
-	snprintf(name, sizeof(name), "shoal-bench-%d", (int)getpid());
+	runtime_name(name, sizeof(name), "");
 	iox_runtime_init(name);
 	if (pub_event) {
 		iox_pub_options_t o;
@@ -705,7 +711,19 @@ static void iox_close(struct iox_arg *a)
 	 * hangs on RouDi's answer. The harness ends every side with _exit(),
 	 * so RouDi's monitoring removes the process entry about 1.5 s later;
 	 * its ports and WaitSet are released above, at once.
+	 *
+	 * That destructor would also remove the runtime's socket and lock
+	 * file, /tmp/<name> and /tmp/<name>.lock: without it they stay, two
+	 * per process and figure, thousands after a full run. The ports are
+	 * gone, so nothing reaches this process through them any more.
 	 */
+	char path[80];
+
+	snprintf(path, sizeof(path), "/tmp/");
+	runtime_name(path + 5, sizeof(path) - 5, "");
+	unlink(path);
+	runtime_name(path + 5, sizeof(path) - 5, ".lock");
+	unlink(path);
 }
 
 /*
