@@ -419,6 +419,18 @@ static uint32_t evict_dead(struct shoal_pub *p)
 	return dropped;
 }
 
+/*
+ * Room for message @seq by the subscribers known now: the cached minimum
+ * cursor, recomputed from their lines when it says no.
+ */
+static int room_known(struct shoal_pub *p, uint64_t seq)
+{
+	if (seq - p->min_cursor < p->capacity)
+		return 1;
+	recompute_min(p, seq);
+	return seq - p->min_cursor < p->capacity;
+}
+
 static int has_room(struct shoal_pub *p, uint64_t seq)
 {
 	uint32_t gen =
@@ -426,10 +438,7 @@ static int has_room(struct shoal_pub *p, uint64_t seq)
 
 	if (gen != p->known_gen)
 		rescan(p, gen, seq);
-	if (seq - p->min_cursor < p->capacity)
-		return 1;
-	recompute_min(p, seq);
-	return seq - p->min_cursor < p->capacity;
+	return room_known(p, seq);
 }
 
 /* Sleeps on the publisher's eventfd for at most a slice, or @deadline. */
@@ -708,25 +717,6 @@ static void write_slot(struct shoal_pub *p, const struct shoal_pub_msg *m)
 	complete_slot(p, s, m->len);
 }
 
-/*
- * Reliable: whether message @seq of a batch fits without waiting, by the
- * subscribers known at the current generation. Stops at a new generation
- * rather than rescanning: a rescan clamps a far-behind cursor relative to
- * @seq, which would say nothing true about the batch's earlier messages.
- */
-static int batch_fits(struct shoal_pub *p, uint64_t seq)
-{
-	if (seq < p->capacity)
-		return 1;
-	if (atomic_load_explicit(&p->sh->generation, memory_order_acquire) !=
-	    p->known_gen)
-		return 0;
-	if (seq - p->min_cursor < p->capacity)
-		return 1;
-	recompute_min(p, seq);
-	return seq - p->min_cursor < p->capacity;
-}
-
 int shoal_pub_write_batch(struct shoal_pub *p, const struct shoal_pub_msg *msgs,
 			  uint32_t n)
 {
@@ -758,8 +748,16 @@ int shoal_pub_write_batch(struct shoal_pub *p, const struct shoal_pub_msg *msgs,
 			if (err)
 				return err;
 		}
-		/* Then as many as fit now, in increasing order. */
-		for (j = 1; j < k && batch_fits(p, head0 + j); j++)
+		/*
+		 * Then as many as fit now, by the subscribers known now, never
+		 * by a rescan: a rescan judges a far-behind cursor relative to
+		 * the message checked, which says nothing true about the
+		 * batch's earlier ones. A subscriber that joined meanwhile is
+		 * caught by the generation check after the fence below.
+		 */
+		for (j = 1; j < k && (head0 + j < p->capacity ||
+				      room_known(p, head0 + j));
+		     j++)
 			;
 		k = j;
 		/*
