@@ -8,18 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static size_t group_len(const char *name)
-{
-	return strcspn(name, "/");
-}
-
-static int same_group(const char *a, const char *b)
-{
-	size_t la = group_len(a);
-
-	return la == group_len(b) && !strncmp(a, b, la);
-}
-
 /* The shoal figure of @i's group, or -1. */
 static long shoal_of(const struct bench_report *r, size_t i)
 {
@@ -28,7 +16,7 @@ static long shoal_of(const struct bench_report *r, size_t i)
 
 	for (j = 0; j < r->count; j++)
 		if ((r->figs[j]->flags & want) == want &&
-		    same_group(r->figs[j]->name, r->figs[i]->name))
+		    bench_same_group(r->figs[j]->name, r->figs[i]->name))
 			return (long)j;
 	return -1;
 }
@@ -90,7 +78,7 @@ static void print_heading(FILE *out, const struct bench_figure *f)
 	switch (f->kind) {
 	case BENCH_LATENCY:
 		fprintf(out, "%.*s: round trip of %s, %s\n",
-			(int)group_len(f->name), f->name, sz,
+			(int)bench_group_len(f->name), f->name, sz,
 			f->flags & BENCH_BLOCKS ?
 				"both sides asleep in the kernel between messages" :
 				"both sides busy-polling");
@@ -99,7 +87,7 @@ static void print_heading(FILE *out, const struct bench_figure *f)
 		break;
 	case BENCH_THROUGHPUT:
 		fprintf(out, "%.*s: one way, %s messages%s\n",
-			(int)group_len(f->name), f->name, sz,
+			(int)bench_group_len(f->name), f->name, sz,
 			f->batch > 1 ? ", in batches" : ", one at a time");
 		fprintf(out, "  %-22s %9s %9s %8s\n", "system", "M msg/s",
 			"GB/s", "shoal");
@@ -107,7 +95,7 @@ static void print_heading(FILE *out, const struct bench_figure *f)
 	case BENCH_IDLE:
 		fprintf(out,
 			"%.*s: CPU used while waiting for a message with the default blocking wait\n",
-			(int)group_len(f->name), f->name);
+			(int)bench_group_len(f->name), f->name);
 		fprintf(out, "  %-22s %9s %9s\n", "system", "waiter", "sender");
 		break;
 	case BENCH_COST:
@@ -119,7 +107,7 @@ static void print_row(FILE *out, const struct bench_report *r, size_t i)
 {
 	const struct bench_figure *f = r->figs[i];
 	const struct bench_result *res = &r->res[i];
-	const char *sys = f->name + group_len(f->name);
+	const char *sys = f->name + bench_group_len(f->name);
 
 	sys += *sys == '/';
 	if (f->flags & BENCH_SHOAL)
@@ -165,7 +153,7 @@ static int group_seen(const struct bench_report *r, size_t i)
 
 	for (j = 0; j < i; j++)
 		if ((r->figs[j]->flags & BENCH_COMPARE) &&
-		    same_group(r->figs[j]->name, r->figs[i]->name))
+		    bench_same_group(r->figs[j]->name, r->figs[i]->name))
 			return 1;
 	return 0;
 }
@@ -191,7 +179,8 @@ void bench_print_compare(FILE *out, const struct bench_report *r)
 		for (j = i; j < r->count; j++)
 			if ((r->figs[j]->flags & BENCH_COMPARE) &&
 			    (long)j != s &&
-			    same_group(r->figs[j]->name, r->figs[i]->name))
+			    bench_same_group(r->figs[j]->name,
+					     r->figs[i]->name))
 				print_row(out, r, j);
 	}
 }

@@ -1100,12 +1100,16 @@ static void print_disturbed(FILE *out, const struct bench_result *res)
 			"  ! disturbed", res->cpu_share * 100);
 }
 
-/* The part of a name before '/': rows of one group are printed together. */
-static int same_group(const char *a, const char *b)
+size_t bench_group_len(const char *name)
 {
-	size_t la = strcspn(a, "/"), lb = strcspn(b, "/");
+	return strcspn(name, "/");
+}
 
-	return la == lb && !strncmp(a, b, la);
+int bench_same_group(const char *a, const char *b)
+{
+	size_t la = bench_group_len(a);
+
+	return la == bench_group_len(b) && !strncmp(a, b, la);
 }
 
 static void print_section(FILE *out, const struct bench_report *r,
@@ -1119,7 +1123,7 @@ static void print_section(FILE *out, const struct bench_report *r,
 
 		if (f->kind != kind)
 			continue;
-		if (prev && !same_group(prev, f->name))
+		if (prev && !bench_same_group(prev, f->name))
 			fputc('\n', out);
 		prev = f->name;
 		if (kind == BENCH_THROUGHPUT)

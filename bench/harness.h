@@ -560,6 +560,13 @@ void bench_result_merge(const struct bench_figure *f,
 			const struct bench_result *rounds, uint32_t n,
 			struct bench_result *out);
 
+/*
+ * A figure's group is its name up to '/': bench_group_len() is its length,
+ * bench_same_group() whether two names share it.
+ */
+size_t bench_group_len(const char *name);
+int bench_same_group(const char *a, const char *b);
+
 /* The figure named @name in @figs[0..count), or -1. */
 long bench_find(const struct bench_figure *const *figs, size_t count,
 		const char *name);

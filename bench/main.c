@@ -178,15 +178,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-/* The length of a name's group: the part before '/'. */
-static size_t group_len(const char *name)
-{
-	return strcspn(name, "/");
-}
-
 static int in_group(const struct bench_figure *f, const char *g, size_t len)
 {
-	return group_len(f->name) == len && !strncmp(f->name, g, len);
+	return bench_group_len(f->name) == len && !strncmp(f->name, g, len);
 }
 
 /*
@@ -239,7 +233,7 @@ static size_t collect(const struct bench_figure **out)
 
 	for (l = 0; l < NLISTS; l++) {
 		for (g = figure_lists[l]; g->name; g++) {
-			len = group_len(g->name);
+			len = bench_group_len(g->name);
 			seen = 0;
 			for (i = 0; i < n && !seen; i++)
 				seen = in_group(out[i], g->name, len);
