@@ -98,4 +98,11 @@ int shoal__pubsub_map(struct shoal_service *svc, struct pubsub_geometry *g,
 		      int read_only, struct shoal_segment **subs_seg,
 		      struct shoal__pubsub_subs_header **sh);
 
+/* A test's hook inside a subscriber's join (see pubsub_sub.c); weak. */
+enum {
+	SHOAL__JOIN_READ_HEAD,
+	SHOAL__JOIN_ANNOUNCED
+};
+void shoal__pubsub_join_pause(int stage);
+
 #endif

@@ -56,7 +56,15 @@ struct shoal__pubsub_header {
 	 * every send, and only joiners and lapped readers load it. */
 	_Atomic uint64_t head; /* next sequence to publish; release-stored
 				* after the slot's stamp */
-	uint8_t pad1[56];
+	/* What a reliable publisher gates on, for joiners (join_line()):
+	 * at its last rescan it saw subscriber generation seen_gen, and
+	 * every message from seen_from on waits for the lines it counted
+	 * then. Written by the publisher only: seen_from first, then
+	 * seen_gen (release); a joiner acquire-loads seen_gen first, so a
+	 * seen_from it reads is at least the one that went with it. */
+	_Atomic uint64_t seen_from;
+	_Atomic uint32_t seen_gen;
+	uint8_t pad1[44];
 
 	/* Line 2: counters (relaxed; statistics only). */
 	_Atomic uint64_t blocked;

@@ -384,6 +384,22 @@ static void recompute_min(struct shoal_pub *p, uint64_t seq)
 	p->min_cursor = min;
 }
 
+/*
+ * Tells joiners that every message from now on waits for the lines of
+ * generation @gen: the first message not yet decided is @seq, or the one
+ * after a slot already marked for writing (a loan, or premark_next()),
+ * whose room was judged before this rescan. join_line() reads the pair.
+ */
+static void tell_joiners(struct shoal_pub *p, uint32_t gen, uint64_t seq)
+{
+	uint64_t from = p->premarked > seq ? p->premarked : seq;
+
+	atomic_store_explicit(&p->hdr->seen_from, from, memory_order_relaxed);
+	/* Release: orders seen_from above before it; pairs with the acquire
+	 * load of seen_gen in join_line(). */
+	atomic_store_explicit(&p->hdr->seen_gen, gen, memory_order_release);
+}
+
 /* Rebuilds the list of live lines: ACTIVE and locked by their owner. */
 static void rescan(struct shoal_pub *p, uint32_t gen, uint64_t seq)
 {
@@ -398,6 +414,9 @@ static void rescan(struct shoal_pub *p, uint32_t gen, uint64_t seq)
 			p->active[p->nactive++] = i;
 	}
 	recompute_min(p, seq);
+	/* A lossy publisher gates on nobody: its joiners keep to head. */
+	if (p->delivery == SHOAL_DELIVERY_RELIABLE)
+		tell_joiners(p, gen, seq);
 }
 
 /* Drops lines whose subscriber died. Returns how many. */

@@ -150,6 +150,17 @@ static void set_cursor(struct shoal_sub *s, uint64_t cursor)
 	atomic_store_explicit(&s->line->cursor, cursor, memory_order_release);
 }
 
+/*
+ * Called by join_line() at its two racy points (@stage: after it read head,
+ * and after it incremented the generation): a no-op that a test (linked
+ * against the static library) replaces with one of its own to hold a joiner
+ * there for as long as it needs (test/pubsub-join-owed.c).
+ */
+__attribute__((weak)) void shoal__pubsub_join_pause(int stage)
+{
+	(void)stage;
+}
+
 /* Joins line s->index: cursor first, then ACTIVE, then the generation. */
 static void join_line(struct shoal_sub *s)
 {
@@ -158,12 +169,15 @@ static void join_line(struct shoal_sub *s)
 	uint64_t head =
 		atomic_load_explicit(&s->g.hdr->head, memory_order_acquire);
 	uint64_t back = s->want_history;
+	uint64_t seen_from, safe;
+	uint32_t mine, seen_gen;
 
 	if (back > s->g.history)
 		back = s->g.history;
 	if (back > head)
 		back = head;
 	s->cursor = head - back;
+	shoal__pubsub_join_pause(SHOAL__JOIN_READ_HEAD);
 	/* The counters are this handle's, across publishers. */
 	atomic_store_explicit(&l->cursor, s->cursor, memory_order_relaxed);
 	atomic_store_explicit(&l->received, s->received, memory_order_relaxed);
@@ -173,22 +187,51 @@ static void join_line(struct shoal_sub *s)
 	l->pid = (int32_t)getpid();
 	atomic_store_explicit(&l->state, SHOAL__SUB_ACTIVE,
 			      memory_order_release);
-	atomic_fetch_add_explicit(&s->sh->generation, 1, memory_order_seq_cst);
+	mine = atomic_fetch_add_explicit(&s->sh->generation, 1,
+					 memory_order_seq_cst) +
+	       1;
 	s->line = l;
+	shoal__pubsub_join_pause(SHOAL__JOIN_ANNOUNCED);
 	/*
-	 * Until a reliable publisher sees the new generation it does not
-	 * gate on us, so it may have overwritten messages from our cursor
-	 * on. It loads the generation after a full fence that follows its
-	 * store of head (shoal_pub_send), and we load head after a full
-	 * fence that follows our increment: so every message it wrote
-	 * without seeing us is at most the head we now read, and every
-	 * message from head - capacity + 1 on is safe. We were never owed
-	 * the older ones: starting later is not a loss.
+	 * Until a reliable publisher sees our generation it does not gate on
+	 * us, so it may overwrite messages from our cursor on; where to start
+	 * depends on whether it has seen us yet.
+	 *
+	 * Seen: it published (seen_gen, seen_from) after a rescan that loaded
+	 * a generation at or past ours, so it read our ACTIVE line and cursor
+	 * (both stored before our increment). Every message from seen_from on
+	 * waits for us; the ones before it, judged without us, overwrote at
+	 * most message seen_from - 1 - capacity. So seen_from - capacity on
+	 * is intact, which is our cursor unless the publisher raced far ahead.
+	 *
+	 * Not seen yet: it loads the generation after a full fence that
+	 * follows its store of head (shoal_pub_send), and we load head after
+	 * a full fence that follows our increment, so every message it wrote
+	 * (or marked for writing) without seeing us is at most the head we
+	 * now read: from head - capacity + 1 on is safe.
+	 *
+	 * Either way we were never owed the older ones: starting later is not
+	 * a loss. But a publisher that counted us (shoal_pub_subscribers())
+	 * before its first send owes us every message: taking "not seen" for
+	 * granted skipped them when it filled the ring while we were between
+	 * our increment and this check (pubsub-join-owed).
 	 */
 	shoal__fence_full();
 	head = atomic_load_explicit(&s->g.hdr->head, memory_order_acquire);
-	if ((int64_t)(head - s->cursor) > (int64_t)(s->g.capacity - 1))
-		set_cursor(s, head - (s->g.capacity - 1));
+	/* Acquire: pairs with the release store of seen_gen in
+	 * tell_joiners(), making the seen_from stored before it visible. */
+	seen_gen =
+		atomic_load_explicit(&s->g.hdr->seen_gen, memory_order_acquire);
+	seen_from = atomic_load_explicit(&s->g.hdr->seen_from,
+					 memory_order_relaxed);
+	if ((int32_t)(seen_gen - mine) >= 0)
+		safe = seen_from - s->g.capacity;
+	else
+		safe = head - (s->g.capacity - 1);
+	/* Signed: a publisher near the start (or a corrupt value) gives a
+	 * bound at or below our cursor, which changes nothing. */
+	if ((int64_t)(safe - s->cursor) > 0)
+		set_cursor(s, safe);
 }
 
 static int attach_fds(struct shoal_sub *s)
