@@ -495,7 +495,7 @@ struct peer {
 };
 
 /* Reads the credentials of the peer of @c; 0, or -1 if the kernel does not
- * say (then nothing is allowed but what needs no credentials). */
+ * say (the peer is then refused). */
 static int peer_read(int c, struct peer *p)
 {
 	socklen_t len = sizeof(p->cred);
