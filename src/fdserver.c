@@ -14,7 +14,8 @@
  * have no file permissions and vanish with the socket: a crashed owner
  * leaves nothing to clean. The random part keeps anyone from binding the
  * name first; authority never rests on it being secret, only on the
- * credential check below.
+ * credential check below. It is not secret: every user of the network
+ * namespace reads it (pid and epoch included) in /proc/net/unix.
  *
  * Exchange: one connection, one request, one reply, then both close.
  *
@@ -39,34 +40,58 @@
  *	u16 version   2 to a well-formed version 2 request (right size, magic
  *		      and version), 1 to anything else
  *	u16 pad       0
- *	i32 status    0 granted; -EBADMSG malformed request, or one that
+ *	i32 status    0 granted; -EACCES refused (the peer's credentials:
+ *		      the only answer a refused peer ever gets); to an
+ *		      allowed peer: -EBADMSG malformed request, or one that
  *		      names another service or epoch than this server's;
- *		      -EPROTO another protocol version; -EACCES refused;
- *		      -EINVAL (version 2) no extra fd of that index
+ *		      -EPROTO another protocol version; -EINVAL (version 2)
+ *		      no extra fd of that index
  *	u32 nfds      granted: how many fds ride along; refused: 0
  *   and, only when granted, the fds in one SCM_RIGHTS control message of
  *   the same sendmsg(): for the announced set the memfd first, then the
  *   eventfds in descriptor order; for an extra fd exactly that one fd.
  *
- * Checks, in the server, in order: the request is exactly one message of
- * 272 or 280 bytes with no control data (fds a client attaches are dropped
- * by the kernel unreceived, because we give recvmsg() no room for them) and
+ * Checks, in the server, in order. First the peer's credentials, taken by
+ * SO_PEERCRED (and SO_PEERGROUPS) at connect() time, before anything the
+ * request says: a peer that is not allowed gets -EACCES, no fds, whatever
+ * it sent (any name, epoch, index, size or version; the reply's version
+ * follows the request's shape as below, so that a version 2 client reads
+ * the refusal). So a refused peer learns nothing from the server: not
+ * whether a name or epoch it guessed is right, nor how many extra fds there
+ * are. Allowed are:
+ *	root	(uid 0 as this process's user namespace sees it): it could
+ *		take the fds with pidfd_getfd() anyway;
+ *	the owner's uid, for the same reason;
+ *	GROUP	also a peer whose primary gid is the group, or who has it
+ *		among its supplementary groups (SO_PEERGROUPS, Linux 4.13;
+ *		without it only the primary gid counts);
+ *	ANYONE	also a peer of any other uid;
+ *	OWNER	nobody else;
+ * and for GROUP and ANYONE, when the server serves a registry entry (it
+ * holds the registry directory's fd), only a peer that could reach the
+ * registry directory by its path now: one the mode bits of the directory
+ * and of every directory above it, fstat()ed at the time of the request
+ * (so a chmod since publication counts), let search, each read as the
+ * kernel reads it (owner's class if the peer's uid owns it, else group's if
+ * it is in the group, else others'). The descriptor is then readable to it
+ * (0640 to the group for GROUP, 0644 for ANYONE), so an access mode never
+ * means more than the registry's directory allows: ANYONE in a private
+ * 0700 registry admits the owner only; in a 2770 group registry, the
+ * group's members; in a registry whose directory (and path) others may
+ * search, anyone. The walk up is ours (our mount namespace, our view of
+ * the path); ACLs and LSMs are not consulted, and a peer with
+ * CAP_DAC_READ_SEARCH but not uid 0 is treated as any other uid.
+ *
+ * Then the request itself, for an allowed peer: exactly one message of 272
+ * or 280 bytes with no control data (fds a client attaches are dropped by
+ * the kernel unreceived, because we give recvmsg() no room for them) and
  * the right magic (else -EBADMSG); its version is the one of its size, 1
  * for 272 bytes and 2 for 280 (else -EPROTO); a version 2 request has a
- * zero reserved field (else -EBADMSG); then the peer's credentials, taken
- * by SO_PEERCRED at connect() time, against the service's access mode:
- *	OWNER	peer uid == owner uid, or peer uid 0
- *	GROUP	as OWNER, or peer's primary gid == the group, or the group is
- *		among its supplementary groups (SO_PEERGROUPS, Linux 4.13;
- *		without it only the primary gid counts)
- *	ANYONE	every peer that can reach the socket (same network namespace)
- * Root (uid 0 as this process's user namespace sees it) is allowed because
- * it could take the fds with pidfd_getfd() anyway. Then the name and epoch
- * must be this server's: they can only differ when a descriptor names the
- * socket of another service or incarnation, i.e. the descriptor is wrong.
- * Last, a version 2 index must be 0 or name an extra fd the server has
- * (-EINVAL); it is checked after the credentials, so a refused peer learns
- * nothing, not even how many extra fds there are.
+ * zero reserved field (else -EBADMSG). Then the name and epoch must be
+ * this server's (else -EBADMSG): they can only differ when a descriptor
+ * names the socket of another service or incarnation, i.e. the descriptor
+ * is wrong. Last, a version 2 index must be 0 or name an extra fd the
+ * server has (-EINVAL).
  *
  * The extra fds are the owner's, borrowed: the server keeps a pointer to
  * its array (up to SHOAL_SERVICE_EXTRA_FDS_MAX fds, too many to duplicate
@@ -121,6 +146,7 @@
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
 #include <time.h>
@@ -205,6 +231,7 @@ struct shoal__fdserver {
 	uint32_t access;
 	uint32_t uid;
 	uint32_t gid;
+	int dirfd; /* our duplicate of the registry directory, or -1 */
 	uint32_t nfds;
 	uint64_t epoch;
 	size_t name_len;
@@ -228,6 +255,8 @@ static void server_free(struct shoal__fdserver *srv)
 	}
 	if (srv->stopfd >= 0)
 		close(srv->stopfd);
+	if (srv->dirfd >= 0)
+		close(srv->dirfd);
 	if (srv->tfd >= 0)
 		close(srv->tfd);
 	if (srv->epfd >= 0)
@@ -316,7 +345,7 @@ int shoal__fdserver_start(const char *service, uint64_t epoch, const int *fds,
 			  struct shoal__fdserver **out)
 {
 	return shoal__fdserver_start_extra(service, epoch, fds, nfds, NULL, 0,
-					   access, uid, gid, thread,
+					   access, uid, gid, -1, thread,
 					   socket_name, out);
 }
 
@@ -324,7 +353,7 @@ int shoal__fdserver_start_extra(const char *service, uint64_t epoch,
 				const int *fds, uint32_t nfds,
 				const int *extra_fds, uint32_t extra_count,
 				uint32_t access, uint32_t uid, uint32_t gid,
-				int thread, char *socket_name,
+				int dirfd, int thread, char *socket_name,
 				struct shoal__fdserver **out)
 {
 	char name[SHOAL__DESC_SOCKET_BYTES];
@@ -360,7 +389,7 @@ int shoal__fdserver_start_extra(const char *service, uint64_t epoch,
 	srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return shoal__fail(-ENOMEM, "fd server: out of memory");
-	srv->lfd = srv->epfd = srv->tfd = srv->stopfd = -1;
+	srv->lfd = srv->epfd = srv->tfd = srv->stopfd = srv->dirfd = -1;
 	for (uint32_t i = 0; i < FDS_MAX; i++)
 		srv->fds[i] = -1;
 	srv->thread = !!thread;
@@ -375,6 +404,17 @@ int shoal__fdserver_start_extra(const char *service, uint64_t epoch,
 	srv->name_len = len;
 	memcpy(srv->name, service, len);
 
+	/* Our own copy of the directory too: the registry handle may be
+	 * destroyed (and its fd number reused) while we still serve. */
+	if (dirfd >= 0) {
+		srv->dirfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+		if (srv->dirfd < 0) {
+			err = shoal__fail(errno == EBADF ? -EINVAL : -errno,
+					  "fd server: directory fd %d: %s",
+					  dirfd, strerror(errno));
+			goto fail_free;
+		}
+	}
 	/* Our own copies: the caller may close or reuse its fd numbers. */
 	for (uint32_t i = 0; i < nfds; i++) {
 		srv->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
@@ -444,64 +484,185 @@ fail_free:
 	return err;
 }
 
-/* Whether @gid is among the supplementary groups of the peer of @c. */
-static int peer_in_group(int c, uint32_t gid)
-{
-	gid_t small[64], *groups = small;
-	socklen_t len = sizeof(small);
-	int found = 0;
+/* Who is at the other end of a connection, as the kernel saw it at
+ * connect() time. */
+struct peer {
+	struct ucred cred;
+	gid_t small[64];
+	gid_t *groups;	  /* supplementary groups: small, or malloc()ed */
+	size_t ngroups;	  /* entries of groups */
+	int groups_known; /* SO_PEERGROUPS answered */
+};
 
-	if (getsockopt(c, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
+/* Reads the credentials of the peer of @c; 0, or -1 if the kernel does not
+ * say (the peer is then refused). */
+static int peer_read(int c, struct peer *p)
+{
+	socklen_t len = sizeof(p->cred);
+
+	memset(p, 0, sizeof(*p));
+	p->groups = p->small;
+	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &p->cred, &len) < 0 ||
+	    len != sizeof(p->cred))
+		return -1;
+	len = sizeof(p->small);
+	if (getsockopt(c, SOL_SOCKET, SO_PEERGROUPS, p->groups, &len) < 0) {
 		/* ERANGE: more than 64 groups, and len now says how many
 		 * bytes they take. ENOPROTOOPT (before Linux 4.13): only
-		 * the primary gid counts. */
+		 * the primary gid is known. */
 		if (errno != ERANGE || len == 0)
 			return 0;
-		groups = malloc(len);
-		if (!groups)
+		p->groups = malloc(len);
+		if (!p->groups) {
+			p->groups = p->small;
 			return 0;
-		if (getsockopt(c, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
-			goto out;
-	}
-	for (size_t i = 0; i < len / sizeof(gid_t); i++) {
-		if (groups[i] == gid) {
-			found = 1;
-			break;
 		}
+		if (getsockopt(c, SOL_SOCKET, SO_PEERGROUPS, p->groups, &len) <
+		    0)
+			return 0;
 	}
-out:
-	if (groups != small)
-		free(groups);
-	return found;
+	p->ngroups = len / sizeof(gid_t);
+	p->groups_known = 1;
+	return 0;
 }
 
+static void peer_free(struct peer *p)
+{
+	if (p->groups != p->small)
+		free(p->groups);
+}
+
+/* Whether @gid is the peer's primary group or one of its supplementary. */
+static int peer_in_group(const struct peer *p, gid_t gid)
+{
+	if (p->cred.gid == gid)
+		return 1;
+	for (size_t i = 0; i < p->ngroups; i++) {
+		if (p->groups[i] == gid)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Whether the peer may search directory @st, by its mode bits as the kernel
+ * reads them: the owner's class if the peer's uid owns it, else the group's
+ * if the peer is in its group, else the others' (the first class that
+ * matches decides, even when it has less than a later one).
+ */
+static int peer_may_search(const struct peer *p, const struct stat *st)
+{
+	if (!S_ISDIR(st->st_mode) || st->st_nlink == 0)
+		return 0; /* removed: nobody reaches it by a path */
+	if (p->cred.uid == st->st_uid)
+		return !!(st->st_mode & S_IXUSR);
+	if (peer_in_group(p, st->st_gid))
+		return !!(st->st_mode & S_IXGRP);
+	/* Supplementary groups unknown: the peer may belong to the group
+	 * class, so both classes must let it through. */
+	if (!p->groups_known)
+		return (st->st_mode & (S_IXGRP | S_IXOTH)) ==
+		       (S_IXGRP | S_IXOTH);
+	return !!(st->st_mode & S_IXOTH);
+}
+
+/* Deepest directory tree we walk up; deeper is refused, not guessed. */
+#define DIR_DEPTH_MAX 256
+
+/*
+ * Whether the peer could reach the registry directory by its path, as our
+ * mount namespace sees it, now: it may search the directory and every
+ * directory above it up to the root. Each is fstat()ed at this moment, so a
+ * chmod since publication counts. Any failure refuses.
+ */
+static int peer_reaches_dir(const struct shoal__fdserver *srv,
+			    const struct peer *p)
+{
+	struct stat st, up;
+	int fd = srv->dirfd, ok = 0;
+
+	if (fstat(fd, &st) < 0 || !peer_may_search(p, &st))
+		return 0;
+	for (int depth = 0; depth < DIR_DEPTH_MAX; depth++) {
+		/* O_PATH: needs search permission on @fd for us, which we
+		 * have on our own registry's path; opens nothing else. */
+		int parent = openat(fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+		if (fd != srv->dirfd)
+			close(fd);
+		fd = parent;
+		if (fd < 0 || fstat(fd, &up) < 0)
+			break;
+		if (up.st_dev == st.st_dev && up.st_ino == st.st_ino) {
+			ok = 1; /* ".." of the root is the root */
+			break;
+		}
+		if (!peer_may_search(p, &up))
+			break;
+		st = up;
+	}
+	if (fd >= 0 && fd != srv->dirfd)
+		close(fd);
+	return ok;
+}
+
+/*
+ * Whether the peer of @c may have the fds. Root and the owner's uid always
+ * (both could take them with pidfd_getfd()); anyone else only if the access
+ * mode names it (GROUP: a member of the group; ANYONE: any uid) AND, when
+ * the server serves a registry entry, the peer could reach the registry
+ * directory (peer_reaches_dir): the descriptor is then readable to it by
+ * the mode the access mode gave it (0640 group, 0644 others), so a mode
+ * never lets in a peer the registry's directory keeps out.
+ */
 static int peer_allowed(const struct shoal__fdserver *srv, int c)
 {
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
+	struct peer p;
+	int ok;
 
-	if (srv->access == SHOAL_ACCESS_ANYONE)
-		return 1;
-	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-	    len != sizeof(cred))
+	if (peer_read(c, &p) < 0)
 		return 0;
-	/* Root could take the fds by pidfd_getfd() anyway. */
-	if (cred.uid == 0 || cred.uid == srv->uid)
-		return 1;
-	if (srv->access != SHOAL_ACCESS_GROUP)
-		return 0;
-	return cred.gid == srv->gid || peer_in_group(c, srv->gid);
+	if (p.cred.uid == 0 || p.cred.uid == srv->uid)
+		ok = 1;
+	else if (srv->access == SHOAL_ACCESS_ANYONE)
+		ok = srv->dirfd < 0 || peer_reaches_dir(srv, &p);
+	else if (srv->access == SHOAL_ACCESS_GROUP)
+		ok = peer_in_group(&p, srv->gid) &&
+		     (srv->dirfd < 0 || peer_reaches_dir(srv, &p));
+	else
+		ok = 0;
+	peer_free(&p);
+	return ok;
+}
+
+/* The version a reply to @n bytes read with @flags is in: 2 for a
+ * well-formed version 2 request (right size, magic and version), else 1. */
+static uint16_t reply_version(const struct fds_request *req, ssize_t n,
+			      int flags)
+{
+	if (!(flags & (MSG_TRUNC | MSG_CTRUNC)) &&
+	    n == (ssize_t)FDS_REQ_V2_SIZE && req->magic == FDS_REQ_MAGIC &&
+	    req->version == FDS_VERSION_2)
+		return FDS_VERSION_2;
+	return FDS_VERSION_1;
 }
 
 /*
  * The reply status for @n bytes of request read with @flags from @c, and in
  * *version the protocol version to reply in.
+ *
+ * The credentials come first: a peer that is not allowed gets -EACCES
+ * whatever it sent, so it learns nothing from the server's answers (not
+ * whether a name or epoch is right, nor how many extra fds there are).
+ * Only the reply's version follows the request, from its shape alone.
  */
 static int32_t judge(const struct shoal__fdserver *srv, int c,
 		     const struct fds_request *req, ssize_t n, int flags,
 		     uint16_t *version)
 {
-	*version = FDS_VERSION_1;
+	*version = reply_version(req, n, flags);
+	if (!peer_allowed(srv, c))
+		return -EACCES;
 	if ((flags & (MSG_TRUNC | MSG_CTRUNC)) ||
 	    (n != (ssize_t)FDS_REQ_V1_SIZE && n != (ssize_t)FDS_REQ_V2_SIZE) ||
 	    req->magic != FDS_REQ_MAGIC)
@@ -510,11 +671,8 @@ static int32_t judge(const struct shoal__fdserver *srv, int c,
 	if (req->version !=
 	    (n == (ssize_t)FDS_REQ_V1_SIZE ? FDS_VERSION_1 : FDS_VERSION_2))
 		return -EPROTO;
-	*version = req->version;
 	if (req->version == FDS_VERSION_2 && req->reserved != 0)
 		return -EBADMSG;
-	if (!peer_allowed(srv, c))
-		return -EACCES;
 	if (req->epoch != srv->epoch || req->name_len != srv->name_len ||
 	    memcmp(req->name, srv->name, srv->name_len) != 0)
 		return -EBADMSG;

@@ -577,7 +577,7 @@ int shoal_registry_publish(struct shoal_registry *reg,
 	err = shoal__fdserver_start_extra(
 		spec->name, d.epoch, fds, 1 + spec->eventfd_count,
 		spec->extra_fds, spec->extra_fd_count, spec->access,
-		d.owner_uid, reg->group ? reg->gid : d.owner_gid,
+		d.owner_uid, reg->group ? reg->gid : d.owner_gid, reg->dirfd,
 		!!(spec->flags & SHOAL_PUBLISH_SERVER_THREAD), d.socket_name,
 		&e->server);
 	if (err)

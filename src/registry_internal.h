@@ -73,10 +73,12 @@ struct shoal__fdserver;
  * Starts an fd server on a fresh abstract Unix socket, whose name (without
  * the leading NUL) is written to @socket_name (SHOAL__DESC_SOCKET_BYTES).
  * It hands @nfds fds (copied: duplicates are kept) to a client whose
- * SO_PEERCRED passes @access (owner uid @uid; for GROUP also gid @gid or a
- * supplementary group member; ANYONE: all), after the client names
- * @service and @epoch. With @thread, a helper thread serves; otherwise the
- * caller polls shoal__fdserver_fd() and calls shoal__fdserver_dispatch().
+ * SO_PEERCRED passes @access (owner uid @uid and root always; GROUP also
+ * gid @gid as primary or supplementary group; ANYONE any uid), after the
+ * client names @service and @epoch. This form serves no registry entry, so
+ * no directory bounds the access mode (tests). With @thread, a helper
+ * thread serves; otherwise the caller polls shoal__fdserver_fd() and calls
+ * shoal__fdserver_dispatch().
  */
 int shoal__fdserver_start(const char *service, uint64_t epoch, const int *fds,
 			  uint32_t nfds, uint32_t access, uint32_t uid,
@@ -88,12 +90,17 @@ int shoal__fdserver_start(const char *service, uint64_t epoch, const int *fds,
  * (each >= 0). Those are BORROWED, not duplicated: the server keeps the
  * pointer @extra_fds, and the caller keeps that array and its fds valid
  * until shoal__fdserver_stop(). -EINVAL for a bad count or fd number.
+ * @dirfd (duplicated; -1: none) is the directory of the registry the
+ * service is published in: a peer other than root and the owner's uid is
+ * then allowed only if, at the time of its request, it may also search
+ * that directory and every one above it (GROUP and ANYONE never mean more
+ * than the registry's directory lets in; see the top of fdserver.c).
  */
 int shoal__fdserver_start_extra(const char *service, uint64_t epoch,
 				const int *fds, uint32_t nfds,
 				const int *extra_fds, uint32_t extra_count,
 				uint32_t access, uint32_t uid, uint32_t gid,
-				int thread, char *socket_name,
+				int dirfd, int thread, char *socket_name,
 				struct shoal__fdserver **out);
 int shoal__fdserver_fd(const struct shoal__fdserver *srv);
 /* Serves pending requests without blocking; how many, or -errno. */

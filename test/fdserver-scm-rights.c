@@ -16,9 +16,9 @@
  * client fail with the documented code and keep no fd at all.
  *
  * The hostile server and raw clients below speak the wire format described
- * at the top of src/fdserver.c from their own copy of it; the GOOD cases
- * show that copy matches the library's, so the hostile ones fail for the
- * reason they mean to.
+ * at the top of src/fdserver.c from the tests' own copy of it
+ * (fdserver_wire.h); the GOOD cases show that copy matches the library's,
+ * so the hostile ones fail for the reason they mean to.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -27,6 +27,7 @@
 #include "fdcheck.h"
 
 #include "harness.h"
+#include "fdserver_wire.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -47,28 +48,8 @@
 /* Exit code of a child that cannot take the credentials it was given. */
 #define CHILD_SKIP 77
 
-/* The wire format (see src/fdserver.c). */
-#define WIRE_REQ_MAGIC 0x51444653u
-#define WIRE_REP_MAGIC 0x52444653u
+/* The wire format: test/fdserver_wire.h. This file speaks version 1. */
 #define WIRE_VERSION 1
-
-struct wire_request {
-	uint32_t magic;
-	uint16_t version;
-	uint16_t name_len;
-	uint64_t epoch;
-	char name[256];
-};
-_Static_assert(sizeof(struct wire_request) == 272, "request is 272 bytes");
-
-struct wire_reply {
-	uint32_t magic;
-	uint16_t version;
-	uint16_t pad;
-	int32_t status;
-	uint32_t nfds;
-};
-_Static_assert(sizeof(struct wire_reply) == 16, "reply is 16 bytes");
 
 static int64_t now_ns(void)
 {
@@ -556,33 +537,6 @@ static socklen_t abstract_addr(struct sockaddr_un *sa, const char *name)
 	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len);
 }
 
-/* A connected client socket that has sent nothing (yet). */
-static int raw_connect(const char *sock)
-{
-	struct sockaddr_un sa;
-	socklen_t len = abstract_addr(&sa, sock);
-	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-
-	if (s < 0)
-		return -1;
-	if (connect(s, (struct sockaddr *)&sa, len) < 0) {
-		close(s);
-		return -1;
-	}
-	return s;
-}
-
-static void wire_request_init(struct wire_request *req, const char *name,
-			      uint64_t epoch)
-{
-	memset(req, 0, sizeof(*req));
-	req->magic = WIRE_REQ_MAGIC;
-	req->version = WIRE_VERSION;
-	req->name_len = (uint16_t)strlen(name);
-	req->epoch = epoch;
-	memcpy(req->name, name, strlen(name));
-}
-
 /* Waits up to 5 s for @s to become readable (a message or a hang-up). */
 static int readable(int s)
 {
@@ -601,7 +555,7 @@ static int raw_reply(int s, uint32_t *nfds)
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int) * 16)];
 	} ctl;
-	struct wire_reply rep;
+	struct test_wire_reply rep;
 	struct iovec iov = { .iov_base = &rep, .iov_len = sizeof(rep) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	struct cmsghdr *cm;
@@ -626,7 +580,7 @@ static int raw_reply(int s, uint32_t *nfds)
 	}
 	if (n == 0)
 		return 1;
-	if (n != (ssize_t)sizeof(rep) || rep.magic != WIRE_REP_MAGIC ||
+	if (n != (ssize_t)sizeof(rep) || rep.magic != TEST_WIRE_REP_MAGIC ||
 	    rep.version != WIRE_VERSION || (uint32_t)nfd != rep.nfds)
 		return 2;
 	*nfds = rep.nfds;
@@ -650,14 +604,14 @@ static int test_silent_clients_thread(void)
 	CHECK_EQ(shoal__fdserver_start(SVC, EPOCH, o.fd, 3, SHOAL_ACCESS_ANYONE,
 				       0, 0, 1, sock, &srv),
 		 0);
-	silent[0] = raw_connect(sock);
+	silent[0] = test_wire_connect(sock);
 	CHECK(silent[0] >= 0);
 	CHECK_EQ(shoal__fdclient_fetch(sock, SVC, EPOCH, got, 3, FETCH_NS), 0);
 	CHECK(check_fetched(got, &o) == TEST_PASS);
 
 	/* A crowd of them: the oldest are evicted to make room. */
 	for (int i = 1; i < SILENT; i++) {
-		silent[i] = raw_connect(sock);
+		silent[i] = test_wire_connect(sock);
 		CHECK(silent[i] >= 0);
 	}
 	CHECK_EQ(shoal__fdclient_fetch(sock, SVC, EPOCH, got, 3, FETCH_NS), 0);
@@ -691,7 +645,7 @@ static int test_silent_client_dispatch(void)
 	CHECK_EQ(shoal__fdserver_start(SVC, EPOCH, o.fd, 3, SHOAL_ACCESS_ANYONE,
 				       0, 0, 0, sock, &srv),
 		 0);
-	silent = raw_connect(sock);
+	silent = test_wire_connect(sock);
 	CHECK(silent >= 0);
 	/* The server parks it and returns instead of waiting for it. */
 	CHECK_EQ(shoal__fdserver_dispatch(srv), 0);
@@ -729,7 +683,7 @@ static int test_hostile_clients(void)
 	char sock[SHOAL__DESC_SOCKET_BYTES];
 	char junk[1000];
 	struct shoal__fdserver *srv;
-	struct wire_request req;
+	struct test_wire_request req;
 	struct objs o;
 	uint32_t nfds = 99;
 	int s, got[3], efd, before = test_count_fds(), mid;
@@ -741,36 +695,39 @@ static int test_hostile_clients(void)
 	mid = test_count_fds();
 
 	/* Control: our copy of the wire format is the server's. */
-	s = raw_connect(sock);
+	s = test_wire_connect(sock);
 	CHECK(s >= 0);
-	wire_request_init(&req, SVC, EPOCH);
-	CHECK_EQ(send(s, &req, sizeof(req), MSG_NOSIGNAL), sizeof(req));
+	test_wire_init(&req, WIRE_VERSION, SVC, EPOCH, 0);
+	CHECK_EQ(send(s, &req, TEST_WIRE_V1_SIZE, MSG_NOSIGNAL),
+		 TEST_WIRE_V1_SIZE);
 	CHECK_EQ(raw_reply(s, &nfds), 0);
 	CHECK_EQ(nfds, 3);
 	close(s);
 
 	/* Too short, too long, bad magic, another version. */
 	memset(junk, 0x5a, sizeof(junk));
-	s = raw_connect(sock);
+	s = test_wire_connect(sock);
 	CHECK(s >= 0);
 	CHECK_EQ(send(s, junk, 10, MSG_NOSIGNAL), 10);
 	CHECK_EQ(raw_reply(s, &nfds), -EBADMSG);
 	close(s);
-	s = raw_connect(sock);
+	s = test_wire_connect(sock);
 	CHECK(s >= 0);
 	CHECK_EQ(send(s, junk, sizeof(junk), MSG_NOSIGNAL), sizeof(junk));
 	CHECK_EQ(raw_reply(s, &nfds), -EBADMSG);
 	close(s);
-	s = raw_connect(sock);
+	s = test_wire_connect(sock);
 	CHECK(s >= 0);
-	CHECK_EQ(send(s, junk, sizeof(req), MSG_NOSIGNAL), sizeof(req));
+	CHECK_EQ(send(s, junk, TEST_WIRE_V1_SIZE, MSG_NOSIGNAL),
+		 TEST_WIRE_V1_SIZE);
 	CHECK_EQ(raw_reply(s, &nfds), -EBADMSG);
 	close(s);
-	s = raw_connect(sock);
+	s = test_wire_connect(sock);
 	CHECK(s >= 0);
-	wire_request_init(&req, SVC, EPOCH);
+	test_wire_init(&req, WIRE_VERSION, SVC, EPOCH, 0);
 	req.version = 2;
-	CHECK_EQ(send(s, &req, sizeof(req), MSG_NOSIGNAL), sizeof(req));
+	CHECK_EQ(send(s, &req, TEST_WIRE_V1_SIZE, MSG_NOSIGNAL),
+		 TEST_WIRE_V1_SIZE);
 	CHECK_EQ(raw_reply(s, &nfds), -EPROTO);
 	close(s);
 
@@ -783,7 +740,8 @@ static int test_hostile_clients(void)
 			struct cmsghdr align;
 			char buf[CMSG_SPACE(sizeof(int))];
 		} ctl;
-		struct iovec iov = { .iov_base = &req, .iov_len = sizeof(req) };
+		struct iovec iov = { .iov_base = &req,
+				     .iov_len = TEST_WIRE_V1_SIZE };
 		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 		struct cmsghdr *cm;
 
@@ -795,10 +753,10 @@ static int test_hostile_clients(void)
 		cm->cmsg_type = SCM_RIGHTS;
 		cm->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(cm), &efd, sizeof(int));
-		wire_request_init(&req, SVC, EPOCH);
-		s = raw_connect(sock);
+		test_wire_init(&req, WIRE_VERSION, SVC, EPOCH, 0);
+		s = test_wire_connect(sock);
 		CHECK(s >= 0);
-		CHECK_EQ(sendmsg(s, &msg, MSG_NOSIGNAL), sizeof(req));
+		CHECK_EQ(sendmsg(s, &msg, MSG_NOSIGNAL), TEST_WIRE_V1_SIZE);
 	}
 	close(efd);
 	CHECK_EQ(raw_reply(s, &nfds), -EBADMSG);
@@ -809,12 +767,12 @@ static int test_hostile_clients(void)
 
 	/* An empty message, and a client that hangs up at once: the
 	 * server drops both without a word. */
-	s = raw_connect(sock);
+	s = test_wire_connect(sock);
 	CHECK(s >= 0);
 	CHECK_EQ(send(s, junk, 0, MSG_NOSIGNAL), 0);
 	CHECK_EQ(raw_reply(s, &nfds), 1);
 	close(s);
-	s = raw_connect(sock);
+	s = test_wire_connect(sock);
 	CHECK(s >= 0);
 	close(s);
 
@@ -903,8 +861,9 @@ static int send_with_fds(int c, const void *buf, size_t len, int nfds)
 /* The child: serves one connection on @lfd the way @mode says. */
 static int hostile_server(int lfd, enum serve_mode mode)
 {
-	struct wire_request req;
-	struct wire_reply rep = { WIRE_REP_MAGIC, WIRE_VERSION, 0, 0, 2 };
+	struct test_wire_request req;
+	struct test_wire_reply rep = { TEST_WIRE_REP_MAGIC, WIRE_VERSION, 0, 0,
+				       2 };
 	unsigned char big[sizeof(rep) + 100];
 	int c, r = 0;
 	char byte;
@@ -913,8 +872,8 @@ static int hostile_server(int lfd, enum serve_mode mode)
 	if (c < 0)
 		return 2;
 	/* The request must be the one the wire copy describes. */
-	if (recv(c, &req, sizeof(req), 0) != (ssize_t)sizeof(req) ||
-	    req.magic != WIRE_REQ_MAGIC || req.version != WIRE_VERSION ||
+	if (recv(c, &req, sizeof(req), 0) != TEST_WIRE_V1_SIZE ||
+	    req.magic != TEST_WIRE_REQ_MAGIC || req.version != WIRE_VERSION ||
 	    req.epoch != EPOCH || req.name_len != strlen(SVC) ||
 	    memcmp(req.name, SVC, sizeof(SVC)) != 0) {
 		fprintf(stderr, "hostile server: unexpected request\n");
@@ -1094,7 +1053,7 @@ static int test_timeouts(void)
 	/* A full backlog: connect() itself cannot get through. */
 	lfd = listen_on(name, 0);
 	CHECK(lfd >= 0);
-	filler = raw_connect(name);
+	filler = test_wire_connect(name);
 	CHECK(filler >= 0);
 	t0 = now_ns();
 	CHECK_EQ(shoal__fdclient_fetch(name, SVC, EPOCH, got, 2, timeout),

@@ -28,15 +28,14 @@
 #endif
 #include "harness.h"
 #include "registry_util.h"
+#include "user_util.h"
 #include "registry_internal.h"
 
 #include <dirent.h>
 #include <ftw.h>
-#include <grp.h>
 #include <libgen.h>
 #include <poll.h>
 #include <sys/file.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
@@ -62,38 +61,11 @@ static char top[256];
 
 static const gid_t shared_group[] = { GID_SHARED };
 
-/* Become @uid with primary group @gid and the supplementary @groups. */
-static int become(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups)
-{
-	if (setgroups(ngroups, groups) < 0 || setresgid(gid, gid, gid) < 0 ||
-	    setresuid(uid, uid, uid) < 0) {
-		perror("dropping root");
-		return -1;
-	}
-	/* The uid change made us non-dumpable: undo it, or pidfd_getfd
-	 * from a peer of our own uid would be refused too. */
-	if (prctl(PR_SET_DUMPABLE, 1) < 0) {
-		perror("PR_SET_DUMPABLE");
-		return -1;
-	}
-	return 0;
-}
-
-/* Runs @fn(@arg) in a child as @uid; TEST_PASS if it returned TEST_PASS. */
+/* Runs @fn(@arg) in a child as @uid, under the role's hang guard. */
 static int as_user(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups,
 		   int (*fn)(void *), void *arg)
 {
-	pid_t pid = fork();
-
-	if (pid < 0)
-		return TEST_FAIL;
-	if (pid == 0) {
-		alarm(ROLE_TIMEOUT_S);
-		if (become(uid, gid, groups, ngroups))
-			_exit(TEST_FAIL);
-		_exit(fn(arg));
-	}
-	return test_wait_child(pid, ROLE_TIMEOUT_S) ? TEST_PASS : TEST_FAIL;
+	return test_as_user(uid, gid, groups, ngroups, fn, arg, ROLE_TIMEOUT_S);
 }
 
 /* A fresh registry path whose parent belongs to @uid. */
@@ -224,7 +196,7 @@ static int start_owner(const struct owner_plan *plan, struct owner *o)
 		close(ready[0]);
 		close(go[1]);
 		alarm(ROLE_TIMEOUT_S);
-		if (become(UID_OWNER, UID_OWNER, shared_group, 1))
+		if (test_become(UID_OWNER, UID_OWNER, shared_group, 1))
 			_exit(TEST_FAIL);
 		_exit(owner_main(plan, ready[1], go[0]));
 	}
@@ -657,7 +629,7 @@ static int test_lock_holder_cannot_wedge_owner(void)
 		close(go[1]);
 		close(o.go); /* or the owner would wait for us too */
 		alarm(ROLE_TIMEOUT_S);
-		if (become(UID_OTHER, UID_OTHER, shared_group, 1))
+		if (test_become(UID_OTHER, UID_OTHER, shared_group, 1))
 			_exit(TEST_FAIL);
 		_exit(lock_holder(ready[1], go[0]));
 	}
@@ -784,7 +756,7 @@ static int with_owner_umask(mode_t mask, mode_t want_mode, int (*check)(void *))
 		close(in[1]);
 		close(out[0]);
 		alarm(ROLE_TIMEOUT_S);
-		if (become(UID_OWNER, UID_OWNER, shared_group, 1))
+		if (test_become(UID_OWNER, UID_OWNER, shared_group, 1))
 			_exit(TEST_FAIL);
 		_exit(owner_with_umask(&mask));
 	}

@@ -48,12 +48,27 @@ enum {
 	/* Values >= 1024 are the application's. */
 };
 
-/* Who may open a service (checked with SO_PEERCRED on the SCM_RIGHTS path;
- * pidfd_getfd is governed by the kernel's ptrace rules). */
+/*
+ * Who may take a service's fds from another uid. The owner's fd server
+ * (the SCM_RIGHTS path) checks the caller's SO_PEERCRED uid and groups at
+ * each request; root and the owner's uid are always allowed (they could
+ * use pidfd_getfd, which the kernel's ptrace rules govern, and which never
+ * works across uids). GROUP and ANYONE never mean more than the registry's
+ * directory allows: the caller must also be able to search it and every
+ * directory above it, by their mode bits at the time of the request. The
+ * descriptor file gets mode 0600, 0640 or 0644. See docs/registry.md.
+ */
 enum {
-	SHOAL_ACCESS_OWNER = 0,	 /* the owner's uid only */
-	SHOAL_ACCESS_GROUP = 1,	 /* plus members of the registry's group */
-	SHOAL_ACCESS_ANYONE = 2, /* any local process that can read the dir */
+	/* The owner's uid (and root) only. */
+	SHOAL_ACCESS_OWNER = 0,
+	/* Plus members (primary or supplementary group) of the registry's
+	 * group (a private registry's: the owner's primary group) that can
+	 * reach the registry directory. */
+	SHOAL_ACCESS_GROUP = 1,
+	/* Plus any uid that can reach the registry directory: in a private
+	 * 0700 registry, nobody else; in a 2770 group registry, the group;
+	 * anyone only where the directory and its path let others search. */
+	SHOAL_ACCESS_ANYONE = 2,
 };
 
 struct shoal_registry_options {
@@ -158,7 +173,10 @@ SHOAL_API const char *shoal_registry_path(const struct shoal_registry *reg);
  * spec, fds that are not a sealed memfd and eventfds, or extra fds over
  * SHOAL_SERVICE_EXTRA_FDS_MAX, NULL, negative or not open), -EEXIST (the name
  * is held by a live owner), or an -errno of the file system. An entry left
- * by a dead owner is removed and publication retried.
+ * by a dead owner is removed and publication retried. Any access mode may
+ * be published in any registry: the directory's modes, read at each
+ * request, bound what it means (GROUP or ANYONE in a private 0700 registry
+ * let nobody but the owner in, until the directory is opened up).
  */
 SHOAL_API int shoal_registry_publish(struct shoal_registry *reg,
 				     const struct shoal_service_spec *spec,
