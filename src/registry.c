@@ -714,8 +714,16 @@ static int probe_open(struct shoal_registry *reg, const char *file,
 		return shoal__fail(-errno, "open '%s': %s", name,
 				   strerror(errno));
 	}
+	/* A failed fstat (ENOMEM, EINTR...) says nothing about the file:
+	 * reporting it as -EBADMSG would make a watcher or lister skip a
+	 * live service for good. */
+	if (fstat(fd, &st) < 0) {
+		err = shoal__fail(-errno, "fstat '%s': %s", name,
+				  strerror(errno));
+		goto fail;
+	}
 	err = -EBADMSG;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (!S_ISREG(st.st_mode)) {
 		shoal__fail(err, "'%s' is not a regular file", name);
 		goto fail;
 	}
