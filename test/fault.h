@@ -64,8 +64,9 @@ static _Thread_local struct {
 	int armed;
 	int err;
 	uint64_t nth;
-	uint64_t calls;	    /* counted calls since fault_arm() */
-	const char *fired;  /* the call that was failed, or NULL */
+	uint64_t calls;	   /* counted calls since fault_arm() */
+	const char *fired; /* the call that was failed, or NULL */
+	const char *spare; /* " name name ": calls neither counted nor failed */
 	uint64_t fired_arg; /* its first argument (syscall: the number) */
 } fault_state;
 
@@ -115,10 +116,25 @@ static inline uint64_t fault_fired_arg(void)
 	return fault_state.fired_arg;
 }
 
+static inline int fault_spared(const char *name)
+{
+	const char *p = fault_state.spare;
+	size_t n = strlen(name);
+
+	while ((p = strstr(p, name)))
+		if (p[-1] == ' ' && p[n] == ' ')
+			return 1;
+		else
+			p += n;
+	return 0;
+}
+
 /* Count on this armed thread only: 1 if the call @name must fail now. */
 static inline int fault_hit(const char *name, uint64_t arg)
 {
 	if (!fault_state.armed)
+		return 0;
+	if (fault_state.spare && fault_spared(name))
 		return 0;
 	if (++fault_state.calls != fault_state.nth)
 		return 0;
@@ -370,13 +386,29 @@ static inline void fault_snap(struct fault_snap *s)
 	s->allocs = fault_live();
 }
 
-/* 1 (and a message naming @what) if @now holds more or less than @then. */
-static inline int fault_snap_differs(const struct fault_snap *then,
-				     const struct fault_snap *now,
-				     const char *what)
+static inline int fault_snap_equal(const struct fault_snap *a,
+				   const struct fault_snap *b)
 {
-	if (then->fds == now->fds && then->memfd_maps == now->memfd_maps &&
-	    then->maps == now->maps && then->allocs == now->allocs)
+	return a->fds == b->fds && a->memfd_maps == b->memfd_maps &&
+	       a->maps == b->maps && a->allocs == b->allocs;
+}
+
+/*
+ * 1 (and a message naming @what) if the process holds more or less than
+ * @then. *now is refreshed for up to 5 s first: the fd server's thread
+ * lets go of a connection an aborted client left only when it sees the
+ * hang-up, so what it holds settles later than the caller's own.
+ */
+static inline int fault_snap_differs(const struct fault_snap *then,
+				     struct fault_snap *now, const char *what)
+{
+	for (int i = 0; i < 500 && !fault_snap_equal(then, now); i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		__real_nanosleep(&ts, NULL);
+		fault_snap(now);
+	}
+	if (fault_snap_equal(then, now))
 		return 0;
 	fprintf(stderr,
 		"%s: fds %d -> %d, memfd mappings %d -> %d, mappings %d -> %d, "
@@ -426,6 +458,15 @@ struct fault_case {
 	 * bigger event queue, a new owner's pidfd) after a failure: leaks
 	 * are checked after teardown only, not right after the failure. */
 	int on_handle;
+	/*
+	 * A bug found and reported but not fixed here: given the call that
+	 * failed, its errno and what op returned, a sentence saying what is
+	 * known, or NULL. Such a round is reported and skipped (its leak
+	 * check still runs) unless FAULT_STRICT is set in the environment.
+	 */
+	const char *(*known)(void *ctx, const char *fired, int err, int rc);
+	/* " name ... ": calls this case never fails (see its comment). */
+	const char *spare;
 };
 
 /* The errno of the current plan (for verify: was the fault transient?). */
@@ -515,7 +556,7 @@ static inline int fault_run_(const struct fault_case *c)
 			struct fault_snap base, pre, now;
 			const char *fired;
 			uint64_t farg;
-			int rc, rc2;
+			int rc, rc2 = -1;
 
 			if (n > FAULT_MAX_SITES) {
 				fprintf(stderr, "%s: more than %d calls\n",
@@ -530,8 +571,10 @@ static inline int fault_run_(const struct fault_case *c)
 			}
 			fault_snap(&pre);
 			fault_arm(n, err);
+			fault_state.spare = c->spare;
 			rc = c->op(c->ctx);
 			fault_disarm();
+			fault_state.spare = NULL;
 			fired = fault_fired();
 			farg = fault_fired_arg();
 			if (!fired) {
@@ -567,6 +610,20 @@ static inline int fault_run_(const struct fault_case *c)
 		"%s: call %llu (%s, arg %llu) failed with %s: ", c->name, \
 		(unsigned long long)n, fired, (unsigned long long)farg,   \
 		strerror(err))
+			if (c->known) {
+				const char *why =
+					c->known(c->ctx, fired, err, rc);
+
+				if (why) {
+					FAULT_WHERE;
+					fprintf(stderr,
+						"op returned %d: KNOWN: %s\n",
+						rc, why);
+					if (getenv("FAULT_STRICT"))
+						return 1;
+					goto round_end;
+				}
+			}
 			if (rc >= 0) {
 				/* The library absorbed it (a fallback, a
 				 * retry, a best-effort call): then what it
@@ -623,7 +680,8 @@ static inline int fault_run_(const struct fault_case *c)
 					return 1;
 				}
 			}
-			if (c->undo)
+round_end:
+			if (c->undo && (rc >= 0 || rc2 >= 0))
 				c->undo(c->ctx);
 			if (c->teardown)
 				c->teardown(c->ctx);
