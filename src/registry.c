@@ -714,8 +714,16 @@ static int probe_open(struct shoal_registry *reg, const char *file,
 		return shoal__fail(-errno, "open '%s': %s", name,
 				   strerror(errno));
 	}
+	/* A failed fstat (ENOMEM, EINTR...) says nothing about the file:
+	 * reporting it as -EBADMSG would make a watcher or lister skip a
+	 * live service for good. */
+	if (fstat(fd, &st) < 0) {
+		err = shoal__fail(-errno, "fstat '%s': %s", name,
+				  strerror(errno));
+		goto fail;
+	}
 	err = -EBADMSG;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (!S_ISREG(st.st_mode)) {
 		shoal__fail(err, "'%s' is not a regular file", name);
 		goto fail;
 	}
@@ -1061,7 +1069,20 @@ static int each_file(struct shoal_registry *reg,
 		return shoal__fail(err, "read registry %s: %s", reg->path,
 				   strerror(-err));
 	}
-	while ((de = readdir(dir))) {
+	for (;;) {
+		/* readdir() says "end" and "error" both with NULL: only
+		 * errno tells them apart. */
+		errno = 0;
+		de = readdir(dir);
+		if (!de) {
+			int err = -errno;
+
+			closedir(dir);
+			if (err)
+				return shoal__fail(err, "read registry %s: %s",
+						   reg->path, strerror(-err));
+			return 0;
+		}
 		if (de->d_name[0] == '.')
 			continue;
 		if (fn(reg, de->d_name, user_data))
@@ -1075,6 +1096,7 @@ struct list_state {
 	shoal_list_fn fn;
 	void *user_data;
 	int count;
+	int err;
 };
 
 static int list_one(struct shoal_registry *reg, const char *file, void *arg)
@@ -1082,8 +1104,18 @@ static int list_one(struct shoal_registry *reg, const char *file, void *arg)
 	struct list_state *ls = arg;
 	struct shoal__descriptor d;
 	struct shoal_service_info info;
+	int err = shoal__registry_probe(reg, file, &d, &info);
 
-	if (shoal__registry_probe(reg, file, &d, &info))
+	/* A lack of resources says nothing about the entry: skipping it
+	 * would list a live service as absent, so the list fails instead.
+	 * Not -EAGAIN: that is a lease a hostile process holds on the file
+	 * (O_NONBLOCK open), which must not stop the list. */
+	if (err == -EMFILE || err == -ENFILE || err == -ENOMEM ||
+	    err == -ENOBUFS || err == -EIO || err == -EINTR) {
+		ls->err = err;
+		return 1;
+	}
+	if (err)
 		return 0; /* stale or not a descriptor: not listed */
 	ls->count++;
 	return ls->fn(&info, ls->user_data);
@@ -1092,12 +1124,14 @@ static int list_one(struct shoal_registry *reg, const char *file, void *arg)
 int shoal_registry_list(struct shoal_registry *reg, shoal_list_fn fn,
 			void *user_data)
 {
-	struct list_state ls = { fn, user_data, 0 };
+	struct list_state ls = { fn, user_data, 0, 0 };
 	int err;
 
 	if (!reg || !fn)
 		return shoal__fail(-EINVAL, "registry_list: NULL argument");
 	err = each_file(reg, list_one, &ls);
+	if (!err)
+		err = ls.err;
 	return err ? err : ls.count;
 }
 

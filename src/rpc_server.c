@@ -266,13 +266,15 @@ static int make_fds(struct shoal_server *s)
 	s->ls = calloc(s->max_clients, sizeof(*s->ls));
 	s->pending = calloc(s->words, sizeof(uint32_t));
 	s->held = calloc(s->words, sizeof(uint32_t));
+	/* "No fd" before anything can fail: shoal_server_destroy() closes
+	 * every pidfd >= 0 of s->ls, and calloc's zeroes are fd 0. */
+	for (uint32_t i = 0; s->extra_fds && i <= s->max_clients; i++)
+		s->extra_fds[i] = -1;
+	for (uint32_t i = 0; s->ls && i < s->max_clients; i++)
+		s->ls[i].pidfd = -1;
 	if (!s->extra_fds || !s->ls || !s->pending || !s->held)
 		return shoal__fail(-ENOMEM, "server: out of memory");
 	s->wake_fds = s->extra_fds + SHOAL__RPC_EXTRA_WAKE_FD(0);
-	for (uint32_t i = 0; i <= s->max_clients; i++)
-		s->extra_fds[i] = -1;
-	for (uint32_t i = 0; i < s->max_clients; i++)
-		s->ls[i].pidfd = -1;
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (s->epfd < 0)
 		return shoal__fail(-errno, "server: epoll_create1: %s",
