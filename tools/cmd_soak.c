@@ -773,7 +773,8 @@ struct q_item {
 	uint32_t magic;
 	uint32_t prod;
 	uint64_t seq;
-	uint8_t fill[QUEUE_MSG - 16];
+	uint64_t inc; /* the producer's incarnation; for the reports */
+	uint8_t fill[QUEUE_MSG - 24];
 };
 
 static int run_prod(struct role_ctx *c)
@@ -785,9 +786,11 @@ static int run_prod(struct role_ctx *c)
 	if (open_queue(c, SHOAL_QUEUE_PRODUCER, &q) < 0)
 		return 0;
 	/* A predecessor killed during the push of q_next may or may not
-	 * have enqueued it: never push that number again. */
+	 * have enqueued it: never push that number again; nor the next
+	 * ones, which its own killed predecessors may have attempted
+	 * before confirming any. */
 	seq = atomic_load_explicit(&c->me->q_next, memory_order_relaxed);
-	if (seq < c->b->q_items && state[seq])
+	while (seq < c->b->q_items && state[seq])
 		seq++;
 	while (!stopping(c)) {
 		struct q_item it;
@@ -803,6 +806,7 @@ static int run_prod(struct role_ctx *c)
 		it.magic = MSG_MAGIC;
 		it.prod = c->index;
 		it.seq = seq;
+		it.inc = c->inc;
 		fill(it.fill, 0, sizeof(it.fill), ITEM(c->index, seq));
 		state[seq] = Q_ATTEMPTED;
 		atomic_signal_fence(memory_order_seq_cst);
@@ -904,13 +908,15 @@ static int run_cons(struct role_ctx *c)
 		if (old)
 			violation(c,
 				  "producer %u item %" PRIu64
-				  " taken again (%u time(s) before)",
-				  it.prod, it.seq, old);
+				  " (its incarnation %" PRIu64
+				  ") taken again (%u time(s) before)",
+				  it.prod, it.seq, it.inc, old);
 		if (seen[it.prod] && it.seq <= last[it.prod])
 			violation(c,
 				  "producer %u: item %" PRIu64
-				  " after %" PRIu64,
-				  it.prod, it.seq, last[it.prod]);
+				  " (its incarnation %" PRIu64
+				  ") after %" PRIu64,
+				  it.prod, it.seq, it.inc, last[it.prod]);
 		seen[it.prod] = 1;
 		last[it.prod] = it.seq;
 		err = shoal_queue_release(q);
@@ -1851,9 +1857,9 @@ static int run_soak(const struct cli_cmd *cmd, int argc, char **argv)
 	}
 	setenv("SHOAL_DIR", dir, 1);
 
-	/* Producers' board room: the run at the rate limit, doubled, or
+	/* Producers' board room: the run at the rate limit and a quarter, or
 	 * 2^24 items when unlimited (they idle when it is used up). */
-	q_items = rate ? 2 * rate * duration + 100000 : (1ull << 24);
+	q_items = rate ? rate * duration / 4 * 5 + 100000 : (1ull << 24);
 	if (q_items > (1ull << 26))
 		q_items = 1ull << 26;
 	bsize = board_size(q_items);
