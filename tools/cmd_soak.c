@@ -162,8 +162,8 @@ struct board {
 	_Atomic uint32_t sample_req; /* 1: take sample 0; 2: sample 1 */
 	_Atomic uint64_t fillers_taken;
 	uint64_t seed;
-	uint64_t q_items;     /* items each producer may push */
-	uint64_t rate;	      /* messages per second per sending role */
+	uint64_t q_items; /* items each producer may push */
+	uint64_t rate;	  /* messages per second per sending role */
 	uint32_t count[ROLE_N];
 	char prefix[64];
 	struct inst inst[ROLE_N][INST_MAX];
@@ -171,7 +171,10 @@ struct board {
 };
 
 /* Producer item state. */
-enum { Q_ATTEMPTED = 1, Q_CONFIRMED = 2 };
+enum {
+	Q_ATTEMPTED = 1,
+	Q_CONFIRMED = 2
+};
 
 static size_t board_size(uint64_t q_items)
 {
@@ -211,7 +214,7 @@ static double rng_unit(uint64_t *s)
 
 static void sleep_ns(int64_t ns)
 {
-	struct timespec ts = {ns / SEC, ns % SEC};
+	struct timespec ts = { ns / SEC, ns % SEC };
 
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
@@ -327,7 +330,9 @@ static void violation(struct role_ctx *c, const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	atomic_fetch_add_explicit(&c->me->violations, 1, memory_order_relaxed);
-	fprintf(stderr, "shoal soak: VIOLATION %s%u (pid %d, incarnation %" PRIu64 "): %s\n",
+	fprintf(stderr,
+		"shoal soak: VIOLATION %s%u (pid %d, incarnation %" PRIu64
+		"): %s\n",
 		role_names[c->role], c->index, (int)getpid(), c->inc, buf);
 }
 
@@ -443,9 +448,10 @@ static int run_pub(struct role_ctx *c)
 		throttle(c);
 		for (uint32_t k = 0; k < n; k++) {
 			struct msg_head *m = (struct msg_head *)buf[k];
-			uint32_t len = (uint32_t)sizeof(*m) +
-				       (uint32_t)(rng_next(&c->rng) %
-						  (PS_PAYLOAD - sizeof(*m) + 1));
+			uint32_t len =
+				(uint32_t)sizeof(*m) +
+				(uint32_t)(rng_next(&c->rng) %
+					   (PS_PAYLOAD - sizeof(*m) + 1));
 
 			memset(m, 0, sizeof(*m));
 			m->magic = MSG_MAGIC;
@@ -583,11 +589,10 @@ static void stream_arrived(struct role_ctx *c, struct stream *s,
 	}
 	if (s->have && m->seq != s->next + s->pending)
 		violation(c,
-			  "%s epoch %" PRIu64 ": seq %" PRIu64
-			  " after %" PRIu64 " with %" PRIu64
-			  " reported lost in between",
-			  s->name, s->epoch, m->seq,
-			  s->next ? s->next - 1 : 0, s->pending);
+			  "%s epoch %" PRIu64 ": seq %" PRIu64 " after %" PRIu64
+			  " with %" PRIu64 " reported lost in between",
+			  s->name, s->epoch, m->seq, s->next ? s->next - 1 : 0,
+			  s->pending);
 	s->have = 1;
 	s->next = m->seq + 1;
 	s->pending = 0;
@@ -627,8 +632,8 @@ static int stream_drain(struct role_ctx *c, struct stream *s)
 				int rel;
 
 				memcpy(buf, m.data,
-				       m.len < sizeof(buf) ? m.len
-							   : sizeof(buf));
+				       m.len < sizeof(buf) ? m.len :
+							     sizeof(buf));
 				check_payload(c, s, buf, m.len, &m, &bad, why,
 					      sizeof(why));
 				rel = shoal_sub_release(s->sub, &m);
@@ -704,7 +709,8 @@ static int run_sub(struct role_ctx *c)
 				/* -EBUSY: lines of killed subscribers not yet
 				 * evicted. */
 				if (err != -EBUSY)
-					violation(c, "shoal_sub_open(%s): %s: %s",
+					violation(c,
+						  "shoal_sub_open(%s): %s: %s",
 						  s[n].name, strerror(-err),
 						  shoal_last_error());
 				if (stopping(c))
@@ -848,7 +854,7 @@ static int run_prod(struct role_ctx *c)
 static int run_cons(struct role_ctx *c)
 {
 	uint64_t last[INST_MAX];
-	int seen[INST_MAX] = {0};
+	int seen[INST_MAX] = { 0 };
 	struct shoal_queue *q;
 
 	if (open_queue(c, SHOAL_QUEUE_CONSUMER, &q) < 0)
@@ -880,13 +886,15 @@ static int run_cons(struct role_ctx *c)
 		}
 		memcpy(&it, data, sizeof(it));
 		if (it.magic != MSG_MAGIC ||
-		    (it.prod != FILLER &&
-		     (it.prod >= c->b->count[ROLE_PROD] ||
-		      it.seq >= c->b->q_items)) ||
+		    (it.prod != FILLER && (it.prod >= c->b->count[ROLE_PROD] ||
+					   it.seq >= c->b->q_items)) ||
 		    !filled(it.fill, 0, sizeof(it.fill),
 			    ITEM(it.prod, it.seq))) {
-			violation(c, "corrupt item (magic %08x prod %u seq %" PRIu64 ")",
-				  it.magic, it.prod, it.seq);
+			violation(
+				c,
+				"corrupt item (magic %08x prod %u seq %" PRIu64
+				")",
+				it.magic, it.prod, it.seq);
 			shoal_queue_release(q);
 			continue;
 		}
@@ -1086,8 +1094,9 @@ static int run_cli(struct role_ctx *c, int64_t hang_ns)
 		if (!err) {
 			err = shoal_client_take(cli, &r, 100 * MS);
 			if (!err) {
-				uint32_t len = r.len < sizeof(buf) ? r.len
-								   : sizeof(buf);
+				uint32_t len = r.len < sizeof(buf) ?
+						       r.len :
+						       sizeof(buf);
 				uint32_t i;
 
 				memcpy(buf, r.data, len);
@@ -1300,15 +1309,16 @@ static int spawn(struct soak *s, int role, uint32_t i)
 	atomic_fetch_add_explicit(&in->incarnation, 1, memory_order_release);
 	snprintf(fdbuf, sizeof(fdbuf), "%d", s->board_fd);
 	snprintf(ibuf, sizeof(ibuf), "%u", i);
-	snprintf(hbuf, sizeof(hbuf), "%lld",
-		 (long long)(s->hang_ns / SEC));
+	snprintf(hbuf, sizeof(hbuf), "%lld", (long long)(s->hang_ns / SEC));
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0)
 		return -errno;
 	if (!pid) {
-		char *argv[] = {"shoal", "__soak-role", fdbuf,
-				(char *)role_names[role], ibuf, hbuf, NULL};
+		char *argv[] = { "shoal", "__soak-role",
+				 fdbuf,	  (char *)role_names[role],
+				 ibuf,	  hbuf,
+				 NULL };
 
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() == 1)
@@ -1333,8 +1343,7 @@ static void consumer_died(struct soak *s, uint32_t i)
 
 	if ((ph >> 62) == (PHASE_TAKEN >> 62)) {
 		if (s->n_taken < TAKEN_MAX)
-			s->taken_items[s->n_taken++] =
-				ph & ~(3ull << 62);
+			s->taken_items[s->n_taken++] = ph & ~(3ull << 62);
 		s->cons_kills_held++;
 	} else if ((ph >> 62) == (PHASE_RECORDED >> 62)) {
 		s->killed_recorded++;
@@ -1367,15 +1376,14 @@ static void reap(struct soak *s, int restart)
 					     (s->done_mask & (1u << r)))) {
 					ch->crashes++;
 					coord_violation(
-						s, r,
-						"%s%u (pid %d) %s %d", role_names[r],
-						i, (int)pid,
-						WIFSIGNALED(status)
-							? "died of signal"
-							: "exited with status",
-						WIFSIGNALED(status)
-							? WTERMSIG(status)
-							: WEXITSTATUS(status));
+						s, r, "%s%u (pid %d) %s %d",
+						role_names[r], i, (int)pid,
+						WIFSIGNALED(status) ?
+							"died of signal" :
+							"exited with status",
+						WIFSIGNALED(status) ?
+							WTERMSIG(status) :
+							WEXITSTATUS(status));
 				}
 				ch->restart_at = cli_now_ns() +
 						 (int64_t)(rng_next(&s->rng) %
@@ -1416,11 +1424,12 @@ static void watch_progress(struct soak *s)
 				continue;
 			}
 			if (now - ch->last_beat_ns > s->hang_ns) {
-				coord_violation(s, r,
-						"%s%u (pid %d) made no progress "
-						"for %.0f s: killed",
-						role_names[r], i, (int)ch->pid,
-						(double)s->hang_ns / 1e9);
+				coord_violation(
+					s, r,
+					"%s%u (pid %d) made no progress "
+					"for %.0f s: killed",
+					role_names[r], i, (int)ch->pid,
+					(double)s->hang_ns / 1e9);
 				kill(ch->pid, SIGKILL);
 				ch->killed = 1;
 				ch->last_beat_ns = now;
@@ -1466,8 +1475,7 @@ static void kill_one(struct soak *s)
  * instances, with no kill in between and every role up. Returns 0, or -1
  * if they did not answer within the hang bound (a violation).
  */
-static int take_samples(struct soak *s, int which, int64_t *fds,
-			int64_t *rss)
+static int take_samples(struct soak *s, int which, int64_t *fds, int64_t *rss)
 {
 	int64_t deadline = cli_now_ns() + s->hang_ns;
 	int pending;
@@ -1607,13 +1615,13 @@ static void queue_flush(struct soak *s, struct q_totals *t)
 				    memory_order_relaxed) < t->fillers) {
 		reap(s, 1);
 		if (cli_now_ns() > deadline) {
-			coord_violation(s, ROLE_CONS,
-					"consumers took %" PRIu64 " of %" PRIu64
-					" flush items within %.0f s",
-					atomic_load_explicit(
-						&s->b->fillers_taken,
-						memory_order_relaxed),
-					t->fillers, (double)s->hang_ns / 1e9);
+			coord_violation(
+				s, ROLE_CONS,
+				"consumers took %" PRIu64 " of %" PRIu64
+				" flush items within %.0f s",
+				atomic_load_explicit(&s->b->fillers_taken,
+						     memory_order_relaxed),
+				t->fillers, (double)s->hang_ns / 1e9);
 			return;
 		}
 		sleep_ns(10 * MS);
@@ -1623,7 +1631,6 @@ static void queue_flush(struct soak *s, struct q_totals *t)
 static void queue_check(struct soak *s, struct q_totals *t)
 {
 	uint64_t prod_kills = 0, cons_kills = 0, lo, hi, missing;
-
 
 	shoal_queue_get_stats(s->queue, &t->st);
 	for (uint32_t p = 0; p < s->b->count[ROLE_PROD]; p++) {
@@ -1674,7 +1681,8 @@ static void queue_check(struct soak *s, struct q_totals *t)
 				t->st.skipped, prod_kills);
 	if (t->st.abandoned > cons_kills)
 		coord_violation(s, ROLE_CONS,
-				"abandoned %" PRIu64 " > consumer kills %" PRIu64,
+				"abandoned %" PRIu64
+				" > consumer kills %" PRIu64,
 				t->st.abandoned, cons_kills);
 	/* A skip is the item of a producer killed mid-push: in doubt, and
 	 * never taken. */
@@ -1696,7 +1704,8 @@ static void queue_check(struct soak *s, struct q_totals *t)
 	lo = hi > s->killed_recorded ? hi - s->killed_recorded : 0;
 	if (missing < lo)
 		coord_violation(s, ROLE_CONS,
-				"%" PRIu64 " item(s) missing, but skipped %" PRIu64
+				"%" PRIu64
+				" item(s) missing, but skipped %" PRIu64
 				" + abandoned %" PRIu64
 				" - killed after recording %" PRIu64
 				" say at least %" PRIu64,
@@ -1796,7 +1805,7 @@ static int run_soak(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	uint64_t duration = 30, kill_every = 200, seed = 0, rate = 20000;
 	uint64_t hang = 60;
-	uint64_t cnt[ROLE_N] = {2, 1, 2, 2, 2, 1, 2};
+	uint64_t cnt[ROLE_N] = { 2, 1, 2, 2, 2, 1, 2 };
 	const char *dir = NULL;
 	int json = 0, verbose = 0, rc;
 	struct cli_opt opts[] = {
@@ -1868,8 +1877,8 @@ static int run_soak(const struct cli_cmd *cmd, int argc, char **argv)
 		rc = cli_fail_sys(cmd, -errno, "board memfd");
 		goto out_dir;
 	}
-	s.b = mmap(NULL, bsize, PROT_READ | PROT_WRITE, MAP_SHARED,
-		   s.board_fd, 0);
+	s.b = mmap(NULL, bsize, PROT_READ | PROT_WRITE, MAP_SHARED, s.board_fd,
+		   0);
 	if (s.b == MAP_FAILED) {
 		rc = cli_fail_sys(cmd, -errno, "mmap board");
 		goto out_dir;
@@ -1936,8 +1945,8 @@ static int run_soak(const struct cli_cmd *cmd, int argc, char **argv)
 						    (double)kill_every * MS);
 		}
 		if (verbose && now >= next_note) {
-			fprintf(stderr, "shoal soak: %.0f s, %" PRIu64
-				" kills\n",
+			fprintf(stderr,
+				"shoal soak: %.0f s, %" PRIu64 " kills\n",
 				(double)(now - t_start) / 1e9, s.kills_total);
 			next_note += 10 * SEC;
 		}
@@ -1987,9 +1996,9 @@ static int run_soak(const struct cli_cmd *cmd, int argc, char **argv)
 		if (fds[1] > fds[0] + FD_SLACK ||
 		    rss[1] > rss[0] + RSS_SLACK_KIB)
 			coord_violation(&s, -1,
-					"coordinator: fds %" PRId64 " -> %" PRId64
-					", VmRSS %" PRId64 " -> %" PRId64
-					" KiB",
+					"coordinator: fds %" PRId64
+					" -> %" PRId64 ", VmRSS %" PRId64
+					" -> %" PRId64 " KiB",
 					fds[0], fds[1], rss[0], rss[1]);
 	} else if (!cli_stop && duration >= 3) {
 		coord_violation(&s, -1, "fd/RSS samples were not taken");
@@ -2026,7 +2035,7 @@ static int run_soak(const struct cli_cmd *cmd, int argc, char **argv)
 	}
 	for (int r = 0; r < ROLE_N; r++) {
 		uint64_t msgs = 0, kills = 0, restarts = 0, viol = s.cviol[r];
-		uint64_t x[X_N] = {0};
+		uint64_t x[X_N] = { 0 };
 
 		for (uint32_t i = 0; i < cnt[r]; i++) {
 			struct inst *in = &s.b->inst[r][i];
@@ -2044,12 +2053,12 @@ static int run_soak(const struct cli_cmd *cmd, int argc, char **argv)
 			       ", \"kills\": %" PRIu64
 			       ", \"restarts\": %" PRIu64
 			       ", \"violations\": %" PRIu64,
-			       r ? "," : "", role_names[r], cnt[r], msgs,
-			       kills, restarts, viol);
+			       r ? "," : "", role_names[r], cnt[r], msgs, kills,
+			       restarts, viol);
 			for (int k = 0; k < X_N; k++)
 				if (x[k])
-					printf(", \"%s\": %" PRIu64,
-					       x_names[k], x[k]);
+					printf(", \"%s\": %" PRIu64, x_names[k],
+					       x[k]);
 			printf("}");
 		} else {
 			printf("%-5s %4" PRIu64 " %12" PRIu64 " %-9s %6" PRIu64
@@ -2090,8 +2099,7 @@ static int run_soak(const struct cli_cmd *cmd, int argc, char **argv)
 		printf(", {\"who\": \"soak\", \"fds\": [%" PRId64 ", %" PRId64
 		       "], \"rss_kib\": [%" PRId64 ", %" PRId64 "]}],\n",
 		       fds[0], fds[1], rss[0], rss[1]);
-		printf(" \"registry_left\": %d, \"violations\": %" PRIu64
-		       "}\n",
+		printf(" \"registry_left\": %d, \"violations\": %" PRIu64 "}\n",
 		       left, total_viol);
 	} else {
 		printf("queue: %" PRIu64 " pushed (%" PRIu64

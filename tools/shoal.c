@@ -28,9 +28,9 @@
 #include "cli.h"
 
 static const struct cli_cmd *const commands[] = {
-	&cli_cmd_list,	     &cli_cmd_info, &cli_cmd_pub,   &cli_cmd_sub,
-	&cli_cmd_hz,	     &cli_cmd_push, &cli_cmd_pop,   &cli_cmd_notify,
-	&cli_cmd_wait,	     &cli_cmd_call, &cli_cmd_clean, &cli_cmd_bench,
+	&cli_cmd_list,	     &cli_cmd_info, &cli_cmd_pub,	&cli_cmd_sub,
+	&cli_cmd_hz,	     &cli_cmd_push, &cli_cmd_pop,	&cli_cmd_notify,
+	&cli_cmd_wait,	     &cli_cmd_call, &cli_cmd_clean,	&cli_cmd_bench,
 	&cli_cmd_bench_peer, &cli_cmd_soak, &cli_cmd_soak_role,
 };
 
