@@ -90,6 +90,7 @@ static const char *const role_units[ROLE_N] = {
 /* The queue's geometry; a producer's items fit in one 64-byte message. */
 #define QUEUE_CAP 256
 #define QUEUE_MSG 64
+#define QUEUE_LINES 32
 /* Producer index of the coordinator's flush items. */
 #define FILLER 0xff
 
@@ -154,7 +155,7 @@ struct inst {
 	_Atomic uint64_t phase;
 	/* Steady instances: samples[0] after warm-up, [1] at the end. */
 	_Atomic uint32_t sampled; /* the last sample request served */
-	int64_t fds[2], rss_kib[2];
+	int64_t fds[2], evfds[2], rss_kib[2];
 };
 
 struct board {
@@ -246,7 +247,7 @@ static int filled(const uint8_t *p, uint32_t from, uint32_t len, uint64_t key)
  * The fd count and VmRSS of this process, less the pages of the board it
  * maps (the soak's own bookkeeping, which grows with the items recorded).
  */
-static void sample_self(int64_t *fds, int64_t *rss_kib)
+static void sample_self(int64_t *fds, int64_t *evfds, int64_t *rss_kib)
 {
 	DIR *d = opendir("/proc/self/fd");
 	int64_t board_kib = 0;
@@ -256,15 +257,29 @@ static void sample_self(int64_t *fds, int64_t *rss_kib)
 	FILE *f;
 
 	*fds = -1;
+	*evfds = -1;
 	*rss_kib = -1;
 	if (d) {
-		int64_t n = 0;
+		int64_t n = 0, ev = 0;
 
-		while ((e = readdir(d)))
-			if (e->d_name[0] != '.')
-				n++;
+		while ((e = readdir(d))) {
+			char path[300], target[64];
+			ssize_t len;
+
+			if (e->d_name[0] == '.')
+				continue;
+			n++;
+			snprintf(path, sizeof(path), "/proc/self/fd/%s",
+				 e->d_name);
+			len = readlink(path, target, sizeof(target) - 1);
+			if (len > 0) {
+				target[len] = 0;
+				ev += !strcmp(target, "anon_inode:[eventfd]");
+			}
+		}
 		closedir(d);
 		*fds = n - 1; /* the directory's own fd */
+		*evfds = ev;
 	}
 	f = fopen("/proc/self/smaps", "r");
 	if (f) {
@@ -359,7 +374,8 @@ static void maybe_sample(struct role_ctx *c)
 	if ((c->role == ROLE_SUB || c->role == ROLE_CLI) &&
 	    !atomic_load_explicit(&c->me->connected, memory_order_relaxed))
 		return;
-	sample_self(&c->me->fds[req - 1], &c->me->rss_kib[req - 1]);
+	sample_self(&c->me->fds[req - 1], &c->me->evfds[req - 1],
+		    &c->me->rss_kib[req - 1]);
 	/* Release: publishes the sample above to the coordinator's acquire
 	 * load of sampled. */
 	atomic_store_explicit(&c->me->sampled, req, memory_order_release);
@@ -1530,7 +1546,9 @@ static int take_samples(struct soak *s, int which, int64_t *fds, int64_t *rss)
 		if (pending)
 			sleep_ns(10 * MS);
 	} while (pending);
-	sample_self(fds, rss);
+	int64_t ev;
+
+	sample_self(fds, &ev, rss);
 	return 0;
 }
 
@@ -1897,6 +1915,7 @@ static int run_soak(const struct cli_cmd *cmd, int argc, char **argv)
 	shoal_queue_options_init(&qo);
 	qo.capacity = QUEUE_CAP;
 	qo.max_message = QUEUE_MSG;
+	qo.max_participants = QUEUE_LINES;
 	qo.role = SHOAL_QUEUE_PRODUCER;
 	rc = shoal_queue_create(qname, &qo, &s.queue);
 	if (rc < 0) {
@@ -1972,17 +1991,29 @@ static int run_soak(const struct cli_cmd *cmd, int argc, char **argv)
 		for (int r = 0; r < ROLE_N; r++)
 			for (uint32_t i = 0; i < cnt[r]; i++) {
 				struct inst *in = &s.b->inst[r][i];
+				int64_t ev_slack;
 
 				if (!in->steady)
 					continue;
-				if (in->fds[1] > in->fds[0] + FD_SLACK)
+				/* A queue participant keeps the eventfd of
+				 * each line it woke (taken on first use):
+				 * up to QUEUE_LINES more, not a leak. */
+				ev_slack = FD_SLACK +
+					   (r == ROLE_CONS ? QUEUE_LINES : 0);
+				if (in->fds[1] - in->evfds[1] >
+					    in->fds[0] - in->evfds[0] +
+						    FD_SLACK ||
+				    in->evfds[1] > in->evfds[0] + ev_slack)
 					coord_violation(
 						&s, r,
 						"%s%u: fds %" PRId64
-						" after warm-up, %" PRId64
-						" at the end",
+						" (%" PRId64
+						" eventfds) after warm-up, "
+						"%" PRId64 " (%" PRId64
+						") at the end",
 						role_names[r], i, in->fds[0],
-						in->fds[1]);
+						in->evfds[0], in->fds[1],
+						in->evfds[1]);
 				if (in->rss_kib[1] >
 				    in->rss_kib[0] + RSS_SLACK_KIB)
 					coord_violation(
@@ -2089,10 +2120,12 @@ static int run_soak(const struct cli_cmd *cmd, int argc, char **argv)
 				if (!in->steady)
 					continue;
 				printf("%s{\"who\": \"%s%u\", \"fds\": [%" PRId64
+				       ", %" PRId64 "], \"eventfds\": [%" PRId64
 				       ", %" PRId64 "], \"rss_kib\": [%" PRId64
 				       ", %" PRId64 "]}",
 				       first ? "" : ", ", role_names[r], i,
-				       in->fds[0], in->fds[1], in->rss_kib[0],
+				       in->fds[0], in->fds[1], in->evfds[0],
+				       in->evfds[1], in->rss_kib[0],
 				       in->rss_kib[1]);
 				first = 0;
 			}
