@@ -381,6 +381,21 @@ static void maybe_sample(struct role_ctx *c)
 	atomic_store_explicit(&c->me->sampled, req, memory_order_release);
 }
 
+/*
+ * Now and then (one call in HOLD_ODDS) sleeps HOLD_NS: called inside the
+ * windows where a kill costs something (a producer's loan, a consumer's
+ * taken item, a server's request), so that random kills land there often
+ * enough to exercise the recovery, not only once in a long while.
+ */
+#define HOLD_ODDS 256
+#define HOLD_NS MS
+
+static void maybe_hold(struct role_ctx *c)
+{
+	if (rng_next(&c->rng) % HOLD_ODDS == 0)
+		sleep_ns(HOLD_NS);
+}
+
 /* Waits until the rate limit allows another message; 0 to go on. */
 static void throttle(struct role_ctx *c)
 {
@@ -840,6 +855,7 @@ static int run_prod(struct role_ctx *c)
 			err = shoal_queue_loan(q, &p, 100 * MS);
 			if (!err) {
 				memcpy(p, &it, sizeof(it));
+				maybe_hold(c);
 				err = shoal_queue_send(q, sizeof(it));
 			}
 		}
@@ -925,10 +941,12 @@ static int run_cons(struct role_ctx *c)
 		 * it held, and whether it was recorded. */
 		atomic_store_explicit(&c->me->phase, PHASE_TAKEN | item,
 				      memory_order_seq_cst);
+		maybe_hold(c);
 		old = atomic_fetch_add_explicit(&q_count(c->b, it.prod)[it.seq],
 						1, memory_order_seq_cst);
 		atomic_store_explicit(&c->me->phase, PHASE_RECORDED | item,
 				      memory_order_seq_cst);
+		maybe_hold(c);
 		if (old)
 			violation(c,
 				  "producer %u item %" PRIu64
@@ -995,6 +1013,7 @@ static int run_srv(struct role_ctx *c)
 		}
 		len = req.len < sizeof(buf) ? req.len : sizeof(buf);
 		memcpy(buf, req.data, len);
+		maybe_hold(c);
 		id = req.id;
 		shoal_server_release(srv, &req);
 		memcpy(&h, buf, len < sizeof(h) ? len : sizeof(h));
