@@ -1888,8 +1888,8 @@ static int run_soak(const struct cli_cmd *cmd, int argc, char **argv)
 		return rc;
 	for (int r = 0; r < ROLE_N; r++)
 		if ((!cnt[r] && r != ROLE_PUB && r != ROLE_LPUB))
-			return cli_usage_error(cmd, "--%s must be 1..%d",
-					       role_names[r], INST_MAX);
+			return cli_usage_error(cmd, "%s must be 1..%d",
+					       opts[3 + r].name, INST_MAX);
 	if (!cli_given(opts, "--seed"))
 		seed = (uint64_t)cli_realtime_ns();
 	if (!hang)
