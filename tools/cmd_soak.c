@@ -709,6 +709,7 @@ static int stream_drain(struct role_ctx *c, struct stream *s)
 		} else {
 			violation(c, "%s: take: %s: %s", s->name,
 				  strerror(-err), shoal_last_error());
+			sleep_ns(MS); /* not a tight loop of the same error */
 			break;
 		}
 	}
