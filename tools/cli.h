@@ -193,5 +193,6 @@ extern const struct cli_cmd cli_cmd_pub, cli_cmd_sub, cli_cmd_hz;
 extern const struct cli_cmd cli_cmd_push, cli_cmd_pop;
 extern const struct cli_cmd cli_cmd_notify, cli_cmd_wait, cli_cmd_call;
 extern const struct cli_cmd cli_cmd_bench, cli_cmd_bench_peer;
+extern const struct cli_cmd cli_cmd_soak, cli_cmd_soak_role;
 
 #endif

@@ -15,6 +15,8 @@
  *   shoal clean                    remove entries whose owner died
  *   shoal bench [--quick] [--json] pub/sub, queue and rpc figures between
  *                                  two processes
+ *   shoal soak [options]           kill and restart every role while
+ *                                  checking deliveries (docs/soak.md)
  *
  * Every subcommand takes --help. Exit status: 0 success, 1 failure (the
  * message on stderr says why), 2 usage error; the commands that wait on a
@@ -26,10 +28,10 @@
 #include "cli.h"
 
 static const struct cli_cmd *const commands[] = {
-	&cli_cmd_list,	     &cli_cmd_info, &cli_cmd_pub,   &cli_cmd_sub,
-	&cli_cmd_hz,	     &cli_cmd_push, &cli_cmd_pop,   &cli_cmd_notify,
-	&cli_cmd_wait,	     &cli_cmd_call, &cli_cmd_clean, &cli_cmd_bench,
-	&cli_cmd_bench_peer,
+	&cli_cmd_list,	     &cli_cmd_info, &cli_cmd_pub,	&cli_cmd_sub,
+	&cli_cmd_hz,	     &cli_cmd_push, &cli_cmd_pop,	&cli_cmd_notify,
+	&cli_cmd_wait,	     &cli_cmd_call, &cli_cmd_clean,	&cli_cmd_bench,
+	&cli_cmd_bench_peer, &cli_cmd_soak, &cli_cmd_soak_role,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
