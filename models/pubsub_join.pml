@@ -79,6 +79,11 @@
  *                       (a)
  *   BROKEN_SEEN_EARLY   seen_from = seq, ignoring a slot already premarked
  *                       (its old message is gone) (a)
+ * The C code before the fix is BROKEN_OLD_JOIN with BROKEN_COUNT_EARLY
+ * (and BROKEN_BATCH_HEAD, BROKEN_BATCH_UNCAPPED): it fails (b).
+ * -DNO_CHECK_B and -DNO_CHECK_C leave out the assertion of (b) or (c), to
+ * ask which properties a variant keeps: with JOINING, the old join rule
+ * keeps (a) and (b), so seen_gen/seen_from are what buys (c).
  */
 
 #ifndef C
