@@ -26,7 +26,8 @@
 #define SHOAL__PUBSUB_MAGIC 0x4255504c414f4853ULL
 /* "SHOALSUB" */
 #define SHOAL__PUBSUB_SUBS_MAGIC 0x4255534c414f4853ULL
-#define SHOAL__PUBSUB_VERSION 1
+/* 2: the JOINING line state, seen_gen/seen_from and bound (join_line()). */
+#define SHOAL__PUBSUB_VERSION 2
 
 #define SHOAL__PUBSUB_HEADER_OBJECT "pubsub.header"
 #define SHOAL__PUBSUB_SLOTS_OBJECT "pubsub.slots"
@@ -64,7 +65,13 @@ struct shoal__pubsub_header {
 	 * seen_from it reads is at least the one that went with it. */
 	_Atomic uint64_t seen_from;
 	_Atomic uint32_t seen_gen;
-	uint8_t pad1[44];
+	uint32_t pad1a;
+	/* The end of a reliable batch being written (at most capacity past
+	 * head), stored before the batch's full fence so a joiner can start
+	 * past what it overwrites; head itself counts only messages written.
+	 * Written by the publisher only. */
+	_Atomic uint64_t bound;
+	uint8_t pad1[32];
 
 	/* Line 2: counters (relaxed; statistics only). */
 	_Atomic uint64_t blocked;
@@ -128,10 +135,16 @@ struct shoal__pubsub_subs_header {
 _Static_assert(sizeof(struct shoal__pubsub_subs_header) == SHOAL__CACHE_LINE,
 	       "subs header is one line");
 
-/* Line states. */
+/*
+ * Line states. A joiner is JOINING from its announcement until it has
+ * decided where to start, then ACTIVE: a reliable publisher gates on both,
+ * but counts (shoal_pub_subscribers()) only ACTIVE lines, so a subscriber
+ * it counted is owed every message sent after the count.
+ */
 enum {
 	SHOAL__SUB_FREE = 0,
 	SHOAL__SUB_ACTIVE = 1,
+	SHOAL__SUB_JOINING = 2,
 };
 
 /*

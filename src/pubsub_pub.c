@@ -80,17 +80,14 @@ struct shoal_pub {
 	uint32_t delivery, capacity, mask, stride, max_payload, uh_size;
 	uint32_t max_subs, flags;
 	int64_t send_timeout_ns;
-	uint64_t head; /* next seq, our own copy */
-	/*
-	 * What hdr->head says: never less than head, more while a batch is
-	 * being written (shoal_pub_write_batch()); it never goes back.
-	 */
-	uint64_t head_shown;
+	uint64_t head; /* next seq, our own copy; hdr->head says the same */
 	uint64_t epoch;
-	/* Reliable gating: the live lines as of generation known_gen, and
-	 * the minimum of their cursors as last computed. */
+	/* Reliable gating: the live lines (JOINING or ACTIVE) as of
+	 * generation known_gen, and the minimum of their cursors as last
+	 * computed; ncounted of them were ACTIVE, i.e. joined. */
 	uint32_t known_gen;
 	uint32_t nactive;
+	uint32_t ncounted;
 	uint32_t *active;
 	uint64_t min_cursor;
 	/*
@@ -400,18 +397,29 @@ static void tell_joiners(struct shoal_pub *p, uint32_t gen, uint64_t seq)
 	atomic_store_explicit(&p->hdr->seen_gen, gen, memory_order_release);
 }
 
-/* Rebuilds the list of live lines: ACTIVE and locked by their owner. */
+/*
+ * Rebuilds the list of live lines: JOINING or ACTIVE, and locked by their
+ * owner. A JOINING line gates like an ACTIVE one but is not counted: its
+ * subscriber has not decided where it starts (join_line()).
+ */
 static void rescan(struct shoal_pub *p, uint32_t gen, uint64_t seq)
 {
 	p->known_gen = gen;
 	p->nactive = 0;
+	p->ncounted = 0;
 	for (uint32_t i = 0; i < p->max_subs; i++) {
-		if (atomic_load_explicit(&p->lines[i].state,
-					 memory_order_acquire) !=
-		    SHOAL__SUB_ACTIVE)
+		/* Acquire: pairs with the joiner's release stores of its
+		 * state, so the cursor read after it is at least the one
+		 * stored before that state. */
+		uint32_t st = atomic_load_explicit(&p->lines[i].state,
+						   memory_order_acquire);
+
+		if (st != SHOAL__SUB_ACTIVE && st != SHOAL__SUB_JOINING)
 			continue;
-		if (shoal__line_locked(p->subs_fd, i))
-			p->active[p->nactive++] = i;
+		if (!shoal__line_locked(p->subs_fd, i))
+			continue;
+		p->active[p->nactive++] = i;
+		p->ncounted += st == SHOAL__SUB_ACTIVE;
 	}
 	recompute_min(p, seq);
 	/* A lossy publisher gates on nobody: its joiners keep to head. */
@@ -597,13 +605,12 @@ static void complete_slot(struct shoal_pub *p, struct shoal__pubsub_slot *s,
 	p->head++;
 }
 
-/* hdr->head = @v, unless it says more already (a batch announced it). */
-static void show_head(struct shoal_pub *p, uint64_t v)
+/* hdr->head = head: the messages written so far. */
+static void show_head(struct shoal_pub *p)
 {
-	if (v <= p->head_shown)
-		return;
-	p->head_shown = v;
-	atomic_store_explicit(&p->hdr->head, v, memory_order_release);
+	/* Release: after the stamps of the slots written; pairs with the
+	 * acquire loads of head in join_line() and skip_lapped(). */
+	atomic_store_explicit(&p->hdr->head, p->head, memory_order_release);
 }
 
 /* Wakes every subscriber whose bit is set. */
@@ -674,7 +681,7 @@ int shoal_pub_send(struct shoal_pub *p, void *ptr, uint32_t len)
 		return shoal__fail(-EINVAL, "pub: %u bytes sent, %u loaned",
 				   len, p->loan_size);
 	complete_slot(p, s, len);
-	show_head(p, p->head);
+	show_head(p);
 	p->loaned = 0;
 	/* Pairs with a subscriber's fence between setting its bit and
 	 * re-checking its slot (notify.c's protocol), and with a joining
@@ -757,6 +764,13 @@ int shoal_pub_write_batch(struct shoal_pub *p, const struct shoal_pub_msg *msgs,
 		uint32_t gen = atomic_load_explicit(&p->sh->generation,
 						    memory_order_acquire);
 
+		/* At most a ring: a joiner that reads the batch's bound
+		 * below starts no later than bound - capacity + 1, which must
+		 * not pass the first message in case only that one is
+		 * written (models/pubsub_join.pml, BROKEN_BATCH_UNCAPPED). */
+		if (k > p->capacity)
+			k = p->capacity;
+
 		/* Subscribers that joined or left since the last look, seen
 		 * relative to the first message: the rest are later. */
 		if (gen != p->known_gen)
@@ -783,15 +797,21 @@ int shoal_pub_write_batch(struct shoal_pub *p, const struct shoal_pub_msg *msgs,
 		 * The first message is safe from a subscriber joining unseen,
 		 * as a single send is: such a subscriber read a head of at
 		 * least head0 and starts after the slot it overwrites. For
-		 * the others, the head the batch reaches goes out first, then
-		 * the full fence, then the generation: a subscriber joining
-		 * now either reads that head and starts after every slot the
-		 * batch overwrites (join_line()), or its generation shows
-		 * here, and then only the first message is written (the next
-		 * call rescans).
+		 * the others, the end the batch reaches goes out first (as
+		 * bound: head counts only messages written, or a joiner that
+		 * read it would start past messages a cut batch never wrote),
+		 * then the full fence, then the generation: a subscriber
+		 * joining now either reads that bound and starts after every
+		 * slot the batch overwrites (join_line()), or its generation
+		 * shows here, and then only the first message is written (the
+		 * next call rescans).
 		 */
 		if (k > 1) {
-			show_head(p, head0 + k);
+			atomic_store_explicit(&p->hdr->bound, head0 + k,
+					      memory_order_relaxed);
+			/* Pairs with the joiner's fence between its
+			 * increment of the generation and its loads of head
+			 * and bound (store->load, both sides fenced). */
 			shoal__fence_full();
 			if (atomic_load_explicit(&p->sh->generation,
 						 memory_order_acquire) !=
@@ -801,7 +821,7 @@ int shoal_pub_write_batch(struct shoal_pub *p, const struct shoal_pub_msg *msgs,
 	}
 	for (j = 0; j < k; j++)
 		write_slot(p, &msgs[j]);
-	show_head(p, p->head);
+	show_head(p);
 	/* As in shoal_pub_send(), once for the batch. */
 	shoal__fence_full();
 	premark_next(p);
@@ -819,7 +839,7 @@ uint32_t shoal_pub_subscribers(struct shoal_pub *p)
 	rescan(p,
 	       atomic_load_explicit(&p->sh->generation, memory_order_acquire),
 	       p->head);
-	return p->nactive;
+	return p->ncounted;
 }
 
 void shoal_pub_get_stats(const struct shoal_pub *p, struct shoal_pub_stats *st)
@@ -834,5 +854,5 @@ void shoal_pub_get_stats(const struct shoal_pub *p, struct shoal_pub_stats *st)
 		atomic_load_explicit(&p->hdr->wakeups, memory_order_relaxed);
 	st->evicted =
 		atomic_load_explicit(&p->hdr->evicted, memory_order_relaxed);
-	st->subscribers = p->nactive;
+	st->subscribers = p->ncounted;
 }

@@ -161,7 +161,8 @@ __attribute__((weak)) void shoal__pubsub_join_pause(int stage)
 	(void)stage;
 }
 
-/* Joins line s->index: cursor first, then ACTIVE, then the generation. */
+/* Joins line s->index: cursor, JOINING, the generation, then the start and
+ * ACTIVE. */
 static void join_line(struct shoal_sub *s)
 {
 	struct shoal__pubsub_sub_line *l =
@@ -169,7 +170,7 @@ static void join_line(struct shoal_sub *s)
 	uint64_t head =
 		atomic_load_explicit(&s->g.hdr->head, memory_order_acquire);
 	uint64_t back = s->want_history;
-	uint64_t seen_from, safe;
+	uint64_t seen_from, safe, bound;
 	uint32_t mine, seen_gen;
 
 	if (back > s->g.history)
@@ -185,7 +186,10 @@ static void join_line(struct shoal_sub *s)
 	atomic_store_explicit(&l->stale, s->stale, memory_order_relaxed);
 	atomic_store_explicit(&l->sleeps, 0, memory_order_relaxed);
 	l->pid = (int32_t)getpid();
-	atomic_store_explicit(&l->state, SHOAL__SUB_ACTIVE,
+	/* JOINING: gated on from now on, counted only once ACTIVE below.
+	 * Release: the cursor above goes first; pairs with the acquire load
+	 * of the state in rescan(). */
+	atomic_store_explicit(&l->state, SHOAL__SUB_JOINING,
 			      memory_order_release);
 	mine = atomic_fetch_add_explicit(&s->sh->generation, 1,
 					 memory_order_seq_cst) +
@@ -205,19 +209,24 @@ static void join_line(struct shoal_sub *s)
 	 * is intact, which is our cursor unless the publisher raced far ahead.
 	 *
 	 * Not seen yet: it loads the generation after a full fence that
-	 * follows its store of head (shoal_pub_send), and we load head after
-	 * a full fence that follows our increment, so every message it wrote
-	 * (or marked for writing) without seeing us is at most the head we
-	 * now read: from head - capacity + 1 on is safe.
+	 * follows its store of head (shoal_pub_send) or of a batch's bound,
+	 * and we load both after a full fence that follows our increment, so
+	 * every message it wrote (or marked for writing) without seeing us is
+	 * at most the later of the two: from there - capacity + 1 on is safe.
 	 *
 	 * Either way we were never owed the older ones: starting later is not
 	 * a loss. But a publisher that counted us (shoal_pub_subscribers())
-	 * before its first send owes us every message: taking "not seen" for
+	 * owes us every message sent after the count: taking "not seen" for
 	 * granted skipped them when it filled the ring while we were between
-	 * our increment and this check (pubsub-join-owed).
+	 * our increment and this check (pubsub-join-owed), and so does being
+	 * counted before our start is decided, which is why we are JOINING
+	 * until the end (models/pubsub_join.pml).
 	 */
 	shoal__fence_full();
 	head = atomic_load_explicit(&s->g.hdr->head, memory_order_acquire);
+	bound = atomic_load_explicit(&s->g.hdr->bound, memory_order_relaxed);
+	if ((int64_t)(bound - head) > 0)
+		head = bound;
 	/* Acquire: pairs with the release store of seen_gen in
 	 * tell_joiners(), making the seen_from stored before it visible. */
 	seen_gen =
@@ -232,6 +241,10 @@ static void join_line(struct shoal_sub *s)
 	 * bound at or below our cursor, which changes nothing. */
 	if ((int64_t)(safe - s->cursor) > 0)
 		set_cursor(s, safe);
+	/* Joined: a count from now on sees the cursor set above. Release:
+	 * pairs with the acquire load of the state in rescan(). */
+	atomic_store_explicit(&l->state, SHOAL__SUB_ACTIVE,
+			      memory_order_release);
 }
 
 static int attach_fds(struct shoal_sub *s)

@@ -8,13 +8,14 @@
  * so each case runs the interleaving it needs every time instead of once in
  * thousands of runs.
  *
- * owed: the publisher counts the subscriber (shoal_pub_subscribers() == 1),
- *   then fills the whole ring while the subscriber waits in the window. The
- *   publisher gated on it from the first message, so every message is owed:
- *   the first take must be seq 0. Before the publisher announced what it had
- *   seen (hdr->seen_gen/seen_from), the subscriber assumed it was unseen and
- *   started at head - capacity + 1: seq 1 (the rare `pubsub-reliable-fanout`
- *   failure, "m.seq is 1, want 0").
+ * owed: while the subscriber waits in the window, the publisher rescans
+ *   (shoal_pub_subscribers(), which must not count a subscriber still
+ *   joining: 0), then fills the whole ring. It gated on the joiner from the
+ *   first message, so every message is owed: the first take must be seq 0.
+ *   Before the publisher announced what it had seen (hdr->seen_gen and
+ *   seen_from), the subscriber assumed it was unseen and started at
+ *   head - capacity + 1: seq 1 (the rare `pubsub-reliable-fanout` failure,
+ *   "m.seq is 1, want 0"). Then, joined, it is counted: 1.
  *
  * unseen: a publisher streams with nobody attached while a subscriber joins:
  *   it reads head, then waits (before announcing itself) until the
@@ -178,13 +179,14 @@ static int test_owed(void)
 		CHECK(pid >= 0);
 		if (pid == 0)
 			_exit(owed_subscriber());
-		/* Counted, and held between its increment and its check. */
-		CHECK(PSU_WAIT(shoal_pub_subscribers(pub) == 1 &&
-				       atomic_load(&ctl->in_pause),
-			       60));
+		/* Held between its increment and its check: seen by the
+		 * rescan below, but not counted until it has joined. */
+		CHECK(PSU_WAIT(atomic_load(&ctl->in_pause), 60));
+		CHECK_EQ(shoal_pub_subscribers(pub), 0);
 		for (uint64_t seq = 0; seq < CAPACITY; seq++)
 			CHECK_EQ(publish(pub, seq), 0);
 		atomic_store(&ctl->release, 1);
+		CHECK(PSU_WAIT(shoal_pub_subscribers(pub) == 1, 60));
 		/* Two more, which wait for the subscriber to take. */
 		for (uint64_t seq = CAPACITY; seq < CAPACITY + 2; seq++)
 			CHECK_EQ(publish(pub, seq), 0);

@@ -203,8 +203,9 @@ struct shoal_pub_msg {
  * batch instead of one per message: what a busy stream pays per message
  * drops to the copy and the slot's own stores. Reliable mode waits for
  * room (send_timeout_ns) only before the first message; after it, the
- * batch ends early where the ring is full, or after the first message
- * when a subscriber is joining at that moment. Returns how many were
+ * batch ends early where the ring is full, after one ring (capacity
+ * messages) in any case, or after the first message when a subscriber is
+ * joining at that moment. Returns how many were
  * published (1..@n), or what shoal_pub_write() returns for the first:
  * -EMSGSIZE, -EBUSY (a loan is out), -EAGAIN; -EINVAL for @n == 0. A
  * later message over max_payload ends the batch before it.
@@ -214,7 +215,13 @@ SHOAL_API int shoal_pub_write_batch(struct shoal_pub *pub,
 				    uint32_t n);
 
 SHOAL_API uint64_t shoal_pub_epoch(const struct shoal_pub *pub);
-/* Live subscribers, as far as the publisher knows (rescans). */
+/*
+ * Live subscribers that have joined, as the publisher finds them now (it
+ * rescans). A subscriber counted here is owed every message sent after this
+ * call (reliable delivery): waiting until it says N before the first send
+ * loses nothing to the N. One still joining (inside shoal_sub_open()) is
+ * not counted yet, though the publisher already waits for it.
+ */
 SHOAL_API uint32_t shoal_pub_subscribers(struct shoal_pub *pub);
 SHOAL_API void shoal_pub_get_stats(const struct shoal_pub *pub,
 				   struct shoal_pub_stats *stats);
