@@ -31,6 +31,17 @@
  * writing the eventfd, so a sleeping waiter costs its notifiers one system
  * call, not one per message published while it is waking up. A hostile
  * waiter can at worst make its notifier issue needless writes.
+ *
+ * A hostile notifier (or any process that holds the eventfd or maps the
+ * word) can do worse to a waiter: read the eventfd before the waiter sees
+ * it, or clear the flag so that honest notifiers see nobody asleep and write
+ * nothing. Neither can be prevented (a peer must be able to write the fd and
+ * the word), so a sleep is bounded instead: the waiter sleeps at most
+ * SHOAL_WAIT_SLICE_NS, then goes round the protocol again (flag, fence,
+ * re-check, which in the patterns also looks at the peer's pidfd). A spoilt
+ * wake-up costs at most one slice of latency; an idle waiter costs one
+ * wake-up per slice (see docs/notify.md for the measured share); a busy
+ * stream, whose waiter never sleeps, costs nothing more.
  */
 #include <errno.h>
 #include <poll.h>
@@ -183,14 +194,22 @@ void shoal_waiter_disarm(struct shoal_waiter *w)
 	mark(w, 0);
 }
 
-/* Sleeps in the eventfd until ready or @deadline (-1: none). */
+/*
+ * Sleeps in the eventfd until ready or @deadline (-1: none), never longer
+ * than SHOAL_WAIT_SLICE_NS at a time: after each slice the loop re-arms
+ * (sets the mark again, fences, re-checks @ready, which also looks at the
+ * peer's liveness in the patterns), so a wake-up that a peer stole or
+ * never wrote costs at most one slice. Nothing here runs while the
+ * condition holds: a busy stream never gets this far.
+ */
 static int block(struct shoal_waiter *w, shoal_ready_fn ready, void *user_data,
 		 int64_t deadline)
 {
 	struct pollfd pfd = { .fd = w->priv_poll_fd, .events = POLLIN };
 
 	for (;;) {
-		struct timespec ts, *tsp = NULL;
+		int64_t slice = SHOAL_WAIT_SLICE_NS;
+		struct timespec ts;
 		int r;
 
 		if (shoal_waiter_arm(w, ready, user_data))
@@ -205,23 +224,25 @@ static int block(struct shoal_waiter *w, shoal_ready_fn ready, void *user_data,
 					       shoal__fail(-ETIMEDOUT,
 							   "wait: timed out");
 			}
-			ts.tv_sec = left / 1000000000;
-			ts.tv_nsec = left % 1000000000;
-			tsp = &ts;
+			if (left < slice)
+				slice = left;
 		}
+		ts.tv_sec = slice / 1000000000;
+		ts.tv_nsec = slice % 1000000000;
 		w->priv_sleeps++;
 		if (w->priv_sleeps_word)
 			atomic_store_explicit(
 				(_Atomic uint64_t *)w->priv_sleeps_word,
 				w->priv_sleeps, memory_order_relaxed);
-		r = ppoll(&pfd, 1, tsp, NULL);
+		r = ppoll(&pfd, 1, &ts, NULL);
 		shoal_waiter_disarm(w);
 		if (r < 0 && errno != EINTR)
 			return shoal__fail(-errno, "wait: ppoll: %s",
 					   strerror(errno));
 		if (ready(user_data))
 			return 0;
-		/* Spurious, merged, interrupted or timed out: go round. */
+		/* Spurious, merged, interrupted, stolen or the slice ran
+		 * out: go round, re-arming. */
 	}
 }
 

@@ -19,10 +19,12 @@
  *    after each send, fences and loads the bitmap words: with nobody asleep
  *    that is one or a few loads whatever the number of subscribers.
  *  - A reliable publisher out of room sleeps in slices of at most
- *    PUB_WAIT_SLICE_NS on its own eventfd after setting header.waiting; a
- *    subscriber that advances writes that eventfd when it sees the flag. The
- *    subscriber does not fence for this (its take path stays fence-free),
- *    so a wake-up can be missed; the slice bounds the delay.
+ *    PUB_WAIT_SLICE_NS on its own eventfd after setting header.waiting
+ *    (notify's waiter, with the flag as its mark); a subscriber that
+ *    advances writes that eventfd when it sees the flag. The subscriber
+ *    does not fence for this (its take path stays fence-free), so a
+ *    wake-up can be missed; the slice bounds the delay, as it bounds what
+ *    a peer that reads the eventfd can do.
  * Everything read from the subscriber segment is untrusted: cursors are
  * clamped, bitmap bits beyond the limit ignored, indices never used before
  * a bounds check, and the publisher never writes there at all.
@@ -30,7 +32,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,9 @@ struct shoal_pub {
 	int loaned;
 	uint32_t loan_size;
 	struct shoal__pubsub_slot *loan_slot;
+	/* Sleeps for room (reliable): marks header.waiting, polls eventfd.
+	 * Last, so that the fields the send path uses keep their lines. */
+	struct shoal_waiter room_waiter;
 };
 
 void shoal_pub_options_init(struct shoal_pub_options *opts)
@@ -322,6 +326,8 @@ int shoal_pub_create(const char *name, const struct shoal_pub_options *opts,
 	p->known_gen =
 		atomic_load_explicit(&p->sh->generation, memory_order_acquire) -
 		1; /* force a first scan */
+	shoal__waiter_setup(&p->room_waiter, &p->hdr->waiting, 0, NULL,
+			    p->eventfd, p->eventfd, SHOAL_WAIT_BLOCK);
 	*out = p;
 	return 0;
 }
@@ -468,29 +474,37 @@ static int has_room(struct shoal_pub *p, uint64_t seq)
 	return room_known(p, seq);
 }
 
-/* Sleeps on the publisher's eventfd for at most a slice, or @deadline. */
+/* What a publisher waiting for room waits for: message @seq fits. */
+struct room_wait {
+	struct shoal_pub *p;
+	uint64_t seq;
+};
+
+static int room_ready(void *arg)
+{
+	struct room_wait *rw = arg;
+
+	recompute_min(rw->p, rw->seq);
+	return rw->seq - rw->p->min_cursor < rw->p->capacity;
+}
+
+/*
+ * Sleeps on the publisher's eventfd for at most a slice, or @deadline:
+ * notify's waiter on header.waiting (mark, fence, re-check the cursors,
+ * sleep, drain, clear the mark). Subscribers write the eventfd without a
+ * fence of their own, so a wake-up can be missed: the slice bounds that,
+ * and whatever a peer does to the eventfd.
+ */
 static void pub_sleep(struct shoal_pub *p, uint64_t seq, int64_t deadline)
 {
-	struct pollfd pfd = { .fd = p->eventfd, .events = POLLIN };
+	struct room_wait rw = { p, seq };
 	int64_t slice = PUB_WAIT_SLICE_NS;
-	struct timespec ts;
-	uint64_t v;
 
-	atomic_store_explicit(&p->hdr->waiting, 1, memory_order_relaxed);
-	shoal__fence_full();
-	recompute_min(p, seq);
-	if (seq - p->min_cursor >= p->capacity) {
-		if (deadline >= 0 && deadline - shoal__now_ns() < slice)
-			slice = deadline - shoal__now_ns();
-		if (slice > 0) {
-			ts.tv_sec = 0;
-			ts.tv_nsec = slice;
-			ppoll(&pfd, 1, &ts, NULL);
-		}
-	}
-	atomic_store_explicit(&p->hdr->waiting, 0, memory_order_relaxed);
-	if (read(p->eventfd, &v, sizeof(v)) < 0)
-		(void)0; /* EAGAIN: nothing to drain */
+	if (deadline >= 0 && deadline - shoal__now_ns() < slice)
+		slice = deadline - shoal__now_ns();
+	/* Whatever it returns, make_room() looks at the cursors again. */
+	if (slice > 0)
+		(void)shoal_wait(&p->room_waiter, room_ready, &rw, slice);
 }
 
 /* Reliable: waits until message @seq can be written. 0 or -EAGAIN. */

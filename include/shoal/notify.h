@@ -14,6 +14,13 @@
  * the notifier's write return EAGAIN, which means "already signalled", never a
  * blocked notifier.
  *
+ * A sleep lasts at most SHOAL_WAIT_SLICE_NS; then the waiter marks itself
+ * asleep again, fences and re-checks before it sleeps again. A peer that
+ * reads the eventfd (any process holding it can) or clears the "sleeping"
+ * mark (any process that maps the word can) therefore delays a waiter by at
+ * most one slice per wake-up it spoils, never forever; an idle waiter pays
+ * one wake-up per slice.
+ *
  * Thread safety: one thread per waiter at a time; one thread per notifier at
  * a time (several notifier handles on one word are fine).
  */
@@ -28,6 +35,15 @@ extern "C" {
 
 /* Bytes a wait word occupies in shared memory (one cache line). */
 #define SHOAL_NOTIFY_WORD_SIZE 64
+
+/*
+ * Longest one sleep in the kernel lasts (100 ms) before the waiter re-arms
+ * and re-checks: the most a stolen or missing wake-up delays a waiter, and
+ * the period at which an idle waiter wakes. An event loop that polls
+ * shoal_waiter_fd() itself gets the same bound by polling with at most this
+ * timeout and going round (disarm, try, arm) when it expires.
+ */
+#define SHOAL_WAIT_SLICE_NS (100 * 1000 * 1000LL)
 
 enum shoal_wait_strategy {
 	/* Spin until ready or timeout; lowest latency, burns a core. */
@@ -89,7 +105,10 @@ SHOAL_API int shoal_waiter_init(struct shoal_waiter *w, void *word, int eventfd,
  *
  * Returns 0 when ready, -ETIMEDOUT after @timeout_ns (negative: forever; 0:
  * check once), or the -errno of poll/read on the eventfd. Blocks according to
- * the strategy. Spurious or merged wake-ups are absorbed here.
+ * the strategy. Spurious or merged wake-ups are absorbed here. A blocking
+ * strategy sleeps in slices of at most SHOAL_WAIT_SLICE_NS and re-checks
+ * @ready after each, so "forever" means "until @ready", even when a peer
+ * steals the wake-ups or clears the sleeping mark.
  */
 SHOAL_API int shoal_wait(struct shoal_waiter *w, shoal_ready_fn ready,
 			 void *user_data, int64_t timeout_ns);
@@ -97,7 +116,9 @@ SHOAL_API int shoal_wait(struct shoal_waiter *w, shoal_ready_fn ready,
 /*
  * shoal_waiter_fd - the pollable fd of this waiter (the eventfd). To use it
  * from an event loop: shoal_waiter_arm(), and if it returns 0 poll the fd for
- * POLLIN, then shoal_waiter_disarm() and check the condition again.
+ * POLLIN (with a timeout of at most SHOAL_WAIT_SLICE_NS, to bound what a
+ * hostile peer can do), then shoal_waiter_disarm() and check the condition
+ * again.
  */
 SHOAL_API int shoal_waiter_fd(const struct shoal_waiter *w);
 
@@ -110,7 +131,7 @@ SHOAL_API int shoal_waiter_arm(struct shoal_waiter *w, shoal_ready_fn ready,
 			       void *user_data);
 SHOAL_API void shoal_waiter_disarm(struct shoal_waiter *w);
 
-/* Times this waiter went to sleep in the kernel. */
+/* Times this waiter went to sleep in the kernel (each slice counts). */
 SHOAL_API uint64_t shoal_waiter_sleeps(const struct shoal_waiter *w);
 
 /* shoal_notifier_init - attach a notifier to @word and @eventfd (not owned). */
