@@ -21,6 +21,8 @@
  * A child forked by the owner inherits the fd and so the lock; a locked
  * entry whose publishing process (pid and start time) is gone is therefore
  * stale too, or a crashed owner's child could hold its name indefinitely.
+ * That is one rule in one function, entry_live(), which every path asks:
+ * open, list, clean, removal, and the watcher through the probe.
  *
  * Removal is serialised: every removal of another process's entry (by a
  * cleaner, or a publisher replacing a dead owner's) happens under an
@@ -338,26 +340,72 @@ static int owner_alive(int fd)
 }
 
 /*
- * Is the process that published a descriptor still running? A child it
- * forked (without exec) inherits the descriptor fd and its lock, so the
- * lock alone would keep a crashed owner's entry alive as long as the child
- * lives. 0 only when the pid is gone or belongs to another process (its
- * start time differs); 1 when alive or when /proc does not tell us (hidepid),
- * since wrongly calling a live owner dead would remove its entry.
+ * Is the process that published a descriptor still running? 1 when pid
+ * @pid runs with start time @start, or runs and /proc does not tell us its
+ * start time (hidepid: the lock alone decides, since wrongly calling a live
+ * owner dead would remove its entry); 0 when the pid is gone or belongs to
+ * another process (its start time differs: the pid was reused).
  */
-static int owner_process_alive(pid_t pid, uint64_t start, int thorough)
+static int owner_process_alive(pid_t pid, uint64_t start)
 {
-	uint64_t now;
+	uint64_t now = shoal__proc_start_time(pid);
 
-	if (kill(pid, 0) < 0 && errno == ESRCH)
+	if (now)
+		return now == start;
+	return !(kill(pid, 0) < 0 && errno == ESRCH);
+}
+
+/*
+ * What one pass (a list, a clean) learnt about owner processes: services
+ * of one owner share one answer, so listing 10,000 services of one process
+ * reads its /proc entry once, not 10,000 times.
+ */
+struct live_cache {
+	pid_t pid;
+	uint64_t start;
+	int alive; /* -1: nothing cached */
+};
+
+#define LIVE_CACHE_INIT  \
+	{                \
+		0, 0, -1 \
+	}
+
+/*
+ * THE liveness rule: every path that asks whether an entry is live (open,
+ * list, clean, watch and info through shoal__registry_probe, a publisher
+ * replacing a name, a cleaner about to remove one) asks this function and
+ * nothing else. 1 live, 0 stale.
+ *
+ * @fd is the descriptor file, @d its parsed content or NULL when it does not
+ * parse. Live means: someone holds the owner's lock (an answer the kernel
+ * cannot give counts as held), and, for a descriptor that parses, the
+ * process that published it still runs (same pid, same start time). The
+ * second half matters because a child the owner forked inherits the fd and
+ * its lock: without it a crashed owner's child, or a stranger given the
+ * owner's pid, would keep the name forever. Locked junk that does not parse
+ * counts as live: someone holds it, and removing it is not ours to decide.
+ * @cache may be NULL.
+ */
+static int entry_live(int fd, const struct shoal__descriptor *d,
+		      struct live_cache *cache)
+{
+	int alive;
+
+	if (owner_alive(fd) == 0)
 		return 0;
-	/* Listing and probing take the one-syscall answer: a pid reused
-	 * while the owner's child lives on is rare, and opening checks the
-	 * start time against the pidfd anyway. Removal checks thoroughly. */
-	if (!thorough)
+	if (!d)
 		return 1;
-	now = shoal__proc_start_time(pid);
-	return now == 0 || now == start;
+	if (cache && cache->alive >= 0 && cache->pid == d->owner_pid &&
+	    cache->start == d->owner_start)
+		return cache->alive;
+	alive = owner_process_alive(d->owner_pid, d->owner_start);
+	if (cache) {
+		cache->pid = d->owner_pid;
+		cache->start = d->owner_start;
+		cache->alive = alive;
+	}
+	return alive;
 }
 
 static int same_file(const struct stat *a, const struct stat *b)
@@ -365,22 +413,17 @@ static int same_file(const struct stat *a, const struct stat *b)
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
 }
 
-/*
- * Is descriptor @fd stale: nobody holds its lock, or it parses and the
- * process that published it is gone (its lock held on only by a child)?
- */
+/* Is descriptor @fd stale by the liveness rule (entry_live)? */
 static int entry_stale(int fd)
 {
 	unsigned char buf[SHOAL__DESC_SIZE + 1];
 	struct shoal__descriptor d;
 	ssize_t n;
 
-	if (owner_alive(fd) == 0)
-		return 1;
 	n = pread(fd, buf, sizeof(buf), 0);
 	if (n < 0 || shoal__descriptor_parse(buf, (size_t)n, &d, NULL))
-		return 0; /* locked junk: someone holds it; leave it */
-	return !owner_process_alive(d.owner_pid, d.owner_start, 1);
+		return !entry_live(fd, NULL, NULL);
+	return !entry_live(fd, &d, NULL);
 }
 
 /*
@@ -690,7 +733,8 @@ uint64_t shoal_entry_epoch(const struct shoal_entry *e)
 /* Opens and validates entry @file; *fd_out keeps it open for the caller. */
 static int probe_open(struct shoal_registry *reg, const char *file,
 		      struct shoal__descriptor *d,
-		      struct shoal_service_info *info, int *fd_out)
+		      struct shoal_service_info *info, int *fd_out,
+		      struct live_cache *cache)
 {
 	unsigned char buf[SHOAL__DESC_SIZE + 1];
 	char name[SHOAL_SERVICE_NAME_MAX + 1];
@@ -761,9 +805,8 @@ static int probe_open(struct shoal_registry *reg, const char *file,
 			    d->owner_uid, (unsigned)st.st_uid);
 		goto fail;
 	}
-	/* Liveness: does anyone hold the owner's lock? (Only asks.) */
-	if (owner_alive(fd) == 0 ||
-	    !owner_process_alive(d->owner_pid, d->owner_start, 0)) {
+	/* Liveness: the one rule (entry_live). */
+	if (!entry_live(fd, d, cache)) {
 		err = shoal__fail(-ENOENT, "'%s' is stale: its owner is dead",
 				  name);
 		goto fail;
@@ -780,7 +823,7 @@ int shoal__registry_probe(struct shoal_registry *reg, const char *file,
 			  struct shoal__descriptor *d,
 			  struct shoal_service_info *info)
 {
-	int fd, err = probe_open(reg, file, d, info, &fd);
+	int fd, err = probe_open(reg, file, d, info, &fd, NULL);
 
 	if (!err)
 		close(fd);
@@ -848,7 +891,7 @@ int shoal_registry_open(struct shoal_registry *reg, const char *name,
 	svc = calloc(1, sizeof(*svc));
 	if (!svc)
 		return shoal__fail(-ENOMEM, "registry_open: out of memory");
-	err = probe_open(reg, file, &d, &svc->info, &dfd);
+	err = probe_open(reg, file, &d, &svc->info, &dfd, NULL);
 	if (err)
 		goto fail_free;
 
@@ -1075,6 +1118,7 @@ struct list_state {
 	shoal_list_fn fn;
 	void *user_data;
 	int count;
+	struct live_cache cache;
 };
 
 static int list_one(struct shoal_registry *reg, const char *file, void *arg)
@@ -1082,9 +1126,11 @@ static int list_one(struct shoal_registry *reg, const char *file, void *arg)
 	struct list_state *ls = arg;
 	struct shoal__descriptor d;
 	struct shoal_service_info info;
+	int fd;
 
-	if (shoal__registry_probe(reg, file, &d, &info))
+	if (probe_open(reg, file, &d, &info, &fd, &ls->cache))
 		return 0; /* stale or not a descriptor: not listed */
+	close(fd);
 	ls->count++;
 	return ls->fn(&info, ls->user_data);
 }
@@ -1092,7 +1138,7 @@ static int list_one(struct shoal_registry *reg, const char *file, void *arg)
 int shoal_registry_list(struct shoal_registry *reg, shoal_list_fn fn,
 			void *user_data)
 {
-	struct list_state ls = { fn, user_data, 0 };
+	struct list_state ls = { fn, user_data, 0, LIVE_CACHE_INIT };
 	int err;
 
 	if (!reg || !fn)
@@ -1101,31 +1147,37 @@ int shoal_registry_list(struct shoal_registry *reg, shoal_list_fn fn,
 	return err ? err : ls.count;
 }
 
+struct clean_state {
+	int removed;
+	struct live_cache cache;
+};
+
 static int clean_one(struct shoal_registry *reg, const char *file, void *arg)
 {
+	struct clean_state *cs = arg;
 	struct shoal__descriptor d;
-	int *removed = arg;
 	int fd;
 
 	/* Quick look first, without the directory lock: a live, valid
 	 * entry needs nothing. Anything else gets the careful path. */
-	if (probe_open(reg, file, &d, NULL, &fd) == 0) {
+	if (probe_open(reg, file, &d, NULL, &fd, &cs->cache) == 0) {
 		close(fd);
 		return 0;
 	}
 	if (remove_if_stale(reg, file) == 1)
-		(*removed)++;
+		cs->removed++;
 	return 0;
 }
 
 int shoal_registry_clean(struct shoal_registry *reg)
 {
-	int removed = 0, err;
+	struct clean_state cs = { 0, LIVE_CACHE_INIT };
+	int err;
 
 	if (!reg)
 		return shoal__fail(-EINVAL, "registry_clean: NULL");
-	err = each_file(reg, clean_one, &removed);
-	return err ? err : removed;
+	err = each_file(reg, clean_one, &cs);
+	return err ? err : cs.removed;
 }
 
 int shoal__registry_use(struct shoal_registry *given,

@@ -61,8 +61,8 @@
  * pid reused between the probe and pidfd_open() is caught; an owner that
  * died in that window is either refused here or fires its pidfd at once.
  * A child forked by the owner keeps the lock (see registry.c) but not the
- * pid: the watcher reports such a service GONE when the owner exits, while
- * shoal_registry_list() still lists it until the child exits too.
+ * pid: the watcher reports such a service GONE when the owner exits, and
+ * shoal_registry_list() agrees (one liveness rule, entry_live()).
  *
  * When fds run out (EMFILE, ENFILE) or the kernel has no pidfd_open (before
  * Linux 5.3), an owner's services are still reported, without a pidfd:
