@@ -272,12 +272,13 @@ int shoal__registry_dirfd(const struct shoal_registry *reg)
 /*
  * Takes the directory's removal lock: a fresh open of ".lock" each time, so
  * that threads of one process exclude each other too (flock locks belong to
- * the open file, not the process). Returns the fd to pass to unlock().
+ * the open file, not the process). Waits until @deadline (shoal__now_ns()
+ * time) at most; a deadline already past means one try. Returns the fd to
+ * pass to unlock(), or -ETIMEDOUT while someone else holds it.
  */
-static int lock_dir(struct shoal_registry *reg)
+static int lock_dir(struct shoal_registry *reg, int64_t deadline)
 {
 	mode_t mode = reg->group ? 0660 : 0600;
-	int64_t deadline = shoal__deadline(LOCK_TIMEOUT_NS);
 	struct stat st;
 	int fd, err;
 
@@ -304,9 +305,9 @@ static int lock_dir(struct shoal_registry *reg)
 		if (shoal__now_ns() >= deadline) {
 			close(fd);
 			return shoal__fail(-ETIMEDOUT,
-					   "registry lock: held by someone "
-					   "else for over %lld s",
-					   LOCK_TIMEOUT_NS / 1000000000);
+					   "registry lock: %s/.lock is held by "
+					   "another process",
+					   reg->path);
 		}
 		usleep(1000);
 	}
@@ -427,16 +428,18 @@ static int entry_stale(int fd)
 }
 
 /*
- * Removes @file if nobody holds its lock (its owner is dead) or it is not a
- * regular file at all. 1 if it is gone (removed, or already absent), 0 if
- * it is live, or -errno.
+ * Removes @file if it is stale (entry_live) or not a regular file at all,
+ * waiting for the directory's lock until @deadline. 1 if it is gone
+ * (removed, or already absent), 0 if it stays (live, a directory, locked
+ * junk), -ETIMEDOUT if the lock could not be had, or -errno.
  */
-static int remove_if_stale(struct shoal_registry *reg, const char *file)
+static int remove_if_stale(struct shoal_registry *reg, const char *file,
+			   int64_t deadline)
 {
 	struct stat st, now;
 	int lock, fd, r = 0;
 
-	lock = lock_dir(reg);
+	lock = lock_dir(reg, deadline);
 	if (lock < 0)
 		return lock;
 	if (fstatat(reg->dirfd, file, &st, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -672,7 +675,8 @@ int shoal_registry_publish(struct shoal_registry *reg,
 					  strerror(errno));
 			goto fail_fd;
 		}
-		r = remove_if_stale(reg, e->file);
+		r = remove_if_stale(reg, e->file,
+				    shoal__deadline(LOCK_TIMEOUT_NS));
 		if (r < 0) {
 			err = r;
 			goto fail_fd;
@@ -1148,7 +1152,10 @@ int shoal_registry_list(struct shoal_registry *reg, shoal_list_fn fn,
 }
 
 struct clean_state {
-	int removed;
+	struct shoal_clean_report rep;
+	/* One deadline for the whole pass's waits for .lock: once it has
+	 * passed, each removal tries the lock once and moves on. */
+	int64_t deadline;
 	struct live_cache cache;
 };
 
@@ -1156,28 +1163,57 @@ static int clean_one(struct shoal_registry *reg, const char *file, void *arg)
 {
 	struct clean_state *cs = arg;
 	struct shoal__descriptor d;
-	int fd;
+	int fd, r;
 
 	/* Quick look first, without the directory lock: a live, valid
 	 * entry needs nothing. Anything else gets the careful path. */
 	if (probe_open(reg, file, &d, NULL, &fd, &cs->cache) == 0) {
 		close(fd);
+		cs->rep.live++;
 		return 0;
 	}
-	if (remove_if_stale(reg, file) == 1)
-		cs->removed++;
+	r = remove_if_stale(reg, file, cs->deadline);
+	if (r == 1) {
+		cs->rep.removed++;
+	} else if (r == 0) {
+		cs->rep.kept++;
+	} else {
+		cs->rep.skipped++;
+		if (r == -ETIMEDOUT)
+			cs->rep.skipped_lock++;
+		else if (!cs->rep.error)
+			cs->rep.error = r;
+	}
 	return 0;
 }
 
-int shoal_registry_clean(struct shoal_registry *reg)
+int shoal_registry_clean_report(struct shoal_registry *reg,
+				struct shoal_clean_report *report)
 {
-	struct clean_state cs = { 0, LIVE_CACHE_INIT };
+	struct clean_state cs;
 	int err;
 
 	if (!reg)
 		return shoal__fail(-EINVAL, "registry_clean: NULL");
+	memset(&cs, 0, sizeof(cs));
+	cs.deadline = shoal__deadline(LOCK_TIMEOUT_NS);
+	cs.cache = (struct live_cache)LIVE_CACHE_INIT;
 	err = each_file(reg, clean_one, &cs);
-	return err ? err : cs.removed;
+	if (err)
+		return err;
+	if (report)
+		*report = cs.rep;
+	if (cs.rep.skipped_lock)
+		shoal__fail(-ETIMEDOUT,
+			    "clean: %u stale entries left: %s/.lock is held "
+			    "by another process",
+			    cs.rep.skipped_lock, reg->path);
+	return (int)(cs.rep.removed > INT_MAX ? INT_MAX : cs.rep.removed);
+}
+
+int shoal_registry_clean(struct shoal_registry *reg)
+{
+	return shoal_registry_clean_report(reg, NULL);
 }
 
 int shoal__registry_use(struct shoal_registry *given,

@@ -446,23 +446,39 @@ const struct cli_cmd cli_cmd_info = {
 
 static int cmd_clean(const struct cli_cmd *cmd, int argc, char **argv)
 {
+	struct shoal_clean_report rep;
 	struct shoal_registry *reg;
-	int n;
+	int n, rc = CLI_EXIT_OK;
 
 	n = cli_parse(cmd, NULL, argc, argv, NULL, 0);
 	if (n != CLI_CONTINUE)
 		return n;
 	if (cli_open_registry(cmd, &reg))
 		return CLI_EXIT_FAIL;
-	n = shoal_registry_clean(reg);
+	n = shoal_registry_clean_report(reg, &rep);
 	if (n < 0) {
 		cli_fail(cmd, n, "cannot clean %s", shoal_registry_path(reg));
 		shoal_registry_destroy(reg);
 		return CLI_EXIT_FAIL;
 	}
+	printf("removed %u stale entr%s\n", rep.removed,
+	       rep.removed == 1 ? "y" : "ies");
+	if (rep.skipped_lock) {
+		printf("skipped %u stale entr%s: %s/.lock is held by another "
+		       "process\n",
+		       rep.skipped_lock, rep.skipped_lock == 1 ? "y" : "ies",
+		       shoal_registry_path(reg));
+		rc = CLI_EXIT_FAIL;
+	}
+	if (rep.skipped > rep.skipped_lock) {
+		printf("skipped %u stale entr%s: %s\n",
+		       rep.skipped - rep.skipped_lock,
+		       rep.skipped - rep.skipped_lock == 1 ? "y" : "ies",
+		       strerror(-rep.error));
+		rc = CLI_EXIT_FAIL;
+	}
 	shoal_registry_destroy(reg);
-	printf("removed %d stale entr%s\n", n, n == 1 ? "y" : "ies");
-	return CLI_EXIT_OK;
+	return rc;
 }
 
 const struct cli_cmd cli_cmd_clean = {
@@ -470,6 +486,13 @@ const struct cli_cmd cli_cmd_clean = {
 	.summary = "remove entries left by dead owners",
 	.synopsis = "clean",
 	.help = "Removes registry entries whose owner has died. Safe while "
-		"services run.\n",
+		"services run.\n"
+		"Removal takes the directory's .lock; while another process "
+		"holds it, the\n"
+		"pass waits at most 5 s in all, then skips the stale entries "
+		"it could not\n"
+		"remove and says so. exit status: 0, 1 (something stale was "
+		"skipped, or\n"
+		"the registry cannot be read), 2 usage.\n",
 	.run = cmd_clean,
 };

@@ -223,6 +223,33 @@ SHOAL_API int shoal_registry_list(struct shoal_registry *reg, shoal_list_fn fn,
  */
 SHOAL_API int shoal_registry_clean(struct shoal_registry *reg);
 
+/* What one clean did with each directory entry. */
+struct shoal_clean_report {
+	uint32_t removed;      /* stale entries (and junk) removed */
+	uint32_t live;	       /* live services, left alone */
+	uint32_t kept;	       /* neither, left alone: directories, locked
+				* files that are not descriptors, entries that
+				* came alive meanwhile */
+	uint32_t skipped;      /* stale entries NOT removed, for these: */
+	uint32_t skipped_lock; /* of skipped: another process held the
+				* directory's .lock past the pass's deadline */
+	int32_t error;	       /* of skipped, the others: the first -errno
+				* (e.g. -EACCES), 0 if none */
+};
+
+/*
+ * shoal_registry_clean_report - shoal_registry_clean(), and *@report (may be
+ * NULL) says what was done with every entry. Removing another process's
+ * entry takes the directory's .lock, which anyone who can read it could
+ * hold: the whole pass waits for it at most 5 s in total, after which each
+ * remaining stale entry gets one try and is otherwise skipped
+ * (skipped_lock). So a pass is bounded whatever holds the lock. Returns the
+ * number removed (also when some were skipped: look at @report), or -errno
+ * if the directory cannot be read.
+ */
+SHOAL_API int shoal_registry_clean_report(struct shoal_registry *reg,
+					  struct shoal_clean_report *report);
+
 /* Watching for services to appear and disappear. */
 enum {
 	SHOAL_WATCH_APPEARED = 1,
