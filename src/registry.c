@@ -269,6 +269,57 @@ int shoal__registry_dirfd(const struct shoal_registry *reg)
 	return reg->dirfd;
 }
 
+int shoal__registry_moved(const struct shoal_registry *reg)
+{
+	struct stat mine, now;
+
+	if (fstat(reg->dirfd, &mine) < 0)
+		return -errno;
+	if (lstat(reg->path, &now) < 0)
+		return errno == ENOENT || errno == ENOTDIR ? 1 : -errno;
+	return !(S_ISDIR(now.st_mode) && mine.st_dev == now.st_dev &&
+		 mine.st_ino == now.st_ino);
+}
+
+int shoal__registry_reopen(const struct shoal_registry *reg,
+			   struct shoal_registry **out)
+{
+	struct shoal_registry *fresh;
+	struct stat st;
+	int err;
+
+	fresh = calloc(1, sizeof(*fresh));
+	if (!fresh)
+		return shoal__fail(-ENOMEM, "registry_reopen: out of memory");
+	fresh->uid = reg->uid;
+	fresh->group = reg->group;
+	fresh->gid = reg->gid;
+	memcpy(fresh->path, reg->path, sizeof(fresh->path));
+	/* No mkdir: whoever removed the directory decides whether it comes
+	 * back, and with what owner. The same checks as at creation. */
+	fresh->dirfd = open(fresh->path,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fresh->dirfd < 0) {
+		err = shoal__fail(errno == ELOOP ? -ENOTDIR : -errno,
+				  "reopen registry %s: %s", fresh->path,
+				  errno == ELOOP ? "a symlink" :
+						   strerror(errno));
+		free(fresh);
+		return err;
+	}
+	if (fstat(fresh->dirfd, &st) < 0)
+		err = shoal__fail(-errno, "stat registry: %s", strerror(errno));
+	else
+		err = check_dir(fresh, &st);
+	if (err) {
+		close(fresh->dirfd);
+		free(fresh);
+		return err;
+	}
+	*out = fresh;
+	return 0;
+}
+
 /*
  * Takes the directory's removal lock: a fresh open of ".lock" each time, so
  * that threads of one process exclude each other too (flock locks belong to

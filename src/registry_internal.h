@@ -55,6 +55,21 @@ uint64_t shoal__proc_start_time(pid_t pid);
 int shoal__registry_dirfd(const struct shoal_registry *reg);
 
 /*
+ * 1 if the directory at @reg's path is no longer the one @reg has open (it
+ * was removed, renamed, or replaced by another), 0 if it still is, -errno
+ * if that cannot be told.
+ */
+int shoal__registry_moved(const struct shoal_registry *reg);
+
+/*
+ * A new handle on whatever directory is at @reg's path now, with @reg's
+ * options and the checks of shoal_registry_create(), but never creating
+ * it: -ENOENT while nothing is there. @reg itself is not touched.
+ */
+int shoal__registry_reopen(const struct shoal_registry *reg,
+			   struct shoal_registry **out);
+
+/*
  * Looks at directory entry @file: 0 and *d, *info if it is a valid
  * descriptor of a live owner; -ENOENT if it is absent or its owner is dead;
  * -EBADMSG / -EPROTO / -EACCES if it is not a descriptor we may trust
