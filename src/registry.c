@@ -56,6 +56,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -98,9 +99,24 @@ struct shoal_entry {
 	struct shoal__fdserver *server;
 };
 
+/* What shoal_service_pidfd() is. */
+enum {
+	DEATH_PIDFD = 1, /* pidfd_open() of the owner: POLLIN at its death */
+	DEATH_PIPE = 2,	 /* the owner's liveness fd: POLLHUP at its death */
+	DEATH_NONE = 3,	 /* an eventfd nobody writes: see docs/registry.md */
+};
+
 struct shoal_service {
 	struct shoal_segment *seg;
-	int pidfd;
+	int pidfd; /* the death fd, DEATH_* */
+	int death;
+	/* DEATH_NONE only: the descriptor, whose lock shoal_service_alive()
+	 * asks, and the owner as the liveness rule needs it; else -1. */
+	int dfd;
+	pid_t owner_pid;
+	uint64_t owner_start;
+	int owner_foreign;
+	int proc_ours;
 	int source;
 	uint32_t eventfd_count;
 	int eventfds[SHOAL__DESC_EVENTFDS];
@@ -394,13 +410,14 @@ static int owner_alive(int fd)
 /*
  * Is the process that published a descriptor still running? 1 when pid
  * @pid runs with start time @start, or runs and /proc does not tell us its
- * start time (hidepid: the lock alone decides, since wrongly calling a live
- * owner dead would remove its entry); 0 when the pid is gone or belongs to
- * another process (its start time differs: the pid was reused).
+ * start time (hidepid, or a /proc of another PID namespace: @proc_ours 0):
+ * then the lock alone decides, since wrongly calling a live owner dead
+ * would remove its entry. 0 when the pid is gone or belongs to another
+ * process (its start time differs: the pid was reused).
  */
-static int owner_process_alive(pid_t pid, uint64_t start)
+static int owner_process_alive(pid_t pid, uint64_t start, int proc_ours)
 {
-	uint64_t now = shoal__proc_start_time(pid);
+	uint64_t now = proc_ours ? shoal__proc_start_time(pid) : 0;
 
 	if (now)
 		return now == start;
@@ -408,20 +425,35 @@ static int owner_process_alive(pid_t pid, uint64_t start)
 }
 
 /*
- * What one pass (a list, a clean) learnt about owner processes: services
- * of one owner share one answer, so listing 10,000 services of one process
- * reads its /proc entry once, not 10,000 times.
+ * What the liveness rule needs to know about the caller, and what one pass
+ * (a list, a clean) learnt about owner processes: services of one owner
+ * share one answer, so listing 10,000 services of one process reads its
+ * /proc entry once, not 10,000 times.
  */
-struct live_cache {
-	pid_t pid;
+struct live_view {
+	struct shoal__ns self; /* our namespaces */
+	int proc_ours;	       /* /proc/PID is the process we call PID */
+	pid_t pid;	       /* the last owner looked at */
 	uint64_t start;
 	int alive; /* -1: nothing cached */
 };
 
-#define LIVE_CACHE_INIT  \
-	{                \
-		0, 0, -1 \
-	}
+static void live_view_init(struct live_view *v)
+{
+	memset(v, 0, sizeof(*v));
+	shoal__ns_self(&v->self, &v->proc_ours);
+	v->alive = -1;
+}
+
+/* 1 when @d's owner runs in another PID namespace than ours. */
+static int owner_foreign(const struct live_view *v,
+			 const struct shoal__descriptor *d)
+{
+	struct shoal__ns owner;
+
+	shoal__descriptor_owner_ns(d, &owner);
+	return shoal__ns_pid_differs(&owner, &v->self);
+}
 
 /*
  * THE liveness rule: every path that asks whether an entry is live (open,
@@ -431,32 +463,32 @@ struct live_cache {
  *
  * @fd is the descriptor file, @d its parsed content or NULL when it does not
  * parse. Live means: someone holds the owner's lock (an answer the kernel
- * cannot give counts as held), and, for a descriptor that parses, the
- * process that published it still runs (same pid, same start time). The
- * second half matters because a child the owner forked inherits the fd and
- * its lock: without it a crashed owner's child, or a stranger given the
- * owner's pid, would keep the name forever. Locked junk that does not parse
- * counts as live: someone holds it, and removing it is not ours to decide.
- * @cache may be NULL.
+ * cannot give counts as held), and, for a descriptor that parses and whose
+ * owner runs in our PID namespace, the process that published it still
+ * runs (same pid, same start time). The second half matters because a
+ * child the owner forked inherits the fd and its lock: without it a crashed
+ * owner's child, or a stranger given the owner's pid, would keep the name
+ * forever. For an owner in another PID namespace its pid means nothing
+ * here (pid 1 of a container is not our pid 1): the lock alone decides.
+ * Locked junk that does not parse counts as live: someone holds it, and
+ * removing it is not ours to decide.
  */
 static int entry_live(int fd, const struct shoal__descriptor *d,
-		      struct live_cache *cache)
+		      struct live_view *v)
 {
 	int alive;
 
 	if (owner_alive(fd) == 0)
 		return 0;
-	if (!d)
+	if (!d || owner_foreign(v, d))
 		return 1;
-	if (cache && cache->alive >= 0 && cache->pid == d->owner_pid &&
-	    cache->start == d->owner_start)
-		return cache->alive;
-	alive = owner_process_alive(d->owner_pid, d->owner_start);
-	if (cache) {
-		cache->pid = d->owner_pid;
-		cache->start = d->owner_start;
-		cache->alive = alive;
-	}
+	if (v->alive >= 0 && v->pid == d->owner_pid &&
+	    v->start == d->owner_start)
+		return v->alive;
+	alive = owner_process_alive(d->owner_pid, d->owner_start, v->proc_ours);
+	v->pid = d->owner_pid;
+	v->start = d->owner_start;
+	v->alive = alive;
 	return alive;
 }
 
@@ -470,12 +502,14 @@ static int entry_stale(int fd)
 {
 	unsigned char buf[SHOAL__DESC_SIZE + 1];
 	struct shoal__descriptor d;
+	struct live_view v;
 	ssize_t n;
 
+	live_view_init(&v);
 	n = pread(fd, buf, sizeof(buf), 0);
 	if (n < 0 || shoal__descriptor_parse(buf, (size_t)n, &d, NULL))
-		return !entry_live(fd, NULL, NULL);
-	return !entry_live(fd, &d, NULL);
+		return !entry_live(fd, NULL, &v);
+	return !entry_live(fd, &d, &v);
 }
 
 /*
@@ -552,6 +586,7 @@ static int segment_epoch(int memfd, uint64_t *epoch, uint64_t *size)
 static int build_descriptor(const struct shoal_service_spec *spec,
 			    struct shoal__descriptor *d)
 {
+	struct shoal__ns ns;
 	struct timespec ts;
 	int err;
 
@@ -608,10 +643,15 @@ static int build_descriptor(const struct shoal_service_spec *spec,
 	clock_gettime(CLOCK_REALTIME, &ts);
 	d->created_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 	d->owner_pid = getpid();
-	d->owner_start = shoal__proc_start_time(d->owner_pid);
+	d->owner_start = shoal__proc_start_time_self();
 	if (!d->owner_start)
 		return shoal__fail(-ENOSYS,
 				   "publish: cannot read /proc/self/stat");
+	shoal__ns_self(&ns, NULL);
+	d->owner_pidns_dev = ns.pid_dev;
+	d->owner_pidns_ino = ns.pid_ino;
+	d->owner_userns_dev = ns.user_dev;
+	d->owner_userns_ino = ns.user_ino;
 	d->owner_uid = geteuid();
 	d->owner_gid = getegid();
 	d->pattern = spec->pattern;
@@ -789,10 +829,11 @@ uint64_t shoal_entry_epoch(const struct shoal_entry *e)
 static int probe_open(struct shoal_registry *reg, const char *file,
 		      struct shoal__descriptor *d,
 		      struct shoal_service_info *info, int *fd_out,
-		      struct live_cache *cache)
+		      struct live_view *v)
 {
 	unsigned char buf[SHOAL__DESC_SIZE + 1];
 	char name[SHOAL_SERVICE_NAME_MAX + 1];
+	struct shoal__ns owner;
 	struct stat st;
 	ssize_t n;
 	int fd, err;
@@ -855,17 +896,30 @@ static int probe_open(struct shoal_registry *reg, const char *file,
 			    d->name);
 		goto fail;
 	}
-	if (d->owner_uid != st.st_uid) {
-		shoal__fail(err, "'%s' claims owner uid %u, file has %u", name,
-			    d->owner_uid, (unsigned)st.st_uid);
-		goto fail;
+	/* The claimed uid is the owner's view of it: compare it with the
+	 * file's only in the owner's user namespace. Elsewhere the file's
+	 * owner, as we see it, is the truth. */
+	shoal__descriptor_owner_ns(d, &owner);
+	if (!shoal__ns_user_differs(&owner, &v->self)) {
+		if (d->owner_uid != st.st_uid) {
+			shoal__fail(err,
+				    "'%s' claims owner uid %u, file has "
+				    "%u",
+				    name, d->owner_uid, (unsigned)st.st_uid);
+			goto fail;
+		}
+	} else if (info) {
+		info->uid = (uint32_t)st.st_uid;
 	}
 	/* Liveness: the one rule (entry_live). */
-	if (!entry_live(fd, d, cache)) {
+	if (!entry_live(fd, d, v)) {
 		err = shoal__fail(-ENOENT, "'%s' is stale: its owner is dead",
 				  name);
 		goto fail;
 	}
+	/* A pid of another PID namespace means nothing here. */
+	if (info && owner_foreign(v, d))
+		info->pid = 0;
 	*fd_out = fd;
 	return 0;
 
@@ -874,11 +928,23 @@ fail:
 	return err;
 }
 
+int shoal__registry_owner_foreign(const struct shoal__descriptor *d)
+{
+	struct live_view v;
+
+	live_view_init(&v);
+	return owner_foreign(&v, d);
+}
+
 int shoal__registry_probe(struct shoal_registry *reg, const char *file,
 			  struct shoal__descriptor *d,
 			  struct shoal_service_info *info)
 {
-	int fd, err = probe_open(reg, file, d, info, &fd, NULL);
+	struct live_view v;
+	int fd, err;
+
+	live_view_init(&v);
+	err = probe_open(reg, file, d, info, &fd, &v);
 
 	if (!err)
 		close(fd);
@@ -925,10 +991,49 @@ static int take_by_pidfd(int pidfd, const struct shoal__descriptor *d, int *fds)
 	return 0;
 }
 
+/*
+ * For an owner we could not pin by pid: its liveness fd from its fd server
+ * (a pipe's read end, POLLHUP at its death), else, from an owner older
+ * than that, an eventfd nobody writes (DEATH_NONE: shoal_service_alive()
+ * then asks the descriptor's lock). 0 or -errno.
+ */
+static int take_death_fd(struct shoal_service *svc,
+			 const struct shoal__descriptor *d, int dfd)
+{
+	struct stat st;
+	int fd, err;
+
+	err = shoal__fdclient_fetch_liveness(d->socket_name, d->name, d->epoch,
+					     &fd, FETCH_TIMEOUT_NS);
+	if (err == 0) {
+		if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode) ||
+		    (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDONLY) {
+			close(fd);
+			return shoal__fail(-EBADMSG,
+					   "'%s': the owner's liveness fd is "
+					   "not a pipe's read end",
+					   d->name);
+		}
+		svc->pidfd = fd;
+		svc->death = DEATH_PIPE;
+		return 0;
+	}
+	if (err != -EINVAL && err != -EPROTO)
+		return err;
+	(void)dfd;
+	svc->pidfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (svc->pidfd < 0)
+		return shoal__fail(-errno, "'%s': eventfd: %s", d->name,
+				   strerror(errno));
+	svc->death = DEATH_NONE;
+	return 0;
+}
+
 int shoal_registry_open(struct shoal_registry *reg, const char *name,
 			uint32_t flags, struct shoal_service **out)
 {
 	char file[SHOAL_SERVICE_NAME_MAX + 1];
+	struct live_view v;
 	struct shoal__descriptor d;
 	struct shoal_service *svc;
 	int fds[1 + SHOAL__DESC_EVENTFDS];
@@ -946,29 +1051,57 @@ int shoal_registry_open(struct shoal_registry *reg, const char *name,
 	svc = calloc(1, sizeof(*svc));
 	if (!svc)
 		return shoal__fail(-ENOMEM, "registry_open: out of memory");
-	err = probe_open(reg, file, &d, &svc->info, &dfd, NULL);
+	svc->pidfd = svc->dfd = -1;
+	live_view_init(&v);
+	err = probe_open(reg, file, &d, &svc->info, &dfd, &v);
 	if (err)
 		goto fail_free;
+	svc->owner_pid = d.owner_pid;
+	svc->owner_start = d.owner_start;
+	svc->owner_foreign = owner_foreign(&v, &d);
+	svc->proc_ours = v.proc_ours;
 
-	/* Pin the owner, then make sure the pid still is the owner. */
-	svc->pidfd = pidfd_open(d.owner_pid);
-	if (svc->pidfd < 0) {
-		err = shoal__fail(errno == ESRCH ? -ENOENT : -errno,
-				  "pidfd_open(%d): %s", d.owner_pid,
-				  strerror(errno));
-		goto fail_desc;
+	/* Pin the owner, then make sure the pid still is the owner. An
+	 * owner in another PID namespace cannot be pinned by its pid (it
+	 * names another process here, or none): the fd server hands out
+	 * the fds and the owner's liveness fd instead. So does a refused
+	 * pidfd_open (a seccomp filter). */
+	if (!svc->owner_foreign) {
+		svc->pidfd = pidfd_open(d.owner_pid);
+		if (svc->pidfd >= 0) {
+			svc->death = DEATH_PIDFD;
+		} else if (errno == ESRCH) {
+			err = shoal__fail(-ENOENT, "pidfd_open(%d): %s",
+					  d.owner_pid, strerror(errno));
+			goto fail_desc;
+		} else if (errno != EPERM && errno != EACCES &&
+			   errno != ENOSYS) {
+			err = shoal__fail(-errno, "pidfd_open(%d): %s",
+					  d.owner_pid, strerror(errno));
+			goto fail_desc;
+		}
+		if (svc->pidfd >= 0 && v.proc_ours &&
+		    shoal__proc_start_time(d.owner_pid) != d.owner_start) {
+			err = shoal__fail(-ENOENT,
+					  "'%s': owner pid %d was reused by "
+					  "another process",
+					  name, d.owner_pid);
+			goto fail_pidfd;
+		}
 	}
-	if (shoal__proc_start_time(d.owner_pid) != d.owner_start) {
-		err = shoal__fail(-ENOENT,
-				  "'%s': owner pid %d was reused by another "
-				  "process",
-				  name, d.owner_pid);
+	if (svc->pidfd < 0 && !(d.flags & SHOAL__DESC_FLAG_FD_SERVER)) {
+		err = shoal__fail(-EPERM,
+				  "'%s': %s and the owner serves no fds", name,
+				  svc->owner_foreign ?
+					  "the owner runs in another PID "
+					  "namespace" :
+					  "pidfd_open is refused");
 		goto fail_pidfd;
 	}
 
 	nfds = 1 + d.eventfd_count;
 	err = -EPERM;
-	if (!(flags & SHOAL_OPEN_NO_PIDFD_GETFD))
+	if (svc->pidfd >= 0 && !(flags & SHOAL_OPEN_NO_PIDFD_GETFD))
 		err = take_by_pidfd(svc->pidfd, &d, fds);
 	if (err == 0) {
 		svc->source = SHOAL_FDS_BY_PIDFD_GETFD;
@@ -991,6 +1124,11 @@ int shoal_registry_open(struct shoal_registry *reg, const char *name,
 					  "its fds",
 					  name);
 		goto fail_pidfd;
+	}
+	if (svc->pidfd < 0) {
+		err = take_death_fd(svc, &d, dfd);
+		if (err)
+			goto fail_fds;
 	}
 
 	/* Each fd must be what the descriptor says it is. */
@@ -1029,7 +1167,10 @@ int shoal_registry_open(struct shoal_registry *reg, const char *name,
 		svc->eventfds[i] = fds[1 + i];
 	/* Parsed: terminated, and empty exactly without an fd server. */
 	memcpy(svc->socket_name, d.socket_name, sizeof(svc->socket_name));
-	close(dfd);
+	if (svc->death == DEATH_NONE)
+		svc->dfd = dfd; /* shoal_service_alive() asks its lock */
+	else
+		close(dfd);
 	*out = svc;
 	return 0;
 
@@ -1039,7 +1180,8 @@ fail_fds:
 	for (uint32_t i = 0; i < nfds; i++)
 		close(fds[i]);
 fail_pidfd:
-	close(svc->pidfd);
+	if (svc->pidfd >= 0)
+		close(svc->pidfd);
 fail_desc:
 	close(dfd);
 fail_free:
@@ -1055,6 +1197,8 @@ void shoal_service_close(struct shoal_service *svc)
 		close(svc->eventfds[i]);
 	shoal_segment_close(svc->seg);
 	close(svc->pidfd);
+	if (svc->dfd >= 0)
+		close(svc->dfd);
 	free(svc);
 }
 
@@ -1080,7 +1224,14 @@ int shoal_service_alive(const struct shoal_service *svc)
 {
 	struct pollfd p = { .fd = svc->pidfd, .events = POLLIN };
 
-	return poll(&p, 1, 0) == 0;
+	if (svc->death != DEATH_NONE)
+		return poll(&p, 1, 0) == 0; /* POLLIN or POLLHUP: dead */
+	/* No death fd: the liveness rule, asked now. */
+	if (owner_alive(svc->dfd) == 0)
+		return 0;
+	return svc->owner_foreign ||
+	       owner_process_alive(svc->owner_pid, svc->owner_start,
+				   svc->proc_ours);
 }
 
 void shoal_service_get_info(const struct shoal_service *svc,
@@ -1173,7 +1324,7 @@ struct list_state {
 	shoal_list_fn fn;
 	void *user_data;
 	int count;
-	struct live_cache cache;
+	struct live_view view;
 };
 
 static int list_one(struct shoal_registry *reg, const char *file, void *arg)
@@ -1183,7 +1334,7 @@ static int list_one(struct shoal_registry *reg, const char *file, void *arg)
 	struct shoal_service_info info;
 	int fd;
 
-	if (probe_open(reg, file, &d, &info, &fd, &ls->cache))
+	if (probe_open(reg, file, &d, &info, &fd, &ls->view))
 		return 0; /* stale or not a descriptor: not listed */
 	close(fd);
 	ls->count++;
@@ -1193,11 +1344,15 @@ static int list_one(struct shoal_registry *reg, const char *file, void *arg)
 int shoal_registry_list(struct shoal_registry *reg, shoal_list_fn fn,
 			void *user_data)
 {
-	struct list_state ls = { fn, user_data, 0, LIVE_CACHE_INIT };
+	struct list_state ls;
 	int err;
 
 	if (!reg || !fn)
 		return shoal__fail(-EINVAL, "registry_list: NULL argument");
+	ls.fn = fn;
+	ls.user_data = user_data;
+	ls.count = 0;
+	live_view_init(&ls.view);
 	err = each_file(reg, list_one, &ls);
 	return err ? err : ls.count;
 }
@@ -1207,7 +1362,7 @@ struct clean_state {
 	/* One deadline for the whole pass's waits for .lock: once it has
 	 * passed, each removal tries the lock once and moves on. */
 	int64_t deadline;
-	struct live_cache cache;
+	struct live_view view;
 };
 
 static int clean_one(struct shoal_registry *reg, const char *file, void *arg)
@@ -1218,7 +1373,7 @@ static int clean_one(struct shoal_registry *reg, const char *file, void *arg)
 
 	/* Quick look first, without the directory lock: a live, valid
 	 * entry needs nothing. Anything else gets the careful path. */
-	if (probe_open(reg, file, &d, NULL, &fd, &cs->cache) == 0) {
+	if (probe_open(reg, file, &d, NULL, &fd, &cs->view) == 0) {
 		close(fd);
 		cs->rep.live++;
 		return 0;
@@ -1248,7 +1403,7 @@ int shoal_registry_clean_report(struct shoal_registry *reg,
 		return shoal__fail(-EINVAL, "registry_clean: NULL");
 	memset(&cs, 0, sizeof(cs));
 	cs.deadline = shoal__deadline(LOCK_TIMEOUT_NS);
-	cs.cache = (struct live_cache)LIVE_CACHE_INIT;
+	live_view_init(&cs.view);
 	err = each_file(reg, clean_one, &cs);
 	if (err)
 		return err;

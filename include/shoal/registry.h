@@ -107,7 +107,8 @@ struct shoal_service_info {
 	char type_name[SHOAL_TYPE_NAME_MAX + 1];
 	uint32_t pattern;
 	uint32_t access;
-	int32_t pid;	     /* owner */
+	int32_t pid;	     /* owner; 0: it runs in another PID namespace,
+			      * where its pid means nothing to us */
 	uint32_t uid;	     /* owner */
 	uint64_t epoch;	     /* owner's incarnation of this name */
 	uint64_t memfd_size; /* bytes of the segment */
@@ -197,7 +198,14 @@ shoal_service_segment(struct shoal_service *svc);
 /* The @index-th announced eventfd, or -ENOENT. Owned by @svc. */
 SHOAL_API int shoal_service_eventfd(const struct shoal_service *svc,
 				    uint32_t index);
-/* A pidfd of the owner: becomes readable (POLLIN) when the owner dies. */
+/*
+ * An fd that becomes readable when the owner dies: a pidfd of the owner
+ * (POLLIN) when it runs in our PID namespace and pidfd_open is allowed;
+ * otherwise the read end of the owner's liveness pipe, handed over by its
+ * fd server (POLLHUP, which poll and epoll report whatever was asked).
+ * Owned by @svc. See docs/registry.md, "Namespaces", for the one case
+ * where it never fires.
+ */
 SHOAL_API int shoal_service_pidfd(const struct shoal_service *svc);
 /* 1 if the owner is still alive, 0 if it died. */
 SHOAL_API int shoal_service_alive(const struct shoal_service *svc);
