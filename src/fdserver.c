@@ -581,14 +581,28 @@ static void reply(const struct shoal__fdserver *srv, int c, uint16_t version,
  * for it (a forked child makes its own); never closed.
  */
 static pthread_mutex_t liveness_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t liveness_once = PTHREAD_ONCE_INIT;
 static pid_t liveness_pid;
 static int liveness_pipe[2] = { -1, -1 };
+
+/* A fork while another thread held the lock must not leave the child a
+ * lock nobody will release. */
+static void liveness_child(void)
+{
+	pthread_mutex_init(&liveness_lock, NULL);
+}
+
+static void liveness_init(void)
+{
+	pthread_atfork(NULL, NULL, liveness_child);
+}
 
 int shoal__liveness_fd(void)
 {
 	pid_t me = getpid();
 	int fds[2], fd;
 
+	pthread_once(&liveness_once, liveness_init);
 	pthread_mutex_lock(&liveness_lock);
 	if (liveness_pid != me && pipe2(fds, O_CLOEXEC) == 0) {
 		/* A forked child keeps its copies of its parent's ends, as it

@@ -998,7 +998,7 @@ static int take_by_pidfd(int pidfd, const struct shoal__descriptor *d, int *fds)
  * then asks the descriptor's lock). 0 or -errno.
  */
 static int take_death_fd(struct shoal_service *svc,
-			 const struct shoal__descriptor *d, int dfd)
+			 const struct shoal__descriptor *d)
 {
 	struct stat st;
 	int fd, err;
@@ -1020,7 +1020,6 @@ static int take_death_fd(struct shoal_service *svc,
 	}
 	if (err != -EINVAL && err != -EPROTO)
 		return err;
-	(void)dfd;
 	svc->pidfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (svc->pidfd < 0)
 		return shoal__fail(-errno, "'%s': eventfd: %s", d->name,
@@ -1126,7 +1125,7 @@ int shoal_registry_open(struct shoal_registry *reg, const char *name,
 		goto fail_pidfd;
 	}
 	if (svc->pidfd < 0) {
-		err = take_death_fd(svc, &d, dfd);
+		err = take_death_fd(svc, &d);
 		if (err)
 			goto fail_fds;
 	}
