@@ -20,7 +20,8 @@
  *     flag is; eventfd_count <= 8 and the announced fd numbers are >= 0;
  *     the segment size is in range; type_align is 0 or a power of two;
  *     the extra fd count is the field from minor 1 on and 0 for minor 0,
- *     and at most SHOAL_SERVICE_EXTRA_FDS_MAX;
+ *     and at most SHOAL_SERVICE_EXTRA_FDS_MAX; the owner's namespace
+ *     identities are the fields from minor 2 on and all 0 before;
  *     *info repeats the descriptor's fields; and parsing again, with or
  *     without *info, gives the same answer;
  *   - file_to_name accepts exactly the names that name_to_file maps to that
@@ -79,6 +80,7 @@ static void check_valid(const uint8_t *data, size_t size,
 	char file[SHOAL_SERVICE_NAME_MAX + 1], back[SHOAL_SERVICE_NAME_MAX + 1];
 	struct shoal__descriptor again;
 	struct shoal_service_info info2;
+	struct shoal__ns ns;
 
 	PROMISE(size == SHOAL__DESC_SIZE);
 	/* What was validated is what was given. */
@@ -113,6 +115,17 @@ static void check_valid(const uint8_t *data, size_t size,
 		(d->version_minor >= 1 ? d->extra_fd_count : 0));
 	PROMISE(shoal__descriptor_extra_fd_count(d) <=
 		SHOAL_SERVICE_EXTRA_FDS_MAX);
+	/* The owner's namespaces: the fields from minor 2 on, else unknown
+	 * (all zero) whatever those bytes hold. */
+	shoal__descriptor_owner_ns(d, &ns);
+	if (d->version_minor >= 2)
+		PROMISE(ns.pid_dev == d->owner_pidns_dev &&
+			ns.pid_ino == d->owner_pidns_ino &&
+			ns.user_dev == d->owner_userns_dev &&
+			ns.user_ino == d->owner_userns_ino);
+	else
+		PROMISE(!ns.pid_dev && !ns.pid_ino && !ns.user_dev &&
+			!ns.user_ino);
 
 	/* *info says the same, and its strings are terminated. */
 	PROMISE(strnlen(info->name, sizeof(info->name)) < sizeof(info->name));

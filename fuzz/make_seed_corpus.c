@@ -3,8 +3,10 @@
  * Writes the seed corpus for segment_open_fuzz into a directory, and checks
  * that each seed gets the answer from shoal_segment_open() it was made for.
  *
- * Usage: make_seed_corpus DIR   (fuzz/corpus/segment was made this way;
- *                               DIR is created if missing)
+ * Usage: make_seed_corpus DIR [DESCRIPTOR_DIR]
+ *   (fuzz/corpus/segment was made this way, and the minor 2 seeds of
+ *   fuzz/corpus/descriptor with the second argument; both are created if
+ *   missing)
  *
  * Seeds are small on purpose: a fuzzer mutates a 400-byte image far faster
  * than a 16 KiB one, and the format does not need the file to be a page
@@ -29,6 +31,7 @@
 #include <shoal/segment.h>
 
 #include "layout.h"
+#include "registry_internal.h"
 
 static const char *outdir;
 static int failures;
@@ -106,6 +109,92 @@ static size_t compact(unsigned char *img, size_t cap)
 	return 387;
 }
 
+/*
+ * Descriptor seeds for descriptor_parse_fuzz (fuzz/corpus/descriptor), for
+ * the fields of minor 2: a valid minor 2 descriptor naming its owner's
+ * namespaces, and a minor 1 one whose bytes there are not zero (a reader
+ * must take them as unknown). Each is checked against what it was made
+ * for.
+ */
+static void desc_seed(const char *dir, const char *name,
+		      const struct shoal__descriptor *d, int want,
+		      uint64_t want_pid_ino)
+{
+	struct shoal__descriptor out;
+	struct shoal_service_info info;
+	struct shoal__ns ns;
+	char path[4096];
+	FILE *f;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	if (!f || fwrite(d, 1, sizeof(*d), f) != sizeof(*d) || fclose(f)) {
+		perror(path);
+		exit(1);
+	}
+	r = shoal__descriptor_parse(d, sizeof(*d), &out, &info);
+	memset(&ns, 0, sizeof(ns));
+	if (r == 0)
+		shoal__descriptor_owner_ns(&out, &ns);
+	printf("%-28s parse = %d, pidns ino %llu\n", name, r,
+	       (unsigned long long)ns.pid_ino);
+	if (r != want || ns.pid_ino != want_pid_ino) {
+		fprintf(stderr,
+			"%s: parse = %d, pidns ino %llu; want %d, %llu\n", name,
+			r, (unsigned long long)ns.pid_ino, want,
+			(unsigned long long)want_pid_ino);
+		failures++;
+	}
+}
+
+static void descriptor_seeds(const char *dir)
+{
+	struct shoal__descriptor d;
+
+	if (mkdir(dir, 0755) && errno != EEXIST) {
+		perror(dir);
+		exit(1);
+	}
+	memset(&d, 0, sizeof(d));
+	snprintf(d.name, sizeof(d.name), "ns/svc");
+	snprintf(d.type_name, sizeof(d.type_name), "test");
+	snprintf(d.socket_name, sizeof(d.socket_name),
+		 "shoal-fd/1/0000000000000007/00000000000000aa");
+	d.flags = SHOAL__DESC_FLAG_FD_SERVER;
+	d.epoch = 7;
+	d.created_ns = 1;
+	d.owner_pid = 1; /* pid 1 of its namespace */
+	d.owner_start = 12345;
+	d.owner_uid = 1000;
+	d.owner_gid = 1000;
+	d.pattern = 2;
+	d.memfd = 3;
+	d.eventfd_count = 1;
+	d.eventfds[0] = 4;
+	d.memfd_size = 4096;
+	d.owner_pidns_dev = 4;
+	d.owner_pidns_ino = 4026532000u;
+	d.owner_userns_dev = 4;
+	d.owner_userns_ino = 4026531837u;
+	shoal__descriptor_seal(&d);
+	desc_seed(dir, "valid-minor2-ns", &d, 0, 4026532000u);
+
+	/* Unknown namespaces (a writer without /proc): zeros. */
+	d.owner_pidns_dev = d.owner_pidns_ino = 0;
+	d.owner_userns_dev = d.owner_userns_ino = 0;
+	shoal__descriptor_seal(&d);
+	desc_seed(dir, "valid-minor2-ns-unknown", &d, 0, 0);
+
+	/* Minor 1 knew nothing of them: whatever is there reads as 0. */
+	d.owner_pidns_dev = 4;
+	d.owner_pidns_ino = 4026532000u;
+	shoal__descriptor_seal(&d);
+	d.version_minor = 1;
+	d.checksum = shoal__descriptor_checksum(&d);
+	desc_seed(dir, "valid-minor1-ns-ignored", &d, 0, 0);
+}
+
 int main(int argc, char **argv)
 {
 	static unsigned char img[4096] __attribute__((aligned(64)));
@@ -113,10 +202,12 @@ int main(int argc, char **argv)
 	struct shoal__seg_entry *e = (void *)(img + 64);
 	size_t len;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s DIR\n", argv[0]);
+	if (argc != 2 && argc != 3) {
+		fprintf(stderr, "usage: %s DIR [DESCRIPTOR_DIR]\n", argv[0]);
 		return 1;
 	}
+	if (argc == 3)
+		descriptor_seeds(argv[2]);
 	outdir = argv[1];
 	if (mkdir(outdir, 0755) && errno != EEXIST) {
 		perror(outdir);

@@ -56,6 +56,19 @@ uint32_t shoal__descriptor_extra_fd_count(const struct shoal__descriptor *d)
 	return d->version_minor >= 1 ? d->extra_fd_count : 0;
 }
 
+void shoal__descriptor_owner_ns(const struct shoal__descriptor *d,
+				struct shoal__ns *ns)
+{
+	memset(ns, 0, sizeof(*ns));
+	/* Minors 0 and 1 had no such fields: their bytes were reserved. */
+	if (d->version_minor < 2)
+		return;
+	ns->pid_dev = d->owner_pidns_dev;
+	ns->pid_ino = d->owner_pidns_ino;
+	ns->user_dev = d->owner_userns_dev;
+	ns->user_ino = d->owner_userns_ino;
+}
+
 /* A NUL-terminated, printable string within @cap bytes; its length or -1. */
 static int text_ok(const char *s, size_t cap, int allow_empty)
 {

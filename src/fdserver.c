@@ -28,7 +28,10 @@
  *	char name[256] the service name, then zeros
  *     version 2 only:
  *	u32 index     0: the announced set, as version 1 asks for;
- *		      i + 1: extra fd i (0 <= i < the service's extra fd count)
+ *		      i + 1: extra fd i (0 <= i < the service's extra fd count);
+ *		      0xffffffff: the owner's liveness fd (a pipe's read end
+ *		      that polls POLLHUP when the owner exits; answered
+ *		      -EINVAL by servers older than it)
  *	u32 reserved  0
  *   A client asks for the announced set with version 1 (so it works with
  *   every server) and for an extra fd with version 2 (which a server of
@@ -166,6 +169,11 @@
 /* Version 1 asks for the announced set; version 2 adds an index. */
 #define FDS_VERSION_1 1
 #define FDS_VERSION_2 2
+
+/* Wire index of the owner's liveness fd (version 2): see
+ * shoal__liveness_fd() and answer_liveness(). A server older than it
+ * answers -EINVAL (no extra fd of that index). */
+#define FDS_INDEX_LIVENESS UINT32_MAX
 
 /* Most fds one reply carries: the memfd and every eventfd. */
 #define FDS_MAX (1 + SHOAL__DESC_EVENTFDS)
@@ -721,6 +729,93 @@ static void reply(const struct shoal__fdserver *srv, int c, uint16_t version,
 }
 
 /*
+ * The owner's liveness fd, for a peer that cannot pin the owner by pid (it
+ * runs in another PID namespace, or a seccomp filter refuses pidfd_open):
+ * the read end of a pipe whose write end only this process (and children
+ * it forked without exec) holds. When the last write end closes, which is
+ * when the owner exits however it exits, the read end polls POLLHUP. Unlike
+ * a pidfd it needs no pidfd system call on either side and means the same
+ * in every namespace. One pipe per process, made when a peer first asks
+ * for it (a forked child makes its own); never closed.
+ */
+static pthread_mutex_t liveness_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t liveness_once = PTHREAD_ONCE_INIT;
+static pid_t liveness_pid;
+static int liveness_pipe[2] = { -1, -1 };
+
+/* A fork while another thread held the lock must not leave the child a
+ * lock nobody will release. */
+static void liveness_child(void)
+{
+	pthread_mutex_init(&liveness_lock, NULL);
+}
+
+static void liveness_init(void)
+{
+	pthread_atfork(NULL, NULL, liveness_child);
+}
+
+int shoal__liveness_fd(void)
+{
+	pid_t me = getpid();
+	int fds[2], fd;
+
+	pthread_once(&liveness_once, liveness_init);
+	pthread_mutex_lock(&liveness_lock);
+	if (liveness_pid != me && pipe2(fds, O_CLOEXEC) == 0) {
+		/* A forked child keeps its copies of its parent's ends, as it
+		 * keeps the parent's descriptor locks. */
+		liveness_pipe[0] = fds[0];
+		liveness_pipe[1] = fds[1];
+		liveness_pid = me;
+	}
+	fd = liveness_pid == me ? liveness_pipe[0] : -1;
+	pthread_mutex_unlock(&liveness_lock);
+	return fd;
+}
+
+/*
+ * A version 2 request for FDS_INDEX_LIVENESS: judged exactly as a request
+ * for the announced set (same credentials, same name and epoch), then
+ * answered with the one liveness fd, or -EINVAL when this owner has none.
+ * Always 1: replied.
+ */
+static int answer_liveness(const struct shoal__fdserver *srv, int c,
+			   struct fds_request *req, ssize_t n, int flags)
+{
+	struct fds_reply rep = { .magic = FDS_REP_MAGIC };
+	struct iovec iov = { .iov_base = &rep, .iov_len = sizeof(rep) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	union fds_control ctl;
+	uint16_t version;
+	int fd = -1;
+
+	req->index = 0;
+	rep.status = judge(srv, c, req, n, flags, &version);
+	/* Made on the first request: an owner nobody asks pays nothing. */
+	if (rep.status == 0 && (fd = shoal__liveness_fd()) < 0)
+		rep.status = -EINVAL;
+	rep.version = version;
+	if (rep.status == 0) {
+		struct cmsghdr *cm;
+
+		rep.nfds = 1;
+		memset(&ctl, 0, sizeof(ctl));
+		msg.msg_control = ctl.buf;
+		msg.msg_controllen = CMSG_SPACE(sizeof(int));
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	while (sendmsg(c, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
+	       errno == EINTR)
+		;
+	return 1;
+}
+
+/*
  * Reads the request on connection @c, if it has come, and replies.
  * 1: replied; 0: nothing to read yet; -1: the client is gone or broken.
  * The caller closes @c unless 0.
@@ -747,6 +842,8 @@ static int answer(const struct shoal__fdserver *srv, int c)
 	}
 	if (n == 0 && !(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
 		return -1; /* hung up (or an empty message: just as bad) */
+	if (n == (ssize_t)FDS_REQ_V2_SIZE && req.index == FDS_INDEX_LIVENESS)
+		return answer_liveness(srv, c, &req, n, msg.msg_flags);
 	status = judge(srv, c, &req, n, msg.msg_flags, &version);
 	reply(srv, c, version, status,
 	      status == 0 && version == FDS_VERSION_2 ? req.index : 0);
@@ -1264,13 +1361,21 @@ int shoal__fdclient_fetch(const char *socket_name, const char *service,
 	return fetch(socket_name, service, epoch, 0, fds, nfds, timeout_ns);
 }
 
+int shoal__fdclient_fetch_liveness(const char *socket_name, const char *service,
+				   uint64_t epoch, int *fd, int64_t timeout_ns)
+{
+	return fetch(socket_name, service, epoch, FDS_INDEX_LIVENESS, fd, 1,
+		     timeout_ns);
+}
+
 int shoal__fdclient_fetch_extra(const char *socket_name, const char *service,
 				uint64_t epoch, uint32_t index, int *fd,
 				int64_t timeout_ns)
 {
 	/* Not capped at SHOAL_SERVICE_EXTRA_FDS_MAX: the server judges the
-	 * index; only the wire value index + 1 must fit. */
-	if (index == UINT32_MAX)
+	 * index; only the wire value index + 1 must fit, and not be
+	 * FDS_INDEX_LIVENESS. */
+	if (index >= FDS_INDEX_LIVENESS - 1)
 		return shoal__fail(-EINVAL, "fd client: extra fd index %u",
 				   index);
 	return fetch(socket_name, service, epoch, index + 1, fd, 1, timeout_ns);

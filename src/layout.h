@@ -169,8 +169,9 @@ _Static_assert(sizeof(struct shoal__notify_word) == SHOAL__CACHE_LINE,
 /* "SHOALDSC" */
 #define SHOAL__DESC_MAGIC 0x4353444c414f4853ULL
 #define SHOAL__DESC_VERSION_MAJOR 1
-/* Minor 1 added extra_fd_count; a minor 0 descriptor has none. */
-#define SHOAL__DESC_VERSION_MINOR 1
+/* Minor 1 added extra_fd_count; a minor 0 descriptor has none. Minor 2
+ * added the owner's PID and user namespace identities. */
+#define SHOAL__DESC_VERSION_MINOR 2
 #define SHOAL__DESC_SIZE 1024
 #define SHOAL__DESC_EVENTFDS 8
 #define SHOAL__DESC_SOCKET_BYTES 64
@@ -211,7 +212,18 @@ struct shoal__descriptor {
 	 * index through the fd server, <= SHOAL_SERVICE_EXTRA_FDS_MAX.
 	 * Readers of a minor 0 descriptor take it as 0, whatever it holds. */
 	uint32_t extra_fd_count;
-	uint8_t reserved[508]; /* zero; later minors may use it */
+	uint32_t reserved0; /* zero */
+	/* Minor >= 2: the namespaces the owner ran in, as st_dev and st_ino
+	 * of its /proc/self/ns/pid and /proc/self/ns/user; 0 and 0: not
+	 * known. A reader in another PID namespace treats owner_pid as
+	 * meaningless (docs/registry.md); a reader in another user namespace
+	 * does not compare owner_uid with the file's owner. Readers of minor
+	 * 0 and 1 descriptors take all four as 0, whatever they hold. */
+	uint64_t owner_pidns_dev;
+	uint64_t owner_pidns_ino;
+	uint64_t owner_userns_dev;
+	uint64_t owner_userns_ino;
+	uint8_t reserved[472]; /* zero; later minors may use it */
 };
 _Static_assert(sizeof(struct shoal__descriptor) == SHOAL__DESC_SIZE,
 	       "descriptor is 1024 bytes");
@@ -220,6 +232,10 @@ _Static_assert(offsetof(struct shoal__descriptor, eventfds) == 88,
 _Static_assert(offsetof(struct shoal__descriptor, name) == 256, "name at 256");
 _Static_assert(offsetof(struct shoal__descriptor, extra_fd_count) == 512,
 	       "extra_fd_count at 512");
+_Static_assert(offsetof(struct shoal__descriptor, owner_pidns_dev) == 520,
+	       "owner_pidns_dev at 520");
+_Static_assert(offsetof(struct shoal__descriptor, owner_userns_ino) == 544,
+	       "owner_userns_ino at 544");
 
 /* ------------------------------------------------------------------------
  * MPMC ring (Vyukov's bounded queue: a sequence per cell), object kind

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,7 @@ struct shoal_sub {
 	struct shoal__type type; /* the caller's, checked at each attach */
 	int epfd;	/* what shoal_sub_fd() returns, across reattaching */
 	int inotify_fd; /* the registry directory, while detached */
+	int watching_parent; /* inotify_fd also watches the path's parent */
 	int ever_attached;
 	uint64_t reattached;
 
@@ -322,18 +324,76 @@ static int attach(struct shoal_sub *s)
 	return 0;
 }
 
+/*
+ * Watches the registry directory, by path, for new entries and for its own
+ * end (IN_DELETE_SELF, IN_MOVE_SELF, then IN_IGNORED: the watch is gone).
+ * While the path holds no directory, or another one than s->reg's, the
+ * parent is watched too, for the path to come back. A fresh inotify fd
+ * each time, replacing the old one (closing it takes it out of the epoll
+ * set), so no event of an earlier watch lingers.
+ */
 static int watch_registry(struct shoal_sub *s)
 {
-	s->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (s->inotify_fd < 0)
+	const char *path = shoal_registry_path(s->reg);
+	char parent[PATH_MAX], *slash;
+	int fd, parent_too = 0;
+
+	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd < 0)
 		return shoal__fail(-errno, "sub: inotify_init1: %s",
 				   strerror(errno));
-	if (inotify_add_watch(s->inotify_fd, shoal_registry_path(s->reg),
-			      IN_CREATE | IN_MOVED_TO) < 0)
-		return shoal__fail(-errno, "sub: inotify_add_watch %s: %s",
-				   shoal_registry_path(s->reg),
-				   strerror(errno));
-	return epoll_add(s->epfd, s->inotify_fd);
+	if (inotify_add_watch(fd, path,
+			      IN_CREATE | IN_MOVED_TO | IN_DELETE_SELF |
+				      IN_MOVE_SELF | IN_ONLYDIR) < 0 ||
+	    shoal__registry_moved(s->reg) != 0) {
+		snprintf(parent, sizeof(parent), "%s", path);
+		slash = strrchr(parent, '/');
+		if (!slash)
+			snprintf(parent, sizeof(parent), ".");
+		else if (slash == parent)
+			parent[1] = '\0';
+		else
+			*slash = '\0';
+		if (inotify_add_watch(fd, parent,
+				      IN_CREATE | IN_MOVED_TO | IN_ONLYDIR) <
+		    0) {
+			int err = -errno;
+
+			close(fd);
+			return shoal__fail(err, "sub: inotify_add_watch %s: %s",
+					   parent, strerror(-err));
+		}
+		parent_too = 1;
+	}
+	if (s->inotify_fd >= 0)
+		close(s->inotify_fd);
+	s->inotify_fd = fd;
+	s->watching_parent = parent_too;
+	return s->svc ? 0 : epoll_add(s->epfd, fd);
+}
+
+/*
+ * A detached REATTACH subscriber follows its registry directory when it was
+ * removed (or renamed) and a directory appears at its path again: a fresh
+ * registry handle on it (the caller's own handle is left as it is) and a
+ * fresh watch. Until one appears it watches for it. 0 or -errno.
+ */
+static int follow_registry(struct shoal_sub *s)
+{
+	struct shoal_registry *fresh;
+	int err;
+
+	if (!(s->flags & SHOAL_SUB_REATTACH) ||
+	    shoal__registry_moved(s->reg) != 1)
+		return 0;
+	err = shoal__registry_reopen(s->reg, &fresh);
+	if (err)
+		return s->watching_parent ? 0 : watch_registry(s);
+	if (s->own_reg)
+		shoal_registry_destroy(s->reg);
+	s->reg = fresh;
+	s->own_reg = 1;
+	return watch_registry(s);
 }
 
 int shoal_sub_open(const char *name, const struct shoal_sub_options *opts,
@@ -541,8 +601,12 @@ static int wait_publisher(struct shoal_sub *s, int64_t timeout_ns,
 		int64_t left = DETACHED_SLICE_NS;
 		char buf[4096];
 		struct timespec ts;
-		int err = attach(s);
+		int err;
 
+		/* Best effort: the next slice looks again. */
+		follow_registry(s);
+		pfd.fd = s->inotify_fd;
+		err = attach(s);
 		if (err == 0)
 			return 0;
 		if (err != -ENOENT && err != -EPIPE && err != -ETIMEDOUT &&
@@ -718,6 +782,7 @@ int shoal_sub_arm(struct shoal_sub *s)
 	if (!s->svc) {
 		if (!(s->flags & SHOAL_SUB_REATTACH))
 			return 1; /* take() reports -EPIPE at once */
+		follow_registry(s);
 		return attach(s) == 0;
 	}
 	if (publisher_gone(s, 1))

@@ -21,6 +21,8 @@
  * A child forked by the owner inherits the fd and so the lock; a locked
  * entry whose publishing process (pid and start time) is gone is therefore
  * stale too, or a crashed owner's child could hold its name indefinitely.
+ * That is one rule in one function, entry_live(), which every path asks:
+ * open, list, clean, removal, and the watcher through the probe.
  *
  * Removal is serialised: every removal of another process's entry (by a
  * cleaner, or a publisher replacing a dead owner's) happens under an
@@ -54,6 +56,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -96,9 +99,24 @@ struct shoal_entry {
 	struct shoal__fdserver *server;
 };
 
+/* What shoal_service_pidfd() is. */
+enum {
+	DEATH_PIDFD = 1, /* pidfd_open() of the owner: POLLIN at its death */
+	DEATH_PIPE = 2,	 /* the owner's liveness fd: POLLHUP at its death */
+	DEATH_NONE = 3,	 /* an eventfd nobody writes: see docs/registry.md */
+};
+
 struct shoal_service {
 	struct shoal_segment *seg;
-	int pidfd;
+	int pidfd; /* the death fd, DEATH_* */
+	int death;
+	/* DEATH_NONE only: the descriptor, whose lock shoal_service_alive()
+	 * asks, and the owner as the liveness rule needs it; else -1. */
+	int dfd;
+	pid_t owner_pid;
+	uint64_t owner_start;
+	int owner_foreign;
+	int proc_ours;
 	int source;
 	uint32_t eventfd_count;
 	int eventfds[SHOAL__DESC_EVENTFDS];
@@ -267,15 +285,67 @@ int shoal__registry_dirfd(const struct shoal_registry *reg)
 	return reg->dirfd;
 }
 
+int shoal__registry_moved(const struct shoal_registry *reg)
+{
+	struct stat mine, now;
+
+	if (fstat(reg->dirfd, &mine) < 0)
+		return -errno;
+	if (lstat(reg->path, &now) < 0)
+		return errno == ENOENT || errno == ENOTDIR ? 1 : -errno;
+	return !(S_ISDIR(now.st_mode) && mine.st_dev == now.st_dev &&
+		 mine.st_ino == now.st_ino);
+}
+
+int shoal__registry_reopen(const struct shoal_registry *reg,
+			   struct shoal_registry **out)
+{
+	struct shoal_registry *fresh;
+	struct stat st;
+	int err;
+
+	fresh = calloc(1, sizeof(*fresh));
+	if (!fresh)
+		return shoal__fail(-ENOMEM, "registry_reopen: out of memory");
+	fresh->uid = reg->uid;
+	fresh->group = reg->group;
+	fresh->gid = reg->gid;
+	memcpy(fresh->path, reg->path, sizeof(fresh->path));
+	/* No mkdir: whoever removed the directory decides whether it comes
+	 * back, and with what owner. The same checks as at creation. */
+	fresh->dirfd = open(fresh->path,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fresh->dirfd < 0) {
+		err = shoal__fail(errno == ELOOP ? -ENOTDIR : -errno,
+				  "reopen registry %s: %s", fresh->path,
+				  errno == ELOOP ? "a symlink" :
+						   strerror(errno));
+		free(fresh);
+		return err;
+	}
+	if (fstat(fresh->dirfd, &st) < 0)
+		err = shoal__fail(-errno, "stat registry: %s", strerror(errno));
+	else
+		err = check_dir(fresh, &st);
+	if (err) {
+		close(fresh->dirfd);
+		free(fresh);
+		return err;
+	}
+	*out = fresh;
+	return 0;
+}
+
 /*
  * Takes the directory's removal lock: a fresh open of ".lock" each time, so
  * that threads of one process exclude each other too (flock locks belong to
- * the open file, not the process). Returns the fd to pass to unlock().
+ * the open file, not the process). Waits until @deadline (shoal__now_ns()
+ * time) at most; a deadline already past means one try. Returns the fd to
+ * pass to unlock(), or -ETIMEDOUT while someone else holds it.
  */
-static int lock_dir(struct shoal_registry *reg)
+static int lock_dir(struct shoal_registry *reg, int64_t deadline)
 {
 	mode_t mode = reg->group ? 0660 : 0600;
-	int64_t deadline = shoal__deadline(LOCK_TIMEOUT_NS);
 	struct stat st;
 	int fd, err;
 
@@ -302,9 +372,9 @@ static int lock_dir(struct shoal_registry *reg)
 		if (shoal__now_ns() >= deadline) {
 			close(fd);
 			return shoal__fail(-ETIMEDOUT,
-					   "registry lock: held by someone "
-					   "else for over %lld s",
-					   LOCK_TIMEOUT_NS / 1000000000);
+					   "registry lock: %s/.lock is held by "
+					   "another process",
+					   reg->path);
 		}
 		usleep(1000);
 	}
@@ -338,26 +408,88 @@ static int owner_alive(int fd)
 }
 
 /*
- * Is the process that published a descriptor still running? A child it
- * forked (without exec) inherits the descriptor fd and its lock, so the
- * lock alone would keep a crashed owner's entry alive as long as the child
- * lives. 0 only when the pid is gone or belongs to another process (its
- * start time differs); 1 when alive or when /proc does not tell us (hidepid),
- * since wrongly calling a live owner dead would remove its entry.
+ * Is the process that published a descriptor still running? 1 when pid
+ * @pid runs with start time @start, or runs and /proc does not tell us its
+ * start time (hidepid, or a /proc of another PID namespace: @proc_ours 0):
+ * then the lock alone decides, since wrongly calling a live owner dead
+ * would remove its entry. 0 when the pid is gone or belongs to another
+ * process (its start time differs: the pid was reused).
  */
-static int owner_process_alive(pid_t pid, uint64_t start, int thorough)
+static int owner_process_alive(pid_t pid, uint64_t start, int proc_ours)
 {
-	uint64_t now;
+	uint64_t now = proc_ours ? shoal__proc_start_time(pid) : 0;
 
-	if (kill(pid, 0) < 0 && errno == ESRCH)
+	if (now)
+		return now == start;
+	return !(kill(pid, 0) < 0 && errno == ESRCH);
+}
+
+/*
+ * What the liveness rule needs to know about the caller, and what one pass
+ * (a list, a clean) learnt about owner processes: services of one owner
+ * share one answer, so listing 10,000 services of one process reads its
+ * /proc entry once, not 10,000 times.
+ */
+struct live_view {
+	struct shoal__ns self; /* our namespaces */
+	int proc_ours;	       /* /proc/PID is the process we call PID */
+	pid_t pid;	       /* the last owner looked at */
+	uint64_t start;
+	int alive; /* -1: nothing cached */
+};
+
+static void live_view_init(struct live_view *v)
+{
+	memset(v, 0, sizeof(*v));
+	shoal__ns_self(&v->self, &v->proc_ours);
+	v->alive = -1;
+}
+
+/* 1 when @d's owner runs in another PID namespace than ours. */
+static int owner_foreign(const struct live_view *v,
+			 const struct shoal__descriptor *d)
+{
+	struct shoal__ns owner;
+
+	shoal__descriptor_owner_ns(d, &owner);
+	return shoal__ns_pid_differs(&owner, &v->self);
+}
+
+/*
+ * THE liveness rule: every path that asks whether an entry is live (open,
+ * list, clean, watch and info through shoal__registry_probe, a publisher
+ * replacing a name, a cleaner about to remove one) asks this function and
+ * nothing else. 1 live, 0 stale.
+ *
+ * @fd is the descriptor file, @d its parsed content or NULL when it does not
+ * parse. Live means: someone holds the owner's lock (an answer the kernel
+ * cannot give counts as held), and, for a descriptor that parses and whose
+ * owner runs in our PID namespace, the process that published it still
+ * runs (same pid, same start time). The second half matters because a
+ * child the owner forked inherits the fd and its lock: without it a crashed
+ * owner's child, or a stranger given the owner's pid, would keep the name
+ * forever. For an owner in another PID namespace its pid means nothing
+ * here (pid 1 of a container is not our pid 1): the lock alone decides.
+ * Locked junk that does not parse counts as live: someone holds it, and
+ * removing it is not ours to decide.
+ */
+static int entry_live(int fd, const struct shoal__descriptor *d,
+		      struct live_view *v)
+{
+	int alive;
+
+	if (owner_alive(fd) == 0)
 		return 0;
-	/* Listing and probing take the one-syscall answer: a pid reused
-	 * while the owner's child lives on is rare, and opening checks the
-	 * start time against the pidfd anyway. Removal checks thoroughly. */
-	if (!thorough)
+	if (!d || owner_foreign(v, d))
 		return 1;
-	now = shoal__proc_start_time(pid);
-	return now == 0 || now == start;
+	if (v->alive >= 0 && v->pid == d->owner_pid &&
+	    v->start == d->owner_start)
+		return v->alive;
+	alive = owner_process_alive(d->owner_pid, d->owner_start, v->proc_ours);
+	v->pid = d->owner_pid;
+	v->start = d->owner_start;
+	v->alive = alive;
+	return alive;
 }
 
 static int same_file(const struct stat *a, const struct stat *b)
@@ -365,35 +497,34 @@ static int same_file(const struct stat *a, const struct stat *b)
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
 }
 
-/*
- * Is descriptor @fd stale: nobody holds its lock, or it parses and the
- * process that published it is gone (its lock held on only by a child)?
- */
+/* Is descriptor @fd stale by the liveness rule (entry_live)? */
 static int entry_stale(int fd)
 {
 	unsigned char buf[SHOAL__DESC_SIZE + 1];
 	struct shoal__descriptor d;
+	struct live_view v;
 	ssize_t n;
 
-	if (owner_alive(fd) == 0)
-		return 1;
+	live_view_init(&v);
 	n = pread(fd, buf, sizeof(buf), 0);
 	if (n < 0 || shoal__descriptor_parse(buf, (size_t)n, &d, NULL))
-		return 0; /* locked junk: someone holds it; leave it */
-	return !owner_process_alive(d.owner_pid, d.owner_start, 1);
+		return !entry_live(fd, NULL, &v);
+	return !entry_live(fd, &d, &v);
 }
 
 /*
- * Removes @file if nobody holds its lock (its owner is dead) or it is not a
- * regular file at all. 1 if it is gone (removed, or already absent), 0 if
- * it is live, or -errno.
+ * Removes @file if it is stale (entry_live) or not a regular file at all,
+ * waiting for the directory's lock until @deadline. 1 if it is gone
+ * (removed, or already absent), 0 if it stays (live, a directory, locked
+ * junk), -ETIMEDOUT if the lock could not be had, or -errno.
  */
-static int remove_if_stale(struct shoal_registry *reg, const char *file)
+static int remove_if_stale(struct shoal_registry *reg, const char *file,
+			   int64_t deadline)
 {
 	struct stat st, now;
 	int lock, fd, r = 0;
 
-	lock = lock_dir(reg);
+	lock = lock_dir(reg, deadline);
 	if (lock < 0)
 		return lock;
 	if (fstatat(reg->dirfd, file, &st, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -455,6 +586,7 @@ static int segment_epoch(int memfd, uint64_t *epoch, uint64_t *size)
 static int build_descriptor(const struct shoal_service_spec *spec,
 			    struct shoal__descriptor *d)
 {
+	struct shoal__ns ns;
 	struct timespec ts;
 	int err;
 
@@ -511,10 +643,15 @@ static int build_descriptor(const struct shoal_service_spec *spec,
 	clock_gettime(CLOCK_REALTIME, &ts);
 	d->created_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 	d->owner_pid = getpid();
-	d->owner_start = shoal__proc_start_time(d->owner_pid);
+	d->owner_start = shoal__proc_start_time_self();
 	if (!d->owner_start)
 		return shoal__fail(-ENOSYS,
 				   "publish: cannot read /proc/self/stat");
+	shoal__ns_self(&ns, NULL);
+	d->owner_pidns_dev = ns.pid_dev;
+	d->owner_pidns_ino = ns.pid_ino;
+	d->owner_userns_dev = ns.user_dev;
+	d->owner_userns_ino = ns.user_ino;
 	d->owner_uid = geteuid();
 	d->owner_gid = getegid();
 	d->pattern = spec->pattern;
@@ -629,7 +766,8 @@ int shoal_registry_publish(struct shoal_registry *reg,
 					  strerror(errno));
 			goto fail_fd;
 		}
-		r = remove_if_stale(reg, e->file);
+		r = remove_if_stale(reg, e->file,
+				    shoal__deadline(LOCK_TIMEOUT_NS));
 		if (r < 0) {
 			err = r;
 			goto fail_fd;
@@ -690,10 +828,12 @@ uint64_t shoal_entry_epoch(const struct shoal_entry *e)
 /* Opens and validates entry @file; *fd_out keeps it open for the caller. */
 static int probe_open(struct shoal_registry *reg, const char *file,
 		      struct shoal__descriptor *d,
-		      struct shoal_service_info *info, int *fd_out)
+		      struct shoal_service_info *info, int *fd_out,
+		      struct live_view *v)
 {
 	unsigned char buf[SHOAL__DESC_SIZE + 1];
 	char name[SHOAL_SERVICE_NAME_MAX + 1];
+	struct shoal__ns owner;
 	struct stat st;
 	ssize_t n;
 	int fd, err;
@@ -764,18 +904,30 @@ static int probe_open(struct shoal_registry *reg, const char *file,
 			    d->name);
 		goto fail;
 	}
-	if (d->owner_uid != st.st_uid) {
-		shoal__fail(err, "'%s' claims owner uid %u, file has %u", name,
-			    d->owner_uid, (unsigned)st.st_uid);
-		goto fail;
+	/* The claimed uid is the owner's view of it: compare it with the
+	 * file's only in the owner's user namespace. Elsewhere the file's
+	 * owner, as we see it, is the truth. */
+	shoal__descriptor_owner_ns(d, &owner);
+	if (!shoal__ns_user_differs(&owner, &v->self)) {
+		if (d->owner_uid != st.st_uid) {
+			shoal__fail(err,
+				    "'%s' claims owner uid %u, file has "
+				    "%u",
+				    name, d->owner_uid, (unsigned)st.st_uid);
+			goto fail;
+		}
+	} else if (info) {
+		info->uid = (uint32_t)st.st_uid;
 	}
-	/* Liveness: does anyone hold the owner's lock? (Only asks.) */
-	if (owner_alive(fd) == 0 ||
-	    !owner_process_alive(d->owner_pid, d->owner_start, 0)) {
+	/* Liveness: the one rule (entry_live). */
+	if (!entry_live(fd, d, v)) {
 		err = shoal__fail(-ENOENT, "'%s' is stale: its owner is dead",
 				  name);
 		goto fail;
 	}
+	/* A pid of another PID namespace means nothing here. */
+	if (info && owner_foreign(v, d))
+		info->pid = 0;
 	*fd_out = fd;
 	return 0;
 
@@ -784,11 +936,23 @@ fail:
 	return err;
 }
 
+int shoal__registry_owner_foreign(const struct shoal__descriptor *d)
+{
+	struct live_view v;
+
+	live_view_init(&v);
+	return owner_foreign(&v, d);
+}
+
 int shoal__registry_probe(struct shoal_registry *reg, const char *file,
 			  struct shoal__descriptor *d,
 			  struct shoal_service_info *info)
 {
-	int fd, err = probe_open(reg, file, d, info, &fd);
+	struct live_view v;
+	int fd, err;
+
+	live_view_init(&v);
+	err = probe_open(reg, file, d, info, &fd, &v);
 
 	if (!err)
 		close(fd);
@@ -835,10 +999,48 @@ static int take_by_pidfd(int pidfd, const struct shoal__descriptor *d, int *fds)
 	return 0;
 }
 
+/*
+ * For an owner we could not pin by pid: its liveness fd from its fd server
+ * (a pipe's read end, POLLHUP at its death), else, from an owner older
+ * than that, an eventfd nobody writes (DEATH_NONE: shoal_service_alive()
+ * then asks the descriptor's lock). 0 or -errno.
+ */
+static int take_death_fd(struct shoal_service *svc,
+			 const struct shoal__descriptor *d)
+{
+	struct stat st;
+	int fd, err;
+
+	err = shoal__fdclient_fetch_liveness(d->socket_name, d->name, d->epoch,
+					     &fd, FETCH_TIMEOUT_NS);
+	if (err == 0) {
+		if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode) ||
+		    (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDONLY) {
+			close(fd);
+			return shoal__fail(-EBADMSG,
+					   "'%s': the owner's liveness fd is "
+					   "not a pipe's read end",
+					   d->name);
+		}
+		svc->pidfd = fd;
+		svc->death = DEATH_PIPE;
+		return 0;
+	}
+	if (err != -EINVAL && err != -EPROTO)
+		return err;
+	svc->pidfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (svc->pidfd < 0)
+		return shoal__fail(-errno, "'%s': eventfd: %s", d->name,
+				   strerror(errno));
+	svc->death = DEATH_NONE;
+	return 0;
+}
+
 int shoal_registry_open(struct shoal_registry *reg, const char *name,
 			uint32_t flags, struct shoal_service **out)
 {
 	char file[SHOAL_SERVICE_NAME_MAX + 1];
+	struct live_view v;
 	struct shoal__descriptor d;
 	struct shoal_service *svc;
 	int fds[1 + SHOAL__DESC_EVENTFDS];
@@ -856,29 +1058,57 @@ int shoal_registry_open(struct shoal_registry *reg, const char *name,
 	svc = calloc(1, sizeof(*svc));
 	if (!svc)
 		return shoal__fail(-ENOMEM, "registry_open: out of memory");
-	err = probe_open(reg, file, &d, &svc->info, &dfd);
+	svc->pidfd = svc->dfd = -1;
+	live_view_init(&v);
+	err = probe_open(reg, file, &d, &svc->info, &dfd, &v);
 	if (err)
 		goto fail_free;
+	svc->owner_pid = d.owner_pid;
+	svc->owner_start = d.owner_start;
+	svc->owner_foreign = owner_foreign(&v, &d);
+	svc->proc_ours = v.proc_ours;
 
-	/* Pin the owner, then make sure the pid still is the owner. */
-	svc->pidfd = pidfd_open(d.owner_pid);
-	if (svc->pidfd < 0) {
-		err = shoal__fail(errno == ESRCH ? -ENOENT : -errno,
-				  "pidfd_open(%d): %s", d.owner_pid,
-				  strerror(errno));
-		goto fail_desc;
+	/* Pin the owner, then make sure the pid still is the owner. An
+	 * owner in another PID namespace cannot be pinned by its pid (it
+	 * names another process here, or none): the fd server hands out
+	 * the fds and the owner's liveness fd instead. So does a refused
+	 * pidfd_open (a seccomp filter). */
+	if (!svc->owner_foreign) {
+		svc->pidfd = pidfd_open(d.owner_pid);
+		if (svc->pidfd >= 0) {
+			svc->death = DEATH_PIDFD;
+		} else if (errno == ESRCH) {
+			err = shoal__fail(-ENOENT, "pidfd_open(%d): %s",
+					  d.owner_pid, strerror(errno));
+			goto fail_desc;
+		} else if (errno != EPERM && errno != EACCES &&
+			   errno != ENOSYS) {
+			err = shoal__fail(-errno, "pidfd_open(%d): %s",
+					  d.owner_pid, strerror(errno));
+			goto fail_desc;
+		}
+		if (svc->pidfd >= 0 && v.proc_ours &&
+		    shoal__proc_start_time(d.owner_pid) != d.owner_start) {
+			err = shoal__fail(-ENOENT,
+					  "'%s': owner pid %d was reused by "
+					  "another process",
+					  name, d.owner_pid);
+			goto fail_pidfd;
+		}
 	}
-	if (shoal__proc_start_time(d.owner_pid) != d.owner_start) {
-		err = shoal__fail(-ENOENT,
-				  "'%s': owner pid %d was reused by another "
-				  "process",
-				  name, d.owner_pid);
+	if (svc->pidfd < 0 && !(d.flags & SHOAL__DESC_FLAG_FD_SERVER)) {
+		err = shoal__fail(-EPERM,
+				  "'%s': %s and the owner serves no fds", name,
+				  svc->owner_foreign ?
+					  "the owner runs in another PID "
+					  "namespace" :
+					  "pidfd_open is refused");
 		goto fail_pidfd;
 	}
 
 	nfds = 1 + d.eventfd_count;
 	err = -EPERM;
-	if (!(flags & SHOAL_OPEN_NO_PIDFD_GETFD))
+	if (svc->pidfd >= 0 && !(flags & SHOAL_OPEN_NO_PIDFD_GETFD))
 		err = take_by_pidfd(svc->pidfd, &d, fds);
 	if (err == 0) {
 		svc->source = SHOAL_FDS_BY_PIDFD_GETFD;
@@ -901,6 +1131,11 @@ int shoal_registry_open(struct shoal_registry *reg, const char *name,
 					  "its fds",
 					  name);
 		goto fail_pidfd;
+	}
+	if (svc->pidfd < 0) {
+		err = take_death_fd(svc, &d);
+		if (err)
+			goto fail_fds;
 	}
 
 	/* Each fd must be what the descriptor says it is. */
@@ -939,7 +1174,10 @@ int shoal_registry_open(struct shoal_registry *reg, const char *name,
 		svc->eventfds[i] = fds[1 + i];
 	/* Parsed: terminated, and empty exactly without an fd server. */
 	memcpy(svc->socket_name, d.socket_name, sizeof(svc->socket_name));
-	close(dfd);
+	if (svc->death == DEATH_NONE)
+		svc->dfd = dfd; /* shoal_service_alive() asks its lock */
+	else
+		close(dfd);
 	*out = svc;
 	return 0;
 
@@ -949,7 +1187,8 @@ fail_fds:
 	for (uint32_t i = 0; i < nfds; i++)
 		close(fds[i]);
 fail_pidfd:
-	close(svc->pidfd);
+	if (svc->pidfd >= 0)
+		close(svc->pidfd);
 fail_desc:
 	close(dfd);
 fail_free:
@@ -965,6 +1204,8 @@ void shoal_service_close(struct shoal_service *svc)
 		close(svc->eventfds[i]);
 	shoal_segment_close(svc->seg);
 	close(svc->pidfd);
+	if (svc->dfd >= 0)
+		close(svc->dfd);
 	free(svc);
 }
 
@@ -990,7 +1231,14 @@ int shoal_service_alive(const struct shoal_service *svc)
 {
 	struct pollfd p = { .fd = svc->pidfd, .events = POLLIN };
 
-	return poll(&p, 1, 0) == 0;
+	if (svc->death != DEATH_NONE)
+		return poll(&p, 1, 0) == 0; /* POLLIN or POLLHUP: dead */
+	/* No death fd: the liveness rule, asked now. */
+	if (owner_alive(svc->dfd) == 0)
+		return 0;
+	return svc->owner_foreign ||
+	       owner_process_alive(svc->owner_pid, svc->owner_start,
+				   svc->proc_ours);
 }
 
 void shoal_service_get_info(const struct shoal_service *svc,
@@ -1097,6 +1345,7 @@ struct list_state {
 	void *user_data;
 	int count;
 	int err;
+	struct live_view view;
 };
 
 static int list_one(struct shoal_registry *reg, const char *file, void *arg)
@@ -1104,7 +1353,7 @@ static int list_one(struct shoal_registry *reg, const char *file, void *arg)
 	struct list_state *ls = arg;
 	struct shoal__descriptor d;
 	struct shoal_service_info info;
-	int err = shoal__registry_probe(reg, file, &d, &info);
+	int fd, err = probe_open(reg, file, &d, &info, &fd, &ls->view);
 
 	/* A lack of resources says nothing about the entry: skipping it
 	 * would list a live service as absent, so the list fails instead.
@@ -1117,6 +1366,7 @@ static int list_one(struct shoal_registry *reg, const char *file, void *arg)
 	}
 	if (err)
 		return 0; /* stale or not a descriptor: not listed */
+	close(fd);
 	ls->count++;
 	return ls->fn(&info, ls->user_data);
 }
@@ -1124,42 +1374,85 @@ static int list_one(struct shoal_registry *reg, const char *file, void *arg)
 int shoal_registry_list(struct shoal_registry *reg, shoal_list_fn fn,
 			void *user_data)
 {
-	struct list_state ls = { fn, user_data, 0, 0 };
+	struct list_state ls;
 	int err;
 
 	if (!reg || !fn)
 		return shoal__fail(-EINVAL, "registry_list: NULL argument");
+	ls.fn = fn;
+	ls.user_data = user_data;
+	ls.count = 0;
+	ls.err = 0;
+	live_view_init(&ls.view);
 	err = each_file(reg, list_one, &ls);
 	if (!err)
 		err = ls.err;
 	return err ? err : ls.count;
 }
 
+struct clean_state {
+	struct shoal_clean_report rep;
+	/* One deadline for the whole pass's waits for .lock: once it has
+	 * passed, each removal tries the lock once and moves on. */
+	int64_t deadline;
+	struct live_view view;
+};
+
 static int clean_one(struct shoal_registry *reg, const char *file, void *arg)
 {
+	struct clean_state *cs = arg;
 	struct shoal__descriptor d;
-	int *removed = arg;
-	int fd;
+	int fd, r;
 
 	/* Quick look first, without the directory lock: a live, valid
 	 * entry needs nothing. Anything else gets the careful path. */
-	if (probe_open(reg, file, &d, NULL, &fd) == 0) {
+	if (probe_open(reg, file, &d, NULL, &fd, &cs->view) == 0) {
 		close(fd);
+		cs->rep.live++;
 		return 0;
 	}
-	if (remove_if_stale(reg, file) == 1)
-		(*removed)++;
+	r = remove_if_stale(reg, file, cs->deadline);
+	if (r == 1) {
+		cs->rep.removed++;
+	} else if (r == 0) {
+		cs->rep.kept++;
+	} else {
+		cs->rep.skipped++;
+		if (r == -ETIMEDOUT)
+			cs->rep.skipped_lock++;
+		else if (!cs->rep.error)
+			cs->rep.error = r;
+	}
 	return 0;
+}
+
+int shoal_registry_clean_report(struct shoal_registry *reg,
+				struct shoal_clean_report *report)
+{
+	struct clean_state cs;
+	int err;
+
+	if (!reg)
+		return shoal__fail(-EINVAL, "registry_clean: NULL");
+	memset(&cs, 0, sizeof(cs));
+	cs.deadline = shoal__deadline(LOCK_TIMEOUT_NS);
+	live_view_init(&cs.view);
+	err = each_file(reg, clean_one, &cs);
+	if (err)
+		return err;
+	if (report)
+		*report = cs.rep;
+	if (cs.rep.skipped_lock)
+		shoal__fail(-ETIMEDOUT,
+			    "clean: %u stale entries left: %s/.lock is held "
+			    "by another process",
+			    cs.rep.skipped_lock, reg->path);
+	return (int)(cs.rep.removed > INT_MAX ? INT_MAX : cs.rep.removed);
 }
 
 int shoal_registry_clean(struct shoal_registry *reg)
 {
-	int removed = 0, err;
-
-	if (!reg)
-		return shoal__fail(-EINVAL, "registry_clean: NULL");
-	err = each_file(reg, clean_one, &removed);
-	return err ? err : removed;
+	return shoal_registry_clean_report(reg, NULL);
 }
 
 int shoal__registry_use(struct shoal_registry *given,

@@ -44,15 +44,64 @@ int shoal__descriptor_parse(const void *buf, size_t len,
  */
 uint32_t shoal__descriptor_extra_fd_count(const struct shoal__descriptor *d);
 
+struct shoal__ns;
+/* The owner's namespaces as the descriptor's minor defines them: the
+ * fields for minor >= 2, all 0 (unknown) before. */
+void shoal__descriptor_owner_ns(const struct shoal__descriptor *d,
+				struct shoal__ns *ns);
+
 /* procid.c -------------------------------------------------------------- */
 
 /* Start time of process @pid (field 22 of /proc/PID/stat); 0 on error. */
 uint64_t shoal__proc_start_time(pid_t pid);
+/* The calling process's own start time, from /proc/self/stat (right even
+ * where /proc belongs to another PID namespace); 0 on error. */
+uint64_t shoal__proc_start_time_self(void);
+
+/*
+ * Namespace identities: st_dev and st_ino of /proc/self/ns/pid and
+ * /proc/self/ns/user; 0 and 0 when not known.
+ */
+struct shoal__ns {
+	uint64_t pid_dev, pid_ino;
+	uint64_t user_dev, user_ino;
+};
+
+/*
+ * The calling process's namespaces. @proc_ours (may be NULL) is set to 1
+ * when /proc numbers processes as this process's PID namespace does (its
+ * /proc/self is getpid()), so /proc/PID is the process we call PID.
+ */
+void shoal__ns_self(struct shoal__ns *ns, int *proc_ours);
+
+/*
+ * 1 when both identities are known and differ: the owner's pid (uid)
+ * means nothing, or something else, to us. 0 when they are equal or either
+ * is unknown (a descriptor older than minor 2: same namespace assumed).
+ */
+int shoal__ns_pid_differs(const struct shoal__ns *a, const struct shoal__ns *b);
+int shoal__ns_user_differs(const struct shoal__ns *a,
+			   const struct shoal__ns *b);
 
 /* registry.c ----------------------------------------------------------- */
 
 /* The registry directory's fd (O_DIRECTORY|O_NOFOLLOW), owned by @reg. */
 int shoal__registry_dirfd(const struct shoal_registry *reg);
+
+/*
+ * 1 if the directory at @reg's path is no longer the one @reg has open (it
+ * was removed, renamed, or replaced by another), 0 if it still is, -errno
+ * if that cannot be told.
+ */
+int shoal__registry_moved(const struct shoal_registry *reg);
+
+/*
+ * A new handle on whatever directory is at @reg's path now, with @reg's
+ * options and the checks of shoal_registry_create(), but never creating
+ * it: -ENOENT while nothing is there. @reg itself is not touched.
+ */
+int shoal__registry_reopen(const struct shoal_registry *reg,
+			   struct shoal_registry **out);
 
 /*
  * Looks at directory entry @file: 0 and *d, *info if it is a valid
@@ -64,6 +113,13 @@ int shoal__registry_dirfd(const struct shoal_registry *reg);
 int shoal__registry_probe(struct shoal_registry *reg, const char *file,
 			  struct shoal__descriptor *d,
 			  struct shoal_service_info *info);
+
+/*
+ * 1 if the owner of descriptor @d (as probed) runs in another PID namespace
+ * than ours: its pid names another process here, or none, and must not be
+ * pinned or checked; 0 otherwise (also when either side is unknown).
+ */
+int shoal__registry_owner_foreign(const struct shoal__descriptor *d);
 
 /* fdserver.c ------------------------------------------------------------ */
 
@@ -126,6 +182,21 @@ int shoal__fdclient_fetch(const char *socket_name, const char *service,
 int shoal__fdclient_fetch_extra(const char *socket_name, const char *service,
 				uint64_t epoch, uint32_t index, int *fd,
 				int64_t timeout_ns);
+
+/*
+ * The owner's liveness fd (index 0xffffffff of protocol version 2): one fd
+ * into *fd, the read end of a pipe that polls POLLHUP once the owner has
+ * exited. -EINVAL from a server that has none (older than it), else as
+ * shoal__fdclient_fetch().
+ */
+int shoal__fdclient_fetch_liveness(const char *socket_name, const char *service,
+				   uint64_t epoch, int *fd, int64_t timeout_ns);
+/*
+ * This process's liveness fd (made on first use, never closed; a forked
+ * child gets its own): what the fd server hands a peer that cannot pin the
+ * owner by pid. -1 if no pipe could be made.
+ */
+int shoal__liveness_fd(void);
 
 /* registry.c, extra fds ------------------------------------------------- */
 

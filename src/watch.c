@@ -61,13 +61,16 @@
  * pid reused between the probe and pidfd_open() is caught; an owner that
  * died in that window is either refused here or fires its pidfd at once.
  * A child forked by the owner keeps the lock (see registry.c) but not the
- * pid: the watcher reports such a service GONE when the owner exits, while
- * shoal_registry_list() still lists it until the child exits too.
+ * pid: the watcher reports such a service GONE when the owner exits, and
+ * shoal_registry_list() agrees (one liveness rule, entry_live()).
  *
  * When fds run out (EMFILE, ENFILE) or the kernel has no pidfd_open (before
  * Linux 5.3), an owner's services are still reported, without a pidfd:
  * their death is then seen only when their files go (withdrawal, a
- * cleaner, a publisher replacing them) or at a rescan.
+ * cleaner, a publisher replacing them) or at a rescan. So are the services
+ * of an owner in another PID namespace (its pid is not a pid here): the
+ * watcher does not ask its fd server for its liveness fd, which could
+ * block shoal_watch_next() for as long as the owner takes to answer.
  *
  * Failures leave the watch consistent: queue space is reserved before the
  * tables change, so no transition is ever recorded without its event. A
@@ -386,7 +389,12 @@ static int owner_get(struct shoal_watch *w, const struct shoal__descriptor *d,
 		*out = o;
 		return 1;
 	}
-	if (!pin(d->owner_pid, d->owner_start, &pidfd))
+	/* An owner in another PID namespace cannot be pinned by its pid:
+	 * the pid names another process here, or none. The probe's lock is
+	 * the proof of life; death is seen when the file goes (essay). */
+	if (shoal__registry_owner_foreign(d))
+		pidfd = -1;
+	else if (!pin(d->owner_pid, d->owner_start, &pidfd))
 		return 0;
 	o = calloc(1, sizeof(*o));
 	if (!o) {

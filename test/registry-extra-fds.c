@@ -464,10 +464,13 @@ static int test_descriptor_minor(void)
 	CHECK_EQ(read(fd, &d, sizeof(d)), sizeof(d));
 	close(fd);
 	CHECK_EQ(shoal__descriptor_parse(&d, sizeof(d), &mod, &info), 0);
-	CHECK_EQ(d.version_minor, 1);
+	CHECK_EQ(d.version_minor, SHOAL__DESC_VERSION_MINOR);
+	CHECK(d.version_minor >= 1);
 	CHECK_EQ(d.extra_fd_count, NEXTRA);
 	CHECK_EQ(info.extra_fd_count, NEXTRA);
-	/* The bytes after the count are still reserved: zero. */
+	/* The bytes after the later minors' fields are still reserved:
+	 * zero. */
+	CHECK_EQ(d.reserved0, 0);
 	for (size_t i = 0; i < sizeof(d.reserved); i++)
 		CHECK_EQ(d.reserved[i], 0);
 
@@ -641,8 +644,13 @@ static int test_hostile_indices(void)
 	struct owner o;
 	uint16_t version = 0;
 	uint32_t nfds = 0;
-	int fd, before = test_count_fds();
+	int fd, before;
 	pid_t pid;
+
+	/* The process's liveness pipe (asked for below, by wire index
+	 * UINT32_MAX) is made once and kept for the process's life. */
+	CHECK(shoal__liveness_fd() >= 0);
+	before = test_count_fds();
 
 	CHECK_EQ(test_registry_open(path, &reg), 0);
 	CHECK_EQ(owner_publish(reg, SHOAL_PUBLISH_SERVER_THREAD, &o), 0);
@@ -678,6 +686,8 @@ static int test_hostile_indices(void)
 					     SHOAL_SERVICE_EXTRA_FDS_MAX, &fd,
 					     FETCH_NS),
 		 -EINVAL);
+	/* Its wire value is the owner's liveness fd's: the client refuses
+	 * it itself. */
 	CHECK_EQ(shoal__fdclient_fetch_extra(d.socket_name, SVC, d.epoch,
 					     UINT32_MAX - 1, &fd, FETCH_NS),
 		 -EINVAL);
@@ -693,13 +703,15 @@ static int test_hostile_indices(void)
 					     d.epoch, 0, &fd, FETCH_NS),
 		 -EBADMSG);
 
-	/* Raw: the largest wire index; a nonzero reserved field; versions
-	 * that do not match the request's size. */
+	/* Raw: the largest wire index is the owner's liveness fd, one fd
+	 * (test/registry-pidns.c checks what it is); a nonzero reserved
+	 * field; versions that do not match the request's size. */
 	wire_init(&req, 2, d.epoch, UINT32_MAX);
 	CHECK_EQ(raw_exchange(d.socket_name, &req, sizeof(req), &version,
 			      &nfds),
-		 -EINVAL);
+		 0);
 	CHECK_EQ(version, 2);
+	CHECK_EQ(nfds, 1);
 	wire_init(&req, 2, d.epoch, NEXTRA + 1);
 	CHECK_EQ(raw_exchange(d.socket_name, &req, sizeof(req), &version,
 			      &nfds),

@@ -15,8 +15,19 @@ struct list_ctx {
 	int64_t now_ns;
 };
 
+/* A pid for a table: "-" for 0, an owner in another PID namespace, whose
+ * pid means nothing here. */
+static const char *pid_text(int32_t pid, char *buf, size_t cap)
+{
+	if (pid == 0)
+		return "-";
+	snprintf(buf, cap, "%d", pid);
+	return buf;
+}
+
 static int print_one(const struct shoal_service_info *i, void *user_data)
 {
+	char pid[16];
 	struct list_ctx *ctx = user_data;
 	double age = (double)(ctx->now_ns - i->created_ns) / 1e9;
 
@@ -32,8 +43,9 @@ static int print_one(const struct shoal_service_info *i, void *user_data)
 		cli_json_string(stdout, i->type_name);
 		printf(", \"age_s\": %.3f}", age);
 	} else {
-		printf("%-32s %-8s %8d %12llu %8.1fs\n", i->name,
-		       cli_pattern_name(i->pattern), i->pid,
+		printf("%-32s %-8s %8s %12llu %8.1fs\n", i->name,
+		       cli_pattern_name(i->pattern),
+		       pid_text(i->pid, pid, sizeof(pid)),
 		       (unsigned long long)i->memfd_size, age);
 	}
 	ctx->count++;
@@ -64,6 +76,7 @@ static void print_event(const struct shoal_watch_event *ev, int json)
 {
 	const struct shoal_service_info *i = &ev->info;
 	int up = ev->type == SHOAL_WATCH_APPEARED;
+	char pid[16];
 
 	if (json) {
 		printf("{\"event\": \"%s\", \"name\": ",
@@ -76,8 +89,9 @@ static void print_event(const struct shoal_watch_event *ev, int json)
 		cli_json_string(stdout, i->type_name);
 		printf("}\n");
 	} else {
-		printf("%-8s %-32s %-8s %8d\n", up ? "APPEARED" : "GONE",
-		       i->name, cli_pattern_name(i->pattern), i->pid);
+		printf("%-8s %-32s %-8s %8s\n", up ? "APPEARED" : "GONE",
+		       i->name, cli_pattern_name(i->pattern),
+		       pid_text(i->pid, pid, sizeof(pid)));
 	}
 }
 
@@ -141,6 +155,9 @@ const struct cli_cmd cli_cmd_list = {
 	.synopsis = "list [--json] [--watch]",
 	.help = "Lists the live services: name, pattern, owner pid, segment "
 		"bytes, age.\n"
+		"An owner in another PID namespace (a container) has pid \"-\" "
+		"(0 in JSON):\n"
+		"its pid means nothing here.\n"
 		"\n"
 		"  --json   a JSON array of objects instead of the table\n"
 		"  --watch  keep running: one line per event, \"APPEARED\" or\n"
@@ -182,9 +199,11 @@ static void info_text(const struct shoal_service_info *s, int64_t now_ns,
 		      const struct shoal_pubsub_sub_info *subs, uint32_t nsubs,
 		      const struct cli_pattern_info *pi)
 {
+	char pid[16];
+
 	printf("service:            %s\n", s->name);
 	printf("pattern:            %s\n", cli_pattern_name(s->pattern));
-	printf("owner pid:          %d\n", s->pid);
+	printf("owner pid:          %s\n", pid_text(s->pid, pid, sizeof(pid)));
 	printf("owner uid:          %u\n", s->uid);
 	printf("epoch:              %llu\n", (unsigned long long)s->epoch);
 	if (s->type_name[0])
@@ -446,23 +465,39 @@ const struct cli_cmd cli_cmd_info = {
 
 static int cmd_clean(const struct cli_cmd *cmd, int argc, char **argv)
 {
+	struct shoal_clean_report rep;
 	struct shoal_registry *reg;
-	int n;
+	int n, rc = CLI_EXIT_OK;
 
 	n = cli_parse(cmd, NULL, argc, argv, NULL, 0);
 	if (n != CLI_CONTINUE)
 		return n;
 	if (cli_open_registry(cmd, &reg))
 		return CLI_EXIT_FAIL;
-	n = shoal_registry_clean(reg);
+	n = shoal_registry_clean_report(reg, &rep);
 	if (n < 0) {
 		cli_fail(cmd, n, "cannot clean %s", shoal_registry_path(reg));
 		shoal_registry_destroy(reg);
 		return CLI_EXIT_FAIL;
 	}
+	printf("removed %u stale entr%s\n", rep.removed,
+	       rep.removed == 1 ? "y" : "ies");
+	if (rep.skipped_lock) {
+		printf("skipped %u stale entr%s: %s/.lock is held by another "
+		       "process\n",
+		       rep.skipped_lock, rep.skipped_lock == 1 ? "y" : "ies",
+		       shoal_registry_path(reg));
+		rc = CLI_EXIT_FAIL;
+	}
+	if (rep.skipped > rep.skipped_lock) {
+		printf("skipped %u stale entr%s: %s\n",
+		       rep.skipped - rep.skipped_lock,
+		       rep.skipped - rep.skipped_lock == 1 ? "y" : "ies",
+		       strerror(-rep.error));
+		rc = CLI_EXIT_FAIL;
+	}
 	shoal_registry_destroy(reg);
-	printf("removed %d stale entr%s\n", n, n == 1 ? "y" : "ies");
-	return CLI_EXIT_OK;
+	return rc;
 }
 
 const struct cli_cmd cli_cmd_clean = {
@@ -470,6 +505,13 @@ const struct cli_cmd cli_cmd_clean = {
 	.summary = "remove entries left by dead owners",
 	.synopsis = "clean",
 	.help = "Removes registry entries whose owner has died. Safe while "
-		"services run.\n",
+		"services run.\n"
+		"Removal takes the directory's .lock; while another process "
+		"holds it, the\n"
+		"pass waits at most 5 s in all, then skips the stale entries "
+		"it could not\n"
+		"remove and says so. exit status: 0, 1 (something stale was "
+		"skipped, or\n"
+		"the registry cannot be read), 2 usage.\n",
 	.run = cmd_clean,
 };

@@ -122,7 +122,8 @@ struct shoal_service_info {
 	char type_name[SHOAL_TYPE_NAME_MAX + 1];
 	uint32_t pattern;
 	uint32_t access;
-	int32_t pid;	     /* owner */
+	int32_t pid;	     /* owner; 0: it runs in another PID namespace,
+			      * where its pid means nothing to us */
 	uint32_t uid;	     /* owner */
 	uint64_t epoch;	     /* owner's incarnation of this name */
 	uint64_t memfd_size; /* bytes of the segment */
@@ -215,7 +216,14 @@ shoal_service_segment(struct shoal_service *svc);
 /* The @index-th announced eventfd, or -ENOENT. Owned by @svc. */
 SHOAL_API int shoal_service_eventfd(const struct shoal_service *svc,
 				    uint32_t index);
-/* A pidfd of the owner: becomes readable (POLLIN) when the owner dies. */
+/*
+ * An fd that becomes readable when the owner dies: a pidfd of the owner
+ * (POLLIN) when it runs in our PID namespace and pidfd_open is allowed;
+ * otherwise the read end of the owner's liveness pipe, handed over by its
+ * fd server (POLLHUP, which poll and epoll report whatever was asked).
+ * Owned by @svc. See docs/registry.md, "Namespaces", for the one case
+ * where it never fires.
+ */
 SHOAL_API int shoal_service_pidfd(const struct shoal_service *svc);
 /* 1 if the owner is still alive, 0 if it died. */
 SHOAL_API int shoal_service_alive(const struct shoal_service *svc);
@@ -240,6 +248,33 @@ SHOAL_API int shoal_registry_list(struct shoal_registry *reg, shoal_list_fn fn,
  * never removed. Returns how many entries it removed, or -errno.
  */
 SHOAL_API int shoal_registry_clean(struct shoal_registry *reg);
+
+/* What one clean did with each directory entry. */
+struct shoal_clean_report {
+	uint32_t removed;      /* stale entries (and junk) removed */
+	uint32_t live;	       /* live services, left alone */
+	uint32_t kept;	       /* neither, left alone: directories, locked
+				* files that are not descriptors, entries that
+				* came alive meanwhile */
+	uint32_t skipped;      /* stale entries NOT removed, for these: */
+	uint32_t skipped_lock; /* of skipped: another process held the
+				* directory's .lock past the pass's deadline */
+	int32_t error;	       /* of skipped, the others: the first -errno
+				* (e.g. -EACCES), 0 if none */
+};
+
+/*
+ * shoal_registry_clean_report - shoal_registry_clean(), and *@report (may be
+ * NULL) says what was done with every entry. Removing another process's
+ * entry takes the directory's .lock, which anyone who can read it could
+ * hold: the whole pass waits for it at most 5 s in total, after which each
+ * remaining stale entry gets one try and is otherwise skipped
+ * (skipped_lock). So a pass is bounded whatever holds the lock. Returns the
+ * number removed (also when some were skipped: look at @report), or -errno
+ * if the directory cannot be read.
+ */
+SHOAL_API int shoal_registry_clean_report(struct shoal_registry *reg,
+					  struct shoal_clean_report *report);
 
 /* Watching for services to appear and disappear. */
 enum {
