@@ -52,6 +52,8 @@
 #include <sys/eventfd.h>
 #include <shoal.h>
 #include <time.h>
+
+#include "registry_internal.h"
 #include <unistd.h>
 
 /* The errnos every site is made to fail with, in this order. */
@@ -486,9 +488,14 @@ static inline int fault_transient(int err)
  * 1 (with a message) if the library's calls do not reach the wrappers: the
  * program was not linked with test/CMakeLists.txt's --wrap options, or the
  * library calls a fortified or renamed libc entry point. Callers skip.
+ * Also makes the process's liveness pipe: an owner makes it (two fds, for
+ * its life) when a peer first asks, which a peer in the same process whose
+ * pidfd_open() fails does; that is not a leak of the call that asked.
  */
 static inline int fault_check_wrapped(void)
 {
+	if (shoal__liveness_fd() < 0)
+		return 1;
 	uint64_t n;
 	int fd;
 

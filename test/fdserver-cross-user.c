@@ -315,10 +315,12 @@ static int all_probes(struct probe *out, const char *name, uint64_t epoch,
 	probe_req(&out[n++], 1, name, epoch, 0);
 	probe_req(&out[n++], 1, name, epoch + 1, 0);
 	probe_req(&out[n++], 1, name, epoch - 1, 0);
-	/* Each index, one past the last, the largest. */
+	/* Each index, one past the last, the largest that is not the
+	 * liveness fd, and that one. */
 	for (uint32_t i = 0; i <= nextra + 1; i++)
 		probe_req(&out[n++], 2, name, epoch, i);
-	probe_req(&out[n++], 2, name, epoch, UINT32_MAX);
+	probe_req(&out[n++], 2, name, epoch, TEST_WIRE_INDEX_LIVENESS - 1);
+	probe_req(&out[n++], 2, name, epoch, TEST_WIRE_INDEX_LIVENESS);
 	probe_req(&out[n++], 2, name, epoch + 1, 1);
 	/* Wrong sizes and magics. */
 	for (size_t len = 0; len < 4; len++) {
@@ -390,6 +392,10 @@ static int32_t allowed_status(const struct probe *p, const char *svc_name,
 	if (req->epoch != s->epoch || req->name_len != len ||
 	    memcmp(req->name, svc_name, len))
 		return -EBADMSG;
+	if (req->version == 2 && req->index == TEST_WIRE_INDEX_LIVENESS) {
+		*nfds = 1;
+		return 0;
+	}
 	if (req->version == 2 && req->index > s->nextra)
 		return -EINVAL;
 	*nfds = req->version == 2 && req->index ? 1 : s->nfds;
@@ -408,6 +414,12 @@ static int check_grant(const struct probe *p, const int *fds, int n)
 {
 	const struct test_wire_request *req = (const void *)p->buf;
 
+	if (req->version == 2 && req->index == TEST_WIRE_INDEX_LIVENESS) {
+		struct stat st;
+
+		CHECK(fstat(fds[0], &st) == 0 && S_ISFIFO(st.st_mode));
+		return TEST_PASS;
+	}
 	if (req->version == 2 && req->index) {
 		CHECK_EQ(req->index == 1 ? shoal__fd_is_memfd(fds[0]) :
 					   shoal__fd_is_eventfd(fds[0]),

@@ -23,6 +23,8 @@
 #define TEST_WIRE_V2_SIZE 280
 /* Most fds a test receives from one reply (more are closed, counted). */
 #define TEST_WIRE_FDS_MAX 16
+/* Version 2 index of the owner's liveness fd (a pipe's read end). */
+#define TEST_WIRE_INDEX_LIVENESS 0xffffffffu
 
 /* Version 1 is the first 272 bytes; version 2 adds index and reserved. */
 struct test_wire_request {
