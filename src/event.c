@@ -752,6 +752,10 @@ int shoal_event_notify(struct shoal_event *ev, uint32_t id)
 		if (!err)
 			err = shoal__eventfd_wake(fd);
 		if (err) {
+			/* The flag goes back: the next notify tries again
+			 * (and a sleeper re-checks within a slice). */
+			atomic_store_explicit(&l->sleeping, 1,
+					      memory_order_relaxed);
 			if (!first_err)
 				first_err = err;
 			continue;

@@ -354,8 +354,13 @@ int shoal_notify(struct shoal_notifier *n)
 	if (!atomic_exchange_explicit(&word->sleeping, 0, memory_order_relaxed))
 		return 0;
 	err = shoal__eventfd_wake(n->priv_fd);
-	if (err)
+	if (err) {
+		/* Only under injected faults (a real eventfd write cannot
+		 * fail here): give the flag back, so the next notify tries
+		 * again instead of taking it for a wake-up made. */
+		atomic_store_explicit(&word->sleeping, 1, memory_order_relaxed);
 		return err;
+	}
 	n->priv_wakeups++;
 	return 1;
 }

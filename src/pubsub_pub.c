@@ -627,7 +627,12 @@ static void show_head(struct shoal_pub *p)
 	atomic_store_explicit(&p->hdr->head, p->head, memory_order_release);
 }
 
-/* Wakes every subscriber whose bit is set. */
+/*
+ * Wakes every subscriber whose bit is set. A wake-up whose eventfd write
+ * fails (only under injected faults: a real eventfd write cannot) gives
+ * the bit back, so the next send tries again; a blocked subscriber re-checks
+ * within a sleep slice anyway (notify.md).
+ */
 static void wake_sleepers(struct shoal_pub *p)
 {
 	for (uint32_t w = 0; w < p->bitmap_words; w++) {
@@ -648,6 +653,10 @@ static void wake_sleepers(struct shoal_pub *p)
 							  memory_order_relaxed);
 				atomic_fetch_add_explicit(&p->hdr->wakeups, 1,
 							  memory_order_relaxed);
+			} else {
+				atomic_fetch_or_explicit(&p->bitmap[w],
+							 1u << (i % 32),
+							 memory_order_relaxed);
 			}
 		}
 	}

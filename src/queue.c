@@ -602,6 +602,10 @@ static void wake_one(struct shoal_queue *q, _Atomic uint32_t *bitmap)
 				fd = line_fd(q, j);
 				if (fd >= 0 && !shoal__eventfd_wake(fd))
 					q->wakeups++;
+				else /* the next wake tries again */
+					atomic_fetch_or_explicit(
+						&bitmap[w], bit,
+						memory_order_relaxed);
 				return;
 			}
 			v = old & ~bit;

@@ -544,10 +544,18 @@ static int remove_if_stale(struct shoal_registry *reg, const char *file,
 		r = errno == ENOENT ? 1 : -errno;
 		goto out;
 	}
-	if (entry_stale(fd) && fstat(fd, &st) == 0 &&
-	    fstatat(reg->dirfd, file, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    same_file(&st, &now))
+	if (!entry_stale(fd))
+		goto out_fd;
+	/* Stale: remove it only if the name still is the inode we judged.
+	 * A failure to tell is an error, not a live entry. */
+	if (fstat(fd, &st) < 0 ||
+	    fstatat(reg->dirfd, file, &now, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = errno == ENOENT ? 1 : -errno;
+		goto out_fd;
+	}
+	if (same_file(&st, &now))
 		r = unlinkat(reg->dirfd, file, 0) == 0 ? 1 : -errno;
+out_fd:
 	close(fd);
 out:
 	unlock_dir(lock);
@@ -961,9 +969,13 @@ int shoal__registry_probe(struct shoal_registry *reg, const char *file,
 
 /*
  * 1 if the entry whose descriptor @dfd we hold went away: unlinked (the
- * owner withdrew it) or its owner died. An owner closes the fds it
- * announced only while withdrawing, so a failure to take them then is not
- * a corrupt descriptor but a service that is gone.
+ * owner withdrew it) or its owner died or is dying. An owner closes the
+ * fds it announced only while withdrawing or exiting, so a failure to take
+ * them then is not a corrupt descriptor but a service that is gone. A
+ * process being killed drops its files (and with them the descriptor's
+ * lock) before its pidfd polls readable, so the lock is asked too: in that
+ * window pidfd_getfd() already fails and its fd server already hangs up
+ * (found by shoal soak).
  */
 static int entry_withdrawn(int dfd, int pidfd)
 {
@@ -972,7 +984,9 @@ static int entry_withdrawn(int dfd, int pidfd)
 
 	if (fstat(dfd, &st) == 0 && st.st_nlink == 0)
 		return 1;
-	return poll(&p, 1, 0) == 1;
+	if (pidfd >= 0 && poll(&p, 1, 0) == 1)
+		return 1;
+	return owner_alive(dfd) == 0;
 }
 
 /* Takes the announced fds by pidfd_getfd; -EPERM when that is refused. */
@@ -991,6 +1005,13 @@ static int take_by_pidfd(int pidfd, const struct shoal__descriptor *d, int *fds)
 				close(fds[i]);
 			if (err == -EPERM || err == -ENOSYS || err == -EACCES)
 				return -EPERM;
+			/* The owner is exiting: its files are going, and its
+			 * pidfd may not poll readable yet. */
+			if (err == -ESRCH)
+				return shoal__fail(-ENOENT,
+						   "owner exited while we took "
+						   "fd %d",
+						   num);
 			return shoal__fail(
 				-EBADMSG, "owner has no fd %d as announced: %s",
 				num, strerror(-err));
@@ -1121,11 +1142,16 @@ int shoal_registry_open(struct shoal_registry *reg, const char *name,
 	} else if (err == -EPERM) {
 		err = shoal__fdclient_fetch(d.socket_name, d.name, d.epoch, fds,
 					    nfds, FETCH_TIMEOUT_NS);
+		if (err && err != -EACCES && entry_withdrawn(dfd, svc->pidfd))
+			err = shoal__fail(-ENOENT,
+					  "'%s' went away while its fd server "
+					  "answered",
+					  name);
 		if (err)
 			goto fail_pidfd;
 		svc->source = SHOAL_FDS_BY_SCM_RIGHTS;
 	} else {
-		if (entry_withdrawn(dfd, svc->pidfd))
+		if (err != -ENOENT && entry_withdrawn(dfd, svc->pidfd))
 			err = shoal__fail(-ENOENT,
 					  "'%s' was withdrawn while we took "
 					  "its fds",
@@ -1231,8 +1257,14 @@ int shoal_service_alive(const struct shoal_service *svc)
 {
 	struct pollfd p = { .fd = svc->pidfd, .events = POLLIN };
 
-	if (svc->death != DEATH_NONE)
-		return poll(&p, 1, 0) == 0; /* POLLIN or POLLHUP: dead */
+	if (svc->death != DEATH_NONE) {
+		/* POLLIN or POLLHUP: dead. A failed poll() (ENOMEM, EINTR)
+		 * tells nothing, and calling a live owner dead would detach
+		 * its peers for good: alive, asked again next time. */
+		int r = poll(&p, 1, 0);
+
+		return r != 1;
+	}
 	/* No death fd: the liveness rule, asked now. */
 	if (owner_alive(svc->dfd) == 0)
 		return 0;

@@ -160,13 +160,33 @@ static int send_verify(void *x)
 	int r;
 
 	(void)x;
+	/* An eventfd write fails with EAGAIN only when its counter is
+	 * saturated, i.e. the fd is readable already, and the library takes
+	 * that for a wake-up made. Injected, it is a state the kernel never
+	 * produces: the message is there, but no wake-up is to be seen. */
+	if (fault_fired_is("write", EAGAIN))
+		goto take;
+	if (fault_fired_is("write", 0) && poll(&p, 1, 0) != 1) {
+		/* The wake-up's own write failed: the subscriber's bit must
+		 * be back, so the next send wakes it. */
+		if (send_op(x)) {
+			fprintf(stderr, "the send after a failed wake-up "
+					"failed; ");
+			return 1;
+		}
+	}
 	if (poll(&p, 1, 10000) != 1) {
 		fprintf(stderr, "send reported success, the sleeping "
 				"subscriber was not woken; ");
 		return 1;
 	}
+take:
 	shoal_sub_disarm(C.sub);
-	r = shoal_sub_take(C.sub, &m, 0);
+	/* The last message sent is the one to check. */
+	while ((r = shoal_sub_take(C.sub, &m, 0)) == 0 &&
+	       (m.len != sizeof(C.seq) ||
+		memcmp(m.data, &C.seq, sizeof(C.seq))))
+		shoal_sub_release(C.sub, &m);
 	if (r)
 		return 1;
 	r = m.len != sizeof(C.seq) || memcmp(m.data, &C.seq, sizeof(C.seq));
@@ -301,29 +321,6 @@ static int destroy_verify(void *x)
 	return n != 0;
 }
 
-/* Reported, not fixed here (see docs/testing.md). */
-static const char *send_known(void *x, const char *fired, int err, int rc)
-{
-	(void)x;
-	(void)err;
-	if (rc == 0 && !strcmp(fired, "write"))
-		return "pubsub_pub.c wake_sleepers() clears the sleeper's bit "
-		       "and ignores a failed eventfd write: send returns 0 "
-		       "and the sleeping subscriber is not woken";
-	return NULL;
-}
-
-static const char *take_known(void *x, const char *fired, int err, int rc)
-{
-	(void)x;
-	(void)err;
-	if (rc == -EPIPE && !strcmp(fired, "poll"))
-		return "registry.c shoal_service_alive() reads a failed "
-		       "poll() of the pidfd as death: the subscriber detaches "
-		       "from a live publisher for good (-EPIPE)";
-	return NULL;
-}
-
 /* ---------------------------------------------------------------------- */
 
 static int run(struct fault_case *c)
@@ -373,13 +370,14 @@ static int test_open_scm(void)
 
 static int test_send(void)
 {
-	struct fault_case c = { .name = "pub send",
-				.setup = send_setup,
-				.op = send_op,
-				.failed = send_failed,
-				.verify = send_verify,
-				.on_handle = 1,
-				.known = send_known };
+	struct fault_case c = {
+		.name = "pub send",
+		.setup = send_setup,
+		.op = send_op,
+		.failed = send_failed,
+		.verify = send_verify,
+		.on_handle = 1,
+	};
 
 	C.sub_flags = 0;
 	return run(&c);
@@ -391,7 +389,6 @@ static int test_take(void)
 				.setup = take_setup,
 				.op = take_empty_op,
 				.on_handle = 1,
-				.known = take_known,
 				.eintr_retried = 1 };
 
 	C.sub_flags = 0;
@@ -406,7 +403,6 @@ static int test_reattach(void)
 				.failed = reattach_failed,
 				.verify = reattach_verify,
 				.on_handle = 1,
-				.known = take_known,
 				.eintr_retried = 1 };
 
 	C.sub_flags = SHOAL_SUB_REATTACH;
