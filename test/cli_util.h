@@ -11,9 +11,12 @@
 #define SHOAL_TEST_CLI_UTIL_H
 
 #include <ctype.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "harness.h"
@@ -352,6 +355,12 @@ static inline int exited_with(const struct proc *p, int want)
 	fprintf(stderr, "exit %d, want %d; stdout '%s', stderr '%s'\n",
 		p->status, want, p->out_buf, p->err_buf);
 	return 0;
+}
+
+/* Whether @p printed @needle, on stdout or on stderr. */
+static inline int printed(const struct proc *p, const char *needle)
+{
+	return strstr(p->out_buf, needle) || strstr(p->err_buf, needle);
 }
 
 /* Whether @s holds @needle; says what it holds if not. */
