@@ -84,13 +84,10 @@ static int test_usage_and_errors(void)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2)
-		return TEST_SKIP;
-	tool = argv[1];
-	atexit(kill_leftovers);
-	if (test_registry_path(path, sizeof(path)))
-		return TEST_FAIL;
-	setenv("SHOAL_DIR", path, 1);
+	int r = cli_test_start(argc, argv, path);
+
+	if (r != TEST_PASS)
+		return r;
 	RUN(test_list_and_clean);
 	RUN(test_usage_and_errors);
 	return test_result();

@@ -515,29 +515,8 @@ static int send_op(void *x)
 
 static int send_verify(void *x)
 {
-	struct pollfd p = { .fd = P->fd(), .events = POLLIN };
-
-	(void)x;
-	/* An eventfd write fails with EAGAIN only when its counter is
-	 * saturated, i.e. the fd is readable already, and the library takes
-	 * that for a wake-up made. Injected, it is a state the kernel never
-	 * produces: the message is there, but no wake-up is to be seen. */
-	if (fault_fired_is("write", EAGAIN))
-		return P->receive() != 0;
-	if (fault_fired_is("write", 0) && poll(&p, 1, 0) != 1) {
-		/* The wake-up's own write failed: the peer's mark must be
-		 * back, so the next send wakes it. */
-		if (P->send()) {
-			fprintf(stderr, "the send after a failed wake-up "
-					"failed; ");
-			return 1;
-		}
-	}
-	if (poll(&p, 1, 10000) != 1) {
-		fprintf(stderr, "send reported success, the sleeping peer "
-				"was not woken; ");
+	if (fault_send_woke(P->fd(), send_op, x, "peer"))
 		return 1;
-	}
 	return P->receive() != 0;
 }
 

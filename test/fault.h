@@ -553,6 +553,40 @@ static inline int fault_is_wait(const char *fired)
 		!strcmp(fired, "epoll_wait") || !strcmp(fired, "nanosleep"));
 }
 
+/*
+ * After a send to a sleeper reported success: 0 if the sleeper's fd @fd
+ * becomes readable (within 10 s), else 1 with a message (@who: the
+ * sleeper). A failed wake-up write is the exception. An injected EAGAIN of
+ * an eventfd write is a state the kernel never produces (the counter is
+ * saturated, i.e. the fd readable already, and the library takes it for a
+ * wake-up made): the message is there, but no wake-up is to be seen: 0.
+ * Any other failed write must have left the sleeper's mark in place, so
+ * that the next send, which @resend(@x) makes, wakes it.
+ */
+static inline int fault_send_woke(int fd, int (*resend)(void *x), void *x,
+				  const char *who)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	if (fault_fired_is("write", EAGAIN))
+		return 0;
+	if (fault_fired_is("write", 0) && poll(&p, 1, 0) != 1) {
+		if (resend(x)) {
+			fprintf(stderr, "the send after a failed wake-up "
+					"failed; ");
+			return 1;
+		}
+	}
+	if (poll(&p, 1, 10000) != 1) {
+		fprintf(stderr,
+			"send reported success, the sleeping %s was not "
+			"woken; ",
+			who);
+		return 1;
+	}
+	return 0;
+}
+
 /* Limits a case to this many sites; a loop that never ends is a bug. */
 #define FAULT_MAX_SITES 4000
 

@@ -680,6 +680,23 @@ static int expect(const struct setup *base, int mg, int ma, int og, int oa)
  */
 static int test_chmod_after_publication(void)
 {
+	/* Each step: a chmod of the registry (or of the directory above it,
+	 * @above), then what the member and the outsider may open. */
+	static const struct {
+		int above;
+		mode_t mode;
+		int mg, ma, og, oa;
+	} steps[] = {
+		/* The registry closed to others: the outsider is out. */
+		{ 0, 02770, 1, 1, 0, 0 },
+		{ 0, 02775, 1, 1, 0, 1 },
+		/* A directory above it closed to others (its group, 60000, is
+		 * the member's too): the outsider cannot reach it any more. */
+		{ 1, 0710, 1, 1, 0, 0 },
+		/* Closed to the group as well: the member is out too. */
+		{ 1, 0700, 0, 0, 0, 0 },
+		{ 1, 0755, 1, 1, 0, 1 },
+	};
 	const struct setup *open_group = &setups[3];
 	struct test_role o;
 	int r;
@@ -690,30 +707,14 @@ static int test_chmod_after_publication(void)
 		 0);
 	CHECK_EQ(start_owner(&o), TEST_PASS);
 	r = expect(open_group, 1, 1, 0, 1);
-	/* The registry closed to others: the outsider is out. */
-	if (r == TEST_PASS && chmod(path, 02770) < 0)
-		r = TEST_FAIL;
-	if (r == TEST_PASS)
-		r = expect(open_group, 1, 1, 0, 0);
-	if (r == TEST_PASS && chmod(path, 02775) < 0)
-		r = TEST_FAIL;
-	if (r == TEST_PASS)
-		r = expect(open_group, 1, 1, 0, 1);
-	/* A directory above it closed to others (its group, 60000, is
-	 * the member's too): the outsider cannot reach it any more. */
-	if (r == TEST_PASS && chmod(top, 0710) < 0)
-		r = TEST_FAIL;
-	if (r == TEST_PASS)
-		r = expect(open_group, 1, 1, 0, 0);
-	/* Closed to the group as well: the member is out too. */
-	if (r == TEST_PASS && chmod(top, 0700) < 0)
-		r = TEST_FAIL;
-	if (r == TEST_PASS)
-		r = expect(open_group, 0, 0, 0, 0);
-	if (r == TEST_PASS && chmod(top, 0755) < 0)
-		r = TEST_FAIL;
-	if (r == TEST_PASS)
-		r = expect(open_group, 1, 1, 0, 1);
+	for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+		if (r == TEST_PASS &&
+		    chmod(steps[k].above ? top : path, steps[k].mode) < 0)
+			r = TEST_FAIL;
+		if (r == TEST_PASS)
+			r = expect(open_group, steps[k].mg, steps[k].ma,
+				   steps[k].og, steps[k].oa);
+	}
 	CHECK_EQ(stop_owner(&o), TEST_PASS);
 	test_remove_tree(top);
 	CHECK_EQ(r, TEST_PASS);

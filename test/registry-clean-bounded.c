@@ -143,13 +143,10 @@ static int test_clean_with_lock_held(void)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2)
-		return TEST_SKIP;
-	tool = argv[1];
-	atexit(kill_leftovers);
-	if (test_registry_path(path, sizeof(path)))
-		return TEST_FAIL;
-	setenv("SHOAL_DIR", path, 1);
+	int r = cli_test_start(argc, argv, path);
+
+	if (r != TEST_PASS)
+		return r;
 	RUN(test_clean_with_lock_held);
 	return test_result();
 }
