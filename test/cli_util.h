@@ -11,12 +11,16 @@
 #define SHOAL_TEST_CLI_UTIL_H
 
 #include <ctype.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "harness.h"
+#include "registry_util.h"
 
 #ifndef WAIT_S
 #define WAIT_S 20
@@ -352,6 +356,30 @@ static inline int exited_with(const struct proc *p, int want)
 	fprintf(stderr, "exit %d, want %d; stdout '%s', stderr '%s'\n",
 		p->status, want, p->out_buf, p->err_buf);
 	return 0;
+}
+
+/*
+ * The start of a tool test's main(): the tool is argv[1] (none: skip),
+ * tool processes still running at exit are killed, and the tool finds a
+ * fresh registry directory, @path (PATH_MAX bytes), through SHOAL_DIR.
+ * TEST_PASS to go on, else the exit status.
+ */
+static inline int cli_test_start(int argc, char **argv, char *path)
+{
+	if (argc < 2)
+		return TEST_SKIP;
+	tool = argv[1];
+	atexit(kill_leftovers);
+	if (test_registry_path(path, PATH_MAX))
+		return TEST_FAIL;
+	setenv("SHOAL_DIR", path, 1);
+	return TEST_PASS;
+}
+
+/* Whether @p printed @needle, on stdout or on stderr. */
+static inline int printed(const struct proc *p, const char *needle)
+{
+	return strstr(p->out_buf, needle) || strstr(p->err_buf, needle);
 }
 
 /* Whether @s holds @needle; says what it holds if not. */

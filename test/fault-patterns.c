@@ -9,8 +9,6 @@
  * whose name contains it (queue, rpc, event, channel).
  */
 #include "fault.h"
-#include "harness.h"
-#include "registry_util.h"
 
 static char path[PATH_MAX];
 
@@ -517,29 +515,8 @@ static int send_op(void *x)
 
 static int send_verify(void *x)
 {
-	struct pollfd p = { .fd = P->fd(), .events = POLLIN };
-
-	(void)x;
-	/* An eventfd write fails with EAGAIN only when its counter is
-	 * saturated, i.e. the fd is readable already, and the library takes
-	 * that for a wake-up made. Injected, it is a state the kernel never
-	 * produces: the message is there, but no wake-up is to be seen. */
-	if (fault_fired_is("write", EAGAIN))
-		return P->receive() != 0;
-	if (fault_fired_is("write", 0) && poll(&p, 1, 0) != 1) {
-		/* The wake-up's own write failed: the peer's mark must be
-		 * back, so the next send wakes it. */
-		if (P->send()) {
-			fprintf(stderr, "the send after a failed wake-up "
-					"failed; ");
-			return 1;
-		}
-	}
-	if (poll(&p, 1, 10000) != 1) {
-		fprintf(stderr, "send reported success, the sleeping peer "
-				"was not woken; ");
+	if (fault_send_woke(P->fd(), send_op, x, "peer"))
 		return 1;
-	}
 	return P->receive() != 0;
 }
 
@@ -559,29 +536,19 @@ static int destroy_op(void *x)
 	return 0;
 }
 
-static int count_fn(const struct shoal_service_info *info, void *user_data)
-{
-	(void)info;
-	(void)user_data;
-	return 0;
-}
-
 /* No live service is left (a stale file is tolerated, and cleaned). */
 static int destroy_verify(void *x)
 {
-	struct shoal_registry *reg;
-	int n;
+	int n, stale;
 
 	(void)x;
 	if (!P->uses_registry)
 		return 0;
-	if (test_registry_open(path, &reg))
+	if (fault_registry_left(path, &n, &stale))
 		return 1;
-	n = shoal_registry_list(reg, count_fn, NULL);
-	if (n == 0 && shoal_registry_clean(reg) >= 0 && !registry_empty())
-		n = -1;
-	shoal_registry_destroy(reg);
-	return n != 0;
+	if (stale != 0)
+		fprintf(stderr, "%d registry entries; ", stale);
+	return n != 0 || stale != 0;
 }
 
 static int run_pattern(const struct pattern *p)
@@ -646,26 +613,16 @@ static int test_channel(void)
 	return run_pattern(&patterns[3]);
 }
 
-static const char *only;
-#define RUN_CASE(fn)                            \
-	do {                                    \
-		if (!only || strstr(#fn, only)) \
-			RUN(fn);                \
-	} while (0)
-
+/* An argument runs only the patterns whose case name contains it. */
 int main(int argc, char **argv)
 {
-	if (test_registry_path(path, sizeof(path)))
-		return TEST_FAIL;
-	setenv("SHOAL_DIR", path, 1);
-	only = argc > 1 ? argv[1] : NULL;
-	if (fault_check_wrapped())
-		return TEST_SKIP;
-	RUN_CASE(test_queue);
-	RUN_CASE(test_rpc);
-	RUN_CASE(test_event);
-	RUN_CASE(test_channel);
-	*strrchr(path, '/') = 0;
-	test_remove_tree(path);
-	return test_result();
+	static const struct fault_test_fn tests[] = {
+		FAULT_TEST(test_queue),
+		FAULT_TEST(test_rpc),
+		FAULT_TEST(test_event),
+		FAULT_TEST(test_channel),
+	};
+
+	return fault_main(argc, argv, path, NULL, NULL, tests,
+			  sizeof(tests) / sizeof(tests[0]));
 }

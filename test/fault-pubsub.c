@@ -8,8 +8,6 @@
  * the sleeper; nothing leaks; the next attempt works.
  */
 #include "fault.h"
-#include "harness.h"
-#include "registry_util.h"
 
 static char path[PATH_MAX];
 
@@ -155,32 +153,11 @@ static int send_op(void *x)
 /* The sleeper was woken, and takes the message. */
 static int send_verify(void *x)
 {
-	struct pollfd p = { .fd = shoal_sub_fd(C.sub), .events = POLLIN };
 	struct shoal_msg m;
 	int r;
 
-	(void)x;
-	/* An eventfd write fails with EAGAIN only when its counter is
-	 * saturated, i.e. the fd is readable already, and the library takes
-	 * that for a wake-up made. Injected, it is a state the kernel never
-	 * produces: the message is there, but no wake-up is to be seen. */
-	if (fault_fired_is("write", EAGAIN))
-		goto take;
-	if (fault_fired_is("write", 0) && poll(&p, 1, 0) != 1) {
-		/* The wake-up's own write failed: the subscriber's bit must
-		 * be back, so the next send wakes it. */
-		if (send_op(x)) {
-			fprintf(stderr, "the send after a failed wake-up "
-					"failed; ");
-			return 1;
-		}
-	}
-	if (poll(&p, 1, 10000) != 1) {
-		fprintf(stderr, "send reported success, the sleeping "
-				"subscriber was not woken; ");
+	if (fault_send_woke(shoal_sub_fd(C.sub), send_op, x, "subscriber"))
 		return 1;
-	}
-take:
 	shoal_sub_disarm(C.sub);
 	/* The last message sent is the one to check. */
 	while ((r = shoal_sub_take(C.sub, &m, 0)) == 0 &&
@@ -291,31 +268,16 @@ static int destroy_op(void *x)
 	return 0;
 }
 
-static int count_fn(const struct shoal_service_info *info, void *user_data)
-{
-	(void)info;
-	(void)user_data;
-	return 0;
-}
-
-/*
- * Nothing live is left. A withdrawal whose own check failed (fstatat in
- * shoal_entry_destroy) may leave a stale file, which the registry's
- * design tolerates (dead owner, no lock) and clean removes.
- */
+/* Nothing live is left (fault_registry_left: a stale file is tolerated). */
 static int destroy_verify(void *x)
 {
-	struct shoal_registry *reg;
-	int n;
+	int n, stale;
 
 	(void)x;
-	if (test_registry_open(path, &reg))
+	if (fault_registry_left(path, &n, &stale))
 		return 1;
-	n = shoal_registry_list(reg, count_fn, NULL);
-	if (n == 0 && shoal_registry_clean(reg) >= 0 &&
-	    fault_dir_entries(path) != 0)
+	if (n == 0 && stale != 0)
 		n = -1;
-	shoal_registry_destroy(reg);
 	if (n != 0)
 		fprintf(stderr, "after destroy: %d live services; ", n);
 	return n != 0;
@@ -327,7 +289,7 @@ static int run(struct fault_case *c)
 {
 	if (!c->teardown)
 		c->teardown = teardown_all;
-	return fault_run(c) ? TEST_FAIL : TEST_PASS;
+	return fault_test(c);
 }
 
 static int test_create(void)
@@ -340,9 +302,10 @@ static int test_create(void)
 	return run(&c);
 }
 
-static int test_open(void)
+/* Open the subscriber, by pidfd_getfd or (@flags) by SCM_RIGHTS. */
+static int run_open(const char *name, uint32_t flags)
 {
-	struct fault_case c = { .name = "sub open",
+	struct fault_case c = { .name = name,
 				.setup = open_setup,
 				.op = open_op,
 				.failed = open_failed,
@@ -350,22 +313,18 @@ static int test_open(void)
 				.undo = open_undo,
 				.eintr_retried = 1 };
 
-	C.sub_flags = 0;
+	C.sub_flags = flags;
 	return run(&c);
+}
+
+static int test_open(void)
+{
+	return run_open("sub open", 0);
 }
 
 static int test_open_scm(void)
 {
-	struct fault_case c = { .name = "sub open by SCM_RIGHTS",
-				.setup = open_setup,
-				.op = open_op,
-				.failed = open_failed,
-				.verify = open_verify,
-				.undo = open_undo,
-				.eintr_retried = 1 };
-
-	C.sub_flags = SHOAL_SUB_NO_PIDFD_GETFD;
-	return run(&c);
+	return run_open("sub open by SCM_RIGHTS", SHOAL_SUB_NO_PIDFD_GETFD);
 }
 
 static int test_send(void)
@@ -426,29 +385,15 @@ static int test_destroy(void)
 	return run(&c);
 }
 
-static const char *only;
-#define RUN_CASE(fn)                            \
-	do {                                    \
-		if (!only || strstr(#fn, only)) \
-			RUN(fn);                \
-	} while (0)
-
 int main(int argc, char **argv)
 {
-	if (test_registry_path(path, sizeof(path)))
-		return TEST_FAIL;
-	setenv("SHOAL_DIR", path, 1);
-	only = argc > 1 ? argv[1] : NULL;
-	if (fault_check_wrapped())
-		return TEST_SKIP;
-	RUN_CASE(test_create);
-	RUN_CASE(test_open);
-	RUN_CASE(test_open_scm);
-	RUN_CASE(test_send);
-	RUN_CASE(test_take);
-	RUN_CASE(test_reattach);
-	RUN_CASE(test_destroy);
-	*strrchr(path, '/') = 0;
-	test_remove_tree(path);
-	return test_result();
+	static const struct fault_test_fn tests[] = {
+		FAULT_TEST(test_create),   FAULT_TEST(test_open),
+		FAULT_TEST(test_open_scm), FAULT_TEST(test_send),
+		FAULT_TEST(test_take),	   FAULT_TEST(test_reattach),
+		FAULT_TEST(test_destroy),
+	};
+
+	return fault_main(argc, argv, path, NULL, NULL, tests,
+			  sizeof(tests) / sizeof(tests[0]));
 }

@@ -12,8 +12,6 @@
 #include <sys/wait.h>
 
 #include "fault.h"
-#include "harness.h"
-#include "registry_util.h"
 
 static char path[PATH_MAX];
 static char top[PATH_MAX - 16];
@@ -558,7 +556,7 @@ static int test_create(void)
 				.undo = create_undo };
 
 	snprintf(C.subdir, sizeof(C.subdir), "%s/sub", top);
-	return fault_run(&c) ? TEST_FAIL : TEST_PASS;
+	return fault_test(&c);
 }
 
 static int test_publish_(void)
@@ -571,37 +569,34 @@ static int test_publish_(void)
 				.undo = publish_undo,
 				.teardown = publish_teardown };
 
-	return fault_run(&c) ? TEST_FAIL : TEST_PASS;
+	return fault_test(&c);
+}
+
+/* Open the live service, by pidfd_getfd or (@flags) by SCM_RIGHTS. */
+static int run_open(const char *name, uint32_t flags)
+{
+	struct fault_case c = { .name = name,
+				.setup = open_setup,
+				.op = open_op,
+				.failed = open_failed,
+				.verify = open_verify,
+				.undo = open_undo,
+				.teardown = open_teardown,
+				.eintr_retried = 1 };
+
+	C.open_flags = flags;
+	return fault_test(&c);
 }
 
 static int test_open(void)
 {
-	struct fault_case c = { .name = "registry open",
-				.setup = open_setup,
-				.op = open_op,
-				.failed = open_failed,
-				.verify = open_verify,
-				.undo = open_undo,
-				.teardown = open_teardown,
-				.eintr_retried = 1 };
-
-	C.open_flags = 0;
-	return fault_run(&c) ? TEST_FAIL : TEST_PASS;
+	return run_open("registry open", 0);
 }
 
 static int test_open_scm(void)
 {
-	struct fault_case c = { .name = "registry open by SCM_RIGHTS",
-				.setup = open_setup,
-				.op = open_op,
-				.failed = open_failed,
-				.verify = open_verify,
-				.undo = open_undo,
-				.teardown = open_teardown,
-				.eintr_retried = 1 };
-
-	C.open_flags = SHOAL_OPEN_NO_PIDFD_GETFD;
-	return fault_run(&c) ? TEST_FAIL : TEST_PASS;
+	return run_open("registry open by SCM_RIGHTS",
+			SHOAL_OPEN_NO_PIDFD_GETFD);
 }
 
 static int test_list(void)
@@ -612,7 +607,7 @@ static int test_list(void)
 				.verify = list_verify,
 				.teardown = open_teardown };
 
-	return fault_run(&c) ? TEST_FAIL : TEST_PASS;
+	return fault_test(&c);
 }
 
 static int test_clean(void)
@@ -624,7 +619,7 @@ static int test_clean(void)
 				.verify = clean_verify,
 				.teardown = clean_teardown };
 
-	return fault_run(&c) ? TEST_FAIL : TEST_PASS;
+	return fault_test(&c);
 }
 
 static int test_watch(void)
@@ -637,7 +632,7 @@ static int test_watch(void)
 				.undo = watch_undo,
 				.teardown = open_teardown };
 
-	return fault_run(&c) ? TEST_FAIL : TEST_PASS;
+	return fault_test(&c);
 }
 
 static int test_watch_gone(void)
@@ -650,42 +645,38 @@ static int test_watch_gone(void)
 				.teardown = gone_teardown,
 				.on_handle = 1 };
 
-	return fault_run(&c) ? TEST_FAIL : TEST_PASS;
+	return fault_test(&c);
 }
 
-/* An argument runs only the cases whose name contains it. */
-static const char *only;
-#define RUN_CASE(fn)                            \
-	do {                                    \
-		if (!only || strstr(#fn, only)) \
-			RUN(fn);                \
-	} while (0)
-
-int main(int argc, char **argv)
+/* What every case uses: the registry, and the directory above it. */
+static int prepare(void)
 {
-	char *slash;
+	char *slash = strrchr(path, '/');
 
-	if (test_registry_path(path, sizeof(path)))
-		return TEST_FAIL;
-	slash = strrchr(path, '/');
 	memcpy(top, path, (size_t)(slash - path));
 	top[slash - path] = 0;
 	if (test_registry_open(path, &C.reg)) {
 		fprintf(stderr, "registry: %s\n", shoal_last_error());
-		return TEST_FAIL;
+		return 1;
 	}
-	only = argc > 1 ? argv[1] : NULL;
-	if (fault_check_wrapped())
-		return TEST_SKIP;
-	RUN_CASE(test_create);
-	RUN_CASE(test_publish_);
-	RUN_CASE(test_open);
-	RUN_CASE(test_open_scm);
-	RUN_CASE(test_list);
-	RUN_CASE(test_clean);
-	RUN_CASE(test_watch);
-	RUN_CASE(test_watch_gone);
+	return 0;
+}
+
+static void finish(void)
+{
 	shoal_registry_destroy(C.reg);
-	test_remove_tree(top);
-	return test_result();
+}
+
+/* An argument runs only the cases whose name contains it. */
+int main(int argc, char **argv)
+{
+	static const struct fault_test_fn tests[] = {
+		FAULT_TEST(test_create), FAULT_TEST(test_publish_),
+		FAULT_TEST(test_open),	 FAULT_TEST(test_open_scm),
+		FAULT_TEST(test_list),	 FAULT_TEST(test_clean),
+		FAULT_TEST(test_watch),	 FAULT_TEST(test_watch_gone),
+	};
+
+	return fault_main(argc, argv, path, prepare, finish, tests,
+			  sizeof(tests) / sizeof(tests[0]));
 }

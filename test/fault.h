@@ -24,7 +24,8 @@
  * checks watch them instead.
  *
  * The header defines the wrappers: include it in exactly one file of a
- * program linked with the --wrap options.
+ * program linked with the --wrap options. It also holds what the programs
+ * share: the case runner fault_run() and the main() frame fault_main().
  */
 #ifndef SHOAL_TEST_FAULT_H
 #define SHOAL_TEST_FAULT_H
@@ -53,7 +54,9 @@
 #include <shoal.h>
 #include <time.h>
 
+#include "harness.h"
 #include "registry_internal.h"
+#include "registry_util.h"
 #include <unistd.h>
 
 /* The errnos every site is made to fail with, in this order. */
@@ -445,6 +448,37 @@ static inline int fault_dir_entries(const char *path)
 	return n;
 }
 
+/* A list callback that only lets list count. */
+static inline int fault_count_fn(const struct shoal_service_info *info,
+				 void *user_data)
+{
+	(void)info;
+	(void)user_data;
+	return 0;
+}
+
+/*
+ * What a destroy left in the registry at @dir: *live, the services still
+ * live (or list's -errno); when none is, clean runs and *stale is the
+ * entries it left (a withdrawal whose own check failed, fstatat in
+ * shoal_entry_destroy, may leave a stale file, which the registry's
+ * design tolerates and clean removes), else 0. -1 if the registry cannot
+ * be opened.
+ */
+static inline int fault_registry_left(const char *dir, int *live, int *stale)
+{
+	struct shoal_registry *reg;
+
+	*live = *stale = 0;
+	if (test_registry_open(dir, &reg))
+		return -1;
+	*live = shoal_registry_list(reg, fault_count_fn, NULL);
+	if (*live == 0 && shoal_registry_clean(reg) >= 0)
+		*stale = fault_dir_entries(dir);
+	shoal_registry_destroy(reg);
+	return 0;
+}
+
 /*
  * One operation to fail at each of its calls in turn. fault_run() calls,
  * for every errno and n = 1, 2, ... until the operation makes fewer than n
@@ -517,6 +551,40 @@ static inline int fault_is_wait(const char *fired)
 	return fired &&
 	       (!strcmp(fired, "ppoll") || !strcmp(fired, "poll") ||
 		!strcmp(fired, "epoll_wait") || !strcmp(fired, "nanosleep"));
+}
+
+/*
+ * After a send to a sleeper reported success: 0 if the sleeper's fd @fd
+ * becomes readable (within 10 s), else 1 with a message (@who: the
+ * sleeper). A failed wake-up write is the exception. An injected EAGAIN of
+ * an eventfd write is a state the kernel never produces (the counter is
+ * saturated, i.e. the fd readable already, and the library takes it for a
+ * wake-up made): the message is there, but no wake-up is to be seen: 0.
+ * Any other failed write must have left the sleeper's mark in place, so
+ * that the next send, which @resend(@x) makes, wakes it.
+ */
+static inline int fault_send_woke(int fd, int (*resend)(void *x), void *x,
+				  const char *who)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	if (fault_fired_is("write", EAGAIN))
+		return 0;
+	if (fault_fired_is("write", 0) && poll(&p, 1, 0) != 1) {
+		if (resend(x)) {
+			fprintf(stderr, "the send after a failed wake-up "
+					"failed; ");
+			return 1;
+		}
+	}
+	if (poll(&p, 1, 10000) != 1) {
+		fprintf(stderr,
+			"send reported success, the sleeping %s was not "
+			"woken; ",
+			who);
+		return 1;
+	}
+	return 0;
 }
 
 /* Limits a case to this many sites; a loop that never ends is a bug. */
@@ -694,6 +762,55 @@ static inline int fault_run_(const struct fault_case *c)
 		"%s: %llu calls, %u faults failed the op, %u absorbed\n",
 		c->name, (unsigned long long)max_sites, failed, tolerated);
 	return 0;
+}
+
+/* A case's result for RUN: TEST_FAIL if fault_run(@c) found a fault. */
+static inline int fault_test(const struct fault_case *c)
+{
+	return fault_run(c) ? TEST_FAIL : TEST_PASS;
+}
+
+/* One test_<case>() of a program, for fault_main(). */
+struct fault_test_fn {
+	const char *name;
+	int (*fn)(void);
+};
+
+#define FAULT_TEST(fn)  \
+	{               \
+#fn, fn \
+	}
+
+/*
+ * The main() of a fault-* program. Makes a fresh registry directory (its
+ * path in @path, PATH_MAX bytes; SHOAL_DIR names it for the patterns that
+ * find the registry by name), calls @prepare (may be NULL; non-zero fails
+ * the program), skips when the library's calls are not wrapped, runs the
+ * @n @tests whose function name contains argv[1] (all of them without an
+ * argument), calls @finish (may be NULL) and removes the directory.
+ * Returns the exit status.
+ */
+static inline int fault_main(int argc, char **argv, char *path,
+			     int (*prepare)(void), void (*finish)(void),
+			     const struct fault_test_fn *tests, size_t n)
+{
+	const char *only = argc > 1 ? argv[1] : NULL;
+
+	if (test_registry_path(path, PATH_MAX))
+		return TEST_FAIL;
+	setenv("SHOAL_DIR", path, 1);
+	if (prepare && prepare())
+		return TEST_FAIL;
+	if (fault_check_wrapped())
+		return TEST_SKIP;
+	for (size_t i = 0; i < n; i++)
+		if (!only || strstr(tests[i].name, only))
+			test_count(tests[i].name, tests[i].fn());
+	if (finish)
+		finish();
+	*strrchr(path, '/') = 0;
+	test_remove_tree(path);
+	return test_result();
 }
 
 #endif

@@ -190,48 +190,25 @@ static int owner_main(int ready, int go)
 	return TEST_PASS;
 }
 
-struct owner {
-	pid_t pid;
-	int go; /* closing it lets the owner finish */
-};
-
-static int start_owner(struct owner *o)
+static int owner_role(void *arg, int ready, int go)
 {
-	struct pollfd p;
-	int ready[2], go[2];
-	char c = 0;
+	(void)arg;
+	return owner_main(ready, go);
+}
 
-	CHECK_EQ(pipe2(ready, O_CLOEXEC), 0);
-	CHECK_EQ(pipe2(go, O_CLOEXEC), 0);
-	fflush(NULL);
-	o->pid = fork();
-	CHECK(o->pid >= 0);
-	if (o->pid == 0) {
-		close(ready[0]);
-		close(go[1]);
-		alarm(ROLE_TIMEOUT_S);
-		if (test_become(UID_OWNER, UID_OWNER, owner_groups, 1))
-			_exit(TEST_FAIL);
-		_exit(owner_main(ready[1], go[0]));
-	}
-	close(ready[1]);
-	close(go[0]);
-	o->go = go[1];
-	p.fd = ready[0];
-	p.events = POLLIN;
-	/* A hang guard only. */
-	CHECK_EQ(poll(&p, 1, ROLE_TIMEOUT_S * 1000), 1);
-	CHECK_EQ(read(ready[0], &c, 1), 1);
-	close(ready[0]);
-	CHECK_EQ(c, 'k');
+/* Forks the owner as UID_OWNER and waits until it has published. */
+static int start_owner(struct test_role *o)
+{
+	CHECK_EQ(test_role_start(o, UID_OWNER, UID_OWNER, owner_groups, 1,
+				 owner_role, NULL, ROLE_TIMEOUT_S),
+		 TEST_PASS);
 	sh->owner_pid = o->pid;
 	return TEST_PASS;
 }
 
-static int stop_owner(struct owner *o)
+static int stop_owner(struct test_role *o)
 {
-	close(o->go);
-	return test_wait_child(o->pid, ROLE_TIMEOUT_S) ? TEST_PASS : TEST_FAIL;
+	return test_role_stop(o, ROLE_TIMEOUT_S);
 }
 
 /* ---- what an attacker finds ------------------------------------------- */
@@ -656,7 +633,7 @@ static int run_role(enum role role, int full)
 static int test_attacks(void)
 {
 	for (size_t i = 0; i < sizeof(setups) / sizeof(setups[0]); i++) {
-		struct owner o;
+		struct test_role o;
 		int r;
 
 		cur = &setups[i];
@@ -703,8 +680,25 @@ static int expect(const struct setup *base, int mg, int ma, int og, int oa)
  */
 static int test_chmod_after_publication(void)
 {
+	/* Each step: a chmod of the registry (or of the directory above it,
+	 * @above), then what the member and the outsider may open. */
+	static const struct {
+		int above;
+		mode_t mode;
+		int mg, ma, og, oa;
+	} steps[] = {
+		/* The registry closed to others: the outsider is out. */
+		{ 0, 02770, 1, 1, 0, 0 },
+		{ 0, 02775, 1, 1, 0, 1 },
+		/* A directory above it closed to others (its group, 60000, is
+		 * the member's too): the outsider cannot reach it any more. */
+		{ 1, 0710, 1, 1, 0, 0 },
+		/* Closed to the group as well: the member is out too. */
+		{ 1, 0700, 0, 0, 0, 0 },
+		{ 1, 0755, 1, 1, 0, 1 },
+	};
 	const struct setup *open_group = &setups[3];
-	struct owner o;
+	struct test_role o;
 	int r;
 
 	cur = open_group;
@@ -713,30 +707,14 @@ static int test_chmod_after_publication(void)
 		 0);
 	CHECK_EQ(start_owner(&o), TEST_PASS);
 	r = expect(open_group, 1, 1, 0, 1);
-	/* The registry closed to others: the outsider is out. */
-	if (r == TEST_PASS && chmod(path, 02770) < 0)
-		r = TEST_FAIL;
-	if (r == TEST_PASS)
-		r = expect(open_group, 1, 1, 0, 0);
-	if (r == TEST_PASS && chmod(path, 02775) < 0)
-		r = TEST_FAIL;
-	if (r == TEST_PASS)
-		r = expect(open_group, 1, 1, 0, 1);
-	/* A directory above it closed to others (its group, 60000, is
-	 * the member's too): the outsider cannot reach it any more. */
-	if (r == TEST_PASS && chmod(top, 0710) < 0)
-		r = TEST_FAIL;
-	if (r == TEST_PASS)
-		r = expect(open_group, 1, 1, 0, 0);
-	/* Closed to the group as well: the member is out too. */
-	if (r == TEST_PASS && chmod(top, 0700) < 0)
-		r = TEST_FAIL;
-	if (r == TEST_PASS)
-		r = expect(open_group, 0, 0, 0, 0);
-	if (r == TEST_PASS && chmod(top, 0755) < 0)
-		r = TEST_FAIL;
-	if (r == TEST_PASS)
-		r = expect(open_group, 1, 1, 0, 1);
+	for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+		if (r == TEST_PASS &&
+		    chmod(steps[k].above ? top : path, steps[k].mode) < 0)
+			r = TEST_FAIL;
+		if (r == TEST_PASS)
+			r = expect(open_group, steps[k].mg, steps[k].ma,
+				   steps[k].og, steps[k].oa);
+	}
 	CHECK_EQ(stop_owner(&o), TEST_PASS);
 	test_remove_tree(top);
 	CHECK_EQ(r, TEST_PASS);

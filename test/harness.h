@@ -75,20 +75,22 @@
 
 static int test_failures_, test_passes_, test_skips_;
 
+/* Count one case's result @r; @name names it in the messages. */
+static inline void test_count(const char *name, int r)
+{
+	if (r == TEST_PASS) {
+		test_passes_++;
+	} else if (r == TEST_SKIP) {
+		fprintf(stderr, "SKIP %s\n", name);
+		test_skips_++;
+	} else {
+		fprintf(stderr, "FAIL %s\n", name);
+		test_failures_++;
+	}
+}
+
 /* Run one case and count its result. */
-#define RUN(fn)                                            \
-	do {                                               \
-		int r_ = fn();                             \
-		if (r_ == TEST_PASS) {                     \
-			test_passes_++;                    \
-		} else if (r_ == TEST_SKIP) {              \
-			fprintf(stderr, "SKIP %s\n", #fn); \
-			test_skips_++;                     \
-		} else {                                   \
-			fprintf(stderr, "FAIL %s\n", #fn); \
-			test_failures_++;                  \
-		}                                          \
-	} while (0)
+#define RUN(fn) test_count(#fn, fn())
 
 /* Exit status for main(). */
 static inline int test_result(void)

@@ -40,13 +40,7 @@
 #include "rpc_internal.h"
 #include "event_layout.h"
 #include "layout.h"
-
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_pidfd_getfd
-#define SYS_pidfd_getfd 438
-#endif
+#include "pidfd_util.h"
 
 /* Longest the attack lasts, when the stream does not finish phase 1. */
 #define ATTACK_MAX_S 20
@@ -105,7 +99,7 @@ static int steal_eventfds(pid_t pid, struct weapons *w)
 	int pidfd, err = 0;
 	DIR *d;
 
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	pidfd = test_pidfd_open(pid);
 	if (pidfd < 0)
 		return -errno;
 	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
@@ -127,7 +121,7 @@ static int steal_eventfds(pid_t pid, struct weapons *w)
 		target[n] = 0;
 		if (strcmp(target, "anon_inode:[eventfd]"))
 			continue;
-		fd = (int)syscall(SYS_pidfd_getfd, pidfd, atoi(e->d_name), 0);
+		fd = test_pidfd_getfd(pidfd, atoi(e->d_name));
 		if (fd < 0) {
 			err = -errno;
 			break;
@@ -300,9 +294,7 @@ static int ps_publisher(void)
 	struct shoal_pub *pub;
 	unsigned char buf[MAX_LEN];
 
-	CHECK_EQ(test_registry_open(path, &reg), 0);
-	shoal_pub_options_init(&o);
-	o.registry = reg;
+	CHECK_EQ(psu_pub_options(path, &reg, &o), 0);
 	o.delivery = SHOAL_DELIVERY_RELIABLE;
 	o.capacity = 32;
 	o.max_payload = MAX_LEN;

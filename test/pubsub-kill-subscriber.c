@@ -59,9 +59,7 @@ static int publisher(void)
 	struct shoal_pub *pub;
 	unsigned char buf[MAX_LEN];
 
-	CHECK_EQ(test_registry_open(path, &reg), 0);
-	shoal_pub_options_init(&o);
-	o.registry = reg;
+	CHECK_EQ(psu_pub_options(path, &reg, &o), 0);
 	o.capacity = capacity;
 	o.max_payload = MAX_LEN;
 	CHECK_EQ(shoal_pub_create("kill/holder", &o, &pub), 0);
@@ -212,9 +210,7 @@ static int test_close_stops_gating(void)
 	CHECK(c >= 0);
 	if (c == 0)
 		_exit(closer());
-	CHECK_EQ(test_registry_open(path, &reg), 0);
-	shoal_pub_options_init(&o);
-	o.registry = reg;
+	CHECK_EQ(psu_pub_options(path, &reg, &o), 0);
 	o.capacity = 4;
 	o.send_timeout_ns = 0;
 	CHECK_EQ(shoal_pub_create("kill/closer", &o, &pub), 0);
@@ -276,9 +272,7 @@ static int test_limit(void)
 	CHECK(a >= 0);
 	if (a == 0)
 		_exit(member());
-	CHECK_EQ(test_registry_open(path, &reg), 0);
-	shoal_pub_options_init(&o);
-	o.registry = reg;
+	CHECK_EQ(psu_pub_options(path, &reg, &o), 0);
 	o.capacity = 8;
 	o.max_subscribers = 2;
 	CHECK_EQ(shoal_pub_create("kill/limit", &o, &pub), 0);

@@ -113,9 +113,7 @@ static int publisher(void)
 	struct shoal_pub_stats st;
 	unsigned char buf[MAX_LEN];
 
-	CHECK_EQ(test_registry_open(path, &reg), 0);
-	shoal_pub_options_init(&o);
-	o.registry = reg;
+	CHECK_EQ(psu_pub_options(path, &reg, &o), 0);
 	o.delivery = SHOAL_DELIVERY_LOSSY;
 	o.capacity = capacity;
 	o.max_payload = MAX_LEN;
@@ -376,9 +374,7 @@ static int big_publisher(void)
 	struct shoal_pub *pub;
 	struct shoal_pub_stats st;
 
-	CHECK_EQ(test_registry_open(path, &reg), 0);
-	shoal_pub_options_init(&o);
-	o.registry = reg;
+	CHECK_EQ(psu_pub_options(path, &reg, &o), 0);
 	o.delivery = SHOAL_DELIVERY_LOSSY;
 	o.capacity = 2;
 	o.max_payload = BIG_MAX;

@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "registry_util.h"
+
 #define PSU_MIN_LEN 16u
 #define PSU_SEC 1000000000LL
 
@@ -249,5 +251,21 @@ static inline void psu_watchdog(unsigned seconds)
 		}                                                             \
 		psu_ok_;                                                      \
 	})
+
+/*
+ * A publisher process's start: opens the registry at @path into *@reg and
+ * initialises @o for a publisher on it (o->registry set). 0 or -errno.
+ */
+static inline int psu_pub_options(const char *path, struct shoal_registry **reg,
+				  struct shoal_pub_options *o)
+{
+	int r = test_registry_open(path, reg);
+
+	if (r)
+		return r;
+	shoal_pub_options_init(o);
+	o->registry = *reg;
+	return 0;
+}
 
 #endif

@@ -23,6 +23,7 @@
 #endif
 #include "harness.h"
 #include "registry_util.h"
+#include "pidfd_util.h"
 #include "registry_internal.h"
 
 #include <ftw.h>
@@ -35,13 +36,6 @@
 #include <stddef.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_pidfd_getfd
-#define SYS_pidfd_getfd 438
-#endif
 
 #if defined(__x86_64__)
 #define TEST_AUDIT_ARCH AUDIT_ARCH_X86_64
@@ -251,7 +245,7 @@ static int opener_main(const struct opener_plan *plan)
 	struct shoal__descriptor d;
 	struct shoal_service_info info;
 	struct shoal_registry *reg;
-	int pidfd, fds[2];
+	int fds[2];
 
 	if (plan->uid != (uid_t)-1)
 		CHECK_EQ(become(plan->uid), 0);
@@ -263,12 +257,8 @@ static int opener_main(const struct opener_plan *plan)
 
 	if (plan->getfd_errno) {
 		/* The refusal the open has to work around is real. */
-		pidfd = (int)syscall(SYS_pidfd_open, owner_pid, 0);
-		CHECK(pidfd >= 0);
-		errno = 0;
-		CHECK(syscall(SYS_pidfd_getfd, pidfd, d.memfd, 0) < 0);
-		CHECK_EQ(errno, plan->getfd_errno);
-		close(pidfd);
+		CHECK_EQ(test_getfd_refusal(owner_pid, d.memfd),
+			 plan->getfd_errno);
 	}
 	if (plan->control_source)
 		CHECK_EQ(open_check(reg, 0, plan->control_source, 0),

@@ -29,6 +29,7 @@
 #include "harness.h"
 #include "registry_util.h"
 #include "user_util.h"
+#include "pidfd_util.h"
 #include "registry_internal.h"
 
 #include <dirent.h>
@@ -38,13 +39,6 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_pidfd_getfd
-#define SYS_pidfd_getfd 438
-#endif
 
 #define UID_OWNER 60001
 #define UID_OTHER 60002
@@ -127,11 +121,6 @@ static int see(const struct shoal_service_info *info, void *user_data)
 
 /* ---- the owner role: publishes, then stays until told to go ----------- */
 
-struct owner {
-	pid_t pid;
-	int go; /* write end; closing it lets the owner finish */
-};
-
 /* What the owner publishes. */
 struct owner_plan {
 	int group; /* a group registry */
@@ -181,42 +170,21 @@ static int owner_main(const struct owner_plan *plan, int ready, int go)
 	return TEST_PASS;
 }
 
-/* Forks the owner as uid 60001 (a member of 60100) and waits for it. */
-static int start_owner(const struct owner_plan *plan, struct owner *o)
+static int owner_role(void *plan, int ready, int go)
 {
-	struct pollfd p;
-	int ready[2], go[2];
-	char c = 0;
-
-	CHECK_EQ(pipe2(ready, O_CLOEXEC), 0);
-	CHECK_EQ(pipe2(go, O_CLOEXEC), 0);
-	o->pid = fork();
-	CHECK(o->pid >= 0);
-	if (o->pid == 0) {
-		close(ready[0]);
-		close(go[1]);
-		alarm(ROLE_TIMEOUT_S);
-		if (test_become(UID_OWNER, UID_OWNER, shared_group, 1))
-			_exit(TEST_FAIL);
-		_exit(owner_main(plan, ready[1], go[0]));
-	}
-	close(ready[1]);
-	close(go[0]);
-	o->go = go[1];
-	p.fd = ready[0];
-	p.events = POLLIN;
-	/* A hang guard only: the owner answers at once. */
-	CHECK_EQ(poll(&p, 1, ROLE_TIMEOUT_S * 1000), 1);
-	CHECK_EQ(read(ready[0], &c, 1), 1);
-	close(ready[0]);
-	CHECK_EQ(c, 'k');
-	return TEST_PASS;
+	return owner_main(plan, ready, go);
 }
 
-static int stop_owner(struct owner *o)
+/* Forks the owner as uid 60001 (a member of 60100) and waits for it. */
+static int start_owner(const struct owner_plan *plan, struct test_role *o)
 {
-	close(o->go);
-	return test_wait_child(o->pid, ROLE_TIMEOUT_S) ? TEST_PASS : TEST_FAIL;
+	return test_role_start(o, UID_OWNER, UID_OWNER, shared_group, 1,
+			       owner_role, (void *)plan, ROLE_TIMEOUT_S);
+}
+
+static int stop_owner(struct test_role *o)
+{
+	return test_role_stop(o, ROLE_TIMEOUT_S);
 }
 
 /* ---- directory creation ----------------------------------------------- */
@@ -296,7 +264,7 @@ static int other_user(void *arg)
 {
 	struct shoal_registry *reg = NULL;
 	char file[PATH_MAX];
-	int fds[2], pidfd;
+	int fds[2];
 
 	(void)arg;
 	/* Cannot attach (the directory is 0700), so cannot list, open or
@@ -312,12 +280,7 @@ static int other_user(void *arg)
 	CHECK(unlink(file) < 0 && errno == EACCES);
 	/* Knowing the owner's pid and fd numbers (the parent read them for
 	 * us) does not help: pidfd_getfd across uids is refused... */
-	pidfd = (int)syscall(SYS_pidfd_open, owner_pid, 0);
-	CHECK(pidfd >= 0);
-	errno = 0;
-	CHECK(syscall(SYS_pidfd_getfd, pidfd, svc_desc.memfd, 0) < 0 &&
-	      errno == EPERM);
-	close(pidfd);
+	CHECK_EQ(test_getfd_refusal(owner_pid, svc_desc.memfd), EPERM);
 	/* ...and so is asking the fd server, with the right socket, name and
 	 * epoch: the server judges by SO_PEERCRED. */
 	CHECK_EQ(shoal__fdclient_fetch(
@@ -335,7 +298,7 @@ static int test_private_registry_closed_to_others(void)
 		.count = 1,
 	};
 	char file[PATH_MAX];
-	struct owner o;
+	struct test_role o;
 	struct stat st;
 
 	CHECK_EQ(fresh_path(UID_OWNER), TEST_PASS);
@@ -473,7 +436,7 @@ static int member(void *arg)
 	const char *marker;
 	char want[64];
 	struct seen seen = { 0 };
-	int fds[2], pidfd;
+	int fds[2];
 
 	(void)arg;
 	snprintf(want, sizeof(want), "owner %d", (int)owner_pid);
@@ -482,12 +445,7 @@ static int member(void *arg)
 	CHECK_EQ(open_registry(1, &reg), 0);
 
 	/* pidfd_getfd is refused across uids... */
-	pidfd = (int)syscall(SYS_pidfd_open, owner_pid, 0);
-	CHECK(pidfd >= 0);
-	errno = 0;
-	CHECK(syscall(SYS_pidfd_getfd, pidfd, shared_desc.memfd, 0) < 0 &&
-	      errno == EPERM);
-	close(pidfd);
+	CHECK_EQ(test_getfd_refusal(owner_pid, shared_desc.memfd), EPERM);
 	/* ...so the open goes through the owner's fd server. */
 	CHECK_EQ(shoal_registry_open(reg, "shared", 0, &svc), 0);
 	CHECK_EQ(shoal_service_fd_source(svc), SHOAL_FDS_BY_SCM_RIGHTS);
@@ -547,7 +505,7 @@ static int test_group_registry(void)
 		.count = 2,
 		.expect_note = "member",
 	};
-	struct owner o;
+	struct test_role o;
 
 	CHECK_EQ(fresh_path(UID_OWNER), TEST_PASS);
 	CHECK_EQ(start_owner(&plan, &o), TEST_PASS);
@@ -614,7 +572,7 @@ static int test_lock_holder_cannot_wedge_owner(void)
 	struct shoal_registry *reg = NULL;
 	struct shoal_service *svc = NULL;
 	int ready[2], go[2], ok;
-	struct owner o;
+	struct test_role o;
 	pid_t holder;
 	char c = 0;
 

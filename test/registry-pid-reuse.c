@@ -23,6 +23,7 @@
 
 #include "harness.h"
 #include "registry_util.h"
+#include "ns_util.h"
 
 #include "../src/registry_internal.h"
 
@@ -115,20 +116,8 @@ static void owner(int ready)
 		pause();
 }
 
-static int write_file(const char *file, const char *text)
-{
-	int fd = open(file, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, text, strlen(text));
-	close(fd);
-	return n == (ssize_t)strlen(text) ? 0 : -1;
-}
-
-/* pid 1 of the namespace; exit status is the test's. */
-static int ns_init(void)
+/* pid 1 of the namespace, with its own /proc; exit status is the test's. */
+static int ns_init(void *arg)
 {
 	struct shoal_registry *reg;
 	struct shoal_service *svc;
@@ -137,10 +126,7 @@ static int ns_init(void)
 	pid_t own, again;
 	uint64_t start;
 
-	if (mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		  NULL) < 0)
-		return TEST_SKIP;
+	(void)arg;
 	CHECK_EQ(pipe(pipefd), 0);
 	own = fork();
 	CHECK(own >= 0);
@@ -164,7 +150,7 @@ static int ns_init(void)
 	 * (the registry.md section on liveness says so). */
 	for (;;) {
 		snprintf(buf, sizeof(buf), "%d", (int)own - 1);
-		if (write_file("/proc/sys/kernel/ns_last_pid", buf))
+		if (test_write_file("/proc/sys/kernel/ns_last_pid", buf))
 			return TEST_SKIP;
 		again = fork();
 		CHECK(again >= 0);
@@ -196,23 +182,8 @@ static int test_real_pid_reuse(void)
 
 	if (geteuid() != 0)
 		return TEST_SKIP;
-	child = fork();
+	child = test_ns_spawn(CLONE_NEWPID, ns_init, NULL, NULL);
 	CHECK(child >= 0);
-	if (child == 0) {
-		pid_t init;
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (unshare(CLONE_NEWPID | CLONE_NEWNS) < 0)
-			_exit(TEST_SKIP);
-		init = fork();
-		if (init < 0)
-			_exit(TEST_FAIL);
-		if (init == 0)
-			_exit(ns_init());
-		if (waitpid(init, &status, 0) != init || !WIFEXITED(status))
-			_exit(TEST_FAIL);
-		_exit(WEXITSTATUS(status));
-	}
 	CHECK_EQ(waitpid(child, &status, 0), child);
 	CHECK(WIFEXITED(status));
 	if (WEXITSTATUS(status) == TEST_SKIP)

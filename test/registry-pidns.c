@@ -35,6 +35,8 @@
 #include "harness.h"
 #include "registry_util.h"
 #include "pubsub_util.h"
+#include "pidfd_util.h"
+#include "ns_util.h"
 
 #define SVC "ns/svc"
 #define PUB "ns/pub"
@@ -74,18 +76,6 @@ static int wait_flag(_Atomic int *flag)
 	return 0;
 }
 
-static int write_file(const char *file, const char *text)
-{
-	int fd = open(file, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, text, strlen(text));
-	close(fd);
-	return n == (ssize_t)strlen(text) ? 0 : -1;
-}
-
 /* Installs a filter that answers pidfd_open and pidfd_getfd with EPERM. */
 static int refuse_pidfd_syscalls(void)
 {
@@ -96,9 +86,8 @@ static int refuse_pidfd_syscalls(void)
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 			 offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 434 /* pidfd_open */, 2, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 438 /* pidfd_getfd */, 1,
-			 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_open, 2, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_getfd, 1, 0),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 		BPF_STMT(BPF_RET | BPF_K,
 			 SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
@@ -110,57 +99,16 @@ static int refuse_pidfd_syscalls(void)
 	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
 		return -1;
 	/* It must bite. */
-	if (syscall(434, getpid(), 0) >= 0 || errno != EPERM)
+	if (test_pidfd_open(getpid()) >= 0 || errno != EPERM)
 		return -1;
 	return 0;
 }
 
-/*
- * Runs @fn as pid 1 of fresh namespaces (@nsflags: CLONE_NEWPID, maybe
- * with CLONE_NEWUSER; 0: none, @fn runs in a plain child) with its own
- * /proc. Returns the pid of the process to wait for; its exit status is
- * @fn's, TEST_SKIP if the namespaces could not be made. ctl->init_pid gets
- * the pid running @fn, as we number it.
- */
+/* Runs @fn as pid 1 of fresh namespaces (test_ns_spawn); ctl->init_pid
+ * gets the pid running @fn, as we number it. */
 static pid_t spawn(int nsflags, int (*fn)(void *), void *arg)
 {
-	pid_t outer = fork();
-
-	if (outer != 0)
-		return outer;
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (nsflags) {
-		pid_t init;
-		int status;
-
-		if (unshare(nsflags | CLONE_NEWNS) < 0)
-			_exit(TEST_SKIP);
-		if ((nsflags & CLONE_NEWUSER) &&
-		    (write_file("/proc/self/setgroups", "deny") ||
-		     write_file("/proc/self/uid_map", "0 0 1") ||
-		     write_file("/proc/self/gid_map", "0 0 1")))
-			_exit(TEST_SKIP);
-		init = fork();
-		if (init < 0)
-			_exit(TEST_FAIL);
-		if (init == 0) {
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			if (mount("none", "/", NULL, MS_REC | MS_PRIVATE,
-				  NULL) < 0 ||
-			    mount("proc", "/proc", "proc",
-				  MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-				_exit(TEST_SKIP);
-			_exit(fn(arg));
-		}
-		atomic_store(&ctl->init_pid, init);
-		if (waitpid(init, &status, 0) != init)
-			_exit(TEST_FAIL);
-		if (WIFSIGNALED(status))
-			_exit(128 + WTERMSIG(status));
-		_exit(WEXITSTATUS(status));
-	}
-	atomic_store(&ctl->init_pid, getpid());
-	_exit(fn(arg));
+	return test_ns_spawn(nsflags, fn, arg, &ctl->init_pid);
 }
 
 /* The publisher: SVC (a channel) and PUB (lossy pub/sub), writing on. */
