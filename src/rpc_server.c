@@ -107,6 +107,7 @@ struct shoal_server {
 	uint32_t incarnations;
 	struct shoal_waiter waiter;
 	uint64_t events_sleeps; /* waiter sleeps when events were last read */
+	int64_t swept_ns;	/* when sweep() last ran from an idle take */
 	int check_events;
 	uint32_t calls;
 	/* The outstanding response loan. */
@@ -696,13 +697,20 @@ int shoal_server_take(struct shoal_server *s, struct shoal_request *req,
 			process_events(s);
 			continue;
 		}
+		/* Idle: every SWEEP_SLICE_NS look at every line, by the clock.
+		 * Not by "a wait step timed out": the waiter wakes every
+		 * notify slice and the events it brings end the step as
+		 * ready, so a slice-long idle step never came and a client
+		 * whose death no pidfd reports was never dropped. */
+		if (shoal__now_ns() - s->swept_ns >= SWEEP_SLICE_NS) {
+			sweep(s);
+			s->swept_ns = shoal__now_ns();
+		}
 		err = shoal__wait_step(&s->waiter, server_ready, s, timeout_ns,
 				       &deadline, SWEEP_SLICE_NS,
 				       "server: no request came");
 		if (err < 0)
 			return err;
-		if (err == 1)
-			sweep(s); /* idle for a slice: look at every line */
 	}
 }
 
