@@ -194,7 +194,7 @@ static int run_line(const struct bench_figure *f,
  *
  * bare-seq: shoal's algorithm with nothing else: each slot starts with an
  * 8-byte sequence number, slots are packed at 8-byte alignment (the
- * geometry of a shoal ring, src/layout.h), the producer release-stores
+ * geometry of a shoal ring, src/segment/layout.h), the producer release-stores
  * seq = pos + 1 after the payload and the consumer polls the slot itself;
  * head is never shared. It tells how much of shoal's cost is the algorithm
  * and how much the API around it.

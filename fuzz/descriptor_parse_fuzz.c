@@ -44,8 +44,8 @@
 
 #include <shoal/registry.h>
 
-#include "layout.h"
-#include "registry_internal.h"
+#include "segment/layout.h"
+#include "registry/registry_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

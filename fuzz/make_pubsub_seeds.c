@@ -28,7 +28,7 @@
 #include <sys/stat.h>
 
 #include "pubsub_fuzz.h"
-#include "pubsub_internal.h"
+#include "patterns/pubsub_internal.h"
 
 static char outdir[4096];
 static int failures;

@@ -12,7 +12,7 @@
  * than a 16 KiB one, and the format does not need the file to be a page
  * multiple. One seed comes from shoal_segment_create() itself, so the corpus
  * starts from what the library really writes; the others are built from the
- * format in src/layout.h, valid ones (including forward-compatible shapes a
+ * format in src/segment/layout.h, valid ones (including forward-compatible shapes a
  * later minor version may write) and one corruption of each kind of check, so
  * the fuzzer starts next to every error path.
  */
@@ -30,8 +30,8 @@
 
 #include <shoal/segment.h>
 
-#include "layout.h"
-#include "registry_internal.h"
+#include "segment/layout.h"
+#include "registry/registry_internal.h"
 
 static const char *outdir;
 static int failures;

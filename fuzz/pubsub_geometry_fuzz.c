@@ -46,7 +46,7 @@
 #include <shoal/segment.h>
 
 #include "pubsub_fuzz.h"
-#include "pubsub_internal.h"
+#include "patterns/pubsub_internal.h"
 
 /*
  * Objects aligned to less than 8 bytes. The segment format accepts any

@@ -59,7 +59,7 @@
 #include <shoal/registry.h>
 
 #include "pubsub_fuzz.h"
-#include "pubsub_internal.h"
+#include "patterns/pubsub_internal.h"
 
 /*
  * Subscribers that take their fds by SCM_RIGHTS (SHOAL_SUB_NO_PIDFD_GETFD)

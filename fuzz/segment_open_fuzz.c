@@ -36,7 +36,7 @@
 
 #include <shoal/segment.h>
 
-#include "layout.h"
+#include "segment/layout.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Fuzz target: the variable-length byte ring (src/ring_var.c), driven by one
+ * Fuzz target: the variable-length byte ring (src/ring/ring_var.c), driven by one
  * consumer and two producer handles in one thread, while the input may
  * overwrite any 8 bytes of the region (header lines, record headers,
  * payload) as a hostile peer could.
@@ -35,7 +35,7 @@
 
 #include <shoal/ring_var.h>
 
-#include "ring_var_layout.h"
+#include "ring/ring_var_layout.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

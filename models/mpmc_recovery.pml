@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The MPMC ring's claim/commit protocol with dead-claimant recovery
- * (src/ring_mpmc.c, docs/ring-mpmc.md), checked exhaustively by spin: every
+ * (src/ring/ring_mpmc.c, docs/ring-mpmc.md), checked exhaustively by spin: every
  * interleaving of 2 producers (pushing NMSG1 and NMSG2 messages) and 2
  * consumers on a 2-cell ring, where up to MAXDEAD_P producers and MAXDEAD_C
  * consumers die, each before any one of its steps. scripts/check-models.sh

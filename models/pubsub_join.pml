@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Reliable pub/sub: a subscriber joining while the publisher sends
- * (src/pubsub_pub.c, src/pubsub_sub.c join_line(), docs/pubsub.md
+ * (src/patterns/pubsub_pub.c, src/patterns/pubsub_sub.c join_line(), docs/pubsub.md
  * "Joining, leaving and liveness"), checked exhaustively by spin.
  *
  * One publisher sends NMSG messages through a ring of C slots, by single

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The variable-length byte ring's MPSC claim/commit protocol
- * (src/ring_var.c, docs/var-ring.md), checked exhaustively by spin: 2
+ * (src/ring/ring_var.c, docs/var-ring.md), checked exhaustively by spin: 2
  * producers each push NREC (3) records of 1 or 2 payload words through an
  * 8-word data area to one consumer, over every interleaving of their
  * memory accesses. No deaths: the var ring has no recovery (a producer

@@ -21,8 +21,8 @@
 #include "harness.h"
 #include "registry_util.h"
 #include "pubsub_util.h"
-#include "event_layout.h"
-#include "registry_internal.h"
+#include "patterns/event_layout.h"
+#include "registry/registry_internal.h"
 
 static char path[PATH_MAX];
 static struct shoal_registry *reg;

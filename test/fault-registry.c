@@ -508,7 +508,7 @@ static int gone_op(void *x)
 /*
  * Between the failed attempt and the next: the dead owner's file is
  * cleaned. A watch that could not pin the owner (pidfd_open failed: the
- * early warning is lost by design, src/watch.c pin()) learns of the death
+ * early warning is lost by design, src/registry/watch.c pin()) learns of the death
  * only then; one that did must not report it twice.
  */
 static int gone_failed(void *x)

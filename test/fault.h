@@ -55,7 +55,7 @@
 #include <time.h>
 
 #include "harness.h"
-#include "registry_internal.h"
+#include "registry/registry_internal.h"
 #include "registry_util.h"
 #include <unistd.h>
 

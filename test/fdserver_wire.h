@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The fd server's wire format, as a client that does not use the library
- * sees it (the description at the top of src/fdserver.c), for tests that
+ * sees it (the description at the top of src/registry/fdserver.c), for tests that
  * send raw requests: their own copy of the format, so that a change to the
  * library's shows up as a failing test instead of moving both sides.
  */

@@ -35,11 +35,11 @@
 #include "harness.h"
 #include "registry_util.h"
 #include "pubsub_util.h"
-#include "pubsub_internal.h"
-#include "registry_internal.h"
-#include "rpc_internal.h"
-#include "event_layout.h"
-#include "layout.h"
+#include "patterns/pubsub_internal.h"
+#include "registry/registry_internal.h"
+#include "patterns/rpc_internal.h"
+#include "patterns/event_layout.h"
+#include "segment/layout.h"
 #include "pidfd_util.h"
 
 /* Longest the attack lasts, when the stream does not finish phase 1. */

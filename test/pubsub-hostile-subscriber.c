@@ -30,8 +30,8 @@
 #include "harness.h"
 #include "registry_util.h"
 #include "pubsub_util.h"
-#include "pubsub_layout.h"
-#include "registry_internal.h"
+#include "patterns/pubsub_layout.h"
+#include "registry/registry_internal.h"
 
 #define MAX_LEN 256u
 #define CAPACITY 64u

@@ -34,7 +34,7 @@
 #include "harness.h"
 #include "registry_util.h"
 #include "pubsub_util.h"
-#include "pubsub_internal.h"
+#include "patterns/pubsub_internal.h"
 
 #define CAPACITY 4u
 #define MAX_LEN 64u

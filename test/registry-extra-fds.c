@@ -22,13 +22,13 @@
  * fds too. No fd leaks.
  *
  * The raw requests below speak the wire format described at the top of
- * src/fdserver.c from their own copy of it.
+ * src/registry/fdserver.c from their own copy of it.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "registry_internal.h"
-#include "fdcheck.h"
+#include "registry/registry_internal.h"
+#include "segment/fdcheck.h"
 
 #include "harness.h"
 #include "registry_util.h"
@@ -525,7 +525,7 @@ static int test_descriptor_minor(void)
 
 /* The wire: hostile indices and requests ------------------------------- */
 
-/* Our own copy of the request (src/fdserver.c). */
+/* Our own copy of the request (src/registry/fdserver.c). */
 #define WIRE_REQ_MAGIC 0x51444653u
 #define WIRE_REP_MAGIC 0x52444653u
 #define WIRE_V1_SIZE 272

@@ -24,7 +24,7 @@
 #endif
 #include "harness.h"
 #include "registry_util.h"
-#include "registry_internal.h"
+#include "registry/registry_internal.h"
 
 #include <fcntl.h>
 #include <ftw.h>

@@ -1,7 +1,7 @@
 /* shoal-test: label=unit timeout=30 */
-/* Service names and their escaping into file names (src/names.c). */
+/* Service names and their escaping into file names (src/registry/names.c). */
 #include "harness.h"
-#include "registry_internal.h"
+#include "registry/registry_internal.h"
 
 static int test_valid_names(void)
 {

@@ -24,7 +24,7 @@
 #include "harness.h"
 #include "registry_util.h"
 #include "pidfd_util.h"
-#include "registry_internal.h"
+#include "registry/registry_internal.h"
 
 #include <ftw.h>
 #include <grp.h>

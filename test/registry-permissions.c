@@ -30,7 +30,7 @@
 #include "registry_util.h"
 #include "user_util.h"
 #include "pidfd_util.h"
-#include "registry_internal.h"
+#include "registry/registry_internal.h"
 
 #include <dirent.h>
 #include <ftw.h>

@@ -25,7 +25,7 @@
 #include "registry_util.h"
 #include "ns_util.h"
 
-#include "../src/registry_internal.h"
+#include "registry/registry_internal.h"
 
 static char path[PATH_MAX];
 

@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "harness.h"
-#include "registry_internal.h"
+#include "registry/registry_internal.h"
 #include "registry_util.h"
 
 static char path[PATH_MAX];

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "harness.h"
-#include "layout.h"
+#include "segment/layout.h"
 
 struct ring {
 	void *mem;

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 
 #include "harness.h"
-#include "ring_var_layout.h"
+#include "ring/ring_var_layout.h"
 
 static const uint32_t modes[] = { SHOAL_VARRING_SPSC, SHOAL_VARRING_MPSC };
 

@@ -7,7 +7,7 @@
  * sanitizers), with positions that wrap through the top of their counter.
  * It checks the logic of the protocol (who owns which bytes, padding,
  * out-of-order commits, the zero invariant), not the memory orderings:
- * those are what the release/acquire pairs in src/ring_var.c and the
+ * those are what the release/acquire pairs in src/ring/ring_var.c and the
  * ThreadSanitizer runs of the stress tests are for.
  *
  * Units are 8-byte words; positions are 8-bit word counters (the library's

@@ -16,7 +16,7 @@
 #include "harness.h"
 #include "registry_util.h"
 #include "pubsub_util.h"
-#include "rpc_internal.h"
+#include "patterns/rpc_internal.h"
 
 #define MS (1000 * 1000LL)
 #define MAX_REQ 64u

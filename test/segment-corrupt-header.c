@@ -25,7 +25,7 @@
 #include <shoal/segment.h>
 
 #include "harness.h"
-#include "layout.h"
+#include "segment/layout.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -287,7 +287,7 @@ static int test_epoch_and_state(void)
 	CORRUPT(0, "epoch UINT64_MAX", hdr()->epoch = UINT64_MAX);
 	/* INIT means "not yet": the caller should retry. */
 	CORRUPT(-EAGAIN, "state INIT", hdr()->state = SHOAL__SEG_STATE_INIT);
-	/* Any other value is neither, so it is corrupt (src/layout.h). */
+	/* Any other value is neither, so it is corrupt (src/segment/layout.h). */
 	CORRUPT(-EBADMSG, "state 1", hdr()->state = 1);
 	CORRUPT(-EBADMSG, "state READY ^ 1",
 		hdr()->state = SHOAL__SEG_STATE_READY ^ 1);
@@ -448,7 +448,7 @@ static int test_entry_name_kind(void)
 }
 
 /*
- * Build, from the format alone (src/layout.h), an image of @n objects of 64
+ * Build, from the format alone (src/segment/layout.h), an image of @n objects of 64
  * bytes each, right after the table, in a file of exactly the bytes needed
  * (not a page multiple). Returns its length.
  */

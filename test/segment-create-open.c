@@ -464,7 +464,7 @@ static int test_bad_specs(void)
 	EXPECT_CREATE(s, 1, -EINVAL, "align 48");
 	ONE("a", SHOAL_OBJECT_BYTES, UINT32_MAX, 64);
 	EXPECT_CREATE(s, 1, -EINVAL, "align UINT32_MAX");
-	/* One page is the most an object may ask for (src/segment.c ALIGN_MAX). */
+	/* One page is the most an object may ask for (src/segment/segment.c ALIGN_MAX). */
 	ONE("a", SHOAL_OBJECT_BYTES, 4096, 64);
 	EXPECT_CREATE(s, 1, 0, "align 4096");
 	ONE("a", SHOAL_OBJECT_BYTES, 8192, 64);

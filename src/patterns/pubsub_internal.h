@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/* What the publisher and subscriber halves of pub/sub share; not API. */
+#ifndef SHOAL_SRC_PUBSUB_INTERNAL_H
+#define SHOAL_SRC_PUBSUB_INTERNAL_H
+
+#include <fcntl.h>
+
+#include "service/line_lock.h"
+#include "shoal/pubsub.h"
+#include "patterns/pubsub_layout.h"
+
+static inline struct shoal__pubsub_slot *
+slot_at(uint8_t *slots, uint32_t stride, uint32_t mask, uint64_t seq)
+{
+	return (struct shoal__pubsub_slot *)(slots +
+					     (uint64_t)stride * (seq & mask));
+}
+
+/* The fd table's bytes, rounded up so the u64 table after it is aligned. */
+static inline uint64_t fd_table_bytes(uint32_t max)
+{
+	return ((uint64_t)max * 4 + 7) / 8 * 8;
+}
+
+/* Bytes of the header object for @max subscribers. */
+static inline uint64_t header_bytes(uint32_t max)
+{
+	return sizeof(struct shoal__pubsub_header) + fd_table_bytes(max) +
+	       (uint64_t)max * 8;
+}
+
+static inline int32_t *wake_fd_table(struct shoal__pubsub_header *h)
+{
+	return (int32_t *)(h + 1);
+}
+
+static inline _Atomic uint64_t *wakeups_table(struct shoal__pubsub_header *h,
+					      uint32_t max)
+{
+	return (_Atomic uint64_t *)((uint8_t *)(h + 1) + fd_table_bytes(max));
+}
+
+static inline uint64_t subs_bytes(uint32_t max)
+{
+	return sizeof(struct shoal__pubsub_subs_header) +
+	       shoal__pubsub_bitmap_bytes(max) +
+	       (uint64_t)max * sizeof(struct shoal__pubsub_sub_line);
+}
+
+static inline _Atomic uint32_t *subs_bitmap(struct shoal__pubsub_subs_header *s)
+{
+	return (_Atomic uint32_t *)(s + 1);
+}
+
+static inline struct shoal__pubsub_sub_line *
+subs_lines(struct shoal__pubsub_subs_header *s, uint32_t max)
+{
+	return (struct shoal__pubsub_sub_line *)((uint8_t *)(s + 1) +
+						 shoal__pubsub_bitmap_bytes(
+							 max));
+}
+
+/* Slot bytes: header, user header, payload, rounded up to whole lines. */
+static inline uint32_t slot_stride(uint32_t uh, uint32_t max_payload)
+{
+	uint64_t b = SHOAL__PUBSUB_SLOT_HEADER + (uint64_t)uh + max_payload;
+
+	return (uint32_t)((b + SHOAL__CACHE_LINE - 1) / SHOAL__CACHE_LINE *
+			  SHOAL__CACHE_LINE);
+}
+
+/* The publisher's configuration, as a peer validated it. */
+struct pubsub_geometry {
+	struct shoal__pubsub_header *hdr; /* mapped read-only */
+	uint8_t *slots;
+	uint32_t delivery, capacity, stride, max_payload, uh_size, history;
+	uint32_t max_subs;
+	int32_t subs_memfd; /* fd number in the publisher */
+	uint64_t payload_bytes;
+};
+
+/*
+ * Reads the configuration in payload segment @seg once and checks it
+ * against itself and the sizes of the objects (which the segment layer
+ * validated). 0, -EPROTO (another version), -EBADMSG (inconsistent).
+ * Never reads outside the objects; fuzzed by fuzz/pubsub_geometry_fuzz.c.
+ */
+int shoal__pubsub_read_geometry(struct shoal_segment *seg,
+				struct pubsub_geometry *g);
+
+/*
+ * Reads and checks the payload segment of an opened pub/sub service, and
+ * takes and maps its subscriber segment (read-write unless @read_only).
+ * 0, -EPROTO (not pub/sub, or another version), -EBADMSG (inconsistent),
+ * or what taking or opening the fd returns.
+ */
+int shoal__pubsub_map(struct shoal_service *svc, struct pubsub_geometry *g,
+		      int read_only, struct shoal_segment **subs_seg,
+		      struct shoal__pubsub_subs_header **sh);
+
+/* A test's hook inside a subscriber's join (see pubsub_sub.c); weak. */
+enum {
+	SHOAL__JOIN_READ_HEAD,
+	SHOAL__JOIN_ANNOUNCED
+};
+void shoal__pubsub_join_pause(int stage);
+
+#endif

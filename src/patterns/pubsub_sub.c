@@ -1,0 +1,826 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Pub/sub, the subscriber side: joining (claiming a line by an OFD lock),
+ * taking messages in place, waiting, noticing the publisher's death and
+ * reattaching to its successor. docs/pubsub.md describes the protocol.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include "shoal/pubsub.h"
+#include "shoal/segment.h"
+#include "arch/arch.h"
+#include "arch/error.h"
+#include "segment/fdcheck.h"
+#include "notify/notify_internal.h"
+#include "patterns/pubsub_internal.h"
+#include "service/line_lock.h"
+#include "service/type_check.h"
+#include "registry/registry_internal.h"
+
+/* Readiness checks (spinning) or empty takes between looks at the
+ * publisher's pidfd, so polling never costs a system call per call. */
+#define PID_CHECK_EVERY 4096
+/* Longest a detached subscriber waits before looking for a publisher
+ * again, in case a registry event was missed. */
+#define DETACHED_SLICE_NS (100 * 1000 * 1000LL)
+
+struct shoal_sub {
+	char name[SHOAL_SERVICE_NAME_MAX + 1];
+	struct shoal_registry *reg;
+	int own_reg;
+	uint32_t flags;
+	uint32_t want_history;
+	enum shoal_wait_strategy strategy;
+	struct shoal__type type; /* the caller's, checked at each attach */
+	int epfd;	/* what shoal_sub_fd() returns, across reattaching */
+	int inotify_fd; /* the registry directory, while detached */
+	int watching_parent; /* inotify_fd also watches the path's parent */
+	int ever_attached;
+	uint64_t reattached;
+
+	/* The current attachment; svc NULL while detached. */
+	struct shoal_service *svc;
+	struct shoal_segment *subs_seg;
+	struct pubsub_geometry g;
+	struct shoal__pubsub_subs_header *sh;
+	struct shoal__pubsub_sub_line *line;
+	uint32_t index;
+	uint32_t mask;
+	int lock_fd;	 /* our own open file description: holds the line */
+	int eventfd;	 /* our line's wake-up */
+	int pidfd;	 /* the publisher's (owned by svc) */
+	int pub_eventfd; /* wakes a publisher waiting for room (svc's) */
+	uint64_t epoch;
+	uint64_t cursor; /* next seq to take */
+	uint64_t received, lost, stale;
+	uint64_t sleeps_before; /* sleeps under earlier publishers */
+	int held;
+	int gone; /* the publisher died or withdrew */
+	uint32_t idle_calls;
+	int check_pid; /* look at the pidfd on the next chance */
+	uint64_t pid_checked_sleeps;
+	struct shoal_waiter waiter;
+};
+
+void shoal_sub_options_init(struct shoal_sub_options *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->strategy = SHOAL_WAIT_ADAPTIVE;
+}
+
+/* Claims a free line: the first byte of the subscriber memfd we can
+ * OFD-lock. Returns its index or -EBUSY. */
+static int claim_line(struct shoal_sub *s)
+{
+	int idx;
+
+	s->lock_fd =
+		shoal__line_lock_open(shoal_segment_fd(s->subs_seg), "sub");
+	if (s->lock_fd < 0)
+		return s->lock_fd;
+	idx = shoal__line_claim(s->lock_fd, 0, s->g.max_subs);
+	if (idx < 0)
+		return shoal__fail(-EBUSY,
+				   "sub: '%s' has its limit of %u subscribers "
+				   "already",
+				   s->name, s->g.max_subs);
+	return idx;
+}
+
+static int epoll_add(int epfd, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return shoal__fail(-errno, "sub: epoll_ctl: %s",
+				   strerror(errno));
+	return 0;
+}
+
+/* Leaves the current publisher (if any): frees our line, closes its fds. */
+static void detach(struct shoal_sub *s)
+{
+	if (s->line) {
+		atomic_store_explicit(&s->line->state, SHOAL__SUB_FREE,
+				      memory_order_release);
+		atomic_fetch_and_explicit(&subs_bitmap(s->sh)[s->index / 32],
+					  ~s->mask, memory_order_relaxed);
+		atomic_fetch_add_explicit(&s->sh->generation, 1,
+					  memory_order_seq_cst);
+		/* A reliable publisher may be waiting for us to move. */
+		if (atomic_load_explicit(&s->g.hdr->waiting,
+					 memory_order_relaxed))
+			shoal__eventfd_wake(s->pub_eventfd);
+		s->line = NULL;
+	}
+	if (s->eventfd >= 0) {
+		epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->eventfd, NULL);
+		close(s->eventfd);
+		s->eventfd = -1;
+	}
+	if (s->pidfd >= 0) {
+		epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->pidfd, NULL);
+		s->pidfd = -1;
+	}
+	if (s->lock_fd >= 0) {
+		close(s->lock_fd); /* drops the OFD lock */
+		s->lock_fd = -1;
+	}
+	shoal_segment_close(s->subs_seg);
+	s->subs_seg = NULL;
+	shoal_service_close(s->svc);
+	s->svc = NULL;
+	s->held = 0;
+	s->gone = 0;
+	s->epoch = 0;
+	if (s->inotify_fd >= 0)
+		epoll_add(s->epfd, s->inotify_fd);
+}
+
+static void set_cursor(struct shoal_sub *s, uint64_t cursor)
+{
+	s->cursor = cursor;
+	atomic_store_explicit(&s->line->cursor, cursor, memory_order_release);
+}
+
+/*
+ * Called by join_line() at its two racy points (@stage: after it read head,
+ * and after it incremented the generation): a no-op that a test (linked
+ * against the static library) replaces with one of its own to hold a joiner
+ * there for as long as it needs (test/pubsub-join-owed.c).
+ */
+__attribute__((weak)) void shoal__pubsub_join_pause(int stage)
+{
+	(void)stage;
+}
+
+/* Joins line s->index: cursor, JOINING, the generation, then the start and
+ * ACTIVE. */
+static void join_line(struct shoal_sub *s)
+{
+	struct shoal__pubsub_sub_line *l =
+		&subs_lines(s->sh, s->g.max_subs)[s->index];
+	uint64_t head =
+		atomic_load_explicit(&s->g.hdr->head, memory_order_acquire);
+	uint64_t back = s->want_history;
+	uint64_t seen_from, safe, bound;
+	uint32_t mine, seen_gen;
+
+	if (back > s->g.history)
+		back = s->g.history;
+	if (back > head)
+		back = head;
+	s->cursor = head - back;
+	shoal__pubsub_join_pause(SHOAL__JOIN_READ_HEAD);
+	/* The counters are this handle's, across publishers. */
+	atomic_store_explicit(&l->cursor, s->cursor, memory_order_relaxed);
+	atomic_store_explicit(&l->received, s->received, memory_order_relaxed);
+	atomic_store_explicit(&l->lost, s->lost, memory_order_relaxed);
+	atomic_store_explicit(&l->stale, s->stale, memory_order_relaxed);
+	atomic_store_explicit(&l->sleeps, 0, memory_order_relaxed);
+	l->pid = (int32_t)getpid();
+	/* JOINING: gated on from now on, counted only once ACTIVE below.
+	 * Release: the cursor above goes first; pairs with the acquire load
+	 * of the state in rescan(). */
+	atomic_store_explicit(&l->state, SHOAL__SUB_JOINING,
+			      memory_order_release);
+	mine = atomic_fetch_add_explicit(&s->sh->generation, 1,
+					 memory_order_seq_cst) +
+	       1;
+	s->line = l;
+	shoal__pubsub_join_pause(SHOAL__JOIN_ANNOUNCED);
+	/*
+	 * Until a reliable publisher sees our generation it does not gate on
+	 * us, so it may overwrite messages from our cursor on; where to start
+	 * depends on whether it has seen us yet.
+	 *
+	 * Seen: it published (seen_gen, seen_from) after a rescan that loaded
+	 * a generation at or past ours, so it read our ACTIVE line and cursor
+	 * (both stored before our increment). Every message from seen_from on
+	 * waits for us; the ones before it, judged without us, overwrote at
+	 * most message seen_from - 1 - capacity. So seen_from - capacity on
+	 * is intact, which is our cursor unless the publisher raced far ahead.
+	 *
+	 * Not seen yet: it loads the generation after a full fence that
+	 * follows its store of head (shoal_pub_send) or of a batch's bound,
+	 * and we load both after a full fence that follows our increment, so
+	 * every message it wrote (or marked for writing) without seeing us is
+	 * at most the later of the two: from there - capacity + 1 on is safe.
+	 *
+	 * Either way we were never owed the older ones: starting later is not
+	 * a loss. But a publisher that counted us (shoal_pub_subscribers())
+	 * owes us every message sent after the count: taking "not seen" for
+	 * granted skipped them when it filled the ring while we were between
+	 * our increment and this check (pubsub-join-owed), and so does being
+	 * counted before our start is decided, which is why we are JOINING
+	 * until the end (models/pubsub_join.pml).
+	 */
+	shoal__fence_full();
+	head = atomic_load_explicit(&s->g.hdr->head, memory_order_acquire);
+	bound = atomic_load_explicit(&s->g.hdr->bound, memory_order_relaxed);
+	if ((int64_t)(bound - head) > 0)
+		head = bound;
+	/* Acquire: pairs with the release store of seen_gen in
+	 * tell_joiners(), making the seen_from stored before it visible. */
+	seen_gen =
+		atomic_load_explicit(&s->g.hdr->seen_gen, memory_order_acquire);
+	seen_from = atomic_load_explicit(&s->g.hdr->seen_from,
+					 memory_order_relaxed);
+	if ((int32_t)(seen_gen - mine) >= 0)
+		safe = seen_from - s->g.capacity;
+	else
+		safe = head - (s->g.capacity - 1);
+	/* Signed: a publisher near the start (or a corrupt value) gives a
+	 * bound at or below our cursor, which changes nothing. */
+	if ((int64_t)(safe - s->cursor) > 0)
+		set_cursor(s, safe);
+	/* Joined: a count from now on sees the cursor set above. Release:
+	 * pairs with the acquire load of the state in rescan(). */
+	atomic_store_explicit(&l->state, SHOAL__SUB_ACTIVE,
+			      memory_order_release);
+}
+
+static int attach_fds(struct shoal_sub *s)
+{
+	int32_t owner_fd;
+	int err, idx;
+
+	idx = claim_line(s);
+	if (idx < 0)
+		return idx;
+	s->index = (uint32_t)idx;
+	s->mask = 1u << (s->index % 32);
+	owner_fd = *(volatile int32_t *)&wake_fd_table(s->g.hdr)[s->index];
+	err = shoal__service_take_extra_fd(
+		s->svc, SHOAL__PUBSUB_EXTRA_WAKE_FD(s->index), owner_fd,
+		&s->eventfd);
+	if (err)
+		return err;
+	if (shoal__fd_is_eventfd(s->eventfd) != 1)
+		return shoal__fail(-EBADMSG,
+				   "sub: wake-up fd %u is not an eventfd",
+				   s->index);
+	s->pidfd = shoal_service_pidfd(s->svc);
+	s->pub_eventfd = shoal_service_eventfd(s->svc, 0);
+	if (s->pub_eventfd < 0)
+		return shoal__fail(-EBADMSG, "sub: the service has no eventfd");
+	err = epoll_add(s->epfd, s->eventfd);
+	if (!err)
+		err = epoll_add(s->epfd, s->pidfd);
+	return err;
+}
+
+/* Finds the publisher and joins it. 0 or -errno; detached on failure. */
+static int attach(struct shoal_sub *s)
+{
+	uint32_t oflags = SHOAL_OPEN_READ_ONLY;
+	struct shoal_service_info info;
+	int err;
+
+	if (s->flags & SHOAL_SUB_NO_PIDFD_GETFD)
+		oflags |= SHOAL_OPEN_NO_PIDFD_GETFD;
+	err = shoal_registry_open(s->reg, s->name, oflags, &s->svc);
+	if (err)
+		return err;
+	shoal_service_get_info(s->svc, &info);
+	err = shoal__type_check("sub", &s->type, &info);
+	if (!err)
+		err = shoal__pubsub_map(s->svc, &s->g, 0, &s->subs_seg, &s->sh);
+	if (!err &&
+	    atomic_load_explicit(&s->g.hdr->closed, memory_order_acquire))
+		err = shoal__fail(-ENOENT, "sub: '%s' is being withdrawn",
+				  s->name);
+	if (!err)
+		err = attach_fds(s);
+	if (err) {
+		char detail[256];
+
+		snprintf(detail, sizeof(detail), "%s", shoal_last_error());
+		detach(s);
+		return shoal__fail(err, "%s", detail);
+	}
+	if (s->inotify_fd >= 0)
+		epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->inotify_fd, NULL);
+	/* Sleeps are counted per handle, across publishers. */
+	s->sleeps_before += s->waiter.priv_sleeps;
+	shoal__waiter_setup(&s->waiter, &subs_bitmap(s->sh)[s->index / 32],
+			    s->mask, NULL, s->eventfd, s->epfd, s->strategy);
+	join_line(s);
+	s->waiter.priv_sleeps_word = (void *)&s->line->sleeps;
+	s->pid_checked_sleeps = 0;
+	s->epoch = info.epoch;
+	if (s->ever_attached)
+		s->reattached++;
+	s->ever_attached = 1;
+	return 0;
+}
+
+/*
+ * Watches the registry directory, by path, for new entries and for its own
+ * end (IN_DELETE_SELF, IN_MOVE_SELF, then IN_IGNORED: the watch is gone).
+ * While the path holds no directory, or another one than s->reg's, the
+ * parent is watched too, for the path to come back. A fresh inotify fd
+ * each time, replacing the old one (closing it takes it out of the epoll
+ * set), so no event of an earlier watch lingers.
+ */
+static int watch_registry(struct shoal_sub *s)
+{
+	const char *path = shoal_registry_path(s->reg);
+	char parent[PATH_MAX], *slash;
+	int fd, parent_too = 0;
+
+	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd < 0)
+		return shoal__fail(-errno, "sub: inotify_init1: %s",
+				   strerror(errno));
+	if (inotify_add_watch(fd, path,
+			      IN_CREATE | IN_MOVED_TO | IN_DELETE_SELF |
+				      IN_MOVE_SELF | IN_ONLYDIR) < 0 ||
+	    shoal__registry_moved(s->reg) != 0) {
+		snprintf(parent, sizeof(parent), "%s", path);
+		slash = strrchr(parent, '/');
+		if (!slash)
+			snprintf(parent, sizeof(parent), ".");
+		else if (slash == parent)
+			parent[1] = '\0';
+		else
+			*slash = '\0';
+		if (inotify_add_watch(fd, parent,
+				      IN_CREATE | IN_MOVED_TO | IN_ONLYDIR) <
+		    0) {
+			int err = -errno;
+
+			close(fd);
+			return shoal__fail(err, "sub: inotify_add_watch %s: %s",
+					   parent, strerror(-err));
+		}
+		parent_too = 1;
+	}
+	if (s->inotify_fd >= 0)
+		close(s->inotify_fd);
+	s->inotify_fd = fd;
+	s->watching_parent = parent_too;
+	return s->svc ? 0 : epoll_add(s->epfd, fd);
+}
+
+/*
+ * A detached REATTACH subscriber follows its registry directory when it was
+ * removed (or renamed) and a directory appears at its path again: a fresh
+ * registry handle on it (the caller's own handle is left as it is) and a
+ * fresh watch. Until one appears it watches for it. 0 or -errno.
+ */
+static int follow_registry(struct shoal_sub *s)
+{
+	struct shoal_registry *fresh;
+	int err;
+
+	if (!(s->flags & SHOAL_SUB_REATTACH) ||
+	    shoal__registry_moved(s->reg) != 1)
+		return 0;
+	err = shoal__registry_reopen(s->reg, &fresh);
+	if (err)
+		return s->watching_parent ? 0 : watch_registry(s);
+	if (s->own_reg)
+		shoal_registry_destroy(s->reg);
+	s->reg = fresh;
+	s->own_reg = 1;
+	return watch_registry(s);
+}
+
+int shoal_sub_open(const char *name, const struct shoal_sub_options *opts,
+		   struct shoal_sub **out)
+{
+	struct shoal_sub_options defaults;
+	struct shoal_sub *s;
+	int err;
+
+	if (!name || !out)
+		return shoal__fail(-EINVAL, "sub_open: NULL argument");
+	if (strlen(name) > SHOAL_SERVICE_NAME_MAX)
+		return shoal__fail(-EINVAL, "sub_open: name too long");
+	if (!opts) {
+		shoal_sub_options_init(&defaults);
+		opts = &defaults;
+	}
+	if (opts->flags &
+	    ~(uint32_t)(SHOAL_SUB_REATTACH | SHOAL_SUB_NO_PIDFD_GETFD))
+		return shoal__fail(-EINVAL, "sub_open: unknown flags 0x%x",
+				   opts->flags);
+	if ((int)opts->strategy < 0 || opts->strategy > SHOAL_WAIT_BLOCK)
+		return shoal__fail(-EINVAL, "sub_open: unknown strategy %d",
+				   (int)opts->strategy);
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return shoal__fail(-ENOMEM, "sub: out of memory");
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	s->flags = opts->flags;
+	s->want_history = opts->history;
+	s->strategy = opts->strategy ? opts->strategy : SHOAL_WAIT_ADAPTIVE;
+	s->type.name = opts->type_name;
+	s->type.size = opts->type_size;
+	s->type.align = opts->type_align;
+	s->inotify_fd = s->lock_fd = s->eventfd = s->pidfd = -1;
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->epfd < 0) {
+		free(s);
+		return shoal__fail(-errno, "sub: epoll_create1: %s",
+				   strerror(errno));
+	}
+	err = shoal__registry_use(opts->registry, &s->reg, &s->own_reg);
+	if (!err && (s->flags & SHOAL_SUB_REATTACH))
+		err = watch_registry(s);
+	if (!err) {
+		err = attach(s);
+		/* With REATTACH, no publisher yet is fine: take() waits. */
+		if (err == -ENOENT && (s->flags & SHOAL_SUB_REATTACH))
+			err = 0;
+	}
+	if (err) {
+		char detail[256];
+
+		snprintf(detail, sizeof(detail), "%s", shoal_last_error());
+		shoal_sub_close(s);
+		return shoal__fail(err, "%s", detail);
+	}
+	*out = s;
+	return 0;
+}
+
+void shoal_sub_close(struct shoal_sub *s)
+{
+	if (!s)
+		return;
+	if (s->inotify_fd >= 0) {
+		close(s->inotify_fd);
+		s->inotify_fd = -1;
+	}
+	detach(s);
+	close(s->epfd);
+	if (s->own_reg)
+		shoal_registry_destroy(s->reg);
+	free(s);
+}
+
+/* How slot stamp @st relates to @seq. */
+enum {
+	NOT_YET,
+	READY,
+	LAPPED
+};
+
+static int classify(uint64_t st, uint64_t seq)
+{
+	int64_t d;
+
+	if (st == 0)
+		return NOT_YET;
+	d = (int64_t)(((st >> 1) - 1) - seq);
+	if (d < 0)
+		return NOT_YET;
+	if (d == 0)
+		return (st & 1) ? NOT_YET : READY;
+	return LAPPED;
+}
+
+static struct shoal__pubsub_slot *cur_slot(const struct shoal_sub *s,
+					   uint64_t seq)
+{
+	return slot_at(s->g.slots, s->g.stride, s->g.capacity - 1, seq);
+}
+
+/* 1 once the publisher withdrew or died. Looks at the pidfd only every
+ * PID_CHECK_EVERY calls, or after a sleep (its pidfd is in the set slept
+ * on), so polling costs no system call. */
+static int publisher_gone(struct shoal_sub *s, int force)
+{
+	if (s->gone)
+		return 1;
+	if (atomic_load_explicit(&s->g.hdr->closed, memory_order_acquire))
+		return s->gone = 1;
+	if (force || s->check_pid ||
+	    s->waiter.priv_sleeps != s->pid_checked_sleeps ||
+	    ++s->idle_calls % PID_CHECK_EVERY == 0) {
+		s->check_pid = 0;
+		s->pid_checked_sleeps = s->waiter.priv_sleeps;
+		if (!shoal_service_alive(s->svc))
+			return s->gone = 1;
+	}
+	return 0;
+}
+
+static int sub_ready(void *arg)
+{
+	struct shoal_sub *s = arg;
+	uint64_t st = atomic_load_explicit(&cur_slot(s, s->cursor)->stamp,
+					   memory_order_acquire);
+
+	return classify(st, s->cursor) != NOT_YET || publisher_gone(s, 0);
+}
+
+/* Lapped at s->cursor: skip to the oldest message still in the ring. */
+static int skip_lapped(struct shoal_sub *s, struct shoal_msg *msg)
+{
+	uint64_t head =
+		atomic_load_explicit(&s->g.hdr->head, memory_order_acquire);
+	uint64_t oldest =
+		head >= s->g.capacity - 1 ? head - (s->g.capacity - 1) : 0;
+	uint64_t lost;
+
+	/* The slot holds something newer, so at least this seq is gone,
+	 * whatever a corrupt head says. */
+	if ((int64_t)(oldest - s->cursor) <= 0)
+		oldest = s->cursor + 1;
+	lost = oldest - s->cursor;
+	set_cursor(s, oldest);
+	s->lost += lost;
+	atomic_store_explicit(&s->line->lost, s->lost, memory_order_relaxed);
+	msg->lost = lost;
+	return shoal__fail(-EOVERFLOW, "sub: lapped; %llu messages lost",
+			   (unsigned long long)lost);
+}
+
+/* One look at the next slot: 0 (held), -EAGAIN, -EOVERFLOW, -EBADMSG. */
+static int try_take(struct shoal_sub *s, struct shoal_msg *msg)
+{
+	struct shoal__pubsub_slot *slot = cur_slot(s, s->cursor);
+	uint64_t st = atomic_load_explicit(&slot->stamp, memory_order_acquire);
+	uint32_t len;
+
+	switch (classify(st, s->cursor)) {
+	case NOT_YET:
+		return -EAGAIN;
+	case LAPPED:
+		return skip_lapped(s, msg);
+	default:
+		break;
+	}
+	len = atomic_load_explicit(&slot->len, memory_order_relaxed);
+	if (len > s->g.max_payload) {
+		/* Torn by an overwrite, or a corrupt publisher? */
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&slot->stamp, memory_order_relaxed) !=
+		    st)
+			return skip_lapped(s, msg);
+		set_cursor(s, s->cursor + 1);
+		return shoal__fail(-EBADMSG,
+				   "sub: message %llu claims %u bytes, more "
+				   "than the %u a slot holds",
+				   (unsigned long long)(s->cursor - 1), len,
+				   s->g.max_payload);
+	}
+	msg->data = (const uint8_t *)(slot + 1) + s->g.uh_size;
+	msg->len = len;
+	msg->user_header_size = s->g.uh_size;
+	msg->user_header = s->g.uh_size ? (const void *)(slot + 1) : NULL;
+	msg->seq = s->cursor;
+	msg->timestamp_ns =
+		atomic_load_explicit(&slot->timestamp_ns, memory_order_relaxed);
+	msg->epoch = s->epoch;
+	msg->lost = 0;
+	msg->priv_stamp = st;
+	msg->priv_slot = slot;
+	s->held = 1;
+	return 0;
+}
+
+/* Detached with REATTACH: waits for a publisher until @deadline. */
+static int wait_publisher(struct shoal_sub *s, int64_t timeout_ns,
+			  int64_t deadline)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = s->inotify_fd, .events = POLLIN };
+		int64_t left = DETACHED_SLICE_NS;
+		char buf[4096];
+		struct timespec ts;
+		int err;
+
+		/* Best effort: the next slice looks again. */
+		follow_registry(s);
+		pfd.fd = s->inotify_fd;
+		err = attach(s);
+		if (err == 0)
+			return 0;
+		if (err != -ENOENT && err != -EPIPE && err != -ETIMEDOUT &&
+		    err != -EAGAIN)
+			return err;
+		if (timeout_ns == 0)
+			return shoal__fail(-EAGAIN, "sub: no publisher");
+		if (deadline >= 0) {
+			int64_t now = shoal__now_ns();
+
+			if (now >= deadline)
+				return shoal__fail(-ETIMEDOUT,
+						   "sub: no publisher came");
+			if (deadline - now < left)
+				left = deadline - now;
+		}
+		ts.tv_sec = left / 1000000000;
+		ts.tv_nsec = left % 1000000000;
+		ppoll(&pfd, 1, &ts, NULL);
+		while (read(s->inotify_fd, buf, sizeof(buf)) > 0)
+			;
+	}
+}
+
+int shoal_sub_take(struct shoal_sub *s, struct shoal_msg *msg,
+		   int64_t timeout_ns)
+{
+	int64_t deadline = SHOAL__NO_DEADLINE_YET;
+
+	if (s->held)
+		return shoal__fail(-EBUSY, "sub: a message is already held");
+	for (;;) {
+		int err;
+
+		if (!s->svc) {
+			if (!(s->flags & SHOAL_SUB_REATTACH))
+				return shoal__fail(-EPIPE,
+						   "sub: '%s': publisher gone",
+						   s->name);
+			if (deadline == SHOAL__NO_DEADLINE_YET)
+				deadline = shoal__deadline(timeout_ns);
+			err = wait_publisher(s, timeout_ns, deadline);
+			if (err)
+				return err;
+		}
+		err = try_take(s, msg);
+		if (err != -EAGAIN)
+			return err;
+		if (publisher_gone(s, 0)) {
+			/* Anything it finished before dying is still good. */
+			err = try_take(s, msg);
+			if (err != -EAGAIN)
+				return err;
+			detach(s);
+			return shoal__fail(-EPIPE, "sub: '%s': publisher gone",
+					   s->name);
+		}
+		err = shoal__wait_step(&s->waiter, sub_ready, s, timeout_ns,
+				       &deadline, -1, "sub: nothing came");
+		if (err < 0)
+			return err;
+	}
+}
+
+static int check_held(const struct shoal_sub *s, const struct shoal_msg *msg)
+{
+	if (!s->held || !msg || msg->priv_slot != cur_slot(s, s->cursor) ||
+	    msg->seq != s->cursor)
+		return shoal__fail(-EINVAL, "sub: not the message held");
+	return 0;
+}
+
+int shoal_sub_valid(const struct shoal_sub *s, const struct shoal_msg *msg)
+{
+	const struct shoal__pubsub_slot *slot = msg->priv_slot;
+
+	if (check_held(s, msg))
+		return 0;
+	/* Reliable mode checks too: a reliable publisher never overwrites a
+	 * held message, unless another subscriber (which can write our
+	 * line) lied about our cursor. One load of a line already cached. */
+	atomic_thread_fence(memory_order_acquire);
+	return atomic_load_explicit(&((struct shoal__pubsub_slot *)slot)->stamp,
+				    memory_order_relaxed) == msg->priv_stamp;
+}
+
+int shoal_sub_release(struct shoal_sub *s, struct shoal_msg *msg)
+{
+	int err = check_held(s, msg);
+	int intact;
+
+	if (err)
+		return err;
+	intact = shoal_sub_valid(s, msg);
+	s->held = 0;
+	set_cursor(s, s->cursor + 1);
+	s->received++;
+	atomic_store_explicit(&s->line->received, s->received,
+			      memory_order_relaxed);
+	if (s->g.delivery == SHOAL_DELIVERY_RELIABLE &&
+	    atomic_load_explicit(&s->g.hdr->waiting, memory_order_relaxed))
+		shoal__eventfd_wake(s->pub_eventfd);
+	if (!intact) {
+		s->stale++;
+		atomic_store_explicit(&s->line->stale, s->stale,
+				      memory_order_relaxed);
+		return shoal__fail(-ESTALE,
+				   "sub: message %llu was overwritten while "
+				   "held",
+				   (unsigned long long)msg->seq);
+	}
+	return 0;
+}
+
+ssize_t shoal_sub_read(struct shoal_sub *s, void *buf, size_t cap,
+		       void *user_header, struct shoal_msg *out,
+		       int64_t timeout_ns)
+{
+	struct shoal_msg m;
+	int err;
+
+	memset(&m, 0, sizeof(m));
+	err = shoal_sub_take(s, &m, timeout_ns);
+	if (err) {
+		if (out) {
+			memset(out, 0, sizeof(*out));
+			out->lost = m.lost;
+		}
+		return err;
+	}
+	if (m.len > cap) {
+		s->held = 0; /* leave it for a larger buffer */
+		return shoal__fail(-EMSGSIZE,
+				   "sub: %u-byte message, %zu-byte buffer",
+				   m.len, cap);
+	}
+	memcpy(buf, m.data, m.len);
+	if (user_header && m.user_header)
+		memcpy(user_header, m.user_header, m.user_header_size);
+	err = shoal_sub_release(s, &m);
+	m.data = NULL;
+	m.user_header = NULL;
+	if (err == -ESTALE) {
+		/* The copy may be torn: to the caller it is a lost message,
+		 * not a received one. */
+		s->stale--;
+		s->received--;
+		s->lost++;
+		atomic_store_explicit(&s->line->received, s->received,
+				      memory_order_relaxed);
+		atomic_store_explicit(&s->line->stale, s->stale,
+				      memory_order_relaxed);
+		atomic_store_explicit(&s->line->lost, s->lost,
+				      memory_order_relaxed);
+		m.lost = 1;
+		if (out)
+			*out = m;
+		return shoal__fail(-EOVERFLOW,
+				   "sub: lapped while copying; 1 message lost");
+	}
+	if (out)
+		*out = m;
+	return (ssize_t)m.len;
+}
+
+int shoal_sub_fd(const struct shoal_sub *s)
+{
+	return s->epfd;
+}
+
+int shoal_sub_arm(struct shoal_sub *s)
+{
+	if (!s->svc) {
+		if (!(s->flags & SHOAL_SUB_REATTACH))
+			return 1; /* take() reports -EPIPE at once */
+		follow_registry(s);
+		return attach(s) == 0;
+	}
+	if (publisher_gone(s, 1))
+		return 1;
+	return shoal_waiter_arm(&s->waiter, sub_ready, s);
+}
+
+void shoal_sub_disarm(struct shoal_sub *s)
+{
+	char buf[4096];
+
+	if (s->svc) {
+		shoal_waiter_disarm(&s->waiter);
+		/* The poll may have ended on the publisher's pidfd. */
+		s->check_pid = 1;
+	}
+	if (s->inotify_fd >= 0)
+		while (read(s->inotify_fd, buf, sizeof(buf)) > 0)
+			;
+}
+
+int shoal_sub_connected(const struct shoal_sub *s)
+{
+	return s->svc && !s->gone;
+}
+
+uint64_t shoal_sub_epoch(const struct shoal_sub *s)
+{
+	return s->epoch;
+}
+
+void shoal_sub_get_stats(const struct shoal_sub *s, struct shoal_sub_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->received = s->received;
+	st->lost = s->lost;
+	st->stale = s->stale;
+	st->sleeps = s->sleeps_before + s->waiter.priv_sleeps;
+	st->reattached = s->reattached;
+	st->epoch = s->epoch;
+}

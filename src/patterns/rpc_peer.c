@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A peer's view of a request/response service: mapping and validating the
+ * server's segments (for clients and for inspection), and
+ * shoal_rpc_inspect(), which reads the counters without joining.
+ *
+ * The server segment is written by the server only, but a peer does not
+ * trust it either: every configuration value is read once, checked against
+ * the others and against the object sizes the segment layer validated, and
+ * only the checked copies are used after.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arch/arch.h"
+#include "shoal/rpc.h"
+#include "arch/error.h"
+#include "segment/fdcheck.h"
+#include "registry/registry_internal.h"
+#include "patterns/rpc_internal.h"
+
+static int check_geometry(const struct rpc_geometry *g, uint64_t hdr_size)
+{
+	if (g->max_clients == 0 || g->max_clients > SHOAL_RPC_CLIENTS_MAX)
+		return -1;
+	if (g->max_request == 0 || g->max_request > SHOAL_RPC_PAYLOAD_MAX ||
+	    g->max_response == 0 || g->max_response > SHOAL_RPC_PAYLOAD_MAX)
+		return -1;
+	if (!shoal__is_pow2(g->req_capacity) || g->req_capacity < 2 ||
+	    g->req_capacity > SHOAL_RPC_CAPACITY_MAX ||
+	    !shoal__is_pow2(g->resp_capacity) || g->resp_capacity < 2 ||
+	    g->resp_capacity > SHOAL_RPC_CAPACITY_MAX)
+		return -1;
+	if (g->req_region !=
+		    rpc_region_bytes(g->req_capacity, g->max_request) ||
+	    g->resp_region !=
+		    rpc_region_bytes(g->resp_capacity, g->max_response) ||
+	    g->line_stride != g->req_region + g->resp_region)
+		return -1;
+	if (hdr_size < rpc_header_bytes(g->max_clients))
+		return -1;
+	return 0;
+}
+
+int shoal__rpc_read_geometry(struct shoal_segment *seg, struct rpc_geometry *g)
+{
+	struct shoal_object_info hi;
+	struct shoal__rpc_header *h;
+	void *hp;
+
+	if (shoal_segment_find(seg, SHOAL__RPC_HEADER_OBJECT,
+			       SHOAL_OBJECT_RPC_HEADER, &hp, &hi))
+		return shoal__fail(-EBADMSG,
+				   "rpc: the service's segment lacks its "
+				   "header: %s",
+				   shoal_last_error());
+	if (hi.size < sizeof(*h) || hi.offset % SHOAL__CACHE_LINE)
+		return shoal__fail(-EBADMSG, "rpc: header object too small "
+					     "or not on a cache line");
+	h = hp;
+	if (h->magic != SHOAL__RPC_MAGIC)
+		return shoal__fail(-EBADMSG, "rpc: bad header magic");
+	if (h->version != SHOAL__RPC_VERSION)
+		return shoal__fail(-EPROTO,
+				   "rpc: format version %u, expected %u",
+				   h->version, SHOAL__RPC_VERSION);
+	/* Read each value once; the server may be hostile. */
+	g->hdr = h;
+	g->max_clients = *(volatile uint32_t *)&h->max_clients;
+	g->max_request = *(volatile uint32_t *)&h->max_request;
+	g->max_response = *(volatile uint32_t *)&h->max_response;
+	g->req_capacity = *(volatile uint32_t *)&h->request_capacity;
+	g->resp_capacity = *(volatile uint32_t *)&h->response_capacity;
+	g->req_region = *(volatile uint64_t *)&h->req_region;
+	g->resp_region = *(volatile uint64_t *)&h->resp_region;
+	g->line_stride = *(volatile uint64_t *)&h->line_stride;
+	g->clients_memfd = *(volatile int32_t *)&h->clients_memfd;
+	g->server_bytes = shoal_segment_size(seg);
+	if (check_geometry(g, hi.size))
+		return shoal__fail(-EBADMSG,
+				   "rpc: inconsistent configuration (%u "
+				   "clients, request %u x %u, response %u x "
+				   "%u)",
+				   g->max_clients, g->req_capacity,
+				   g->max_request, g->resp_capacity,
+				   g->max_response);
+	return 0;
+}
+
+static int open_clients(struct shoal_service *svc, const struct rpc_geometry *g,
+			int read_only, struct rpc_clients_view *v)
+{
+	struct shoal_object_info li, ri;
+	void *lp, *rp;
+	int fd, err;
+
+	err = shoal__service_take_extra_fd(svc, SHOAL__RPC_EXTRA_CLIENTS_MEMFD,
+					   g->clients_memfd, &fd);
+	if (err)
+		return err;
+	if (shoal__fd_is_memfd(fd) != 1) {
+		close(fd);
+		return shoal__fail(-EBADMSG,
+				   "rpc: client segment is not a memfd");
+	}
+	err = shoal_segment_open(
+		fd, read_only ? SHOAL_SEGMENT_OPEN_READ_ONLY : 0, &v->seg);
+	close(fd);
+	if (err)
+		return err;
+	err = shoal_segment_find(v->seg, SHOAL__RPC_LINES_OBJECT,
+				 SHOAL_OBJECT_RPC_HEADER, &lp, &li);
+	if (!err)
+		err = shoal_segment_find(v->seg, SHOAL__RPC_RINGS_OBJECT,
+					 SHOAL_OBJECT_RPC_RINGS, &rp, &ri);
+	/* Sizes come from the segment layer's validated table and the limits
+	 * from the server's read-only header, never from the client-written
+	 * lines object (any client can scribble on it). */
+	if (err || li.size < rpc_lines_bytes(g->max_clients) ||
+	    ri.size < g->line_stride * g->max_clients ||
+	    li.offset % SHOAL__CACHE_LINE || ri.offset % SHOAL__CACHE_LINE) {
+		shoal_segment_close(v->seg);
+		v->seg = NULL;
+		return shoal__fail(-EBADMSG, "rpc: client segment does not "
+					     "match the service");
+	}
+	v->lh = lp;
+	v->bitmap = rpc_bitmap(v->lh);
+	v->lines = rpc_lines(v->lh, g->max_clients);
+	v->rings = rp;
+	return 0;
+}
+
+int shoal__rpc_map(struct shoal_service *svc, struct rpc_geometry *g,
+		   int read_only, struct rpc_clients_view *v)
+{
+	struct shoal_service_info info;
+	int err;
+
+	shoal_service_get_info(svc, &info);
+	if (info.pattern != SHOAL_PATTERN_RPC)
+		return shoal__fail(-EPROTO,
+				   "rpc: '%s' is a service of pattern %u, not "
+				   "request/response",
+				   info.name, info.pattern);
+	err = shoal__rpc_read_geometry(shoal_service_segment(svc), g);
+	if (err)
+		return err;
+	return open_clients(svc, g, read_only, v);
+}
+
+int shoal_rpc_inspect(struct shoal_registry *reg, const char *name,
+		      struct shoal_rpc_info *info,
+		      struct shoal_rpc_client_info *clients, uint32_t cap)
+{
+	struct shoal_registry *r;
+	struct shoal_service *svc = NULL;
+	struct rpc_clients_view v = { 0 };
+	struct shoal__rpc_header *h;
+	struct rpc_geometry g;
+	int owned, err, fd;
+	uint32_t live = 0;
+
+	if (!name || !info)
+		return shoal__fail(-EINVAL, "rpc_inspect: NULL argument");
+	err = shoal__registry_use(reg, &r, &owned);
+	if (err)
+		return err;
+	err = shoal_registry_open(r, name, SHOAL_OPEN_READ_ONLY, &svc);
+	if (!err)
+		err = shoal__rpc_map(svc, &g, 1, &v);
+	if (err)
+		goto out;
+	h = g.hdr;
+	memset(info, 0, sizeof(*info));
+	info->max_clients = g.max_clients;
+	info->max_request = g.max_request;
+	info->max_response = g.max_response;
+	info->request_capacity = g.req_capacity;
+	info->response_capacity = g.resp_capacity;
+	info->server_bytes = g.server_bytes;
+	info->client_bytes = shoal_segment_size(v.seg);
+	info->server.requests =
+		atomic_load_explicit(&h->requests, memory_order_relaxed);
+	info->server.responses =
+		atomic_load_explicit(&h->responses, memory_order_relaxed);
+	info->server.joined =
+		atomic_load_explicit(&h->joined, memory_order_relaxed);
+	info->server.lost =
+		atomic_load_explicit(&h->lost, memory_order_relaxed);
+	info->server.dropped =
+		atomic_load_explicit(&h->dropped, memory_order_relaxed);
+	info->server.malformed =
+		atomic_load_explicit(&h->malformed, memory_order_relaxed);
+	info->server.wakeups =
+		atomic_load_explicit(&h->wakeups, memory_order_relaxed);
+	info->server.full =
+		atomic_load_explicit(&h->full, memory_order_relaxed);
+	info->server.sleeps = atomic_load_explicit(&v.lh->server_wait.sleeps,
+						   memory_order_relaxed);
+	fd = shoal_segment_fd(v.seg);
+	for (uint32_t i = 0; i < g.max_clients; i++) {
+		struct shoal__rpc_line *l = &v.lines[i];
+		struct shoal_rpc_client_info *o;
+
+		if (atomic_load_explicit(&l->state, memory_order_acquire) !=
+			    SHOAL__RPC_LINE_ACTIVE ||
+		    !shoal__line_locked(fd, i))
+			continue;
+		if (clients && live < cap) {
+			o = &clients[live];
+			memset(o, 0, sizeof(*o));
+			o->line = i;
+			o->pid = *(volatile int32_t *)&l->pid;
+			o->sent = atomic_load_explicit(&l->sent,
+						       memory_order_relaxed);
+			o->received = atomic_load_explicit(
+				&l->received, memory_order_relaxed);
+			o->sleeps = atomic_load_explicit(&l->wait.sleeps,
+							 memory_order_relaxed);
+			o->wakeups = atomic_load_explicit(&l->wakeups,
+							  memory_order_relaxed);
+		}
+		live++;
+	}
+	info->clients = live;
+	info->server.clients = live;
+	err = (int)live;
+out:
+	shoal_segment_close(v.seg);
+	shoal_service_close(svc);
+	if (owned)
+		shoal_registry_destroy(r);
+	return err;
+}

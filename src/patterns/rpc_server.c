@@ -1,0 +1,944 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Request/response, the server side: creation, taking requests round robin
+ * from the clients' rings, responding into the asking client's ring, and
+ * freeing the lines of clients that died.
+ *
+ * The protocol, in brief (docs/rpc.md has it in full):
+ *  - Each client line has two SPSC rings (ring_spsc.c): requests, which the
+ *    client produces and the server consumes, and responses, the other way.
+ *    A response can only land in the ring of the line it is sent to, so
+ *    routing needs no search; the correlation id in each message head says
+ *    which request it answers.
+ *  - After a send, a client sets its line's bit in the ready bitmap
+ *    (fetch_or, release) and takes the server's wait word (shoal_notify):
+ *    the server, when awake, exchanges the bitmap words to 0 (acquire) into
+ *    a local pending set, so it looks at the lines that have work, not at
+ *    all of them. When asleep it is woken through its eventfd (notify.c's
+ *    protocol: sleeping flag, fence, re-check).
+ *  - Responses wake a sleeping client through its line's eventfd, with the
+ *    line's own wait word; a busy client costs the server no system call.
+ *  - Liveness: a client holds an OFD lock on byte <line> of the client
+ *    memfd. The server opens a pidfd of the pid the client wrote, keeps it
+ *    in its epoll set, and when it fires (or when a client asks for a
+ *    sweep through the reap word, or once a second while idle) checks the
+ *    lock with F_OFD_GETLK. A line whose lock is gone is dropped: its
+ *    unread requests are counted, its rings formatted afresh, and only then
+ *    is it marked FREE for the next client.
+ * Everything in the client segment is untrusted: ring geometry is checked
+ * against the server's own copy, positions by the ring layer, lengths
+ * before use, bitmap bits past the limit ignored, and a line whose ring is
+ * impossible is no longer served (a hostile client only hurts itself).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shoal/rpc.h"
+#include "arch/arch.h"
+#include "arch/error.h"
+#include "notify/notify_internal.h"
+#include "registry/registry_internal.h"
+#include "patterns/rpc_internal.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+#define DEFAULT_CLIENTS 64
+#define DEFAULT_PAYLOAD 1024
+#define DEFAULT_REQ_CAPACITY 16
+#define DEFAULT_RESP_CAPACITY 32
+#define DEFAULT_RESPOND_TIMEOUT_NS (10 * 1000 * 1000LL)
+/* Longest the server sleeps before it sweeps the lines anyway (a client
+ * whose pidfd could not be opened, a missed reap request). */
+#define SWEEP_SLICE_NS (1000 * 1000 * 1000LL)
+/* Takes between non-blocking looks at the epoll set. */
+#define EVENT_CHECK_EVERY 4096
+/* How long a response waits for room between looks at the client. */
+#define ROOM_NAP_NS (50 * 1000)
+
+/* The server's private view of one client line. */
+struct line_state {
+	struct shoal_spsc_consumer req;
+	struct shoal_spsc_producer resp;
+	struct shoal_notifier notifier;
+	uint32_t active;      /* a client joined and was not dropped */
+	uint32_t broken;      /* its rings are impossible: not served */
+	uint32_t held;	      /* one of its requests is held */
+	uint32_t dead;	      /* died while held: drop at release */
+	uint32_t incarnation; /* local number of this client's tenure */
+	int pidfd;
+};
+
+struct shoal_server {
+	struct shoal_registry *reg;
+	int own_reg;
+	struct shoal_segment *seg;	   /* server's, read-only to peers */
+	struct shoal_segment *clients_seg; /* clients' */
+	struct shoal_entry *entry;
+	struct shoal__rpc_header *hdr;
+	struct shoal__rpc_lines_header *lh;
+	struct shoal__rpc_line *lines;
+	_Atomic uint32_t *bitmap;
+	uint8_t *rings;
+	int clients_fd; /* for F_OFD_GETLK */
+	int eventfd;	/* wakes this server */
+	int epfd;	/* eventfd + client pidfds: shoal_server_fd() */
+	int *extra_fds; /* what the entry hands out, by index */
+	int *wake_fds;	/* extra_fds + 1: one eventfd per line */
+	uint32_t max_clients, words;
+	uint32_t max_request, max_response, req_capacity, resp_capacity;
+	uint64_t req_region, resp_region, line_stride;
+	int64_t respond_timeout_ns;
+	uint64_t epoch;
+	struct line_state *ls;
+	uint32_t *pending; /* lines that may have requests (local bitmap) */
+	uint32_t *held;	   /* lines with a request held */
+	uint32_t rr;	   /* round-robin cursor */
+	uint32_t nactive;
+	uint32_t incarnations;
+	struct shoal_waiter waiter;
+	uint64_t events_sleeps; /* waiter sleeps when events were last read */
+	int64_t swept_ns;	/* when sweep() last ran from an idle take */
+	int check_events;
+	uint32_t calls;
+	/* The outstanding response loan. */
+	int loaned;
+	uint32_t loan_line, loan_incarnation, loan_size;
+	struct shoal__rpc_msg *loan_msg;
+};
+
+void shoal_server_options_init(struct shoal_server_options *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->max_clients = DEFAULT_CLIENTS;
+	opts->max_request = DEFAULT_PAYLOAD;
+	opts->max_response = DEFAULT_PAYLOAD;
+	opts->request_capacity = DEFAULT_REQ_CAPACITY;
+	opts->response_capacity = DEFAULT_RESP_CAPACITY;
+	opts->strategy = SHOAL_WAIT_ADAPTIVE;
+	opts->respond_timeout_ns = DEFAULT_RESPOND_TIMEOUT_NS;
+	opts->access = SHOAL_ACCESS_OWNER;
+}
+
+static int check_options(const struct shoal_server_options *o)
+{
+	if (o->max_clients == 0 || o->max_clients > SHOAL_RPC_CLIENTS_MAX)
+		return shoal__fail(-EINVAL,
+				   "server: max_clients %u not in 1..%u",
+				   o->max_clients, SHOAL_RPC_CLIENTS_MAX);
+	if (o->max_request == 0 || o->max_request > SHOAL_RPC_PAYLOAD_MAX ||
+	    o->max_response == 0 || o->max_response > SHOAL_RPC_PAYLOAD_MAX)
+		return shoal__fail(-EINVAL,
+				   "server: max_request %u / max_response %u "
+				   "not in 1..%u",
+				   o->max_request, o->max_response,
+				   SHOAL_RPC_PAYLOAD_MAX);
+	if (!shoal__is_pow2(o->request_capacity) || o->request_capacity < 2 ||
+	    o->request_capacity > SHOAL_RPC_CAPACITY_MAX ||
+	    !shoal__is_pow2(o->response_capacity) || o->response_capacity < 2 ||
+	    o->response_capacity > SHOAL_RPC_CAPACITY_MAX)
+		return shoal__fail(-EINVAL,
+				   "server: capacities %u / %u are not powers "
+				   "of two in 2..%u",
+				   o->request_capacity, o->response_capacity,
+				   SHOAL_RPC_CAPACITY_MAX);
+	if ((int)o->strategy < 0 || o->strategy > SHOAL_WAIT_BLOCK)
+		return shoal__fail(-EINVAL, "server: unknown strategy %d",
+				   (int)o->strategy);
+	return 0;
+}
+
+static uint8_t *line_rings(const struct shoal_server *s, uint32_t i)
+{
+	return s->rings + s->line_stride * i;
+}
+
+/* Formats line @i's rings and wait word, and attaches our handles. */
+static void format_line(struct shoal_server *s, uint32_t i)
+{
+	struct line_state *ls = &s->ls[i];
+	uint8_t *req = line_rings(s, i);
+	uint8_t *resp = req + s->req_region;
+
+	/* Cannot fail: the geometry was checked at creation. A client
+	 * scribbling on the rings between format and init makes init fail,
+	 * and the line is then broken until that client leaves. */
+	shoal_spsc_format(req, s->req_region, s->req_capacity,
+			  s->max_request + SHOAL__RPC_MSG_HEADER, 0);
+	shoal_spsc_format(resp, s->resp_region, s->resp_capacity,
+			  s->max_response + SHOAL__RPC_MSG_HEADER, 0);
+	shoal_notify_format(&s->lines[i].wait);
+	ls->broken =
+		shoal_spsc_consumer_init(&ls->req, req, s->req_region) ||
+		shoal_spsc_producer_init(&ls->resp, resp, s->resp_region) ||
+		shoal_notifier_init(&ls->notifier, &s->lines[i].wait,
+				    s->wake_fds[i]);
+}
+
+static int create_segments(struct shoal_server *s, const char *name)
+{
+	struct shoal_segment_options so;
+	uint64_t rings_bytes = s->line_stride * s->max_clients;
+	struct shoal_object_spec server = { SHOAL__RPC_HEADER_OBJECT,
+					    SHOAL_OBJECT_RPC_HEADER, 64,
+					    rpc_header_bytes(s->max_clients) };
+	struct shoal_object_spec clients[2] = {
+		{ SHOAL__RPC_LINES_OBJECT, SHOAL_OBJECT_RPC_HEADER, 64,
+		  rpc_lines_bytes(s->max_clients) },
+		{ SHOAL__RPC_RINGS_OBJECT, SHOAL_OBJECT_RPC_RINGS, 64,
+		  rings_bytes },
+	};
+	void *ptr;
+	int err;
+
+	if (rings_bytes > SHOAL_SEGMENT_SIZE_MAX / 2)
+		return shoal__fail(-E2BIG,
+				   "server: %u lines of %llu bytes is too "
+				   "large",
+				   s->max_clients,
+				   (unsigned long long)s->line_stride);
+	shoal_segment_options_init(&so);
+	so.debug_name = name;
+	so.flags = SHOAL_SEGMENT_PEERS_READ_ONLY;
+	err = shoal_segment_create(&server, 1, &so, &s->seg);
+	if (err)
+		return err;
+	shoal_segment_options_init(&so);
+	so.debug_name = name;
+	so.epoch = shoal_segment_epoch(s->seg);
+	err = shoal_segment_create(clients, 2, &so, &s->clients_seg);
+	if (err)
+		return err;
+	s->epoch = shoal_segment_epoch(s->seg);
+	shoal_segment_find(s->seg, SHOAL__RPC_HEADER_OBJECT, 0, &ptr, NULL);
+	s->hdr = ptr;
+	shoal_segment_find(s->clients_seg, SHOAL__RPC_LINES_OBJECT, 0, &ptr,
+			   NULL);
+	s->lh = ptr;
+	s->bitmap = rpc_bitmap(s->lh);
+	s->lines = rpc_lines(s->lh, s->max_clients);
+	shoal_segment_find(s->clients_seg, SHOAL__RPC_RINGS_OBJECT, 0, &ptr,
+			   NULL);
+	s->rings = ptr;
+	s->clients_fd = shoal_segment_fd(s->clients_seg);
+	s->extra_fds[SHOAL__RPC_EXTRA_CLIENTS_MEMFD] = s->clients_fd;
+	return 0;
+}
+
+static void format(struct shoal_server *s)
+{
+	struct shoal__rpc_header *h = s->hdr;
+	int32_t *fds = rpc_wake_fd_table(h);
+
+	h->magic = SHOAL__RPC_MAGIC;
+	h->version = SHOAL__RPC_VERSION;
+	h->max_clients = s->max_clients;
+	h->max_request = s->max_request;
+	h->max_response = s->max_response;
+	h->request_capacity = s->req_capacity;
+	h->response_capacity = s->resp_capacity;
+	h->req_region = s->req_region;
+	h->resp_region = s->resp_region;
+	h->line_stride = s->line_stride;
+	h->clients_memfd = s->clients_fd;
+	for (uint32_t i = 0; i < s->max_clients; i++)
+		fds[i] = s->wake_fds[i];
+	s->lh->magic = SHOAL__RPC_LINES_MAGIC;
+	s->lh->max_clients = s->max_clients;
+	shoal_notify_format(&s->lh->server_wait);
+	for (uint32_t i = 0; i < s->max_clients; i++)
+		format_line(s, i);
+}
+
+static int make_fds(struct shoal_server *s)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0 };
+
+	s->extra_fds = malloc(sizeof(int) * (1 + (size_t)s->max_clients));
+	s->ls = calloc(s->max_clients, sizeof(*s->ls));
+	s->pending = calloc(s->words, sizeof(uint32_t));
+	s->held = calloc(s->words, sizeof(uint32_t));
+	/* "No fd" before anything can fail: shoal_server_destroy() closes
+	 * every pidfd >= 0 of s->ls, and calloc's zeroes are fd 0. */
+	for (uint32_t i = 0; s->extra_fds && i <= s->max_clients; i++)
+		s->extra_fds[i] = -1;
+	for (uint32_t i = 0; s->ls && i < s->max_clients; i++)
+		s->ls[i].pidfd = -1;
+	if (!s->extra_fds || !s->ls || !s->pending || !s->held)
+		return shoal__fail(-ENOMEM, "server: out of memory");
+	s->wake_fds = s->extra_fds + SHOAL__RPC_EXTRA_WAKE_FD(0);
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->epfd < 0)
+		return shoal__fail(-errno, "server: epoll_create1: %s",
+				   strerror(errno));
+	s->eventfd = shoal_eventfd_create();
+	if (s->eventfd < 0)
+		return s->eventfd;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->eventfd, &ev) < 0)
+		return shoal__fail(-errno, "server: epoll_ctl: %s",
+				   strerror(errno));
+	for (uint32_t i = 0; i < s->max_clients; i++) {
+		s->wake_fds[i] = shoal_eventfd_create();
+		if (s->wake_fds[i] < 0)
+			return s->wake_fds[i];
+	}
+	return 0;
+}
+
+static int announce(struct shoal_server *s, const char *name,
+		    const struct shoal_server_options *o)
+{
+	struct shoal_service_spec spec;
+
+	memset(&spec, 0, sizeof(spec));
+	spec.name = name;
+	spec.pattern = SHOAL_PATTERN_RPC;
+	spec.access = o->access;
+	spec.memfd = shoal_segment_fd(s->seg);
+	spec.eventfd_count = 1;
+	spec.eventfds = &s->eventfd;
+	spec.type_name = o->type_name;
+	spec.type_size = o->type_size;
+	spec.type_align = o->type_align;
+	spec.flags = SHOAL_PUBLISH_SERVER_THREAD;
+	/* The entry borrows the array and the fds until it is destroyed. */
+	spec.extra_fd_count = 1 + s->max_clients;
+	spec.extra_fds = s->extra_fds;
+	return shoal_registry_publish(s->reg, &spec, &s->entry);
+}
+
+int shoal_server_create(const char *name,
+			const struct shoal_server_options *opts,
+			struct shoal_server **out)
+{
+	struct shoal_server_options defaults;
+	struct shoal_server *s;
+	int err;
+
+	if (!name || !out)
+		return shoal__fail(-EINVAL, "server_create: NULL argument");
+	if (!opts) {
+		shoal_server_options_init(&defaults);
+		opts = &defaults;
+	}
+	err = check_options(opts);
+	if (err)
+		return err;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return shoal__fail(-ENOMEM, "server: out of memory");
+	s->eventfd = s->epfd = s->clients_fd = -1;
+	s->max_clients = opts->max_clients;
+	s->words = (s->max_clients + 31) / 32;
+	s->max_request = opts->max_request;
+	s->max_response = opts->max_response;
+	s->req_capacity = opts->request_capacity;
+	s->resp_capacity = opts->response_capacity;
+	s->req_region = rpc_region_bytes(s->req_capacity, s->max_request);
+	s->resp_region = rpc_region_bytes(s->resp_capacity, s->max_response);
+	s->line_stride = s->req_region + s->resp_region;
+	s->respond_timeout_ns = opts->respond_timeout_ns;
+	err = shoal__registry_use(opts->registry, &s->reg, &s->own_reg);
+	if (!err)
+		err = make_fds(s);
+	if (!err)
+		err = create_segments(s, name);
+	if (!err) {
+		format(s);
+		err = shoal_segment_ready(s->seg);
+	}
+	if (!err)
+		err = shoal_segment_ready(s->clients_seg);
+	if (!err)
+		err = announce(s, name, opts);
+	if (err) {
+		char detail[256];
+
+		snprintf(detail, sizeof(detail), "%s", shoal_last_error());
+		shoal_server_destroy(s);
+		return shoal__fail(err, "%s", detail);
+	}
+	shoal__waiter_setup(&s->waiter, &s->lh->server_wait.sleeping, 0,
+			    &s->lh->server_wait.sleeps, s->eventfd, s->epfd,
+			    opts->strategy ? opts->strategy :
+					     SHOAL_WAIT_ADAPTIVE);
+	*out = s;
+	return 0;
+}
+
+void shoal_server_destroy(struct shoal_server *s)
+{
+	if (!s)
+		return;
+	/* Withdraw the name first, so no client opens a dying server. */
+	shoal_entry_destroy(s->entry);
+	if (s->hdr) {
+		atomic_store_explicit(&s->hdr->closed, 1, memory_order_release);
+		/* Wake every client so it sees the close at once. */
+		shoal__fence_full();
+		for (uint32_t i = 0; s->wake_fds && i < s->max_clients; i++)
+			if (s->wake_fds[i] >= 0)
+				shoal__eventfd_wake(s->wake_fds[i]);
+	}
+	shoal_segment_destroy(s->clients_seg);
+	shoal_segment_destroy(s->seg);
+	for (uint32_t i = 0; s->ls && i < s->max_clients; i++)
+		if (s->ls[i].pidfd >= 0)
+			close(s->ls[i].pidfd);
+	for (uint32_t i = 0; s->wake_fds && i < s->max_clients; i++)
+		if (s->wake_fds[i] >= 0)
+			close(s->wake_fds[i]);
+	if (s->eventfd >= 0)
+		close(s->eventfd);
+	if (s->epfd >= 0)
+		close(s->epfd);
+	if (s->own_reg)
+		shoal_registry_destroy(s->reg);
+	free(s->extra_fds);
+	free(s->ls);
+	free(s->pending);
+	free(s->held);
+	free(s);
+}
+
+static void bit_set(uint32_t *words, uint32_t i)
+{
+	words[i / 32] |= 1u << (i % 32);
+}
+
+static void bit_clear(uint32_t *words, uint32_t i)
+{
+	words[i / 32] &= ~(1u << (i % 32));
+}
+
+/*
+ * Frees line @i after its client died or left: counts its unread
+ * requests, formats its rings afresh, and only then marks it FREE. If one
+ * of its requests is held, waits for the release.
+ */
+static void drop_line(struct shoal_server *s, uint32_t i)
+{
+	struct line_state *ls = &s->ls[i];
+	struct shoal__spsc_ring *r = (void *)line_rings(s, i);
+	uint64_t unread;
+
+	if (ls->held) {
+		ls->dead = 1;
+		return;
+	}
+	/* The client's head is untrusted: a count only, clamped. Our own
+	 * consumer position is the one the ring handle keeps. */
+	unread = atomic_load_explicit(&r->head, memory_order_relaxed) -
+		 ls->req.priv_tail;
+	if (unread > s->req_capacity)
+		unread = 0;
+	atomic_fetch_add_explicit(&s->hdr->dropped, unread,
+				  memory_order_relaxed);
+	if (ls->pidfd >= 0) {
+		epoll_ctl(s->epfd, EPOLL_CTL_DEL, ls->pidfd, NULL);
+		close(ls->pidfd);
+		ls->pidfd = -1;
+	}
+	if (s->loaned && s->loan_line == i)
+		s->loan_incarnation = 0; /* the loan's send fails: -EPIPE */
+	if (ls->active) {
+		s->nactive--;
+		atomic_fetch_add_explicit(&s->hdr->lost, 1,
+					  memory_order_relaxed);
+	}
+	ls->active = 0;
+	ls->dead = 0;
+	ls->incarnation = 0;
+	bit_clear(s->pending, i);
+	format_line(s, i);
+	/* Release: the formatting above is complete before a new client,
+	 * whose acquire load sees FREE, attaches to the rings. */
+	atomic_store_explicit(&s->lines[i].state, SHOAL__RPC_LINE_FREE,
+			      memory_order_release);
+}
+
+/* Starts serving line @i if a live client claimed it. 1 if active. */
+static int try_activate(struct shoal_server *s, uint32_t i)
+{
+	struct line_state *ls = &s->ls[i];
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 1 + i };
+	int32_t pid;
+
+	if (atomic_load_explicit(&s->lines[i].state, memory_order_acquire) !=
+	    SHOAL__RPC_LINE_ACTIVE)
+		return 0;
+	pid = *(volatile int32_t *)&s->lines[i].pid;
+	ls->active = 1;
+	/* Never 0: 0 marks a dropped line and a loan that died with it. */
+	if (++s->incarnations == 0)
+		++s->incarnations;
+	ls->incarnation = s->incarnations;
+	s->nactive++;
+	atomic_fetch_add_explicit(&s->hdr->joined, 1, memory_order_relaxed);
+	/* A wrong pid (a hostile client) only costs that client prompt
+	 * notice: the sweeps still check its lock. Open the pidfd before
+	 * checking the lock, so a client that dies in between is caught by
+	 * one or the other. */
+	if (pid > 0) {
+		ls->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+		if (ls->pidfd >= 0 &&
+		    epoll_ctl(s->epfd, EPOLL_CTL_ADD, ls->pidfd, &ev) < 0) {
+			close(ls->pidfd);
+			ls->pidfd = -1;
+		}
+	}
+	if (!shoal__line_locked(s->clients_fd, i)) {
+		drop_line(s, i);
+		return 0;
+	}
+	return 1;
+}
+
+/* Checks every line's lock: drops the dead, starts the newly joined. */
+static void sweep(struct shoal_server *s)
+{
+	for (uint32_t i = 0; i < s->max_clients; i++) {
+		struct line_state *ls = &s->ls[i];
+
+		if (ls->active) {
+			if (!ls->dead && !shoal__line_locked(s->clients_fd, i))
+				drop_line(s, i);
+		} else if (atomic_load_explicit(&s->lines[i].state,
+						memory_order_relaxed) ==
+			   SHOAL__RPC_LINE_ACTIVE) {
+			try_activate(s, i);
+		}
+	}
+}
+
+/* Reads what the epoll set has (client pidfds that fired). */
+static void process_events(struct shoal_server *s)
+{
+	struct epoll_event evs[16];
+	int n;
+
+	s->check_events = 0;
+	s->events_sleeps = s->waiter.priv_sleeps;
+	if (atomic_load_explicit(&s->lh->reap, memory_order_relaxed) &&
+	    atomic_exchange_explicit(&s->lh->reap, 0, memory_order_relaxed))
+		sweep(s);
+	n = epoll_wait(s->epfd, evs, 16, 0);
+	for (int k = 0; k < n; k++) {
+		uint64_t tag = evs[k].data.u64;
+		struct line_state *ls;
+		uint32_t i;
+
+		if (tag == 0 || tag > s->max_clients)
+			continue; /* our eventfd: the waiter drains it */
+		i = (uint32_t)(tag - 1);
+		ls = &s->ls[i];
+		if (ls->pidfd < 0)
+			continue;
+		if (ls->active && !ls->dead &&
+		    !shoal__line_locked(s->clients_fd, i)) {
+			drop_line(s, i);
+			continue;
+		}
+		/* That process is gone but the lock is still held (a child
+		 * shares its file description, or the pid was wrong): stop
+		 * watching it, the sweeps will see the lock go. */
+		epoll_ctl(s->epfd, EPOLL_CTL_DEL, ls->pidfd, NULL);
+		close(ls->pidfd);
+		ls->pidfd = -1;
+	}
+}
+
+/* Moves the shared ready bits into the local pending set. */
+static void collect(struct shoal_server *s)
+{
+	for (uint32_t w = 0; w < s->words; w++) {
+		uint32_t bits;
+
+		if (!atomic_load_explicit(&s->bitmap[w], memory_order_relaxed))
+			continue;
+		/* Acquire: pairs with the client's release fetch_or after its
+		 * commit, so the peek below sees that request. */
+		bits = atomic_exchange_explicit(&s->bitmap[w], 0,
+						memory_order_acquire);
+		if (w == s->words - 1 && s->max_clients % 32)
+			bits &= (1u << (s->max_clients % 32)) - 1;
+		s->pending[w] |= bits;
+	}
+}
+
+/* The first line at or after @from (wrapping) in pending and not held. */
+static int next_line(const struct shoal_server *s, uint32_t from)
+{
+	for (uint32_t k = 0; k <= s->words; k++) {
+		uint32_t w = (from / 32 + k) % s->words;
+		uint32_t bits = s->pending[w] & ~s->held[w];
+
+		if (k == 0)
+			bits &= ~0u << (from % 32);
+		else if (k == s->words)
+			bits &= (1u << (from % 32)) - 1;
+		if (bits)
+			return (int)(w * 32 + (uint32_t)__builtin_ctz(bits));
+	}
+	return -1;
+}
+
+/* One pass over the lines with work. 0 (request held) or -EAGAIN. */
+static int next_request(struct shoal_server *s, struct shoal_request *req)
+{
+	collect(s);
+	for (;;) {
+		const struct shoal__rpc_msg *m;
+		struct line_state *ls;
+		const void *data;
+		uint32_t len;
+		int i = next_line(s, s->rr), r;
+
+		if (i < 0)
+			return -EAGAIN;
+		ls = &s->ls[i];
+		if ((!ls->active && !try_activate(s, (uint32_t)i)) ||
+		    ls->broken || ls->dead) {
+			bit_clear(s->pending, (uint32_t)i);
+			continue;
+		}
+		r = shoal_spsc_peek(&ls->req, &data, &len);
+		if (r == -EAGAIN) {
+			bit_clear(s->pending, (uint32_t)i);
+			continue;
+		}
+		if (r == 0 && len < SHOAL__RPC_MSG_HEADER) {
+			shoal_spsc_release(&ls->req);
+			r = -EBADMSG;
+		}
+		if (r) {
+			/* An impossible request: skipped by the ring (or
+			 * above); the client hurt only itself. Its later
+			 * sends set its bit again. */
+			atomic_fetch_add_explicit(&s->hdr->malformed, 1,
+						  memory_order_relaxed);
+			bit_clear(s->pending, (uint32_t)i);
+			continue;
+		}
+		m = data;
+		req->data = m + 1;
+		req->len = len - SHOAL__RPC_MSG_HEADER;
+		req->client = (uint32_t)i;
+		/* The id is copied back verbatim: any value is fine. */
+		req->id = *(const volatile uint64_t *)&m->id;
+		req->pid = *(volatile int32_t *)&s->lines[i].pid;
+		req->priv_incarnation = ls->incarnation;
+		req->priv_held = 1;
+		ls->held = 1;
+		bit_set(s->held, (uint32_t)i);
+		s->rr = (uint32_t)i + 1 < s->max_clients ? (uint32_t)i + 1 : 0;
+		atomic_fetch_add_explicit(&s->hdr->requests, 1,
+					  memory_order_relaxed);
+		return 0;
+	}
+}
+
+static int need_events(struct shoal_server *s)
+{
+	return s->check_events || s->waiter.priv_sleeps != s->events_sleeps ||
+	       atomic_load_explicit(&s->lh->reap, memory_order_relaxed);
+}
+
+static int server_ready(void *arg)
+{
+	struct shoal_server *s = arg;
+
+	for (uint32_t w = 0; w < s->words; w++)
+		if ((s->pending[w] & ~s->held[w]) ||
+		    atomic_load_explicit(&s->bitmap[w], memory_order_relaxed))
+			return 1;
+	return need_events(s);
+}
+
+int shoal_server_take(struct shoal_server *s, struct shoal_request *req,
+		      int64_t timeout_ns)
+{
+	int64_t deadline = SHOAL__NO_DEADLINE_YET;
+
+	if (!req)
+		return shoal__fail(-EINVAL, "server_take: NULL request");
+	/* A server kept busy by some clients still looks, now and then, for
+	 * the deaths of others. */
+	if (++s->calls % EVENT_CHECK_EVERY == 0)
+		s->check_events = 1;
+	for (;;) {
+		int err;
+
+		if (s->check_events ||
+		    atomic_load_explicit(&s->lh->reap, memory_order_relaxed))
+			process_events(s);
+		err = next_request(s, req);
+		if (err != -EAGAIN) {
+			/*
+			 * A request explains the last wake-up: skip the
+			 * epoll look it would cost (a system call per round
+			 * trip). A client's pidfd that fired too stays
+			 * readable, so the next sleep ends at once with
+			 * nothing to take, and that wake-up is looked into.
+			 */
+			s->events_sleeps = s->waiter.priv_sleeps;
+			return err;
+		}
+		if (s->waiter.priv_sleeps != s->events_sleeps) {
+			process_events(s);
+			continue;
+		}
+		/* Idle: every SWEEP_SLICE_NS look at every line, by the clock.
+		 * Not by "a wait step timed out": the waiter wakes every
+		 * notify slice and the events it brings end the step as
+		 * ready, so a slice-long idle step never came and a client
+		 * whose death no pidfd reports was never dropped. */
+		if (shoal__now_ns() - s->swept_ns >= SWEEP_SLICE_NS) {
+			sweep(s);
+			s->swept_ns = shoal__now_ns();
+		}
+		err = shoal__wait_step(&s->waiter, server_ready, s, timeout_ns,
+				       &deadline, SWEEP_SLICE_NS,
+				       "server: no request came");
+		if (err < 0)
+			return err;
+	}
+}
+
+static struct line_state *held_line(struct shoal_server *s,
+				    const struct shoal_request *req)
+{
+	struct line_state *ls;
+
+	if (!req || !req->priv_held || req->client >= s->max_clients)
+		return NULL;
+	ls = &s->ls[req->client];
+	if (!ls->held || ls->incarnation != req->priv_incarnation)
+		return NULL;
+	return ls;
+}
+
+int shoal_server_release(struct shoal_server *s, struct shoal_request *req)
+{
+	struct line_state *ls = held_line(s, req);
+
+	if (!ls)
+		return shoal__fail(-EINVAL, "server: not a held request");
+	shoal_spsc_release(&ls->req);
+	ls->held = 0;
+	bit_clear(s->held, req->client);
+	req->priv_held = 0;
+	req->data = NULL;
+	if (ls->dead)
+		drop_line(s, req->client);
+	return 0;
+}
+
+/* Waits for room in line @i's response ring: 0, -EPIPE, -EAGAIN, -EBADMSG. */
+static int wait_room(struct shoal_server *s, uint32_t i, void **slot)
+{
+	struct line_state *ls = &s->ls[i];
+	int64_t deadline = shoal__deadline(s->respond_timeout_ns);
+
+	for (;;) {
+		struct timespec ts = { 0, ROOM_NAP_NS };
+		int r;
+
+		/* A full ring is the one moment a dead client costs us:
+		 * look at its lock. */
+		if (!shoal__line_locked(s->clients_fd, i)) {
+			drop_line(s, i);
+			return shoal__fail(-EPIPE, "server: client %u is gone",
+					   i);
+		}
+		r = shoal_spsc_claim(&ls->resp, slot);
+		if (r != -EAGAIN)
+			return r;
+		if (deadline >= 0 && shoal__now_ns() >= deadline) {
+			atomic_fetch_add_explicit(&s->hdr->full, 1,
+						  memory_order_relaxed);
+			return shoal__fail(-EAGAIN,
+					   "server: client %u does not take "
+					   "its responses",
+					   i);
+		}
+		nanosleep(&ts, NULL);
+	}
+}
+
+int shoal_server_loan_response(struct shoal_server *s,
+			       const struct shoal_request *req, uint32_t size,
+			       void **ptr)
+{
+	struct line_state *ls;
+	struct shoal__rpc_msg *m;
+	void *slot;
+	int r;
+
+	if (!req || !ptr || req->client >= s->max_clients)
+		return shoal__fail(-EINVAL, "server: bad request or pointer");
+	if (s->loaned)
+		return shoal__fail(-EBUSY, "server: a loan is already out");
+	if (size > s->max_response)
+		return shoal__fail(-EMSGSIZE,
+				   "server: %u bytes exceed max_response %u",
+				   size, s->max_response);
+	ls = &s->ls[req->client];
+	if (!ls->active || ls->dead || ls->incarnation != req->priv_incarnation)
+		return shoal__fail(-EPIPE, "server: client %u is gone",
+				   req->client);
+	if (ls->broken)
+		return shoal__fail(-EBADMSG,
+				   "server: client %u corrupted its rings",
+				   req->client);
+	r = shoal_spsc_claim(&ls->resp, &slot);
+	if (r == -EAGAIN && s->respond_timeout_ns != 0)
+		r = wait_room(s, req->client, &slot);
+	if (r == -EAGAIN && s->respond_timeout_ns == 0)
+		atomic_fetch_add_explicit(&s->hdr->full, 1,
+					  memory_order_relaxed);
+	if (r == -EBADMSG)
+		ls->broken = 1;
+	if (r)
+		return r;
+	m = slot;
+	m->id = req->id;
+	m->flags = 0;
+	m->pad = 0;
+	s->loaned = 1;
+	s->loan_line = req->client;
+	s->loan_incarnation = ls->incarnation;
+	s->loan_size = size;
+	s->loan_msg = m;
+	*ptr = m + 1;
+	return 0;
+}
+
+static int check_loan(struct shoal_server *s, void *ptr)
+{
+	if (!s->loaned || ptr != (void *)(s->loan_msg + 1))
+		return shoal__fail(-EINVAL, "server: not the outstanding loan");
+	return 0;
+}
+
+int shoal_server_send_response(struct shoal_server *s, void *ptr, uint32_t len,
+			       uint32_t flags)
+{
+	struct line_state *ls;
+	int err = check_loan(s, ptr);
+
+	if (err)
+		return err;
+	if (len > s->loan_size)
+		return shoal__fail(-EINVAL, "server: %u bytes sent, %u loaned",
+				   len, s->loan_size);
+	if (flags & ~(uint32_t)(SHOAL_RPC_MORE | SHOAL_RPC_ERROR))
+		return shoal__fail(-EINVAL, "server: unknown flags 0x%x",
+				   flags);
+	s->loaned = 0;
+	ls = &s->ls[s->loan_line];
+	if (!s->loan_incarnation || ls->incarnation != s->loan_incarnation) {
+		shoal_spsc_abort(&ls->resp);
+		return shoal__fail(-EPIPE, "server: client %u is gone",
+				   s->loan_line);
+	}
+	s->loan_msg->flags = flags;
+	shoal_spsc_commit(&ls->resp, len + SHOAL__RPC_MSG_HEADER);
+	atomic_fetch_add_explicit(&s->hdr->responses, 1, memory_order_relaxed);
+	/* Full fence, then the client's sleeping flag: pairs with the
+	 * client's fence between setting it and re-checking its ring. */
+	if (shoal_notify(&ls->notifier) == 1)
+		atomic_fetch_add_explicit(&s->hdr->wakeups, 1,
+					  memory_order_relaxed);
+	return 0;
+}
+
+int shoal_server_abort_response(struct shoal_server *s, void *ptr)
+{
+	int err = check_loan(s, ptr);
+
+	if (err)
+		return err;
+	shoal_spsc_abort(&s->ls[s->loan_line].resp);
+	s->loaned = 0;
+	return 0;
+}
+
+int shoal_server_respond(struct shoal_server *s,
+			 const struct shoal_request *req, const void *data,
+			 uint32_t len, uint32_t flags)
+{
+	void *ptr;
+	int err;
+
+	if (flags & ~(uint32_t)(SHOAL_RPC_MORE | SHOAL_RPC_ERROR))
+		return shoal__fail(-EINVAL, "server: unknown flags 0x%x",
+				   flags);
+	err = shoal_server_loan_response(s, req, len, &ptr);
+	if (err)
+		return err;
+	if (len)
+		memcpy(ptr, data, len);
+	return shoal_server_send_response(s, ptr, len, flags);
+}
+
+int shoal_server_fd(const struct shoal_server *s)
+{
+	return s->epfd;
+}
+
+int shoal_server_arm(struct shoal_server *s)
+{
+	/* Non-blocking: read what the epoll set has now, so the arm below
+	 * waits for new things only. */
+	if (need_events(s))
+		process_events(s);
+	return shoal_waiter_arm(&s->waiter, server_ready, s);
+}
+
+void shoal_server_disarm(struct shoal_server *s)
+{
+	shoal_waiter_disarm(&s->waiter);
+	/* The poll may have ended on a client's pidfd. */
+	s->check_events = 1;
+}
+
+uint32_t shoal_server_clients(struct shoal_server *s)
+{
+	sweep(s);
+	return s->nactive;
+}
+
+uint64_t shoal_server_epoch(const struct shoal_server *s)
+{
+	return s->epoch;
+}
+
+void shoal_server_get_stats(const struct shoal_server *s,
+			    struct shoal_server_stats *st)
+{
+	struct shoal__rpc_header *h = s->hdr;
+
+	memset(st, 0, sizeof(*st));
+	st->requests = atomic_load_explicit(&h->requests, memory_order_relaxed);
+	st->responses =
+		atomic_load_explicit(&h->responses, memory_order_relaxed);
+	st->joined = atomic_load_explicit(&h->joined, memory_order_relaxed);
+	st->lost = atomic_load_explicit(&h->lost, memory_order_relaxed);
+	st->dropped = atomic_load_explicit(&h->dropped, memory_order_relaxed);
+	st->malformed =
+		atomic_load_explicit(&h->malformed, memory_order_relaxed);
+	st->wakeups = atomic_load_explicit(&h->wakeups, memory_order_relaxed);
+	st->full = atomic_load_explicit(&h->full, memory_order_relaxed);
+	st->sleeps = s->waiter.priv_sleeps;
+	st->clients = s->nactive;
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Service names and their file names.
+ *
+ * A service name is 1..255 bytes of printable ASCII other than space and '%'
+ * (0x21..0x7e), hierarchical with '/' ("camera/front/frames"): it may not
+ * start with '.' or '/', end with '/', or hold an empty component ("//").
+ * Its file name in the registry directory is the name with every '/'
+ * replaced by '%'. Since '%' cannot occur in a name, the mapping is
+ * one-to-one, and since it keeps the length, every valid name has a valid
+ * file name (at most NAME_MAX = 255 bytes). A leading '.' is reserved for
+ * the registry's own files (".lock").
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "arch/error.h"
+#include "registry/registry_internal.h"
+
+static int name_valid(const char *name, size_t len)
+{
+	if (len == 0 || len > SHOAL_SERVICE_NAME_MAX)
+		return 0;
+	if (name[0] == '.' || name[0] == '/' || name[len - 1] == '/')
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (c < 0x21 || c > 0x7e || c == '%')
+			return 0;
+		if (c == '/' && name[i + 1] == '/')
+			return 0;
+	}
+	return 1;
+}
+
+int shoal__name_to_file(const char *name, char *file)
+{
+	size_t len;
+
+	if (!name)
+		return shoal__fail(-EINVAL, "service name is NULL");
+	len = strnlen(name, SHOAL_SERVICE_NAME_MAX + 1);
+	if (!name_valid(name, len))
+		return shoal__fail(
+			-EINVAL,
+			"bad service name: 1..%d printable bytes, no "
+			"space or '%%', no leading '.' or '/', no "
+			"empty component",
+			SHOAL_SERVICE_NAME_MAX);
+	for (size_t i = 0; i <= len; i++)
+		file[i] = name[i] == '/' ? '%' : name[i];
+	return 0;
+}
+
+int shoal__file_to_name(const char *file, char *name)
+{
+	size_t len = strnlen(file, SHOAL_SERVICE_NAME_MAX + 1);
+
+	if (len == 0 || len > SHOAL_SERVICE_NAME_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i <= len; i++) {
+		if (file[i] == '/')
+			return -EINVAL;
+		name[i] = file[i] == '%' ? '/' : file[i];
+	}
+	return name_valid(name, len) ? 0 : -EINVAL;
+}
