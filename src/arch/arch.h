@@ -21,16 +21,35 @@ static inline void shoal__cpu_relax(void)
 
 /*
  * Full (store->load) barrier for the sleep protocol's Dekker pattern.
- * On x86-64 a locked add to the stack is a full barrier, as the Linux
- * kernel's smp_mb() uses, and is cheaper than mfence (which also orders
- * non-temporal stores we never make). Elsewhere, the C11 seq_cst fence.
+ *
+ * On x86-64 a locked read-modify-write is a full barrier, as the Linux
+ * kernel's smp_mb() uses, and is cheaper than mfence (which also waits for
+ * non-temporal stores and weakly ordered memory types we never use). The
+ * locked instruction needs some memory word to act on; adding 0 leaves it
+ * unchanged, so any word of our own stack does. Which one matters: the
+ * kernel uses -4(%rsp) (it builds with -mno-red-zone), but in user space
+ * the 128 bytes below %rsp are the System V ABI's red zone, where a leaf
+ * function keeps live locals without moving %rsp. A locked add on such a
+ * local is still correct (it writes back the value it read), but it ties
+ * the fence to that local: the add must wait for the compiler's store to
+ * it, and the next load of it waits for the add, a false dependency on the
+ * hot path. -132(%rsp) is the first 4-byte word wholly below the red zone
+ * (128 + 4): the compiler keeps nothing there, a signal handler may
+ * overwrite it at any time but cannot split a locked instruction, and it
+ * is within the stack mapping as long as 132 bytes of stack remain, which
+ * the red zone already assumes. liburing's smp_mb() (barrier.h) and the
+ * kernel's tools/ copy of barrier.h use the same offset for the same
+ * reason.
+ *
+ * Elsewhere, the C11 seq_cst fence. This is the only hand-written full
+ * fence in src/; every seq_cst fence of the sleep protocol goes through it.
  * ThreadSanitizer does not model fences either way: it never relies on them
  * here, since data is published by release/acquire on the ring itself.
  */
 static inline void shoal__fence_full(void)
 {
 #if defined(__x86_64__)
-	__asm__ __volatile__("lock; addl $0,-4(%%rsp)" ::: "memory", "cc");
+	__asm__ __volatile__("lock; addl $0,-132(%%rsp)" ::: "memory", "cc");
 #else
 	atomic_thread_fence(memory_order_seq_cst);
 #endif
