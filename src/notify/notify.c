@@ -141,7 +141,13 @@ int shoal_waiter_fd(const struct shoal_waiter *w)
 
 uint64_t shoal_waiter_sleeps(const struct shoal_waiter *w)
 {
-	return w->priv_sleeps;
+	return shoal__waiter_sleeps(w);
+}
+
+void shoal__waiter_count_sleeps_in(struct shoal_waiter *w,
+				   _Atomic uint64_t *word)
+{
+	w->priv_sleeps_word = (void *)word;
 }
 
 /* Empties the eventfd counter so the next poll sleeps. */
@@ -337,32 +343,52 @@ int shoal_notifier_init(struct shoal_notifier *n, void *word, int eventfd)
 	return 0;
 }
 
-int shoal_notify(struct shoal_notifier *n)
+int shoal__notify_mark(_Atomic uint32_t *flag, uint32_t mask, int eventfd)
 {
-	struct shoal__notify_word *word = n->priv_word;
+	uint32_t bits = mask ? mask : ~0u;
 	int err;
 
-	/* Full fence: orders the caller's publish before the load of
-	 * sleeping; pairs with the waiter's fence in shoal_waiter_arm. */
+	/* Full fence: orders the caller's publish before the load of the
+	 * sleeping mark; pairs with the waiter's fence between setting its
+	 * mark and re-checking its condition (shoal_waiter_arm). */
 	shoal__fence_full();
-	if (!atomic_load_explicit(&word->sleeping, memory_order_relaxed))
+	if (!(atomic_load_explicit(flag, memory_order_relaxed) & bits))
 		return 0;
-	/* Take the flag: of all the notifications made while the waiter
+	/* Take the mark: of all the notifications made while the waiter
 	 * sleeps, only the first enters the kernel. The waiter sets it again
 	 * before it next sleeps. Relaxed: the fence above already ordered our
 	 * publish before it, and the eventfd write below does the waking. */
-	if (!atomic_exchange_explicit(&word->sleeping, 0, memory_order_relaxed))
+	if (!mask) {
+		if (!atomic_exchange_explicit(flag, 0, memory_order_relaxed))
+			return 0;
+	} else if (!(atomic_fetch_and_explicit(flag, ~mask,
+					       memory_order_relaxed) &
+		     mask)) {
 		return 0;
-	err = shoal__eventfd_wake(n->priv_fd);
+	}
+	err = shoal__eventfd_wake(eventfd);
 	if (err) {
 		/* Only under injected faults (a real eventfd write cannot
-		 * fail here): give the flag back, so the next notify tries
+		 * fail here): give the mark back, so the next notify tries
 		 * again instead of taking it for a wake-up made. */
-		atomic_store_explicit(&word->sleeping, 1, memory_order_relaxed);
+		if (!mask)
+			atomic_store_explicit(flag, 1, memory_order_relaxed);
+		else
+			atomic_fetch_or_explicit(flag, mask,
+						 memory_order_relaxed);
 		return err;
 	}
-	n->priv_wakeups++;
 	return 1;
+}
+
+int shoal_notify(struct shoal_notifier *n)
+{
+	struct shoal__notify_word *word = n->priv_word;
+	int r = shoal__notify_mark(&word->sleeping, 0, n->priv_fd);
+
+	if (r == 1)
+		n->priv_wakeups++;
+	return r;
 }
 
 int shoal__wait_step(struct shoal_waiter *w, shoal_ready_fn ready, void *ctx,

@@ -46,4 +46,54 @@ int shoal__wait_step(struct shoal_waiter *w, shoal_ready_fn ready, void *ctx,
 /* Writes 1 to @fd; a saturated counter (EAGAIN) counts as done. 0/-errno. */
 int shoal__eventfd_wake(int fd);
 
+/*
+ * Times @w blocked in the kernel (each slice counts), for the patterns'
+ * "has it slept since I last looked?" checks: a sleep ends when anything in
+ * the set it polls fires, a peer's pidfd included, so a pattern that sleeps
+ * on a set looks at that set (or the peer's liveness) after a sleep, and
+ * not on every call. shoal_waiter_sleeps() is the same, as a library call.
+ */
+static inline uint64_t shoal__waiter_sleeps(const struct shoal_waiter *w)
+{
+	return w->priv_sleeps;
+}
+
+/*
+ * 1 if @w has slept since *@seen was last brought up to date, and brings
+ * it up to date; else 0. The usual guard of a liveness look:
+ *
+ *   if (force || shoal__waiter_slept(&h->waiter, &h->pid_seen))
+ *           look at the pidfd;
+ */
+static inline int shoal__waiter_slept(const struct shoal_waiter *w,
+				      uint64_t *seen)
+{
+	if (w->priv_sleeps == *seen)
+		return 0;
+	*seen = w->priv_sleeps;
+	return 1;
+}
+
+/*
+ * Also count @w's sleeps in @word (shared memory, relaxed stores: a
+ * statistic others may read), or stop doing so (NULL). For a waiter whose
+ * counter word is known only after shoal__waiter_setup().
+ */
+void shoal__waiter_count_sleeps_in(struct shoal_waiter *w,
+				   _Atomic uint64_t *word);
+
+/*
+ * The notifier's half of the sleep protocol on a sleeping mark of the
+ * shape shoal__waiter_setup() takes (@mask 0: the whole word is the mark;
+ * else the @mask bits of a word shared by several waiters). Call after
+ * publishing (release): issues the full fence (pairs with the fence of
+ * shoal_waiter_arm() between the waiter's mark and its re-check), then, if
+ * the mark is set, takes it (clears it, so one notification per sleep
+ * enters the kernel) and writes @eventfd. Returns 1 if it wrote a wake-up,
+ * 0 if nobody was asleep (no system call), or -errno from the write, in
+ * which case the mark is given back so the next notify tries again.
+ * Never blocks. shoal_notify() is this on a notify word.
+ */
+int shoal__notify_mark(_Atomic uint32_t *flag, uint32_t mask, int eventfd);
+
 #endif
