@@ -649,10 +649,10 @@ static int creator_gone(struct shoal_event *ev, int force)
 	if (atomic_load_explicit(&ev->hdr->closed, memory_order_acquire))
 		return ev->gone = 1;
 	if (force || ev->check_pid ||
-	    ev->waiter.priv_sleeps != ev->pid_checked_sleeps ||
+	    shoal__waiter_slept(&ev->waiter, &ev->pid_checked_sleeps) ||
 	    ++ev->idle_calls % PID_CHECK_EVERY == 0) {
 		ev->check_pid = 0;
-		ev->pid_checked_sleeps = ev->waiter.priv_sleeps;
+		ev->pid_checked_sleeps = shoal__waiter_sleeps(&ev->waiter);
 		if (!shoal_service_alive(ev->svc))
 			return ev->gone = 1;
 	}
@@ -851,7 +851,7 @@ static int join_line(struct shoal_event *ev, uint32_t i)
 	atomic_store_explicit(&l->state, SHOAL__EVENT_LINE_ACTIVE,
 			      memory_order_release);
 	/* Sleeps are counted per handle, across lines. */
-	ev->st.sleeps += ev->waiter.priv_sleeps;
+	ev->st.sleeps += shoal__waiter_sleeps(&ev->waiter);
 	shoal__waiter_setup(&ev->waiter, &l->sleeping, 0, &l->sleeps, fd,
 			    ev->epfd, ev->strategy);
 	ev->pid_checked_sleeps = 0;
@@ -1060,7 +1060,7 @@ void shoal_event_get_stats(const struct shoal_event *ev,
 			   struct shoal_event_stats *st)
 {
 	*st = ev->st;
-	st->sleeps += ev->waiter.priv_sleeps;
+	st->sleeps += shoal__waiter_sleeps(&ev->waiter);
 }
 
 /* ------------------------------------------------------------------------

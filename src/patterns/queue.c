@@ -88,6 +88,7 @@ struct shoal_queue {
 	uint64_t stuck_pos;
 	int64_t stuck_since;
 	uint64_t checked_sleeps;
+	enum shoal_wait_strategy strategy; /* for both waiters */
 	uint64_t pushed, popped, wakeups, recovered;
 };
 
@@ -272,11 +273,11 @@ static int join(struct shoal_queue *q, int memfd)
 	shoal__waiter_setup(&q->pop_waiter,
 			    &q->hdr->consumers_asleep[q->index / 32],
 			    1u << (q->index % 32), NULL, q->eventfd, q->epfd,
-			    q->pop_waiter.priv_strategy);
+			    q->strategy);
 	shoal__waiter_setup(&q->push_waiter,
 			    &q->hdr->producers_asleep[q->index / 32],
 			    1u << (q->index % 32), NULL, q->eventfd, q->epfd,
-			    q->push_waiter.priv_strategy);
+			    q->strategy);
 	atomic_store_explicit(&q->line->pushed, 0, memory_order_relaxed);
 	atomic_store_explicit(&q->line->popped, 0, memory_order_relaxed);
 	atomic_store_explicit(&q->line->sleeps, 0, memory_order_relaxed);
@@ -299,8 +300,7 @@ static struct shoal_queue *alloc_handle(const char *name,
 	snprintf(q->name, sizeof(q->name), "%s", name);
 	q->lock_fd = q->eventfd = q->epfd = q->pidfd = -1;
 	q->role = o->role;
-	q->pop_waiter.priv_strategy = (uint32_t)o->strategy;
-	q->push_waiter.priv_strategy = (uint32_t)o->strategy;
+	q->strategy = o->strategy;
 	return q;
 }
 
@@ -623,9 +623,8 @@ static int creator_gone(struct shoal_queue *q, struct shoal_waiter *w)
 		return 1;
 	if (atomic_load_explicit(&q->hdr->closed, memory_order_acquire))
 		return q->gone = 1;
-	if (q->pidfd < 0 || w->priv_sleeps == q->checked_sleeps)
+	if (q->pidfd < 0 || !shoal__waiter_slept(w, &q->checked_sleeps))
 		return 0;
-	q->checked_sleeps = w->priv_sleeps;
 	if (poll(&pfd, 1, 0) == 1) {
 		q->gone = 1;
 		/* Tell everyone: pushers that never sleep would not see the
@@ -723,7 +722,7 @@ static ssize_t run(struct attempt *a, int64_t timeout_ns)
 	int64_t deadline = SHOAL__NO_DEADLINE_YET;
 
 	for (;;) {
-		uint64_t before = a->w->priv_sleeps;
+		uint64_t before = shoal__waiter_sleeps(a->w);
 		int err;
 
 		if (attempt_ready(a))
@@ -731,9 +730,10 @@ static ssize_t run(struct attempt *a, int64_t timeout_ns)
 		err = shoal__wait_step(a->w, attempt_ready, a, timeout_ns,
 				       &deadline, WAIT_SLICE_NS,
 				       "queue: nothing came in time");
-		if (a->w->priv_sleeps != before)
+		if (shoal__waiter_sleeps(a->w) != before)
 			atomic_fetch_add_explicit(&q->line->sleeps,
-						  a->w->priv_sleeps - before,
+						  shoal__waiter_sleeps(a->w) -
+							  before,
 						  memory_order_relaxed);
 		if (err < 0)
 			return err;
@@ -1092,7 +1092,8 @@ void shoal_queue_get_stats(const struct shoal_queue *q,
 	shared_stats(q, st);
 	st->pushed = q->pushed;
 	st->popped = q->popped;
-	st->sleeps = q->pop_waiter.priv_sleeps + q->push_waiter.priv_sleeps;
+	st->sleeps = shoal__waiter_sleeps(&q->pop_waiter) +
+		     shoal__waiter_sleeps(&q->push_waiter);
 	st->wakeups = q->wakeups;
 	st->recovered = q->recovered;
 }

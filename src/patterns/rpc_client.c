@@ -48,6 +48,7 @@ struct shoal_client {
 	struct shoal_spsc_consumer resp;
 	struct shoal_notifier notifier; /* wakes the server */
 	struct shoal_waiter waiter;
+	enum shoal_wait_strategy strategy; /* for the waiter, once joined */
 	uint64_t next_id;
 	int loaned;
 	uint32_t loan_size;
@@ -197,7 +198,7 @@ static int join(struct shoal_client *c)
 	if (err)
 		return err;
 	shoal__waiter_setup(&c->waiter, &l->wait.sleeping, 0, &l->wait.sleeps,
-			    c->eventfd, c->epfd, c->waiter.priv_strategy);
+			    c->eventfd, c->epfd, c->strategy);
 	l->pid = (int32_t)getpid();
 	atomic_store_explicit(&l->sent, 0, memory_order_relaxed);
 	atomic_store_explicit(&l->received, 0, memory_order_relaxed);
@@ -245,8 +246,7 @@ int shoal_client_open(const char *name, const struct shoal_client_options *opts,
 	c->type.name = opts->type_name;
 	c->type.size = opts->type_size;
 	c->type.align = opts->type_align;
-	c->waiter.priv_strategy = opts->strategy ? opts->strategy :
-						   SHOAL_WAIT_ADAPTIVE;
+	c->strategy = opts->strategy ? opts->strategy : SHOAL_WAIT_ADAPTIVE;
 	c->lock_fd = c->eventfd = c->pidfd = -1;
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (c->epfd < 0) {
@@ -313,10 +313,10 @@ static int server_gone(struct shoal_client *c, int force)
 	if (atomic_load_explicit(&c->g.hdr->closed, memory_order_acquire))
 		return c->gone = 1;
 	if (force || c->check_pid ||
-	    c->waiter.priv_sleeps != c->pid_checked_sleeps ||
+	    shoal__waiter_slept(&c->waiter, &c->pid_checked_sleeps) ||
 	    ++c->idle_calls % PID_CHECK_EVERY == 0) {
 		c->check_pid = 0;
-		c->pid_checked_sleeps = c->waiter.priv_sleeps;
+		c->pid_checked_sleeps = shoal__waiter_sleeps(&c->waiter);
 		if (!shoal_service_alive(c->svc))
 			return c->gone = 1;
 	}
@@ -446,7 +446,7 @@ static int try_take(struct shoal_client *c, struct shoal_response *resp)
 	 * shoal_server_take()). A server death that woke us too leaves its
 	 * pidfd readable, so the next sleep ends at once and is looked
 	 * into. */
-	c->pid_checked_sleeps = c->waiter.priv_sleeps;
+	c->pid_checked_sleeps = shoal__waiter_sleeps(&c->waiter);
 	resp->data = m + 1;
 	resp->len = len - SHOAL__RPC_MSG_HEADER;
 	resp->id = *(const volatile uint64_t *)&m->id;
@@ -581,6 +581,6 @@ void shoal_client_get_stats(const struct shoal_client *c,
 	st->sent = c->sent;
 	st->received = c->received;
 	st->discarded = c->discarded;
-	st->sleeps = c->waiter.priv_sleeps;
+	st->sleeps = shoal__waiter_sleeps(&c->waiter);
 	st->wakeups = c->wakeups;
 }

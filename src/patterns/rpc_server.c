@@ -527,7 +527,7 @@ static void process_events(struct shoal_server *s)
 	int n;
 
 	s->check_events = 0;
-	s->events_sleeps = s->waiter.priv_sleeps;
+	s->events_sleeps = shoal__waiter_sleeps(&s->waiter);
 	if (atomic_load_explicit(&s->lh->reap, memory_order_relaxed) &&
 	    atomic_exchange_explicit(&s->lh->reap, 0, memory_order_relaxed))
 		sweep(s);
@@ -649,7 +649,8 @@ static int next_request(struct shoal_server *s, struct shoal_request *req)
 
 static int need_events(struct shoal_server *s)
 {
-	return s->check_events || s->waiter.priv_sleeps != s->events_sleeps ||
+	return s->check_events ||
+	       shoal__waiter_sleeps(&s->waiter) != s->events_sleeps ||
 	       atomic_load_explicit(&s->lh->reap, memory_order_relaxed);
 }
 
@@ -690,10 +691,10 @@ int shoal_server_take(struct shoal_server *s, struct shoal_request *req,
 			 * readable, so the next sleep ends at once with
 			 * nothing to take, and that wake-up is looked into.
 			 */
-			s->events_sleeps = s->waiter.priv_sleeps;
+			s->events_sleeps = shoal__waiter_sleeps(&s->waiter);
 			return err;
 		}
-		if (s->waiter.priv_sleeps != s->events_sleeps) {
+		if (shoal__waiter_slept(&s->waiter, &s->events_sleeps)) {
 			process_events(s);
 			continue;
 		}
@@ -939,6 +940,6 @@ void shoal_server_get_stats(const struct shoal_server *s,
 		atomic_load_explicit(&h->malformed, memory_order_relaxed);
 	st->wakeups = atomic_load_explicit(&h->wakeups, memory_order_relaxed);
 	st->full = atomic_load_explicit(&h->full, memory_order_relaxed);
-	st->sleeps = s->waiter.priv_sleeps;
+	st->sleeps = shoal__waiter_sleeps(&s->waiter);
 	st->clients = s->nactive;
 }
