@@ -40,10 +40,11 @@ struct shoal_client {
 	struct shoal__rpc_line *line;
 	uint32_t index;
 	uint32_t mask;
-	int lock_fd; /* our own open file description: holds the line */
-	int eventfd; /* our line's wake-up */
-	int pidfd;   /* the server's (owned by svc) */
-	int epfd;    /* eventfd + pidfd: shoal_client_fd() */
+	int lock_fd;	    /* our own open file description: holds the line */
+	int eventfd;	    /* our line's wake-up */
+	int server_eventfd; /* the server's wake-up (owned by svc) */
+	int pidfd;	    /* the server's (owned by svc) */
+	int epfd;	    /* eventfd + pidfd: shoal_client_fd() */
 	struct shoal_spsc_producer req;
 	struct shoal_spsc_consumer resp;
 	struct shoal_notifier notifier; /* wakes the server */
@@ -170,6 +171,7 @@ static int join(struct shoal_client *c)
 		return shoal__fail(-EBADMSG, "client: the service has no "
 					     "eventfd");
 	err = shoal_notifier_init(&c->notifier, &c->v.lh->server_wait, sfd);
+	c->server_eventfd = sfd;
 	if (err)
 		return err;
 	idx = claim_line(c);
@@ -417,6 +419,22 @@ int shoal_client_request(struct shoal_client *c, const void *data, uint32_t len,
 	return shoal_client_send(c, ptr, len, id);
 }
 
+/*
+ * Releases the response at the head of our ring, and wakes the server if
+ * it sleeps waiting for room in that ring (its room_wait mark): the full
+ * fence in shoal__notify_mark() orders our release of the slot before the
+ * load of the mark and pairs with the server's fence between setting the
+ * mark and claiming again (shoal_waiter_arm from wait_room), so either the
+ * server's claim finds the room or we find the mark.
+ */
+static void release_response(struct shoal_client *c)
+{
+	shoal_spsc_release(&c->resp);
+	/* An eventfd write that failed (only under injected faults) leaves
+	 * the mark set, and the next release tries again. */
+	(void)shoal__notify_mark(&c->line->room_wait, 0, c->server_eventfd);
+}
+
 static int client_ready(void *arg)
 {
 	struct shoal_client *c = arg;
@@ -435,7 +453,7 @@ static int try_take(struct shoal_client *c, struct shoal_response *resp)
 	if (r)
 		return r;
 	if (len < SHOAL__RPC_MSG_HEADER) {
-		shoal_spsc_release(&c->resp);
+		release_response(c);
 		return shoal__fail(-EBADMSG,
 				   "client: a %u-byte response is shorter "
 				   "than its header",
@@ -489,7 +507,7 @@ int shoal_client_release(struct shoal_client *c, struct shoal_response *resp)
 {
 	if (!c->held || !resp)
 		return shoal__fail(-EINVAL, "client: no response held");
-	shoal_spsc_release(&c->resp);
+	release_response(c);
 	c->held = 0;
 	resp->data = NULL;
 	c->received++;

@@ -112,7 +112,13 @@ struct shoal__rpc_line {
 	_Atomic uint32_t state; /* SHOAL__RPC_LINE_*; release-stored */
 	_Atomic uint32_t gen;	/* bumped by each client that claims it */
 	int32_t pid;		/* the client's, for the server's pidfd */
-	uint32_t pad0;
+	/* The server's sleeping mark while it waits for room in this
+	 * line's full response ring (notify.c's protocol, whole word): set
+	 * by the server before its full fence, loaded by the client after
+	 * the fence that follows each release of a response, and exchanged
+	 * to 0 by the client that then writes the server's eventfd. The
+	 * one field of line 0 the server writes, and only when blocked. */
+	_Atomic uint32_t room_wait;
 	_Atomic uint64_t sent;	   /* requests sent (statistics) */
 	_Atomic uint64_t received; /* responses taken (statistics) */
 	_Atomic uint64_t wakeups;  /* eventfd writes to the sleeping server */

@@ -62,8 +62,6 @@
 #define SWEEP_SLICE_NS (1000 * 1000 * 1000LL)
 /* Takes between non-blocking looks at the epoll set. */
 #define EVENT_CHECK_EVERY 4096
-/* How long a response waits for room between looks at the client. */
-#define ROOM_NAP_NS (50 * 1000)
 
 /* The server's private view of one client line. */
 struct line_state {
@@ -106,6 +104,10 @@ struct shoal_server {
 	uint32_t nactive;
 	uint32_t incarnations;
 	struct shoal_waiter waiter;
+	/* Waits for room in one client's response ring: set up on that
+	 * line's room_wait mark for each wait (wait_room). */
+	struct shoal_waiter room_waiter;
+	enum shoal_wait_strategy strategy;
 	uint64_t events_sleeps; /* waiter sleeps when events were last read */
 	int64_t swept_ns;	/* when sweep() last ran from an idle take */
 	int check_events;
@@ -367,10 +369,10 @@ int shoal_server_create(const char *name,
 		shoal_server_destroy(s);
 		return shoal__fail(err, "%s", detail);
 	}
+	s->strategy = opts->strategy ? opts->strategy : SHOAL_WAIT_ADAPTIVE;
 	shoal__waiter_setup(&s->waiter, &s->lh->server_wait.sleeping, 0,
 			    &s->lh->server_wait.sleeps, s->eventfd, s->epfd,
-			    opts->strategy ? opts->strategy :
-					     SHOAL_WAIT_ADAPTIVE);
+			    s->strategy);
 	*out = s;
 	return 0;
 }
@@ -744,36 +746,75 @@ int shoal_server_release(struct shoal_server *s, struct shoal_request *req)
 	return 0;
 }
 
-/* Waits for room in line @i's response ring: 0, -EPIPE, -EAGAIN, -EBADMSG. */
+/* What wait_room's predicate works on. */
+struct room {
+	struct shoal_server *s;
+	uint32_t i;
+	void **slot;
+	int result;	    /* of the last claim, or -EPIPE */
+	uint64_t lock_seen; /* room_waiter sleeps at the last lock look */
+};
+
+/* Wait predicate: ready once a claim in line @i's response ring does not
+ * find it full, or once the client is gone. Looks at the client's lock
+ * (a system call) only after a sleep: its death does not write our
+ * eventfd, but each sleep lasts at most a notify slice. */
+static int room_ready(void *arg)
+{
+	struct room *r = arg;
+
+	r->result = shoal_spsc_claim(&r->s->ls[r->i].resp, r->slot);
+	if (r->result != -EAGAIN)
+		return 1;
+	if (shoal__waiter_slept(&r->s->room_waiter, &r->lock_seen) &&
+	    !shoal__line_locked(r->s->clients_fd, r->i)) {
+		r->result = -EPIPE;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Waits for room in line @i's response ring: 0, -EPIPE, -EAGAIN, -EBADMSG.
+ * The sleep protocol of notify.c on the line's room_wait mark: we set it,
+ * fence and claim again before we sleep in our eventfd; the client, after
+ * it releases a response, fences and wakes us if the mark is set
+ * (shoal_client_release). So the wait ends when the client makes room,
+ * however long it takes within respond_timeout_ns, and costs a busy
+ * client nothing but that fence. Only our eventfd is polled, not the
+ * epoll set: a pidfd of another client that died would keep the set
+ * readable and turn the wait into a spin.
+ */
 static int wait_room(struct shoal_server *s, uint32_t i, void **slot)
 {
-	struct line_state *ls = &s->ls[i];
-	int64_t deadline = shoal__deadline(s->respond_timeout_ns);
+	struct room r = { s, i, slot, -EAGAIN, 0 };
+	int err;
 
-	for (;;) {
-		struct timespec ts = { 0, ROOM_NAP_NS };
-		int r;
-
-		/* A full ring is the one moment a dead client costs us:
-		 * look at its lock. */
-		if (!shoal__line_locked(s->clients_fd, i)) {
-			drop_line(s, i);
-			return shoal__fail(-EPIPE, "server: client %u is gone",
-					   i);
-		}
-		r = shoal_spsc_claim(&ls->resp, slot);
-		if (r != -EAGAIN)
-			return r;
-		if (deadline >= 0 && shoal__now_ns() >= deadline) {
-			atomic_fetch_add_explicit(&s->hdr->full, 1,
-						  memory_order_relaxed);
-			return shoal__fail(-EAGAIN,
-					   "server: client %u does not take "
-					   "its responses",
-					   i);
-		}
-		nanosleep(&ts, NULL);
+	/* A full ring is the one moment a dead client costs us: look at
+	 * its lock. */
+	if (!shoal__line_locked(s->clients_fd, i)) {
+		drop_line(s, i);
+		return shoal__fail(-EPIPE, "server: client %u is gone", i);
 	}
+	shoal__waiter_setup(&s->room_waiter, &s->lines[i].room_wait, 0, NULL,
+			    s->eventfd, s->eventfd, s->strategy);
+	err = shoal_wait(&s->room_waiter, room_ready, &r,
+			 s->respond_timeout_ns);
+	if (err == -ETIMEDOUT) {
+		atomic_fetch_add_explicit(&s->hdr->full, 1,
+					  memory_order_relaxed);
+		return shoal__fail(-EAGAIN,
+				   "server: client %u does not take its "
+				   "responses",
+				   i);
+	}
+	if (err)
+		return err;
+	if (r.result == -EPIPE) {
+		drop_line(s, i);
+		return shoal__fail(-EPIPE, "server: client %u is gone", i);
+	}
+	return r.result;
 }
 
 int shoal_server_loan_response(struct shoal_server *s,
