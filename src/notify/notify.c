@@ -343,42 +343,59 @@ int shoal_notifier_init(struct shoal_notifier *n, void *word, int eventfd)
 	return 0;
 }
 
-int shoal__notify_mark(_Atomic uint32_t *flag, uint32_t mask, int eventfd)
+int shoal__notify_take(_Atomic uint32_t *flag, uint32_t mask)
 {
 	uint32_t bits = mask ? mask : ~0u;
-	int err;
 
-	/* Full fence: orders the caller's publish before the load of the
-	 * sleeping mark; pairs with the waiter's fence between setting its
-	 * mark and re-checking its condition (shoal_waiter_arm). */
-	shoal__fence_full();
+	/* Relaxed: the caller's notify fence already ordered its publish
+	 * before these loads. A plain load first, so a notifier that finds
+	 * nobody asleep does not write the waiter's cache line. Taking the
+	 * mark means that of all the notifications made while the waiter
+	 * sleeps, only the first enters the kernel; the waiter sets it again
+	 * before it next sleeps. */
 	if (!(atomic_load_explicit(flag, memory_order_relaxed) & bits))
 		return 0;
-	/* Take the mark: of all the notifications made while the waiter
-	 * sleeps, only the first enters the kernel. The waiter sets it again
-	 * before it next sleeps. Relaxed: the fence above already ordered our
-	 * publish before it, and the eventfd write below does the waking. */
-	if (!mask) {
-		if (!atomic_exchange_explicit(flag, 0, memory_order_relaxed))
-			return 0;
-	} else if (!(atomic_fetch_and_explicit(flag, ~mask,
-					       memory_order_relaxed) &
-		     mask)) {
+	if (!mask)
+		return atomic_exchange_explicit(flag, 0,
+						memory_order_relaxed) != 0;
+	return (atomic_fetch_and_explicit(flag, ~mask, memory_order_relaxed) &
+		mask) != 0;
+}
+
+void shoal__notify_give_back(_Atomic uint32_t *flag, uint32_t mask)
+{
+	if (!mask)
+		atomic_store_explicit(flag, 1, memory_order_relaxed);
+	else
+		atomic_fetch_or_explicit(flag, mask, memory_order_relaxed);
+}
+
+int shoal__notify_mark(_Atomic uint32_t *flag, uint32_t mask, int eventfd)
+{
+	int err;
+
+	shoal__notify_fence();
+	if (!shoal__notify_take(flag, mask))
 		return 0;
-	}
 	err = shoal__eventfd_wake(eventfd);
 	if (err) {
 		/* Only under injected faults (a real eventfd write cannot
-		 * fail here): give the mark back, so the next notify tries
-		 * again instead of taking it for a wake-up made. */
-		if (!mask)
-			atomic_store_explicit(flag, 1, memory_order_relaxed);
-		else
-			atomic_fetch_or_explicit(flag, mask,
-						 memory_order_relaxed);
+		 * fail here). */
+		shoal__notify_give_back(flag, mask);
 		return err;
 	}
 	return 1;
+}
+
+void shoal__notify_all(const int *fds, uint32_t n)
+{
+	/* Full fence: orders the caller's publish (a closed flag) before the
+	 * writes; a waiter that armed after them sees the flag in its
+	 * re-check (pairs with the fence in shoal_waiter_arm). */
+	shoal__notify_fence();
+	for (uint32_t i = 0; fds && i < n; i++)
+		if (fds[i] >= 0)
+			(void)shoal__eventfd_wake(fds[i]);
 }
 
 int shoal_notify(struct shoal_notifier *n)

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 
 #include "shoal/notify.h"
+#include "arch/arch.h"
 
 /*
  * Sets up @w to mark itself asleep in @flag: with @mask 0 by storing 1 (a
@@ -95,5 +96,43 @@ void shoal__waiter_count_sleeps_in(struct shoal_waiter *w,
  * Never blocks. shoal_notify() is this on a notify word.
  */
 int shoal__notify_mark(_Atomic uint32_t *flag, uint32_t mask, int eventfd);
+
+/*
+ * shoal__notify_mark() in parts, for a notifier that wakes several waiters
+ * after one publish (one fence for all of them) or finds a waiter's eventfd
+ * only once it knows it must write it:
+ *
+ *   publish (release);
+ *   shoal__notify_fence();
+ *   for each waiter that may sleep:
+ *           if (shoal__notify_take(flag, mask)) {
+ *                   err = shoal__eventfd_wake(its eventfd);
+ *                   if (err) shoal__notify_give_back(flag, mask);
+ *           }
+ *
+ * shoal__notify_fence() is the notifier's full fence: it orders the publish
+ * before the loads of the marks and pairs with the waiter's fence between
+ * its mark and its re-check (shoal_waiter_arm). shoal__notify_take() is 1
+ * if the mark was set and this call cleared it (the caller must then wake
+ * that waiter), else 0; relaxed, since the fence has ordered the publish.
+ * shoal__notify_give_back() sets the mark again after a failed write, so
+ * the next notify tries again.
+ */
+static inline void shoal__notify_fence(void)
+{
+	shoal__fence_full();
+}
+
+int shoal__notify_take(_Atomic uint32_t *flag, uint32_t mask);
+void shoal__notify_give_back(_Atomic uint32_t *flag, uint32_t mask);
+
+/*
+ * Wakes every waiter of @fds (@n eventfds, -1 entries skipped) whatever its
+ * mark says, after the caller published a state every waiter must see (a
+ * service closing): the notify fence first, so a waiter that misses the
+ * write sees the state in its re-check. Write errors are ignored (a waiter
+ * that missed the write sees the state within a slice).
+ */
+void shoal__notify_all(const int *fds, uint32_t n);
 
 #endif
