@@ -597,10 +597,7 @@ void shoal_event_destroy(struct shoal_event *ev)
 	if (ev->hdr) {
 		atomic_store_explicit(&ev->hdr->closed, 1,
 				      memory_order_release);
-		shoal__fence_full();
-		for (uint32_t i = 0; ev->wake_fds && i < ev->max; i++)
-			if (ev->wake_fds[i] >= 0)
-				shoal__eventfd_wake(ev->wake_fds[i]);
+		shoal__notify_all(ev->wake_fds, ev->max);
 	}
 	shoal_segment_destroy(ev->lines_seg);
 	shoal_segment_destroy(ev->seg);
@@ -733,29 +730,26 @@ int shoal_event_notify(struct shoal_event *ev, uint32_t id)
 			ev->touched[n++] = i;
 		}
 	}
-	/* Full fence: orders the pending bits above before the loads of the
-	 * sleeping flags below; pairs with the listener's fence between
-	 * setting its flag and re-checking pending (shoal_waiter_arm). */
-	shoal__fence_full();
+	/* One notify fence for every listener touched: orders the pending
+	 * bits above before the loads of the sleeping marks below; pairs with
+	 * the listener's fence between setting its mark and re-checking
+	 * pending (shoal_waiter_arm). */
+	shoal__notify_fence();
 	for (uint32_t k = 0; k < n; k++) {
 		struct shoal__event_line *l = line_at(ev, ev->touched[k]);
 		int fd, err;
 
-		if (!atomic_load_explicit(&l->sleeping, memory_order_relaxed))
-			continue;
-		/* Take the flag: of the notifies made while the listener
-		 * sleeps, only the first enters the kernel. */
-		if (!atomic_exchange_explicit(&l->sleeping, 0,
-					      memory_order_relaxed))
+		/* Of the notifies made while the listener sleeps, only the
+		 * first takes its mark and enters the kernel. */
+		if (!shoal__notify_take(&l->sleeping, 0))
 			continue;
 		err = wake_fd(ev, ev->touched[k], &fd);
 		if (!err)
 			err = shoal__eventfd_wake(fd);
 		if (err) {
-			/* The flag goes back: the next notify tries again
+			/* The mark goes back: the next notify tries again
 			 * (and a sleeper re-checks within a slice). */
-			atomic_store_explicit(&l->sleeping, 1,
-					      memory_order_relaxed);
+			shoal__notify_give_back(&l->sleeping, 0);
 			if (!first_err)
 				first_err = err;
 			continue;

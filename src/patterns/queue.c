@@ -584,31 +584,30 @@ static int line_fd(struct shoal_queue *q, uint32_t j)
  */
 static void wake_one(struct shoal_queue *q, _Atomic uint32_t *bitmap)
 {
-	/* Pairs with the sleeper's fence between setting its bit and
-	 * retrying (shoal_waiter_arm): it sees our message or we its bit. */
-	shoal__fence_full();
+	/* The notify fence: pairs with the sleeper's fence between setting
+	 * its bit and retrying (shoal_waiter_arm): it sees our message or we
+	 * its bit. */
+	shoal__notify_fence();
 	for (uint32_t w = 0; w < q->bitmap_words; w++) {
 		uint32_t v =
 			atomic_load_explicit(&bitmap[w], memory_order_relaxed);
 
 		while (v) {
-			uint32_t bit = 1u << __builtin_ctz(v);
-			uint32_t old = atomic_fetch_and_explicit(
-				&bitmap[w], ~bit, memory_order_relaxed);
 			uint32_t j = w * 32 + (uint32_t)__builtin_ctz(v);
+			uint32_t bit = 1u << __builtin_ctz(v);
 			int fd;
 
-			if (old & bit && j < q->max_parts) {
-				fd = line_fd(q, j);
-				if (fd >= 0 && !shoal__eventfd_wake(fd))
-					q->wakeups++;
-				else /* the next wake tries again */
-					atomic_fetch_or_explicit(
-						&bitmap[w], bit,
-						memory_order_relaxed);
-				return;
-			}
-			v = old & ~bit;
+			v &= v - 1;
+			if (!shoal__notify_take(&bitmap[w], bit))
+				continue; /* someone else took it */
+			if (j >= q->max_parts)
+				continue; /* untrusted bit past the limit */
+			fd = line_fd(q, j);
+			if (fd >= 0 && !shoal__eventfd_wake(fd))
+				q->wakeups++;
+			else /* the next wake tries again */
+				shoal__notify_give_back(&bitmap[w], bit);
+			return;
 		}
 	}
 }
@@ -1157,9 +1156,7 @@ static void leave(struct shoal_queue *q)
 static void withdraw(struct shoal_queue *q)
 {
 	atomic_store_explicit(&q->hdr->closed, 1, memory_order_release);
-	shoal__fence_full();
-	for (uint32_t j = 0; j < q->max_parts; j++)
-		shoal__eventfd_wake(q->fds[j]);
+	shoal__notify_all(q->fds, q->max_parts);
 }
 
 void shoal_queue_close(struct shoal_queue *q)

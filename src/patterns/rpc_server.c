@@ -386,10 +386,7 @@ void shoal_server_destroy(struct shoal_server *s)
 	if (s->hdr) {
 		atomic_store_explicit(&s->hdr->closed, 1, memory_order_release);
 		/* Wake every client so it sees the close at once. */
-		shoal__fence_full();
-		for (uint32_t i = 0; s->wake_fds && i < s->max_clients; i++)
-			if (s->wake_fds[i] >= 0)
-				shoal__eventfd_wake(s->wake_fds[i]);
+		shoal__notify_all(s->wake_fds, s->max_clients);
 	}
 	shoal_segment_destroy(s->clients_seg);
 	shoal_segment_destroy(s->seg);
