@@ -444,6 +444,19 @@ int shoal__eventfd_wake(int fd)
 	return 0;
 }
 
+void shoal__nap(int64_t ns)
+{
+	struct timespec ts = { 0, 0 };
+
+	if (ns <= 0)
+		return;
+	if (ns > 1000000000)
+		ns = 1000000000;
+	ts.tv_sec = ns / 1000000000;
+	ts.tv_nsec = ns % 1000000000;
+	nanosleep(&ts, NULL);
+}
+
 uint64_t shoal_notifier_wakeups(const struct shoal_notifier *n)
 {
 	return n->priv_wakeups;

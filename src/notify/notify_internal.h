@@ -135,4 +135,14 @@ void shoal__notify_give_back(_Atomic uint32_t *flag, uint32_t mask);
  */
 void shoal__notify_all(const int *fds, uint32_t n);
 
+/*
+ * Pauses a retry loop for @ns (at most a second) where nobody can wake
+ * the caller: it waits for something another process does that writes no
+ * fd and no mark the caller could sleep on (a client that has no line yet,
+ * waiting for the server to reap a dead one). Not for a condition a
+ * notifier publishes: that is shoal_wait()'s. Interrupted by a signal, it
+ * returns early; the caller's loop looks again either way.
+ */
+void shoal__nap(int64_t ns);
+
 #endif

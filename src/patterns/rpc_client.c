@@ -98,7 +98,6 @@ static int claim_line(struct shoal_client *c)
 	if (c->lock_fd < 0)
 		return c->lock_fd;
 	for (;;) {
-		struct timespec ts = { 0, CLAIM_NAP_NS };
 		int stale = 0, i;
 
 		for (uint32_t from = 0;
@@ -117,7 +116,9 @@ static int claim_line(struct shoal_client *c)
 			break;
 		atomic_store_explicit(&c->v.lh->reap, 1, memory_order_relaxed);
 		shoal_notify(&c->notifier);
-		nanosleep(&ts, NULL);
+		/* The reap frees the line without a word to us: we hold no
+		 * line, so nothing to sleep on; look again after a nap. */
+		shoal__nap(CLAIM_NAP_NS);
 	}
 	return shoal__fail(-EBUSY,
 			   "client: '%s' has its limit of %u clients already",
