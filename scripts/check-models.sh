@@ -121,6 +121,12 @@ check pass $j "C=2, 5 messages, sends and batches" -DBATCH -DNMSG=5
 check pass $j "C=2, 5 messages, batches, no premark" -DBATCH -DNMSG=5 \
 	-DNO_PREMARK
 check pass $j "C=4, 6 messages, sends and batches" -DBATCH -DC=4 -DNMSG=6
+s=notify_sleep.pml
+check pass $s "TSO, 2 notifiers x 2 messages"
+check pass $s "TSO, 2 notifiers x 3 messages" -DNMSG=3
+check fail='invalid end state' $s "no fence in the waiter" -DNO_WAITER_FENCE
+check fail='invalid end state' $s "no fence in the notifier" \
+	-DNO_NOTIFIER_FENCE
 if [ "${MODELS_FULL:-0}" = 1 ]; then
 	check pass $m "4 messages, no deaths" \
 		-DNMSG1=2 -DNMSG2=2 -DMAXDEAD_P=0 -DMAXDEAD_C=0
