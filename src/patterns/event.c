@@ -400,10 +400,10 @@ static int read_geometry(struct shoal_segment *seg, struct event_geometry *g)
 				   "event: format version %u, expected %u",
 				   h->version, SHOAL__EVENT_VERSION);
 	g->hdr = h;
-	g->ids = *(volatile uint32_t *)&h->ids;
-	g->max = *(volatile uint32_t *)&h->max_listeners;
-	g->stride = *(volatile uint32_t *)&h->line_stride;
-	g->lines_memfd = *(volatile int32_t *)&h->lines_memfd;
+	g->ids = SHOAL__READ_ONCE(h->ids);
+	g->max = SHOAL__READ_ONCE(h->max_listeners);
+	g->stride = SHOAL__READ_ONCE(h->line_stride);
+	g->lines_memfd = SHOAL__READ_ONCE(h->lines_memfd);
 	if (g->ids == 0 || g->ids > SHOAL_EVENT_IDS_MAX || g->max == 0 ||
 	    g->max > SHOAL_EVENT_LISTENERS_MAX ||
 	    g->stride != shoal__event_line_stride(g->ids) ||
@@ -669,7 +669,7 @@ static int wake_fd(struct shoal_event *ev, uint32_t i, int *out)
 		*out = ev->wake_fds[i];
 		return 0;
 	}
-	owner_fd = *(volatile int32_t *)&event_fd_table(ev->hdr)[i];
+	owner_fd = SHOAL__READ_ONCE(event_fd_table(ev->hdr)[i]);
 	err = shoal__service_take_extra_fd(
 		ev->svc, SHOAL__EVENT_EXTRA_WAKE_FD(i), owner_fd, &fd);
 	if (err)
@@ -1132,7 +1132,7 @@ int shoal_event_inspect(struct shoal_registry *reg, const char *name,
 			o = &listeners[live];
 			memset(o, 0, sizeof(*o));
 			o->index = i;
-			o->pid = *(volatile int32_t *)&l->pid;
+			o->pid = SHOAL__READ_ONCE(l->pid);
 			o->interest =
 				popcount_words(line_interest(l, words), words);
 			o->pending = popcount_words(line_pending(l), words);

@@ -248,7 +248,7 @@ static int join(struct shoal_queue *q, int memfd)
 	      1;
 	q->token = (q->index + 1) | (gen & TOKEN_GEN_MASK) << TOKEN_INDEX_BITS;
 	if (q->svc) {
-		int32_t owner_fd = *(volatile int32_t *)&q->fd_table[q->index];
+		int32_t owner_fd = SHOAL__READ_ONCE(q->fd_table[q->index]);
 
 		err = shoal__service_take_extra_fd(q->svc, q->index, owner_fd,
 						   &q->fds[q->index]);
@@ -568,7 +568,7 @@ static int line_fd(struct shoal_queue *q, uint32_t j)
 
 	if (q->fds[j] >= 0 || !q->svc)
 		return q->fds[j];
-	owner_fd = *(volatile int32_t *)&q->fd_table[j];
+	owner_fd = SHOAL__READ_ONCE(q->fd_table[j]);
 	if (shoal__service_take_extra_fd(q->svc, j, owner_fd, &q->fds[j]))
 		return -1;
 	if (shoal__fd_is_eventfd(q->fds[j]) != 1) {

@@ -180,7 +180,7 @@ static int join(struct shoal_client *c)
 	err = attach_rings(c, c->index);
 	if (err)
 		return err;
-	owner_fd = *(volatile int32_t *)&rpc_wake_fd_table(c->g.hdr)[c->index];
+	owner_fd = SHOAL__READ_ONCE(rpc_wake_fd_table(c->g.hdr)[c->index]);
 	err = shoal__service_take_extra_fd(c->svc,
 					   SHOAL__RPC_EXTRA_WAKE_FD(c->index),
 					   owner_fd, &c->eventfd);
@@ -449,8 +449,8 @@ static int try_take(struct shoal_client *c, struct shoal_response *resp)
 	c->pid_checked_sleeps = c->waiter.priv_sleeps;
 	resp->data = m + 1;
 	resp->len = len - SHOAL__RPC_MSG_HEADER;
-	resp->id = *(const volatile uint64_t *)&m->id;
-	resp->flags = *(const volatile uint32_t *)&m->flags;
+	resp->id = SHOAL__READ_ONCE(m->id);
+	resp->flags = SHOAL__READ_ONCE(m->flags);
 	c->held = 1;
 	return 0;
 }

@@ -476,7 +476,7 @@ static int try_activate(struct shoal_server *s, uint32_t i)
 	if (atomic_load_explicit(&s->lines[i].state, memory_order_acquire) !=
 	    SHOAL__RPC_LINE_ACTIVE)
 		return 0;
-	pid = *(volatile int32_t *)&s->lines[i].pid;
+	pid = SHOAL__READ_ONCE(s->lines[i].pid);
 	ls->active = 1;
 	/* Never 0: 0 marks a dropped line and a loan that died with it. */
 	if (++s->incarnations == 0)
@@ -634,8 +634,8 @@ static int next_request(struct shoal_server *s, struct shoal_request *req)
 		req->len = len - SHOAL__RPC_MSG_HEADER;
 		req->client = (uint32_t)i;
 		/* The id is copied back verbatim: any value is fine. */
-		req->id = *(const volatile uint64_t *)&m->id;
-		req->pid = *(volatile int32_t *)&s->lines[i].pid;
+		req->id = SHOAL__READ_ONCE(m->id);
+		req->pid = SHOAL__READ_ONCE(s->lines[i].pid);
 		req->priv_incarnation = ls->incarnation;
 		req->priv_held = 1;
 		ls->held = 1;
