@@ -484,6 +484,8 @@ static int attach(struct shoal_event *ev, uint32_t oflags,
 		err = map_service(ev->svc, 0, &g, &ev->lines_seg, &lines);
 	if (err)
 		return err;
+	/* Acquire: pairs with the creator's release store of closed in
+	 * shoal_event_destroy(). */
 	if (atomic_load_explicit(&g.hdr->closed, memory_order_acquire))
 		return shoal__fail(-ENOENT, "event: '%s' is being withdrawn",
 				   ev->name);
@@ -557,7 +559,10 @@ static void set_row_bit(struct shoal_event *ev, uint32_t id, int on)
 	uint64_t bit = (uint64_t)1 << (ev->index % 64);
 
 	/* seq_cst: a notifier that loads the row after this sees us; one
-	 * that loaded it before made its notify before we listened. */
+	 * that loaded it before made its notify before we listened. The
+	 * release half pairs with the notifier's acquire load of the row in
+	 * shoal_event_notify(): our clearing of stale pending bits before
+	 * this comes before its fetch_or of a new one. */
 	if (on)
 		atomic_fetch_or_explicit(w, bit, memory_order_seq_cst);
 	else
@@ -572,6 +577,8 @@ static void leave(struct shoal_event *ev)
 	for (uint32_t id = 0; id < ev->ids; id++)
 		if ((ev->interest[id / 64] >> (id % 64)) & 1)
 			set_row_bit(ev, id, 0);
+	/* Release: pairs with the acquire load of state in
+	 * shoal_event_inspect(). */
 	atomic_store_explicit(&ev->line->state, SHOAL__EVENT_LINE_FREE,
 			      memory_order_release);
 	epoll_ctl(ev->epfd, EPOLL_CTL_DEL, ev->wake_fds[ev->index], NULL);
@@ -595,8 +602,13 @@ void shoal_event_destroy(struct shoal_event *ev)
 	 * service, then say so and wake every sleeper to see it. */
 	shoal_entry_destroy(ev->entry);
 	if (ev->hdr) {
+		/* Release: pairs with the acquire loads of closed in open
+		 * and creator_gone(). */
 		atomic_store_explicit(&ev->hdr->closed, 1,
 				      memory_order_release);
+		/* Full fence: closed is visible before any sleeper wakes to
+		 * look. Every line is woken whatever its sleeping flag says,
+		 * so no sleeper depends on this pairing with its own. */
 		shoal__fence_full();
 		for (uint32_t i = 0; ev->wake_fds && i < ev->max; i++)
 			if (ev->wake_fds[i] >= 0)
@@ -646,6 +658,7 @@ static int creator_gone(struct shoal_event *ev, int force)
 		return 0;
 	if (ev->gone)
 		return 1;
+	/* Acquire: pairs with the release store in shoal_event_destroy(). */
 	if (atomic_load_explicit(&ev->hdr->closed, memory_order_acquire))
 		return ev->gone = 1;
 	if (force || ev->check_pid ||
@@ -707,6 +720,9 @@ int shoal_event_notify(struct shoal_event *ev, uint32_t id)
 				   ev->name);
 	row = &ev->table[(uint64_t)id * ev->row_words];
 	for (uint32_t w = 0; w < ev->row_words; w++) {
+		/* Acquire: pairs with the seq_cst fetch_or in a listener's
+		 * set_row_bit(), so our fetch_or of its pending bit below
+		 * comes after its clearing of stale ones. */
 		uint64_t bits =
 			atomic_load_explicit(&row[w], memory_order_acquire);
 
@@ -848,6 +864,8 @@ static int join_line(struct shoal_event *ev, uint32_t i)
 	atomic_store_explicit(&l->delivered, 0, memory_order_relaxed);
 	atomic_store_explicit(&l->wakeups, 0, memory_order_relaxed);
 	l->pid = (int32_t)getpid();
+	/* Release: the line is reset before it reads as ACTIVE; pairs with
+	 * the acquire load of state in shoal_event_inspect(). */
 	atomic_store_explicit(&l->state, SHOAL__EVENT_LINE_ACTIVE,
 			      memory_order_release);
 	/* Sleeps are counted per handle, across lines. */
@@ -1124,6 +1142,8 @@ int shoal_event_inspect(struct shoal_registry *reg, const char *name,
 						     (uint64_t)i * g.stride);
 		struct shoal_event_listener_info *o;
 
+		/* Acquire: pairs with the owner's release store of ACTIVE
+		 * in join_line(), so pid and counters read below are its. */
 		if (atomic_load_explicit(&l->state, memory_order_acquire) !=
 			    SHOAL__EVENT_LINE_ACTIVE ||
 		    !shoal__line_locked(fd, i))

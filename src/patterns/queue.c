@@ -183,6 +183,9 @@ static int token_alive(uint32_t token, void *ctx)
 	if (!slot || slot > q->max_parts)
 		return 0;
 	idx = slot - 1;
+	/* Acquire: pairs with the acq_rel increment in join(). A generation
+	 * other than the token's means the token's owner left the line (its
+	 * lock was dropped, so another could claim it). */
 	if ((atomic_load_explicit(&q->lines[idx].generation,
 				  memory_order_acquire) &
 	     TOKEN_GEN_MASK) != gen)
@@ -243,6 +246,9 @@ static int join(struct shoal_queue *q, int memfd)
 					     q->name, q->max_parts);
 	q->index = (uint32_t)idx;
 	q->line = &q->lines[q->index];
+	/* Acq_rel: pairs with the acquire load in token_alive(); the new
+	 * generation is in place before our token reaches any claim word
+	 * (the ring's release stores of those words come later). */
 	gen = atomic_fetch_add_explicit(&q->line->generation, 1,
 					memory_order_acq_rel) +
 	      1;
@@ -284,6 +290,9 @@ static int join(struct shoal_queue *q, int memfd)
 	atomic_store_explicit(&q->line->recovered, 0, memory_order_relaxed);
 	q->line->role = q->role;
 	q->line->pid = (int32_t)getpid();
+	/* Release: the fields above are written before the line reads as
+	 * ACTIVE. Its only reader, shared_stats(), loads it relaxed to count
+	 * participants, so nothing pairs with this yet. */
 	atomic_store_explicit(&q->line->state, SHOAL__QUEUE_LINE_ACTIVE,
 			      memory_order_release);
 	return 0;
@@ -621,6 +630,8 @@ static int creator_gone(struct shoal_queue *q, struct shoal_waiter *w)
 
 	if (q->gone)
 		return 1;
+	/* Acquire: pairs with the release store of closed in withdraw() or
+	 * below (by whoever saw the creator die first). */
 	if (atomic_load_explicit(&q->hdr->closed, memory_order_acquire))
 		return q->gone = 1;
 	if (q->pidfd < 0 || w->priv_sleeps == q->checked_sleeps)
@@ -629,7 +640,8 @@ static int creator_gone(struct shoal_queue *q, struct shoal_waiter *w)
 	if (poll(&pfd, 1, 0) == 1) {
 		q->gone = 1;
 		/* Tell everyone: pushers that never sleep would not see the
-		 * pidfd, but they read this flag. */
+		 * pidfd, but they read this flag. Release: pairs with the
+		 * acquire load above, in the other participants. */
 		atomic_store_explicit(&q->hdr->closed, 1, memory_order_release);
 	}
 	return q->gone;
@@ -1147,6 +1159,7 @@ static void leave(struct shoal_queue *q)
 	atomic_fetch_and_explicit(&q->hdr->producers_asleep[q->index / 32],
 				  ~(1u << (q->index % 32)),
 				  memory_order_relaxed);
+	/* Release: as in join(); read relaxed by shared_stats() only. */
 	atomic_store_explicit(&q->line->state, SHOAL__QUEUE_LINE_FREE,
 			      memory_order_release);
 	q->line = NULL;
@@ -1155,7 +1168,11 @@ static void leave(struct shoal_queue *q)
 /* The creator's last act: tell everyone, and wake every sleeper. */
 static void withdraw(struct shoal_queue *q)
 {
+	/* Release: pairs with the acquire load in creator_gone(). */
 	atomic_store_explicit(&q->hdr->closed, 1, memory_order_release);
+	/* Full fence: closed is visible before any sleeper wakes to look.
+	 * The wakes below go to every line whatever its bitmap bit says, so
+	 * no sleeper depends on this fence pairing with its own. */
 	shoal__fence_full();
 	for (uint32_t j = 0; j < q->max_parts; j++)
 		shoal__eventfd_wake(q->fds[j]);

@@ -208,7 +208,10 @@ static int join(struct shoal_client *c)
 	atomic_store_explicit(&l->state, SHOAL__RPC_LINE_ACTIVE,
 			      memory_order_release);
 	c->line = l;
-	/* Tell the server at once, so it watches our pidfd from now on. */
+	/* Tell the server at once, so it watches our pidfd from now on.
+	 * Release: pairs with the server's acquire exchange of the word in
+	 * collect() (rpc_server.c); shoal_notify() fences before it loads
+	 * the server's sleeping flag. */
 	atomic_fetch_or_explicit(&c->v.bitmap[c->index / 32], c->mask,
 				 memory_order_release);
 	shoal_notify(&c->notifier);
@@ -265,6 +268,8 @@ int shoal_client_open(const char *name, const struct shoal_client_options *opts,
 	}
 	if (!err)
 		err = shoal__rpc_map(c->svc, &c->g, 0, &c->v);
+	/* Acquire: pairs with the server's release store of closed in
+	 * shoal_server_destroy(). */
 	if (!err &&
 	    atomic_load_explicit(&c->g.hdr->closed, memory_order_acquire))
 		err = shoal__fail(-ENOENT, "client: '%s' is being withdrawn",
@@ -310,6 +315,7 @@ static int server_gone(struct shoal_client *c, int force)
 {
 	if (c->gone)
 		return 1;
+	/* Acquire: pairs with the release store in shoal_server_destroy(). */
 	if (atomic_load_explicit(&c->g.hdr->closed, memory_order_acquire))
 		return c->gone = 1;
 	if (force || c->check_pid ||

@@ -204,6 +204,9 @@ int shoal_rpc_inspect(struct shoal_registry *reg, const char *name,
 		struct shoal__rpc_line *l = &v.lines[i];
 		struct shoal_rpc_client_info *o;
 
+		/* Acquire: pairs with the client's release store of ACTIVE
+		 * (rpc_client.c), so the pid and counters read below are
+		 * the ones it wrote before. */
 		if (atomic_load_explicit(&l->state, memory_order_acquire) !=
 			    SHOAL__RPC_LINE_ACTIVE ||
 		    !shoal__line_locked(fd, i))

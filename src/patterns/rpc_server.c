@@ -382,8 +382,13 @@ void shoal_server_destroy(struct shoal_server *s)
 	/* Withdraw the name first, so no client opens a dying server. */
 	shoal_entry_destroy(s->entry);
 	if (s->hdr) {
+		/* Release: pairs with the clients' acquire loads of closed
+		 * (rpc_client.c: open and server_gone()). */
 		atomic_store_explicit(&s->hdr->closed, 1, memory_order_release);
-		/* Wake every client so it sees the close at once. */
+		/* Wake every client so it sees the close at once. Full fence:
+		 * closed is visible before any client wakes to look. Every
+		 * line is woken whatever its sleeping flag says, so no client
+		 * depends on this pairing with its own fence. */
 		shoal__fence_full();
 		for (uint32_t i = 0; s->wake_fds && i < s->max_clients; i++)
 			if (s->wake_fds[i] >= 0)
@@ -473,6 +478,8 @@ static int try_activate(struct shoal_server *s, uint32_t i)
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 1 + i };
 	int32_t pid;
 
+	/* Acquire: pairs with the client's release store of ACTIVE after
+	 * it wrote pid (rpc_client.c), so the pid read below is its. */
 	if (atomic_load_explicit(&s->lines[i].state, memory_order_acquire) !=
 	    SHOAL__RPC_LINE_ACTIVE)
 		return 0;
