@@ -21,7 +21,7 @@
  * -EACCES with no fds, whatever it sent, so that no name or fd count can be
  * told from the answers. Where it is allowed, each request gets the answer
  * the protocol describes and a grant the fds it announces. What is allowed
- * (src/registry/fdserver.c): GROUP the group's members, ANYONE anyone, but never
+ * (src/registry/fdserver_access.c): GROUP the group's members, ANYONE anyone, but never
  * more than the registry's directory (and the path above it) lets search;
  * OWNER nobody else.
  *

@@ -1,7 +1,7 @@
 /* shoal-test: label=multiproc timeout=120 */
 /* SPDX-License-Identifier: MIT */
 /*
- * The SCM_RIGHTS fd server and client (src/registry/fdserver.c), end to end.
+ * The SCM_RIGHTS fd server and client (src/registry/fdserver.c, fdclient.c), end to end.
  *
  * A forked child fetches a memfd and two eventfds from a server in dispatch
  * mode (the parent polls and dispatches) and in thread mode, and proves
@@ -16,7 +16,7 @@
  * client fail with the documented code and keep no fd at all.
  *
  * The hostile server and raw clients below speak the wire format described
- * at the top of src/registry/fdserver.c from the tests' own copy of it
+ * at the top of src/registry/fdserver_wire.h from the tests' own copy of it
  * (fdserver_wire.h); the GOOD cases show that copy matches the library's,
  * so the hostile ones fail for the reason they mean to.
  */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The fd server's wire format, as a client that does not use the library
- * sees it (the description at the top of src/registry/fdserver.c), for tests that
- * send raw requests: their own copy of the format, so that a change to the
+ * sees it (the description at the top of src/registry/fdserver_wire.h),
+ * for tests that send raw requests: their own copy of the format, so that a change to the
  * library's shows up as a failing test instead of moving both sides.
  */
 #ifndef SHOAL_TEST_FDSERVER_WIRE_H

@@ -22,7 +22,7 @@
  * fds too. No fd leaks.
  *
  * The raw requests below speak the wire format described at the top of
- * src/registry/fdserver.c from their own copy of it.
+ * src/registry/fdserver_wire.h from their own copy of it.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -525,7 +525,7 @@ static int test_descriptor_minor(void)
 
 /* The wire: hostile indices and requests ------------------------------- */
 
-/* Our own copy of the request (src/registry/fdserver.c). */
+/* Our own copy of the request (src/registry/fdserver_wire.h). */
 #define WIRE_REQ_MAGIC 0x51444653u
 #define WIRE_REP_MAGIC 0x52444653u
 #define WIRE_V1_SIZE 272

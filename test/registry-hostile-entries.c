@@ -162,7 +162,7 @@ static void craft_good(struct junk *j, struct shoal__descriptor *d,
 
 /*
  * The lock a live owner holds on its descriptor for as long as it lives (see
- * registry.c): an open-file-description read lock over the whole file.
+ * liveness.c): an open-file-description read lock over the whole file.
  */
 static int hold_owner_lock(int fd)
 {

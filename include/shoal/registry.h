@@ -67,7 +67,12 @@ enum {
 	SHOAL_ACCESS_GROUP = 1,
 	/* Plus any uid that can reach the registry directory: in a private
 	 * 0700 registry, nobody else; in a 2770 group registry, the group;
-	 * anyone only where the directory and its path let others search. */
+	 * anyone only where the directory and its path let others search
+	 * (e.g. a 2775 group registry under 0755 directories). Judged by
+	 * mode bits only (no ACLs, no LSMs). An admitted uid gets the same
+	 * fds as any peer: the memfd (writable, unless the pattern seals it,
+	 * as pub/sub's payload), the eventfds and the extra fds, so it can
+	 * do whatever a hostile peer can (docs/security.md). */
 	SHOAL_ACCESS_ANYONE = 2,
 };
 

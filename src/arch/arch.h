@@ -81,4 +81,17 @@ static inline int shoal__is_pow2(uint64_t v)
 	return v && !(v & (v - 1));
 }
 
+/*
+ * Read a word of shared memory exactly once, as Linux's READ_ONCE and
+ * liburing's IO_URING_READ_ONCE do. Another process may rewrite the word at
+ * any time (shared memory is untrusted), so the compiler must load it once
+ * into a local that is then checked and used: through a plain access it may
+ * legally load it again after the check, or split or merge the load. This
+ * is not an atomic and orders nothing: use it only for a naturally aligned
+ * word whose ordering comes from elsewhere (a release/acquire or a fence
+ * named at the call), such as a geometry field published before the
+ * segment's ready flag, or a pid or fd number only reported or checked.
+ */
+#define SHOAL__READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
+
 #endif

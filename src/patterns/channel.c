@@ -467,6 +467,12 @@ struct shoal_spsc_consumer *shoal_channel_consumer(struct shoal_channel *ch)
 
 int shoal_channel_wake(struct shoal_channel *ch)
 {
+	/* shoal_notify()'s full fence, between the caller's commit or release
+	 * (the ring's release store of its position) and the load of the
+	 * peer's sleeping flag, pairs with the peer's fence in
+	 * shoal_waiter_arm() between setting that flag and re-checking the
+	 * ring: it sees the change, or we see it asleep and write its
+	 * eventfd. */
 	int err = shoal_notify(&ch->notifier);
 
 	return err < 0 ? err : 0;

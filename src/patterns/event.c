@@ -400,10 +400,10 @@ static int read_geometry(struct shoal_segment *seg, struct event_geometry *g)
 				   "event: format version %u, expected %u",
 				   h->version, SHOAL__EVENT_VERSION);
 	g->hdr = h;
-	g->ids = *(volatile uint32_t *)&h->ids;
-	g->max = *(volatile uint32_t *)&h->max_listeners;
-	g->stride = *(volatile uint32_t *)&h->line_stride;
-	g->lines_memfd = *(volatile int32_t *)&h->lines_memfd;
+	g->ids = SHOAL__READ_ONCE(h->ids);
+	g->max = SHOAL__READ_ONCE(h->max_listeners);
+	g->stride = SHOAL__READ_ONCE(h->line_stride);
+	g->lines_memfd = SHOAL__READ_ONCE(h->lines_memfd);
 	if (g->ids == 0 || g->ids > SHOAL_EVENT_IDS_MAX || g->max == 0 ||
 	    g->max > SHOAL_EVENT_LISTENERS_MAX ||
 	    g->stride != shoal__event_line_stride(g->ids) ||
@@ -484,6 +484,8 @@ static int attach(struct shoal_event *ev, uint32_t oflags,
 		err = map_service(ev->svc, 0, &g, &ev->lines_seg, &lines);
 	if (err)
 		return err;
+	/* Acquire: pairs with the creator's release store of closed in
+	 * shoal_event_destroy(). */
 	if (atomic_load_explicit(&g.hdr->closed, memory_order_acquire))
 		return shoal__fail(-ENOENT, "event: '%s' is being withdrawn",
 				   ev->name);
@@ -557,7 +559,10 @@ static void set_row_bit(struct shoal_event *ev, uint32_t id, int on)
 	uint64_t bit = (uint64_t)1 << (ev->index % 64);
 
 	/* seq_cst: a notifier that loads the row after this sees us; one
-	 * that loaded it before made its notify before we listened. */
+	 * that loaded it before made its notify before we listened. The
+	 * release half pairs with the notifier's acquire load of the row in
+	 * shoal_event_notify(): our clearing of stale pending bits before
+	 * this comes before its fetch_or of a new one. */
 	if (on)
 		atomic_fetch_or_explicit(w, bit, memory_order_seq_cst);
 	else
@@ -572,6 +577,8 @@ static void leave(struct shoal_event *ev)
 	for (uint32_t id = 0; id < ev->ids; id++)
 		if ((ev->interest[id / 64] >> (id % 64)) & 1)
 			set_row_bit(ev, id, 0);
+	/* Release: pairs with the acquire load of state in
+	 * shoal_event_inspect(). */
 	atomic_store_explicit(&ev->line->state, SHOAL__EVENT_LINE_FREE,
 			      memory_order_release);
 	epoll_ctl(ev->epfd, EPOLL_CTL_DEL, ev->wake_fds[ev->index], NULL);
@@ -595,6 +602,8 @@ void shoal_event_destroy(struct shoal_event *ev)
 	 * service, then say so and wake every sleeper to see it. */
 	shoal_entry_destroy(ev->entry);
 	if (ev->hdr) {
+		/* Release: pairs with the acquire loads of closed in open
+		 * and creator_gone(). */
 		atomic_store_explicit(&ev->hdr->closed, 1,
 				      memory_order_release);
 		shoal__notify_all(ev->wake_fds, ev->max);
@@ -643,6 +652,7 @@ static int creator_gone(struct shoal_event *ev, int force)
 		return 0;
 	if (ev->gone)
 		return 1;
+	/* Acquire: pairs with the release store in shoal_event_destroy(). */
 	if (atomic_load_explicit(&ev->hdr->closed, memory_order_acquire))
 		return ev->gone = 1;
 	if (force || ev->check_pid ||
@@ -666,7 +676,7 @@ static int wake_fd(struct shoal_event *ev, uint32_t i, int *out)
 		*out = ev->wake_fds[i];
 		return 0;
 	}
-	owner_fd = *(volatile int32_t *)&event_fd_table(ev->hdr)[i];
+	owner_fd = SHOAL__READ_ONCE(event_fd_table(ev->hdr)[i]);
 	err = shoal__service_take_extra_fd(
 		ev->svc, SHOAL__EVENT_EXTRA_WAKE_FD(i), owner_fd, &fd);
 	if (err)
@@ -704,6 +714,9 @@ int shoal_event_notify(struct shoal_event *ev, uint32_t id)
 				   ev->name);
 	row = &ev->table[(uint64_t)id * ev->row_words];
 	for (uint32_t w = 0; w < ev->row_words; w++) {
+		/* Acquire: pairs with the seq_cst fetch_or in a listener's
+		 * set_row_bit(), so our fetch_or of its pending bit below
+		 * comes after its clearing of stale ones. */
 		uint64_t bits =
 			atomic_load_explicit(&row[w], memory_order_acquire);
 
@@ -842,6 +855,8 @@ static int join_line(struct shoal_event *ev, uint32_t i)
 	atomic_store_explicit(&l->delivered, 0, memory_order_relaxed);
 	atomic_store_explicit(&l->wakeups, 0, memory_order_relaxed);
 	l->pid = (int32_t)getpid();
+	/* Release: the line is reset before it reads as ACTIVE; pairs with
+	 * the acquire load of state in shoal_event_inspect(). */
 	atomic_store_explicit(&l->state, SHOAL__EVENT_LINE_ACTIVE,
 			      memory_order_release);
 	/* Sleeps are counted per handle, across lines. */
@@ -1118,6 +1133,8 @@ int shoal_event_inspect(struct shoal_registry *reg, const char *name,
 						     (uint64_t)i * g.stride);
 		struct shoal_event_listener_info *o;
 
+		/* Acquire: pairs with the owner's release store of ACTIVE
+		 * in join_line(), so pid and counters read below are its. */
 		if (atomic_load_explicit(&l->state, memory_order_acquire) !=
 			    SHOAL__EVENT_LINE_ACTIVE ||
 		    !shoal__line_locked(fd, i))
@@ -1126,7 +1143,7 @@ int shoal_event_inspect(struct shoal_registry *reg, const char *name,
 			o = &listeners[live];
 			memset(o, 0, sizeof(*o));
 			o->index = i;
-			o->pid = *(volatile int32_t *)&l->pid;
+			o->pid = SHOAL__READ_ONCE(l->pid);
 			o->interest =
 				popcount_words(line_interest(l, words), words);
 			o->pending = popcount_words(line_pending(l), words);

@@ -13,8 +13,9 @@
  * Listeners' segment (every process writes it; nobody trusts it):
  *   object "event.lines"   struct shoal__event_lines_header, then the
  *                          interest table (one row of listener bits per
- *                          id), then max_listeners lines of line_stride
- *                          bytes each
+ *                          id: listener i sets and clears its own bit i,
+ *                          seq_cst; notifiers read rows, acquire), then
+ *                          max_listeners lines of line_stride bytes each
  * Both objects are of kind SHOAL_OBJECT_EVENT_HEADER; their names tell
  * them apart.
  */
@@ -37,8 +38,8 @@
 #define SHOAL__EVENT_EXTRA_WAKE_FD(i) (1 + (i))
 
 struct shoal__event_header {
-	/* Line 0: configuration, written before the segment is READY and
-	 * never again. */
+	/* Line 0: configuration, written by the creator before the segment
+	 * is READY and never again; a peer reads it once and checks it. */
 	uint64_t magic;		/* SHOAL__EVENT_MAGIC */
 	uint32_t version;	/* SHOAL__EVENT_VERSION */
 	uint32_t ids;		/* event ids, 1..SHOAL_EVENT_IDS_MAX */
@@ -48,8 +49,10 @@ struct shoal__event_header {
 	uint32_t flags;		/* 0 */
 	uint8_t pad0[32];
 
-	/* Line 1: set once, by the creator when it withdraws. */
-	_Atomic uint32_t closed; /* 1 once the creator withdrew; release */
+	/* Line 1: set once, by the creator when it withdraws (release, then
+	 * a full fence and a wake of every line); acquire-loaded by peers
+	 * before notifying and while waiting. */
+	_Atomic uint32_t closed; /* 1 once the creator withdrew */
 	uint8_t pad1[60];
 };
 _Static_assert(sizeof(struct shoal__event_header) == 2 * SHOAL__CACHE_LINE,
@@ -80,22 +83,28 @@ enum {
 /*
  * One listener's line: this 64-byte head, then pending[words] (u64,
  * padded to a line), then interest[words] (u64, padded to a line), where
- * words = (ids + 63) / 64. The listener owns it while it holds an OFD
+ * words = (ids + 63) / 64. pending: notifiers set bits (release fetch_or),
+ * the owner takes them (acquire fetch_and) and clears them when it claims
+ * the line or starts listening to an id. interest: written by the owner
+ * (relaxed), read only by inspect; the owner's own copy is what counts. The listener owns it while it holds an OFD
  * write lock on byte <index> of the lines memfd, taken through its own
  * open file description: the kernel drops it when the listener dies.
  */
 struct shoal__event_line {
-	_Atomic uint32_t state; /* SHOAL__EVENT_LINE_*; by the owner */
-	int32_t pid;		/* by the owner; informational */
+	/* SHOAL__EVENT_LINE_*; by the owner, release-stored ACTIVE after
+	 * the rest of the line is reset, FREE when it leaves. */
+	_Atomic uint32_t state;
+	int32_t pid; /* by the owner; informational */
 	/* 1 while the owner may sleep: set by the owner before its re-check
 	 * (seq_cst fence after), taken (exchanged to 0) by the notifier that
 	 * writes the line's eventfd. */
 	_Atomic uint32_t sleeping;
 	uint32_t pad0;
-	_Atomic uint64_t received;  /* ids reported to the owner; by it */
-	_Atomic uint64_t sleeps;    /* the owner's sleeps; by it */
-	_Atomic uint64_t delivered; /* bits newly set here; by notifiers */
-	_Atomic uint64_t wakeups;   /* eventfd writes here; by notifiers */
+	_Atomic uint64_t received; /* ids reported to the owner; by it */
+	_Atomic uint64_t sleeps;   /* the owner's sleeps; by it */
+	/* By notifiers; zeroed by each new owner when it claims the line. */
+	_Atomic uint64_t delivered; /* bits newly set here */
+	_Atomic uint64_t wakeups;   /* eventfd writes here */
 	uint8_t pad[16];
 };
 _Static_assert(sizeof(struct shoal__event_line) == SHOAL__CACHE_LINE,

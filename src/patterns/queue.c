@@ -184,6 +184,9 @@ static int token_alive(uint32_t token, void *ctx)
 	if (!slot || slot > q->max_parts)
 		return 0;
 	idx = slot - 1;
+	/* Acquire: pairs with the acq_rel increment in join(). A generation
+	 * other than the token's means the token's owner left the line (its
+	 * lock was dropped, so another could claim it). */
 	if ((atomic_load_explicit(&q->lines[idx].generation,
 				  memory_order_acquire) &
 	     TOKEN_GEN_MASK) != gen)
@@ -244,12 +247,15 @@ static int join(struct shoal_queue *q, int memfd)
 					     q->name, q->max_parts);
 	q->index = (uint32_t)idx;
 	q->line = &q->lines[q->index];
+	/* Acq_rel: pairs with the acquire load in token_alive(); the new
+	 * generation is in place before our token reaches any claim word
+	 * (the ring's release stores of those words come later). */
 	gen = atomic_fetch_add_explicit(&q->line->generation, 1,
 					memory_order_acq_rel) +
 	      1;
 	q->token = (q->index + 1) | (gen & TOKEN_GEN_MASK) << TOKEN_INDEX_BITS;
 	if (q->svc) {
-		int32_t owner_fd = *(volatile int32_t *)&q->fd_table[q->index];
+		int32_t owner_fd = SHOAL__READ_ONCE(q->fd_table[q->index]);
 
 		err = shoal__service_take_extra_fd(q->svc, q->index, owner_fd,
 						   &q->fds[q->index]);
@@ -285,6 +291,9 @@ static int join(struct shoal_queue *q, int memfd)
 	atomic_store_explicit(&q->line->recovered, 0, memory_order_relaxed);
 	q->line->role = q->role;
 	q->line->pid = (int32_t)getpid();
+	/* Release: the fields above are written before the line reads as
+	 * ACTIVE. Its only reader, shared_stats(), loads it relaxed to count
+	 * participants, so nothing pairs with this yet. */
 	atomic_store_explicit(&q->line->state, SHOAL__QUEUE_LINE_ACTIVE,
 			      memory_order_release);
 	return 0;
@@ -568,7 +577,7 @@ static int line_fd(struct shoal_queue *q, uint32_t j)
 
 	if (q->fds[j] >= 0 || !q->svc)
 		return q->fds[j];
-	owner_fd = *(volatile int32_t *)&q->fd_table[j];
+	owner_fd = SHOAL__READ_ONCE(q->fd_table[j]);
 	if (shoal__service_take_extra_fd(q->svc, j, owner_fd, &q->fds[j]))
 		return -1;
 	if (shoal__fd_is_eventfd(q->fds[j]) != 1) {
@@ -620,6 +629,8 @@ static int creator_gone(struct shoal_queue *q, struct shoal_waiter *w)
 
 	if (q->gone)
 		return 1;
+	/* Acquire: pairs with the release store of closed in withdraw() or
+	 * below (by whoever saw the creator die first). */
 	if (atomic_load_explicit(&q->hdr->closed, memory_order_acquire))
 		return q->gone = 1;
 	if (q->pidfd < 0 || !shoal__waiter_slept(w, &q->checked_sleeps))
@@ -627,7 +638,8 @@ static int creator_gone(struct shoal_queue *q, struct shoal_waiter *w)
 	if (poll(&pfd, 1, 0) == 1) {
 		q->gone = 1;
 		/* Tell everyone: pushers that never sleep would not see the
-		 * pidfd, but they read this flag. */
+		 * pidfd, but they read this flag. Release: pairs with the
+		 * acquire load above, in the other participants. */
 		atomic_store_explicit(&q->hdr->closed, 1, memory_order_release);
 	}
 	return q->gone;
@@ -1147,6 +1159,7 @@ static void leave(struct shoal_queue *q)
 	atomic_fetch_and_explicit(&q->hdr->producers_asleep[q->index / 32],
 				  ~(1u << (q->index % 32)),
 				  memory_order_relaxed);
+	/* Release: as in join(); read relaxed by shared_stats() only. */
 	atomic_store_explicit(&q->line->state, SHOAL__QUEUE_LINE_FREE,
 			      memory_order_release);
 	q->line = NULL;
@@ -1155,6 +1168,7 @@ static void leave(struct shoal_queue *q)
 /* The creator's last act: tell everyone, and wake every sleeper. */
 static void withdraw(struct shoal_queue *q)
 {
+	/* Release: pairs with the acquire load in creator_gone(). */
 	atomic_store_explicit(&q->hdr->closed, 1, memory_order_release);
 	shoal__notify_all(q->fds, q->max_parts);
 }

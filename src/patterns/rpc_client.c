@@ -184,7 +184,7 @@ static int join(struct shoal_client *c)
 	err = attach_rings(c, c->index);
 	if (err)
 		return err;
-	owner_fd = *(volatile int32_t *)&rpc_wake_fd_table(c->g.hdr)[c->index];
+	owner_fd = SHOAL__READ_ONCE(rpc_wake_fd_table(c->g.hdr)[c->index]);
 	err = shoal__service_take_extra_fd(c->svc,
 					   SHOAL__RPC_EXTRA_WAKE_FD(c->index),
 					   owner_fd, &c->eventfd);
@@ -212,7 +212,10 @@ static int join(struct shoal_client *c)
 	atomic_store_explicit(&l->state, SHOAL__RPC_LINE_ACTIVE,
 			      memory_order_release);
 	c->line = l;
-	/* Tell the server at once, so it watches our pidfd from now on. */
+	/* Tell the server at once, so it watches our pidfd from now on.
+	 * Release: pairs with the server's acquire exchange of the word in
+	 * collect() (rpc_server.c); shoal_notify() fences before it loads
+	 * the server's sleeping flag. */
 	atomic_fetch_or_explicit(&c->v.bitmap[c->index / 32], c->mask,
 				 memory_order_release);
 	shoal_notify(&c->notifier);
@@ -268,6 +271,8 @@ int shoal_client_open(const char *name, const struct shoal_client_options *opts,
 	}
 	if (!err)
 		err = shoal__rpc_map(c->svc, &c->g, 0, &c->v);
+	/* Acquire: pairs with the server's release store of closed in
+	 * shoal_server_destroy(). */
 	if (!err &&
 	    atomic_load_explicit(&c->g.hdr->closed, memory_order_acquire))
 		err = shoal__fail(-ENOENT, "client: '%s' is being withdrawn",
@@ -313,6 +318,7 @@ static int server_gone(struct shoal_client *c, int force)
 {
 	if (c->gone)
 		return 1;
+	/* Acquire: pairs with the release store in shoal_server_destroy(). */
 	if (atomic_load_explicit(&c->g.hdr->closed, memory_order_acquire))
 		return c->gone = 1;
 	if (force || c->check_pid ||
@@ -468,8 +474,8 @@ static int try_take(struct shoal_client *c, struct shoal_response *resp)
 	c->pid_checked_sleeps = shoal__waiter_sleeps(&c->waiter);
 	resp->data = m + 1;
 	resp->len = len - SHOAL__RPC_MSG_HEADER;
-	resp->id = *(const volatile uint64_t *)&m->id;
-	resp->flags = *(const volatile uint32_t *)&m->flags;
+	resp->id = SHOAL__READ_ONCE(m->id);
+	resp->flags = SHOAL__READ_ONCE(m->flags);
 	c->held = 1;
 	return 0;
 }

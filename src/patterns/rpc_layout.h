@@ -42,8 +42,8 @@
 #define SHOAL__RPC_EXTRA_WAKE_FD(i) (1 + (i))
 
 struct shoal__rpc_header {
-	/* Line 0: configuration, written before the segment is READY and
-	 * never again. */
+	/* Line 0: configuration, written by the server before the segment
+	 * is READY and never again; a client reads it once and checks it. */
 	uint64_t magic;		    /* SHOAL__RPC_MAGIC */
 	uint32_t version;	    /* SHOAL__RPC_VERSION */
 	uint32_t max_clients;	    /* client lines */
@@ -67,8 +67,10 @@ struct shoal__rpc_header {
 	_Atomic uint64_t wakeups;   /* eventfd writes to sleeping clients */
 	_Atomic uint64_t full;	    /* responses refused: ring full */
 
-	/* Line 2: rarely written flags every client loads. */
-	_Atomic uint32_t closed; /* 1 once the server withdrew */
+	/* Line 2: rarely written flags every client loads. closed: 1 once
+	 * the server withdrew; release-stored by the server (then a full
+	 * fence and a wake of every client), acquire-loaded by clients. */
+	_Atomic uint32_t closed;
 	uint8_t pad2[60];
 };
 _Static_assert(sizeof(struct shoal__rpc_header) == 3 * SHOAL__CACHE_LINE,
@@ -82,8 +84,10 @@ _Static_assert(offsetof(struct shoal__rpc_header, closed) == 128,
 struct shoal__rpc_lines_header {
 	uint64_t magic;	      /* SHOAL__RPC_LINES_MAGIC, by the server */
 	uint32_t max_clients; /* by the server (informational) */
-	/* Set to 1 by a client that found a line with no live owner that
-	 * the server has not freed yet; the server sweeps its lines. */
+	/* Set to 1 (relaxed) by a client that found a line with no live
+	 * owner that the server has not freed yet; the server exchanges it
+	 * to 0 and sweeps its lines. A hint: the server also sweeps by the
+	 * clock. */
 	_Atomic uint32_t reap;
 	uint8_t pad0[48];
 	/* The server's wait word: the server sets sleeping, clients take
@@ -108,8 +112,10 @@ enum {
  */
 struct shoal__rpc_line {
 	/* Line 0: written by the client, except state, which the server
-	 * release-stores to FREE after it formatted the line's rings. */
-	_Atomic uint32_t state; /* SHOAL__RPC_LINE_*; release-stored */
+	 * release-stores to FREE after it formatted the line's rings. The
+	 * client release-stores ACTIVE after pid and the counters; the server
+	 * acquire-loads it before reading them. */
+	_Atomic uint32_t state; /* SHOAL__RPC_LINE_* */
 	_Atomic uint32_t gen;	/* bumped by each client that claims it */
 	int32_t pid;		/* the client's, for the server's pidfd */
 	/* The server's sleeping mark while it waits for room in this
@@ -131,7 +137,7 @@ _Static_assert(sizeof(struct shoal__rpc_line) == 2 * SHOAL__CACHE_LINE,
 
 /* The head of every request and response in a ring slot. */
 struct shoal__rpc_msg {
-	uint64_t id;	/* correlation id, chosen by the client */
+	uint64_t id;	/* correlation id: chosen by the client, echoed */
 	uint32_t flags; /* SHOAL_RPC_MORE, SHOAL_RPC_ERROR (responses) */
 	uint32_t pad;
 };

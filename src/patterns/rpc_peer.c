@@ -67,15 +67,15 @@ int shoal__rpc_read_geometry(struct shoal_segment *seg, struct rpc_geometry *g)
 				   h->version, SHOAL__RPC_VERSION);
 	/* Read each value once; the server may be hostile. */
 	g->hdr = h;
-	g->max_clients = *(volatile uint32_t *)&h->max_clients;
-	g->max_request = *(volatile uint32_t *)&h->max_request;
-	g->max_response = *(volatile uint32_t *)&h->max_response;
-	g->req_capacity = *(volatile uint32_t *)&h->request_capacity;
-	g->resp_capacity = *(volatile uint32_t *)&h->response_capacity;
-	g->req_region = *(volatile uint64_t *)&h->req_region;
-	g->resp_region = *(volatile uint64_t *)&h->resp_region;
-	g->line_stride = *(volatile uint64_t *)&h->line_stride;
-	g->clients_memfd = *(volatile int32_t *)&h->clients_memfd;
+	g->max_clients = SHOAL__READ_ONCE(h->max_clients);
+	g->max_request = SHOAL__READ_ONCE(h->max_request);
+	g->max_response = SHOAL__READ_ONCE(h->max_response);
+	g->req_capacity = SHOAL__READ_ONCE(h->request_capacity);
+	g->resp_capacity = SHOAL__READ_ONCE(h->response_capacity);
+	g->req_region = SHOAL__READ_ONCE(h->req_region);
+	g->resp_region = SHOAL__READ_ONCE(h->resp_region);
+	g->line_stride = SHOAL__READ_ONCE(h->line_stride);
+	g->clients_memfd = SHOAL__READ_ONCE(h->clients_memfd);
 	g->server_bytes = shoal_segment_size(seg);
 	if (check_geometry(g, hi.size))
 		return shoal__fail(-EBADMSG,
@@ -204,6 +204,9 @@ int shoal_rpc_inspect(struct shoal_registry *reg, const char *name,
 		struct shoal__rpc_line *l = &v.lines[i];
 		struct shoal_rpc_client_info *o;
 
+		/* Acquire: pairs with the client's release store of ACTIVE
+		 * (rpc_client.c), so the pid and counters read below are
+		 * the ones it wrote before. */
 		if (atomic_load_explicit(&l->state, memory_order_acquire) !=
 			    SHOAL__RPC_LINE_ACTIVE ||
 		    !shoal__line_locked(fd, i))
@@ -212,7 +215,7 @@ int shoal_rpc_inspect(struct shoal_registry *reg, const char *name,
 			o = &clients[live];
 			memset(o, 0, sizeof(*o));
 			o->line = i;
-			o->pid = *(volatile int32_t *)&l->pid;
+			o->pid = SHOAL__READ_ONCE(l->pid);
 			o->sent = atomic_load_explicit(&l->sent,
 						       memory_order_relaxed);
 			o->received = atomic_load_explicit(

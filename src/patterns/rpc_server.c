@@ -384,6 +384,8 @@ void shoal_server_destroy(struct shoal_server *s)
 	/* Withdraw the name first, so no client opens a dying server. */
 	shoal_entry_destroy(s->entry);
 	if (s->hdr) {
+		/* Release: pairs with the clients' acquire loads of closed
+		 * (rpc_client.c: open and server_gone()). */
 		atomic_store_explicit(&s->hdr->closed, 1, memory_order_release);
 		/* Wake every client so it sees the close at once. */
 		shoal__notify_all(s->wake_fds, s->max_clients);
@@ -472,10 +474,12 @@ static int try_activate(struct shoal_server *s, uint32_t i)
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 1 + i };
 	int32_t pid;
 
+	/* Acquire: pairs with the client's release store of ACTIVE after
+	 * it wrote pid (rpc_client.c), so the pid read below is its. */
 	if (atomic_load_explicit(&s->lines[i].state, memory_order_acquire) !=
 	    SHOAL__RPC_LINE_ACTIVE)
 		return 0;
-	pid = *(volatile int32_t *)&s->lines[i].pid;
+	pid = SHOAL__READ_ONCE(s->lines[i].pid);
 	ls->active = 1;
 	/* Never 0: 0 marks a dropped line and a loan that died with it. */
 	if (++s->incarnations == 0)
@@ -633,8 +637,8 @@ static int next_request(struct shoal_server *s, struct shoal_request *req)
 		req->len = len - SHOAL__RPC_MSG_HEADER;
 		req->client = (uint32_t)i;
 		/* The id is copied back verbatim: any value is fine. */
-		req->id = *(const volatile uint64_t *)&m->id;
-		req->pid = *(volatile int32_t *)&s->lines[i].pid;
+		req->id = SHOAL__READ_ONCE(m->id);
+		req->pid = SHOAL__READ_ONCE(s->lines[i].pid);
 		req->priv_incarnation = ls->incarnation;
 		req->priv_held = 1;
 		ls->held = 1;

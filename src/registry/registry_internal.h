@@ -83,7 +83,7 @@ int shoal__ns_pid_differs(const struct shoal__ns *a, const struct shoal__ns *b);
 int shoal__ns_user_differs(const struct shoal__ns *a,
 			   const struct shoal__ns *b);
 
-/* registry.c ----------------------------------------------------------- */
+/* directory.c, probe.c, liveness.c --------------------------------------- */
 
 /* The registry directory's fd (O_DIRECTORY|O_NOFOLLOW), owned by @reg. */
 int shoal__registry_dirfd(const struct shoal_registry *reg);
@@ -121,7 +121,7 @@ int shoal__registry_probe(struct shoal_registry *reg, const char *file,
  */
 int shoal__registry_owner_foreign(const struct shoal__descriptor *d);
 
-/* fdserver.c ------------------------------------------------------------ */
+/* fdserver.c (server), fdclient.c (client), owner_liveness.c ----------- */
 
 struct shoal__fdserver;
 
@@ -150,7 +150,7 @@ int shoal__fdserver_start(const char *service, uint64_t epoch, const int *fds,
  * service is published in: a peer other than root and the owner's uid is
  * then allowed only if, at the time of its request, it may also search
  * that directory and every one above it (GROUP and ANYONE never mean more
- * than the registry's directory lets in; see the top of fdserver.c).
+ * than the registry's directory lets in; see fdserver_access.c).
  */
 int shoal__fdserver_start_extra(const char *service, uint64_t epoch,
 				const int *fds, uint32_t nfds,
@@ -162,6 +162,18 @@ int shoal__fdserver_fd(const struct shoal__fdserver *srv);
 /* Serves pending requests without blocking; how many, or -errno. */
 int shoal__fdserver_dispatch(struct shoal__fdserver *srv);
 void shoal__fdserver_stop(struct shoal__fdserver *srv);
+
+/* fdserver_access.c ----------------------------------------------------- */
+
+/*
+ * Whether the peer of connected socket @c may have the fds of a service
+ * published with @access by owner @uid (group @gid), from the registry
+ * directory @dirfd (-1: none). Root and @uid always; GROUP a member of
+ * @gid, ANYONE any uid, each only if it could also search @dirfd and every
+ * directory above it now (fdserver_access.c). 1 allowed, 0 refused.
+ */
+int shoal__fdserver_peer_allowed(int c, uint32_t access, uint32_t uid,
+				 uint32_t gid, int dirfd);
 
 /*
  * Client: connects to @socket_name, asks for @service at @epoch, and
@@ -198,7 +210,7 @@ int shoal__fdclient_fetch_liveness(const char *socket_name, const char *service,
  */
 int shoal__liveness_fd(void);
 
-/* registry.c, extra fds ------------------------------------------------- */
+/* open.c, directory.c --------------------------------------------------- */
 
 /*
  * Takes the owner's extra fd @index into this process, close-on-exec.

@@ -60,7 +60,7 @@
  * runs. The pidfd is opened first and the start time compared after, so a
  * pid reused between the probe and pidfd_open() is caught; an owner that
  * died in that window is either refused here or fires its pidfd at once.
- * A child forked by the owner keeps the lock (see registry.c) but not the
+ * A child forked by the owner keeps the lock (see liveness.c) but not the
  * pid: the watcher reports such a service GONE when the owner exits, and
  * shoal_registry_list() agrees (one liveness rule, entry_live()).
  *
