@@ -6,6 +6,7 @@
  * rings on shared anonymous memory between forked processes.
  *
  *   taskset -c 0,1 shoal-mpub-study [--rounds N] [--msgs N] [--quick]
+ *                                   [--faults-only]
  *
  * The designs:
  *
@@ -770,14 +771,27 @@ static void run(const struct cfg *c, struct outcome *o)
 			kill_ns = now_ns();
 			kill(p0, SIGKILL);
 		}
-		/* A wedged run ends here: 2 s is far past any skip. */
-		deadline = now_ns() + 2 * 1000000000LL;
 	}
 	for (int k = 0; k < nproc; k++) {
+		uint64_t seen = atomic_load(&m->prog[0].taken);
+		int64_t since = now_ns();
 		int status;
 
 		while (waitpid(pid[k], &status, WNOHANG) == 0) {
-			if (now_ns() > deadline) {
+			uint64_t t = atomic_load(&m->prog[0].taken);
+			int64_t now = now_ns();
+
+			if (t != seen) {
+				seen = t;
+				since = now;
+			}
+			/* Wedged: after the stop, subscriber 0 took nothing for
+			 * a second while messages are owed. (A slow machine is
+			 * not a wedge: any progress restarts the second.) */
+			if (now > deadline ||
+			    (kill_ns >= 0 &&
+			     (c->sc == SC_STALL || c->sc == SC_CRASH) &&
+			     now - since > 1000000000LL)) {
 				atomic_store(&m->abort_run, 1);
 				o->complete = -1; /* wedged */
 				waitpid(pid[k], &status, 0);
@@ -871,6 +885,7 @@ static void cell(double v)
 
 int main(int argc, char **argv)
 {
+	int faults_only = 0;
 	int rounds = 5, cpus[2] = { -1, -1 }, ncpu = 0, drain_iters = 300;
 	uint64_t msgs = 200000;
 	struct cfg c = { 0 };
@@ -882,6 +897,8 @@ int main(int argc, char **argv)
 			rounds = atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--msgs") && i + 1 < argc) {
 			msgs = strtoull(argv[++i], NULL, 10);
+		} else if (!strcmp(argv[i], "--faults-only")) {
+			faults_only = 1;
 		} else if (!strcmp(argv[i], "--quick")) {
 			rounds = 1;
 			msgs = 20000;
@@ -889,7 +906,7 @@ int main(int argc, char **argv)
 		} else {
 			fprintf(stderr,
 				"usage: %s [--rounds N] [--msgs N] "
-				"[--quick]\n",
+				"[--quick] [--faults-only]\n",
 				argv[0]);
 			return 2;
 		}
@@ -915,7 +932,7 @@ int main(int argc, char **argv)
 	       "64 B payload, %u slots of 128 B, CPUs %d and %d\n",
 	       rounds, (unsigned long long)msgs, CAP, cpus[0], cpus[1]);
 
-	for (int r = 0; r < rounds; r++) {
+	for (int r = 0; r < rounds && !faults_only; r++) {
 		for (int pi = 0; pi < NPC; pi++) {
 			int np = pub_counts[pi];
 
@@ -984,6 +1001,8 @@ subscribed:
 		}
 	}
 
+	if (faults_only)
+		goto faults;
 	printf("\n1. send: CPU ns per send of one publisher, no subscriber, "
 	       "publisher i on CPU i%%2\n   (median over publishers, then "
 	       "over rounds)\n");
@@ -1073,6 +1092,7 @@ subscribed:
 			printf("\n");
 		}
 
+faults:
 	printf("\n4. publisher 0 of 2 stops mid-send for %d ms, then is "
 	       "resumed (stall) or SIGKILLed (crash);\n   1 subscriber, "
 	       "%d runs each\n",
@@ -1102,6 +1122,28 @@ subscribed:
 					note(&c, &o,
 					     sc == SC_STALL ? "stall" :
 							      "crash");
+				if (!o.ok || o.errors || o.complete != 1)
+					fprintf(stderr,
+						"  %s %s skip=%d: ok=%d "
+						"complete=%d taken=%llu/%llu "
+						"pub0 %llu pub1 %llu holes %llu "
+						"cursor %llu claim %llu\n",
+						vname[v],
+						sc == SC_STALL ? "stall" :
+								 "crash",
+						skip, o.ok, o.complete,
+						(unsigned long long)m->rs[0]
+							.taken,
+						(unsigned long long)m->expected,
+						(unsigned long long)m->rs[0]
+							.per_pub[0],
+						(unsigned long long)m->rs[0]
+							.per_pub[1],
+						(unsigned long long)o.holes,
+						(unsigned long long)m->cur[0][0]
+							.cursor,
+						(unsigned long long)m->ring[0]
+							.claim);
 				during[r] = (double)o.during;
 				remain += o.remain;
 				complete += o.complete == 1;
