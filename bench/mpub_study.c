@@ -47,8 +47,9 @@
  *    ring cost the subscriber against SP.
  * 4. stall and crash: publisher 0 of 2 stops itself between its claim and
  *    its publish (A) or between writing the payload and the stamp (B). For
- *    200 ms it stays stopped; the subscriber's messages taken meanwhile are
- *    counted. Then it is resumed (stall) or killed with SIGKILL (crash),
+ *    200 ms it stays stopped (asleep, not SIGSTOP); the subscriber's
+ *    messages taken meanwhile are counted. Then it goes on (stall) or is
+ *    killed with SIGKILL (crash),
  *    and we see whether and when the subscriber gets every message of the
  *    other publisher, with A's hole skipping off (the bare Disruptor) and
  *    on.
@@ -156,6 +157,8 @@ struct pub_result {
 
 struct sub_result {
 	uint64_t taken, errors, holes, dropped, per_pub[MAXP];
+	uint64_t hole_seq;	   /* the last hole skipped */
+	int64_t hole_at_ns;	   /* when, CLOCK_MONOTONIC */
 	int64_t wall_ns, drain_ns; /* drain: median ns of DRAIN_MSGS takes */
 };
 
@@ -163,6 +166,8 @@ struct shm {
 	_Alignas(64) _Atomic uint32_t ready;
 	_Atomic uint32_t go;
 	_Atomic uint32_t abort_run;
+	_Atomic uint32_t resume; /* stall: publisher 0 may go on */
+	int64_t abort_ns;
 	_Atomic uint64_t expected; /* a subscriber stops after this many */
 	int64_t go_ns;
 	_Alignas(64) _Atomic uint32_t phase; /* drain: odd fill, even take */
@@ -315,11 +320,19 @@ static inline void wake_check(void)
 		abort();
 }
 
+/* Publisher 0 stops here, asleep, until the driver resumes or kills it.
+ * (Not SIGSTOP: a stopped process in an orphaned process group is sent
+ * SIGHUP by the kernel when another process exits, which killed it in
+ * some runs of an earlier version.) */
 static void stop_here(int p, uint64_t pseq)
 {
 	m->pub[p].parked_pseq = pseq;
 	atomic_store_explicit(&m->pub[p].parked, 1, memory_order_release);
-	raise(SIGSTOP);
+	while (!atomic_load_explicit(&m->resume, memory_order_acquire)) {
+		struct timespec ts = { 0, 1000000 };
+
+		nanosleep(&ts, NULL);
+	}
 }
 
 /* A: claim by fetch-add, then wait for room, write, mark available. */
@@ -570,6 +583,8 @@ static int hole_check(struct sub_state *st)
 	atomic_store_explicit(&m->cur[0][st->j].cursor, s + 1,
 			      memory_order_release);
 	st->res->holes++;
+	st->res->hole_seq = s;
+	st->res->hole_at_ns = now_ns();
 	atomic_store_explicit(&m->prog[st->j].hole_ns, now_ns(),
 			      memory_order_relaxed);
 	return 1;
@@ -680,6 +695,7 @@ struct outcome {
 	uint64_t remain;   /* stall/crash: pub 1's messages left at the stop */
 	int64_t resume_ns; /* crash: kill -> sub 0 skips the hole (A) */
 	uint64_t holes, dropped;
+	int bad_status, bad_k; /* the first unexpected wait status */
 };
 
 static void sleep_ns(int64_t ns)
@@ -748,23 +764,13 @@ static void run(const struct cfg *c, struct outcome *o)
 
 		if (wait_count(&m->pub[0].parked, 1, deadline) < 0)
 			goto fail;
-		/* It raised SIGSTOP after setting the flag: wait until the
-		 * kernel has it stopped, then count. */
-		for (;;) {
-			siginfo_t si = { 0 };
-
-			if (waitid(P_PID, (id_t)p0, &si, WSTOPPED | WNOWAIT) ==
-				    0 &&
-			    si.si_code == CLD_STOPPED)
-				break;
-		}
 		sleep_ns(20 * 1000000LL); /* let sub 0 reach the hole */
 		t0 = atomic_load(&m->prog[0].taken);
 		o->remain = c->n - m->rs[0].per_pub[1];
 		sleep_ns(STALL_MS * 1000000LL);
 		o->during = atomic_load(&m->prog[0].taken) - t0;
 		if (c->sc == SC_STALL) {
-			kill(p0, SIGCONT);
+			atomic_store(&m->resume, 1);
 		} else {
 			atomic_store(&m->expected,
 				     (uint64_t)(c->np - 1) * c->n + c->stop_at);
@@ -792,6 +798,7 @@ static void run(const struct cfg *c, struct outcome *o)
 			    (kill_ns >= 0 &&
 			     (c->sc == SC_STALL || c->sc == SC_CRASH) &&
 			     now - since > 1000000000LL)) {
+				m->abort_ns = now_ns();
 				atomic_store(&m->abort_run, 1);
 				o->complete = -1; /* wedged */
 				waitpid(pid[k], &status, 0);
@@ -801,8 +808,13 @@ static void run(const struct cfg *c, struct outcome *o)
 		}
 		if (c->sc == SC_CRASH && pid[k] == pid[c->ns])
 			continue; /* killed */
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			if (o->ok) {
+				o->bad_status = status;
+				o->bad_k = k;
+			}
 			o->ok = 0;
+		}
 	}
 	o->complete = o->complete == 0 ? 1 : 0;
 	for (int j = 0; j < c->ns; j++) {
@@ -1089,12 +1101,20 @@ subscribed:
 				       median_ratio(drain_ns[pi][s][V_B],
 						    drain_ns[pi][s][V_SP],
 						    rounds));
+			if (pi > 0)
+				printf("   B/A %.2f, B16/A %.2f",
+				       median_ratio(drain_ns[pi][s][V_B],
+						    drain_ns[pi][s][V_A],
+						    rounds),
+				       median_ratio(drain_ns[pi][s][V_B16],
+						    drain_ns[pi][s][V_A],
+						    rounds));
 			printf("\n");
 		}
 
 faults:
-	printf("\n4. publisher 0 of 2 stops mid-send for %d ms, then is "
-	       "resumed (stall) or SIGKILLed (crash);\n   1 subscriber, "
+	printf("\n4. publisher 0 of 2 stops mid-send for %d ms, then "
+	       "goes on (stall) or is SIGKILLed (crash);\n   1 subscriber, "
 	       "%d runs each\n",
 	       STALL_MS, rounds);
 	printf("   %-7s %-6s %-9s | %-22s | %-8s %-8s %-6s %-6s %s\n", "design",
@@ -1131,7 +1151,11 @@ faults:
 						"  %s %s skip=%d: ok=%d "
 						"complete=%d taken=%llu/%llu "
 						"pub0 %llu pub1 %llu holes %llu "
-						"cursor %llu claim %llu\n",
+						"cursor %llu claim %llu; "
+						"last hole %llu at %+lld us "
+						"from abort; pub states "
+						"%llx %llx sent %llu %llu; "
+						"child %d status %#x\n",
 						vname[v],
 						sc == SC_STALL ? "stall" :
 								 "crash",
@@ -1147,7 +1171,21 @@ faults:
 						(unsigned long long)m->cur[0][0]
 							.cursor,
 						(unsigned long long)m->ring[0]
-							.claim);
+							.claim,
+						(unsigned long long)m->rs[0]
+							.hole_seq,
+						(long long)(m->rs[0].hole_at_ns -
+							    m->abort_ns) /
+							1000,
+						(unsigned long long)m->pub[0]
+							.state,
+						(unsigned long long)m->pub[1]
+							.state,
+						(unsigned long long)m->rp[0]
+							.sent,
+						(unsigned long long)m->rp[1]
+							.sent,
+						o.bad_k, o.bad_status);
 				during[r] = (double)o.during;
 				remain += o.remain;
 				complete += o.complete == 1;
