@@ -40,6 +40,8 @@ extern const struct bench_figure bench_zmq_figures[];
 extern const struct bench_target bench_compare_targets[];
 /* The performance targets (DESIGN.md, then pub/sub); ends with a NULL text. */
 extern const struct bench_target bench_shoal_targets[];
+/* Issue 13's ratio targets (shoal_figures.c); `--targets` runs only these. */
+extern const struct bench_target bench_issue13_targets[];
 
 /* The version of the shoal library linked in. */
 const char *bench_shoal_version(void);

@@ -73,6 +73,7 @@ struct options {
 	int quick;
 	int list;
 	int compare;
+	int targets; /* --targets: issue 13's figures and targets only */
 	const char *only;
 	const char *json;
 	const char *plot;
@@ -90,6 +91,8 @@ static void usage(FILE *out)
 		"                and eventfd): one table per figure, ratios to shoal\n"
 		"  --quick       three short rounds (CI smoke run, well under 20 s);\n"
 		"                with --compare one round\n"
+		"  --targets     only the figures of issue 13's ratio targets and\n"
+		"                their baselines, then those targets (MET/MISSED)\n"
 		"  --only NAME   run figures whose name contains NAME, plus the\n"
 		"                baselines the selected shoal figures are compared to\n"
 		"  --iters N     per round: N round trips per latency figure,\n"
@@ -107,6 +110,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	static const struct option longopts[] = {
 		{ "quick", no_argument, NULL, 'q' },
 		{ "compare", no_argument, NULL, 'c' },
+		{ "targets", no_argument, NULL, 't' },
 		{ "plot", required_argument, NULL, 'p' },
 		{ "only", required_argument, NULL, 'o' },
 		{ "iters", required_argument, NULL, 'n' },
@@ -120,7 +124,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	int c;
 
 	memset(o, 0, sizeof(*o));
-	while ((c = getopt_long(argc, argv, "qco:n:r:j:p:lh", longopts,
+	while ((c = getopt_long(argc, argv, "qcto:n:r:j:p:lh", longopts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'q':
@@ -155,6 +159,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'c':
 			o->compare = 1;
 			break;
+		case 't':
+			o->targets = 1;
+			break;
 		case 'p':
 			o->plot = optarg;
 			break;
@@ -168,6 +175,11 @@ static int parse_options(int argc, char **argv, struct options *o)
 			usage(stderr);
 			return -1;
 		}
+	}
+	if (o->compare && o->targets) {
+		fprintf(stderr,
+			"shoal-bench: --targets and --compare are separate runs\n");
+		return -1;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "shoal-bench: unexpected argument '%s'\n",
@@ -196,6 +208,7 @@ static const struct bench_figure *const figure_lists[] = {
 static const struct bench_target *const target_lists[] = {
 	bench_shoal_targets,
 	bench_rpc_targets,
+	bench_issue13_targets,
 };
 #define NTARGET_LISTS (sizeof(target_lists) / sizeof(target_lists[0]))
 
@@ -281,6 +294,15 @@ static void select_figures(const struct bench_figure *const *all, size_t n,
 	size_t i;
 	int k;
 
+	if (o->targets) {
+		memset(wanted, 0, n);
+		for (t = bench_issue13_targets; t->text; t++) {
+			want(all, n, wanted, t->figure);
+			if (t->baseline)
+				want(all, n, wanted, t->baseline);
+		}
+		return;
+	}
 	for (i = 0; i < n; i++)
 		wanted[i] = (!only || strstr(all[i]->name, only) != NULL) &&
 			    (o->compare ?
@@ -549,10 +571,13 @@ int main(int argc, char **argv)
 	rep.rounds = rounds;
 	rep.nrounds = nrounds;
 	/* The comparison has targets of its own; the others would be n/a. */
-	rep.targets = o.compare ? bench_compare_targets : targets;
+	rep.targets = o.compare ? bench_compare_targets :
+		      o.targets ? bench_issue13_targets :
+				  targets;
 	rep.cpus = &cpus;
 	rep.mode = o.iters || o.rounds ? "custom" :
 		   o.compare ? (o.quick ? "compare-quick" : "compare") :
+		   o.targets ? (o.quick ? "targets-quick" : "targets") :
 		   o.quick   ? "quick" :
 			       "full";
 	rep.shoal_version = bench_shoal_version();

@@ -670,3 +670,33 @@ const struct bench_target bench_shoal_targets[] = {
 	  "fanout-64/pubsub-lossy", NULL, BENCH_REF, 1, 1.5 },
 	{ NULL, NULL, NULL, 0, 0, 0 },
 };
+
+/*
+ * Issue 13's performance targets ("Done when"), each a ratio to a bare
+ * mechanism measured in the same round (median of the rounds' ratios).
+ * `shoal-bench --targets` runs only these figures and their baselines.
+ * The batched figure is shoal_pub_write_batch() of 64 and take / copy /
+ * release one at a time (loan N / take N do not exist yet); the bare ring
+ * batched copies in and out too.
+ */
+const struct bench_target bench_issue13_targets[] = {
+	{ "13a: 64 B pub/sub one at a time >= 0.8x the bare ring's rate",
+	  "tput-64/pubsub", "tput-64/bare-ring", BENCH_MSGS, 0, 0.8 },
+	{ "13b: 64 B pub/sub batched (64) >= 0.9x the bare ring batched",
+	  "tput-64-b64/pubsub", "tput-64-b64/bare-ring", BENCH_MSGS, 0, 0.9 },
+	{ "13c: polled 8 B pub/sub round trip <= 1.3x bare cache-line ping-pong (p50)",
+	  "rtt-poll-8/pubsub", "rtt-poll-8/bare-line", BENCH_P50, 1, 1.3 },
+	{ "13c: polled 8 B pub/sub round trip <= 1.3x bare cache-line ping-pong (bulk*)",
+	  "rtt-poll-8/pubsub", "rtt-poll-8/bare-line", BENCH_BULK, 1, 1.3 },
+	{ "13d: polled 1 KiB pub/sub round trip <= 1.1x a bare Lamport ring's (p50)",
+	  "rtt-poll-1k/pubsub", "rtt-poll-1k/bare-ring", BENCH_P50, 1, 1.1 },
+	{ "13d: polled 1 KiB pub/sub round trip <= 1.1x a bare Lamport ring's (bulk*)",
+	  "rtt-poll-1k/pubsub", "rtt-poll-1k/bare-ring", BENCH_BULK, 1, 1.1 },
+	{ "13d: polled 1 KiB channel round trip <= 1.1x a bare Lamport ring's (p50)",
+	  "rtt-poll-1k/shoal-channel", "rtt-poll-1k/bare-ring", BENCH_P50, 1,
+	  1.1 },
+	{ "13d: polled 1 KiB channel round trip <= 1.1x a bare Lamport ring's (bulk*)",
+	  "rtt-poll-1k/shoal-channel", "rtt-poll-1k/bare-ring", BENCH_BULK, 1,
+	  1.1 },
+	{ NULL, NULL, NULL, 0, 0, 0 },
+};
