@@ -3,8 +3,8 @@
  * shoal-bench: shoal and its baselines, measured in one run on one machine,
  * printed as one table of ratios (shoal / baseline) and optionally as JSON.
  *
- *   shoal-bench [--quick] [--only NAME] [--iters N] [--rounds N]
- *               [--json FILE] [--list]
+ *   shoal-bench [--compare | --targets] [--quick] [--only NAME]
+ *               [--iters N] [--rounds N] [--json FILE] [--list]
  *
  * The parent process pins itself to the first CPU it may use and each forked
  * child to the second. Figures run in rounds: every selected figure once,
@@ -84,15 +84,17 @@ struct options {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: shoal-bench [--compare] [--quick] [--only NAME] [--iters N]\n"
-		"                   [--rounds N] [--json FILE] [--plot FILE.svg] [--list]\n"
+		"usage: shoal-bench [--compare | --targets] [--quick] [--only NAME]\n"
+		"                   [--iters N] [--rounds N] [--json FILE]\n"
+		"                   [--plot FILE.svg] [--list]\n"
 		"  --compare     shoal side by side with the other IPC systems (iceoryx,\n"
 		"                ZeroMQ, Unix sockets, pipes, POSIX mq, bare shared memory\n"
 		"                and eventfd): one table per figure, ratios to shoal\n"
 		"  --quick       three short rounds (CI smoke run, well under 20 s);\n"
 		"                with --compare one round\n"
 		"  --targets     only the figures of issue 13's ratio targets and\n"
-		"                their baselines, then those targets (MET/MISSED)\n"
+		"                their baselines, then those targets (MET/MISSED);\n"
+		"                --only is ignored\n"
 		"  --only NAME   run figures whose name contains NAME, plus the\n"
 		"                baselines the selected shoal figures are compared to\n"
 		"  --iters N     per round: N round trips per latency figure,\n"
