@@ -368,7 +368,9 @@ static int ps_arm(struct weapons *w)
 	CHECK_EQ(shoal_registry_open(reg, PUBSUB_NAME, SHOAL_OPEN_READ_ONLY,
 				     &svc),
 		 0);
-	CHECK_EQ(shoal__pubsub_map(svc, &g, 0, &subs_seg, &sh), 0);
+	CHECK_EQ(shoal__pubsub_read_geometry(shoal_service_segment(svc), &g),
+		 0);
+	CHECK_EQ(shoal__pubsub_map_subs(svc, &g, 0, &subs_seg, &sh), 0);
 	bitmap = subs_bitmap(sh);
 	for (uint32_t k = 0; k < (g.max_subs + 31) / 32; k++)
 		w->marks[w->nmarks++] = &bitmap[k];

@@ -17,7 +17,7 @@
 #include "shoal/pubsub.h"
 #include "shoal/segment.h"
 #include "arch/error.h"
-#include "segment/fdcheck.h"
+#include "service/service.h"
 #include "patterns/pubsub_internal.h"
 #include "registry/registry_internal.h"
 
@@ -101,32 +101,41 @@ int shoal__pubsub_read_geometry(struct shoal_segment *seg,
 	return 0;
 }
 
-static int open_subs(struct shoal_service *svc, const struct pubsub_geometry *g,
-		     int read_only, struct shoal_segment **subs_seg,
-		     struct shoal__pubsub_subs_header **sh)
+int shoal__pubsub_geometry(struct shoal_segment *seg, void *user_data,
+			   const _Atomic uint32_t **closed)
+{
+	struct pubsub_geometry *g = user_data;
+	int err = shoal__pubsub_read_geometry(seg, g);
+
+	if (!err && closed)
+		*closed = &g->hdr->closed;
+	return err;
+}
+
+/* Inspecting reads a service being withdrawn too. */
+static int inspect_geometry(struct shoal_segment *seg, void *user_data,
+			    const _Atomic uint32_t **closed)
+{
+	(void)closed;
+	return shoal__pubsub_read_geometry(seg, user_data);
+}
+
+int shoal__pubsub_map_subs(struct shoal_service *svc,
+			   const struct pubsub_geometry *g, int read_only,
+			   struct shoal_segment **subs_seg,
+			   struct shoal__pubsub_subs_header **sh)
 {
 	struct shoal_object_info info;
-	struct shoal__pubsub_subs_header *s;
 	void *ptr;
-	int fd, err;
+	int err;
 
-	err = shoal__service_take_extra_fd(svc, SHOAL__PUBSUB_EXTRA_SUBS_MEMFD,
-					   g->subs_memfd, &fd);
-	if (err)
-		return err;
-	if (shoal__fd_is_memfd(fd) != 1) {
-		close(fd);
-		return shoal__fail(-EBADMSG,
-				   "pubsub: subscriber segment is not a memfd");
-	}
-	err = shoal_segment_open(
-		fd, read_only ? SHOAL_SEGMENT_OPEN_READ_ONLY : 0, subs_seg);
-	close(fd);
+	err = shoal__peer_map_lines(svc, "pubsub",
+				    SHOAL__PUBSUB_EXTRA_SUBS_MEMFD,
+				    g->subs_memfd, read_only, subs_seg);
 	if (err)
 		return err;
 	err = shoal_segment_find(*subs_seg, SHOAL__PUBSUB_SUBS_OBJECT,
 				 SHOAL_OBJECT_PUBSUB_SUBS, &ptr, &info);
-	s = ptr;
 	/* The size is the segment layer's validated copy; the object's own
 	 * header line (magic, limit) is not checked: any subscriber can
 	 * scribble over it, and a new subscriber must still get in. The
@@ -139,27 +148,8 @@ static int open_subs(struct shoal_service *svc, const struct pubsub_geometry *g,
 				   "pubsub: subscriber segment does not match "
 				   "the service");
 	}
-	*sh = s;
+	*sh = ptr;
 	return 0;
-}
-
-int shoal__pubsub_map(struct shoal_service *svc, struct pubsub_geometry *g,
-		      int read_only, struct shoal_segment **subs_seg,
-		      struct shoal__pubsub_subs_header **sh)
-{
-	struct shoal_service_info info;
-	int err;
-
-	shoal_service_get_info(svc, &info);
-	if (info.pattern != SHOAL_PATTERN_PUBSUB)
-		return shoal__fail(-EPROTO,
-				   "pubsub: '%s' is a service of pattern %u, "
-				   "not pub/sub",
-				   info.name, info.pattern);
-	err = shoal__pubsub_read_geometry(shoal_service_segment(svc), g);
-	if (err)
-		return err;
-	return open_subs(svc, g, read_only, subs_seg, sh);
 }
 
 int shoal_pubsub_inspect(struct shoal_registry *reg, const char *name,
@@ -172,6 +162,7 @@ int shoal_pubsub_inspect(struct shoal_registry *reg, const char *name,
 	struct shoal__pubsub_subs_header *sh;
 	struct shoal__pubsub_sub_line *lines;
 	struct pubsub_geometry g;
+	struct shoal__peer_spec spec;
 	_Atomic uint64_t *wakeups;
 	struct shoal__pubsub_header *h;
 	int owned, err, fd;
@@ -182,9 +173,18 @@ int shoal_pubsub_inspect(struct shoal_registry *reg, const char *name,
 	err = shoal__registry_use(reg, &r, &owned);
 	if (err)
 		return err;
-	err = shoal_registry_open(r, name, SHOAL_OPEN_READ_ONLY, &svc);
+	spec = (struct shoal__peer_spec){
+		.who = "pubsub_inspect",
+		.name = name,
+		.pattern = SHOAL_PATTERN_PUBSUB,
+		.pattern_name = "pub/sub",
+		.oflags = SHOAL_OPEN_READ_ONLY,
+		.geometry = inspect_geometry,
+		.user_data = &g,
+	};
+	err = shoal__peer_open(r, &spec, &svc);
 	if (!err)
-		err = shoal__pubsub_map(svc, &g, 1, &subs_seg, &sh);
+		err = shoal__pubsub_map_subs(svc, &g, 1, &subs_seg, &sh);
 	if (err)
 		goto out;
 	h = g.hdr;

@@ -37,20 +37,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "shoal/rpc.h"
 #include "arch/arch.h"
 #include "arch/error.h"
+#include "arch/pidfd.h"
 #include "notify/notify_internal.h"
 #include "registry/registry_internal.h"
 #include "patterns/rpc_internal.h"
-
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
 
 #define DEFAULT_CLIENTS 64
 #define DEFAULT_PAYLOAD 1024
@@ -489,7 +485,7 @@ static int try_activate(struct shoal_server *s, uint32_t i)
 	 * checking the lock, so a client that dies in between is caught by
 	 * one or the other. */
 	if (pid > 0) {
-		ls->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+		ls->pidfd = shoal__pidfd_open(pid);
 		if (ls->pidfd >= 0 &&
 		    epoll_ctl(s->epfd, EPOLL_CTL_ADD, ls->pidfd, &ev) < 0) {
 			close(ls->pidfd);

@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The peer side of the service layer (service.h): open by name with the
+ * pattern, type and geometry checks, the lines segment, claiming a line,
+ * a line's eventfd, the owner's pidfd in the epoll set, the one owner-gone
+ * check; and the epoll helpers every handle uses.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "arch/error.h"
+#include "segment/fdcheck.h"
+#include "registry/registry_internal.h"
+#include "service/service.h"
+
+int shoal__epoll_new(const char *who)
+{
+	int fd = epoll_create1(EPOLL_CLOEXEC);
+
+	if (fd < 0)
+		return shoal__fail(-errno, "%s: epoll_create1: %s", who,
+				   strerror(errno));
+	return fd;
+}
+
+int shoal__epoll_add(int epfd, int fd, uint64_t data, const char *who)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = data };
+
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return shoal__fail(-errno, "%s: epoll_ctl: %s", who,
+				   strerror(errno));
+	return 0;
+}
+
+int shoal__owner_gone_slow(struct shoal__owner_watch *w,
+			   const struct shoal_service *svc, uint64_t sleeps,
+			   int force)
+{
+	if (force || w->check_pid || sleeps != w->sleeps ||
+	    (w->every && ++w->calls % w->every == 0)) {
+		w->check_pid = 0;
+		w->sleeps = sleeps;
+		if (!shoal_service_alive(svc))
+			return w->gone = 1;
+	}
+	return 0;
+}
+
+/* One attempt of shoal__peer_open(). */
+struct open_try {
+	struct shoal_registry *reg;
+	const struct shoal__peer_spec *spec;
+	struct shoal_service *svc;
+};
+
+/*
+ * A service of another pattern may refuse to be mapped writable (pub/sub
+ * seals its segments) before its pattern can be looked at: ask again
+ * read-only, so that the caller learns -EPROTO rather than a mapping
+ * error. Else @err stays, with its detail.
+ */
+static int wrong_pattern(const struct open_try *t, int err)
+{
+	const struct shoal__peer_spec *sp = t->spec;
+	struct shoal_service_info info;
+	struct shoal__detail d;
+	struct shoal_service *svc;
+
+	shoal__detail_save(&d);
+	if (shoal_registry_open(t->reg, sp->name, SHOAL_OPEN_READ_ONLY, &svc) ==
+	    0) {
+		shoal_service_get_info(svc, &info);
+		shoal_service_close(svc);
+		if (info.pattern != sp->pattern)
+			return shoal__fail(-EPROTO,
+					   "%s: '%s' is a service of pattern "
+					   "%u, not %s",
+					   sp->who, sp->name, info.pattern,
+					   sp->pattern_name);
+	}
+	return shoal__detail_fail(&d, err);
+}
+
+static int try_open(void *user_data)
+{
+	struct open_try *t = user_data;
+	const struct shoal__peer_spec *sp = t->spec;
+	const _Atomic uint32_t *closed = NULL;
+	struct shoal_service_info info;
+	int err;
+
+	err = shoal_registry_open(t->reg, sp->name, sp->oflags, &t->svc);
+	if (err == -ENOENT || (err && (sp->oflags & SHOAL_OPEN_READ_ONLY)))
+		return err;
+	if (err)
+		return wrong_pattern(t, err);
+	shoal_service_get_info(t->svc, &info);
+	if (info.pattern != sp->pattern)
+		err = shoal__fail(-EPROTO,
+				  "%s: '%s' is a service of pattern %u, not "
+				  "%s",
+				  sp->who, sp->name, info.pattern,
+				  sp->pattern_name);
+	if (!err)
+		err = shoal__type_check(sp->who, sp->type, &info);
+	if (!err && sp->geometry)
+		err = sp->geometry(shoal_service_segment(t->svc), sp->user_data,
+				   &closed);
+	if (!err && closed &&
+	    atomic_load_explicit(closed, memory_order_acquire))
+		err = shoal__fail(-ENOENT, "%s: '%s' is being withdrawn",
+				  sp->who, sp->name);
+	if (err) {
+		struct shoal__detail d;
+
+		shoal__detail_save(&d);
+		shoal_service_close(t->svc);
+		t->svc = NULL;
+		return shoal__detail_fail(&d, err);
+	}
+	return 0;
+}
+
+int shoal__peer_open(struct shoal_registry *reg,
+		     const struct shoal__peer_spec *spec,
+		     struct shoal_service **svc)
+{
+	struct open_try t = { reg, spec, NULL };
+	int err;
+
+	err = shoal__open_wait(reg, spec->timeout_ns, try_open, &t, spec->who,
+			       spec->name);
+	if (!err)
+		*svc = t.svc;
+	return err;
+}
+
+int shoal__peer_map_lines(struct shoal_service *svc, const char *who,
+			  uint32_t index, int32_t owner_fd, int read_only,
+			  struct shoal_segment **out)
+{
+	int fd, err;
+
+	err = shoal__service_take_extra_fd(svc, index, owner_fd, &fd);
+	if (err)
+		return err;
+	if (shoal__fd_is_memfd(fd) != 1) {
+		close(fd);
+		return shoal__fail(-EBADMSG,
+				   "%s: the lines segment is not a "
+				   "memfd",
+				   who);
+	}
+	err = shoal_segment_open(
+		fd, read_only ? SHOAL_SEGMENT_OPEN_READ_ONLY : 0, out);
+	close(fd);
+	return err;
+}
+
+int shoal__peer_claim(int memfd, uint32_t first, uint32_t count,
+		      const char *who, int *lock_fd)
+{
+	*lock_fd = shoal__line_lock_open(memfd, who);
+	if (*lock_fd < 0)
+		return *lock_fd;
+	return shoal__line_claim(*lock_fd, first, count);
+}
+
+int shoal__peer_wake_fd(struct shoal_service *svc, const char *who,
+			uint32_t index, int32_t owner_fd, uint32_t line,
+			int *out)
+{
+	int err = shoal__service_take_extra_fd(svc, index, owner_fd, out);
+
+	if (err)
+		return err;
+	if (shoal__fd_is_eventfd(*out) != 1)
+		return shoal__fail(-EBADMSG,
+				   "%s: wake-up fd %u is not an eventfd", who,
+				   line);
+	return 0;
+}
+
+int shoal__peer_watch_owner(struct shoal_service *svc, int epfd,
+			    const char *who)
+{
+	int pidfd = shoal_service_pidfd(svc);
+	int err = shoal__epoll_add(epfd, pidfd, (uint64_t)pidfd, who);
+
+	return err ? err : pidfd;
+}
