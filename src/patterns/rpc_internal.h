@@ -75,12 +75,18 @@ struct rpc_clients_view {
  */
 int shoal__rpc_read_geometry(struct shoal_segment *seg, struct rpc_geometry *g);
 
+/* shoal__rpc_read_geometry() as the service layer's geometry callback
+ * (service.h): @user_data is the struct rpc_geometry to fill. */
+int shoal__rpc_geometry(struct shoal_segment *seg, void *user_data,
+			const _Atomic uint32_t **closed);
+
 /*
- * Checks that @svc is a request/response service, reads its geometry and
- * takes and maps its client segment (read-write unless @read_only).
- * 0, -EPROTO, -EBADMSG, or what taking or opening the fd returns.
+ * Takes and maps the client segment of an opened request/response service
+ * whose geometry @g was read (read-write unless @read_only), checked
+ * against @g. 0, -EBADMSG, or what taking or opening the fd returns.
  */
-int shoal__rpc_map(struct shoal_service *svc, struct rpc_geometry *g,
-		   int read_only, struct rpc_clients_view *v);
+int shoal__rpc_map_clients(struct shoal_service *svc,
+			   const struct rpc_geometry *g, int read_only,
+			   struct rpc_clients_view *v);
 
 #endif

@@ -16,7 +16,7 @@
 #include "arch/arch.h"
 #include "shoal/rpc.h"
 #include "arch/error.h"
-#include "segment/fdcheck.h"
+#include "service/service.h"
 #include "registry/registry_internal.h"
 #include "patterns/rpc_internal.h"
 
@@ -88,25 +88,35 @@ int shoal__rpc_read_geometry(struct shoal_segment *seg, struct rpc_geometry *g)
 	return 0;
 }
 
-static int open_clients(struct shoal_service *svc, const struct rpc_geometry *g,
-			int read_only, struct rpc_clients_view *v)
+int shoal__rpc_geometry(struct shoal_segment *seg, void *user_data,
+			const _Atomic uint32_t **closed)
+{
+	struct rpc_geometry *g = user_data;
+	int err = shoal__rpc_read_geometry(seg, g);
+
+	if (!err && closed)
+		*closed = &g->hdr->closed;
+	return err;
+}
+
+/* Inspecting reads a service being withdrawn too. */
+static int inspect_geometry(struct shoal_segment *seg, void *user_data,
+			    const _Atomic uint32_t **closed)
+{
+	(void)closed;
+	return shoal__rpc_read_geometry(seg, user_data);
+}
+
+int shoal__rpc_map_clients(struct shoal_service *svc,
+			   const struct rpc_geometry *g, int read_only,
+			   struct rpc_clients_view *v)
 {
 	struct shoal_object_info li, ri;
 	void *lp, *rp;
-	int fd, err;
+	int err;
 
-	err = shoal__service_take_extra_fd(svc, SHOAL__RPC_EXTRA_CLIENTS_MEMFD,
-					   g->clients_memfd, &fd);
-	if (err)
-		return err;
-	if (shoal__fd_is_memfd(fd) != 1) {
-		close(fd);
-		return shoal__fail(-EBADMSG,
-				   "rpc: client segment is not a memfd");
-	}
-	err = shoal_segment_open(
-		fd, read_only ? SHOAL_SEGMENT_OPEN_READ_ONLY : 0, &v->seg);
-	close(fd);
+	err = shoal__peer_map_lines(svc, "rpc", SHOAL__RPC_EXTRA_CLIENTS_MEMFD,
+				    g->clients_memfd, read_only, &v->seg);
 	if (err)
 		return err;
 	err = shoal_segment_find(v->seg, SHOAL__RPC_LINES_OBJECT,
@@ -132,24 +142,6 @@ static int open_clients(struct shoal_service *svc, const struct rpc_geometry *g,
 	return 0;
 }
 
-int shoal__rpc_map(struct shoal_service *svc, struct rpc_geometry *g,
-		   int read_only, struct rpc_clients_view *v)
-{
-	struct shoal_service_info info;
-	int err;
-
-	shoal_service_get_info(svc, &info);
-	if (info.pattern != SHOAL_PATTERN_RPC)
-		return shoal__fail(-EPROTO,
-				   "rpc: '%s' is a service of pattern %u, not "
-				   "request/response",
-				   info.name, info.pattern);
-	err = shoal__rpc_read_geometry(shoal_service_segment(svc), g);
-	if (err)
-		return err;
-	return open_clients(svc, g, read_only, v);
-}
-
 int shoal_rpc_inspect(struct shoal_registry *reg, const char *name,
 		      struct shoal_rpc_info *info,
 		      struct shoal_rpc_client_info *clients, uint32_t cap)
@@ -159,6 +151,7 @@ int shoal_rpc_inspect(struct shoal_registry *reg, const char *name,
 	struct rpc_clients_view v = { 0 };
 	struct shoal__rpc_header *h;
 	struct rpc_geometry g;
+	struct shoal__peer_spec spec;
 	int owned, err, fd;
 	uint32_t live = 0;
 
@@ -167,9 +160,18 @@ int shoal_rpc_inspect(struct shoal_registry *reg, const char *name,
 	err = shoal__registry_use(reg, &r, &owned);
 	if (err)
 		return err;
-	err = shoal_registry_open(r, name, SHOAL_OPEN_READ_ONLY, &svc);
+	spec = (struct shoal__peer_spec){
+		.who = "rpc_inspect",
+		.name = name,
+		.pattern = SHOAL_PATTERN_RPC,
+		.pattern_name = "request/response",
+		.oflags = SHOAL_OPEN_READ_ONLY,
+		.geometry = inspect_geometry,
+		.user_data = &g,
+	};
+	err = shoal__peer_open(r, &spec, &svc);
 	if (!err)
-		err = shoal__rpc_map(svc, &g, 1, &v);
+		err = shoal__rpc_map_clients(svc, &g, 1, &v);
 	if (err)
 		goto out;
 	h = g.hdr;
