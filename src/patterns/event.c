@@ -296,7 +296,9 @@ static int attach(struct shoal_event *ev, uint32_t oflags,
 		.oflags = oflags | SHOAL_OPEN_READ_ONLY,
 		.type = type,
 		.timeout_ns = timeout_ns,
-		.geometry = shoal__event_geometry,
+		.geometry = shoal__event_read_geometry,
+		.header = SHOAL__EVENT_HEADER_OBJECT,
+		.closed_offset = offsetof(struct shoal__event_header, closed),
 	};
 	struct shoal_service_info info;
 	struct event_geometry g;

@@ -49,8 +49,7 @@ struct event_geometry {
  * event_geometry @user_data and checks it against itself and the header
  * object's size. 0, -EPROTO (another version), -EBADMSG (inconsistent).
  */
-int shoal__event_geometry(struct shoal_segment *seg, void *user_data,
-			  const _Atomic uint32_t **closed);
+int shoal__event_read_geometry(struct shoal_segment *seg, void *user_data);
 
 /*
  * Takes and maps the listeners' segment of an opened event service whose

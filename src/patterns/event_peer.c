@@ -19,29 +19,20 @@
 #include "service/service.h"
 #include "patterns/event_internal.h"
 
-static int read_geometry(struct shoal_segment *seg, struct event_geometry *g)
+int shoal__event_read_geometry(struct shoal_segment *seg, void *user_data)
 {
-	struct shoal_object_info hi;
+	struct event_geometry *g = user_data;
 	struct shoal__event_header *h;
+	uint64_t hsize;
 	void *hp;
+	int err;
 
-	if (shoal_segment_find(seg, SHOAL__EVENT_HEADER_OBJECT,
-			       SHOAL_OBJECT_EVENT_HEADER, &hp, &hi))
-		return shoal__fail(-EBADMSG,
-				   "event: the service's segment lacks its "
-				   "header: %s",
-				   shoal_last_error());
-	if (hi.size < sizeof(*h) || hi.offset % SHOAL__CACHE_LINE)
-		return shoal__fail(-EBADMSG,
-				   "event: header object too small or not on "
-				   "a cache line");
+	err = shoal__peer_header(seg, "event", SHOAL__EVENT_HEADER_OBJECT,
+				 SHOAL_OBJECT_EVENT_HEADER, SHOAL__EVENT_MAGIC,
+				 SHOAL__EVENT_VERSION, sizeof(*h), &hp, &hsize);
+	if (err)
+		return err;
 	h = hp;
-	if (h->magic != SHOAL__EVENT_MAGIC)
-		return shoal__fail(-EBADMSG, "event: bad header magic");
-	if (h->version != SHOAL__EVENT_VERSION)
-		return shoal__fail(-EPROTO,
-				   "event: format version %u, expected %u",
-				   h->version, SHOAL__EVENT_VERSION);
 	g->hdr = h;
 	g->ids = *(volatile uint32_t *)&h->ids;
 	g->max = *(volatile uint32_t *)&h->max_listeners;
@@ -50,7 +41,7 @@ static int read_geometry(struct shoal_segment *seg, struct event_geometry *g)
 	if (g->ids == 0 || g->ids > SHOAL_EVENT_IDS_MAX || g->max == 0 ||
 	    g->max > SHOAL_EVENT_LISTENERS_MAX ||
 	    g->stride != shoal__event_line_stride(g->ids) ||
-	    hi.size < event_header_bytes(g->max))
+	    hsize < event_header_bytes(g->max))
 		return shoal__fail(-EBADMSG,
 				   "event: inconsistent configuration (ids "
 				   "%u, listeners %u, stride %u)",
@@ -58,50 +49,21 @@ static int read_geometry(struct shoal_segment *seg, struct event_geometry *g)
 	return 0;
 }
 
-int shoal__event_geometry(struct shoal_segment *seg, void *user_data,
-			  const _Atomic uint32_t **closed)
-{
-	struct event_geometry *g = user_data;
-	int err = read_geometry(seg, g);
-
-	if (!err && closed)
-		*closed = &g->hdr->closed;
-	return err;
-}
-
-/* Inspecting reads a service being withdrawn too. */
-static int inspect_geometry(struct shoal_segment *seg, void *user_data,
-			    const _Atomic uint32_t **closed)
-{
-	(void)closed;
-	return read_geometry(seg, user_data);
-}
-
 int shoal__event_map_lines(struct shoal_service *svc,
 			   const struct event_geometry *g, int read_only,
 			   struct shoal_segment **lines_seg, void **lines)
 {
-	struct shoal_object_info oi;
-	int err;
+	struct shoal__lines_spec ls = {
+		.who = "event",
+		.index = SHOAL__EVENT_EXTRA_LINES_MEMFD,
+		.owner_fd = g->lines_memfd,
+		.read_only = read_only,
+		.object = SHOAL__EVENT_LINES_OBJECT,
+		.kind = SHOAL_OBJECT_EVENT_HEADER,
+		.min_size = event_lines_bytes(g->ids, g->max),
+	};
 
-	err = shoal__peer_map_lines(svc, "event",
-				    SHOAL__EVENT_EXTRA_LINES_MEMFD,
-				    g->lines_memfd, read_only, lines_seg);
-	if (err)
-		return err;
-	/* The size is the segment layer's validated copy; the object's own
-	 * header line is not checked: any peer can scribble over it. */
-	err = shoal_segment_find(*lines_seg, SHOAL__EVENT_LINES_OBJECT,
-				 SHOAL_OBJECT_EVENT_HEADER, lines, &oi);
-	if (err || oi.size < event_lines_bytes(g->ids, g->max) ||
-	    oi.offset % SHOAL__CACHE_LINE) {
-		shoal_segment_close(*lines_seg);
-		*lines_seg = NULL;
-		return shoal__fail(-EBADMSG,
-				   "event: listeners' segment does not match "
-				   "the service");
-	}
-	return 0;
+	return shoal__peer_map_lines(svc, &ls, lines_seg, lines);
 }
 
 static uint32_t popcount_words(_Atomic uint64_t *w, uint32_t n)
@@ -119,36 +81,31 @@ int shoal_event_inspect(struct shoal_registry *reg, const char *name,
 			struct shoal_event_listener_info *listeners,
 			uint32_t cap)
 {
-	struct shoal_registry *r;
-	struct shoal_service *svc = NULL;
-	struct shoal_segment *lines_seg = NULL;
+	struct shoal__inspect in;
 	struct shoal__event_lines_header *lh;
 	struct event_geometry g;
 	struct shoal__peer_spec spec;
 	uint32_t live = 0, words;
 	void *lines;
 	uint8_t *base;
-	int owned, err, fd;
+	int err, fd;
 
 	if (!name || !info)
 		return shoal__fail(-EINVAL, "event_inspect: NULL argument");
-	err = shoal__registry_use(reg, &r, &owned);
-	if (err)
-		return err;
 	spec = (struct shoal__peer_spec){
 		.who = "event_inspect",
 		.name = name,
 		.pattern = SHOAL_PATTERN_EVENT,
 		.pattern_name = "an event service",
-		.oflags = SHOAL_OPEN_READ_ONLY,
-		.geometry = inspect_geometry,
+		.geometry = shoal__event_read_geometry,
 		.user_data = &g,
 	};
-	err = shoal__peer_open(r, &spec, &svc);
+	err = shoal__inspect_open(&in, reg, &spec);
 	if (!err)
-		err = shoal__event_map_lines(svc, &g, 1, &lines_seg, &lines);
+		err = shoal__event_map_lines(in.svc, &g, 1, &in.lines_seg,
+					     &lines);
 	if (err)
-		goto out;
+		return shoal__inspect_close(&in, err);
 	lh = lines;
 	words = shoal__event_words(g.ids);
 	base = (uint8_t *)(lh + 1) + shoal__event_table_bytes(g.ids, g.max);
@@ -156,15 +113,15 @@ int shoal_event_inspect(struct shoal_registry *reg, const char *name,
 	info->ids = g.ids;
 	info->max_listeners = g.max;
 	info->line_stride = g.stride;
-	info->header_bytes = shoal_segment_size(shoal_service_segment(svc));
-	info->lines_bytes = shoal_segment_size(lines_seg);
+	info->header_bytes = shoal_segment_size(shoal_service_segment(in.svc));
+	info->lines_bytes = shoal_segment_size(in.lines_seg);
 	info->notifies =
 		atomic_load_explicit(&lh->notifies, memory_order_relaxed);
 	info->delivered =
 		atomic_load_explicit(&lh->delivered, memory_order_relaxed);
 	info->wakeups =
 		atomic_load_explicit(&lh->wakeups, memory_order_relaxed);
-	fd = shoal_segment_fd(lines_seg);
+	fd = shoal_segment_fd(in.lines_seg);
 	for (uint32_t i = 0; i < g.max; i++) {
 		struct shoal__event_line *l =
 			(struct shoal__event_line *)(base +
@@ -195,11 +152,5 @@ int shoal_event_inspect(struct shoal_registry *reg, const char *name,
 		live++;
 	}
 	info->listeners = live;
-	err = (int)live;
-out:
-	shoal_segment_close(lines_seg);
-	shoal_service_close(svc);
-	if (owned)
-		shoal_registry_destroy(r);
-	return err;
+	return shoal__inspect_close(&in, (int)live);
 }

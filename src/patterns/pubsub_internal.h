@@ -80,18 +80,14 @@ struct pubsub_geometry {
 };
 
 /*
- * Reads the configuration in payload segment @seg once and checks it
- * against itself and the sizes of the objects (which the segment layer
- * validated). 0, -EPROTO (another version), -EBADMSG (inconsistent).
- * Never reads outside the objects; fuzzed by fuzz/pubsub_geometry_fuzz.c.
+ * Reads the configuration in payload segment @seg once into the struct
+ * pubsub_geometry @g and checks it against itself and the sizes of the
+ * objects (which the segment layer validated): the service layer's
+ * geometry callback. 0, -EPROTO (another version), -EBADMSG
+ * (inconsistent). Never reads outside the objects; fuzzed by
+ * fuzz/pubsub_geometry_fuzz.c.
  */
-int shoal__pubsub_read_geometry(struct shoal_segment *seg,
-				struct pubsub_geometry *g);
-
-/* shoal__pubsub_read_geometry() as the service layer's geometry callback
- * (service.h): @user_data is the struct pubsub_geometry to fill. */
-int shoal__pubsub_geometry(struct shoal_segment *seg, void *user_data,
-			   const _Atomic uint32_t **closed);
+int shoal__pubsub_read_geometry(struct shoal_segment *seg, void *g);
 
 /*
  * Takes and maps the subscriber segment of an opened pub/sub service whose

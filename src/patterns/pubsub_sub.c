@@ -271,8 +271,10 @@ static int attach(struct shoal_sub *s)
 		.oflags = SHOAL_OPEN_READ_ONLY,
 		.type = &s->type,
 		.timeout_ns = s->open_timeout_ns,
-		.geometry = shoal__pubsub_geometry,
+		.geometry = shoal__pubsub_read_geometry,
 		.user_data = &s->g,
+		.header = SHOAL__PUBSUB_HEADER_OBJECT,
+		.closed_offset = offsetof(struct shoal__pubsub_header, closed),
 	};
 	struct shoal_service_info info;
 	int err;

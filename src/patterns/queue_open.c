@@ -320,35 +320,26 @@ int shoal_queue_create(const char *name, const struct shoal_queue_options *opts,
  * handle: checks the creator's header and ring objects, fills the
  * geometry. A queue is opened even while being withdrawn: its messages
  * are drained before -EPIPE. */
-static int map_peer(struct shoal_segment *seg, void *user_data,
-		    const _Atomic uint32_t **closed)
+static int map_peer(struct shoal_segment *seg, void *user_data)
 {
 	struct shoal_queue *q = user_data;
-	struct shoal_object_info hi, ri;
+	struct shoal_object_info ri;
 	struct shoal__queue_header *h;
 	void *hdr, *ring;
+	uint64_t hsize;
 	uint32_t flags, maxp;
 	int err;
 
-	(void)closed;
-	err = shoal_segment_find(seg, SHOAL__QUEUE_HEADER_OBJECT,
-				 SHOAL_OBJECT_QUEUE_HEADER, &hdr, &hi);
-	if (!err)
-		err = shoal_segment_find(seg, SHOAL__QUEUE_RING_OBJECT, 0,
-					 &ring, &ri);
+	err = shoal__peer_header(seg, "queue", SHOAL__QUEUE_HEADER_OBJECT,
+				 SHOAL_OBJECT_QUEUE_HEADER, SHOAL__QUEUE_MAGIC,
+				 SHOAL__QUEUE_VERSION, sizeof(*h), &hdr,
+				 &hsize);
 	if (err)
-		return shoal__fail(-EBADMSG, "queue: '%s' has no queue objects",
+		return err;
+	if (shoal_segment_find(seg, SHOAL__QUEUE_RING_OBJECT, 0, &ring, &ri))
+		return shoal__fail(-EBADMSG, "queue: '%s' has no ring",
 				   q->name);
 	h = hdr;
-	if ((uintptr_t)hdr % SHOAL__CACHE_LINE || hi.size < sizeof(*h) ||
-	    h->magic != SHOAL__QUEUE_MAGIC)
-		return shoal__fail(-EBADMSG, "queue: '%s': corrupt header",
-				   q->name);
-	if (h->version != SHOAL__QUEUE_VERSION)
-		return shoal__fail(-EPROTO,
-				   "queue: '%s' has format version %u, this "
-				   "library reads %u",
-				   q->name, h->version, SHOAL__QUEUE_VERSION);
 	/* Each field once, into the handle; the ring code checks the rest. */
 	flags = h->flags;
 	maxp = h->max_participants;
@@ -357,7 +348,7 @@ static int map_peer(struct shoal_segment *seg, void *user_data,
 	q->spsc = flags == SHOAL_QUEUE_SPSC;
 	if ((flags & ~(uint32_t)SHOAL_QUEUE_SPSC) || !maxp ||
 	    maxp > SHOAL_QUEUE_PARTICIPANTS_MAX || (q->spsc && maxp != 2) ||
-	    hi.size < shoal__queue_header_bytes(maxp) ||
+	    hsize < shoal__queue_header_bytes(maxp) ||
 	    ri.kind !=
 		    (q->spsc ? SHOAL_OBJECT_SPSC_RING : SHOAL_OBJECT_MPMC_RING))
 		return shoal__fail(-EBADMSG,

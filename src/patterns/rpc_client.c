@@ -230,8 +230,10 @@ int shoal_client_open(const char *name, const struct shoal_client_options *opts,
 		.oflags = SHOAL_OPEN_READ_ONLY,
 		.type = &c->type,
 		.timeout_ns = opts->timeout_ns,
-		.geometry = shoal__rpc_geometry,
+		.geometry = shoal__rpc_read_geometry,
 		.user_data = &c->g,
+		.header = SHOAL__RPC_HEADER_OBJECT,
+		.closed_offset = offsetof(struct shoal__rpc_header, closed),
 	};
 	if (opts->flags & SHOAL_CLIENT_NO_PIDFD_GETFD)
 		spec.oflags |= SHOAL_OPEN_NO_PIDFD_GETFD;

@@ -69,16 +69,12 @@ struct rpc_clients_view {
 };
 
 /*
- * Reads the configuration in server segment @seg once and checks it
- * against itself and the object sizes. 0, -EPROTO (another version),
+ * Reads the configuration in server segment @seg once into the struct
+ * rpc_geometry @g and checks it against itself and the object sizes: the
+ * service layer's geometry callback. 0, -EPROTO (another version),
  * -EBADMSG (inconsistent). Never reads outside the objects.
  */
-int shoal__rpc_read_geometry(struct shoal_segment *seg, struct rpc_geometry *g);
-
-/* shoal__rpc_read_geometry() as the service layer's geometry callback
- * (service.h): @user_data is the struct rpc_geometry to fill. */
-int shoal__rpc_geometry(struct shoal_segment *seg, void *user_data,
-			const _Atomic uint32_t **closed);
+int shoal__rpc_read_geometry(struct shoal_segment *seg, void *g);
 
 /*
  * Takes and maps the client segment of an opened request/response service

@@ -176,12 +176,11 @@ static inline int shoal__owner_gone(struct shoal__owner_watch *w,
 }
 
 /*
- * The pattern's part of opening: read the owner's segment, validate it,
- * and return the address of the owner's "closed" word (or NULL). 0,
- * -EPROTO, -EBADMSG. Must not keep anything that needs freeing on failure.
+ * The pattern's part of opening: read the owner's segment once, validate
+ * it and keep the checked copies in @user_data. 0, -EPROTO, -EBADMSG.
+ * Must not keep anything that needs freeing on failure (it may run again).
  */
-typedef int (*shoal__geometry_fn)(struct shoal_segment *seg, void *user_data,
-				  const _Atomic uint32_t **closed);
+typedef int (*shoal__geometry_fn)(struct shoal_segment *seg, void *user_data);
 
 struct shoal__peer_spec {
 	const char *who;	  /* "sub", "client", ...: error prefix */
@@ -193,7 +192,40 @@ struct shoal__peer_spec {
 	int64_t timeout_ns; /* 0: -ENOENT at once; > 0: wait; < 0: forever */
 	shoal__geometry_fn geometry;
 	void *user_data;
+	/* The owner's header object and the offset of its "closed" word in
+	 * it: a service being withdrawn is refused with -ENOENT. NULL: not
+	 * checked (inspection, or a queue, whose messages are drained). */
+	const char *header;
+	uint32_t closed_offset;
 };
+
+/*
+ * shoal__peer_header - find header object @object (kind @kind) in the
+ * owner's segment and check what every pattern's header starts with: at
+ * least @min_size bytes, on a cache line, a u64 magic @magic and a u32
+ * version @version after it. *@hdr and *@size set on success. 0, -EBADMSG
+ * (missing, small, misaligned, bad magic) or -EPROTO (another version).
+ */
+int shoal__peer_header(struct shoal_segment *seg, const char *who,
+		       const char *object, uint32_t kind, uint64_t magic,
+		       uint32_t version, uint64_t min_size, void **hdr,
+		       uint64_t *size);
+
+/* The listing an inspection does: registry, service, read-only. */
+struct shoal__inspect {
+	struct shoal_registry *reg;
+	int own_reg;
+	struct shoal_service *svc;
+	struct shoal_segment *lines_seg; /* the peer's mapping, if any */
+};
+
+/* shoal__inspect_open - the registry (@reg or the default), then
+ * shoal__peer_open() with @spec (read-only, no wait, no closed check). */
+int shoal__inspect_open(struct shoal__inspect *in, struct shoal_registry *reg,
+			struct shoal__peer_spec *spec);
+/* shoal__inspect_close - release what shoal__inspect_open() and the
+ * lines mapping took; returns @ret. */
+int shoal__inspect_close(struct shoal__inspect *in, int ret);
 
 /*
  * shoal__peer_open - open @spec->name in @reg, check its pattern and type,
@@ -215,14 +247,33 @@ int shoal__open_wait(struct shoal_registry *reg, int64_t timeout_ns,
 		     int (*try_open)(void *), void *user_data, const char *who,
 		     const char *name);
 
+/* Where the owner's lines segment is and what it must hold. */
+struct shoal__lines_spec {
+	const char *who;
+	uint32_t index;	  /* the extra fd the owner hands it out as */
+	int32_t owner_fd; /* its number in the owner, as the header says */
+	int read_only;
+	const char *object; /* the lines object */
+	uint32_t kind;
+	uint64_t min_size; /* from the owner's validated geometry */
+};
+
 /*
- * shoal__peer_map_lines - take the owner's lines segment (extra fd
- * @index, @owner_fd its number in the owner as the owner's header says),
- * check it is a memfd, map it (read-only if @read_only). 0 or -errno.
+ * shoal__peer_map_lines - take the owner's lines segment, check it is a
+ * memfd, map it, and find its lines object: at least min_size bytes (the
+ * segment layer's validated size; the object's own header line is never
+ * trusted: any peer can write it), on a cache line. *@seg and *@obj set
+ * on success; 0, -EBADMSG, or what taking or mapping the fd returns.
  */
-int shoal__peer_map_lines(struct shoal_service *svc, const char *who,
-			  uint32_t index, int32_t owner_fd, int read_only,
-			  struct shoal_segment **out);
+int shoal__peer_map_lines(struct shoal_service *svc,
+			  const struct shoal__lines_spec *ls,
+			  struct shoal_segment **seg, void **obj);
+
+/* shoal__peer_object - object @name (@kind) of @seg with at least
+ * @min_size bytes, on a cache line; else -EBADMSG. */
+int shoal__peer_object(struct shoal_segment *seg, const char *who,
+		       const char *name, uint32_t kind, uint64_t min_size,
+		       void **obj);
 
 /*
  * shoal__peer_claim - a lock description of our own on @memfd and the

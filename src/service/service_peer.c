@@ -107,8 +107,16 @@ static int try_open(void *user_data)
 	if (!err)
 		err = shoal__type_check(sp->who, sp->type, &info);
 	if (!err && sp->geometry)
-		err = sp->geometry(shoal_service_segment(t->svc), sp->user_data,
-				   &closed);
+		err = sp->geometry(shoal_service_segment(t->svc),
+				   sp->user_data);
+	if (!err && sp->header) {
+		void *hdr = shoal__owner_object(shoal_service_segment(t->svc),
+						sp->header);
+
+		closed = (const _Atomic uint32_t *)((const uint8_t *)hdr +
+						    sp->closed_offset);
+	}
+	/* Acquire: pairs with the release store in shoal__owner_withdraw(). */
 	if (!err && closed &&
 	    atomic_load_explicit(closed, memory_order_acquire))
 		err = shoal__fail(-ENOENT, "%s: '%s' is being withdrawn",
@@ -138,26 +146,106 @@ int shoal__peer_open(struct shoal_registry *reg,
 	return err;
 }
 
-int shoal__peer_map_lines(struct shoal_service *svc, const char *who,
-			  uint32_t index, int32_t owner_fd, int read_only,
-			  struct shoal_segment **out)
+int shoal__peer_header(struct shoal_segment *seg, const char *who,
+		       const char *object, uint32_t kind, uint64_t magic,
+		       uint32_t version, uint64_t min_size, void **hdr,
+		       uint64_t *size)
+{
+	struct shoal_object_info hi;
+	const struct head {
+		uint64_t magic;
+		uint32_t version;
+	} * h;
+
+	if (shoal_segment_find(seg, object, kind, hdr, &hi))
+		return shoal__fail(-EBADMSG,
+				   "%s: the service's segment lacks its "
+				   "header: %s",
+				   who, shoal_last_error());
+	/* The segment format allows any alignment; ours are on lines, and
+	 * 64-bit atomics must never straddle one. */
+	if (hi.size < min_size || hi.offset % SHOAL__CACHE_LINE)
+		return shoal__fail(-EBADMSG,
+				   "%s: header object too small or not on a "
+				   "cache line",
+				   who);
+	h = *hdr;
+	if (h->magic != magic)
+		return shoal__fail(-EBADMSG, "%s: bad header magic", who);
+	if (h->version != version)
+		return shoal__fail(-EPROTO,
+				   "%s: format version %u, expected %u", who,
+				   h->version, version);
+	*size = hi.size;
+	return 0;
+}
+
+int shoal__peer_object(struct shoal_segment *seg, const char *who,
+		       const char *name, uint32_t kind, uint64_t min_size,
+		       void **obj)
+{
+	struct shoal_object_info oi;
+
+	if (shoal_segment_find(seg, name, kind, obj, &oi) ||
+	    oi.size < min_size || oi.offset % SHOAL__CACHE_LINE)
+		return shoal__fail(-EBADMSG,
+				   "%s: the lines segment does not match the "
+				   "service",
+				   who);
+	return 0;
+}
+
+int shoal__peer_map_lines(struct shoal_service *svc,
+			  const struct shoal__lines_spec *ls,
+			  struct shoal_segment **seg, void **obj)
 {
 	int fd, err;
 
-	err = shoal__service_take_extra_fd(svc, index, owner_fd, &fd);
+	err = shoal__service_take_extra_fd(svc, ls->index, ls->owner_fd, &fd);
 	if (err)
 		return err;
 	if (shoal__fd_is_memfd(fd) != 1) {
 		close(fd);
 		return shoal__fail(-EBADMSG,
-				   "%s: the lines segment is not a "
-				   "memfd",
-				   who);
+				   "%s: the lines segment is not a memfd",
+				   ls->who);
 	}
 	err = shoal_segment_open(
-		fd, read_only ? SHOAL_SEGMENT_OPEN_READ_ONLY : 0, out);
+		fd, ls->read_only ? SHOAL_SEGMENT_OPEN_READ_ONLY : 0, seg);
 	close(fd);
+	if (err)
+		return err;
+	err = shoal__peer_object(*seg, ls->who, ls->object, ls->kind,
+				 ls->min_size, obj);
+	if (err) {
+		shoal_segment_close(*seg);
+		*seg = NULL;
+	}
 	return err;
+}
+
+int shoal__inspect_open(struct shoal__inspect *in, struct shoal_registry *reg,
+			struct shoal__peer_spec *spec)
+{
+	int err;
+
+	*in = (struct shoal__inspect){ 0 };
+	spec->oflags = SHOAL_OPEN_READ_ONLY;
+	spec->timeout_ns = 0;
+	spec->header = NULL;
+	err = shoal__registry_use(reg, &in->reg, &in->own_reg);
+	if (!err)
+		err = shoal__peer_open(in->reg, spec, &in->svc);
+	return err;
+}
+
+int shoal__inspect_close(struct shoal__inspect *in, int ret)
+{
+	shoal_segment_close(in->lines_seg);
+	shoal_service_close(in->svc);
+	if (in->own_reg)
+		shoal_registry_destroy(in->reg);
+	return ret;
 }
 
 int shoal__peer_claim(int memfd, uint32_t first, uint32_t count,
