@@ -38,11 +38,11 @@ static int child(const char *name)
 	struct shoal_event_set want, fired;
 	int err, ticks = 0;
 
-	/* The creator may not be there yet: -ENOENT means "try again". */
-	for (int i = 0;
-	     (err = shoal_event_open(name, NULL, &ev)) == -ENOENT && i < 5000;
-	     i++)
-		usleep(1000);
+	/* The owner may not be there yet: the open waits up to 5 s
+	 * for it to appear (-ETIMEDOUT after). */
+	err = shoal_event_open(
+		name, &(struct shoal_event_options){ .timeout_ns = 5 * SEC },
+		&ev);
 	if (err) {
 		fprintf(stderr, "child: open %s: %s\n", name,
 			shoal_last_error());

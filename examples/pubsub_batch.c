@@ -37,10 +37,11 @@ static int subscriber(const char *name)
 	double sum = 0;
 	int err;
 
-	for (int i = 0;
-	     (err = shoal_sub_open(name, NULL, &sub)) == -ENOENT && i < 5000;
-	     i++)
-		usleep(1000);
+	/* The owner may not be there yet: the open waits up to 5 s
+	 * for it to appear (-ETIMEDOUT after). */
+	err = shoal_sub_open(
+		name, &(struct shoal_sub_options){ .timeout_ns = 5 * SEC },
+		&sub);
 	if (err) {
 		fprintf(stderr, "sub: open %s: %s\n", name, shoal_last_error());
 		return 1;

@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#define SEC 1000000000LL
+
 static void publisher(const char *name)
 {
 	struct shoal_pub *pub;
@@ -54,10 +56,11 @@ int main(void)
 	if (pid == 0)
 		publisher(name);
 
-	for (int i = 0;
-	     (err = shoal_sub_open(name, NULL, &sub)) == -ENOENT && i < 5000;
-	     i++)
-		usleep(1000);
+	/* The owner may not be there yet: the open waits up to 5 s
+	 * for it to appear (-ETIMEDOUT after). */
+	err = shoal_sub_open(
+		name, &(struct shoal_sub_options){ .timeout_ns = 5 * SEC },
+		&sub);
 	if (err)
 		return 1;
 	/* The loop watches two fds: the subscriber's and a 50 ms timer. */

@@ -25,10 +25,11 @@ static int subscriber(const char *name, int tell, int hear)
 	int err, got = 0;
 	char c;
 
-	for (int i = 0;
-	     (err = shoal_sub_open(name, NULL, &sub)) == -ENOENT && i < 5000;
-	     i++)
-		usleep(1000);
+	/* The owner may not be there yet: the open waits up to 5 s
+	 * for it to appear (-ETIMEDOUT after). */
+	err = shoal_sub_open(
+		name, &(struct shoal_sub_options){ .timeout_ns = 5 * SEC },
+		&sub);
 	if (err || shoal_sub_take(sub, &msg, 5 * SEC))
 		return 1;
 	/* Holding message 0 in place; now be slow. */

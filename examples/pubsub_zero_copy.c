@@ -31,10 +31,11 @@ static int subscriber(const char *name)
 	struct shoal_msg msg;
 	int err, bad = 0;
 
-	for (int i = 0;
-	     (err = shoal_sub_open(name, NULL, &sub)) == -ENOENT && i < 5000;
-	     i++)
-		usleep(1000);
+	/* The owner may not be there yet: the open waits up to 5 s
+	 * for it to appear (-ETIMEDOUT after). */
+	err = shoal_sub_open(
+		name, &(struct shoal_sub_options){ .timeout_ns = 5 * SEC },
+		&sub);
 	if (err)
 		return 1;
 	for (int n = 0; n < FRAMES; n++) {

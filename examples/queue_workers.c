@@ -53,9 +53,8 @@ static int join(const char *name, struct shoal_queue_options *o,
 {
 	int err;
 
-	for (int i = 0;
-	     (err = shoal_queue_open(name, o, q)) == -ENOENT && i < 5000; i++)
-		usleep(1000);
+	o->timeout_ns = 5 * SEC; /* wait up to 5 s for the queue to appear */
+	err = shoal_queue_open(name, o, q);
 	if (err)
 		fprintf(stderr, "worker: open %s: %s\n", name,
 			shoal_last_error());

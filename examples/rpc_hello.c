@@ -34,11 +34,11 @@ static int client(const char *name)
 	ssize_t n;
 	int err, left = 2;
 
-	/* The server may not be there yet: -ENOENT means "try again". */
-	for (int i = 0;
-	     (err = shoal_client_open(name, NULL, &cli)) == -ENOENT && i < 5000;
-	     i++)
-		usleep(1000);
+	/* The owner may not be there yet: the open waits up to 5 s
+	 * for it to appear (-ETIMEDOUT after). */
+	err = shoal_client_open(
+		name, &(struct shoal_client_options){ .timeout_ns = 5 * SEC },
+		&cli);
 	if (err) {
 		fprintf(stderr, "client: open %s: %s\n", name,
 			shoal_last_error());

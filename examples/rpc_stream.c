@@ -23,6 +23,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#define SEC 1000000000LL
+
 /* Waits until @fd (the handle's) is readable, unless arm says there is
  * something already. */
 static int wait_fd(int fd, int armed)
@@ -41,10 +43,11 @@ static int client(const char *name)
 	long sum[2] = { 0, 0 };
 	int done = 0, err;
 
-	for (int i = 0;
-	     (err = shoal_client_open(name, NULL, &cli)) == -ENOENT && i < 5000;
-	     i++)
-		usleep(1000);
+	/* The owner may not be there yet: the open waits up to 5 s
+	 * for it to appear (-ETIMEDOUT after). */
+	err = shoal_client_open(
+		name, &(struct shoal_client_options){ .timeout_ns = 5 * SEC },
+		&cli);
 	if (err) {
 		fprintf(stderr, "client: %s\n", shoal_last_error());
 		return 1;

@@ -368,7 +368,9 @@ static int ps_arm(struct weapons *w)
 	CHECK_EQ(shoal_registry_open(reg, PUBSUB_NAME, SHOAL_OPEN_READ_ONLY,
 				     &svc),
 		 0);
-	CHECK_EQ(shoal__pubsub_map(svc, &g, 0, &subs_seg, &sh), 0);
+	CHECK_EQ(shoal__pubsub_read_geometry(shoal_service_segment(svc), &g),
+		 0);
+	CHECK_EQ(shoal__pubsub_map_subs(svc, &g, 0, &subs_seg, &sh), 0);
 	bitmap = subs_bitmap(sh);
 	for (uint32_t k = 0; k < (g.max_subs + 31) / 32; k++)
 		w->marks[w->nmarks++] = &bitmap[k];
@@ -473,7 +475,8 @@ static int rpc_arm(struct weapons *w)
 	CHECK_EQ(test_registry_open(path, &reg), 0);
 	CHECK_EQ(shoal_registry_open(reg, RPC_NAME, SHOAL_OPEN_READ_ONLY, &svc),
 		 0);
-	CHECK_EQ(shoal__rpc_map(svc, &g, 0, &v), 0);
+	CHECK_EQ(shoal__rpc_read_geometry(shoal_service_segment(svc), &g), 0);
+	CHECK_EQ(shoal__rpc_map_clients(svc, &g, 0, &v), 0);
 	w->marks[w->nmarks++] = &v.lh->server_wait.sleeping;
 	for (uint32_t i = 0; i < g.max_clients; i++)
 		w->marks[w->nmarks++] = &v.lines[i].wait.sleeping;

@@ -116,7 +116,8 @@ int main(int argc, char **argv)
 	    shoal_client_open("hostile", &co, &good) ||
 	    shoal_client_open("hostile", &co, &bad) ||
 	    shoal_registry_open(reg, "hostile", SHOAL_OPEN_READ_ONLY, &svc) ||
-	    shoal__rpc_map(svc, &g, 0, &v)) {
+	    shoal__rpc_read_geometry(shoal_service_segment(svc), &g) ||
+	    shoal__rpc_map_clients(svc, &g, 0, &v)) {
 		fprintf(stderr, "setup: %s\n", shoal_last_error());
 		return TEST_FAIL;
 	}

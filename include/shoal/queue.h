@@ -79,6 +79,10 @@ struct shoal_queue_options {
 	uint32_t type_align;
 	/* Registry to use (NULL: the default one). */
 	struct shoal_registry *registry;
+	/* Open only: no service under the name yet: 0 (default) fails with
+	 * -ENOENT at once; > 0 waits up to that long for one to appear
+	 * (then -ETIMEDOUT); SHOAL_WAIT_FOREVER waits as long as it takes. */
+	int64_t timeout_ns;
 };
 
 /* Fills in the defaults. A NULL options pointer means the same. */

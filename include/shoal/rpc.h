@@ -81,6 +81,10 @@ struct shoal_client_options {
 	uint32_t type_size;
 	uint32_t type_align;
 	struct shoal_registry *registry; /* NULL: the default one */
+	/* Open only: no service under the name yet: 0 (default) fails with
+	 * -ENOENT at once; > 0 waits up to that long for one to appear
+	 * (then -ETIMEDOUT); SHOAL_WAIT_FOREVER waits as long as it takes. */
+	int64_t timeout_ns;
 };
 
 /* A request the server took; data valid until shoal_server_release(). */

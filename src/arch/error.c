@@ -22,6 +22,16 @@ int shoal__fail(int err, const char *fmt, ...)
 	return err;
 }
 
+void shoal__detail_save(struct shoal__detail *d)
+{
+	snprintf(d->text, sizeof(d->text), "%s", last_error);
+}
+
+int shoal__detail_fail(const struct shoal__detail *d, int err)
+{
+	return shoal__fail(err, "%s", d->text);
+}
+
 const char *shoal_last_error(void)
 {
 	return last_error;

@@ -41,12 +41,10 @@
 #include "shoal/segment.h"
 #include "arch/arch.h"
 #include "arch/error.h"
-#include "patterns/event_layout.h"
-#include "segment/fdcheck.h"
-#include "service/line_lock.h"
 #include "notify/notify_internal.h"
 #include "registry/registry_internal.h"
-#include "service/type_check.h"
+#include "service/service.h"
+#include "patterns/event_internal.h"
 
 #define DEFAULT_IDS 256
 #define DEFAULT_LISTENERS 64
@@ -57,19 +55,21 @@
 
 struct shoal_event {
 	char name[SHOAL_SERVICE_NAME_MAX + 1];
-	struct shoal_registry *reg;
-	int own_reg;
 	int creator;
 	enum shoal_wait_strategy strategy;
 	uint64_t epoch;
 
-	/* Creator: the segments and entry it created. */
-	struct shoal_segment *seg;
-	struct shoal_entry *entry;
-	int *extra_fds; /* lines memfd, then one eventfd per line */
-	/* Peer: the opened service (owns seg's mapping and the pidfd). */
+	/* Creator: registry, segments, entry, line eventfds (service.h). */
+	struct shoal__owner own;
+	/* Peer: its registry, the opened service (owns the creator's
+	 * segment's mapping and the pidfd), the listeners' segment, and the
+	 * line eventfds taken so far (-1: not yet). */
+	struct shoal_registry *reg;
+	int own_reg;
 	struct shoal_service *svc;
 	int pidfd;
+	struct shoal_segment *peer_lines_seg;
+	int *peer_fds;
 
 	/* Both: the listeners' segment and the validated geometry. */
 	struct shoal_segment *lines_seg;
@@ -84,10 +84,7 @@ struct shoal_event {
 	uint32_t *touched; /* lines one notify signalled */
 
 	int epfd;
-	int gone;
-	int check_pid;
-	uint32_t idle_calls;
-	uint64_t pid_checked_sleeps;
+	struct shoal__owner_watch ow; /* peer: the creator died or withdrew */
 
 	/* Listening. */
 	int listening;
@@ -101,47 +98,11 @@ struct shoal_event {
 	struct shoal_event_stats st;
 };
 
-/* The geometry a process validated, from the creator's read-only header. */
-struct event_geometry {
-	struct shoal__event_header *hdr;
-	uint32_t ids, max, stride;
-	int32_t lines_memfd;
-};
-
 static struct shoal__event_line *line_at(const struct shoal_event *ev,
 					 uint32_t i)
 {
 	return (struct shoal__event_line *)(ev->lines +
 					    (uint64_t)i * ev->stride);
-}
-
-static _Atomic uint64_t *line_pending(struct shoal__event_line *l)
-{
-	return (_Atomic uint64_t *)(l + 1);
-}
-
-static _Atomic uint64_t *line_interest(struct shoal__event_line *l,
-				       uint32_t words)
-{
-	return (_Atomic uint64_t *)((uint8_t *)(l + 1) +
-				    shoal__event_pad_words(words));
-}
-
-static int32_t *event_fd_table(struct shoal__event_header *h)
-{
-	return (int32_t *)(h + 1);
-}
-
-static uint64_t event_header_bytes(uint32_t max)
-{
-	return sizeof(struct shoal__event_header) + (uint64_t)max * 4;
-}
-
-static uint64_t event_lines_bytes(uint32_t ids, uint32_t max)
-{
-	return sizeof(struct shoal__event_lines_header) +
-	       shoal__event_table_bytes(ids, max) +
-	       (uint64_t)max * shoal__event_line_stride(ids);
 }
 
 /* Points the handle at the listeners' object @p (validated size). */
@@ -179,6 +140,7 @@ static int new_handle(const char *name, const struct shoal_event_options *o,
 		      struct shoal_event **out)
 {
 	struct shoal_event *ev = calloc(1, sizeof(*ev));
+	int err;
 
 	if (!ev)
 		return shoal__fail(-ENOMEM, "event: out of memory");
@@ -186,45 +148,14 @@ static int new_handle(const char *name, const struct shoal_event_options *o,
 	ev->strategy = o->strategy ? o->strategy : SHOAL_WAIT_ADAPTIVE;
 	ev->pidfd = ev->lock_fd = -1;
 	ev->st.line = -1;
-	ev->epfd = epoll_create1(EPOLL_CLOEXEC);
+	ev->ow.every = PID_CHECK_EVERY;
+	ev->epfd = shoal__epoll_new("event");
 	if (ev->epfd < 0) {
+		err = ev->epfd;
 		free(ev);
-		return shoal__fail(-errno, "event: epoll_create1: %s",
-				   strerror(errno));
+		return err;
 	}
 	*out = ev;
-	return 0;
-}
-
-static int epoll_add(int epfd, int fd)
-{
-	struct epoll_event e = { .events = EPOLLIN, .data.fd = fd };
-
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e) < 0)
-		return shoal__fail(-errno, "event: epoll_ctl: %s",
-				   strerror(errno));
-	return 0;
-}
-
-/* Allocates the per-line arrays, every wake fd -1. */
-static int alloc_tables(struct shoal_event *ev, int creator)
-{
-	/* The creator's array is what its registry entry hands out: the
-	 * lines memfd, then one eventfd per line. */
-	ev->extra_fds = malloc(sizeof(int) * (1 + (size_t)ev->max));
-	ev->touched = malloc(sizeof(uint32_t) * ev->max);
-	if (!ev->extra_fds || !ev->touched)
-		return shoal__fail(-ENOMEM, "event: out of memory");
-	for (uint32_t i = 0; i <= ev->max; i++)
-		ev->extra_fds[i] = -1;
-	ev->wake_fds = ev->extra_fds + SHOAL__EVENT_EXTRA_WAKE_FD(0);
-	if (!creator)
-		return 0;
-	for (uint32_t i = 0; i < ev->max; i++) {
-		ev->wake_fds[i] = shoal_eventfd_create();
-		if (ev->wake_fds[i] < 0)
-			return ev->wake_fds[i];
-	}
 	return 0;
 }
 
@@ -232,9 +163,9 @@ static int alloc_tables(struct shoal_event *ev, int creator)
  * Creator
  */
 
-static int create_segments(struct shoal_event *ev, const char *name)
+static int create_service(struct shoal_event *ev, const char *name,
+			  struct shoal_registry *registry)
 {
-	struct shoal_segment_options so;
 	struct shoal_object_spec hdr = { SHOAL__EVENT_HEADER_OBJECT,
 					 SHOAL_OBJECT_EVENT_HEADER, 64,
 					 event_header_bytes(ev->max) };
@@ -242,29 +173,31 @@ static int create_segments(struct shoal_event *ev, const char *name)
 		SHOAL__EVENT_LINES_OBJECT, SHOAL_OBJECT_EVENT_HEADER, 64,
 		event_lines_bytes(ev->ids, ev->max)
 	};
-	void *ptr;
+	struct shoal__owner_spec spec = {
+		.name = name,
+		.registry = registry,
+		.lines = ev->max,
+		.lines_memfd_first = 1,
+		.objects = &hdr,
+		.nobjects = 1,
+		.seg_flags = SHOAL_SEGMENT_PEERS_READ_ONLY,
+		.line_objects = &lines,
+		.nline_objects = 1,
+	};
 	int err;
 
-	shoal_segment_options_init(&so);
-	so.debug_name = name;
-	so.flags = SHOAL_SEGMENT_PEERS_READ_ONLY;
-	err = shoal_segment_create(&hdr, 1, &so, &ev->seg);
+	ev->touched = malloc(sizeof(uint32_t) * ev->max);
+	if (!ev->touched)
+		return shoal__fail(-ENOMEM, "event: out of memory");
+	err = shoal__owner_create(&ev->own, &spec);
 	if (err)
 		return err;
-	shoal_segment_options_init(&so);
-	so.debug_name = name;
-	so.epoch = shoal_segment_epoch(ev->seg);
-	err = shoal_segment_create(&lines, 1, &so, &ev->lines_seg);
-	if (err)
-		return err;
-	ev->epoch = shoal_segment_epoch(ev->seg);
-	shoal_segment_find(ev->seg, SHOAL__EVENT_HEADER_OBJECT, 0, &ptr, NULL);
-	ev->hdr = ptr;
-	shoal_segment_find(ev->lines_seg, SHOAL__EVENT_LINES_OBJECT, 0, &ptr,
-			   NULL);
-	set_lines(ev, ptr);
-	ev->extra_fds[SHOAL__EVENT_EXTRA_LINES_MEMFD] =
-		shoal_segment_fd(ev->lines_seg);
+	ev->wake_fds = ev->own.wake_fds;
+	ev->lines_seg = ev->own.lines_seg;
+	ev->epoch = ev->own.epoch;
+	ev->hdr = shoal__owner_object(ev->own.seg, SHOAL__EVENT_HEADER_OBJECT);
+	set_lines(ev, shoal__owner_object(ev->lines_seg,
+					  SHOAL__EVENT_LINES_OBJECT));
 	return 0;
 }
 
@@ -285,30 +218,11 @@ static void format(struct shoal_event *ev)
 	ev->lh->max_listeners = ev->max;
 }
 
-static int announce(struct shoal_event *ev, const char *name,
-		    const struct shoal_event_options *o)
-{
-	struct shoal_service_spec spec;
-
-	memset(&spec, 0, sizeof(spec));
-	spec.name = name;
-	spec.pattern = SHOAL_PATTERN_EVENT;
-	spec.access = o->access;
-	spec.memfd = shoal_segment_fd(ev->seg);
-	spec.type_name = o->type_name;
-	spec.type_size = o->type_size;
-	spec.type_align = o->type_align;
-	spec.flags = SHOAL_PUBLISH_SERVER_THREAD;
-	/* Borrowed, array and fds, until shoal_entry_destroy(). */
-	spec.extra_fd_count = 1 + ev->max;
-	spec.extra_fds = ev->extra_fds;
-	return shoal_registry_publish(ev->reg, &spec, &ev->entry);
-}
-
 int shoal_event_create(const char *name, const struct shoal_event_options *opts,
 		       struct shoal_event **out)
 {
 	struct shoal_event_options defaults;
+	struct shoal__announce a;
 	struct shoal_event *ev;
 	int err;
 
@@ -342,25 +256,25 @@ int shoal_event_create(const char *name, const struct shoal_event_options *opts,
 	ev->max = opts->max_listeners;
 	ev->stride = shoal__event_line_stride(ev->ids);
 	ev->row_words = shoal__event_row_words(ev->max);
-	err = shoal__registry_use(opts->registry, &ev->reg, &ev->own_reg);
-	if (!err)
-		err = alloc_tables(ev, 1);
-	if (!err)
-		err = create_segments(ev, name);
+	err = create_service(ev, name, opts->registry);
 	if (!err) {
 		format(ev);
-		err = shoal_segment_ready(ev->seg);
+		a = (struct shoal__announce){
+			.name = name,
+			.pattern = SHOAL_PATTERN_EVENT,
+			.access = opts->access,
+			.type_name = opts->type_name,
+			.type_size = opts->type_size,
+			.type_align = opts->type_align,
+		};
+		err = shoal__owner_announce(&ev->own, &a);
 	}
-	if (!err)
-		err = shoal_segment_ready(ev->lines_seg);
-	if (!err)
-		err = announce(ev, name, opts);
 	if (err) {
-		char detail[256];
+		struct shoal__detail d;
 
-		snprintf(detail, sizeof(detail), "%s", shoal_last_error());
+		shoal__detail_save(&d);
 		shoal_event_destroy(ev);
-		return shoal__fail(err, "%s", detail);
+		return shoal__detail_fail(&d, err);
 	}
 	ev->st.ids = ev->ids;
 	*out = ev;
@@ -368,127 +282,37 @@ int shoal_event_create(const char *name, const struct shoal_event_options *opts,
 }
 
 /* ------------------------------------------------------------------------
- * Peer: validating and mapping the creator's segments
+ * Peer
  */
-
-/*
- * Reads the configuration in the creator's segment once and checks it
- * against itself and the object's size (which the segment layer
- * validated). 0, -EPROTO (another version), -EBADMSG (inconsistent).
- */
-static int read_geometry(struct shoal_segment *seg, struct event_geometry *g)
-{
-	struct shoal_object_info hi;
-	struct shoal__event_header *h;
-	void *hp;
-
-	if (shoal_segment_find(seg, SHOAL__EVENT_HEADER_OBJECT,
-			       SHOAL_OBJECT_EVENT_HEADER, &hp, &hi))
-		return shoal__fail(-EBADMSG,
-				   "event: the service's segment lacks its "
-				   "header: %s",
-				   shoal_last_error());
-	if (hi.size < sizeof(*h) || hi.offset % SHOAL__CACHE_LINE)
-		return shoal__fail(-EBADMSG,
-				   "event: header object too small or not on "
-				   "a cache line");
-	h = hp;
-	if (h->magic != SHOAL__EVENT_MAGIC)
-		return shoal__fail(-EBADMSG, "event: bad header magic");
-	if (h->version != SHOAL__EVENT_VERSION)
-		return shoal__fail(-EPROTO,
-				   "event: format version %u, expected %u",
-				   h->version, SHOAL__EVENT_VERSION);
-	g->hdr = h;
-	g->ids = SHOAL__READ_ONCE(h->ids);
-	g->max = SHOAL__READ_ONCE(h->max_listeners);
-	g->stride = SHOAL__READ_ONCE(h->line_stride);
-	g->lines_memfd = SHOAL__READ_ONCE(h->lines_memfd);
-	if (g->ids == 0 || g->ids > SHOAL_EVENT_IDS_MAX || g->max == 0 ||
-	    g->max > SHOAL_EVENT_LISTENERS_MAX ||
-	    g->stride != shoal__event_line_stride(g->ids) ||
-	    hi.size < event_header_bytes(g->max))
-		return shoal__fail(-EBADMSG,
-				   "event: inconsistent configuration (ids "
-				   "%u, listeners %u, stride %u)",
-				   g->ids, g->max, g->stride);
-	return 0;
-}
-
-/*
- * Checks that @svc is an event service, reads its geometry into *g, and
- * takes and maps its listeners' segment (read-write unless @read_only)
- * into *lines_seg, its object into *lines. 0 or -errno.
- */
-static int map_service(struct shoal_service *svc, int read_only,
-		       struct event_geometry *g,
-		       struct shoal_segment **lines_seg, void **lines)
-{
-	struct shoal_service_info info;
-	struct shoal_object_info oi;
-	int fd, err;
-
-	shoal_service_get_info(svc, &info);
-	if (info.pattern != SHOAL_PATTERN_EVENT)
-		return shoal__fail(-EPROTO,
-				   "event: '%s' is a service of pattern %u, "
-				   "not an event service",
-				   info.name, info.pattern);
-	err = read_geometry(shoal_service_segment(svc), g);
-	if (err)
-		return err;
-	err = shoal__service_take_extra_fd(svc, SHOAL__EVENT_EXTRA_LINES_MEMFD,
-					   g->lines_memfd, &fd);
-	if (err)
-		return err;
-	if (shoal__fd_is_memfd(fd) != 1) {
-		close(fd);
-		return shoal__fail(-EBADMSG,
-				   "event: listeners' segment is not a memfd");
-	}
-	err = shoal_segment_open(
-		fd, read_only ? SHOAL_SEGMENT_OPEN_READ_ONLY : 0, lines_seg);
-	close(fd);
-	if (err)
-		return err;
-	/* The size is the segment layer's validated copy; the object's own
-	 * header line is not checked: any peer can scribble over it. */
-	err = shoal_segment_find(*lines_seg, SHOAL__EVENT_LINES_OBJECT,
-				 SHOAL_OBJECT_EVENT_HEADER, lines, &oi);
-	if (err || oi.size < event_lines_bytes(g->ids, g->max) ||
-	    oi.offset % SHOAL__CACHE_LINE) {
-		shoal_segment_close(*lines_seg);
-		*lines_seg = NULL;
-		return shoal__fail(-EBADMSG,
-				   "event: listeners' segment does not match "
-				   "the service");
-	}
-	return 0;
-}
 
 static int attach(struct shoal_event *ev, uint32_t oflags,
-		  const struct shoal__type *type)
+		  const struct shoal__type *type, int64_t timeout_ns)
 {
+	struct shoal__peer_spec spec = {
+		.who = "event",
+		.name = ev->name,
+		.pattern = SHOAL_PATTERN_EVENT,
+		.pattern_name = "an event service",
+		.oflags = oflags | SHOAL_OPEN_READ_ONLY,
+		.type = type,
+		.timeout_ns = timeout_ns,
+		.geometry = shoal__event_read_geometry,
+		.header = SHOAL__EVENT_HEADER_OBJECT,
+		.closed_offset = offsetof(struct shoal__event_header, closed),
+	};
 	struct shoal_service_info info;
 	struct event_geometry g;
 	void *lines;
 	int err;
 
-	err = shoal_registry_open(ev->reg, ev->name,
-				  oflags | SHOAL_OPEN_READ_ONLY, &ev->svc);
-	if (err)
-		return err;
-	shoal_service_get_info(ev->svc, &info);
-	err = shoal__type_check("event", type, &info);
+	spec.user_data = &g;
+	err = shoal__peer_open(ev->reg, &spec, &ev->svc);
 	if (!err)
-		err = map_service(ev->svc, 0, &g, &ev->lines_seg, &lines);
+		err = shoal__event_map_lines(ev->svc, &g, 0,
+					     &ev->peer_lines_seg, &lines);
 	if (err)
 		return err;
-	/* Acquire: pairs with the creator's release store of closed in
-	 * shoal_event_destroy(). */
-	if (atomic_load_explicit(&g.hdr->closed, memory_order_acquire))
-		return shoal__fail(-ENOENT, "event: '%s' is being withdrawn",
-				   ev->name);
+	ev->lines_seg = ev->peer_lines_seg;
 	ev->hdr = g.hdr;
 	ev->ids = g.ids;
 	ev->words = shoal__event_words(g.ids);
@@ -496,12 +320,17 @@ static int attach(struct shoal_event *ev, uint32_t oflags,
 	ev->stride = g.stride;
 	ev->row_words = shoal__event_row_words(g.max);
 	set_lines(ev, lines);
+	shoal_service_get_info(ev->svc, &info);
 	ev->epoch = info.epoch;
-	err = alloc_tables(ev, 0);
-	if (err)
-		return err;
-	ev->pidfd = shoal_service_pidfd(ev->svc);
-	return epoll_add(ev->epfd, ev->pidfd);
+	ev->peer_fds = malloc(sizeof(int) * ev->max);
+	ev->touched = malloc(sizeof(uint32_t) * ev->max);
+	for (uint32_t i = 0; ev->peer_fds && i < ev->max; i++)
+		ev->peer_fds[i] = -1;
+	if (!ev->peer_fds || !ev->touched)
+		return shoal__fail(-ENOMEM, "event: out of memory");
+	ev->wake_fds = ev->peer_fds;
+	ev->pidfd = shoal__peer_watch_owner(ev->svc, ev->epfd, "event");
+	return ev->pidfd < 0 ? ev->pidfd : 0;
 }
 
 int shoal_event_open(const char *name, const struct shoal_event_options *opts,
@@ -535,13 +364,13 @@ int shoal_event_open(const char *name, const struct shoal_event_options *opts,
 			     (opts->flags & SHOAL_EVENT_NO_PIDFD_GETFD) ?
 				     SHOAL_OPEN_NO_PIDFD_GETFD :
 				     0,
-			     &type);
+			     &type, opts->timeout_ns);
 	if (err) {
-		char detail[256];
+		struct shoal__detail d;
 
-		snprintf(detail, sizeof(detail), "%s", shoal_last_error());
+		shoal__detail_save(&d);
 		shoal_event_close(ev);
-		return shoal__fail(err, "%s", detail);
+		return shoal__detail_fail(&d, err);
 	}
 	ev->st.ids = ev->ids;
 	*out = ev;
@@ -598,25 +427,10 @@ void shoal_event_destroy(struct shoal_event *ev)
 		return;
 	}
 	leave(ev);
-	/* Withdraw the name first, so nobody new attaches to a closing
-	 * service, then say so and wake every sleeper to see it. */
-	shoal_entry_destroy(ev->entry);
-	if (ev->hdr) {
-		/* Release: pairs with the acquire loads of closed in open
-		 * and creator_gone(). */
-		atomic_store_explicit(&ev->hdr->closed, 1,
-				      memory_order_release);
-		shoal__notify_all(ev->wake_fds, ev->max);
-	}
-	shoal_segment_destroy(ev->lines_seg);
-	shoal_segment_destroy(ev->seg);
-	for (uint32_t i = 0; ev->wake_fds && i < ev->max; i++)
-		if (ev->wake_fds[i] >= 0)
-			close(ev->wake_fds[i]);
+	/* Withdraw, say so and wake every sleeper to see it. */
+	shoal__owner_withdraw(&ev->own, ev->hdr ? &ev->hdr->closed : NULL);
+	shoal__owner_fini(&ev->own);
 	close(ev->epfd);
-	if (ev->own_reg)
-		shoal_registry_destroy(ev->reg);
-	free(ev->extra_fds);
 	free(ev->touched);
 	free(ev);
 }
@@ -630,15 +444,15 @@ void shoal_event_close(struct shoal_event *ev)
 		return;
 	}
 	leave(ev);
-	for (uint32_t i = 0; ev->wake_fds && i < ev->max; i++)
-		if (ev->wake_fds[i] >= 0)
-			close(ev->wake_fds[i]);
-	shoal_segment_close(ev->lines_seg);
+	for (uint32_t i = 0; ev->peer_fds && i < ev->max; i++)
+		if (ev->peer_fds[i] >= 0)
+			close(ev->peer_fds[i]);
+	shoal_segment_close(ev->peer_lines_seg);
 	shoal_service_close(ev->svc); /* closes the pidfd */
 	close(ev->epfd);
 	if (ev->own_reg)
 		shoal_registry_destroy(ev->reg);
-	free(ev->extra_fds);
+	free(ev->peer_fds);
 	free(ev->touched);
 	free(ev);
 }
@@ -650,43 +464,28 @@ static int creator_gone(struct shoal_event *ev, int force)
 {
 	if (ev->creator)
 		return 0;
-	if (ev->gone)
-		return 1;
-	/* Acquire: pairs with the release store in shoal_event_destroy(). */
-	if (atomic_load_explicit(&ev->hdr->closed, memory_order_acquire))
-		return ev->gone = 1;
-	if (force || ev->check_pid ||
-	    shoal__waiter_slept(&ev->waiter, &ev->pid_checked_sleeps) ||
-	    ++ev->idle_calls % PID_CHECK_EVERY == 0) {
-		ev->check_pid = 0;
-		ev->pid_checked_sleeps = shoal__waiter_sleeps(&ev->waiter);
-		if (!shoal_service_alive(ev->svc))
-			return ev->gone = 1;
-	}
-	return 0;
+	return shoal__owner_gone(&ev->ow, &ev->hdr->closed, ev->svc,
+				 shoal__waiter_sleeps(&ev->waiter), force);
 }
 
 /* Line @i's eventfd: the creator's own, or taken from it once. */
 static int wake_fd(struct shoal_event *ev, uint32_t i, int *out)
 {
 	int32_t owner_fd;
-	int fd, err;
+	int fd = -1, err;
 
 	if (ev->wake_fds[i] >= 0) {
 		*out = ev->wake_fds[i];
 		return 0;
 	}
 	owner_fd = SHOAL__READ_ONCE(event_fd_table(ev->hdr)[i]);
-	err = shoal__service_take_extra_fd(
-		ev->svc, SHOAL__EVENT_EXTRA_WAKE_FD(i), owner_fd, &fd);
-	if (err)
+	err = shoal__peer_wake_fd(ev->svc, "event",
+				  SHOAL__EVENT_EXTRA_WAKE_FD(i), owner_fd, i,
+				  &fd);
+	if (err) {
+		if (fd >= 0)
+			close(fd);
 		return err;
-	if (shoal__fd_is_eventfd(fd) != 1) {
-		close(fd);
-		return shoal__fail(-EBADMSG,
-				   "event: wake-up fd of line %u is not an "
-				   "eventfd",
-				   i);
 	}
 	ev->wake_fds[i] = fd;
 	*out = fd;
@@ -812,14 +611,10 @@ static int check_set(const struct shoal_event *ev,
  * OFD-lock (line_lock.h). Returns its index or -EBUSY. */
 static int claim_line(struct shoal_event *ev)
 {
-	int idx;
+	int idx = shoal__peer_claim(shoal_segment_fd(ev->lines_seg), 0, ev->max,
+				    "event", &ev->lock_fd);
 
-	ev->lock_fd =
-		shoal__line_lock_open(shoal_segment_fd(ev->lines_seg), "event");
-	if (ev->lock_fd < 0)
-		return ev->lock_fd;
-	idx = shoal__line_claim(ev->lock_fd, 0, ev->max);
-	if (idx >= 0)
+	if (idx >= 0 || idx != -EBUSY)
 		return idx;
 	close(ev->lock_fd);
 	ev->lock_fd = -1;
@@ -836,7 +631,7 @@ static int join_line(struct shoal_event *ev, uint32_t i)
 
 	err = wake_fd(ev, i, &fd);
 	if (!err)
-		err = epoll_add(ev->epfd, fd);
+		err = shoal__epoll_add(ev->epfd, fd, (uint64_t)fd, "event");
 	if (err)
 		return err;
 	ev->index = i;
@@ -863,7 +658,7 @@ static int join_line(struct shoal_event *ev, uint32_t i)
 	ev->st.sleeps += shoal__waiter_sleeps(&ev->waiter);
 	shoal__waiter_setup(&ev->waiter, &l->sleeping, 0, &l->sleeps, fd,
 			    ev->epfd, ev->strategy);
-	ev->pid_checked_sleeps = 0;
+	ev->ow.sleeps = 0;
 	memset(ev->interest, 0, sizeof(ev->interest));
 	ev->line = l;
 	ev->listening = 1;
@@ -1052,7 +847,7 @@ void shoal_event_disarm(struct shoal_event *ev)
 		return;
 	shoal_waiter_disarm(&ev->waiter);
 	/* The poll may have ended on the creator's pidfd. */
-	ev->check_pid = 1;
+	ev->ow.check_pid = 1;
 }
 
 uint64_t shoal_event_epoch(const struct shoal_event *ev)
@@ -1070,100 +865,4 @@ void shoal_event_get_stats(const struct shoal_event *ev,
 {
 	*st = ev->st;
 	st->sleeps += shoal__waiter_sleeps(&ev->waiter);
-}
-
-/* ------------------------------------------------------------------------
- * Inspection from outside
- */
-
-static uint32_t popcount_words(_Atomic uint64_t *w, uint32_t n)
-{
-	uint32_t c = 0;
-
-	for (uint32_t i = 0; i < n; i++)
-		c += (uint32_t)__builtin_popcountll(
-			atomic_load_explicit(&w[i], memory_order_relaxed));
-	return c;
-}
-
-int shoal_event_inspect(struct shoal_registry *reg, const char *name,
-			struct shoal_event_info *info,
-			struct shoal_event_listener_info *listeners,
-			uint32_t cap)
-{
-	struct shoal_registry *r;
-	struct shoal_service *svc = NULL;
-	struct shoal_segment *lines_seg = NULL;
-	struct shoal__event_lines_header *lh;
-	struct event_geometry g;
-	uint32_t live = 0, words;
-	void *lines;
-	uint8_t *base;
-	int owned, err, fd;
-
-	if (!name || !info)
-		return shoal__fail(-EINVAL, "event_inspect: NULL argument");
-	err = shoal__registry_use(reg, &r, &owned);
-	if (err)
-		return err;
-	err = shoal_registry_open(r, name, SHOAL_OPEN_READ_ONLY, &svc);
-	if (!err)
-		err = map_service(svc, 1, &g, &lines_seg, &lines);
-	if (err)
-		goto out;
-	lh = lines;
-	words = shoal__event_words(g.ids);
-	base = (uint8_t *)(lh + 1) + shoal__event_table_bytes(g.ids, g.max);
-	memset(info, 0, sizeof(*info));
-	info->ids = g.ids;
-	info->max_listeners = g.max;
-	info->line_stride = g.stride;
-	info->header_bytes = shoal_segment_size(shoal_service_segment(svc));
-	info->lines_bytes = shoal_segment_size(lines_seg);
-	info->notifies =
-		atomic_load_explicit(&lh->notifies, memory_order_relaxed);
-	info->delivered =
-		atomic_load_explicit(&lh->delivered, memory_order_relaxed);
-	info->wakeups =
-		atomic_load_explicit(&lh->wakeups, memory_order_relaxed);
-	fd = shoal_segment_fd(lines_seg);
-	for (uint32_t i = 0; i < g.max; i++) {
-		struct shoal__event_line *l =
-			(struct shoal__event_line *)(base +
-						     (uint64_t)i * g.stride);
-		struct shoal_event_listener_info *o;
-
-		/* Acquire: pairs with the owner's release store of ACTIVE
-		 * in join_line(), so pid and counters read below are its. */
-		if (atomic_load_explicit(&l->state, memory_order_acquire) !=
-			    SHOAL__EVENT_LINE_ACTIVE ||
-		    !shoal__line_locked(fd, i))
-			continue;
-		if (listeners && live < cap) {
-			o = &listeners[live];
-			memset(o, 0, sizeof(*o));
-			o->index = i;
-			o->pid = SHOAL__READ_ONCE(l->pid);
-			o->interest =
-				popcount_words(line_interest(l, words), words);
-			o->pending = popcount_words(line_pending(l), words);
-			o->delivered = atomic_load_explicit(
-				&l->delivered, memory_order_relaxed);
-			o->wakeups = atomic_load_explicit(&l->wakeups,
-							  memory_order_relaxed);
-			o->received = atomic_load_explicit(
-				&l->received, memory_order_relaxed);
-			o->sleeps = atomic_load_explicit(&l->sleeps,
-							 memory_order_relaxed);
-		}
-		live++;
-	}
-	info->listeners = live;
-	err = (int)live;
-out:
-	shoal_segment_close(lines_seg);
-	shoal_service_close(svc);
-	if (owned)
-		shoal_registry_destroy(r);
-	return err;
 }

@@ -80,23 +80,24 @@ struct pubsub_geometry {
 };
 
 /*
- * Reads the configuration in payload segment @seg once and checks it
- * against itself and the sizes of the objects (which the segment layer
- * validated). 0, -EPROTO (another version), -EBADMSG (inconsistent).
- * Never reads outside the objects; fuzzed by fuzz/pubsub_geometry_fuzz.c.
+ * Reads the configuration in payload segment @seg once into the struct
+ * pubsub_geometry @g and checks it against itself and the sizes of the
+ * objects (which the segment layer validated): the service layer's
+ * geometry callback. 0, -EPROTO (another version), -EBADMSG
+ * (inconsistent). Never reads outside the objects; fuzzed by
+ * fuzz/pubsub_geometry_fuzz.c.
  */
-int shoal__pubsub_read_geometry(struct shoal_segment *seg,
-				struct pubsub_geometry *g);
+int shoal__pubsub_read_geometry(struct shoal_segment *seg, void *g);
 
 /*
- * Reads and checks the payload segment of an opened pub/sub service, and
- * takes and maps its subscriber segment (read-write unless @read_only).
- * 0, -EPROTO (not pub/sub, or another version), -EBADMSG (inconsistent),
- * or what taking or opening the fd returns.
+ * Takes and maps the subscriber segment of an opened pub/sub service whose
+ * geometry @g was read (read-write unless @read_only), checked against @g.
+ * 0, -EBADMSG, or what taking or opening the fd returns.
  */
-int shoal__pubsub_map(struct shoal_service *svc, struct pubsub_geometry *g,
-		      int read_only, struct shoal_segment **subs_seg,
-		      struct shoal__pubsub_subs_header **sh);
+int shoal__pubsub_map_subs(struct shoal_service *svc,
+			   const struct pubsub_geometry *g, int read_only,
+			   struct shoal_segment **subs_seg,
+			   struct shoal__pubsub_subs_header **sh);
 
 /* A test's hook inside a subscriber's join (see pubsub_sub.c); weak. */
 enum {

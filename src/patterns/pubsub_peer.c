@@ -17,12 +17,11 @@
 #include "shoal/pubsub.h"
 #include "shoal/segment.h"
 #include "arch/error.h"
-#include "segment/fdcheck.h"
+#include "service/service.h"
 #include "patterns/pubsub_internal.h"
 #include "registry/registry_internal.h"
 
-static int check_geometry(const struct pubsub_geometry *g, uint64_t hdr_size,
-			  uint64_t slots_size)
+static int check_geometry(const struct pubsub_geometry *g, uint64_t hdr_size)
 {
 	if (g->delivery != SHOAL_DELIVERY_RELIABLE &&
 	    g->delivery != SHOAL_DELIVERY_LOSSY)
@@ -42,46 +41,26 @@ static int check_geometry(const struct pubsub_geometry *g, uint64_t hdr_size,
 		return -1;
 	if (hdr_size < header_bytes(g->max_subs))
 		return -1;
-	if (slots_size < (uint64_t)g->capacity * g->stride)
-		return -1;
 	return 0;
 }
 
-int shoal__pubsub_read_geometry(struct shoal_segment *seg,
-				struct pubsub_geometry *g)
+int shoal__pubsub_read_geometry(struct shoal_segment *seg, void *user_data)
 {
-	struct shoal_object_info hi, si;
+	struct pubsub_geometry *g = user_data;
 	struct shoal__pubsub_header *h;
+	uint64_t hsize;
 	void *hp, *sp;
 	int err;
 
-	err = shoal_segment_find(seg, SHOAL__PUBSUB_HEADER_OBJECT,
-				 SHOAL_OBJECT_PUBSUB_HEADER, &hp, &hi);
-	if (!err)
-		err = shoal_segment_find(seg, SHOAL__PUBSUB_SLOTS_OBJECT,
-					 SHOAL_OBJECT_PUBSUB_SLOTS, &sp, &si);
+	err = shoal__peer_header(seg, "pubsub", SHOAL__PUBSUB_HEADER_OBJECT,
+				 SHOAL_OBJECT_PUBSUB_HEADER,
+				 SHOAL__PUBSUB_MAGIC, SHOAL__PUBSUB_VERSION,
+				 sizeof(*h), &hp, &hsize);
 	if (err)
-		return shoal__fail(-EBADMSG,
-				   "pubsub: the service's segment lacks its "
-				   "objects: %s",
-				   shoal_last_error());
-	if (hi.size < sizeof(*h))
-		return shoal__fail(-EBADMSG, "pubsub: header object too small");
-	/* The segment format allows any alignment; ours are on lines, and
-	 * 64-bit atomics must never straddle one. */
-	if (hi.offset % SHOAL__CACHE_LINE || si.offset % SHOAL__CACHE_LINE)
-		return shoal__fail(-EBADMSG,
-				   "pubsub: objects not on cache lines");
+		return err;
 	h = hp;
-	if (h->magic != SHOAL__PUBSUB_MAGIC)
-		return shoal__fail(-EBADMSG, "pubsub: bad header magic");
-	if (h->version != SHOAL__PUBSUB_VERSION)
-		return shoal__fail(-EPROTO,
-				   "pubsub: format version %u, expected %u",
-				   h->version, SHOAL__PUBSUB_VERSION);
 	/* Read each value once; the publisher may be hostile. */
 	g->hdr = h;
-	g->slots = sp;
 	g->delivery = *(volatile uint32_t *)&h->delivery;
 	g->capacity = *(volatile uint32_t *)&h->capacity;
 	g->stride = *(volatile uint32_t *)&h->slot_stride;
@@ -91,102 +70,70 @@ int shoal__pubsub_read_geometry(struct shoal_segment *seg,
 	g->max_subs = *(volatile uint32_t *)&h->max_subscribers;
 	g->subs_memfd = *(volatile int32_t *)&h->subs_memfd;
 	g->payload_bytes = shoal_segment_size(seg);
-	if (check_geometry(g, hi.size, si.size))
+	if (check_geometry(g, hsize))
 		return shoal__fail(-EBADMSG,
 				   "pubsub: inconsistent configuration "
 				   "(capacity %u, stride %u, payload %u, "
 				   "user header %u, history %u, limit %u)",
 				   g->capacity, g->stride, g->max_payload,
 				   g->uh_size, g->history, g->max_subs);
-	return 0;
+	err = shoal__peer_object(seg, "pubsub", SHOAL__PUBSUB_SLOTS_OBJECT,
+				 SHOAL_OBJECT_PUBSUB_SLOTS,
+				 (uint64_t)g->capacity * g->stride, &sp);
+	g->slots = sp;
+	return err;
 }
 
-static int open_subs(struct shoal_service *svc, const struct pubsub_geometry *g,
-		     int read_only, struct shoal_segment **subs_seg,
-		     struct shoal__pubsub_subs_header **sh)
+int shoal__pubsub_map_subs(struct shoal_service *svc,
+			   const struct pubsub_geometry *g, int read_only,
+			   struct shoal_segment **subs_seg,
+			   struct shoal__pubsub_subs_header **sh)
 {
-	struct shoal_object_info info;
-	struct shoal__pubsub_subs_header *s;
-	void *ptr;
-	int fd, err;
+	/* The limit comes from the publisher's read-only header, not from
+	 * the subscriber-written object: a new subscriber must get in
+	 * whatever the others scribbled there. */
+	struct shoal__lines_spec ls = {
+		.who = "pubsub",
+		.index = SHOAL__PUBSUB_EXTRA_SUBS_MEMFD,
+		.owner_fd = g->subs_memfd,
+		.read_only = read_only,
+		.object = SHOAL__PUBSUB_SUBS_OBJECT,
+		.kind = SHOAL_OBJECT_PUBSUB_SUBS,
+		.min_size = subs_bytes(g->max_subs),
+	};
 
-	err = shoal__service_take_extra_fd(svc, SHOAL__PUBSUB_EXTRA_SUBS_MEMFD,
-					   g->subs_memfd, &fd);
-	if (err)
-		return err;
-	if (shoal__fd_is_memfd(fd) != 1) {
-		close(fd);
-		return shoal__fail(-EBADMSG,
-				   "pubsub: subscriber segment is not a memfd");
-	}
-	err = shoal_segment_open(
-		fd, read_only ? SHOAL_SEGMENT_OPEN_READ_ONLY : 0, subs_seg);
-	close(fd);
-	if (err)
-		return err;
-	err = shoal_segment_find(*subs_seg, SHOAL__PUBSUB_SUBS_OBJECT,
-				 SHOAL_OBJECT_PUBSUB_SUBS, &ptr, &info);
-	s = ptr;
-	/* The size is the segment layer's validated copy; the object's own
-	 * header line (magic, limit) is not checked: any subscriber can
-	 * scribble over it, and a new subscriber must still get in. The
-	 * limit comes from the publisher's read-only header instead. */
-	if (err || info.size < subs_bytes(g->max_subs) ||
-	    info.offset % SHOAL__CACHE_LINE) {
-		shoal_segment_close(*subs_seg);
-		*subs_seg = NULL;
-		return shoal__fail(-EBADMSG,
-				   "pubsub: subscriber segment does not match "
-				   "the service");
-	}
-	*sh = s;
-	return 0;
-}
-
-int shoal__pubsub_map(struct shoal_service *svc, struct pubsub_geometry *g,
-		      int read_only, struct shoal_segment **subs_seg,
-		      struct shoal__pubsub_subs_header **sh)
-{
-	struct shoal_service_info info;
-	int err;
-
-	shoal_service_get_info(svc, &info);
-	if (info.pattern != SHOAL_PATTERN_PUBSUB)
-		return shoal__fail(-EPROTO,
-				   "pubsub: '%s' is a service of pattern %u, "
-				   "not pub/sub",
-				   info.name, info.pattern);
-	err = shoal__pubsub_read_geometry(shoal_service_segment(svc), g);
-	if (err)
-		return err;
-	return open_subs(svc, g, read_only, subs_seg, sh);
+	return shoal__peer_map_lines(svc, &ls, subs_seg, (void **)sh);
 }
 
 int shoal_pubsub_inspect(struct shoal_registry *reg, const char *name,
 			 struct shoal_pubsub_info *info,
 			 struct shoal_pubsub_sub_info *subs, uint32_t cap)
 {
-	struct shoal_registry *r;
-	struct shoal_service *svc = NULL;
-	struct shoal_segment *subs_seg = NULL;
+	struct shoal__inspect in;
 	struct shoal__pubsub_subs_header *sh;
 	struct shoal__pubsub_sub_line *lines;
 	struct pubsub_geometry g;
+	struct shoal__peer_spec spec;
 	_Atomic uint64_t *wakeups;
 	struct shoal__pubsub_header *h;
-	int owned, err, fd;
+	int err, fd;
 	uint32_t live = 0;
 
 	if (!name || !info)
 		return shoal__fail(-EINVAL, "pubsub_inspect: NULL argument");
-	err = shoal__registry_use(reg, &r, &owned);
-	if (err)
-		return err;
-	err = shoal_registry_open(r, name, SHOAL_OPEN_READ_ONLY, &svc);
+	spec = (struct shoal__peer_spec){
+		.who = "pubsub_inspect",
+		.name = name,
+		.pattern = SHOAL_PATTERN_PUBSUB,
+		.pattern_name = "pub/sub",
+		.geometry = shoal__pubsub_read_geometry,
+		.user_data = &g,
+	};
+	err = shoal__inspect_open(&in, reg, &spec);
 	if (!err)
-		err = shoal__pubsub_map(svc, &g, 1, &subs_seg, &sh);
+		err = shoal__pubsub_map_subs(in.svc, &g, 1, &in.lines_seg, &sh);
 	if (err)
-		goto out;
+		return shoal__inspect_close(&in, err);
 	h = g.hdr;
 	memset(info, 0, sizeof(*info));
 	info->delivery = g.delivery;
@@ -197,7 +144,7 @@ int shoal_pubsub_inspect(struct shoal_registry *reg, const char *name,
 	info->max_subscribers = g.max_subs;
 	info->slot_stride = g.stride;
 	info->payload_bytes = g.payload_bytes;
-	info->subscriber_bytes = shoal_segment_size(subs_seg);
+	info->subscriber_bytes = shoal_segment_size(in.lines_seg);
 	info->head = atomic_load_explicit(&h->head, memory_order_acquire);
 	info->pub.sent = info->head;
 	info->pub.blocked =
@@ -210,7 +157,7 @@ int shoal_pubsub_inspect(struct shoal_registry *reg, const char *name,
 		atomic_load_explicit(&h->evicted, memory_order_relaxed);
 	wakeups = wakeups_table(h, g.max_subs);
 	lines = subs_lines(sh, g.max_subs);
-	fd = shoal_segment_fd(subs_seg);
+	fd = shoal_segment_fd(in.lines_seg);
 	for (uint32_t i = 0; i < g.max_subs; i++) {
 		struct shoal__pubsub_sub_line *l = &lines[i];
 		struct shoal_pubsub_sub_info *o;
@@ -241,11 +188,5 @@ int shoal_pubsub_inspect(struct shoal_registry *reg, const char *name,
 	}
 	info->subscribers = live;
 	info->pub.subscribers = live;
-	err = (int)live;
-out:
-	shoal_segment_close(subs_seg);
-	shoal_service_close(svc);
-	if (owned)
-		shoal_registry_destroy(r);
-	return err;
+	return shoal__inspect_close(&in, (int)live);
 }

@@ -45,7 +45,7 @@
 #include "arch/error.h"
 #include "segment/fdcheck.h"
 #include "notify/notify_internal.h"
-#include "service/line_lock.h"
+#include "service/service.h"
 #include "patterns/pubsub_internal.h"
 #include "registry/registry_internal.h"
 
@@ -62,21 +62,18 @@
  */
 
 struct shoal_pub {
-	struct shoal_registry *reg;
-	int own_reg;
-	struct shoal_segment *seg;	/* payload */
-	struct shoal_segment *subs_seg; /* subscribers' */
-	struct shoal_entry *entry;
+	/* The payload segment (own.seg), the subscribers' (own.lines_seg),
+	 * the entry and the fd table: the service layer's. */
+	struct shoal__owner own;
 	struct shoal__pubsub_header *hdr;
 	_Atomic uint64_t *wakeups;
 	uint8_t *slots;
 	struct shoal__pubsub_subs_header *sh;
 	_Atomic uint32_t *bitmap;
 	struct shoal__pubsub_sub_line *lines;
-	int subs_fd;	/* for F_OFD_GETLK */
-	int eventfd;	/* wakes this publisher when it waits for room */
-	int *extra_fds; /* what the registry entry hands out, by index */
-	int *wake_fds;	/* extra_fds + 1: one eventfd per subscriber line */
+	int subs_fd;   /* for F_OFD_GETLK */
+	int eventfd;   /* wakes this publisher when it waits for room */
+	int *wake_fds; /* own.wake_fds: one eventfd per subscriber line */
 	uint32_t bitmap_words;
 	uint32_t delivery, capacity, mask, stride, max_payload, uh_size;
 	uint32_t max_subs, flags;
@@ -155,9 +152,11 @@ static int check_pub_options(const struct shoal_pub_options *o)
 	return 0;
 }
 
-static int create_segments(struct shoal_pub *p, const char *name)
+/* The segments, the eventfds and the fd table, through the service
+ * layer; then our views of the objects. */
+static int create_service(struct shoal_pub *p, const char *name,
+			  struct shoal_registry *registry)
 {
-	struct shoal_segment_options so;
 	uint64_t slots_bytes = (uint64_t)p->capacity * p->stride;
 	struct shoal_object_spec payload[2] = {
 		{ SHOAL__PUBSUB_HEADER_OBJECT, SHOAL_OBJECT_PUBSUB_HEADER, 64,
@@ -168,38 +167,42 @@ static int create_segments(struct shoal_pub *p, const char *name)
 	struct shoal_object_spec subs = { SHOAL__PUBSUB_SUBS_OBJECT,
 					  SHOAL_OBJECT_PUBSUB_SUBS, 64,
 					  subs_bytes(p->max_subs) };
-	void *ptr;
+	struct shoal__owner_spec spec = {
+		.name = name,
+		.registry = registry,
+		.lines = p->max_subs,
+		.lines_memfd_first = 1,
+		.objects = payload,
+		.nobjects = 2,
+		.seg_flags = SHOAL_SEGMENT_PEERS_READ_ONLY,
+		.line_objects = &subs,
+		.nline_objects = 1,
+	};
 	int err;
 
 	if (slots_bytes > SHOAL_SEGMENT_SIZE_MAX / 2)
 		return shoal__fail(-E2BIG,
 				   "pub: %u slots of %u bytes is too large",
 				   p->capacity, p->stride);
-	shoal_segment_options_init(&so);
-	so.debug_name = name;
-	so.flags = SHOAL_SEGMENT_PEERS_READ_ONLY;
-	err = shoal_segment_create(payload, 2, &so, &p->seg);
+	p->active = malloc(sizeof(uint32_t) * p->max_subs);
+	if (!p->active)
+		return shoal__fail(-ENOMEM, "pub: out of memory");
+	p->eventfd = shoal_eventfd_create();
+	if (p->eventfd < 0)
+		return p->eventfd;
+	err = shoal__owner_create(&p->own, &spec);
 	if (err)
 		return err;
-	shoal_segment_options_init(&so);
-	so.debug_name = name;
-	so.epoch = shoal_segment_epoch(p->seg);
-	err = shoal_segment_create(&subs, 1, &so, &p->subs_seg);
-	if (err)
-		return err;
-	p->epoch = shoal_segment_epoch(p->seg);
-	shoal_segment_find(p->seg, SHOAL__PUBSUB_HEADER_OBJECT, 0, &ptr, NULL);
-	p->hdr = ptr;
+	p->wake_fds = p->own.wake_fds;
+	p->epoch = p->own.epoch;
+	p->hdr = shoal__owner_object(p->own.seg, SHOAL__PUBSUB_HEADER_OBJECT);
 	p->wakeups = wakeups_table(p->hdr, p->max_subs);
-	shoal_segment_find(p->seg, SHOAL__PUBSUB_SLOTS_OBJECT, 0, &ptr, NULL);
-	p->slots = ptr;
-	shoal_segment_find(p->subs_seg, SHOAL__PUBSUB_SUBS_OBJECT, 0, &ptr,
-			   NULL);
-	p->sh = ptr;
+	p->slots = shoal__owner_object(p->own.seg, SHOAL__PUBSUB_SLOTS_OBJECT);
+	p->sh = shoal__owner_object(p->own.lines_seg,
+				    SHOAL__PUBSUB_SUBS_OBJECT);
 	p->bitmap = subs_bitmap(p->sh);
 	p->lines = subs_lines(p->sh, p->max_subs);
-	p->subs_fd = shoal_segment_fd(p->subs_seg);
-	p->extra_fds[SHOAL__PUBSUB_EXTRA_SUBS_MEMFD] = p->subs_fd;
+	p->subs_fd = shoal_segment_fd(p->own.lines_seg);
 	p->bitmap_words = (p->max_subs + 31) / 32;
 	return 0;
 }
@@ -226,55 +229,11 @@ static void format(struct shoal_pub *p)
 	p->sh->max_subscribers = p->max_subs;
 }
 
-static int make_eventfds(struct shoal_pub *p)
-{
-	/* One array in the order the registry hands the fds out: the
-	 * subscriber memfd, then one eventfd per line. */
-	p->extra_fds = malloc(sizeof(int) * (1 + (size_t)p->max_subs));
-	p->active = malloc(sizeof(uint32_t) * p->max_subs);
-	if (!p->extra_fds || !p->active)
-		return shoal__fail(-ENOMEM, "pub: out of memory");
-	p->wake_fds = p->extra_fds + SHOAL__PUBSUB_EXTRA_WAKE_FD(0);
-	for (uint32_t i = 0; i <= p->max_subs; i++)
-		p->extra_fds[i] = -1;
-	p->eventfd = shoal_eventfd_create();
-	if (p->eventfd < 0)
-		return p->eventfd;
-	for (uint32_t i = 0; i < p->max_subs; i++) {
-		p->wake_fds[i] = shoal_eventfd_create();
-		if (p->wake_fds[i] < 0)
-			return p->wake_fds[i];
-	}
-	return 0;
-}
-
-static int announce(struct shoal_pub *p, const char *name,
-		    const struct shoal_pub_options *o)
-{
-	struct shoal_service_spec spec;
-
-	memset(&spec, 0, sizeof(spec));
-	spec.name = name;
-	spec.pattern = SHOAL_PATTERN_PUBSUB;
-	spec.access = o->access;
-	spec.memfd = shoal_segment_fd(p->seg);
-	spec.eventfd_count = 1;
-	spec.eventfds = &p->eventfd;
-	spec.type_name = o->type_name;
-	spec.type_size = o->type_size;
-	spec.type_align = o->type_align;
-	spec.flags = SHOAL_PUBLISH_SERVER_THREAD;
-	/* The entry borrows the array as well as the fds: both live until
-	 * shoal_pub_destroy() has destroyed the entry. */
-	spec.extra_fd_count = 1 + p->max_subs;
-	spec.extra_fds = p->extra_fds;
-	return shoal_registry_publish(p->reg, &spec, &p->entry);
-}
-
 int shoal_pub_create(const char *name, const struct shoal_pub_options *opts,
 		     struct shoal_pub **out)
 {
 	struct shoal_pub_options defaults;
+	struct shoal__announce a;
 	struct shoal_pub *p;
 	int err;
 
@@ -301,27 +260,28 @@ int shoal_pub_create(const char *name, const struct shoal_pub_options *opts,
 	p->max_subs = opts->max_subscribers;
 	p->flags = opts->flags;
 	p->send_timeout_ns = opts->send_timeout_ns;
-	err = shoal__registry_use(opts->registry, &p->reg, &p->own_reg);
-	if (!err)
-		err = make_eventfds(p);
-	if (!err)
-		err = create_segments(p, name);
+	err = create_service(p, name, opts->registry);
 	if (!err) {
 		format(p);
 		p->hdr->history = opts->history;
-		err = shoal_segment_ready(p->seg);
+		a = (struct shoal__announce){
+			.name = name,
+			.pattern = SHOAL_PATTERN_PUBSUB,
+			.access = opts->access,
+			.type_name = opts->type_name,
+			.type_size = opts->type_size,
+			.type_align = opts->type_align,
+			.eventfds = &p->eventfd,
+			.eventfd_count = 1,
+		};
+		err = shoal__owner_announce(&p->own, &a);
 	}
-	if (!err)
-		err = shoal_segment_ready(p->subs_seg);
-	if (!err)
-		err = announce(p, name, opts);
 	if (err) {
-		char detail[256];
+		struct shoal__detail d;
 
-		/* Keep the cause's detail through the clean-up's calls. */
-		snprintf(detail, sizeof(detail), "%s", shoal_last_error());
+		shoal__detail_save(&d);
 		shoal_pub_destroy(p);
-		return shoal__fail(err, "%s", detail);
+		return shoal__detail_fail(&d, err);
 	}
 	p->known_gen =
 		atomic_load_explicit(&p->sh->generation, memory_order_acquire) -
@@ -336,27 +296,11 @@ void shoal_pub_destroy(struct shoal_pub *p)
 {
 	if (!p)
 		return;
-	/* Withdraw the name first: a reattaching subscriber woken by the
-	 * close below must not find this publisher again. */
-	shoal_entry_destroy(p->entry);
-	if (p->hdr) {
-		atomic_store_explicit(&p->hdr->closed, 1, memory_order_release);
-		/* Wake every sleeper so it sees the close at once. */
-		shoal__fence_full();
-		for (uint32_t i = 0; p->wake_fds && i < p->max_subs; i++)
-			if (p->wake_fds[i] >= 0)
-				shoal__eventfd_wake(p->wake_fds[i]);
-	}
-	shoal_segment_destroy(p->subs_seg);
-	shoal_segment_destroy(p->seg);
-	for (uint32_t i = 0; p->wake_fds && i < p->max_subs; i++)
-		if (p->wake_fds[i] >= 0)
-			close(p->wake_fds[i]);
+	/* Withdraw, close and wake every sleeper so it sees the close. */
+	shoal__owner_withdraw(&p->own, p->hdr ? &p->hdr->closed : NULL);
+	shoal__owner_fini(&p->own);
 	if (p->eventfd >= 0)
 		close(p->eventfd);
-	if (p->own_reg)
-		shoal_registry_destroy(p->reg);
-	free(p->extra_fds);
 	free(p->active);
 	free(p);
 }

@@ -22,8 +22,7 @@
 #include "segment/fdcheck.h"
 #include "notify/notify_internal.h"
 #include "patterns/pubsub_internal.h"
-#include "service/line_lock.h"
-#include "service/type_check.h"
+#include "service/service.h"
 #include "registry/registry_internal.h"
 
 /* Readiness checks (spinning) or empty takes between looks at the
@@ -64,10 +63,8 @@ struct shoal_sub {
 	uint64_t received, lost, stale;
 	uint64_t sleeps_before; /* sleeps under earlier publishers */
 	int held;
-	int gone; /* the publisher died or withdrew */
-	uint32_t idle_calls;
-	int check_pid; /* look at the pidfd on the next chance */
-	uint64_t pid_checked_sleeps;
+	struct shoal__owner_watch ow; /* the publisher died or withdrew */
+	int64_t open_timeout_ns;      /* the first attach's wait, then 0 */
 	struct shoal_waiter waiter;
 };
 
@@ -81,29 +78,15 @@ void shoal_sub_options_init(struct shoal_sub_options *opts)
  * OFD-lock. Returns its index or -EBUSY. */
 static int claim_line(struct shoal_sub *s)
 {
-	int idx;
+	int idx = shoal__peer_claim(shoal_segment_fd(s->subs_seg), 0,
+				    s->g.max_subs, "sub", &s->lock_fd);
 
-	s->lock_fd =
-		shoal__line_lock_open(shoal_segment_fd(s->subs_seg), "sub");
-	if (s->lock_fd < 0)
-		return s->lock_fd;
-	idx = shoal__line_claim(s->lock_fd, 0, s->g.max_subs);
-	if (idx < 0)
+	if (idx == -EBUSY)
 		return shoal__fail(-EBUSY,
 				   "sub: '%s' has its limit of %u subscribers "
 				   "already",
 				   s->name, s->g.max_subs);
 	return idx;
-}
-
-static int epoll_add(int epfd, int fd)
-{
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
-
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-		return shoal__fail(-errno, "sub: epoll_ctl: %s",
-				   strerror(errno));
-	return 0;
 }
 
 /* Leaves the current publisher (if any): frees our line, closes its fds. */
@@ -140,10 +123,11 @@ static void detach(struct shoal_sub *s)
 	shoal_service_close(s->svc);
 	s->svc = NULL;
 	s->held = 0;
-	s->gone = 0;
+	s->ow = (struct shoal__owner_watch){ .every = PID_CHECK_EVERY };
 	s->epoch = 0;
 	if (s->inotify_fd >= 0)
-		epoll_add(s->epfd, s->inotify_fd);
+		shoal__epoll_add(s->epfd, s->inotify_fd,
+				 (uint64_t)s->inotify_fd, "sub");
 }
 
 static void set_cursor(struct shoal_sub *s, uint64_t cursor)
@@ -260,53 +244,56 @@ static int attach_fds(struct shoal_sub *s)
 	s->index = (uint32_t)idx;
 	s->mask = 1u << (s->index % 32);
 	owner_fd = *(volatile int32_t *)&wake_fd_table(s->g.hdr)[s->index];
-	err = shoal__service_take_extra_fd(
-		s->svc, SHOAL__PUBSUB_EXTRA_WAKE_FD(s->index), owner_fd,
-		&s->eventfd);
+	err = shoal__peer_wake_fd(s->svc, "sub",
+				  SHOAL__PUBSUB_EXTRA_WAKE_FD(s->index),
+				  owner_fd, s->index, &s->eventfd);
 	if (err)
 		return err;
-	if (shoal__fd_is_eventfd(s->eventfd) != 1)
-		return shoal__fail(-EBADMSG,
-				   "sub: wake-up fd %u is not an eventfd",
-				   s->index);
-	s->pidfd = shoal_service_pidfd(s->svc);
 	s->pub_eventfd = shoal_service_eventfd(s->svc, 0);
 	if (s->pub_eventfd < 0)
 		return shoal__fail(-EBADMSG, "sub: the service has no eventfd");
-	err = epoll_add(s->epfd, s->eventfd);
-	if (!err)
-		err = epoll_add(s->epfd, s->pidfd);
-	return err;
+	err = shoal__epoll_add(s->epfd, s->eventfd, (uint64_t)s->eventfd,
+			       "sub");
+	if (err)
+		return err;
+	s->pidfd = shoal__peer_watch_owner(s->svc, s->epfd, "sub");
+	return s->pidfd < 0 ? s->pidfd : 0;
 }
 
 /* Finds the publisher and joins it. 0 or -errno; detached on failure. */
 static int attach(struct shoal_sub *s)
 {
-	uint32_t oflags = SHOAL_OPEN_READ_ONLY;
+	struct shoal__peer_spec spec = {
+		.who = "sub",
+		.name = s->name,
+		.pattern = SHOAL_PATTERN_PUBSUB,
+		.pattern_name = "pub/sub",
+		.oflags = SHOAL_OPEN_READ_ONLY,
+		.type = &s->type,
+		.timeout_ns = s->open_timeout_ns,
+		.geometry = shoal__pubsub_read_geometry,
+		.user_data = &s->g,
+		.header = SHOAL__PUBSUB_HEADER_OBJECT,
+		.closed_offset = offsetof(struct shoal__pubsub_header, closed),
+	};
 	struct shoal_service_info info;
 	int err;
 
 	if (s->flags & SHOAL_SUB_NO_PIDFD_GETFD)
-		oflags |= SHOAL_OPEN_NO_PIDFD_GETFD;
-	err = shoal_registry_open(s->reg, s->name, oflags, &s->svc);
+		spec.oflags |= SHOAL_OPEN_NO_PIDFD_GETFD;
+	err = shoal__peer_open(s->reg, &spec, &s->svc);
 	if (err)
 		return err;
 	shoal_service_get_info(s->svc, &info);
-	err = shoal__type_check("sub", &s->type, &info);
-	if (!err)
-		err = shoal__pubsub_map(s->svc, &s->g, 0, &s->subs_seg, &s->sh);
-	if (!err &&
-	    atomic_load_explicit(&s->g.hdr->closed, memory_order_acquire))
-		err = shoal__fail(-ENOENT, "sub: '%s' is being withdrawn",
-				  s->name);
+	err = shoal__pubsub_map_subs(s->svc, &s->g, 0, &s->subs_seg, &s->sh);
 	if (!err)
 		err = attach_fds(s);
 	if (err) {
-		char detail[256];
+		struct shoal__detail d;
 
-		snprintf(detail, sizeof(detail), "%s", shoal_last_error());
+		shoal__detail_save(&d);
 		detach(s);
-		return shoal__fail(err, "%s", detail);
+		return shoal__detail_fail(&d, err);
 	}
 	if (s->inotify_fd >= 0)
 		epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->inotify_fd, NULL);
@@ -316,7 +303,7 @@ static int attach(struct shoal_sub *s)
 			    s->mask, NULL, s->eventfd, s->epfd, s->strategy);
 	join_line(s);
 	s->waiter.priv_sleeps_word = (void *)&s->line->sleeps;
-	s->pid_checked_sleeps = 0;
+	s->ow.sleeps = 0;
 	s->epoch = info.epoch;
 	if (s->ever_attached)
 		s->reattached++;
@@ -369,7 +356,7 @@ static int watch_registry(struct shoal_sub *s)
 		close(s->inotify_fd);
 	s->inotify_fd = fd;
 	s->watching_parent = parent_too;
-	return s->svc ? 0 : epoll_add(s->epfd, fd);
+	return s->svc ? 0 : shoal__epoll_add(s->epfd, fd, (uint64_t)fd, "sub");
 }
 
 /*
@@ -429,27 +416,30 @@ int shoal_sub_open(const char *name, const struct shoal_sub_options *opts,
 	s->type.size = opts->type_size;
 	s->type.align = opts->type_align;
 	s->inotify_fd = s->lock_fd = s->eventfd = s->pidfd = -1;
-	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	s->ow.every = PID_CHECK_EVERY;
+	s->epfd = shoal__epoll_new("sub");
 	if (s->epfd < 0) {
+		err = s->epfd;
 		free(s);
-		return shoal__fail(-errno, "sub: epoll_create1: %s",
-				   strerror(errno));
+		return err;
 	}
 	err = shoal__registry_use(opts->registry, &s->reg, &s->own_reg);
 	if (!err && (s->flags & SHOAL_SUB_REATTACH))
 		err = watch_registry(s);
 	if (!err) {
+		s->open_timeout_ns = opts->timeout_ns;
 		err = attach(s);
+		s->open_timeout_ns = 0; /* reattaching never waits */
 		/* With REATTACH, no publisher yet is fine: take() waits. */
 		if (err == -ENOENT && (s->flags & SHOAL_SUB_REATTACH))
 			err = 0;
 	}
 	if (err) {
-		char detail[256];
+		struct shoal__detail d;
 
-		snprintf(detail, sizeof(detail), "%s", shoal_last_error());
+		shoal__detail_save(&d);
 		shoal_sub_close(s);
-		return shoal__fail(err, "%s", detail);
+		return shoal__detail_fail(&d, err);
 	}
 	*out = s;
 	return 0;
@@ -502,19 +492,8 @@ static struct shoal__pubsub_slot *cur_slot(const struct shoal_sub *s,
  * on), so polling costs no system call. */
 static int publisher_gone(struct shoal_sub *s, int force)
 {
-	if (s->gone)
-		return 1;
-	if (atomic_load_explicit(&s->g.hdr->closed, memory_order_acquire))
-		return s->gone = 1;
-	if (force || s->check_pid ||
-	    s->waiter.priv_sleeps != s->pid_checked_sleeps ||
-	    ++s->idle_calls % PID_CHECK_EVERY == 0) {
-		s->check_pid = 0;
-		s->pid_checked_sleeps = s->waiter.priv_sleeps;
-		if (!shoal_service_alive(s->svc))
-			return s->gone = 1;
-	}
-	return 0;
+	return shoal__owner_gone(&s->ow, &s->g.hdr->closed, s->svc,
+				 s->waiter.priv_sleeps, force);
 }
 
 static int sub_ready(void *arg)
@@ -797,7 +776,7 @@ void shoal_sub_disarm(struct shoal_sub *s)
 	if (s->svc) {
 		shoal_waiter_disarm(&s->waiter);
 		/* The poll may have ended on the publisher's pidfd. */
-		s->check_pid = 1;
+		s->ow.check_pid = 1;
 	}
 	if (s->inotify_fd >= 0)
 		while (read(s->inotify_fd, buf, sizeof(buf)) > 0)
@@ -806,7 +785,7 @@ void shoal_sub_disarm(struct shoal_sub *s)
 
 int shoal_sub_connected(const struct shoal_sub *s)
 {
-	return s->svc && !s->gone;
+	return s->svc && !s->ow.gone;
 }
 
 uint64_t shoal_sub_epoch(const struct shoal_sub *s)

@@ -39,135 +39,18 @@
 #include "shoal/segment.h"
 #include "arch/arch.h"
 #include "arch/error.h"
-#include "segment/fdcheck.h"
-#include "service/line_lock.h"
 #include "notify/notify_internal.h"
 #include "patterns/queue_layout.h"
 #include "registry/registry_internal.h"
-#include "service/type_check.h"
+#include "service/service.h"
+#include "service/wake.h"
 
-#define DEFAULT_CAPACITY 1024
-#define DEFAULT_MAX_MESSAGE 1024
-#define DEFAULT_PARTICIPANTS 64
 /* A position held this long by one claimant is worth a liveness check. */
 #define STUCK_NS 1000000
 /* The longest a waiter sleeps before looking at the ring again. */
 #define WAIT_SLICE_NS 50000000
-#define TOKEN_INDEX_BITS 10
-#define TOKEN_GEN_MASK 0xfffu
 
-struct shoal_queue {
-	char name[SHOAL_SERVICE_NAME_MAX + 1];
-	struct shoal_registry *reg;
-	int own_reg;
-	struct shoal_entry *entry; /* creator */
-	struct shoal_service *svc; /* opener */
-	struct shoal_segment *seg;
-	struct shoal__queue_header *hdr;
-	int32_t *fd_table;
-	struct shoal__queue_line *lines;
-	struct shoal__queue_line *line; /* ours */
-
-	struct shoal_mpmc mpmc;
-	struct shoal_spsc_producer sp;
-	struct shoal_spsc_consumer sc;
-	void *ring;
-	uint64_t ring_size;
-	int spsc;
-
-	uint32_t capacity, max_message, max_parts, bitmap_words;
-	uint32_t role, index, token;
-	int lock_fd;
-	int eventfd; /* our line's */
-	int epfd;    /* what a sleep polls: eventfd (+ the creator's pidfd) */
-	int pidfd;   /* opener: the creator's; -1 for the creator */
-	int *fds;    /* creator: every line's eventfd; opener: taken lazily */
-	struct shoal_waiter pop_waiter, push_waiter;
-
-	int loaned, held, gone;
-	uint64_t stuck_pos;
-	int64_t stuck_since;
-	uint64_t checked_sleeps;
-	enum shoal_wait_strategy strategy; /* for both waiters */
-	uint64_t pushed, popped, wakeups, recovered;
-};
-
-void shoal_queue_options_init(struct shoal_queue_options *opts)
-{
-	memset(opts, 0, sizeof(*opts));
-	opts->capacity = DEFAULT_CAPACITY;
-	opts->max_message = DEFAULT_MAX_MESSAGE;
-	opts->max_participants = DEFAULT_PARTICIPANTS;
-	opts->access = SHOAL_ACCESS_OWNER;
-	opts->role = SHOAL_QUEUE_BOTH;
-	opts->strategy = SHOAL_WAIT_ADAPTIVE;
-}
-
-static int check_role(const struct shoal_queue_options *o, int spsc)
-{
-	if (!o->role || (o->role & ~(uint32_t)SHOAL_QUEUE_BOTH))
-		return shoal__fail(-EINVAL, "queue: unknown role 0x%x",
-				   o->role);
-	if (spsc && o->role == SHOAL_QUEUE_BOTH)
-		return shoal__fail(-EINVAL,
-				   "queue: an SPSC queue's handle is either "
-				   "the producer or the consumer");
-	if (o->strategy < SHOAL_WAIT_BUSY_SPIN ||
-	    o->strategy > SHOAL_WAIT_BLOCK)
-		return shoal__fail(-EINVAL, "queue: unknown strategy %d",
-				   (int)o->strategy);
-	if (o->flags & ~(uint32_t)SHOAL_QUEUE_SPSC)
-		return shoal__fail(-EINVAL, "queue: unknown flags 0x%x",
-				   o->flags);
-	return 0;
-}
-
-static int check_create_options(const struct shoal_queue_options *o)
-{
-	int spsc = !!(o->flags & SHOAL_QUEUE_SPSC);
-
-	if (!shoal__is_pow2(o->capacity) || o->capacity < 2 ||
-	    o->capacity > SHOAL_QUEUE_CAPACITY_MAX)
-		return shoal__fail(-EINVAL,
-				   "queue: capacity %u is not a power of two "
-				   "in 2..%u",
-				   o->capacity, SHOAL_QUEUE_CAPACITY_MAX);
-	if (!o->max_message || o->max_message > SHOAL_QUEUE_MESSAGE_MAX)
-		return shoal__fail(-EINVAL,
-				   "queue: max_message %u not in 1..%u",
-				   o->max_message, SHOAL_QUEUE_MESSAGE_MAX);
-	if (!spsc && (!o->max_participants ||
-		      o->max_participants > SHOAL_QUEUE_PARTICIPANTS_MAX))
-		return shoal__fail(-EINVAL,
-				   "queue: max_participants %u not in 1..%u",
-				   o->max_participants,
-				   SHOAL_QUEUE_PARTICIPANTS_MAX);
-	return check_role(o, spsc);
-}
-
-static void *fd_table_of(struct shoal__queue_header *h)
-{
-	return h + 1;
-}
-
-static struct shoal__queue_line *lines_of(struct shoal__queue_header *h,
-					  uint32_t max)
-{
-	return (struct shoal__queue_line *)((uint8_t *)(h + 1) +
-					    shoal__queue_fd_table_bytes(max));
-}
-
-/* Points the handle at the header and ring objects of q->seg. */
-static void locate(struct shoal_queue *q, void *hdr, void *ring,
-		   uint64_t ring_size)
-{
-	q->hdr = hdr;
-	q->fd_table = fd_table_of(q->hdr);
-	q->lines = lines_of(q->hdr, q->max_parts);
-	q->ring = ring;
-	q->ring_size = ring_size;
-	q->bitmap_words = (q->max_parts + 31) / 32;
-}
+#include "patterns/queue_internal.h"
 
 /*
  * Liveness of the handle that recorded @token in a claim word: gone for
@@ -197,394 +80,26 @@ static int token_alive(uint32_t token, void *ctx)
 	return shoal__line_locked(q->lock_fd, idx);
 }
 
-static int epoll_add(int epfd, int fd)
-{
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
-
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-		return shoal__fail(-errno, "queue: epoll_ctl: %s",
-				   strerror(errno));
-	return 0;
-}
-
-/* Attaches the ring handle(s) our role needs. */
-static int attach_ring(struct shoal_queue *q)
-{
-	int err = 0;
-
-	if (!q->spsc)
-		return shoal_mpmc_init(&q->mpmc, q->ring, q->ring_size,
-				       q->token);
-	if (q->role & SHOAL_QUEUE_PRODUCER)
-		err = shoal_spsc_producer_init(&q->sp, q->ring, q->ring_size);
-	if (!err && (q->role & SHOAL_QUEUE_CONSUMER))
-		err = shoal_spsc_consumer_init(&q->sc, q->ring, q->ring_size);
-	return err;
-}
-
-/* Takes a line (SPSC: the role's own), our eventfd, and the ring. */
-static int join(struct shoal_queue *q, int memfd)
-{
-	uint32_t first = 0, count = q->max_parts, gen;
-	int idx, err;
-
-	if (q->spsc) {
-		first = q->role == SHOAL_QUEUE_PRODUCER ? 0 : 1;
-		count = 1;
-	}
-	q->lock_fd = shoal__line_lock_open(memfd, "queue");
-	if (q->lock_fd < 0)
-		return q->lock_fd;
-	idx = shoal__line_claim(q->lock_fd, first, count);
-	if (idx < 0)
-		return q->spsc ? shoal__fail(-EBUSY,
-					     "queue: '%s' already has its %s",
-					     q->name,
-					     first ? "consumer" : "producer") :
-				 shoal__fail(-EBUSY,
-					     "queue: '%s' has its limit of %u "
-					     "participants already",
-					     q->name, q->max_parts);
-	q->index = (uint32_t)idx;
-	q->line = &q->lines[q->index];
-	/* Acq_rel: pairs with the acquire load in token_alive(); the new
-	 * generation is in place before our token reaches any claim word
-	 * (the ring's release stores of those words come later). */
-	gen = atomic_fetch_add_explicit(&q->line->generation, 1,
-					memory_order_acq_rel) +
-	      1;
-	q->token = (q->index + 1) | (gen & TOKEN_GEN_MASK) << TOKEN_INDEX_BITS;
-	if (q->svc) {
-		int32_t owner_fd = SHOAL__READ_ONCE(q->fd_table[q->index]);
-
-		err = shoal__service_take_extra_fd(q->svc, q->index, owner_fd,
-						   &q->fds[q->index]);
-		if (err)
-			return err;
-		if (shoal__fd_is_eventfd(q->fds[q->index]) != 1)
-			return shoal__fail(-EBADMSG,
-					   "queue: wake-up fd %u is not an "
-					   "eventfd",
-					   q->index);
-	}
-	q->eventfd = q->fds[q->index];
-	err = attach_ring(q);
-	if (err)
-		return err;
-	err = epoll_add(q->epfd, q->eventfd);
-	if (!err && q->pidfd >= 0)
-		err = epoll_add(q->epfd, q->pidfd);
-	if (err)
-		return err;
-	shoal__waiter_setup(&q->pop_waiter,
-			    &q->hdr->consumers_asleep[q->index / 32],
-			    1u << (q->index % 32), NULL, q->eventfd, q->epfd,
-			    q->strategy);
-	shoal__waiter_setup(&q->push_waiter,
-			    &q->hdr->producers_asleep[q->index / 32],
-			    1u << (q->index % 32), NULL, q->eventfd, q->epfd,
-			    q->strategy);
-	atomic_store_explicit(&q->line->pushed, 0, memory_order_relaxed);
-	atomic_store_explicit(&q->line->popped, 0, memory_order_relaxed);
-	atomic_store_explicit(&q->line->sleeps, 0, memory_order_relaxed);
-	atomic_store_explicit(&q->line->wakeups, 0, memory_order_relaxed);
-	atomic_store_explicit(&q->line->recovered, 0, memory_order_relaxed);
-	q->line->role = q->role;
-	q->line->pid = (int32_t)getpid();
-	/* Release: the fields above are written before the line reads as
-	 * ACTIVE. Its only reader, shared_stats(), loads it relaxed to count
-	 * participants, so nothing pairs with this yet. */
-	atomic_store_explicit(&q->line->state, SHOAL__QUEUE_LINE_ACTIVE,
-			      memory_order_release);
-	return 0;
-}
-
-static struct shoal_queue *alloc_handle(const char *name,
-					const struct shoal_queue_options *o)
-{
-	struct shoal_queue *q = calloc(1, sizeof(*q));
-
-	if (!q)
-		return NULL;
-	snprintf(q->name, sizeof(q->name), "%s", name);
-	q->lock_fd = q->eventfd = q->epfd = q->pidfd = -1;
-	q->role = o->role;
-	q->strategy = o->strategy;
-	return q;
-}
-
-static int alloc_fds(struct shoal_queue *q, int create)
-{
-	q->fds = malloc(sizeof(int) * q->max_parts);
-	if (!q->fds)
-		return shoal__fail(-ENOMEM, "queue: out of memory");
-	for (uint32_t i = 0; i < q->max_parts; i++)
-		q->fds[i] = -1;
-	for (uint32_t i = 0; create && i < q->max_parts; i++) {
-		q->fds[i] = shoal_eventfd_create();
-		if (q->fds[i] < 0)
-			return q->fds[i];
-	}
-	q->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (q->epfd < 0)
-		return shoal__fail(-errno, "queue: epoll_create1: %s",
-				   strerror(errno));
-	return 0;
-}
-
-static int create_segment(struct shoal_queue *q, const char *name,
-			  uint32_t flags)
-{
-	struct shoal_segment_options so;
-	uint64_t ring_bytes =
-		q->spsc ? shoal_spsc_region_size(q->capacity, q->max_message) :
-			  shoal_mpmc_region_size(q->capacity, q->max_message);
-	struct shoal_object_spec objs[2] = {
-		{ SHOAL__QUEUE_HEADER_OBJECT, SHOAL_OBJECT_QUEUE_HEADER, 64,
-		  shoal__queue_header_bytes(q->max_parts) },
-		{ SHOAL__QUEUE_RING_OBJECT,
-		  q->spsc ? SHOAL_OBJECT_SPSC_RING : SHOAL_OBJECT_MPMC_RING, 64,
-		  ring_bytes },
-	};
-	struct shoal__queue_header *h;
-	void *hdr, *ring;
-	int err;
-
-	if (!ring_bytes || ring_bytes > SHOAL_SEGMENT_SIZE_MAX / 2)
-		return shoal__fail(-E2BIG,
-				   "queue: %u cells of %u bytes is too large",
-				   q->capacity, q->max_message);
-	shoal_segment_options_init(&so);
-	so.debug_name = name;
-	err = shoal_segment_create(objs, 2, &so, &q->seg);
-	if (err)
-		return err;
-	shoal_segment_find(q->seg, SHOAL__QUEUE_HEADER_OBJECT, 0, &hdr, NULL);
-	shoal_segment_find(q->seg, SHOAL__QUEUE_RING_OBJECT, 0, &ring, NULL);
-	locate(q, hdr, ring, ring_bytes);
-	h = q->hdr;
-	h->magic = SHOAL__QUEUE_MAGIC;
-	h->version = SHOAL__QUEUE_VERSION;
-	h->flags = flags & SHOAL_QUEUE_SPSC;
-	h->capacity = q->capacity;
-	h->max_message = q->max_message;
-	h->max_participants = q->max_parts;
-	for (uint32_t i = 0; i < q->max_parts; i++)
-		q->fd_table[i] = q->fds[i];
-	err = q->spsc ? shoal_spsc_format(ring, ring_bytes, q->capacity,
-					  q->max_message, 0) :
-			shoal_mpmc_format(ring, ring_bytes, q->capacity,
-					  q->max_message, 0);
-	if (!err)
-		err = shoal_segment_ready(q->seg);
-	return err;
-}
-
-static int announce(struct shoal_queue *q, const char *name,
-		    const struct shoal_queue_options *o)
-{
-	struct shoal_service_spec spec;
-
-	memset(&spec, 0, sizeof(spec));
-	spec.name = name;
-	spec.pattern = SHOAL_PATTERN_QUEUE;
-	spec.access = o->access;
-	spec.memfd = shoal_segment_fd(q->seg);
-	spec.type_name = o->type_name;
-	spec.type_size = o->type_size;
-	spec.type_align = o->type_align;
-	spec.flags = SHOAL_PUBLISH_SERVER_THREAD;
-	/* Borrowed by the entry until shoal_queue_close(). */
-	spec.extra_fd_count = q->max_parts;
-	spec.extra_fds = q->fds;
-	return shoal_registry_publish(q->reg, &spec, &q->entry);
-}
-
-/* Fails @err keeping the cause's message through the clean-up. */
-static int fail_closing(struct shoal_queue *q, int err)
-{
-	char detail[256];
-
-	snprintf(detail, sizeof(detail), "%s", shoal_last_error());
-	shoal_queue_close(q);
-	return shoal__fail(err, "%s", detail);
-}
-
-int shoal_queue_create(const char *name, const struct shoal_queue_options *opts,
-		       struct shoal_queue **out)
-{
-	struct shoal_queue_options defaults;
-	struct shoal_queue *q;
-	int err;
-
-	if (!name || !out)
-		return shoal__fail(-EINVAL, "queue_create: NULL argument");
-	if (!opts) {
-		shoal_queue_options_init(&defaults);
-		opts = &defaults;
-	}
-	err = check_create_options(opts);
-	if (err)
-		return err;
-	q = alloc_handle(name, opts);
-	if (!q)
-		return shoal__fail(-ENOMEM, "queue: out of memory");
-	q->spsc = !!(opts->flags & SHOAL_QUEUE_SPSC);
-	q->capacity = opts->capacity;
-	q->max_message = opts->max_message;
-	q->max_parts = q->spsc ? 2 : opts->max_participants;
-	err = shoal__registry_use(opts->registry, &q->reg, &q->own_reg);
-	if (!err)
-		err = alloc_fds(q, 1);
-	if (!err)
-		err = create_segment(q, name, opts->flags);
-	if (!err)
-		err = join(q, shoal_segment_fd(q->seg));
-	if (!err)
-		err = announce(q, name, opts);
-	if (err)
-		return fail_closing(q, err);
-	*out = q;
-	return 0;
-}
-
-/* Checks the creator's header and ring objects; fills the geometry. */
-static int map_peer(struct shoal_queue *q)
-{
-	struct shoal_segment *seg = shoal_service_segment(q->svc);
-	struct shoal_object_info hi, ri;
-	struct shoal__queue_header *h;
-	void *hdr, *ring;
-	uint32_t flags, maxp;
-	int err;
-
-	err = shoal_segment_find(seg, SHOAL__QUEUE_HEADER_OBJECT,
-				 SHOAL_OBJECT_QUEUE_HEADER, &hdr, &hi);
-	if (!err)
-		err = shoal_segment_find(seg, SHOAL__QUEUE_RING_OBJECT, 0,
-					 &ring, &ri);
-	if (err)
-		return shoal__fail(-EBADMSG, "queue: '%s' has no queue objects",
-				   q->name);
-	h = hdr;
-	if ((uintptr_t)hdr % SHOAL__CACHE_LINE || hi.size < sizeof(*h) ||
-	    h->magic != SHOAL__QUEUE_MAGIC)
-		return shoal__fail(-EBADMSG, "queue: '%s': corrupt header",
-				   q->name);
-	if (h->version != SHOAL__QUEUE_VERSION)
-		return shoal__fail(-EPROTO,
-				   "queue: '%s' has format version %u, this "
-				   "library reads %u",
-				   q->name, h->version, SHOAL__QUEUE_VERSION);
-	/* Each field once, into the handle; the ring code checks the rest. */
-	flags = h->flags;
-	maxp = h->max_participants;
-	q->capacity = h->capacity;
-	q->max_message = h->max_message;
-	q->spsc = flags == SHOAL_QUEUE_SPSC;
-	if ((flags & ~(uint32_t)SHOAL_QUEUE_SPSC) || !maxp ||
-	    maxp > SHOAL_QUEUE_PARTICIPANTS_MAX || (q->spsc && maxp != 2) ||
-	    hi.size < shoal__queue_header_bytes(maxp) ||
-	    ri.kind !=
-		    (q->spsc ? SHOAL_OBJECT_SPSC_RING : SHOAL_OBJECT_MPMC_RING))
-		return shoal__fail(-EBADMSG,
-				   "queue: '%s': corrupt configuration",
-				   q->name);
-	q->max_parts = maxp;
-	q->seg = seg;
-	locate(q, hdr, ring, ri.size);
-	return 0;
-}
-
-/*
- * The writable open of @name failed with @err. A service of another
- * pattern may refuse to be mapped writable (pub/sub seals its segments)
- * before its pattern can be looked at: ask again read-only, so that the
- * caller learns -EPROTO rather than a mapping error. Else @err stays,
- * with its detail.
- */
-static int not_a_queue(struct shoal_registry *reg, const char *name, int err)
-{
-	struct shoal_service_info info;
-	struct shoal_service *svc;
-	char detail[256];
-
-	snprintf(detail, sizeof(detail), "%s", shoal_last_error());
-	if (shoal_registry_open(reg, name, SHOAL_OPEN_READ_ONLY, &svc) == 0) {
-		shoal_service_get_info(svc, &info);
-		shoal_service_close(svc);
-		if (info.pattern != SHOAL_PATTERN_QUEUE)
-			return shoal__fail(-EPROTO,
-					   "queue: '%s' is not a queue", name);
-	}
-	return shoal__fail(err, "%s", detail);
-}
-
-int shoal_queue_open(const char *name, const struct shoal_queue_options *opts,
-		     struct shoal_queue **out)
-{
-	struct shoal_queue_options defaults;
-	struct shoal_service_info info;
-	struct shoal__type want;
-	struct shoal_queue *q;
-	int err;
-
-	if (!name || !out)
-		return shoal__fail(-EINVAL, "queue_open: NULL argument");
-	if (!opts) {
-		shoal_queue_options_init(&defaults);
-		opts = &defaults;
-	}
-	q = alloc_handle(name, opts);
-	if (!q)
-		return shoal__fail(-ENOMEM, "queue: out of memory");
-	err = shoal__registry_use(opts->registry, &q->reg, &q->own_reg);
-	if (!err) {
-		err = shoal_registry_open(q->reg, name, 0, &q->svc);
-		if (err && err != -ENOENT)
-			err = not_a_queue(q->reg, name, err);
-	}
-	if (err)
-		return fail_closing(q, err);
-	shoal_service_get_info(q->svc, &info);
-	want.name = opts->type_name;
-	want.size = opts->type_size;
-	want.align = opts->type_align;
-	if (info.pattern != SHOAL_PATTERN_QUEUE)
-		err = shoal__fail(-EPROTO, "queue: '%s' is not a queue", name);
-	if (!err)
-		err = shoal__type_check("queue", &want, &info);
-	if (!err)
-		err = map_peer(q);
-	if (!err)
-		err = check_role(opts, q->spsc);
-	if (!err)
-		err = alloc_fds(q, 0);
-	if (!err) {
-		q->pidfd = shoal_service_pidfd(q->svc);
-		err = join(q, shoal_segment_fd(q->seg));
-	}
-	if (err)
-		return fail_closing(q, err);
-	*out = q;
-	return 0;
-}
-
 /* The eventfd of line @j, taken from the creator on first use. */
 static int line_fd(struct shoal_queue *q, uint32_t j)
 {
 	int32_t owner_fd;
+	int fd = -1;
 
 	if (q->fds[j] >= 0 || !q->svc)
 		return q->fds[j];
 	owner_fd = SHOAL__READ_ONCE(q->fd_table[j]);
-	if (shoal__service_take_extra_fd(q->svc, j, owner_fd, &q->fds[j]))
+	if (shoal__peer_wake_fd(q->svc, "queue", j, owner_fd, j, &fd)) {
+		if (fd >= 0)
+			close(fd);
 		return -1;
-	if (shoal__fd_is_eventfd(q->fds[j]) != 1) {
-		close(q->fds[j]);
-		q->fds[j] = -1;
 	}
-	return q->fds[j];
+	return q->fds[j] = fd;
+}
+
+static int line_fd_of(void *user_data, uint32_t j)
+{
+	return line_fd(user_data, j);
 }
 
 /*
@@ -593,56 +108,26 @@ static int line_fd(struct shoal_queue *q, uint32_t j)
  */
 static void wake_one(struct shoal_queue *q, _Atomic uint32_t *bitmap)
 {
-	/* The notify fence: pairs with the sleeper's fence between setting
-	 * its bit and retrying (shoal_waiter_arm): it sees our message or we
-	 * its bit. */
-	shoal__notify_fence();
-	for (uint32_t w = 0; w < q->bitmap_words; w++) {
-		uint32_t v =
-			atomic_load_explicit(&bitmap[w], memory_order_relaxed);
-
-		while (v) {
-			uint32_t j = w * 32 + (uint32_t)__builtin_ctz(v);
-			uint32_t bit = 1u << __builtin_ctz(v);
-			int fd;
-
-			v &= v - 1;
-			if (!shoal__notify_take(&bitmap[w], bit))
-				continue; /* someone else took it */
-			if (j >= q->max_parts)
-				continue; /* untrusted bit past the limit */
-			fd = line_fd(q, j);
-			if (fd >= 0 && !shoal__eventfd_wake(fd))
-				q->wakeups++;
-			else /* the next wake tries again */
-				shoal__notify_give_back(&bitmap[w], bit);
-			return;
-		}
-	}
+	if (shoal__wake_one(bitmap, q->bitmap_words, q->max_parts, line_fd_of,
+			    q))
+		q->wakeups++;
 }
 
 /* Is the creator gone? Polls its pidfd only after a sleep, since a death
  * wakes sleepers (the pidfd is in the epoll set) and a spinner will sleep. */
 static int creator_gone(struct shoal_queue *q, struct shoal_waiter *w)
 {
-	struct pollfd pfd = { .fd = q->pidfd, .events = POLLIN };
-
 	if (q->gone)
 		return 1;
-	/* Acquire: pairs with the release store of closed in withdraw() or
-	 * below (by whoever saw the creator die first). */
-	if (atomic_load_explicit(&q->hdr->closed, memory_order_acquire))
-		return q->gone = 1;
-	if (q->pidfd < 0 || !shoal__waiter_slept(w, &q->checked_sleeps))
+	if (!shoal__owner_gone(&q->ow, &q->hdr->closed, q->svc,
+			       shoal__waiter_sleeps(w), 0))
 		return 0;
-	if (poll(&pfd, 1, 0) == 1) {
-		q->gone = 1;
-		/* Tell everyone: pushers that never sleep would not see the
-		 * pidfd, but they read this flag. Release: pairs with the
-		 * acquire load above, in the other participants. */
+	/* Tell everyone of a death: pushers that never sleep would not see
+	 * the pidfd, but they read this flag. Release: pairs with the
+	 * acquire load in shoal__owner_gone(). */
+	if (!atomic_load_explicit(&q->hdr->closed, memory_order_relaxed))
 		atomic_store_explicit(&q->hdr->closed, 1, memory_order_release);
-	}
-	return q->gone;
+	return q->gone = 1;
 }
 
 /* The ring sits at @pos: after STUCK_NS there, ask who holds it. */
@@ -1056,146 +541,4 @@ void shoal_queue_disarm(struct shoal_queue *q)
 	/* Both: only one was armed, and clearing a clear bit is harmless. */
 	shoal_waiter_disarm(&q->pop_waiter);
 	shoal_waiter_disarm(&q->push_waiter);
-}
-
-static void ring_stats(const struct shoal_queue *q,
-		       struct shoal_queue_stats *st)
-{
-	if (q->spsc) {
-		const struct shoal__spsc_ring *r = q->ring;
-
-		st->enqueued =
-			atomic_load_explicit(&r->head, memory_order_relaxed);
-		st->dequeued =
-			atomic_load_explicit(&r->tail, memory_order_relaxed);
-		return;
-	}
-	{
-		struct shoal_mpmc_stats ms;
-
-		shoal_mpmc_get_stats(&q->mpmc, &ms);
-		st->enqueued = ms.enqueued;
-		st->dequeued = ms.dequeued;
-		st->skipped = ms.skipped;
-		st->abandoned = ms.abandoned;
-	}
-}
-
-static void shared_stats(const struct shoal_queue *q,
-			 struct shoal_queue_stats *st)
-{
-	memset(st, 0, sizeof(*st));
-	ring_stats(q, st);
-	st->capacity = q->capacity;
-	st->max_message = q->max_message;
-	st->max_participants = q->max_parts;
-	st->spsc = (uint32_t)q->spsc;
-	for (uint32_t i = 0; i < q->max_parts; i++)
-		if (atomic_load_explicit(&q->lines[i].state,
-					 memory_order_relaxed) ==
-		    SHOAL__QUEUE_LINE_ACTIVE)
-			st->participants++;
-}
-
-void shoal_queue_get_stats(const struct shoal_queue *q,
-			   struct shoal_queue_stats *st)
-{
-	shared_stats(q, st);
-	st->pushed = q->pushed;
-	st->popped = q->popped;
-	st->sleeps = shoal__waiter_sleeps(&q->pop_waiter) +
-		     shoal__waiter_sleeps(&q->push_waiter);
-	st->wakeups = q->wakeups;
-	st->recovered = q->recovered;
-}
-
-int shoal_queue_inspect(struct shoal_registry *reg, const char *name,
-			struct shoal_queue_stats *st)
-{
-	struct shoal_queue q;
-	int err;
-
-	if (!name || !st)
-		return shoal__fail(-EINVAL, "queue_inspect: NULL argument");
-	memset(&q, 0, sizeof(q));
-	snprintf(q.name, sizeof(q.name), "%s", name);
-	err = shoal__registry_use(reg, &q.reg, &q.own_reg);
-	if (!err)
-		err = shoal_registry_open(q.reg, name, SHOAL_OPEN_READ_ONLY,
-					  &q.svc);
-	if (!err) {
-		struct shoal_service_info info;
-
-		shoal_service_get_info(q.svc, &info);
-		if (info.pattern != SHOAL_PATTERN_QUEUE)
-			err = shoal__fail(-EPROTO, "queue: '%s' is not a queue",
-					  name);
-	}
-	if (!err)
-		err = map_peer(&q);
-	/* Any valid token: the handle only reads. */
-	if (!err && !q.spsc)
-		err = shoal_mpmc_init(&q.mpmc, q.ring, q.ring_size, 1);
-	if (!err)
-		shared_stats(&q, st);
-	shoal_service_close(q.svc);
-	if (q.own_reg)
-		shoal_registry_destroy(q.reg);
-	return err;
-}
-
-/* Leaves our line: nothing held, bits cleared, state free, lock dropped. */
-static void leave(struct shoal_queue *q)
-{
-	if (!q->line)
-		return;
-	if (q->loaned)
-		shoal_queue_abort(q);
-	if (q->held)
-		shoal_queue_release(q);
-	atomic_fetch_and_explicit(&q->hdr->consumers_asleep[q->index / 32],
-				  ~(1u << (q->index % 32)),
-				  memory_order_relaxed);
-	atomic_fetch_and_explicit(&q->hdr->producers_asleep[q->index / 32],
-				  ~(1u << (q->index % 32)),
-				  memory_order_relaxed);
-	/* Release: as in join(); read relaxed by shared_stats() only. */
-	atomic_store_explicit(&q->line->state, SHOAL__QUEUE_LINE_FREE,
-			      memory_order_release);
-	q->line = NULL;
-}
-
-/* The creator's last act: tell everyone, and wake every sleeper. */
-static void withdraw(struct shoal_queue *q)
-{
-	/* Release: pairs with the acquire load in creator_gone(). */
-	atomic_store_explicit(&q->hdr->closed, 1, memory_order_release);
-	shoal__notify_all(q->fds, q->max_parts);
-}
-
-void shoal_queue_close(struct shoal_queue *q)
-{
-	if (!q)
-		return;
-	leave(q);
-	/* Withdraw the name before waking anyone, so nobody rejoins. */
-	shoal_entry_destroy(q->entry);
-	if (q->entry && q->hdr)
-		withdraw(q);
-	if (q->lock_fd >= 0)
-		close(q->lock_fd); /* drops the line's lock */
-	for (uint32_t i = 0; q->fds && i < q->max_parts; i++)
-		if (q->fds[i] >= 0)
-			close(q->fds[i]);
-	free(q->fds);
-	if (q->epfd >= 0)
-		close(q->epfd);
-	if (q->entry)
-		shoal_segment_destroy(q->seg);
-	else if (!q->svc)
-		shoal_segment_destroy(q->seg); /* a creation that failed */
-	shoal_service_close(q->svc);
-	if (q->own_reg)
-		shoal_registry_destroy(q->reg);
-	free(q);
 }

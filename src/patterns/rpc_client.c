@@ -17,11 +17,10 @@
 #include "shoal/rpc.h"
 #include "arch/arch.h"
 #include "arch/error.h"
-#include "segment/fdcheck.h"
 #include "notify/notify_internal.h"
 #include "registry/registry_internal.h"
 #include "patterns/rpc_internal.h"
-#include "service/type_check.h"
+#include "service/service.h"
 
 /* Readiness checks or empty takes between looks at the server's pidfd. */
 #define PID_CHECK_EVERY 4096
@@ -55,10 +54,7 @@ struct shoal_client {
 	uint32_t loan_size;
 	struct shoal__rpc_msg *loan_msg;
 	int held;
-	int gone;
-	int check_pid;
-	uint32_t idle_calls;
-	uint64_t pid_checked_sleeps;
+	struct shoal__owner_watch ow; /* the server died or withdrew */
 	uint64_t sent, received, discarded, wakeups;
 };
 
@@ -66,20 +62,6 @@ void shoal_client_options_init(struct shoal_client_options *opts)
 {
 	memset(opts, 0, sizeof(*opts));
 	opts->strategy = SHOAL_WAIT_ADAPTIVE;
-}
-
-/* Gives back a line we locked but may not use. */
-static void unlock_byte(int fd, uint32_t i)
-{
-	struct flock fl = {
-		.l_type = F_UNLCK,
-		.l_whence = SEEK_SET,
-		.l_start = (off_t)i,
-		.l_len = 1,
-	};
-
-	if (fcntl(fd, F_OFD_SETLK, &fl) < 0)
-		(void)0; /* cannot fail for a lock we hold */
 }
 
 /*
@@ -109,7 +91,7 @@ static int claim_line(struct shoal_client *c)
 						 memory_order_acquire) ==
 			    SHOAL__RPC_LINE_FREE)
 				return i;
-			unlock_byte(c->lock_fd, (uint32_t)i);
+			shoal__line_release(c->lock_fd, (uint32_t)i);
 			stale = 1;
 		}
 		if (!stale || shoal__now_ns() >= deadline)
@@ -123,16 +105,6 @@ static int claim_line(struct shoal_client *c)
 	return shoal__fail(-EBUSY,
 			   "client: '%s' has its limit of %u clients already",
 			   c->name, c->g.max_clients);
-}
-
-static int epoll_add(int epfd, int fd)
-{
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
-
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-		return shoal__fail(-errno, "client: epoll_ctl: %s",
-				   strerror(errno));
-	return 0;
 }
 
 /* Attaches our ring handles to line @i and checks them against the
@@ -185,21 +157,17 @@ static int join(struct shoal_client *c)
 	if (err)
 		return err;
 	owner_fd = SHOAL__READ_ONCE(rpc_wake_fd_table(c->g.hdr)[c->index]);
-	err = shoal__service_take_extra_fd(c->svc,
-					   SHOAL__RPC_EXTRA_WAKE_FD(c->index),
-					   owner_fd, &c->eventfd);
-	if (err)
-		return err;
-	if (shoal__fd_is_eventfd(c->eventfd) != 1)
-		return shoal__fail(-EBADMSG,
-				   "client: wake-up fd %u is not an eventfd",
-				   c->index);
-	c->pidfd = shoal_service_pidfd(c->svc);
-	err = epoll_add(c->epfd, c->eventfd);
+	err = shoal__peer_wake_fd(c->svc, "client",
+				  SHOAL__RPC_EXTRA_WAKE_FD(c->index), owner_fd,
+				  c->index, &c->eventfd);
 	if (!err)
-		err = epoll_add(c->epfd, c->pidfd);
+		err = shoal__epoll_add(c->epfd, c->eventfd,
+				       (uint64_t)c->eventfd, "client");
 	if (err)
 		return err;
+	c->pidfd = shoal__peer_watch_owner(c->svc, c->epfd, "client");
+	if (c->pidfd < 0)
+		return c->pidfd;
 	shoal__waiter_setup(&c->waiter, &l->wait.sleeping, 0, &l->wait.sleeps,
 			    c->eventfd, c->epfd, c->strategy);
 	l->pid = (int32_t)getpid();
@@ -226,8 +194,7 @@ int shoal_client_open(const char *name, const struct shoal_client_options *opts,
 		      struct shoal_client **out)
 {
 	struct shoal_client_options defaults;
-	struct shoal_service_info info;
-	uint32_t oflags = SHOAL_OPEN_READ_ONLY;
+	struct shoal__peer_spec spec;
 	struct shoal_client *c;
 	int err;
 
@@ -253,38 +220,42 @@ int shoal_client_open(const char *name, const struct shoal_client_options *opts,
 	c->type.size = opts->type_size;
 	c->type.align = opts->type_align;
 	c->strategy = opts->strategy ? opts->strategy : SHOAL_WAIT_ADAPTIVE;
+	c->ow.every = PID_CHECK_EVERY;
 	c->lock_fd = c->eventfd = c->pidfd = -1;
-	c->epfd = epoll_create1(EPOLL_CLOEXEC);
+	c->epfd = shoal__epoll_new("client");
 	if (c->epfd < 0) {
+		err = c->epfd;
 		free(c);
-		return shoal__fail(-errno, "client: epoll_create1: %s",
-				   strerror(errno));
+		return err;
 	}
+	spec = (struct shoal__peer_spec){
+		.who = "client",
+		.name = name,
+		.pattern = SHOAL_PATTERN_RPC,
+		.pattern_name = "request/response",
+		.oflags = SHOAL_OPEN_READ_ONLY,
+		.type = &c->type,
+		.timeout_ns = opts->timeout_ns,
+		.geometry = shoal__rpc_read_geometry,
+		.user_data = &c->g,
+		.header = SHOAL__RPC_HEADER_OBJECT,
+		.closed_offset = offsetof(struct shoal__rpc_header, closed),
+	};
 	if (opts->flags & SHOAL_CLIENT_NO_PIDFD_GETFD)
-		oflags |= SHOAL_OPEN_NO_PIDFD_GETFD;
+		spec.oflags |= SHOAL_OPEN_NO_PIDFD_GETFD;
 	err = shoal__registry_use(opts->registry, &c->reg, &c->own_reg);
 	if (!err)
-		err = shoal_registry_open(c->reg, name, oflags, &c->svc);
-	if (!err) {
-		shoal_service_get_info(c->svc, &info);
-		err = shoal__type_check("client", &c->type, &info);
-	}
+		err = shoal__peer_open(c->reg, &spec, &c->svc);
 	if (!err)
-		err = shoal__rpc_map(c->svc, &c->g, 0, &c->v);
-	/* Acquire: pairs with the server's release store of closed in
-	 * shoal_server_destroy(). */
-	if (!err &&
-	    atomic_load_explicit(&c->g.hdr->closed, memory_order_acquire))
-		err = shoal__fail(-ENOENT, "client: '%s' is being withdrawn",
-				  name);
+		err = shoal__rpc_map_clients(c->svc, &c->g, 0, &c->v);
 	if (!err)
 		err = join(c);
 	if (err) {
-		char detail[256];
+		struct shoal__detail d;
 
-		snprintf(detail, sizeof(detail), "%s", shoal_last_error());
+		shoal__detail_save(&d);
 		shoal_client_close(c);
-		return shoal__fail(err, "%s", detail);
+		return shoal__detail_fail(&d, err);
 	}
 	*out = c;
 	return 0;
@@ -296,7 +267,7 @@ void shoal_client_close(struct shoal_client *c)
 		return;
 	if (c->lock_fd >= 0)
 		close(c->lock_fd); /* drops the OFD lock: the line is dead */
-	if (c->line && !c->gone) {
+	if (c->line && !c->ow.gone) {
 		/* Ask the server to sweep now rather than at its next idle
 		 * slice. */
 		atomic_store_explicit(&c->v.lh->reap, 1, memory_order_relaxed);
@@ -316,20 +287,8 @@ void shoal_client_close(struct shoal_client *c)
  * PID_CHECK_EVERY calls, after a sleep, or when forced. */
 static int server_gone(struct shoal_client *c, int force)
 {
-	if (c->gone)
-		return 1;
-	/* Acquire: pairs with the release store in shoal_server_destroy(). */
-	if (atomic_load_explicit(&c->g.hdr->closed, memory_order_acquire))
-		return c->gone = 1;
-	if (force || c->check_pid ||
-	    shoal__waiter_slept(&c->waiter, &c->pid_checked_sleeps) ||
-	    ++c->idle_calls % PID_CHECK_EVERY == 0) {
-		c->check_pid = 0;
-		c->pid_checked_sleeps = shoal__waiter_sleeps(&c->waiter);
-		if (!shoal_service_alive(c->svc))
-			return c->gone = 1;
-	}
-	return 0;
+	return shoal__owner_gone(&c->ow, &c->g.hdr->closed, c->svc,
+				 shoal__waiter_sleeps(&c->waiter), force);
 }
 
 int shoal_client_loan(struct shoal_client *c, uint32_t size, void **ptr)
@@ -471,7 +430,7 @@ static int try_take(struct shoal_client *c, struct shoal_response *resp)
 	 * shoal_server_take()). A server death that woke us too leaves its
 	 * pidfd readable, so the next sleep ends at once and is looked
 	 * into. */
-	c->pid_checked_sleeps = shoal__waiter_sleeps(&c->waiter);
+	c->ow.sleeps = shoal__waiter_sleeps(&c->waiter);
 	resp->data = m + 1;
 	resp->len = len - SHOAL__RPC_MSG_HEADER;
 	resp->id = SHOAL__READ_ONCE(m->id);
@@ -586,7 +545,7 @@ void shoal_client_disarm(struct shoal_client *c)
 {
 	shoal_waiter_disarm(&c->waiter);
 	/* The poll may have ended on the server's pidfd. */
-	c->check_pid = 1;
+	c->ow.check_pid = 1;
 }
 
 int shoal_client_connected(struct shoal_client *c)

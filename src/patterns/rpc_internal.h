@@ -69,18 +69,20 @@ struct rpc_clients_view {
 };
 
 /*
- * Reads the configuration in server segment @seg once and checks it
- * against itself and the object sizes. 0, -EPROTO (another version),
+ * Reads the configuration in server segment @seg once into the struct
+ * rpc_geometry @g and checks it against itself and the object sizes: the
+ * service layer's geometry callback. 0, -EPROTO (another version),
  * -EBADMSG (inconsistent). Never reads outside the objects.
  */
-int shoal__rpc_read_geometry(struct shoal_segment *seg, struct rpc_geometry *g);
+int shoal__rpc_read_geometry(struct shoal_segment *seg, void *g);
 
 /*
- * Checks that @svc is a request/response service, reads its geometry and
- * takes and maps its client segment (read-write unless @read_only).
- * 0, -EPROTO, -EBADMSG, or what taking or opening the fd returns.
+ * Takes and maps the client segment of an opened request/response service
+ * whose geometry @g was read (read-write unless @read_only), checked
+ * against @g. 0, -EBADMSG, or what taking or opening the fd returns.
  */
-int shoal__rpc_map(struct shoal_service *svc, struct rpc_geometry *g,
-		   int read_only, struct rpc_clients_view *v);
+int shoal__rpc_map_clients(struct shoal_service *svc,
+			   const struct rpc_geometry *g, int read_only,
+			   struct rpc_clients_view *v);
 
 #endif

@@ -16,7 +16,7 @@
 #include "arch/arch.h"
 #include "shoal/rpc.h"
 #include "arch/error.h"
-#include "segment/fdcheck.h"
+#include "service/service.h"
 #include "registry/registry_internal.h"
 #include "patterns/rpc_internal.h"
 
@@ -43,28 +43,20 @@ static int check_geometry(const struct rpc_geometry *g, uint64_t hdr_size)
 	return 0;
 }
 
-int shoal__rpc_read_geometry(struct shoal_segment *seg, struct rpc_geometry *g)
+int shoal__rpc_read_geometry(struct shoal_segment *seg, void *user_data)
 {
-	struct shoal_object_info hi;
+	struct rpc_geometry *g = user_data;
 	struct shoal__rpc_header *h;
+	uint64_t hsize;
 	void *hp;
+	int err;
 
-	if (shoal_segment_find(seg, SHOAL__RPC_HEADER_OBJECT,
-			       SHOAL_OBJECT_RPC_HEADER, &hp, &hi))
-		return shoal__fail(-EBADMSG,
-				   "rpc: the service's segment lacks its "
-				   "header: %s",
-				   shoal_last_error());
-	if (hi.size < sizeof(*h) || hi.offset % SHOAL__CACHE_LINE)
-		return shoal__fail(-EBADMSG, "rpc: header object too small "
-					     "or not on a cache line");
+	err = shoal__peer_header(seg, "rpc", SHOAL__RPC_HEADER_OBJECT,
+				 SHOAL_OBJECT_RPC_HEADER, SHOAL__RPC_MAGIC,
+				 SHOAL__RPC_VERSION, sizeof(*h), &hp, &hsize);
+	if (err)
+		return err;
 	h = hp;
-	if (h->magic != SHOAL__RPC_MAGIC)
-		return shoal__fail(-EBADMSG, "rpc: bad header magic");
-	if (h->version != SHOAL__RPC_VERSION)
-		return shoal__fail(-EPROTO,
-				   "rpc: format version %u, expected %u",
-				   h->version, SHOAL__RPC_VERSION);
 	/* Read each value once; the server may be hostile. */
 	g->hdr = h;
 	g->max_clients = SHOAL__READ_ONCE(h->max_clients);
@@ -77,7 +69,7 @@ int shoal__rpc_read_geometry(struct shoal_segment *seg, struct rpc_geometry *g)
 	g->line_stride = SHOAL__READ_ONCE(h->line_stride);
 	g->clients_memfd = SHOAL__READ_ONCE(h->clients_memfd);
 	g->server_bytes = shoal_segment_size(seg);
-	if (check_geometry(g, hi.size))
+	if (check_geometry(g, hsize))
 		return shoal__fail(-EBADMSG,
 				   "rpc: inconsistent configuration (%u "
 				   "clients, request %u x %u, response %u x "
@@ -88,42 +80,34 @@ int shoal__rpc_read_geometry(struct shoal_segment *seg, struct rpc_geometry *g)
 	return 0;
 }
 
-static int open_clients(struct shoal_service *svc, const struct rpc_geometry *g,
-			int read_only, struct rpc_clients_view *v)
+int shoal__rpc_map_clients(struct shoal_service *svc,
+			   const struct rpc_geometry *g, int read_only,
+			   struct rpc_clients_view *v)
 {
-	struct shoal_object_info li, ri;
-	void *lp, *rp;
-	int fd, err;
-
-	err = shoal__service_take_extra_fd(svc, SHOAL__RPC_EXTRA_CLIENTS_MEMFD,
-					   g->clients_memfd, &fd);
-	if (err)
-		return err;
-	if (shoal__fd_is_memfd(fd) != 1) {
-		close(fd);
-		return shoal__fail(-EBADMSG,
-				   "rpc: client segment is not a memfd");
-	}
-	err = shoal_segment_open(
-		fd, read_only ? SHOAL_SEGMENT_OPEN_READ_ONLY : 0, &v->seg);
-	close(fd);
-	if (err)
-		return err;
-	err = shoal_segment_find(v->seg, SHOAL__RPC_LINES_OBJECT,
-				 SHOAL_OBJECT_RPC_HEADER, &lp, &li);
-	if (!err)
-		err = shoal_segment_find(v->seg, SHOAL__RPC_RINGS_OBJECT,
-					 SHOAL_OBJECT_RPC_RINGS, &rp, &ri);
 	/* Sizes come from the segment layer's validated table and the limits
 	 * from the server's read-only header, never from the client-written
 	 * lines object (any client can scribble on it). */
-	if (err || li.size < rpc_lines_bytes(g->max_clients) ||
-	    ri.size < g->line_stride * g->max_clients ||
-	    li.offset % SHOAL__CACHE_LINE || ri.offset % SHOAL__CACHE_LINE) {
+	struct shoal__lines_spec ls = {
+		.who = "rpc",
+		.index = SHOAL__RPC_EXTRA_CLIENTS_MEMFD,
+		.owner_fd = g->clients_memfd,
+		.read_only = read_only,
+		.object = SHOAL__RPC_LINES_OBJECT,
+		.kind = SHOAL_OBJECT_RPC_HEADER,
+		.min_size = rpc_lines_bytes(g->max_clients),
+	};
+	void *lp, *rp;
+	int err;
+
+	err = shoal__peer_map_lines(svc, &ls, &v->seg, &lp);
+	if (!err)
+		err = shoal__peer_object(v->seg, "rpc", SHOAL__RPC_RINGS_OBJECT,
+					 SHOAL_OBJECT_RPC_RINGS,
+					 g->line_stride * g->max_clients, &rp);
+	if (err) {
 		shoal_segment_close(v->seg);
 		v->seg = NULL;
-		return shoal__fail(-EBADMSG, "rpc: client segment does not "
-					     "match the service");
+		return err;
 	}
 	v->lh = lp;
 	v->bitmap = rpc_bitmap(v->lh);
@@ -132,46 +116,34 @@ static int open_clients(struct shoal_service *svc, const struct rpc_geometry *g,
 	return 0;
 }
 
-int shoal__rpc_map(struct shoal_service *svc, struct rpc_geometry *g,
-		   int read_only, struct rpc_clients_view *v)
-{
-	struct shoal_service_info info;
-	int err;
-
-	shoal_service_get_info(svc, &info);
-	if (info.pattern != SHOAL_PATTERN_RPC)
-		return shoal__fail(-EPROTO,
-				   "rpc: '%s' is a service of pattern %u, not "
-				   "request/response",
-				   info.name, info.pattern);
-	err = shoal__rpc_read_geometry(shoal_service_segment(svc), g);
-	if (err)
-		return err;
-	return open_clients(svc, g, read_only, v);
-}
-
 int shoal_rpc_inspect(struct shoal_registry *reg, const char *name,
 		      struct shoal_rpc_info *info,
 		      struct shoal_rpc_client_info *clients, uint32_t cap)
 {
-	struct shoal_registry *r;
-	struct shoal_service *svc = NULL;
+	struct shoal__inspect in;
 	struct rpc_clients_view v = { 0 };
 	struct shoal__rpc_header *h;
 	struct rpc_geometry g;
-	int owned, err, fd;
+	struct shoal__peer_spec spec;
+	int err, fd;
 	uint32_t live = 0;
 
 	if (!name || !info)
 		return shoal__fail(-EINVAL, "rpc_inspect: NULL argument");
-	err = shoal__registry_use(reg, &r, &owned);
-	if (err)
-		return err;
-	err = shoal_registry_open(r, name, SHOAL_OPEN_READ_ONLY, &svc);
+	spec = (struct shoal__peer_spec){
+		.who = "rpc_inspect",
+		.name = name,
+		.pattern = SHOAL_PATTERN_RPC,
+		.pattern_name = "request/response",
+		.geometry = shoal__rpc_read_geometry,
+		.user_data = &g,
+	};
+	err = shoal__inspect_open(&in, reg, &spec);
 	if (!err)
-		err = shoal__rpc_map(svc, &g, 1, &v);
+		err = shoal__rpc_map_clients(in.svc, &g, 1, &v);
+	in.lines_seg = v.seg;
 	if (err)
-		goto out;
+		return shoal__inspect_close(&in, err);
 	h = g.hdr;
 	memset(info, 0, sizeof(*info));
 	info->max_clients = g.max_clients;
@@ -229,11 +201,5 @@ int shoal_rpc_inspect(struct shoal_registry *reg, const char *name,
 	}
 	info->clients = live;
 	info->server.clients = live;
-	err = (int)live;
-out:
-	shoal_segment_close(v.seg);
-	shoal_service_close(svc);
-	if (owned)
-		shoal_registry_destroy(r);
-	return err;
+	return shoal__inspect_close(&in, (int)live);
 }

@@ -37,20 +37,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "shoal/rpc.h"
 #include "arch/arch.h"
 #include "arch/error.h"
+#include "arch/pidfd.h"
 #include "notify/notify_internal.h"
 #include "registry/registry_internal.h"
+#include "service/service.h"
 #include "patterns/rpc_internal.h"
-
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
 
 #define DEFAULT_CLIENTS 64
 #define DEFAULT_PAYLOAD 1024
@@ -77,11 +74,9 @@ struct line_state {
 };
 
 struct shoal_server {
-	struct shoal_registry *reg;
-	int own_reg;
-	struct shoal_segment *seg;	   /* server's, read-only to peers */
-	struct shoal_segment *clients_seg; /* clients' */
-	struct shoal_entry *entry;
+	/* The server's segment (own.seg, read-only to peers), the clients'
+	 * (own.lines_seg), the entry and the fd table: the service layer's. */
+	struct shoal__owner own;
 	struct shoal__rpc_header *hdr;
 	struct shoal__rpc_lines_header *lh;
 	struct shoal__rpc_line *lines;
@@ -90,8 +85,7 @@ struct shoal_server {
 	int clients_fd; /* for F_OFD_GETLK */
 	int eventfd;	/* wakes this server */
 	int epfd;	/* eventfd + client pidfds: shoal_server_fd() */
-	int *extra_fds; /* what the entry hands out, by index */
-	int *wake_fds;	/* extra_fds + 1: one eventfd per line */
+	int *wake_fds;	/* own.wake_fds: one eventfd per line */
 	uint32_t max_clients, words;
 	uint32_t max_request, max_response, req_capacity, resp_capacity;
 	uint64_t req_region, resp_region, line_stride;
@@ -186,9 +180,11 @@ static void format_line(struct shoal_server *s, uint32_t i)
 				    s->wake_fds[i]);
 }
 
-static int create_segments(struct shoal_server *s, const char *name)
+/* The segments, the eventfds and the fd table, through the service
+ * layer; then our views of the objects. */
+static int create_service(struct shoal_server *s, const char *name,
+			  struct shoal_registry *registry)
 {
-	struct shoal_segment_options so;
 	uint64_t rings_bytes = s->line_stride * s->max_clients;
 	struct shoal_object_spec server = { SHOAL__RPC_HEADER_OBJECT,
 					    SHOAL_OBJECT_RPC_HEADER, 64,
@@ -199,7 +195,17 @@ static int create_segments(struct shoal_server *s, const char *name)
 		{ SHOAL__RPC_RINGS_OBJECT, SHOAL_OBJECT_RPC_RINGS, 64,
 		  rings_bytes },
 	};
-	void *ptr;
+	struct shoal__owner_spec spec = {
+		.name = name,
+		.registry = registry,
+		.lines = s->max_clients,
+		.lines_memfd_first = 1,
+		.objects = &server,
+		.nobjects = 1,
+		.seg_flags = SHOAL_SEGMENT_PEERS_READ_ONLY,
+		.line_objects = clients,
+		.nline_objects = 2,
+	};
 	int err;
 
 	if (rings_bytes > SHOAL_SEGMENT_SIZE_MAX / 2)
@@ -208,31 +214,18 @@ static int create_segments(struct shoal_server *s, const char *name)
 				   "large",
 				   s->max_clients,
 				   (unsigned long long)s->line_stride);
-	shoal_segment_options_init(&so);
-	so.debug_name = name;
-	so.flags = SHOAL_SEGMENT_PEERS_READ_ONLY;
-	err = shoal_segment_create(&server, 1, &so, &s->seg);
+	err = shoal__owner_create(&s->own, &spec);
 	if (err)
 		return err;
-	shoal_segment_options_init(&so);
-	so.debug_name = name;
-	so.epoch = shoal_segment_epoch(s->seg);
-	err = shoal_segment_create(clients, 2, &so, &s->clients_seg);
-	if (err)
-		return err;
-	s->epoch = shoal_segment_epoch(s->seg);
-	shoal_segment_find(s->seg, SHOAL__RPC_HEADER_OBJECT, 0, &ptr, NULL);
-	s->hdr = ptr;
-	shoal_segment_find(s->clients_seg, SHOAL__RPC_LINES_OBJECT, 0, &ptr,
-			   NULL);
-	s->lh = ptr;
+	s->wake_fds = s->own.wake_fds;
+	s->epoch = s->own.epoch;
+	s->hdr = shoal__owner_object(s->own.seg, SHOAL__RPC_HEADER_OBJECT);
+	s->lh = shoal__owner_object(s->own.lines_seg, SHOAL__RPC_LINES_OBJECT);
 	s->bitmap = rpc_bitmap(s->lh);
 	s->lines = rpc_lines(s->lh, s->max_clients);
-	shoal_segment_find(s->clients_seg, SHOAL__RPC_RINGS_OBJECT, 0, &ptr,
-			   NULL);
-	s->rings = ptr;
-	s->clients_fd = shoal_segment_fd(s->clients_seg);
-	s->extra_fds[SHOAL__RPC_EXTRA_CLIENTS_MEMFD] = s->clients_fd;
+	s->rings =
+		shoal__owner_object(s->own.lines_seg, SHOAL__RPC_RINGS_OBJECT);
+	s->clients_fd = shoal_segment_fd(s->own.lines_seg);
 	return 0;
 }
 
@@ -263,59 +256,25 @@ static void format(struct shoal_server *s)
 
 static int make_fds(struct shoal_server *s)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0 };
+	int err;
 
-	s->extra_fds = malloc(sizeof(int) * (1 + (size_t)s->max_clients));
 	s->ls = calloc(s->max_clients, sizeof(*s->ls));
 	s->pending = calloc(s->words, sizeof(uint32_t));
 	s->held = calloc(s->words, sizeof(uint32_t));
 	/* "No fd" before anything can fail: shoal_server_destroy() closes
 	 * every pidfd >= 0 of s->ls, and calloc's zeroes are fd 0. */
-	for (uint32_t i = 0; s->extra_fds && i <= s->max_clients; i++)
-		s->extra_fds[i] = -1;
 	for (uint32_t i = 0; s->ls && i < s->max_clients; i++)
 		s->ls[i].pidfd = -1;
-	if (!s->extra_fds || !s->ls || !s->pending || !s->held)
+	if (!s->ls || !s->pending || !s->held)
 		return shoal__fail(-ENOMEM, "server: out of memory");
-	s->wake_fds = s->extra_fds + SHOAL__RPC_EXTRA_WAKE_FD(0);
-	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	s->epfd = shoal__epoll_new("server");
 	if (s->epfd < 0)
-		return shoal__fail(-errno, "server: epoll_create1: %s",
-				   strerror(errno));
+		return s->epfd;
 	s->eventfd = shoal_eventfd_create();
 	if (s->eventfd < 0)
 		return s->eventfd;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->eventfd, &ev) < 0)
-		return shoal__fail(-errno, "server: epoll_ctl: %s",
-				   strerror(errno));
-	for (uint32_t i = 0; i < s->max_clients; i++) {
-		s->wake_fds[i] = shoal_eventfd_create();
-		if (s->wake_fds[i] < 0)
-			return s->wake_fds[i];
-	}
-	return 0;
-}
-
-static int announce(struct shoal_server *s, const char *name,
-		    const struct shoal_server_options *o)
-{
-	struct shoal_service_spec spec;
-
-	memset(&spec, 0, sizeof(spec));
-	spec.name = name;
-	spec.pattern = SHOAL_PATTERN_RPC;
-	spec.access = o->access;
-	spec.memfd = shoal_segment_fd(s->seg);
-	spec.eventfd_count = 1;
-	spec.eventfds = &s->eventfd;
-	spec.type_name = o->type_name;
-	spec.type_size = o->type_size;
-	spec.type_align = o->type_align;
-	spec.flags = SHOAL_PUBLISH_SERVER_THREAD;
-	/* The entry borrows the array and the fds until it is destroyed. */
-	spec.extra_fd_count = 1 + s->max_clients;
-	spec.extra_fds = s->extra_fds;
-	return shoal_registry_publish(s->reg, &spec, &s->entry);
+	err = shoal__epoll_add(s->epfd, s->eventfd, 0, "server");
+	return err;
 }
 
 int shoal_server_create(const char *name,
@@ -323,6 +282,7 @@ int shoal_server_create(const char *name,
 			struct shoal_server **out)
 {
 	struct shoal_server_options defaults;
+	struct shoal__announce a;
 	struct shoal_server *s;
 	int err;
 
@@ -349,25 +309,29 @@ int shoal_server_create(const char *name,
 	s->resp_region = rpc_region_bytes(s->resp_capacity, s->max_response);
 	s->line_stride = s->req_region + s->resp_region;
 	s->respond_timeout_ns = opts->respond_timeout_ns;
-	err = shoal__registry_use(opts->registry, &s->reg, &s->own_reg);
+	err = make_fds(s);
 	if (!err)
-		err = make_fds(s);
-	if (!err)
-		err = create_segments(s, name);
+		err = create_service(s, name, opts->registry);
 	if (!err) {
 		format(s);
-		err = shoal_segment_ready(s->seg);
+		a = (struct shoal__announce){
+			.name = name,
+			.pattern = SHOAL_PATTERN_RPC,
+			.access = opts->access,
+			.type_name = opts->type_name,
+			.type_size = opts->type_size,
+			.type_align = opts->type_align,
+			.eventfds = &s->eventfd,
+			.eventfd_count = 1,
+		};
+		err = shoal__owner_announce(&s->own, &a);
 	}
-	if (!err)
-		err = shoal_segment_ready(s->clients_seg);
-	if (!err)
-		err = announce(s, name, opts);
 	if (err) {
-		char detail[256];
+		struct shoal__detail d;
 
-		snprintf(detail, sizeof(detail), "%s", shoal_last_error());
+		shoal__detail_save(&d);
 		shoal_server_destroy(s);
-		return shoal__fail(err, "%s", detail);
+		return shoal__detail_fail(&d, err);
 	}
 	s->strategy = opts->strategy ? opts->strategy : SHOAL_WAIT_ADAPTIVE;
 	shoal__waiter_setup(&s->waiter, &s->lh->server_wait.sleeping, 0,
@@ -381,30 +345,16 @@ void shoal_server_destroy(struct shoal_server *s)
 {
 	if (!s)
 		return;
-	/* Withdraw the name first, so no client opens a dying server. */
-	shoal_entry_destroy(s->entry);
-	if (s->hdr) {
-		/* Release: pairs with the clients' acquire loads of closed
-		 * (rpc_client.c: open and server_gone()). */
-		atomic_store_explicit(&s->hdr->closed, 1, memory_order_release);
-		/* Wake every client so it sees the close at once. */
-		shoal__notify_all(s->wake_fds, s->max_clients);
-	}
-	shoal_segment_destroy(s->clients_seg);
-	shoal_segment_destroy(s->seg);
+	/* Withdraw, close and wake every client so it sees the close. */
+	shoal__owner_withdraw(&s->own, s->hdr ? &s->hdr->closed : NULL);
+	shoal__owner_fini(&s->own);
 	for (uint32_t i = 0; s->ls && i < s->max_clients; i++)
 		if (s->ls[i].pidfd >= 0)
 			close(s->ls[i].pidfd);
-	for (uint32_t i = 0; s->wake_fds && i < s->max_clients; i++)
-		if (s->wake_fds[i] >= 0)
-			close(s->wake_fds[i]);
 	if (s->eventfd >= 0)
 		close(s->eventfd);
 	if (s->epfd >= 0)
 		close(s->epfd);
-	if (s->own_reg)
-		shoal_registry_destroy(s->reg);
-	free(s->extra_fds);
 	free(s->ls);
 	free(s->pending);
 	free(s->held);
@@ -492,7 +442,7 @@ static int try_activate(struct shoal_server *s, uint32_t i)
 	 * checking the lock, so a client that dies in between is caught by
 	 * one or the other. */
 	if (pid > 0) {
-		ls->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+		ls->pidfd = shoal__pidfd_open(pid);
 		if (ls->pidfd >= 0 &&
 		    epoll_ctl(s->epfd, EPOLL_CTL_ADD, ls->pidfd, &ev) < 0) {
 			close(ls->pidfd);

@@ -100,11 +100,8 @@
 #include <unistd.h>
 
 #include "arch/error.h"
+#include "arch/pidfd.h"
 #include "registry/registry_internal.h"
-
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
 
 /* What the directory watch reports. IN_EXCL_UNLINK: nothing about files
  * already unlinked that someone still holds open. */
@@ -340,7 +337,7 @@ static int pin(int32_t pid, uint64_t start, int *pidfd)
 	uint64_t now;
 	int fd;
 
-	fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+	fd = shoal__pidfd_open((pid_t)pid);
 	if (fd < 0) {
 		if (errno == ESRCH)
 			return 0;

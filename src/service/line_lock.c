@@ -38,6 +38,19 @@ int shoal__line_claim(int lock_fd, uint32_t first, uint32_t count)
 	return -EBUSY;
 }
 
+void shoal__line_release(int lock_fd, uint32_t index)
+{
+	struct flock fl = {
+		.l_type = F_UNLCK,
+		.l_whence = SEEK_SET,
+		.l_start = (off_t)index,
+		.l_len = 1,
+	};
+
+	if (fcntl(lock_fd, F_OFD_SETLK, &fl) < 0)
+		(void)0; /* cannot fail for a lock we hold */
+}
+
 int shoal__line_locked(int lock_fd, uint32_t index)
 {
 	struct flock fl = {

@@ -20,6 +20,9 @@ int shoal__line_lock_open(int memfd, const char *who);
  * Its index, or -EBUSY when all are held. */
 int shoal__line_claim(int lock_fd, uint32_t first, uint32_t count);
 
+/* shoal__line_release - give back line @index, which we locked. */
+void shoal__line_release(int lock_fd, uint32_t index);
+
 /* shoal__line_locked - 1 if another description holds the lock on byte
  * @index, 0 if nobody does; 1 when the kernel cannot tell (never call a
  * line free on doubt). */

@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The service layer: the owner/peer skeleton every pattern stands on.
+ *
+ * A pattern is an owner (publisher, server, queue or event creator) and
+ * peers (subscribers, clients, queue openers, listeners) that meet by name
+ * in the registry. What differs between patterns is the layout of their
+ * header and lines and what they do on the hot path; what does not differ
+ * lives here, once:
+ *
+ *  Owner (struct shoal__owner, service_owner.c)
+ *   - the registry it publishes in (the caller's or the default one);
+ *   - its segments: the owner's own (peers map it read-only when asked)
+ *     and, optionally, a "lines" segment of participant lines that peers
+ *     map read-write and claim by OFD lock (service/line_lock.h);
+ *   - one eventfd per line, and the fd table the registry entry hands out
+ *     by index: [the lines segment's memfd,] then the line eventfds;
+ *   - announce (segments ready, then publish), withdraw (name first, then
+ *     the shared "closed" word, a fence and a wake of every line), and
+ *     the final release.
+ *
+ *  Peer (struct shoal__peer, service_peer.c and service_open.c)
+ *   - open by name, waiting for the name to appear if asked (timeout_ns),
+ *     the pattern check, the type check (service/type_check.h), the
+ *     pattern's geometry through a callback, and the "being withdrawn"
+ *     check;
+ *   - the lines segment (taken from the owner by index, checked to be a
+ *     memfd), claiming a line, taking a line's eventfd (checked to be an
+ *     eventfd), the owner's pidfd in the peer's epoll set;
+ *   - the one owner-gone check (shoal__owner_gone()), and leaving.
+ *
+ * Errors are -errno with the detail in shoal_last_error(), as everywhere.
+ * None of this is on a hot path except shoal__owner_gone(), which costs a
+ * load unless it is time to look at the pidfd.
+ */
+#ifndef SHOAL_SERVICE_H
+#define SHOAL_SERVICE_H
+
+#include <stdint.h>
+
+#include "shoal/registry.h"
+#include "shoal/segment.h"
+#include "arch/arch.h"
+#include "service/line_lock.h"
+#include "service/type_check.h"
+
+/* ------------------------------------------------------------------------
+ * Shared helpers
+ */
+
+/* shoal__epoll_new - epoll_create1(EPOLL_CLOEXEC): the fd or -errno. */
+int shoal__epoll_new(const char *who);
+
+/* shoal__epoll_add - add @fd for EPOLLIN with @data (the fd itself where
+ * nobody reads it back). 0 or -errno, detail prefixed by @who. */
+int shoal__epoll_add(int epfd, int fd, uint64_t data, const char *who);
+
+/* ------------------------------------------------------------------------
+ * Owner
+ */
+
+struct shoal__owner {
+	struct shoal_registry *reg;
+	int own_reg;
+	struct shoal_segment *seg;	 /* the owner's; NULL until created */
+	struct shoal_segment *lines_seg; /* the peers' lines; may stay NULL */
+	struct shoal_entry *entry;	 /* NULL until announced */
+	/* What the entry hands out, by index: the lines memfd (when
+	 * lines_memfd_first), then one eventfd per line. -1: none. */
+	int *fds;
+	int *wake_fds; /* fds + (lines_memfd_first ? 1 : 0) */
+	uint32_t nfds;
+	uint32_t lines; /* how many participant lines (one eventfd each) */
+	int lines_memfd_first;
+	uint64_t epoch; /* the owner segment's */
+};
+
+/* What the owner's segments hold. */
+struct shoal__owner_spec {
+	const char *name;
+	struct shoal_registry *registry; /* NULL: the default one */
+	uint32_t lines;
+	int lines_memfd_first; /* the fd table starts with lines_seg's memfd */
+	const struct shoal_object_spec *objects; /* the owner's segment */
+	uint32_t nobjects;
+	uint32_t seg_flags; /* SHOAL_SEGMENT_* for the owner's segment */
+	const struct shoal_object_spec *line_objects; /* NULL: no lines seg */
+	uint32_t nline_objects;
+};
+
+/* How the service is announced. */
+struct shoal__announce {
+	const char *name;
+	uint32_t pattern; /* SHOAL_PATTERN_* */
+	uint32_t access;  /* SHOAL_ACCESS_* */
+	const char *type_name;
+	uint32_t type_size, type_align;
+	const int *eventfds; /* the service's own eventfds (may be NULL) */
+	uint32_t eventfd_count;
+};
+
+/*
+ * shoal__owner_create - the registry, the fd table with one fresh eventfd
+ * per line, and the segments (the lines segment shares the owner's
+ * epoch). Both segments are left unready for the pattern to format.
+ * 0 or -errno; on failure *o holds what was made: shoal__owner_fini() it.
+ * @o must be zeroed (or shoal__owner_init()ed) before.
+ */
+void shoal__owner_init(struct shoal__owner *o);
+int shoal__owner_create(struct shoal__owner *o,
+			const struct shoal__owner_spec *spec);
+
+/* shoal__owner_object - the address of object @name in @seg (which the
+ * owner created, so it is there). */
+void *shoal__owner_object(struct shoal_segment *seg, const char *name);
+
+/*
+ * shoal__owner_announce - mark the segments ready (after the pattern
+ * formatted them) and publish the name with the fd table. 0 or -errno.
+ */
+int shoal__owner_announce(struct shoal__owner *o,
+			  const struct shoal__announce *a);
+
+/*
+ * shoal__owner_withdraw - take the name away first (a peer woken below
+ * must not find this owner again), then release-store 1 to @closed (the
+ * pattern's shared "closed" word, NULL if its header was never made),
+ * fence, and wake every line's eventfd so each sleeper sees the close at
+ * once. Idempotent.
+ */
+void shoal__owner_withdraw(struct shoal__owner *o, _Atomic uint32_t *closed);
+
+/* shoal__owner_fini - destroy the segments, close the eventfds, free the
+ * table and the registry if it was ours. */
+void shoal__owner_fini(struct shoal__owner *o);
+
+/* Waking one sleeper from a bitmap: service/wake.h (inline, hot path). */
+
+/* ------------------------------------------------------------------------
+ * Peer
+ */
+
+/* When to look at the owner's pidfd: see shoal__owner_gone(). */
+struct shoal__owner_watch {
+	int gone;	/* sticky: the owner withdrew or died */
+	int check_pid;	/* look at the pidfd at the next chance */
+	uint32_t every; /* look every that many calls; 0: after sleeps only */
+	uint32_t calls;
+	uint64_t sleeps; /* the caller's sleep count when last looked */
+};
+
+/*
+ * shoal__owner_gone - 1 once the owner withdrew (@closed, the owner's
+ * shared word) or died (shoal_service_alive() on @svc), else 0. Looks at
+ * the pidfd only when @force, when asked (check_pid), after the caller
+ * slept (@sleeps moved: the pidfd is in the set slept on, so a death wakes
+ * it) or every w->every calls, so polling costs a load, no system call.
+ * @svc NULL (the owner itself) is never gone by death.
+ */
+int shoal__owner_gone_slow(struct shoal__owner_watch *w,
+			   const struct shoal_service *svc, uint64_t sleeps,
+			   int force);
+
+static inline int shoal__owner_gone(struct shoal__owner_watch *w,
+				    const _Atomic uint32_t *closed,
+				    const struct shoal_service *svc,
+				    uint64_t sleeps, int force)
+{
+	if (w->gone)
+		return 1;
+	/* Acquire: pairs with the release store in shoal__owner_withdraw()
+	 * (or a queue peer's, which tells the others of a death). */
+	if (atomic_load_explicit(closed, memory_order_acquire))
+		return w->gone = 1;
+	return svc ? shoal__owner_gone_slow(w, svc, sleeps, force) : 0;
+}
+
+/*
+ * The pattern's part of opening: read the owner's segment once, validate
+ * it and keep the checked copies in @user_data. 0, -EPROTO, -EBADMSG.
+ * Must not keep anything that needs freeing on failure (it may run again).
+ */
+typedef int (*shoal__geometry_fn)(struct shoal_segment *seg, void *user_data);
+
+struct shoal__peer_spec {
+	const char *who;	  /* "sub", "client", ...: error prefix */
+	const char *name;	  /* the service */
+	uint32_t pattern;	  /* SHOAL_PATTERN_* it must be */
+	const char *pattern_name; /* "pub/sub", ... for the message */
+	uint32_t oflags;	  /* SHOAL_OPEN_* */
+	const struct shoal__type *type;
+	int64_t timeout_ns; /* 0: -ENOENT at once; > 0: wait; < 0: forever */
+	shoal__geometry_fn geometry;
+	void *user_data;
+	/* The owner's header object and the offset of its "closed" word in
+	 * it: a service being withdrawn is refused with -ENOENT. NULL: not
+	 * checked (inspection, or a queue, whose messages are drained). */
+	const char *header;
+	uint32_t closed_offset;
+};
+
+/*
+ * shoal__peer_header - find header object @object (kind @kind) in the
+ * owner's segment and check what every pattern's header starts with: at
+ * least @min_size bytes, on a cache line, a u64 magic @magic and a u32
+ * version @version after it. *@hdr and *@size set on success. 0, -EBADMSG
+ * (missing, small, misaligned, bad magic) or -EPROTO (another version).
+ */
+int shoal__peer_header(struct shoal_segment *seg, const char *who,
+		       const char *object, uint32_t kind, uint64_t magic,
+		       uint32_t version, uint64_t min_size, void **hdr,
+		       uint64_t *size);
+
+/* The listing an inspection does: registry, service, read-only. */
+struct shoal__inspect {
+	struct shoal_registry *reg;
+	int own_reg;
+	struct shoal_service *svc;
+	struct shoal_segment *lines_seg; /* the peer's mapping, if any */
+};
+
+/* shoal__inspect_open - the registry (@reg or the default), then
+ * shoal__peer_open() with @spec (read-only, no wait, no closed check). */
+int shoal__inspect_open(struct shoal__inspect *in, struct shoal_registry *reg,
+			struct shoal__peer_spec *spec);
+/* shoal__inspect_close - release what shoal__inspect_open() and the
+ * lines mapping took; returns @ret. */
+int shoal__inspect_close(struct shoal__inspect *in, int ret);
+
+/*
+ * shoal__peer_open - open @spec->name in @reg, check its pattern and type,
+ * run the geometry callback, and refuse a service being withdrawn
+ * (-ENOENT). While the answer is -ENOENT and @spec->timeout_ns allows,
+ * wait for the registry to change (shoal_registry_watch(), no polling) and
+ * try again; -ETIMEDOUT when the time is up. *@svc set on success only.
+ */
+int shoal__peer_open(struct shoal_registry *reg,
+		     const struct shoal__peer_spec *spec,
+		     struct shoal_service **svc);
+
+/*
+ * shoal__open_wait - run @try_open(@user_data) until it returns something
+ * other than -ENOENT, waiting for changes of @reg in between, for up to
+ * @timeout_ns (0: once; < 0: forever). Its answer, or -ETIMEDOUT.
+ */
+int shoal__open_wait(struct shoal_registry *reg, int64_t timeout_ns,
+		     int (*try_open)(void *), void *user_data, const char *who,
+		     const char *name);
+
+/* Where the owner's lines segment is and what it must hold. */
+struct shoal__lines_spec {
+	const char *who;
+	uint32_t index;	  /* the extra fd the owner hands it out as */
+	int32_t owner_fd; /* its number in the owner, as the header says */
+	int read_only;
+	const char *object; /* the lines object */
+	uint32_t kind;
+	uint64_t min_size; /* from the owner's validated geometry */
+};
+
+/*
+ * shoal__peer_map_lines - take the owner's lines segment, check it is a
+ * memfd, map it, and find its lines object: at least min_size bytes (the
+ * segment layer's validated size; the object's own header line is never
+ * trusted: any peer can write it), on a cache line. *@seg and *@obj set
+ * on success; 0, -EBADMSG, or what taking or mapping the fd returns.
+ */
+int shoal__peer_map_lines(struct shoal_service *svc,
+			  const struct shoal__lines_spec *ls,
+			  struct shoal_segment **seg, void **obj);
+
+/* shoal__peer_object - object @name (@kind) of @seg with at least
+ * @min_size bytes, on a cache line; else -EBADMSG. */
+int shoal__peer_object(struct shoal_segment *seg, const char *who,
+		       const char *name, uint32_t kind, uint64_t min_size,
+		       void **obj);
+
+/*
+ * shoal__peer_claim - a lock description of our own on @memfd and the
+ * first line in [@first, @first+@count) nobody holds. The line's index,
+ * -EBUSY (the caller says why), or -errno. *@lock_fd set in every case
+ * where it was opened: close it to leave.
+ */
+int shoal__peer_claim(int memfd, uint32_t first, uint32_t count,
+		      const char *who, int *lock_fd);
+
+/*
+ * shoal__peer_wake_fd - take line @line's eventfd from the owner (extra fd
+ * @index, @owner_fd its number there) and check that it is one.
+ * 0 or -errno; *@out set (and the caller's to close) if taken.
+ */
+int shoal__peer_wake_fd(struct shoal_service *svc, const char *who,
+			uint32_t index, int32_t owner_fd, uint32_t line,
+			int *out);
+
+/*
+ * shoal__peer_watch_owner - put the owner's pidfd (owned by @svc) in
+ * @epfd, so a sleeper wakes when the owner dies. The pidfd, or -errno.
+ */
+int shoal__peer_watch_owner(struct shoal_service *svc, int epfd,
+			    const char *who);
+
+#endif
