@@ -13,6 +13,63 @@
 #include "arch/error.h"
 #include "ring/ring_bcast.h"
 
+static int region_geometry(uint32_t capacity, uint32_t max_payload,
+			   uint32_t uh_size, uint32_t max_lines,
+			   uint64_t *stride, uint64_t *bytes)
+{
+	if (capacity < 2 || capacity > (1u << 30) ||
+	    (capacity & (capacity - 1)) || !max_payload ||
+	    max_payload > (1u << 30) || uh_size % 8 || uh_size > 4096 ||
+	    !max_lines || max_lines > 65536)
+		return -EINVAL;
+	*stride = (SHOAL__BCAST_SLOT_HEADER + (uint64_t)uh_size + max_payload +
+		   SHOAL__BCAST_LINE_BYTES - 1) /
+		  SHOAL__BCAST_LINE_BYTES * SHOAL__BCAST_LINE_BYTES;
+	*bytes = (2 + (uint64_t)max_lines) * SHOAL__BCAST_LINE_BYTES +
+		 *stride * capacity;
+	return 0;
+}
+
+uint64_t shoal__bcast_region_size(uint32_t capacity, uint32_t max_payload,
+				  uint32_t uh_size, uint32_t max_lines)
+{
+	uint64_t stride, bytes;
+
+	if (region_geometry(capacity, max_payload, uh_size, max_lines, &stride,
+			    &bytes))
+		return 0;
+	return bytes;
+}
+
+int shoal__bcast_map_region(void *mem, uint64_t size, uint32_t capacity,
+			    uint32_t max_payload, uint32_t uh_size,
+			    uint32_t max_lines, struct shoal__bcast_map *m)
+{
+	uint64_t stride, bytes;
+	uint8_t *base = mem;
+
+	if (!mem || (uintptr_t)mem % SHOAL__BCAST_LINE_BYTES ||
+	    region_geometry(capacity, max_payload, uh_size, max_lines, &stride,
+			    &bytes) ||
+	    size < bytes || stride > UINT32_MAX)
+		return shoal__fail(-EINVAL, "bcast: bad region or geometry");
+	*m = (struct shoal__bcast_map){
+		.pub = (struct shoal__bcast_pub_line *)base,
+		.generation =
+			(_Atomic uint32_t *)(base + SHOAL__BCAST_LINE_BYTES),
+		.lines = base + 2 * SHOAL__BCAST_LINE_BYTES,
+		.line_stride = SHOAL__BCAST_LINE_BYTES,
+		.max_lines = max_lines,
+		.slots = base +
+			 (2 + (uint64_t)max_lines) * SHOAL__BCAST_LINE_BYTES,
+		.capacity = capacity,
+		.stride = (uint32_t)stride,
+		.max_payload = max_payload,
+		.uh_size = uh_size,
+	};
+	return 0;
+}
+
 int shoal__bcast_pub_init(struct shoal__bcast_pub *b,
 			  const struct shoal__bcast_map *m, int reliable,
 			  shoal__bcast_alive_fn alive, void *user_data)

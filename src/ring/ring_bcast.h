@@ -152,6 +152,22 @@ shoal__bcast_line_at(const struct shoal__bcast_map *m, uint32_t i)
 					    (uint64_t)m->line_stride * i);
 }
 
+/*
+ * A ring in one region of its own (tests, fuzzing, a future pattern that
+ * needs no other layout): the publisher line, a line holding the generation
+ * word, @max_lines subscriber lines of 64 bytes, then the slots.
+ * shoal__bcast_region_size() gives the bytes (0 if the geometry is
+ * invalid: capacity a power of two in 2..2^30, payload 1..2^30, user header
+ * a multiple of 8 up to 4096, 1..65536 lines); shoal__bcast_map_region()
+ * fills @m for a 64-byte-aligned region of @size bytes laid out so (it
+ * writes nothing: a zeroed region is an empty ring). 0 or -EINVAL.
+ */
+uint64_t shoal__bcast_region_size(uint32_t capacity, uint32_t max_payload,
+				  uint32_t uh_size, uint32_t max_lines);
+int shoal__bcast_map_region(void *mem, uint64_t size, uint32_t capacity,
+			    uint32_t max_payload, uint32_t uh_size,
+			    uint32_t max_lines, struct shoal__bcast_map *m);
+
 /* Nonzero if the owner of line @line is alive (definitive: "dead" means it
  * will never write the line again). */
 typedef int (*shoal__bcast_alive_fn)(void *user_data, uint32_t line);
@@ -268,6 +284,17 @@ shoal__bcast_loan(struct shoal__bcast_pub *b)
 	if (b->premarked != b->head + 1)
 		shoal__bcast_mark(b, s, b->head);
 	return s;
+}
+
+/* The next message's slot, marked, or -EAGAIN when a reliable ring has
+ * no room for it now (the caller waits and tries again). */
+static inline int shoal__bcast_try_loan(struct shoal__bcast_pub *b,
+					struct shoal__bcast_slot **out)
+{
+	if (shoal__bcast_must_gate(b) && !shoal__bcast_room(b, b->head))
+		return -EAGAIN;
+	*out = shoal__bcast_loan(b);
+	return 0;
 }
 
 static inline void *shoal__bcast_payload(const struct shoal__bcast_map *m,
