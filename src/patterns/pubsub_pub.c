@@ -3,28 +3,24 @@
  * Publish/subscribe: the publisher side (creation, loans, gating, wake-ups)
  * and the subscriber side (joining, taking, waiting, reattaching).
  *
- * The protocol, in brief (docs/pubsub.md has it in full):
- *  - Message seq lives in slot seq & (capacity - 1), guarded by a seqlock
- *    stamp (pubsub_layout.h). A subscriber's cursor is the next seq it
- *    takes; a stamp newer than its cursor means it was lapped.
- *  - Reliable: before writing seq the publisher makes sure
- *    seq - capacity < every live subscriber's cursor. It caches the minimum
- *    (Disruptor-style) and rescans only when the cache says "full" or a
- *    subscriber joined or left (the subscriber segment's generation word).
- *    Liveness is an OFD lock each subscriber holds on one byte of the
+ * The memory protocol (seqlock slots, cursors, reliable gating on a cached
+ * minimum, joining by generation, the premark, batches) is the broadcast
+ * ring's, src/ring/ring_bcast.[ch] (docs/bcast-ring.md); this file puts it
+ * in segments and adds what needs system calls:
+ *  - Liveness is an OFD lock each subscriber holds on one byte of the
  *    subscriber memfd: the kernel drops it when the subscriber dies, and
- *    F_OFD_GETLK tells the publisher, who then evicts the line.
+ *    F_OFD_GETLK (the ring's liveness callback, line_alive()) tells the
+ *    publisher, whose ring then evicts the line.
  *  - Wake-ups: a subscriber about to sleep sets its bit in the sleeper
  *    bitmap, fences and re-checks (notify.c's protocol); the publisher,
- *    after each send, fences and loads the bitmap words: with nobody asleep
- *    that is one or a few loads whatever the number of subscribers.
- *  - A reliable publisher out of room sleeps in slices of at most
- *    PUB_WAIT_SLICE_NS on its own eventfd after setting header.waiting
- *    (notify's waiter, with the flag as its mark); a subscriber that
- *    advances writes that eventfd when it sees the flag. The subscriber
- *    does not fence for this (its take path stays fence-free), so a
- *    wake-up can be missed; the slice bounds the delay, as it bounds what
- *    a peer that reads the eventfd can do.
+ *    after each send's full fence (shoal__bcast_publish), loads the bitmap
+ *    words: with nobody asleep that is one or a few loads whatever the
+ *    number of subscribers.
+ *  - A reliable publisher out of room spins, then sleeps through notify
+ *    (shoal_wait on header.waiting and its eventfd: mark, seq_cst fence,
+ *    re-check the cursors); a subscriber that moves its cursor fences
+ *    (seq_cst) and writes that eventfd when it sees the mark, so no
+ *    wake-up is missed (make_room()).
  * Everything read from the subscriber segment is untrusted: cursors are
  * clamped, bitmap bits beyond the limit ignored, indices never used before
  * a bounds check, and the publisher never writes there at all.
