@@ -127,7 +127,7 @@ void shoal__bcast_recompute_min(struct shoal__bcast_pub *b, uint64_t seq)
 /*
  * Tells joiners that every message from now on waits for the lines of
  * generation @gen: the first message not yet decided is @seq, or the one
- * after a slot already marked for writing (a loan, or premark_next()),
+ * after a slot already marked for writing (a loan, or shoal__bcast_premark_next()),
  * whose room was judged before this rescan. shoal__bcast_join() reads the
  * pair.
  */
@@ -197,36 +197,6 @@ uint32_t shoal__bcast_subscribers(struct shoal__bcast_pub *b)
 		b, atomic_load_explicit(b->m.generation, memory_order_acquire),
 		b->head);
 	return b->ncounted;
-}
-
-/*
- * Gives the slot of the next message its odd stamp now, while this CPU
- * still owns the lines it just wrote, instead of in the next loan. A
- * subscriber that busy-polls a slot holds its line: an odd-stamp store at
- * loan time takes the line from it, the subscriber's next poll takes it
- * back, and the payload and final stamp then take it a second time. Marked
- * here, the slot is usually written once per message. Reliable delivery
- * only, and only when the slot's old message is known to be released by
- * every subscriber (the cached minimum cursor, at the current generation);
- * else the next loan does it after waiting for room. Not lossy: there the
- * old message stays readable by a lagging subscriber until the next loan
- * really needs the slot, so a lossy ring keeps its whole capacity.
- * Called after the full fence that follows the store of head, so a joining
- * subscriber either is seen here or reads a head that puts the marked
- * slot's old message behind its start (shoal__bcast_join()).
- */
-void shoal__bcast_premark_next(struct shoal__bcast_pub *b)
-{
-	uint64_t h = b->head;
-
-	if (!b->reliable)
-		return;
-	if (h >= b->m.capacity &&
-	    (atomic_load_explicit(b->m.generation, memory_order_acquire) !=
-		     b->known_gen ||
-	     h - b->min_cursor >= b->m.capacity))
-		return;
-	shoal__bcast_mark(b, shoal__bcast_slot_at(&b->m, h), h);
 }
 
 void shoal__bcast_batch_begin(struct shoal__bcast_pub *b)

@@ -182,7 +182,7 @@ struct shoal__bcast_pub {
 	uint32_t mask;
 	uint64_t head; /* next seq, our own copy; m.pub->head says the same */
 	/* head + 1 when the slot of head already carries its odd stamp
-	 * (premark_next() in ring_bcast.c); 0 when the next loan must. */
+	 * (shoal__bcast_premark_next()); 0 when the next loan must. */
 	uint64_t premarked;
 	/* Reliable gating: the live lines (JOINING or ACTIVE) as of
 	 * generation known_gen, and the minimum of their cursors as last
@@ -326,7 +326,36 @@ static inline void shoal__bcast_complete(struct shoal__bcast_pub *b,
 	b->head++;
 }
 
-void shoal__bcast_premark_next(struct shoal__bcast_pub *b);
+/*
+ * Gives the slot of the next message its odd stamp now, while this CPU
+ * still owns the lines it just wrote, instead of in the next loan. A
+ * subscriber that busy-polls a slot holds its line: an odd-stamp store at
+ * loan time takes the line from it, the subscriber's next poll takes it
+ * back, and the payload and final stamp then take it a second time. Marked
+ * here, the slot is usually written once per message. Reliable delivery
+ * only, and only when the slot's old message is known to be released by
+ * every subscriber (the cached minimum cursor, at the current generation);
+ * else the next loan does it after waiting for room. Not lossy: there the
+ * old message stays readable by a lagging subscriber until the next loan
+ * really needs the slot, so a lossy ring keeps its whole capacity.
+ * Called after the full fence that follows the store of head, so a joining
+ * subscriber either is seen here or reads a head that puts the marked
+ * slot's old message behind its start (shoal__bcast_join()). Inline: it
+ * runs after every send.
+ */
+static inline void shoal__bcast_premark_next(struct shoal__bcast_pub *b)
+{
+	uint64_t h = b->head;
+
+	if (!b->reliable)
+		return;
+	if (h >= b->m.capacity &&
+	    (atomic_load_explicit(b->m.generation, memory_order_acquire) !=
+		     b->known_gen ||
+	     h - b->min_cursor >= b->m.capacity))
+		return;
+	shoal__bcast_mark(b, shoal__bcast_slot_at(&b->m, h), h);
+}
 
 /*
  * Shows the messages completed so far (head), then a full fence, then
