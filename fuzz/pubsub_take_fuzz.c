@@ -251,11 +251,11 @@ static uint64_t rd(struct pt_in *in, int bytes)
 	return v;
 }
 
-static struct shoal__pubsub_slot *slot_w(const struct pt *t, uint64_t seq)
+static struct shoal__bcast_slot *slot_w(const struct pt *t, uint64_t seq)
 {
-	return (struct shoal__pubsub_slot *)(t->slots_w +
-					     (uint64_t)t->stride *
-						     (seq & t->mask));
+	return (struct shoal__bcast_slot *)(t->slots_w +
+					    (uint64_t)t->stride *
+						    (seq & t->mask));
 }
 
 /* ------------------------------------------------------------------------
@@ -355,7 +355,7 @@ static void op_loan_abort(struct pt *t, struct pt_in *in)
 	uint32_t f = (uint32_t)rd(in, 1);
 	uint64_t stamp = rd(in, 8);
 	uint32_t len = (uint32_t)rd(in, 4);
-	struct shoal__pubsub_slot *s = slot_w(t, t->sent);
+	struct shoal__bcast_slot *s = slot_w(t, t->sent);
 	void *ptr;
 	int r;
 
@@ -383,7 +383,7 @@ static void op_poke_slot(struct pt *t, struct pt_in *in)
 {
 	uint32_t sel = (uint32_t)rd(in, 1);
 	uint64_t v = rd(in, 8);
-	struct shoal__pubsub_slot *s = slot_w(t, t->sent + (sel & 15));
+	struct shoal__bcast_slot *s = slot_w(t, t->sent + (sel & 15));
 
 	switch ((sel >> 4) & 3) {
 	case 0:
@@ -403,7 +403,7 @@ static void op_poke_slot(struct pt *t, struct pt_in *in)
 		uint64_t seq = t->sent + (uint64_t)(int64_t)(int8_t)(v & 0xff);
 
 		atomic_store_explicit(&slot_w(t, seq)->stamp,
-				      shoal__pubsub_stamp(seq) | ((v >> 8) & 1),
+				      shoal__bcast_stamp(seq) | ((v >> 8) & 1),
 				      memory_order_relaxed);
 		break;
 	}

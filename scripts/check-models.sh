@@ -115,12 +115,15 @@ check pass $m "2 messages, a producer and a consumer die" \
 check pass $m "3 messages, a consumer dies" \
 	-DNMSG1=2 -DNMSG2=1 -DMAXDEAD_P=0 -DMAXDEAD_C=1
 check pass varring_mpsc.pml "2 producers, 3 records each"
-j=pubsub_join.pml
+j=ring_bcast.pml
 check pass $j "C=2, 4 sends, a steady subscriber" -DSTEADY
 check pass $j "C=2, 5 messages, sends and batches" -DBATCH -DNMSG=5
 check pass $j "C=2, 5 messages, batches, no premark" -DBATCH -DNMSG=5 \
 	-DNO_PREMARK
 check pass $j "C=4, 6 messages, sends and batches" -DBATCH -DC=4 -DNMSG=6
+check pass $j "lossy, C=2, 4 sends, a steady subscriber" -DLOSSY -DSTEADY
+check pass $j "lossy, C=2, 5 messages, sends and batches" -DLOSSY -DBATCH \
+	-DNMSG=5
 s=notify_sleep.pml
 check pass $s "TSO, 2 notifiers x 2 messages"
 check pass $s "TSO, 2 notifiers x 3 messages" -DNMSG=3
@@ -140,6 +143,8 @@ if [ "${MODELS_FULL:-0}" = 1 ]; then
 		-DNMSG=5 -DNCOUNT=2
 	check pass $j "C=4, 5 sends, a steady subscriber" -DSTEADY -DC=4 \
 		-DNMSG=5
+	check pass $j "lossy, C=2, 5 messages, batches, a steady subscriber" \
+		-DLOSSY -DSTEADY -DBATCH -DNMSG=5
 fi
 
 check fail $b "late claim word" -DBROKEN_LATE_CLAIM \
@@ -168,6 +173,11 @@ check fail=$c $j "the old join rule" -DBROKEN_OLD_JOIN
 check fail='stamp[' $j "no re-check after joining" -DBROKEN_NO_RECHECK
 check fail='violated 0' $j "seen_from ignores the premark" \
 	-DBROKEN_SEEN_EARLY
+# (d) lossy: never torn, every message received or counted lost.
+check fail='p==cursor' $j "lossy, payload trusted without the re-check" \
+	-DLOSSY -DSTEADY -DBROKEN_NO_STAMP_RECHECK
+check fail='lost[0]' $j "lossy, a lap counts nothing" -DLOSSY -DSTEADY \
+	-DBROKEN_LAP_UNCOUNTED
 
 if [ "$failed" != 0 ]; then
 	echo "check-models: FAILED"

@@ -9,13 +9,6 @@
 #include "shoal/pubsub.h"
 #include "patterns/pubsub_layout.h"
 
-static inline struct shoal__pubsub_slot *
-slot_at(uint8_t *slots, uint32_t stride, uint32_t mask, uint64_t seq)
-{
-	return (struct shoal__pubsub_slot *)(slots +
-					     (uint64_t)stride * (seq & mask));
-}
-
 /* The fd table's bytes, rounded up so the u64 table after it is aligned. */
 static inline uint64_t fd_table_bytes(uint32_t max)
 {
@@ -99,11 +92,7 @@ int shoal__pubsub_map_subs(struct shoal_service *svc,
 			   struct shoal_segment **subs_seg,
 			   struct shoal__pubsub_subs_header **sh);
 
-/* A test's hook inside a subscriber's join (see pubsub_sub.c); weak. */
-enum {
-	SHOAL__JOIN_READ_HEAD,
-	SHOAL__JOIN_ANNOUNCED
-};
-void shoal__pubsub_join_pause(int stage);
+/* A test's hook inside a subscriber's join, shoal__pubsub_join_pause(), is
+ * the broadcast ring's now (ring/ring_bcast.h). */
 
 #endif

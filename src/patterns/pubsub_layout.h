@@ -21,6 +21,7 @@
 #define SHOAL_SRC_PUBSUB_LAYOUT_H
 
 #include "segment/layout.h"
+#include "ring/ring_bcast.h"
 
 /* "SHOALPUB" */
 #define SHOAL__PUBSUB_MAGIC 0x4255504c414f4853ULL
@@ -53,25 +54,22 @@ struct shoal__pubsub_header {
 	int32_t subs_memfd;	   /* fd number of the subscriber segment */
 	uint8_t pad0[16];
 
-	/* Line 1: the publisher's cursor, alone on its line: it changes on
-	 * every send, and only joiners and lapped readers load it. */
-	_Atomic uint64_t head; /* next sequence to publish; release-stored
-				* after the slot's stamp */
-	/* What a reliable publisher gates on, for joiners (join_line()):
-	 * at its last rescan it saw subscriber generation seen_gen, and
-	 * every message from seen_from on waits for the lines it counted
-	 * then. Written by the publisher only: seen_from first, then
-	 * seen_gen (release); a joiner acquire-loads seen_gen first, so a
-	 * seen_from it reads is at least the one that went with it. */
-	_Atomic uint64_t seen_from;
-	_Atomic uint32_t seen_gen;
-	uint32_t pad1a;
-	/* The end of a reliable batch being written (at most capacity past
-	 * head), stored before the batch's full fence so a joiner can start
-	 * past what it overwrites; head itself counts only messages written.
-	 * Written by the publisher only. */
-	_Atomic uint64_t bound;
-	uint8_t pad1[32];
+	/* Line 1: the broadcast ring's publisher line (ring/ring_bcast.h:
+	 * head, seen_from, seen_gen, bound), alone on its line: it changes on
+	 * every send, and only joiners and lapped readers load it. Written by
+	 * the publisher only. The same bytes by name, for the pattern's own
+	 * readers (inspect). */
+	union {
+		struct shoal__bcast_pub_line ring;
+		struct {
+			_Atomic uint64_t head;
+			_Atomic uint64_t seen_from;
+			_Atomic uint32_t seen_gen;
+			uint32_t pad1a;
+			_Atomic uint64_t bound;
+			uint8_t pad1[32];
+		};
+	};
 
 	/* Line 2: counters (relaxed; statistics only). */
 	_Atomic uint64_t blocked;
@@ -91,36 +89,17 @@ _Static_assert(sizeof(struct shoal__pubsub_header) == 4 * SHOAL__CACHE_LINE,
 	       "pubsub header is four lines");
 _Static_assert(offsetof(struct shoal__pubsub_header, head) == 64,
 	       "head on line 1");
+_Static_assert(offsetof(struct shoal__pubsub_header, bound) ==
+		       64 + offsetof(struct shoal__bcast_pub_line, bound),
+	       "the names alias the ring's publisher line");
 _Static_assert(offsetof(struct shoal__pubsub_header, blocked) == 128,
 	       "counters on line 2");
 _Static_assert(offsetof(struct shoal__pubsub_header, closed) == 192,
 	       "flags on line 3");
 
-/*
- * A slot. Its stamp is a seqlock word for the message it holds:
- *   (seq + 1) << 1        the message with sequence seq, complete
- *   ((seq + 1) << 1) | 1  the publisher is writing message seq
- *   0                     never written
- * The publisher stores the odd stamp, release-fences, writes len,
- * timestamp, user header and payload, then release-stores the even stamp. A
- * reader acquire-loads the stamp, reads, acquire-fences, and re-loads it:
- * the same even value both times means what it read is whole.
- */
-struct shoal__pubsub_slot {
-	_Atomic uint64_t stamp;
-	_Atomic uint32_t len; /* payload bytes; <= max_payload */
-	uint32_t pad;
-	_Atomic int64_t timestamp_ns;
-	/* user_header_size bytes of user header, then the payload */
-};
-#define SHOAL__PUBSUB_SLOT_HEADER 24
-_Static_assert(sizeof(struct shoal__pubsub_slot) == SHOAL__PUBSUB_SLOT_HEADER,
-	       "slot header is 24 bytes");
-
-static inline uint64_t shoal__pubsub_stamp(uint64_t seq)
-{
-	return (seq + 1) << 1;
-}
+/* A slot: struct shoal__bcast_slot (24 bytes: stamp, len, timestamp_ns),
+ * then user_header_size bytes of user header, then the payload. */
+#define SHOAL__PUBSUB_SLOT_HEADER SHOAL__BCAST_SLOT_HEADER
 
 /* Subscriber segment, line 0. */
 struct shoal__pubsub_subs_header {
@@ -142,9 +121,9 @@ _Static_assert(sizeof(struct shoal__pubsub_subs_header) == SHOAL__CACHE_LINE,
  * it counted is owed every message sent after the count.
  */
 enum {
-	SHOAL__SUB_FREE = 0,
-	SHOAL__SUB_ACTIVE = 1,
-	SHOAL__SUB_JOINING = 2,
+	SHOAL__SUB_FREE = SHOAL__BCAST_FREE,
+	SHOAL__SUB_ACTIVE = SHOAL__BCAST_ACTIVE,
+	SHOAL__SUB_JOINING = SHOAL__BCAST_JOINING,
 };
 
 /*
@@ -153,17 +132,26 @@ enum {
  * open file description, so the kernel drops it when the subscriber dies).
  */
 struct shoal__pubsub_sub_line {
-	_Atomic uint32_t state; /* SHOAL__SUB_*; release-stored after cursor */
-	int32_t pid;		/* informational */
-	/* Next sequence the subscriber will take: everything before it is
-	 * consumed (reliable gating reads this). */
-	_Atomic uint64_t cursor;
+	/* The broadcast ring's part (struct shoal__bcast_line), and the same
+	 * bytes by name: state (SHOAL__SUB_*), pid, cursor. */
+	union {
+		struct shoal__bcast_line ring;
+		struct {
+			_Atomic uint32_t state;
+			int32_t pid;
+			_Atomic uint64_t cursor;
+		};
+	};
+	/* Statistics, relaxed, by the subscriber. */
 	_Atomic uint64_t received;
 	_Atomic uint64_t lost;
 	_Atomic uint64_t stale;
 	_Atomic uint64_t sleeps;
 	uint8_t pad[16];
 };
+_Static_assert(offsetof(struct shoal__pubsub_sub_line, cursor) ==
+		       offsetof(struct shoal__bcast_line, cursor),
+	       "the names alias the ring's line");
 _Static_assert(sizeof(struct shoal__pubsub_sub_line) == SHOAL__CACHE_LINE,
 	       "one line per subscriber");
 

@@ -61,14 +61,14 @@ int shoal__pubsub_read_geometry(struct shoal_segment *seg, void *user_data)
 	h = hp;
 	/* Read each value once; the publisher may be hostile. */
 	g->hdr = h;
-	g->delivery = *(volatile uint32_t *)&h->delivery;
-	g->capacity = *(volatile uint32_t *)&h->capacity;
-	g->stride = *(volatile uint32_t *)&h->slot_stride;
-	g->max_payload = *(volatile uint32_t *)&h->max_payload;
-	g->uh_size = *(volatile uint32_t *)&h->user_header_size;
-	g->history = *(volatile uint32_t *)&h->history;
-	g->max_subs = *(volatile uint32_t *)&h->max_subscribers;
-	g->subs_memfd = *(volatile int32_t *)&h->subs_memfd;
+	g->delivery = SHOAL__READ_ONCE(h->delivery);
+	g->capacity = SHOAL__READ_ONCE(h->capacity);
+	g->stride = SHOAL__READ_ONCE(h->slot_stride);
+	g->max_payload = SHOAL__READ_ONCE(h->max_payload);
+	g->uh_size = SHOAL__READ_ONCE(h->user_header_size);
+	g->history = SHOAL__READ_ONCE(h->history);
+	g->max_subs = SHOAL__READ_ONCE(h->max_subscribers);
+	g->subs_memfd = SHOAL__READ_ONCE(h->subs_memfd);
 	g->payload_bytes = shoal_segment_size(seg);
 	if (check_geometry(g, hsize))
 		return shoal__fail(-EBADMSG,
@@ -170,7 +170,7 @@ int shoal_pubsub_inspect(struct shoal_registry *reg, const char *name,
 			o = &subs[live];
 			memset(o, 0, sizeof(*o));
 			o->index = i;
-			o->pid = *(volatile int32_t *)&l->pid;
+			o->pid = SHOAL__READ_ONCE(l->pid);
 			o->cursor = atomic_load_explicit(&l->cursor,
 							 memory_order_relaxed);
 			o->received = atomic_load_explicit(

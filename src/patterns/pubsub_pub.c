@@ -3,28 +3,24 @@
  * Publish/subscribe: the publisher side (creation, loans, gating, wake-ups)
  * and the subscriber side (joining, taking, waiting, reattaching).
  *
- * The protocol, in brief (docs/pubsub.md has it in full):
- *  - Message seq lives in slot seq & (capacity - 1), guarded by a seqlock
- *    stamp (pubsub_layout.h). A subscriber's cursor is the next seq it
- *    takes; a stamp newer than its cursor means it was lapped.
- *  - Reliable: before writing seq the publisher makes sure
- *    seq - capacity < every live subscriber's cursor. It caches the minimum
- *    (Disruptor-style) and rescans only when the cache says "full" or a
- *    subscriber joined or left (the subscriber segment's generation word).
- *    Liveness is an OFD lock each subscriber holds on one byte of the
+ * The memory protocol (seqlock slots, cursors, reliable gating on a cached
+ * minimum, joining by generation, the premark, batches) is the broadcast
+ * ring's, src/ring/ring_bcast.[ch] (docs/bcast-ring.md); this file puts it
+ * in segments and adds what needs system calls:
+ *  - Liveness is an OFD lock each subscriber holds on one byte of the
  *    subscriber memfd: the kernel drops it when the subscriber dies, and
- *    F_OFD_GETLK tells the publisher, who then evicts the line.
+ *    F_OFD_GETLK (the ring's liveness callback, line_alive()) tells the
+ *    publisher, whose ring then evicts the line.
  *  - Wake-ups: a subscriber about to sleep sets its bit in the sleeper
  *    bitmap, fences and re-checks (notify.c's protocol); the publisher,
- *    after each send, fences and loads the bitmap words: with nobody asleep
- *    that is one or a few loads whatever the number of subscribers.
- *  - A reliable publisher out of room sleeps in slices of at most
- *    PUB_WAIT_SLICE_NS on its own eventfd after setting header.waiting
- *    (notify's waiter, with the flag as its mark); a subscriber that
- *    advances writes that eventfd when it sees the flag. The subscriber
- *    does not fence for this (its take path stays fence-free), so a
- *    wake-up can be missed; the slice bounds the delay, as it bounds what
- *    a peer that reads the eventfd can do.
+ *    after each send's full fence (shoal__bcast_publish), loads the bitmap
+ *    words: with nobody asleep that is one or a few loads whatever the
+ *    number of subscribers.
+ *  - A reliable publisher out of room spins, then sleeps through notify
+ *    (shoal_wait on header.waiting and its eventfd: mark, seq_cst fence,
+ *    re-check the cursors); a subscriber that moves its cursor fences
+ *    (seq_cst) and writes that eventfd when it sees the mark, so no
+ *    wake-up is missed (make_room()).
  * Everything read from the subscriber segment is untrusted: cursors are
  * clamped, bitmap bits beyond the limit ignored, indices never used before
  * a bounds check, and the publisher never writes there at all.
@@ -47,13 +43,12 @@
 #include "notify/notify_internal.h"
 #include "service/service.h"
 #include "patterns/pubsub_internal.h"
+#include "ring/ring_bcast.h"
 #include "registry/registry_internal.h"
 
 #define DEFAULT_CAPACITY 1024
 #define DEFAULT_MAX_PAYLOAD 4096
 #define DEFAULT_SUBSCRIBERS 64
-/* Longest a blocked reliable publisher sleeps before re-checking. */
-#define PUB_WAIT_SLICE_NS (1000 * 1000)
 /* How long a blocked publisher spins before it sleeps. */
 #define PUB_SPIN_NS (20 * 1000)
 
@@ -78,25 +73,13 @@ struct shoal_pub {
 	uint32_t delivery, capacity, mask, stride, max_payload, uh_size;
 	uint32_t max_subs, flags;
 	int64_t send_timeout_ns;
-	uint64_t head; /* next seq, our own copy; hdr->head says the same */
 	uint64_t epoch;
-	/* Reliable gating: the live lines (JOINING or ACTIVE) as of
-	 * generation known_gen, and the minimum of their cursors as last
-	 * computed; ncounted of them were ACTIVE, i.e. joined. */
-	uint32_t known_gen;
-	uint32_t nactive;
-	uint32_t ncounted;
-	uint32_t *active;
-	uint64_t min_cursor;
-	/*
-	 * head + 1 when the slot of head already carries its odd stamp (see
-	 * premark_next()); 0 when the next loan must write it.
-	 */
-	uint64_t premarked;
+	/* The memory protocol: head, gating, premark (ring/ring_bcast.h). */
+	struct shoal__bcast_pub ring;
 	/* The outstanding loan. */
 	int loaned;
 	uint32_t loan_size;
-	struct shoal__pubsub_slot *loan_slot;
+	struct shoal__bcast_slot *loan_slot;
 	/* Sleeps for room (reliable): marks header.waiting, polls eventfd.
 	 * Last, so that the fields the send path uses keep their lines. */
 	struct shoal_waiter room_waiter;
@@ -184,9 +167,6 @@ static int create_service(struct shoal_pub *p, const char *name,
 		return shoal__fail(-E2BIG,
 				   "pub: %u slots of %u bytes is too large",
 				   p->capacity, p->stride);
-	p->active = malloc(sizeof(uint32_t) * p->max_subs);
-	if (!p->active)
-		return shoal__fail(-ENOMEM, "pub: out of memory");
 	p->eventfd = shoal_eventfd_create();
 	if (p->eventfd < 0)
 		return p->eventfd;
@@ -228,6 +208,8 @@ static void format(struct shoal_pub *p)
 	p->sh->magic = SHOAL__PUBSUB_SUBS_MAGIC;
 	p->sh->max_subscribers = p->max_subs;
 }
+
+static int ring_init(struct shoal_pub *p);
 
 int shoal_pub_create(const char *name, const struct shoal_pub_options *opts,
 		     struct shoal_pub **out)
@@ -283,9 +265,11 @@ int shoal_pub_create(const char *name, const struct shoal_pub_options *opts,
 		shoal_pub_destroy(p);
 		return shoal__detail_fail(&d, err);
 	}
-	p->known_gen =
-		atomic_load_explicit(&p->sh->generation, memory_order_acquire) -
-		1; /* force a first scan */
+	err = ring_init(p);
+	if (err) {
+		shoal_pub_destroy(p);
+		return err;
+	}
 	shoal__waiter_setup(&p->room_waiter, &p->hdr->waiting, 0, NULL,
 			    p->eventfd, p->eventfd, SHOAL_WAIT_BLOCK);
 	*out = p;
@@ -301,95 +285,45 @@ void shoal_pub_destroy(struct shoal_pub *p)
 	shoal__owner_fini(&p->own);
 	if (p->eventfd >= 0)
 		close(p->eventfd);
-	free(p->active);
+	shoal__bcast_pub_fini(&p->ring);
 	free(p);
 }
 
-/* A subscriber's cursor, clamped into [seq - capacity, seq]. */
-static uint64_t read_cursor(const struct shoal_pub *p, uint32_t i, uint64_t seq)
+/* The ring's liveness callback: a line is alive while its owner holds the
+ * OFD lock on its byte of the subscriber memfd (service/line_lock.h). */
+static int line_alive(void *user_data, uint32_t line)
 {
-	uint64_t c =
-		atomic_load_explicit(&p->lines[i].cursor, memory_order_acquire);
+	struct shoal_pub *p = user_data;
 
-	if ((int64_t)(seq - c) < 0)
-		return seq; /* ahead of the publisher: gates nothing */
-	if (seq - c > p->capacity)
-		return seq - p->capacity; /* gates fully until it moves */
-	return c;
+	return shoal__line_locked(p->subs_fd, line);
 }
 
-static void recompute_min(struct shoal_pub *p, uint64_t seq)
+/* Puts the broadcast ring over the segments just made. */
+static int ring_init(struct shoal_pub *p)
 {
-	uint64_t min = seq;
+	struct shoal__bcast_map m = {
+		.pub = &p->hdr->ring,
+		.slots = p->slots,
+		.generation = &p->sh->generation,
+		.lines = (uint8_t *)p->lines,
+		.line_stride = sizeof(struct shoal__pubsub_sub_line),
+		.max_lines = p->max_subs,
+		.capacity = p->capacity,
+		.stride = p->stride,
+		.max_payload = p->max_payload,
+		.uh_size = p->uh_size,
+	};
 
-	for (uint32_t k = 0; k < p->nactive; k++) {
-		uint64_t c = read_cursor(p, p->active[k], seq);
-
-		if ((int64_t)(c - min) < 0)
-			min = c;
-	}
-	p->min_cursor = min;
+	return shoal__bcast_pub_init(&p->ring, &m,
+				     p->delivery == SHOAL_DELIVERY_RELIABLE,
+				     line_alive, p);
 }
 
-/*
- * Tells joiners that every message from now on waits for the lines of
- * generation @gen: the first message not yet decided is @seq, or the one
- * after a slot already marked for writing (a loan, or premark_next()),
- * whose room was judged before this rescan. join_line() reads the pair.
- */
-static void tell_joiners(struct shoal_pub *p, uint32_t gen, uint64_t seq)
-{
-	uint64_t from = p->premarked > seq ? p->premarked : seq;
-
-	atomic_store_explicit(&p->hdr->seen_from, from, memory_order_relaxed);
-	/* Release: orders seen_from above before it; pairs with the acquire
-	 * load of seen_gen in join_line(). */
-	atomic_store_explicit(&p->hdr->seen_gen, gen, memory_order_release);
-}
-
-/*
- * Rebuilds the list of live lines: JOINING or ACTIVE, and locked by their
- * owner. A JOINING line gates like an ACTIVE one but is not counted: its
- * subscriber has not decided where it starts (join_line()).
- */
-static void rescan(struct shoal_pub *p, uint32_t gen, uint64_t seq)
-{
-	p->known_gen = gen;
-	p->nactive = 0;
-	p->ncounted = 0;
-	for (uint32_t i = 0; i < p->max_subs; i++) {
-		/* Acquire: pairs with the joiner's release stores of its
-		 * state, so the cursor read after it is at least the one
-		 * stored before that state. */
-		uint32_t st = atomic_load_explicit(&p->lines[i].state,
-						   memory_order_acquire);
-
-		if (st != SHOAL__SUB_ACTIVE && st != SHOAL__SUB_JOINING)
-			continue;
-		if (!shoal__line_locked(p->subs_fd, i))
-			continue;
-		p->active[p->nactive++] = i;
-		p->ncounted += st == SHOAL__SUB_ACTIVE;
-	}
-	recompute_min(p, seq);
-	/* A lossy publisher gates on nobody: its joiners keep to head. */
-	if (p->delivery == SHOAL_DELIVERY_RELIABLE)
-		tell_joiners(p, gen, seq);
-}
-
-/* Drops lines whose subscriber died. Returns how many. */
+/* Drops the lines whose subscriber died, counting them. */
 static uint32_t evict_dead(struct shoal_pub *p)
 {
-	uint32_t dropped = 0;
+	uint32_t dropped = shoal__bcast_evict_dead(&p->ring);
 
-	for (uint32_t k = 0; k < p->nactive;) {
-		if (shoal__line_locked(p->subs_fd, p->active[k])) {
-			k++;
-			continue;
-		}
-		p->active[k] = p->active[--p->nactive];
-		dropped++;
-	}
 	if (dropped)
 		atomic_fetch_add_explicit(&p->hdr->evicted, dropped,
 					  memory_order_relaxed);
@@ -397,90 +331,69 @@ static uint32_t evict_dead(struct shoal_pub *p)
 }
 
 /*
- * Room for message @seq by the subscribers known now: the cached minimum
- * cursor, recomputed from their lines when it says no.
+ * What a publisher waiting for room waits for: the next message fits. The
+ * lines' liveness (a system call per line) is asked only when the live
+ * cursors give no room.
  */
-static int room_known(struct shoal_pub *p, uint64_t seq)
-{
-	if (seq - p->min_cursor < p->capacity)
-		return 1;
-	recompute_min(p, seq);
-	return seq - p->min_cursor < p->capacity;
-}
-
-static int has_room(struct shoal_pub *p, uint64_t seq)
-{
-	uint32_t gen =
-		atomic_load_explicit(&p->sh->generation, memory_order_acquire);
-
-	if (gen != p->known_gen)
-		rescan(p, gen, seq);
-	return room_known(p, seq);
-}
-
-/* What a publisher waiting for room waits for: message @seq fits. */
-struct room_wait {
-	struct shoal_pub *p;
-	uint64_t seq;
-};
-
 static int room_ready(void *arg)
 {
-	struct room_wait *rw = arg;
+	struct shoal_pub *p = arg;
+	uint64_t seq = p->ring.head;
 
-	recompute_min(rw->p, rw->seq);
-	return rw->seq - rw->p->min_cursor < rw->p->capacity;
+	if (shoal__bcast_room(&p->ring, seq))
+		return 1;
+	return evict_dead(p) && shoal__bcast_room_known(&p->ring, seq);
 }
 
 /*
- * Sleeps on the publisher's eventfd for at most a slice, or @deadline:
- * notify's waiter on header.waiting (mark, fence, re-check the cursors,
- * sleep, drain, clear the mark). Subscribers write the eventfd without a
- * fence of their own, so a wake-up can be missed: the slice bounds that,
- * and whatever a peer does to the eventfd.
+ * Reliable: waits until the next message can be written. 0, -EAGAIN (no
+ * room within send_timeout_ns), or what notify's wait returns.
+ *
+ * The wait is notify's (shoal_wait on header.waiting, the publisher's
+ * eventfd): mark, seq_cst fence, re-check the cursors, sleep. A subscriber
+ * that moves its cursor fences (seq_cst) and writes the eventfd when it
+ * sees the mark (shoal_sub_release, detach), so no wake-up is missed. What
+ * notify's slice (SHOAL_WAIT_SLICE_NS) still bounds: a subscriber that dies
+ * while the publisher sleeps wakes nobody (nothing writes the eventfd for
+ * it), so it is evicted when the slice ends, if no other subscriber woke
+ * the publisher first; and a hostile peer that reads the eventfd.
  */
-static void pub_sleep(struct shoal_pub *p, uint64_t seq, int64_t deadline)
+static int make_room(struct shoal_pub *p)
 {
-	struct room_wait rw = { p, seq };
-	int64_t slice = PUB_WAIT_SLICE_NS;
+	uint64_t seq = p->ring.head;
+	int64_t deadline, now, spin_until;
+	int err;
 
-	if (deadline >= 0 && deadline - shoal__now_ns() < slice)
-		slice = deadline - shoal__now_ns();
-	/* Whatever it returns, make_room() looks at the cursors again. */
-	if (slice > 0)
-		(void)shoal_wait(&p->room_waiter, room_ready, &rw, slice);
-}
-
-/* Reliable: waits until message @seq can be written. 0 or -EAGAIN. */
-static int make_room(struct shoal_pub *p, uint64_t seq)
-{
-	int64_t deadline, spin_until;
-
-	if (has_room(p, seq))
+	if (shoal__bcast_room(&p->ring, seq))
 		return 0;
 	atomic_fetch_add_explicit(&p->hdr->blocked, 1, memory_order_relaxed);
+	/* Liveness costs a system call per line: look when the wait starts,
+	 * never while spinning. */
+	if (evict_dead(p) && shoal__bcast_room_known(&p->ring, seq))
+		return 0;
 	deadline = shoal__deadline(p->send_timeout_ns);
-	spin_until = shoal__now_ns() + PUB_SPIN_NS;
-	/* Liveness costs a system call per line: look when the wait starts
-	 * and after each sleep, never while spinning. */
-	for (int look = 1;;) {
-		int64_t now;
-
-		if (look && evict_dead(p))
-			recompute_min(p, seq);
-		look = 0;
-		if (has_room(p, seq))
-			return 0;
-		now = shoal__now_ns();
-		if (p->send_timeout_ns == 0 ||
-		    (deadline >= 0 && now >= deadline))
-			break;
-		if (now < spin_until) {
+	now = shoal__now_ns();
+	spin_until = now + PUB_SPIN_NS;
+	while (p->send_timeout_ns != 0 && now < spin_until &&
+	       (deadline < 0 || now < deadline)) {
+		for (int i = 0; i < 64; i++) {
+			if (shoal__bcast_room(&p->ring, seq))
+				return 0;
 			shoal__cpu_relax();
-			continue;
 		}
-		pub_sleep(p, seq, deadline);
-		look = 1;
+		now = shoal__now_ns();
+	}
+	if (p->send_timeout_ns != 0 && (deadline < 0 || now < deadline)) {
+		err = shoal_wait(&p->room_waiter, room_ready, p,
+				 deadline < 0 ? SHOAL_WAIT_FOREVER :
+						deadline - now);
+		if (!err)
+			return 0;
+		if (err != -ETIMEDOUT) {
+			atomic_fetch_add_explicit(&p->hdr->failed, 1,
+						  memory_order_relaxed);
+			return err;
+		}
 	}
 	atomic_fetch_add_explicit(&p->hdr->failed, 1, memory_order_relaxed);
 	return shoal__fail(-EAGAIN,
@@ -489,23 +402,9 @@ static int make_room(struct shoal_pub *p, uint64_t seq)
 			   p->capacity);
 }
 
-/*
- * Slot @s is about to receive message @seq: its odd stamp first, so a
- * lossy reader still on the old message sees the change, then a release
- * fence, so the payload writes that follow stay after it.
- */
-static void mark_odd(struct shoal_pub *p, struct shoal__pubsub_slot *s,
-		     uint64_t seq)
-{
-	atomic_store_explicit(&s->stamp, shoal__pubsub_stamp(seq) | 1,
-			      memory_order_relaxed);
-	atomic_thread_fence(memory_order_release);
-	p->premarked = seq + 1;
-}
-
 int shoal_pub_loan(struct shoal_pub *p, uint32_t size, void **ptr)
 {
-	struct shoal__pubsub_slot *s;
+	struct shoal__bcast_slot *s;
 	int err;
 
 	if (p->loaned)
@@ -514,16 +413,12 @@ int shoal_pub_loan(struct shoal_pub *p, uint32_t size, void **ptr)
 		return shoal__fail(-EMSGSIZE,
 				   "pub: %u bytes exceed max_payload %u", size,
 				   p->max_payload);
-	s = slot_at(p->slots, p->stride, p->mask, p->head);
-	if (p->premarked != p->head + 1) {
-		if (p->delivery == SHOAL_DELIVERY_RELIABLE &&
-		    p->head >= p->capacity) {
-			err = make_room(p, p->head);
-			if (err)
-				return err;
-		}
-		mark_odd(p, s, p->head);
+	if (shoal__bcast_must_gate(&p->ring)) {
+		err = make_room(p);
+		if (err)
+			return err;
 	}
+	s = shoal__bcast_loan(&p->ring);
 	p->loaned = 1;
 	p->loan_size = size;
 	p->loan_slot = s;
@@ -545,37 +440,24 @@ static int check_loan(struct shoal_pub *p, void *ptr)
 	return 0;
 }
 
-/*
- * The end of writing message head into @s: its length, the timestamp if
- * asked for, then the even stamp (release: everything before it is
- * visible to a subscriber that acquires it), and head moves on.
- */
-static void complete_slot(struct shoal_pub *p, struct shoal__pubsub_slot *s,
-			  uint32_t len)
+/* The end of writing the next message into @s: length, timestamp if the
+ * service stamps them, even stamp. */
+static inline void complete(struct shoal_pub *p, struct shoal__bcast_slot *s,
+			    uint32_t len)
 {
-	atomic_store_explicit(&s->len, len, memory_order_relaxed);
-	/* Without the flag the field is never written: it stays 0. */
-	if (p->flags & SHOAL_PUB_TIMESTAMP)
-		atomic_store_explicit(&s->timestamp_ns, shoal__now_ns(),
-				      memory_order_relaxed);
-	atomic_store_explicit(&s->stamp, shoal__pubsub_stamp(p->head),
-			      memory_order_release);
-	p->head++;
-}
+	int ts = (p->flags & SHOAL_PUB_TIMESTAMP) != 0;
 
-/* hdr->head = head: the messages written so far. */
-static void show_head(struct shoal_pub *p)
-{
-	/* Release: after the stamps of the slots written; pairs with the
-	 * acquire loads of head in join_line() and skip_lapped(). */
-	atomic_store_explicit(&p->hdr->head, p->head, memory_order_release);
+	shoal__bcast_complete(&p->ring, s, len, ts, ts ? shoal__now_ns() : 0);
 }
 
 /*
  * Wakes every subscriber whose bit is set. A wake-up whose eventfd write
  * fails (only under injected faults: a real eventfd write cannot) gives
  * the bit back, so the next send tries again; a blocked subscriber re-checks
- * within a sleep slice anyway (notify.md).
+ * within a sleep slice anyway (notify.md). Called after the full fence in
+ * shoal__bcast_publish(), which is the notifier's fence of notify's
+ * protocol: it pairs with a subscriber's fence between setting its bit and
+ * re-checking its slot.
  */
 static void wake_sleepers(struct shoal_pub *p)
 {
@@ -606,40 +488,9 @@ static void wake_sleepers(struct shoal_pub *p)
 	}
 }
 
-/*
- * Gives the slot of the next message its odd stamp now, while this CPU
- * still owns the lines it just wrote, instead of in the next loan. A
- * subscriber that busy-polls a slot holds its line: an odd-stamp store at
- * loan time takes the line from it, the subscriber's next poll takes it
- * back, and the payload and final stamp then take it a second time. Marked
- * here, the slot is usually written once per message (measured: see the
- * commit that added this). Reliable delivery only, and only when the
- * slot's old message is known to be released by every subscriber (the
- * cached minimum cursor, at the current generation); else the next loan
- * does it after make_room(). Not lossy: there the old message stays
- * readable by a lagging subscriber until the next loan really needs the
- * slot, so a lossy ring keeps its whole capacity.
- * Called after the full fence that follows the store of head, so a joining
- * subscriber either is seen here or reads a head that puts the marked
- * slot's old message behind its start (join_line()).
- */
-static void premark_next(struct shoal_pub *p)
-{
-	uint64_t h = p->head;
-
-	if (p->delivery != SHOAL_DELIVERY_RELIABLE)
-		return;
-	if (h >= p->capacity &&
-	    (atomic_load_explicit(&p->sh->generation, memory_order_acquire) !=
-		     p->known_gen ||
-	     h - p->min_cursor >= p->capacity))
-		return;
-	mark_odd(p, slot_at(p->slots, p->stride, p->mask, h), h);
-}
-
 int shoal_pub_send(struct shoal_pub *p, void *ptr, uint32_t len)
 {
-	struct shoal__pubsub_slot *s = p->loan_slot;
+	struct shoal__bcast_slot *s = p->loan_slot;
 	int err = check_loan(p, ptr);
 
 	if (err)
@@ -647,21 +498,17 @@ int shoal_pub_send(struct shoal_pub *p, void *ptr, uint32_t len)
 	if (len > p->loan_size)
 		return shoal__fail(-EINVAL, "pub: %u bytes sent, %u loaned",
 				   len, p->loan_size);
-	complete_slot(p, s, len);
-	show_head(p);
+	complete(p, s, len);
 	p->loaned = 0;
-	/* Pairs with a subscriber's fence between setting its bit and
-	 * re-checking its slot (notify.c's protocol), and with a joining
-	 * subscriber's between its generation and its load of head. */
-	shoal__fence_full();
-	premark_next(p);
+	/* Head, full fence, premark: the fence also orders the wake-up's
+	 * loads of the sleeper bitmap below (see wake_sleepers()). */
+	shoal__bcast_publish(&p->ring);
 	wake_sleepers(p);
 	return 0;
 }
 
 int shoal_pub_abort(struct shoal_pub *p, void *ptr)
 {
-	struct shoal__pubsub_slot *s = p->loan_slot;
 	int err = check_loan(p, ptr);
 
 	if (err)
@@ -669,7 +516,6 @@ int shoal_pub_abort(struct shoal_pub *p, void *ptr)
 	/* The slot's old message is gone (it was overwritten in part); the
 	 * odd stamp stays, so readers of that old seq see it as lapped,
 	 * which is what it is. */
-	(void)s;
 	p->loaned = 0;
 	return 0;
 }
@@ -688,18 +534,11 @@ int shoal_pub_write(struct shoal_pub *p, const void *data, uint32_t len,
 	return shoal_pub_send(p, ptr, len);
 }
 
-/*
- * Writes message @m into the slot of head and makes it visible to a
- * subscriber polling that slot (release-stores its even stamp). The odd
- * stamp goes first unless premark_next() put it there already.
- */
+/* Writes message @m into the slot of head and completes it. */
 static void write_slot(struct shoal_pub *p, const struct shoal_pub_msg *m)
 {
-	struct shoal__pubsub_slot *s =
-		slot_at(p->slots, p->stride, p->mask, p->head);
+	struct shoal__bcast_slot *s = shoal__bcast_loan(&p->ring);
 
-	if (p->premarked != p->head + 1)
-		mark_odd(p, s, p->head);
 	if (p->uh_size) {
 		if (m->user_header)
 			memcpy(s + 1, m->user_header, p->uh_size);
@@ -707,13 +546,12 @@ static void write_slot(struct shoal_pub *p, const struct shoal_pub_msg *m)
 			memset(s + 1, 0, p->uh_size);
 	}
 	memcpy((uint8_t *)(s + 1) + p->uh_size, m->data, m->len);
-	complete_slot(p, s, m->len);
+	complete(p, s, m->len);
 }
 
 int shoal_pub_write_batch(struct shoal_pub *p, const struct shoal_pub_msg *msgs,
 			  uint32_t n)
 {
-	uint64_t head0 = p->head;
 	uint32_t k, j;
 	int err;
 
@@ -727,71 +565,20 @@ int shoal_pub_write_batch(struct shoal_pub *p, const struct shoal_pub_msg *msgs,
 		return shoal__fail(-EMSGSIZE,
 				   "pub: %u bytes exceed max_payload %u",
 				   msgs[0].len, p->max_payload);
-	if (p->delivery == SHOAL_DELIVERY_RELIABLE) {
-		uint32_t gen = atomic_load_explicit(&p->sh->generation,
-						    memory_order_acquire);
-
-		/* At most a ring: a joiner that reads the batch's bound
-		 * below starts no later than bound - capacity + 1, which must
-		 * not pass the first message in case only that one is
-		 * written (models/pubsub_join.pml, BROKEN_BATCH_UNCAPPED). */
-		if (k > p->capacity)
-			k = p->capacity;
-
-		/* Subscribers that joined or left since the last look, seen
-		 * relative to the first message: the rest are later. */
-		if (gen != p->known_gen)
-			rescan(p, gen, head0);
-		/* Room for the first, waiting if need be, as a send would. */
-		if (head0 >= p->capacity && p->premarked != head0 + 1) {
-			err = make_room(p, head0);
-			if (err)
-				return err;
-		}
-		/*
-		 * Then as many as fit now, by the subscribers known now, never
-		 * by a rescan: a rescan judges a far-behind cursor relative to
-		 * the message checked, which says nothing true about the
-		 * batch's earlier ones. A subscriber that joined meanwhile is
-		 * caught by the generation check after the fence below.
-		 */
-		for (j = 1; j < k && (head0 + j < p->capacity ||
-				      room_known(p, head0 + j));
-		     j++)
-			;
-		k = j;
-		/*
-		 * The first message is safe from a subscriber joining unseen,
-		 * as a single send is: such a subscriber read a head of at
-		 * least head0 and starts after the slot it overwrites. For
-		 * the others, the end the batch reaches goes out first (as
-		 * bound: head counts only messages written, or a joiner that
-		 * read it would start past messages a cut batch never wrote),
-		 * then the full fence, then the generation: a subscriber
-		 * joining now either reads that bound and starts after every
-		 * slot the batch overwrites (join_line()), or its generation
-		 * shows here, and then only the first message is written (the
-		 * next call rescans).
-		 */
-		if (k > 1) {
-			atomic_store_explicit(&p->hdr->bound, head0 + k,
-					      memory_order_relaxed);
-			/* Pairs with the joiner's fence between its
-			 * increment of the generation and its loads of head
-			 * and bound (store->load, both sides fenced). */
-			shoal__fence_full();
-			if (atomic_load_explicit(&p->sh->generation,
-						 memory_order_acquire) !=
-			    p->known_gen)
-				k = 1;
-		}
+	/* Reliable: lines that joined or left, then room for the first
+	 * message (waiting as a send would), then how many more fit now
+	 * (ring/ring_bcast.c has why the bound, the fence and the cap). */
+	shoal__bcast_batch_begin(&p->ring);
+	if (shoal__bcast_must_gate(&p->ring)) {
+		err = make_room(p);
+		if (err)
+			return err;
 	}
+	k = shoal__bcast_batch_extent(&p->ring, k);
 	for (j = 0; j < k; j++)
 		write_slot(p, &msgs[j]);
-	show_head(p);
 	/* As in shoal_pub_send(), once for the batch. */
-	shoal__fence_full();
-	premark_next(p);
+	shoal__bcast_publish(&p->ring);
 	wake_sleepers(p);
 	return (int)k;
 }
@@ -803,16 +590,13 @@ uint64_t shoal_pub_epoch(const struct shoal_pub *p)
 
 uint32_t shoal_pub_subscribers(struct shoal_pub *p)
 {
-	rescan(p,
-	       atomic_load_explicit(&p->sh->generation, memory_order_acquire),
-	       p->head);
-	return p->ncounted;
+	return shoal__bcast_subscribers(&p->ring);
 }
 
 void shoal_pub_get_stats(const struct shoal_pub *p, struct shoal_pub_stats *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->sent = p->head;
+	st->sent = p->ring.head;
 	st->blocked =
 		atomic_load_explicit(&p->hdr->blocked, memory_order_relaxed);
 	st->failed =
@@ -821,5 +605,5 @@ void shoal_pub_get_stats(const struct shoal_pub *p, struct shoal_pub_stats *st)
 		atomic_load_explicit(&p->hdr->wakeups, memory_order_relaxed);
 	st->evicted =
 		atomic_load_explicit(&p->hdr->evicted, memory_order_relaxed);
-	st->subscribers = p->ncounted;
+	st->subscribers = p->ring.ncounted;
 }

@@ -22,6 +22,7 @@
 #include "segment/fdcheck.h"
 #include "notify/notify_internal.h"
 #include "patterns/pubsub_internal.h"
+#include "ring/ring_bcast.h"
 #include "service/service.h"
 #include "registry/registry_internal.h"
 
@@ -59,7 +60,8 @@ struct shoal_sub {
 	int pidfd;	 /* the publisher's (owned by svc) */
 	int pub_eventfd; /* wakes a publisher waiting for room (svc's) */
 	uint64_t epoch;
-	uint64_t cursor; /* next seq to take */
+	/* The memory protocol: our line and cursor (ring/ring_bcast.h). */
+	struct shoal__bcast_sub ring;
 	uint64_t received, lost, stale;
 	uint64_t sleeps_before; /* sleeps under earlier publishers */
 	int held;
@@ -93,13 +95,14 @@ static int claim_line(struct shoal_sub *s)
 static void detach(struct shoal_sub *s)
 {
 	if (s->line) {
-		atomic_store_explicit(&s->line->state, SHOAL__SUB_FREE,
-				      memory_order_release);
 		atomic_fetch_and_explicit(&subs_bitmap(s->sh)[s->index / 32],
 					  ~s->mask, memory_order_relaxed);
-		atomic_fetch_add_explicit(&s->sh->generation, 1,
-					  memory_order_seq_cst);
-		/* A reliable publisher may be waiting for us to move. */
+		shoal__bcast_leave(&s->ring);
+		/* A reliable publisher may be waiting for us to move. Full
+		 * fence: the FREE state and generation above before the load
+		 * of its mark; pairs with the fence in notify's arm between
+		 * the publisher's mark and its re-check (make_room()). */
+		shoal__fence_full();
 		if (atomic_load_explicit(&s->g.hdr->waiting,
 					 memory_order_relaxed))
 			shoal__eventfd_wake(s->pub_eventfd);
@@ -130,107 +133,37 @@ static void detach(struct shoal_sub *s)
 				 (uint64_t)s->inotify_fd, "sub");
 }
 
-static void set_cursor(struct shoal_sub *s, uint64_t cursor)
-{
-	s->cursor = cursor;
-	atomic_store_explicit(&s->line->cursor, cursor, memory_order_release);
-}
-
-/*
- * Called by join_line() at its two racy points (@stage: after it read head,
- * and after it incremented the generation): a no-op that a test (linked
- * against the static library) replaces with one of its own to hold a joiner
- * there for as long as it needs (test/pubsub-join-owed.c).
- */
-__attribute__((weak)) void shoal__pubsub_join_pause(int stage)
-{
-	(void)stage;
-}
-
-/* Joins line s->index: cursor, JOINING, the generation, then the start and
- * ACTIVE. */
+/* Joins line s->index: our counters and pid first (this handle's, across
+ * publishers), then the ring's join (cursor, JOINING, the generation, the
+ * start, ACTIVE; shoal__bcast_join()). */
 static void join_line(struct shoal_sub *s)
 {
 	struct shoal__pubsub_sub_line *l =
 		&subs_lines(s->sh, s->g.max_subs)[s->index];
-	uint64_t head =
-		atomic_load_explicit(&s->g.hdr->head, memory_order_acquire);
+	struct shoal__bcast_map m = {
+		.pub = &s->g.hdr->ring,
+		.slots = s->g.slots,
+		.generation = &s->sh->generation,
+		.lines = (uint8_t *)subs_lines(s->sh, s->g.max_subs),
+		.line_stride = sizeof(struct shoal__pubsub_sub_line),
+		.max_lines = s->g.max_subs,
+		.capacity = s->g.capacity,
+		.stride = s->g.stride,
+		.max_payload = s->g.max_payload,
+		.uh_size = s->g.uh_size,
+	};
 	uint64_t back = s->want_history;
-	uint64_t seen_from, safe, bound;
-	uint32_t mine, seen_gen;
 
 	if (back > s->g.history)
 		back = s->g.history;
-	if (back > head)
-		back = head;
-	s->cursor = head - back;
-	shoal__pubsub_join_pause(SHOAL__JOIN_READ_HEAD);
-	/* The counters are this handle's, across publishers. */
-	atomic_store_explicit(&l->cursor, s->cursor, memory_order_relaxed);
 	atomic_store_explicit(&l->received, s->received, memory_order_relaxed);
 	atomic_store_explicit(&l->lost, s->lost, memory_order_relaxed);
 	atomic_store_explicit(&l->stale, s->stale, memory_order_relaxed);
 	atomic_store_explicit(&l->sleeps, 0, memory_order_relaxed);
 	l->pid = (int32_t)getpid();
-	/* JOINING: gated on from now on, counted only once ACTIVE below.
-	 * Release: the cursor above goes first; pairs with the acquire load
-	 * of the state in rescan(). */
-	atomic_store_explicit(&l->state, SHOAL__SUB_JOINING,
-			      memory_order_release);
-	mine = atomic_fetch_add_explicit(&s->sh->generation, 1,
-					 memory_order_seq_cst) +
-	       1;
+	/* Its release store of JOINING orders the stores above too. */
+	shoal__bcast_join(&s->ring, &m, s->index, back);
 	s->line = l;
-	shoal__pubsub_join_pause(SHOAL__JOIN_ANNOUNCED);
-	/*
-	 * Until a reliable publisher sees our generation it does not gate on
-	 * us, so it may overwrite messages from our cursor on; where to start
-	 * depends on whether it has seen us yet.
-	 *
-	 * Seen: it published (seen_gen, seen_from) after a rescan that loaded
-	 * a generation at or past ours, so it read our ACTIVE line and cursor
-	 * (both stored before our increment). Every message from seen_from on
-	 * waits for us; the ones before it, judged without us, overwrote at
-	 * most message seen_from - 1 - capacity. So seen_from - capacity on
-	 * is intact, which is our cursor unless the publisher raced far ahead.
-	 *
-	 * Not seen yet: it loads the generation after a full fence that
-	 * follows its store of head (shoal_pub_send) or of a batch's bound,
-	 * and we load both after a full fence that follows our increment, so
-	 * every message it wrote (or marked for writing) without seeing us is
-	 * at most the later of the two: from there - capacity + 1 on is safe.
-	 *
-	 * Either way we were never owed the older ones: starting later is not
-	 * a loss. But a publisher that counted us (shoal_pub_subscribers())
-	 * owes us every message sent after the count: taking "not seen" for
-	 * granted skipped them when it filled the ring while we were between
-	 * our increment and this check (pubsub-join-owed), and so does being
-	 * counted before our start is decided, which is why we are JOINING
-	 * until the end (models/pubsub_join.pml).
-	 */
-	shoal__fence_full();
-	head = atomic_load_explicit(&s->g.hdr->head, memory_order_acquire);
-	bound = atomic_load_explicit(&s->g.hdr->bound, memory_order_relaxed);
-	if ((int64_t)(bound - head) > 0)
-		head = bound;
-	/* Acquire: pairs with the release store of seen_gen in
-	 * tell_joiners(), making the seen_from stored before it visible. */
-	seen_gen =
-		atomic_load_explicit(&s->g.hdr->seen_gen, memory_order_acquire);
-	seen_from = atomic_load_explicit(&s->g.hdr->seen_from,
-					 memory_order_relaxed);
-	if ((int32_t)(seen_gen - mine) >= 0)
-		safe = seen_from - s->g.capacity;
-	else
-		safe = head - (s->g.capacity - 1);
-	/* Signed: a publisher near the start (or a corrupt value) gives a
-	 * bound at or below our cursor, which changes nothing. */
-	if ((int64_t)(safe - s->cursor) > 0)
-		set_cursor(s, safe);
-	/* Joined: a count from now on sees the cursor set above. Release:
-	 * pairs with the acquire load of the state in rescan(). */
-	atomic_store_explicit(&l->state, SHOAL__SUB_ACTIVE,
-			      memory_order_release);
 }
 
 static int attach_fds(struct shoal_sub *s)
@@ -243,7 +176,7 @@ static int attach_fds(struct shoal_sub *s)
 		return idx;
 	s->index = (uint32_t)idx;
 	s->mask = 1u << (s->index % 32);
-	owner_fd = *(volatile int32_t *)&wake_fd_table(s->g.hdr)[s->index];
+	owner_fd = SHOAL__READ_ONCE(wake_fd_table(s->g.hdr)[s->index]);
 	err = shoal__peer_wake_fd(s->svc, "sub",
 				  SHOAL__PUBSUB_EXTRA_WAKE_FD(s->index),
 				  owner_fd, s->index, &s->eventfd);
@@ -298,11 +231,11 @@ static int attach(struct shoal_sub *s)
 	if (s->inotify_fd >= 0)
 		epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->inotify_fd, NULL);
 	/* Sleeps are counted per handle, across publishers. */
-	s->sleeps_before += s->waiter.priv_sleeps;
+	s->sleeps_before += shoal__waiter_sleeps(&s->waiter);
 	shoal__waiter_setup(&s->waiter, &subs_bitmap(s->sh)[s->index / 32],
 			    s->mask, NULL, s->eventfd, s->epfd, s->strategy);
 	join_line(s);
-	s->waiter.priv_sleeps_word = (void *)&s->line->sleeps;
+	shoal__waiter_count_sleeps_in(&s->waiter, &s->line->sleeps);
 	s->ow.sleeps = 0;
 	s->epoch = info.epoch;
 	if (s->ever_attached)
@@ -460,113 +393,56 @@ void shoal_sub_close(struct shoal_sub *s)
 	free(s);
 }
 
-/* How slot stamp @st relates to @seq. */
-enum {
-	NOT_YET,
-	READY,
-	LAPPED
-};
-
-static int classify(uint64_t st, uint64_t seq)
-{
-	int64_t d;
-
-	if (st == 0)
-		return NOT_YET;
-	d = (int64_t)(((st >> 1) - 1) - seq);
-	if (d < 0)
-		return NOT_YET;
-	if (d == 0)
-		return (st & 1) ? NOT_YET : READY;
-	return LAPPED;
-}
-
-static struct shoal__pubsub_slot *cur_slot(const struct shoal_sub *s,
-					   uint64_t seq)
-{
-	return slot_at(s->g.slots, s->g.stride, s->g.capacity - 1, seq);
-}
-
 /* 1 once the publisher withdrew or died. Looks at the pidfd only every
  * PID_CHECK_EVERY calls, or after a sleep (its pidfd is in the set slept
  * on), so polling costs no system call. */
 static int publisher_gone(struct shoal_sub *s, int force)
 {
 	return shoal__owner_gone(&s->ow, &s->g.hdr->closed, s->svc,
-				 s->waiter.priv_sleeps, force);
+				 shoal__waiter_sleeps(&s->waiter), force);
 }
 
 static int sub_ready(void *arg)
 {
 	struct shoal_sub *s = arg;
-	uint64_t st = atomic_load_explicit(&cur_slot(s, s->cursor)->stamp,
-					   memory_order_acquire);
 
-	return classify(st, s->cursor) != NOT_YET || publisher_gone(s, 0);
-}
-
-/* Lapped at s->cursor: skip to the oldest message still in the ring. */
-static int skip_lapped(struct shoal_sub *s, struct shoal_msg *msg)
-{
-	uint64_t head =
-		atomic_load_explicit(&s->g.hdr->head, memory_order_acquire);
-	uint64_t oldest =
-		head >= s->g.capacity - 1 ? head - (s->g.capacity - 1) : 0;
-	uint64_t lost;
-
-	/* The slot holds something newer, so at least this seq is gone,
-	 * whatever a corrupt head says. */
-	if ((int64_t)(oldest - s->cursor) <= 0)
-		oldest = s->cursor + 1;
-	lost = oldest - s->cursor;
-	set_cursor(s, oldest);
-	s->lost += lost;
-	atomic_store_explicit(&s->line->lost, s->lost, memory_order_relaxed);
-	msg->lost = lost;
-	return shoal__fail(-EOVERFLOW, "sub: lapped; %llu messages lost",
-			   (unsigned long long)lost);
+	return shoal__bcast_ready(&s->ring) || publisher_gone(s, 0);
 }
 
 /* One look at the next slot: 0 (held), -EAGAIN, -EOVERFLOW, -EBADMSG. */
 static int try_take(struct shoal_sub *s, struct shoal_msg *msg)
 {
-	struct shoal__pubsub_slot *slot = cur_slot(s, s->cursor);
-	uint64_t st = atomic_load_explicit(&slot->stamp, memory_order_acquire);
-	uint32_t len;
+	struct shoal__bcast_view v;
+	int err = shoal__bcast_peek(&s->ring, 0, &v);
 
-	switch (classify(st, s->cursor)) {
-	case NOT_YET:
-		return -EAGAIN;
-	case LAPPED:
-		return skip_lapped(s, msg);
-	default:
-		break;
+	if (__builtin_expect(err != 0, 0)) {
+		if (err == -EOVERFLOW) {
+			s->lost += v.lost;
+			atomic_store_explicit(&s->line->lost, s->lost,
+					      memory_order_relaxed);
+			msg->lost = v.lost;
+			return shoal__fail(-EOVERFLOW,
+					   "sub: lapped; %llu messages lost",
+					   (unsigned long long)v.lost);
+		}
+		if (err == -EBADMSG)
+			return shoal__fail(-EBADMSG,
+					   "sub: message %llu claims %u bytes, "
+					   "more than the %u a slot holds",
+					   (unsigned long long)v.seq, v.len,
+					   s->g.max_payload);
+		return err;
 	}
-	len = atomic_load_explicit(&slot->len, memory_order_relaxed);
-	if (len > s->g.max_payload) {
-		/* Torn by an overwrite, or a corrupt publisher? */
-		atomic_thread_fence(memory_order_acquire);
-		if (atomic_load_explicit(&slot->stamp, memory_order_relaxed) !=
-		    st)
-			return skip_lapped(s, msg);
-		set_cursor(s, s->cursor + 1);
-		return shoal__fail(-EBADMSG,
-				   "sub: message %llu claims %u bytes, more "
-				   "than the %u a slot holds",
-				   (unsigned long long)(s->cursor - 1), len,
-				   s->g.max_payload);
-	}
-	msg->data = (const uint8_t *)(slot + 1) + s->g.uh_size;
-	msg->len = len;
+	msg->data = shoal__bcast_payload(&s->ring.m, v.slot);
+	msg->len = v.len;
 	msg->user_header_size = s->g.uh_size;
-	msg->user_header = s->g.uh_size ? (const void *)(slot + 1) : NULL;
-	msg->seq = s->cursor;
-	msg->timestamp_ns =
-		atomic_load_explicit(&slot->timestamp_ns, memory_order_relaxed);
+	msg->user_header = s->g.uh_size ? (const void *)(v.slot + 1) : NULL;
+	msg->seq = v.seq;
+	msg->timestamp_ns = v.timestamp_ns;
 	msg->epoch = s->epoch;
 	msg->lost = 0;
-	msg->priv_stamp = st;
-	msg->priv_slot = slot;
+	msg->priv_stamp = v.stamp;
+	msg->priv_slot = v.slot;
 	s->held = 1;
 	return 0;
 }
@@ -652,24 +528,26 @@ int shoal_sub_take(struct shoal_sub *s, struct shoal_msg *msg,
 
 static int check_held(const struct shoal_sub *s, const struct shoal_msg *msg)
 {
-	if (!s->held || !msg || msg->priv_slot != cur_slot(s, s->cursor) ||
-	    msg->seq != s->cursor)
+	if (!s->held || !msg ||
+	    msg->priv_slot !=
+		    shoal__bcast_slot_at(&s->ring.m, s->ring.cursor) ||
+	    msg->seq != s->ring.cursor)
 		return shoal__fail(-EINVAL, "sub: not the message held");
 	return 0;
 }
 
 int shoal_sub_valid(const struct shoal_sub *s, const struct shoal_msg *msg)
 {
-	const struct shoal__pubsub_slot *slot = msg->priv_slot;
+	struct shoal__bcast_view v;
 
 	if (check_held(s, msg))
 		return 0;
 	/* Reliable mode checks too: a reliable publisher never overwrites a
 	 * held message, unless another subscriber (which can write our
 	 * line) lied about our cursor. One load of a line already cached. */
-	atomic_thread_fence(memory_order_acquire);
-	return atomic_load_explicit(&((struct shoal__pubsub_slot *)slot)->stamp,
-				    memory_order_relaxed) == msg->priv_stamp;
+	v.slot = (struct shoal__bcast_slot *)msg->priv_slot;
+	v.stamp = msg->priv_stamp;
+	return shoal__bcast_intact(&v);
 }
 
 int shoal_sub_release(struct shoal_sub *s, struct shoal_msg *msg)
@@ -681,13 +559,21 @@ int shoal_sub_release(struct shoal_sub *s, struct shoal_msg *msg)
 		return err;
 	intact = shoal_sub_valid(s, msg);
 	s->held = 0;
-	set_cursor(s, s->cursor + 1);
+	shoal__bcast_advance(&s->ring, 1);
 	s->received++;
 	atomic_store_explicit(&s->line->received, s->received,
 			      memory_order_relaxed);
-	if (s->g.delivery == SHOAL_DELIVERY_RELIABLE &&
-	    atomic_load_explicit(&s->g.hdr->waiting, memory_order_relaxed))
-		shoal__eventfd_wake(s->pub_eventfd);
+	if (s->g.delivery == SHOAL_DELIVERY_RELIABLE) {
+		/* Full fence: the cursor stored above before the load of the
+		 * publisher's mark (store->load); pairs with the fence in
+		 * notify's arm between its mark and its re-check of the
+		 * cursors (make_room()). Either it sees our cursor or we see
+		 * its mark: no missed wake-up. */
+		shoal__fence_full();
+		if (atomic_load_explicit(&s->g.hdr->waiting,
+					 memory_order_relaxed))
+			shoal__eventfd_wake(s->pub_eventfd);
+	}
 	if (!intact) {
 		s->stale++;
 		atomic_store_explicit(&s->line->stale, s->stale,
@@ -799,7 +685,7 @@ void shoal_sub_get_stats(const struct shoal_sub *s, struct shoal_sub_stats *st)
 	st->received = s->received;
 	st->lost = s->lost;
 	st->stale = s->stale;
-	st->sleeps = s->sleeps_before + s->waiter.priv_sleeps;
+	st->sleeps = s->sleeps_before + shoal__waiter_sleeps(&s->waiter);
 	st->reattached = s->reattached;
 	st->epoch = s->epoch;
 }

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Reliable pub/sub: a subscriber joining while the publisher sends
- * (src/patterns/pubsub_pub.c, src/patterns/pubsub_sub.c join_line(), docs/pubsub.md
- * "Joining, leaving and liveness"), checked exhaustively by spin.
+ * The broadcast ring (src/ring/ring_bcast.[ch], docs/bcast-ring.md): a
+ * subscriber joining while a reliable publisher sends and batches
+ * (shoal__bcast_join, rescan, premark_next, batch_extent), and with
+ * -DLOSSY a lossy publisher lapping its subscribers (shoal__bcast_peek,
+ * skip_lapped, the seqlock re-check), checked exhaustively by spin. Grown
+ * from models/pubsub_join.pml when the ring left pub/sub.
  *
  * One publisher sends NMSG messages through a ring of C slots, by single
  * sends and (with -DBATCH) batches, nondeterministically; it may call
@@ -84,7 +87,27 @@
  * -DNO_CHECK_B and -DNO_CHECK_C leave out the assertion of (b) or (c), to
  * ask which properties a variant keeps: with JOINING, the old join rule
  * keeps (a) and (b), so seen_gen/seen_from are what buys (c).
+ *
+ * -DLOSSY: the publisher never gates, never premarks and tells joiners
+ * nothing (its rescan is the reliable one's business); a send marks the
+ * slot odd, writes the payload, stores the even stamp, shows head; a batch
+ * writes all it was asked. A subscriber that finds a newer stamp than its
+ * cursor's (lapped) skips to max(head - (C - 1), cursor + 1) and counts the
+ * skipped as lost; one whose stamp changed between its two loads counts
+ * the message as lost (-ESTALE, or -EOVERFLOW from a copy). Checked (d):
+ * a message taken with an unchanged stamp has its own payload (never torn),
+ * seqs taken only grow, and at the end taken + lost is exactly the number
+ * of messages from the subscriber's start to NMSG - 1: every message is
+ * received or counted lost, once. (b) and (c) are reliable promises and
+ * are not checked. Broken variant:
+ *   BROKEN_NO_STAMP_RECHECK  the payload is trusted without the second
+ *                       load of the stamp: a torn read (d)
+ *   BROKEN_LAP_UNCOUNTED a lap moves the cursor but counts nothing (d)
  */
+#ifdef LOSSY
+#define NO_CHECK_B
+#define NO_CHECK_C
+#endif
 
 #ifndef C
 #define C 2 /* slots */
@@ -131,6 +154,9 @@ byte j_start = NONE;	  /* J's start */
 byte counted_head = NONE; /* head at the first count that counted J */
 bool c_gone;		  /* message j_c's slot has been marked again */
 bool pub_saw_j;		  /* a rescan at >= j_gen stored seen_gen before */
+byte taken[2];		  /* LOSSY: messages taken whole, per subscriber */
+byte lost[2];		  /* LOSSY: messages counted lost */
+byte last[2] = NONE;	  /* LOSSY: the last seq taken */
 
 /* ---- publisher ---- */
 
@@ -309,6 +335,11 @@ inline premark_next()
 
 inline send()
 {
+#ifdef LOSSY
+	mark_odd(head);
+	write_slot();
+	show_head(head)
+#else
 	if
 	:: premarked != head + 1 ->
 		if
@@ -322,10 +353,22 @@ inline send()
 	show_head(head);
 	/* FENCE */
 	premark_next()
+#endif
 }
 
 inline write_batch(n)
 {
+#ifdef LOSSY
+	k = n;
+	do
+	:: k > 0 ->
+		mark_odd(head);
+		write_slot();
+		k--
+	:: else -> break
+	od;
+	show_head(head)
+#else
 	head0 = head;
 	load_gen();
 	if
@@ -379,6 +422,7 @@ inline write_batch(n)
 	head0 = 0;
 	/* FENCE */
 	premark_next()
+#endif
 }
 
 /* shoal_pub_subscribers(): does it count J, and at which head? */
@@ -428,6 +472,67 @@ proctype publisher()
 /* ---- subscribers ---- */
 
 /* try_take() and release(), until message NMSG - 1. */
+#ifdef LOSSY
+/* shoal__bcast_peek(), skip_lapped(), shoal__bcast_intact(), release. */
+inline take_all(me)
+{
+	do
+	:: cursor == NMSG -> break
+	:: cursor < NMSG ->
+		s = stamp[SLOT(cursor)];
+		if
+		:: s == EVEN(cursor) ->
+			p = payload[SLOT(cursor)];
+#ifdef BROKEN_NO_STAMP_RECHECK
+			s2 = s;
+#else
+			s2 = stamp[SLOT(cursor)];
+#endif
+			d_step {
+				if
+				:: s2 == s ->
+					/* (d) never torn, seqs only grow */
+					assert(p == cursor);
+					assert(last[me] == NONE ||
+					       cursor > last[me]);
+					last[me] = cursor;
+					taken[me]++
+				:: else -> lost[me]++
+				fi;
+				cursor++;
+				lcur[me] = cursor;
+				p = 0;
+				s2 = 0
+			}
+		:: s != 0 && s / 2 - 1 > cursor ->
+			/* LAPPED: to the oldest message still in the ring,
+			 * and at least one on */
+			d_step {
+				h = hdr_head;
+				if
+				:: h >= C - 1 -> o = h - (C - 1)
+				:: else -> o = 0
+				fi;
+				if
+				:: o <= cursor -> o = cursor + 1
+				:: else
+				fi;
+#ifndef BROKEN_LAP_UNCOUNTED
+				lost[me] = lost[me] + o - cursor;
+#endif
+				cursor = o;
+				lcur[me] = cursor;
+				h = 0;
+				o = 0
+			}
+		:: else ->
+			/* NOT_YET: wait for the slot to change */
+			stamp[SLOT(cursor)] != s
+		fi;
+		s = 0
+	od
+}
+#else
 inline take_all(me)
 {
 	do
@@ -457,10 +562,11 @@ inline take_all(me)
 		s = 0
 	od
 }
+#endif
 
 proctype joiner()
 {
-	byte c, g, h2, sg, sf, start, cursor, s;
+	byte c, g, h2, sg, sf, start, cursor, s, p, s2, h, o;
 	bool j_saw;
 
 	d_step {
@@ -534,7 +640,7 @@ proctype joiner()
 
 proctype steady()
 {
-	byte cursor, s;
+	byte cursor, s, p, s2, h, o;
 
 	take_all(0)
 }
@@ -553,6 +659,13 @@ init
 		run joiner()
 	}
 	_nr_pr == 1;
+#ifdef LOSSY
+	/* (d) every message received or counted lost, once */
+	assert(taken[1] + lost[1] == NMSG - j_start);
+#ifdef STEADY
+	assert(taken[0] + lost[0] == NMSG);
+#endif
+#endif
 	/* (b) counted means owed */
 #ifndef NO_CHECK_B
 	assert(counted_head == NONE || j_start <= counted_head)
