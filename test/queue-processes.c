@@ -11,8 +11,17 @@
  * the dead producer sent before is delivered exactly once and nothing
  * else is lost. And with a consumer SIGKILLed while it holds a taken
  * message: that message alone is lost and counted (abandoned == 1).
+ *
+ * The victim says through a pipe that it holds its cell (EOF there, if it
+ * dies first, fails the test instead of hanging it). The victim consumer
+ * takes the first message, before the other consumers may start: a dead
+ * consumer's cell is recovered only when a producer needs it again, a lap
+ * later, so the victim's message must not be in the last lap of the
+ * stream. Taken first, it is not (more than CAPACITY messages follow), and
+ * the recovery happens on any schedule.
  */
 #include <limits.h>
+#include <poll.h>
 #include <shoal/queue.h>
 
 #include "harness.h"
@@ -32,8 +41,6 @@ enum {
 
 struct shared {
 	_Atomic uint32_t producers_done;
-	_Atomic uint32_t holding;   /* the victim holds a cell: kill it */
-	_Atomic uint64_t held_id;   /* what the killed consumer held */
 	_Atomic uint64_t delivered; /* messages taken, all consumers */
 	_Atomic uint32_t bad;	    /* checks failed in a child */
 	_Atomic uint8_t seen[];	    /* deliveries per message id */
@@ -45,6 +52,10 @@ static struct shared *sh;
 static uint64_t per_prod;
 static int scenario;
 static const char *qname;
+/* The victim writes what it holds to held[1]; closing go[1] lets the
+ * consumers other than a victim start (KILL_CONSUMER only). */
+static int held[2] = { -1, -1 };
+static int go[2] = { -1, -1 };
 
 /* Message ids: producer p's k-th message is p * per_prod + k. */
 static void fail_child(const char *what, uint64_t a, uint64_t b)
@@ -54,6 +65,26 @@ static void fail_child(const char *what, uint64_t a, uint64_t b)
 		fprintf(stderr, "child %d: %s (%" PRIu64 ", %" PRIu64 ")\n",
 			(int)getpid(), what, a, b);
 	atomic_fetch_add(&sh->bad, 1);
+}
+
+/* In a child: keep only the pipe ends it uses (so that the parent sees EOF
+ * on held[0] when the victim dies, and the others EOF on go[0]). */
+static void child_pipes(int victim)
+{
+	close(held[0]);
+	close(go[1]);
+	if (!victim)
+		close(held[1]);
+}
+
+/* In the victim: tell the parent it holds its cell (@id: the message
+ * taken, for a consumer), then wait to be killed. */
+static _Noreturn void hold(uint64_t id)
+{
+	if (write(held[1], &id, sizeof(id)) != (ssize_t)sizeof(id))
+		_exit(1);
+	for (;;)
+		pause();
 }
 
 static struct shoal_queue *open_queue(uint32_t role)
@@ -73,9 +104,11 @@ static struct shoal_queue *open_queue(uint32_t role)
 
 static void producer(uint32_t p)
 {
-	struct shoal_queue *q = open_queue(SHOAL_QUEUE_PRODUCER);
+	struct shoal_queue *q;
 	unsigned char buf[MAX_MSG];
 
+	child_pipes(scenario == KILL_PRODUCER && p == 0);
+	q = open_queue(SHOAL_QUEUE_PRODUCER);
 	for (uint64_t k = 0; k < per_prod; k++) {
 		uint64_t id = p * per_prod + k;
 		uint32_t len = psu_len(id, 0, PSU_MIN_LEN, MAX_MSG);
@@ -88,9 +121,7 @@ static void producer(uint32_t p)
 			if (shoal_queue_loan(q, &slot, SHOAL_WAIT_FOREVER))
 				_exit(1);
 			memset(slot, 0xee, MAX_MSG / 2);
-			atomic_store(&sh->holding, 1);
-			for (;;)
-				pause();
+			hold(id);
 		}
 		psu_fill(buf, id, 0, len);
 		/* Odd producers use the zero-copy path. */
@@ -136,11 +167,31 @@ static void record(const unsigned char *buf, uint32_t len, uint64_t *last)
 
 static void consumer(uint32_t c)
 {
-	struct shoal_queue *q = open_queue(SHOAL_QUEUE_CONSUMER);
+	int victim = scenario == KILL_CONSUMER && c == 0;
+	struct shoal_queue *q;
 	uint64_t last[NPROD];
 	unsigned char buf[MAX_MSG];
-	uint64_t taken = 0;
 
+	child_pipes(victim);
+	q = open_queue(SHOAL_QUEUE_CONSUMER);
+	if (victim) {
+		/* Take the first message and keep it taken. */
+		const void *data;
+		uint32_t len;
+		uint64_t id;
+
+		if (shoal_queue_take(q, &data, &len, SHOAL_WAIT_FOREVER) ||
+		    !psu_intact(data, len, &id))
+			_exit(1);
+		hold(id);
+	}
+	if (scenario == KILL_CONSUMER) {
+		char x;
+
+		/* Until the victim is dead: EOF when the parent closes go[1]. */
+		while (read(go[0], &x, 1) < 0 && errno == EINTR)
+			;
+	}
 	for (int i = 0; i < NPROD; i++)
 		last[i] = UINT64_MAX;
 	for (;;) {
@@ -149,20 +200,6 @@ static void consumer(uint32_t c)
 		uint32_t len;
 		ssize_t n;
 
-		if (scenario == KILL_CONSUMER && c == 0 &&
-		    taken == per_prod / 10) {
-			uint64_t id;
-
-			if (shoal_queue_take(q, &data, &len,
-					     SHOAL_WAIT_FOREVER))
-				_exit(1);
-			if (!psu_intact(data, len, &id))
-				_exit(1);
-			atomic_store(&sh->held_id, id);
-			atomic_store(&sh->holding, 1);
-			for (;;)
-				pause();
-		}
 		/* Odd consumers take in place. */
 		if (c % 2) {
 			n = shoal_queue_take(q, &data, &len, 200000000);
@@ -177,7 +214,6 @@ static void consumer(uint32_t c)
 		}
 		if (n >= 0) {
 			record(buf, (uint32_t)n, last);
-			taken++;
 			continue;
 		}
 		if (n != -ETIMEDOUT) {
@@ -195,6 +231,36 @@ static void consumer(uint32_t c)
 	_exit(0);
 }
 
+/* Reads what the victim holds from held[0]: 0, or -1 if it died first or
+ * said nothing in @timeout_s seconds. */
+static int wait_held(uint64_t *id, int timeout_s)
+{
+	struct pollfd pfd = { .fd = held[0], .events = POLLIN };
+	int64_t end = psu_now_ns() + (int64_t)timeout_s * PSU_SEC;
+	ssize_t r;
+
+	for (;;) {
+		int64_t left_ms = (end - psu_now_ns()) / 1000000;
+
+		if (left_ms <= 0)
+			return -1;
+		if (poll(&pfd, 1, (int)left_ms) > 0)
+			break;
+	}
+	do
+		r = read(held[0], id, sizeof(*id));
+	while (r < 0 && errno == EINTR);
+	return r == (ssize_t)sizeof(*id) ? 0 : -1;
+}
+
+static void kill_all(const pid_t *pids, int n)
+{
+	for (int i = 0; i < n; i++) {
+		kill(pids[i], SIGKILL);
+		waitpid(pids[i], NULL, 0);
+	}
+}
+
 static int run(int which, uint64_t messages_per_producer)
 {
 	struct shoal_queue_options o;
@@ -208,6 +274,8 @@ static int run(int which, uint64_t messages_per_producer)
 	scenario = which;
 	per_prod = messages_per_producer;
 	total = NPROD * per_prod;
+	/* The victim consumer's cell is needed again, a lap later. */
+	CHECK(total > CAPACITY);
 	bytes = sizeof(*sh) + total;
 	sh = psu_shared(bytes);
 	CHECK(sh != NULL);
@@ -219,6 +287,7 @@ static int run(int which, uint64_t messages_per_producer)
 	o.capacity = CAPACITY;
 	o.max_message = MAX_MSG;
 	CHECK_EQ(shoal_queue_create(qname, &o, &q), 0);
+	CHECK(pipe(held) == 0 && pipe(go) == 0);
 	for (uint32_t i = 0; i < NPROD; i++) {
 		pids[n] = psu_fork();
 		if (pids[n] == 0)
@@ -231,17 +300,23 @@ static int run(int which, uint64_t messages_per_producer)
 			consumer(i);
 		n++;
 	}
+	close(held[1]);
 	if (which != KILL_NONE) {
 		pid_t victim = which == KILL_PRODUCER ? pids[0] : pids[NPROD];
+		uint64_t id;
 
-		while (!atomic_load(&sh->holding))
-			usleep(1000);
+		if (wait_held(&id, 120)) {
+			fprintf(stderr, "%s: the victim never held a cell\n",
+				qname);
+			kill_all(pids, n);
+			CHECK(0);
+		}
 		kill(victim, SIGKILL);
 		waitpid(victim, NULL, 0);
 		if (which == KILL_PRODUCER)
 			atomic_fetch_add(&sh->producers_done, 1);
 		else
-			lost_id = atomic_load(&sh->held_id);
+			lost_id = id;
 		/* The survivors are checked below; the victim is reaped. */
 		memmove(&pids[which == KILL_PRODUCER ? 0 : NPROD],
 			&pids[(which == KILL_PRODUCER ? 0 : NPROD) + 1],
@@ -250,7 +325,11 @@ static int run(int which, uint64_t messages_per_producer)
 					 (which == KILL_PRODUCER ? 0 : NPROD)));
 		n--;
 	}
+	/* The other consumers start (KILL_CONSUMER) after the kill. */
+	close(go[1]);
 	ok = psu_wait_all(pids, n, 240);
+	close(held[0]);
+	close(go[0]);
 	CHECK(ok);
 	CHECK_EQ(atomic_load(&sh->bad), 0);
 	for (uint64_t id = 0; id < total; id++) {
