@@ -2,16 +2,16 @@
 /*
  * Queue: a work queue between any number of producer and consumer
  * processes, found by name. Each message is taken by exactly one consumer;
- * per producer, messages are taken in the order they were pushed.
+ * per producer, messages are taken in the order they were written.
  *
  * The creator owns the name and the shared memory (an MPMC ring, or an SPSC
  * ring when created with SHOAL_QUEUE_SPSC for one producer and one
  * consumer) and ends it with shoal_queue_destroy(); any process may open
- * it (shoal_queue_open, then shoal_queue_close) and write, read, or both. Waiting is
- * the notify protocol: a participant about to sleep sets its bit in a
- * sleeper bitmap, and whoever makes progress wakes one sleeper of the
- * other side through that participant's own eventfd. A busy queue makes no
- * system call.
+ * it (shoal_queue_open, then shoal_queue_close) and write, read, or both.
+ * Waiting is the notify protocol: a participant about to sleep sets its
+ * bit in a sleeper bitmap, and whoever makes progress wakes one sleeper of
+ * the other side through that participant's own eventfd. A busy queue
+ * makes no system call.
  *
  * Crash safety: each participant holds a line of the queue (an OFD lock),
  * and every cell it holds names it. A producer killed between claiming a
@@ -21,8 +21,7 @@
  * cell is then skipped (counted in skipped or abandoned) and nothing else
  * is lost, duplicated or reordered. When the creator destroys the queue,
  * reads drain what is there and then return -EPIPE, and writes return
- * -EPIPE. When it
- * crashes, the same holds from the moment a participant notices (through
+ * -EPIPE. When it crashes, the same holds from the moment a participant notices (through
  * the creator's pidfd, which every waiting handle watches); until then a
  * write into a queue with room still succeeds.
  *
