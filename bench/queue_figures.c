@@ -93,10 +93,9 @@ static void *produce(void *arg)
 		uint64_t tag = (uint64_t)w->id << PRODUCER_SHIFT | w->next++;
 
 		memcpy(src, &tag, sizeof(tag));
-		w->rc = shoal_queue_push(w->q, src, w->a->size,
-					 SHOAL_WAIT_FOREVER);
+		w->rc = shoal_queue_write(w->q, src, w->a->size);
 		if (w->rc) {
-			w->what = "shoal_queue_push";
+			w->what = "shoal_queue_write";
 			break;
 		}
 	}
@@ -115,13 +114,13 @@ static void *consume(void *arg)
 	}
 	while (atomic_load_explicit(w->taken, memory_order_relaxed) < w->want) {
 		uint64_t tag, p, seq;
-		ssize_t n = shoal_queue_pop(w->q, dst, w->a->size, 1000000);
+		ssize_t n = shoal_queue_read(w->q, dst, w->a->size, 1000000);
 
 		if (n == -ETIMEDOUT)
 			continue; /* the other consumer took the last ones */
 		if (n < 0) {
 			w->rc = n;
-			w->what = "shoal_queue_pop";
+			w->what = "shoal_queue_read";
 			break;
 		}
 		memcpy(&tag, dst, sizeof(tag));
@@ -161,11 +160,14 @@ static int run_workers(struct bench_side *s, struct worker *w, uint32_t n,
 	return rc;
 }
 
-static void close_all(struct worker *w, uint32_t n)
+static void close_all(struct worker *w, uint32_t n, int creator0)
 {
 	/* The creator (worker 0 of the parent) last: it withdraws. */
 	for (uint32_t i = n; i-- > 0;)
-		shoal_queue_close(w[i].q);
+		if (i == 0 && creator0)
+			shoal_queue_destroy(w[i].q);
+		else
+			shoal_queue_close(w[i].q);
 }
 
 static int queue_parent(struct bench_side *s)
@@ -208,7 +210,7 @@ static int queue_parent(struct bench_side *s)
 		}
 		a->sleeps = bench_side_get(s, BENCH_SIDE_SLEEPS);
 	}
-	close_all(w, a->threads);
+	close_all(w, a->threads, 1);
 	return rc;
 }
 
@@ -253,7 +255,7 @@ static int queue_child(struct bench_side *s)
 		}
 		rc = bench_side_report(s, wakeups, sleeps);
 	}
-	close_all(w, a->threads);
+	close_all(w, a->threads, 0);
 	return rc;
 }
 

@@ -2,8 +2,8 @@
 /*
  * The request/response figures (include/shoal/rpc.h), through the public
  * API only, set up as applications would: the server announces its service
- * with shoal_server_create() and the client finds it by name with
- * shoal_client_open(). The registry is a private directory made on first
+ * with shoal_rpc_server_create() and the client finds it by name with
+ * shoal_rpc_client_open(). The registry is a private directory made on first
  * use (or the one pubsub_figures.c made, if $SHOAL_DIR already points at a
  * /tmp/shoal-bench-* directory), removed when the program exits.
  *
@@ -53,7 +53,7 @@ struct rtt_arg {
 	uint64_t wakeups, sleeps;
 	/* The parent's own: */
 	struct bench_side *side;
-	struct shoal_client *cli;
+	struct shoal_rpc_client *cli;
 	unsigned char *msg;
 };
 
@@ -66,16 +66,16 @@ static inline int rtt_round_trip(void *ctx, uint64_t i)
 	int rc;
 
 	bench_stamp(a->msg, i, a->size);
-	rc = shoal_client_loan(a->cli, a->size, &slot);
+	rc = shoal_rpc_client_loan(a->cli, a->size, &slot);
 	if (rc)
-		return bench_shoal_failed(a->side, "shoal_client_loan", rc);
+		return bench_shoal_failed(a->side, "shoal_rpc_client_loan", rc);
 	memcpy(slot, a->msg, a->size);
-	rc = shoal_client_send(a->cli, slot, a->size, &id);
+	rc = shoal_rpc_client_send(a->cli, slot, a->size, &id);
 	if (rc)
-		return bench_shoal_failed(a->side, "shoal_client_send", rc);
-	rc = shoal_client_take(a->cli, &r, SHOAL_WAIT_FOREVER);
+		return bench_shoal_failed(a->side, "shoal_rpc_client_send", rc);
+	rc = shoal_rpc_client_take(a->cli, &r, SHOAL_WAIT_FOREVER);
 	if (rc)
-		return bench_shoal_failed(a->side, "shoal_client_take", rc);
+		return bench_shoal_failed(a->side, "shoal_rpc_client_take", rc);
 	memcpy(a->msg, r.data, r.len <= MSG_MAX ? r.len : MSG_MAX);
 	if (r.id != id) {
 		bench_side_note(a->side, "response id %llu, sent %llu",
@@ -83,9 +83,10 @@ static inline int rtt_round_trip(void *ctx, uint64_t i)
 				(unsigned long long)id);
 		return -EIO;
 	}
-	rc = shoal_client_release(a->cli, &r);
+	rc = shoal_rpc_client_release(a->cli, &r);
 	if (rc)
-		return bench_shoal_failed(a->side, "shoal_client_release", rc);
+		return bench_shoal_failed(a->side, "shoal_rpc_client_release",
+					  rc);
 	return bench_check_msg(a->side, a->msg, r.len, a->size, i);
 }
 
@@ -93,8 +94,8 @@ static int rtt_parent(struct bench_side *s)
 {
 	struct rtt_arg *a = s->arg;
 	_Alignas(BENCH_LINE) unsigned char msg[MSG_MAX];
-	struct shoal_client_options o;
-	struct shoal_client_stats st;
+	struct shoal_rpc_client_options o;
+	struct shoal_rpc_client_stats st;
 	int rc;
 
 	memset(msg, 0xa5, sizeof(msg));
@@ -103,11 +104,11 @@ static int rtt_parent(struct bench_side *s)
 	/* The server exists after this barrier. */
 	if (bench_side_sync(s))
 		return -ECANCELED;
-	shoal_client_options_init(&o);
+	shoal_rpc_client_options_init(&o);
 	o.strategy = a->strategy;
-	rc = shoal_client_open(a->name, &o, &a->cli);
+	rc = shoal_rpc_client_open(a->name, &o, &a->cli);
 	if (rc)
-		return bench_shoal_failed(s, "shoal_client_open", rc);
+		return bench_shoal_failed(s, "shoal_rpc_client_open", rc);
 	rc = bench_latency_run(s, &a->lat, rtt_round_trip, a);
 	if (rc)
 		goto out;
@@ -116,11 +117,11 @@ static int rtt_parent(struct bench_side *s)
 		rc = -ECANCELED;
 		goto out;
 	}
-	shoal_client_get_stats(a->cli, &st);
+	shoal_rpc_client_get_stats(a->cli, &st);
 	a->wakeups = st.wakeups + bench_side_get(s, BENCH_SIDE_WAKEUPS);
 	a->sleeps = st.sleeps + bench_side_get(s, BENCH_SIDE_SLEEPS);
 out:
-	shoal_client_close(a->cli);
+	shoal_rpc_client_close(a->cli);
 	a->cli = NULL;
 	return rc;
 }
@@ -128,22 +129,22 @@ out:
 static int rtt_child(struct bench_side *s)
 {
 	struct rtt_arg *a = s->arg;
-	struct shoal_server_options o;
-	struct shoal_server_stats st;
-	struct shoal_server *srv;
+	struct shoal_rpc_server_options o;
+	struct shoal_rpc_server_stats st;
+	struct shoal_rpc_server *srv;
 	uint64_t i;
 	int rc;
 
-	shoal_server_options_init(&o);
+	shoal_rpc_server_options_init(&o);
 	o.strategy = a->strategy;
 	o.max_clients = 4;
 	o.max_request = a->size;
 	o.max_response = a->size;
 	o.request_capacity = BENCH_RTT_CAPACITY;
 	o.response_capacity = BENCH_RTT_CAPACITY;
-	rc = shoal_server_create(a->name, &o, &srv);
+	rc = shoal_rpc_server_create(a->name, &o, &srv);
 	if (rc)
-		return bench_shoal_failed(s, "shoal_server_create", rc);
+		return bench_shoal_failed(s, "shoal_rpc_server_create", rc);
 	if (bench_side_sync(s) || bench_side_sync(s)) {
 		rc = -ECANCELED;
 		goto out;
@@ -152,35 +153,33 @@ static int rtt_child(struct bench_side *s)
 		struct shoal_request req;
 		void *slot;
 
-		rc = shoal_server_take(srv, &req, SHOAL_WAIT_FOREVER);
+		rc = shoal_rpc_server_take(srv, &req, SHOAL_WAIT_FOREVER);
 		if (rc) {
-			rc = bench_shoal_failed(s, "shoal_server_take", rc);
+			rc = bench_shoal_failed(s, "shoal_rpc_server_take", rc);
 			goto out;
 		}
 		rc = bench_check_msg(s, req.data, req.len, a->size, i);
 		if (rc)
 			goto out;
 		/* Answer from the request's slot, then let it go. */
-		rc = shoal_server_loan_response(srv, &req, a->size, &slot);
+		rc = shoal_rpc_server_loan(srv, &req, a->size, &slot);
 		if (rc) {
-			rc = bench_shoal_failed(s, "shoal_server_loan_response",
-						rc);
+			rc = bench_shoal_failed(s, "shoal_rpc_server_loan", rc);
 			goto out;
 		}
 		memcpy(slot, req.data, a->size);
-		rc = shoal_server_send_response(srv, slot, a->size, 0);
+		rc = shoal_rpc_server_send(srv, slot, a->size, 0);
 		if (!rc)
-			rc = shoal_server_release(srv, &req);
+			rc = shoal_rpc_server_release(srv, &req);
 		if (rc) {
-			rc = bench_shoal_failed(s, "shoal_server_send_response",
-						rc);
+			rc = bench_shoal_failed(s, "shoal_rpc_server_send", rc);
 			goto out;
 		}
 	}
-	shoal_server_get_stats(srv, &st);
+	shoal_rpc_server_get_stats(srv, &st);
 	rc = bench_side_report(s, st.wakeups, st.sleeps);
 out:
-	shoal_server_destroy(srv);
+	shoal_rpc_server_destroy(srv);
 	return rc;
 }
 

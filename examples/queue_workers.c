@@ -20,6 +20,7 @@
 #include <shoal/queue.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,8 +67,8 @@ static int worker(uint32_t me, const char *jobs_name, const char *results_name)
 	struct shoal_queue_options o;
 	struct shoal_queue *jobs, *results;
 	unsigned done = 0;
-	struct job job;
-	ssize_t n;
+	struct shoal_msg msg;
+	int err;
 
 	/* Jobs first: the parent creates the results queue before it. */
 	typed(&o, "struct job", sizeof(struct job), _Alignof(struct job));
@@ -77,28 +78,46 @@ static int worker(uint32_t me, const char *jobs_name, const char *results_name)
 	typed(&o, "struct result", sizeof(struct result),
 	      _Alignof(struct result));
 	o.role = SHOAL_QUEUE_PRODUCER;
+	o.send_timeout_ns = 5 * SEC; /* a full results queue: wait 5 s */
 	if (join(results_name, &o, &results)) {
 		shoal_queue_close(jobs);
 		return 1;
 	}
 
-	/* Whichever worker is free takes the next job. */
-	while ((n = shoal_queue_pop(jobs, &job, sizeof(job), 5 * SEC)) ==
-	       sizeof(job)) {
-		struct result r = { job.id, me, 0 };
+	/* Whichever worker is free takes the next job, in place (zero
+	 * copy: msg.data points into the shared ring until released). */
+	while ((err = shoal_queue_take(jobs, &msg, 5 * SEC)) == 0) {
+		struct job job;
+		struct result *r;
 
+		if (msg.len != sizeof(job)) {
+			shoal_queue_release(jobs, &msg);
+			err = -EBADMSG;
+			break;
+		}
+		memcpy(&job, msg.data, sizeof(job));
+		shoal_queue_release(jobs, &msg);
+		/* The answer is written in place too: loan a cell, fill it,
+		 * send it. */
+		err = shoal_queue_loan(results, sizeof(*r), (void **)&r);
+		if (err)
+			break;
+		r->id = job.id;
+		r->worker = me;
+		r->sum = 0;
 		for (uint64_t k = 1; k <= job.n; k++)
-			r.sum += k * k;
-		if (shoal_queue_push(results, &r, sizeof(r), 5 * SEC))
+			r->sum += k * k;
+		err = shoal_queue_send(results, r, sizeof(*r));
+		if (err)
 			break;
 		done++;
 	}
 	/* -EPIPE: the parent withdrew the jobs and none is left. */
 	printf("worker %u: %u jobs, then %s\n", me, done,
-	       n == -EPIPE ? "no more work" : shoal_last_error());
+	       err == -EPIPE ? "no more work" : shoal_last_error());
 	shoal_queue_close(results);
 	shoal_queue_close(jobs);
-	return n == -EPIPE ? 0 : 1;
+	return err == -EPIPE ? 0 : 1;
 }
 
 int main(void)
@@ -135,6 +154,7 @@ int main(void)
 	typed(&o, "struct job", sizeof(struct job), _Alignof(struct job));
 	o.role = SHOAL_QUEUE_PRODUCER;
 	o.capacity = 16;
+	o.send_timeout_ns = 5 * SEC; /* a full queue: wait up to 5 s */
 	if (shoal_queue_create(jobs_name, &o, &jobs)) {
 		fprintf(stderr, "jobs: %s\n", shoal_last_error());
 		ok = 0;
@@ -152,12 +172,12 @@ int main(void)
 		usleep(1000);
 	}
 
-	/* More jobs than cells: a full queue makes the push wait. */
+	/* More jobs than cells: a full queue makes the write wait. */
 	for (uint32_t i = 0; i < JOBS && ok; i++) {
 		struct job job = { i, 1000 + i };
 
-		if (shoal_queue_push(jobs, &job, sizeof(job), 5 * SEC)) {
-			fprintf(stderr, "push: %s\n", shoal_last_error());
+		if (shoal_queue_write(jobs, &job, sizeof(job))) {
+			fprintf(stderr, "write: %s\n", shoal_last_error());
 			ok = 0;
 		}
 	}
@@ -166,7 +186,7 @@ int main(void)
 		struct result r;
 		uint64_t n, want;
 
-		if (shoal_queue_pop(results, &r, sizeof(r), 5 * SEC) !=
+		if (shoal_queue_read(results, &r, sizeof(r), 5 * SEC) !=
 			    sizeof(r) ||
 		    r.id >= JOBS || r.worker >= WORKERS || seen[r.id]++) {
 			fprintf(stderr, "bad or missing result\n");
@@ -188,7 +208,7 @@ int main(void)
 		       JOBS, per_worker[0], per_worker[1], per_worker[2]);
 out:
 	/* Withdraw the jobs: the workers drain them and see -EPIPE. */
-	shoal_queue_close(jobs);
+	shoal_queue_destroy(jobs);
 	for (int i = 0; i < WORKERS; i++) {
 		int status;
 
@@ -198,6 +218,6 @@ out:
 		    WEXITSTATUS(status) != 0)
 			ok = 0;
 	}
-	shoal_queue_close(results);
+	shoal_queue_destroy(results);
 	return ok ? 0 : 1;
 }

@@ -12,7 +12,7 @@
  * server, which sees the client's line freed, withdraws.
  *
  * The fork comes first on purpose: a child forked after
- * shoal_server_create() would inherit the server's descriptors.
+ * shoal_rpc_server_create() would inherit the server's descriptors.
  */
 #include <ctype.h>
 #include <shoal.h>
@@ -27,7 +27,7 @@
 
 static int client(const char *name)
 {
-	struct shoal_client *cli;
+	struct shoal_rpc_client *cli;
 	struct shoal_response r;
 	char buf[64];
 	uint64_t id_upper, id_count;
@@ -36,8 +36,9 @@ static int client(const char *name)
 
 	/* The owner may not be there yet: the open waits up to 5 s
 	 * for it to appear (-ETIMEDOUT after). */
-	err = shoal_client_open(
-		name, &(struct shoal_client_options){ .timeout_ns = 5 * SEC },
+	err = shoal_rpc_client_open(
+		name,
+		&(struct shoal_rpc_client_options){ .timeout_ns = 5 * SEC },
 		&cli);
 	if (err) {
 		fprintf(stderr, "client: open %s: %s\n", name,
@@ -46,8 +47,8 @@ static int client(const char *name)
 	}
 
 	/* The copying, blocking form: one request, its final response. */
-	n = shoal_client_call(cli, "upper hello", 11, buf, sizeof(buf), NULL,
-			      5 * SEC);
+	n = shoal_rpc_client_call(cli, "upper hello", 11, buf, sizeof(buf),
+				  NULL, 5 * SEC);
 	if (n < 0) {
 		fprintf(stderr, "client: call: %s\n", shoal_last_error());
 		return 1;
@@ -55,10 +56,10 @@ static int client(const char *name)
 	printf("client: upper hello -> \"%.*s\"\n", (int)n, buf);
 
 	/* Two requests in flight; each response says which one it answers. */
-	if (shoal_client_request(cli, "count 3", 7, &id_count) ||
-	    shoal_client_request(cli, "upper shoal", 11, &id_upper))
+	if (shoal_rpc_client_write(cli, "count 3", 7, &id_count) ||
+	    shoal_rpc_client_write(cli, "upper shoal", 11, &id_upper))
 		return 1;
-	while (left && (err = shoal_client_take(cli, &r, 5 * SEC)) == 0) {
+	while (left && (err = shoal_rpc_client_take(cli, &r, 5 * SEC)) == 0) {
 		printf("client: response to %s: \"%.*s\"%s\n",
 		       r.id == id_count ? "count" :
 		       r.id == id_upper ? "upper" :
@@ -67,9 +68,9 @@ static int client(const char *name)
 		       (r.flags & SHOAL_RPC_MORE) ? " (more follows)" : "");
 		if (!(r.flags & SHOAL_RPC_MORE))
 			left--;
-		shoal_client_release(cli, &r);
+		shoal_rpc_client_release(cli, &r);
 	}
-	shoal_client_close(cli);
+	shoal_rpc_client_close(cli);
 	if (left) {
 		fprintf(stderr, "client: take: %s\n", shoal_last_error());
 		return 1;
@@ -78,7 +79,7 @@ static int client(const char *name)
 }
 
 /* Answers @req; the request's bytes are valid until release. */
-static int serve(struct shoal_server *srv, struct shoal_request *req)
+static int serve(struct shoal_rpc_server *srv, struct shoal_request *req)
 {
 	char text[64];
 	uint32_t len = req->len < sizeof(text) ? req->len : sizeof(text) - 1;
@@ -86,12 +87,12 @@ static int serve(struct shoal_server *srv, struct shoal_request *req)
 
 	memcpy(text, req->data, len);
 	text[len] = '\0';
-	shoal_server_release(srv, req);
+	shoal_rpc_server_release(srv, req);
 	if (!strncmp(text, "upper ", 6)) {
 		for (char *p = text + 6; *p; p++)
 			*p = (char)toupper((unsigned char)*p);
-		err = shoal_server_respond(srv, req, text + 6,
-					   (uint32_t)strlen(text + 6), 0);
+		err = shoal_rpc_server_write(srv, req, text + 6,
+					     (uint32_t)strlen(text + 6), 0);
 	} else if (!strncmp(text, "count ", 6)) {
 		int n = atoi(text + 6);
 
@@ -99,19 +100,20 @@ static int serve(struct shoal_server *srv, struct shoal_request *req)
 			char b[16];
 			int m = snprintf(b, sizeof(b), "%d of %d", k, n);
 
-			err = shoal_server_respond(srv, req, b, (uint32_t)m,
-						   k < n ? SHOAL_RPC_MORE : 0);
+			err = shoal_rpc_server_write(srv, req, b, (uint32_t)m,
+						     k < n ? SHOAL_RPC_MORE :
+							     0);
 		}
 	} else {
-		err = shoal_server_respond(srv, req, "?", 1, SHOAL_RPC_ERROR);
+		err = shoal_rpc_server_write(srv, req, "?", 1, SHOAL_RPC_ERROR);
 	}
 	return err;
 }
 
 int main(void)
 {
-	struct shoal_server_stats st;
-	struct shoal_server *srv;
+	struct shoal_rpc_server_stats st;
+	struct shoal_rpc_server *srv;
 	char name[64];
 	int status, err;
 	pid_t pid;
@@ -125,7 +127,7 @@ int main(void)
 		_exit(client(name));
 
 	/* Defaults: 64 clients, 1 KiB requests and responses. */
-	err = shoal_server_create(name, NULL, &srv);
+	err = shoal_rpc_server_create(name, NULL, &srv);
 	if (err) {
 		fprintf(stderr, "server: %s\n", shoal_last_error());
 		return 1;
@@ -135,10 +137,10 @@ int main(void)
 	for (;;) {
 		struct shoal_request req;
 
-		shoal_server_get_stats(srv, &st);
+		shoal_rpc_server_get_stats(srv, &st);
 		if (st.joined && st.lost == st.joined)
 			break;
-		err = shoal_server_take(srv, &req, SEC / 10);
+		err = shoal_rpc_server_take(srv, &req, SEC / 10);
 		if (err == -ETIMEDOUT)
 			continue;
 		if (err || serve(srv, &req)) {
@@ -146,11 +148,11 @@ int main(void)
 			break;
 		}
 	}
-	shoal_server_get_stats(srv, &st);
+	shoal_rpc_server_get_stats(srv, &st);
 	printf("server: %llu requests, %llu responses; client gone, bye\n",
 	       (unsigned long long)st.requests,
 	       (unsigned long long)st.responses);
-	shoal_server_destroy(srv);
+	shoal_rpc_server_destroy(srv);
 	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
 		return 1;
 	return WEXITSTATUS(status);

@@ -114,11 +114,11 @@ static int queue_owner(int slot)
 		return -1;
 	for (int i = 0; i < 5; i++) {
 		snprintf(buf, sizeof(buf), "m%d", i);
-		if (shoal_queue_push(q, buf, (uint32_t)strlen(buf), 0))
+		if (shoal_queue_write(q, buf, (uint32_t)strlen(buf)))
 			return -1;
 	}
 	for (int i = 0; i < 2; i++)
-		if (shoal_queue_pop(q, buf, sizeof(buf), 0) != 2)
+		if (shoal_queue_read(q, buf, sizeof(buf), 0) != 2)
 			return -1;
 	atomic_store(&sh->ready[slot], 1);
 	return 0;
@@ -135,8 +135,7 @@ static int spsc_owner(int slot)
 	o.max_message = 32;
 	o.flags = SHOAL_QUEUE_SPSC;
 	o.role = SHOAL_QUEUE_PRODUCER;
-	if (shoal_queue_create("t/qs", &o, &q) ||
-	    shoal_queue_push(q, "x", 1, 0))
+	if (shoal_queue_create("t/qs", &o, &q) || shoal_queue_write(q, "x", 1))
 		return -1;
 	atomic_store(&sh->ready[slot], 1);
 	return 0;
@@ -145,21 +144,21 @@ static int spsc_owner(int slot)
 /* Server @name answering each request with "re:" and the request. */
 static int serve(const char *name, int slot)
 {
-	struct shoal_server_options o;
-	struct shoal_server *srv;
+	struct shoal_rpc_server_options o;
+	struct shoal_rpc_server *srv;
 
-	shoal_server_options_init(&o);
+	shoal_rpc_server_options_init(&o);
 	o.max_clients = 4;
 	o.max_request = 256;
 	o.max_response = 512;
-	if (shoal_server_create(name, &o, &srv))
+	if (shoal_rpc_server_create(name, &o, &srv))
 		return -1;
 	atomic_store(&sh->ready[slot], 1);
 	for (;;) {
 		struct shoal_request req;
 		char buf[600];
 		uint32_t n;
-		int err = shoal_server_take(srv, &req, 100000000);
+		int err = shoal_rpc_server_take(srv, &req, 100000000);
 
 		if (err == -ETIMEDOUT || err == -EAGAIN)
 			continue;
@@ -168,8 +167,8 @@ static int serve(const char *name, int slot)
 		n = req.len < 256 ? req.len : 256;
 		memcpy(buf, "re:", 3);
 		memcpy(buf + 3, req.data, n);
-		shoal_server_release(srv, &req);
-		shoal_server_respond(srv, &req, buf, n + 3, 0);
+		shoal_rpc_server_release(srv, &req);
+		shoal_rpc_server_write(srv, &req, buf, n + 3, 0);
 	}
 }
 
@@ -186,14 +185,15 @@ static int echo_server(int slot)
 /* A client of t/rpc that made 3 calls and stays. */
 static int rpc_client(int slot)
 {
-	struct shoal_client *cli;
+	struct shoal_rpc_client *cli;
 	char buf[512];
 
-	if (shoal_client_open("t/rpc", NULL, &cli))
+	if (shoal_rpc_client_open("t/rpc", NULL, &cli))
 		return -1;
 	for (int i = 0; i < 3; i++)
-		if (shoal_client_call(cli, "ping", 4, buf, sizeof(buf), NULL,
-				      (int64_t)WAIT_S * 1000000000) != 7 ||
+		if (shoal_rpc_client_call(cli, "ping", 4, buf, sizeof(buf),
+					  NULL,
+					  (int64_t)WAIT_S * 1000000000) != 7 ||
 		    memcmp(buf, "re:ping", 7))
 			return -1;
 	atomic_store(&sh->ready[slot], 1);
@@ -279,9 +279,9 @@ static int work_owner(int slot)
 /* Server t/mute: takes no request, so calls time out. */
 static int mute_server(int slot)
 {
-	struct shoal_server *srv;
+	struct shoal_rpc_server *srv;
 
-	if (shoal_server_create("t/mute", NULL, &srv))
+	if (shoal_rpc_server_create("t/mute", NULL, &srv))
 		return -1;
 	atomic_store(&sh->ready[slot], 1);
 	return 0;

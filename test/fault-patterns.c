@@ -61,7 +61,7 @@ static int q_open(void)
 static int q_send(void)
 {
 	value++;
-	return shoal_queue_push(qo, &value, sizeof(value), 0);
+	return shoal_queue_write(qo, &value, sizeof(value));
 }
 
 static int q_arm(void)
@@ -81,7 +81,7 @@ static int q_receive(void)
 	shoal_queue_disarm(qp);
 	/* The last sent (two after a failed wake-up: send_verify()). */
 	while (v != value)
-		if (shoal_queue_pop(qp, &v, sizeof(v), 0) != sizeof(v))
+		if (shoal_queue_read(qp, &v, sizeof(v), 0) != sizeof(v))
 			return -1;
 	return 0;
 }
@@ -89,7 +89,7 @@ static int q_receive(void)
 static int q_wait_empty(void)
 {
 	uint64_t v;
-	ssize_t r = shoal_queue_pop(qp, &v, sizeof(v), 2000000);
+	ssize_t r = shoal_queue_read(qp, &v, sizeof(v), 2000000);
 
 	return r >= 0 ? -EPROTO : (int)r;
 }
@@ -103,7 +103,7 @@ static void q_close_peer(void)
 static void q_destroy(void)
 {
 	shoal_queue_close(qp);
-	shoal_queue_close(qo);
+	shoal_queue_destroy(qo);
 	qp = qo = NULL;
 }
 
@@ -119,32 +119,32 @@ static int q_peer_made(void)
 
 /* rpc: the client's request wakes the server ------------------------- */
 
-static struct shoal_server *srv;
-static struct shoal_client *cli;
+static struct shoal_rpc_server *srv;
+static struct shoal_rpc_client *cli;
 
 static int r_create(void)
 {
-	struct shoal_server_options o;
+	struct shoal_rpc_server_options o;
 
-	shoal_server_options_init(&o);
+	shoal_rpc_server_options_init(&o);
 	o.max_clients = 4;
 	o.strategy = SHOAL_WAIT_BLOCK;
-	return shoal_server_create("r", &o, &srv);
+	return shoal_rpc_server_create("r", &o, &srv);
 }
 
 static int r_open(void)
 {
-	struct shoal_client_options o;
+	struct shoal_rpc_client_options o;
 
-	shoal_client_options_init(&o);
+	shoal_rpc_client_options_init(&o);
 	o.strategy = SHOAL_WAIT_BLOCK;
-	return shoal_client_open("r", &o, &cli);
+	return shoal_rpc_client_open("r", &o, &cli);
 }
 
 static int r_send(void)
 {
 	value++;
-	return shoal_client_request(cli, &value, sizeof(value), NULL);
+	return shoal_rpc_client_write(cli, &value, sizeof(value), NULL);
 }
 
 /* A client that just joined counts as news for the server: take it in. */
@@ -154,19 +154,19 @@ static int r_arm(void)
 	int r = 1;
 
 	for (int i = 0; i < 4 && r == 1; i++) {
-		r = shoal_server_arm(srv);
+		r = shoal_rpc_server_arm(srv);
 		if (r != 1)
 			break;
-		shoal_server_disarm(srv);
-		if (shoal_server_take(srv, &req, 0) == 0)
-			shoal_server_release(srv, &req);
+		shoal_rpc_server_disarm(srv);
+		if (shoal_rpc_server_take(srv, &req, 0) == 0)
+			shoal_rpc_server_release(srv, &req);
 	}
 	return r;
 }
 
 static int r_fd(void)
 {
-	return shoal_server_fd(srv);
+	return shoal_rpc_server_fd(srv);
 }
 
 static int r_receive(void)
@@ -174,14 +174,14 @@ static int r_receive(void)
 	struct shoal_request req;
 	int ok;
 
-	shoal_server_disarm(srv);
+	shoal_rpc_server_disarm(srv);
 	/* The last sent (two after a failed wake-up: send_verify()). */
 	do {
-		if (shoal_server_take(srv, &req, 0))
+		if (shoal_rpc_server_take(srv, &req, 0))
 			return -1;
 		ok = req.len == sizeof(value) &&
 		     !memcmp(req.data, &value, req.len);
-		shoal_server_release(srv, &req);
+		shoal_rpc_server_release(srv, &req);
 	} while (!ok);
 	return 0;
 }
@@ -189,23 +189,23 @@ static int r_receive(void)
 static int r_wait_empty(void)
 {
 	struct shoal_response resp;
-	int r = shoal_client_take(cli, &resp, 2000000);
+	int r = shoal_rpc_client_take(cli, &resp, 2000000);
 
 	if (r == 0)
-		shoal_client_release(cli, &resp);
+		shoal_rpc_client_release(cli, &resp);
 	return r >= 0 ? -EPROTO : r;
 }
 
 static void r_close_peer(void)
 {
-	shoal_client_close(cli);
+	shoal_rpc_client_close(cli);
 	cli = NULL;
 }
 
 static void r_destroy(void)
 {
-	shoal_client_close(cli);
-	shoal_server_destroy(srv);
+	shoal_rpc_client_close(cli);
+	shoal_rpc_server_destroy(srv);
 	cli = NULL;
 	srv = NULL;
 }

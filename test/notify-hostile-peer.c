@@ -394,32 +394,33 @@ static int test_pubsub(void)
 static int rpc_server(void)
 {
 	struct shoal_registry *reg;
-	struct shoal_server_options o;
-	struct shoal_server *srv;
+	struct shoal_rpc_server_options o;
+	struct shoal_rpc_server *srv;
 
 	CHECK_EQ(test_registry_open(path, &reg), 0);
-	shoal_server_options_init(&o);
+	shoal_rpc_server_options_init(&o);
 	o.registry = reg;
 	o.max_clients = 4;
 	o.strategy = SHOAL_WAIT_BLOCK;
-	CHECK_EQ(shoal_server_create(RPC_NAME, &o, &srv), 0);
+	CHECK_EQ(shoal_rpc_server_create(RPC_NAME, &o, &srv), 0);
 	atomic_store(&ctl->owner_ready, 1);
 	for (uint64_t k = 0; k < 2 * RPC_N; k++) {
 		struct shoal_request req;
 		uint64_t v, answer;
 
-		CHECK_EQ(shoal_server_take(srv, &req, SHOAL_WAIT_FOREVER), 0);
+		CHECK_EQ(shoal_rpc_server_take(srv, &req, SHOAL_WAIT_FOREVER),
+			 0);
 		CHECK_EQ(req.len, sizeof(v));
 		memcpy(&v, req.data, sizeof(v));
 		CHECK_EQ(v, k);
 		answer = 3 * v + 1;
-		CHECK_EQ(shoal_server_respond(srv, &req, &answer,
-					      sizeof(answer), 0),
+		CHECK_EQ(shoal_rpc_server_write(srv, &req, &answer,
+						sizeof(answer), 0),
 			 0);
-		CHECK_EQ(shoal_server_release(srv, &req), 0);
+		CHECK_EQ(shoal_rpc_server_release(srv, &req), 0);
 	}
 	CHECK(PSU_WAIT(atomic_load(&ctl->all_done), CASE_LIMIT_S));
-	shoal_server_destroy(srv);
+	shoal_rpc_server_destroy(srv);
 	shoal_registry_destroy(reg);
 	return TEST_PASS;
 }
@@ -427,16 +428,16 @@ static int rpc_server(void)
 static int rpc_client(void)
 {
 	struct shoal_registry *reg;
-	struct shoal_client_options o;
-	struct shoal_client_stats st;
-	struct shoal_client *cli;
+	struct shoal_rpc_client_options o;
+	struct shoal_rpc_client_stats st;
+	struct shoal_rpc_client *cli;
 
 	CHECK_EQ(test_registry_open(path, &reg), 0);
 	CHECK(PSU_WAIT(atomic_load(&ctl->owner_ready), 60));
-	shoal_client_options_init(&o);
+	shoal_rpc_client_options_init(&o);
 	o.registry = reg;
 	o.strategy = SHOAL_WAIT_BLOCK;
-	CHECK_EQ(shoal_client_open(RPC_NAME, &o, &cli), 0);
+	CHECK_EQ(shoal_rpc_client_open(RPC_NAME, &o, &cli), 0);
 	atomic_store(&ctl->peer_ready, 1);
 	CHECK(wait_hostile());
 	for (uint64_t k = 0; k < 2 * RPC_N; k++) {
@@ -448,18 +449,19 @@ static int rpc_client(void)
 			CHECK(PSU_WAIT(atomic_load(&ctl->hostile_gone),
 				       CASE_LIMIT_S));
 		}
-		CHECK_EQ(shoal_client_request(cli, &k, sizeof(k), &id), 0);
-		CHECK_EQ(shoal_client_take(cli, &resp, SHOAL_WAIT_FOREVER), 0);
+		CHECK_EQ(shoal_rpc_client_write(cli, &k, sizeof(k), &id), 0);
+		CHECK_EQ(shoal_rpc_client_take(cli, &resp, SHOAL_WAIT_FOREVER),
+			 0);
 		CHECK_EQ(resp.id, id);
 		CHECK_EQ(resp.len, sizeof(v));
 		memcpy(&v, resp.data, sizeof(v));
 		CHECK_EQ(v, 3 * k + 1);
-		CHECK_EQ(shoal_client_release(cli, &resp), 0);
+		CHECK_EQ(shoal_rpc_client_release(cli, &resp), 0);
 	}
-	shoal_client_get_stats(cli, &st);
+	shoal_rpc_client_get_stats(cli, &st);
 	atomic_store(&ctl->sleeps, st.sleeps);
 	atomic_store(&ctl->all_done, 1);
-	shoal_client_close(cli);
+	shoal_rpc_client_close(cli);
 	shoal_registry_destroy(reg);
 	return TEST_PASS;
 }

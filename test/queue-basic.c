@@ -5,10 +5,15 @@
  * taken, missing or of another pattern (-EEXIST, -ENOENT, -EPROTO), the
  * payload type check, the participant limit and the reuse of a closed or
  * killed participant's line, the copying calls and their errors, batches,
- * the zero-copy calls, blocking in another process (woken by a push or a
- * pop, seen in the sleeps/wakeups counters), the pollable fd, the end of
- * the creator (clean close: drain then -EPIPE; SIGKILL: a blocked peer
- * gets -EPIPE, no hang), and the statistics, also from outside.
+ * the zero-copy calls, waiting for room as send_timeout_ns says, blocking
+ * in another process (woken by a write or a read, seen in the
+ * sleeps/wakeups counters), the pollable fd, destroy for the creator and
+ * close for the others (each refusing the other's handle), the end of the
+ * creator (destroy: drain then -EPIPE; SIGKILL: a blocked peer gets
+ * -EPIPE, no hang), and the statistics, also from outside.
+ *
+ * Handles here fail at once on a full queue (send_timeout_ns 0) unless a
+ * case says otherwise.
  *
  * Waiting for a child to be asleep looks at its state in /proc: a hint
  * only, so the cases that need a real sleep run a few rounds and ask for
@@ -32,6 +37,7 @@ static void qopts(struct shoal_queue_options *o)
 {
 	shoal_queue_options_init(o);
 	o->registry = reg;
+	o->send_timeout_ns = 0;
 }
 
 static int create_q(const char *name, uint32_t capacity, uint32_t max_message,
@@ -45,25 +51,33 @@ static int create_q(const char *name, uint32_t capacity, uint32_t max_message,
 	return shoal_queue_create(name, &o, q);
 }
 
-static int open_q(const char *name, uint32_t role,
-		  enum shoal_wait_strategy strategy, struct shoal_queue **q)
+/* Opens @name; a write waits for room up to @send_timeout_ns. */
+static int open_q_waiting(const char *name, uint32_t role,
+			  enum shoal_wait_strategy strategy,
+			  int64_t send_timeout_ns, struct shoal_queue **q)
 {
 	struct shoal_queue_options o;
 
 	qopts(&o);
 	o.role = role;
 	o.strategy = strategy;
+	o.send_timeout_ns = send_timeout_ns;
 	return shoal_queue_open(name, &o, q);
 }
 
-/* Pushes message @seq (psu_fill, salt 0) of @len bytes. */
-static int put(struct shoal_queue *q, uint64_t seq, uint32_t len,
-	       int64_t timeout_ns)
+static int open_q(const char *name, uint32_t role,
+		  enum shoal_wait_strategy strategy, struct shoal_queue **q)
+{
+	return open_q_waiting(name, role, strategy, 0, q);
+}
+
+/* Writes message @seq (psu_fill, salt 0) of @len bytes. */
+static int put(struct shoal_queue *q, uint64_t seq, uint32_t len)
 {
 	unsigned char buf[4096];
 
 	psu_fill(buf, seq, 0, len);
-	return shoal_queue_push(q, buf, len, timeout_ns);
+	return shoal_queue_write(q, buf, len);
 }
 
 /* Pops one message: 1 if it is message @seq of @len bytes. */
@@ -71,11 +85,11 @@ static int got(struct shoal_queue *q, uint64_t seq, uint32_t len,
 	       int64_t timeout_ns)
 {
 	unsigned char buf[4096];
-	ssize_t n = shoal_queue_pop(q, buf, sizeof(buf), timeout_ns);
+	ssize_t n = shoal_queue_read(q, buf, sizeof(buf), timeout_ns);
 
 	if (n != (ssize_t)len || !psu_verify(buf, len, seq, 0)) {
 		fprintf(stderr,
-			"pop: got %zd, want message %" PRIu64
+			"read: got %zd, want message %" PRIu64
 			" of %u bytes (%s)\n",
 			n, seq, len, shoal_last_error());
 		return 0;
@@ -143,6 +157,7 @@ static int test_defaults(void)
 	CHECK_EQ(o.flags, 0);
 	CHECK_EQ(o.role, SHOAL_QUEUE_BOTH);
 	CHECK_EQ(o.strategy, SHOAL_WAIT_ADAPTIVE);
+	CHECK_EQ(o.send_timeout_ns, SHOAL_WAIT_FOREVER);
 	CHECK(o.type_name == NULL);
 	CHECK_EQ(o.type_size, 0);
 	CHECK_EQ(o.type_align, 0);
@@ -271,7 +286,7 @@ static int test_invalid_options(void)
 		CHECK(q == NULL);
 		CHECK(error_says(word));
 	}
-	shoal_queue_close(c);
+	shoal_queue_destroy(c);
 	CHECK_EQ(test_count_fds(), fds);
 	return TEST_PASS;
 }
@@ -289,13 +304,13 @@ static int test_limits_accepted(void)
 	o.max_message = 1;
 	o.max_participants = 1;
 	CHECK_EQ(shoal_queue_create("basic/small", &o, &q), 0);
-	CHECK_EQ(shoal_queue_push(q, "x", 1, 0), 0);
-	CHECK_EQ(shoal_queue_push(q, "yy", 2, 0), -EMSGSIZE);
+	CHECK_EQ(shoal_queue_write(q, "x", 1), 0);
+	CHECK_EQ(shoal_queue_write(q, "yy", 2), -EMSGSIZE);
 	shoal_queue_get_stats(q, &st);
 	CHECK_EQ(st.capacity, 2);
 	CHECK_EQ(st.max_message, 1);
 	CHECK_EQ(st.max_participants, 1);
-	shoal_queue_close(q);
+	shoal_queue_destroy(q);
 
 	/* The largest participant count and message (two cells: the
 	 * segment is sparse). */
@@ -307,7 +322,7 @@ static int test_limits_accepted(void)
 	shoal_queue_get_stats(q, &st);
 	CHECK_EQ(st.max_message, SHOAL_QUEUE_MESSAGE_MAX);
 	CHECK_EQ(st.max_participants, SHOAL_QUEUE_PARTICIPANTS_MAX);
-	shoal_queue_close(q);
+	shoal_queue_destroy(q);
 	CHECK_EQ(test_count_fds(), fds);
 	return TEST_PASS;
 }
@@ -343,12 +358,12 @@ static int test_names(void)
 	shoal_pub_destroy(pub);
 
 	/* Withdrawn: the name is gone, and free again. */
-	shoal_queue_close(a);
+	shoal_queue_destroy(a);
 	CHECK_EQ(open_q("basic/names", SHOAL_QUEUE_BOTH, SHOAL_WAIT_ADAPTIVE,
 			&b),
 		 -ENOENT);
 	CHECK_EQ(create_q("basic/names", 4, 16, &a), 0);
-	shoal_queue_close(a);
+	shoal_queue_destroy(a);
 	shoal_queue_close(NULL);
 	CHECK_EQ(test_count_fds(), fds);
 	return TEST_PASS;
@@ -397,7 +412,7 @@ static int test_type_check(void)
 	qopts(&o);
 	CHECK_EQ(shoal_queue_open("basic/typed", &o, &q), 0);
 	shoal_queue_close(q);
-	shoal_queue_close(c);
+	shoal_queue_destroy(c);
 	return TEST_PASS;
 }
 
@@ -438,7 +453,7 @@ static int test_participant_limit(void)
 	CHECK_EQ(open_q("basic/limit", SHOAL_QUEUE_BOTH, SHOAL_WAIT_ADAPTIVE,
 			&h[1]),
 		 0);
-	CHECK_EQ(put(h[1], 1, 20, 0), 0);
+	CHECK_EQ(put(h[1], 1, 20), 0);
 	CHECK(got(h[2], 1, 20, 0));
 
 	/* A killed child's line too: its lock died with it. */
@@ -464,7 +479,7 @@ static int test_participant_limit(void)
 	CHECK_EQ(open_q("basic/limit", SHOAL_QUEUE_BOTH, SHOAL_WAIT_ADAPTIVE,
 			&h[0]),
 		 0);
-	CHECK_EQ(put(h[0], 2, 30, 0), 0);
+	CHECK_EQ(put(h[0], 2, 30), 0);
 	CHECK(got(c, 2, 30, 0));
 	shoal_queue_get_stats(c, &st);
 	CHECK_EQ(st.participants, 4);
@@ -473,17 +488,16 @@ static int test_participant_limit(void)
 		 -EBUSY);
 	for (int i = 0; i < 3; i++)
 		shoal_queue_close(h[i]);
-	shoal_queue_close(c);
+	shoal_queue_destroy(c);
 	munmap(sh, sizeof(*sh));
 	return TEST_PASS;
 }
 
 static int test_copy(void)
 {
-	struct shoal_queue *c, *prod, *cons;
+	struct shoal_queue *c, *prod, *cons, *patient;
 	unsigned char buf[256];
-	const void *view;
-	uint32_t len;
+	struct shoal_msg msg;
 	void *slot;
 
 	CHECK_EQ(create_q("basic/copy", 8, 200, &c), 0);
@@ -495,52 +509,58 @@ static int test_copy(void)
 		 0);
 
 	/* Empty. */
-	CHECK_EQ(shoal_queue_pop(cons, buf, sizeof(buf), 0), -EAGAIN);
-	CHECK_EQ(shoal_queue_pop(cons, buf, sizeof(buf), MS), -ETIMEDOUT);
+	CHECK_EQ(shoal_queue_read(cons, buf, sizeof(buf), 0), -EAGAIN);
+	CHECK_EQ(shoal_queue_read(cons, buf, sizeof(buf), MS), -ETIMEDOUT);
 
 	/* Order, and a full queue. Lengths vary, to the limit. */
 	for (uint64_t i = 0; i < 8; i++)
-		CHECK_EQ(put(prod, i, i == 7 ? 200 : 16 + 20 * (uint32_t)i, 0),
-			 0);
-	CHECK_EQ(put(prod, 8, 16, 0), -EAGAIN);
-	CHECK_EQ(put(prod, 8, 16, MS), -ETIMEDOUT);
+		CHECK_EQ(put(prod, i, i == 7 ? 200 : 16 + 20 * (uint32_t)i), 0);
+	CHECK_EQ(put(prod, 8, 16), -EAGAIN);
+	/* A handle that waits for room (send_timeout_ns) gives up the same
+	 * way when none comes. */
+	CHECK_EQ(open_q_waiting("basic/copy", SHOAL_QUEUE_PRODUCER,
+				SHOAL_WAIT_ADAPTIVE, MS, &patient),
+		 0);
+	CHECK_EQ(put(patient, 8, 16), -EAGAIN);
+	shoal_queue_close(patient);
 	for (uint64_t i = 0; i < 8; i++)
 		CHECK(got(cons, i, i == 7 ? 200 : 16 + 20 * (uint32_t)i, 0));
-	CHECK_EQ(shoal_queue_pop(cons, buf, sizeof(buf), 0), -EAGAIN);
+	CHECK_EQ(shoal_queue_read(cons, buf, sizeof(buf), 0), -EAGAIN);
 
 	/* Too large to push; too large for the buffer (it stays). */
-	CHECK_EQ(put(prod, 9, 201, 0), -EMSGSIZE);
-	CHECK_EQ(put(prod, 10, 100, 0), 0);
-	CHECK_EQ(shoal_queue_pop(cons, buf, 99, 0), -EMSGSIZE);
-	CHECK_EQ(shoal_queue_pop(cons, buf, 99, SHOAL_WAIT_FOREVER), -EMSGSIZE);
+	CHECK_EQ(put(prod, 9, 201), -EMSGSIZE);
+	CHECK_EQ(put(prod, 10, 100), 0);
+	CHECK_EQ(shoal_queue_read(cons, buf, 99, 0), -EMSGSIZE);
+	CHECK_EQ(shoal_queue_read(cons, buf, 99, SHOAL_WAIT_FOREVER),
+		 -EMSGSIZE);
 	CHECK(got(cons, 10, 100, 0));
 
 	/* Each side only does its part. */
 	reset_error();
-	CHECK_EQ(shoal_queue_pop(prod, buf, sizeof(buf), 0), -EPERM);
+	CHECK_EQ(shoal_queue_read(prod, buf, sizeof(buf), 0), -EPERM);
 	CHECK(error_says("consumer"));
-	CHECK_EQ(shoal_queue_take(prod, &view, &len, 0), -EPERM);
-	CHECK_EQ(shoal_queue_pop_batch(
+	CHECK_EQ(shoal_queue_take(prod, &msg, 0), -EPERM);
+	CHECK_EQ(shoal_queue_read_batch(
 			 prod, &(struct shoal_queue_msg){ buf, 0, sizeof(buf) },
 			 1, 0),
 		 -EPERM);
 	reset_error();
-	CHECK_EQ(put(cons, 11, 16, 0), -EPERM);
+	CHECK_EQ(put(cons, 11, 16), -EPERM);
 	CHECK(error_says("producer"));
-	CHECK_EQ(shoal_queue_loan(cons, &slot, 0), -EPERM);
-	CHECK_EQ(shoal_queue_push_batch(
-			 cons, &(struct shoal_queue_msg){ buf, 16, 0 }, 1, 0),
+	CHECK_EQ(shoal_queue_loan(cons, 16, &slot), -EPERM);
+	CHECK_EQ(shoal_queue_write_batch(
+			 cons, &(struct shoal_queue_msg){ buf, 16, 0 }, 1),
 		 -EPERM);
 	CHECK_EQ(shoal_queue_arm(prod, SHOAL_QUEUE_CONSUMER), -EPERM);
 	CHECK_EQ(shoal_queue_arm(cons, SHOAL_QUEUE_PRODUCER), -EPERM);
 	/* The refusals moved nothing. */
-	CHECK_EQ(put(prod, 12, 16, 0), 0);
+	CHECK_EQ(put(prod, 12, 16), 0);
 	CHECK(got(cons, 12, 16, 0));
-	CHECK_EQ(shoal_queue_pop(cons, buf, sizeof(buf), 0), -EAGAIN);
+	CHECK_EQ(shoal_queue_read(cons, buf, sizeof(buf), 0), -EAGAIN);
 
 	shoal_queue_close(prod);
 	shoal_queue_close(cons);
-	shoal_queue_close(c);
+	shoal_queue_destroy(c);
 	return TEST_PASS;
 }
 
@@ -560,46 +580,45 @@ static int test_batches(void)
 		out[i].cap = sizeof(dst[i]);
 		out[i].len = 0;
 	}
-	CHECK_EQ(shoal_queue_push_batch(q, in, 0, 0), -EINVAL);
-	CHECK_EQ(shoal_queue_pop_batch(q, out, 0, 0), -EINVAL);
-	CHECK_EQ(shoal_queue_pop_batch(q, out, 6, 0), -EAGAIN);
-	CHECK_EQ(shoal_queue_pop_batch(q, out, 6, MS), -ETIMEDOUT);
+	CHECK_EQ(shoal_queue_write_batch(q, in, 0), -EINVAL);
+	CHECK_EQ(shoal_queue_read_batch(q, out, 0, 0), -EINVAL);
+	CHECK_EQ(shoal_queue_read_batch(q, out, 6, 0), -EAGAIN);
+	CHECK_EQ(shoal_queue_read_batch(q, out, 6, MS), -ETIMEDOUT);
 
-	/* As many as fit: waiting (forever) only for the first. */
-	CHECK_EQ(shoal_queue_push_batch(q, in, 6, SHOAL_WAIT_FOREVER), 4);
-	CHECK_EQ(shoal_queue_push_batch(q, in + 4, 2, 0), -EAGAIN);
-	CHECK_EQ(shoal_queue_push_batch(q, in + 4, 2, MS), -ETIMEDOUT);
-	CHECK_EQ(shoal_queue_pop_batch(q, out, 6, SHOAL_WAIT_FOREVER), 4);
+	/* As many as fit: waiting (send_timeout_ns) only for the first. */
+	CHECK_EQ(shoal_queue_write_batch(q, in, 6), 4);
+	CHECK_EQ(shoal_queue_write_batch(q, in + 4, 2), -EAGAIN);
+	CHECK_EQ(shoal_queue_read_batch(q, out, 6, SHOAL_WAIT_FOREVER), 4);
 	for (int i = 0; i < 4; i++) {
 		CHECK_EQ(out[i].len, in[i].len);
 		CHECK(psu_verify(dst[i], out[i].len, (uint64_t)i, 0));
 	}
 
 	/* Fewer asked than there are: the rest stays. */
-	CHECK_EQ(shoal_queue_push_batch(q, in, 3, 0), 3);
-	CHECK_EQ(shoal_queue_pop_batch(q, out, 2, 0), 2);
+	CHECK_EQ(shoal_queue_write_batch(q, in, 3), 3);
+	CHECK_EQ(shoal_queue_read_batch(q, out, 2, 0), 2);
 	CHECK(psu_verify(dst[1], out[1].len, 1, 0));
 	CHECK(got(q, 2, in[2].len, 0));
 
 	/* An oversize message ends the batch there; first: the error. */
 	in[2].len = 101;
-	CHECK_EQ(shoal_queue_push_batch(q, in, 4, 0), 2);
-	CHECK_EQ(shoal_queue_push_batch(q, in + 2, 2, 0), -EMSGSIZE);
+	CHECK_EQ(shoal_queue_write_batch(q, in, 4), 2);
+	CHECK_EQ(shoal_queue_write_batch(q, in + 2, 2), -EMSGSIZE);
 	in[2].len = 36;
 	/* A buffer too small ends a pop batch; that message stays. */
-	CHECK_EQ(shoal_queue_push_batch(q, in + 2, 2, 0), 2);
+	CHECK_EQ(shoal_queue_write_batch(q, in + 2, 2), 2);
 	out[1].cap = 20;
-	CHECK_EQ(shoal_queue_pop_batch(q, out, 4, 0), 1);
+	CHECK_EQ(shoal_queue_read_batch(q, out, 4, 0), 1);
 	CHECK(psu_verify(dst[0], out[0].len, 0, 0));
-	CHECK_EQ(shoal_queue_pop_batch(q, out + 1, 3, 0), -EMSGSIZE);
+	CHECK_EQ(shoal_queue_read_batch(q, out + 1, 3, 0), -EMSGSIZE);
 	out[1].cap = sizeof(dst[1]);
-	CHECK_EQ(shoal_queue_pop_batch(q, out, 6, 0), 3);
+	CHECK_EQ(shoal_queue_read_batch(q, out, 6, 0), 3);
 	for (int i = 0; i < 3; i++) {
 		CHECK_EQ(out[i].len, in[i + 1].len);
 		CHECK(psu_verify(dst[i], out[i].len, (uint64_t)i + 1, 0));
 	}
-	CHECK_EQ(shoal_queue_pop(q, dst[0], sizeof(dst[0]), 0), -EAGAIN);
-	shoal_queue_close(q);
+	CHECK_EQ(shoal_queue_read(q, dst[0], sizeof(dst[0]), 0), -EAGAIN);
+	shoal_queue_destroy(q);
 	return TEST_PASS;
 }
 
@@ -608,80 +627,98 @@ static int test_zero_copy(void)
 	struct shoal_queue_stats st;
 	struct shoal_queue *q, *o;
 	unsigned char buf[128];
-	const void *view, *view2;
-	uint32_t len, len2;
+	struct shoal_msg msg, msg2, none;
 	void *slot, *slot2;
 
+	memset(&none, 0, sizeof(none));
+	none.data = buf;
 	CHECK_EQ(create_q("basic/zc", 4, 100, &q), 0);
 	/* Nothing held. */
-	CHECK_EQ(shoal_queue_send(q, 10), -EINVAL);
-	CHECK_EQ(shoal_queue_abort(q), -EINVAL);
-	CHECK_EQ(shoal_queue_release(q), -EINVAL);
+	CHECK_EQ(shoal_queue_send(q, buf, 10), -EINVAL);
+	CHECK_EQ(shoal_queue_abort(q, buf), -EINVAL);
+	CHECK_EQ(shoal_queue_release(q, &none), -EINVAL);
+	CHECK_EQ(shoal_queue_release(q, NULL), -EINVAL);
 
-	/* Loan and send. */
-	CHECK_EQ(shoal_queue_loan(q, &slot, 0), 0);
+	/* Loan and send: @size is checked against max_message, @len
+	 * against the size loaned, @ptr against the loan. */
+	reset_error();
+	CHECK_EQ(shoal_queue_loan(q, 101, &slot), -EMSGSIZE);
+	CHECK(error_says("100"));
+	CHECK_EQ(shoal_queue_loan(q, 100, &slot), 0);
 	CHECK(slot != NULL);
-	CHECK_EQ(shoal_queue_loan(q, &slot2, 0), -EBUSY);
-	CHECK_EQ(put(q, 99, 16, 0), -EBUSY);
-	psu_fill(slot, 1, 0, 100); /* the whole max_message is ours */
-	CHECK_EQ(shoal_queue_send(q, 101), -EMSGSIZE);
-	CHECK_EQ(shoal_queue_send(q, 100), 0);
-	CHECK_EQ(shoal_queue_send(q, 100), -EINVAL);
+	CHECK_EQ(shoal_queue_loan(q, 10, &slot2), -EBUSY);
+	CHECK_EQ(put(q, 99, 16), -EBUSY);
+	psu_fill(slot, 1, 0, 100); /* the size asked for is ours */
+	CHECK_EQ(shoal_queue_send(q, slot, 101), -EINVAL);
+	CHECK_EQ(shoal_queue_send(q, buf, 100), -EINVAL);
+	CHECK_EQ(shoal_queue_abort(q, buf), -EINVAL);
+	CHECK_EQ(shoal_queue_send(q, slot, 100), 0);
+	CHECK_EQ(shoal_queue_send(q, slot, 100), -EINVAL);
 
 	/* Loan and abort: consumers skip it. */
-	CHECK_EQ(shoal_queue_loan(q, &slot, 0), 0);
+	CHECK_EQ(shoal_queue_loan(q, 50, &slot), 0);
 	psu_fill(slot, 666, 0, 50);
-	CHECK_EQ(shoal_queue_abort(q), 0);
-	CHECK_EQ(shoal_queue_abort(q), -EINVAL);
-	CHECK_EQ(put(q, 2, 40, 0), 0);
+	CHECK_EQ(shoal_queue_send(q, slot, 51), -EINVAL);
+	CHECK_EQ(shoal_queue_abort(q, slot), 0);
+	CHECK_EQ(shoal_queue_abort(q, slot), -EINVAL);
+	CHECK_EQ(put(q, 2, 40), 0);
 	CHECK(got(q, 1, 100, 0));
 	CHECK(got(q, 2, 40, 0));
-	CHECK_EQ(shoal_queue_pop(q, buf, sizeof(buf), 0), -EAGAIN);
+	CHECK_EQ(shoal_queue_read(q, buf, sizeof(buf), 0), -EAGAIN);
 
-	/* Take and release. */
-	CHECK_EQ(shoal_queue_take(q, &view, &len, 0), -EAGAIN);
-	CHECK_EQ(put(q, 3, 30, 0), 0);
-	CHECK_EQ(put(q, 4, 31, 0), 0);
-	CHECK_EQ(shoal_queue_take(q, &view, &len, 0), 0);
-	CHECK_EQ(len, 30);
-	CHECK(psu_verify(view, len, 3, 0));
-	CHECK_EQ(shoal_queue_take(q, &view2, &len2, 0), -EBUSY);
-	CHECK_EQ(shoal_queue_pop(q, buf, sizeof(buf), 0), -EBUSY);
-	CHECK_EQ(shoal_queue_release(q), 0);
-	CHECK_EQ(shoal_queue_release(q), -EINVAL);
-	CHECK_EQ(shoal_queue_take(q, &view, &len, 0), 0);
-	CHECK(psu_verify(view, len, 4, 0));
-	CHECK_EQ(shoal_queue_release(q), 0);
+	/* Take and release: a view of data and len, the rest zero. */
+	CHECK_EQ(shoal_queue_take(q, &msg, 0), -EAGAIN);
+	CHECK_EQ(put(q, 3, 30), 0);
+	CHECK_EQ(put(q, 4, 31), 0);
+	memset(&msg, 0x5a, sizeof(msg));
+	CHECK_EQ(shoal_queue_take(q, &msg, 0), 0);
+	CHECK_EQ(msg.len, 30);
+	CHECK(psu_verify(msg.data, msg.len, 3, 0));
+	CHECK_EQ(msg.user_header_size, 0);
+	CHECK(msg.user_header == NULL);
+	CHECK_EQ(msg.seq, 0);
+	CHECK_EQ(msg.timestamp_ns, 0);
+	CHECK_EQ(msg.epoch, 0);
+	CHECK_EQ(msg.lost, 0);
+	CHECK_EQ(shoal_queue_take(q, &msg2, 0), -EBUSY);
+	CHECK_EQ(shoal_queue_read(q, buf, sizeof(buf), 0), -EBUSY);
+	CHECK_EQ(shoal_queue_release(q, &none), -EINVAL);
+	CHECK_EQ(shoal_queue_release(q, &msg), 0);
+	CHECK_EQ(shoal_queue_release(q, &msg), -EINVAL);
+	CHECK_EQ(shoal_queue_take(q, &msg, 0), 0);
+	CHECK(psu_verify(msg.data, msg.len, 4, 0));
+	CHECK_EQ(shoal_queue_release(q, &msg), 0);
 
 	/* A handle closed with a loan: the position is given up at once
 	 * (not left to crash recovery: nothing counted as skipped). */
 	CHECK_EQ(open_q("basic/zc", SHOAL_QUEUE_BOTH, SHOAL_WAIT_ADAPTIVE, &o),
 		 0);
-	CHECK_EQ(shoal_queue_loan(o, &slot, 0), 0);
+	CHECK_EQ(shoal_queue_loan(o, 20, &slot), 0);
 	psu_fill(slot, 777, 0, 20);
 	shoal_queue_close(o);
-	CHECK_EQ(put(q, 5, 20, 0), 0);
+	CHECK_EQ(put(q, 5, 20), 0);
 	CHECK(got(q, 5, 20, 0));
 	/* A handle closed holding a message: it is released (consumed). */
 	CHECK_EQ(open_q("basic/zc", SHOAL_QUEUE_BOTH, SHOAL_WAIT_ADAPTIVE, &o),
 		 0);
-	CHECK_EQ(put(q, 6, 20, 0), 0);
-	CHECK_EQ(put(q, 7, 21, 0), 0);
-	CHECK_EQ(shoal_queue_take(o, &view, &len, 0), 0);
-	CHECK(psu_verify(view, len, 6, 0));
+	CHECK_EQ(put(q, 6, 20), 0);
+	CHECK_EQ(put(q, 7, 21), 0);
+	CHECK_EQ(shoal_queue_take(o, &msg, 0), 0);
+	CHECK(psu_verify(msg.data, msg.len, 6, 0));
 	shoal_queue_close(o);
 	CHECK(got(q, 7, 21, 0));
 	/* Every cell is back: the queue fills and drains. */
 	for (uint64_t i = 10; i < 14; i++)
-		CHECK_EQ(put(q, i, 16, 0), 0);
-	CHECK_EQ(put(q, 14, 16, 0), -EAGAIN);
+		CHECK_EQ(put(q, i, 16), 0);
+	CHECK_EQ(put(q, 14, 16), -EAGAIN);
+	CHECK_EQ(shoal_queue_loan(q, 16, &slot), -EAGAIN);
 	for (uint64_t i = 10; i < 14; i++)
 		CHECK(got(q, i, 16, 0));
 	shoal_queue_get_stats(q, &st);
 	CHECK_EQ(st.skipped, 0);
 	CHECK_EQ(st.abandoned, 0);
 	CHECK_EQ(st.enqueued, st.dequeued);
-	shoal_queue_close(q);
+	shoal_queue_destroy(q);
 	return TEST_PASS;
 }
 
@@ -725,7 +762,7 @@ static int test_block_consumer(void)
 	for (int r = 1; r <= WAKE_ROUNDS; r++) {
 		CHECK(PSU_WAIT(atomic_load(&sh->round) == r, 20));
 		CHECK(asleep(pid));
-		CHECK_EQ(put(q, (uint64_t)r, 40, 0), 0);
+		CHECK_EQ(put(q, (uint64_t)r, 40), 0);
 	}
 	CHECK(test_wait_child(pid, 30));
 	CHECK_EQ(atomic_load(&sh->bad), 0);
@@ -734,7 +771,7 @@ static int test_block_consumer(void)
 	CHECK(st.wakeups >= 1);
 	CHECK_EQ(st.pushed, WAKE_ROUNDS);
 	CHECK_EQ(st.dequeued, WAKE_ROUNDS);
-	shoal_queue_close(q);
+	shoal_queue_destroy(q);
 	munmap(sh, sizeof(*sh));
 	return TEST_PASS;
 }
@@ -750,20 +787,20 @@ static int test_block_producer(void)
 
 	CHECK(sh != NULL);
 	CHECK_EQ(create_q("basic/block-push", 2, 64, &q), 0);
-	CHECK_EQ(put(q, 0, 20, 0), 0);
-	CHECK_EQ(put(q, 1, 20, 0), 0);
+	CHECK_EQ(put(q, 0, 20), 0);
+	CHECK_EQ(put(q, 1, 20), 0);
 	pid = psu_fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		struct shoal_queue *p;
 		struct shoal_queue_stats ps;
 
-		if (open_q("basic/block-push", SHOAL_QUEUE_PRODUCER,
-			   SHOAL_WAIT_BLOCK, &p))
+		if (open_q_waiting("basic/block-push", SHOAL_QUEUE_PRODUCER,
+				   SHOAL_WAIT_BLOCK, SHOAL_WAIT_FOREVER, &p))
 			_exit(1);
 		for (int r = 1; r <= WAKE_ROUNDS; r++) {
 			atomic_store(&sh->round, r);
-			if (put(p, (uint64_t)r + 1, 20, SHOAL_WAIT_FOREVER))
+			if (put(p, (uint64_t)r + 1, 20))
 				atomic_store(&sh->bad, 1);
 		}
 		shoal_queue_get_stats(p, &ps);
@@ -784,7 +821,7 @@ static int test_block_producer(void)
 	CHECK(atomic_load(&sh->sleeps) >= 1);
 	shoal_queue_get_stats(q, &st);
 	CHECK(st.wakeups >= 1);
-	shoal_queue_close(q);
+	shoal_queue_destroy(q);
 	munmap(sh, sizeof(*sh));
 	return TEST_PASS;
 }
@@ -813,7 +850,7 @@ static int test_pollable_fd(void)
 
 		if (open_q("basic/poll", SHOAL_QUEUE_PRODUCER,
 			   SHOAL_WAIT_ADAPTIVE, &p) ||
-		    put(p, 1, 32, 0))
+		    put(p, 1, 32))
 			_exit(1);
 		shoal_queue_close(p);
 		_exit(0);
@@ -825,11 +862,11 @@ static int test_pollable_fd(void)
 	CHECK(got(q, 1, 32, 0));
 
 	/* A message there already: 1, do not poll. */
-	CHECK_EQ(put(q, 2, 32, 0), 0);
+	CHECK_EQ(put(q, 2, 32), 0);
 	CHECK_EQ(shoal_queue_arm(q, SHOAL_QUEUE_CONSUMER), 1);
 	/* Room, the same way: full says poll, a pop elsewhere wakes. */
 	CHECK_EQ(shoal_queue_arm(q, SHOAL_QUEUE_PRODUCER), 1);
-	CHECK_EQ(put(q, 3, 32, 0), 0);
+	CHECK_EQ(put(q, 3, 32), 0);
 	CHECK_EQ(shoal_queue_arm(q, SHOAL_QUEUE_PRODUCER), 0);
 	CHECK_EQ(poll(&pfd, 1, 0), 0);
 	pid = psu_fork();
@@ -847,43 +884,138 @@ static int test_pollable_fd(void)
 	CHECK_EQ(poll(&pfd, 1, 20000), 1);
 	CHECK(test_wait_child(pid, 20));
 	shoal_queue_disarm(q);
-	CHECK_EQ(put(q, 4, 32, 0), 0);
+	CHECK_EQ(put(q, 4, 32), 0);
 	CHECK(got(q, 3, 32, 0));
 	CHECK(got(q, 4, 32, 0));
-	shoal_queue_close(q);
+	shoal_queue_destroy(q);
 	return TEST_PASS;
 }
 
-static int test_creator_closes(void)
+static int test_creator_destroys(void)
 {
-	struct shoal_queue *c, *o;
+	struct shoal_queue *c, *o, *w;
 	unsigned char buf[64];
-	const void *view;
-	uint32_t len;
+	struct shoal_msg msg;
 	void *slot;
 
 	CHECK_EQ(create_q("basic/withdraw", 8, 64, &c), 0);
 	CHECK_EQ(open_q("basic/withdraw", SHOAL_QUEUE_BOTH, SHOAL_WAIT_ADAPTIVE,
 			&o),
 		 0);
+	/* This one would wait for room forever. */
+	CHECK_EQ(open_q_waiting("basic/withdraw", SHOAL_QUEUE_PRODUCER,
+				SHOAL_WAIT_ADAPTIVE, SHOAL_WAIT_FOREVER, &w),
+		 0);
 	for (uint64_t i = 0; i < 3; i++)
-		CHECK_EQ(put(c, i, 24, 0), 0);
-	shoal_queue_close(c);
-	/* What is there drains, through every way of popping. */
+		CHECK_EQ(put(c, i, 24), 0);
+	shoal_queue_destroy(c);
+	/* What is there drains, through every way of reading. */
 	CHECK(got(o, 0, 24, 0));
-	CHECK_EQ(shoal_queue_take(o, &view, &len, SHOAL_WAIT_FOREVER), 0);
-	CHECK(psu_verify(view, len, 1, 0));
-	CHECK_EQ(shoal_queue_release(o), 0);
+	CHECK_EQ(shoal_queue_take(o, &msg, SHOAL_WAIT_FOREVER), 0);
+	CHECK(psu_verify(msg.data, msg.len, 1, 0));
+	CHECK_EQ(shoal_queue_release(o, &msg), 0);
 	CHECK(got(o, 2, 24, SHOAL_WAIT_FOREVER));
 	/* Then -EPIPE, waiting or not. */
-	CHECK_EQ(shoal_queue_pop(o, buf, sizeof(buf), 0), -EPIPE);
-	CHECK_EQ(shoal_queue_pop(o, buf, sizeof(buf), SHOAL_WAIT_FOREVER),
+	CHECK_EQ(shoal_queue_read(o, buf, sizeof(buf), 0), -EPIPE);
+	CHECK_EQ(shoal_queue_read(o, buf, sizeof(buf), SHOAL_WAIT_FOREVER),
 		 -EPIPE);
-	CHECK_EQ(shoal_queue_take(o, &view, &len, SHOAL_WAIT_FOREVER), -EPIPE);
-	CHECK_EQ(put(o, 9, 24, 0), -EPIPE);
-	CHECK_EQ(put(o, 9, 24, SHOAL_WAIT_FOREVER), -EPIPE);
-	CHECK_EQ(shoal_queue_loan(o, &slot, 0), -EPIPE);
+	CHECK_EQ(shoal_queue_take(o, &msg, SHOAL_WAIT_FOREVER), -EPIPE);
+	CHECK_EQ(put(o, 9, 24), -EPIPE);
+	CHECK_EQ(put(w, 9, 24), -EPIPE);
+	CHECK_EQ(shoal_queue_loan(o, 24, &slot), -EPIPE);
+	CHECK_EQ(shoal_queue_loan(w, 24, &slot), -EPIPE);
+	shoal_queue_close(w);
 	shoal_queue_close(o);
+	return TEST_PASS;
+}
+
+/*
+ * destroy is the creator's end and close an opener's: each refuses the
+ * other's handle (leaving it as it was, saying why in shoal_last_error),
+ * and both accept NULL.
+ */
+static int test_destroy_or_close(void)
+{
+	struct shoal_queue *c, *o, *x = NULL;
+	int fds = test_count_fds();
+
+	CHECK_EQ(create_q("basic/ends", 4, 16, &c), 0);
+	CHECK_EQ(open_q("basic/ends", SHOAL_QUEUE_BOTH, SHOAL_WAIT_ADAPTIVE,
+			&o),
+		 0);
+	reset_error();
+	shoal_queue_close(c);
+	CHECK(error_says("shoal_queue_destroy"));
+	reset_error();
+	shoal_queue_destroy(o);
+	CHECK(error_says("shoal_queue_close"));
+	/* Both handles still work, and the name is still there. */
+	CHECK_EQ(put(o, 1, 16), 0);
+	CHECK(got(c, 1, 16, 0));
+	CHECK_EQ(open_q("basic/ends", SHOAL_QUEUE_BOTH, SHOAL_WAIT_ADAPTIVE,
+			&x),
+		 0);
+	shoal_queue_close(x);
+	shoal_queue_close(o);
+	shoal_queue_destroy(c);
+	CHECK_EQ(open_q("basic/ends", SHOAL_QUEUE_BOTH, SHOAL_WAIT_ADAPTIVE,
+			&x),
+		 -ENOENT);
+	shoal_queue_destroy(NULL);
+	shoal_queue_close(NULL);
+	CHECK_EQ(test_count_fds(), fds);
+	return TEST_PASS;
+}
+
+/*
+ * send_timeout_ns: 0 fails at once with -EAGAIN on a full queue; a
+ * positive one waits that long, then -EAGAIN; for loan, write and
+ * write_batch alike. A forever one is woken by a read in another process
+ * (test_block_producer).
+ */
+static int test_send_timeout(void)
+{
+	struct shoal_queue_msg m;
+	struct shoal_queue *c, *now, *soon;
+	unsigned char buf[16];
+	void *slot;
+
+	memset(buf, 0, sizeof(buf));
+	m.data = buf;
+	m.len = sizeof(buf);
+	m.cap = 0;
+	CHECK_EQ(create_q("basic/send-timeout", 2, 16, &c), 0);
+	CHECK_EQ(open_q_waiting("basic/send-timeout", SHOAL_QUEUE_PRODUCER,
+				SHOAL_WAIT_ADAPTIVE, 0, &now),
+		 0);
+	CHECK_EQ(open_q_waiting("basic/send-timeout", SHOAL_QUEUE_PRODUCER,
+				SHOAL_WAIT_ADAPTIVE, 2 * MS, &soon),
+		 0);
+	CHECK_EQ(put(now, 0, 16), 0);
+	CHECK_EQ(put(soon, 1, 16), 0);
+	/* Full. */
+	reset_error();
+	CHECK_EQ(put(now, 2, 16), -EAGAIN);
+	CHECK_EQ(shoal_queue_loan(now, 16, &slot), -EAGAIN);
+	CHECK_EQ(shoal_queue_write_batch(now, &m, 1), -EAGAIN);
+	reset_error();
+	CHECK_EQ(put(soon, 2, 16), -EAGAIN);
+	CHECK(error_says("send_timeout_ns"));
+	CHECK_EQ(shoal_queue_loan(soon, 16, &slot), -EAGAIN);
+	CHECK_EQ(shoal_queue_write_batch(soon, &m, 1), -EAGAIN);
+	/* Room again: both go on, nothing was lost or added. */
+	CHECK(got(c, 0, 16, 0));
+	CHECK_EQ(put(now, 2, 16), 0);
+	CHECK(got(c, 1, 16, 0));
+	CHECK_EQ(shoal_queue_loan(soon, 16, &slot), 0);
+	psu_fill(slot, 3, 0, 16);
+	CHECK_EQ(shoal_queue_send(soon, slot, 16), 0);
+	CHECK(got(c, 2, 16, 0));
+	CHECK(got(c, 3, 16, 0));
+	CHECK_EQ(shoal_queue_read(c, buf, sizeof(buf), 0), -EAGAIN);
+	shoal_queue_close(soon);
+	shoal_queue_close(now);
+	shoal_queue_destroy(c);
 	return TEST_PASS;
 }
 
@@ -918,7 +1050,7 @@ static int kill_creator(int consumer)
 		if (create_q(name, 4, 64, &q))
 			_exit(1);
 		for (uint64_t i = 0; i < (consumer ? 2 : 4); i++)
-			if (put(q, i, 20, 0))
+			if (put(q, i, 20))
 				_exit(1);
 		atomic_store(&sh->created, 1);
 		for (;;)
@@ -931,10 +1063,10 @@ static int kill_creator(int consumer)
 		unsigned char buf[64];
 
 		if (!PSU_WAIT(atomic_load(&sh->created), 20) ||
-		    open_q(name,
-			   consumer ? SHOAL_QUEUE_CONSUMER :
-				      SHOAL_QUEUE_PRODUCER,
-			   SHOAL_WAIT_BLOCK, &q))
+		    open_q_waiting(name,
+				   consumer ? SHOAL_QUEUE_CONSUMER :
+					      SHOAL_QUEUE_PRODUCER,
+				   SHOAL_WAIT_BLOCK, SHOAL_WAIT_FOREVER, &q))
 			_exit(1);
 		if (consumer) {
 			/* What is there first. */
@@ -942,16 +1074,15 @@ static int kill_creator(int consumer)
 				_exit(1);
 			atomic_store(&sh->waiting, 1);
 			atomic_store(&sh->result,
-				     (int)shoal_queue_pop(q, buf, sizeof(buf),
-							  SHOAL_WAIT_FOREVER));
+				     (int)shoal_queue_read(q, buf, sizeof(buf),
+							   SHOAL_WAIT_FOREVER));
 			atomic_store(&sh->after,
-				     (int)shoal_queue_pop(q, buf, sizeof(buf),
-							  0));
+				     (int)shoal_queue_read(q, buf, sizeof(buf),
+							   0));
 		} else {
 			atomic_store(&sh->waiting, 1);
-			atomic_store(&sh->result,
-				     put(q, 9, 20, SHOAL_WAIT_FOREVER));
-			atomic_store(&sh->after, put(q, 9, 20, 0));
+			atomic_store(&sh->result, put(q, 9, 20));
+			atomic_store(&sh->after, put(q, 9, 20));
 		}
 		shoal_queue_close(q);
 		_exit(0);
@@ -982,8 +1113,7 @@ static int test_stats_inspect(void)
 	struct shoal_queue_options o;
 	struct shoal_queue_stats st, in;
 	struct shoal_queue *c, *p, *k;
-	const void *view;
-	uint32_t len;
+	struct shoal_msg msg;
 
 	qopts(&o);
 	o.capacity = 16;
@@ -1001,12 +1131,12 @@ static int test_stats_inspect(void)
 			SHOAL_WAIT_ADAPTIVE, &k),
 		 0);
 	for (uint64_t i = 0; i < 7; i++)
-		CHECK_EQ(put(p, i, 16, 0), 0);
-	CHECK_EQ(put(c, 7, 16, 0), 0);
+		CHECK_EQ(put(p, i, 16), 0);
+	CHECK_EQ(put(c, 7, 16), 0);
 	for (uint64_t i = 0; i < 3; i++)
 		CHECK(got(k, i, 16, 0));
-	CHECK_EQ(shoal_queue_take(k, &view, &len, 0), 0);
-	CHECK_EQ(shoal_queue_release(k), 0);
+	CHECK_EQ(shoal_queue_take(k, &msg, 0), 0);
+	CHECK_EQ(shoal_queue_release(k, &msg), 0);
 
 	/* By name from outside: the shared counters and the geometry. */
 	CHECK_EQ(shoal_queue_inspect(reg, "basic/stats", &in), 0);
@@ -1045,7 +1175,7 @@ static int test_stats_inspect(void)
 	CHECK_EQ(shoal_queue_inspect(reg, "basic/stats", &in), 0);
 	CHECK_EQ(in.participants, 2);
 	shoal_queue_close(k);
-	shoal_queue_close(c);
+	shoal_queue_destroy(c);
 	CHECK_EQ(shoal_queue_inspect(reg, "basic/stats", &in), -ENOENT);
 
 	/* An SPSC queue says so. */
@@ -1055,8 +1185,8 @@ static int test_stats_inspect(void)
 	o.capacity = 8;
 	o.max_message = 40;
 	CHECK_EQ(shoal_queue_create("basic/stats-spsc", &o, &p), 0);
-	CHECK_EQ(put(p, 0, 20, 0), 0);
-	CHECK_EQ(put(p, 1, 20, 0), 0);
+	CHECK_EQ(put(p, 0, 20), 0);
+	CHECK_EQ(put(p, 1, 20), 0);
 	CHECK_EQ(open_q("basic/stats-spsc", SHOAL_QUEUE_CONSUMER,
 			SHOAL_WAIT_ADAPTIVE, &k),
 		 0);
@@ -1070,7 +1200,7 @@ static int test_stats_inspect(void)
 	CHECK_EQ(in.enqueued, 2);
 	CHECK_EQ(in.dequeued, 1);
 	shoal_queue_close(k);
-	shoal_queue_close(p);
+	shoal_queue_destroy(p);
 	return TEST_PASS;
 }
 
@@ -1098,7 +1228,9 @@ int main(void)
 	RUN(test_block_consumer);
 	RUN(test_block_producer);
 	RUN(test_pollable_fd);
-	RUN(test_creator_closes);
+	RUN(test_creator_destroys);
+	RUN(test_destroy_or_close);
+	RUN(test_send_timeout);
 	RUN(test_stats_inspect);
 	shoal_registry_destroy(reg);
 	test_remove_tree(top);

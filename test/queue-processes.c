@@ -118,7 +118,7 @@ static void producer(uint32_t p)
 		if (scenario == KILL_PRODUCER && p == 0 && k == per_prod / 2) {
 			/* Claim a cell, half write it, and wait to be
 			 * killed holding it. */
-			if (shoal_queue_loan(q, &slot, SHOAL_WAIT_FOREVER))
+			if (shoal_queue_loan(q, MAX_MSG, &slot))
 				_exit(1);
 			memset(slot, 0xee, MAX_MSG / 2);
 			hold(id);
@@ -126,13 +126,13 @@ static void producer(uint32_t p)
 		psu_fill(buf, id, 0, len);
 		/* Odd producers use the zero-copy path. */
 		if (p % 2) {
-			err = shoal_queue_loan(q, &slot, SHOAL_WAIT_FOREVER);
+			err = shoal_queue_loan(q, MAX_MSG, &slot);
 			if (!err) {
 				memcpy(slot, buf, len);
-				err = shoal_queue_send(q, len);
+				err = shoal_queue_send(q, slot, len);
 			}
 		} else {
-			err = shoal_queue_push(q, buf, len, SHOAL_WAIT_FOREVER);
+			err = shoal_queue_write(q, buf, len);
 		}
 		if (err) {
 			fail_child("push failed", k, (uint64_t)-err);
@@ -176,12 +176,11 @@ static void consumer(uint32_t c)
 	q = open_queue(SHOAL_QUEUE_CONSUMER);
 	if (victim) {
 		/* Take the first message and keep it taken. */
-		const void *data;
-		uint32_t len;
+		struct shoal_msg msg;
 		uint64_t id;
 
-		if (shoal_queue_take(q, &data, &len, SHOAL_WAIT_FOREVER) ||
-		    !psu_intact(data, len, &id))
+		if (shoal_queue_take(q, &msg, SHOAL_WAIT_FOREVER) ||
+		    !psu_intact(msg.data, msg.len, &id))
 			_exit(1);
 		hold(id);
 	}
@@ -196,21 +195,20 @@ static void consumer(uint32_t c)
 		last[i] = UINT64_MAX;
 	for (;;) {
 		struct shoal_queue_stats st;
-		const void *data;
-		uint32_t len;
+		struct shoal_msg msg;
 		ssize_t n;
 
 		/* Odd consumers take in place. */
 		if (c % 2) {
-			n = shoal_queue_take(q, &data, &len, 200000000);
+			n = shoal_queue_take(q, &msg, 200000000);
 			if (!n) {
-				memcpy(buf, data, len);
-				n = len;
-				if (shoal_queue_release(q))
+				memcpy(buf, msg.data, msg.len);
+				n = msg.len;
+				if (shoal_queue_release(q, &msg))
 					fail_child("release failed", 0, 0);
 			}
 		} else {
-			n = shoal_queue_pop(q, buf, sizeof(buf), 200000000);
+			n = shoal_queue_read(q, buf, sizeof(buf), 200000000);
 		}
 		if (n >= 0) {
 			record(buf, (uint32_t)n, last);
@@ -362,7 +360,7 @@ static int run(int which, uint64_t messages_per_producer)
 		 total - (which == KILL_PRODUCER ? per_prod - per_prod / 2 :
 			  which == KILL_CONSUMER ? 1 :
 						   0));
-	shoal_queue_close(q);
+	shoal_queue_destroy(q);
 	munmap(sh, bytes);
 	return TEST_PASS;
 }

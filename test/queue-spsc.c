@@ -6,8 +6,10 @@
  *    from this process or another, and a role left free is taken again.
  *  - A producer process and a consumer process move 10^6 messages
  *    (divided by TEST_SLOWDOWN under a sanitizer) of varying lengths,
- *    through every way of pushing (copy, loan, batch) and popping (copy,
+ *    through every way of writing (copy, loan, batch) and reading (copy,
  *    take, batch); every byte and the order are checked.
+ *  - The consumer end reads the geometry (capacity, max_message) from
+ *    its own handle's stats.
  *  - The producer process is SIGKILLed while it holds a loan: its role is
  *    free again, a new producer process continues, and the consumer gets
  *    everything sent before the kill and then the new messages, in order,
@@ -34,6 +36,7 @@ static int open_q(const char *name, uint32_t role, struct shoal_queue **q)
 	shoal_queue_options_init(&o);
 	o.registry = reg;
 	o.role = role;
+	o.send_timeout_ns = WAIT_NS;
 	return shoal_queue_open(name, &o, q);
 }
 
@@ -49,6 +52,7 @@ static int create_q(const char *name, uint32_t capacity, uint32_t role,
 	o.role = role;
 	o.capacity = capacity;
 	o.max_message = MAX_MSG;
+	o.send_timeout_ns = 0;
 	return shoal_queue_create(name, &o, q);
 }
 
@@ -59,7 +63,7 @@ static uint32_t len_of(uint64_t seq, uint64_t salt)
 
 /*
  * Producer: messages @from..@to-1 of @salt, in runs of 64 by copy, by
- * loan, by batch. Exits 0 if every push succeeded.
+ * loan, by batch. Exits 0 if every write succeeded.
  */
 static void produce(const char *name, uint64_t from, uint64_t to, uint64_t salt)
 {
@@ -78,14 +82,14 @@ static void produce(const char *name, uint64_t from, uint64_t to, uint64_t salt)
 
 		if (mode == 0) {
 			psu_fill(buf[0], seq, salt, len_of(seq, salt));
-			err = shoal_queue_push(q, buf[0], len_of(seq, salt),
-					       WAIT_NS);
+			err = shoal_queue_write(q, buf[0], len_of(seq, salt));
 			seq += !err;
 		} else if (mode == 1) {
-			err = shoal_queue_loan(q, &slot, WAIT_NS);
+			err = shoal_queue_loan(q, len_of(seq, salt), &slot);
 			if (!err) {
 				psu_fill(slot, seq, salt, len_of(seq, salt));
-				err = shoal_queue_send(q, len_of(seq, salt));
+				err = shoal_queue_send(q, slot,
+						       len_of(seq, salt));
 			}
 			seq += !err;
 		} else {
@@ -96,7 +100,7 @@ static void produce(const char *name, uint64_t from, uint64_t to, uint64_t salt)
 				msgs[n].len = len_of(seq + n, salt);
 				psu_fill(buf[n], seq + n, salt, msgs[n].len);
 			}
-			err = shoal_queue_push_batch(q, msgs, n, WAIT_NS);
+			err = shoal_queue_write_batch(q, msgs, n);
 			if (err > (int)n)
 				err = -ERANGE;
 			if (err > 0) {
@@ -134,7 +138,7 @@ static int check(const void *data, uint32_t len, uint64_t *next, uint64_t salt)
 
 /*
  * Consumer: receives messages *@next..@to-1 of @salt in order, rotating
- * through pop, take and pop_batch. 1 if all came right.
+ * through read, take and read_batch. 1 if all came right.
  */
 static int consume(struct shoal_queue *q, uint64_t *next, uint64_t to,
 		   uint64_t salt)
@@ -149,27 +153,26 @@ static int consume(struct shoal_queue *q, uint64_t *next, uint64_t to,
 	}
 	while (*next < to) {
 		int mode = (int)(round++ % 3);
-		const void *data;
-		uint32_t len;
+		struct shoal_msg msg;
 		ssize_t n;
 
 		if (mode == 0) {
-			n = shoal_queue_pop(q, buf[0], MAX_MSG, WAIT_NS);
+			n = shoal_queue_read(q, buf[0], MAX_MSG, WAIT_NS);
 			if (n >= 0 && !check(buf[0], (uint32_t)n, next, salt))
 				return 0;
 		} else if (mode == 1) {
-			n = shoal_queue_take(q, &data, &len, WAIT_NS);
+			n = shoal_queue_take(q, &msg, WAIT_NS);
 			if (!n) {
-				if (!check(data, len, next, salt))
+				if (!check(msg.data, msg.len, next, salt))
 					return 0;
-				n = shoal_queue_release(q);
+				n = shoal_queue_release(q, &msg);
 			}
 		} else {
 			uint32_t want = to - *next < BATCH ?
 						(uint32_t)(to - *next) :
 						BATCH;
 
-			n = shoal_queue_pop_batch(q, msgs, want, WAIT_NS);
+			n = shoal_queue_read_batch(q, msgs, want, WAIT_NS);
 			if (n > (ssize_t)want)
 				n = -ERANGE;
 			for (ssize_t i = 0; i < n; i++)
@@ -220,26 +223,26 @@ static int test_one_of_each(void)
 	CHECK_EQ(st.max_participants, 2);
 
 	/* Each side does only its part. */
-	CHECK_EQ(shoal_queue_push(c, "x", 1, 0), -EPERM);
-	CHECK_EQ(shoal_queue_push(p, "x", 1, 0), 0);
-	CHECK_EQ(shoal_queue_pop(p, &st, sizeof(st), 0), -EPERM);
+	CHECK_EQ(shoal_queue_write(c, "x", 1), -EPERM);
+	CHECK_EQ(shoal_queue_write(p, "x", 1), 0);
+	CHECK_EQ(shoal_queue_read(p, &st, sizeof(st), 0), -EPERM);
 
 	/* A producer that left: the role is free again, the message
 	 * stays. */
 	shoal_queue_close(p);
 	CHECK_EQ(open_q("spsc/roles", SHOAL_QUEUE_PRODUCER, &p), 0);
-	CHECK_EQ(shoal_queue_push(p, "y", 1, 0), 0);
+	CHECK_EQ(shoal_queue_write(p, "y", 1), 0);
 	{
 		char b[4] = { 0 };
 
-		CHECK_EQ(shoal_queue_pop(c, b, sizeof(b), 0), 1);
+		CHECK_EQ(shoal_queue_read(c, b, sizeof(b), 0), 1);
 		CHECK_EQ(b[0], 'x');
-		CHECK_EQ(shoal_queue_pop(c, b, sizeof(b), 0), 1);
+		CHECK_EQ(shoal_queue_read(c, b, sizeof(b), 0), 1);
 		CHECK_EQ(b[0], 'y');
-		CHECK_EQ(shoal_queue_pop(c, b, sizeof(b), 0), -EAGAIN);
+		CHECK_EQ(shoal_queue_read(c, b, sizeof(b), 0), -EAGAIN);
 	}
 	shoal_queue_close(p);
-	shoal_queue_close(c);
+	shoal_queue_destroy(c);
 
 	/* The creator may be the producer just as well; max_participants
 	 * does not apply. */
@@ -256,8 +259,12 @@ static int test_one_of_each(void)
 	CHECK_EQ(st.spsc, 1);
 	CHECK_EQ(st.max_participants, 2);
 	CHECK_EQ(st.participants, 2);
+	/* The consumer's end reads the geometry too. */
+	shoal_queue_get_stats(c, &st);
+	CHECK_EQ(st.capacity, 1024);
+	CHECK_EQ(st.max_message, 1024);
 	shoal_queue_close(c);
-	shoal_queue_close(p);
+	shoal_queue_destroy(p);
 	return TEST_PASS;
 }
 
@@ -278,12 +285,14 @@ static int test_million(void)
 	CHECK(test_wait_child(pid, 60));
 	CHECK(ok);
 	CHECK_EQ(next, total);
-	CHECK_EQ(shoal_queue_pop(c, &st, sizeof(st), 0), -EAGAIN);
+	CHECK_EQ(shoal_queue_read(c, &st, sizeof(st), 0), -EAGAIN);
 	shoal_queue_get_stats(c, &st);
 	CHECK_EQ(st.enqueued, total);
 	CHECK_EQ(st.dequeued, total);
 	CHECK_EQ(st.popped, total);
-	shoal_queue_close(c);
+	CHECK_EQ(st.capacity, 1024);
+	CHECK_EQ(st.max_message, MAX_MSG);
+	shoal_queue_destroy(c);
 	return TEST_PASS;
 }
 
@@ -304,10 +313,10 @@ static void doomed_producer(const char *name, uint64_t from, uint64_t to,
 		_exit(1);
 	for (uint64_t seq = from; seq < to; seq++) {
 		psu_fill(buf, seq, 2, len_of(seq, 2));
-		if (shoal_queue_push(q, buf, len_of(seq, 2), WAIT_NS))
+		if (shoal_queue_write(q, buf, len_of(seq, 2)))
 			_exit(1);
 	}
-	if (shoal_queue_loan(q, &slot, WAIT_NS))
+	if (shoal_queue_loan(q, MAX_MSG, &slot))
 		_exit(1);
 	/* What a message of the kill's position would look like: the
 	 * consumer must never see it. */
@@ -350,11 +359,11 @@ static int test_producer_killed(void)
 	CHECK(consume(c, &next, before + after, 2));
 	CHECK(test_wait_child(pid, 60));
 	CHECK_EQ(next, before + after);
-	CHECK_EQ(shoal_queue_pop(c, &st, sizeof(st), 0), -EAGAIN);
+	CHECK_EQ(shoal_queue_read(c, &st, sizeof(st), 0), -EAGAIN);
 	shoal_queue_get_stats(c, &st);
 	CHECK_EQ(st.enqueued, before + after);
 	CHECK_EQ(st.dequeued, before + after);
-	shoal_queue_close(c);
+	shoal_queue_destroy(c);
 	munmap(sh, sizeof(*sh));
 	return TEST_PASS;
 }

@@ -113,6 +113,9 @@ static int test_sizes_and_copy(void)
 	CHECK(ring_make(&r, 8, 32, 0) == 0);
 	CHECK_EQ(shoal_spsc_slot_size(&r.p), 32);
 	CHECK_EQ(shoal_spsc_capacity(&r.p), 8);
+	/* The consumer's end knows the geometry too. */
+	CHECK_EQ(shoal_spsc_consumer_slot_size(&r.c), 32);
+	CHECK_EQ(shoal_spsc_consumer_capacity(&r.c), 8);
 	CHECK_EQ(shoal_spsc_push(&r.p, in, 33), -EMSGSIZE);
 	memset(in, 'x', sizeof(in));
 	CHECK_EQ(shoal_spsc_push(&r.p, in, 0), 0);

@@ -23,145 +23,145 @@
 static char path[PATH_MAX];
 static struct shoal_registry *reg;
 
-static void srv_opts(struct shoal_server_options *o)
+static void srv_opts(struct shoal_rpc_server_options *o)
 {
-	shoal_server_options_init(o);
+	shoal_rpc_server_options_init(o);
 	o->registry = reg;
 }
 
-static void cli_opts(struct shoal_client_options *o)
+static void cli_opts(struct shoal_rpc_client_options *o)
 {
-	shoal_client_options_init(o);
+	shoal_rpc_client_options_init(o);
 	o->registry = reg;
 }
 
-static int open_pair(const char *name, struct shoal_server **s,
-		     struct shoal_client **c)
+static int open_pair(const char *name, struct shoal_rpc_server **s,
+		     struct shoal_rpc_client **c)
 {
-	struct shoal_server_options so;
-	struct shoal_client_options co;
+	struct shoal_rpc_server_options so;
+	struct shoal_rpc_client_options co;
 	int err;
 
 	srv_opts(&so);
 	cli_opts(&co);
-	err = shoal_server_create(name, &so, s);
+	err = shoal_rpc_server_create(name, &so, s);
 	if (err)
 		return err;
-	return shoal_client_open(name, &co, c);
+	return shoal_rpc_client_open(name, &co, c);
 }
 
 /* Takes one request and answers it with its own bytes reversed. */
-static int serve_one(struct shoal_server *s, uint32_t flags)
+static int serve_one(struct shoal_rpc_server *s, uint32_t flags)
 {
 	struct shoal_request req;
 	char buf[256];
-	int err = shoal_server_take(s, &req, 1000 * MS);
+	int err = shoal_rpc_server_take(s, &req, 1000 * MS);
 
 	if (err)
 		return err;
 	for (uint32_t k = 0; k < req.len; k++)
 		buf[k] = ((const char *)req.data)[req.len - 1 - k];
-	err = shoal_server_respond(s, &req, buf, req.len, flags);
-	shoal_server_release(s, &req);
+	err = shoal_rpc_server_write(s, &req, buf, req.len, flags);
+	shoal_rpc_server_release(s, &req);
 	return err;
 }
 
 static int test_round_trip(void)
 {
-	struct shoal_server *s;
-	struct shoal_client *c;
+	struct shoal_rpc_server *s;
+	struct shoal_rpc_client *c;
 	struct shoal_request req;
 	struct shoal_response r;
-	struct shoal_server_stats ss;
-	struct shoal_client_stats cs;
+	struct shoal_rpc_server_stats ss;
+	struct shoal_rpc_client_stats cs;
 	uint64_t id, id2;
 	void *ptr;
 
 	CHECK_EQ(open_pair("rpc/rt", &s, &c), 0);
-	CHECK_EQ(shoal_client_loan(c, 5, &ptr), 0);
+	CHECK_EQ(shoal_rpc_client_loan(c, 5, &ptr), 0);
 	memcpy(ptr, "hello", 5);
-	CHECK_EQ(shoal_client_send(c, ptr, 5, &id), 0);
+	CHECK_EQ(shoal_rpc_client_send(c, ptr, 5, &id), 0);
 	CHECK(id != 0);
-	CHECK_EQ(shoal_server_take(s, &req, 1000 * MS), 0);
+	CHECK_EQ(shoal_rpc_server_take(s, &req, 1000 * MS), 0);
 	CHECK_EQ(req.len, 5);
 	CHECK(!memcmp(req.data, "hello", 5));
 	CHECK_EQ(req.id, id);
-	CHECK_EQ(req.client, shoal_client_line(c));
+	CHECK_EQ(req.client, shoal_rpc_client_line(c));
 	CHECK_EQ(req.pid, getpid());
-	CHECK_EQ(shoal_server_respond(s, &req, "olleh", 5, 0), 0);
-	CHECK_EQ(shoal_server_release(s, &req), 0);
-	CHECK_EQ(shoal_server_release(s, &req), -EINVAL);
-	CHECK_EQ(shoal_client_take(c, &r, 1000 * MS), 0);
+	CHECK_EQ(shoal_rpc_server_write(s, &req, "olleh", 5, 0), 0);
+	CHECK_EQ(shoal_rpc_server_release(s, &req), 0);
+	CHECK_EQ(shoal_rpc_server_release(s, &req), -EINVAL);
+	CHECK_EQ(shoal_rpc_client_take(c, &r, 1000 * MS), 0);
 	CHECK_EQ(r.id, id);
 	CHECK_EQ(r.len, 5);
 	CHECK_EQ(r.flags, 0);
 	CHECK(!memcmp(r.data, "olleh", 5));
-	CHECK_EQ(shoal_client_take(c, &r, 0), -EBUSY);
-	CHECK_EQ(shoal_client_release(c, &r), 0);
+	CHECK_EQ(shoal_rpc_client_take(c, &r, 0), -EBUSY);
+	CHECK_EQ(shoal_rpc_client_release(c, &r), 0);
 
 	/* A zero-length request and response; ids grow. */
-	CHECK_EQ(shoal_client_request(c, NULL, 0, &id2), 0);
+	CHECK_EQ(shoal_rpc_client_write(c, NULL, 0, &id2), 0);
 	CHECK(id2 > id);
 	CHECK_EQ(serve_one(s, SHOAL_RPC_ERROR), 0);
-	CHECK_EQ(shoal_client_take(c, &r, 1000 * MS), 0);
+	CHECK_EQ(shoal_rpc_client_take(c, &r, 1000 * MS), 0);
 	CHECK_EQ(r.id, id2);
 	CHECK_EQ(r.len, 0);
 	CHECK_EQ(r.flags, SHOAL_RPC_ERROR);
-	CHECK_EQ(shoal_client_release(c, &r), 0);
+	CHECK_EQ(shoal_rpc_client_release(c, &r), 0);
 
 	/* Nothing pending: -EAGAIN at once, -ETIMEDOUT after a wait. */
-	CHECK_EQ(shoal_client_take(c, &r, 0), -EAGAIN);
-	CHECK_EQ(shoal_client_take(c, &r, 2 * MS), -ETIMEDOUT);
-	CHECK_EQ(shoal_server_take(s, &req, 0), -EAGAIN);
-	CHECK_EQ(shoal_server_take(s, &req, 2 * MS), -ETIMEDOUT);
+	CHECK_EQ(shoal_rpc_client_take(c, &r, 0), -EAGAIN);
+	CHECK_EQ(shoal_rpc_client_take(c, &r, 2 * MS), -ETIMEDOUT);
+	CHECK_EQ(shoal_rpc_server_take(s, &req, 0), -EAGAIN);
+	CHECK_EQ(shoal_rpc_server_take(s, &req, 2 * MS), -ETIMEDOUT);
 
-	shoal_server_get_stats(s, &ss);
+	shoal_rpc_server_get_stats(s, &ss);
 	CHECK_EQ(ss.requests, 2);
 	CHECK_EQ(ss.responses, 2);
 	CHECK_EQ(ss.joined, 1);
 	CHECK_EQ(ss.clients, 1);
 	CHECK_EQ(ss.lost, 0);
-	shoal_client_get_stats(c, &cs);
+	shoal_rpc_client_get_stats(c, &cs);
 	CHECK_EQ(cs.sent, 2);
 	CHECK_EQ(cs.received, 2);
-	shoal_client_close(c);
-	shoal_server_destroy(s);
+	shoal_rpc_client_close(c);
+	shoal_rpc_server_destroy(s);
 	return TEST_PASS;
 }
 
 /* Responses go only to the client that asked, whatever the order. */
 static int test_routing(void)
 {
-	struct shoal_client_options co;
-	struct shoal_server *s;
-	struct shoal_client *c[2];
+	struct shoal_rpc_client_options co;
+	struct shoal_rpc_server *s;
+	struct shoal_rpc_client *c[2];
 	struct shoal_request req[6];
 	struct shoal_response r;
 	uint64_t ids[2][3];
 
 	CHECK_EQ(open_pair("rpc/route", &s, &c[0]), 0);
 	cli_opts(&co);
-	CHECK_EQ(shoal_client_open("rpc/route", &co, &c[1]), 0);
-	CHECK(shoal_client_line(c[0]) != shoal_client_line(c[1]));
+	CHECK_EQ(shoal_rpc_client_open("rpc/route", &co, &c[1]), 0);
+	CHECK(shoal_rpc_client_line(c[0]) != shoal_rpc_client_line(c[1]));
 	for (int k = 0; k < 3; k++)
 		for (int j = 0; j < 2; j++) {
 			char b[2] = { (char)('a' + j), (char)('0' + k) };
 
-			CHECK_EQ(shoal_client_request(c[j], b, 2, &ids[j][k]),
+			CHECK_EQ(shoal_rpc_client_write(c[j], b, 2, &ids[j][k]),
 				 0);
 		}
 	/* Take all six (one held per client at a time: release, then
 	 * answer later, in reverse order). */
 	for (int k = 0; k < 6; k++) {
-		CHECK_EQ(shoal_server_take(s, &req[k], 100 * MS), 0);
-		CHECK_EQ(shoal_server_release(s, &req[k]), 0);
+		CHECK_EQ(shoal_rpc_server_take(s, &req[k], 100 * MS), 0);
+		CHECK_EQ(shoal_rpc_server_release(s, &req[k]), 0);
 	}
 	for (int k = 5; k >= 0; k--) {
 		char b[16];
 		int n = snprintf(b, sizeof(b), "%u:%llu", req[k].client,
 				 (unsigned long long)req[k].id);
 
-		CHECK_EQ(shoal_server_respond(s, &req[k], b, (uint32_t)n, 0),
+		CHECK_EQ(shoal_rpc_server_write(s, &req[k], b, (uint32_t)n, 0),
 			 0);
 	}
 	for (int j = 0; j < 2; j++) {
@@ -171,9 +171,9 @@ static int test_routing(void)
 			char want[16];
 			int n, hit = 0;
 
-			CHECK_EQ(shoal_client_take(c[j], &r, 100 * MS), 0);
+			CHECK_EQ(shoal_rpc_client_take(c[j], &r, 100 * MS), 0);
 			n = snprintf(want, sizeof(want), "%u:%llu",
-				     shoal_client_line(c[j]),
+				     shoal_rpc_client_line(c[j]),
 				     (unsigned long long)r.id);
 			CHECK_EQ(r.len, n);
 			CHECK(!memcmp(r.data, want, (size_t)n));
@@ -183,81 +183,81 @@ static int test_routing(void)
 					seen |= 1 << m;
 				}
 			CHECK(hit);
-			CHECK_EQ(shoal_client_release(c[j], &r), 0);
+			CHECK_EQ(shoal_rpc_client_release(c[j], &r), 0);
 		}
 		CHECK_EQ(seen, 7);
-		CHECK_EQ(shoal_client_take(c[j], &r, 0), -EAGAIN);
+		CHECK_EQ(shoal_rpc_client_take(c[j], &r, 0), -EAGAIN);
 	}
-	shoal_client_close(c[0]);
-	shoal_client_close(c[1]);
-	shoal_server_destroy(s);
+	shoal_rpc_client_close(c[0]);
+	shoal_rpc_client_close(c[1]);
+	shoal_rpc_server_destroy(s);
 	return TEST_PASS;
 }
 
 static int test_stream(void)
 {
-	struct shoal_server *s;
-	struct shoal_client *c;
+	struct shoal_rpc_server *s;
+	struct shoal_rpc_client *c;
 	struct shoal_request req;
 	struct shoal_response r;
 	uint64_t id;
 
 	CHECK_EQ(open_pair("rpc/stream", &s, &c), 0);
-	CHECK_EQ(shoal_client_request(c, "n", 1, &id), 0);
-	CHECK_EQ(shoal_server_take(s, &req, 100 * MS), 0);
+	CHECK_EQ(shoal_rpc_client_write(c, "n", 1, &id), 0);
+	CHECK_EQ(shoal_rpc_server_take(s, &req, 100 * MS), 0);
 	for (uint32_t k = 0; k < 5; k++)
-		CHECK_EQ(shoal_server_respond(s, &req, &k, sizeof(k),
-					      k < 4 ? SHOAL_RPC_MORE : 0),
+		CHECK_EQ(shoal_rpc_server_write(s, &req, &k, sizeof(k),
+						k < 4 ? SHOAL_RPC_MORE : 0),
 			 0);
-	CHECK_EQ(shoal_server_release(s, &req), 0);
-	CHECK_EQ(shoal_server_respond(s, &req, "x", 1, 0x80), -EINVAL);
+	CHECK_EQ(shoal_rpc_server_release(s, &req), 0);
+	CHECK_EQ(shoal_rpc_server_write(s, &req, "x", 1, 0x80), -EINVAL);
 	for (uint32_t k = 0; k < 5; k++) {
 		uint32_t v;
 
-		CHECK_EQ(shoal_client_take(c, &r, 100 * MS), 0);
+		CHECK_EQ(shoal_rpc_client_take(c, &r, 100 * MS), 0);
 		CHECK_EQ(r.id, id);
 		CHECK_EQ(r.len, sizeof(v));
 		memcpy(&v, r.data, sizeof(v));
 		CHECK_EQ(v, k);
 		CHECK_EQ(r.flags, k < 4 ? SHOAL_RPC_MORE : 0);
-		CHECK_EQ(shoal_client_release(c, &r), 0);
+		CHECK_EQ(shoal_rpc_client_release(c, &r), 0);
 	}
-	shoal_client_close(c);
-	shoal_server_destroy(s);
+	shoal_rpc_client_close(c);
+	shoal_rpc_server_destroy(s);
 	return TEST_PASS;
 }
 
 static int test_exists_missing_type(void)
 {
-	struct shoal_server_options so;
-	struct shoal_client_options co;
-	struct shoal_server *s, *s2;
-	struct shoal_client *c;
+	struct shoal_rpc_server_options so;
+	struct shoal_rpc_client_options co;
+	struct shoal_rpc_server *s, *s2;
+	struct shoal_rpc_client *c;
 
 	cli_opts(&co);
-	CHECK_EQ(shoal_client_open("rpc/none", &co, &c), -ENOENT);
+	CHECK_EQ(shoal_rpc_client_open("rpc/none", &co, &c), -ENOENT);
 	srv_opts(&so);
 	so.type_name = "calc.v1";
 	so.type_size = 16;
 	so.type_align = 8;
-	CHECK_EQ(shoal_server_create("rpc/typed", &so, &s), 0);
-	CHECK_EQ(shoal_server_create("rpc/typed", &so, &s2), -EEXIST);
+	CHECK_EQ(shoal_rpc_server_create("rpc/typed", &so, &s), 0);
+	CHECK_EQ(shoal_rpc_server_create("rpc/typed", &so, &s2), -EEXIST);
 	co.type_name = "calc.v2";
 	co.type_size = 16;
 	co.type_align = 8;
-	CHECK_EQ(shoal_client_open("rpc/typed", &co, &c), -EPROTO);
+	CHECK_EQ(shoal_rpc_client_open("rpc/typed", &co, &c), -EPROTO);
 	CHECK(strstr(shoal_last_error(), "calc.v1"));
 	CHECK(strstr(shoal_last_error(), "calc.v2"));
 	co.type_name = "calc.v1";
 	co.type_size = 24;
-	CHECK_EQ(shoal_client_open("rpc/typed", &co, &c), -EPROTO);
+	CHECK_EQ(shoal_rpc_client_open("rpc/typed", &co, &c), -EPROTO);
 	co.type_size = 16;
-	CHECK_EQ(shoal_client_open("rpc/typed", &co, &c), 0);
-	shoal_client_close(c);
+	CHECK_EQ(shoal_rpc_client_open("rpc/typed", &co, &c), 0);
+	shoal_rpc_client_close(c);
 	co.type_name = NULL; /* untyped clients accept any */
-	CHECK_EQ(shoal_client_open("rpc/typed", &co, &c), 0);
-	shoal_client_close(c);
-	shoal_server_destroy(s);
+	CHECK_EQ(shoal_rpc_client_open("rpc/typed", &co, &c), 0);
+	shoal_rpc_client_close(c);
+	shoal_rpc_server_destroy(s);
 
 	/* Not request/response: -EPROTO. */
 	{
@@ -268,95 +268,96 @@ static int test_exists_missing_type(void)
 		po.registry = reg;
 		CHECK_EQ(shoal_pub_create("rpc/notrpc", &po, &p), 0);
 		cli_opts(&co);
-		CHECK_EQ(shoal_client_open("rpc/notrpc", &co, &c), -EPROTO);
+		CHECK_EQ(shoal_rpc_client_open("rpc/notrpc", &co, &c), -EPROTO);
 		shoal_pub_destroy(p);
 	}
 	/* Bad options. */
 	srv_opts(&so);
 	so.request_capacity = 3;
-	CHECK_EQ(shoal_server_create("rpc/bad", &so, &s), -EINVAL);
+	CHECK_EQ(shoal_rpc_server_create("rpc/bad", &so, &s), -EINVAL);
 	srv_opts(&so);
 	so.max_clients = 0;
-	CHECK_EQ(shoal_server_create("rpc/bad", &so, &s), -EINVAL);
+	CHECK_EQ(shoal_rpc_server_create("rpc/bad", &so, &s), -EINVAL);
 	return TEST_PASS;
 }
 
 static int test_limits(void)
 {
-	struct shoal_server_options so;
-	struct shoal_client_options co;
-	struct shoal_server *s;
-	struct shoal_client *c[3];
+	struct shoal_rpc_server_options so;
+	struct shoal_rpc_client_options co;
+	struct shoal_rpc_server *s;
+	struct shoal_rpc_client *c[3];
 	struct shoal_request req;
-	struct shoal_server_stats st;
+	struct shoal_rpc_server_stats st;
 	void *ptr;
 
 	srv_opts(&so);
 	so.max_clients = 2;
 	so.request_capacity = 4;
 	so.max_request = 64;
-	CHECK_EQ(shoal_server_create("rpc/limits", &so, &s), 0);
+	CHECK_EQ(shoal_rpc_server_create("rpc/limits", &so, &s), 0);
 	cli_opts(&co);
-	CHECK_EQ(shoal_client_open("rpc/limits", &co, &c[0]), 0);
-	CHECK_EQ(shoal_client_open("rpc/limits", &co, &c[1]), 0);
-	CHECK_EQ(shoal_client_open("rpc/limits", &co, &c[2]), -EBUSY);
+	CHECK_EQ(shoal_rpc_client_open("rpc/limits", &co, &c[0]), 0);
+	CHECK_EQ(shoal_rpc_client_open("rpc/limits", &co, &c[1]), 0);
+	CHECK_EQ(shoal_rpc_client_open("rpc/limits", &co, &c[2]), -EBUSY);
 	CHECK(strstr(shoal_last_error(), "limit of 2"));
 
-	CHECK_EQ(shoal_client_loan(c[0], 65, &ptr), -EMSGSIZE);
+	CHECK_EQ(shoal_rpc_client_loan(c[0], 65, &ptr), -EMSGSIZE);
 	for (int k = 0; k < 4; k++)
-		CHECK_EQ(shoal_client_request(c[0], "r", 1, NULL), 0);
-	CHECK_EQ(shoal_client_request(c[0], "r", 1, NULL), -EAGAIN);
-	CHECK_EQ(shoal_client_loan(c[0], 1, &ptr), -EAGAIN);
-	CHECK_EQ(shoal_server_take(s, &req, 100 * MS), 0);
-	CHECK_EQ(shoal_server_release(s, &req), 0);
-	CHECK_EQ(shoal_client_loan(c[0], 1, &ptr), 0);
-	CHECK_EQ(shoal_client_loan(c[0], 1, &ptr), -EBUSY);
-	CHECK_EQ(shoal_client_send(c[0], (char *)ptr + 1, 1, NULL), -EINVAL);
-	CHECK_EQ(shoal_client_abort(c[0], ptr), 0);
+		CHECK_EQ(shoal_rpc_client_write(c[0], "r", 1, NULL), 0);
+	CHECK_EQ(shoal_rpc_client_write(c[0], "r", 1, NULL), -EAGAIN);
+	CHECK_EQ(shoal_rpc_client_loan(c[0], 1, &ptr), -EAGAIN);
+	CHECK_EQ(shoal_rpc_server_take(s, &req, 100 * MS), 0);
+	CHECK_EQ(shoal_rpc_server_release(s, &req), 0);
+	CHECK_EQ(shoal_rpc_client_loan(c[0], 1, &ptr), 0);
+	CHECK_EQ(shoal_rpc_client_loan(c[0], 1, &ptr), -EBUSY);
+	CHECK_EQ(shoal_rpc_client_send(c[0], (char *)ptr + 1, 1, NULL),
+		 -EINVAL);
+	CHECK_EQ(shoal_rpc_client_abort(c[0], ptr), 0);
 
 	/* A client that leaves with 3 requests not taken: the server drops
 	 * them and frees the line. */
-	shoal_client_close(c[0]);
-	CHECK_EQ(shoal_server_clients(s), 1);
-	shoal_server_get_stats(s, &st);
+	shoal_rpc_client_close(c[0]);
+	CHECK_EQ(shoal_rpc_server_clients(s), 1);
+	shoal_rpc_server_get_stats(s, &st);
 	CHECK_EQ(st.lost, 1);
 	CHECK_EQ(st.dropped, 3);
-	CHECK_EQ(shoal_server_take(s, &req, 0), -EAGAIN);
+	CHECK_EQ(shoal_rpc_server_take(s, &req, 0), -EAGAIN);
 	/* Answering a request of the client that left: -EPIPE. */
-	CHECK_EQ(shoal_server_respond(s, &req, "x", 1, 0), -EPIPE);
-	CHECK_EQ(shoal_client_open("rpc/limits", &co, &c[2]), 0);
-	CHECK_EQ(shoal_client_request(c[2], "z", 1, NULL), 0);
-	CHECK_EQ(shoal_server_take(s, &req, 100 * MS), 0);
-	CHECK_EQ(req.client, shoal_client_line(c[2]));
+	CHECK_EQ(shoal_rpc_server_write(s, &req, "x", 1, 0), -EPIPE);
+	CHECK_EQ(shoal_rpc_client_open("rpc/limits", &co, &c[2]), 0);
+	CHECK_EQ(shoal_rpc_client_write(c[2], "z", 1, NULL), 0);
+	CHECK_EQ(shoal_rpc_server_take(s, &req, 100 * MS), 0);
+	CHECK_EQ(req.client, shoal_rpc_client_line(c[2]));
 	CHECK_EQ(*(const char *)req.data, 'z');
-	CHECK_EQ(shoal_server_release(s, &req), 0);
-	shoal_client_close(c[1]);
-	shoal_client_close(c[2]);
-	shoal_server_destroy(s);
+	CHECK_EQ(shoal_rpc_server_release(s, &req), 0);
+	shoal_rpc_client_close(c[1]);
+	shoal_rpc_client_close(c[2]);
+	shoal_rpc_server_destroy(s);
 	return TEST_PASS;
 }
 
 static int test_server_gone(void)
 {
-	struct shoal_server *s;
-	struct shoal_client *c;
+	struct shoal_rpc_server *s;
+	struct shoal_rpc_client *c;
 	struct shoal_response r;
 	void *ptr;
 
 	CHECK_EQ(open_pair("rpc/gone", &s, &c), 0);
-	CHECK(shoal_client_connected(c));
-	CHECK_EQ(shoal_client_request(c, "ab", 2, NULL), 0);
+	CHECK(shoal_rpc_client_connected(c));
+	CHECK_EQ(shoal_rpc_client_write(c, "ab", 2, NULL), 0);
 	CHECK_EQ(serve_one(s, 0), 0);
-	shoal_server_destroy(s);
-	CHECK(!shoal_client_connected(c));
+	shoal_rpc_server_destroy(s);
+	CHECK(!shoal_rpc_client_connected(c));
 	/* The answer sent before the end, then -EPIPE. */
-	CHECK_EQ(shoal_client_take(c, &r, 100 * MS), 0);
+	CHECK_EQ(shoal_rpc_client_take(c, &r, 100 * MS), 0);
 	CHECK(!memcmp(r.data, "ba", 2));
-	CHECK_EQ(shoal_client_release(c, &r), 0);
-	CHECK_EQ(shoal_client_take(c, &r, 100 * MS), -EPIPE);
-	CHECK_EQ(shoal_client_take(c, &r, SHOAL_WAIT_FOREVER), -EPIPE);
-	CHECK_EQ(shoal_client_loan(c, 1, &ptr), -EPIPE);
-	shoal_client_close(c);
+	CHECK_EQ(shoal_rpc_client_release(c, &r), 0);
+	CHECK_EQ(shoal_rpc_client_take(c, &r, 100 * MS), -EPIPE);
+	CHECK_EQ(shoal_rpc_client_take(c, &r, SHOAL_WAIT_FOREVER), -EPIPE);
+	CHECK_EQ(shoal_rpc_client_loan(c, 1, &ptr), -EPIPE);
+	shoal_rpc_client_close(c);
 	return TEST_PASS;
 }
 
@@ -369,61 +370,61 @@ static int readable(int fd, int ms)
 
 static int test_pollable(void)
 {
-	struct shoal_server *s;
-	struct shoal_client *c;
+	struct shoal_rpc_server *s;
+	struct shoal_rpc_client *c;
 	struct shoal_request req;
 	struct shoal_response r;
 
 	CHECK_EQ(open_pair("rpc/poll", &s, &c), 0);
 	/* The join set the client's bit: let the server see it. */
-	CHECK_EQ(shoal_server_take(s, &req, 0), -EAGAIN);
-	CHECK_EQ(shoal_server_arm(s), 0);
-	CHECK(!readable(shoal_server_fd(s), 0));
-	CHECK_EQ(shoal_client_request(c, "q", 1, NULL), 0);
-	CHECK(readable(shoal_server_fd(s), 1000));
-	shoal_server_disarm(s);
-	CHECK_EQ(shoal_server_take(s, &req, 0), 0);
-	CHECK_EQ(shoal_server_arm(s), 0);
-	shoal_server_disarm(s);
+	CHECK_EQ(shoal_rpc_server_take(s, &req, 0), -EAGAIN);
+	CHECK_EQ(shoal_rpc_server_arm(s), 0);
+	CHECK(!readable(shoal_rpc_server_fd(s), 0));
+	CHECK_EQ(shoal_rpc_client_write(c, "q", 1, NULL), 0);
+	CHECK(readable(shoal_rpc_server_fd(s), 1000));
+	shoal_rpc_server_disarm(s);
+	CHECK_EQ(shoal_rpc_server_take(s, &req, 0), 0);
+	CHECK_EQ(shoal_rpc_server_arm(s), 0);
+	shoal_rpc_server_disarm(s);
 
-	CHECK_EQ(shoal_client_arm(c), 0);
-	CHECK(!readable(shoal_client_fd(c), 0));
-	CHECK_EQ(shoal_server_respond(s, &req, "a", 1, 0), 0);
-	CHECK(readable(shoal_client_fd(c), 1000));
-	shoal_client_disarm(c);
-	CHECK_EQ(shoal_client_arm(c), 1); /* pending: do not poll */
-	CHECK_EQ(shoal_client_take(c, &r, 0), 0);
-	CHECK_EQ(shoal_client_release(c, &r), 0);
-	CHECK_EQ(shoal_server_release(s, &req), 0);
+	CHECK_EQ(shoal_rpc_client_arm(c), 0);
+	CHECK(!readable(shoal_rpc_client_fd(c), 0));
+	CHECK_EQ(shoal_rpc_server_write(s, &req, "a", 1, 0), 0);
+	CHECK(readable(shoal_rpc_client_fd(c), 1000));
+	shoal_rpc_client_disarm(c);
+	CHECK_EQ(shoal_rpc_client_arm(c), 1); /* pending: do not poll */
+	CHECK_EQ(shoal_rpc_client_take(c, &r, 0), 0);
+	CHECK_EQ(shoal_rpc_client_release(c, &r), 0);
+	CHECK_EQ(shoal_rpc_server_release(s, &req), 0);
 
 	/* The server's end wakes an armed client too. */
-	CHECK_EQ(shoal_client_arm(c), 0);
-	shoal_server_destroy(s);
-	CHECK(readable(shoal_client_fd(c), 1000));
-	shoal_client_disarm(c);
-	CHECK_EQ(shoal_client_take(c, &r, 0), -EPIPE);
-	shoal_client_close(c);
+	CHECK_EQ(shoal_rpc_client_arm(c), 0);
+	shoal_rpc_server_destroy(s);
+	CHECK(readable(shoal_rpc_client_fd(c), 1000));
+	shoal_rpc_client_disarm(c);
+	CHECK_EQ(shoal_rpc_client_take(c, &r, 0), -EPIPE);
+	shoal_rpc_client_close(c);
 	return TEST_PASS;
 }
 
 static int test_inspect_scm_rights(void)
 {
-	struct shoal_client_options co;
-	struct shoal_server *s;
-	struct shoal_client *c, *c2;
+	struct shoal_rpc_client_options co;
+	struct shoal_rpc_server *s;
+	struct shoal_rpc_client *c, *c2;
 	struct shoal_rpc_info info;
 	struct shoal_rpc_client_info ci[4];
 	struct shoal_response r;
 
 	CHECK_EQ(open_pair("rpc/inspect", &s, &c), 0);
 	cli_opts(&co);
-	co.flags = SHOAL_CLIENT_NO_PIDFD_GETFD;
-	CHECK_EQ(shoal_client_open("rpc/inspect", &co, &c2), 0);
-	CHECK_EQ(shoal_client_request(c2, "hi", 2, NULL), 0);
+	co.flags = SHOAL_RPC_CLIENT_NO_PIDFD_GETFD;
+	CHECK_EQ(shoal_rpc_client_open("rpc/inspect", &co, &c2), 0);
+	CHECK_EQ(shoal_rpc_client_write(c2, "hi", 2, NULL), 0);
 	CHECK_EQ(serve_one(s, 0), 0);
-	CHECK_EQ(shoal_client_take(c2, &r, 100 * MS), 0);
+	CHECK_EQ(shoal_rpc_client_take(c2, &r, 100 * MS), 0);
 	CHECK(!memcmp(r.data, "ih", 2));
-	CHECK_EQ(shoal_client_release(c2, &r), 0);
+	CHECK_EQ(shoal_rpc_client_release(c2, &r), 0);
 	CHECK_EQ(shoal_rpc_inspect(reg, "rpc/inspect", &info, ci, 4), 2);
 	CHECK_EQ(info.max_clients, 64);
 	CHECK_EQ(info.max_request, 1024);
@@ -433,23 +434,23 @@ static int test_inspect_scm_rights(void)
 	CHECK_EQ(info.server.responses, 1);
 	CHECK_EQ(info.server.joined, 2);
 	CHECK_EQ(info.clients, 2);
-	CHECK_EQ(ci[1].line, shoal_client_line(c2));
+	CHECK_EQ(ci[1].line, shoal_rpc_client_line(c2));
 	CHECK_EQ(ci[1].pid, getpid());
 	CHECK_EQ(ci[1].sent, 1);
 	CHECK_EQ(ci[1].received, 1);
 	CHECK_EQ(shoal_rpc_inspect(reg, "rpc/none", &info, NULL, 0), -ENOENT);
-	shoal_client_close(c);
-	shoal_client_close(c2);
-	shoal_server_destroy(s);
+	shoal_rpc_client_close(c);
+	shoal_rpc_client_close(c2);
+	shoal_rpc_server_destroy(s);
 	return TEST_PASS;
 }
 
 /* A forked server; the parent calls it with the blocking helper. */
 static int test_call(void)
 {
-	struct shoal_server_options so;
-	struct shoal_client_options co;
-	struct shoal_client *c;
+	struct shoal_rpc_server_options so;
+	struct shoal_rpc_client_options co;
+	struct shoal_rpc_client *c;
 	_Atomic int *up = psu_shared(sizeof(*up));
 	char buf[64];
 	uint32_t flags = 99;
@@ -459,31 +460,31 @@ static int test_call(void)
 	pid = psu_fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
-		struct shoal_server *s;
+		struct shoal_rpc_server *s;
 		int rc = 0;
 
 		srv_opts(&so);
 		so.strategy = SHOAL_WAIT_BLOCK;
-		if (shoal_server_create("rpc/call", &so, &s))
+		if (shoal_rpc_server_create("rpc/call", &so, &s))
 			_exit(1);
 		atomic_store(up, 1);
 		for (int k = 0; k < 100 && !rc; k++)
 			rc = serve_one(s, 0);
-		shoal_server_destroy(s);
+		shoal_rpc_server_destroy(s);
 		_exit(rc ? 1 : 0);
 	}
 	CHECK(PSU_WAIT(atomic_load(up), 10));
 	cli_opts(&co);
 	co.strategy = SHOAL_WAIT_BLOCK;
-	CHECK_EQ(shoal_client_open("rpc/call", &co, &c), 0);
+	CHECK_EQ(shoal_rpc_client_open("rpc/call", &co, &c), 0);
 	for (int k = 0; k < 100; k++) {
 		char q[16], want[16];
 		int n = snprintf(q, sizeof(q), "call %d", k);
 
 		for (int j = 0; j < n; j++)
 			want[j] = q[n - 1 - j];
-		CHECK_EQ(shoal_client_call(c, q, (uint32_t)n, buf, sizeof(buf),
-					   &flags, 5000 * MS),
+		CHECK_EQ(shoal_rpc_client_call(c, q, (uint32_t)n, buf,
+					       sizeof(buf), &flags, 5000 * MS),
 			 n);
 		CHECK(!memcmp(buf, want, (size_t)n));
 		CHECK_EQ(flags, 0);
@@ -491,12 +492,12 @@ static int test_call(void)
 	CHECK(psu_wait_all(&pid, 1, 10));
 	/* The server has gone: a call fails, it does not hang. */
 	{
-		ssize_t rc = shoal_client_call(c, "x", 1, buf, sizeof(buf),
-					       NULL, SHOAL_WAIT_FOREVER);
+		ssize_t rc = shoal_rpc_client_call(c, "x", 1, buf, sizeof(buf),
+						   NULL, SHOAL_WAIT_FOREVER);
 
 		CHECK(rc == -EPIPE);
 	}
-	shoal_client_close(c);
+	shoal_rpc_client_close(c);
 	munmap((void *)up, sizeof(*up));
 	return TEST_PASS;
 }
@@ -504,15 +505,15 @@ static int test_call(void)
 static int test_no_fd_leak(void)
 {
 	int before = test_count_fds();
-	struct shoal_server *s;
-	struct shoal_client *c;
+	struct shoal_rpc_server *s;
+	struct shoal_rpc_client *c;
 
 	for (int k = 0; k < 3; k++) {
 		CHECK_EQ(open_pair("rpc/leak", &s, &c), 0);
-		CHECK_EQ(shoal_client_request(c, "x", 1, NULL), 0);
+		CHECK_EQ(shoal_rpc_client_write(c, "x", 1, NULL), 0);
 		CHECK_EQ(serve_one(s, 0), 0);
-		shoal_client_close(c);
-		shoal_server_destroy(s);
+		shoal_rpc_client_close(c);
+		shoal_rpc_server_destroy(s);
 	}
 	CHECK_EQ(test_count_fds(), before);
 	return TEST_PASS;

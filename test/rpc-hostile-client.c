@@ -87,12 +87,12 @@ static void aim(struct rpc_clients_view *v, const struct rpc_geometry *g,
 int main(int argc, char **argv)
 {
 	uint64_t rounds = test_arg_u64(argc, argv, 1, 2000);
-	struct shoal_server_options so;
-	struct shoal_client_options co;
-	struct shoal_server *s;
-	struct shoal_client *good, *bad;
+	struct shoal_rpc_server_options so;
+	struct shoal_rpc_client_options co;
+	struct shoal_rpc_server *s;
+	struct shoal_rpc_client *good, *bad;
 	struct shoal_service *svc;
-	struct shoal_server_stats st;
+	struct shoal_rpc_server_stats st;
 	struct rpc_clients_view v = { 0 };
 	struct rpc_geometry g;
 	char top[PATH_MAX];
@@ -103,31 +103,31 @@ int main(int argc, char **argv)
 	if (test_fresh_path(path, sizeof(path), top, sizeof(top), geteuid()) ||
 	    test_registry_open(path, &reg))
 		return TEST_FAIL;
-	shoal_server_options_init(&so);
+	shoal_rpc_server_options_init(&so);
 	so.registry = reg;
 	so.max_clients = 4;
 	so.max_request = so.max_response = MAX_REQ;
 	so.request_capacity = 4;
 	so.response_capacity = 4;
-	so.respond_timeout_ns = 0;
-	shoal_client_options_init(&co);
+	so.send_timeout_ns = 0;
+	shoal_rpc_client_options_init(&co);
 	co.registry = reg;
-	if (shoal_server_create("hostile", &so, &s) ||
-	    shoal_client_open("hostile", &co, &good) ||
-	    shoal_client_open("hostile", &co, &bad) ||
+	if (shoal_rpc_server_create("hostile", &so, &s) ||
+	    shoal_rpc_client_open("hostile", &co, &good) ||
+	    shoal_rpc_client_open("hostile", &co, &bad) ||
 	    shoal_registry_open(reg, "hostile", SHOAL_OPEN_READ_ONLY, &svc) ||
 	    shoal__rpc_read_geometry(shoal_service_segment(svc), &g) ||
 	    shoal__rpc_map_clients(svc, &g, 0, &v)) {
 		fprintf(stderr, "setup: %s\n", shoal_last_error());
 		return TEST_FAIL;
 	}
-	bl = shoal_client_line(bad);
+	bl = shoal_rpc_client_line(bad);
 	/* The server sees both join before the scribbling starts. */
 	{
 		struct shoal_request req;
 
-		CHECK_EQ(shoal_server_take(s, &req, 0), -EAGAIN);
-		shoal_server_get_stats(s, &st);
+		CHECK_EQ(shoal_rpc_server_take(s, &req, 0), -EAGAIN);
+		shoal_rpc_server_get_stats(s, &st);
 		CHECK_EQ(st.clients, 2);
 	}
 	for (uint64_t r = 0; r < rounds; r++) {
@@ -138,7 +138,7 @@ int main(int argc, char **argv)
 		int err;
 
 		/* The hostile client sends, then scribbles. */
-		shoal_client_request(bad, &x, sizeof(x), NULL);
+		shoal_rpc_client_write(bad, &x, sizeof(x), NULL);
 		if (rnd() % 2)
 			scribble(rings, g.line_stride, 1 + (int)(rnd() % 4));
 		if (rnd() % 4 == 0)
@@ -148,49 +148,50 @@ int main(int argc, char **argv)
 		/* And it always asks for attention. */
 		atomic_fetch_or(&v.bitmap[bl / 32], 1u << (bl % 32));
 		/* The good one sends one request and must get its answer. */
-		if (shoal_client_request(good, &x, sizeof(x), &gid)) {
+		if (shoal_rpc_client_write(good, &x, sizeof(x), &gid)) {
 			fprintf(stderr, "good send: %s\n", shoal_last_error());
 			return TEST_FAIL;
 		}
 		for (int k = 0; k < 8; k++) {
-			err = shoal_server_take(s, &req, 0);
+			err = shoal_rpc_server_take(s, &req, 0);
 			if (err == -EAGAIN)
 				break;
 			CHECK_EQ(err, 0);
 			CHECK(req.len <= MAX_REQ);
 			CHECK(req.client < 4);
-			err = shoal_server_respond(s, &req, req.data, req.len,
-						   0);
+			err = shoal_rpc_server_write(s, &req, req.data, req.len,
+						     0);
 			CHECK(err == 0 || err == -EAGAIN || err == -EBADMSG ||
 			      err == -EPIPE);
-			if (req.client == shoal_client_line(good))
+			if (req.client == shoal_rpc_client_line(good))
 				CHECK_EQ(err, 0);
-			CHECK_EQ(shoal_server_release(s, &req), 0);
+			CHECK_EQ(shoal_rpc_server_release(s, &req), 0);
 		}
-		CHECK_EQ(shoal_client_take(good, &resp, 100 * MS), 0);
+		CHECK_EQ(shoal_rpc_client_take(good, &resp, 100 * MS), 0);
 		CHECK_EQ(resp.id, gid);
 		CHECK_EQ(resp.len, sizeof(x));
 		CHECK(!memcmp(resp.data, &x, sizeof(x)));
-		CHECK_EQ(shoal_client_release(good, &resp), 0);
+		CHECK_EQ(shoal_rpc_client_release(good, &resp), 0);
 		good_calls++;
 		/* Whatever reached the hostile client is its own business. */
-		while (shoal_client_take(bad, &resp, 0) == 0)
-			shoal_client_release(bad, &resp);
+		while (shoal_rpc_client_take(bad, &resp, 0) == 0)
+			shoal_rpc_client_release(bad, &resp);
 		/* Now and then it comes back afresh: the server must have
 		 * formatted whatever line it gets. */
 		if (r % 64 == 63) {
-			shoal_client_close(bad);
-			while ((err = shoal_server_take(s, &req, 0)) == 0) {
-				shoal_server_respond(s, &req, "", 0, 0);
-				CHECK_EQ(shoal_server_release(s, &req), 0);
+			shoal_rpc_client_close(bad);
+			while ((err = shoal_rpc_server_take(s, &req, 0)) == 0) {
+				shoal_rpc_server_write(s, &req, "", 0, 0);
+				CHECK_EQ(shoal_rpc_server_release(s, &req), 0);
 			}
 			CHECK_EQ(err, -EAGAIN);
-			CHECK_EQ(shoal_client_open("hostile", &co, &bad), 0);
-			bl = shoal_client_line(bad);
-			CHECK_EQ(shoal_server_take(s, &req, 0), -EAGAIN);
+			CHECK_EQ(shoal_rpc_client_open("hostile", &co, &bad),
+				 0);
+			bl = shoal_rpc_client_line(bad);
+			CHECK_EQ(shoal_rpc_server_take(s, &req, 0), -EAGAIN);
 		}
 	}
-	shoal_server_get_stats(s, &st);
+	shoal_rpc_server_get_stats(s, &st);
 	fprintf(stderr,
 		"%llu rounds: %llu good calls, %llu requests taken, %llu "
 		"malformed\n",
@@ -200,9 +201,9 @@ int main(int argc, char **argv)
 	CHECK(st.malformed > 0);
 	shoal_segment_close(v.seg);
 	shoal_service_close(svc);
-	shoal_client_close(bad);
-	shoal_client_close(good);
-	shoal_server_destroy(s);
+	shoal_rpc_client_close(bad);
+	shoal_rpc_client_close(good);
+	shoal_rpc_server_destroy(s);
 	shoal_registry_destroy(reg);
 	test_remove_tree(top);
 	return TEST_PASS;

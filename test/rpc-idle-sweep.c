@@ -6,7 +6,7 @@
  * lock is still held, and the server stops watching it ("the sweeps will
  * see the lock go"). Then B exits: nothing wakes the server for it, and
  * only a sweep of every line's lock can free the line. A server waiting in
- * shoal_server_take() must do that by itself within a few sweep periods
+ * shoal_rpc_server_take() must do that by itself within a few sweep periods
  * (1 s each): stats.lost becomes 1 and the line can be claimed again.
  *
  * It never did: the sweep ran only when a wait step timed out after a
@@ -36,16 +36,16 @@ static struct ctl *ctl;
 /* A: opens a line, forks B (which keeps the lock), exits. */
 static int client_a(void)
 {
-	struct shoal_client_options co;
+	struct shoal_rpc_client_options co;
 	struct shoal_registry *reg;
-	struct shoal_client *c;
+	struct shoal_rpc_client *c;
 	pid_t b;
 
 	if (test_registry_open(path, &reg))
 		return 1;
-	shoal_client_options_init(&co);
+	shoal_rpc_client_options_init(&co);
 	co.registry = reg;
-	if (shoal_client_open("sweep/svc", &co, &c))
+	if (shoal_rpc_client_open("sweep/svc", &co, &c))
 		return 1;
 	b = fork();
 	if (b < 0)
@@ -62,27 +62,27 @@ static int client_a(void)
 }
 
 /* Takes for up to @rounds x 500 ms until @cond. */
-#define TAKE_UNTIL(s, cond, rounds)                                     \
-	do {                                                            \
-		struct shoal_request req_;                              \
-		for (int r_ = 0; r_ < (rounds) && !(cond); r_++)        \
-			CHECK_EQ(shoal_server_take(s, &req_, 500 * MS), \
-				 -ETIMEDOUT);                           \
+#define TAKE_UNTIL(s, cond, rounds)                                         \
+	do {                                                                \
+		struct shoal_request req_;                                  \
+		for (int r_ = 0; r_ < (rounds) && !(cond); r_++)            \
+			CHECK_EQ(shoal_rpc_server_take(s, &req_, 500 * MS), \
+				 -ETIMEDOUT);                               \
 	} while (0)
 
 static int test_idle_sweep_drops_unwatched_client(void)
 {
-	struct shoal_server_options so;
-	struct shoal_server_stats st;
+	struct shoal_rpc_server_options so;
+	struct shoal_rpc_server_stats st;
 	struct shoal_registry *reg;
-	struct shoal_server *s;
+	struct shoal_rpc_server *s;
 	pid_t a, b;
 
 	CHECK_EQ(test_registry_open(path, &reg), 0);
-	shoal_server_options_init(&so);
+	shoal_rpc_server_options_init(&so);
 	so.registry = reg;
 	so.max_clients = 1;
-	CHECK_EQ(shoal_server_create("sweep/svc", &so, &s), 0);
+	CHECK_EQ(shoal_rpc_server_create("sweep/svc", &so, &s), 0);
 	a = psu_fork();
 	CHECK(a >= 0);
 	if (a == 0)
@@ -93,16 +93,16 @@ static int test_idle_sweep_drops_unwatched_client(void)
 	/* The server sees A's pidfd fire, finds the lock held (B) and
 	 * stops watching; nothing is lost yet. */
 	TAKE_UNTIL(s, 0, 3);
-	shoal_server_get_stats(s, &st);
+	shoal_rpc_server_get_stats(s, &st);
 	CHECK_EQ(st.joined, 1);
 	CHECK_EQ(st.lost, 0);
 	/* B goes: no pidfd tells the server. */
 	atomic_store(&ctl->b_may_exit, 1);
 	CHECK(test_wait_child(b, 60)); /* ours: we are A's subreaper */
-	TAKE_UNTIL(s, (shoal_server_get_stats(s, &st), st.lost == 1), 120);
-	shoal_server_get_stats(s, &st);
+	TAKE_UNTIL(s, (shoal_rpc_server_get_stats(s, &st), st.lost == 1), 120);
+	shoal_rpc_server_get_stats(s, &st);
 	CHECK_EQ(st.lost, 1);
-	shoal_server_destroy(s);
+	shoal_rpc_server_destroy(s);
 	shoal_registry_destroy(reg);
 	return TEST_PASS;
 }

@@ -54,18 +54,18 @@ static struct shoal_registry *open_reg(void)
 /* Calls "kill/client" until told to stop, checking every answer. */
 static int steady_main(void)
 {
-	struct shoal_client_options co;
-	struct shoal_client *c;
+	struct shoal_rpc_client_options co;
+	struct shoal_rpc_client *c;
 	uint64_t k = 0;
 
-	shoal_client_options_init(&co);
+	shoal_rpc_client_options_init(&co);
 	co.registry = open_reg();
-	if (shoal_client_open("kill/client", &co, &c))
+	if (shoal_rpc_client_open("kill/client", &co, &c))
 		return 1;
 	while (!atomic_load(&ctl->stop)) {
 		uint64_t v = psu_mix(k), w = 0;
-		ssize_t n = shoal_client_call(c, &v, sizeof(v), &w, sizeof(w),
-					      NULL, 10 * SEC);
+		ssize_t n = shoal_rpc_client_call(c, &v, sizeof(v), &w,
+						  sizeof(w), NULL, 10 * SEC);
 
 		if (n != sizeof(w) || w != v + 1) {
 			fprintf(stderr, "steady: call %llu: %zd %s\n",
@@ -74,26 +74,26 @@ static int steady_main(void)
 		}
 		atomic_store(&ctl->steady_calls, ++k);
 	}
-	shoal_client_close(c);
+	shoal_rpc_client_close(c);
 	return 0;
 }
 
 /* Fills its request ring, says so, then waits to be killed. */
 static int victim_main(void)
 {
-	struct shoal_client_options co;
-	struct shoal_client *c;
+	struct shoal_rpc_client_options co;
+	struct shoal_rpc_client *c;
 
-	shoal_client_options_init(&co);
+	shoal_rpc_client_options_init(&co);
 	co.registry = open_reg();
-	if (shoal_client_open("kill/client", &co, &c)) {
+	if (shoal_rpc_client_open("kill/client", &co, &c)) {
 		fprintf(stderr, "victim: %s\n", shoal_last_error());
 		return 1;
 	}
 	for (uint64_t k = 0; k < REQ_CAP; k++) {
 		uint64_t v = k;
 
-		if (shoal_client_request(c, &v, sizeof(v), NULL))
+		if (shoal_rpc_client_write(c, &v, sizeof(v), NULL))
 			return 1;
 	}
 	atomic_store(&ctl->victim_ready, 1);
@@ -101,14 +101,14 @@ static int victim_main(void)
 		pause();
 }
 
-static int answer(struct shoal_server *s, struct shoal_request *req)
+static int answer(struct shoal_rpc_server *s, struct shoal_request *req)
 {
 	uint64_t v;
 
 	memcpy(&v, req->data, sizeof(v));
 	v++;
-	shoal_server_release(s, req);
-	return shoal_server_respond(s, req, &v, sizeof(v), 0);
+	shoal_rpc_server_release(s, req);
+	return shoal_rpc_server_write(s, req, &v, sizeof(v), 0);
 }
 
 static unsigned kill_rounds;
@@ -116,20 +116,20 @@ static unsigned kill_rounds;
 static int test_kill_client(void)
 {
 	unsigned rounds = kill_rounds;
-	struct shoal_server_options so;
-	struct shoal_server_stats st;
-	struct shoal_server *s;
+	struct shoal_rpc_server_options so;
+	struct shoal_rpc_server_stats st;
+	struct shoal_rpc_server *s;
 	struct shoal_registry *reg = open_reg();
 	pid_t steady;
 
-	shoal_server_options_init(&so);
+	shoal_rpc_server_options_init(&so);
 	so.registry = reg;
 	so.max_clients = 2;
 	so.request_capacity = REQ_CAP;
 	so.response_capacity = 2; /* a victim's ring fills at once */
-	so.respond_timeout_ns = 0;
+	so.send_timeout_ns = 0;
 	so.max_request = so.max_response = 8;
-	CHECK_EQ(shoal_server_create("kill/client", &so, &s), 0);
+	CHECK_EQ(shoal_rpc_server_create("kill/client", &so, &s), 0);
 	steady = psu_fork();
 	if (steady == 0)
 		_exit(steady_main());
@@ -159,7 +159,7 @@ static int test_kill_client(void)
 				holding = 0;
 				held_done = 1;
 			}
-			shoal_server_get_stats(s, &st);
+			shoal_rpc_server_get_stats(s, &st);
 			if (killed && st.lost == r + 1 &&
 			    atomic_load(&ctl->steady_calls) > calls_before + 10)
 				break;
@@ -169,7 +169,7 @@ static int test_kill_client(void)
 				waitpid(victim, NULL, 0);
 				killed = 1;
 			}
-			err = shoal_server_take(s, &req, 10 * MS);
+			err = shoal_rpc_server_take(s, &req, 10 * MS);
 			if (err == -ETIMEDOUT)
 				continue;
 			CHECK_EQ(err, 0);
@@ -191,7 +191,7 @@ static int test_kill_client(void)
 				CHECK_EQ(err, 0);
 		}
 	}
-	shoal_server_get_stats(s, &st);
+	shoal_rpc_server_get_stats(s, &st);
 	fprintf(stderr,
 		"kill client: %u rounds, %llu lost, %llu dropped, %llu "
 		"refused (ring full), %llu steady calls\n",
@@ -201,16 +201,16 @@ static int test_kill_client(void)
 	CHECK_EQ(st.lost, rounds);
 	CHECK(st.dropped <= (uint64_t)rounds * REQ_CAP);
 	CHECK_EQ(st.joined, rounds + 1);
-	CHECK_EQ(shoal_server_clients(s), 1);
+	CHECK_EQ(shoal_rpc_server_clients(s), 1);
 	atomic_store(&ctl->stop, 1);
 	/* Keep serving until the steady client has finished its call. */
 	while (waitpid(steady, NULL, WNOHANG) == 0) {
 		struct shoal_request req;
 
-		if (shoal_server_take(s, &req, 10 * MS) == 0)
+		if (shoal_rpc_server_take(s, &req, 10 * MS) == 0)
 			answer(s, &req);
 	}
-	shoal_server_destroy(s);
+	shoal_rpc_server_destroy(s);
 	shoal_registry_destroy(reg);
 	return TEST_PASS;
 }
@@ -218,20 +218,20 @@ static int test_kill_client(void)
 /* Answers each client's first request and takes the second unanswered. */
 static int doomed_server_main(int nclients)
 {
-	struct shoal_server_options so;
-	struct shoal_server *s;
+	struct shoal_rpc_server_options so;
+	struct shoal_rpc_server *s;
 	int taken = 0;
 
-	shoal_server_options_init(&so);
+	shoal_rpc_server_options_init(&so);
 	so.registry = open_reg();
-	if (shoal_server_create("kill/server", &so, &s))
+	if (shoal_rpc_server_create("kill/server", &so, &s))
 		return 1;
 	atomic_store(&ctl->server_up, 1);
 	while (taken < 2 * nclients) {
 		struct shoal_request req;
 		uint64_t v;
 
-		if (shoal_server_take(s, &req, 10 * SEC))
+		if (shoal_rpc_server_take(s, &req, 10 * SEC))
 			return 1;
 		memcpy(&v, req.data, sizeof(v));
 		if (v == 0 && answer(s, &req))
@@ -244,50 +244,50 @@ static int doomed_server_main(int nclients)
 
 static int doomed_client_main(int mode)
 {
-	struct shoal_client_options co;
-	struct shoal_client *c;
+	struct shoal_rpc_client_options co;
+	struct shoal_rpc_client *c;
 	struct shoal_response r;
 	uint64_t v = 0, w;
 	void *ptr;
 	int err;
 
-	shoal_client_options_init(&co);
+	shoal_rpc_client_options_init(&co);
 	co.registry = open_reg();
 	co.strategy = mode == 0 ? SHOAL_WAIT_BLOCK : SHOAL_WAIT_ADAPTIVE;
-	if (shoal_client_open("kill/server", &co, &c))
+	if (shoal_rpc_client_open("kill/server", &co, &c))
 		return 1;
-	if (shoal_client_request(c, &v, sizeof(v), NULL))
+	if (shoal_rpc_client_write(c, &v, sizeof(v), NULL))
 		return 1;
 	v = 1;
-	if (shoal_client_request(c, &v, sizeof(v), NULL))
+	if (shoal_rpc_client_write(c, &v, sizeof(v), NULL))
 		return 1;
-	if (shoal_client_take(c, &r, 10 * SEC) || r.len != sizeof(w))
+	if (shoal_rpc_client_take(c, &r, 10 * SEC) || r.len != sizeof(w))
 		return 1;
 	memcpy(&w, r.data, sizeof(w));
-	shoal_client_release(c, &r);
+	shoal_rpc_client_release(c, &r);
 	if (w != 1)
 		return 1;
 	atomic_fetch_add(&ctl->clients_ready, 1);
 	if (mode == 2) {
-		struct pollfd p = { .fd = shoal_client_fd(c),
+		struct pollfd p = { .fd = shoal_rpc_client_fd(c),
 				    .events = POLLIN };
 
-		if (shoal_client_arm(c) == 0) {
+		if (shoal_rpc_client_arm(c) == 0) {
 			if (poll(&p, 1, -1) != 1)
 				return 1;
-			shoal_client_disarm(c);
+			shoal_rpc_client_disarm(c);
 		}
-		err = shoal_client_take(c, &r, 0);
+		err = shoal_rpc_client_take(c, &r, 0);
 	} else {
-		err = shoal_client_take(c, &r, SHOAL_WAIT_FOREVER);
+		err = shoal_rpc_client_take(c, &r, SHOAL_WAIT_FOREVER);
 	}
 	if (err != -EPIPE) {
 		fprintf(stderr, "client %d: take gave %d\n", mode, err);
 		return 1;
 	}
-	if (shoal_client_loan(c, 8, &ptr) != -EPIPE)
+	if (shoal_rpc_client_loan(c, 8, &ptr) != -EPIPE)
 		return 1;
-	shoal_client_close(c);
+	shoal_rpc_client_close(c);
 	return 0;
 }
 

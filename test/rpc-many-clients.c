@@ -86,20 +86,20 @@ static struct shoal_registry *open_reg(void)
 
 static int server_main(unsigned nclients)
 {
-	struct shoal_server_options so;
-	struct shoal_server_stats st;
-	struct shoal_server *s;
+	struct shoal_rpc_server_options so;
+	struct shoal_rpc_server_stats st;
+	struct shoal_rpc_server *s;
 	struct shoal_registry *reg = open_reg();
 	uint64_t answered = 0;
 
-	shoal_server_options_init(&so);
+	shoal_rpc_server_options_init(&so);
 	so.registry = reg;
 	so.max_clients = MAX_CLIENTS;
 	so.request_capacity = WINDOW;
 	so.response_capacity = WINDOW;
 	so.max_request = sizeof(struct req_body);
 	so.max_response = sizeof(struct resp_body);
-	if (shoal_server_create(NAME, &so, &s)) {
+	if (shoal_rpc_server_create(NAME, &so, &s)) {
 		fprintf(stderr, "server: %s\n", shoal_last_error());
 		return 1;
 	}
@@ -108,7 +108,7 @@ static int server_main(unsigned nclients)
 		struct shoal_request req;
 		struct req_body q;
 		struct resp_body a;
-		int err = shoal_server_take(s, &req, SEC / 10);
+		int err = shoal_rpc_server_take(s, &req, SEC / 10);
 
 		if (err == -ETIMEDOUT) {
 			if (atomic_load(&ctl->clients_done) == (int)nclients)
@@ -135,8 +135,8 @@ static int server_main(unsigned nclients)
 		a.seq = q.seq;
 		a.answer = answer_of(req.client, q.value);
 		/* Answer after release: the request's bytes are copied. */
-		shoal_server_release(s, &req);
-		err = shoal_server_respond(s, &req, &a, sizeof(a), 0);
+		shoal_rpc_server_release(s, &req);
+		err = shoal_rpc_server_write(s, &req, &a, sizeof(a), 0);
 		if (err) {
 			fprintf(stderr, "server: respond %d %s\n", err,
 				shoal_last_error());
@@ -144,7 +144,7 @@ static int server_main(unsigned nclients)
 		}
 		answered++;
 	}
-	shoal_server_get_stats(s, &st);
+	shoal_rpc_server_get_stats(s, &st);
 	atomic_store(&ctl->answered, answered);
 	atomic_store(&ctl->lost, st.lost);
 	fprintf(stderr,
@@ -152,28 +152,28 @@ static int server_main(unsigned nclients)
 		"joined\n",
 		(unsigned long long)answered, (unsigned long long)st.wakeups,
 		(unsigned long long)st.sleeps, (unsigned long long)st.joined);
-	shoal_server_destroy(s);
+	shoal_rpc_server_destroy(s);
 	shoal_registry_destroy(reg);
 	return 0;
 }
 
 static int client_main(uint32_t me, uint64_t n)
 {
-	struct shoal_client_options co;
-	struct shoal_client *c;
+	struct shoal_rpc_client_options co;
+	struct shoal_rpc_client *c;
 	struct shoal_registry *reg = open_reg();
 	uint64_t first_id = 0, sent = 0, got = 0;
 	uint32_t line;
 
-	shoal_client_options_init(&co);
+	shoal_rpc_client_options_init(&co);
 	co.registry = reg;
 	if (me % 3 == 2)
 		co.strategy = SHOAL_WAIT_BLOCK;
-	if (shoal_client_open(NAME, &co, &c)) {
+	if (shoal_rpc_client_open(NAME, &co, &c)) {
 		fprintf(stderr, "client %u: %s\n", me, shoal_last_error());
 		return 1;
 	}
-	line = shoal_client_line(c);
+	line = shoal_rpc_client_line(c);
 	while (got < n) {
 		struct shoal_response r;
 		struct resp_body a;
@@ -183,7 +183,7 @@ static int client_main(uint32_t me, uint64_t n)
 			struct req_body q = { me, 0, sent, value_of(me, sent) };
 			uint64_t id;
 
-			err = shoal_client_request(c, &q, sizeof(q), &id);
+			err = shoal_rpc_client_write(c, &q, sizeof(q), &id);
 			if (err) {
 				fprintf(stderr, "client %u: send %d %s\n", me,
 					err, shoal_last_error());
@@ -198,7 +198,7 @@ static int client_main(uint32_t me, uint64_t n)
 			}
 			sent++;
 		}
-		err = shoal_client_take(c, &r, 10 * SEC);
+		err = shoal_rpc_client_take(c, &r, 10 * SEC);
 		if (err) {
 			fprintf(stderr, "client %u: take %d %s\n", me, err,
 				shoal_last_error());
@@ -214,7 +214,7 @@ static int client_main(uint32_t me, uint64_t n)
 			return 1;
 		}
 		memcpy(&a, r.data, sizeof(a));
-		shoal_client_release(c, &r);
+		shoal_rpc_client_release(c, &r);
 		if (a.line != line || a.client != me || a.seq != got ||
 		    a.answer != answer_of(line, value_of(me, got))) {
 			fprintf(stderr,
@@ -231,12 +231,12 @@ static int client_main(uint32_t me, uint64_t n)
 	{
 		struct shoal_response r;
 
-		if (shoal_client_take(c, &r, 0) != -EAGAIN) {
+		if (shoal_rpc_client_take(c, &r, 0) != -EAGAIN) {
 			fprintf(stderr, "client %u: extra response\n", me);
 			return 1;
 		}
 	}
-	shoal_client_close(c);
+	shoal_rpc_client_close(c);
 	shoal_registry_destroy(reg);
 	atomic_fetch_add(&ctl->clients_done, 1);
 	return 0;

@@ -45,46 +45,47 @@ static struct shoal_registry *open_reg(void)
 }
 
 static int create_server(const char *name, enum shoal_wait_strategy strategy,
-			 struct shoal_registry *reg, struct shoal_server **s)
+			 struct shoal_registry *reg,
+			 struct shoal_rpc_server **s)
 {
-	struct shoal_server_options so;
+	struct shoal_rpc_server_options so;
 
-	shoal_server_options_init(&so);
+	shoal_rpc_server_options_init(&so);
 	so.registry = reg;
 	so.max_clients = 2;
 	so.max_request = so.max_response = 8;
 	so.response_capacity = RESP_CAP;
 	so.strategy = strategy;
 	/* Far longer than the test: a wait that ends by timing out fails. */
-	so.respond_timeout_ns = 3600 * SEC;
-	return shoal_server_create(name, &so, s);
+	so.send_timeout_ns = 3600 * SEC;
+	return shoal_rpc_server_create(name, &so, s);
 }
 
 static int open_client(const char *name, enum shoal_wait_strategy strategy,
-		       struct shoal_client **c)
+		       struct shoal_rpc_client **c)
 {
-	struct shoal_client_options co;
+	struct shoal_rpc_client_options co;
 
-	shoal_client_options_init(&co);
+	shoal_rpc_client_options_init(&co);
 	co.registry = open_reg();
 	co.strategy = strategy;
-	return shoal_client_open(name, &co, c);
+	return shoal_rpc_client_open(name, &co, c);
 }
 
 /* Takes the stream and checks it: 0 if every response came, in order. */
 static int stream_client(const char *name, enum shoal_wait_strategy strategy)
 {
-	struct shoal_client *c;
+	struct shoal_rpc_client *c;
 	uint64_t v = 0;
 
 	if (open_client(name, strategy, &c))
 		return 1;
-	if (shoal_client_request(c, &v, sizeof(v), NULL))
+	if (shoal_rpc_client_write(c, &v, sizeof(v), NULL))
 		return 1;
 	for (uint64_t k = 0; k < stream_len; k++) {
 		struct shoal_response r;
 		uint64_t got;
-		int err = shoal_client_take(c, &r, 60 * SEC);
+		int err = shoal_rpc_client_take(c, &r, 60 * SEC);
 
 		if (err) {
 			fprintf(stderr, "client: take %llu: %d %s\n",
@@ -103,9 +104,9 @@ static int stream_client(const char *name, enum shoal_wait_strategy strategy)
 		if (psu_mix(k) % 16 == 0)
 			for (volatile int i = 0; i < 20000; i++)
 				;
-		shoal_client_release(c, &r);
+		shoal_rpc_client_release(c, &r);
 	}
-	shoal_client_close(c);
+	shoal_rpc_client_close(c);
 	return 0;
 }
 
@@ -113,9 +114,9 @@ static int stream_round(enum shoal_wait_strategy server_strategy,
 			enum shoal_wait_strategy client_strategy)
 {
 	struct shoal_registry *reg = open_reg();
-	struct shoal_server_stats st;
+	struct shoal_rpc_server_stats st;
 	struct shoal_request req;
-	struct shoal_server *s;
+	struct shoal_rpc_server *s;
 	char name[64];
 	pid_t pid;
 
@@ -125,11 +126,11 @@ static int stream_round(enum shoal_wait_strategy server_strategy,
 	pid = psu_fork();
 	if (pid == 0)
 		_exit(stream_client(name, client_strategy));
-	CHECK_EQ(shoal_server_take(s, &req, 60 * SEC), 0);
-	CHECK_EQ(shoal_server_release(s, &req), 0);
+	CHECK_EQ(shoal_rpc_server_take(s, &req, 60 * SEC), 0);
+	CHECK_EQ(shoal_rpc_server_release(s, &req), 0);
 	for (uint64_t k = 0; k < stream_len; k++) {
 		uint32_t flags = k + 1 < stream_len ? SHOAL_RPC_MORE : 0;
-		int err = shoal_server_respond(s, &req, &k, sizeof(k), flags);
+		int err = shoal_rpc_server_write(s, &req, &k, sizeof(k), flags);
 
 		if (err)
 			fprintf(stderr, "server: respond %llu: %d %s\n",
@@ -137,9 +138,9 @@ static int stream_round(enum shoal_wait_strategy server_strategy,
 		CHECK_EQ(err, 0);
 	}
 	CHECK_EQ(test_wait_child(pid, 120), 1);
-	shoal_server_get_stats(s, &st);
+	shoal_rpc_server_get_stats(s, &st);
 	CHECK_EQ(st.full, 0);
-	shoal_server_destroy(s);
+	shoal_rpc_server_destroy(s);
 	shoal_registry_destroy(reg);
 	return TEST_PASS;
 }
@@ -162,12 +163,12 @@ static int test_stream(void)
 /* Sends one request, waits until its response ring is full, then dies. */
 static int dying_client(void)
 {
-	struct shoal_client *c;
+	struct shoal_rpc_client *c;
 	uint64_t v = 0;
 
 	if (open_client("room/death", SHOAL_WAIT_ADAPTIVE, &c))
 		return 1;
-	if (shoal_client_request(c, &v, sizeof(v), NULL))
+	if (shoal_rpc_client_write(c, &v, sizeof(v), NULL))
 		return 1;
 	while (atomic_load(&ctl->responded) < RESP_CAP)
 		usleep(1000);
@@ -180,7 +181,7 @@ static int test_death(void)
 {
 	struct shoal_registry *reg = open_reg();
 	struct shoal_request req;
-	struct shoal_server *s;
+	struct shoal_rpc_server *s;
 	uint64_t k;
 	int err;
 	pid_t pid;
@@ -189,11 +190,11 @@ static int test_death(void)
 	pid = psu_fork();
 	if (pid == 0)
 		_exit(dying_client());
-	CHECK_EQ(shoal_server_take(s, &req, 60 * SEC), 0);
-	CHECK_EQ(shoal_server_release(s, &req), 0);
+	CHECK_EQ(shoal_rpc_server_take(s, &req, 60 * SEC), 0);
+	CHECK_EQ(shoal_rpc_server_release(s, &req), 0);
 	for (k = 0;; k++) {
-		err = shoal_server_respond(s, &req, &k, sizeof(k),
-					   SHOAL_RPC_MORE);
+		err = shoal_rpc_server_write(s, &req, &k, sizeof(k),
+					     SHOAL_RPC_MORE);
 		if (err)
 			break;
 		atomic_store(&ctl->responded, k + 1);
@@ -203,7 +204,7 @@ static int test_death(void)
 	CHECK_EQ(err, -EPIPE);
 	CHECK_EQ(k, RESP_CAP);
 	waitpid(pid, NULL, 0);
-	shoal_server_destroy(s);
+	shoal_rpc_server_destroy(s);
 	shoal_registry_destroy(reg);
 	return TEST_PASS;
 }

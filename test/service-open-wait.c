@@ -73,23 +73,23 @@ static int owner(enum kind k, const char *name)
 		shoal_queue_options_init(&o);
 		o.registry = r;
 		CHECK_EQ(shoal_queue_create(name, &o, &q), 0);
-		CHECK_EQ(shoal_queue_push(q, &v, sizeof(v), 0), 0);
+		CHECK_EQ(shoal_queue_write(q, &v, sizeof(v)), 0);
 		CHECK(PSU_WAIT(atomic_load(&ctl->done), 60));
-		shoal_queue_close(q);
+		shoal_queue_destroy(q);
 	} else if (k == CLIENT) {
-		struct shoal_server_options o;
-		struct shoal_server *s;
+		struct shoal_rpc_server_options o;
+		struct shoal_rpc_server *s;
 		struct shoal_request req;
 
-		shoal_server_options_init(&o);
+		shoal_rpc_server_options_init(&o);
 		o.registry = r;
-		CHECK_EQ(shoal_server_create(name, &o, &s), 0);
-		CHECK_EQ(shoal_server_take(s, &req, OPEN_TIMEOUT), 0);
-		CHECK_EQ(shoal_server_respond(s, &req, req.data, req.len, 0),
+		CHECK_EQ(shoal_rpc_server_create(name, &o, &s), 0);
+		CHECK_EQ(shoal_rpc_server_take(s, &req, OPEN_TIMEOUT), 0);
+		CHECK_EQ(shoal_rpc_server_write(s, &req, req.data, req.len, 0),
 			 0);
-		CHECK_EQ(shoal_server_release(s, &req), 0);
+		CHECK_EQ(shoal_rpc_server_release(s, &req), 0);
 		CHECK(PSU_WAIT(atomic_load(&ctl->done), 60));
-		shoal_server_destroy(s);
+		shoal_rpc_server_destroy(s);
 	} else {
 		struct shoal_event_options o;
 		struct shoal_event *ev;
@@ -134,21 +134,21 @@ static int peer(enum kind k, const char *name, struct shoal_registry *r)
 		o.registry = r;
 		o.timeout_ns = OPEN_TIMEOUT;
 		CHECK_EQ(shoal_queue_open(name, &o, &q), 0);
-		CHECK_EQ(shoal_queue_pop(q, &v, sizeof(v), OPEN_TIMEOUT), 4);
+		CHECK_EQ(shoal_queue_read(q, &v, sizeof(v), OPEN_TIMEOUT), 4);
 		shoal_queue_close(q);
 	} else if (k == CLIENT) {
-		struct shoal_client_options o;
-		struct shoal_client *c;
+		struct shoal_rpc_client_options o;
+		struct shoal_rpc_client *c;
 		uint32_t req = 42;
 
-		shoal_client_options_init(&o);
+		shoal_rpc_client_options_init(&o);
 		o.registry = r;
 		o.timeout_ns = OPEN_TIMEOUT;
-		CHECK_EQ(shoal_client_open(name, &o, &c), 0);
-		CHECK_EQ(shoal_client_call(c, &req, sizeof(req), &v, sizeof(v),
-					   NULL, OPEN_TIMEOUT),
+		CHECK_EQ(shoal_rpc_client_open(name, &o, &c), 0);
+		CHECK_EQ(shoal_rpc_client_call(c, &req, sizeof(req), &v,
+					       sizeof(v), NULL, OPEN_TIMEOUT),
 			 4);
-		shoal_client_close(c);
+		shoal_rpc_client_close(c);
 	} else {
 		struct shoal_event_options o;
 		struct shoal_event *ev;
@@ -227,14 +227,14 @@ static int try_open(enum kind k, struct shoal_registry *r, const char *name,
 		err = shoal_queue_open(name, &o, &q);
 		shoal_queue_close(q);
 	} else if (k == CLIENT) {
-		struct shoal_client_options o;
-		struct shoal_client *c = NULL;
+		struct shoal_rpc_client_options o;
+		struct shoal_rpc_client *c = NULL;
 
-		shoal_client_options_init(&o);
+		shoal_rpc_client_options_init(&o);
 		o.registry = r;
 		o.timeout_ns = timeout_ns;
-		err = shoal_client_open(name, &o, &c);
-		shoal_client_close(c);
+		err = shoal_rpc_client_open(name, &o, &c);
+		shoal_rpc_client_close(c);
 	} else {
 		struct shoal_event_options o;
 		struct shoal_event *ev = NULL;

@@ -54,8 +54,8 @@ struct peer {
 	struct shoal_pub *pub;
 	struct shoal_sub *sub;
 	struct shoal_queue *qout, *qin;
-	struct shoal_server *srv;
-	struct shoal_client *cli;
+	struct shoal_rpc_server *srv;
+	struct shoal_rpc_client *cli;
 	/* The server's last request: what peer_send() answers. */
 	struct shoal_request req;
 	uint64_t iters, warmup;
@@ -82,16 +82,17 @@ static int peer_offer(struct peer *p, const char *name, uint32_t size)
 		o.max_message = size;
 		o.role = SHOAL_QUEUE_PRODUCER;
 		o.strategy = p->wait;
+		o.send_timeout_ns = PEER_TIMEOUT_NS;
 		err = shoal_queue_create(name, &o, &p->qout);
 	} else if (p->pattern == BENCH_RPC) {
-		struct shoal_server_options o;
+		struct shoal_rpc_server_options o;
 
-		shoal_server_options_init(&o);
+		shoal_rpc_server_options_init(&o);
 		o.max_clients = 1;
 		o.max_request = o.max_response = size;
 		o.strategy = p->wait;
-		o.respond_timeout_ns = PEER_TIMEOUT_NS;
-		err = shoal_server_create(name, &o, &p->srv);
+		o.send_timeout_ns = PEER_TIMEOUT_NS;
+		err = shoal_rpc_server_create(name, &o, &p->srv);
 	} else {
 		struct shoal_pub_options o;
 
@@ -117,11 +118,11 @@ static int join_once(struct peer *p, const char *name)
 		return shoal_queue_open(name, &o, &p->qin);
 	}
 	if (p->pattern == BENCH_RPC) {
-		struct shoal_client_options o;
+		struct shoal_rpc_client_options o;
 
-		shoal_client_options_init(&o);
+		shoal_rpc_client_options_init(&o);
 		o.strategy = p->wait;
-		return shoal_client_open(name, &o, &p->cli);
+		return shoal_rpc_client_open(name, &o, &p->cli);
 	}
 	{
 		struct shoal_sub_options o;
@@ -156,9 +157,9 @@ static void peer_close(struct peer *p)
 	if (p->qin)
 		shoal_queue_close(p->qin);
 	if (p->qout)
-		shoal_queue_close(p->qout);
-	shoal_client_close(p->cli);
-	shoal_server_destroy(p->srv);
+		shoal_queue_destroy(p->qout);
+	shoal_rpc_client_close(p->cli);
+	shoal_rpc_server_destroy(p->srv);
 }
 
 static int peer_send(struct peer *p, const void *data, uint32_t len)
@@ -166,11 +167,11 @@ static int peer_send(struct peer *p, const void *data, uint32_t len)
 	int err;
 
 	if (p->pattern == BENCH_QUEUE)
-		err = shoal_queue_push(p->qout, data, len, PEER_TIMEOUT_NS);
+		err = shoal_queue_write(p->qout, data, len);
 	else if (p->srv)
-		err = shoal_server_respond(p->srv, &p->req, data, len, 0);
+		err = shoal_rpc_server_write(p->srv, &p->req, data, len, 0);
 	else if (p->cli)
-		err = shoal_client_request(p->cli, data, len, NULL);
+		err = shoal_rpc_client_write(p->cli, data, len, NULL);
 	else
 		err = shoal_pub_write(p->pub, data, len, NULL);
 	if (err)
@@ -188,23 +189,23 @@ static int64_t peer_recv(struct peer *p, void *dst, uint32_t cap)
 	int err;
 
 	if (p->pattern == BENCH_QUEUE) {
-		len = shoal_queue_pop(p->qin, dst, cap, PEER_TIMEOUT_NS);
+		len = shoal_queue_read(p->qin, dst, cap, PEER_TIMEOUT_NS);
 		err = len < 0 ? (int)len : 0;
 	} else if (p->srv) {
-		err = shoal_server_take(p->srv, &p->req, PEER_TIMEOUT_NS);
+		err = shoal_rpc_server_take(p->srv, &p->req, PEER_TIMEOUT_NS);
 		if (!err) {
 			len = p->req.len;
 			memcpy(dst, p->req.data, len < cap ? len : cap);
-			shoal_server_release(p->srv, &p->req);
+			shoal_rpc_server_release(p->srv, &p->req);
 		}
 	} else if (p->cli) {
 		struct shoal_response r;
 
-		err = shoal_client_take(p->cli, &r, PEER_TIMEOUT_NS);
+		err = shoal_rpc_client_take(p->cli, &r, PEER_TIMEOUT_NS);
 		if (!err) {
 			len = r.len;
 			memcpy(dst, r.data, len < cap ? len : cap);
-			shoal_client_release(p->cli, &r);
+			shoal_rpc_client_release(p->cli, &r);
 		}
 	} else {
 		struct shoal_msg m;

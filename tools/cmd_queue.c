@@ -17,6 +17,8 @@ static int queue_open(const struct cli_cmd *cmd, const char *name,
 
 	shoal_queue_options_init(&o);
 	o.role = role;
+	/* A write waits for room one tick at a time, so SIGINT is seen. */
+	o.send_timeout_ns = CLI_TICK_NS;
 	err = shoal_queue_open(name, &o, q);
 	if (!err)
 		return CLI_EXIT_OK;
@@ -39,8 +41,9 @@ struct push_ctx {
 };
 
 /*
- * Pushes one line, waiting for room in ticks so that SIGINT is seen.
- * A signal while waiting ends the command like EOF (exit 0).
+ * Writes one line, waiting for room in ticks (the handle's send_timeout_ns)
+ * so that SIGINT is seen: --timeout is checked between ticks. A signal
+ * while waiting ends the command like EOF (exit 0).
  */
 static int push_line(void *user_data, const char *line, uint32_t len)
 {
@@ -48,13 +51,8 @@ static int push_line(void *user_data, const char *line, uint32_t len)
 	int64_t start = cli_now_ns();
 
 	for (;;) {
-		int64_t wait = CLI_TICK_NS;
-		int err;
+		int err = shoal_queue_write(c->q, line, len);
 
-		if (c->timeout_ns >= 0 &&
-		    start + c->timeout_ns - cli_now_ns() < wait)
-			wait = start + c->timeout_ns - cli_now_ns();
-		err = shoal_queue_push(c->q, line, len, wait > 0 ? wait : 0);
 		if (!err) {
 			c->pushed++;
 			return CLI_EXIT_OK;
@@ -63,7 +61,7 @@ static int push_line(void *user_data, const char *line, uint32_t len)
 			cli_note(c->cmd, "queue gone");
 			return CLI_EXIT_GONE;
 		}
-		if (err != -ETIMEDOUT && err != -EAGAIN)
+		if (err != -EAGAIN)
 			return cli_fail(c->cmd, err, "cannot push");
 		if (cli_stop)
 			return CLI_EXIT_OK;
@@ -153,11 +151,11 @@ static int pop_loop(const struct cli_cmd *cmd, struct shoal_queue *q,
 
 		if (timeout >= 0 && last + timeout - cli_now_ns() < wait)
 			wait = last + timeout - cli_now_ns();
-		n = shoal_queue_pop(q, buf, st.max_message, 0);
+		n = shoal_queue_read(q, buf, st.max_message, 0);
 		if (n == -EAGAIN && wait > 0) {
 			/* A pipe reader sees each message before we sleep. */
 			fflush(stdout);
-			n = shoal_queue_pop(q, buf, st.max_message, wait);
+			n = shoal_queue_read(q, buf, st.max_message, wait);
 		}
 		if (n >= 0) {
 			cli_print_message(buf, (size_t)n, hex);

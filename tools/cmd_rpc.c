@@ -10,7 +10,7 @@
 
 struct call_ctx {
 	const struct cli_cmd *cmd;
-	struct shoal_client *cli;
+	struct shoal_rpc_client *cli;
 	int64_t timeout_ns; /* per request; negative: forever */
 	double timeout_s;
 	int hex;
@@ -31,7 +31,7 @@ static int call_responses(struct call_ctx *c, uint64_t id)
 		if (c->timeout_ns >= 0 &&
 		    start + c->timeout_ns - cli_now_ns() < wait)
 			wait = start + c->timeout_ns - cli_now_ns();
-		err = shoal_client_take(c->cli, &r, wait > 0 ? wait : 0);
+		err = shoal_rpc_client_take(c->cli, &r, wait > 0 ? wait : 0);
 		if (err == -ETIMEDOUT || err == -EAGAIN) {
 			if (cli_stop)
 				return CLI_EXIT_OK;
@@ -56,13 +56,13 @@ static int call_responses(struct call_ctx *c, uint64_t id)
 			return cli_fail(c->cmd, err, "cannot take a response");
 		/* Answers to earlier requests we gave up on. */
 		if (r.id != id) {
-			shoal_client_release(c->cli, &r);
+			shoal_rpc_client_release(c->cli, &r);
 			continue;
 		}
 		cli_print_message(r.data, r.len, c->hex);
 		final = !(r.flags & SHOAL_RPC_MORE);
 		c->errors += !!(r.flags & SHOAL_RPC_ERROR);
-		shoal_client_release(c->cli, &r);
+		shoal_rpc_client_release(c->cli, &r);
 		if (final)
 			return CLI_EXIT_OK;
 	}
@@ -74,7 +74,7 @@ static int call_line(void *user_data, const char *line, uint32_t len)
 	uint64_t id;
 	int err, rc;
 
-	err = shoal_client_request(c->cli, line, len, &id);
+	err = shoal_rpc_client_write(c->cli, line, len, &id);
 	if (err == -EPIPE) {
 		cli_note(c->cmd, "server gone");
 		return CLI_EXIT_GONE;
@@ -117,14 +117,14 @@ static int cmd_call(const struct cli_cmd *cmd, int argc, char **argv)
 	 */
 	err = shoal_rpc_inspect(NULL, name, &info, NULL, 0);
 	if (err >= 0)
-		err = shoal_client_open(name, NULL, &c.cli);
+		err = shoal_rpc_client_open(name, NULL, &c.cli);
 	if (err == -ENOENT)
 		return cli_fail(cmd, err, "no such service '%s'", name);
 	if (err < 0)
 		return cli_fail(cmd, err, "cannot open '%s'", name);
 	cli_catch_signals();
 	rc = cli_for_each_line(cmd, info.max_request, count, call_line, &c);
-	shoal_client_close(c.cli);
+	shoal_rpc_client_close(c.cli);
 	if (c.errors)
 		cli_note(cmd, "%llu response%s flagged as errors",
 			 (unsigned long long)c.errors,

@@ -119,7 +119,7 @@ static void queue_text(const struct shoal_queue_stats *q)
 static void rpc_text(const struct cli_pattern_info *pi)
 {
 	const struct shoal_rpc_info *r = &pi->rpc;
-	const struct shoal_server_stats *v = &r->server;
+	const struct shoal_rpc_server_stats *v = &r->server;
 
 	printf("\nlayout\n");
 	printf("  max clients:      %u\n", r->max_clients);
@@ -226,7 +226,7 @@ static void queue_json(const struct shoal_queue_stats *q)
 static void rpc_json(const struct cli_pattern_info *pi)
 {
 	const struct shoal_rpc_info *r = &pi->rpc;
-	const struct shoal_server_stats *v = &r->server;
+	const struct shoal_rpc_server_stats *v = &r->server;
 
 	printf(",\n \"layout\": {\"max_clients\": %u, \"max_request\": %u, "
 	       "\"max_response\": %u, \"request_capacity\": %u, "

@@ -35,6 +35,27 @@ extern "C" {
 #define SHOAL_WAIT_FOREVER (-1LL)
 
 /*
+ * struct shoal_msg - a received message, the one view every pattern's
+ * take() fills and its release() gives back: data and len always; the
+ * other fields are pub/sub's (the queue zeroes them). Valid until
+ * released.
+ */
+struct shoal_msg {
+	const void *data; /* payload, read-only, in shared memory */
+	uint32_t len;
+	uint32_t user_header_size;
+	const void *user_header; /* pub/sub: NULL when the service has none */
+	uint64_t seq;	      /* pub/sub: publisher's sequence number, from 0 */
+	int64_t timestamp_ns; /* pub/sub: CLOCK_MONOTONIC at send with
+				  * SHOAL_PUB_TIMESTAMP, else 0 */
+	uint64_t epoch;	      /* pub/sub: the publisher incarnation */
+	/* pub/sub, after -EOVERFLOW: how many messages were lost. */
+	uint64_t lost;
+	uint64_t priv_stamp;
+	const void *priv_slot;
+};
+
+/*
  * shoal_last_error - the detail of the last failure in this thread.
  *
  * Returns a NUL-terminated string owned by the library, valid until the next

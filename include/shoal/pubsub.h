@@ -116,22 +116,6 @@ struct shoal_sub_options {
 	int64_t timeout_ns;
 };
 
-/* A received message, valid until shoal_sub_release(). */
-struct shoal_msg {
-	const void *data; /* payload, read-only */
-	uint32_t len;
-	uint32_t user_header_size;
-	const void *user_header; /* NULL when the service has none */
-	uint64_t seq;		 /* publisher's sequence number, from 0 */
-	int64_t timestamp_ns;	 /* CLOCK_MONOTONIC at send with
-			       * SHOAL_PUB_TIMESTAMP, else 0 */
-	uint64_t epoch;		 /* the publisher incarnation it came from */
-	/* After -EOVERFLOW: how many messages were lost. */
-	uint64_t lost;
-	uint64_t priv_stamp;
-	const void *priv_slot;
-};
-
 struct shoal_pub_stats {
 	uint64_t sent;	      /* messages published */
 	uint64_t blocked;     /* sends that had to wait for a subscriber */

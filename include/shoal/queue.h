@@ -2,15 +2,16 @@
 /*
  * Queue: a work queue between any number of producer and consumer
  * processes, found by name. Each message is taken by exactly one consumer;
- * per producer, messages are taken in the order they were pushed.
+ * per producer, messages are taken in the order they were written.
  *
  * The creator owns the name and the shared memory (an MPMC ring, or an SPSC
  * ring when created with SHOAL_QUEUE_SPSC for one producer and one
- * consumer); any process may open it and push, pop, or both. Waiting is
- * the notify protocol: a participant about to sleep sets its bit in a
- * sleeper bitmap, and whoever makes progress wakes one sleeper of the
- * other side through that participant's own eventfd. A busy queue makes no
- * system call.
+ * consumer) and ends it with shoal_queue_destroy(); any process may open
+ * it (shoal_queue_open, then shoal_queue_close) and write, read, or both.
+ * Waiting is the notify protocol: a participant about to sleep sets its
+ * bit in a sleeper bitmap, and whoever makes progress wakes one sleeper of
+ * the other side through that participant's own eventfd. A busy queue
+ * makes no system call.
  *
  * Crash safety: each participant holds a line of the queue (an OFD lock),
  * and every cell it holds names it. A producer killed between claiming a
@@ -18,11 +19,11 @@
  * releasing it, stalls the queue at that one cell only until a waiting
  * peer notices (after about a millisecond) that its owner is dead; the
  * cell is then skipped (counted in skipped or abandoned) and nothing else
- * is lost, duplicated or reordered. When the creator closes, pops drain
- * what is there and then return -EPIPE, and pushes return -EPIPE. When it
- * crashes, the same holds from the moment a participant notices (through
+ * is lost, duplicated or reordered. When the creator destroys the queue,
+ * reads drain what is there and then return -EPIPE, and writes return
+ * -EPIPE. When it crashes, the same holds from the moment a participant notices (through
  * the creator's pidfd, which every waiting handle watches); until then a
- * push into a queue with room still succeeds.
+ * write into a queue with room still succeeds.
  *
  * Thread safety: one thread at a time per handle; open one handle per
  * thread. See docs/queue.md.
@@ -72,6 +73,10 @@ struct shoal_queue_options {
 	uint32_t role;	/* SHOAL_QUEUE_PRODUCER/CONSUMER/BOTH (default BOTH;
 			 * an SPSC queue needs one of the two) */
 	enum shoal_wait_strategy strategy; /* default ADAPTIVE */
+	/* How long loan, write and write_batch wait for room in a full
+	 * queue: negative (default SHOAL_WAIT_FOREVER) forever; 0 fails at
+	 * once with -EAGAIN; > 0 waits up to that long, then -EAGAIN. */
+	int64_t send_timeout_ns;
 	/* Payload type: recorded by the creator; an opener that names one
 	 * gets -EPROTO on a mismatch. NULL: untyped / accept any. */
 	const char *type_name;
@@ -93,38 +98,70 @@ SHOAL_API void shoal_queue_options_init(struct shoal_queue_options *opts);
  * part like any other (its role in @opts). -EINVAL (bad options or name,
  * with a message), -EEXIST (the name is taken by a live owner), or what the
  * registry returns.
+ * shoal_queue_destroy - the creator's end: leave (a held loan is aborted,
+ * a held message released), withdraw the name; the others drain the queue
+ * and then get -EPIPE. NULL: no-op. On a handle from shoal_queue_open it
+ * does nothing but set shoal_last_error() (the handle stays open: close
+ * it with shoal_queue_close).
  * shoal_queue_open - join queue @name. -ENOENT (none), -EPROTO (type
  * mismatch, naming both), -EBUSY (participant limit, or the SPSC role is
  * taken), or what the registry returns.
- * shoal_queue_close - leave (a held loan is aborted, a held message
- * released). The creator's close withdraws the queue: the others drain it
- * and then get -EPIPE.
+ * shoal_queue_close - an opener's end: leave (a held loan is aborted, a
+ * held message released). NULL: no-op. On the creator's handle it does
+ * nothing but set shoal_last_error() (the creator calls
+ * shoal_queue_destroy).
  */
 SHOAL_API int shoal_queue_create(const char *name,
 				 const struct shoal_queue_options *opts,
 				 struct shoal_queue **out);
+SHOAL_API void shoal_queue_destroy(struct shoal_queue *q);
 SHOAL_API int shoal_queue_open(const char *name,
 			       const struct shoal_queue_options *opts,
 			       struct shoal_queue **out);
 SHOAL_API void shoal_queue_close(struct shoal_queue *q);
 
 /*
- * Copying API. @timeout_ns: 0 = try once, SHOAL_WAIT_FOREVER (-1) = wait,
- * else the most to wait.
- * shoal_queue_push - 0, -EAGAIN (full, timeout 0), -ETIMEDOUT, -EMSGSIZE,
- *   -EPERM (not a producer), -EBUSY (a loan is held), -EPIPE (the creator
- *   is gone), -EBADMSG (the shared ring is corrupt).
- * shoal_queue_pop - the message's length, -EAGAIN (empty, timeout 0),
- *   -ETIMEDOUT, -EMSGSIZE (@cap too small; the message stays), -EPERM,
- *   -EBUSY (a message is held), -EPIPE (creator gone and queue empty),
- *   -EBADMSG (a corrupt message was dropped, or the ring is corrupt).
+ * Zero copy, the main road. One loan and one held message per handle at a
+ * time.
+ * shoal_queue_loan - a cell to write in place: *@ptr points at @size
+ *   writable bytes (<= max_message). Waits for room as send_timeout_ns
+ *   says. 0, -EMSGSIZE (@size over max_message), -EAGAIN (full: no room
+ *   within send_timeout_ns), -EPERM (not a producer), -EBUSY (a loan is
+ *   held), -EPIPE (the creator is gone), -EBADMSG (the shared ring is
+ *   corrupt).
+ * shoal_queue_send - publish the loan @ptr with @len (<= the loaned size)
+ *   bytes and wake a consumer. shoal_queue_abort - give the loan @ptr up
+ *   (consumers skip its cell). Both -EINVAL when @ptr is not the loan.
+ * shoal_queue_take - the next message in place: fills @msg's data and len
+ *   (the other fields are zero), waiting up to @timeout_ns (0: try once,
+ *   -EAGAIN; SHOAL_WAIT_FOREVER: as long as it takes; else -ETIMEDOUT
+ *   after). -EPERM (not a consumer), -EBUSY (a message is held), -EPIPE
+ *   (the creator is gone and the queue is empty), -EBADMSG (a corrupt
+ *   message was dropped, or the ring is corrupt).
+ * shoal_queue_release - give @msg's cell back; -EINVAL when @msg is not
+ *   the message held. @msg must not be used after.
  */
-SHOAL_API int shoal_queue_push(struct shoal_queue *q, const void *data,
-			       uint32_t len, int64_t timeout_ns);
-SHOAL_API ssize_t shoal_queue_pop(struct shoal_queue *q, void *buf, size_t cap,
-				  int64_t timeout_ns);
+SHOAL_API int shoal_queue_loan(struct shoal_queue *q, uint32_t size,
+			       void **ptr);
+SHOAL_API int shoal_queue_send(struct shoal_queue *q, void *ptr, uint32_t len);
+SHOAL_API int shoal_queue_abort(struct shoal_queue *q, void *ptr);
+SHOAL_API int shoal_queue_take(struct shoal_queue *q, struct shoal_msg *msg,
+			       int64_t timeout_ns);
+SHOAL_API int shoal_queue_release(struct shoal_queue *q, struct shoal_msg *msg);
 
-/* One message of a batch: push reads data/len; pop fills data (up to
+/*
+ * Copying, the convenience.
+ * shoal_queue_write - loan + copy + send. 0, or what loan returns
+ *   (-EMSGSIZE for @len over max_message).
+ * shoal_queue_read - take + copy + release: the message's length, or what
+ *   take returns; -EMSGSIZE (@cap too small; the message stays).
+ */
+SHOAL_API int shoal_queue_write(struct shoal_queue *q, const void *data,
+				uint32_t len);
+SHOAL_API ssize_t shoal_queue_read(struct shoal_queue *q, void *buf, size_t cap,
+				   int64_t timeout_ns);
+
+/* One message of a batch: write reads data/len; read fills data (up to
  * cap bytes) and sets len. */
 struct shoal_queue_msg {
 	void *data;
@@ -133,34 +170,18 @@ struct shoal_queue_msg {
 };
 
 /*
- * Batches: waits (up to @timeout_ns) for room or a message only before the
- * first; then moves as many as it can without waiting, and wakes a peer
- * once for the whole batch. Returns how many (>= 1), or the error the
- * single call would return for the first message.
+ * Batches: wait (write: as send_timeout_ns says; read: up to @timeout_ns)
+ * for room or a message only before the first; then move as many as they
+ * can without waiting, and wake a peer once for the whole batch. Return
+ * how many (>= 1), or the error the single call would return for the
+ * first message; -EINVAL for @n == 0.
  */
-SHOAL_API int shoal_queue_push_batch(struct shoal_queue *q,
-				     const struct shoal_queue_msg *msgs,
-				     uint32_t n, int64_t timeout_ns);
-SHOAL_API int shoal_queue_pop_batch(struct shoal_queue *q,
-				    struct shoal_queue_msg *msgs, uint32_t n,
-				    int64_t timeout_ns);
-
-/*
- * Zero copy. One loan and one held message per handle at a time.
- * shoal_queue_loan - a cell to write in place (*@buf, max_message bytes).
- * shoal_queue_send - publish the loan with @len bytes; shoal_queue_abort -
- *   give it up (consumers skip it).
- * shoal_queue_take - the next message in place; shoal_queue_release - give
- *   its cell back. Errors as push/pop, and -EINVAL for send/abort/release
- *   with nothing held.
- */
-SHOAL_API int shoal_queue_loan(struct shoal_queue *q, void **buf,
-			       int64_t timeout_ns);
-SHOAL_API int shoal_queue_send(struct shoal_queue *q, uint32_t len);
-SHOAL_API int shoal_queue_abort(struct shoal_queue *q);
-SHOAL_API int shoal_queue_take(struct shoal_queue *q, const void **data,
-			       uint32_t *len, int64_t timeout_ns);
-SHOAL_API int shoal_queue_release(struct shoal_queue *q);
+SHOAL_API int shoal_queue_write_batch(struct shoal_queue *q,
+				      const struct shoal_queue_msg *msgs,
+				      uint32_t n);
+SHOAL_API int shoal_queue_read_batch(struct shoal_queue *q,
+				     struct shoal_queue_msg *msgs, uint32_t n,
+				     int64_t timeout_ns);
 
 /*
  * Event loops: shoal_queue_fd() becomes readable when this handle is woken
@@ -175,14 +196,18 @@ SHOAL_API void shoal_queue_disarm(struct shoal_queue *q);
 
 struct shoal_queue_stats {
 	/* The queue's (shared counters): */
-	uint64_t enqueued;  /* messages pushed (positions claimed) */
+	uint64_t enqueued;  /* messages written (positions claimed) */
 	uint64_t dequeued;  /* positions taken by consumers */
 	uint64_t skipped;   /* positions given up: a producer died holding */
 	uint64_t abandoned; /* messages lost with a consumer that died */
+	/* The geometry: cells, the largest message, most handles; any
+	 * handle (consumers too) reads them here. */
 	uint32_t capacity, max_message, max_participants, participants;
 	uint32_t spsc; /* 1: created SHOAL_QUEUE_SPSC */
 	/* This handle's (zero for shoal_queue_inspect): */
-	uint64_t pushed, popped, sleeps, wakeups, recovered;
+	uint64_t pushed; /* messages this handle sent or wrote */
+	uint64_t popped; /* messages it released or read */
+	uint64_t sleeps, wakeups, recovered;
 };
 SHOAL_API void shoal_queue_get_stats(const struct shoal_queue *q,
 				     struct shoal_queue_stats *st);

@@ -95,6 +95,11 @@ SHOAL_API int shoal_spsc_consumer_init(struct shoal_spsc_consumer *c,
 SHOAL_API uint32_t shoal_spsc_slot_size(const struct shoal_spsc_producer *p);
 /* Slots in the ring. */
 SHOAL_API uint32_t shoal_spsc_capacity(const struct shoal_spsc_producer *p);
+/* The same two, read at the consumer's end. */
+SHOAL_API uint32_t
+shoal_spsc_consumer_slot_size(const struct shoal_spsc_consumer *c);
+SHOAL_API uint32_t
+shoal_spsc_consumer_capacity(const struct shoal_spsc_consumer *c);
 
 /*
  * Copy API.

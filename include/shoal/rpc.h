@@ -38,7 +38,7 @@ extern "C" {
 #define SHOAL_RPC_PAYLOAD_MAX (1u << 24)
 #define SHOAL_RPC_CAPACITY_MAX (1u << 16)
 
-/* Response flags (shoal_response.flags, shoal_server_respond()). */
+/* Response flags (shoal_response.flags, shoal_rpc_server_write()). */
 enum {
 	/* More responses to the same request follow (a stream). */
 	SHOAL_RPC_MORE = 1u << 0,
@@ -46,13 +46,13 @@ enum {
 	SHOAL_RPC_ERROR = 1u << 1,
 };
 
-/* shoal_client_options.flags */
+/* shoal_rpc_client_options.flags */
 enum {
 	/* Take fds by SCM_RIGHTS only (see SHOAL_OPEN_NO_PIDFD_GETFD). */
-	SHOAL_CLIENT_NO_PIDFD_GETFD = 1u << 0,
+	SHOAL_RPC_CLIENT_NO_PIDFD_GETFD = 1u << 0,
 };
 
-struct shoal_server_options {
+struct shoal_rpc_server_options {
 	uint32_t max_clients;	    /* 1..SHOAL_RPC_CLIENTS_MAX; default 64 */
 	uint32_t max_request;	    /* request bytes; default 1024 */
 	uint32_t max_response;	    /* response bytes; default 1024 */
@@ -62,7 +62,7 @@ struct shoal_server_options {
 	/* How long a response waits for room in a client's response ring
 	 * (the client is not taking its responses). Negative: forever;
 	 * 0: -EAGAIN at once. Default 10 ms. */
-	int64_t respond_timeout_ns;
+	int64_t send_timeout_ns;
 	uint32_t access; /* SHOAL_ACCESS_*; default SHOAL_ACCESS_OWNER */
 	uint32_t pad;
 	/* The request type, recorded in the registry and checked by clients
@@ -73,8 +73,8 @@ struct shoal_server_options {
 	struct shoal_registry *registry; /* NULL: the default one */
 };
 
-struct shoal_client_options {
-	uint32_t flags;			   /* SHOAL_CLIENT_* */
+struct shoal_rpc_client_options {
+	uint32_t flags;			   /* SHOAL_RPC_CLIENT_* */
 	enum shoal_wait_strategy strategy; /* default SHOAL_WAIT_ADAPTIVE */
 	/* Expected request type; NULL: accept any. A mismatch is -EPROTO. */
 	const char *type_name;
@@ -87,7 +87,7 @@ struct shoal_client_options {
 	int64_t timeout_ns;
 };
 
-/* A request the server took; data valid until shoal_server_release(). */
+/* A request the server took; data valid until shoal_rpc_server_release(). */
 struct shoal_request {
 	const void *data;
 	uint32_t len;
@@ -99,7 +99,7 @@ struct shoal_request {
 	uint32_t priv_pad;
 };
 
-/* A response the client took; data valid until shoal_client_release(). */
+/* A response the client took; data valid until shoal_rpc_client_release(). */
 struct shoal_response {
 	const void *data;
 	uint32_t len;
@@ -107,7 +107,7 @@ struct shoal_response {
 	uint64_t id;	/* the request it answers */
 };
 
-struct shoal_server_stats {
+struct shoal_rpc_server_stats {
 	uint64_t requests;  /* requests taken */
 	uint64_t responses; /* responses sent */
 	uint64_t joined;    /* clients that joined */
@@ -121,136 +121,141 @@ struct shoal_server_stats {
 	uint32_t pad;
 };
 
-struct shoal_client_stats {
+struct shoal_rpc_client_stats {
 	uint64_t sent;	    /* requests sent */
 	uint64_t received;  /* responses taken */
-	uint64_t discarded; /* responses shoal_client_call() skipped */
+	uint64_t discarded; /* responses shoal_rpc_client_call() skipped */
 	uint64_t sleeps;    /* times the client blocked in the kernel */
 	uint64_t wakeups;   /* eventfd writes to the sleeping server */
 };
 
-struct shoal_server;
-struct shoal_client;
+struct shoal_rpc_server;
+struct shoal_rpc_client;
 
-SHOAL_API void shoal_server_options_init(struct shoal_server_options *opts);
-SHOAL_API void shoal_client_options_init(struct shoal_client_options *opts);
+SHOAL_API void
+shoal_rpc_server_options_init(struct shoal_rpc_server_options *opts);
+SHOAL_API void
+shoal_rpc_client_options_init(struct shoal_rpc_client_options *opts);
 
 /*
- * shoal_server_create - create the service and publish it under @name.
+ * shoal_rpc_server_create - create the service and publish it under @name.
  * @opts NULL: defaults. Returns 0, -EINVAL (bad options or name, with a
  * detail), -EEXIST (a live owner holds the name), -E2BIG, or what segment,
  * eventfd or registry calls return. Does not block.
  */
-SHOAL_API int shoal_server_create(const char *name,
-				  const struct shoal_server_options *opts,
-				  struct shoal_server **out);
+SHOAL_API int
+shoal_rpc_server_create(const char *name,
+			const struct shoal_rpc_server_options *opts,
+			struct shoal_rpc_server **out);
 /* Withdraw the service; clients see -EPIPE. NULL: no-op. */
-SHOAL_API void shoal_server_destroy(struct shoal_server *srv);
+SHOAL_API void shoal_rpc_server_destroy(struct shoal_rpc_server *srv);
 
 /*
- * shoal_server_take - the next request from any client, in place, waiting
+ * shoal_rpc_server_take - the next request from any client, in place, waiting
  * up to @timeout_ns with the server's strategy. Clients are served round
  * robin, one request each per pass. Returns 0 (*req is held until
- * shoal_server_release(); several may be held, one per client), -EAGAIN
+ * shoal_rpc_server_release(); several may be held, one per client), -EAGAIN
  * (@timeout_ns 0, nothing pending), -ETIMEDOUT. Frees the lines of clients
  * that died on the way (stats.lost). Never fails because of what a client
  * wrote: impossible requests are skipped and counted (stats.malformed).
  */
-SHOAL_API int shoal_server_take(struct shoal_server *srv,
-				struct shoal_request *req, int64_t timeout_ns);
+SHOAL_API int shoal_rpc_server_take(struct shoal_rpc_server *srv,
+				    struct shoal_request *req,
+				    int64_t timeout_ns);
 /*
- * shoal_server_release - done with the bytes of @req (it may still be
+ * shoal_rpc_server_release - done with the bytes of @req (it may still be
  * answered after). 0 or -EINVAL (not held).
  */
-SHOAL_API int shoal_server_release(struct shoal_server *srv,
-				   struct shoal_request *req);
+SHOAL_API int shoal_rpc_server_release(struct shoal_rpc_server *srv,
+				       struct shoal_request *req);
 /*
- * shoal_server_loan_response - a slot in the response ring of @req's client,
+ * shoal_rpc_server_loan - a slot in the response ring of @req's client,
  * *ptr pointing at @size writable bytes (<= max_response).
- * shoal_server_send_response - send it with @len bytes and @flags
+ * shoal_rpc_server_send - send it with @len bytes and @flags
  * (SHOAL_RPC_MORE for all but the last of a stream) and wake the client.
- * shoal_server_abort_response - give the loan back unsent.
- * shoal_server_respond - copy @len bytes and send: loan + send.
+ * shoal_rpc_server_abort - give the loan back unsent.
+ * shoal_rpc_server_write - copy @len bytes and send: loan + send.
  * Valid while @req is held or after its release. Returns 0, -EMSGSIZE,
  * -EBUSY (a loan is out), -EINVAL (@ptr not the loan, unknown flags),
  * -EPIPE (the client is gone: the response is dropped), -EAGAIN (the
- * client's ring stayed full for respond_timeout_ns), -EBADMSG (the client
+ * client's ring stayed full for send_timeout_ns), -EBADMSG (the client
  * corrupted its ring; its line is no longer served).
  */
-SHOAL_API int shoal_server_loan_response(struct shoal_server *srv,
-					 const struct shoal_request *req,
-					 uint32_t size, void **ptr);
-SHOAL_API int shoal_server_send_response(struct shoal_server *srv, void *ptr,
-					 uint32_t len, uint32_t flags);
-SHOAL_API int shoal_server_abort_response(struct shoal_server *srv, void *ptr);
-SHOAL_API int shoal_server_respond(struct shoal_server *srv,
-				   const struct shoal_request *req,
-				   const void *data, uint32_t len,
-				   uint32_t flags);
+SHOAL_API int shoal_rpc_server_loan(struct shoal_rpc_server *srv,
+				    const struct shoal_request *req,
+				    uint32_t size, void **ptr);
+SHOAL_API int shoal_rpc_server_send(struct shoal_rpc_server *srv, void *ptr,
+				    uint32_t len, uint32_t flags);
+SHOAL_API int shoal_rpc_server_abort(struct shoal_rpc_server *srv, void *ptr);
+SHOAL_API int shoal_rpc_server_write(struct shoal_rpc_server *srv,
+				     const struct shoal_request *req,
+				     const void *data, uint32_t len,
+				     uint32_t flags);
 
 /*
- * For event loops: shoal_server_fd() becomes readable when take() may have
- * something (a request, a client's death). shoal_server_arm() first: 1 means
+ * For event loops: shoal_rpc_server_fd() becomes readable when take() may have
+ * something (a request, a client's death). shoal_rpc_server_arm() first: 1 means
  * something is pending (do not poll), 0 means poll. After the poll,
- * shoal_server_disarm(), then take with timeout 0 until -EAGAIN.
+ * shoal_rpc_server_disarm(), then take with timeout 0 until -EAGAIN.
  */
-SHOAL_API int shoal_server_fd(const struct shoal_server *srv);
-SHOAL_API int shoal_server_arm(struct shoal_server *srv);
-SHOAL_API void shoal_server_disarm(struct shoal_server *srv);
+SHOAL_API int shoal_rpc_server_fd(const struct shoal_rpc_server *srv);
+SHOAL_API int shoal_rpc_server_arm(struct shoal_rpc_server *srv);
+SHOAL_API void shoal_rpc_server_disarm(struct shoal_rpc_server *srv);
 
 /* Live clients, as far as the server knows (checks every line's lock). */
-SHOAL_API uint32_t shoal_server_clients(struct shoal_server *srv);
-SHOAL_API uint64_t shoal_server_epoch(const struct shoal_server *srv);
-SHOAL_API void shoal_server_get_stats(const struct shoal_server *srv,
-				      struct shoal_server_stats *stats);
+SHOAL_API uint32_t shoal_rpc_server_clients(struct shoal_rpc_server *srv);
+SHOAL_API uint64_t shoal_rpc_server_epoch(const struct shoal_rpc_server *srv);
+SHOAL_API void shoal_rpc_server_get_stats(const struct shoal_rpc_server *srv,
+					  struct shoal_rpc_server_stats *stats);
 
 /*
- * shoal_client_open - find server @name and claim a client line. Returns 0,
+ * shoal_rpc_client_open - find server @name and claim a client line. Returns 0,
  * -ENOENT (no live server), -EBUSY (its client limit is reached), -EPROTO
  * (not request/response, another format version, or a type mismatch, naming
  * both), -EBADMSG (corrupt service), or what shoal_registry_open() returns.
  */
-SHOAL_API int shoal_client_open(const char *name,
-				const struct shoal_client_options *opts,
-				struct shoal_client **out);
+SHOAL_API int shoal_rpc_client_open(const char *name,
+				    const struct shoal_rpc_client_options *opts,
+				    struct shoal_rpc_client **out);
 /* Leave the service; responses not taken are dropped. NULL: no-op. */
-SHOAL_API void shoal_client_close(struct shoal_client *cli);
+SHOAL_API void shoal_rpc_client_close(struct shoal_rpc_client *cli);
 
 /*
- * shoal_client_loan - a slot in the request ring, *ptr pointing at @size
+ * shoal_rpc_client_loan - a slot in the request ring, *ptr pointing at @size
  * writable bytes (<= max_request). Does not block. 0, -EMSGSIZE, -EBUSY (a
  * loan is out), -EAGAIN (request_capacity requests are waiting for the
  * server to take them), -EPIPE (the server is gone).
- * shoal_client_send - send the loan with @len bytes and wake the server;
+ * shoal_rpc_client_send - send the loan with @len bytes and wake the server;
  * *id (may be NULL) receives the request's correlation id (never 0). 0,
  * -EINVAL (@ptr not the loan, @len too long).
- * shoal_client_abort - give the loan back unsent.
- * shoal_client_request - copy @len bytes and send: loan + send.
+ * shoal_rpc_client_abort - give the loan back unsent.
+ * shoal_rpc_client_write - copy @len bytes and send: loan + send.
  */
-SHOAL_API int shoal_client_loan(struct shoal_client *cli, uint32_t size,
-				void **ptr);
-SHOAL_API int shoal_client_send(struct shoal_client *cli, void *ptr,
-				uint32_t len, uint64_t *id);
-SHOAL_API int shoal_client_abort(struct shoal_client *cli, void *ptr);
-SHOAL_API int shoal_client_request(struct shoal_client *cli, const void *data,
-				   uint32_t len, uint64_t *id);
+SHOAL_API int shoal_rpc_client_loan(struct shoal_rpc_client *cli, uint32_t size,
+				    void **ptr);
+SHOAL_API int shoal_rpc_client_send(struct shoal_rpc_client *cli, void *ptr,
+				    uint32_t len, uint64_t *id);
+SHOAL_API int shoal_rpc_client_abort(struct shoal_rpc_client *cli, void *ptr);
+SHOAL_API int shoal_rpc_client_write(struct shoal_rpc_client *cli,
+				     const void *data, uint32_t len,
+				     uint64_t *id);
 
 /*
- * shoal_client_take - the next response to any of this client's requests,
+ * shoal_rpc_client_take - the next response to any of this client's requests,
  * in order of sending by the server, waiting up to @timeout_ns. Returns 0
- * (*resp held until shoal_client_release()), -EAGAIN (@timeout_ns 0,
+ * (*resp held until shoal_rpc_client_release()), -EAGAIN (@timeout_ns 0,
  * nothing pending), -ETIMEDOUT, -EPIPE (the server is gone and every
  * response it sent was taken), -EBUSY (a response is held), -EBADMSG (an
  * impossible response; it is skipped).
  */
-SHOAL_API int shoal_client_take(struct shoal_client *cli,
-				struct shoal_response *resp,
-				int64_t timeout_ns);
-SHOAL_API int shoal_client_release(struct shoal_client *cli,
-				   struct shoal_response *resp);
+SHOAL_API int shoal_rpc_client_take(struct shoal_rpc_client *cli,
+				    struct shoal_response *resp,
+				    int64_t timeout_ns);
+SHOAL_API int shoal_rpc_client_release(struct shoal_rpc_client *cli,
+				       struct shoal_response *resp);
 
 /*
- * shoal_client_call - send @len bytes, wait up to @timeout_ns for the final
+ * shoal_rpc_client_call - send @len bytes, wait up to @timeout_ns for the final
  * response (the first without SHOAL_RPC_MORE) to that request, and copy it
  * into @buf. Responses to other requests, and the non-final ones of this
  * one, are skipped (stats.discarded): use it when nothing else is in
@@ -258,21 +263,22 @@ SHOAL_API int shoal_client_release(struct shoal_client *cli,
  * what send and take return; -EMSGSIZE if @cap is too small (the response
  * is dropped).
  */
-SHOAL_API ssize_t shoal_client_call(struct shoal_client *cli, const void *data,
-				    uint32_t len, void *buf, size_t cap,
-				    uint32_t *flags, int64_t timeout_ns);
+SHOAL_API ssize_t shoal_rpc_client_call(struct shoal_rpc_client *cli,
+					const void *data, uint32_t len,
+					void *buf, size_t cap, uint32_t *flags,
+					int64_t timeout_ns);
 
-/* As shoal_server_fd() and friends, for responses and the server's death. */
-SHOAL_API int shoal_client_fd(const struct shoal_client *cli);
-SHOAL_API int shoal_client_arm(struct shoal_client *cli);
-SHOAL_API void shoal_client_disarm(struct shoal_client *cli);
+/* As shoal_rpc_server_fd() and friends, for responses and the server's death. */
+SHOAL_API int shoal_rpc_client_fd(const struct shoal_rpc_client *cli);
+SHOAL_API int shoal_rpc_client_arm(struct shoal_rpc_client *cli);
+SHOAL_API void shoal_rpc_client_disarm(struct shoal_rpc_client *cli);
 
 /* 1 while the server is alive and serving. */
-SHOAL_API int shoal_client_connected(struct shoal_client *cli);
+SHOAL_API int shoal_rpc_client_connected(struct shoal_rpc_client *cli);
 /* The client's line in the service. */
-SHOAL_API uint32_t shoal_client_line(const struct shoal_client *cli);
-SHOAL_API void shoal_client_get_stats(const struct shoal_client *cli,
-				      struct shoal_client_stats *stats);
+SHOAL_API uint32_t shoal_rpc_client_line(const struct shoal_rpc_client *cli);
+SHOAL_API void shoal_rpc_client_get_stats(const struct shoal_rpc_client *cli,
+					  struct shoal_rpc_client_stats *stats);
 
 /* What shoal_rpc_inspect() reports. */
 struct shoal_rpc_info {
@@ -284,7 +290,7 @@ struct shoal_rpc_info {
 	uint32_t clients; /* lines held by a live client */
 	uint64_t server_bytes;
 	uint64_t client_bytes;
-	struct shoal_server_stats server; /* sleeps: the server's */
+	struct shoal_rpc_server_stats server; /* sleeps: the server's */
 };
 
 struct shoal_rpc_client_info {

@@ -157,9 +157,9 @@ struct attempt {
 	struct shoal_queue *q;
 	int (*op)(struct attempt *a);
 	struct shoal_waiter *w;
-	const void *data; /* push */
+	const void *data; /* write */
 	uint32_t len;
-	void *buf; /* pop */
+	void *buf; /* read */
 	size_t cap;
 	void **slot;	    /* loan */
 	const void **view;  /* take */
@@ -195,7 +195,7 @@ static int attempt_ready(void *user)
 			check_stuck(q, st.enqueued);
 	}
 	if (creator_gone(q, a->w)) {
-		/* Pushes stop at once; pops drain first (one more try, as
+		/* Writes stop at once; reads drain first (one more try, as
 		 * the message may have landed after the first). */
 		if (consumer) {
 			a->result = a->op(a);
@@ -327,8 +327,29 @@ static int start_pop(struct shoal_queue *q, struct attempt *a)
 	return 0;
 }
 
-int shoal_queue_push(struct shoal_queue *q, const void *data, uint32_t len,
-		     int64_t timeout_ns)
+/* Waits for room as options.send_timeout_ns says: running out of it is
+ * -EAGAIN, as for a full pub/sub ring or a full rpc response ring. */
+static int run_for_room(struct attempt *a)
+{
+	struct shoal_queue *q = a->q;
+	int err = (int)run(a, q->send_timeout_ns);
+
+	if (err == -ETIMEDOUT)
+		return shoal__fail(-EAGAIN,
+				   "queue: '%s' stayed full for %lld ns "
+				   "(send_timeout_ns)",
+				   q->name, (long long)q->send_timeout_ns);
+	return err;
+}
+
+static int too_big(struct shoal_queue *q, uint32_t len)
+{
+	return shoal__fail(-EMSGSIZE,
+			   "queue: %u-byte message, the queue takes up to %u",
+			   len, q->max_message);
+}
+
+int shoal_queue_write(struct shoal_queue *q, const void *data, uint32_t len)
 {
 	struct attempt a;
 	int err = start_push(q, &a);
@@ -336,21 +357,18 @@ int shoal_queue_push(struct shoal_queue *q, const void *data, uint32_t len,
 	if (err)
 		return err;
 	if (len > q->max_message)
-		return shoal__fail(-EMSGSIZE,
-				   "queue: %u-byte message, the queue takes "
-				   "up to %u",
-				   len, q->max_message);
+		return too_big(q, len);
 	a.op = op_push;
 	a.data = data;
 	a.len = len;
-	err = (int)run(&a, timeout_ns);
+	err = run_for_room(&a);
 	if (!err)
 		pushed(q, 1);
 	return err;
 }
 
-ssize_t shoal_queue_pop(struct shoal_queue *q, void *buf, size_t cap,
-			int64_t timeout_ns)
+ssize_t shoal_queue_read(struct shoal_queue *q, void *buf, size_t cap,
+			 int64_t timeout_ns)
 {
 	struct attempt a;
 	ssize_t n = start_pop(q, &a);
@@ -366,9 +384,8 @@ ssize_t shoal_queue_pop(struct shoal_queue *q, void *buf, size_t cap,
 	return n;
 }
 
-int shoal_queue_push_batch(struct shoal_queue *q,
-			   const struct shoal_queue_msg *msgs, uint32_t n,
-			   int64_t timeout_ns)
+int shoal_queue_write_batch(struct shoal_queue *q,
+			    const struct shoal_queue_msg *msgs, uint32_t n)
 {
 	struct attempt a;
 	uint32_t done = 0;
@@ -381,15 +398,12 @@ int shoal_queue_push_batch(struct shoal_queue *q,
 	a.op = op_push;
 	for (; done < n; done++) {
 		if (msgs[done].len > q->max_message) {
-			err = shoal__fail(-EMSGSIZE,
-					  "queue: %u-byte message, the queue "
-					  "takes up to %u",
-					  msgs[done].len, q->max_message);
+			err = too_big(q, msgs[done].len);
 			break;
 		}
 		a.data = msgs[done].data;
 		a.len = msgs[done].len;
-		err = done ? op_push(&a) : (int)run(&a, timeout_ns);
+		err = done ? op_push(&a) : run_for_room(&a);
 		if (err)
 			break;
 	}
@@ -399,8 +413,8 @@ int shoal_queue_push_batch(struct shoal_queue *q,
 	return (int)done;
 }
 
-int shoal_queue_pop_batch(struct shoal_queue *q, struct shoal_queue_msg *msgs,
-			  uint32_t n, int64_t timeout_ns)
+int shoal_queue_read_batch(struct shoal_queue *q, struct shoal_queue_msg *msgs,
+			   uint32_t n, int64_t timeout_ns)
 {
 	struct attempt a;
 	uint32_t done = 0;
@@ -425,77 +439,113 @@ int shoal_queue_pop_batch(struct shoal_queue *q, struct shoal_queue_msg *msgs,
 	return (int)done;
 }
 
-int shoal_queue_loan(struct shoal_queue *q, void **buf, int64_t timeout_ns)
+int shoal_queue_loan(struct shoal_queue *q, uint32_t size, void **ptr)
 {
 	struct attempt a;
+	void *slot = NULL;
 	int err = start_push(q, &a);
 
 	if (err)
 		return err;
+	if (!ptr)
+		return shoal__fail(-EINVAL, "queue_loan: NULL ptr");
+	if (size > q->max_message)
+		return too_big(q, size);
 	a.op = op_loan;
-	a.slot = buf;
-	err = (int)run(&a, timeout_ns);
-	if (!err)
-		q->loaned = 1;
-	return err;
+	a.slot = &slot;
+	err = run_for_room(&a);
+	if (err)
+		return err;
+	q->loaned = 1;
+	q->loan_ptr = slot;
+	q->loan_size = size;
+	*ptr = slot;
+	return 0;
 }
 
-int shoal_queue_send(struct shoal_queue *q, uint32_t len)
+static int check_loan(struct shoal_queue *q, void *ptr, const char *verb)
 {
-	int err;
+	if (!q->loaned || !ptr || ptr != q->loan_ptr)
+		return shoal__fail(-EINVAL,
+				   "queue_%s: not the outstanding loan", verb);
+	return 0;
+}
 
-	if (!q->loaned)
-		return shoal__fail(-EINVAL, "queue_send: nothing loaned");
+int shoal_queue_send(struct shoal_queue *q, void *ptr, uint32_t len)
+{
+	int err = check_loan(q, ptr, "send");
+
+	if (err)
+		return err;
+	if (len > q->loan_size)
+		return shoal__fail(-EINVAL,
+				   "queue_send: %u bytes sent, %u loaned", len,
+				   q->loan_size);
 	err = q->spsc ? shoal_spsc_commit(&q->sp, len) :
 			shoal_mpmc_commit(&q->mpmc, len);
 	if (err)
 		return err;
 	q->loaned = 0;
+	q->loan_ptr = NULL;
 	pushed(q, 1);
 	return 0;
 }
 
-int shoal_queue_abort(struct shoal_queue *q)
+int shoal_queue_abort(struct shoal_queue *q, void *ptr)
 {
-	if (!q->loaned)
-		return shoal__fail(-EINVAL, "queue_abort: nothing loaned");
+	int err = check_loan(q, ptr, "abort");
+
+	if (err)
+		return err;
 	if (q->spsc)
 		shoal_spsc_abort(&q->sp);
 	else
 		shoal_mpmc_abort(&q->mpmc);
 	q->loaned = 0;
+	q->loan_ptr = NULL;
 	/* A consumer may be waiting at the aborted position. */
 	if (!q->spsc)
 		wake_one(q, q->hdr->consumers_asleep);
 	return 0;
 }
 
-int shoal_queue_take(struct shoal_queue *q, const void **data, uint32_t *len,
+int shoal_queue_take(struct shoal_queue *q, struct shoal_msg *msg,
 		     int64_t timeout_ns)
 {
 	struct attempt a;
+	const void *data = NULL;
+	uint32_t len = 0;
 	int err = start_pop(q, &a);
 
 	if (err)
 		return err;
+	if (!msg)
+		return shoal__fail(-EINVAL, "queue_take: NULL msg");
 	a.op = op_take;
-	a.view = data;
-	a.view_len = len;
+	a.view = &data;
+	a.view_len = &len;
 	err = (int)run(&a, timeout_ns);
-	if (!err)
-		q->held = 1;
-	return err;
+	if (err)
+		return err;
+	q->held = 1;
+	q->held_data = data;
+	memset(msg, 0, sizeof(*msg));
+	msg->data = data;
+	msg->len = len;
+	return 0;
 }
 
-int shoal_queue_release(struct shoal_queue *q)
+int shoal_queue_release(struct shoal_queue *q, struct shoal_msg *msg)
 {
-	if (!q->held)
-		return shoal__fail(-EINVAL, "queue_release: nothing taken");
+	if (!q->held || !msg || msg->data != q->held_data)
+		return shoal__fail(-EINVAL,
+				   "queue_release: not the message held");
 	if (q->spsc)
 		shoal_spsc_release(&q->sc);
 	else
 		shoal_mpmc_release(&q->mpmc);
 	q->held = 0;
+	q->held_data = NULL;
 	popped(q, 1);
 	return 0;
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The queue handle, shared by its lifecycle half (queue_open.c: create,
- * open, join, close, stats) and its data half (queue.c: push, pop, loans,
- * waiting, recovery); not API.
+ * open, join, destroy/close, stats) and its data half (queue.c: loans,
+ * takes, write, read, waiting, recovery); not API.
  */
 #ifndef SHOAL_SRC_QUEUE_INTERNAL_H
 #define SHOAL_SRC_QUEUE_INTERNAL_H
@@ -51,6 +51,10 @@ struct shoal_queue {
 	enum shoal_wait_strategy strategy; /* for both waiters */
 
 	int loaned, held, gone;
+	void *loan_ptr;		 /* the outstanding loan's cell */
+	uint32_t loan_size;	 /* the size it was loaned with */
+	const void *held_data;	 /* the held message's bytes */
+	int64_t send_timeout_ns; /* waiting for room: options.send_timeout_ns */
 	uint64_t stuck_pos;
 	int64_t stuck_since;
 	struct shoal__owner_watch ow; /* opener: the creator's end */

@@ -30,6 +30,7 @@ void shoal_queue_options_init(struct shoal_queue_options *opts)
 	opts->access = SHOAL_ACCESS_OWNER;
 	opts->role = SHOAL_QUEUE_BOTH;
 	opts->strategy = SHOAL_WAIT_ADAPTIVE;
+	opts->send_timeout_ns = SHOAL_WAIT_FOREVER;
 }
 
 static int check_role(const struct shoal_queue_options *o, int spsc)
@@ -192,6 +193,7 @@ static struct shoal_queue *alloc_handle(const char *name,
 	q->lock_fd = q->eventfd = q->epfd = q->pidfd = -1;
 	q->role = o->role;
 	q->strategy = o->strategy;
+	q->send_timeout_ns = o->send_timeout_ns;
 	return q;
 }
 
@@ -257,13 +259,15 @@ static int create_service(struct shoal_queue *q, const char *name,
 					   q->max_message, 0);
 }
 
+static void free_handle(struct shoal_queue *q);
+
 /* Fails @err keeping the cause's message through the clean-up. */
 static int fail_closing(struct shoal_queue *q, int err)
 {
 	struct shoal__detail d;
 
 	shoal__detail_save(&d);
-	shoal_queue_close(q);
+	free_handle(q);
 	return shoal__detail_fail(&d, err);
 }
 
@@ -499,9 +503,12 @@ static void leave(struct shoal_queue *q)
 	if (!q->line)
 		return;
 	if (q->loaned)
-		shoal_queue_abort(q);
-	if (q->held)
-		shoal_queue_release(q);
+		shoal_queue_abort(q, q->loan_ptr);
+	if (q->held) {
+		struct shoal_msg m = { .data = q->held_data };
+
+		shoal_queue_release(q, &m);
+	}
 	atomic_fetch_and_explicit(&q->hdr->consumers_asleep[q->index / 32],
 				  ~(1u << (q->index % 32)),
 				  memory_order_relaxed);
@@ -513,7 +520,9 @@ static void leave(struct shoal_queue *q)
 	q->line = NULL;
 }
 
-void shoal_queue_close(struct shoal_queue *q)
+/* The end of any handle, the creator's (withdrawing the name) or an
+ * opener's, complete or half made. */
+static void free_handle(struct shoal_queue *q)
 {
 	if (!q)
 		return;
@@ -536,4 +545,32 @@ void shoal_queue_close(struct shoal_queue *q)
 	if (q->own_reg)
 		shoal_registry_destroy(q->reg);
 	free(q);
+}
+
+void shoal_queue_destroy(struct shoal_queue *q)
+{
+	if (!q)
+		return;
+	if (!q->creator) {
+		shoal__fail(-EINVAL,
+			    "queue_destroy: '%s' was opened, not created "
+			    "here: close it with shoal_queue_close",
+			    q->name);
+		return;
+	}
+	free_handle(q);
+}
+
+void shoal_queue_close(struct shoal_queue *q)
+{
+	if (!q)
+		return;
+	if (q->creator) {
+		shoal__fail(-EINVAL,
+			    "queue_close: '%s' was created here: end it with "
+			    "shoal_queue_destroy",
+			    q->name);
+		return;
+	}
+	free_handle(q);
 }

@@ -28,7 +28,7 @@
 #define CLAIM_WAIT_NS (500 * 1000 * 1000LL)
 #define CLAIM_NAP_NS (1000 * 1000)
 
-struct shoal_client {
+struct shoal_rpc_client {
 	char name[SHOAL_SERVICE_NAME_MAX + 1];
 	struct shoal_registry *reg;
 	int own_reg;
@@ -43,7 +43,7 @@ struct shoal_client {
 	int eventfd;	    /* our line's wake-up */
 	int server_eventfd; /* the server's wake-up (owned by svc) */
 	int pidfd;	    /* the server's (owned by svc) */
-	int epfd;	    /* eventfd + pidfd: shoal_client_fd() */
+	int epfd;	    /* eventfd + pidfd: shoal_rpc_client_fd() */
 	struct shoal_spsc_producer req;
 	struct shoal_spsc_consumer resp;
 	struct shoal_notifier notifier; /* wakes the server */
@@ -58,7 +58,7 @@ struct shoal_client {
 	uint64_t sent, received, discarded, wakeups;
 };
 
-void shoal_client_options_init(struct shoal_client_options *opts)
+void shoal_rpc_client_options_init(struct shoal_rpc_client_options *opts)
 {
 	memset(opts, 0, sizeof(*opts));
 	opts->strategy = SHOAL_WAIT_ADAPTIVE;
@@ -70,7 +70,7 @@ void shoal_client_options_init(struct shoal_client_options *opts)
  * that died before the server noticed: ask the server to sweep, and wait a
  * little if nothing else is free. Returns the index, -EBUSY, or -errno.
  */
-static int claim_line(struct shoal_client *c)
+static int claim_line(struct shoal_rpc_client *c)
 {
 	int64_t deadline = shoal__deadline(CLAIM_WAIT_NS);
 	uint32_t max = c->g.max_clients;
@@ -109,7 +109,7 @@ static int claim_line(struct shoal_client *c)
 
 /* Attaches our ring handles to line @i and checks them against the
  * server's geometry (the rings live in memory every client can write). */
-static int attach_rings(struct shoal_client *c, uint32_t i)
+static int attach_rings(struct shoal_rpc_client *c, uint32_t i)
 {
 	uint8_t *req = c->v.rings + c->g.line_stride * i;
 	int err;
@@ -133,7 +133,7 @@ static int attach_rings(struct shoal_client *c, uint32_t i)
 	return 0;
 }
 
-static int join(struct shoal_client *c)
+static int join(struct shoal_rpc_client *c)
 {
 	struct shoal__rpc_line *l;
 	int32_t owner_fd;
@@ -190,12 +190,13 @@ static int join(struct shoal_client *c)
 	return 0;
 }
 
-int shoal_client_open(const char *name, const struct shoal_client_options *opts,
-		      struct shoal_client **out)
+int shoal_rpc_client_open(const char *name,
+			  const struct shoal_rpc_client_options *opts,
+			  struct shoal_rpc_client **out)
 {
-	struct shoal_client_options defaults;
+	struct shoal_rpc_client_options defaults;
 	struct shoal__peer_spec spec;
-	struct shoal_client *c;
+	struct shoal_rpc_client *c;
 	int err;
 
 	if (!name || !out)
@@ -203,10 +204,10 @@ int shoal_client_open(const char *name, const struct shoal_client_options *opts,
 	if (strlen(name) > SHOAL_SERVICE_NAME_MAX)
 		return shoal__fail(-EINVAL, "client_open: name too long");
 	if (!opts) {
-		shoal_client_options_init(&defaults);
+		shoal_rpc_client_options_init(&defaults);
 		opts = &defaults;
 	}
-	if (opts->flags & ~(uint32_t)SHOAL_CLIENT_NO_PIDFD_GETFD)
+	if (opts->flags & ~(uint32_t)SHOAL_RPC_CLIENT_NO_PIDFD_GETFD)
 		return shoal__fail(-EINVAL, "client_open: unknown flags 0x%x",
 				   opts->flags);
 	if ((int)opts->strategy < 0 || opts->strategy > SHOAL_WAIT_BLOCK)
@@ -241,7 +242,7 @@ int shoal_client_open(const char *name, const struct shoal_client_options *opts,
 		.header = SHOAL__RPC_HEADER_OBJECT,
 		.closed_offset = offsetof(struct shoal__rpc_header, closed),
 	};
-	if (opts->flags & SHOAL_CLIENT_NO_PIDFD_GETFD)
+	if (opts->flags & SHOAL_RPC_CLIENT_NO_PIDFD_GETFD)
 		spec.oflags |= SHOAL_OPEN_NO_PIDFD_GETFD;
 	err = shoal__registry_use(opts->registry, &c->reg, &c->own_reg);
 	if (!err)
@@ -254,14 +255,14 @@ int shoal_client_open(const char *name, const struct shoal_client_options *opts,
 		struct shoal__detail d;
 
 		shoal__detail_save(&d);
-		shoal_client_close(c);
+		shoal_rpc_client_close(c);
 		return shoal__detail_fail(&d, err);
 	}
 	*out = c;
 	return 0;
 }
 
-void shoal_client_close(struct shoal_client *c)
+void shoal_rpc_client_close(struct shoal_rpc_client *c)
 {
 	if (!c)
 		return;
@@ -285,13 +286,13 @@ void shoal_client_close(struct shoal_client *c)
 
 /* 1 once the server withdrew or died. Looks at the pidfd only every
  * PID_CHECK_EVERY calls, after a sleep, or when forced. */
-static int server_gone(struct shoal_client *c, int force)
+static int server_gone(struct shoal_rpc_client *c, int force)
 {
 	return shoal__owner_gone(&c->ow, &c->g.hdr->closed, c->svc,
 				 shoal__waiter_sleeps(&c->waiter), force);
 }
 
-int shoal_client_loan(struct shoal_client *c, uint32_t size, void **ptr)
+int shoal_rpc_client_loan(struct shoal_rpc_client *c, uint32_t size, void **ptr)
 {
 	void *slot;
 	int err;
@@ -321,15 +322,15 @@ int shoal_client_loan(struct shoal_client *c, uint32_t size, void **ptr)
 	return 0;
 }
 
-static int check_loan(struct shoal_client *c, void *ptr)
+static int check_loan(struct shoal_rpc_client *c, void *ptr)
 {
 	if (!c->loaned || ptr != (void *)(c->loan_msg + 1))
 		return shoal__fail(-EINVAL, "client: not the outstanding loan");
 	return 0;
 }
 
-int shoal_client_send(struct shoal_client *c, void *ptr, uint32_t len,
-		      uint64_t *id)
+int shoal_rpc_client_send(struct shoal_rpc_client *c, void *ptr, uint32_t len,
+			  uint64_t *id)
 {
 	int err = check_loan(c, ptr);
 
@@ -361,7 +362,7 @@ int shoal_client_send(struct shoal_client *c, void *ptr, uint32_t len,
 	return 0;
 }
 
-int shoal_client_abort(struct shoal_client *c, void *ptr)
+int shoal_rpc_client_abort(struct shoal_rpc_client *c, void *ptr)
 {
 	int err = check_loan(c, ptr);
 
@@ -372,17 +373,17 @@ int shoal_client_abort(struct shoal_client *c, void *ptr)
 	return 0;
 }
 
-int shoal_client_request(struct shoal_client *c, const void *data, uint32_t len,
-			 uint64_t *id)
+int shoal_rpc_client_write(struct shoal_rpc_client *c, const void *data,
+			   uint32_t len, uint64_t *id)
 {
 	void *ptr;
-	int err = shoal_client_loan(c, len, &ptr);
+	int err = shoal_rpc_client_loan(c, len, &ptr);
 
 	if (err)
 		return err;
 	if (len)
 		memcpy(ptr, data, len);
-	return shoal_client_send(c, ptr, len, id);
+	return shoal_rpc_client_send(c, ptr, len, id);
 }
 
 /*
@@ -393,7 +394,7 @@ int shoal_client_request(struct shoal_client *c, const void *data, uint32_t len,
  * mark and claiming again (shoal_waiter_arm from wait_room), so either the
  * server's claim finds the room or we find the mark.
  */
-static void release_response(struct shoal_client *c)
+static void release_response(struct shoal_rpc_client *c)
 {
 	shoal_spsc_release(&c->resp);
 	/* An eventfd write that failed (only under injected faults) leaves
@@ -403,13 +404,13 @@ static void release_response(struct shoal_client *c)
 
 static int client_ready(void *arg)
 {
-	struct shoal_client *c = arg;
+	struct shoal_rpc_client *c = arg;
 
 	return shoal_spsc_readable(&c->resp) || server_gone(c, 0);
 }
 
 /* One look at the response ring: 0 (held), -EAGAIN, -EBADMSG. */
-static int try_take(struct shoal_client *c, struct shoal_response *resp)
+static int try_take(struct shoal_rpc_client *c, struct shoal_response *resp)
 {
 	const struct shoal__rpc_msg *m;
 	const void *data;
@@ -427,7 +428,7 @@ static int try_take(struct shoal_client *c, struct shoal_response *resp)
 	}
 	m = data;
 	/* A response explains the last wake-up: no pidfd look for it (see
-	 * shoal_server_take()). A server death that woke us too leaves its
+	 * shoal_rpc_server_take()). A server death that woke us too leaves its
 	 * pidfd readable, so the next sleep ends at once and is looked
 	 * into. */
 	c->ow.sleeps = shoal__waiter_sleeps(&c->waiter);
@@ -439,8 +440,8 @@ static int try_take(struct shoal_client *c, struct shoal_response *resp)
 	return 0;
 }
 
-int shoal_client_take(struct shoal_client *c, struct shoal_response *resp,
-		      int64_t timeout_ns)
+int shoal_rpc_client_take(struct shoal_rpc_client *c,
+			  struct shoal_response *resp, int64_t timeout_ns)
 {
 	int64_t deadline = SHOAL__NO_DEADLINE_YET;
 
@@ -469,7 +470,8 @@ int shoal_client_take(struct shoal_client *c, struct shoal_response *resp,
 	}
 }
 
-int shoal_client_release(struct shoal_client *c, struct shoal_response *resp)
+int shoal_rpc_client_release(struct shoal_rpc_client *c,
+			     struct shoal_response *resp)
 {
 	if (!c->held || !resp)
 		return shoal__fail(-EINVAL, "client: no response held");
@@ -482,14 +484,14 @@ int shoal_client_release(struct shoal_client *c, struct shoal_response *resp)
 	return 0;
 }
 
-ssize_t shoal_client_call(struct shoal_client *c, const void *data,
-			  uint32_t len, void *buf, size_t cap, uint32_t *flags,
-			  int64_t timeout_ns)
+ssize_t shoal_rpc_client_call(struct shoal_rpc_client *c, const void *data,
+			      uint32_t len, void *buf, size_t cap,
+			      uint32_t *flags, int64_t timeout_ns)
 {
 	int64_t deadline = shoal__deadline(timeout_ns);
 	struct shoal_response r;
 	uint64_t id;
-	int err = shoal_client_request(c, data, len, &id);
+	int err = shoal_rpc_client_write(c, data, len, &id);
 
 	if (err)
 		return err;
@@ -502,7 +504,7 @@ ssize_t shoal_client_call(struct shoal_client *c, const void *data,
 			if (left < 0)
 				left = 0;
 		}
-		err = shoal_client_take(c, &r, left);
+		err = shoal_rpc_client_take(c, &r, left);
 		if (err == -EAGAIN && timeout_ns != 0)
 			err = shoal__fail(-ETIMEDOUT,
 					  "client: no response came");
@@ -510,12 +512,12 @@ ssize_t shoal_client_call(struct shoal_client *c, const void *data,
 			return err;
 		if (r.id != id || (r.flags & SHOAL_RPC_MORE)) {
 			c->discarded++;
-			shoal_client_release(c, &r);
+			shoal_rpc_client_release(c, &r);
 			continue;
 		}
 		n = r.len;
 		if (n > cap) {
-			shoal_client_release(c, &r);
+			shoal_rpc_client_release(c, &r);
 			return shoal__fail(-EMSGSIZE,
 					   "client: %u-byte response, %zu-byte "
 					   "buffer",
@@ -524,42 +526,42 @@ ssize_t shoal_client_call(struct shoal_client *c, const void *data,
 		memcpy(buf, r.data, n);
 		if (flags)
 			*flags = r.flags;
-		shoal_client_release(c, &r);
+		shoal_rpc_client_release(c, &r);
 		return (ssize_t)n;
 	}
 }
 
-int shoal_client_fd(const struct shoal_client *c)
+int shoal_rpc_client_fd(const struct shoal_rpc_client *c)
 {
 	return c->epfd;
 }
 
-int shoal_client_arm(struct shoal_client *c)
+int shoal_rpc_client_arm(struct shoal_rpc_client *c)
 {
 	if (server_gone(c, 1))
 		return 1;
 	return shoal_waiter_arm(&c->waiter, client_ready, c);
 }
 
-void shoal_client_disarm(struct shoal_client *c)
+void shoal_rpc_client_disarm(struct shoal_rpc_client *c)
 {
 	shoal_waiter_disarm(&c->waiter);
 	/* The poll may have ended on the server's pidfd. */
 	c->ow.check_pid = 1;
 }
 
-int shoal_client_connected(struct shoal_client *c)
+int shoal_rpc_client_connected(struct shoal_rpc_client *c)
 {
 	return !server_gone(c, 1);
 }
 
-uint32_t shoal_client_line(const struct shoal_client *c)
+uint32_t shoal_rpc_client_line(const struct shoal_rpc_client *c)
 {
 	return c->index;
 }
 
-void shoal_client_get_stats(const struct shoal_client *c,
-			    struct shoal_client_stats *st)
+void shoal_rpc_client_get_stats(const struct shoal_rpc_client *c,
+				struct shoal_rpc_client_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->sent = c->sent;

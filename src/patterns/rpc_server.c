@@ -73,7 +73,7 @@ struct line_state {
 	int pidfd;
 };
 
-struct shoal_server {
+struct shoal_rpc_server {
 	/* The server's segment (own.seg, read-only to peers), the clients'
 	 * (own.lines_seg), the entry and the fd table: the service layer's. */
 	struct shoal__owner own;
@@ -84,12 +84,12 @@ struct shoal_server {
 	uint8_t *rings;
 	int clients_fd; /* for F_OFD_GETLK */
 	int eventfd;	/* wakes this server */
-	int epfd;	/* eventfd + client pidfds: shoal_server_fd() */
+	int epfd;	/* eventfd + client pidfds: shoal_rpc_server_fd() */
 	int *wake_fds;	/* own.wake_fds: one eventfd per line */
 	uint32_t max_clients, words;
 	uint32_t max_request, max_response, req_capacity, resp_capacity;
 	uint64_t req_region, resp_region, line_stride;
-	int64_t respond_timeout_ns;
+	int64_t send_timeout_ns;
 	uint64_t epoch;
 	struct line_state *ls;
 	uint32_t *pending; /* lines that may have requests (local bitmap) */
@@ -112,7 +112,7 @@ struct shoal_server {
 	struct shoal__rpc_msg *loan_msg;
 };
 
-void shoal_server_options_init(struct shoal_server_options *opts)
+void shoal_rpc_server_options_init(struct shoal_rpc_server_options *opts)
 {
 	memset(opts, 0, sizeof(*opts));
 	opts->max_clients = DEFAULT_CLIENTS;
@@ -121,11 +121,11 @@ void shoal_server_options_init(struct shoal_server_options *opts)
 	opts->request_capacity = DEFAULT_REQ_CAPACITY;
 	opts->response_capacity = DEFAULT_RESP_CAPACITY;
 	opts->strategy = SHOAL_WAIT_ADAPTIVE;
-	opts->respond_timeout_ns = DEFAULT_RESPOND_TIMEOUT_NS;
+	opts->send_timeout_ns = DEFAULT_RESPOND_TIMEOUT_NS;
 	opts->access = SHOAL_ACCESS_OWNER;
 }
 
-static int check_options(const struct shoal_server_options *o)
+static int check_options(const struct shoal_rpc_server_options *o)
 {
 	if (o->max_clients == 0 || o->max_clients > SHOAL_RPC_CLIENTS_MAX)
 		return shoal__fail(-EINVAL,
@@ -153,13 +153,13 @@ static int check_options(const struct shoal_server_options *o)
 	return 0;
 }
 
-static uint8_t *line_rings(const struct shoal_server *s, uint32_t i)
+static uint8_t *line_rings(const struct shoal_rpc_server *s, uint32_t i)
 {
 	return s->rings + s->line_stride * i;
 }
 
 /* Formats line @i's rings and wait word, and attaches our handles. */
-static void format_line(struct shoal_server *s, uint32_t i)
+static void format_line(struct shoal_rpc_server *s, uint32_t i)
 {
 	struct line_state *ls = &s->ls[i];
 	uint8_t *req = line_rings(s, i);
@@ -182,7 +182,7 @@ static void format_line(struct shoal_server *s, uint32_t i)
 
 /* The segments, the eventfds and the fd table, through the service
  * layer; then our views of the objects. */
-static int create_service(struct shoal_server *s, const char *name,
+static int create_service(struct shoal_rpc_server *s, const char *name,
 			  struct shoal_registry *registry)
 {
 	uint64_t rings_bytes = s->line_stride * s->max_clients;
@@ -229,7 +229,7 @@ static int create_service(struct shoal_server *s, const char *name,
 	return 0;
 }
 
-static void format(struct shoal_server *s)
+static void format(struct shoal_rpc_server *s)
 {
 	struct shoal__rpc_header *h = s->hdr;
 	int32_t *fds = rpc_wake_fd_table(h);
@@ -254,14 +254,14 @@ static void format(struct shoal_server *s)
 		format_line(s, i);
 }
 
-static int make_fds(struct shoal_server *s)
+static int make_fds(struct shoal_rpc_server *s)
 {
 	int err;
 
 	s->ls = calloc(s->max_clients, sizeof(*s->ls));
 	s->pending = calloc(s->words, sizeof(uint32_t));
 	s->held = calloc(s->words, sizeof(uint32_t));
-	/* "No fd" before anything can fail: shoal_server_destroy() closes
+	/* "No fd" before anything can fail: shoal_rpc_server_destroy() closes
 	 * every pidfd >= 0 of s->ls, and calloc's zeroes are fd 0. */
 	for (uint32_t i = 0; s->ls && i < s->max_clients; i++)
 		s->ls[i].pidfd = -1;
@@ -277,19 +277,19 @@ static int make_fds(struct shoal_server *s)
 	return err;
 }
 
-int shoal_server_create(const char *name,
-			const struct shoal_server_options *opts,
-			struct shoal_server **out)
+int shoal_rpc_server_create(const char *name,
+			    const struct shoal_rpc_server_options *opts,
+			    struct shoal_rpc_server **out)
 {
-	struct shoal_server_options defaults;
+	struct shoal_rpc_server_options defaults;
 	struct shoal__announce a;
-	struct shoal_server *s;
+	struct shoal_rpc_server *s;
 	int err;
 
 	if (!name || !out)
 		return shoal__fail(-EINVAL, "server_create: NULL argument");
 	if (!opts) {
-		shoal_server_options_init(&defaults);
+		shoal_rpc_server_options_init(&defaults);
 		opts = &defaults;
 	}
 	err = check_options(opts);
@@ -308,7 +308,7 @@ int shoal_server_create(const char *name,
 	s->req_region = rpc_region_bytes(s->req_capacity, s->max_request);
 	s->resp_region = rpc_region_bytes(s->resp_capacity, s->max_response);
 	s->line_stride = s->req_region + s->resp_region;
-	s->respond_timeout_ns = opts->respond_timeout_ns;
+	s->send_timeout_ns = opts->send_timeout_ns;
 	err = make_fds(s);
 	if (!err)
 		err = create_service(s, name, opts->registry);
@@ -330,7 +330,7 @@ int shoal_server_create(const char *name,
 		struct shoal__detail d;
 
 		shoal__detail_save(&d);
-		shoal_server_destroy(s);
+		shoal_rpc_server_destroy(s);
 		return shoal__detail_fail(&d, err);
 	}
 	s->strategy = opts->strategy ? opts->strategy : SHOAL_WAIT_ADAPTIVE;
@@ -341,7 +341,7 @@ int shoal_server_create(const char *name,
 	return 0;
 }
 
-void shoal_server_destroy(struct shoal_server *s)
+void shoal_rpc_server_destroy(struct shoal_rpc_server *s)
 {
 	if (!s)
 		return;
@@ -376,7 +376,7 @@ static void bit_clear(uint32_t *words, uint32_t i)
  * requests, formats its rings afresh, and only then marks it FREE. If one
  * of its requests is held, waits for the release.
  */
-static void drop_line(struct shoal_server *s, uint32_t i)
+static void drop_line(struct shoal_rpc_server *s, uint32_t i)
 {
 	struct line_state *ls = &s->ls[i];
 	struct shoal__spsc_ring *r = (void *)line_rings(s, i);
@@ -418,7 +418,7 @@ static void drop_line(struct shoal_server *s, uint32_t i)
 }
 
 /* Starts serving line @i if a live client claimed it. 1 if active. */
-static int try_activate(struct shoal_server *s, uint32_t i)
+static int try_activate(struct shoal_rpc_server *s, uint32_t i)
 {
 	struct line_state *ls = &s->ls[i];
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 1 + i };
@@ -457,7 +457,7 @@ static int try_activate(struct shoal_server *s, uint32_t i)
 }
 
 /* Checks every line's lock: drops the dead, starts the newly joined. */
-static void sweep(struct shoal_server *s)
+static void sweep(struct shoal_rpc_server *s)
 {
 	for (uint32_t i = 0; i < s->max_clients; i++) {
 		struct line_state *ls = &s->ls[i];
@@ -474,7 +474,7 @@ static void sweep(struct shoal_server *s)
 }
 
 /* Reads what the epoll set has (client pidfds that fired). */
-static void process_events(struct shoal_server *s)
+static void process_events(struct shoal_rpc_server *s)
 {
 	struct epoll_event evs[16];
 	int n;
@@ -511,7 +511,7 @@ static void process_events(struct shoal_server *s)
 }
 
 /* Moves the shared ready bits into the local pending set. */
-static void collect(struct shoal_server *s)
+static void collect(struct shoal_rpc_server *s)
 {
 	for (uint32_t w = 0; w < s->words; w++) {
 		uint32_t bits;
@@ -529,7 +529,7 @@ static void collect(struct shoal_server *s)
 }
 
 /* The first line at or after @from (wrapping) in pending and not held. */
-static int next_line(const struct shoal_server *s, uint32_t from)
+static int next_line(const struct shoal_rpc_server *s, uint32_t from)
 {
 	for (uint32_t k = 0; k <= s->words; k++) {
 		uint32_t w = (from / 32 + k) % s->words;
@@ -546,7 +546,7 @@ static int next_line(const struct shoal_server *s, uint32_t from)
 }
 
 /* One pass over the lines with work. 0 (request held) or -EAGAIN. */
-static int next_request(struct shoal_server *s, struct shoal_request *req)
+static int next_request(struct shoal_rpc_server *s, struct shoal_request *req)
 {
 	collect(s);
 	for (;;) {
@@ -600,7 +600,7 @@ static int next_request(struct shoal_server *s, struct shoal_request *req)
 	}
 }
 
-static int need_events(struct shoal_server *s)
+static int need_events(struct shoal_rpc_server *s)
 {
 	return s->check_events ||
 	       shoal__waiter_sleeps(&s->waiter) != s->events_sleeps ||
@@ -609,7 +609,7 @@ static int need_events(struct shoal_server *s)
 
 static int server_ready(void *arg)
 {
-	struct shoal_server *s = arg;
+	struct shoal_rpc_server *s = arg;
 
 	for (uint32_t w = 0; w < s->words; w++)
 		if ((s->pending[w] & ~s->held[w]) ||
@@ -618,8 +618,8 @@ static int server_ready(void *arg)
 	return need_events(s);
 }
 
-int shoal_server_take(struct shoal_server *s, struct shoal_request *req,
-		      int64_t timeout_ns)
+int shoal_rpc_server_take(struct shoal_rpc_server *s, struct shoal_request *req,
+			  int64_t timeout_ns)
 {
 	int64_t deadline = SHOAL__NO_DEADLINE_YET;
 
@@ -668,7 +668,7 @@ int shoal_server_take(struct shoal_server *s, struct shoal_request *req,
 	}
 }
 
-static struct line_state *held_line(struct shoal_server *s,
+static struct line_state *held_line(struct shoal_rpc_server *s,
 				    const struct shoal_request *req)
 {
 	struct line_state *ls;
@@ -681,7 +681,8 @@ static struct line_state *held_line(struct shoal_server *s,
 	return ls;
 }
 
-int shoal_server_release(struct shoal_server *s, struct shoal_request *req)
+int shoal_rpc_server_release(struct shoal_rpc_server *s,
+			     struct shoal_request *req)
 {
 	struct line_state *ls = held_line(s, req);
 
@@ -699,7 +700,7 @@ int shoal_server_release(struct shoal_server *s, struct shoal_request *req)
 
 /* What wait_room's predicate works on. */
 struct room {
-	struct shoal_server *s;
+	struct shoal_rpc_server *s;
 	uint32_t i;
 	void **slot;
 	int result;	    /* of the last claim, or -EPIPE */
@@ -730,13 +731,13 @@ static int room_ready(void *arg)
  * The sleep protocol of notify.c on the line's room_wait mark: we set it,
  * fence and claim again before we sleep in our eventfd; the client, after
  * it releases a response, fences and wakes us if the mark is set
- * (shoal_client_release). So the wait ends when the client makes room,
- * however long it takes within respond_timeout_ns, and costs a busy
+ * (shoal_rpc_client_release). So the wait ends when the client makes room,
+ * however long it takes within send_timeout_ns, and costs a busy
  * client nothing but that fence. Only our eventfd is polled, not the
  * epoll set: a pidfd of another client that died would keep the set
  * readable and turn the wait into a spin.
  */
-static int wait_room(struct shoal_server *s, uint32_t i, void **slot)
+static int wait_room(struct shoal_rpc_server *s, uint32_t i, void **slot)
 {
 	struct room r = { s, i, slot, -EAGAIN, 0 };
 	int err;
@@ -749,8 +750,7 @@ static int wait_room(struct shoal_server *s, uint32_t i, void **slot)
 	}
 	shoal__waiter_setup(&s->room_waiter, &s->lines[i].room_wait, 0, NULL,
 			    s->eventfd, s->eventfd, s->strategy);
-	err = shoal_wait(&s->room_waiter, room_ready, &r,
-			 s->respond_timeout_ns);
+	err = shoal_wait(&s->room_waiter, room_ready, &r, s->send_timeout_ns);
 	if (err == -ETIMEDOUT) {
 		atomic_fetch_add_explicit(&s->hdr->full, 1,
 					  memory_order_relaxed);
@@ -768,9 +768,9 @@ static int wait_room(struct shoal_server *s, uint32_t i, void **slot)
 	return r.result;
 }
 
-int shoal_server_loan_response(struct shoal_server *s,
-			       const struct shoal_request *req, uint32_t size,
-			       void **ptr)
+int shoal_rpc_server_loan(struct shoal_rpc_server *s,
+			  const struct shoal_request *req, uint32_t size,
+			  void **ptr)
 {
 	struct line_state *ls;
 	struct shoal__rpc_msg *m;
@@ -794,9 +794,9 @@ int shoal_server_loan_response(struct shoal_server *s,
 				   "server: client %u corrupted its rings",
 				   req->client);
 	r = shoal_spsc_claim(&ls->resp, &slot);
-	if (r == -EAGAIN && s->respond_timeout_ns != 0)
+	if (r == -EAGAIN && s->send_timeout_ns != 0)
 		r = wait_room(s, req->client, &slot);
-	if (r == -EAGAIN && s->respond_timeout_ns == 0)
+	if (r == -EAGAIN && s->send_timeout_ns == 0)
 		atomic_fetch_add_explicit(&s->hdr->full, 1,
 					  memory_order_relaxed);
 	if (r == -EBADMSG)
@@ -816,15 +816,15 @@ int shoal_server_loan_response(struct shoal_server *s,
 	return 0;
 }
 
-static int check_loan(struct shoal_server *s, void *ptr)
+static int check_loan(struct shoal_rpc_server *s, void *ptr)
 {
 	if (!s->loaned || ptr != (void *)(s->loan_msg + 1))
 		return shoal__fail(-EINVAL, "server: not the outstanding loan");
 	return 0;
 }
 
-int shoal_server_send_response(struct shoal_server *s, void *ptr, uint32_t len,
-			       uint32_t flags)
+int shoal_rpc_server_send(struct shoal_rpc_server *s, void *ptr, uint32_t len,
+			  uint32_t flags)
 {
 	struct line_state *ls;
 	int err = check_loan(s, ptr);
@@ -855,7 +855,7 @@ int shoal_server_send_response(struct shoal_server *s, void *ptr, uint32_t len,
 	return 0;
 }
 
-int shoal_server_abort_response(struct shoal_server *s, void *ptr)
+int shoal_rpc_server_abort(struct shoal_rpc_server *s, void *ptr)
 {
 	int err = check_loan(s, ptr);
 
@@ -866,9 +866,9 @@ int shoal_server_abort_response(struct shoal_server *s, void *ptr)
 	return 0;
 }
 
-int shoal_server_respond(struct shoal_server *s,
-			 const struct shoal_request *req, const void *data,
-			 uint32_t len, uint32_t flags)
+int shoal_rpc_server_write(struct shoal_rpc_server *s,
+			   const struct shoal_request *req, const void *data,
+			   uint32_t len, uint32_t flags)
 {
 	void *ptr;
 	int err;
@@ -876,20 +876,20 @@ int shoal_server_respond(struct shoal_server *s,
 	if (flags & ~(uint32_t)(SHOAL_RPC_MORE | SHOAL_RPC_ERROR))
 		return shoal__fail(-EINVAL, "server: unknown flags 0x%x",
 				   flags);
-	err = shoal_server_loan_response(s, req, len, &ptr);
+	err = shoal_rpc_server_loan(s, req, len, &ptr);
 	if (err)
 		return err;
 	if (len)
 		memcpy(ptr, data, len);
-	return shoal_server_send_response(s, ptr, len, flags);
+	return shoal_rpc_server_send(s, ptr, len, flags);
 }
 
-int shoal_server_fd(const struct shoal_server *s)
+int shoal_rpc_server_fd(const struct shoal_rpc_server *s)
 {
 	return s->epfd;
 }
 
-int shoal_server_arm(struct shoal_server *s)
+int shoal_rpc_server_arm(struct shoal_rpc_server *s)
 {
 	/* Non-blocking: read what the epoll set has now, so the arm below
 	 * waits for new things only. */
@@ -898,26 +898,26 @@ int shoal_server_arm(struct shoal_server *s)
 	return shoal_waiter_arm(&s->waiter, server_ready, s);
 }
 
-void shoal_server_disarm(struct shoal_server *s)
+void shoal_rpc_server_disarm(struct shoal_rpc_server *s)
 {
 	shoal_waiter_disarm(&s->waiter);
 	/* The poll may have ended on a client's pidfd. */
 	s->check_events = 1;
 }
 
-uint32_t shoal_server_clients(struct shoal_server *s)
+uint32_t shoal_rpc_server_clients(struct shoal_rpc_server *s)
 {
 	sweep(s);
 	return s->nactive;
 }
 
-uint64_t shoal_server_epoch(const struct shoal_server *s)
+uint64_t shoal_rpc_server_epoch(const struct shoal_rpc_server *s)
 {
 	return s->epoch;
 }
 
-void shoal_server_get_stats(const struct shoal_server *s,
-			    struct shoal_server_stats *st)
+void shoal_rpc_server_get_stats(const struct shoal_rpc_server *s,
+				struct shoal_rpc_server_stats *st)
 {
 	struct shoal__rpc_header *h = s->hdr;
 

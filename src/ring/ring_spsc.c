@@ -207,6 +207,16 @@ uint32_t shoal_spsc_capacity(const struct shoal_spsc_producer *p)
 	return p->priv_mask + 1;
 }
 
+uint32_t shoal_spsc_consumer_slot_size(const struct shoal_spsc_consumer *c)
+{
+	return c->priv_slot_size;
+}
+
+uint32_t shoal_spsc_consumer_capacity(const struct shoal_spsc_consumer *c)
+{
+	return c->priv_mask + 1;
+}
+
 /*
  * How many slots starting at the producer's next unclaimed position are free,
  * reading the shared tail only when the cached one says fewer than @want.

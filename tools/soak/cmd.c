@@ -185,6 +185,7 @@ static int run_soak(const struct cli_cmd *cmd, int argc, char **argv)
 	qo.max_message = QUEUE_MSG;
 	qo.max_participants = QUEUE_LINES;
 	qo.role = SHOAL_QUEUE_PRODUCER;
+	qo.send_timeout_ns = 100 * MS; /* the flush lap's wait for room */
 	rc = shoal_queue_create(qname, &qo, &s.queue);
 	if (rc < 0) {
 		rc = cli_fail(cmd, rc, "shoal_queue_create %s", qname);
@@ -261,7 +262,7 @@ static int run_soak(const struct cli_cmd *cmd, int argc, char **argv)
 	else if (!cli_stop && duration >= 3)
 		soak_coord_violation(&s, -1, "fd/RSS samples were not taken");
 
-	shoal_queue_close(s.queue);
+	shoal_queue_destroy(s.queue);
 	s.queue = NULL;
 	left = soak_registry_left(dir, stderr);
 	if (left != 0)
@@ -284,7 +285,7 @@ out_children:
 				kill(s.ch[r][i].pid, SIGKILL);
 			}
 	soak_wait_exit(&s, -1);
-	shoal_queue_close(s.queue);
+	shoal_queue_destroy(s.queue);
 out_dir:
 	if (own_dir)
 		soak_remove_dir(dir);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * shoal soak: the queue. prod pushes items (producer, seq), by push or by
+ * shoal soak: the queue. prod writes items (producer, seq), by write or by
  * loan/send, marking each attempted then confirmed on the board; cons
  * takes, records the item on the board (a second take of an item is a
  * violation at once), checks each producer's order and releases. The
@@ -21,6 +21,7 @@ static int open_queue(struct role_ctx *c, uint32_t role, struct shoal_queue **q)
 	service_name(name, sizeof(name), c->b, "queue", 0);
 	shoal_queue_options_init(&o);
 	o.role = role;
+	o.send_timeout_ns = 100 * MS; /* a full queue: -EAGAIN, count it */
 	while ((err = shoal_queue_open(name, &o, q)) < 0)
 		if (!soak_retry(c, err, "shoal_queue_open", name,
 				SOAK_BUSY_EXPECTED))
@@ -63,20 +64,20 @@ int soak_run_prod(struct role_ctx *c)
 		state[seq] = Q_ATTEMPTED;
 		atomic_signal_fence(memory_order_seq_cst);
 		if (rng_next(&c->rng) & 1) {
-			err = shoal_queue_push(q, &it, sizeof(it), 100 * MS);
+			err = shoal_queue_write(q, &it, sizeof(it));
 		} else {
 			void *p;
 
-			err = shoal_queue_loan(q, &p, 100 * MS);
+			err = shoal_queue_loan(q, sizeof(it), &p);
 			if (!err) {
 				memcpy(p, &it, sizeof(it));
 				soak_maybe_hold(c);
-				err = shoal_queue_send(q, sizeof(it));
+				err = shoal_queue_send(q, p, sizeof(it));
 			}
 		}
 		if (err < 0)
 			state[seq] = 0; /* nothing was enqueued */
-		if (err == -ETIMEDOUT) {
+		if (err == -EAGAIN) {
 			xcount(c, X_EAGAIN, 1);
 			continue;
 		}
@@ -106,28 +107,27 @@ int soak_run_cons(struct role_ctx *c)
 		return 0;
 	memset(last, 0, sizeof(last));
 	while (!soak_stopping(c)) {
-		const void *data;
+		struct shoal_msg msg;
 		struct q_item it;
-		uint32_t len;
 		uint64_t item;
 		uint8_t old;
 		int err;
 
 		beat(c);
 		soak_maybe_sample(c);
-		err = shoal_queue_take(q, &data, &len, 100 * MS);
+		err = shoal_queue_take(q, &msg, 100 * MS);
 		if (err == -ETIMEDOUT)
 			continue;
 		if (err < 0) {
 			soak_failed(c, "take", err);
 			continue;
 		}
-		if (len != sizeof(it)) {
-			soak_violation(c, "item of %u bytes", len);
-			shoal_queue_release(q);
+		if (msg.len != sizeof(it)) {
+			soak_violation(c, "item of %u bytes", msg.len);
+			shoal_queue_release(q, &msg);
 			continue;
 		}
-		memcpy(&it, data, sizeof(it));
+		memcpy(&it, msg.data, sizeof(it));
 		if (it.magic != MSG_MAGIC ||
 		    (it.prod != FILLER && (it.prod >= c->b->count[ROLE_PROD] ||
 					   it.seq >= c->b->q_items)) ||
@@ -138,11 +138,11 @@ int soak_run_cons(struct role_ctx *c)
 				"corrupt item (magic %08x prod %u seq %" PRIu64
 				")",
 				it.magic, it.prod, it.seq);
-			shoal_queue_release(q);
+			shoal_queue_release(q, &msg);
 			continue;
 		}
 		if (it.prod == FILLER) {
-			shoal_queue_release(q);
+			shoal_queue_release(q, &msg);
 			atomic_fetch_add_explicit(&c->b->fillers_taken, 1,
 						  memory_order_relaxed);
 			continue;
@@ -172,7 +172,7 @@ int soak_run_cons(struct role_ctx *c)
 				       it.prod, it.seq, it.inc, last[it.prod]);
 		seen[it.prod] = 1;
 		last[it.prod] = it.seq;
-		err = shoal_queue_release(q);
+		err = shoal_queue_release(q, &msg);
 		atomic_store_explicit(&c->me->phase, 0, memory_order_seq_cst);
 		if (err < 0)
 			soak_violation(c, "release: %s", strerror(-err));
@@ -219,9 +219,9 @@ void soak_queue_flush(struct soak *s, struct q_totals *t)
 		fill(it.fill, 0, sizeof(it.fill), ITEM(FILLER, k));
 		do {
 			soak_reap(s, 1);
-			err = shoal_queue_push(s->queue, &it, sizeof(it),
-					       100 * MS);
-		} while (err == -ETIMEDOUT && cli_now_ns() < deadline);
+			/* Waits up to send_timeout_ns (100 ms) for room. */
+			err = shoal_queue_write(s->queue, &it, sizeof(it));
+		} while (err == -EAGAIN && cli_now_ns() < deadline);
 		if (err < 0) {
 			soak_coord_violation(s, ROLE_CONS,
 					     "flush push %" PRIu64 ": %s", k,

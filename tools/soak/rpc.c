@@ -10,19 +10,19 @@
 
 int soak_run_srv(struct role_ctx *c)
 {
-	struct shoal_server_options o;
-	struct shoal_server *srv;
+	struct shoal_rpc_server_options o;
+	struct shoal_rpc_server *srv;
 	char name[128];
 	int err;
 
 	service_name(name, sizeof(name), c->b, "srv", c->index);
-	shoal_server_options_init(&o);
+	shoal_rpc_server_options_init(&o);
 	o.max_clients = 2 * INST_MAX;
 	o.max_request = RPC_MAX;
 	o.max_response = RPC_MAX;
-	o.respond_timeout_ns = SEC;
-	while ((err = shoal_server_create(name, &o, &srv)) < 0)
-		if (!soak_retry(c, err, "shoal_server_create", name,
+	o.send_timeout_ns = SEC;
+	while ((err = shoal_rpc_server_create(name, &o, &srv)) < 0)
+		if (!soak_retry(c, err, "shoal_rpc_server_create", name,
 				SOAK_CREATE))
 			return 0;
 	atomic_store_explicit(&c->me->ready, 1, memory_order_release);
@@ -35,7 +35,7 @@ int soak_run_srv(struct role_ctx *c)
 
 		beat(c);
 		soak_maybe_sample(c);
-		err = shoal_server_take(srv, &req, 100 * MS);
+		err = shoal_rpc_server_take(srv, &req, 100 * MS);
 		if (err == -ETIMEDOUT)
 			continue;
 		if (err < 0) {
@@ -46,7 +46,7 @@ int soak_run_srv(struct role_ctx *c)
 		memcpy(buf, req.data, len);
 		soak_maybe_hold(c);
 		id = req.id;
-		shoal_server_release(srv, &req);
+		shoal_rpc_server_release(srv, &req);
 		memcpy(&h, buf, len < sizeof(h) ? len : sizeof(h));
 		if (len < sizeof(h) || h.magic != MSG_MAGIC || h.len != len ||
 		    h.aux < 1 || h.aux > 3 ||
@@ -65,7 +65,7 @@ int soak_run_srv(struct role_ctx *c)
 			r.aux = id;
 			memcpy(out, &r, sizeof(r));
 			fill(out, sizeof(r), rlen, id ^ k);
-			err = shoal_server_respond(
+			err = shoal_rpc_server_write(
 				srv, &req, out, rlen,
 				k + 1 < h.aux ? SHOAL_RPC_MORE : 0);
 			if (err == -EPIPE)
@@ -78,7 +78,7 @@ int soak_run_srv(struct role_ctx *c)
 			}
 		}
 	}
-	shoal_server_destroy(srv);
+	shoal_rpc_server_destroy(srv);
 	return 0;
 }
 
@@ -88,14 +88,14 @@ struct call {
 };
 
 static int client_connect(struct role_ctx *c, const char *name,
-			  struct shoal_client **cli)
+			  struct shoal_rpc_client **cli)
 {
 	int err;
 
 	atomic_store_explicit(&c->me->connected, 0, memory_order_relaxed);
 	/* -ENOENT: the server is being restarted. */
-	while ((err = shoal_client_open(name, NULL, cli)) < 0)
-		if (!soak_retry(c, err, "shoal_client_open", name,
+	while ((err = shoal_rpc_client_open(name, NULL, cli)) < 0)
+		if (!soak_retry(c, err, "shoal_rpc_client_open", name,
 				SOAK_BUSY_EXPECTED | SOAK_ABSENT_EXPECTED))
 			return err;
 	atomic_store_explicit(&c->me->connected, 1, memory_order_relaxed);
@@ -106,7 +106,7 @@ int soak_run_cli(struct role_ctx *c, int64_t hang_ns)
 {
 	struct call fl[INFLIGHT];
 	uint32_t nfl = 0;
-	struct shoal_client *cli;
+	struct shoal_rpc_client *cli;
 	char name[128];
 	uint64_t seq = 0;
 	int64_t waiting_since = 0;
@@ -131,7 +131,7 @@ int soak_run_cli(struct role_ctx *c, int64_t hang_ns)
 			soak_throttle(c);
 			aux = 1 + rng_next(&c->rng) % 3;
 			msg_build(buf, c->index, c->inc, seq, aux, len);
-			err = shoal_client_request(cli, buf, len, &id);
+			err = shoal_rpc_client_write(cli, buf, len, &id);
 			if (err == -EAGAIN) {
 				xcount(c, X_EAGAIN, 1);
 				break;
@@ -146,7 +146,7 @@ int soak_run_cli(struct role_ctx *c, int64_t hang_ns)
 			c->sent_here++;
 		}
 		if (!err) {
-			err = shoal_client_take(cli, &r, 100 * MS);
+			err = shoal_rpc_client_take(cli, &r, 100 * MS);
 			if (!err) {
 				uint32_t len = r.len < sizeof(buf) ?
 						       r.len :
@@ -197,7 +197,7 @@ int soak_run_cli(struct role_ctx *c, int64_t hang_ns)
 					fl[i] = fl[--nfl];
 					count_msg(c, 1);
 				}
-				shoal_client_release(cli, &r);
+				shoal_rpc_client_release(cli, &r);
 				waiting_since = 0;
 				continue;
 			}
@@ -228,10 +228,10 @@ int soak_run_cli(struct role_ctx *c, int64_t hang_ns)
 		}
 		nfl = 0;
 		waiting_since = 0;
-		shoal_client_close(cli);
+		shoal_rpc_client_close(cli);
 		if (client_connect(c, name, &cli) < 0)
 			return 0;
 	}
-	shoal_client_close(cli);
+	shoal_rpc_client_close(cli);
 	return 0;
 }
