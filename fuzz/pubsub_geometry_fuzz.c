@@ -17,7 +17,8 @@
  *   - 0 exactly when the header has the magic and version and the
  *     configuration is consistent: delivery 1 or 2, capacity a power of two
  *     in 2..2^24, max_payload 1..2^30, user header a multiple of 8 up to
- *     1024, stride == round_up(24 + user header + max_payload, 64),
+ *     1024, stride == shoal__bcast_slot_stride() (the format's one
+ *     formula: round_up(data offset + max_payload, 64)),
  *     history < capacity, 1..1024 subscribers, a header object of at least
  *     256 + round_up(4 * max, 8) + 8 * max bytes and a slots object of at
  *     least capacity * stride;
@@ -255,8 +256,9 @@ static int expected(const struct pg_seg *s,
 		return -EBADMSG;
 	if (h->version != SHOAL__PUBSUB_VERSION)
 		return -EPROTO;
-	stride = ((uint64_t)24 + h->user_header_size + h->max_payload + 63) /
-		 64 * 64;
+	/* The format's one stride formula (docs/pubsub-format.md), shared
+	 * with the library rather than restated. */
+	stride = shoal__bcast_slot_stride(h->user_header_size, h->max_payload);
 	if (h->delivery != 1 && h->delivery != 2)
 		return -EBADMSG;
 	if (h->capacity < 2 || h->capacity > (1u << 24) ||
@@ -317,10 +319,12 @@ static int check_one(const struct pg_seg *s)
 	/* What a subscriber derives from it lies inside the objects. */
 	PROMISE(header_bytes(g.max_subs) <= s->hdr_size);
 	PROMISE((uint64_t)g.capacity * g.stride <= s->slots_size);
-	PROMISE(g.stride % 64 == 0 && (uint64_t)SHOAL__PUBSUB_SLOT_HEADER +
-						      g.uh_size +
-						      g.max_payload <=
-					      g.stride);
+	PROMISE(g.stride % 64 == 0 &&
+		(uint64_t)shoal__bcast_data_off(g.uh_size, g.max_payload) +
+				g.max_payload <=
+			g.stride &&
+		shoal__bcast_data_off(g.uh_size, g.max_payload) >=
+			(uint64_t)SHOAL__PUBSUB_SLOT_HEADER + g.uh_size);
 	{
 		volatile unsigned char sink;
 

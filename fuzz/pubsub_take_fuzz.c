@@ -273,7 +273,8 @@ static void find_pub_memory(struct pt *t)
 	void *ptr;
 
 	PROMISE(shoal_pub_loan(t->pub, 0, &ptr) == 0);
-	t->slots_w = (uint8_t *)ptr - t->uh - SHOAL__PUBSUB_SLOT_HEADER;
+	t->slots_w =
+		(uint8_t *)ptr - shoal__bcast_data_off(t->uh, t->max_payload);
 	PROMISE(shoal_pub_abort(t->pub, ptr) == 0);
 	/* Undo the aborted loan's odd stamp: a fresh ring. */
 	atomic_store_explicit(&slot_w(t, 0)->stamp, 0, memory_order_relaxed);
@@ -368,7 +369,7 @@ static void op_loan_abort(struct pt *t, struct pt_in *in)
 		return;
 	}
 	PROMISE((uint8_t *)ptr ==
-		(uint8_t *)s + SHOAL__PUBSUB_SLOT_HEADER + t->uh);
+		(uint8_t *)s + shoal__bcast_data_off(t->uh, t->max_payload));
 	loaned(t);
 	if (f & 1) {
 		atomic_store_explicit(&s->stamp, stamp, memory_order_relaxed);
@@ -609,6 +610,7 @@ static void take(struct pt *t, int release_now)
 {
 	struct shoal_msg m;
 	uint64_t seq = 0, lost = 0;
+	uint64_t data_off = shoal__bcast_data_off(t->uh, t->max_payload);
 	int r, want = 0, held = t->held;
 
 	if (t->clean)
@@ -632,22 +634,18 @@ static void take(struct pt *t, int release_now)
 	t->sum->taken++;
 	PROMISE(m.len <= t->max_payload);
 	PROMISE(m.user_header_size == t->uh);
-	PROMISE(t->uh ? (const uint8_t *)m.user_header + t->uh ==
-				(const uint8_t *)m.data :
+	PROMISE(t->uh ? (const uint8_t *)m.user_header ==
+				(const uint8_t *)m.priv_slot +
+					SHOAL__PUBSUB_SLOT_HEADER :
 			m.user_header == NULL);
 	PROMISE(m.epoch == t->epoch && m.lost == 0);
-	PROMISE(m.priv_slot ==
-		(const uint8_t *)m.data - t->uh - SHOAL__PUBSUB_SLOT_HEADER);
-	check_in_slot(t, m.priv_slot,
-		      SHOAL__PUBSUB_SLOT_HEADER + (uint64_t)t->uh + m.len,
-		      m.seq);
+	PROMISE(m.priv_slot == (const uint8_t *)m.data - data_off);
+	check_in_slot(t, m.priv_slot, data_off + (uint64_t)m.len, m.seq);
 	{
 		volatile uint8_t sink = 0;
 		const uint8_t *p = m.priv_slot;
 
-		for (uint64_t k = 0;
-		     k < SHOAL__PUBSUB_SLOT_HEADER + (uint64_t)t->uh + m.len;
-		     k++)
+		for (uint64_t k = 0; k < data_off + (uint64_t)m.len; k++)
 			sink ^= p[k];
 		(void)sink;
 	}

@@ -113,7 +113,8 @@ static void check_view(const struct fz *f, const struct shoal__bcast_sub *s,
 	PROMISE(v->seq == seq);
 	PROMISE(v->len <= f->m.max_payload);
 	PROMISE(p >= f->m.slots &&
-		p + SHOAL__BCAST_SLOT_HEADER + f->m.uh_size + v->len <=
+		p + shoal__bcast_data_off(f->m.uh_size, f->m.max_payload) +
+				v->len <=
 			f->mem + f->size);
 	PROMISE(v->slot == shoal__bcast_slot_at(&s->m, seq));
 	/* Every byte can be read. */

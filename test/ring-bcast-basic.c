@@ -100,6 +100,22 @@ static int test_region(void)
 		 -EINVAL);
 	CHECK_EQ(shoal__bcast_map_region(mem, 4096, 4, 8, 0, 2, &m), 0);
 	CHECK_EQ(m.stride, 64);
+	CHECK_EQ(m.data_off, 24);
+	/* The payload: packed after the headers when the slot fits one line,
+	 * else on the line after them (docs/bcast-ring.md, "Slots"). */
+	CHECK_EQ(shoal__bcast_data_off(0, 40), 24);
+	CHECK_EQ(shoal__bcast_slot_stride(0, 40), 64);
+	CHECK_EQ(shoal__bcast_data_off(8, 32), 32);
+	CHECK_EQ(shoal__bcast_data_off(0, 41), 64);
+	CHECK_EQ(shoal__bcast_slot_stride(0, 41), 128);
+	CHECK_EQ(shoal__bcast_slot_stride(0, 64), 128);
+	CHECK_EQ(shoal__bcast_slot_stride(0, 100), 192);
+	CHECK_EQ(shoal__bcast_slot_stride(0, 1024), 1088);
+	CHECK_EQ(shoal__bcast_data_off(64, 8), 128);
+	CHECK_EQ(shoal__bcast_slot_stride(64, 8), 192);
+	CHECK_EQ(shoal__bcast_map_region(mem, 4096, 4, 100, 8, 2, &m), 0);
+	CHECK_EQ(m.stride, 192);
+	CHECK_EQ(m.data_off, 64);
 	free(mem);
 	return TEST_PASS;
 }

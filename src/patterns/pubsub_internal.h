@@ -53,13 +53,10 @@ subs_lines(struct shoal__pubsub_subs_header *s, uint32_t max)
 							 max));
 }
 
-/* Slot bytes: header, user header, payload, rounded up to whole lines. */
+/* Slot bytes: the ring's formula (shoal__bcast_slot_stride()). */
 static inline uint32_t slot_stride(uint32_t uh, uint32_t max_payload)
 {
-	uint64_t b = SHOAL__PUBSUB_SLOT_HEADER + (uint64_t)uh + max_payload;
-
-	return (uint32_t)((b + SHOAL__CACHE_LINE - 1) / SHOAL__CACHE_LINE *
-			  SHOAL__CACHE_LINE);
+	return (uint32_t)shoal__bcast_slot_stride(uh, max_payload);
 }
 
 /* The publisher's configuration, as a peer validated it. */

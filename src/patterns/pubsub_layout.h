@@ -27,8 +27,10 @@
 #define SHOAL__PUBSUB_MAGIC 0x4255504c414f4853ULL
 /* "SHOALSUB" */
 #define SHOAL__PUBSUB_SUBS_MAGIC 0x4255534c414f4853ULL
-/* 2: the JOINING line state, seen_gen/seen_from and bound (join_line()). */
-#define SHOAL__PUBSUB_VERSION 2
+/* 2: the JOINING line state, seen_gen/seen_from and bound (join_line()).
+ * 3: a slot larger than a line starts its payload on a line of its own
+ * (shoal__bcast_data_off()). */
+#define SHOAL__PUBSUB_VERSION 3
 
 #define SHOAL__PUBSUB_HEADER_OBJECT "pubsub.header"
 #define SHOAL__PUBSUB_SLOTS_OBJECT "pubsub.slots"
@@ -98,7 +100,9 @@ _Static_assert(offsetof(struct shoal__pubsub_header, closed) == 192,
 	       "flags on line 3");
 
 /* A slot: struct shoal__bcast_slot (24 bytes: stamp, len, timestamp_ns),
- * then user_header_size bytes of user header, then the payload. */
+ * then user_header_size bytes of user header, then the payload at
+ * shoal__bcast_data_off(): packed when the whole slot fits a line, else at
+ * the next line boundary. */
 #define SHOAL__PUBSUB_SLOT_HEADER SHOAL__BCAST_SLOT_HEADER
 
 /* Subscriber segment, line 0. */

@@ -422,7 +422,7 @@ int shoal_pub_loan(struct shoal_pub *p, uint32_t size, void **ptr)
 	p->loaned = 1;
 	p->loan_size = size;
 	p->loan_slot = s;
-	*ptr = (uint8_t *)(s + 1) + p->uh_size;
+	*ptr = shoal__bcast_payload(&p->ring.m, s);
 	return 0;
 }
 
@@ -435,7 +435,7 @@ void *shoal_pub_loan_header(struct shoal_pub *p)
 
 static int check_loan(struct shoal_pub *p, void *ptr)
 {
-	if (!p->loaned || ptr != (uint8_t *)(p->loan_slot + 1) + p->uh_size)
+	if (!p->loaned || ptr != shoal__bcast_payload(&p->ring.m, p->loan_slot))
 		return shoal__fail(-EINVAL, "pub: not the outstanding loan");
 	return 0;
 }
@@ -545,7 +545,7 @@ static void write_slot(struct shoal_pub *p, const struct shoal_pub_msg *m)
 		else
 			memset(s + 1, 0, p->uh_size);
 	}
-	memcpy((uint8_t *)(s + 1) + p->uh_size, m->data, m->len);
+	memcpy(shoal__bcast_payload(&p->ring.m, s), m->data, m->len);
 	complete(p, s, m->len);
 }
 

@@ -22,9 +22,7 @@ static int region_geometry(uint32_t capacity, uint32_t max_payload,
 	    max_payload > (1u << 30) || uh_size % 8 || uh_size > 4096 ||
 	    !max_lines || max_lines > 65536)
 		return -EINVAL;
-	*stride = (SHOAL__BCAST_SLOT_HEADER + (uint64_t)uh_size + max_payload +
-		   SHOAL__BCAST_LINE_BYTES - 1) /
-		  SHOAL__BCAST_LINE_BYTES * SHOAL__BCAST_LINE_BYTES;
+	*stride = shoal__bcast_slot_stride(uh_size, max_payload);
 	*bytes = (2 + (uint64_t)max_lines) * SHOAL__BCAST_LINE_BYTES +
 		 *stride * capacity;
 	return 0;
@@ -66,6 +64,7 @@ int shoal__bcast_map_region(void *mem, uint64_t size, uint32_t capacity,
 		.stride = (uint32_t)stride,
 		.max_payload = max_payload,
 		.uh_size = uh_size,
+		.data_off = shoal__bcast_data_off(uh_size, max_payload),
 	};
 	return 0;
 }
@@ -76,6 +75,7 @@ int shoal__bcast_pub_init(struct shoal__bcast_pub *b,
 {
 	*b = (struct shoal__bcast_pub){ 0 };
 	b->m = *m;
+	b->m.data_off = shoal__bcast_data_off(m->uh_size, m->max_payload);
 	b->reliable = reliable != 0;
 	b->mask = m->capacity - 1;
 	b->alive = alive;
@@ -281,6 +281,7 @@ void shoal__bcast_join(struct shoal__bcast_sub *s,
 	uint32_t mine, seen_gen;
 
 	s->m = *m;
+	s->m.data_off = shoal__bcast_data_off(m->uh_size, m->max_payload);
 	if (back > head)
 		back = head;
 	s->cursor = head - back;

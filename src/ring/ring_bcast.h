@@ -52,8 +52,9 @@
 #define SHOAL__BCAST_LINE_BYTES 64
 
 /*
- * A slot's header; @uh_size bytes of user header and the payload follow.
- * The stamp is the seqlock word described above.
+ * A slot's header; @uh_size bytes of user header follow it, then the
+ * payload at shoal__bcast_data_off() (docs/bcast-ring.md, "Slots"). The
+ * stamp is the seqlock word described above.
  */
 struct shoal__bcast_slot {
 	_Atomic uint64_t stamp;
@@ -64,6 +65,38 @@ struct shoal__bcast_slot {
 #define SHOAL__BCAST_SLOT_HEADER 24
 _Static_assert(sizeof(struct shoal__bcast_slot) == SHOAL__BCAST_SLOT_HEADER,
 	       "slot header is 24 bytes");
+
+/*
+ * Where a slot's payload starts, from the slot's start. A slot whose
+ * header, user header and largest payload fit one line keeps them packed
+ * (offset header + user header: one line per message). A larger slot puts
+ * the payload at the next line boundary after the user header, so the line
+ * a subscriber polls (the stamp's) holds only the header and the user
+ * header: the publisher's payload stores never take that line from a
+ * polling subscriber, and the payload lines are not read before the stamp
+ * says they are whole. The one formula for the ring, pub/sub, the tools
+ * and the fuzz targets.
+ */
+static inline uint32_t shoal__bcast_data_off(uint32_t uh_size,
+					     uint32_t max_payload)
+{
+	uint64_t h = (uint64_t)SHOAL__BCAST_SLOT_HEADER + uh_size;
+
+	if (h + max_payload <= SHOAL__BCAST_LINE_BYTES)
+		return (uint32_t)h;
+	return (uint32_t)((h + SHOAL__BCAST_LINE_BYTES - 1) /
+			  SHOAL__BCAST_LINE_BYTES * SHOAL__BCAST_LINE_BYTES);
+}
+
+/* Bytes per slot: the payload's offset plus the largest payload, rounded
+ * up to whole lines (so every slot starts on a line). */
+static inline uint64_t shoal__bcast_slot_stride(uint32_t uh_size,
+						uint32_t max_payload)
+{
+	return ((uint64_t)shoal__bcast_data_off(uh_size, max_payload) +
+		max_payload + SHOAL__BCAST_LINE_BYTES - 1) /
+	       SHOAL__BCAST_LINE_BYTES * SHOAL__BCAST_LINE_BYTES;
+}
 
 static inline uint64_t shoal__bcast_stamp(uint64_t seq)
 {
@@ -132,9 +165,13 @@ struct shoal__bcast_map {
 	uint32_t line_stride;
 	uint32_t max_lines;
 	uint32_t capacity; /* power of two, >= 2 */
-	uint32_t stride;   /* bytes per slot, >= header + uh_size + payload */
+	uint32_t stride;   /* shoal__bcast_slot_stride(uh_size, max_payload) */
 	uint32_t max_payload;
 	uint32_t uh_size; /* user header bytes per slot */
+	/* shoal__bcast_data_off(uh_size, max_payload); set by
+	 * shoal__bcast_map_region(), shoal__bcast_pub_init() and
+	 * shoal__bcast_join(), whatever the caller put here. */
+	uint32_t data_off;
 };
 
 static inline struct shoal__bcast_slot *
@@ -300,7 +337,13 @@ static inline int shoal__bcast_try_loan(struct shoal__bcast_pub *b,
 static inline void *shoal__bcast_payload(const struct shoal__bcast_map *m,
 					 struct shoal__bcast_slot *s)
 {
-	return (uint8_t *)(s + 1) + m->uh_size;
+	return (uint8_t *)s + m->data_off;
+}
+
+/* The slot's user header (uh_size bytes, right after its header). */
+static inline void *shoal__bcast_user_header(struct shoal__bcast_slot *s)
+{
+	return s + 1;
 }
 
 /*
