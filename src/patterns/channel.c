@@ -108,6 +108,7 @@ struct shoal_channel {
 	struct shoal_service *svc; /* named; NULL for open_fds */
 	struct shoal__owner_watch ow;
 	int epfd;
+	int joined; /* holds line 0: its close says it left */
 };
 
 void shoal_channel_options_init(struct shoal_channel_options *opts)
@@ -462,6 +463,7 @@ static int join(struct shoal_channel *ch, int memfd)
 	/* Release: orders the store above before it; pairs with the acquire
 	 * load of peer_gen in opener_gone(). */
 	atomic_fetch_add_explicit(&ch->hdr->peer_gen, 1, memory_order_release);
+	ch->joined = 1;
 	/* A creator asleep looks again (and finds a peer). */
 	(void)shoal_notify(&ch->notifier);
 	return 0;
@@ -665,7 +667,7 @@ void shoal_channel_close(struct shoal_channel *ch)
 		shoal_channel_destroy(ch);
 		return;
 	}
-	if (ch->lock_fd >= 0 && ch->hdr) {
+	if (ch->joined) {
 		/* Release: what we did on the ring goes first; pairs with
 		 * the acquire load of peer_left in opener_gone(). */
 		atomic_store_explicit(&ch->hdr->peer_left, 1,
@@ -980,10 +982,16 @@ void shoal_channel_get_stats(const struct shoal_channel *ch,
 {
 	memset(st, 0, sizeof(*st));
 	st->role = ch->role;
-	st->peer = ch->creator ?
-			   (ch->hdr && SHOAL__READ_ONCE(ch->hdr->peer_gen) &&
-			    !ch->gone && !stopped(ch)) :
-			   (!ch->gone && !stopped(ch));
+	if (ch->creator) {
+		uint32_t gen = ch->hdr ? SHOAL__READ_ONCE(ch->hdr->peer_gen) :
+					 0;
+
+		/* As last seen: a new generation is a new opener. */
+		st->peer = gen && !stopped(ch) &&
+			   (gen != ch->peer_seen || !ch->gone);
+	} else {
+		st->peer = !ch->gone && !stopped(ch);
+	}
 	st->messages = ch->messages;
 	st->wakeups = shoal_notifier_wakeups(&ch->notifier);
 	st->sleeps = shoal_waiter_sleeps(&ch->waiter);
