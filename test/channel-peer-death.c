@@ -9,7 +9,8 @@
  *  - the sender (opener) dies while the creating receiver blocks: the same,
  *    seen through the line lock;
  *  - the receiver (creator) dies while the opening sender blocks.
- * And after the first, a new receiver opens and the stream goes on.
+ * And after the first, a new receiver opens and the stream goes on; and
+ * the anonymous form's opener sees its creator's death too.
  * Nothing here depends on timing: the kill may land before or after the
  * survivor blocks, and both must end in -EPIPE.
  */
@@ -30,6 +31,7 @@ static char path[PATH_MAX];
 struct ctl {
 	_Atomic int ready;    /* the victim did its part */
 	_Atomic int blocking; /* the survivor is about to block */
+	_Atomic int result;   /* the anonymous case's grandchild: 1 ok, 2 bad */
 };
 
 static struct ctl *ctl;
@@ -266,6 +268,69 @@ static int test_receiver_creator_dies(void)
 	return TEST_PASS;
 }
 
+/* The grandchild: opens the anonymous channel from inherited fds,
+ * drains, and must then get -EPIPE when its creator is killed. */
+static int anon_receiver(const struct shoal_channel_fds *fds)
+{
+	struct shoal_channel *rx;
+	uint64_t v;
+
+	if (shoal_channel_open_fds(fds, NULL, &rx))
+		return 2;
+	atomic_store(&ctl->ready, 1);
+	for (uint64_t i = 0; i < SENT; i++)
+		if (shoal_channel_read(rx, &v, sizeof(v), -1) != 8 || v != i)
+			return 2;
+	if (shoal_channel_read(rx, &v, sizeof(v), -1) != -EPIPE)
+		return 2;
+	shoal_channel_close(rx);
+	return 1;
+}
+
+/* The anonymous form: the creator (a child) is killed while the opener it
+ * forked (a grandchild) blocks: -EPIPE through the creator's pidfd. */
+static int test_anonymous_creator_dies(void)
+{
+	pid_t victim;
+	int status;
+
+	reset();
+	atomic_store(&ctl->result, 0);
+	victim = fork();
+	CHECK(victim >= 0);
+	if (victim == 0) {
+		struct shoal_channel_options o;
+		struct shoal_channel *tx;
+		struct shoal_channel_fds fds;
+
+		shoal_channel_options_init(&o);
+		o.capacity = CAP;
+		o.slot_size = 16;
+		if (shoal_channel_create(NULL, &o, &tx))
+			_exit(1);
+		shoal_channel_get_fds(tx, &fds);
+		if (fork() == 0) {
+			atomic_store(&ctl->result, anon_receiver(&fds));
+			_exit(0);
+		}
+		for (uint64_t i = 0; i < SENT; i++)
+			if (shoal_channel_write(tx, &i, sizeof(i)))
+				_exit(1);
+		while (!atomic_load(&ctl->ready))
+			usleep(1000);
+		atomic_store(&ctl->blocking, 1);
+		for (;;)
+			pause();
+	}
+	CHECK(wait_flag(&ctl->blocking));
+	usleep(20000); /* likely asleep by now; either way is fine */
+	kill(victim, SIGKILL);
+	CHECK(waitpid(victim, &status, 0) == victim);
+	CHECK(wait_flag(&ctl->result));
+	CHECK_EQ(atomic_load(&ctl->result), 1);
+	return TEST_PASS;
+}
+
 int main(void)
 {
 	char top[PATH_MAX];
@@ -280,6 +345,7 @@ int main(void)
 	RUN(test_sender_creator_dies);
 	RUN(test_sender_opener_dies);
 	RUN(test_receiver_creator_dies);
+	RUN(test_anonymous_creator_dies);
 	r = test_result();
 	*strrchr(top, '/') = '\0';
 	test_remove_tree(top);

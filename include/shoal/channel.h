@@ -107,9 +107,9 @@ SHOAL_API int shoal_channel_open(const char *name,
 SHOAL_API void shoal_channel_close(struct shoal_channel *ch);
 
 /* Anonymous form: the descriptors (still owned by @ch, a creator's), and
- * opening from them (duplicated; the caller keeps its own). The opener's
- * death is seen as in the named form; the creator's only when it
- * destroys the channel (no pidfd). */
+ * opening from them (duplicated; the caller keeps its own). Deaths are
+ * seen as in the named form (the creator's through a pidfd of the pid its
+ * header records: the process that called create). */
 SHOAL_API void shoal_channel_get_fds(const struct shoal_channel *ch,
 				     struct shoal_channel_fds *fds);
 SHOAL_API int shoal_channel_open_fds(const struct shoal_channel_fds *fds,

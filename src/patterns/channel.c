@@ -31,6 +31,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,7 @@
 #include "shoal/segment.h"
 #include "arch/arch.h"
 #include "arch/error.h"
+#include "arch/pidfd.h"
 #include "notify/notify_internal.h"
 #include "registry/registry_internal.h"
 #include "segment/fdcheck.h"
@@ -64,7 +66,8 @@ struct ch_header {
 	uint32_t creator_role; /* enum shoal_channel_role */
 	int32_t data_fd;       /* the creator's fd numbers of the eventfds */
 	int32_t space_fd;
-	uint8_t pad0[40];
+	int32_t creator_pid; /* for the anonymous form's opener only */
+	uint8_t pad0[36];
 	/* Line 1: written by the creator once, when it withdraws (release,
 	 * then a wake of both eventfds); acquire-loaded by the opener. */
 	_Atomic uint32_t closed;
@@ -109,6 +112,8 @@ struct shoal_channel {
 	struct shoal__owner_watch ow;
 	int epfd;
 	int joined; /* holds line 0: its close says it left */
+	int pidfd;  /* open_fds: the creator's, from the header; else -1 */
+	uint64_t pid_seen;
 };
 
 void shoal_channel_options_init(struct shoal_channel_options *opts)
@@ -134,7 +139,7 @@ channel_alloc(const struct shoal_channel_options *o)
 
 	if (!ch)
 		return NULL;
-	ch->data_fd = ch->space_fd = ch->lock_fd = ch->epfd = -1;
+	ch->data_fd = ch->space_fd = ch->lock_fd = ch->epfd = ch->pidfd = -1;
 	ch->send_timeout_ns = o->send_timeout_ns;
 	shoal__owner_init(&ch->own);
 	return ch;
@@ -171,6 +176,14 @@ static int opener_gone(struct shoal_channel *ch, int force)
 	return 0;
 }
 
+/* 1 if the process behind @pidfd has exited (it polls readable). */
+static int pidfd_exited(int pidfd)
+{
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1;
+}
+
 /* 1 once the other side left or died. */
 static int peer_gone(struct shoal_channel *ch, int force)
 {
@@ -181,6 +194,9 @@ static int peer_gone(struct shoal_channel *ch, int force)
 	if (shoal__owner_gone(&ch->ow, &ch->hdr->closed, ch->svc,
 			      shoal__waiter_sleeps(&ch->waiter), force))
 		ch->gone = 1;
+	else if (ch->pidfd >= 0 &&
+		 (force || shoal__waiter_slept(&ch->waiter, &ch->pid_seen)))
+		ch->gone = pidfd_exited(ch->pidfd);
 	return ch->gone;
 }
 
@@ -298,6 +314,7 @@ static int format(struct shoal_channel *ch,
 	ch->hdr->creator_role = o->role;
 	ch->hdr->data_fd = ch->data_fd;
 	ch->hdr->space_fd = ch->space_fd;
+	ch->hdr->creator_pid = (int32_t)getpid();
 	err = shoal_segment_find(ch->seg, "ring", 0, &mem, NULL);
 	if (!err)
 		err = shoal_spsc_format(mem, ring_size, o->capacity,
@@ -490,6 +507,9 @@ static int open_common(struct shoal_channel *ch,
 		if (pidfd < 0)
 			err = pidfd;
 	}
+	if (!err && ch->pidfd >= 0)
+		err = shoal__epoll_add(ch->epfd, ch->pidfd, (uint64_t)ch->pidfd,
+				       "channel_open_fds");
 	if (!err)
 		err = join(ch, shoal_segment_fd(ch->seg));
 	ch->stop = &ch->hdr->closed;
@@ -612,6 +632,15 @@ int shoal_channel_open_fds(const struct shoal_channel_fds *fds,
 				   SHOAL_CHANNEL_SEND;
 		err = dup_eventfd(fds->data_eventfd, "data", &ch->data_fd);
 	}
+	if (!err) {
+		/* The creator's pid, as its header says (a hint: the header
+		 * is shared memory; a wrong pid only makes us watch the wrong
+		 * process). Without a pidfd, only a clean destroy is seen. */
+		int32_t pid = SHOAL__READ_ONCE(g.hdr->creator_pid);
+
+		if (pid > 0)
+			ch->pidfd = shoal__pidfd_open((pid_t)pid);
+	}
 	if (!err)
 		err = dup_eventfd(fds->space_eventfd, "space", &ch->space_fd);
 	if (!err)
@@ -678,6 +707,8 @@ void shoal_channel_close(struct shoal_channel *ch)
 		close(ch->lock_fd); /* drops the line lock */
 	if (ch->epfd >= 0)
 		close(ch->epfd);
+	if (ch->pidfd >= 0)
+		close(ch->pidfd);
 	if (ch->space_fd >= 0)
 		close(ch->space_fd);
 	if (ch->data_fd >= 0)
