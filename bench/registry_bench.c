@@ -22,7 +22,7 @@
  *          pidfd path; a fresh owner process per sample) next to a bare
  *          pidfd of the same process, which is the kernel's share.
  * open     shoal_registry_open() alone, and open to first message: from the
- *          start of shoal_registry_open() until shoal_channel_recv()
+ *          start of shoal_registry_open() until shoal_channel_read()
  *          returns a message of a channel the owner keeps full. Taking the
  *          fds by pidfd_getfd and by SCM_RIGHTS (SHOAL_OPEN_NO_PIDFD_GETFD)
  *          alternate, so both see the same machine.
@@ -578,13 +578,16 @@ static int channel_owner(void *arg)
 	struct shoal_channel_fds fds;
 	struct shoal_service_spec spec;
 	struct shoal_entry *e;
+	struct shoal_channel_options o;
 	uint64_t seq = 0;
 	int efds[2], err;
 
 	(void)arg;
+	shoal_channel_options_init(&o);
+	o.send_timeout_ns = 50LL * 1000000;
 	err = open_registry(&reg);
 	if (!err)
-		err = shoal_channel_create(NULL, SHOAL_CHANNEL_SEND, &tx);
+		err = shoal_channel_create(NULL, &o, &tx);
 	if (err)
 		goto fail;
 	shoal_channel_get_fds(tx, &fds);
@@ -606,14 +609,16 @@ static int channel_owner(void *arg)
 		goto fail;
 	atomic_store(&ctl->ready, 1);
 	while (!atomic_load(&ctl->stop)) {
-		err = shoal_channel_send(tx, &seq, sizeof(seq), 50LL * 1000000);
+		err = shoal_channel_write(tx, &seq, sizeof(seq));
 		if (err == 0)
 			seq++;
+		else if (err == -EPIPE)
+			usleep(1000); /* between two readers */
 		else if (err != -ETIMEDOUT)
 			goto fail;
 	}
 	shoal_entry_destroy(e);
-	shoal_channel_close(tx);
+	shoal_channel_destroy(tx);
 	shoal_registry_destroy(reg);
 	return 0;
 fail:
@@ -641,9 +646,9 @@ static int open_once(struct shoal_registry *reg, uint32_t flags, int source,
 	fds.memfd = shoal_segment_fd(shoal_service_segment(svc));
 	fds.data_eventfd = shoal_service_eventfd(svc, 0);
 	fds.space_eventfd = shoal_service_eventfd(svc, 1);
-	err = shoal_channel_open(&fds, NULL, SHOAL_CHANNEL_RECV, &rx);
+	err = shoal_channel_open_fds(&fds, NULL, &rx);
 	if (!err) {
-		len = shoal_channel_recv(rx, &v, sizeof(v), 1000000000LL);
+		len = shoal_channel_read(rx, &v, sizeof(v), 1000000000LL);
 		*first_ns = now_ns() - t0;
 		err = len == (ssize_t)sizeof(v) ? 0 : len < 0 ? (int)len : -EIO;
 		shoal_channel_close(rx);

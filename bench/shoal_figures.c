@@ -1,17 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The shoal figures, through the public API only (include/shoal.h), set up
- * the way an application would: the parent creates channels
- * (shoal_channel_create), the child inherits the descriptors across fork and
- * opens its end (shoal_channel_open) for the other role.
+ * the way an application would: the parent creates anonymous channels
+ * (shoal_channel_create with no name), the child inherits the descriptors
+ * across fork and opens its end (shoal_channel_open_fds), which takes the
+ * other role. The data path is the named channel's (only how the two meet
+ * differs).
  *
  * - shoal-ring: the channel's SPSC ring used directly
  *   (shoal_channel_producer/consumer), spinning on -EAGAIN: push/pop one
  *   message at a time, or claim_batch/commit_batch and peek_batch/release.
  *   No notify: this is the ring's own cost.
- * - shoal-channel: shoal_channel_send/recv with SHOAL_WAIT_BUSY_SPIN (polled)
- *   or SHOAL_WAIT_BLOCK (blocking): the ring plus the sleep protocol.
- * - shoal-adaptive: send/recv with the default SHOAL_WAIT_ADAPTIVE strategy.
+ * - shoal-channel: shoal_channel_write/read with SHOAL_WAIT_BUSY_SPIN
+ *   (polled) or SHOAL_WAIT_BLOCK (blocking): the ring plus the sleep protocol
+ *   and the peer-death check.
+ * - shoal-adaptive: write/read with the default SHOAL_WAIT_ADAPTIVE strategy.
  *
  * Each is compared with the baselines named in its vs[] (baselines.c), which
  * use the same message sizes, ring geometry and sequence checks. Spin loops
@@ -54,21 +57,31 @@ static int open_failed(char *note, const char *what, int rc)
 static uint64_t channel_wakeups(struct shoal_channel *a,
 				struct shoal_channel *b)
 {
-	return (a ? shoal_channel_wakeups(a) : 0) +
-	       (b ? shoal_channel_wakeups(b) : 0);
+	struct shoal_channel_stats sa = { 0 }, sb = { 0 };
+
+	if (a)
+		shoal_channel_get_stats(a, &sa);
+	if (b)
+		shoal_channel_get_stats(b, &sb);
+	return sa.wakeups + sb.wakeups;
 }
 
 static uint64_t channel_sleeps(struct shoal_channel *a, struct shoal_channel *b)
 {
-	return (a ? shoal_channel_sleeps(a) : 0) +
-	       (b ? shoal_channel_sleeps(b) : 0);
+	struct shoal_channel_stats sa = { 0 }, sb = { 0 };
+
+	if (a)
+		shoal_channel_get_stats(a, &sa);
+	if (b)
+		shoal_channel_get_stats(b, &sb);
+	return sa.sleeps + sb.sleeps;
 }
 
 /* Round trips: channel [0] parent to child, channel [1] child to parent. */
 
 enum rtt_mode {
 	RTT_RING,    /* raw ring push/pop, spinning */
-	RTT_CHANNEL, /* shoal_channel_send/recv with the channel's strategy */
+	RTT_CHANNEL, /* shoal_channel_write/read with the channel's strategy */
 };
 
 struct rtt_arg {
@@ -116,7 +129,7 @@ static inline int rtt_send(struct rtt_arg *a, struct shoal_channel *tx,
 	int rc;
 
 	if (a->mode == RTT_CHANNEL)
-		return shoal_channel_send(tx, msg, a->size, SHOAL_WAIT_FOREVER);
+		return shoal_channel_write(tx, msg, a->size);
 	while ((rc = shoal_spsc_push(p, msg, a->size)) == -EAGAIN)
 		bench_pause();
 	return rc;
@@ -129,7 +142,7 @@ static inline ssize_t rtt_recv(struct rtt_arg *a, struct shoal_channel *rx,
 	ssize_t n;
 
 	if (a->mode == RTT_CHANNEL)
-		return shoal_channel_recv(rx, msg, MSG_MAX, SHOAL_WAIT_FOREVER);
+		return shoal_channel_read(rx, msg, MSG_MAX, SHOAL_WAIT_FOREVER);
 	while ((n = shoal_spsc_pop(c, msg, MSG_MAX)) == -EAGAIN)
 		bench_pause();
 	return n;
@@ -204,12 +217,13 @@ static int rtt_child(struct bench_side *s)
 	 * The parent's handles are copies here: never touch them, open our own
 	 * ends.
 	 */
-	rc = shoal_channel_open(&a->fds[0], &o, SHOAL_CHANNEL_RECV, &rx);
+	rc = shoal_channel_open_fds(&a->fds[0], &o, &rx);
 	if (rc)
-		return bench_shoal_failed(s, "shoal_channel_open(RECV)", rc);
-	rc = shoal_channel_open(&a->fds[1], &o, SHOAL_CHANNEL_SEND, &tx);
+		return bench_shoal_failed(s, "shoal_channel_open_fds(RECV)",
+					  rc);
+	rc = shoal_channel_open_fds(&a->fds[1], &o, &tx);
 	if (rc) {
-		rc = bench_shoal_failed(s, "shoal_channel_open(SEND)", rc);
+		rc = bench_shoal_failed(s, "shoal_channel_open_fds(SEND)", rc);
 		goto out;
 	}
 	p = shoal_channel_producer(tx);
@@ -265,10 +279,12 @@ static int run_rtt(const struct bench_figure *f, const struct bench_config *cfg,
 	o.capacity = BENCH_RTT_CAPACITY;
 	o.slot_size = BENCH_RTT_SLOT;
 	o.strategy = a.strategy;
-	rc = shoal_channel_create(&o, SHOAL_CHANNEL_SEND, &a.mine[0]);
+	o.role = SHOAL_CHANNEL_SEND;
+	rc = shoal_channel_create(NULL, &o, &a.mine[0]);
 	if (rc)
 		return open_failed(res->note, "shoal_channel_create(SEND)", rc);
-	rc = shoal_channel_create(&o, SHOAL_CHANNEL_RECV, &a.mine[1]);
+	o.role = SHOAL_CHANNEL_RECV;
+	rc = shoal_channel_create(NULL, &o, &a.mine[1]);
 	if (rc) {
 		open_failed(res->note, "shoal_channel_create(RECV)", rc);
 		goto out;
@@ -292,8 +308,8 @@ static int run_rtt(const struct bench_figure *f, const struct bench_config *cfg,
 	}
 out:
 	bench_samples_fini(&a.lat);
-	shoal_channel_close(a.mine[1]);
-	shoal_channel_close(a.mine[0]);
+	shoal_channel_destroy(a.mine[1]);
+	shoal_channel_destroy(a.mine[0]);
 	return rc;
 }
 
@@ -307,7 +323,7 @@ out:
 
 enum tput_mode {
 	TPUT_RING, /* shoal_spsc_push/pop, or the batch calls when batch > 1 */
-	TPUT_CHANNEL, /* shoal_channel_send/recv, SHOAL_WAIT_BUSY_SPIN */
+	TPUT_CHANNEL, /* shoal_channel_write/read, SHOAL_WAIT_BUSY_SPIN */
 };
 
 struct tput_arg {
@@ -335,11 +351,10 @@ static int tput_produce(struct bench_side *s, struct tput_arg *a,
 	if (a->mode == TPUT_CHANNEL) {
 		for (sent = 0; sent < n; sent++) {
 			bench_stamp(src, (*seq)++, a->size);
-			rc = shoal_channel_send(a->tx, src, a->size,
-						SHOAL_WAIT_FOREVER);
+			rc = shoal_channel_write(a->tx, src, a->size);
 			if (rc)
 				return bench_shoal_failed(
-					s, "shoal_channel_send", rc);
+					s, "shoal_channel_write", rc);
 		}
 		return 0;
 	}
@@ -430,7 +445,7 @@ static int tput_consume(struct bench_side *s, struct tput_arg *a,
 	for (got = 0; got < n; got += (uint64_t)k) {
 		if (a->mode == TPUT_CHANNEL || a->batch <= 1) {
 			if (a->mode == TPUT_CHANNEL)
-				len = shoal_channel_recv(rx, dst, a->size,
+				len = shoal_channel_read(rx, dst, a->size,
 							 SHOAL_WAIT_FOREVER);
 			else
 				while ((len = shoal_spsc_pop(
@@ -490,9 +505,9 @@ static int tput_child(struct bench_side *s)
 		return -ENOMEM;
 	shoal_channel_options_init(&o);
 	o.strategy = SHOAL_WAIT_BUSY_SPIN;
-	rc = shoal_channel_open(&a->fds, &o, SHOAL_CHANNEL_RECV, &rx);
+	rc = shoal_channel_open_fds(&a->fds, &o, &rx);
 	if (rc) {
-		rc = bench_shoal_failed(s, "shoal_channel_open(RECV)", rc);
+		rc = bench_shoal_failed(s, "shoal_channel_open_fds(RECV)", rc);
 		goto out;
 	}
 	c = shoal_channel_consumer(rx);
@@ -512,8 +527,8 @@ static int tput_child(struct bench_side *s)
 		rc = (int)n;
 		goto out;
 	}
-	rc = bench_side_report(s, shoal_channel_wakeups(rx),
-			       shoal_channel_sleeps(rx));
+	rc = bench_side_report(s, channel_wakeups(rx, NULL),
+			       channel_sleeps(rx, NULL));
 out:
 	shoal_channel_close(rx);
 	free(dst);
@@ -536,7 +551,7 @@ static int run_tput(const struct bench_figure *f,
 	o.capacity = bench_tput_capacity(f->size);
 	o.slot_size = f->size;
 	o.strategy = SHOAL_WAIT_BUSY_SPIN;
-	rc = shoal_channel_create(&o, SHOAL_CHANNEL_SEND, &a.tx);
+	rc = shoal_channel_create(NULL, &o, &a.tx);
 	if (rc)
 		return open_failed(res->note, "shoal_channel_create(SEND)", rc);
 	shoal_channel_get_fds(a.tx, &a.fds);
@@ -544,14 +559,14 @@ static int run_tput(const struct bench_figure *f,
 	if (!rc)
 		bench_tput_stats(&a.tput, f->size, res);
 	if (!rc && a.mode == TPUT_CHANNEL && a.msgs) {
-		res->wakeups_per_msg = (double)(shoal_channel_wakeups(a.tx) +
+		res->wakeups_per_msg = (double)(channel_wakeups(a.tx, NULL) +
 						a.child_wakeups) /
 				       (double)a.msgs;
 		res->sleeps_per_msg =
-			(double)(shoal_channel_sleeps(a.tx) + a.child_sleeps) /
+			(double)(channel_sleeps(a.tx, NULL) + a.child_sleeps) /
 			(double)a.msgs;
 	}
-	shoal_channel_close(a.tx);
+	shoal_channel_destroy(a.tx);
 	return rc;
 }
 
@@ -587,7 +602,7 @@ static int run_tput(const struct bench_figure *f,
 	}
 
 #define PUSHPOP "shoal_spsc_push/pop"
-#define SENDRECV "shoal_channel_send/recv, BUSY_SPIN"
+#define SENDRECV "shoal_channel_write/read, BUSY_SPIN"
 #define BATCHES "claim_batch/commit_batch, peek_batch/release"
 
 const struct bench_figure bench_shoal_figures[] = {
@@ -595,18 +610,18 @@ const struct bench_figure bench_shoal_figures[] = {
 	     "shoal_spsc_push/pop on the channels' rings", 8, RTT_RING,
 	     SHOAL_WAIT_BUSY_SPIN),
 	POLL("rtt-poll-8", "shoal-channel",
-	     "shoal_channel_send/recv, BUSY_SPIN", 8, RTT_CHANNEL,
+	     "shoal_channel_write/read, BUSY_SPIN", 8, RTT_CHANNEL,
 	     SHOAL_WAIT_BUSY_SPIN),
 	POLL("rtt-poll-8", "shoal-adaptive",
-	     "shoal_channel_send/recv, ADAPTIVE (default)", 8, RTT_CHANNEL,
+	     "shoal_channel_write/read, ADAPTIVE (default)", 8, RTT_CHANNEL,
 	     SHOAL_WAIT_ADAPTIVE),
 	POLL("rtt-poll-1k", "shoal-ring", "shoal_spsc_push/pop, 1 KiB", 1024,
 	     RTT_RING, SHOAL_WAIT_BUSY_SPIN),
 	POLL("rtt-poll-1k", "shoal-channel",
-	     "shoal_channel_send/recv, BUSY_SPIN, 1 KiB", 1024, RTT_CHANNEL,
+	     "shoal_channel_write/read, BUSY_SPIN, 1 KiB", 1024, RTT_CHANNEL,
 	     SHOAL_WAIT_BUSY_SPIN),
-	BLOCK("rtt-block-8", "shoal_channel_send/recv, BLOCK", 8),
-	BLOCK("rtt-block-1k", "shoal_channel_send/recv, BLOCK, 1 KiB", 1024),
+	BLOCK("rtt-block-8", "shoal_channel_write/read, BLOCK", 8),
+	BLOCK("rtt-block-1k", "shoal_channel_write/read, BLOCK, 1 KiB", 1024),
 	TPUT("tput-8", "shoal-ring", PUSHPOP, 8, 1, TPUT_RING),
 	TPUT("tput-8", "shoal-channel", SENDRECV, 8, 1, TPUT_CHANNEL),
 	TPUT("tput-8-b64", "shoal-ring", BATCHES, 8, 64, TPUT_RING),

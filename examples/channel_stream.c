@@ -3,14 +3,16 @@
  * A channel stream: two processes, one shared-memory channel. (This was
  * the first shoal demo; `make demo` now runs demo.c, pub/sub.)
  *
- * The parent creates a channel (a sealed memfd holding an SPSC ring, plus two
- * eventfds), forks a consumer that opens the channel from the inherited
- * descriptors, and streams numbered, checksummed 64-byte messages to it for
- * a few seconds. Then both sides report what moved, how fast, and how often
- * anyone had to enter the kernel to sleep or wake the other.
+ * The parent creates a channel under a name (a memfd holding an SPSC ring,
+ * plus two eventfds), forks a consumer that opens it by name, and streams
+ * numbered, checksummed 64-byte messages zero-copy (loan, fill, send) for a
+ * few seconds, then destroys it: the consumer takes what is left and then
+ * gets -EPIPE. Both sides report what moved, how fast, and how often anyone
+ * had to enter the kernel to sleep or wake the other.
  *
  * Usage: channel_stream [seconds]   (default 3)
  */
+#include <errno.h>
 #include <shoal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,32 +64,39 @@ static int intact(const unsigned char *m, uint64_t want_seq)
 	return seq == want_seq && sum == stored;
 }
 
-static int consumer(const struct shoal_channel_fds *fds, struct report *rep)
+static int consumer(const char *name, struct report *rep)
 {
+	struct shoal_channel_options o;
+	struct shoal_channel_stats st;
 	struct shoal_channel *rx;
-	unsigned char msg[MSG_SIZE];
-	int err = shoal_channel_open(fds, NULL, SHOAL_CHANNEL_RECV, &rx);
+	int err;
 
+	shoal_channel_options_init(&o);
+	o.timeout_ns = 10LL * 1000000000;
+	err = shoal_channel_open(name, &o, &rx);
 	if (err) {
 		fprintf(stderr, "consumer: open: %s\n", shoal_last_error());
 		return 1;
 	}
 	for (;;) {
-		ssize_t n = shoal_channel_recv(rx, msg, sizeof(msg),
-					       10LL * 1000000000);
-		if (n == 0)
-			break; /* the producer's empty "end" message */
-		if (n != MSG_SIZE) {
-			fprintf(stderr, "consumer: recv: %s\n",
+		struct shoal_msg msg;
+
+		err = shoal_channel_take(rx, &msg, 10LL * 1000000000);
+		if (err == -EPIPE)
+			break; /* the producer destroyed it; all was taken */
+		if (err || msg.len != MSG_SIZE) {
+			fprintf(stderr, "consumer: take: %s\n",
 				shoal_last_error());
 			return 1;
 		}
-		if (!intact(msg, rep->received))
+		if (!intact(msg.data, rep->received))
 			rep->bad++;
 		rep->received++;
+		shoal_channel_release(rx, &msg);
 	}
-	rep->sleeps = shoal_channel_sleeps(rx);
-	rep->wakeups = shoal_channel_wakeups(rx);
+	shoal_channel_get_stats(rx, &st);
+	rep->sleeps = st.sleeps;
+	rep->wakeups = st.wakeups;
 	shoal_channel_close(rx);
 	return 0;
 }
@@ -96,9 +105,10 @@ int main(int argc, char **argv)
 {
 	double seconds = argc > 1 ? atof(argv[1]) : 3.0;
 	struct shoal_channel_options opts;
+	struct shoal_channel_stats st;
 	struct shoal_channel *tx;
-	struct shoal_channel_fds fds;
 	struct report *rep;
+	char name[64];
 	uint64_t sent = 0;
 	double start, elapsed;
 	int status;
@@ -118,21 +128,21 @@ int main(int argc, char **argv)
 	shoal_channel_options_init(&opts);
 	opts.capacity = 4096;
 	opts.slot_size = MSG_SIZE;
-	if (shoal_channel_create(&opts, SHOAL_CHANNEL_SEND, &tx)) {
+	opts.send_timeout_ns = 10LL * 1000000000;
+	snprintf(name, sizeof(name), "examples/channel-stream-%d",
+		 (int)getpid());
+	if (shoal_channel_create(name, &opts, &tx)) {
 		fprintf(stderr, "channel_stream: %s\n", shoal_last_error());
 		return 1;
 	}
-	shoal_channel_get_fds(tx, &fds);
-	printf("shoal %s channel stream: channel in memfd %d (%u slots of %d bytes), "
-	       "eventfds %d/%d\n",
-	       shoal_version(), fds.memfd, opts.capacity, MSG_SIZE,
-	       fds.data_eventfd, fds.space_eventfd);
+	printf("shoal %s channel stream: channel '%s' (%u slots of %d bytes)\n",
+	       shoal_version(), name, opts.capacity, MSG_SIZE);
 
 	pid = fork();
 	if (pid < 0)
 		return 1;
 	if (pid == 0)
-		_exit(consumer(&fds, rep));
+		_exit(consumer(name, rep));
 	printf("producer %d -> consumer %d, streaming for %.1f s...\n",
 	       (int)getpid(), (int)pid, seconds);
 	fflush(stdout);
@@ -143,16 +153,17 @@ int main(int argc, char **argv)
 		for (int i = 0; i < 4096; i++) {
 			void *slot;
 
-			if (shoal_channel_claim(tx, &slot, 10LL * 1000000000)) {
+			if (shoal_channel_loan(tx, MSG_SIZE, &slot)) {
 				fprintf(stderr, "producer: %s\n",
 					shoal_last_error());
 				return 1;
 			}
 			fill(slot, sent++);
-			shoal_channel_commit(tx, MSG_SIZE);
+			shoal_channel_send(tx, slot, MSG_SIZE);
 		}
 	} while (now_s() - start < seconds);
-	shoal_channel_send(tx, "", 0, 10LL * 1000000000);
+	shoal_channel_get_stats(tx, &st);
+	shoal_channel_destroy(tx); /* the consumer drains, then -EPIPE */
 	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
 	    WEXITSTATUS(status)) {
 		fprintf(stderr, "channel_stream: consumer failed\n");
@@ -169,9 +180,7 @@ int main(int argc, char **argv)
 	       (double)rep->received * MSG_SIZE / elapsed / 1e6);
 	printf("kernel    consumer slept %llu times, producer woke it %llu "
 	       "times; producer slept %llu times (ring full)\n",
-	       (unsigned long long)rep->sleeps,
-	       (unsigned long long)shoal_channel_wakeups(tx),
-	       (unsigned long long)shoal_channel_sleeps(tx));
-	shoal_channel_close(tx);
+	       (unsigned long long)rep->sleeps, (unsigned long long)st.wakeups,
+	       (unsigned long long)st.sleeps);
 	return rep->bad || rep->received != sent;
 }

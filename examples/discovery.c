@@ -43,10 +43,10 @@ static int consumer(const char *name)
 	fds.memfd = shoal_segment_fd(shoal_service_segment(svc));
 	fds.data_eventfd = shoal_service_eventfd(svc, 0);
 	fds.space_eventfd = shoal_service_eventfd(svc, 1);
-	if (shoal_channel_open(&fds, NULL, SHOAL_CHANNEL_RECV, &rx))
+	if (shoal_channel_open_fds(&fds, NULL, &rx))
 		return 1;
 	for (int i = 0; i < 3; i++) {
-		ssize_t n = shoal_channel_recv(rx, msg, sizeof(msg) - 1,
+		ssize_t n = shoal_channel_read(rx, msg, sizeof(msg) - 1,
 					       5LL * 1000000000);
 		if (n < 0)
 			return 1;
@@ -73,7 +73,7 @@ int main(void)
 
 	snprintf(name, sizeof(name), "examples/discovery-%d", (int)getpid());
 	if (shoal_registry_create(NULL, &reg) ||
-	    shoal_channel_create(NULL, SHOAL_CHANNEL_SEND, &tx)) {
+	    shoal_channel_create(NULL, NULL, &tx)) {
 		fprintf(stderr, "setup: %s\n", shoal_last_error());
 		return 1;
 	}
@@ -100,11 +100,11 @@ int main(void)
 		char msg[32];
 		int len = snprintf(msg, sizeof(msg), "hello #%d", i);
 
-		shoal_channel_send(tx, msg, (uint32_t)len, SHOAL_WAIT_FOREVER);
+		shoal_channel_write(tx, msg, (uint32_t)len);
 	}
 	waitpid(pid, &status, 0);
 	shoal_entry_destroy(entry);
-	shoal_channel_close(tx);
+	shoal_channel_destroy(tx);
 	shoal_registry_destroy(reg);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }

@@ -326,7 +326,8 @@ static int c_create(void)
 	o.capacity = 8;
 	o.slot_size = 64;
 	o.strategy = SHOAL_WAIT_BLOCK;
-	return shoal_channel_create(&o, SHOAL_CHANNEL_SEND, &co);
+	o.send_timeout_ns = 0;
+	return shoal_channel_create(NULL, &o, &co);
 }
 
 static int c_open(void)
@@ -337,13 +338,13 @@ static int c_open(void)
 	shoal_channel_options_init(&o);
 	o.strategy = SHOAL_WAIT_BLOCK;
 	shoal_channel_get_fds(co, &fds);
-	return shoal_channel_open(&fds, &o, SHOAL_CHANNEL_RECV, &cp);
+	return shoal_channel_open_fds(&fds, &o, &cp);
 }
 
 static int c_send(void)
 {
 	value++;
-	return shoal_channel_send(co, &value, sizeof(value), 0);
+	return shoal_channel_write(co, &value, sizeof(value));
 }
 
 static int c_arm(void)
@@ -363,7 +364,7 @@ static int c_receive(void)
 	shoal_channel_disarm(cp);
 	/* The last sent (two after a failed wake-up: send_verify()). */
 	while (v != value)
-		if (shoal_channel_recv(cp, &v, sizeof(v), 0) != sizeof(v))
+		if (shoal_channel_read(cp, &v, sizeof(v), 0) != sizeof(v))
 			return -1;
 	return 0;
 }
@@ -371,7 +372,7 @@ static int c_receive(void)
 static int c_wait_empty(void)
 {
 	uint64_t v;
-	ssize_t r = shoal_channel_recv(cp, &v, sizeof(v), 2000000);
+	ssize_t r = shoal_channel_read(cp, &v, sizeof(v), 2000000);
 
 	return r >= 0 ? -EPROTO : (int)r;
 }
@@ -385,7 +386,7 @@ static void c_close_peer(void)
 static void c_destroy(void)
 {
 	shoal_channel_close(cp);
-	shoal_channel_close(co);
+	shoal_channel_destroy(co);
 	cp = co = NULL;
 }
 

@@ -633,8 +633,7 @@ static int ch_sender(void)
 			CHECK(PSU_WAIT(atomic_load(&ctl->hostile_gone),
 				       CASE_LIMIT_S));
 		psu_fill(buf, seq, 2, len);
-		CHECK_EQ(shoal_channel_send(chan, buf, len, SHOAL_WAIT_FOREVER),
-			 0);
+		CHECK_EQ(shoal_channel_write(chan, buf, len), 0);
 	}
 	CHECK(PSU_WAIT(atomic_load(&ctl->all_done), CASE_LIMIT_S));
 	return TEST_PASS;
@@ -648,10 +647,10 @@ static int ch_receiver(void)
 
 	shoal_channel_options_init(&o);
 	o.strategy = SHOAL_WAIT_BLOCK;
-	CHECK_EQ(shoal_channel_open(&chan_fds, &o, SHOAL_CHANNEL_RECV, &rx), 0);
+	CHECK_EQ(shoal_channel_open_fds(&chan_fds, &o, &rx), 0);
 	atomic_store(&ctl->peer_ready, 1);
 	for (uint64_t seq = 0; seq < 2 * CHANNEL_N; seq++) {
-		ssize_t n = shoal_channel_recv(rx, buf, sizeof(buf),
+		ssize_t n = shoal_channel_read(rx, buf, sizeof(buf),
 					       SHOAL_WAIT_FOREVER);
 
 		CHECK(n >= 0);
@@ -659,7 +658,12 @@ static int ch_receiver(void)
 		if (seq + 1 == CHANNEL_N)
 			atomic_store(&ctl->phase1_done, 1);
 	}
-	atomic_store(&ctl->sleeps, shoal_channel_sleeps(rx));
+	{
+		struct shoal_channel_stats st;
+
+		shoal_channel_get_stats(rx, &st);
+		atomic_store(&ctl->sleeps, st.sleeps);
+	}
 	atomic_store(&ctl->all_done, 1);
 	shoal_channel_close(rx);
 	return TEST_PASS;
@@ -696,11 +700,10 @@ static int test_channel(void)
 		o.capacity = 16;
 		o.slot_size = MAX_LEN;
 		o.strategy = SHOAL_WAIT_BLOCK;
-		CHECK_EQ(shoal_channel_create(&o, SHOAL_CHANNEL_SEND, &chan),
-			 0);
+		CHECK_EQ(shoal_channel_create(NULL, &o, &chan), 0);
 		shoal_channel_get_fds(chan, &chan_fds);
 		r[clear] = run_once("channel", clear, NULL, peers, 2, ch_arm);
-		shoal_channel_close(chan);
+		shoal_channel_destroy(chan);
 	}
 	return r[0] == TEST_FAIL ? r[0] : r[1];
 }

@@ -84,7 +84,8 @@ static int test_stream_under_saturation(uint64_t count)
 	o.capacity = 16;
 	o.slot_size = 8;
 	o.strategy = SHOAL_WAIT_BLOCK;
-	CHECK_EQ(shoal_channel_create(&o, SHOAL_CHANNEL_SEND, &tx), 0);
+	o.send_timeout_ns = 20LL * 1000000000;
+	CHECK_EQ(shoal_channel_create(NULL, &o, &tx), 0);
 	shoal_channel_get_fds(tx, &fds);
 	stop = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
 		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -105,12 +106,12 @@ static int test_stream_under_saturation(uint64_t count)
 	if (rx_pid == 0) {
 		struct shoal_channel *rx;
 
-		if (shoal_channel_open(&fds, &o, SHOAL_CHANNEL_RECV, &rx))
+		if (shoal_channel_open_fds(&fds, &o, &rx))
 			_exit(2);
 		for (uint64_t i = 0; i < count; i++) {
 			uint64_t v;
 
-			if (shoal_channel_recv(rx, &v, sizeof(v),
+			if (shoal_channel_read(rx, &v, sizeof(v),
 					       20LL * 1000000000) != 8 ||
 			    v != i) {
 				fprintf(stderr, "rx: message %llu wrong\n",
@@ -121,13 +122,12 @@ static int test_stream_under_saturation(uint64_t count)
 		_exit(0);
 	}
 	for (uint64_t i = 0; i < count && ok; i++)
-		ok = shoal_channel_send(tx, &i, sizeof(i), 20LL * 1000000000) ==
-		     0;
+		ok = shoal_channel_write(tx, &i, sizeof(i)) == 0;
 	CHECK(test_wait_child(rx_pid, 250));
 	atomic_store(stop, 1);
 	CHECK(test_wait_child(evil_pid, 10));
 	CHECK(ok);
-	shoal_channel_close(tx);
+	shoal_channel_destroy(tx);
 	return TEST_PASS;
 }
 

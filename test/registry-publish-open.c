@@ -26,10 +26,13 @@ static int publisher(void)
 	struct shoal_channel_fds fds;
 	struct shoal_service_spec spec;
 	struct shoal_entry *entry;
+	struct shoal_channel_options o;
 	int efds[2];
 
+	shoal_channel_options_init(&o);
+	o.send_timeout_ns = 10LL * 1000000000;
 	if (test_registry_open(path, &reg) ||
-	    shoal_channel_create(NULL, SHOAL_CHANNEL_SEND, &tx))
+	    shoal_channel_create(NULL, &o, &tx))
 		return 1;
 	shoal_channel_get_fds(tx, &fds);
 	efds[0] = fds.data_eventfd;
@@ -47,14 +50,14 @@ static int publisher(void)
 	}
 	atomic_store(published, 1);
 	for (uint64_t i = 0; i < MESSAGES; i++) {
-		if (shoal_channel_send(tx, &i, sizeof(i), 10LL * 1000000000))
+		if (shoal_channel_write(tx, &i, sizeof(i)))
 			return 2;
 	}
 	/* Stay until the reader is done, so the entry stays live. */
 	while (atomic_load(published) != 2)
 		usleep(1000);
 	shoal_entry_destroy(entry);
-	shoal_channel_close(tx);
+	shoal_channel_destroy(tx);
 	shoal_registry_destroy(reg);
 	return 0;
 }
@@ -85,14 +88,14 @@ static int reader(uint32_t flags, int want_source)
 	fds.memfd = shoal_segment_fd(shoal_service_segment(svc));
 	fds.data_eventfd = shoal_service_eventfd(svc, 0);
 	fds.space_eventfd = shoal_service_eventfd(svc, 1);
-	if (shoal_channel_open(&fds, NULL, SHOAL_CHANNEL_RECV, &rx)) {
+	if (shoal_channel_open_fds(&fds, NULL, &rx)) {
 		fprintf(stderr, "channel: %s\n", shoal_last_error());
 		return 4;
 	}
 	for (uint64_t i = 0; i < MESSAGES; i++) {
 		uint64_t v;
 
-		if (shoal_channel_recv(rx, &v, sizeof(v), 10LL * 1000000000) !=
+		if (shoal_channel_read(rx, &v, sizeof(v), 10LL * 1000000000) !=
 			    8 ||
 		    v != i)
 			return 5;

@@ -1,17 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Channel: a one-way, two-process message stream. It puts together a segment
- * (objects "ring", "data_wait" and "space_wait"), an SPSC ring, and two
- * eventfds with the sleep protocol: one wakes the receiver when data arrives,
- * the other wakes the sender when space frees up.
+ * Channel: a one-way stream between two processes, found by name. One SPSC
+ * ring and two wait words in the creator's segment, and two eventfds, with
+ * notify's sleep protocol: one wakes the receiver when data arrives, the
+ * other wakes the sender when a slot frees up. A busy channel makes no
+ * system call. See docs/channel.md.
  *
- * The creating process owns the memfd and eventfds. A peer gets them (by
- * fork, SCM_RIGHTS, or pidfd_getfd) and calls shoal_channel_open(). Each
- * handle has a role: it sends or it receives, and exactly one handle of each
- * role may be active per channel.
+ * The creator publishes it under a name and takes one role (the options'
+ * role: sender or receiver); one other process opens it by name and takes
+ * the other role. When either side closes or dies, the other side's calls
+ * that would wait return -EPIPE (a receiver first drains what was sent).
  *
- * Thread safety: one thread at a time per handle. Blocking calls wait with
- * the handle's wait strategy and honour timeout_ns (negative: forever).
+ * Anonymous form (fork, SCM_RIGHTS): shoal_channel_create() with a NULL
+ * name publishes nothing; shoal_channel_get_fds() gives the descriptors and
+ * the other process calls shoal_channel_open_fds().
+ *
+ * Thread safety: one thread at a time per handle.
  */
 #ifndef SHOAL_CHANNEL_H
 #define SHOAL_CHANNEL_H
@@ -24,23 +28,49 @@
 extern "C" {
 #endif
 
+struct shoal_registry;
+
 enum shoal_channel_role {
 	SHOAL_CHANNEL_SEND = 1,
 	SHOAL_CHANNEL_RECV = 2,
 };
 
 struct shoal_channel_options {
-	uint32_t capacity;  /* slots, power of two; default 1024 */
-	uint32_t slot_size; /* payload bytes per slot; default 1024 */
+	/* Creation only (an opener gets them from the segment): */
+	uint32_t capacity;	      /* slots, power of two; default 1024 */
+	uint32_t slot_size;	      /* payload bytes per slot; default 1024 */
+	enum shoal_channel_role role; /* the creator's; default SEND. The
+				       * opener takes the other one. */
+	uint32_t access;    /* SHOAL_ACCESS_*; default SHOAL_ACCESS_OWNER */
+	uint64_t start_pos; /* first ring position; default 0 */
+	/* Both: */
 	enum shoal_wait_strategy strategy; /* default SHOAL_WAIT_ADAPTIVE */
-	uint64_t start_pos;		   /* first ring position; default 0 */
+	/* How long loan/write wait for a free slot: negative (the default,
+	 * SHOAL_WAIT_FOREVER) as long as it takes, 0 not at all (-EAGAIN),
+	 * > 0 that long (-ETIMEDOUT). */
+	int64_t send_timeout_ns;
+	struct shoal_registry *registry; /* NULL: the default one */
+	/* Open only: wait for the name (see docs/api.md): 0 -ENOENT at once,
+	 * > 0 up to that long, SHOAL_WAIT_FOREVER forever. */
+	int64_t timeout_ns;
 };
 
-/* The descriptors a peer needs to open the channel. */
+/* The descriptors the anonymous form hands to the other process. */
 struct shoal_channel_fds {
 	int memfd;
 	int data_eventfd;  /* written by the sender, read by the receiver */
 	int space_eventfd; /* written by the receiver, read by the sender */
+};
+
+struct shoal_channel_stats {
+	uint32_t role;	    /* enum shoal_channel_role */
+	uint32_t peer;	    /* 1 while a peer is attached and alive (as last
+			     * seen), 0 before one came or after it left */
+	uint64_t messages;  /* sent (sender) or taken (receiver) */
+	uint64_t wakeups;   /* eventfd writes this handle made */
+	uint64_t sleeps;    /* times it slept in the kernel */
+	uint32_t capacity;  /* slots */
+	uint32_t slot_size; /* payload bytes per slot */
 };
 
 struct shoal_channel;
@@ -49,61 +79,81 @@ struct shoal_channel;
 SHOAL_API void shoal_channel_options_init(struct shoal_channel_options *opts);
 
 /*
- * shoal_channel_create - create a channel and take @role in it. Returns 0,
- * -EINVAL (bad options), or what segment/eventfd creation returns.
+ * shoal_channel_create - create channel @name (NULL: anonymous, see above)
+ * and take @opts->role in it. 0, -EINVAL (bad options or name), -EEXIST (the
+ * name is taken by a live owner), or what segment/registry creation returns.
+ * shoal_channel_destroy - withdraw the name, tell the peer (-EPIPE once it
+ * has drained) and free. NULL: no-op.
  */
-SHOAL_API int shoal_channel_create(const struct shoal_channel_options *opts,
-				   enum shoal_channel_role role,
+SHOAL_API int shoal_channel_create(const char *name,
+				   const struct shoal_channel_options *opts,
 				   struct shoal_channel **out);
+SHOAL_API void shoal_channel_destroy(struct shoal_channel *ch);
 
 /*
- * shoal_channel_open - open the channel behind @fds (duplicated; the caller
- * keeps its own) with @role. @opts supplies only the wait strategy (NULL:
- * default); the geometry comes from the validated segment. Returns 0 or what
- * shoal_segment_open() returns, -EPROTO if an object has the wrong kind,
- * -EBADMSG if the ring inside is corrupt.
+ * shoal_channel_open - open channel @name and take the role its creator
+ * left. From @opts: strategy, send_timeout_ns, registry, timeout_ns. 0,
+ * -ENOENT (no such name; after @opts->timeout_ns, -ETIMEDOUT), -EPROTO (not
+ * a channel, or another version), -EBADMSG (corrupt), -EBUSY (another
+ * opener holds the role), or what the registry returns.
+ * shoal_channel_close - leave; the creator's calls then return -EPIPE
+ * (a receiving creator first drains). A new opener may take the role again.
+ * NULL: no-op.
  */
-SHOAL_API int shoal_channel_open(const struct shoal_channel_fds *fds,
+SHOAL_API int shoal_channel_open(const char *name,
 				 const struct shoal_channel_options *opts,
-				 enum shoal_channel_role role,
 				 struct shoal_channel **out);
-
-/* shoal_channel_close - release the handle (created or opened). NULL: no-op. */
 SHOAL_API void shoal_channel_close(struct shoal_channel *ch);
 
-/* The channel's descriptors, still owned by @ch. */
+/* Anonymous form: the descriptors (still owned by @ch, a creator's), and
+ * opening from them (duplicated; the caller keeps its own). Deaths are
+ * seen as in the named form (the creator's through a pidfd of the pid its
+ * header records: the process that called create). */
 SHOAL_API void shoal_channel_get_fds(const struct shoal_channel *ch,
 				     struct shoal_channel_fds *fds);
+SHOAL_API int shoal_channel_open_fds(const struct shoal_channel_fds *fds,
+				     const struct shoal_channel_options *opts,
+				     struct shoal_channel **out);
 
 /*
- * shoal_channel_send - copy a message in, waiting up to @timeout_ns for space.
- * 0, -ETIMEDOUT, -EMSGSIZE, -EBADF (not a sender), or a ring error.
- * shoal_channel_recv - copy the next message out, waiting up to @timeout_ns.
- * Its length, -ETIMEDOUT, -EMSGSIZE (@cap too small; it stays), -EBADMSG,
- * -EBADF (not a receiver).
+ * Sender. shoal_channel_loan - a slot of at least @size bytes (waits for
+ * room as send_timeout_ns says); one loan at a time. shoal_channel_send -
+ * publish the loaned @ptr with @len bytes and wake a sleeping receiver.
+ * shoal_channel_abort - give the loan back. shoal_channel_write - loan +
+ * copy + send. 0, -EAGAIN / -ETIMEDOUT (no room), -EMSGSIZE, -EPIPE (the
+ * receiver left or died), -EBUSY (a loan is out), -EINVAL (@ptr is not
+ * the loan), -EBADF (not the sender).
  */
-SHOAL_API int shoal_channel_send(struct shoal_channel *ch, const void *data,
-				 uint32_t len, int64_t timeout_ns);
-SHOAL_API ssize_t shoal_channel_recv(struct shoal_channel *ch, void *buf,
+SHOAL_API int shoal_channel_loan(struct shoal_channel *ch, uint32_t size,
+				 void **ptr);
+SHOAL_API int shoal_channel_send(struct shoal_channel *ch, void *ptr,
+				 uint32_t len);
+SHOAL_API int shoal_channel_abort(struct shoal_channel *ch, void *ptr);
+SHOAL_API int shoal_channel_write(struct shoal_channel *ch, const void *data,
+				  uint32_t len);
+
+/*
+ * Receiver. shoal_channel_take - the next message in place (msg->data,
+ * msg->len, msg->seq: its ring position; the other fields 0), waiting up to
+ * @timeout_ns (0: -EAGAIN at once; negative: forever); one held at a time
+ * (-EBUSY). shoal_channel_release - give it back and wake a sender waiting
+ * for room. shoal_channel_read - take + copy + release: the length,
+ * -EMSGSIZE (@cap too small; the message stays). -EPIPE once the sender
+ * left or died and everything it sent was taken. -EBADMSG (corrupt ring),
+ * -EBADF (not the receiver), -EINVAL (@msg is not the one held).
+ */
+SHOAL_API int shoal_channel_take(struct shoal_channel *ch,
+				 struct shoal_msg *msg, int64_t timeout_ns);
+SHOAL_API int shoal_channel_release(struct shoal_channel *ch,
+				    struct shoal_msg *msg);
+SHOAL_API ssize_t shoal_channel_read(struct shoal_channel *ch, void *buf,
 				     size_t cap, int64_t timeout_ns);
 
 /*
- * Zero copy. shoal_channel_claim waits for a free slot and points *slot at it;
- * shoal_channel_commit publishes it and wakes a sleeping receiver.
- * shoal_channel_peek waits for a message and shows it in place until
- * shoal_channel_release, which also wakes a sender waiting for space.
- */
-SHOAL_API int shoal_channel_claim(struct shoal_channel *ch, void **slot,
-				  int64_t timeout_ns);
-SHOAL_API int shoal_channel_commit(struct shoal_channel *ch, uint32_t len);
-SHOAL_API int shoal_channel_peek(struct shoal_channel *ch, const void **data,
-				 uint32_t *len, int64_t timeout_ns);
-SHOAL_API int shoal_channel_release(struct shoal_channel *ch);
-
-/*
- * For batch work on the ring itself: the sender's producer or the receiver's
- * consumer handle (NULL for the other role), and shoal_channel_wake(), to be
- * called after committing or releasing on it directly so a sleeping peer wakes.
+ * For batch work on the ring itself: the sender's producer or the
+ * receiver's consumer (NULL for the other role), and shoal_channel_wake(),
+ * to be called after committing or releasing on it directly so a sleeping
+ * peer wakes. No peer-death check on that road.
  */
 SHOAL_API struct shoal_spsc_producer *
 shoal_channel_producer(struct shoal_channel *ch);
@@ -112,25 +162,18 @@ shoal_channel_consumer(struct shoal_channel *ch);
 SHOAL_API int shoal_channel_wake(struct shoal_channel *ch);
 
 /*
- * shoal_channel_wait - wait until the handle can make progress (a message to
- * receive / a slot to send into). 0, -ETIMEDOUT.
- */
-SHOAL_API int shoal_channel_wait(struct shoal_channel *ch, int64_t timeout_ns);
-
-/*
- * For event loops (epoll, libuv, asyncio): shoal_channel_fd() is an fd that
- * becomes readable when this handle may make progress. Before polling it,
- * call shoal_channel_arm(): 1 means progress is possible already (do not
- * poll), 0 means poll. After the poll returns, call shoal_channel_disarm()
- * and retry the operation with a zero timeout.
+ * For event loops: shoal_channel_fd() becomes readable when this handle may
+ * make progress (a message, a free slot) or, for an opener, when the
+ * creator dies. shoal_channel_arm(): -EAGAIN if progress is possible
+ * already (do not poll), -EPIPE if the peer is gone, 0: poll. After the poll,
+ * shoal_channel_disarm() and retry with a zero timeout.
  */
 SHOAL_API int shoal_channel_fd(const struct shoal_channel *ch);
 SHOAL_API int shoal_channel_arm(struct shoal_channel *ch);
 SHOAL_API void shoal_channel_disarm(struct shoal_channel *ch);
 
-/* Eventfd writes this handle made, and times it slept in the kernel. */
-SHOAL_API uint64_t shoal_channel_wakeups(const struct shoal_channel *ch);
-SHOAL_API uint64_t shoal_channel_sleeps(const struct shoal_channel *ch);
+SHOAL_API void shoal_channel_get_stats(const struct shoal_channel *ch,
+				       struct shoal_channel_stats *st);
 
 #ifdef __cplusplus
 }
