@@ -227,6 +227,18 @@ SHOAL_API uint64_t shoal_pub_epoch(const struct shoal_pub *pub);
  * not counted yet, though the publisher already waits for it.
  */
 SHOAL_API uint32_t shoal_pub_subscribers(struct shoal_pub *pub);
+/*
+ * shoal_pub_wait_subscribers - wait until shoal_pub_subscribers() would
+ * say at least @n, up to @timeout_ns (SHOAL_WAIT_FOREVER: no limit), so the
+ * first messages reach them (reliable: every message sent after the return
+ * is owed to each one counted; lossy: each gets it unless lapped). Sleeps
+ * in the kernel; a subscriber that joins wakes it. Returns 0, -EAGAIN
+ * (@timeout_ns 0 and fewer now), -ETIMEDOUT, -EINVAL (@n over
+ * max_subscribers). Subscribers that join and leave again meanwhile are
+ * not counted.
+ */
+SHOAL_API int shoal_pub_wait_subscribers(struct shoal_pub *pub, uint32_t n,
+					 int64_t timeout_ns);
 SHOAL_API void shoal_pub_get_stats(const struct shoal_pub *pub,
 				   struct shoal_pub_stats *stats);
 

@@ -20,7 +20,9 @@
  *    (shoal_wait on header.waiting and its eventfd: mark, seq_cst fence,
  *    re-check the cursors); a subscriber that moves its cursor fences
  *    (seq_cst) and writes that eventfd when it sees the mark, so no
- *    wake-up is missed (make_room()).
+ *    wake-up is missed (make_room()). A publisher waiting for subscribers
+ *    sleeps the same way, and a joining subscriber wakes it
+ *    (shoal_pub_wait_subscribers()).
  * Everything read from the subscriber segment is untrusted: cursors are
  * clamped, bitmap bits beyond the limit ignored, indices never used before
  * a bounds check, and the publisher never writes there at all.
@@ -462,27 +464,25 @@ static inline void complete(struct shoal_pub *p, struct shoal__bcast_slot *s,
 static void wake_sleepers(struct shoal_pub *p)
 {
 	for (uint32_t w = 0; w < p->bitmap_words; w++) {
-		uint32_t bits;
+		uint32_t bits = atomic_load_explicit(&p->bitmap[w],
+						     memory_order_relaxed);
 
-		if (!atomic_load_explicit(&p->bitmap[w], memory_order_relaxed))
-			continue;
-		bits = atomic_exchange_explicit(&p->bitmap[w], 0,
-						memory_order_relaxed);
 		while (bits) {
+			uint32_t bit = bits & -bits;
 			uint32_t i = w * 32 + (uint32_t)__builtin_ctz(bits);
 
 			bits &= bits - 1;
 			if (i >= p->max_subs)
 				break; /* untrusted bits past the limit */
+			if (!shoal__notify_take(&p->bitmap[w], bit))
+				continue;
 			if (shoal__eventfd_wake(p->wake_fds[i]) == 0) {
 				atomic_fetch_add_explicit(&p->wakeups[i], 1,
 							  memory_order_relaxed);
 				atomic_fetch_add_explicit(&p->hdr->wakeups, 1,
 							  memory_order_relaxed);
 			} else {
-				atomic_fetch_or_explicit(&p->bitmap[w],
-							 1u << (i % 32),
-							 memory_order_relaxed);
+				shoal__notify_give_back(&p->bitmap[w], bit);
 			}
 		}
 	}
@@ -591,6 +591,57 @@ uint64_t shoal_pub_epoch(const struct shoal_pub *p)
 uint32_t shoal_pub_subscribers(struct shoal_pub *p)
 {
 	return shoal__bcast_subscribers(&p->ring);
+}
+
+struct subs_wait {
+	struct shoal_pub *p;
+	uint32_t n;
+};
+
+/* What wait_subscribers() waits for: a count (a rescan of the lines, one
+ * liveness look each) of at least n. */
+static int subs_ready(void *arg)
+{
+	struct subs_wait *w = arg;
+
+	return shoal__bcast_subscribers(&w->p->ring) >= w->n;
+}
+
+/*
+ * Sleeps through notify on header.waiting and the publisher's eventfd, as
+ * make_room() does (the handle is single-threaded: never both at once). A
+ * joining subscriber stores ACTIVE, then fences and writes the eventfd if
+ * it sees the mark (attach() in pubsub_sub.c): either our re-count after
+ * the mark sees it, or it sees the mark.
+ */
+int shoal_pub_wait_subscribers(struct shoal_pub *p, uint32_t n,
+			       int64_t timeout_ns)
+{
+	struct subs_wait w = { p, n };
+	int64_t deadline = SHOAL__NO_DEADLINE_YET;
+
+	if (!p)
+		return shoal__fail(-EINVAL, "pub: NULL publisher");
+	if (n > p->max_subs)
+		return shoal__fail(-EINVAL,
+				   "pub: %u subscribers asked, at most %u "
+				   "can attach",
+				   n, p->max_subs);
+	for (;;) {
+		int err;
+
+		if (subs_ready(&w))
+			return 0;
+		err = shoal__wait_step(&p->room_waiter, subs_ready, &w,
+				       timeout_ns, &deadline, -1,
+				       "pub: fewer subscribers came than "
+				       "waited for");
+		if (err == -EAGAIN)
+			return shoal__fail(-EAGAIN,
+					   "pub: fewer than %u subscribers", n);
+		if (err < 0)
+			return err;
+	}
 }
 
 void shoal_pub_get_stats(const struct shoal_pub *p, struct shoal_pub_stats *st)

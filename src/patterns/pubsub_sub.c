@@ -98,14 +98,13 @@ static void detach(struct shoal_sub *s)
 		atomic_fetch_and_explicit(&subs_bitmap(s->sh)[s->index / 32],
 					  ~s->mask, memory_order_relaxed);
 		shoal__bcast_leave(&s->ring);
-		/* A reliable publisher may be waiting for us to move. Full
-		 * fence: the FREE state and generation above before the load
-		 * of its mark; pairs with the fence in notify's arm between
-		 * the publisher's mark and its re-check (make_room()). */
-		shoal__fence_full();
-		if (atomic_load_explicit(&s->g.hdr->waiting,
-					 memory_order_relaxed))
-			shoal__eventfd_wake(s->pub_eventfd);
+		/* A reliable publisher may be waiting for us to move: the
+		 * FREE state and generation above, then notify's fence and
+		 * the publisher's mark (read-only to us), pairing with the
+		 * fence in notify's arm between its mark and its re-check
+		 * (make_room()). */
+		(void)shoal__notify_mark_ro(&s->g.hdr->waiting, 0,
+					    s->pub_eventfd);
 		s->line = NULL;
 	}
 	if (s->eventfd >= 0) {
@@ -235,6 +234,11 @@ static int attach(struct shoal_sub *s)
 	shoal__waiter_setup(&s->waiter, &subs_bitmap(s->sh)[s->index / 32],
 			    s->mask, NULL, s->eventfd, s->epfd, s->strategy);
 	join_line(s);
+	/* A publisher may be waiting for subscribers (wait_subscribers()):
+	 * our ACTIVE state (release, in the join) before notify's fence and
+	 * the load of its mark; pairs with the fence in notify's arm between
+	 * its mark and its re-count. Either it counts us or we wake it. */
+	(void)shoal__notify_mark_ro(&s->g.hdr->waiting, 0, s->pub_eventfd);
 	shoal__waiter_count_sleeps_in(&s->waiter, &s->line->sleeps);
 	s->ow.sleeps = 0;
 	s->epoch = info.epoch;
@@ -563,17 +567,13 @@ int shoal_sub_release(struct shoal_sub *s, struct shoal_msg *msg)
 	s->received++;
 	atomic_store_explicit(&s->line->received, s->received,
 			      memory_order_relaxed);
-	if (s->g.delivery == SHOAL_DELIVERY_RELIABLE) {
-		/* Full fence: the cursor stored above before the load of the
-		 * publisher's mark (store->load); pairs with the fence in
-		 * notify's arm between its mark and its re-check of the
-		 * cursors (make_room()). Either it sees our cursor or we see
-		 * its mark: no missed wake-up. */
-		shoal__fence_full();
-		if (atomic_load_explicit(&s->g.hdr->waiting,
-					 memory_order_relaxed))
-			shoal__eventfd_wake(s->pub_eventfd);
-	}
+	/* The cursor stored above, then notify's fence and the publisher's
+	 * mark (store->load); pairs with the fence in notify's arm between
+	 * its mark and its re-check of the cursors (make_room()). Either it
+	 * sees our cursor or we see its mark: no missed wake-up. */
+	if (s->g.delivery == SHOAL_DELIVERY_RELIABLE)
+		(void)shoal__notify_mark_ro(&s->g.hdr->waiting, 0,
+					    s->pub_eventfd);
 	if (!intact) {
 		s->stale++;
 		atomic_store_explicit(&s->line->stale, s->stale,
