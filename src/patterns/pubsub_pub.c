@@ -78,8 +78,9 @@ struct shoal_pub {
 	uint64_t epoch;
 	/* The memory protocol: head, gating, premark (ring/ring_bcast.h). */
 	struct shoal__bcast_pub ring;
-	/* The outstanding loan. */
-	int loaned;
+	/* The outstanding loans: @loaned slots from head on (more than one
+	 * only from shoal_pub_loan_batch()), the first at @loan_slot. */
+	uint32_t loaned;
 	uint32_t loan_size;
 	struct shoal__bcast_slot *loan_slot;
 	/* Sleeps for room (reliable): marks header.waiting, polls eventfd.
@@ -437,8 +438,15 @@ void *shoal_pub_loan_header(struct shoal_pub *p)
 
 static int check_loan(struct shoal_pub *p, void *ptr)
 {
-	if (!p->loaned || ptr != (uint8_t *)(p->loan_slot + 1) + p->uh_size)
+	if (p->loaned != 1 ||
+	    ptr != (uint8_t *)(p->loan_slot + 1) + p->uh_size) {
+		if (p->loaned > 1)
+			return shoal__fail(-EINVAL,
+					   "pub: a batch of %u loans is out: "
+					   "shoal_pub_send_batch() sends it",
+					   p->loaned);
 		return shoal__fail(-EINVAL, "pub: not the outstanding loan");
+	}
 	return 0;
 }
 
@@ -509,8 +517,11 @@ int shoal_pub_send(struct shoal_pub *p, void *ptr, uint32_t len)
 
 int shoal_pub_abort(struct shoal_pub *p, void *ptr)
 {
-	int err = check_loan(p, ptr);
+	int err = 0;
 
+	/* The first loan of a batch gives the whole batch back. */
+	if (p->loaned <= 1 || ptr != (uint8_t *)(p->loan_slot + 1) + p->uh_size)
+		err = check_loan(p, ptr);
 	if (err)
 		return err;
 	/* The slot's old message is gone (it was overwritten in part); the
@@ -581,6 +592,93 @@ int shoal_pub_write_batch(struct shoal_pub *p, const struct shoal_pub_msg *msgs,
 	shoal__bcast_publish(&p->ring);
 	wake_sleepers(p);
 	return (int)k;
+}
+
+int shoal_pub_loan_batch(struct shoal_pub *p, uint32_t size, void **ptrs,
+			 uint32_t n)
+{
+	uint64_t head;
+	uint32_t k;
+	int err;
+
+	if (!n || !ptrs)
+		return shoal__fail(-EINVAL, "pub: an empty batch");
+	if (p->loaned)
+		return shoal__fail(-EBUSY, "pub: a loan is already out");
+	if (size > p->max_payload)
+		return shoal__fail(-EMSGSIZE,
+				   "pub: %u bytes exceed max_payload %u", size,
+				   p->max_payload);
+	/* Never more than a ring: the slots would alias. */
+	if (n > p->capacity)
+		n = p->capacity;
+	/* As shoal_pub_write_batch(): joins and leaves, room for the first
+	 * (waiting as a loan would), then how many more fit now; the bound
+	 * the extent stores covers every slot loaned here, so a subscriber
+	 * joining before the send starts after them (ring/ring_bcast.c). */
+	shoal__bcast_batch_begin(&p->ring);
+	if (shoal__bcast_must_gate(&p->ring)) {
+		err = make_room(p);
+		if (err)
+			return err;
+	}
+	k = shoal__bcast_batch_extent(&p->ring, n);
+	head = p->ring.head;
+	/* The first slot as a single loan (it may be premarked), the others
+	 * marked for writing now, each before its payload is written. */
+	p->loan_slot = shoal__bcast_loan(&p->ring);
+	ptrs[0] = shoal__bcast_payload(&p->ring.m, p->loan_slot);
+	for (uint32_t j = 1; j < k; j++) {
+		struct shoal__bcast_slot *sl =
+			shoal__bcast_slot_at(&p->ring.m, head + j);
+
+		shoal__bcast_mark(&p->ring, sl, head + j);
+		ptrs[j] = shoal__bcast_payload(&p->ring.m, sl);
+	}
+	p->loaned = k;
+	p->loan_size = size;
+	return (int)k;
+}
+
+int shoal_pub_send_batch(struct shoal_pub *p, void **ptrs, const uint32_t *lens,
+			 uint32_t n)
+{
+	uint64_t head = p->ring.head;
+	uint32_t j;
+
+	if (!p->loaned)
+		return shoal__fail(-EINVAL, "pub: no loan is out");
+	if (n > p->loaned || (n && (!ptrs || !lens)))
+		return shoal__fail(-EINVAL, "pub: %u messages sent, %u loaned",
+				   n, p->loaned);
+	/* Check the whole batch before completing any of it. */
+	for (j = 0; j < n; j++) {
+		struct shoal__bcast_slot *sl =
+			shoal__bcast_slot_at(&p->ring.m, head + j);
+
+		if (ptrs[j] != shoal__bcast_payload(&p->ring.m, sl))
+			return shoal__fail(-EINVAL,
+					   "pub: batch entry %u is not loan "
+					   "%u (sent in loan order)",
+					   j, j);
+		if (lens[j] > p->loan_size)
+			return shoal__fail(-EINVAL,
+					   "pub: %u bytes sent, %u loaned",
+					   lens[j], p->loan_size);
+	}
+	for (j = 0; j < n; j++)
+		complete(p, shoal__bcast_slot_at(&p->ring.m, head + j),
+			 lens[j]);
+	/* The loans after the n sent are given back, as shoal_pub_abort()
+	 * does: their odd stamps stay. */
+	p->loaned = 0;
+	if (!n)
+		return 0;
+	/* As in shoal_pub_send(), once for the batch: one store of head,
+	 * one fence, one pass over the sleeper bitmap. */
+	shoal__bcast_publish(&p->ring);
+	wake_sleepers(p);
+	return (int)n;
 }
 
 uint64_t shoal_pub_epoch(const struct shoal_pub *p)
