@@ -223,8 +223,8 @@ SHOAL_API int shoal_pub_write_batch(struct shoal_pub *pub,
  * with @size payload bytes writable, into @ptrs[0..): how many (1..@n), or
  * -EMSGSIZE, -EBUSY (loans are out), -EAGAIN (reliable: no room for the
  * first within send_timeout_ns), -EINVAL (@n 0). Reliable mode waits for
- * room only for the first, then loans as many as fit now (at most a ring;
- * only one when a subscriber is joining at that moment), as
+ * room only for the first, then loans as many as fit now (at most
+ * capacity - 1; only one when a subscriber is joining at that moment), as
  * shoal_pub_write_batch() does. shoal_pub_loan_header() is the first's.
  * shoal_pub_abort(pub, ptrs[0]) gives the whole batch back.
  */

@@ -609,9 +609,15 @@ int shoal_pub_loan_batch(struct shoal_pub *p, uint32_t size, void **ptrs,
 		return shoal__fail(-EMSGSIZE,
 				   "pub: %u bytes exceed max_payload %u", size,
 				   p->max_payload);
-	/* Never more than a ring: the slots would alias. */
+	/* Never more than a ring: the slots would alias. Reliable: one less,
+	 * so that a subscriber joining while the batch is out (it reads the
+	 * batch's bound, and starts no later than bound - capacity + 1) starts
+	 * at or before the first loan: the caller may count it (or wait for
+	 * it) before the send, and is then owed every message sent. */
 	if (n > p->capacity)
 		n = p->capacity;
+	if (p->delivery == SHOAL_DELIVERY_RELIABLE && n >= p->capacity)
+		n = p->capacity - 1;
 	/* As shoal_pub_write_batch(): joins and leaves, room for the first
 	 * (waiting as a loan would), then how many more fit now; the bound
 	 * the extent stores covers every slot loaned here, so a subscriber
