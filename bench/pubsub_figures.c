@@ -408,9 +408,12 @@ static int run_idle(const struct bench_figure *f,
  * checks it and releases it. Trials as in shoal_figures.c.
  */
 
+/* Most messages per zero-copy batch in the stream figures. */
+#define BENCH_PUB_BATCH_MAX 64
+
 struct tput_arg {
 	uint32_t size;
-	uint32_t batch; /* messages per shoal_pub_write_batch(); 1: write */
+	uint32_t batch; /* messages per zero-copy batch (<= 64); 1: write */
 	uint32_t pub_flags;
 	char name[BENCH_NAME_MAX];
 	struct bench_tput tput;
@@ -418,8 +421,8 @@ struct tput_arg {
 };
 
 /*
- * Sends @n messages from @src (a->batch buffers of a->size bytes): one
- * shoal_pub_write() each, or shoal_pub_write_batch() of up to a->batch.
+ * Sends @n messages from @src: one shoal_pub_write() each, or zero-copy
+ * batches of up to a->batch (loan_batch, write in place, send_batch).
  */
 static int tput_send(struct bench_side *s, struct tput_arg *a,
 		     struct shoal_pub *pub, unsigned char *src,
@@ -438,15 +441,28 @@ static int tput_send(struct bench_side *s, struct tput_arg *a,
 		}
 		return 0;
 	}
+	(void)batch;
+	/* Zero-copy both ways: loan up to a->batch slots, write each in
+	 * place (copy and stamp, as the bare ring's batch writes), send
+	 * them with one commit. */
 	for (k = 0; k < n; k += (uint64_t)rc) {
+		void *ptrs[BENCH_PUB_BATCH_MAX];
+		uint32_t lens[BENCH_PUB_BATCH_MAX];
+
 		want = n - k < a->batch ? n - k : a->batch;
-		for (j = 0; j < want; j++)
-			bench_stamp(src + j * a->size, *seq + j, a->size);
-		rc = shoal_pub_write_batch(pub, batch, (uint32_t)want);
+		rc = shoal_pub_loan_batch(pub, a->size, ptrs, (uint32_t)want);
 		if (rc < 0)
-			return bench_shoal_failed(s, "shoal_pub_write_batch",
+			return bench_shoal_failed(s, "shoal_pub_loan_batch",
 						  rc);
-		/* After a short batch the rest are stamped again. */
+		for (j = 0; j < (uint64_t)rc; j++) {
+			memcpy(ptrs[j], src, a->size);
+			bench_stamp(ptrs[j], *seq + j, a->size);
+			lens[j] = a->size;
+		}
+		rc = shoal_pub_send_batch(pub, ptrs, lens, (uint32_t)rc);
+		if (rc < 0)
+			return bench_shoal_failed(s, "shoal_pub_send_batch",
+						  rc);
 		*seq += (uint64_t)rc;
 	}
 	return 0;
@@ -507,6 +523,44 @@ out:
 	return rc;
 }
 
+/* Takes @n messages in batches of up to a->batch (take_batch, copy each
+ * out and check it, release_batch). */
+static int tput_take_batch(struct bench_side *s, struct tput_arg *a,
+			   struct shoal_sub *sub, unsigned char *dst,
+			   uint64_t n, uint64_t *seq)
+{
+	struct shoal_msg m[BENCH_PUB_BATCH_MAX];
+	uint64_t k;
+	int rc;
+
+	for (k = 0; k < n; k += (uint64_t)rc) {
+		uint64_t want = n - k < a->batch ? n - k : a->batch;
+
+		rc = shoal_sub_take_batch(sub, m, (uint32_t)want,
+					  SHOAL_WAIT_FOREVER);
+		if (rc < 0)
+			return bench_shoal_failed(s, "shoal_sub_take_batch",
+						  rc);
+		for (int j = 0; j < rc; j++) {
+			int err;
+
+			memcpy(dst, m[j].data,
+			       m[j].len <= a->size ? m[j].len : a->size);
+			err = msg_check(s, &m[j], dst, a->size, (*seq)++);
+			if (err)
+				return err;
+		}
+		{
+			int err = shoal_sub_release_batch(sub, m, (uint32_t)rc);
+
+			if (err)
+				return bench_shoal_failed(
+					s, "shoal_sub_release_batch", err);
+		}
+	}
+	return 0;
+}
+
 static int tput_child(struct bench_side *s)
 {
 	struct tput_arg *a = s->arg;
@@ -532,6 +586,15 @@ static int tput_child(struct bench_side *s)
 		goto out;
 	}
 	while ((n = bench_trial_next(s)) > 0) {
+		if (a->batch > 1) {
+			rc = tput_take_batch(s, a, sub, dst, (uint64_t)n, &seq);
+			if (rc)
+				goto out;
+			rc = bench_trial_end(s);
+			if (rc)
+				goto out;
+			continue;
+		}
 		for (k = 0; k < (uint64_t)n; k++, seq++) {
 			rc = shoal_sub_take(sub, &m, SHOAL_WAIT_FOREVER);
 			if (rc) {
@@ -1109,7 +1172,7 @@ static int run_fan(const struct bench_figure *f, const struct bench_config *cfg,
 #define TPUT(g, impl, t, sz, pf, v2) TPUT_FL(g, impl, t, sz, pf, 0, v2)
 #define TPUT_FL(g, impl, t, sz, pf, fl, v2) \
 	TPUT_B(g, impl, t, sz, 1, pf, fl, v2)
-/* @b: messages per shoal_pub_write_batch() (1: shoal_pub_write). */
+/* @b: messages per zero-copy batch (1: shoal_pub_write). */
 #define TPUT_B(g, impl, t, sz, b, pf, fl, v2)                               \
 	{                                                                   \
 		.name = g "/" impl, .title = t, .kind = BENCH_THROUGHPUT,   \
@@ -1130,7 +1193,9 @@ static int run_fan(const struct bench_figure *f, const struct bench_config *cfg,
 	}
 #define LOANTAKE "loan/send, take/release"
 #define PUBTAKE "pub/sub reliable, pub_write / take+copy+release"
-#define PUBBATCH "pub/sub reliable, pub_write_batch of 64 / take+copy+release"
+#define PUBBATCH                                                            \
+	"pub/sub reliable, zero-copy batches of 64: loan_batch+send_batch " \
+	"/ take_batch+copy+release_batch"
 #define FAN_RELIABLE "pub_write 64 B, reliable, idle "
 #define FAN_LOSSY "pub_write 64 B, lossy, idle "
 #define FAN_WAKE "pub_write 64 B, lossy, asleep in take: "

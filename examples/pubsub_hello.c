@@ -79,9 +79,14 @@ int main(void)
 	printf("publisher: published '%s'\n", name);
 
 	/* A subscriber sees only what is sent after it joined (unless it
-	 * asks for history, see pubsub_history.c): wait for it. */
-	for (int i = 0; shoal_pub_subscribers(pub) == 0 && i < 5000; i++)
-		usleep(1000);
+	 * asks for history, see pubsub_history.c): wait for it, asleep (its
+	 * join wakes us), up to 5 s. */
+	err = shoal_pub_wait_subscribers(pub, 1, 5 * SEC);
+	if (err) {
+		fprintf(stderr, "pub: %s\n", shoal_last_error());
+		shoal_pub_destroy(pub);
+		return 1;
+	}
 
 	for (int i = 0; i < 3; i++) {
 		char text[32];

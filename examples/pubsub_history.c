@@ -78,8 +78,8 @@ int main(void)
 	printf("publisher: sent 10 messages with no subscriber\n");
 	if (write(go[1], "g", 1) != 1)
 		return 1;
-	for (int i = 0; shoal_pub_subscribers(pub) == 0 && i < 5000; i++)
-		usleep(1000);
+	/* Asleep until a subscriber joins (its join wakes us), up to 5 s. */
+	(void)shoal_pub_wait_subscribers(pub, 1, 5 * SEC);
 	shoal_pub_write(pub, "live news", 9, NULL);
 	shoal_pub_destroy(pub);
 	if (waitpid(pid, &status, 0) < 0)

@@ -90,8 +90,8 @@ int main(void)
 	opts.max_payload = 32;
 	if (shoal_pub_create(name, &opts, &pub))
 		return 1;
-	for (int i = 0; shoal_pub_subscribers(pub) == 0 && i < 5000; i++)
-		usleep(1000);
+	/* Asleep until a subscriber joins (its join wakes us), up to 5 s. */
+	(void)shoal_pub_wait_subscribers(pub, 1, 5 * SEC);
 
 	for (int i = 0; i <= 20; i++) {
 		char text[32];

@@ -65,8 +65,8 @@ static void publisher(const char *name, int crash)
 		_exit(1);
 	printf("publisher %d: up, epoch %llu\n", (int)getpid(),
 	       (unsigned long long)shoal_pub_epoch(pub));
-	for (int i = 0; shoal_pub_subscribers(pub) == 0 && i < 5000; i++)
-		usleep(1000);
+	/* Asleep until a subscriber joins (its join wakes us), up to 5 s. */
+	(void)shoal_pub_wait_subscribers(pub, 1, 5 * SEC);
 	for (int i = 0; i < 3; i++) {
 		char text[32];
 		int len =

@@ -91,8 +91,8 @@ int main(void)
 		fprintf(stderr, "pub: %s\n", shoal_last_error());
 		return 1;
 	}
-	for (int i = 0; shoal_pub_subscribers(pub) == 0 && i < 5000; i++)
-		usleep(1000);
+	/* Asleep until a subscriber joins (its join wakes us), up to 5 s. */
+	(void)shoal_pub_wait_subscribers(pub, 1, 5 * SEC);
 
 	for (uint32_t f = 0; f < FRAMES; f++) {
 		struct frame_desc *d;

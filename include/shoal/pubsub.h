@@ -202,6 +202,29 @@ SHOAL_API int shoal_pub_write_batch(struct shoal_pub *pub,
 				    const struct shoal_pub_msg *msgs,
 				    uint32_t n);
 
+/*
+ * shoal_pub_loan_batch - loan up to @n consecutive slots at once, each
+ * with @size payload bytes writable, into @ptrs[0..): how many (1..@n), or
+ * -EMSGSIZE, -EBUSY (loans are out), -EAGAIN (reliable: no room for the
+ * first within send_timeout_ns), -EINVAL (@n 0). Reliable mode waits for
+ * room only for the first, then loans as many as fit now (at most
+ * capacity - 1; only one when a subscriber is joining at that moment), as
+ * shoal_pub_write_batch() does. shoal_pub_loan_header() is the first's.
+ * shoal_pub_abort(pub, ptrs[0]) gives the whole batch back.
+ */
+SHOAL_API int shoal_pub_loan_batch(struct shoal_pub *pub, uint32_t size,
+				   void **ptrs, uint32_t n);
+/*
+ * shoal_pub_send_batch - publish the first @n loans of the batch, in loan
+ * order (@ptrs[j] must be the j-th loan), with @lens[j] payload bytes
+ * each, with one store of head, one fence and one wake-up pass. Loans
+ * after the @n are given back. Returns @n, or -EINVAL (no loan out, @n over
+ * the loans, a pointer out of order, a length over the loaned size: then
+ * nothing is sent and the loans stay out).
+ */
+SHOAL_API int shoal_pub_send_batch(struct shoal_pub *pub, void **ptrs,
+				   const uint32_t *lens, uint32_t n);
+
 SHOAL_API uint64_t shoal_pub_epoch(const struct shoal_pub *pub);
 /*
  * Live subscribers that have joined, as the publisher finds them now (it
@@ -211,6 +234,18 @@ SHOAL_API uint64_t shoal_pub_epoch(const struct shoal_pub *pub);
  * not counted yet, though the publisher already waits for it.
  */
 SHOAL_API uint32_t shoal_pub_subscribers(struct shoal_pub *pub);
+/*
+ * shoal_pub_wait_subscribers - wait until shoal_pub_subscribers() would
+ * say at least @n, up to @timeout_ns (SHOAL_WAIT_FOREVER: no limit), so the
+ * first messages reach them (reliable: every message sent after the return
+ * is owed to each one counted; lossy: each gets it unless lapped). Sleeps
+ * in the kernel; a subscriber that joins wakes it. Returns 0, -EAGAIN
+ * (@timeout_ns 0 and fewer now), -ETIMEDOUT, -EINVAL (@n over
+ * max_subscribers). Subscribers that join and leave again meanwhile are
+ * not counted.
+ */
+SHOAL_API int shoal_pub_wait_subscribers(struct shoal_pub *pub, uint32_t n,
+					 int64_t timeout_ns);
 SHOAL_API void shoal_pub_get_stats(const struct shoal_pub *pub,
 				   struct shoal_pub_stats *stats);
 
@@ -249,6 +284,26 @@ SHOAL_API int shoal_sub_take(struct shoal_sub *sub, struct shoal_msg *msg,
  * may be torn and must be discarded.
  */
 SHOAL_API int shoal_sub_release(struct shoal_sub *sub, struct shoal_msg *msg);
+/*
+ * shoal_sub_take_batch - up to @n messages in place, as shoal_sub_take()
+ * does for one (waiting up to @timeout_ns for the first only): how many
+ * (1..@n) are held in @msgs[0..), or what shoal_sub_take() returns. Lossy:
+ * a lap before the first is -EOVERFLOW (msgs[0].lost); a lap after it ends
+ * the batch there (the next take reports it).
+ */
+SHOAL_API int shoal_sub_take_batch(struct shoal_sub *sub,
+				   struct shoal_msg *msgs, uint32_t n,
+				   int64_t timeout_ns);
+/*
+ * shoal_sub_release_batch - done with the oldest @count messages held
+ * (@msgs[0..@count) as take_batch filled them, in order), with one store
+ * of the cursor. 0, -EINVAL (not the oldest held, in order), or -ESTALE:
+ * at least one was overwritten while held (lossy; all are released
+ * anyway; shoal_sub_valid() before the release tells which). Held messages
+ * may also be released one at a time, oldest first, by shoal_sub_release().
+ */
+SHOAL_API int shoal_sub_release_batch(struct shoal_sub *sub,
+				      struct shoal_msg *msgs, uint32_t count);
 /*
  * 1 while @msg is still intact, 0 once overwritten: in lossy mode when the
  * publisher lapped the subscriber; in reliable mode only when some other

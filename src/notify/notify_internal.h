@@ -127,6 +127,19 @@ int shoal__notify_take(_Atomic uint32_t *flag, uint32_t mask);
 void shoal__notify_give_back(_Atomic uint32_t *flag, uint32_t mask);
 
 /*
+ * shoal__notify_mark() for a notifier that maps the mark read-only (a
+ * pub/sub subscriber and its publisher's header): the same fence, then a
+ * load of the mark, and a write of @eventfd if it is set, without taking
+ * it. The waiter clears its own mark when it wakes (shoal_waiter_disarm),
+ * so several notifiers during one sleep may each write (the waiter drains
+ * them all at once). Returns 1 if it wrote, 0 if nobody was asleep, or
+ * -errno from the write (the mark is still set: the next notify tries
+ * again).
+ */
+int shoal__notify_mark_ro(const _Atomic uint32_t *flag, uint32_t mask,
+			  int eventfd);
+
+/*
  * Wakes every waiter of @fds (@n eventfds, -1 entries skipped) whatever its
  * mark says, after the caller published a state every waiter must see (a
  * service closing): the notify fence first, so a waiter that misses the

@@ -82,9 +82,10 @@ struct shoal__pubsub_header {
 
 	/* Line 3: rarely written flags every subscriber loads. */
 	_Atomic uint32_t closed;  /* 1 once the publisher withdrew */
-	_Atomic uint32_t waiting; /* 1 while a reliable publisher sleeps for
-				   * room: a subscriber that advances writes
-				   * its eventfd 0 */
+	_Atomic uint32_t waiting; /* 1 while the publisher sleeps for room
+				   * or for subscribers (written by it): a
+				   * subscriber that advances, joins or leaves
+				   * writes its eventfd 0 */
 	uint8_t pad3[56];
 };
 _Static_assert(sizeof(struct shoal__pubsub_header) == 4 * SHOAL__CACHE_LINE,

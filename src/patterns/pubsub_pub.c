@@ -20,7 +20,9 @@
  *    (shoal_wait on header.waiting and its eventfd: mark, seq_cst fence,
  *    re-check the cursors); a subscriber that moves its cursor fences
  *    (seq_cst) and writes that eventfd when it sees the mark, so no
- *    wake-up is missed (make_room()).
+ *    wake-up is missed (make_room()). A publisher waiting for subscribers
+ *    sleeps the same way, and a joining subscriber wakes it
+ *    (shoal_pub_wait_subscribers()).
  * Everything read from the subscriber segment is untrusted: cursors are
  * clamped, bitmap bits beyond the limit ignored, indices never used before
  * a bounds check, and the publisher never writes there at all.
@@ -76,8 +78,9 @@ struct shoal_pub {
 	uint64_t epoch;
 	/* The memory protocol: head, gating, premark (ring/ring_bcast.h). */
 	struct shoal__bcast_pub ring;
-	/* The outstanding loan. */
-	int loaned;
+	/* The outstanding loans: @loaned slots from head on (more than one
+	 * only from shoal_pub_loan_batch()), the first at @loan_slot. */
+	uint32_t loaned;
 	uint32_t loan_size;
 	struct shoal__bcast_slot *loan_slot;
 	/* Sleeps for room (reliable): marks header.waiting, polls eventfd.
@@ -435,8 +438,15 @@ void *shoal_pub_loan_header(struct shoal_pub *p)
 
 static int check_loan(struct shoal_pub *p, void *ptr)
 {
-	if (!p->loaned || ptr != shoal__bcast_payload(&p->ring.m, p->loan_slot))
+	if (p->loaned != 1 ||
+	    ptr != shoal__bcast_payload(&p->ring.m, p->loan_slot)) {
+		if (p->loaned > 1)
+			return shoal__fail(-EINVAL,
+					   "pub: a batch of %u loans is out: "
+					   "shoal_pub_send_batch() sends it",
+					   p->loaned);
 		return shoal__fail(-EINVAL, "pub: not the outstanding loan");
+	}
 	return 0;
 }
 
@@ -462,27 +472,25 @@ static inline void complete(struct shoal_pub *p, struct shoal__bcast_slot *s,
 static void wake_sleepers(struct shoal_pub *p)
 {
 	for (uint32_t w = 0; w < p->bitmap_words; w++) {
-		uint32_t bits;
+		uint32_t bits = atomic_load_explicit(&p->bitmap[w],
+						     memory_order_relaxed);
 
-		if (!atomic_load_explicit(&p->bitmap[w], memory_order_relaxed))
-			continue;
-		bits = atomic_exchange_explicit(&p->bitmap[w], 0,
-						memory_order_relaxed);
 		while (bits) {
+			uint32_t bit = bits & -bits;
 			uint32_t i = w * 32 + (uint32_t)__builtin_ctz(bits);
 
 			bits &= bits - 1;
 			if (i >= p->max_subs)
 				break; /* untrusted bits past the limit */
+			if (!shoal__notify_take(&p->bitmap[w], bit))
+				continue;
 			if (shoal__eventfd_wake(p->wake_fds[i]) == 0) {
 				atomic_fetch_add_explicit(&p->wakeups[i], 1,
 							  memory_order_relaxed);
 				atomic_fetch_add_explicit(&p->hdr->wakeups, 1,
 							  memory_order_relaxed);
 			} else {
-				atomic_fetch_or_explicit(&p->bitmap[w],
-							 1u << (i % 32),
-							 memory_order_relaxed);
+				shoal__notify_give_back(&p->bitmap[w], bit);
 			}
 		}
 	}
@@ -509,8 +517,12 @@ int shoal_pub_send(struct shoal_pub *p, void *ptr, uint32_t len)
 
 int shoal_pub_abort(struct shoal_pub *p, void *ptr)
 {
-	int err = check_loan(p, ptr);
+	int err = 0;
 
+	/* The first loan of a batch gives the whole batch back. */
+	if (p->loaned <= 1 ||
+	    ptr != shoal__bcast_payload(&p->ring.m, p->loan_slot))
+		err = check_loan(p, ptr);
 	if (err)
 		return err;
 	/* The slot's old message is gone (it was overwritten in part); the
@@ -583,6 +595,99 @@ int shoal_pub_write_batch(struct shoal_pub *p, const struct shoal_pub_msg *msgs,
 	return (int)k;
 }
 
+int shoal_pub_loan_batch(struct shoal_pub *p, uint32_t size, void **ptrs,
+			 uint32_t n)
+{
+	uint64_t head;
+	uint32_t k;
+	int err;
+
+	if (!n || !ptrs)
+		return shoal__fail(-EINVAL, "pub: an empty batch");
+	if (p->loaned)
+		return shoal__fail(-EBUSY, "pub: a loan is already out");
+	if (size > p->max_payload)
+		return shoal__fail(-EMSGSIZE,
+				   "pub: %u bytes exceed max_payload %u", size,
+				   p->max_payload);
+	/* Never more than a ring: the slots would alias. Reliable: one less,
+	 * so that a subscriber joining while the batch is out (it reads the
+	 * batch's bound, and starts no later than bound - capacity + 1) starts
+	 * at or before the first loan: the caller may count it (or wait for
+	 * it) before the send, and is then owed every message sent. */
+	if (n > p->capacity)
+		n = p->capacity;
+	if (p->delivery == SHOAL_DELIVERY_RELIABLE && n >= p->capacity)
+		n = p->capacity - 1;
+	/* As shoal_pub_write_batch(): joins and leaves, room for the first
+	 * (waiting as a loan would), then how many more fit now; the bound
+	 * the extent stores covers every slot loaned here, so a subscriber
+	 * joining before the send starts after them (ring/ring_bcast.c). */
+	shoal__bcast_batch_begin(&p->ring);
+	if (shoal__bcast_must_gate(&p->ring)) {
+		err = make_room(p);
+		if (err)
+			return err;
+	}
+	k = shoal__bcast_batch_extent(&p->ring, n);
+	head = p->ring.head;
+	/* The first slot as a single loan (it may be premarked), the others
+	 * marked for writing now, each before its payload is written. */
+	p->loan_slot = shoal__bcast_loan(&p->ring);
+	ptrs[0] = shoal__bcast_payload(&p->ring.m, p->loan_slot);
+	for (uint32_t j = 1; j < k; j++) {
+		struct shoal__bcast_slot *sl =
+			shoal__bcast_slot_at(&p->ring.m, head + j);
+
+		shoal__bcast_mark(&p->ring, sl, head + j);
+		ptrs[j] = shoal__bcast_payload(&p->ring.m, sl);
+	}
+	p->loaned = k;
+	p->loan_size = size;
+	return (int)k;
+}
+
+int shoal_pub_send_batch(struct shoal_pub *p, void **ptrs, const uint32_t *lens,
+			 uint32_t n)
+{
+	uint64_t head = p->ring.head;
+	uint32_t j;
+
+	if (!p->loaned)
+		return shoal__fail(-EINVAL, "pub: no loan is out");
+	if (n > p->loaned || (n && (!ptrs || !lens)))
+		return shoal__fail(-EINVAL, "pub: %u messages sent, %u loaned",
+				   n, p->loaned);
+	/* Check the whole batch before completing any of it. */
+	for (j = 0; j < n; j++) {
+		struct shoal__bcast_slot *sl =
+			shoal__bcast_slot_at(&p->ring.m, head + j);
+
+		if (ptrs[j] != shoal__bcast_payload(&p->ring.m, sl))
+			return shoal__fail(-EINVAL,
+					   "pub: batch entry %u is not loan "
+					   "%u (sent in loan order)",
+					   j, j);
+		if (lens[j] > p->loan_size)
+			return shoal__fail(-EINVAL,
+					   "pub: %u bytes sent, %u loaned",
+					   lens[j], p->loan_size);
+	}
+	for (j = 0; j < n; j++)
+		complete(p, shoal__bcast_slot_at(&p->ring.m, head + j),
+			 lens[j]);
+	/* The loans after the n sent are given back, as shoal_pub_abort()
+	 * does: their odd stamps stay. */
+	p->loaned = 0;
+	if (!n)
+		return 0;
+	/* As in shoal_pub_send(), once for the batch: one store of head,
+	 * one fence, one pass over the sleeper bitmap. */
+	shoal__bcast_publish(&p->ring);
+	wake_sleepers(p);
+	return (int)n;
+}
+
 uint64_t shoal_pub_epoch(const struct shoal_pub *p)
 {
 	return p->epoch;
@@ -591,6 +696,57 @@ uint64_t shoal_pub_epoch(const struct shoal_pub *p)
 uint32_t shoal_pub_subscribers(struct shoal_pub *p)
 {
 	return shoal__bcast_subscribers(&p->ring);
+}
+
+struct subs_wait {
+	struct shoal_pub *p;
+	uint32_t n;
+};
+
+/* What wait_subscribers() waits for: a count (a rescan of the lines, one
+ * liveness look each) of at least n. */
+static int subs_ready(void *arg)
+{
+	struct subs_wait *w = arg;
+
+	return shoal__bcast_subscribers(&w->p->ring) >= w->n;
+}
+
+/*
+ * Sleeps through notify on header.waiting and the publisher's eventfd, as
+ * make_room() does (the handle is single-threaded: never both at once). A
+ * joining subscriber stores ACTIVE, then fences and writes the eventfd if
+ * it sees the mark (attach() in pubsub_sub.c): either our re-count after
+ * the mark sees it, or it sees the mark.
+ */
+int shoal_pub_wait_subscribers(struct shoal_pub *p, uint32_t n,
+			       int64_t timeout_ns)
+{
+	struct subs_wait w = { p, n };
+	int64_t deadline = SHOAL__NO_DEADLINE_YET;
+
+	if (!p)
+		return shoal__fail(-EINVAL, "pub: NULL publisher");
+	if (n > p->max_subs)
+		return shoal__fail(-EINVAL,
+				   "pub: %u subscribers asked, at most %u "
+				   "can attach",
+				   n, p->max_subs);
+	for (;;) {
+		int err;
+
+		if (subs_ready(&w))
+			return 0;
+		err = shoal__wait_step(&p->room_waiter, subs_ready, &w,
+				       timeout_ns, &deadline, -1,
+				       "pub: fewer subscribers came than "
+				       "waited for");
+		if (err == -EAGAIN)
+			return shoal__fail(-EAGAIN,
+					   "pub: fewer than %u subscribers", n);
+		if (err < 0)
+			return err;
+	}
 }
 
 void shoal_pub_get_stats(const struct shoal_pub *p, struct shoal_pub_stats *st)

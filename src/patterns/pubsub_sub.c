@@ -63,8 +63,8 @@ struct shoal_sub {
 	/* The memory protocol: our line and cursor (ring/ring_bcast.h). */
 	struct shoal__bcast_sub ring;
 	uint64_t received, lost, stale;
-	uint64_t sleeps_before; /* sleeps under earlier publishers */
-	int held;
+	uint64_t sleeps_before;	      /* sleeps under earlier publishers */
+	uint32_t held;		      /* messages held, from the cursor on */
 	struct shoal__owner_watch ow; /* the publisher died or withdrew */
 	int64_t open_timeout_ns;      /* the first attach's wait, then 0 */
 	struct shoal_waiter waiter;
@@ -98,14 +98,13 @@ static void detach(struct shoal_sub *s)
 		atomic_fetch_and_explicit(&subs_bitmap(s->sh)[s->index / 32],
 					  ~s->mask, memory_order_relaxed);
 		shoal__bcast_leave(&s->ring);
-		/* A reliable publisher may be waiting for us to move. Full
-		 * fence: the FREE state and generation above before the load
-		 * of its mark; pairs with the fence in notify's arm between
-		 * the publisher's mark and its re-check (make_room()). */
-		shoal__fence_full();
-		if (atomic_load_explicit(&s->g.hdr->waiting,
-					 memory_order_relaxed))
-			shoal__eventfd_wake(s->pub_eventfd);
+		/* A reliable publisher may be waiting for us to move: the
+		 * FREE state and generation above, then notify's fence and
+		 * the publisher's mark (read-only to us), pairing with the
+		 * fence in notify's arm between its mark and its re-check
+		 * (make_room()). */
+		(void)shoal__notify_mark_ro(&s->g.hdr->waiting, 0,
+					    s->pub_eventfd);
 		s->line = NULL;
 	}
 	if (s->eventfd >= 0) {
@@ -235,6 +234,11 @@ static int attach(struct shoal_sub *s)
 	shoal__waiter_setup(&s->waiter, &subs_bitmap(s->sh)[s->index / 32],
 			    s->mask, NULL, s->eventfd, s->epfd, s->strategy);
 	join_line(s);
+	/* A publisher may be waiting for subscribers (wait_subscribers()):
+	 * our ACTIVE state (release, in the join) before notify's fence and
+	 * the load of its mark; pairs with the fence in notify's arm between
+	 * its mark and its re-count. Either it counts us or we wake it. */
+	(void)shoal__notify_mark_ro(&s->g.hdr->waiting, 0, s->pub_eventfd);
 	shoal__waiter_count_sleeps_in(&s->waiter, &s->line->sleeps);
 	s->ow.sleeps = 0;
 	s->epoch = info.epoch;
@@ -409,6 +413,21 @@ static int sub_ready(void *arg)
 	return shoal__bcast_ready(&s->ring) || publisher_gone(s, 0);
 }
 
+static inline void fill_msg(const struct shoal_sub *s, struct shoal_msg *msg,
+			    const struct shoal__bcast_view *v)
+{
+	msg->data = shoal__bcast_payload(&s->ring.m, v->slot);
+	msg->len = v->len;
+	msg->user_header_size = s->g.uh_size;
+	msg->user_header = s->g.uh_size ? (const void *)(v->slot + 1) : NULL;
+	msg->seq = v->seq;
+	msg->timestamp_ns = v->timestamp_ns;
+	msg->epoch = s->epoch;
+	msg->lost = 0;
+	msg->priv_stamp = v->stamp;
+	msg->priv_slot = v->slot;
+}
+
 /* One look at the next slot: 0 (held), -EAGAIN, -EOVERFLOW, -EBADMSG. */
 static int try_take(struct shoal_sub *s, struct shoal_msg *msg)
 {
@@ -433,18 +452,29 @@ static int try_take(struct shoal_sub *s, struct shoal_msg *msg)
 					   s->g.max_payload);
 		return err;
 	}
-	msg->data = shoal__bcast_payload(&s->ring.m, v.slot);
-	msg->len = v.len;
-	msg->user_header_size = s->g.uh_size;
-	msg->user_header = s->g.uh_size ? (const void *)(v.slot + 1) : NULL;
-	msg->seq = v.seq;
-	msg->timestamp_ns = v.timestamp_ns;
-	msg->epoch = s->epoch;
-	msg->lost = 0;
-	msg->priv_stamp = v.stamp;
-	msg->priv_slot = v.slot;
+	fill_msg(s, msg, &v);
 	s->held = 1;
 	return 0;
+}
+
+/* try_take() of up to @n: how many are held now (>= 1), or its error. */
+static int try_take_batch(struct shoal_sub *s, struct shoal_msg *msgs,
+			  uint32_t n)
+{
+	struct shoal__bcast_view v;
+	uint32_t k;
+	int err = try_take(s, &msgs[0]);
+
+	if (err)
+		return err;
+	if (n > s->g.capacity)
+		n = s->g.capacity;
+	/* Past the first, a lap or a bad length ends the batch (-EAGAIN):
+	 * the next take reports it. */
+	for (k = 1; k < n && shoal__bcast_peek(&s->ring, k, &v) == 0; k++)
+		fill_msg(s, &msgs[k], &v);
+	s->held = k;
+	return (int)k;
 }
 
 /* Detached with REATTACH: waits for a publisher until @deadline. */
@@ -486,8 +516,10 @@ static int wait_publisher(struct shoal_sub *s, int64_t timeout_ns,
 	}
 }
 
-int shoal_sub_take(struct shoal_sub *s, struct shoal_msg *msg,
-		   int64_t timeout_ns)
+/* take() and take_batch() (@batch): what try_take (or try_take_batch of
+ * @n) returns, waiting up to @timeout_ns for the first message. */
+static inline int take_wait(struct shoal_sub *s, struct shoal_msg *msgs,
+			    uint32_t n, int batch, int64_t timeout_ns)
 {
 	int64_t deadline = SHOAL__NO_DEADLINE_YET;
 
@@ -507,12 +539,13 @@ int shoal_sub_take(struct shoal_sub *s, struct shoal_msg *msg,
 			if (err)
 				return err;
 		}
-		err = try_take(s, msg);
+		err = !batch ? try_take(s, msgs) : try_take_batch(s, msgs, n);
 		if (err != -EAGAIN)
 			return err;
 		if (publisher_gone(s, 0)) {
 			/* Anything it finished before dying is still good. */
-			err = try_take(s, msg);
+			err = !batch ? try_take(s, msgs) :
+				       try_take_batch(s, msgs, n);
 			if (err != -EAGAIN)
 				return err;
 			detach(s);
@@ -526,64 +559,114 @@ int shoal_sub_take(struct shoal_sub *s, struct shoal_msg *msg,
 	}
 }
 
+int shoal_sub_take(struct shoal_sub *s, struct shoal_msg *msg,
+		   int64_t timeout_ns)
+{
+	return take_wait(s, msg, 1, 0, timeout_ns);
+}
+
+int shoal_sub_take_batch(struct shoal_sub *s, struct shoal_msg *msgs,
+			 uint32_t n, int64_t timeout_ns)
+{
+	if (!n || !msgs)
+		return shoal__fail(-EINVAL, "sub: an empty batch");
+	return take_wait(s, msgs, n, 1, timeout_ns);
+}
+
+/* @msg is held: one of the messages from the cursor on that a take
+ * handed out and nobody released. */
 static int check_held(const struct shoal_sub *s, const struct shoal_msg *msg)
 {
-	if (!s->held || !msg ||
-	    msg->priv_slot !=
-		    shoal__bcast_slot_at(&s->ring.m, s->ring.cursor) ||
-	    msg->seq != s->ring.cursor)
-		return shoal__fail(-EINVAL, "sub: not the message held");
+	if (!msg || msg->seq - s->ring.cursor >= s->held ||
+	    msg->priv_slot != shoal__bcast_slot_at(&s->ring.m, msg->seq))
+		return shoal__fail(-EINVAL, "sub: not a message held");
 	return 0;
 }
 
-int shoal_sub_valid(const struct shoal_sub *s, const struct shoal_msg *msg)
+static int intact(const struct shoal_msg *msg)
 {
 	struct shoal__bcast_view v;
 
-	if (check_held(s, msg))
-		return 0;
-	/* Reliable mode checks too: a reliable publisher never overwrites a
-	 * held message, unless another subscriber (which can write our
-	 * line) lied about our cursor. One load of a line already cached. */
 	v.slot = (struct shoal__bcast_slot *)msg->priv_slot;
 	v.stamp = msg->priv_stamp;
 	return shoal__bcast_intact(&v);
 }
 
-int shoal_sub_release(struct shoal_sub *s, struct shoal_msg *msg)
+int shoal_sub_valid(const struct shoal_sub *s, const struct shoal_msg *msg)
 {
-	int err = check_held(s, msg);
-	int intact;
+	if (check_held(s, msg))
+		return 0;
+	/* Reliable mode checks too: a reliable publisher never overwrites a
+	 * held message, unless another subscriber (which can write our
+	 * line) lied about our cursor. One load of a line already cached. */
+	return intact(msg);
+}
 
-	if (err)
-		return err;
-	intact = shoal_sub_valid(s, msg);
-	s->held = 0;
-	shoal__bcast_advance(&s->ring, 1);
-	s->received++;
+/* The cursor moved past @n released messages, @stale of them overwritten:
+ * counters, then wake a reliable publisher waiting for room. */
+static int released(struct shoal_sub *s, uint32_t n, uint32_t stale,
+		    uint64_t first_stale)
+{
+	shoal__bcast_advance(&s->ring, n);
+	s->received += n;
 	atomic_store_explicit(&s->line->received, s->received,
 			      memory_order_relaxed);
-	if (s->g.delivery == SHOAL_DELIVERY_RELIABLE) {
-		/* Full fence: the cursor stored above before the load of the
-		 * publisher's mark (store->load); pairs with the fence in
-		 * notify's arm between its mark and its re-check of the
-		 * cursors (make_room()). Either it sees our cursor or we see
-		 * its mark: no missed wake-up. */
-		shoal__fence_full();
-		if (atomic_load_explicit(&s->g.hdr->waiting,
-					 memory_order_relaxed))
-			shoal__eventfd_wake(s->pub_eventfd);
-	}
-	if (!intact) {
-		s->stale++;
+	/* The cursor stored above, then notify's fence and the publisher's
+	 * mark (store->load); pairs with the fence in notify's arm between
+	 * its mark and its re-check of the cursors (make_room()). Either it
+	 * sees our cursor or we see its mark: no missed wake-up. */
+	if (s->g.delivery == SHOAL_DELIVERY_RELIABLE)
+		(void)shoal__notify_mark_ro(&s->g.hdr->waiting, 0,
+					    s->pub_eventfd);
+	if (stale) {
+		s->stale += stale;
 		atomic_store_explicit(&s->line->stale, s->stale,
 				      memory_order_relaxed);
 		return shoal__fail(-ESTALE,
-				   "sub: message %llu was overwritten while "
-				   "held",
-				   (unsigned long long)msg->seq);
+				   "sub: %u message(s) from %llu on were "
+				   "overwritten while held",
+				   stale, (unsigned long long)first_stale);
 	}
 	return 0;
+}
+
+int shoal_sub_release(struct shoal_sub *s, struct shoal_msg *msg)
+{
+	int ok;
+
+	if (!s->held || !msg || msg->seq != s->ring.cursor ||
+	    check_held(s, msg))
+		return shoal__fail(-EINVAL, "sub: not the oldest message held");
+	ok = intact(msg);
+	s->held--;
+	return released(s, 1, !ok, msg->seq);
+}
+
+int shoal_sub_release_batch(struct shoal_sub *s, struct shoal_msg *msgs,
+			    uint32_t count)
+{
+	uint64_t first_stale = 0;
+	uint32_t stale = 0;
+
+	if (!count || !msgs || count > s->held)
+		return shoal__fail(-EINVAL, "sub: %u released, %u held", count,
+				   s->held);
+	for (uint32_t j = 0; j < count; j++)
+		if (msgs[j].seq != s->ring.cursor + j ||
+		    check_held(s, &msgs[j]))
+			return shoal__fail(
+				-EINVAL,
+				"sub: batch entry %u is not the "
+				"held message %llu",
+				j, (unsigned long long)(s->ring.cursor + j));
+	/* Each stamp again (after one acquire fence per look) before the
+	 * cursor's release store lets the publisher reuse the slots. */
+	for (uint32_t j = 0; j < count; j++) {
+		if (!intact(&msgs[j]) && !stale++)
+			first_stale = msgs[j].seq;
+	}
+	s->held -= count;
+	return released(s, count, stale, first_stale);
 }
 
 ssize_t shoal_sub_read(struct shoal_sub *s, void *buf, size_t cap,
