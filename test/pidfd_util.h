@@ -2,34 +2,26 @@
 /*
  * pidfd_open and pidfd_getfd for the tests, whatever libc they build
  * against (glibc wraps pidfd_open from 2.36 and pidfd_getfd not at all):
- * the system call numbers (the same on every architecture, the "common"
- * table), the calls, and the check the tests make of a refusal.
+ * the library's own wrappers (src/arch/pidfd.h) under the tests' names,
+ * and the check the tests make of a refusal.
  */
 #ifndef SHOAL_TEST_PIDFD_UTIL_H
 #define SHOAL_TEST_PIDFD_UTIL_H
 
 #include <errno.h>
-#include <sys/syscall.h>
-#include <sys/types.h>
-#include <unistd.h>
 
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_pidfd_getfd
-#define SYS_pidfd_getfd 438
-#endif
+#include "arch/pidfd.h"
 
 /* A pidfd of process @pid, or -1 with errno set. */
 static inline int test_pidfd_open(pid_t pid)
 {
-	return (int)syscall(SYS_pidfd_open, pid, 0);
+	return shoal__pidfd_open(pid);
 }
 
 /* Our copy of fd @fd of the process behind @pidfd, or -1 with errno set. */
 static inline int test_pidfd_getfd(int pidfd, int fd)
 {
-	return (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	return shoal__pidfd_getfd(pidfd, fd);
 }
 
 /*

@@ -32,15 +32,9 @@
 
 #include "arch/arch.h"
 #include "arch/error.h"
+#include "arch/pidfd.h"
 #include "registry/registry_parts.h"
 #include "segment/fdcheck.h"
-
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_pidfd_getfd
-#define SYS_pidfd_getfd 438
-#endif
 
 /* How long an opener waits for the owner's fd server. */
 #define FETCH_TIMEOUT_NS (2LL * 1000000000)
@@ -70,16 +64,6 @@ struct shoal_service {
 	/* The owner's fd server, for extra fds; "" if it serves none. */
 	char socket_name[SHOAL__DESC_SOCKET_BYTES];
 };
-
-static int pidfd_open(pid_t pid)
-{
-	return (int)syscall(SYS_pidfd_open, pid, 0);
-}
-
-static int pidfd_getfd(int pidfd, int fd)
-{
-	return (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-}
 
 /*
  * 1 if the entry whose descriptor @dfd we hold went away: unlinked (the
@@ -111,7 +95,7 @@ static int take_by_pidfd(int pidfd, const struct shoal__descriptor *d, int *fds)
 	for (uint32_t i = 0; i < n; i++) {
 		int num = i == 0 ? d->memfd : d->eventfds[i - 1];
 
-		fds[i] = pidfd_getfd(pidfd, num);
+		fds[i] = shoal__pidfd_getfd(pidfd, num);
 		if (fds[i] < 0) {
 			int err = -errno;
 
@@ -209,7 +193,7 @@ int shoal_registry_open(struct shoal_registry *reg, const char *name,
 	 * the fds and the owner's liveness fd instead. So does a refused
 	 * pidfd_open (a seccomp filter). */
 	if (!svc->owner_foreign) {
-		svc->pidfd = pidfd_open(d.owner_pid);
+		svc->pidfd = shoal__pidfd_open(d.owner_pid);
 		if (svc->pidfd >= 0) {
 			svc->death = DEATH_PIDFD;
 		} else if (errno == ESRCH) {
@@ -414,7 +398,7 @@ int shoal__service_take_extra_fd(struct shoal_service *svc, uint32_t index,
 	 * syscall). The fd number comes from the owner's segment, so it is
 	 * only a hint: if it fails, the fd server answers by index. */
 	if (svc->source == SHOAL_FDS_BY_PIDFD_GETFD && owner_fd >= 0) {
-		fd = pidfd_getfd(svc->pidfd, owner_fd);
+		fd = shoal__pidfd_getfd(svc->pidfd, owner_fd);
 		if (fd >= 0) {
 			*out = fd;
 			return 0;
