@@ -288,24 +288,14 @@ int shoal_event_create(const char *name, const struct shoal_event_options *opts,
 static int attach(struct shoal_event *ev, uint32_t oflags,
 		  const struct shoal__type *type, int64_t timeout_ns)
 {
-	struct shoal__peer_spec spec = {
-		.who = "event",
-		.name = ev->name,
-		.pattern = SHOAL_PATTERN_EVENT,
-		.pattern_name = "an event service",
-		.oflags = oflags | SHOAL_OPEN_READ_ONLY,
-		.type = type,
-		.timeout_ns = timeout_ns,
-		.geometry = shoal__event_read_geometry,
-		.header = SHOAL__EVENT_HEADER_OBJECT,
-		.closed_offset = offsetof(struct shoal__event_header, closed),
-	};
-	struct shoal_service_info info;
 	struct event_geometry g;
+	struct shoal__peer_spec spec = shoal__peer_spec_of(
+		&shoal__event_pattern, "event", ev->name,
+		oflags | SHOAL_OPEN_READ_ONLY, type, timeout_ns, &g);
+	struct shoal_service_info info;
 	void *lines;
 	int err;
 
-	spec.user_data = &g;
 	err = shoal__peer_open(ev->reg, &spec, &ev->svc);
 	if (!err)
 		err = shoal__event_map_lines(ev->svc, &g, 0,

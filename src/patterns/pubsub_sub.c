@@ -196,19 +196,9 @@ static int attach_fds(struct shoal_sub *s)
 /* Finds the publisher and joins it. 0 or -errno; detached on failure. */
 static int attach(struct shoal_sub *s)
 {
-	struct shoal__peer_spec spec = {
-		.who = "sub",
-		.name = s->name,
-		.pattern = SHOAL_PATTERN_PUBSUB,
-		.pattern_name = "pub/sub",
-		.oflags = SHOAL_OPEN_READ_ONLY,
-		.type = &s->type,
-		.timeout_ns = s->open_timeout_ns,
-		.geometry = shoal__pubsub_read_geometry,
-		.user_data = &s->g,
-		.header = SHOAL__PUBSUB_HEADER_OBJECT,
-		.closed_offset = offsetof(struct shoal__pubsub_header, closed),
-	};
+	struct shoal__peer_spec spec = shoal__peer_spec_of(
+		&shoal__pubsub_pattern, "sub", s->name, SHOAL_OPEN_READ_ONLY,
+		&s->type, s->open_timeout_ns, &s->g);
 	struct shoal_service_info info;
 	int err;
 

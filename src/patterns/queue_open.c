@@ -359,21 +359,17 @@ static int map_peer(struct shoal_segment *seg, void *user_data)
 	return 0;
 }
 
+/* A queue is opened even while being withdrawn: no closed word. */
+static const struct shoal__pattern queue_pattern = { SHOAL_PATTERN_QUEUE,
+						     "a queue", map_peer, NULL,
+						     0 };
+
 /* The opening both shoal_queue_open() and inspecting do. */
 static int open_service(struct shoal_queue *q, uint32_t oflags,
 			const struct shoal__type *type, int64_t timeout_ns)
 {
-	struct shoal__peer_spec spec = {
-		.who = "queue",
-		.name = q->name,
-		.pattern = SHOAL_PATTERN_QUEUE,
-		.pattern_name = "a queue",
-		.oflags = oflags,
-		.type = type,
-		.timeout_ns = timeout_ns,
-		.geometry = map_peer,
-		.user_data = q,
-	};
+	struct shoal__peer_spec spec = shoal__peer_spec_of(
+		&queue_pattern, "queue", q->name, oflags, type, timeout_ns, q);
 
 	return shoal__peer_open(q->reg, &spec, &q->svc);
 }

@@ -36,6 +36,7 @@
 #ifndef SHOAL_SERVICE_H
 #define SHOAL_SERVICE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "shoal/registry.h"
@@ -211,6 +212,83 @@ int shoal__peer_header(struct shoal_segment *seg, const char *who,
 		       uint32_t version, uint64_t min_size, void **hdr,
 		       uint64_t *size);
 
+/*
+ * What a pattern tells the peer side about itself, once: its pattern
+ * number and name (for the messages), its geometry callback, and the
+ * owner's header object with the offset of the "closed" word in it (NULL:
+ * a service being withdrawn is still opened, as a queue's is).
+ */
+struct shoal__pattern {
+	uint32_t pattern; /* SHOAL_PATTERN_* */
+	const char *name; /* "pub/sub", ... */
+	shoal__geometry_fn geometry;
+	const char *header;
+	uint32_t closed_offset;
+};
+
+/* shoal__peer_spec_of - the spec to open @name as pattern @p (see struct
+ * shoal__peer_spec for the rest). */
+struct shoal__peer_spec shoal__peer_spec_of(const struct shoal__pattern *p,
+					    const char *who, const char *name,
+					    uint32_t oflags,
+					    const struct shoal__type *type,
+					    int64_t timeout_ns,
+					    void *user_data);
+
+/*
+ * One configuration word of an owner's header as a peer reads it: @hdr
+ * its offset in the header, @out in the pattern's geometry, @size 4 or 8
+ * bytes (the same in both), valid in [@min, @max], and with
+ * SHOAL__FIELD_POW2 a power of two, with SHOAL__FIELD_ALIGN8 a multiple
+ * of 8. The cross-checks between words stay the pattern's.
+ */
+struct shoal__field {
+	uint16_t hdr, out;
+	uint16_t info; /* where inspect reports it; SHOAL__FIELD_NO_INFO */
+	uint8_t size, flags;
+	uint64_t min, max;
+};
+#define SHOAL__FIELD_NO_INFO UINT16_MAX
+
+/* An entry: word @h of header type @H, into @g of geometry type @G,
+ * reported at @i of info type @I (SHOAL__FIELD_NO_INFO: not reported). */
+#define SHOAL__FIELD(H, h, G, g, info, min, max, flags)                    \
+	{                                                                  \
+		offsetof(H, h), offsetof(G, g), info, sizeof(((H *)0)->h), \
+			flags, min, max                                    \
+	}
+#define SHOAL__FIELD_POW2 1u
+#define SHOAL__FIELD_ALIGN8 2u
+
+/*
+ * shoal__peer_fields - read each of the @n words once (the owner may be
+ * hostile: a volatile load, as SHOAL__READ_ONCE) from header @hdr into
+ * @geom, then check them. 0, or -1 if one is out of its range; every word
+ * is read either way, so the caller's message can show them.
+ */
+int shoal__peer_fields(const void *hdr, void *geom,
+		       const struct shoal__field *f, uint32_t n);
+
+/* shoal__info_fields - the checked copies in @geom of the fields that
+ * have an info offset, into the caller's @info (what inspect reports). */
+void shoal__info_fields(void *info, const void *geom,
+			const struct shoal__field *f, uint32_t n);
+
+/* A statistics counter: a u64 at @from in shared memory, to @to in the
+ * caller's struct. */
+struct shoal__counter {
+	uint16_t from, to;
+};
+#define SHOAL__COUNTER(S, s, D, d)             \
+	{                                      \
+		offsetof(S, s), offsetof(D, d) \
+	}
+
+/* shoal__load_counters - each of the @n counters of @src, a relaxed load
+ * (statistics: nothing is ordered by them), into @dst. */
+void shoal__load_counters(void *dst, const void *src,
+			  const struct shoal__counter *c, uint32_t n);
+
 /* The listing an inspection does: registry, service, read-only. */
 struct shoal__inspect {
 	struct shoal_registry *reg;
@@ -220,12 +298,42 @@ struct shoal__inspect {
 };
 
 /* shoal__inspect_open - the registry (@reg or the default), then
- * shoal__peer_open() with @spec (read-only, no wait, no closed check). */
+ * shoal__peer_open() of @name as pattern @p (read-only, no wait, no closed
+ * check), its geometry into @geom. -EINVAL (NULL @name or @info), or what
+ * opening returns. */
 int shoal__inspect_open(struct shoal__inspect *in, struct shoal_registry *reg,
-			struct shoal__peer_spec *spec);
+			const struct shoal__pattern *p, const char *who,
+			const char *name, const void *info, void *geom);
 /* shoal__inspect_close - release what shoal__inspect_open() and the
  * lines mapping took; returns @ret. */
 int shoal__inspect_close(struct shoal__inspect *in, int ret);
+
+/* Where a pattern's participant lines are, and how a live one looks: a
+ * u32 state word at @state_offset in each line, equal to @active. */
+struct shoal__lines_view {
+	const void *base;
+	uint64_t stride;
+	uint32_t count;
+	uint32_t state_offset;
+	uint32_t active;
+};
+
+/* Fills @out (zeroed) from the live line @line, index @index. */
+typedef void (*shoal__line_info_fn)(void *out, const void *line, uint32_t index,
+				    void *ctx);
+
+/*
+ * shoal__inspect_lines - the walk every inspect does over the lines of
+ * in->lines_seg: a line counts when its state is @v->active (acquire:
+ * pairs with the participant's release store of it, so what it wrote
+ * before is seen) and its OFD lock is held (service/line_lock.h). The
+ * first @cap live lines are described into @out (elements of @out_size
+ * bytes, zeroed, then @fill), when @out is not NULL. The live count.
+ */
+uint32_t shoal__inspect_lines(const struct shoal__inspect *in,
+			      const struct shoal__lines_view *v,
+			      shoal__line_info_fn fill, void *ctx, void *out,
+			      size_t out_size, uint32_t cap);
 
 /*
  * shoal__peer_open - open @spec->name in @reg, check its pattern and type,

@@ -224,30 +224,6 @@ int shoal__peer_map_lines(struct shoal_service *svc,
 	return err;
 }
 
-int shoal__inspect_open(struct shoal__inspect *in, struct shoal_registry *reg,
-			struct shoal__peer_spec *spec)
-{
-	int err;
-
-	*in = (struct shoal__inspect){ 0 };
-	spec->oflags = SHOAL_OPEN_READ_ONLY;
-	spec->timeout_ns = 0;
-	spec->header = NULL;
-	err = shoal__registry_use(reg, &in->reg, &in->own_reg);
-	if (!err)
-		err = shoal__peer_open(in->reg, spec, &in->svc);
-	return err;
-}
-
-int shoal__inspect_close(struct shoal__inspect *in, int ret)
-{
-	shoal_segment_close(in->lines_seg);
-	shoal_service_close(in->svc);
-	if (in->own_reg)
-		shoal_registry_destroy(in->reg);
-	return ret;
-}
-
 int shoal__peer_claim(int memfd, uint32_t first, uint32_t count,
 		      const char *who, int *lock_fd)
 {
