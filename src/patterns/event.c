@@ -173,17 +173,8 @@ static int create_service(struct shoal_event *ev, const char *name,
 		SHOAL__EVENT_LINES_OBJECT, SHOAL_OBJECT_EVENT_HEADER, 64,
 		event_lines_bytes(ev->ids, ev->max)
 	};
-	struct shoal__owner_spec spec = {
-		.name = name,
-		.registry = registry,
-		.lines = ev->max,
-		.lines_memfd_first = 1,
-		.objects = &hdr,
-		.nobjects = 1,
-		.seg_flags = SHOAL_SEGMENT_PEERS_READ_ONLY,
-		.line_objects = &lines,
-		.nline_objects = 1,
-	};
+	struct shoal__owner_spec spec = shoal__owner_spec_lines(
+		name, registry, ev->max, &hdr, 1, &lines, 1);
 	int err;
 
 	ev->touched = malloc(sizeof(uint32_t) * ev->max);
@@ -222,7 +213,6 @@ int shoal_event_create(const char *name, const struct shoal_event_options *opts,
 		       struct shoal_event **out)
 {
 	struct shoal_event_options defaults;
-	struct shoal__announce a;
 	struct shoal_event *ev;
 	int err;
 
@@ -259,15 +249,9 @@ int shoal_event_create(const char *name, const struct shoal_event_options *opts,
 	err = create_service(ev, name, opts->registry);
 	if (!err) {
 		format(ev);
-		a = (struct shoal__announce){
-			.name = name,
-			.pattern = SHOAL_PATTERN_EVENT,
-			.access = opts->access,
-			.type_name = opts->type_name,
-			.type_size = opts->type_size,
-			.type_align = opts->type_align,
-		};
-		err = shoal__owner_announce(&ev->own, &a);
+		err = shoal__owner_announce(&ev->own, name, SHOAL_PATTERN_EVENT,
+					    opts->access, &SHOAL__TYPE_OF(opts),
+					    NULL, 0);
 	}
 	if (err) {
 		struct shoal__detail d;

@@ -47,29 +47,28 @@ static const struct shoal__counter line_stats[] = { LINE_STAT(delivered),
 						    LINE_STAT(received),
 						    LINE_STAT(sleeps) };
 
-int shoal__event_read_geometry(struct shoal_segment *seg, void *user_data)
+/* What the ranges do not say: the stride and the header object's size. */
+static int check_geometry(const void *gp, uint64_t hdr_size, int out_of_range)
 {
-	struct event_geometry *g = user_data;
-	struct shoal__event_header *h;
-	uint64_t hsize;
-	void *hp;
-	int err;
+	const struct event_geometry *g = gp;
 
-	err = shoal__peer_header(seg, "event", SHOAL__EVENT_HEADER_OBJECT,
-				 SHOAL_OBJECT_EVENT_HEADER, SHOAL__EVENT_MAGIC,
-				 SHOAL__EVENT_VERSION, sizeof(*h), &hp, &hsize);
-	if (err)
-		return err;
-	h = hp;
-	g->hdr = h;
-	if (shoal__peer_fields(h, g, fields, N(fields)) ||
-	    g->stride != shoal__event_line_stride(g->ids) ||
-	    hsize < event_header_bytes(g->max))
+	if (out_of_range || g->stride != shoal__event_line_stride(g->ids) ||
+	    hdr_size < event_header_bytes(g->max))
 		return shoal__fail(-EBADMSG,
 				   "event: inconsistent configuration (ids "
 				   "%u, listeners %u, stride %u)",
 				   g->ids, g->max, g->stride);
 	return 0;
+}
+
+static const struct shoal__config config = SHOAL__CONFIG(
+	"event", SHOAL__EVENT_HEADER_OBJECT, SHOAL_OBJECT_EVENT_HEADER,
+	SHOAL__EVENT_VERSION, SHOAL__EVENT_MAGIC, struct shoal__event_header,
+	fields, struct event_geometry, check_geometry);
+
+int shoal__event_read_geometry(struct shoal_segment *seg, void *user_data)
+{
+	return shoal__peer_config(seg, &config, user_data);
 }
 
 int shoal__event_map_lines(struct shoal_service *svc,
@@ -104,21 +103,22 @@ const struct shoal__pattern shoal__event_pattern = {
 	SHOAL__EVENT_HEADER_OBJECT, offsetof(struct shoal__event_header, closed)
 };
 
-/* One live listener's line, for shoal__inspect_lines(); @ctx the words of
- * an id bitmap. */
-static void listener_info(void *out, const void *line, uint32_t index,
-			  void *ctx)
+/* How many ids a listener wants and has pending; @ctx the words of an
+ * id bitmap. */
+static void listener_ids(void *out, const void *line, uint32_t index, void *ctx)
 {
 	struct shoal__event_line *l = (struct shoal__event_line *)line;
 	struct shoal_event_listener_info *o = out;
 	uint32_t words = *(const uint32_t *)ctx;
 
-	o->index = index;
-	o->pid = SHOAL__READ_ONCE(l->pid);
+	(void)index;
 	o->interest = popcount_words(line_interest(l, words), words);
 	o->pending = popcount_words(line_pending(l), words);
-	shoal__load_counters(o, l, line_stats, N(line_stats));
 }
+
+static const struct shoal__line_info listener_info = SHOAL__LINE_INFO(
+	struct shoal__event_line, SHOAL__EVENT_LINE_ACTIVE,
+	struct shoal_event_listener_info, index, line_stats, listener_ids);
 
 int shoal_event_inspect(struct shoal_registry *reg, const char *name,
 			struct shoal_event_info *info,
@@ -149,11 +149,9 @@ int shoal_event_inspect(struct shoal_registry *reg, const char *name,
 	shoal__load_counters(info, lh, stats, N(stats));
 	v = (struct shoal__lines_view){
 		(uint8_t *)(lh + 1) + shoal__event_table_bytes(g.ids, g.max),
-		g.stride, g.max, offsetof(struct shoal__event_line, state),
-		SHOAL__EVENT_LINE_ACTIVE
+		g.stride, g.max
 	};
-	info->listeners = shoal__inspect_lines(&in, &v, listener_info, &words,
-					       listeners, sizeof(*listeners),
-					       cap);
+	info->listeners = shoal__inspect_lines(&in, &v, &listener_info, &words,
+					       listeners, cap);
 	return shoal__inspect_close(&in, (int)info->listeners);
 }

@@ -58,40 +58,37 @@ static const struct shoal__counter line_stats[] = {
 
 /* What the ranges do not say: the words against each other and the
  * header object's size. */
-static int check_geometry(const struct pubsub_geometry *g, uint64_t hdr_size)
+static int check_geometry(const void *gp, uint64_t hdr_size, int out_of_range)
 {
-	if (g->stride != slot_stride(g->uh_size, g->max_payload) ||
+	const struct pubsub_geometry *g = gp;
+
+	if (out_of_range ||
+	    g->stride != slot_stride(g->uh_size, g->max_payload) ||
 	    g->history >= g->capacity || hdr_size < header_bytes(g->max_subs))
-		return -1;
-	return 0;
-}
-
-int shoal__pubsub_read_geometry(struct shoal_segment *seg, void *user_data)
-{
-	struct pubsub_geometry *g = user_data;
-	struct shoal__pubsub_header *h;
-	uint64_t hsize;
-	void *hp, *sp;
-	int err;
-
-	err = shoal__peer_header(seg, "pubsub", SHOAL__PUBSUB_HEADER_OBJECT,
-				 SHOAL_OBJECT_PUBSUB_HEADER,
-				 SHOAL__PUBSUB_MAGIC, SHOAL__PUBSUB_VERSION,
-				 sizeof(*h), &hp, &hsize);
-	if (err)
-		return err;
-	h = hp;
-	g->hdr = h;
-	g->payload_bytes = shoal_segment_size(seg);
-	/* Each value once; the publisher may be hostile. */
-	if (shoal__peer_fields(h, g, fields, N(fields)) ||
-	    check_geometry(g, hsize))
 		return shoal__fail(-EBADMSG,
 				   "pubsub: inconsistent configuration "
 				   "(capacity %u, stride %u, payload %u, "
 				   "user header %u, history %u, limit %u)",
 				   g->capacity, g->stride, g->max_payload,
 				   g->uh_size, g->history, g->max_subs);
+	return 0;
+}
+
+static const struct shoal__config config = SHOAL__CONFIG(
+	"pubsub", SHOAL__PUBSUB_HEADER_OBJECT, SHOAL_OBJECT_PUBSUB_HEADER,
+	SHOAL__PUBSUB_VERSION, SHOAL__PUBSUB_MAGIC, struct shoal__pubsub_header,
+	fields, struct pubsub_geometry, check_geometry);
+
+int shoal__pubsub_read_geometry(struct shoal_segment *seg, void *user_data)
+{
+	struct pubsub_geometry *g = user_data;
+	void *sp;
+	int err;
+
+	g->payload_bytes = shoal_segment_size(seg);
+	err = shoal__peer_config(seg, &config, g);
+	if (err)
+		return err;
 	err = shoal__peer_object(seg, "pubsub", SHOAL__PUBSUB_SLOTS_OBJECT,
 				 SHOAL_OBJECT_PUBSUB_SLOTS,
 				 (uint64_t)g->capacity * g->stride, &sp);
@@ -126,19 +123,20 @@ const struct shoal__pattern shoal__pubsub_pattern = {
 	offsetof(struct shoal__pubsub_header, closed)
 };
 
-/* One live subscriber's line, for shoal__inspect_lines(). */
-static void sub_info(void *out, const void *line, uint32_t index, void *ctx)
+/* A subscriber's wake-ups are counted in the publisher's header. */
+static void sub_wakeups(void *out, const void *line, uint32_t index, void *ctx)
 {
-	const struct shoal__pubsub_sub_line *l = line;
 	struct shoal_pubsub_sub_info *o = out;
 	_Atomic uint64_t *wakeups = ctx;
 
-	o->index = index;
-	o->pid = SHOAL__READ_ONCE(l->pid);
-	shoal__load_counters(o, l, line_stats, N(line_stats));
+	(void)line;
 	o->wakeups =
 		atomic_load_explicit(&wakeups[index], memory_order_relaxed);
 }
+
+static const struct shoal__line_info sub_info = SHOAL__LINE_INFO(
+	struct shoal__pubsub_sub_line, SHOAL__SUB_ACTIVE,
+	struct shoal_pubsub_sub_info, index, line_stats, sub_wakeups);
 
 int shoal_pubsub_inspect(struct shoal_registry *reg, const char *name,
 			 struct shoal_pubsub_info *info,
@@ -166,15 +164,11 @@ int shoal_pubsub_inspect(struct shoal_registry *reg, const char *name,
 	info->head = atomic_load_explicit(&h->head, memory_order_acquire);
 	info->pub.sent = info->head;
 	shoal__load_counters(info, h, stats, N(stats));
-	v = (struct shoal__lines_view){
-		subs_lines(sh, g.max_subs),
-		sizeof(struct shoal__pubsub_sub_line), g.max_subs,
-		offsetof(struct shoal__pubsub_sub_line, state),
-		SHOAL__SUB_ACTIVE
-	};
-	live = shoal__inspect_lines(&in, &v, sub_info,
-				    wakeups_table(h, g.max_subs), subs,
-				    sizeof(*subs), cap);
+	v = (struct shoal__lines_view){ subs_lines(sh, g.max_subs),
+					sizeof(struct shoal__pubsub_sub_line),
+					g.max_subs };
+	live = shoal__inspect_lines(&in, &v, &sub_info,
+				    wakeups_table(h, g.max_subs), subs, cap);
 	info->subscribers = live;
 	info->pub.subscribers = live;
 	return shoal__inspect_close(&in, (int)live);

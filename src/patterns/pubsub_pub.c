@@ -150,17 +150,8 @@ static int create_service(struct shoal_pub *p, const char *name,
 	struct shoal_object_spec subs = { SHOAL__PUBSUB_SUBS_OBJECT,
 					  SHOAL_OBJECT_PUBSUB_SUBS, 64,
 					  subs_bytes(p->max_subs) };
-	struct shoal__owner_spec spec = {
-		.name = name,
-		.registry = registry,
-		.lines = p->max_subs,
-		.lines_memfd_first = 1,
-		.objects = payload,
-		.nobjects = 2,
-		.seg_flags = SHOAL_SEGMENT_PEERS_READ_ONLY,
-		.line_objects = &subs,
-		.nline_objects = 1,
-	};
+	struct shoal__owner_spec spec = shoal__owner_spec_lines(
+		name, registry, p->max_subs, payload, 2, &subs, 1);
 	int err;
 
 	if (slots_bytes > SHOAL_SEGMENT_SIZE_MAX / 2)
@@ -215,7 +206,6 @@ int shoal_pub_create(const char *name, const struct shoal_pub_options *opts,
 		     struct shoal_pub **out)
 {
 	struct shoal_pub_options defaults;
-	struct shoal__announce a;
 	struct shoal_pub *p;
 	int err;
 
@@ -246,17 +236,9 @@ int shoal_pub_create(const char *name, const struct shoal_pub_options *opts,
 	if (!err) {
 		format(p);
 		p->hdr->history = opts->history;
-		a = (struct shoal__announce){
-			.name = name,
-			.pattern = SHOAL_PATTERN_PUBSUB,
-			.access = opts->access,
-			.type_name = opts->type_name,
-			.type_size = opts->type_size,
-			.type_align = opts->type_align,
-			.eventfds = &p->eventfd,
-			.eventfd_count = 1,
-		};
-		err = shoal__owner_announce(&p->own, &a);
+		err = shoal__owner_announce(&p->own, name, SHOAL_PATTERN_PUBSUB,
+					    opts->access, &SHOAL__TYPE_OF(opts),
+					    &p->eventfd, 1);
 	}
 	if (err) {
 		struct shoal__detail d;

@@ -271,7 +271,6 @@ int shoal_queue_create(const char *name, const struct shoal_queue_options *opts,
 		       struct shoal_queue **out)
 {
 	struct shoal_queue_options defaults;
-	struct shoal__announce a;
 	struct shoal_queue *q;
 	int err;
 
@@ -299,15 +298,9 @@ int shoal_queue_create(const char *name, const struct shoal_queue_options *opts,
 	if (!err)
 		err = join(q, shoal_segment_fd(q->seg));
 	if (!err) {
-		a = (struct shoal__announce){
-			.name = name,
-			.pattern = SHOAL_PATTERN_QUEUE,
-			.access = opts->access,
-			.type_name = opts->type_name,
-			.type_size = opts->type_size,
-			.type_align = opts->type_align,
-		};
-		err = shoal__owner_announce(&q->own, &a);
+		err = shoal__owner_announce(&q->own, name, SHOAL_PATTERN_QUEUE,
+					    opts->access, &SHOAL__TYPE_OF(opts),
+					    NULL, 0);
 	}
 	if (err)
 		return fail_closing(q, err);

@@ -66,38 +66,17 @@ static const struct shoal__counter line_stats[] = {
 
 /* What the ranges do not say: the ring regions against the sizes they
  * hold, and the header object's size. */
-static int check_geometry(const struct rpc_geometry *g, uint64_t hdr_size)
+static int check_geometry(const void *gp, uint64_t hdr_size, int out_of_range)
 {
-	if (g->req_region !=
+	const struct rpc_geometry *g = gp;
+
+	if (out_of_range ||
+	    g->req_region !=
 		    rpc_region_bytes(g->req_capacity, g->max_request) ||
 	    g->resp_region !=
 		    rpc_region_bytes(g->resp_capacity, g->max_response) ||
-	    g->line_stride != g->req_region + g->resp_region)
-		return -1;
-	if (hdr_size < rpc_header_bytes(g->max_clients))
-		return -1;
-	return 0;
-}
-
-int shoal__rpc_read_geometry(struct shoal_segment *seg, void *user_data)
-{
-	struct rpc_geometry *g = user_data;
-	struct shoal__rpc_header *h;
-	uint64_t hsize;
-	void *hp;
-	int err;
-
-	err = shoal__peer_header(seg, "rpc", SHOAL__RPC_HEADER_OBJECT,
-				 SHOAL_OBJECT_RPC_HEADER, SHOAL__RPC_MAGIC,
-				 SHOAL__RPC_VERSION, sizeof(*h), &hp, &hsize);
-	if (err)
-		return err;
-	h = hp;
-	g->hdr = h;
-	g->server_bytes = shoal_segment_size(seg);
-	/* Each value once; the server may be hostile. */
-	if (shoal__peer_fields(h, g, fields, N(fields)) ||
-	    check_geometry(g, hsize))
+	    g->line_stride != g->req_region + g->resp_region ||
+	    hdr_size < rpc_header_bytes(g->max_clients))
 		return shoal__fail(-EBADMSG,
 				   "rpc: inconsistent configuration (%u "
 				   "clients, request %u x %u, response %u x "
@@ -106,6 +85,19 @@ int shoal__rpc_read_geometry(struct shoal_segment *seg, void *user_data)
 				   g->max_request, g->resp_capacity,
 				   g->max_response);
 	return 0;
+}
+
+static const struct shoal__config config = SHOAL__CONFIG(
+	"rpc", SHOAL__RPC_HEADER_OBJECT, SHOAL_OBJECT_RPC_HEADER,
+	SHOAL__RPC_VERSION, SHOAL__RPC_MAGIC, struct shoal__rpc_header, fields,
+	struct rpc_geometry, check_geometry);
+
+int shoal__rpc_read_geometry(struct shoal_segment *seg, void *user_data)
+{
+	struct rpc_geometry *g = user_data;
+
+	g->server_bytes = shoal_segment_size(seg);
+	return shoal__peer_config(seg, &config, g);
 }
 
 int shoal__rpc_map_clients(struct shoal_service *svc,
@@ -149,17 +141,9 @@ const struct shoal__pattern shoal__rpc_pattern = {
 	SHOAL__RPC_HEADER_OBJECT, offsetof(struct shoal__rpc_header, closed)
 };
 
-/* One live client's line, for shoal__inspect_lines(). */
-static void client_info(void *out, const void *line, uint32_t index, void *ctx)
-{
-	const struct shoal__rpc_line *l = line;
-	struct shoal_rpc_client_info *o = out;
-
-	(void)ctx;
-	o->line = index;
-	o->pid = SHOAL__READ_ONCE(l->pid);
-	shoal__load_counters(o, l, line_stats, N(line_stats));
-}
+static const struct shoal__line_info client_info =
+	SHOAL__LINE_INFO(struct shoal__rpc_line, SHOAL__RPC_LINE_ACTIVE,
+			 struct shoal_rpc_client_info, line, line_stats, NULL);
 
 int shoal_rpc_inspect(struct shoal_registry *reg, const char *name,
 		      struct shoal_rpc_info *info,
@@ -189,12 +173,10 @@ int shoal_rpc_inspect(struct shoal_registry *reg, const char *name,
 	info->server.sleeps = atomic_load_explicit(&v.lh->server_wait.sleeps,
 						   memory_order_relaxed);
 	/* The client's release store of ACTIVE is in rpc_client.c. */
-	lv = (struct shoal__lines_view){
-		v.lines, sizeof(struct shoal__rpc_line), g.max_clients,
-		offsetof(struct shoal__rpc_line, state), SHOAL__RPC_LINE_ACTIVE
-	};
-	live = shoal__inspect_lines(&in, &lv, client_info, NULL, clients,
-				    sizeof(*clients), cap);
+	lv = (struct shoal__lines_view){ v.lines,
+					 sizeof(struct shoal__rpc_line),
+					 g.max_clients };
+	live = shoal__inspect_lines(&in, &lv, &client_info, NULL, clients, cap);
 	info->clients = live;
 	info->server.clients = live;
 	return shoal__inspect_close(&in, (int)live);

@@ -89,17 +89,6 @@ struct shoal__owner_spec {
 	uint32_t nline_objects;
 };
 
-/* How the service is announced. */
-struct shoal__announce {
-	const char *name;
-	uint32_t pattern; /* SHOAL_PATTERN_* */
-	uint32_t access;  /* SHOAL_ACCESS_* */
-	const char *type_name;
-	uint32_t type_size, type_align;
-	const int *eventfds; /* the service's own eventfds (may be NULL) */
-	uint32_t eventfd_count;
-};
-
 /*
  * shoal__owner_create - the registry, the fd table with one fresh eventfd
  * per line, and the segments (the lines segment shares the owner's
@@ -117,10 +106,25 @@ void *shoal__owner_object(struct shoal_segment *seg, const char *name);
 
 /*
  * shoal__owner_announce - mark the segments ready (after the pattern
- * formatted them) and publish the name with the fd table. 0 or -errno.
+ * formatted them) and publish @name as @pattern with @access (SHOAL_ACCESS_*),
+ * @type, the service's own @eventfds (may be NULL) and the fd table.
+ * 0 or -errno.
  */
-int shoal__owner_announce(struct shoal__owner *o,
-			  const struct shoal__announce *a);
+int shoal__owner_announce(struct shoal__owner *o, const char *name,
+			  uint32_t pattern, uint32_t access,
+			  const struct shoal__type *type, const int *eventfds,
+			  uint32_t eventfd_count);
+
+/*
+ * shoal__owner_spec_lines - the spec of the usual owner: its own segment
+ * of @objects, read-only to peers, and a lines segment of @line_objects
+ * (one line per peer, @lines of them) whose memfd comes first in the fd
+ * table.
+ */
+struct shoal__owner_spec shoal__owner_spec_lines(
+	const char *name, struct shoal_registry *registry, uint32_t lines,
+	const struct shoal_object_spec *objects, uint32_t nobjects,
+	const struct shoal_object_spec *line_objects, uint32_t nline_objects);
 
 /*
  * shoal__owner_withdraw - take the name away first (a peer woken below
@@ -269,6 +273,44 @@ struct shoal__field {
 int shoal__peer_fields(const void *hdr, void *geom,
 		       const struct shoal__field *f, uint32_t n);
 
+/*
+ * The pattern's check of what the ranges do not say (the words against
+ * each other and @hdr_size, the header object's size), when @out_of_range
+ * is 0; either way it fails with a message naming the words, -EBADMSG.
+ */
+typedef int (*shoal__config_check_fn)(const void *geom, uint64_t hdr_size,
+				      int out_of_range);
+
+/* An owner's header as a peer checks it: shoal__peer_header()'s
+ * arguments, the configuration words it holds, where the geometry keeps
+ * the header's address, and the pattern's check. */
+struct shoal__config {
+	const char *who, *object;
+	uint32_t kind, version;
+	uint64_t magic, min_size;
+	const struct shoal__field *fields;
+	uint32_t nfields;
+	uint32_t hdr_ptr; /* offset of a (void *) in the geometry */
+	shoal__config_check_fn check;
+};
+
+/* The config of header type @H (object @object, kind @kind; fields magic
+ * and version), with @fields, into geometry type @G (field hdr). */
+#define SHOAL__CONFIG(who, object, kind, version, magic, H, fields, G, check) \
+	{                                                                     \
+		who, object, kind, version, magic, sizeof(H), fields,         \
+			sizeof(fields) / sizeof((fields)[0]),                 \
+			offsetof(G, hdr), check                               \
+	}
+
+/*
+ * shoal__peer_config - shoal__peer_header(), the header's address into
+ * the geometry @geom, shoal__peer_fields() into it, then the pattern's
+ * check. 0, -EPROTO or -EBADMSG.
+ */
+int shoal__peer_config(struct shoal_segment *seg, const struct shoal__config *c,
+		       void *geom);
+
 /* shoal__info_fields - the checked copies in @geom of the fields that
  * have an info offset, into the caller's @info (what inspect reports). */
 void shoal__info_fields(void *info, const void *geom,
@@ -308,32 +350,54 @@ int shoal__inspect_open(struct shoal__inspect *in, struct shoal_registry *reg,
  * lines mapping took; returns @ret. */
 int shoal__inspect_close(struct shoal__inspect *in, int ret);
 
-/* Where a pattern's participant lines are, and how a live one looks: a
- * u32 state word at @state_offset in each line, equal to @active. */
+/* Where a pattern's participant lines are. */
 struct shoal__lines_view {
 	const void *base;
 	uint64_t stride;
 	uint32_t count;
-	uint32_t state_offset;
-	uint32_t active;
 };
 
-/* Fills @out (zeroed) from the live line @line, index @index. */
+/* Fills what the table does not in @out, from live line @line, @index. */
 typedef void (*shoal__line_info_fn)(void *out, const void *line, uint32_t index,
 				    void *ctx);
 
 /*
+ * How inspect describes a pattern's line: offsets of the u32 state word
+ * (live when it equals @active) and of the i32 pid in a line; the size of
+ * the caller's info element and the offsets of its u32 index and i32 pid;
+ * the line's counters; @fill (may be NULL) for the rest.
+ */
+struct shoal__line_info {
+	uint32_t state, active, pid;
+	uint32_t out_size, out_index, out_pid;
+	const struct shoal__counter *counters;
+	uint32_t ncounters;
+	shoal__line_info_fn fill;
+};
+
+/* The line info of line type @L (fields state and pid) live when its
+ * state is @active, described into info type @O (fields @index and pid)
+ * with the table @counters and @fill. */
+#define SHOAL__LINE_INFO(L, active, O, index, counters, fill)            \
+	{                                                                \
+		offsetof(L, state), active, offsetof(L, pid), sizeof(O), \
+			offsetof(O, index), offsetof(O, pid), counters,  \
+			sizeof(counters) / sizeof((counters)[0]), fill   \
+	}
+
+/*
  * shoal__inspect_lines - the walk every inspect does over the lines of
- * in->lines_seg: a line counts when its state is @v->active (acquire:
+ * in->lines_seg: a line counts when its state is @li->active (acquire:
  * pairs with the participant's release store of it, so what it wrote
  * before is seen) and its OFD lock is held (service/line_lock.h). The
- * first @cap live lines are described into @out (elements of @out_size
- * bytes, zeroed, then @fill), when @out is not NULL. The live count.
+ * first @cap live lines are described into @out when it is not NULL:
+ * zeroed, index, pid (as the participant wrote it: untrusted), counters,
+ * then @li->fill with @ctx. The live count.
  */
 uint32_t shoal__inspect_lines(const struct shoal__inspect *in,
 			      const struct shoal__lines_view *v,
-			      shoal__line_info_fn fill, void *ctx, void *out,
-			      size_t out_size, uint32_t cap);
+			      const struct shoal__line_info *li, void *ctx,
+			      void *out, uint32_t cap);
 
 /*
  * shoal__peer_open - open @spec->name in @reg, check its pattern and type,

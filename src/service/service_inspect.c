@@ -60,6 +60,22 @@ int shoal__peer_fields(const void *hdr, void *geom,
 	return bad ? -1 : 0;
 }
 
+int shoal__peer_config(struct shoal_segment *seg, const struct shoal__config *c,
+		       void *geom)
+{
+	uint64_t size;
+	void *hdr;
+	int err = shoal__peer_header(seg, c->who, c->object, c->kind, c->magic,
+				     c->version, c->min_size, &hdr, &size);
+
+	if (err)
+		return err;
+	memcpy((uint8_t *)geom + c->hdr_ptr, &hdr, sizeof(hdr));
+	/* Each word once; the owner may be hostile. */
+	err = shoal__peer_fields(hdr, geom, c->fields, c->nfields);
+	return c->check(geom, size, err != 0);
+}
+
 void shoal__info_fields(void *info, const void *geom,
 			const struct shoal__field *f, uint32_t n)
 {
@@ -113,8 +129,8 @@ int shoal__inspect_close(struct shoal__inspect *in, int ret)
 
 uint32_t shoal__inspect_lines(const struct shoal__inspect *in,
 			      const struct shoal__lines_view *v,
-			      shoal__line_info_fn fill, void *ctx, void *out,
-			      size_t out_size, uint32_t cap)
+			      const struct shoal__line_info *li, void *ctx,
+			      void *out, uint32_t cap)
 {
 	int fd = shoal_segment_fd(in->lines_seg);
 	uint32_t live = 0;
@@ -122,19 +138,25 @@ uint32_t shoal__inspect_lines(const struct shoal__inspect *in,
 	for (uint32_t i = 0; i < v->count; i++) {
 		const uint8_t *l = (const uint8_t *)v->base + i * v->stride;
 		const _Atomic uint32_t *state =
-			(const _Atomic uint32_t *)(l + v->state_offset);
+			(const _Atomic uint32_t *)(l + li->state);
+		uint8_t *o;
+		int32_t pid;
 
 		/* Acquire: pairs with the participant's release store of
 		 * its ACTIVE state, so what it wrote before is seen. */
 		if (atomic_load_explicit(state, memory_order_acquire) !=
-			    v->active ||
+			    li->active ||
 		    !shoal__line_locked(fd, i))
 			continue;
 		if (out && live < cap) {
-			void *o = (uint8_t *)out + live * out_size;
-
-			memset(o, 0, out_size);
-			fill(o, l, i, ctx);
+			o = (uint8_t *)out + live * li->out_size;
+			memset(o, 0, li->out_size);
+			memcpy(o + li->out_index, &i, sizeof(i));
+			pid = *(const volatile int32_t *)(l + li->pid);
+			memcpy(o + li->out_pid, &pid, sizeof(pid));
+			shoal__load_counters(o, l, li->counters, li->ncounters);
+			if (li->fill)
+				li->fill(o, l, i, ctx);
 		}
 		live++;
 	}
