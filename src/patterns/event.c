@@ -202,8 +202,7 @@ static void format(struct shoal_event *ev)
 	h->max_listeners = ev->max;
 	h->line_stride = ev->stride;
 	h->lines_memfd = shoal_segment_fd(ev->lines_seg);
-	for (uint32_t i = 0; i < ev->max; i++)
-		event_fd_table(h)[i] = ev->wake_fds[i];
+	shoal__owner_fd_numbers(&ev->own, event_fd_table(h));
 	ev->lh->magic = SHOAL__EVENT_LINES_MAGIC;
 	ev->lh->ids = ev->ids;
 	ev->lh->max_listeners = ev->max;
@@ -329,9 +328,7 @@ int shoal_event_open(const char *name, const struct shoal_event_options *opts,
 	err = new_handle(name, opts, &ev);
 	if (err)
 		return err;
-	type.name = opts->type_name;
-	type.size = opts->type_size;
-	type.align = opts->type_align;
+	type = SHOAL__TYPE_OF(opts);
 	err = shoal__registry_use(opts->registry, &ev->reg, &ev->own_reg);
 	if (!err)
 		err = attach(ev,

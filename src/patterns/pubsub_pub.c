@@ -181,7 +181,6 @@ static int create_service(struct shoal_pub *p, const char *name,
 static void format(struct shoal_pub *p)
 {
 	struct shoal__pubsub_header *h = p->hdr;
-	int32_t *fds = wake_fd_table(h);
 
 	h->magic = SHOAL__PUBSUB_MAGIC;
 	h->version = SHOAL__PUBSUB_VERSION;
@@ -194,8 +193,7 @@ static void format(struct shoal_pub *p)
 	h->max_subscribers = p->max_subs;
 	h->flags = p->flags;
 	h->subs_memfd = p->subs_fd;
-	for (uint32_t i = 0; i < p->max_subs; i++)
-		fds[i] = p->wake_fds[i];
+	shoal__owner_fd_numbers(&p->own, wake_fd_table(h));
 	p->sh->magic = SHOAL__PUBSUB_SUBS_MAGIC;
 	p->sh->max_subscribers = p->max_subs;
 }

@@ -335,9 +335,7 @@ int shoal_sub_open(const char *name, const struct shoal_sub_options *opts,
 	s->flags = opts->flags;
 	s->want_history = opts->history;
 	s->strategy = opts->strategy ? opts->strategy : SHOAL_WAIT_ADAPTIVE;
-	s->type.name = opts->type_name;
-	s->type.size = opts->type_size;
-	s->type.align = opts->type_align;
+	s->type = SHOAL__TYPE_OF(opts);
 	s->inotify_fd = s->lock_fd = s->eventfd = s->pidfd = -1;
 	s->ow.every = PID_CHECK_EVERY;
 	s->epfd = shoal__epoll_new("sub");

@@ -223,7 +223,6 @@ static int create_service(struct shoal_server *s, const char *name,
 static void format(struct shoal_server *s)
 {
 	struct shoal__rpc_header *h = s->hdr;
-	int32_t *fds = rpc_wake_fd_table(h);
 
 	h->magic = SHOAL__RPC_MAGIC;
 	h->version = SHOAL__RPC_VERSION;
@@ -236,8 +235,7 @@ static void format(struct shoal_server *s)
 	h->resp_region = s->resp_region;
 	h->line_stride = s->line_stride;
 	h->clients_memfd = s->clients_fd;
-	for (uint32_t i = 0; i < s->max_clients; i++)
-		fds[i] = s->wake_fds[i];
+	shoal__owner_fd_numbers(&s->own, rpc_wake_fd_table(h));
 	s->lh->magic = SHOAL__RPC_LINES_MAGIC;
 	s->lh->max_clients = s->max_clients;
 	shoal_notify_format(&s->lh->server_wait);

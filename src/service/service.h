@@ -135,6 +135,10 @@ struct shoal__owner_spec shoal__owner_spec_lines(
  */
 void shoal__owner_withdraw(struct shoal__owner *o, _Atomic uint32_t *closed);
 
+/* shoal__owner_fd_numbers - each line's eventfd number, as the owner's
+ * header records it for peers (@table: one int32 per line). */
+void shoal__owner_fd_numbers(const struct shoal__owner *o, int32_t *table);
+
 /* shoal__owner_fini - destroy the segments, close the eventfds, free the
  * table and the registry if it was ours. */
 void shoal__owner_fini(struct shoal__owner *o);

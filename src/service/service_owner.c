@@ -134,6 +134,12 @@ int shoal__owner_announce(struct shoal__owner *o, const char *name,
 	return shoal_registry_publish(o->reg, &spec, &o->entry);
 }
 
+void shoal__owner_fd_numbers(const struct shoal__owner *o, int32_t *table)
+{
+	for (uint32_t i = 0; i < o->lines; i++)
+		table[i] = o->wake_fds[i];
+}
+
 void shoal__owner_withdraw(struct shoal__owner *o, _Atomic uint32_t *closed)
 {
 	/* The name first: a peer woken below must not find us again. */
