@@ -123,18 +123,6 @@ void shoal_event_options_init(struct shoal_event_options *opts)
 	opts->strategy = SHOAL_WAIT_ADAPTIVE;
 }
 
-static int check_common_options(const struct shoal_event_options *o,
-				const char *who)
-{
-	if (o->flags & ~(uint32_t)SHOAL_EVENT_NO_PIDFD_GETFD)
-		return shoal__fail(-EINVAL, "%s: unknown flags 0x%x", who,
-				   o->flags);
-	if ((int)o->strategy < 0 || o->strategy > SHOAL_WAIT_BLOCK)
-		return shoal__fail(-EINVAL, "%s: unknown strategy %d", who,
-				   (int)o->strategy);
-	return 0;
-}
-
 /* The common part of create and open: the handle, its epoll set. */
 static int new_handle(const char *name, const struct shoal_event_options *o,
 		      struct shoal_event **out)
@@ -215,15 +203,13 @@ int shoal_event_create(const char *name, const struct shoal_event_options *opts,
 	struct shoal_event *ev;
 	int err;
 
-	if (!name || !out)
-		return shoal__fail(-EINVAL, "event_create: NULL argument");
-	if (strlen(name) > SHOAL_SERVICE_NAME_MAX)
-		return shoal__fail(-EINVAL, "event_create: name too long");
 	if (!opts) {
 		shoal_event_options_init(&defaults);
 		opts = &defaults;
 	}
-	err = check_common_options(opts, "event_create");
+	err = shoal__check_open("event_create", name, out, opts->flags,
+				SHOAL_EVENT_NO_PIDFD_GETFD,
+				(int)opts->strategy);
 	if (err)
 		return err;
 	if (opts->ids == 0 || opts->ids > SHOAL_EVENT_IDS_MAX)
@@ -314,15 +300,13 @@ int shoal_event_open(const char *name, const struct shoal_event_options *opts,
 	struct shoal_event *ev;
 	int err;
 
-	if (!name || !out)
-		return shoal__fail(-EINVAL, "event_open: NULL argument");
-	if (strlen(name) > SHOAL_SERVICE_NAME_MAX)
-		return shoal__fail(-EINVAL, "event_open: name too long");
 	if (!opts) {
 		shoal_event_options_init(&defaults);
 		opts = &defaults;
 	}
-	err = check_common_options(opts, "event_open");
+	err = shoal__check_open("event_open", name, out, opts->flags,
+				SHOAL_EVENT_NO_PIDFD_GETFD,
+				(int)opts->strategy);
 	if (err)
 		return err;
 	err = new_handle(name, opts, &ev);

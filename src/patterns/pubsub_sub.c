@@ -313,21 +313,15 @@ int shoal_sub_open(const char *name, const struct shoal_sub_options *opts,
 	struct shoal_sub *s;
 	int err;
 
-	if (!name || !out)
-		return shoal__fail(-EINVAL, "sub_open: NULL argument");
-	if (strlen(name) > SHOAL_SERVICE_NAME_MAX)
-		return shoal__fail(-EINVAL, "sub_open: name too long");
 	if (!opts) {
 		shoal_sub_options_init(&defaults);
 		opts = &defaults;
 	}
-	if (opts->flags &
-	    ~(uint32_t)(SHOAL_SUB_REATTACH | SHOAL_SUB_NO_PIDFD_GETFD))
-		return shoal__fail(-EINVAL, "sub_open: unknown flags 0x%x",
-				   opts->flags);
-	if ((int)opts->strategy < 0 || opts->strategy > SHOAL_WAIT_BLOCK)
-		return shoal__fail(-EINVAL, "sub_open: unknown strategy %d",
-				   (int)opts->strategy);
+	err = shoal__check_open("sub_open", name, out, opts->flags,
+				SHOAL_SUB_REATTACH | SHOAL_SUB_NO_PIDFD_GETFD,
+				(int)opts->strategy);
+	if (err)
+		return err;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return shoal__fail(-ENOMEM, "sub: out of memory");

@@ -56,6 +56,15 @@ int shoal__epoll_new(const char *who);
  * nobody reads it back). 0 or -errno, detail prefixed by @who. */
 int shoal__epoll_add(int epfd, int fd, uint64_t data, const char *who);
 
+/*
+ * shoal__check_open - what a create or open checks of its arguments
+ * first: @name and @out given (else "<who>: NULL argument"), @name at most
+ * SHOAL_SERVICE_NAME_MAX long, no flag outside @known, @strategy one of
+ * SHOAL_WAIT_*. 0 or -EINVAL with the detail.
+ */
+int shoal__check_open(const char *who, const char *name, const void *out,
+		      uint32_t flags, uint32_t known, int strategy);
+
 /* ------------------------------------------------------------------------
  * Owner
  */

@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "shoal/notify.h"
 #include "arch/error.h"
 #include "segment/fdcheck.h"
 #include "registry/registry_internal.h"
@@ -32,6 +33,22 @@ int shoal__epoll_add(int epfd, int fd, uint64_t data, const char *who)
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		return shoal__fail(-errno, "%s: epoll_ctl: %s", who,
 				   strerror(errno));
+	return 0;
+}
+
+int shoal__check_open(const char *who, const char *name, const void *out,
+		      uint32_t flags, uint32_t known, int strategy)
+{
+	if (!name || !out)
+		return shoal__fail(-EINVAL, "%s: NULL argument", who);
+	if (strlen(name) > SHOAL_SERVICE_NAME_MAX)
+		return shoal__fail(-EINVAL, "%s: name too long", who);
+	if (flags & ~known)
+		return shoal__fail(-EINVAL, "%s: unknown flags 0x%x", who,
+				   flags);
+	if (strategy < 0 || strategy > SHOAL_WAIT_BLOCK)
+		return shoal__fail(-EINVAL, "%s: unknown strategy %d", who,
+				   strategy);
 	return 0;
 }
 
