@@ -75,17 +75,14 @@ int shoal__event_map_lines(struct shoal_service *svc,
 			   const struct event_geometry *g, int read_only,
 			   struct shoal_segment **lines_seg, void **lines)
 {
-	struct shoal__lines_spec ls = {
-		.who = "event",
-		.index = SHOAL__EVENT_EXTRA_LINES_MEMFD,
-		.owner_fd = g->lines_memfd,
-		.read_only = read_only,
-		.object = SHOAL__EVENT_LINES_OBJECT,
-		.kind = SHOAL_OBJECT_EVENT_HEADER,
-		.min_size = event_lines_bytes(g->ids, g->max),
+	static const struct shoal__lines_spec ls = {
+		"event", SHOAL__EVENT_EXTRA_LINES_MEMFD,
+		SHOAL__EVENT_LINES_OBJECT, SHOAL_OBJECT_EVENT_HEADER
 	};
 
-	return shoal__peer_map_lines(svc, &ls, lines_seg, lines);
+	return shoal__peer_map_lines(svc, &ls, g->lines_memfd,
+				     event_lines_bytes(g->ids, g->max),
+				     read_only, lines_seg, lines);
 }
 
 static uint32_t popcount_words(_Atomic uint64_t *w, uint32_t n)

@@ -104,17 +104,14 @@ int shoal__pubsub_map_subs(struct shoal_service *svc,
 	/* The limit comes from the publisher's read-only header, not from
 	 * the subscriber-written object: a new subscriber must get in
 	 * whatever the others scribbled there. */
-	struct shoal__lines_spec ls = {
-		.who = "pubsub",
-		.index = SHOAL__PUBSUB_EXTRA_SUBS_MEMFD,
-		.owner_fd = g->subs_memfd,
-		.read_only = read_only,
-		.object = SHOAL__PUBSUB_SUBS_OBJECT,
-		.kind = SHOAL_OBJECT_PUBSUB_SUBS,
-		.min_size = subs_bytes(g->max_subs),
+	static const struct shoal__lines_spec ls = {
+		"pubsub", SHOAL__PUBSUB_EXTRA_SUBS_MEMFD,
+		SHOAL__PUBSUB_SUBS_OBJECT, SHOAL_OBJECT_PUBSUB_SUBS
 	};
 
-	return shoal__peer_map_lines(svc, &ls, subs_seg, (void **)sh);
+	return shoal__peer_map_lines(svc, &ls, g->subs_memfd,
+				     subs_bytes(g->max_subs), read_only,
+				     subs_seg, (void **)sh);
 }
 
 const struct shoal__pattern shoal__pubsub_pattern = {

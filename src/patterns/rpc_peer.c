@@ -107,19 +107,16 @@ int shoal__rpc_map_clients(struct shoal_service *svc,
 	/* Sizes come from the segment layer's validated table and the limits
 	 * from the server's read-only header, never from the client-written
 	 * lines object (any client can scribble on it). */
-	struct shoal__lines_spec ls = {
-		.who = "rpc",
-		.index = SHOAL__RPC_EXTRA_CLIENTS_MEMFD,
-		.owner_fd = g->clients_memfd,
-		.read_only = read_only,
-		.object = SHOAL__RPC_LINES_OBJECT,
-		.kind = SHOAL_OBJECT_RPC_HEADER,
-		.min_size = rpc_lines_bytes(g->max_clients),
+	static const struct shoal__lines_spec ls = {
+		"rpc", SHOAL__RPC_EXTRA_CLIENTS_MEMFD, SHOAL__RPC_LINES_OBJECT,
+		SHOAL_OBJECT_RPC_HEADER
 	};
 	void *lp, *rp;
 	int err;
 
-	err = shoal__peer_map_lines(svc, &ls, &v->seg, &lp);
+	err = shoal__peer_map_lines(svc, &ls, g->clients_memfd,
+				    rpc_lines_bytes(g->max_clients), read_only,
+				    &v->seg, &lp);
 	if (!err)
 		err = shoal__peer_object(v->seg, "rpc", SHOAL__RPC_RINGS_OBJECT,
 					 SHOAL_OBJECT_RPC_RINGS,

@@ -432,26 +432,26 @@ int shoal__open_wait(struct shoal_registry *reg, int64_t timeout_ns,
 		     int (*try_open)(void *), void *user_data, const char *who,
 		     const char *name);
 
-/* Where the owner's lines segment is and what it must hold. */
+/* Where a pattern's lines segment is (a constant of the pattern). */
 struct shoal__lines_spec {
 	const char *who;
-	uint32_t index;	  /* the extra fd the owner hands it out as */
-	int32_t owner_fd; /* its number in the owner, as the header says */
-	int read_only;
+	uint32_t index;	    /* the extra fd the owner hands it out as */
 	const char *object; /* the lines object */
 	uint32_t kind;
-	uint64_t min_size; /* from the owner's validated geometry */
 };
 
 /*
- * shoal__peer_map_lines - take the owner's lines segment, check it is a
- * memfd, map it, and find its lines object: at least min_size bytes (the
- * segment layer's validated size; the object's own header line is never
- * trusted: any peer can write it), on a cache line. *@seg and *@obj set
- * on success; 0, -EBADMSG, or what taking or mapping the fd returns.
+ * shoal__peer_map_lines - take the owner's lines segment (@owner_fd its
+ * number in the owner, as the header says), check it is a memfd, map it
+ * (read-only if @read_only), and find its lines object: at least
+ * @min_size bytes (from the owner's validated geometry and the segment
+ * layer's validated size; the object's own header line is never trusted:
+ * any peer can write it), on a cache line. *@seg and *@obj set on
+ * success; 0, -EBADMSG, or what taking or mapping the fd returns.
  */
 int shoal__peer_map_lines(struct shoal_service *svc,
-			  const struct shoal__lines_spec *ls,
+			  const struct shoal__lines_spec *ls, int32_t owner_fd,
+			  uint64_t min_size, int read_only,
 			  struct shoal_segment **seg, void **obj);
 
 /* shoal__peer_object - object @name (@kind) of @seg with at least

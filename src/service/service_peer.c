@@ -213,12 +213,13 @@ int shoal__peer_object(struct shoal_segment *seg, const char *who,
 }
 
 int shoal__peer_map_lines(struct shoal_service *svc,
-			  const struct shoal__lines_spec *ls,
+			  const struct shoal__lines_spec *ls, int32_t owner_fd,
+			  uint64_t min_size, int read_only,
 			  struct shoal_segment **seg, void **obj)
 {
 	int fd, err;
 
-	err = shoal__service_take_extra_fd(svc, ls->index, ls->owner_fd, &fd);
+	err = shoal__service_take_extra_fd(svc, ls->index, owner_fd, &fd);
 	if (err)
 		return err;
 	if (shoal__fd_is_memfd(fd) != 1) {
@@ -228,12 +229,12 @@ int shoal__peer_map_lines(struct shoal_service *svc,
 				   ls->who);
 	}
 	err = shoal_segment_open(
-		fd, ls->read_only ? SHOAL_SEGMENT_OPEN_READ_ONLY : 0, seg);
+		fd, read_only ? SHOAL_SEGMENT_OPEN_READ_ONLY : 0, seg);
 	close(fd);
 	if (err)
 		return err;
-	err = shoal__peer_object(*seg, ls->who, ls->object, ls->kind,
-				 ls->min_size, obj);
+	err = shoal__peer_object(*seg, ls->who, ls->object, ls->kind, min_size,
+				 obj);
 	if (err) {
 		shoal_segment_close(*seg);
 		*seg = NULL;
