@@ -417,13 +417,12 @@ int shoal_channel_create(const char *name,
 	if (!err && !name)
 		err = shoal_segment_ready(ch->seg);
 	if (!err && name) {
-		struct shoal__announce a = {
-			.name = name,
-			.pattern = SHOAL_PATTERN_CHANNEL,
-			.access = opts->access,
-		};
+		/* Untyped: a channel carries bytes. */
+		static const struct shoal__type untyped;
 
-		err = shoal__owner_announce(&ch->own, &a);
+		err = shoal__owner_announce(&ch->own, name,
+					    SHOAL_PATTERN_CHANNEL, opts->access,
+					    &untyped, NULL, 0);
 	}
 	if (err) {
 		struct shoal__detail d;

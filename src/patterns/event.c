@@ -123,18 +123,6 @@ void shoal_event_options_init(struct shoal_event_options *opts)
 	opts->strategy = SHOAL_WAIT_ADAPTIVE;
 }
 
-static int check_common_options(const struct shoal_event_options *o,
-				const char *who)
-{
-	if (o->flags & ~(uint32_t)SHOAL_EVENT_NO_PIDFD_GETFD)
-		return shoal__fail(-EINVAL, "%s: unknown flags 0x%x", who,
-				   o->flags);
-	if ((int)o->strategy < 0 || o->strategy > SHOAL_WAIT_BLOCK)
-		return shoal__fail(-EINVAL, "%s: unknown strategy %d", who,
-				   (int)o->strategy);
-	return 0;
-}
-
 /* The common part of create and open: the handle, its epoll set. */
 static int new_handle(const char *name, const struct shoal_event_options *o,
 		      struct shoal_event **out)
@@ -173,17 +161,8 @@ static int create_service(struct shoal_event *ev, const char *name,
 		SHOAL__EVENT_LINES_OBJECT, SHOAL_OBJECT_EVENT_HEADER, 64,
 		event_lines_bytes(ev->ids, ev->max)
 	};
-	struct shoal__owner_spec spec = {
-		.name = name,
-		.registry = registry,
-		.lines = ev->max,
-		.lines_memfd_first = 1,
-		.objects = &hdr,
-		.nobjects = 1,
-		.seg_flags = SHOAL_SEGMENT_PEERS_READ_ONLY,
-		.line_objects = &lines,
-		.nline_objects = 1,
-	};
+	struct shoal__owner_spec spec = shoal__owner_spec_lines(
+		name, registry, ev->max, &hdr, 1, &lines, 1);
 	int err;
 
 	ev->touched = malloc(sizeof(uint32_t) * ev->max);
@@ -211,8 +190,7 @@ static void format(struct shoal_event *ev)
 	h->max_listeners = ev->max;
 	h->line_stride = ev->stride;
 	h->lines_memfd = shoal_segment_fd(ev->lines_seg);
-	for (uint32_t i = 0; i < ev->max; i++)
-		event_fd_table(h)[i] = ev->wake_fds[i];
+	shoal__owner_fd_numbers(&ev->own, event_fd_table(h));
 	ev->lh->magic = SHOAL__EVENT_LINES_MAGIC;
 	ev->lh->ids = ev->ids;
 	ev->lh->max_listeners = ev->max;
@@ -222,19 +200,16 @@ int shoal_event_create(const char *name, const struct shoal_event_options *opts,
 		       struct shoal_event **out)
 {
 	struct shoal_event_options defaults;
-	struct shoal__announce a;
 	struct shoal_event *ev;
 	int err;
 
-	if (!name || !out)
-		return shoal__fail(-EINVAL, "event_create: NULL argument");
-	if (strlen(name) > SHOAL_SERVICE_NAME_MAX)
-		return shoal__fail(-EINVAL, "event_create: name too long");
 	if (!opts) {
 		shoal_event_options_init(&defaults);
 		opts = &defaults;
 	}
-	err = check_common_options(opts, "event_create");
+	err = shoal__check_open("event_create", name, out, opts->flags,
+				SHOAL_EVENT_NO_PIDFD_GETFD,
+				(int)opts->strategy);
 	if (err)
 		return err;
 	if (opts->ids == 0 || opts->ids > SHOAL_EVENT_IDS_MAX)
@@ -259,15 +234,9 @@ int shoal_event_create(const char *name, const struct shoal_event_options *opts,
 	err = create_service(ev, name, opts->registry);
 	if (!err) {
 		format(ev);
-		a = (struct shoal__announce){
-			.name = name,
-			.pattern = SHOAL_PATTERN_EVENT,
-			.access = opts->access,
-			.type_name = opts->type_name,
-			.type_size = opts->type_size,
-			.type_align = opts->type_align,
-		};
-		err = shoal__owner_announce(&ev->own, &a);
+		err = shoal__owner_announce(&ev->own, name, SHOAL_PATTERN_EVENT,
+					    opts->access, &SHOAL__TYPE_OF(opts),
+					    NULL, 0);
 	}
 	if (err) {
 		struct shoal__detail d;
@@ -288,24 +257,14 @@ int shoal_event_create(const char *name, const struct shoal_event_options *opts,
 static int attach(struct shoal_event *ev, uint32_t oflags,
 		  const struct shoal__type *type, int64_t timeout_ns)
 {
-	struct shoal__peer_spec spec = {
-		.who = "event",
-		.name = ev->name,
-		.pattern = SHOAL_PATTERN_EVENT,
-		.pattern_name = "an event service",
-		.oflags = oflags | SHOAL_OPEN_READ_ONLY,
-		.type = type,
-		.timeout_ns = timeout_ns,
-		.geometry = shoal__event_read_geometry,
-		.header = SHOAL__EVENT_HEADER_OBJECT,
-		.closed_offset = offsetof(struct shoal__event_header, closed),
-	};
-	struct shoal_service_info info;
 	struct event_geometry g;
+	struct shoal__peer_spec spec = shoal__peer_spec_of(
+		&shoal__event_pattern, "event", ev->name,
+		oflags | SHOAL_OPEN_READ_ONLY, type, timeout_ns, &g);
+	struct shoal_service_info info;
 	void *lines;
 	int err;
 
-	spec.user_data = &g;
 	err = shoal__peer_open(ev->reg, &spec, &ev->svc);
 	if (!err)
 		err = shoal__event_map_lines(ev->svc, &g, 0,
@@ -341,23 +300,19 @@ int shoal_event_open(const char *name, const struct shoal_event_options *opts,
 	struct shoal_event *ev;
 	int err;
 
-	if (!name || !out)
-		return shoal__fail(-EINVAL, "event_open: NULL argument");
-	if (strlen(name) > SHOAL_SERVICE_NAME_MAX)
-		return shoal__fail(-EINVAL, "event_open: name too long");
 	if (!opts) {
 		shoal_event_options_init(&defaults);
 		opts = &defaults;
 	}
-	err = check_common_options(opts, "event_open");
+	err = shoal__check_open("event_open", name, out, opts->flags,
+				SHOAL_EVENT_NO_PIDFD_GETFD,
+				(int)opts->strategy);
 	if (err)
 		return err;
 	err = new_handle(name, opts, &ev);
 	if (err)
 		return err;
-	type.name = opts->type_name;
-	type.size = opts->type_size;
-	type.align = opts->type_align;
+	type = SHOAL__TYPE_OF(opts);
 	err = shoal__registry_use(opts->registry, &ev->reg, &ev->own_reg);
 	if (!err)
 		err = attach(ev,

@@ -5,6 +5,7 @@
 
 #include "shoal/event.h"
 #include "shoal/segment.h"
+#include "service/service.h"
 #include "patterns/event_layout.h"
 
 static inline _Atomic uint64_t *line_pending(struct shoal__event_line *l)
@@ -50,6 +51,9 @@ struct event_geometry {
  * object's size. 0, -EPROTO (another version), -EBADMSG (inconsistent).
  */
 int shoal__event_read_geometry(struct shoal_segment *seg, void *user_data);
+
+/* The pattern as the service layer's peer side knows it (service.h). */
+extern const struct shoal__pattern shoal__event_pattern;
 
 /*
  * Takes and maps the listeners' segment of an opened event service whose

@@ -19,29 +19,41 @@
 #include "service/service.h"
 #include "patterns/event_internal.h"
 
-int shoal__event_read_geometry(struct shoal_segment *seg, void *user_data)
-{
-	struct event_geometry *g = user_data;
-	struct shoal__event_header *h;
-	uint64_t hsize;
-	void *hp;
-	int err;
+#define FIELD(h, g, min, max)                                                 \
+	SHOAL__FIELD(struct shoal__event_header, h, struct event_geometry, g, \
+		     offsetof(struct shoal_event_info, h), min, max, 0)
+#define STAT(x)                                             \
+	SHOAL__COUNTER(struct shoal__event_lines_header, x, \
+		       struct shoal_event_info, x)
+#define LINE_STAT(x)                                \
+	SHOAL__COUNTER(struct shoal__event_line, x, \
+		       struct shoal_event_listener_info, x)
+#define N(a) (sizeof(a) / sizeof((a)[0]))
 
-	err = shoal__peer_header(seg, "event", SHOAL__EVENT_HEADER_OBJECT,
-				 SHOAL_OBJECT_EVENT_HEADER, SHOAL__EVENT_MAGIC,
-				 SHOAL__EVENT_VERSION, sizeof(*h), &hp, &hsize);
-	if (err)
-		return err;
-	h = hp;
-	g->hdr = h;
-	g->ids = SHOAL__READ_ONCE(h->ids);
-	g->max = SHOAL__READ_ONCE(h->max_listeners);
-	g->stride = SHOAL__READ_ONCE(h->line_stride);
-	g->lines_memfd = SHOAL__READ_ONCE(h->lines_memfd);
-	if (g->ids == 0 || g->ids > SHOAL_EVENT_IDS_MAX || g->max == 0 ||
-	    g->max > SHOAL_EVENT_LISTENERS_MAX ||
-	    g->stride != shoal__event_line_stride(g->ids) ||
-	    hsize < event_header_bytes(g->max))
+/* The creator's configuration words, their ranges and where inspect
+ * reports them; the totals; a listener line's counters. */
+static const struct shoal__field fields[] = {
+	FIELD(ids, ids, 1, SHOAL_EVENT_IDS_MAX),
+	FIELD(max_listeners, max, 1, SHOAL_EVENT_LISTENERS_MAX),
+	FIELD(line_stride, stride, 0, UINT32_MAX),
+	SHOAL__FIELD(struct shoal__event_header, lines_memfd,
+		     struct event_geometry, lines_memfd, SHOAL__FIELD_NO_INFO,
+		     0, UINT64_MAX, 0),
+};
+static const struct shoal__counter stats[] = { STAT(notifies), STAT(delivered),
+					       STAT(wakeups) };
+static const struct shoal__counter line_stats[] = { LINE_STAT(delivered),
+						    LINE_STAT(wakeups),
+						    LINE_STAT(received),
+						    LINE_STAT(sleeps) };
+
+/* What the ranges do not say: the stride and the header object's size. */
+static int check_geometry(const void *gp, uint64_t hdr_size, int out_of_range)
+{
+	const struct event_geometry *g = gp;
+
+	if (out_of_range || g->stride != shoal__event_line_stride(g->ids) ||
+	    hdr_size < event_header_bytes(g->max))
 		return shoal__fail(-EBADMSG,
 				   "event: inconsistent configuration (ids "
 				   "%u, listeners %u, stride %u)",
@@ -49,21 +61,28 @@ int shoal__event_read_geometry(struct shoal_segment *seg, void *user_data)
 	return 0;
 }
 
+static const struct shoal__config config = SHOAL__CONFIG(
+	"event", SHOAL__EVENT_HEADER_OBJECT, SHOAL_OBJECT_EVENT_HEADER,
+	SHOAL__EVENT_VERSION, SHOAL__EVENT_MAGIC, struct shoal__event_header,
+	fields, struct event_geometry, check_geometry);
+
+int shoal__event_read_geometry(struct shoal_segment *seg, void *user_data)
+{
+	return shoal__peer_config(seg, &config, user_data);
+}
+
 int shoal__event_map_lines(struct shoal_service *svc,
 			   const struct event_geometry *g, int read_only,
 			   struct shoal_segment **lines_seg, void **lines)
 {
-	struct shoal__lines_spec ls = {
-		.who = "event",
-		.index = SHOAL__EVENT_EXTRA_LINES_MEMFD,
-		.owner_fd = g->lines_memfd,
-		.read_only = read_only,
-		.object = SHOAL__EVENT_LINES_OBJECT,
-		.kind = SHOAL_OBJECT_EVENT_HEADER,
-		.min_size = event_lines_bytes(g->ids, g->max),
+	static const struct shoal__lines_spec ls = {
+		"event", SHOAL__EVENT_EXTRA_LINES_MEMFD,
+		SHOAL__EVENT_LINES_OBJECT, SHOAL_OBJECT_EVENT_HEADER
 	};
 
-	return shoal__peer_map_lines(svc, &ls, lines_seg, lines);
+	return shoal__peer_map_lines(svc, &ls, g->lines_memfd,
+				     event_lines_bytes(g->ids, g->max),
+				     read_only, lines_seg, lines);
 }
 
 static uint32_t popcount_words(_Atomic uint64_t *w, uint32_t n)
@@ -76,6 +95,28 @@ static uint32_t popcount_words(_Atomic uint64_t *w, uint32_t n)
 	return c;
 }
 
+const struct shoal__pattern shoal__event_pattern = {
+	SHOAL_PATTERN_EVENT, "an event service", shoal__event_read_geometry,
+	SHOAL__EVENT_HEADER_OBJECT, offsetof(struct shoal__event_header, closed)
+};
+
+/* How many ids a listener wants and has pending; @ctx the words of an
+ * id bitmap. */
+static void listener_ids(void *out, const void *line, uint32_t index, void *ctx)
+{
+	struct shoal__event_line *l = (struct shoal__event_line *)line;
+	struct shoal_event_listener_info *o = out;
+	uint32_t words = *(const uint32_t *)ctx;
+
+	(void)index;
+	o->interest = popcount_words(line_interest(l, words), words);
+	o->pending = popcount_words(line_pending(l), words);
+}
+
+static const struct shoal__line_info listener_info = SHOAL__LINE_INFO(
+	struct shoal__event_line, SHOAL__EVENT_LINE_ACTIVE,
+	struct shoal_event_listener_info, index, line_stats, listener_ids);
+
 int shoal_event_inspect(struct shoal_registry *reg, const char *name,
 			struct shoal_event_info *info,
 			struct shoal_event_listener_info *listeners,
@@ -83,24 +124,14 @@ int shoal_event_inspect(struct shoal_registry *reg, const char *name,
 {
 	struct shoal__inspect in;
 	struct shoal__event_lines_header *lh;
+	struct shoal__lines_view v;
 	struct event_geometry g;
-	struct shoal__peer_spec spec;
-	uint32_t live = 0, words;
+	uint32_t words;
 	void *lines;
-	uint8_t *base;
-	int err, fd;
+	int err;
 
-	if (!name || !info)
-		return shoal__fail(-EINVAL, "event_inspect: NULL argument");
-	spec = (struct shoal__peer_spec){
-		.who = "event_inspect",
-		.name = name,
-		.pattern = SHOAL_PATTERN_EVENT,
-		.pattern_name = "an event service",
-		.geometry = shoal__event_read_geometry,
-		.user_data = &g,
-	};
-	err = shoal__inspect_open(&in, reg, &spec);
+	err = shoal__inspect_open(&in, reg, &shoal__event_pattern,
+				  "event_inspect", name, info, &g);
 	if (!err)
 		err = shoal__event_map_lines(in.svc, &g, 1, &in.lines_seg,
 					     &lines);
@@ -108,49 +139,16 @@ int shoal_event_inspect(struct shoal_registry *reg, const char *name,
 		return shoal__inspect_close(&in, err);
 	lh = lines;
 	words = shoal__event_words(g.ids);
-	base = (uint8_t *)(lh + 1) + shoal__event_table_bytes(g.ids, g.max);
 	memset(info, 0, sizeof(*info));
-	info->ids = g.ids;
-	info->max_listeners = g.max;
-	info->line_stride = g.stride;
+	shoal__info_fields(info, &g, fields, N(fields));
 	info->header_bytes = shoal_segment_size(shoal_service_segment(in.svc));
 	info->lines_bytes = shoal_segment_size(in.lines_seg);
-	info->notifies =
-		atomic_load_explicit(&lh->notifies, memory_order_relaxed);
-	info->delivered =
-		atomic_load_explicit(&lh->delivered, memory_order_relaxed);
-	info->wakeups =
-		atomic_load_explicit(&lh->wakeups, memory_order_relaxed);
-	fd = shoal_segment_fd(in.lines_seg);
-	for (uint32_t i = 0; i < g.max; i++) {
-		struct shoal__event_line *l =
-			(struct shoal__event_line *)(base +
-						     (uint64_t)i * g.stride);
-		struct shoal_event_listener_info *o;
-
-		if (atomic_load_explicit(&l->state, memory_order_acquire) !=
-			    SHOAL__EVENT_LINE_ACTIVE ||
-		    !shoal__line_locked(fd, i))
-			continue;
-		if (listeners && live < cap) {
-			o = &listeners[live];
-			memset(o, 0, sizeof(*o));
-			o->index = i;
-			o->pid = SHOAL__READ_ONCE(l->pid);
-			o->interest =
-				popcount_words(line_interest(l, words), words);
-			o->pending = popcount_words(line_pending(l), words);
-			o->delivered = atomic_load_explicit(
-				&l->delivered, memory_order_relaxed);
-			o->wakeups = atomic_load_explicit(&l->wakeups,
-							  memory_order_relaxed);
-			o->received = atomic_load_explicit(
-				&l->received, memory_order_relaxed);
-			o->sleeps = atomic_load_explicit(&l->sleeps,
-							 memory_order_relaxed);
-		}
-		live++;
-	}
-	info->listeners = live;
-	return shoal__inspect_close(&in, (int)live);
+	shoal__load_counters(info, lh, stats, N(stats));
+	v = (struct shoal__lines_view){
+		(uint8_t *)(lh + 1) + shoal__event_table_bytes(g.ids, g.max),
+		g.stride, g.max
+	};
+	info->listeners = shoal__inspect_lines(&in, &v, &listener_info, &words,
+					       listeners, cap);
+	return shoal__inspect_close(&in, (int)info->listeners);
 }

@@ -7,6 +7,7 @@
 
 #include "service/line_lock.h"
 #include "shoal/pubsub.h"
+#include "service/service.h"
 #include "patterns/pubsub_layout.h"
 
 /* The fd table's bytes, rounded up so the u64 table after it is aligned. */
@@ -78,6 +79,9 @@ struct pubsub_geometry {
  * fuzz/pubsub_geometry_fuzz.c.
  */
 int shoal__pubsub_read_geometry(struct shoal_segment *seg, void *g);
+
+/* The pattern as the service layer's peer side knows it (service.h). */
+extern const struct shoal__pattern shoal__pubsub_pattern;
 
 /*
  * Takes and maps the subscriber segment of an opened pub/sub service whose

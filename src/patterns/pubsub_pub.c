@@ -153,17 +153,8 @@ static int create_service(struct shoal_pub *p, const char *name,
 	struct shoal_object_spec subs = { SHOAL__PUBSUB_SUBS_OBJECT,
 					  SHOAL_OBJECT_PUBSUB_SUBS, 64,
 					  subs_bytes(p->max_subs) };
-	struct shoal__owner_spec spec = {
-		.name = name,
-		.registry = registry,
-		.lines = p->max_subs,
-		.lines_memfd_first = 1,
-		.objects = payload,
-		.nobjects = 2,
-		.seg_flags = SHOAL_SEGMENT_PEERS_READ_ONLY,
-		.line_objects = &subs,
-		.nline_objects = 1,
-	};
+	struct shoal__owner_spec spec = shoal__owner_spec_lines(
+		name, registry, p->max_subs, payload, 2, &subs, 1);
 	int err;
 
 	if (slots_bytes > SHOAL_SEGMENT_SIZE_MAX / 2)
@@ -193,7 +184,6 @@ static int create_service(struct shoal_pub *p, const char *name,
 static void format(struct shoal_pub *p)
 {
 	struct shoal__pubsub_header *h = p->hdr;
-	int32_t *fds = wake_fd_table(h);
 
 	h->magic = SHOAL__PUBSUB_MAGIC;
 	h->version = SHOAL__PUBSUB_VERSION;
@@ -206,8 +196,7 @@ static void format(struct shoal_pub *p)
 	h->max_subscribers = p->max_subs;
 	h->flags = p->flags;
 	h->subs_memfd = p->subs_fd;
-	for (uint32_t i = 0; i < p->max_subs; i++)
-		fds[i] = p->wake_fds[i];
+	shoal__owner_fd_numbers(&p->own, wake_fd_table(h));
 	p->sh->magic = SHOAL__PUBSUB_SUBS_MAGIC;
 	p->sh->max_subscribers = p->max_subs;
 }
@@ -218,7 +207,6 @@ int shoal_pub_create(const char *name, const struct shoal_pub_options *opts,
 		     struct shoal_pub **out)
 {
 	struct shoal_pub_options defaults;
-	struct shoal__announce a;
 	struct shoal_pub *p;
 	int err;
 
@@ -249,17 +237,9 @@ int shoal_pub_create(const char *name, const struct shoal_pub_options *opts,
 	if (!err) {
 		format(p);
 		p->hdr->history = opts->history;
-		a = (struct shoal__announce){
-			.name = name,
-			.pattern = SHOAL_PATTERN_PUBSUB,
-			.access = opts->access,
-			.type_name = opts->type_name,
-			.type_size = opts->type_size,
-			.type_align = opts->type_align,
-			.eventfds = &p->eventfd,
-			.eventfd_count = 1,
-		};
-		err = shoal__owner_announce(&p->own, &a);
+		err = shoal__owner_announce(&p->own, name, SHOAL_PATTERN_PUBSUB,
+					    opts->access, &SHOAL__TYPE_OF(opts),
+					    &p->eventfd, 1);
 	}
 	if (err) {
 		struct shoal__detail d;

@@ -195,19 +195,9 @@ static int attach_fds(struct shoal_sub *s)
 /* Finds the publisher and joins it. 0 or -errno; detached on failure. */
 static int attach(struct shoal_sub *s)
 {
-	struct shoal__peer_spec spec = {
-		.who = "sub",
-		.name = s->name,
-		.pattern = SHOAL_PATTERN_PUBSUB,
-		.pattern_name = "pub/sub",
-		.oflags = SHOAL_OPEN_READ_ONLY,
-		.type = &s->type,
-		.timeout_ns = s->open_timeout_ns,
-		.geometry = shoal__pubsub_read_geometry,
-		.user_data = &s->g,
-		.header = SHOAL__PUBSUB_HEADER_OBJECT,
-		.closed_offset = offsetof(struct shoal__pubsub_header, closed),
-	};
+	struct shoal__peer_spec spec = shoal__peer_spec_of(
+		&shoal__pubsub_pattern, "sub", s->name, SHOAL_OPEN_READ_ONLY,
+		&s->type, s->open_timeout_ns, &s->g);
 	struct shoal_service_info info;
 	int err;
 
@@ -327,21 +317,15 @@ int shoal_sub_open(const char *name, const struct shoal_sub_options *opts,
 	struct shoal_sub *s;
 	int err;
 
-	if (!name || !out)
-		return shoal__fail(-EINVAL, "sub_open: NULL argument");
-	if (strlen(name) > SHOAL_SERVICE_NAME_MAX)
-		return shoal__fail(-EINVAL, "sub_open: name too long");
 	if (!opts) {
 		shoal_sub_options_init(&defaults);
 		opts = &defaults;
 	}
-	if (opts->flags &
-	    ~(uint32_t)(SHOAL_SUB_REATTACH | SHOAL_SUB_NO_PIDFD_GETFD))
-		return shoal__fail(-EINVAL, "sub_open: unknown flags 0x%x",
-				   opts->flags);
-	if ((int)opts->strategy < 0 || opts->strategy > SHOAL_WAIT_BLOCK)
-		return shoal__fail(-EINVAL, "sub_open: unknown strategy %d",
-				   (int)opts->strategy);
+	err = shoal__check_open("sub_open", name, out, opts->flags,
+				SHOAL_SUB_REATTACH | SHOAL_SUB_NO_PIDFD_GETFD,
+				(int)opts->strategy);
+	if (err)
+		return err;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return shoal__fail(-ENOMEM, "sub: out of memory");
@@ -349,9 +333,7 @@ int shoal_sub_open(const char *name, const struct shoal_sub_options *opts,
 	s->flags = opts->flags;
 	s->want_history = opts->history;
 	s->strategy = opts->strategy ? opts->strategy : SHOAL_WAIT_ADAPTIVE;
-	s->type.name = opts->type_name;
-	s->type.size = opts->type_size;
-	s->type.align = opts->type_align;
+	s->type = SHOAL__TYPE_OF(opts);
 	s->inotify_fd = s->lock_fd = s->eventfd = s->pidfd = -1;
 	s->ow.every = PID_CHECK_EVERY;
 	s->epfd = shoal__epoll_new("sub");

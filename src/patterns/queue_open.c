@@ -275,7 +275,6 @@ int shoal_queue_create(const char *name, const struct shoal_queue_options *opts,
 		       struct shoal_queue **out)
 {
 	struct shoal_queue_options defaults;
-	struct shoal__announce a;
 	struct shoal_queue *q;
 	int err;
 
@@ -303,15 +302,9 @@ int shoal_queue_create(const char *name, const struct shoal_queue_options *opts,
 	if (!err)
 		err = join(q, shoal_segment_fd(q->seg));
 	if (!err) {
-		a = (struct shoal__announce){
-			.name = name,
-			.pattern = SHOAL_PATTERN_QUEUE,
-			.access = opts->access,
-			.type_name = opts->type_name,
-			.type_size = opts->type_size,
-			.type_align = opts->type_align,
-		};
-		err = shoal__owner_announce(&q->own, &a);
+		err = shoal__owner_announce(&q->own, name, SHOAL_PATTERN_QUEUE,
+					    opts->access, &SHOAL__TYPE_OF(opts),
+					    NULL, 0);
 	}
 	if (err)
 		return fail_closing(q, err);
@@ -363,21 +356,17 @@ static int map_peer(struct shoal_segment *seg, void *user_data)
 	return 0;
 }
 
+/* A queue is opened even while being withdrawn: no closed word. */
+static const struct shoal__pattern queue_pattern = { SHOAL_PATTERN_QUEUE,
+						     "a queue", map_peer, NULL,
+						     0 };
+
 /* The opening both shoal_queue_open() and inspecting do. */
 static int open_service(struct shoal_queue *q, uint32_t oflags,
 			const struct shoal__type *type, int64_t timeout_ns)
 {
-	struct shoal__peer_spec spec = {
-		.who = "queue",
-		.name = q->name,
-		.pattern = SHOAL_PATTERN_QUEUE,
-		.pattern_name = "a queue",
-		.oflags = oflags,
-		.type = type,
-		.timeout_ns = timeout_ns,
-		.geometry = map_peer,
-		.user_data = q,
-	};
+	struct shoal__peer_spec spec = shoal__peer_spec_of(
+		&queue_pattern, "queue", q->name, oflags, type, timeout_ns, q);
 
 	return shoal__peer_open(q->reg, &spec, &q->svc);
 }

@@ -229,19 +229,9 @@ int shoal_rpc_client_open(const char *name,
 		free(c);
 		return err;
 	}
-	spec = (struct shoal__peer_spec){
-		.who = "client",
-		.name = name,
-		.pattern = SHOAL_PATTERN_RPC,
-		.pattern_name = "request/response",
-		.oflags = SHOAL_OPEN_READ_ONLY,
-		.type = &c->type,
-		.timeout_ns = opts->timeout_ns,
-		.geometry = shoal__rpc_read_geometry,
-		.user_data = &c->g,
-		.header = SHOAL__RPC_HEADER_OBJECT,
-		.closed_offset = offsetof(struct shoal__rpc_header, closed),
-	};
+	spec = shoal__peer_spec_of(&shoal__rpc_pattern, "client", name,
+				   SHOAL_OPEN_READ_ONLY, &c->type,
+				   opts->timeout_ns, &c->g);
 	if (opts->flags & SHOAL_RPC_CLIENT_NO_PIDFD_GETFD)
 		spec.oflags |= SHOAL_OPEN_NO_PIDFD_GETFD;
 	err = shoal__registry_use(opts->registry, &c->reg, &c->own_reg);

@@ -8,6 +8,7 @@
 #include "shoal/segment.h"
 #include "arch/arch.h"
 #include "service/line_lock.h"
+#include "service/service.h"
 #include "patterns/rpc_layout.h"
 
 static inline uint64_t rpc_header_bytes(uint32_t max)
@@ -75,6 +76,9 @@ struct rpc_clients_view {
  * -EBADMSG (inconsistent). Never reads outside the objects.
  */
 int shoal__rpc_read_geometry(struct shoal_segment *seg, void *g);
+
+/* The pattern as the service layer's peer side knows it (service.h). */
+extern const struct shoal__pattern shoal__rpc_pattern;
 
 /*
  * Takes and maps the client segment of an opened request/response service

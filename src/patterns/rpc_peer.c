@@ -20,56 +20,63 @@
 #include "registry/registry_internal.h"
 #include "patterns/rpc_internal.h"
 
-static int check_geometry(const struct rpc_geometry *g, uint64_t hdr_size)
+#define FIELD(h, g, min, max, flags)                                      \
+	SHOAL__FIELD(struct shoal__rpc_header, h, struct rpc_geometry, g, \
+		     offsetof(struct shoal_rpc_info, g), min, max, flags)
+#define REGION(h)                                                         \
+	SHOAL__FIELD(struct shoal__rpc_header, h, struct rpc_geometry, h, \
+		     SHOAL__FIELD_NO_INFO, 0, UINT64_MAX, 0)
+#define STAT(x)                                                            \
+	SHOAL__COUNTER(struct shoal__rpc_header, x, struct shoal_rpc_info, \
+		       server.x)
+#define LINE_STAT(x, y)                           \
+	SHOAL__COUNTER(struct shoal__rpc_line, x, \
+		       struct shoal_rpc_client_info, y)
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The server's configuration words, their ranges and where inspect
+ * reports them; its counters; a client line's. */
+static const struct shoal__field fields[] = {
+	FIELD(max_clients, max_clients, 1, SHOAL_RPC_CLIENTS_MAX, 0),
+	FIELD(max_request, max_request, 1, SHOAL_RPC_PAYLOAD_MAX, 0),
+	FIELD(max_response, max_response, 1, SHOAL_RPC_PAYLOAD_MAX, 0),
+	SHOAL__FIELD(struct shoal__rpc_header, request_capacity,
+		     struct rpc_geometry, req_capacity,
+		     offsetof(struct shoal_rpc_info, request_capacity), 2,
+		     SHOAL_RPC_CAPACITY_MAX, SHOAL__FIELD_POW2),
+	SHOAL__FIELD(struct shoal__rpc_header, response_capacity,
+		     struct rpc_geometry, resp_capacity,
+		     offsetof(struct shoal_rpc_info, response_capacity), 2,
+		     SHOAL_RPC_CAPACITY_MAX, SHOAL__FIELD_POW2),
+	REGION(req_region),
+	REGION(resp_region),
+	REGION(line_stride),
+	SHOAL__FIELD(struct shoal__rpc_header, clients_memfd,
+		     struct rpc_geometry, clients_memfd, SHOAL__FIELD_NO_INFO,
+		     0, UINT64_MAX, 0),
+};
+static const struct shoal__counter stats[] = { STAT(requests), STAT(responses),
+					       STAT(joined),   STAT(lost),
+					       STAT(dropped),  STAT(malformed),
+					       STAT(wakeups),  STAT(full) };
+static const struct shoal__counter line_stats[] = {
+	LINE_STAT(sent, sent), LINE_STAT(received, received),
+	LINE_STAT(wait.sleeps, sleeps), LINE_STAT(wakeups, wakeups)
+};
+
+/* What the ranges do not say: the ring regions against the sizes they
+ * hold, and the header object's size. */
+static int check_geometry(const void *gp, uint64_t hdr_size, int out_of_range)
 {
-	if (g->max_clients == 0 || g->max_clients > SHOAL_RPC_CLIENTS_MAX)
-		return -1;
-	if (g->max_request == 0 || g->max_request > SHOAL_RPC_PAYLOAD_MAX ||
-	    g->max_response == 0 || g->max_response > SHOAL_RPC_PAYLOAD_MAX)
-		return -1;
-	if (!shoal__is_pow2(g->req_capacity) || g->req_capacity < 2 ||
-	    g->req_capacity > SHOAL_RPC_CAPACITY_MAX ||
-	    !shoal__is_pow2(g->resp_capacity) || g->resp_capacity < 2 ||
-	    g->resp_capacity > SHOAL_RPC_CAPACITY_MAX)
-		return -1;
-	if (g->req_region !=
+	const struct rpc_geometry *g = gp;
+
+	if (out_of_range ||
+	    g->req_region !=
 		    rpc_region_bytes(g->req_capacity, g->max_request) ||
 	    g->resp_region !=
 		    rpc_region_bytes(g->resp_capacity, g->max_response) ||
-	    g->line_stride != g->req_region + g->resp_region)
-		return -1;
-	if (hdr_size < rpc_header_bytes(g->max_clients))
-		return -1;
-	return 0;
-}
-
-int shoal__rpc_read_geometry(struct shoal_segment *seg, void *user_data)
-{
-	struct rpc_geometry *g = user_data;
-	struct shoal__rpc_header *h;
-	uint64_t hsize;
-	void *hp;
-	int err;
-
-	err = shoal__peer_header(seg, "rpc", SHOAL__RPC_HEADER_OBJECT,
-				 SHOAL_OBJECT_RPC_HEADER, SHOAL__RPC_MAGIC,
-				 SHOAL__RPC_VERSION, sizeof(*h), &hp, &hsize);
-	if (err)
-		return err;
-	h = hp;
-	/* Read each value once; the server may be hostile. */
-	g->hdr = h;
-	g->max_clients = SHOAL__READ_ONCE(h->max_clients);
-	g->max_request = SHOAL__READ_ONCE(h->max_request);
-	g->max_response = SHOAL__READ_ONCE(h->max_response);
-	g->req_capacity = SHOAL__READ_ONCE(h->request_capacity);
-	g->resp_capacity = SHOAL__READ_ONCE(h->response_capacity);
-	g->req_region = SHOAL__READ_ONCE(h->req_region);
-	g->resp_region = SHOAL__READ_ONCE(h->resp_region);
-	g->line_stride = SHOAL__READ_ONCE(h->line_stride);
-	g->clients_memfd = SHOAL__READ_ONCE(h->clients_memfd);
-	g->server_bytes = shoal_segment_size(seg);
-	if (check_geometry(g, hsize))
+	    g->line_stride != g->req_region + g->resp_region ||
+	    hdr_size < rpc_header_bytes(g->max_clients))
 		return shoal__fail(-EBADMSG,
 				   "rpc: inconsistent configuration (%u "
 				   "clients, request %u x %u, response %u x "
@@ -80,6 +87,19 @@ int shoal__rpc_read_geometry(struct shoal_segment *seg, void *user_data)
 	return 0;
 }
 
+static const struct shoal__config config = SHOAL__CONFIG(
+	"rpc", SHOAL__RPC_HEADER_OBJECT, SHOAL_OBJECT_RPC_HEADER,
+	SHOAL__RPC_VERSION, SHOAL__RPC_MAGIC, struct shoal__rpc_header, fields,
+	struct rpc_geometry, check_geometry);
+
+int shoal__rpc_read_geometry(struct shoal_segment *seg, void *user_data)
+{
+	struct rpc_geometry *g = user_data;
+
+	g->server_bytes = shoal_segment_size(seg);
+	return shoal__peer_config(seg, &config, g);
+}
+
 int shoal__rpc_map_clients(struct shoal_service *svc,
 			   const struct rpc_geometry *g, int read_only,
 			   struct rpc_clients_view *v)
@@ -87,19 +107,16 @@ int shoal__rpc_map_clients(struct shoal_service *svc,
 	/* Sizes come from the segment layer's validated table and the limits
 	 * from the server's read-only header, never from the client-written
 	 * lines object (any client can scribble on it). */
-	struct shoal__lines_spec ls = {
-		.who = "rpc",
-		.index = SHOAL__RPC_EXTRA_CLIENTS_MEMFD,
-		.owner_fd = g->clients_memfd,
-		.read_only = read_only,
-		.object = SHOAL__RPC_LINES_OBJECT,
-		.kind = SHOAL_OBJECT_RPC_HEADER,
-		.min_size = rpc_lines_bytes(g->max_clients),
+	static const struct shoal__lines_spec ls = {
+		"rpc", SHOAL__RPC_EXTRA_CLIENTS_MEMFD, SHOAL__RPC_LINES_OBJECT,
+		SHOAL_OBJECT_RPC_HEADER
 	};
 	void *lp, *rp;
 	int err;
 
-	err = shoal__peer_map_lines(svc, &ls, &v->seg, &lp);
+	err = shoal__peer_map_lines(svc, &ls, g->clients_memfd,
+				    rpc_lines_bytes(g->max_clients), read_only,
+				    &v->seg, &lp);
 	if (!err)
 		err = shoal__peer_object(v->seg, "rpc", SHOAL__RPC_RINGS_OBJECT,
 					 SHOAL_OBJECT_RPC_RINGS,
@@ -116,29 +133,29 @@ int shoal__rpc_map_clients(struct shoal_service *svc,
 	return 0;
 }
 
+const struct shoal__pattern shoal__rpc_pattern = {
+	SHOAL_PATTERN_RPC, "request/response", shoal__rpc_read_geometry,
+	SHOAL__RPC_HEADER_OBJECT, offsetof(struct shoal__rpc_header, closed)
+};
+
+static const struct shoal__line_info client_info =
+	SHOAL__LINE_INFO(struct shoal__rpc_line, SHOAL__RPC_LINE_ACTIVE,
+			 struct shoal_rpc_client_info, line, line_stats, NULL);
+
 int shoal_rpc_inspect(struct shoal_registry *reg, const char *name,
 		      struct shoal_rpc_info *info,
 		      struct shoal_rpc_client_info *clients, uint32_t cap)
 {
 	struct shoal__inspect in;
 	struct rpc_clients_view v = { 0 };
+	struct shoal__lines_view lv;
 	struct shoal__rpc_header *h;
 	struct rpc_geometry g;
-	struct shoal__peer_spec spec;
-	int err, fd;
-	uint32_t live = 0;
+	uint32_t live;
+	int err;
 
-	if (!name || !info)
-		return shoal__fail(-EINVAL, "rpc_inspect: NULL argument");
-	spec = (struct shoal__peer_spec){
-		.who = "rpc_inspect",
-		.name = name,
-		.pattern = SHOAL_PATTERN_RPC,
-		.pattern_name = "request/response",
-		.geometry = shoal__rpc_read_geometry,
-		.user_data = &g,
-	};
-	err = shoal__inspect_open(&in, reg, &spec);
+	err = shoal__inspect_open(&in, reg, &shoal__rpc_pattern, "rpc_inspect",
+				  name, info, &g);
 	if (!err)
 		err = shoal__rpc_map_clients(in.svc, &g, 1, &v);
 	in.lines_seg = v.seg;
@@ -146,59 +163,17 @@ int shoal_rpc_inspect(struct shoal_registry *reg, const char *name,
 		return shoal__inspect_close(&in, err);
 	h = g.hdr;
 	memset(info, 0, sizeof(*info));
-	info->max_clients = g.max_clients;
-	info->max_request = g.max_request;
-	info->max_response = g.max_response;
-	info->request_capacity = g.req_capacity;
-	info->response_capacity = g.resp_capacity;
+	shoal__info_fields(info, &g, fields, N(fields));
 	info->server_bytes = g.server_bytes;
 	info->client_bytes = shoal_segment_size(v.seg);
-	info->server.requests =
-		atomic_load_explicit(&h->requests, memory_order_relaxed);
-	info->server.responses =
-		atomic_load_explicit(&h->responses, memory_order_relaxed);
-	info->server.joined =
-		atomic_load_explicit(&h->joined, memory_order_relaxed);
-	info->server.lost =
-		atomic_load_explicit(&h->lost, memory_order_relaxed);
-	info->server.dropped =
-		atomic_load_explicit(&h->dropped, memory_order_relaxed);
-	info->server.malformed =
-		atomic_load_explicit(&h->malformed, memory_order_relaxed);
-	info->server.wakeups =
-		atomic_load_explicit(&h->wakeups, memory_order_relaxed);
-	info->server.full =
-		atomic_load_explicit(&h->full, memory_order_relaxed);
+	shoal__load_counters(info, h, stats, N(stats));
 	info->server.sleeps = atomic_load_explicit(&v.lh->server_wait.sleeps,
 						   memory_order_relaxed);
-	fd = shoal_segment_fd(v.seg);
-	for (uint32_t i = 0; i < g.max_clients; i++) {
-		struct shoal__rpc_line *l = &v.lines[i];
-		struct shoal_rpc_client_info *o;
-
-		/* Acquire: pairs with the client's release store of ACTIVE
-		 * (rpc_client.c), so the pid and counters read below are
-		 * the ones it wrote before. */
-		if (atomic_load_explicit(&l->state, memory_order_acquire) !=
-			    SHOAL__RPC_LINE_ACTIVE ||
-		    !shoal__line_locked(fd, i))
-			continue;
-		if (clients && live < cap) {
-			o = &clients[live];
-			memset(o, 0, sizeof(*o));
-			o->line = i;
-			o->pid = SHOAL__READ_ONCE(l->pid);
-			o->sent = atomic_load_explicit(&l->sent,
-						       memory_order_relaxed);
-			o->received = atomic_load_explicit(
-				&l->received, memory_order_relaxed);
-			o->sleeps = atomic_load_explicit(&l->wait.sleeps,
-							 memory_order_relaxed);
-			o->wakeups = atomic_load_explicit(&l->wakeups,
-							  memory_order_relaxed);
-		}
-		live++;
-	}
+	/* The client's release store of ACTIVE is in rpc_client.c. */
+	lv = (struct shoal__lines_view){ v.lines,
+					 sizeof(struct shoal__rpc_line),
+					 g.max_clients };
+	live = shoal__inspect_lines(&in, &lv, &client_info, NULL, clients, cap);
 	info->clients = live;
 	info->server.clients = live;
 	return shoal__inspect_close(&in, (int)live);

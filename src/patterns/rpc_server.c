@@ -195,17 +195,8 @@ static int create_service(struct shoal_rpc_server *s, const char *name,
 		{ SHOAL__RPC_RINGS_OBJECT, SHOAL_OBJECT_RPC_RINGS, 64,
 		  rings_bytes },
 	};
-	struct shoal__owner_spec spec = {
-		.name = name,
-		.registry = registry,
-		.lines = s->max_clients,
-		.lines_memfd_first = 1,
-		.objects = &server,
-		.nobjects = 1,
-		.seg_flags = SHOAL_SEGMENT_PEERS_READ_ONLY,
-		.line_objects = clients,
-		.nline_objects = 2,
-	};
+	struct shoal__owner_spec spec = shoal__owner_spec_lines(
+		name, registry, s->max_clients, &server, 1, clients, 2);
 	int err;
 
 	if (rings_bytes > SHOAL_SEGMENT_SIZE_MAX / 2)
@@ -232,7 +223,6 @@ static int create_service(struct shoal_rpc_server *s, const char *name,
 static void format(struct shoal_rpc_server *s)
 {
 	struct shoal__rpc_header *h = s->hdr;
-	int32_t *fds = rpc_wake_fd_table(h);
 
 	h->magic = SHOAL__RPC_MAGIC;
 	h->version = SHOAL__RPC_VERSION;
@@ -245,8 +235,7 @@ static void format(struct shoal_rpc_server *s)
 	h->resp_region = s->resp_region;
 	h->line_stride = s->line_stride;
 	h->clients_memfd = s->clients_fd;
-	for (uint32_t i = 0; i < s->max_clients; i++)
-		fds[i] = s->wake_fds[i];
+	shoal__owner_fd_numbers(&s->own, rpc_wake_fd_table(h));
 	s->lh->magic = SHOAL__RPC_LINES_MAGIC;
 	s->lh->max_clients = s->max_clients;
 	shoal_notify_format(&s->lh->server_wait);
@@ -282,7 +271,6 @@ int shoal_rpc_server_create(const char *name,
 			    struct shoal_rpc_server **out)
 {
 	struct shoal_rpc_server_options defaults;
-	struct shoal__announce a;
 	struct shoal_rpc_server *s;
 	int err;
 
@@ -314,17 +302,9 @@ int shoal_rpc_server_create(const char *name,
 		err = create_service(s, name, opts->registry);
 	if (!err) {
 		format(s);
-		a = (struct shoal__announce){
-			.name = name,
-			.pattern = SHOAL_PATTERN_RPC,
-			.access = opts->access,
-			.type_name = opts->type_name,
-			.type_size = opts->type_size,
-			.type_align = opts->type_align,
-			.eventfds = &s->eventfd,
-			.eventfd_count = 1,
-		};
-		err = shoal__owner_announce(&s->own, &a);
+		err = shoal__owner_announce(&s->own, name, SHOAL_PATTERN_RPC,
+					    opts->access, &SHOAL__TYPE_OF(opts),
+					    &s->eventfd, 1);
 	}
 	if (err) {
 		struct shoal__detail d;

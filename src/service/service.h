@@ -36,6 +36,7 @@
 #ifndef SHOAL_SERVICE_H
 #define SHOAL_SERVICE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "shoal/registry.h"
@@ -54,6 +55,15 @@ int shoal__epoll_new(const char *who);
 /* shoal__epoll_add - add @fd for EPOLLIN with @data (the fd itself where
  * nobody reads it back). 0 or -errno, detail prefixed by @who. */
 int shoal__epoll_add(int epfd, int fd, uint64_t data, const char *who);
+
+/*
+ * shoal__check_open - what a create or open checks of its arguments
+ * first: @name and @out given (else "<who>: NULL argument"), @name at most
+ * SHOAL_SERVICE_NAME_MAX long, no flag outside @known, @strategy one of
+ * SHOAL_WAIT_*. 0 or -EINVAL with the detail.
+ */
+int shoal__check_open(const char *who, const char *name, const void *out,
+		      uint32_t flags, uint32_t known, int strategy);
 
 /* ------------------------------------------------------------------------
  * Owner
@@ -88,17 +98,6 @@ struct shoal__owner_spec {
 	uint32_t nline_objects;
 };
 
-/* How the service is announced. */
-struct shoal__announce {
-	const char *name;
-	uint32_t pattern; /* SHOAL_PATTERN_* */
-	uint32_t access;  /* SHOAL_ACCESS_* */
-	const char *type_name;
-	uint32_t type_size, type_align;
-	const int *eventfds; /* the service's own eventfds (may be NULL) */
-	uint32_t eventfd_count;
-};
-
 /*
  * shoal__owner_create - the registry, the fd table with one fresh eventfd
  * per line, and the segments (the lines segment shares the owner's
@@ -116,10 +115,25 @@ void *shoal__owner_object(struct shoal_segment *seg, const char *name);
 
 /*
  * shoal__owner_announce - mark the segments ready (after the pattern
- * formatted them) and publish the name with the fd table. 0 or -errno.
+ * formatted them) and publish @name as @pattern with @access (SHOAL_ACCESS_*),
+ * @type, the service's own @eventfds (may be NULL) and the fd table.
+ * 0 or -errno.
  */
-int shoal__owner_announce(struct shoal__owner *o,
-			  const struct shoal__announce *a);
+int shoal__owner_announce(struct shoal__owner *o, const char *name,
+			  uint32_t pattern, uint32_t access,
+			  const struct shoal__type *type, const int *eventfds,
+			  uint32_t eventfd_count);
+
+/*
+ * shoal__owner_spec_lines - the spec of the usual owner: its own segment
+ * of @objects, read-only to peers, and a lines segment of @line_objects
+ * (one line per peer, @lines of them) whose memfd comes first in the fd
+ * table.
+ */
+struct shoal__owner_spec shoal__owner_spec_lines(
+	const char *name, struct shoal_registry *registry, uint32_t lines,
+	const struct shoal_object_spec *objects, uint32_t nobjects,
+	const struct shoal_object_spec *line_objects, uint32_t nline_objects);
 
 /*
  * shoal__owner_withdraw - take the name away first (a peer woken below
@@ -129,6 +143,10 @@ int shoal__owner_announce(struct shoal__owner *o,
  * once. Idempotent.
  */
 void shoal__owner_withdraw(struct shoal__owner *o, _Atomic uint32_t *closed);
+
+/* shoal__owner_fd_numbers - each line's eventfd number, as the owner's
+ * header records it for peers (@table: one int32 per line). */
+void shoal__owner_fd_numbers(const struct shoal__owner *o, int32_t *table);
 
 /* shoal__owner_fini - destroy the segments, close the eventfds, free the
  * table and the registry if it was ours. */
@@ -211,6 +229,121 @@ int shoal__peer_header(struct shoal_segment *seg, const char *who,
 		       uint32_t version, uint64_t min_size, void **hdr,
 		       uint64_t *size);
 
+/*
+ * What a pattern tells the peer side about itself, once: its pattern
+ * number and name (for the messages), its geometry callback, and the
+ * owner's header object with the offset of the "closed" word in it (NULL:
+ * a service being withdrawn is still opened, as a queue's is).
+ */
+struct shoal__pattern {
+	uint32_t pattern; /* SHOAL_PATTERN_* */
+	const char *name; /* "pub/sub", ... */
+	shoal__geometry_fn geometry;
+	const char *header;
+	uint32_t closed_offset;
+};
+
+/* shoal__peer_spec_of - the spec to open @name as pattern @p (see struct
+ * shoal__peer_spec for the rest). */
+struct shoal__peer_spec shoal__peer_spec_of(const struct shoal__pattern *p,
+					    const char *who, const char *name,
+					    uint32_t oflags,
+					    const struct shoal__type *type,
+					    int64_t timeout_ns,
+					    void *user_data);
+
+/*
+ * One configuration word of an owner's header as a peer reads it: @hdr
+ * its offset in the header, @out in the pattern's geometry, @size 4 or 8
+ * bytes (the same in both), valid in [@min, @max], and with
+ * SHOAL__FIELD_POW2 a power of two, with SHOAL__FIELD_ALIGN8 a multiple
+ * of 8. The cross-checks between words stay the pattern's.
+ */
+struct shoal__field {
+	uint16_t hdr, out;
+	uint16_t info; /* where inspect reports it; SHOAL__FIELD_NO_INFO */
+	uint8_t size, flags;
+	uint64_t min, max;
+};
+#define SHOAL__FIELD_NO_INFO UINT16_MAX
+
+/* An entry: word @h of header type @H, into @g of geometry type @G,
+ * reported at @i of info type @I (SHOAL__FIELD_NO_INFO: not reported). */
+#define SHOAL__FIELD(H, h, G, g, info, min, max, flags)                    \
+	{                                                                  \
+		offsetof(H, h), offsetof(G, g), info, sizeof(((H *)0)->h), \
+			flags, min, max                                    \
+	}
+#define SHOAL__FIELD_POW2 1u
+#define SHOAL__FIELD_ALIGN8 2u
+
+/*
+ * shoal__peer_fields - read each of the @n words once (the owner may be
+ * hostile: a volatile load, as SHOAL__READ_ONCE) from header @hdr into
+ * @geom, then check them. 0, or -1 if one is out of its range; every word
+ * is read either way, so the caller's message can show them.
+ */
+int shoal__peer_fields(const void *hdr, void *geom,
+		       const struct shoal__field *f, uint32_t n);
+
+/*
+ * The pattern's check of what the ranges do not say (the words against
+ * each other and @hdr_size, the header object's size), when @out_of_range
+ * is 0; either way it fails with a message naming the words, -EBADMSG.
+ */
+typedef int (*shoal__config_check_fn)(const void *geom, uint64_t hdr_size,
+				      int out_of_range);
+
+/* An owner's header as a peer checks it: shoal__peer_header()'s
+ * arguments, the configuration words it holds, where the geometry keeps
+ * the header's address, and the pattern's check. */
+struct shoal__config {
+	const char *who, *object;
+	uint32_t kind, version;
+	uint64_t magic, min_size;
+	const struct shoal__field *fields;
+	uint32_t nfields;
+	uint32_t hdr_ptr; /* offset of a (void *) in the geometry */
+	shoal__config_check_fn check;
+};
+
+/* The config of header type @H (object @object, kind @kind; fields magic
+ * and version), with @fields, into geometry type @G (field hdr). */
+#define SHOAL__CONFIG(who, object, kind, version, magic, H, fields, G, check) \
+	{                                                                     \
+		who, object, kind, version, magic, sizeof(H), fields,         \
+			sizeof(fields) / sizeof((fields)[0]),                 \
+			offsetof(G, hdr), check                               \
+	}
+
+/*
+ * shoal__peer_config - shoal__peer_header(), the header's address into
+ * the geometry @geom, shoal__peer_fields() into it, then the pattern's
+ * check. 0, -EPROTO or -EBADMSG.
+ */
+int shoal__peer_config(struct shoal_segment *seg, const struct shoal__config *c,
+		       void *geom);
+
+/* shoal__info_fields - the checked copies in @geom of the fields that
+ * have an info offset, into the caller's @info (what inspect reports). */
+void shoal__info_fields(void *info, const void *geom,
+			const struct shoal__field *f, uint32_t n);
+
+/* A statistics counter: a u64 at @from in shared memory, to @to in the
+ * caller's struct. */
+struct shoal__counter {
+	uint16_t from, to;
+};
+#define SHOAL__COUNTER(S, s, D, d)             \
+	{                                      \
+		offsetof(S, s), offsetof(D, d) \
+	}
+
+/* shoal__load_counters - each of the @n counters of @src, a relaxed load
+ * (statistics: nothing is ordered by them), into @dst. */
+void shoal__load_counters(void *dst, const void *src,
+			  const struct shoal__counter *c, uint32_t n);
+
 /* The listing an inspection does: registry, service, read-only. */
 struct shoal__inspect {
 	struct shoal_registry *reg;
@@ -220,12 +353,64 @@ struct shoal__inspect {
 };
 
 /* shoal__inspect_open - the registry (@reg or the default), then
- * shoal__peer_open() with @spec (read-only, no wait, no closed check). */
+ * shoal__peer_open() of @name as pattern @p (read-only, no wait, no closed
+ * check), its geometry into @geom. -EINVAL (NULL @name or @info), or what
+ * opening returns. */
 int shoal__inspect_open(struct shoal__inspect *in, struct shoal_registry *reg,
-			struct shoal__peer_spec *spec);
+			const struct shoal__pattern *p, const char *who,
+			const char *name, const void *info, void *geom);
 /* shoal__inspect_close - release what shoal__inspect_open() and the
  * lines mapping took; returns @ret. */
 int shoal__inspect_close(struct shoal__inspect *in, int ret);
+
+/* Where a pattern's participant lines are. */
+struct shoal__lines_view {
+	const void *base;
+	uint64_t stride;
+	uint32_t count;
+};
+
+/* Fills what the table does not in @out, from live line @line, @index. */
+typedef void (*shoal__line_info_fn)(void *out, const void *line, uint32_t index,
+				    void *ctx);
+
+/*
+ * How inspect describes a pattern's line: offsets of the u32 state word
+ * (live when it equals @active) and of the i32 pid in a line; the size of
+ * the caller's info element and the offsets of its u32 index and i32 pid;
+ * the line's counters; @fill (may be NULL) for the rest.
+ */
+struct shoal__line_info {
+	uint32_t state, active, pid;
+	uint32_t out_size, out_index, out_pid;
+	const struct shoal__counter *counters;
+	uint32_t ncounters;
+	shoal__line_info_fn fill;
+};
+
+/* The line info of line type @L (fields state and pid) live when its
+ * state is @active, described into info type @O (fields @index and pid)
+ * with the table @counters and @fill. */
+#define SHOAL__LINE_INFO(L, active, O, index, counters, fill)            \
+	{                                                                \
+		offsetof(L, state), active, offsetof(L, pid), sizeof(O), \
+			offsetof(O, index), offsetof(O, pid), counters,  \
+			sizeof(counters) / sizeof((counters)[0]), fill   \
+	}
+
+/*
+ * shoal__inspect_lines - the walk every inspect does over the lines of
+ * in->lines_seg: a line counts when its state is @li->active (acquire:
+ * pairs with the participant's release store of it, so what it wrote
+ * before is seen) and its OFD lock is held (service/line_lock.h). The
+ * first @cap live lines are described into @out when it is not NULL:
+ * zeroed, index, pid (as the participant wrote it: untrusted), counters,
+ * then @li->fill with @ctx. The live count.
+ */
+uint32_t shoal__inspect_lines(const struct shoal__inspect *in,
+			      const struct shoal__lines_view *v,
+			      const struct shoal__line_info *li, void *ctx,
+			      void *out, uint32_t cap);
 
 /*
  * shoal__peer_open - open @spec->name in @reg, check its pattern and type,
@@ -247,26 +432,26 @@ int shoal__open_wait(struct shoal_registry *reg, int64_t timeout_ns,
 		     int (*try_open)(void *), void *user_data, const char *who,
 		     const char *name);
 
-/* Where the owner's lines segment is and what it must hold. */
+/* Where a pattern's lines segment is (a constant of the pattern). */
 struct shoal__lines_spec {
 	const char *who;
-	uint32_t index;	  /* the extra fd the owner hands it out as */
-	int32_t owner_fd; /* its number in the owner, as the header says */
-	int read_only;
+	uint32_t index;	    /* the extra fd the owner hands it out as */
 	const char *object; /* the lines object */
 	uint32_t kind;
-	uint64_t min_size; /* from the owner's validated geometry */
 };
 
 /*
- * shoal__peer_map_lines - take the owner's lines segment, check it is a
- * memfd, map it, and find its lines object: at least min_size bytes (the
- * segment layer's validated size; the object's own header line is never
- * trusted: any peer can write it), on a cache line. *@seg and *@obj set
- * on success; 0, -EBADMSG, or what taking or mapping the fd returns.
+ * shoal__peer_map_lines - take the owner's lines segment (@owner_fd its
+ * number in the owner, as the header says), check it is a memfd, map it
+ * (read-only if @read_only), and find its lines object: at least
+ * @min_size bytes (from the owner's validated geometry and the segment
+ * layer's validated size; the object's own header line is never trusted:
+ * any peer can write it), on a cache line. *@seg and *@obj set on
+ * success; 0, -EBADMSG, or what taking or mapping the fd returns.
  */
 int shoal__peer_map_lines(struct shoal_service *svc,
-			  const struct shoal__lines_spec *ls,
+			  const struct shoal__lines_spec *ls, int32_t owner_fd,
+			  uint64_t min_size, int read_only,
 			  struct shoal_segment **seg, void **obj);
 
 /* shoal__peer_object - object @name (@kind) of @seg with at least

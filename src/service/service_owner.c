@@ -86,8 +86,28 @@ void *shoal__owner_object(struct shoal_segment *seg, const char *name)
 	return ptr;
 }
 
-int shoal__owner_announce(struct shoal__owner *o,
-			  const struct shoal__announce *a)
+struct shoal__owner_spec shoal__owner_spec_lines(
+	const char *name, struct shoal_registry *registry, uint32_t lines,
+	const struct shoal_object_spec *objects, uint32_t nobjects,
+	const struct shoal_object_spec *line_objects, uint32_t nline_objects)
+{
+	return (struct shoal__owner_spec){
+		.name = name,
+		.registry = registry,
+		.lines = lines,
+		.lines_memfd_first = 1,
+		.objects = objects,
+		.nobjects = nobjects,
+		.seg_flags = SHOAL_SEGMENT_PEERS_READ_ONLY,
+		.line_objects = line_objects,
+		.nline_objects = nline_objects,
+	};
+}
+
+int shoal__owner_announce(struct shoal__owner *o, const char *name,
+			  uint32_t pattern, uint32_t access,
+			  const struct shoal__type *type, const int *eventfds,
+			  uint32_t eventfd_count)
 {
 	struct shoal_service_spec spec = { 0 };
 	int err;
@@ -97,21 +117,27 @@ int shoal__owner_announce(struct shoal__owner *o,
 		err = shoal_segment_ready(o->lines_seg);
 	if (err)
 		return err;
-	spec.name = a->name;
-	spec.pattern = a->pattern;
-	spec.access = a->access;
+	spec.name = name;
+	spec.pattern = pattern;
+	spec.access = access;
 	spec.memfd = shoal_segment_fd(o->seg);
-	spec.eventfd_count = a->eventfd_count;
-	spec.eventfds = a->eventfds;
-	spec.type_name = a->type_name;
-	spec.type_size = a->type_size;
-	spec.type_align = a->type_align;
+	spec.eventfd_count = eventfd_count;
+	spec.eventfds = eventfds;
+	spec.type_name = type->name;
+	spec.type_size = type->size;
+	spec.type_align = type->align;
 	spec.flags = SHOAL_PUBLISH_SERVER_THREAD;
 	/* The entry borrows the array as well as the fds: both live until
 	 * shoal__owner_withdraw() has destroyed the entry. */
 	spec.extra_fd_count = o->nfds;
 	spec.extra_fds = o->fds;
 	return shoal_registry_publish(o->reg, &spec, &o->entry);
+}
+
+void shoal__owner_fd_numbers(const struct shoal__owner *o, int32_t *table)
+{
+	for (uint32_t i = 0; i < o->lines; i++)
+		table[i] = o->wake_fds[i];
 }
 
 void shoal__owner_withdraw(struct shoal__owner *o, _Atomic uint32_t *closed)

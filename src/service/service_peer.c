@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "shoal/notify.h"
 #include "arch/error.h"
 #include "segment/fdcheck.h"
 #include "registry/registry_internal.h"
@@ -32,6 +33,22 @@ int shoal__epoll_add(int epfd, int fd, uint64_t data, const char *who)
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		return shoal__fail(-errno, "%s: epoll_ctl: %s", who,
 				   strerror(errno));
+	return 0;
+}
+
+int shoal__check_open(const char *who, const char *name, const void *out,
+		      uint32_t flags, uint32_t known, int strategy)
+{
+	if (!name || !out)
+		return shoal__fail(-EINVAL, "%s: NULL argument", who);
+	if (strlen(name) > SHOAL_SERVICE_NAME_MAX)
+		return shoal__fail(-EINVAL, "%s: name too long", who);
+	if (flags & ~known)
+		return shoal__fail(-EINVAL, "%s: unknown flags 0x%x", who,
+				   flags);
+	if (strategy < 0 || strategy > SHOAL_WAIT_BLOCK)
+		return shoal__fail(-EINVAL, "%s: unknown strategy %d", who,
+				   strategy);
 	return 0;
 }
 
@@ -196,12 +213,13 @@ int shoal__peer_object(struct shoal_segment *seg, const char *who,
 }
 
 int shoal__peer_map_lines(struct shoal_service *svc,
-			  const struct shoal__lines_spec *ls,
+			  const struct shoal__lines_spec *ls, int32_t owner_fd,
+			  uint64_t min_size, int read_only,
 			  struct shoal_segment **seg, void **obj)
 {
 	int fd, err;
 
-	err = shoal__service_take_extra_fd(svc, ls->index, ls->owner_fd, &fd);
+	err = shoal__service_take_extra_fd(svc, ls->index, owner_fd, &fd);
 	if (err)
 		return err;
 	if (shoal__fd_is_memfd(fd) != 1) {
@@ -211,41 +229,17 @@ int shoal__peer_map_lines(struct shoal_service *svc,
 				   ls->who);
 	}
 	err = shoal_segment_open(
-		fd, ls->read_only ? SHOAL_SEGMENT_OPEN_READ_ONLY : 0, seg);
+		fd, read_only ? SHOAL_SEGMENT_OPEN_READ_ONLY : 0, seg);
 	close(fd);
 	if (err)
 		return err;
-	err = shoal__peer_object(*seg, ls->who, ls->object, ls->kind,
-				 ls->min_size, obj);
+	err = shoal__peer_object(*seg, ls->who, ls->object, ls->kind, min_size,
+				 obj);
 	if (err) {
 		shoal_segment_close(*seg);
 		*seg = NULL;
 	}
 	return err;
-}
-
-int shoal__inspect_open(struct shoal__inspect *in, struct shoal_registry *reg,
-			struct shoal__peer_spec *spec)
-{
-	int err;
-
-	*in = (struct shoal__inspect){ 0 };
-	spec->oflags = SHOAL_OPEN_READ_ONLY;
-	spec->timeout_ns = 0;
-	spec->header = NULL;
-	err = shoal__registry_use(reg, &in->reg, &in->own_reg);
-	if (!err)
-		err = shoal__peer_open(in->reg, spec, &in->svc);
-	return err;
-}
-
-int shoal__inspect_close(struct shoal__inspect *in, int ret)
-{
-	shoal_segment_close(in->lines_seg);
-	shoal_service_close(in->svc);
-	if (in->own_reg)
-		shoal_registry_destroy(in->reg);
-	return ret;
 }
 
 int shoal__peer_claim(int memfd, uint32_t first, uint32_t count,

@@ -18,6 +18,11 @@ struct shoal__type {
 	uint32_t align;
 };
 
+/* The type an options struct names (type_name, type_size, type_align). */
+#define SHOAL__TYPE_OF(opts)                                         \
+	((struct shoal__type){ (opts)->type_name, (opts)->type_size, \
+			       (opts)->type_align })
+
 /*
  * shoal__type_check - 0 if @want is NULL-named or equals what @info
  * records; otherwise -EPROTO, with a last-error message naming both types,
