@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Request/response, the server side: creation, taking requests round robin
- * from the clients' rings, responding into the asking client's ring, and
- * freeing the lines of clients that died.
+ * Request/response, the server side, its data path: taking requests round
+ * robin from the clients' rings, responding into the asking client's ring,
+ * the waits, and freeing the lines of clients that died. Creation,
+ * destroy and the inspect calls are in rpc_server_open.c; the handle in
+ * rpc_server_internal.h.
  *
  * The protocol, in brief (docs/rpc.md has it in full):
  *  - Each client line has two SPSC rings (ring_spsc.c): requests, which the
@@ -48,298 +50,13 @@
 #include "registry/registry_internal.h"
 #include "service/service.h"
 #include "patterns/rpc_internal.h"
+#include "patterns/rpc_server_internal.h"
 
-#define DEFAULT_CLIENTS 64
-#define DEFAULT_PAYLOAD 1024
-#define DEFAULT_REQ_CAPACITY 16
-#define DEFAULT_RESP_CAPACITY 32
-#define DEFAULT_RESPOND_TIMEOUT_NS (10 * 1000 * 1000LL)
 /* Longest the server sleeps before it sweeps the lines anyway (a client
  * whose pidfd could not be opened, a missed reap request). */
 #define SWEEP_SLICE_NS (1000 * 1000 * 1000LL)
 /* Takes between non-blocking looks at the epoll set. */
 #define EVENT_CHECK_EVERY 4096
-
-/* The server's private view of one client line. */
-struct line_state {
-	struct shoal_spsc_consumer req;
-	struct shoal_spsc_producer resp;
-	struct shoal_notifier notifier;
-	uint32_t active;      /* a client joined and was not dropped */
-	uint32_t broken;      /* its rings are impossible: not served */
-	uint32_t held;	      /* one of its requests is held */
-	uint32_t dead;	      /* died while held: drop at release */
-	uint32_t incarnation; /* local number of this client's tenure */
-	int pidfd;
-};
-
-struct shoal_rpc_server {
-	/* The server's segment (own.seg, read-only to peers), the clients'
-	 * (own.lines_seg), the entry and the fd table: the service layer's. */
-	struct shoal__owner own;
-	struct shoal__rpc_header *hdr;
-	struct shoal__rpc_lines_header *lh;
-	struct shoal__rpc_line *lines;
-	_Atomic uint32_t *bitmap;
-	uint8_t *rings;
-	int clients_fd; /* for F_OFD_GETLK */
-	int eventfd;	/* wakes this server */
-	int epfd;	/* eventfd + client pidfds: shoal_rpc_server_fd() */
-	int *wake_fds;	/* own.wake_fds: one eventfd per line */
-	uint32_t max_clients, words;
-	uint32_t max_request, max_response, req_capacity, resp_capacity;
-	uint64_t req_region, resp_region, line_stride;
-	int64_t send_timeout_ns;
-	uint64_t epoch;
-	struct line_state *ls;
-	uint32_t *pending; /* lines that may have requests (local bitmap) */
-	uint32_t *held;	   /* lines with a request held */
-	uint32_t rr;	   /* round-robin cursor */
-	uint32_t nactive;
-	uint32_t incarnations;
-	struct shoal_waiter waiter;
-	/* Waits for room in one client's response ring: set up on that
-	 * line's room_wait mark for each wait (wait_room). */
-	struct shoal_waiter room_waiter;
-	enum shoal_wait_strategy strategy;
-	uint64_t events_sleeps; /* waiter sleeps when events were last read */
-	int64_t swept_ns;	/* when sweep() last ran from an idle take */
-	int check_events;
-	uint32_t calls;
-	/* The outstanding response loan. */
-	int loaned;
-	uint32_t loan_line, loan_incarnation, loan_size;
-	struct shoal__rpc_msg *loan_msg;
-};
-
-void shoal_rpc_server_options_init(struct shoal_rpc_server_options *opts)
-{
-	memset(opts, 0, sizeof(*opts));
-	opts->max_clients = DEFAULT_CLIENTS;
-	opts->max_request = DEFAULT_PAYLOAD;
-	opts->max_response = DEFAULT_PAYLOAD;
-	opts->request_capacity = DEFAULT_REQ_CAPACITY;
-	opts->response_capacity = DEFAULT_RESP_CAPACITY;
-	opts->strategy = SHOAL_WAIT_ADAPTIVE;
-	opts->send_timeout_ns = DEFAULT_RESPOND_TIMEOUT_NS;
-	opts->access = SHOAL_ACCESS_OWNER;
-}
-
-static int check_options(const struct shoal_rpc_server_options *o)
-{
-	if (o->max_clients == 0 || o->max_clients > SHOAL_RPC_CLIENTS_MAX)
-		return shoal__fail(-EINVAL,
-				   "server: max_clients %u not in 1..%u",
-				   o->max_clients, SHOAL_RPC_CLIENTS_MAX);
-	if (o->max_request == 0 || o->max_request > SHOAL_RPC_PAYLOAD_MAX ||
-	    o->max_response == 0 || o->max_response > SHOAL_RPC_PAYLOAD_MAX)
-		return shoal__fail(-EINVAL,
-				   "server: max_request %u / max_response %u "
-				   "not in 1..%u",
-				   o->max_request, o->max_response,
-				   SHOAL_RPC_PAYLOAD_MAX);
-	if (!shoal__is_pow2(o->request_capacity) || o->request_capacity < 2 ||
-	    o->request_capacity > SHOAL_RPC_CAPACITY_MAX ||
-	    !shoal__is_pow2(o->response_capacity) || o->response_capacity < 2 ||
-	    o->response_capacity > SHOAL_RPC_CAPACITY_MAX)
-		return shoal__fail(-EINVAL,
-				   "server: capacities %u / %u are not powers "
-				   "of two in 2..%u",
-				   o->request_capacity, o->response_capacity,
-				   SHOAL_RPC_CAPACITY_MAX);
-	if ((int)o->strategy < 0 || o->strategy > SHOAL_WAIT_BLOCK)
-		return shoal__fail(-EINVAL, "server: unknown strategy %d",
-				   (int)o->strategy);
-	return 0;
-}
-
-static uint8_t *line_rings(const struct shoal_rpc_server *s, uint32_t i)
-{
-	return s->rings + s->line_stride * i;
-}
-
-/* Formats line @i's rings and wait word, and attaches our handles. */
-static void format_line(struct shoal_rpc_server *s, uint32_t i)
-{
-	struct line_state *ls = &s->ls[i];
-	uint8_t *req = line_rings(s, i);
-	uint8_t *resp = req + s->req_region;
-
-	/* Cannot fail: the geometry was checked at creation. A client
-	 * scribbling on the rings between format and init makes init fail,
-	 * and the line is then broken until that client leaves. */
-	shoal_spsc_format(req, s->req_region, s->req_capacity,
-			  s->max_request + SHOAL__RPC_MSG_HEADER, 0);
-	shoal_spsc_format(resp, s->resp_region, s->resp_capacity,
-			  s->max_response + SHOAL__RPC_MSG_HEADER, 0);
-	shoal_notify_format(&s->lines[i].wait);
-	ls->broken =
-		shoal_spsc_consumer_init(&ls->req, req, s->req_region) ||
-		shoal_spsc_producer_init(&ls->resp, resp, s->resp_region) ||
-		shoal_notifier_init(&ls->notifier, &s->lines[i].wait,
-				    s->wake_fds[i]);
-}
-
-/* The segments, the eventfds and the fd table, through the service
- * layer; then our views of the objects. */
-static int create_service(struct shoal_rpc_server *s, const char *name,
-			  struct shoal_registry *registry)
-{
-	uint64_t rings_bytes = s->line_stride * s->max_clients;
-	struct shoal_object_spec server = { SHOAL__RPC_HEADER_OBJECT,
-					    SHOAL_OBJECT_RPC_HEADER, 64,
-					    rpc_header_bytes(s->max_clients) };
-	struct shoal_object_spec clients[2] = {
-		{ SHOAL__RPC_LINES_OBJECT, SHOAL_OBJECT_RPC_HEADER, 64,
-		  rpc_lines_bytes(s->max_clients) },
-		{ SHOAL__RPC_RINGS_OBJECT, SHOAL_OBJECT_RPC_RINGS, 64,
-		  rings_bytes },
-	};
-	struct shoal__owner_spec spec = shoal__owner_spec_lines(
-		name, registry, s->max_clients, &server, 1, clients, 2);
-	int err;
-
-	if (rings_bytes > SHOAL_SEGMENT_SIZE_MAX / 2)
-		return shoal__fail(-E2BIG,
-				   "server: %u lines of %llu bytes is too "
-				   "large",
-				   s->max_clients,
-				   (unsigned long long)s->line_stride);
-	err = shoal__owner_create(&s->own, &spec);
-	if (err)
-		return err;
-	s->wake_fds = s->own.wake_fds;
-	s->epoch = s->own.epoch;
-	s->hdr = shoal__owner_object(s->own.seg, SHOAL__RPC_HEADER_OBJECT);
-	s->lh = shoal__owner_object(s->own.lines_seg, SHOAL__RPC_LINES_OBJECT);
-	s->bitmap = rpc_bitmap(s->lh);
-	s->lines = rpc_lines(s->lh, s->max_clients);
-	s->rings =
-		shoal__owner_object(s->own.lines_seg, SHOAL__RPC_RINGS_OBJECT);
-	s->clients_fd = shoal_segment_fd(s->own.lines_seg);
-	return 0;
-}
-
-static void format(struct shoal_rpc_server *s)
-{
-	struct shoal__rpc_header *h = s->hdr;
-
-	h->magic = SHOAL__RPC_MAGIC;
-	h->version = SHOAL__RPC_VERSION;
-	h->max_clients = s->max_clients;
-	h->max_request = s->max_request;
-	h->max_response = s->max_response;
-	h->request_capacity = s->req_capacity;
-	h->response_capacity = s->resp_capacity;
-	h->req_region = s->req_region;
-	h->resp_region = s->resp_region;
-	h->line_stride = s->line_stride;
-	h->clients_memfd = s->clients_fd;
-	shoal__owner_fd_numbers(&s->own, rpc_wake_fd_table(h));
-	s->lh->magic = SHOAL__RPC_LINES_MAGIC;
-	s->lh->max_clients = s->max_clients;
-	shoal_notify_format(&s->lh->server_wait);
-	for (uint32_t i = 0; i < s->max_clients; i++)
-		format_line(s, i);
-}
-
-static int make_fds(struct shoal_rpc_server *s)
-{
-	int err;
-
-	s->ls = calloc(s->max_clients, sizeof(*s->ls));
-	s->pending = calloc(s->words, sizeof(uint32_t));
-	s->held = calloc(s->words, sizeof(uint32_t));
-	/* "No fd" before anything can fail: shoal_rpc_server_destroy() closes
-	 * every pidfd >= 0 of s->ls, and calloc's zeroes are fd 0. */
-	for (uint32_t i = 0; s->ls && i < s->max_clients; i++)
-		s->ls[i].pidfd = -1;
-	if (!s->ls || !s->pending || !s->held)
-		return shoal__fail(-ENOMEM, "server: out of memory");
-	s->epfd = shoal__epoll_new("server");
-	if (s->epfd < 0)
-		return s->epfd;
-	s->eventfd = shoal_eventfd_create();
-	if (s->eventfd < 0)
-		return s->eventfd;
-	err = shoal__epoll_add(s->epfd, s->eventfd, 0, "server");
-	return err;
-}
-
-int shoal_rpc_server_create(const char *name,
-			    const struct shoal_rpc_server_options *opts,
-			    struct shoal_rpc_server **out)
-{
-	struct shoal_rpc_server_options defaults;
-	struct shoal_rpc_server *s;
-	int err;
-
-	if (!name || !out)
-		return shoal__fail(-EINVAL, "server_create: NULL argument");
-	if (!opts) {
-		shoal_rpc_server_options_init(&defaults);
-		opts = &defaults;
-	}
-	err = check_options(opts);
-	if (err)
-		return err;
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return shoal__fail(-ENOMEM, "server: out of memory");
-	s->eventfd = s->epfd = s->clients_fd = -1;
-	s->max_clients = opts->max_clients;
-	s->words = (s->max_clients + 31) / 32;
-	s->max_request = opts->max_request;
-	s->max_response = opts->max_response;
-	s->req_capacity = opts->request_capacity;
-	s->resp_capacity = opts->response_capacity;
-	s->req_region = rpc_region_bytes(s->req_capacity, s->max_request);
-	s->resp_region = rpc_region_bytes(s->resp_capacity, s->max_response);
-	s->line_stride = s->req_region + s->resp_region;
-	s->send_timeout_ns = opts->send_timeout_ns;
-	err = make_fds(s);
-	if (!err)
-		err = create_service(s, name, opts->registry);
-	if (!err) {
-		format(s);
-		err = shoal__owner_announce(&s->own, name, SHOAL_PATTERN_RPC,
-					    opts->access, &SHOAL__TYPE_OF(opts),
-					    &s->eventfd, 1);
-	}
-	if (err) {
-		struct shoal__detail d;
-
-		shoal__detail_save(&d);
-		shoal_rpc_server_destroy(s);
-		return shoal__detail_fail(&d, err);
-	}
-	s->strategy = opts->strategy ? opts->strategy : SHOAL_WAIT_ADAPTIVE;
-	shoal__waiter_setup(&s->waiter, &s->lh->server_wait.sleeping, 0,
-			    &s->lh->server_wait.sleeps, s->eventfd, s->epfd,
-			    s->strategy);
-	*out = s;
-	return 0;
-}
-
-void shoal_rpc_server_destroy(struct shoal_rpc_server *s)
-{
-	if (!s)
-		return;
-	/* Withdraw, close and wake every client so it sees the close. */
-	shoal__owner_withdraw(&s->own, s->hdr ? &s->hdr->closed : NULL);
-	shoal__owner_fini(&s->own);
-	for (uint32_t i = 0; s->ls && i < s->max_clients; i++)
-		if (s->ls[i].pidfd >= 0)
-			close(s->ls[i].pidfd);
-	if (s->eventfd >= 0)
-		close(s->eventfd);
-	if (s->epfd >= 0)
-		close(s->epfd);
-	free(s->ls);
-	free(s->pending);
-	free(s->held);
-	free(s);
-}
 
 static void bit_set(uint32_t *words, uint32_t i)
 {
@@ -359,7 +76,7 @@ static void bit_clear(uint32_t *words, uint32_t i)
 static void drop_line(struct shoal_rpc_server *s, uint32_t i)
 {
 	struct line_state *ls = &s->ls[i];
-	struct shoal__spsc_ring *r = (void *)line_rings(s, i);
+	struct shoal__spsc_ring *r = (void *)shoal__rpc_server_line_rings(s, i);
 	uint64_t unread;
 
 	if (ls->held) {
@@ -390,7 +107,7 @@ static void drop_line(struct shoal_rpc_server *s, uint32_t i)
 	ls->dead = 0;
 	ls->incarnation = 0;
 	bit_clear(s->pending, i);
-	format_line(s, i);
+	shoal__rpc_server_format_line(s, i);
 	/* Release: the formatting above is complete before a new client,
 	 * whose acquire load sees FREE, attaches to the rings. */
 	atomic_store_explicit(&s->lines[i].state, SHOAL__RPC_LINE_FREE,
@@ -889,29 +606,4 @@ uint32_t shoal_rpc_server_clients(struct shoal_rpc_server *s)
 {
 	sweep(s);
 	return s->nactive;
-}
-
-uint64_t shoal_rpc_server_epoch(const struct shoal_rpc_server *s)
-{
-	return s->epoch;
-}
-
-void shoal_rpc_server_get_stats(const struct shoal_rpc_server *s,
-				struct shoal_rpc_server_stats *st)
-{
-	struct shoal__rpc_header *h = s->hdr;
-
-	memset(st, 0, sizeof(*st));
-	st->requests = atomic_load_explicit(&h->requests, memory_order_relaxed);
-	st->responses =
-		atomic_load_explicit(&h->responses, memory_order_relaxed);
-	st->joined = atomic_load_explicit(&h->joined, memory_order_relaxed);
-	st->lost = atomic_load_explicit(&h->lost, memory_order_relaxed);
-	st->dropped = atomic_load_explicit(&h->dropped, memory_order_relaxed);
-	st->malformed =
-		atomic_load_explicit(&h->malformed, memory_order_relaxed);
-	st->wakeups = atomic_load_explicit(&h->wakeups, memory_order_relaxed);
-	st->full = atomic_load_explicit(&h->full, memory_order_relaxed);
-	st->sleeps = shoal__waiter_sleeps(&s->waiter);
-	st->clients = s->nactive;
 }
