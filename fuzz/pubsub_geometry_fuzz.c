@@ -25,8 +25,11 @@
  *   - on success *g repeats the header's fields, points at the two objects
  *     (8-byte aligned: the header and the slots hold 64-bit atomics) and
  *     gives the segment's size;
- *   - on failure -EPROTO exactly for the magic with another version, else
- *     -EBADMSG, with a detail for shoal_last_error().
+ *   - on failure -EPROTO exactly for the magic with another version in a
+ *     header object that is there, of its kind, at least 256 bytes and on
+ *     a cache line (whether the slots object is there or not: the version
+ *     decides which objects there are), else -EBADMSG, with a detail for
+ *     shoal_last_error().
  * Each input runs twice: as given, then with the magic and version made
  * right, so that mutations reach the configuration checks behind them.
  *
@@ -245,17 +248,23 @@ static int expected(const struct pg_seg *s,
 {
 	uint64_t max = h->max_subscribers, stride;
 
-	if (!s->have_hdr || !s->have_slots || !s->kinds_right)
+	/* First the header object alone (it must be there, of its kind,
+	 * whole and on a cache line before a field is read), then its magic
+	 * and version: a header of another version is -EPROTO whatever else
+	 * the segment holds, since which objects a segment of another version
+	 * has is that version's business. */
+	if (!s->have_hdr || !s->kinds_right)
 		return -EBADMSG;
-	if (s->hdr_size < 256)
-		return -EBADMSG;
-	/* Both objects must start on a cache line. */
-	if (s->hdr_off % 64 || s->slots_off % 64)
+	if (s->hdr_size < 256 || s->hdr_off % 64)
 		return -EBADMSG;
 	if (h->magic != SHOAL__PUBSUB_MAGIC)
 		return -EBADMSG;
 	if (h->version != SHOAL__PUBSUB_VERSION)
 		return -EPROTO;
+	/* Only then the slots object: there, on a cache line (its size is
+	 * checked against the configuration below). */
+	if (!s->have_slots || s->slots_off % 64)
+		return -EBADMSG;
 	/* The format's one stride formula (docs/pubsub-format.md), shared
 	 * with the library rather than restated. */
 	stride = shoal__bcast_slot_stride(h->user_header_size, h->max_payload);
