@@ -63,16 +63,6 @@ static pid_t killer(_Atomic int *flag, pid_t victim)
 	return pid;
 }
 
-static int wait_flag(_Atomic int *flag)
-{
-	for (int i = 0; i < 60000; i++) {
-		if (atomic_load(flag))
-			return 1;
-		usleep(1000);
-	}
-	return 0;
-}
-
 /* An opener that does @what and then waits to be killed. */
 static int opener_child(const char *name, int send)
 {
@@ -146,7 +136,7 @@ static int test_receiver_dies_sender_creator(void)
 	CHECK(victim >= 0);
 	if (victim == 0)
 		_exit(opener_child("death/1", 0));
-	CHECK(wait_flag(&ctl->ready));
+	CHECK(test_wait_flag(&ctl->ready, 1, 60));
 	for (uint64_t i = 0; i < CAP; i++)
 		CHECK_EQ(shoal_channel_write(tx, &i, sizeof(i)), 0);
 	k = killer(&ctl->blocking, victim);
@@ -224,7 +214,7 @@ static int test_sender_opener_dies(void)
 	CHECK(victim >= 0);
 	if (victim == 0)
 		_exit(opener_child("death/3", 1));
-	CHECK(wait_flag(&ctl->ready));
+	CHECK(test_wait_flag(&ctl->ready, 1, 60));
 	k = killer(&ctl->blocking, victim);
 	atomic_store(&ctl->blocking, 1);
 	for (uint64_t i = 0; i < SENT; i++) {
@@ -322,11 +312,11 @@ static int test_anonymous_creator_dies(void)
 		for (;;)
 			pause();
 	}
-	CHECK(wait_flag(&ctl->blocking));
+	CHECK(test_wait_flag(&ctl->blocking, 1, 60));
 	usleep(20000); /* likely asleep by now; either way is fine */
 	kill(victim, SIGKILL);
 	CHECK(waitpid(victim, &status, 0) == victim);
-	CHECK(wait_flag(&ctl->result));
+	CHECK(test_wait_flag(&ctl->result, 1, 60));
 	CHECK_EQ(atomic_load(&ctl->result), 1);
 	return TEST_PASS;
 }

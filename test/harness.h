@@ -17,11 +17,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TEST_PASS 0
@@ -123,6 +125,30 @@ static inline int test_wait_child(pid_t pid, unsigned timeout_s)
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 	return 0;
+}
+
+/*
+ * Waits until *@flag (a word another process sets in shared memory) is at
+ * least @want, looking every millisecond for at most @timeout_s seconds:
+ * 1, or 0 if it never got there. The bound only ends a broken run; no
+ * test's verdict depends on how fast the other process is.
+ */
+static inline int test_wait_flag(_Atomic int *flag, int want,
+				 unsigned timeout_s)
+{
+	struct timespec t;
+	int64_t now, end;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	end = (int64_t)t.tv_sec + (int64_t)timeout_s;
+	while (atomic_load(flag) < want) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		now = (int64_t)t.tv_sec;
+		if (now > end)
+			return 0;
+		usleep(1000);
+	}
+	return 1;
 }
 
 /* Open fds of this process, so a call that leaks one on failure shows. */

@@ -28,18 +28,6 @@ static char path[PATH_MAX];
 static struct ctl *ctl;
 static uint32_t nsubs;
 
-static int wait_flag(_Atomic int *f, int want)
-{
-	int64_t end = psu_now_ns() + 120 * PSU_SEC;
-
-	while (atomic_load(f) < want) {
-		if (psu_now_ns() > end)
-			return 0;
-		usleep(1000);
-	}
-	return 1;
-}
-
 static int subscriber(const char *name, int k)
 {
 	struct shoal_registry *reg;
@@ -47,9 +35,9 @@ static int subscriber(const char *name, int k)
 	struct shoal_sub *sub;
 	struct shoal_msg m;
 
-	CHECK(wait_flag(&ctl->go, 1));
+	CHECK(test_wait_flag(&ctl->go, 1, 120));
 	/* One at a time: the one before us opened already. */
-	CHECK(wait_flag(&ctl->joined, k));
+	CHECK(test_wait_flag(&ctl->joined, k, 120));
 	CHECK_EQ(test_registry_open(path, &reg), 0);
 	shoal_sub_options_init(&so);
 	so.registry = reg;
@@ -98,7 +86,7 @@ static int publisher(const char *name, enum shoal_delivery delivery)
 		psu_fill(buf, seq, 7, len);
 		CHECK_EQ(shoal_pub_write(pub, buf, len, NULL), 0);
 	}
-	CHECK(wait_flag(&ctl->done, (int)nsubs));
+	CHECK(test_wait_flag(&ctl->done, (int)nsubs, 120));
 	shoal_pub_destroy(pub);
 	shoal_registry_destroy(reg);
 	return 0;

@@ -38,18 +38,6 @@ static struct ctl *ctl;
 static uint64_t messages;
 static uint32_t nsubs;
 
-static int wait_flag(_Atomic int *f, int want)
-{
-	int64_t end = psu_now_ns() + 300 * PSU_SEC;
-
-	while (atomic_load(f) < want) {
-		if (psu_now_ns() > end)
-			return 0;
-		usleep(1000);
-	}
-	return 1;
-}
-
 static int subscriber(const char *name, int lossy, int k)
 {
 	struct shoal_registry *reg;
@@ -186,7 +174,7 @@ static int publisher(const char *name, int lossy)
 			 (int)send);
 		seq += send;
 	}
-	CHECK(wait_flag(&ctl->done, (int)nsubs));
+	CHECK(test_wait_flag(&ctl->done, (int)nsubs, 300));
 	shoal_pub_destroy(pub);
 	shoal_registry_destroy(reg);
 	return 0;
