@@ -213,10 +213,7 @@ int shoal_channel_create(const char *name,
 	uint64_t ring_size;
 	int err;
 
-	if (!opts) {
-		shoal_channel_options_init(&defaults);
-		opts = &defaults;
-	}
+	opts = SHOAL__OPTIONS_OR(opts, defaults, shoal_channel_options_init);
 	if (!out || !role_ok(opts->role))
 		return shoal__fail(-EINVAL, "channel_create: bad role or NULL");
 	if (name && strlen(name) > SHOAL_SERVICE_NAME_MAX)
@@ -256,16 +253,9 @@ int shoal_channel_create(const char *name,
 					    SHOAL_PATTERN_CHANNEL, opts->access,
 					    &untyped, NULL, 0);
 	}
-	if (err) {
-		struct shoal__detail d;
-
-		shoal__detail_save(&d);
-		shoal_channel_destroy(ch);
-		return shoal__detail_fail(&d, err);
-	}
-	ch->stop = &ch->hdr->peer_left;
-	*out = ch;
-	return 0;
+	if (!err)
+		ch->stop = &ch->hdr->peer_left;
+	SHOAL__HAND_OUT(err, ch, shoal_channel_destroy, out);
 }
 
 /* The geometry callback: the header, checked, once. */
@@ -347,20 +337,6 @@ static int open_common(struct shoal_channel *ch,
 	return err;
 }
 
-static int finish_open(struct shoal_channel *ch, int err,
-		       struct shoal_channel **out)
-{
-	if (err) {
-		struct shoal__detail d;
-
-		shoal__detail_save(&d);
-		shoal_channel_close(ch);
-		return shoal__detail_fail(&d, err);
-	}
-	*out = ch;
-	return 0;
-}
-
 int shoal_channel_open(const char *name,
 		       const struct shoal_channel_options *opts,
 		       struct shoal_channel **out)
@@ -380,14 +356,10 @@ int shoal_channel_open(const char *name,
 	struct shoal_channel *ch;
 	int err;
 
-	if (!name || !out)
-		return shoal__fail(-EINVAL, "channel_open: NULL argument");
-	if (strlen(name) > SHOAL_SERVICE_NAME_MAX)
-		return shoal__fail(-EINVAL, "channel_open: name too long");
-	if (!opts) {
-		shoal_channel_options_init(&defaults);
-		opts = &defaults;
-	}
+	opts = SHOAL__OPTIONS_OR(opts, defaults, shoal_channel_options_init);
+	err = shoal__check_open("channel_open", name, out, 0, 0, 0);
+	if (err)
+		return err;
 	ch = channel_alloc(opts);
 	if (!ch)
 		return shoal__fail(-ENOMEM, "channel_open: out of memory");
@@ -409,7 +381,7 @@ int shoal_channel_open(const char *name,
 					  g.space_fd, FD_SPACE, &ch->space_fd);
 	if (!err)
 		err = open_common(ch, opts);
-	return finish_open(ch, err, out);
+	SHOAL__HAND_OUT(err, ch, shoal_channel_close, out);
 }
 
 void shoal_channel_get_fds(const struct shoal_channel *ch,
@@ -446,10 +418,7 @@ int shoal_channel_open_fds(const struct shoal_channel_fds *fds,
 
 	if (!fds || !out)
 		return shoal__fail(-EINVAL, "channel_open_fds: NULL argument");
-	if (!opts) {
-		shoal_channel_options_init(&defaults);
-		opts = &defaults;
-	}
+	opts = SHOAL__OPTIONS_OR(opts, defaults, shoal_channel_options_init);
 	ch = channel_alloc(opts);
 	if (!ch)
 		return shoal__fail(-ENOMEM, "channel_open_fds: out of memory");
@@ -476,7 +445,7 @@ int shoal_channel_open_fds(const struct shoal_channel_fds *fds,
 		err = dup_eventfd(fds->space_eventfd, "space", &ch->space_fd);
 	if (!err)
 		err = open_common(ch, opts);
-	return finish_open(ch, err, out);
+	SHOAL__HAND_OUT(err, ch, shoal_channel_close, out);
 }
 
 /* Wakes both sides' sleepers after a "left" word was stored. */

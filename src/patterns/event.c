@@ -127,11 +127,11 @@ void shoal_event_options_init(struct shoal_event_options *opts)
 static int new_handle(const char *name, const struct shoal_event_options *o,
 		      struct shoal_event **out)
 {
-	struct shoal_event *ev = calloc(1, sizeof(*ev));
+	struct shoal_event *ev = shoal__handle_alloc(sizeof(*ev), "event");
 	int err;
 
 	if (!ev)
-		return shoal__fail(-ENOMEM, "event: out of memory");
+		return -ENOMEM;
 	snprintf(ev->name, sizeof(ev->name), "%s", name);
 	ev->strategy = o->strategy ? o->strategy : SHOAL_WAIT_ADAPTIVE;
 	ev->pidfd = ev->lock_fd = -1;
@@ -203,10 +203,7 @@ int shoal_event_create(const char *name, const struct shoal_event_options *opts,
 	struct shoal_event *ev;
 	int err;
 
-	if (!opts) {
-		shoal_event_options_init(&defaults);
-		opts = &defaults;
-	}
+	opts = SHOAL__OPTIONS_OR(opts, defaults, shoal_event_options_init);
 	err = shoal__check_open("event_create", name, out, opts->flags,
 				SHOAL_EVENT_NO_PIDFD_GETFD,
 				(int)opts->strategy);
@@ -238,16 +235,8 @@ int shoal_event_create(const char *name, const struct shoal_event_options *opts,
 					    opts->access, &SHOAL__TYPE_OF(opts),
 					    NULL, 0);
 	}
-	if (err) {
-		struct shoal__detail d;
-
-		shoal__detail_save(&d);
-		shoal_event_destroy(ev);
-		return shoal__detail_fail(&d, err);
-	}
 	ev->st.ids = ev->ids;
-	*out = ev;
-	return 0;
+	SHOAL__HAND_OUT(err, ev, shoal_event_destroy, out);
 }
 
 /* ------------------------------------------------------------------------
@@ -300,10 +289,7 @@ int shoal_event_open(const char *name, const struct shoal_event_options *opts,
 	struct shoal_event *ev;
 	int err;
 
-	if (!opts) {
-		shoal_event_options_init(&defaults);
-		opts = &defaults;
-	}
+	opts = SHOAL__OPTIONS_OR(opts, defaults, shoal_event_options_init);
 	err = shoal__check_open("event_open", name, out, opts->flags,
 				SHOAL_EVENT_NO_PIDFD_GETFD,
 				(int)opts->strategy);
@@ -320,16 +306,8 @@ int shoal_event_open(const char *name, const struct shoal_event_options *opts,
 				     SHOAL_OPEN_NO_PIDFD_GETFD :
 				     0,
 			     &type, opts->timeout_ns);
-	if (err) {
-		struct shoal__detail d;
-
-		shoal__detail_save(&d);
-		shoal_event_close(ev);
-		return shoal__detail_fail(&d, err);
-	}
 	ev->st.ids = ev->ids;
-	*out = ev;
-	return 0;
+	SHOAL__HAND_OUT(err, ev, shoal_event_close, out);
 }
 
 /* ------------------------------------------------------------------------

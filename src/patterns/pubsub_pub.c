@@ -210,18 +210,15 @@ int shoal_pub_create(const char *name, const struct shoal_pub_options *opts,
 	struct shoal_pub *p;
 	int err;
 
-	if (!name || !out)
-		return shoal__fail(-EINVAL, "pub_create: NULL argument");
-	if (!opts) {
-		shoal_pub_options_init(&defaults);
-		opts = &defaults;
-	}
-	err = check_pub_options(opts);
+	opts = SHOAL__OPTIONS_OR(opts, defaults, shoal_pub_options_init);
+	err = shoal__check_open("pub_create", name, out, 0, 0, 0);
+	if (!err)
+		err = check_pub_options(opts);
 	if (err)
 		return err;
-	p = calloc(1, sizeof(*p));
+	p = shoal__handle_alloc(sizeof(*p), "pub");
 	if (!p)
-		return shoal__fail(-ENOMEM, "pub: out of memory");
+		return -ENOMEM;
 	p->eventfd = -1;
 	p->subs_fd = -1;
 	p->delivery = opts->delivery;
@@ -241,22 +238,12 @@ int shoal_pub_create(const char *name, const struct shoal_pub_options *opts,
 					    opts->access, &SHOAL__TYPE_OF(opts),
 					    &p->eventfd, 1);
 	}
-	if (err) {
-		struct shoal__detail d;
-
-		shoal__detail_save(&d);
-		shoal_pub_destroy(p);
-		return shoal__detail_fail(&d, err);
-	}
-	err = ring_init(p);
-	if (err) {
-		shoal_pub_destroy(p);
-		return err;
-	}
-	shoal__waiter_setup(&p->room_waiter, &p->hdr->waiting, 0, NULL,
-			    p->eventfd, p->eventfd, SHOAL_WAIT_BLOCK);
-	*out = p;
-	return 0;
+	if (!err)
+		err = ring_init(p);
+	if (!err)
+		shoal__waiter_setup(&p->room_waiter, &p->hdr->waiting, 0, NULL,
+				    p->eventfd, p->eventfd, SHOAL_WAIT_BLOCK);
+	SHOAL__HAND_OUT(err, p, shoal_pub_destroy, out);
 }
 
 void shoal_pub_destroy(struct shoal_pub *p)

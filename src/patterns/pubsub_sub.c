@@ -317,18 +317,15 @@ int shoal_sub_open(const char *name, const struct shoal_sub_options *opts,
 	struct shoal_sub *s;
 	int err;
 
-	if (!opts) {
-		shoal_sub_options_init(&defaults);
-		opts = &defaults;
-	}
+	opts = SHOAL__OPTIONS_OR(opts, defaults, shoal_sub_options_init);
 	err = shoal__check_open("sub_open", name, out, opts->flags,
 				SHOAL_SUB_REATTACH | SHOAL_SUB_NO_PIDFD_GETFD,
 				(int)opts->strategy);
 	if (err)
 		return err;
-	s = calloc(1, sizeof(*s));
+	s = shoal__handle_alloc(sizeof(*s), "sub");
 	if (!s)
-		return shoal__fail(-ENOMEM, "sub: out of memory");
+		return -ENOMEM;
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	s->flags = opts->flags;
 	s->want_history = opts->history;
@@ -353,15 +350,7 @@ int shoal_sub_open(const char *name, const struct shoal_sub_options *opts,
 		if (err == -ENOENT && (s->flags & SHOAL_SUB_REATTACH))
 			err = 0;
 	}
-	if (err) {
-		struct shoal__detail d;
-
-		shoal__detail_save(&d);
-		shoal_sub_close(s);
-		return shoal__detail_fail(&d, err);
-	}
-	*out = s;
-	return 0;
+	SHOAL__HAND_OUT(err, s, shoal_sub_close, out);
 }
 
 void shoal_sub_close(struct shoal_sub *s)

@@ -185,7 +185,7 @@ static int join(struct shoal_queue *q, int memfd)
 static struct shoal_queue *alloc_handle(const char *name,
 					const struct shoal_queue_options *o)
 {
-	struct shoal_queue *q = calloc(1, sizeof(*q));
+	struct shoal_queue *q = shoal__handle_alloc(sizeof(*q), "queue");
 
 	if (!q)
 		return NULL;
@@ -261,16 +261,6 @@ static int create_service(struct shoal_queue *q, const char *name,
 
 static void free_handle(struct shoal_queue *q);
 
-/* Fails @err keeping the cause's message through the clean-up. */
-static int fail_closing(struct shoal_queue *q, int err)
-{
-	struct shoal__detail d;
-
-	shoal__detail_save(&d);
-	free_handle(q);
-	return shoal__detail_fail(&d, err);
-}
-
 int shoal_queue_create(const char *name, const struct shoal_queue_options *opts,
 		       struct shoal_queue **out)
 {
@@ -278,18 +268,16 @@ int shoal_queue_create(const char *name, const struct shoal_queue_options *opts,
 	struct shoal_queue *q;
 	int err;
 
-	if (!name || !out)
-		return shoal__fail(-EINVAL, "queue_create: NULL argument");
-	if (!opts) {
-		shoal_queue_options_init(&defaults);
-		opts = &defaults;
-	}
+	opts = SHOAL__OPTIONS_OR(opts, defaults, shoal_queue_options_init);
+	err = shoal__check_open("queue_create", name, out, 0, 0, 0);
+	if (err)
+		return err;
 	err = check_create_options(opts);
 	if (err)
 		return err;
 	q = alloc_handle(name, opts);
 	if (!q)
-		return shoal__fail(-ENOMEM, "queue: out of memory");
+		return -ENOMEM;
 	q->creator = 1;
 	q->spsc = !!(opts->flags & SHOAL_QUEUE_SPSC);
 	q->capacity = opts->capacity;
@@ -306,10 +294,7 @@ int shoal_queue_create(const char *name, const struct shoal_queue_options *opts,
 					    opts->access, &SHOAL__TYPE_OF(opts),
 					    NULL, 0);
 	}
-	if (err)
-		return fail_closing(q, err);
-	*out = q;
-	return 0;
+	SHOAL__HAND_OUT(err, q, free_handle, out);
 }
 
 /* The service layer's geometry callback (service.h), @user_data the
@@ -379,15 +364,13 @@ int shoal_queue_open(const char *name, const struct shoal_queue_options *opts,
 	struct shoal_queue *q;
 	int err;
 
-	if (!name || !out)
-		return shoal__fail(-EINVAL, "queue_open: NULL argument");
-	if (!opts) {
-		shoal_queue_options_init(&defaults);
-		opts = &defaults;
-	}
+	opts = SHOAL__OPTIONS_OR(opts, defaults, shoal_queue_options_init);
+	err = shoal__check_open("queue_open", name, out, 0, 0, 0);
+	if (err)
+		return err;
 	q = alloc_handle(name, opts);
 	if (!q)
-		return shoal__fail(-ENOMEM, "queue: out of memory");
+		return -ENOMEM;
 	want.name = opts->type_name;
 	want.size = opts->type_size;
 	want.align = opts->type_align;
@@ -405,10 +388,7 @@ int shoal_queue_open(const char *name, const struct shoal_queue_options *opts,
 	}
 	if (!err)
 		err = join(q, shoal_segment_fd(q->seg));
-	if (err)
-		return fail_closing(q, err);
-	*out = q;
-	return 0;
+	SHOAL__HAND_OUT(err, q, free_handle, out);
 }
 
 static void ring_stats(const struct shoal_queue *q,

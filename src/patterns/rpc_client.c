@@ -199,23 +199,15 @@ int shoal_rpc_client_open(const char *name,
 	struct shoal_rpc_client *c;
 	int err;
 
-	if (!name || !out)
-		return shoal__fail(-EINVAL, "client_open: NULL argument");
-	if (strlen(name) > SHOAL_SERVICE_NAME_MAX)
-		return shoal__fail(-EINVAL, "client_open: name too long");
-	if (!opts) {
-		shoal_rpc_client_options_init(&defaults);
-		opts = &defaults;
-	}
-	if (opts->flags & ~(uint32_t)SHOAL_RPC_CLIENT_NO_PIDFD_GETFD)
-		return shoal__fail(-EINVAL, "client_open: unknown flags 0x%x",
-				   opts->flags);
-	if ((int)opts->strategy < 0 || opts->strategy > SHOAL_WAIT_BLOCK)
-		return shoal__fail(-EINVAL, "client_open: unknown strategy %d",
-				   (int)opts->strategy);
-	c = calloc(1, sizeof(*c));
+	opts = SHOAL__OPTIONS_OR(opts, defaults, shoal_rpc_client_options_init);
+	err = shoal__check_open("client_open", name, out, opts->flags,
+				SHOAL_RPC_CLIENT_NO_PIDFD_GETFD,
+				(int)opts->strategy);
+	if (err)
+		return err;
+	c = shoal__handle_alloc(sizeof(*c), "client");
 	if (!c)
-		return shoal__fail(-ENOMEM, "client: out of memory");
+		return -ENOMEM;
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	c->type.name = opts->type_name;
 	c->type.size = opts->type_size;
@@ -223,33 +215,22 @@ int shoal_rpc_client_open(const char *name,
 	c->strategy = opts->strategy ? opts->strategy : SHOAL_WAIT_ADAPTIVE;
 	c->ow.every = PID_CHECK_EVERY;
 	c->lock_fd = c->eventfd = c->pidfd = -1;
-	c->epfd = shoal__epoll_new("client");
-	if (c->epfd < 0) {
-		err = c->epfd;
-		free(c);
-		return err;
-	}
 	spec = shoal__peer_spec_of(&shoal__rpc_pattern, "client", name,
 				   SHOAL_OPEN_READ_ONLY, &c->type,
 				   opts->timeout_ns, &c->g);
 	if (opts->flags & SHOAL_RPC_CLIENT_NO_PIDFD_GETFD)
 		spec.oflags |= SHOAL_OPEN_NO_PIDFD_GETFD;
-	err = shoal__registry_use(opts->registry, &c->reg, &c->own_reg);
+	c->epfd = shoal__epoll_new("client");
+	err = c->epfd < 0 ? c->epfd : 0;
+	if (!err)
+		err = shoal__registry_use(opts->registry, &c->reg, &c->own_reg);
 	if (!err)
 		err = shoal__peer_open(c->reg, &spec, &c->svc);
 	if (!err)
 		err = shoal__rpc_map_clients(c->svc, &c->g, 0, &c->v);
 	if (!err)
 		err = join(c);
-	if (err) {
-		struct shoal__detail d;
-
-		shoal__detail_save(&d);
-		shoal_rpc_client_close(c);
-		return shoal__detail_fail(&d, err);
-	}
-	*out = c;
-	return 0;
+	SHOAL__HAND_OUT(err, c, shoal_rpc_client_close, out);
 }
 
 void shoal_rpc_client_close(struct shoal_rpc_client *c)
@@ -266,7 +247,8 @@ void shoal_rpc_client_close(struct shoal_rpc_client *c)
 	}
 	if (c->eventfd >= 0)
 		close(c->eventfd);
-	close(c->epfd);
+	if (c->epfd >= 0)
+		close(c->epfd);
 	shoal_segment_close(c->v.seg);
 	shoal_service_close(c->svc);
 	if (c->own_reg)

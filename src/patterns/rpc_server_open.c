@@ -66,9 +66,6 @@ static int check_options(const struct shoal_rpc_server_options *o)
 				   "of two in 2..%u",
 				   o->request_capacity, o->response_capacity,
 				   SHOAL_RPC_CAPACITY_MAX);
-	if ((int)o->strategy < 0 || o->strategy > SHOAL_WAIT_BLOCK)
-		return shoal__fail(-EINVAL, "server: unknown strategy %d",
-				   (int)o->strategy);
 	return 0;
 }
 
@@ -194,18 +191,16 @@ int shoal_rpc_server_create(const char *name,
 	struct shoal_rpc_server *s;
 	int err;
 
-	if (!name || !out)
-		return shoal__fail(-EINVAL, "server_create: NULL argument");
-	if (!opts) {
-		shoal_rpc_server_options_init(&defaults);
-		opts = &defaults;
-	}
-	err = check_options(opts);
+	opts = SHOAL__OPTIONS_OR(opts, defaults, shoal_rpc_server_options_init);
+	err = shoal__check_open("server_create", name, out, 0, 0,
+				(int)opts->strategy);
+	if (!err)
+		err = check_options(opts);
 	if (err)
 		return err;
-	s = calloc(1, sizeof(*s));
+	s = shoal__handle_alloc(sizeof(*s), "server");
 	if (!s)
-		return shoal__fail(-ENOMEM, "server: out of memory");
+		return -ENOMEM;
 	s->eventfd = s->epfd = s->clients_fd = -1;
 	s->max_clients = opts->max_clients;
 	s->words = (s->max_clients + 31) / 32;
@@ -226,19 +221,12 @@ int shoal_rpc_server_create(const char *name,
 					    opts->access, &SHOAL__TYPE_OF(opts),
 					    &s->eventfd, 1);
 	}
-	if (err) {
-		struct shoal__detail d;
-
-		shoal__detail_save(&d);
-		shoal_rpc_server_destroy(s);
-		return shoal__detail_fail(&d, err);
-	}
 	s->strategy = opts->strategy ? opts->strategy : SHOAL_WAIT_ADAPTIVE;
-	shoal__waiter_setup(&s->waiter, &s->lh->server_wait.sleeping, 0,
-			    &s->lh->server_wait.sleeps, s->eventfd, s->epfd,
-			    s->strategy);
-	*out = s;
-	return 0;
+	if (!err)
+		shoal__waiter_setup(&s->waiter, &s->lh->server_wait.sleeping, 0,
+				    &s->lh->server_wait.sleeps, s->eventfd,
+				    s->epfd, s->strategy);
+	SHOAL__HAND_OUT(err, s, shoal_rpc_server_destroy, out);
 }
 
 void shoal_rpc_server_destroy(struct shoal_rpc_server *s)

@@ -42,6 +42,7 @@
 #include "shoal/registry.h"
 #include "shoal/segment.h"
 #include "arch/arch.h"
+#include "arch/error.h"
 #include "service/line_lock.h"
 #include "service/type_check.h"
 
@@ -64,6 +65,42 @@ int shoal__epoll_add(int epfd, int fd, uint64_t data, const char *who);
  */
 int shoal__check_open(const char *who, const char *name, const void *out,
 		      uint32_t flags, uint32_t known, int strategy);
+
+/*
+ * SHOAL__OPTIONS_OR - the options a create or open goes by: @opts, or
+ * when it is NULL the caller's @defaults filled by @init (the pattern's
+ * *_options_init()):
+ *	opts = SHOAL__OPTIONS_OR(opts, defaults, shoal_pub_options_init);
+ */
+#define SHOAL__OPTIONS_OR(opts, defaults, init) \
+	((opts) ? (opts) : ((init)(&(defaults)), &(defaults)))
+
+/*
+ * shoal__handle_alloc - a zeroed handle of @size bytes for a create or
+ * open, or NULL with "<who>: out of memory" as the detail.
+ */
+void *shoal__handle_alloc(size_t size, const char *who);
+
+/*
+ * SHOAL__HAND_OUT - how every create and open ends; it returns from the
+ * caller. On @err: undo the half-made handle @h with @undo (the pattern's
+ * destroy or close, which may record details of its own) keeping the
+ * cause's detail (arch/error.h), and return @err. Else store @h in *@out
+ * and return 0. The pattern's destroy/close must take any half-made
+ * handle: every fd field -1 or open, every pointer NULL or owned.
+ */
+#define SHOAL__HAND_OUT(err, h, undo, out)                         \
+	do {                                                       \
+		if (err) {                                         \
+			struct shoal__detail cause_;               \
+                                                                   \
+			shoal__detail_save(&cause_);               \
+			undo(h);                                   \
+			return shoal__detail_fail(&cause_, (err)); \
+		}                                                  \
+		*(out) = (h);                                      \
+		return 0;                                          \
+	} while (0)
 
 /* ------------------------------------------------------------------------
  * Owner

@@ -6,6 +6,7 @@
  * check; and the epoll helpers every handle uses.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -50,6 +51,15 @@ int shoal__check_open(const char *who, const char *name, const void *out,
 		return shoal__fail(-EINVAL, "%s: unknown strategy %d", who,
 				   strategy);
 	return 0;
+}
+
+void *shoal__handle_alloc(size_t size, const char *who)
+{
+	void *h = calloc(1, size);
+
+	if (!h)
+		shoal__fail(-ENOMEM, "%s: out of memory", who);
+	return h;
 }
 
 int shoal__owner_gone_slow(struct shoal__owner_watch *w,
