@@ -114,16 +114,16 @@ static int make_created(struct pg_seg *s, uint32_t mode)
 		spec[n++] = (struct shoal_object_spec){
 			SHOAL__PUBSUB_HEADER_OBJECT,
 			objects == PG_OBJECTS_SWAPPED ?
-				SHOAL_OBJECT_PUBSUB_SLOTS :
-				SHOAL_OBJECT_PUBSUB_HEADER,
+				SHOAL__OBJECT_PUBSUB_SLOTS :
+				SHOAL__OBJECT_PUBSUB_HEADER,
 			64, s->hdr_size
 		};
 	if (s->have_slots)
 		spec[n++] = (struct shoal_object_spec){
 			SHOAL__PUBSUB_SLOTS_OBJECT,
 			objects == PG_OBJECTS_SWAPPED ?
-				SHOAL_OBJECT_PUBSUB_HEADER :
-				SHOAL_OBJECT_PUBSUB_SLOTS,
+				SHOAL__OBJECT_PUBSUB_HEADER :
+				SHOAL__OBJECT_PUBSUB_SLOTS,
 			64, s->slots_size
 		};
 	if (shoal_segment_create(spec, n, NULL, &s->seg))
@@ -181,8 +181,8 @@ static int make_crafted(struct pg_seg *s, uint32_t mode)
 		s->hdr_off = round_up(cursor, 2 * (uint64_t)align) + align;
 		entry(&e[n++], SHOAL__PUBSUB_HEADER_OBJECT,
 		      objects == PG_OBJECTS_SWAPPED ?
-			      SHOAL_OBJECT_PUBSUB_SLOTS :
-			      SHOAL_OBJECT_PUBSUB_HEADER,
+			      SHOAL__OBJECT_PUBSUB_SLOTS :
+			      SHOAL__OBJECT_PUBSUB_HEADER,
 		      align, s->hdr_off, s->hdr_size);
 		cursor = s->hdr_off + s->hdr_size;
 	}
@@ -190,8 +190,8 @@ static int make_crafted(struct pg_seg *s, uint32_t mode)
 		s->slots_off = round_up(cursor, 2 * (uint64_t)align) + align;
 		entry(&e[n++], SHOAL__PUBSUB_SLOTS_OBJECT,
 		      objects == PG_OBJECTS_SWAPPED ?
-			      SHOAL_OBJECT_PUBSUB_HEADER :
-			      SHOAL_OBJECT_PUBSUB_SLOTS,
+			      SHOAL__OBJECT_PUBSUB_HEADER :
+			      SHOAL__OBJECT_PUBSUB_SLOTS,
 		      align, s->slots_off, s->slots_size);
 		cursor = s->slots_off + s->slots_size;
 	}

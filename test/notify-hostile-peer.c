@@ -584,7 +584,7 @@ static int ev_arm(struct weapons *w)
 		 0);
 	CHECK_EQ(shoal_segment_find(shoal_service_segment(svc),
 				    SHOAL__EVENT_HEADER_OBJECT,
-				    SHOAL_OBJECT_EVENT_HEADER, &p, NULL),
+				    SHOAL__OBJECT_EVENT_HEADER, &p, NULL),
 		 0);
 	h = p;
 	CHECK_EQ(shoal__service_take_extra_fd(svc,
@@ -593,7 +593,7 @@ static int ev_arm(struct weapons *w)
 		 0);
 	CHECK_EQ(shoal_segment_open(fd, 0, &seg), 0);
 	CHECK_EQ(shoal_segment_find(seg, SHOAL__EVENT_LINES_OBJECT,
-				    SHOAL_OBJECT_EVENT_HEADER, &p, NULL),
+				    SHOAL__OBJECT_EVENT_HEADER, &p, NULL),
 		 0);
 	lines = (uint8_t *)p + sizeof(struct shoal__event_lines_header) +
 		shoal__event_table_bytes(EVENT_IDS, EVENT_LISTENERS);

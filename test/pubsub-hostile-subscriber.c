@@ -275,7 +275,7 @@ static int open_subs_view(struct shoal_registry *reg, const char *name,
 		 0);
 	CHECK_EQ(shoal_segment_find(shoal_service_segment(v->svc),
 				    SHOAL__PUBSUB_HEADER_OBJECT,
-				    SHOAL_OBJECT_PUBSUB_HEADER, &p, &info),
+				    SHOAL__OBJECT_PUBSUB_HEADER, &p, &info),
 		 0);
 	v->hdr = p;
 	v->hdr_off = info.offset;
@@ -285,7 +285,7 @@ static int open_subs_view(struct shoal_registry *reg, const char *name,
 		 0);
 	CHECK_EQ(shoal_segment_open(v->fd, 0, &v->seg), 0);
 	CHECK_EQ(shoal_segment_find(v->seg, SHOAL__PUBSUB_SUBS_OBJECT,
-				    SHOAL_OBJECT_PUBSUB_SUBS, &p, &info),
+				    SHOAL__OBJECT_PUBSUB_SUBS, &p, &info),
 		 0);
 	v->obj_off = info.offset;
 	v->obj_size = info.size;

@@ -564,23 +564,30 @@ static int test_too_many_objects(void)
 }
 
 /*
- * The spec comment says a kind is "SHOAL_OBJECT_* or a user value >= 1024":
- * values past SHOAL_OBJECT_KIND_LAST up to 1023 are reserved for future
- * shoal kinds, so create() must refuse them, or a segment made today could
- * be misread by a later shoal.
+ * The spec comment says a kind is "SHOAL_OBJECT_*, a pattern's, or >= 1024":
+ * the patterns' range up to SHOAL_OBJECT_PATTERN_MAX is accepted whether or
+ * not a pattern uses the value (the segment layer knows no pattern), and
+ * the values after it up to 1023 are reserved for future segment and ring
+ * kinds, so create() must refuse them, or a segment made today could be
+ * misread by a later shoal.
  */
 static int test_reserved_kinds(void)
 {
-	struct shoal_object_spec s = { "k", SHOAL_OBJECT_KIND_LAST + 1, 0, 64 };
+	struct shoal_object_spec s = { "k", SHOAL_OBJECT_PATTERN_MAX + 1, 0,
+				       64 };
 
-	EXPECT_CREATE(&s, 1, -EINVAL, "kind after the last");
-	s.kind = SHOAL_OBJECT_KIND_LAST;
-	EXPECT_CREATE(&s, 1, 0, "the last kind");
-	s.kind = 1023;
+	EXPECT_CREATE(&s, 1, -EINVAL, "kind after the patterns' range");
+	s.kind = SHOAL_OBJECT_PATTERN_MAX;
+	EXPECT_CREATE(&s, 1, 0, "the patterns' last kind");
+	s.kind = SHOAL_OBJECT_PATTERN_MIN;
+	EXPECT_CREATE(&s, 1, 0, "the patterns' first kind");
+	s.kind = 13; /* no pattern's yet */
+	EXPECT_CREATE(&s, 1, 0, "kind 13");
+	s.kind = SHOAL_OBJECT_USER_MIN - 1;
 	EXPECT_CREATE(&s, 1, -EINVAL, "kind 1023");
 	s.kind = SHOAL_OBJECT_SPSC_RING;
 	EXPECT_CREATE(&s, 1, 0, "kind SPSC_RING");
-	s.kind = 1024;
+	s.kind = SHOAL_OBJECT_USER_MIN;
 	EXPECT_CREATE(&s, 1, 0, "kind 1024");
 	return TEST_PASS;
 }

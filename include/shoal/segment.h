@@ -36,7 +36,15 @@ extern "C" {
 /* Largest segment shoal creates or accepts: 64 GiB. */
 #define SHOAL_SEGMENT_SIZE_MAX (1ULL << 36)
 
-/* Object kinds recorded in the table, so a peer cannot mistake one for another. */
+/*
+ * Object kinds recorded in the table, so a peer cannot mistake one object
+ * for another. The segment layer names only its own and the ring layer's
+ * here. Kinds SHOAL_OBJECT_PATTERN_MIN..SHOAL_OBJECT_PATTERN_MAX are the
+ * range shoal's patterns take theirs from, each in its own layout header
+ * (src/patterns/<pattern>_layout.h) with a name in its descriptor; the
+ * segment layer accepts any of them and knows none. docs/segment-format.md
+ * lists every kind in use.
+ */
 enum {
 	/* raw bytes, meaning up to the user */
 	SHOAL_OBJECT_BYTES = 1,
@@ -44,26 +52,17 @@ enum {
 	SHOAL_OBJECT_SPSC_RING = 2,
 	/* a wait word formatted by shoal_notify_format() */
 	SHOAL_OBJECT_NOTIFY = 3,
-	/* pub/sub: configuration, cursor and counters (pubsub.h) */
-	SHOAL_OBJECT_PUBSUB_HEADER = 4,
-	/* pub/sub: the message slots */
-	SHOAL_OBJECT_PUBSUB_SLOTS = 5,
-	/* pub/sub: the subscribers' lines */
-	SHOAL_OBJECT_PUBSUB_SUBS = 6,
 	/* a ring formatted by shoal_mpmc_format() */
 	SHOAL_OBJECT_MPMC_RING = 7,
 	/* a variable-length record ring formatted by shoal_varring_format() */
 	SHOAL_OBJECT_VAR_RING = 8,
-	/* queue: configuration, counters and participant lines (queue.h) */
-	SHOAL_OBJECT_QUEUE_HEADER = 9,
-	/* request/response: configuration and client lines (rpc.h) */
-	SHOAL_OBJECT_RPC_HEADER = 10,
-	/* request/response: one client's request and response rings */
-	SHOAL_OBJECT_RPC_RINGS = 11,
-	/* event: configuration and listener lines (event.h) */
-	SHOAL_OBJECT_EVENT_HEADER = 12,
-	/* the last kind shoal defines; up to 1023 are reserved */
-	SHOAL_OBJECT_KIND_LAST = SHOAL_OBJECT_EVENT_HEADER,
+	/* The patterns' range. 7 and 8 fall in it but are the ring layer's
+	 * (they are older than the range): no pattern takes them. */
+	SHOAL_OBJECT_PATTERN_MIN = 4,
+	SHOAL_OBJECT_PATTERN_MAX = 511,
+	/* 512..1023 are reserved for future segment and ring kinds: create
+	 * refuses them. From here on, kinds are the application's. */
+	SHOAL_OBJECT_USER_MIN = 1024,
 };
 
 /* shoal_segment_options.flags */
@@ -85,7 +84,7 @@ enum {
 /* One object to lay out at creation. */
 struct shoal_object_spec {
 	const char *name; /* 1..SHOAL_OBJECT_NAME_MAX printable bytes, unique */
-	uint32_t kind;	  /* SHOAL_OBJECT_* or a user value >= 1024 */
+	uint32_t kind;	  /* SHOAL_OBJECT_*, a pattern's, or >= 1024 */
 	uint32_t align;	  /* power of two, 0 means 64 (one cache line) */
 	uint64_t size;	  /* bytes, > 0 */
 };

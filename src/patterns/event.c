@@ -155,10 +155,10 @@ static int create_service(struct shoal_event *ev, const char *name,
 			  struct shoal_registry *registry)
 {
 	struct shoal_object_spec hdr = { SHOAL__EVENT_HEADER_OBJECT,
-					 SHOAL_OBJECT_EVENT_HEADER, 64,
+					 SHOAL__OBJECT_EVENT_HEADER, 64,
 					 event_header_bytes(ev->max) };
 	struct shoal_object_spec lines = {
-		SHOAL__EVENT_LINES_OBJECT, SHOAL_OBJECT_EVENT_HEADER, 64,
+		SHOAL__EVENT_LINES_OBJECT, SHOAL__OBJECT_EVENT_HEADER, 64,
 		event_lines_bytes(ev->ids, ev->max)
 	};
 	struct shoal__owner_spec spec = shoal__owner_spec_lines(

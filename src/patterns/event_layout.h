@@ -16,7 +16,7 @@
  *                          id: listener i sets and clears its own bit i,
  *                          seq_cst; notifiers read rows, acquire), then
  *                          max_listeners lines of line_stride bytes each
- * Both objects are of kind SHOAL_OBJECT_EVENT_HEADER; their names tell
+ * Both objects are of kind SHOAL__OBJECT_EVENT_HEADER; their names tell
  * them apart.
  */
 #ifndef SHOAL_SRC_EVENT_LAYOUT_H
@@ -29,6 +29,12 @@
 /* "SHOALLSN" */
 #define SHOAL__EVENT_LINES_MAGIC 0x4e534c4c414f4853ULL
 #define SHOAL__EVENT_VERSION 1
+
+/* The object kind, from the patterns' range (shoal/segment.h); the value
+ * is in existing segments and docs/segment-format.md: never change it. */
+enum {
+	SHOAL__OBJECT_EVENT_HEADER = 12,
+};
 
 #define SHOAL__EVENT_HEADER_OBJECT "event.header"
 #define SHOAL__EVENT_LINES_OBJECT "event.lines"

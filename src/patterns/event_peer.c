@@ -62,7 +62,7 @@ static int check_geometry(const void *gp, uint64_t hdr_size, int out_of_range)
 }
 
 static const struct shoal__config config = SHOAL__CONFIG(
-	"event", SHOAL__EVENT_HEADER_OBJECT, SHOAL_OBJECT_EVENT_HEADER,
+	"event", SHOAL__EVENT_HEADER_OBJECT, SHOAL__OBJECT_EVENT_HEADER,
 	SHOAL__EVENT_VERSION, SHOAL__EVENT_MAGIC, struct shoal__event_header,
 	fields, struct event_geometry, check_geometry);
 
@@ -77,7 +77,7 @@ int shoal__event_map_lines(struct shoal_service *svc,
 {
 	static const struct shoal__lines_spec ls = {
 		"event", SHOAL__EVENT_EXTRA_LINES_MEMFD,
-		SHOAL__EVENT_LINES_OBJECT, SHOAL_OBJECT_EVENT_HEADER
+		SHOAL__EVENT_LINES_OBJECT, SHOAL__OBJECT_EVENT_HEADER
 	};
 
 	return shoal__peer_map_lines(svc, &ls, g->lines_memfd,
@@ -95,9 +95,17 @@ static uint32_t popcount_words(_Atomic uint64_t *w, uint32_t n)
 	return c;
 }
 
+static const struct shoal__kind kinds[] = {
+	{ SHOAL__OBJECT_EVENT_HEADER, "event header" },
+};
+
 const struct shoal__pattern shoal__event_pattern = {
-	SHOAL_PATTERN_EVENT, "an event service", shoal__event_read_geometry,
-	SHOAL__EVENT_HEADER_OBJECT, offsetof(struct shoal__event_header, closed)
+	SHOAL_PATTERN_EVENT,
+	"an event service",
+	shoal__event_read_geometry,
+	SHOAL__EVENT_HEADER_OBJECT,
+	offsetof(struct shoal__event_header, closed),
+	SHOAL__KINDS(kinds)
 };
 
 /* How many ids a listener wants and has pending; @ctx the words of an

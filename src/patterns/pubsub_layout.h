@@ -32,6 +32,14 @@
  * (shoal__bcast_data_off()). */
 #define SHOAL__PUBSUB_VERSION 3
 
+/* Object kinds, from the patterns' range (shoal/segment.h); the values are
+ * in existing segments and docs/segment-format.md: never change them. */
+enum {
+	SHOAL__OBJECT_PUBSUB_HEADER = 4,
+	SHOAL__OBJECT_PUBSUB_SLOTS = 5,
+	SHOAL__OBJECT_PUBSUB_SUBS = 6,
+};
+
 #define SHOAL__PUBSUB_HEADER_OBJECT "pubsub.header"
 #define SHOAL__PUBSUB_SLOTS_OBJECT "pubsub.slots"
 #define SHOAL__PUBSUB_SUBS_OBJECT "pubsub.subs"

@@ -75,7 +75,7 @@ static int check_geometry(const void *gp, uint64_t hdr_size, int out_of_range)
 }
 
 static const struct shoal__config config = SHOAL__CONFIG(
-	"pubsub", SHOAL__PUBSUB_HEADER_OBJECT, SHOAL_OBJECT_PUBSUB_HEADER,
+	"pubsub", SHOAL__PUBSUB_HEADER_OBJECT, SHOAL__OBJECT_PUBSUB_HEADER,
 	SHOAL__PUBSUB_VERSION, SHOAL__PUBSUB_MAGIC, struct shoal__pubsub_header,
 	fields, struct pubsub_geometry, check_geometry);
 
@@ -90,7 +90,7 @@ int shoal__pubsub_read_geometry(struct shoal_segment *seg, void *user_data)
 	if (err)
 		return err;
 	err = shoal__peer_object(seg, "pubsub", SHOAL__PUBSUB_SLOTS_OBJECT,
-				 SHOAL_OBJECT_PUBSUB_SLOTS,
+				 SHOAL__OBJECT_PUBSUB_SLOTS,
 				 (uint64_t)g->capacity * g->stride, &sp);
 	g->slots = sp;
 	return err;
@@ -106,7 +106,7 @@ int shoal__pubsub_map_subs(struct shoal_service *svc,
 	 * whatever the others scribbled there. */
 	static const struct shoal__lines_spec ls = {
 		"pubsub", SHOAL__PUBSUB_EXTRA_SUBS_MEMFD,
-		SHOAL__PUBSUB_SUBS_OBJECT, SHOAL_OBJECT_PUBSUB_SUBS
+		SHOAL__PUBSUB_SUBS_OBJECT, SHOAL__OBJECT_PUBSUB_SUBS
 	};
 
 	return shoal__peer_map_lines(svc, &ls, g->subs_memfd,
@@ -114,10 +114,19 @@ int shoal__pubsub_map_subs(struct shoal_service *svc,
 				     subs_seg, (void **)sh);
 }
 
+static const struct shoal__kind kinds[] = {
+	{ SHOAL__OBJECT_PUBSUB_HEADER, "pub/sub header" },
+	{ SHOAL__OBJECT_PUBSUB_SLOTS, "pub/sub slots" },
+	{ SHOAL__OBJECT_PUBSUB_SUBS, "pub/sub subscribers" },
+};
+
 const struct shoal__pattern shoal__pubsub_pattern = {
-	SHOAL_PATTERN_PUBSUB, "pub/sub", shoal__pubsub_read_geometry,
+	SHOAL_PATTERN_PUBSUB,
+	"pub/sub",
+	shoal__pubsub_read_geometry,
 	SHOAL__PUBSUB_HEADER_OBJECT,
-	offsetof(struct shoal__pubsub_header, closed)
+	offsetof(struct shoal__pubsub_header, closed),
+	SHOAL__KINDS(kinds)
 };
 
 /* A subscriber's wake-ups are counted in the publisher's header. */

@@ -145,13 +145,13 @@ static int create_service(struct shoal_pub *p, const char *name,
 {
 	uint64_t slots_bytes = (uint64_t)p->capacity * p->stride;
 	struct shoal_object_spec payload[2] = {
-		{ SHOAL__PUBSUB_HEADER_OBJECT, SHOAL_OBJECT_PUBSUB_HEADER, 64,
+		{ SHOAL__PUBSUB_HEADER_OBJECT, SHOAL__OBJECT_PUBSUB_HEADER, 64,
 		  header_bytes(p->max_subs) },
-		{ SHOAL__PUBSUB_SLOTS_OBJECT, SHOAL_OBJECT_PUBSUB_SLOTS, 64,
+		{ SHOAL__PUBSUB_SLOTS_OBJECT, SHOAL__OBJECT_PUBSUB_SLOTS, 64,
 		  slots_bytes },
 	};
 	struct shoal_object_spec subs = { SHOAL__PUBSUB_SUBS_OBJECT,
-					  SHOAL_OBJECT_PUBSUB_SUBS, 64,
+					  SHOAL__OBJECT_PUBSUB_SUBS, 64,
 					  subs_bytes(p->max_subs) };
 	struct shoal__owner_spec spec = shoal__owner_spec_lines(
 		name, registry, p->max_subs, payload, 2, &subs, 1);

@@ -61,4 +61,7 @@ struct shoal_queue {
 	uint64_t pushed, popped, wakeups, recovered;
 };
 
+/* The pattern as the service layer knows it (service.h). */
+extern const struct shoal__pattern shoal__queue_pattern;
+
 #endif

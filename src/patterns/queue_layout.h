@@ -2,7 +2,7 @@
 /*
  * The bytes of a queue (docs/queue-format.md). One segment, writable by
  * every participant, with two objects:
- *   "queue" (SHOAL_OBJECT_QUEUE_HEADER): this header, the wake fd table and
+ *   "queue" (SHOAL__OBJECT_QUEUE_HEADER): this header, the wake fd table and
  *           one line per participant;
  *   "ring"  (SHOAL_OBJECT_MPMC_RING, or SHOAL_OBJECT_SPSC_RING for an SPSC
  *           queue): the messages.
@@ -21,6 +21,11 @@
 /* 2: the magic follows the SHOAL convention (1 was "SOAQUEUE"). */
 #define SHOAL__QUEUE_VERSION 2
 #define SHOAL__QUEUE_HEADER_OBJECT "queue"
+/* The header's object kind, from the patterns' range (shoal/segment.h);
+ * the value is in existing segments and docs/segment-format.md. */
+enum {
+	SHOAL__OBJECT_QUEUE_HEADER = 9,
+};
 #define SHOAL__QUEUE_RING_OBJECT "ring"
 /* Sleeper bitmaps are one line each: up to 512 participants. */
 #define SHOAL__QUEUE_BITMAP_WORDS 16

@@ -215,7 +215,7 @@ static int create_service(struct shoal_queue *q, const char *name,
 		q->spsc ? shoal_spsc_region_size(q->capacity, q->max_message) :
 			  shoal_mpmc_region_size(q->capacity, q->max_message);
 	struct shoal_object_spec objs[2] = {
-		{ SHOAL__QUEUE_HEADER_OBJECT, SHOAL_OBJECT_QUEUE_HEADER, 64,
+		{ SHOAL__QUEUE_HEADER_OBJECT, SHOAL__OBJECT_QUEUE_HEADER, 64,
 		  shoal__queue_header_bytes(q->max_parts) },
 		{ SHOAL__QUEUE_RING_OBJECT,
 		  q->spsc ? SHOAL_OBJECT_SPSC_RING : SHOAL_OBJECT_MPMC_RING, 64,
@@ -312,7 +312,7 @@ static int map_peer(struct shoal_segment *seg, void *user_data)
 	int err;
 
 	err = shoal__peer_header(seg, "queue", SHOAL__QUEUE_HEADER_OBJECT,
-				 SHOAL_OBJECT_QUEUE_HEADER, SHOAL__QUEUE_MAGIC,
+				 SHOAL__OBJECT_QUEUE_HEADER, SHOAL__QUEUE_MAGIC,
 				 SHOAL__QUEUE_VERSION, sizeof(*h), &hdr,
 				 &hsize);
 	if (err)
@@ -341,17 +341,22 @@ static int map_peer(struct shoal_segment *seg, void *user_data)
 	return 0;
 }
 
+static const struct shoal__kind kinds[] = {
+	{ SHOAL__OBJECT_QUEUE_HEADER, "queue header" },
+};
+
 /* A queue is opened even while being withdrawn: no closed word. */
-static const struct shoal__pattern queue_pattern = { SHOAL_PATTERN_QUEUE,
-						     "a queue", map_peer, NULL,
-						     0 };
+const struct shoal__pattern shoal__queue_pattern = {
+	SHOAL_PATTERN_QUEUE, "a queue", map_peer, NULL, 0, SHOAL__KINDS(kinds)
+};
 
 /* The opening both shoal_queue_open() and inspecting do. */
 static int open_service(struct shoal_queue *q, uint32_t oflags,
 			const struct shoal__type *type, int64_t timeout_ns)
 {
-	struct shoal__peer_spec spec = shoal__peer_spec_of(
-		&queue_pattern, "queue", q->name, oflags, type, timeout_ns, q);
+	struct shoal__peer_spec spec =
+		shoal__peer_spec_of(&shoal__queue_pattern, "queue", q->name,
+				    oflags, type, timeout_ns, q);
 
 	return shoal__peer_open(q->reg, &spec, &q->svc);
 }

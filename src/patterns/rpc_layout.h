@@ -33,6 +33,14 @@
 #define SHOAL__RPC_LINES_MAGIC 0x4c50524c414f4853ULL
 #define SHOAL__RPC_VERSION 1
 
+/* Object kinds, from the patterns' range (shoal/segment.h); the values are
+ * in existing segments and docs/segment-format.md: never change them.
+ * HEADER serves "rpc.header" and "rpc.lines": their names tell them apart. */
+enum {
+	SHOAL__OBJECT_RPC_HEADER = 10,
+	SHOAL__OBJECT_RPC_RINGS = 11,
+};
+
 #define SHOAL__RPC_HEADER_OBJECT "rpc.header"
 #define SHOAL__RPC_LINES_OBJECT "rpc.lines"
 #define SHOAL__RPC_RINGS_OBJECT "rpc.rings"

@@ -88,7 +88,7 @@ static int check_geometry(const void *gp, uint64_t hdr_size, int out_of_range)
 }
 
 static const struct shoal__config config = SHOAL__CONFIG(
-	"rpc", SHOAL__RPC_HEADER_OBJECT, SHOAL_OBJECT_RPC_HEADER,
+	"rpc", SHOAL__RPC_HEADER_OBJECT, SHOAL__OBJECT_RPC_HEADER,
 	SHOAL__RPC_VERSION, SHOAL__RPC_MAGIC, struct shoal__rpc_header, fields,
 	struct rpc_geometry, check_geometry);
 
@@ -109,7 +109,7 @@ int shoal__rpc_map_clients(struct shoal_service *svc,
 	 * lines object (any client can scribble on it). */
 	static const struct shoal__lines_spec ls = {
 		"rpc", SHOAL__RPC_EXTRA_CLIENTS_MEMFD, SHOAL__RPC_LINES_OBJECT,
-		SHOAL_OBJECT_RPC_HEADER
+		SHOAL__OBJECT_RPC_HEADER
 	};
 	void *lp, *rp;
 	int err;
@@ -119,7 +119,7 @@ int shoal__rpc_map_clients(struct shoal_service *svc,
 				    &v->seg, &lp);
 	if (!err)
 		err = shoal__peer_object(v->seg, "rpc", SHOAL__RPC_RINGS_OBJECT,
-					 SHOAL_OBJECT_RPC_RINGS,
+					 SHOAL__OBJECT_RPC_RINGS,
 					 g->line_stride * g->max_clients, &rp);
 	if (err) {
 		shoal_segment_close(v->seg);
@@ -133,9 +133,18 @@ int shoal__rpc_map_clients(struct shoal_service *svc,
 	return 0;
 }
 
+static const struct shoal__kind kinds[] = {
+	{ SHOAL__OBJECT_RPC_HEADER, "request/response header" },
+	{ SHOAL__OBJECT_RPC_RINGS, "request/response rings" },
+};
+
 const struct shoal__pattern shoal__rpc_pattern = {
-	SHOAL_PATTERN_RPC, "request/response", shoal__rpc_read_geometry,
-	SHOAL__RPC_HEADER_OBJECT, offsetof(struct shoal__rpc_header, closed)
+	SHOAL_PATTERN_RPC,
+	"request/response",
+	shoal__rpc_read_geometry,
+	SHOAL__RPC_HEADER_OBJECT,
+	offsetof(struct shoal__rpc_header, closed),
+	SHOAL__KINDS(kinds)
 };
 
 static const struct shoal__line_info client_info =

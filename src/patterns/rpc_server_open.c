@@ -104,12 +104,12 @@ static int create_service(struct shoal_rpc_server *s, const char *name,
 {
 	uint64_t rings_bytes = s->line_stride * s->max_clients;
 	struct shoal_object_spec server = { SHOAL__RPC_HEADER_OBJECT,
-					    SHOAL_OBJECT_RPC_HEADER, 64,
+					    SHOAL__OBJECT_RPC_HEADER, 64,
 					    rpc_header_bytes(s->max_clients) };
 	struct shoal_object_spec clients[2] = {
-		{ SHOAL__RPC_LINES_OBJECT, SHOAL_OBJECT_RPC_HEADER, 64,
+		{ SHOAL__RPC_LINES_OBJECT, SHOAL__OBJECT_RPC_HEADER, 64,
 		  rpc_lines_bytes(s->max_clients) },
-		{ SHOAL__RPC_RINGS_OBJECT, SHOAL_OBJECT_RPC_RINGS, 64,
+		{ SHOAL__RPC_RINGS_OBJECT, SHOAL__OBJECT_RPC_RINGS, 64,
 		  rings_bytes },
 	};
 	struct shoal__owner_spec spec = shoal__owner_spec_lines(

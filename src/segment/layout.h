@@ -77,6 +77,11 @@ struct shoal__seg_entry {
 };
 _Static_assert(sizeof(struct shoal__seg_entry) == 64, "entry is 64 bytes");
 
+/* shoal__segment_kind_name - the name of @kind if it is one of the
+ * segment or ring layer's (SHOAL_OBJECT_* in shoal/segment.h), else NULL:
+ * a pattern's kinds are named by the pattern (service/service.h). */
+const char *shoal__segment_kind_name(uint32_t kind);
+
 /* ------------------------------------------------------------------------
  * SPSC ring (object kind SHOAL_OBJECT_SPSC_RING).
  *

@@ -81,6 +81,23 @@ static struct shoal_segment *segment_alloc(uint32_t count)
 	return seg;
 }
 
+const char *shoal__segment_kind_name(uint32_t kind)
+{
+	switch (kind) {
+	case SHOAL_OBJECT_BYTES:
+		return "bytes";
+	case SHOAL_OBJECT_SPSC_RING:
+		return "SPSC ring";
+	case SHOAL_OBJECT_NOTIFY:
+		return "wait word";
+	case SHOAL_OBJECT_MPMC_RING:
+		return "MPMC ring";
+	case SHOAL_OBJECT_VAR_RING:
+		return "variable-length ring";
+	}
+	return NULL;
+}
+
 /* Checks the spec of one object for create(). */
 static int spec_check(const struct shoal_object_spec *spec, uint32_t i)
 {
@@ -91,12 +108,14 @@ static int spec_check(const struct shoal_object_spec *spec, uint32_t i)
 				   "object %u: name must be 1..%d printable "
 				   "bytes",
 				   i, SHOAL_OBJECT_NAME_MAX);
-	if (spec->kind == 0 ||
-	    (spec->kind > SHOAL_OBJECT_KIND_LAST && spec->kind < 1024))
+	if (spec->kind == 0 || (spec->kind > SHOAL_OBJECT_PATTERN_MAX &&
+				spec->kind < SHOAL_OBJECT_USER_MIN))
 		return shoal__fail(-EINVAL,
 				   "object '%s': kind %u is reserved (use "
-				   "SHOAL_OBJECT_* or a value >= 1024)",
-				   spec->name, spec->kind);
+				   "SHOAL_OBJECT_*, a pattern's or a value "
+				   ">= %u)",
+				   spec->name, spec->kind,
+				   (unsigned)SHOAL_OBJECT_USER_MIN);
 	if (spec->align &&
 	    (!shoal__is_pow2(spec->align) || spec->align > ALIGN_MAX))
 		return shoal__fail(

@@ -266,11 +266,20 @@ int shoal__peer_header(struct shoal_segment *seg, const char *who,
 		       uint32_t version, uint64_t min_size, void **hdr,
 		       uint64_t *size);
 
+/* An object kind a pattern owns, and what inspection calls it. */
+struct shoal__kind {
+	uint32_t kind; /* in SHOAL_OBJECT_PATTERN_MIN..MAX (shoal/segment.h) */
+	const char *name;
+};
+
 /*
- * What a pattern tells the peer side about itself, once: its pattern
- * number and name (for the messages), its geometry callback, and the
- * owner's header object with the offset of the "closed" word in it (NULL:
- * a service being withdrawn is still opened, as a queue's is).
+ * What a pattern tells the service layer about itself, once: its pattern
+ * number and name (for the messages), its geometry callback, the owner's
+ * header object with the offset of the "closed" word in it (NULL: a
+ * service being withdrawn is still opened, as a queue's is), and the
+ * object kinds it owns. The segment layer knows none of a pattern's kinds:
+ * each pattern takes its own from the patterns' range in its layout
+ * header and names them here.
  */
 struct shoal__pattern {
 	uint32_t pattern; /* SHOAL_PATTERN_* */
@@ -278,7 +287,20 @@ struct shoal__pattern {
 	shoal__geometry_fn geometry;
 	const char *header;
 	uint32_t closed_offset;
+	const struct shoal__kind *kinds;
+	uint32_t nkinds;
 };
+
+/* The kinds of a struct shoal__pattern, from the array @kinds. */
+#define SHOAL__KINDS(kinds) kinds, sizeof(kinds) / sizeof((kinds)[0])
+
+/*
+ * shoal__kind_name - what object kind @kind of a service of pattern @p is
+ * called: the pattern's name for a kind it owns, the segment layer's for
+ * its own and the ring layer's (shoal__segment_kind_name()), else NULL
+ * (an application's kind, or one no layer uses).
+ */
+const char *shoal__kind_name(const struct shoal__pattern *p, uint32_t kind);
 
 /* shoal__peer_spec_of - the spec to open @name as pattern @p (see struct
  * shoal__peer_spec for the rest). */

@@ -12,6 +12,14 @@
 #include "registry/registry_internal.h"
 #include "service/service.h"
 
+const char *shoal__kind_name(const struct shoal__pattern *p, uint32_t kind)
+{
+	for (uint32_t i = 0; p && i < p->nkinds; i++)
+		if (p->kinds[i].kind == kind)
+			return p->kinds[i].name;
+	return shoal__segment_kind_name(kind);
+}
+
 struct shoal__peer_spec shoal__peer_spec_of(const struct shoal__pattern *p,
 					    const char *who, const char *name,
 					    uint32_t oflags,
