@@ -77,7 +77,11 @@ struct shoal_event {
 	struct shoal__event_lines_header *lh;
 	_Atomic uint64_t *table;
 	uint8_t *lines;
-	uint32_t ids, words, max, stride, row_words;
+	/* The configuration, in the struct peers validate it into: the
+	 * creator writes the header from it (shoal__owner_config()), a peer
+	 * reads it (g.hdr is hdr). */
+	struct event_geometry g;
+	uint32_t words, row_words;
 	/* Each line's eventfd; the creator's own, a peer's taken on first
 	 * use (-1 until then). */
 	int *wake_fds;
@@ -102,7 +106,14 @@ static struct shoal__event_line *line_at(const struct shoal_event *ev,
 					 uint32_t i)
 {
 	return (struct shoal__event_line *)(ev->lines +
-					    (uint64_t)i * ev->stride);
+					    (uint64_t)i * ev->g.stride);
+}
+
+/* What follows from the configuration (ev->g, set or validated). */
+static void set_words(struct shoal_event *ev)
+{
+	ev->words = shoal__event_words(ev->g.ids);
+	ev->row_words = shoal__event_row_words(ev->g.max);
 }
 
 /* Points the handle at the listeners' object @p (validated size). */
@@ -111,7 +122,7 @@ static void set_lines(struct shoal_event *ev, void *p)
 	ev->lh = p;
 	ev->table = (_Atomic uint64_t *)(ev->lh + 1);
 	ev->lines = (uint8_t *)(ev->lh + 1) +
-		    shoal__event_table_bytes(ev->ids, ev->max);
+		    shoal__event_table_bytes(ev->g.ids, ev->g.max);
 }
 
 void shoal_event_options_init(struct shoal_event_options *opts)
@@ -156,16 +167,16 @@ static int create_service(struct shoal_event *ev, const char *name,
 {
 	struct shoal_object_spec hdr = { SHOAL__EVENT_HEADER_OBJECT,
 					 SHOAL__OBJECT_EVENT_HEADER, 64,
-					 event_header_bytes(ev->max) };
+					 event_header_bytes(ev->g.max) };
 	struct shoal_object_spec lines = {
 		SHOAL__EVENT_LINES_OBJECT, SHOAL__OBJECT_EVENT_HEADER, 64,
-		event_lines_bytes(ev->ids, ev->max)
+		event_lines_bytes(ev->g.ids, ev->g.max)
 	};
 	struct shoal__owner_spec spec = shoal__owner_spec_lines(
-		name, registry, ev->max, &hdr, 1, &lines, 1);
+		name, registry, ev->g.max, &hdr, 1, &lines, 1);
 	int err;
 
-	ev->touched = malloc(sizeof(uint32_t) * ev->max);
+	ev->touched = malloc(sizeof(uint32_t) * ev->g.max);
 	if (!ev->touched)
 		return shoal__fail(-ENOMEM, "event: out of memory");
 	err = shoal__owner_create(&ev->own, &spec);
@@ -182,18 +193,13 @@ static int create_service(struct shoal_event *ev, const char *name,
 
 static void format(struct shoal_event *ev)
 {
-	struct shoal__event_header *h = ev->hdr;
-
-	h->magic = SHOAL__EVENT_MAGIC;
-	h->version = SHOAL__EVENT_VERSION;
-	h->ids = ev->ids;
-	h->max_listeners = ev->max;
-	h->line_stride = ev->stride;
-	h->lines_memfd = shoal_segment_fd(ev->lines_seg);
-	shoal__owner_fd_numbers(&ev->own, event_fd_table(h));
+	ev->g.hdr = ev->hdr;
+	ev->g.lines_memfd = shoal_segment_fd(ev->lines_seg);
+	shoal__owner_config(&shoal__event_config, ev->hdr, &ev->g);
+	shoal__owner_fd_numbers(&ev->own, event_fd_table(ev->hdr));
 	ev->lh->magic = SHOAL__EVENT_LINES_MAGIC;
-	ev->lh->ids = ev->ids;
-	ev->lh->max_listeners = ev->max;
+	ev->lh->ids = ev->g.ids;
+	ev->lh->max_listeners = ev->g.max;
 }
 
 int shoal_event_create(const char *name, const struct shoal_event_options *opts,
@@ -223,11 +229,10 @@ int shoal_event_create(const char *name, const struct shoal_event_options *opts,
 	if (err)
 		return err;
 	ev->creator = 1;
-	ev->ids = opts->ids;
-	ev->words = shoal__event_words(ev->ids);
-	ev->max = opts->max_listeners;
-	ev->stride = shoal__event_line_stride(ev->ids);
-	ev->row_words = shoal__event_row_words(ev->max);
+	ev->g.ids = opts->ids;
+	ev->g.max = opts->max_listeners;
+	ev->g.stride = shoal__event_line_stride(ev->g.ids);
+	set_words(ev);
 	err = create_service(ev, name, opts->registry);
 	if (!err) {
 		format(ev);
@@ -235,7 +240,7 @@ int shoal_event_create(const char *name, const struct shoal_event_options *opts,
 					    opts->access, &SHOAL__TYPE_OF(opts),
 					    NULL, 0);
 	}
-	ev->st.ids = ev->ids;
+	ev->st.ids = ev->g.ids;
 	SHOAL__HAND_OUT(err, ev, shoal_event_destroy, out);
 }
 
@@ -246,33 +251,28 @@ int shoal_event_create(const char *name, const struct shoal_event_options *opts,
 static int attach(struct shoal_event *ev, uint32_t oflags,
 		  const struct shoal__type *type, int64_t timeout_ns)
 {
-	struct event_geometry g;
 	struct shoal__peer_spec spec = shoal__peer_spec_of(
 		&shoal__event_pattern, "event", ev->name,
-		oflags | SHOAL_OPEN_READ_ONLY, type, timeout_ns, &g);
+		oflags | SHOAL_OPEN_READ_ONLY, type, timeout_ns, &ev->g);
 	struct shoal_service_info info;
 	void *lines;
 	int err;
 
 	err = shoal__peer_open(ev->reg, &spec, &ev->svc);
 	if (!err)
-		err = shoal__event_map_lines(ev->svc, &g, 0,
+		err = shoal__event_map_lines(ev->svc, &ev->g, 0,
 					     &ev->peer_lines_seg, &lines);
 	if (err)
 		return err;
 	ev->lines_seg = ev->peer_lines_seg;
-	ev->hdr = g.hdr;
-	ev->ids = g.ids;
-	ev->words = shoal__event_words(g.ids);
-	ev->max = g.max;
-	ev->stride = g.stride;
-	ev->row_words = shoal__event_row_words(g.max);
+	ev->hdr = ev->g.hdr;
+	set_words(ev);
 	set_lines(ev, lines);
 	shoal_service_get_info(ev->svc, &info);
 	ev->epoch = info.epoch;
-	ev->peer_fds = malloc(sizeof(int) * ev->max);
-	ev->touched = malloc(sizeof(uint32_t) * ev->max);
-	for (uint32_t i = 0; ev->peer_fds && i < ev->max; i++)
+	ev->peer_fds = malloc(sizeof(int) * ev->g.max);
+	ev->touched = malloc(sizeof(uint32_t) * ev->g.max);
+	for (uint32_t i = 0; ev->peer_fds && i < ev->g.max; i++)
 		ev->peer_fds[i] = -1;
 	if (!ev->peer_fds || !ev->touched)
 		return shoal__fail(-ENOMEM, "event: out of memory");
@@ -306,7 +306,7 @@ int shoal_event_open(const char *name, const struct shoal_event_options *opts,
 				     SHOAL_OPEN_NO_PIDFD_GETFD :
 				     0,
 			     &type, opts->timeout_ns);
-	ev->st.ids = ev->ids;
+	ev->st.ids = ev->g.ids;
 	SHOAL__HAND_OUT(err, ev, shoal_event_close, out);
 }
 
@@ -336,7 +336,7 @@ static void leave(struct shoal_event *ev)
 {
 	if (!ev->listening)
 		return;
-	for (uint32_t id = 0; id < ev->ids; id++)
+	for (uint32_t id = 0; id < ev->g.ids; id++)
 		if ((ev->interest[id / 64] >> (id % 64)) & 1)
 			set_row_bit(ev, id, 0);
 	/* Release: pairs with the acquire load of state in
@@ -377,7 +377,7 @@ void shoal_event_close(struct shoal_event *ev)
 		return;
 	}
 	leave(ev);
-	for (uint32_t i = 0; ev->peer_fds && i < ev->max; i++)
+	for (uint32_t i = 0; ev->peer_fds && i < ev->g.max; i++)
 		if (ev->peer_fds[i] >= 0)
 			close(ev->peer_fds[i]);
 	shoal_segment_close(ev->peer_lines_seg);
@@ -436,11 +436,11 @@ int shoal_event_notify(struct shoal_event *ev, uint32_t id)
 	uint32_t n = 0, delivered = 0;
 	int first_err = 0;
 
-	if (id >= ev->ids)
+	if (id >= ev->g.ids)
 		return shoal__fail(-EINVAL,
 				   "event: id %u out of range (the service "
 				   "has %u)",
-				   id, ev->ids);
+				   id, ev->g.ids);
 	if (creator_gone(ev, 0))
 		return shoal__fail(-EPIPE, "event: '%s': creator gone",
 				   ev->name);
@@ -458,7 +458,7 @@ int shoal_event_notify(struct shoal_event *ev, uint32_t id)
 			uint64_t old;
 
 			bits &= bits - 1;
-			if (i >= ev->max)
+			if (i >= ev->g.max)
 				break; /* untrusted bits past the limit */
 			l = line_at(ev, i);
 			/* Release: what the caller wrote before notifying
@@ -519,7 +519,7 @@ int shoal_event_notify(struct shoal_event *ev, uint32_t id)
  * Listen and wait
  */
 
-/* Checks that @set names only ids below ev->ids. */
+/* Checks that @set names only ids below ev->g.ids. */
 static int check_set(const struct shoal_event *ev,
 		     const struct shoal_event_set *set, const char *who)
 {
@@ -527,7 +527,7 @@ static int check_set(const struct shoal_event *ev,
 		uint64_t bad = set->bits[w];
 
 		if (w < ev->words) {
-			uint32_t top = ev->ids - w * 64;
+			uint32_t top = ev->g.ids - w * 64;
 
 			bad = top >= 64 ? 0 : bad >> top;
 		}
@@ -535,7 +535,7 @@ static int check_set(const struct shoal_event *ev,
 			return shoal__fail(-EINVAL,
 					   "%s: the set names ids past the "
 					   "service's %u",
-					   who, ev->ids);
+					   who, ev->g.ids);
 	}
 	return 0;
 }
@@ -544,8 +544,8 @@ static int check_set(const struct shoal_event *ev,
  * OFD-lock (line_lock.h). Returns its index or -EBUSY. */
 static int claim_line(struct shoal_event *ev)
 {
-	int idx = shoal__peer_claim(shoal_segment_fd(ev->lines_seg), 0, ev->max,
-				    "event", &ev->lock_fd);
+	int idx = shoal__peer_claim(shoal_segment_fd(ev->lines_seg), 0,
+				    ev->g.max, "event", &ev->lock_fd);
 
 	if (idx >= 0 || idx != -EBUSY)
 		return idx;
@@ -553,7 +553,7 @@ static int claim_line(struct shoal_event *ev)
 	ev->lock_fd = -1;
 	return shoal__fail(-EBUSY,
 			   "event: '%s' has its limit of %u listeners already",
-			   ev->name, ev->max);
+			   ev->name, ev->g.max);
 }
 
 /* Takes line @i: wipes what a dead predecessor left, then ACTIVE. */
@@ -569,7 +569,7 @@ static int join_line(struct shoal_event *ev, uint32_t i)
 		return err;
 	ev->index = i;
 	/* Out of every row: a dead owner may have left bits there. */
-	for (uint32_t id = 0; id < ev->ids; id++)
+	for (uint32_t id = 0; id < ev->g.ids; id++)
 		set_row_bit(ev, id, 0);
 	for (uint32_t w = 0; w < ev->words; w++) {
 		atomic_store_explicit(&line_pending(l)[w], 0,
@@ -627,7 +627,7 @@ int shoal_event_listen(struct shoal_event *ev,
 	}
 	pending = line_pending(ev->line);
 	shared = line_interest(ev->line, ev->words);
-	for (uint32_t id = 0; id < ev->ids; id++) {
+	for (uint32_t id = 0; id < ev->g.ids; id++) {
 		int was = (ev->interest[id / 64] >> (id % 64)) & 1;
 		int now = (interest->bits[id / 64] >> (id % 64)) & 1;
 
@@ -790,7 +790,7 @@ uint64_t shoal_event_epoch(const struct shoal_event *ev)
 
 uint32_t shoal_event_ids(const struct shoal_event *ev)
 {
-	return ev->ids;
+	return ev->g.ids;
 }
 
 void shoal_event_get_stats(const struct shoal_event *ev,

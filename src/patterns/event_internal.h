@@ -55,6 +55,10 @@ int shoal__event_read_geometry(struct shoal_segment *seg, void *user_data);
 /* The pattern as the service layer's peer side knows it (service.h). */
 extern const struct shoal__pattern shoal__event_pattern;
 
+/* The creator header's configuration words: what the creator writes
+ * (shoal__owner_config()) and peers read and check (service.h). */
+extern const struct shoal__config shoal__event_config;
+
 /*
  * Takes and maps the listeners' segment of an opened event service whose
  * geometry @g was read (read-write unless @read_only) into *@lines_seg,

@@ -61,14 +61,14 @@ static int check_geometry(const void *gp, uint64_t hdr_size, int out_of_range)
 	return 0;
 }
 
-static const struct shoal__config config = SHOAL__CONFIG(
+const struct shoal__config shoal__event_config = SHOAL__CONFIG(
 	"event", SHOAL__EVENT_HEADER_OBJECT, SHOAL__OBJECT_EVENT_HEADER,
 	SHOAL__EVENT_VERSION, SHOAL__EVENT_MAGIC, struct shoal__event_header,
 	fields, struct event_geometry, check_geometry);
 
 int shoal__event_read_geometry(struct shoal_segment *seg, void *user_data)
 {
-	return shoal__peer_config(seg, &config, user_data);
+	return shoal__peer_config(seg, &shoal__event_config, user_data);
 }
 
 int shoal__event_map_lines(struct shoal_service *svc,

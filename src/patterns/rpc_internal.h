@@ -80,6 +80,10 @@ int shoal__rpc_read_geometry(struct shoal_segment *seg, void *g);
 /* The pattern as the service layer's peer side knows it (service.h). */
 extern const struct shoal__pattern shoal__rpc_pattern;
 
+/* The server header's configuration words: what the server writes
+ * (shoal__owner_config()) and clients read and check (service.h). */
+extern const struct shoal__config shoal__rpc_config;
+
 /*
  * Takes and maps the client segment of an opened request/response service
  * whose geometry @g was read (read-write unless @read_only), checked

@@ -87,7 +87,7 @@ static int check_geometry(const void *gp, uint64_t hdr_size, int out_of_range)
 	return 0;
 }
 
-static const struct shoal__config config = SHOAL__CONFIG(
+const struct shoal__config shoal__rpc_config = SHOAL__CONFIG(
 	"rpc", SHOAL__RPC_HEADER_OBJECT, SHOAL__OBJECT_RPC_HEADER,
 	SHOAL__RPC_VERSION, SHOAL__RPC_MAGIC, struct shoal__rpc_header, fields,
 	struct rpc_geometry, check_geometry);
@@ -97,7 +97,7 @@ int shoal__rpc_read_geometry(struct shoal_segment *seg, void *user_data)
 	struct rpc_geometry *g = user_data;
 
 	g->server_bytes = shoal_segment_size(seg);
-	return shoal__peer_config(seg, &config, g);
+	return shoal__peer_config(seg, &shoal__rpc_config, g);
 }
 
 int shoal__rpc_map_clients(struct shoal_service *svc,

@@ -87,7 +87,7 @@ static void drop_line(struct shoal_rpc_server *s, uint32_t i)
 	 * consumer position is the one the ring handle keeps. */
 	unread = atomic_load_explicit(&r->head, memory_order_relaxed) -
 		 ls->req.priv_tail;
-	if (unread > s->req_capacity)
+	if (unread > s->g.req_capacity)
 		unread = 0;
 	atomic_fetch_add_explicit(&s->hdr->dropped, unread,
 				  memory_order_relaxed);
@@ -156,7 +156,7 @@ static int try_activate(struct shoal_rpc_server *s, uint32_t i)
 /* Checks every line's lock: drops the dead, starts the newly joined. */
 static void sweep(struct shoal_rpc_server *s)
 {
-	for (uint32_t i = 0; i < s->max_clients; i++) {
+	for (uint32_t i = 0; i < s->g.max_clients; i++) {
 		struct line_state *ls = &s->ls[i];
 
 		if (ls->active) {
@@ -187,7 +187,7 @@ static void process_events(struct shoal_rpc_server *s)
 		struct line_state *ls;
 		uint32_t i;
 
-		if (tag == 0 || tag > s->max_clients)
+		if (tag == 0 || tag > s->g.max_clients)
 			continue; /* our eventfd: the waiter drains it */
 		i = (uint32_t)(tag - 1);
 		ls = &s->ls[i];
@@ -219,8 +219,8 @@ static void collect(struct shoal_rpc_server *s)
 		 * commit, so the peek below sees that request. */
 		bits = atomic_exchange_explicit(&s->bitmap[w], 0,
 						memory_order_acquire);
-		if (w == s->words - 1 && s->max_clients % 32)
-			bits &= (1u << (s->max_clients % 32)) - 1;
+		if (w == s->words - 1 && s->g.max_clients % 32)
+			bits &= (1u << (s->g.max_clients % 32)) - 1;
 		s->pending[w] |= bits;
 	}
 }
@@ -290,7 +290,8 @@ static int next_request(struct shoal_rpc_server *s, struct shoal_request *req)
 		req->priv_held = 1;
 		ls->held = 1;
 		bit_set(s->held, (uint32_t)i);
-		s->rr = (uint32_t)i + 1 < s->max_clients ? (uint32_t)i + 1 : 0;
+		s->rr = (uint32_t)i + 1 < s->g.max_clients ? (uint32_t)i + 1 :
+							     0;
 		atomic_fetch_add_explicit(&s->hdr->requests, 1,
 					  memory_order_relaxed);
 		return 0;
@@ -370,7 +371,7 @@ static struct line_state *held_line(struct shoal_rpc_server *s,
 {
 	struct line_state *ls;
 
-	if (!req || !req->priv_held || req->client >= s->max_clients)
+	if (!req || !req->priv_held || req->client >= s->g.max_clients)
 		return NULL;
 	ls = &s->ls[req->client];
 	if (!ls->held || ls->incarnation != req->priv_incarnation)
@@ -474,14 +475,14 @@ int shoal_rpc_server_loan(struct shoal_rpc_server *s,
 	void *slot;
 	int r;
 
-	if (!req || !ptr || req->client >= s->max_clients)
+	if (!req || !ptr || req->client >= s->g.max_clients)
 		return shoal__fail(-EINVAL, "server: bad request or pointer");
 	if (s->loaned)
 		return shoal__fail(-EBUSY, "server: a loan is already out");
-	if (size > s->max_response)
+	if (size > s->g.max_response)
 		return shoal__fail(-EMSGSIZE,
 				   "server: %u bytes exceed max_response %u",
-				   size, s->max_response);
+				   size, s->g.max_response);
 	ls = &s->ls[req->client];
 	if (!ls->active || ls->dead || ls->incarnation != req->priv_incarnation)
 		return shoal__fail(-EPIPE, "server: client %u is gone",

@@ -39,9 +39,11 @@ struct shoal_rpc_server {
 	int eventfd;	/* wakes this server */
 	int epfd;	/* eventfd + client pidfds: shoal_rpc_server_fd() */
 	int *wake_fds;	/* own.wake_fds: one eventfd per line */
-	uint32_t max_clients, words;
-	uint32_t max_request, max_response, req_capacity, resp_capacity;
-	uint64_t req_region, resp_region, line_stride;
+	/* The configuration, in the struct clients validate it into: the
+	 * header is written from it (shoal__owner_config()). g.hdr is unused
+	 * (hdr above). */
+	struct rpc_geometry g;
+	uint32_t words;
 	int64_t send_timeout_ns;
 	uint64_t epoch;
 	struct line_state *ls;

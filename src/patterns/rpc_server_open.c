@@ -72,7 +72,7 @@ static int check_options(const struct shoal_rpc_server_options *o)
 uint8_t *shoal__rpc_server_line_rings(const struct shoal_rpc_server *s,
 				      uint32_t i)
 {
-	return s->rings + s->line_stride * i;
+	return s->rings + s->g.line_stride * i;
 }
 
 /* Formats line @i's rings and wait word, and attaches our handles. */
@@ -80,19 +80,19 @@ void shoal__rpc_server_format_line(struct shoal_rpc_server *s, uint32_t i)
 {
 	struct line_state *ls = &s->ls[i];
 	uint8_t *req = shoal__rpc_server_line_rings(s, i);
-	uint8_t *resp = req + s->req_region;
+	uint8_t *resp = req + s->g.req_region;
 
 	/* Cannot fail: the geometry was checked at creation. A client
 	 * scribbling on the rings between format and init makes init fail,
 	 * and the line is then broken until that client leaves. */
-	shoal_spsc_format(req, s->req_region, s->req_capacity,
-			  s->max_request + SHOAL__RPC_MSG_HEADER, 0);
-	shoal_spsc_format(resp, s->resp_region, s->resp_capacity,
-			  s->max_response + SHOAL__RPC_MSG_HEADER, 0);
+	shoal_spsc_format(req, s->g.req_region, s->g.req_capacity,
+			  s->g.max_request + SHOAL__RPC_MSG_HEADER, 0);
+	shoal_spsc_format(resp, s->g.resp_region, s->g.resp_capacity,
+			  s->g.max_response + SHOAL__RPC_MSG_HEADER, 0);
 	shoal_notify_format(&s->lines[i].wait);
 	ls->broken =
-		shoal_spsc_consumer_init(&ls->req, req, s->req_region) ||
-		shoal_spsc_producer_init(&ls->resp, resp, s->resp_region) ||
+		shoal_spsc_consumer_init(&ls->req, req, s->g.req_region) ||
+		shoal_spsc_producer_init(&ls->resp, resp, s->g.resp_region) ||
 		shoal_notifier_init(&ls->notifier, &s->lines[i].wait,
 				    s->wake_fds[i]);
 }
@@ -102,26 +102,27 @@ void shoal__rpc_server_format_line(struct shoal_rpc_server *s, uint32_t i)
 static int create_service(struct shoal_rpc_server *s, const char *name,
 			  struct shoal_registry *registry)
 {
-	uint64_t rings_bytes = s->line_stride * s->max_clients;
-	struct shoal_object_spec server = { SHOAL__RPC_HEADER_OBJECT,
-					    SHOAL__OBJECT_RPC_HEADER, 64,
-					    rpc_header_bytes(s->max_clients) };
+	uint64_t rings_bytes = s->g.line_stride * s->g.max_clients;
+	struct shoal_object_spec server = {
+		SHOAL__RPC_HEADER_OBJECT, SHOAL__OBJECT_RPC_HEADER, 64,
+		rpc_header_bytes(s->g.max_clients)
+	};
 	struct shoal_object_spec clients[2] = {
 		{ SHOAL__RPC_LINES_OBJECT, SHOAL__OBJECT_RPC_HEADER, 64,
-		  rpc_lines_bytes(s->max_clients) },
+		  rpc_lines_bytes(s->g.max_clients) },
 		{ SHOAL__RPC_RINGS_OBJECT, SHOAL__OBJECT_RPC_RINGS, 64,
 		  rings_bytes },
 	};
 	struct shoal__owner_spec spec = shoal__owner_spec_lines(
-		name, registry, s->max_clients, &server, 1, clients, 2);
+		name, registry, s->g.max_clients, &server, 1, clients, 2);
 	int err;
 
 	if (rings_bytes > SHOAL_SEGMENT_SIZE_MAX / 2)
 		return shoal__fail(-E2BIG,
 				   "server: %u lines of %llu bytes is too "
 				   "large",
-				   s->max_clients,
-				   (unsigned long long)s->line_stride);
+				   s->g.max_clients,
+				   (unsigned long long)s->g.line_stride);
 	err = shoal__owner_create(&s->own, &spec);
 	if (err)
 		return err;
@@ -130,7 +131,7 @@ static int create_service(struct shoal_rpc_server *s, const char *name,
 	s->hdr = shoal__owner_object(s->own.seg, SHOAL__RPC_HEADER_OBJECT);
 	s->lh = shoal__owner_object(s->own.lines_seg, SHOAL__RPC_LINES_OBJECT);
 	s->bitmap = rpc_bitmap(s->lh);
-	s->lines = rpc_lines(s->lh, s->max_clients);
+	s->lines = rpc_lines(s->lh, s->g.max_clients);
 	s->rings =
 		shoal__owner_object(s->own.lines_seg, SHOAL__RPC_RINGS_OBJECT);
 	s->clients_fd = shoal_segment_fd(s->own.lines_seg);
@@ -139,24 +140,13 @@ static int create_service(struct shoal_rpc_server *s, const char *name,
 
 static void format(struct shoal_rpc_server *s)
 {
-	struct shoal__rpc_header *h = s->hdr;
-
-	h->magic = SHOAL__RPC_MAGIC;
-	h->version = SHOAL__RPC_VERSION;
-	h->max_clients = s->max_clients;
-	h->max_request = s->max_request;
-	h->max_response = s->max_response;
-	h->request_capacity = s->req_capacity;
-	h->response_capacity = s->resp_capacity;
-	h->req_region = s->req_region;
-	h->resp_region = s->resp_region;
-	h->line_stride = s->line_stride;
-	h->clients_memfd = s->clients_fd;
-	shoal__owner_fd_numbers(&s->own, rpc_wake_fd_table(h));
+	s->g.clients_memfd = s->clients_fd;
+	shoal__owner_config(&shoal__rpc_config, s->hdr, &s->g);
+	shoal__owner_fd_numbers(&s->own, rpc_wake_fd_table(s->hdr));
 	s->lh->magic = SHOAL__RPC_LINES_MAGIC;
-	s->lh->max_clients = s->max_clients;
+	s->lh->max_clients = s->g.max_clients;
 	shoal_notify_format(&s->lh->server_wait);
-	for (uint32_t i = 0; i < s->max_clients; i++)
+	for (uint32_t i = 0; i < s->g.max_clients; i++)
 		shoal__rpc_server_format_line(s, i);
 }
 
@@ -164,12 +154,12 @@ static int make_fds(struct shoal_rpc_server *s)
 {
 	int err;
 
-	s->ls = calloc(s->max_clients, sizeof(*s->ls));
+	s->ls = calloc(s->g.max_clients, sizeof(*s->ls));
 	s->pending = calloc(s->words, sizeof(uint32_t));
 	s->held = calloc(s->words, sizeof(uint32_t));
 	/* "No fd" before anything can fail: shoal_rpc_server_destroy() closes
 	 * every pidfd >= 0 of s->ls, and calloc's zeroes are fd 0. */
-	for (uint32_t i = 0; s->ls && i < s->max_clients; i++)
+	for (uint32_t i = 0; s->ls && i < s->g.max_clients; i++)
 		s->ls[i].pidfd = -1;
 	if (!s->ls || !s->pending || !s->held)
 		return shoal__fail(-ENOMEM, "server: out of memory");
@@ -202,15 +192,16 @@ int shoal_rpc_server_create(const char *name,
 	if (!s)
 		return -ENOMEM;
 	s->eventfd = s->epfd = s->clients_fd = -1;
-	s->max_clients = opts->max_clients;
-	s->words = (s->max_clients + 31) / 32;
-	s->max_request = opts->max_request;
-	s->max_response = opts->max_response;
-	s->req_capacity = opts->request_capacity;
-	s->resp_capacity = opts->response_capacity;
-	s->req_region = rpc_region_bytes(s->req_capacity, s->max_request);
-	s->resp_region = rpc_region_bytes(s->resp_capacity, s->max_response);
-	s->line_stride = s->req_region + s->resp_region;
+	s->g.max_clients = opts->max_clients;
+	s->words = (s->g.max_clients + 31) / 32;
+	s->g.max_request = opts->max_request;
+	s->g.max_response = opts->max_response;
+	s->g.req_capacity = opts->request_capacity;
+	s->g.resp_capacity = opts->response_capacity;
+	s->g.req_region = rpc_region_bytes(s->g.req_capacity, s->g.max_request);
+	s->g.resp_region =
+		rpc_region_bytes(s->g.resp_capacity, s->g.max_response);
+	s->g.line_stride = s->g.req_region + s->g.resp_region;
 	s->send_timeout_ns = opts->send_timeout_ns;
 	err = make_fds(s);
 	if (!err)
@@ -236,7 +227,7 @@ void shoal_rpc_server_destroy(struct shoal_rpc_server *s)
 	/* Withdraw, close and wake every client so it sees the close. */
 	shoal__owner_withdraw(&s->own, s->hdr ? &s->hdr->closed : NULL);
 	shoal__owner_fini(&s->own);
-	for (uint32_t i = 0; s->ls && i < s->max_clients; i++)
+	for (uint32_t i = 0; s->ls && i < s->g.max_clients; i++)
 		if (s->ls[i].pidfd >= 0)
 			close(s->ls[i].pidfd);
 	if (s->eventfd >= 0)

@@ -383,6 +383,16 @@ struct shoal__config {
 int shoal__peer_config(struct shoal_segment *seg, const struct shoal__config *c,
 		       void *geom);
 
+/*
+ * shoal__owner_config - the owner's half of @c: its magic, version and
+ * each configuration word, from the geometry @geom (the struct its peers
+ * read into), into its header @hdr before the segment is ready. The words
+ * a peer reads with shoal__peer_config(), by the same table, so the two
+ * sides cannot disagree on which words there are and where.
+ */
+void shoal__owner_config(const struct shoal__config *c, void *hdr,
+			 const void *geom);
+
 /* shoal__info_fields - the checked copies in @geom of the fields that
  * have an info offset, into the caller's @info (what inspect reports). */
 void shoal__info_fields(void *info, const void *geom,

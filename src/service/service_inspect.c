@@ -68,6 +68,19 @@ int shoal__peer_fields(const void *hdr, void *geom,
 	return bad ? -1 : 0;
 }
 
+void shoal__owner_config(const struct shoal__config *c, void *hdr,
+			 const void *geom)
+{
+	uint8_t *h = hdr;
+
+	memcpy(h, &c->magic, sizeof(c->magic));
+	memcpy(h + sizeof(c->magic), &c->version, sizeof(c->version));
+	for (uint32_t i = 0; i < c->nfields; i++)
+		memcpy(h + c->fields[i].hdr,
+		       (const uint8_t *)geom + c->fields[i].out,
+		       c->fields[i].size);
+}
+
 int shoal__peer_config(struct shoal_segment *seg, const struct shoal__config *c,
 		       void *geom)
 {
