@@ -71,8 +71,8 @@ static void save(const char *sub, const char *name, const struct seed *s)
 static void small_config(struct shoal__pubsub_header *h)
 {
 	memset(h, 0, sizeof(*h));
-	h->magic = SHOAL__PUBSUB_MAGIC;
-	h->version = SHOAL__PUBSUB_VERSION;
+	h->ident.magic = SHOAL__PUBSUB_MAGIC;
+	h->ident.version = SHOAL__PUBSUB_VERSION;
 	h->delivery = SHOAL_DELIVERY_RELIABLE;
 	h->capacity = 8;
 	h->max_payload = 64;
@@ -142,10 +142,10 @@ static void geometry_seeds(void)
 
 	/* One thing wrong in each. */
 	small_config(&h);
-	h.version = SHOAL__PUBSUB_VERSION + 1;
+	h.ident.version = SHOAL__PUBSUB_VERSION + 1;
 	geometry("bad-version", small_hdr, small_slots, 0, &h, -EPROTO);
 	small_config(&h);
-	h.magic ^= 1;
+	h.ident.magic ^= 1;
 	geometry("bad-magic", small_hdr, small_slots, 0, &h, -EBADMSG);
 	small_config(&h);
 	h.slot_stride -= 64;

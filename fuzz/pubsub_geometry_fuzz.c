@@ -257,9 +257,9 @@ static int expected(const struct pg_seg *s,
 		return -EBADMSG;
 	if (s->hdr_size < 256 || s->hdr_off % 64)
 		return -EBADMSG;
-	if (h->magic != SHOAL__PUBSUB_MAGIC)
+	if (h->ident.magic != SHOAL__PUBSUB_MAGIC)
 		return -EBADMSG;
-	if (h->version != SHOAL__PUBSUB_VERSION)
+	if (h->ident.version != SHOAL__PUBSUB_VERSION)
 		return -EPROTO;
 	/* Only then the slots object: there, on a cache line (its size is
 	 * checked against the configuration below). */

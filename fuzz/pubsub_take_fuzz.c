@@ -305,7 +305,7 @@ static void find_pub_memory(struct pt *t)
 	PROMISE(t->slots_off + t->slots_size <=
 		t->pub_map.end - t->pub_map.start);
 	t->hdr_w = (struct shoal__pubsub_header *)(base + hdr_off);
-	PROMISE(t->hdr_w->magic == SHOAL__PUBSUB_MAGIC &&
+	PROMISE(t->hdr_w->ident.magic == SHOAL__PUBSUB_MAGIC &&
 		t->hdr_w->capacity == t->capacity &&
 		t->hdr_w->slot_stride == t->stride);
 }

@@ -548,8 +548,8 @@ static int test_hostile_scribbler(void)
 	CHECK_EQ(shoal_registry_open(reg, "ev/hostile", SHOAL_OPEN_READ_ONLY,
 				     &svc),
 		 0);
-	CHECK_EQ(shoal__service_take_extra_fd(
-			 svc, SHOAL__EVENT_EXTRA_LINES_MEMFD, -1, &fd),
+	CHECK_EQ(shoal__service_take_extra_fd(svc, SHOAL__EXTRA_LINES_MEMFD, -1,
+					      &fd),
 		 0);
 	CHECK_EQ(shoal_segment_open(fd, 0, &seg), 0);
 	close(fd);

@@ -587,8 +587,7 @@ static int ev_arm(struct weapons *w)
 				    SHOAL__OBJECT_EVENT_HEADER, &p, NULL),
 		 0);
 	h = p;
-	CHECK_EQ(shoal__service_take_extra_fd(svc,
-					      SHOAL__EVENT_EXTRA_LINES_MEMFD,
+	CHECK_EQ(shoal__service_take_extra_fd(svc, SHOAL__EXTRA_LINES_MEMFD,
 					      h->lines_memfd, &fd),
 		 0);
 	CHECK_EQ(shoal_segment_open(fd, 0, &seg), 0);

@@ -279,8 +279,7 @@ static int open_subs_view(struct shoal_registry *reg, const char *name,
 		 0);
 	v->hdr = p;
 	v->hdr_off = info.offset;
-	CHECK_EQ(shoal__service_take_extra_fd(v->svc,
-					      SHOAL__PUBSUB_EXTRA_SUBS_MEMFD,
+	CHECK_EQ(shoal__service_take_extra_fd(v->svc, SHOAL__EXTRA_LINES_MEMFD,
 					      v->hdr->subs_memfd, &v->fd),
 		 0);
 	CHECK_EQ(shoal_segment_open(v->fd, 0, &v->seg), 0);
@@ -357,9 +356,8 @@ static int hostile(struct set *s)
 		default: /* lines fully ACTIVE with a gating cursor */
 			for (uint64_t k = 0; k < words; k++)
 				w[k] = ~0ULL;
-			for (uint64_t k = (64 + shoal__pubsub_bitmap_bytes(
-							MAX_SUBS)) /
-					  8;
+			for (uint64_t k =
+				     (64 + shoal__bitmap_bytes(MAX_SUBS)) / 8;
 			     k + 2 < words; k += 8) {
 				w[k] = 1; /* state ACTIVE, pid 0 */
 				w[k + 1] = head - CAPACITY;
@@ -418,7 +416,7 @@ static int same_as_snapshot(struct subs_view *v, struct snapshot *sn)
 	CHECK(memcmp(sn->b, base + sn->b_off, sn->b_len) == 0);
 	CHECK(memcmp(sn->c, v->map, sn->c_len) == 0);
 	CHECK(memcmp(sn->d, v->map + sn->d_off, sn->d_len) == 0);
-	CHECK_EQ(v->hdr->magic, SHOAL__PUBSUB_MAGIC);
+	CHECK_EQ(v->hdr->ident.magic, SHOAL__PUBSUB_MAGIC);
 	CHECK_EQ(v->hdr->capacity, CAPACITY);
 	CHECK_EQ(v->hdr->max_subscribers, MAX_SUBS);
 	return TEST_PASS;

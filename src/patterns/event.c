@@ -412,9 +412,8 @@ static int wake_fd(struct shoal_event *ev, uint32_t i, int *out)
 		return 0;
 	}
 	owner_fd = SHOAL__READ_ONCE(event_fd_table(ev->hdr)[i]);
-	err = shoal__peer_wake_fd(ev->svc, "event",
-				  SHOAL__EVENT_EXTRA_WAKE_FD(i), owner_fd, i,
-				  &fd);
+	err = shoal__peer_wake_fd(ev->svc, "event", SHOAL__EXTRA_WAKE_FD(i),
+				  owner_fd, i, &fd);
 	if (err) {
 		if (fd >= 0)
 			close(fd);

@@ -23,6 +23,7 @@
 #define SHOAL_SRC_EVENT_LAYOUT_H
 
 #include "segment/layout.h"
+#include "service/service_layout.h"
 
 /* "SHOALEVT" */
 #define SHOAL__EVENT_MAGIC 0x5456454c414f4853ULL
@@ -39,20 +40,18 @@ enum {
 #define SHOAL__EVENT_HEADER_OBJECT "event.header"
 #define SHOAL__EVENT_LINES_OBJECT "event.lines"
 
-/* Extra fds the creator's registry entry hands out (by index). */
-#define SHOAL__EVENT_EXTRA_LINES_MEMFD 0
-#define SHOAL__EVENT_EXTRA_WAKE_FD(i) (1 + (i))
+/* The creator's registry entry hands out the listeners' segment's memfd
+ * and the line eventfds as every owner does (service/service_layout.h). */
 
 struct shoal__event_header {
 	/* Line 0: configuration, written by the creator before the segment
 	 * is READY and never again; a peer reads it once and checks it. */
-	uint64_t magic;		/* SHOAL__EVENT_MAGIC */
-	uint32_t version;	/* SHOAL__EVENT_VERSION */
-	uint32_t ids;		/* event ids, 1..SHOAL_EVENT_IDS_MAX */
-	uint32_t max_listeners; /* lines, 1..SHOAL_EVENT_LISTENERS_MAX */
-	uint32_t line_stride;	/* bytes per line (see line_stride()) */
-	int32_t lines_memfd;	/* creator's fd number of the lines segment */
-	uint32_t flags;		/* 0 */
+	struct shoal__ident ident; /* SHOAL__EVENT_MAGIC, _VERSION */
+	uint32_t ids;		   /* event ids, 1..SHOAL_EVENT_IDS_MAX */
+	uint32_t max_listeners;	   /* lines, 1..SHOAL_EVENT_LISTENERS_MAX */
+	uint32_t line_stride;	   /* bytes per line (see line_stride()) */
+	int32_t lines_memfd; /* creator's fd number of the lines segment */
+	uint32_t flags;	     /* 0 */
 	uint8_t pad0[32];
 
 	/* Line 1: set once, by the creator when it withdraws (release, then
@@ -61,10 +60,7 @@ struct shoal__event_header {
 	_Atomic uint32_t closed; /* 1 once the creator withdrew */
 	uint8_t pad1[60];
 };
-_Static_assert(sizeof(struct shoal__event_header) == 2 * SHOAL__CACHE_LINE,
-	       "event header is two lines");
-_Static_assert(offsetof(struct shoal__event_header, closed) == 64,
-	       "closed on line 1");
+SHOAL__HEADER_SHAPE(struct shoal__event_header, ids, 2, 1);
 
 /* Listeners' segment, line 0. Everything here is written by any process:
  * the magic and limits are informational, the counters statistics. */

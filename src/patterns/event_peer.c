@@ -76,8 +76,8 @@ int shoal__event_map_lines(struct shoal_service *svc,
 			   struct shoal_segment **lines_seg, void **lines)
 {
 	static const struct shoal__lines_spec ls = {
-		"event", SHOAL__EVENT_EXTRA_LINES_MEMFD,
-		SHOAL__EVENT_LINES_OBJECT, SHOAL__OBJECT_EVENT_HEADER
+		"event", SHOAL__EXTRA_LINES_MEMFD, SHOAL__EVENT_LINES_OBJECT,
+		SHOAL__OBJECT_EVENT_HEADER
 	};
 
 	return shoal__peer_map_lines(svc, &ls, g->lines_memfd,

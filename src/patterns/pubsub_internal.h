@@ -34,24 +34,25 @@ static inline _Atomic uint64_t *wakeups_table(struct shoal__pubsub_header *h,
 	return (_Atomic uint64_t *)((uint8_t *)(h + 1) + fd_table_bytes(max));
 }
 
+/* The subscriber object: a lines object (service/service_layout.h) of
+ * struct shoal__pubsub_sub_line under struct shoal__pubsub_subs_header. */
+#define SUBS_HDR sizeof(struct shoal__pubsub_subs_header)
+
 static inline uint64_t subs_bytes(uint32_t max)
 {
-	return sizeof(struct shoal__pubsub_subs_header) +
-	       shoal__pubsub_bitmap_bytes(max) +
-	       (uint64_t)max * sizeof(struct shoal__pubsub_sub_line);
+	return shoal__lines_bytes(SUBS_HDR, max,
+				  sizeof(struct shoal__pubsub_sub_line));
 }
 
 static inline _Atomic uint32_t *subs_bitmap(struct shoal__pubsub_subs_header *s)
 {
-	return (_Atomic uint32_t *)(s + 1);
+	return shoal__lines_bitmap(s, SUBS_HDR);
 }
 
 static inline struct shoal__pubsub_sub_line *
 subs_lines(struct shoal__pubsub_subs_header *s, uint32_t max)
 {
-	return (struct shoal__pubsub_sub_line *)((uint8_t *)(s + 1) +
-						 shoal__pubsub_bitmap_bytes(
-							 max));
+	return shoal__lines_first(s, SUBS_HDR, max);
 }
 
 /* Slot bytes: the ring's formula (shoal__bcast_slot_stride()). */

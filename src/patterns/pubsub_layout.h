@@ -22,6 +22,7 @@
 
 #include "segment/layout.h"
 #include "ring/ring_bcast.h"
+#include "service/service_layout.h"
 
 /* "SHOALPUB" */
 #define SHOAL__PUBSUB_MAGIC 0x4255504c414f4853ULL
@@ -44,15 +45,13 @@ enum {
 #define SHOAL__PUBSUB_SLOTS_OBJECT "pubsub.slots"
 #define SHOAL__PUBSUB_SUBS_OBJECT "pubsub.subs"
 
-/* Extra fds the publisher's registry entry hands out (by index). */
-#define SHOAL__PUBSUB_EXTRA_SUBS_MEMFD 0
-#define SHOAL__PUBSUB_EXTRA_WAKE_FD(i) (1 + (i))
+/* The publisher's registry entry hands out the subscriber segment's memfd
+ * and the line eventfds as every owner does (service/service_layout.h). */
 
 struct shoal__pubsub_header {
 	/* Line 0: configuration, written before the segment is READY and
 	 * never again. */
-	uint64_t magic;		   /* SHOAL__PUBSUB_MAGIC */
-	uint32_t version;	   /* SHOAL__PUBSUB_VERSION */
+	struct shoal__ident ident; /* SHOAL__PUBSUB_MAGIC, _VERSION */
 	uint32_t delivery;	   /* SHOAL_DELIVERY_* */
 	uint32_t capacity;	   /* slots, power of two */
 	uint32_t slot_stride;	   /* bytes per slot, multiple of 64 */
@@ -96,8 +95,7 @@ struct shoal__pubsub_header {
 				   * writes its eventfd 0 */
 	uint8_t pad3[56];
 };
-_Static_assert(sizeof(struct shoal__pubsub_header) == 4 * SHOAL__CACHE_LINE,
-	       "pubsub header is four lines");
+SHOAL__HEADER_SHAPE(struct shoal__pubsub_header, delivery, 4, 3);
 _Static_assert(offsetof(struct shoal__pubsub_header, head) == 64,
 	       "head on line 1");
 _Static_assert(offsetof(struct shoal__pubsub_header, bound) ==
@@ -105,8 +103,6 @@ _Static_assert(offsetof(struct shoal__pubsub_header, bound) ==
 	       "the names alias the ring's publisher line");
 _Static_assert(offsetof(struct shoal__pubsub_header, blocked) == 128,
 	       "counters on line 2");
-_Static_assert(offsetof(struct shoal__pubsub_header, closed) == 192,
-	       "flags on line 3");
 
 /* A slot: struct shoal__bcast_slot (24 bytes: stamp, len, timestamp_ns),
  * then user_header_size bytes of user header, then the payload at
@@ -167,14 +163,5 @@ _Static_assert(offsetof(struct shoal__pubsub_sub_line, cursor) ==
 	       "the names alias the ring's line");
 _Static_assert(sizeof(struct shoal__pubsub_sub_line) == SHOAL__CACHE_LINE,
 	       "one line per subscriber");
-
-/* Bytes of the sleeper bitmap for @max subscribers, padded to a line. */
-static inline uint64_t shoal__pubsub_bitmap_bytes(uint32_t max)
-{
-	uint64_t words = (max + 31) / 32;
-
-	return (words * 4 + SHOAL__CACHE_LINE - 1) / SHOAL__CACHE_LINE *
-	       SHOAL__CACHE_LINE;
-}
 
 #endif

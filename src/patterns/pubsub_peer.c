@@ -105,8 +105,8 @@ int shoal__pubsub_map_subs(struct shoal_service *svc,
 	 * the subscriber-written object: a new subscriber must get in
 	 * whatever the others scribbled there. */
 	static const struct shoal__lines_spec ls = {
-		"pubsub", SHOAL__PUBSUB_EXTRA_SUBS_MEMFD,
-		SHOAL__PUBSUB_SUBS_OBJECT, SHOAL__OBJECT_PUBSUB_SUBS
+		"pubsub", SHOAL__EXTRA_LINES_MEMFD, SHOAL__PUBSUB_SUBS_OBJECT,
+		SHOAL__OBJECT_PUBSUB_SUBS
 	};
 
 	return shoal__peer_map_lines(svc, &ls, g->subs_memfd,

@@ -185,8 +185,8 @@ static void format(struct shoal_pub *p)
 {
 	struct shoal__pubsub_header *h = p->hdr;
 
-	h->magic = SHOAL__PUBSUB_MAGIC;
-	h->version = SHOAL__PUBSUB_VERSION;
+	h->ident = (struct shoal__ident){ SHOAL__PUBSUB_MAGIC,
+					  SHOAL__PUBSUB_VERSION };
 	h->delivery = p->delivery;
 	h->capacity = p->capacity;
 	h->slot_stride = p->stride;

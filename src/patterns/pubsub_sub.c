@@ -176,8 +176,7 @@ static int attach_fds(struct shoal_sub *s)
 	s->index = (uint32_t)idx;
 	s->mask = 1u << (s->index % 32);
 	owner_fd = SHOAL__READ_ONCE(wake_fd_table(s->g.hdr)[s->index]);
-	err = shoal__peer_wake_fd(s->svc, "sub",
-				  SHOAL__PUBSUB_EXTRA_WAKE_FD(s->index),
+	err = shoal__peer_wake_fd(s->svc, "sub", SHOAL__EXTRA_WAKE_FD(s->index),
 				  owner_fd, s->index, &s->eventfd);
 	if (err)
 		return err;

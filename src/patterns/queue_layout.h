@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "segment/layout.h"
+#include "service/service_layout.h"
 
 /* "SHOALQUE" read as a little-endian u64, as every other shoal magic. */
 #define SHOAL__QUEUE_MAGIC 0x4555514c414f4853ULL
@@ -40,8 +41,8 @@ struct shoal__queue_header {
 	/* Line 0: configuration, written by the creator before it
 	 * release-stores the segment READY, never again. An opener reads it
 	 * once, after its acquire load of READY, and checks it. */
-	uint64_t magic;		   /* SHOAL__QUEUE_MAGIC */
-	uint32_t version;	   /* SHOAL__QUEUE_VERSION; else -EPROTO */
+	struct shoal__ident ident; /* SHOAL__QUEUE_MAGIC, _VERSION (else
+				   * -EPROTO) */
 	uint32_t flags;		   /* SHOAL_QUEUE_SPSC or 0 */
 	uint32_t capacity;	   /* cells, a power of two, 2..2^20 */
 	uint32_t max_message;	   /* bytes per message, 1..64 MiB */
@@ -75,8 +76,7 @@ struct shoal__queue_header {
 	 * checks to be an eventfd; rounded up to whole lines. Then struct
 	 * shoal__queue_line[max_participants]. */
 };
-_Static_assert(sizeof(struct shoal__queue_header) == 4 * SHOAL__CACHE_LINE,
-	       "queue header is four lines");
+SHOAL__HEADER_SHAPE(struct shoal__queue_header, flags, 4, 1);
 _Static_assert(offsetof(struct shoal__queue_header, consumers_asleep) == 128,
 	       "bitmap line");
 

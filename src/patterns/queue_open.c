@@ -245,8 +245,8 @@ static int create_service(struct shoal_queue *q, const char *name,
 	locate(q, shoal__owner_object(q->seg, SHOAL__QUEUE_HEADER_OBJECT), ring,
 	       ring_bytes);
 	h = q->hdr;
-	h->magic = SHOAL__QUEUE_MAGIC;
-	h->version = SHOAL__QUEUE_VERSION;
+	h->ident = (struct shoal__ident){ SHOAL__QUEUE_MAGIC,
+					  SHOAL__QUEUE_VERSION };
 	h->flags = o->flags & SHOAL_QUEUE_SPSC;
 	h->capacity = q->capacity;
 	h->max_message = q->max_message;

@@ -158,7 +158,7 @@ static int join(struct shoal_rpc_client *c)
 		return err;
 	owner_fd = SHOAL__READ_ONCE(rpc_wake_fd_table(c->g.hdr)[c->index]);
 	err = shoal__peer_wake_fd(c->svc, "client",
-				  SHOAL__RPC_EXTRA_WAKE_FD(c->index), owner_fd,
+				  SHOAL__EXTRA_WAKE_FD(c->index), owner_fd,
 				  c->index, &c->eventfd);
 	if (!err)
 		err = shoal__epoll_add(c->epfd, c->eventfd,

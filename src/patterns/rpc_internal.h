@@ -21,23 +21,25 @@ static inline int32_t *rpc_wake_fd_table(struct shoal__rpc_header *h)
 	return (int32_t *)(h + 1);
 }
 
+/* The client object: a lines object (service/service_layout.h) of struct
+ * shoal__rpc_line under struct shoal__rpc_lines_header. */
+#define RPC_LINES_HDR sizeof(struct shoal__rpc_lines_header)
+
 static inline uint64_t rpc_lines_bytes(uint32_t max)
 {
-	return sizeof(struct shoal__rpc_lines_header) +
-	       shoal__rpc_bitmap_bytes(max) +
-	       (uint64_t)max * sizeof(struct shoal__rpc_line);
+	return shoal__lines_bytes(RPC_LINES_HDR, max,
+				  sizeof(struct shoal__rpc_line));
 }
 
 static inline _Atomic uint32_t *rpc_bitmap(struct shoal__rpc_lines_header *lh)
 {
-	return (_Atomic uint32_t *)(lh + 1);
+	return shoal__lines_bitmap(lh, RPC_LINES_HDR);
 }
 
 static inline struct shoal__rpc_line *
 rpc_lines(struct shoal__rpc_lines_header *lh, uint32_t max)
 {
-	return (struct shoal__rpc_line *)((uint8_t *)(lh + 1) +
-					  shoal__rpc_bitmap_bytes(max));
+	return shoal__lines_first(lh, RPC_LINES_HDR, max);
 }
 
 /* A ring's bytes rounded up to whole lines, so every ring starts on one. */

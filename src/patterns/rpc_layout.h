@@ -26,6 +26,7 @@
 #define SHOAL_SRC_RPC_LAYOUT_H
 
 #include "segment/layout.h"
+#include "service/service_layout.h"
 
 /* "SHOALRPC" */
 #define SHOAL__RPC_MAGIC 0x4350524c414f4853ULL
@@ -45,15 +46,13 @@ enum {
 #define SHOAL__RPC_LINES_OBJECT "rpc.lines"
 #define SHOAL__RPC_RINGS_OBJECT "rpc.rings"
 
-/* Extra fds the server's registry entry hands out (by index). */
-#define SHOAL__RPC_EXTRA_CLIENTS_MEMFD 0
-#define SHOAL__RPC_EXTRA_WAKE_FD(i) (1 + (i))
+/* The server's registry entry hands out the client segment's memfd and
+ * the line eventfds as every owner does (service/service_layout.h). */
 
 struct shoal__rpc_header {
 	/* Line 0: configuration, written by the server before the segment
 	 * is READY and never again; a client reads it once and checks it. */
-	uint64_t magic;		    /* SHOAL__RPC_MAGIC */
-	uint32_t version;	    /* SHOAL__RPC_VERSION */
+	struct shoal__ident ident;  /* SHOAL__RPC_MAGIC, _VERSION */
 	uint32_t max_clients;	    /* client lines */
 	uint32_t max_request;	    /* request payload bytes */
 	uint32_t max_response;	    /* response payload bytes */
@@ -81,12 +80,9 @@ struct shoal__rpc_header {
 	_Atomic uint32_t closed;
 	uint8_t pad2[60];
 };
-_Static_assert(sizeof(struct shoal__rpc_header) == 3 * SHOAL__CACHE_LINE,
-	       "rpc header is three lines");
+SHOAL__HEADER_SHAPE(struct shoal__rpc_header, max_clients, 3, 2);
 _Static_assert(offsetof(struct shoal__rpc_header, requests) == 64,
 	       "counters on line 1");
-_Static_assert(offsetof(struct shoal__rpc_header, closed) == 128,
-	       "flags on line 2");
 
 /* Client segment, lines 0 and 1. */
 struct shoal__rpc_lines_header {
@@ -152,14 +148,5 @@ struct shoal__rpc_msg {
 #define SHOAL__RPC_MSG_HEADER 16
 _Static_assert(sizeof(struct shoal__rpc_msg) == SHOAL__RPC_MSG_HEADER,
 	       "message header is 16 bytes");
-
-/* Bytes of the ready bitmap for @max clients, padded to a line. */
-static inline uint64_t shoal__rpc_bitmap_bytes(uint32_t max)
-{
-	uint64_t words = (max + 31) / 32;
-
-	return (words * 4 + SHOAL__CACHE_LINE - 1) / SHOAL__CACHE_LINE *
-	       SHOAL__CACHE_LINE;
-}
 
 #endif

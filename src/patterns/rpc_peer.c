@@ -107,10 +107,10 @@ int shoal__rpc_map_clients(struct shoal_service *svc,
 	/* Sizes come from the segment layer's validated table and the limits
 	 * from the server's read-only header, never from the client-written
 	 * lines object (any client can scribble on it). */
-	static const struct shoal__lines_spec ls = {
-		"rpc", SHOAL__RPC_EXTRA_CLIENTS_MEMFD, SHOAL__RPC_LINES_OBJECT,
-		SHOAL__OBJECT_RPC_HEADER
-	};
+	static const struct shoal__lines_spec ls = { "rpc",
+						     SHOAL__EXTRA_LINES_MEMFD,
+						     SHOAL__RPC_LINES_OBJECT,
+						     SHOAL__OBJECT_RPC_HEADER };
 	void *lp, *rp;
 	int err;
 

@@ -44,6 +44,7 @@
 #include "arch/arch.h"
 #include "arch/error.h"
 #include "service/line_lock.h"
+#include "service/service_layout.h"
 #include "service/type_check.h"
 
 /* ------------------------------------------------------------------------

@@ -73,8 +73,8 @@ void shoal__owner_config(const struct shoal__config *c, void *hdr,
 {
 	uint8_t *h = hdr;
 
-	memcpy(h, &c->magic, sizeof(c->magic));
-	memcpy(h + sizeof(c->magic), &c->version, sizeof(c->version));
+	*(struct shoal__ident *)hdr =
+		(struct shoal__ident){ c->magic, c->version };
 	for (uint32_t i = 0; i < c->nfields; i++)
 		memcpy(h + c->fields[i].hdr,
 		       (const uint8_t *)geom + c->fields[i].out,

@@ -179,10 +179,7 @@ int shoal__peer_header(struct shoal_segment *seg, const char *who,
 		       uint64_t *size)
 {
 	struct shoal_object_info hi;
-	const struct head {
-		uint64_t magic;
-		uint32_t version;
-	} * h;
+	const struct shoal__ident *h;
 
 	if (shoal_segment_find(seg, object, kind, hdr, &hi))
 		return shoal__fail(-EBADMSG,
