@@ -125,37 +125,44 @@ static void set_lines(struct shoal_event *ev, void *p)
 		    shoal__event_table_bytes(ev->g.ids, ev->g.max);
 }
 
+static const struct shoal_event_options defaults = {
+	.ids = DEFAULT_IDS,
+	.max_listeners = DEFAULT_LISTENERS,
+	.access = SHOAL_ACCESS_OWNER,
+	.strategy = SHOAL_WAIT_ADAPTIVE,
+};
+
 void shoal_event_options_init(struct shoal_event_options *opts)
 {
-	memset(opts, 0, sizeof(*opts));
-	opts->ids = DEFAULT_IDS;
-	opts->max_listeners = DEFAULT_LISTENERS;
-	opts->access = SHOAL_ACCESS_OWNER;
-	opts->strategy = SHOAL_WAIT_ADAPTIVE;
+	*opts = defaults;
 }
 
-/* The common part of create and open: the handle, its epoll set. */
-static int new_handle(const char *name, const struct shoal_event_options *o,
-		      struct shoal_event **out)
+/* The checks of create and open (struct shoal__maker). */
+static int check_open(const char *who, const char *name, const void *out,
+		      const void *opts)
 {
-	struct shoal_event *ev = shoal__handle_alloc(sizeof(*ev), "event");
-	int err;
+	const struct shoal_event_options *o = opts;
 
-	if (!ev)
-		return -ENOMEM;
+	return shoal__check_open(who, name, out, o->flags,
+				 SHOAL_EVENT_NO_PIDFD_GETFD, (int)o->strategy);
+}
+
+/* The common part of create and open: the fields, the epoll set. */
+static int new_handle(struct shoal_event *ev, const char *name,
+		      const struct shoal_event_options *o)
+{
 	snprintf(ev->name, sizeof(ev->name), "%s", name);
 	ev->strategy = o->strategy ? o->strategy : SHOAL_WAIT_ADAPTIVE;
 	ev->pidfd = ev->lock_fd = -1;
 	ev->st.line = -1;
 	ev->ow.every = PID_CHECK_EVERY;
 	ev->epfd = shoal__epoll_new("event");
-	if (ev->epfd < 0) {
-		err = ev->epfd;
-		free(ev);
-		return err;
-	}
-	*out = ev;
-	return 0;
+	return ev->epfd < 0 ? ev->epfd : 0;
+}
+
+static void hand_out(void *out, void *ev)
+{
+	*(struct shoal_event **)out = ev;
 }
 
 /* ------------------------------------------------------------------------
@@ -202,46 +209,63 @@ static void format(struct shoal_event *ev)
 	ev->lh->max_listeners = ev->g.max;
 }
 
+static int check_create(const char *who, const char *name, const void *out,
+			const void *opts)
+{
+	const struct shoal_event_options *o = opts;
+	int err = check_open(who, name, out, opts);
+
+	if (err)
+		return err;
+	if (o->ids == 0 || o->ids > SHOAL_EVENT_IDS_MAX)
+		return shoal__fail(-EINVAL, "%s: ids %u not in 1..%u", who,
+				   o->ids, SHOAL_EVENT_IDS_MAX);
+	if (o->max_listeners == 0 ||
+	    o->max_listeners > SHOAL_EVENT_LISTENERS_MAX)
+		return shoal__fail(-EINVAL, "%s: max_listeners %u not in 1..%u",
+				   who, o->max_listeners,
+				   SHOAL_EVENT_LISTENERS_MAX);
+	return 0;
+}
+
+static int create(void *h, const char *name, const void *opts)
+{
+	struct shoal_event *ev = h;
+	const struct shoal_event_options *o = opts;
+	int err;
+
+	ev->creator = 1;
+	err = new_handle(ev, name, o);
+	ev->g.ids = o->ids;
+	ev->g.max = o->max_listeners;
+	ev->g.stride = shoal__event_line_stride(ev->g.ids);
+	ev->st.ids = ev->g.ids;
+	set_words(ev);
+	if (!err)
+		err = create_service(ev, name, o->registry);
+	if (err)
+		return err;
+	format(ev);
+	return shoal__owner_announce(&ev->own, name, SHOAL_PATTERN_EVENT,
+				     o->access, &SHOAL__TYPE_OF(o), NULL, 0);
+}
+
+static void undo_create(void *ev)
+{
+	shoal_event_destroy(ev);
+}
+
+static const struct shoal__maker creator = {
+	"event_create", sizeof(struct shoal_event),
+	&defaults,	check_create,
+	create,		undo_create,
+	hand_out
+};
+
 int shoal_event_create(const char *name, const struct shoal_event_options *opts,
 		       struct shoal_event **out)
 {
-	struct shoal_event_options defaults;
-	struct shoal_event *ev;
-	int err;
-
-	opts = SHOAL__OPTIONS_OR(opts, defaults, shoal_event_options_init);
-	err = shoal__check_open("event_create", name, out, opts->flags,
-				SHOAL_EVENT_NO_PIDFD_GETFD,
-				(int)opts->strategy);
-	if (err)
-		return err;
-	if (opts->ids == 0 || opts->ids > SHOAL_EVENT_IDS_MAX)
-		return shoal__fail(-EINVAL, "event_create: ids %u not in 1..%u",
-				   opts->ids, SHOAL_EVENT_IDS_MAX);
-	if (opts->max_listeners == 0 ||
-	    opts->max_listeners > SHOAL_EVENT_LISTENERS_MAX)
-		return shoal__fail(-EINVAL,
-				   "event_create: max_listeners %u not in "
-				   "1..%u",
-				   opts->max_listeners,
-				   SHOAL_EVENT_LISTENERS_MAX);
-	err = new_handle(name, opts, &ev);
-	if (err)
-		return err;
-	ev->creator = 1;
-	ev->g.ids = opts->ids;
-	ev->g.max = opts->max_listeners;
-	ev->g.stride = shoal__event_line_stride(ev->g.ids);
-	set_words(ev);
-	err = create_service(ev, name, opts->registry);
-	if (!err) {
-		format(ev);
-		err = shoal__owner_announce(&ev->own, name, SHOAL_PATTERN_EVENT,
-					    opts->access, &SHOAL__TYPE_OF(opts),
-					    NULL, 0);
-	}
-	ev->st.ids = ev->g.ids;
-	SHOAL__HAND_OUT(err, ev, shoal_event_destroy, out);
+	return shoal__make(&creator, name, opts, out);
 }
 
 /* ------------------------------------------------------------------------
@@ -281,33 +305,41 @@ static int attach(struct shoal_event *ev, uint32_t oflags,
 	return ev->pidfd < 0 ? ev->pidfd : 0;
 }
 
+static int open_peer(void *h, const char *name, const void *opts)
+{
+	struct shoal_event *ev = h;
+	const struct shoal_event_options *o = opts;
+	struct shoal__type type = SHOAL__TYPE_OF(o);
+	int err = new_handle(ev, name, o);
+
+	if (!err)
+		err = shoal__registry_use(o->registry, &ev->reg, &ev->own_reg);
+	if (!err)
+		err = attach(ev,
+			     (o->flags & SHOAL_EVENT_NO_PIDFD_GETFD) ?
+				     SHOAL_OPEN_NO_PIDFD_GETFD :
+				     0,
+			     &type, o->timeout_ns);
+	ev->st.ids = ev->g.ids;
+	return err;
+}
+
+static void undo_open(void *ev)
+{
+	shoal_event_close(ev);
+}
+
+static const struct shoal__maker opener = {
+	"event_open", sizeof(struct shoal_event),
+	&defaults,    check_open,
+	open_peer,    undo_open,
+	hand_out
+};
+
 int shoal_event_open(const char *name, const struct shoal_event_options *opts,
 		     struct shoal_event **out)
 {
-	struct shoal_event_options defaults;
-	struct shoal__type type;
-	struct shoal_event *ev;
-	int err;
-
-	opts = SHOAL__OPTIONS_OR(opts, defaults, shoal_event_options_init);
-	err = shoal__check_open("event_open", name, out, opts->flags,
-				SHOAL_EVENT_NO_PIDFD_GETFD,
-				(int)opts->strategy);
-	if (err)
-		return err;
-	err = new_handle(name, opts, &ev);
-	if (err)
-		return err;
-	type = SHOAL__TYPE_OF(opts);
-	err = shoal__registry_use(opts->registry, &ev->reg, &ev->own_reg);
-	if (!err)
-		err = attach(ev,
-			     (opts->flags & SHOAL_EVENT_NO_PIDFD_GETFD) ?
-				     SHOAL_OPEN_NO_PIDFD_GETFD :
-				     0,
-			     &type, opts->timeout_ns);
-	ev->st.ids = ev->g.ids;
-	SHOAL__HAND_OUT(err, ev, shoal_event_close, out);
+	return shoal__make(&opener, name, opts, out);
 }
 
 /* ------------------------------------------------------------------------
@@ -363,7 +395,8 @@ void shoal_event_destroy(struct shoal_event *ev)
 	/* Withdraw, say so and wake every sleeper to see it. */
 	shoal__owner_withdraw(&ev->own, ev->hdr ? &ev->hdr->closed : NULL);
 	shoal__owner_fini(&ev->own);
-	close(ev->epfd);
+	if (ev->epfd >= 0)
+		close(ev->epfd);
 	free(ev->touched);
 	free(ev);
 }
@@ -382,7 +415,8 @@ void shoal_event_close(struct shoal_event *ev)
 			close(ev->peer_fds[i]);
 	shoal_segment_close(ev->peer_lines_seg);
 	shoal_service_close(ev->svc); /* closes the pidfd */
-	close(ev->epfd);
+	if (ev->epfd >= 0)
+		close(ev->epfd);
 	if (ev->own_reg)
 		shoal_registry_destroy(ev->reg);
 	free(ev->peer_fds);

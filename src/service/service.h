@@ -103,6 +103,38 @@ void *shoal__handle_alloc(size_t size, const char *who);
 		return 0;                                          \
 	} while (0)
 
+/*
+ * How a pattern's create or open is made, stated once per function as
+ * data, so that the public function is one call of shoal__make():
+ *  - the options: the caller's, or @defaults (the pattern's, which its
+ *    *_options_init() copies too);
+ *  - @check(@who, name, out, options): the argument checks, usually
+ *    shoal__check_open() with the pattern's flags and strategy, then the
+ *    pattern's own; 0 or -EINVAL;
+ *  - a zeroed handle of @size bytes (shoal__handle_alloc());
+ *  - @setup(handle, name, options): all the pattern's work; it first puts
+ *    every fd field at -1, so that @undo can take the handle whatever
+ *    failed;
+ *  - on failure @undo(handle) (the pattern's destroy or close), keeping
+ *    the cause's detail; else @hand_out(out, handle): *out = handle, in
+ *    the pattern's own pointer type.
+ */
+struct shoal__maker {
+	const char *who;
+	size_t size;
+	const void *defaults;
+	int (*check)(const char *who, const char *name, const void *out,
+		     const void *opts);
+	int (*setup)(void *h, const char *name, const void *opts);
+	void (*undo)(void *h);
+	void (*hand_out)(void *out, void *h);
+};
+
+/* shoal__make - run @m with the public function's @name, @opts and @out.
+ * 0, or the -errno of the step that failed, with its detail. */
+int shoal__make(const struct shoal__maker *m, const char *name,
+		const void *opts, void *out);
+
 /* ------------------------------------------------------------------------
  * Owner
  */

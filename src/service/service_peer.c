@@ -62,6 +62,32 @@ void *shoal__handle_alloc(size_t size, const char *who)
 	return h;
 }
 
+int shoal__make(const struct shoal__maker *m, const char *name,
+		const void *opts, void *out)
+{
+	void *h;
+	int err;
+
+	if (!opts)
+		opts = m->defaults;
+	err = m->check(m->who, name, out, opts);
+	if (err)
+		return err;
+	h = shoal__handle_alloc(m->size, m->who);
+	if (!h)
+		return -ENOMEM;
+	err = m->setup(h, name, opts);
+	if (err) {
+		struct shoal__detail cause;
+
+		shoal__detail_save(&cause);
+		m->undo(h);
+		return shoal__detail_fail(&cause, err);
+	}
+	m->hand_out(out, h);
+	return 0;
+}
+
 int shoal__owner_gone_slow(struct shoal__owner_watch *w,
 			   const struct shoal_service *svc, uint64_t sleeps,
 			   int force)
