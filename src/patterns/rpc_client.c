@@ -58,10 +58,13 @@ struct shoal_rpc_client {
 	uint64_t sent, received, discarded, wakeups;
 };
 
+static const struct shoal_rpc_client_options defaults = {
+	.strategy = SHOAL_WAIT_ADAPTIVE,
+};
+
 void shoal_rpc_client_options_init(struct shoal_rpc_client_options *opts)
 {
-	memset(opts, 0, sizeof(*opts));
-	opts->strategy = SHOAL_WAIT_ADAPTIVE;
+	*opts = defaults;
 }
 
 /*
@@ -190,47 +193,67 @@ static int join(struct shoal_rpc_client *c)
 	return 0;
 }
 
-int shoal_rpc_client_open(const char *name,
-			  const struct shoal_rpc_client_options *opts,
-			  struct shoal_rpc_client **out)
+/* The checks of open (struct shoal__maker). */
+static int check_open(const char *who, const char *name, const void *out,
+		      const void *opts)
 {
-	struct shoal_rpc_client_options defaults;
+	const struct shoal_rpc_client_options *o = opts;
+
+	return shoal__check_open(who, name, out, o->flags,
+				 SHOAL_RPC_CLIENT_NO_PIDFD_GETFD,
+				 (int)o->strategy);
+}
+
+static int open_client(void *h, const char *name, const void *opts)
+{
+	struct shoal_rpc_client *c = h;
+	const struct shoal_rpc_client_options *o = opts;
 	struct shoal__peer_spec spec;
-	struct shoal_rpc_client *c;
 	int err;
 
-	opts = SHOAL__OPTIONS_OR(opts, defaults, shoal_rpc_client_options_init);
-	err = shoal__check_open("client_open", name, out, opts->flags,
-				SHOAL_RPC_CLIENT_NO_PIDFD_GETFD,
-				(int)opts->strategy);
-	if (err)
-		return err;
-	c = shoal__handle_alloc(sizeof(*c), "client");
-	if (!c)
-		return -ENOMEM;
 	snprintf(c->name, sizeof(c->name), "%s", name);
-	c->type.name = opts->type_name;
-	c->type.size = opts->type_size;
-	c->type.align = opts->type_align;
-	c->strategy = opts->strategy ? opts->strategy : SHOAL_WAIT_ADAPTIVE;
+	c->type = SHOAL__TYPE_OF(o);
+	c->strategy = o->strategy ? o->strategy : SHOAL_WAIT_ADAPTIVE;
 	c->ow.every = PID_CHECK_EVERY;
 	c->lock_fd = c->eventfd = c->pidfd = -1;
 	spec = shoal__peer_spec_of(&shoal__rpc_pattern, "client", name,
 				   SHOAL_OPEN_READ_ONLY, &c->type,
-				   opts->timeout_ns, &c->g);
-	if (opts->flags & SHOAL_RPC_CLIENT_NO_PIDFD_GETFD)
+				   o->timeout_ns, &c->g);
+	if (o->flags & SHOAL_RPC_CLIENT_NO_PIDFD_GETFD)
 		spec.oflags |= SHOAL_OPEN_NO_PIDFD_GETFD;
 	c->epfd = shoal__epoll_new("client");
 	err = c->epfd < 0 ? c->epfd : 0;
 	if (!err)
-		err = shoal__registry_use(opts->registry, &c->reg, &c->own_reg);
+		err = shoal__registry_use(o->registry, &c->reg, &c->own_reg);
 	if (!err)
 		err = shoal__peer_open(c->reg, &spec, &c->svc);
 	if (!err)
 		err = shoal__rpc_map_clients(c->svc, &c->g, 0, &c->v);
-	if (!err)
-		err = join(c);
-	SHOAL__HAND_OUT(err, c, shoal_rpc_client_close, out);
+	return err ? err : join(c);
+}
+
+static void undo(void *c)
+{
+	shoal_rpc_client_close(c);
+}
+
+static void hand_out(void *out, void *c)
+{
+	*(struct shoal_rpc_client **)out = c;
+}
+
+static const struct shoal__maker opener = {
+	"client_open", sizeof(struct shoal_rpc_client),
+	&defaults,     check_open,
+	open_client,   undo,
+	hand_out
+};
+
+int shoal_rpc_client_open(const char *name,
+			  const struct shoal_rpc_client_options *opts,
+			  struct shoal_rpc_client **out)
+{
+	return shoal__make(&opener, name, opts, out);
 }
 
 void shoal_rpc_client_close(struct shoal_rpc_client *c)

@@ -31,21 +31,31 @@
 #define DEFAULT_RESP_CAPACITY 32
 #define DEFAULT_RESPOND_TIMEOUT_NS (10 * 1000 * 1000LL)
 
+static const struct shoal_rpc_server_options defaults = {
+	.max_clients = DEFAULT_CLIENTS,
+	.max_request = DEFAULT_PAYLOAD,
+	.max_response = DEFAULT_PAYLOAD,
+	.request_capacity = DEFAULT_REQ_CAPACITY,
+	.response_capacity = DEFAULT_RESP_CAPACITY,
+	.strategy = SHOAL_WAIT_ADAPTIVE,
+	.send_timeout_ns = DEFAULT_RESPOND_TIMEOUT_NS,
+	.access = SHOAL_ACCESS_OWNER,
+};
+
 void shoal_rpc_server_options_init(struct shoal_rpc_server_options *opts)
 {
-	memset(opts, 0, sizeof(*opts));
-	opts->max_clients = DEFAULT_CLIENTS;
-	opts->max_request = DEFAULT_PAYLOAD;
-	opts->max_response = DEFAULT_PAYLOAD;
-	opts->request_capacity = DEFAULT_REQ_CAPACITY;
-	opts->response_capacity = DEFAULT_RESP_CAPACITY;
-	opts->strategy = SHOAL_WAIT_ADAPTIVE;
-	opts->send_timeout_ns = DEFAULT_RESPOND_TIMEOUT_NS;
-	opts->access = SHOAL_ACCESS_OWNER;
+	*opts = defaults;
 }
 
-static int check_options(const struct shoal_rpc_server_options *o)
+/* The checks of create (struct shoal__maker). */
+static int check_options(const char *who, const char *name, const void *out,
+			 const void *opts)
 {
+	const struct shoal_rpc_server_options *o = opts;
+	int err = shoal__check_open(who, name, out, 0, 0, (int)o->strategy);
+
+	if (err)
+		return err;
 	if (o->max_clients == 0 || o->max_clients > SHOAL_RPC_CLIENTS_MAX)
 		return shoal__fail(-EINVAL,
 				   "server: max_clients %u not in 1..%u",
@@ -173,51 +183,63 @@ static int make_fds(struct shoal_rpc_server *s)
 	return err;
 }
 
-int shoal_rpc_server_create(const char *name,
-			    const struct shoal_rpc_server_options *opts,
-			    struct shoal_rpc_server **out)
+static int create(void *h, const char *name, const void *opts)
 {
-	struct shoal_rpc_server_options defaults;
-	struct shoal_rpc_server *s;
+	struct shoal_rpc_server *s = h;
+	const struct shoal_rpc_server_options *o = opts;
 	int err;
 
-	opts = SHOAL__OPTIONS_OR(opts, defaults, shoal_rpc_server_options_init);
-	err = shoal__check_open("server_create", name, out, 0, 0,
-				(int)opts->strategy);
-	if (!err)
-		err = check_options(opts);
-	if (err)
-		return err;
-	s = shoal__handle_alloc(sizeof(*s), "server");
-	if (!s)
-		return -ENOMEM;
 	s->eventfd = s->epfd = s->clients_fd = -1;
-	s->g.max_clients = opts->max_clients;
+	s->g.max_clients = o->max_clients;
 	s->words = (s->g.max_clients + 31) / 32;
-	s->g.max_request = opts->max_request;
-	s->g.max_response = opts->max_response;
-	s->g.req_capacity = opts->request_capacity;
-	s->g.resp_capacity = opts->response_capacity;
+	s->g.max_request = o->max_request;
+	s->g.max_response = o->max_response;
+	s->g.req_capacity = o->request_capacity;
+	s->g.resp_capacity = o->response_capacity;
 	s->g.req_region = rpc_region_bytes(s->g.req_capacity, s->g.max_request);
 	s->g.resp_region =
 		rpc_region_bytes(s->g.resp_capacity, s->g.max_response);
 	s->g.line_stride = s->g.req_region + s->g.resp_region;
-	s->send_timeout_ns = opts->send_timeout_ns;
+	s->send_timeout_ns = o->send_timeout_ns;
 	err = make_fds(s);
 	if (!err)
-		err = create_service(s, name, opts->registry);
+		err = create_service(s, name, o->registry);
 	if (!err) {
 		format(s);
 		err = shoal__owner_announce(&s->own, name, SHOAL_PATTERN_RPC,
-					    opts->access, &SHOAL__TYPE_OF(opts),
+					    o->access, &SHOAL__TYPE_OF(o),
 					    &s->eventfd, 1);
 	}
-	s->strategy = opts->strategy ? opts->strategy : SHOAL_WAIT_ADAPTIVE;
+	s->strategy = o->strategy ? o->strategy : SHOAL_WAIT_ADAPTIVE;
 	if (!err)
 		shoal__waiter_setup(&s->waiter, &s->lh->server_wait.sleeping, 0,
 				    &s->lh->server_wait.sleeps, s->eventfd,
 				    s->epfd, s->strategy);
-	SHOAL__HAND_OUT(err, s, shoal_rpc_server_destroy, out);
+	return err;
+}
+
+static void undo(void *s)
+{
+	shoal_rpc_server_destroy(s);
+}
+
+static void hand_out(void *out, void *s)
+{
+	*(struct shoal_rpc_server **)out = s;
+}
+
+static const struct shoal__maker creator = {
+	"server_create", sizeof(struct shoal_rpc_server),
+	&defaults,	 check_options,
+	create,		 undo,
+	hand_out
+};
+
+int shoal_rpc_server_create(const char *name,
+			    const struct shoal_rpc_server_options *opts,
+			    struct shoal_rpc_server **out)
+{
+	return shoal__make(&creator, name, opts, out);
 }
 
 void shoal_rpc_server_destroy(struct shoal_rpc_server *s)
