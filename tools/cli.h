@@ -5,7 +5,7 @@
  *
  * Each subcommand is one struct cli_cmd defined next to its code
  * (cmd_registry.c, cmd_pubsub.c, cmd_queue.c, cmd_event.c, cmd_rpc.c,
- * cmd_bench.c); shoal.c lists them.
+ * cmd_host.c, cmd_bench.c); shoal.c lists them.
  *
  * Exit statuses every subcommand keeps to: 0 success (a long-running one
  * stopped by SIGINT/SIGTERM included), 1 runtime failure with
@@ -192,6 +192,7 @@ extern const struct cli_cmd cli_cmd_list, cli_cmd_info, cli_cmd_clean;
 extern const struct cli_cmd cli_cmd_pub, cli_cmd_sub, cli_cmd_hz;
 extern const struct cli_cmd cli_cmd_push, cli_cmd_pop;
 extern const struct cli_cmd cli_cmd_notify, cli_cmd_wait, cli_cmd_call;
+extern const struct cli_cmd cli_cmd_queue, cli_cmd_serve, cli_cmd_events;
 extern const struct cli_cmd cli_cmd_bench, cli_cmd_bench_peer;
 extern const struct cli_cmd cli_cmd_soak, cli_cmd_soak_role;
 
