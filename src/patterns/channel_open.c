@@ -219,8 +219,8 @@ int shoal_channel_create(const char *name,
 	}
 	if (!out || !role_ok(opts->role))
 		return shoal__fail(-EINVAL, "channel_create: bad role or NULL");
-	if (name && strlen(name) > SHOAL_SERVICE_NAME_MAX)
-		return shoal__fail(-EINVAL, "channel_create: name too long");
+	if (name && shoal__name_check("channel_create", name))
+		return -EINVAL;
 	ring_size = ring_bytes(opts);
 	if (!ring_size)
 		return shoal__fail(
@@ -382,8 +382,8 @@ int shoal_channel_open(const char *name,
 
 	if (!name || !out)
 		return shoal__fail(-EINVAL, "channel_open: NULL argument");
-	if (strlen(name) > SHOAL_SERVICE_NAME_MAX)
-		return shoal__fail(-EINVAL, "channel_open: name too long");
+	if (shoal__name_check("channel_open", name))
+		return -EINVAL;
 	if (!opts) {
 		shoal_channel_options_init(&defaults);
 		opts = &defaults;

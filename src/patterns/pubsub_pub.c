@@ -212,6 +212,8 @@ int shoal_pub_create(const char *name, const struct shoal_pub_options *opts,
 
 	if (!name || !out)
 		return shoal__fail(-EINVAL, "pub_create: NULL argument");
+	if (shoal__name_check("pub_create", name))
+		return -EINVAL;
 	if (!opts) {
 		shoal_pub_options_init(&defaults);
 		opts = &defaults;

@@ -280,6 +280,9 @@ int shoal_queue_create(const char *name, const struct shoal_queue_options *opts,
 
 	if (!name || !out)
 		return shoal__fail(-EINVAL, "queue_create: NULL argument");
+	/* Before alloc_handle(), which would cut a long name to fit. */
+	if (shoal__name_check("queue_create", name))
+		return -EINVAL;
 	if (!opts) {
 		shoal_queue_options_init(&defaults);
 		opts = &defaults;
@@ -381,6 +384,8 @@ int shoal_queue_open(const char *name, const struct shoal_queue_options *opts,
 
 	if (!name || !out)
 		return shoal__fail(-EINVAL, "queue_open: NULL argument");
+	if (shoal__name_check("queue_open", name))
+		return -EINVAL;
 	if (!opts) {
 		shoal_queue_options_init(&defaults);
 		opts = &defaults;
@@ -470,6 +475,8 @@ int shoal_queue_inspect(struct shoal_registry *reg, const char *name,
 
 	if (!name || !st)
 		return shoal__fail(-EINVAL, "queue_inspect: NULL argument");
+	if (shoal__name_check("queue_inspect", name))
+		return -EINVAL;
 	memset(&q, 0, sizeof(q));
 	snprintf(q.name, sizeof(q.name), "%s", name);
 	err = shoal__registry_use(reg, &q.reg, &q.own_reg);

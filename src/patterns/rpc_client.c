@@ -201,8 +201,8 @@ int shoal_rpc_client_open(const char *name,
 
 	if (!name || !out)
 		return shoal__fail(-EINVAL, "client_open: NULL argument");
-	if (strlen(name) > SHOAL_SERVICE_NAME_MAX)
-		return shoal__fail(-EINVAL, "client_open: name too long");
+	if (shoal__name_check("client_open", name))
+		return -EINVAL;
 	if (!opts) {
 		shoal_rpc_client_options_init(&defaults);
 		opts = &defaults;

@@ -196,6 +196,8 @@ int shoal_rpc_server_create(const char *name,
 
 	if (!name || !out)
 		return shoal__fail(-EINVAL, "server_create: NULL argument");
+	if (shoal__name_check("server_create", name))
+		return -EINVAL;
 	if (!opts) {
 		shoal_rpc_server_options_init(&defaults);
 		opts = &defaults;
