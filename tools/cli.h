@@ -44,7 +44,8 @@ struct cli_cmd {
 
 enum cli_opt_type {
 	CLI_FLAG,   /* *(int *)dst = 1 */
-	CLI_CHOICE, /* *(int *)dst = arg; several options share one dst */
+	CLI_CHOICE, /* *(int *)dst = arg; several options share one dst,
+		     * and exclude each other (a usage error) */
 	CLI_U64,    /* *(uint64_t *)dst: decimal, and <= arg if arg > 0 */
 	CLI_DOUBLE, /* *(double *)dst: a finite number >= 0 */
 	CLI_STRING, /* *(const char **)dst: the argument itself, not empty */
@@ -149,6 +150,13 @@ int cli_check_count_timeout(const struct cli_cmd *cmd,
 
 /* Opens the default registry; prints the failure and returns 1, else 0. */
 int cli_open_registry(const struct cli_cmd *cmd, struct shoal_registry **reg);
+/*
+ * For the commands that only read (list, info, clean): the same, but a
+ * missing directory is not created: a note on stderr and -1 (the command
+ * then has nothing to show).
+ */
+int cli_open_registry_existing(const struct cli_cmd *cmd,
+			       struct shoal_registry **reg);
 
 const char *cli_pattern_name(uint32_t pattern);
 /* Prints @s as a JSON string. */
