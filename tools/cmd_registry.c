@@ -127,7 +127,8 @@ static int list_once(const struct cli_cmd *cmd, struct shoal_registry *reg,
 		free(g.v);
 		return cli_fail_sys(cmd, -ENOMEM, "out of memory");
 	}
-	qsort(g.v, g.n, sizeof(*g.v), by_name);
+	if (g.n)
+		qsort(g.v, g.n, sizeof(*g.v), by_name);
 	list_header(json);
 	for (size_t i = 0; i < g.n; i++)
 		print_one(&g.v[i], &ctx);
