@@ -289,6 +289,29 @@ static int test_usage(void)
 		CHECK(has(p.err_buf, want));
 		CHECK_EQ(run(&p, "events", name, NULL), 2);
 		CHECK(has(p.err_buf, want));
+		/* And every command that opens or publishes: the same
+		 * refusal (pub and sub used to disagree). */
+		{
+			static const char *const cmds[][3] = {
+				{ "pub" },	   { "sub" },	    { "push" },
+				{ "pop" },	   { "call" },	    { "hz" },
+				{ "notify", "1" }, { "wait", "1" },
+			};
+
+			for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]);
+			     i++) {
+				if (run(&p, cmds[i][0], name, cmds[i][1],
+					NULL) != 2 ||
+				    !strstr(p.err_buf, want)) {
+					fprintf(stderr,
+						"%s, %d bytes: exit %d, "
+						"stderr '%s'\n",
+						cmds[i][0], len, p.status,
+						p.err_buf);
+					return TEST_FAIL;
+				}
+			}
+		}
 	}
 	return TEST_PASS;
 }
