@@ -65,8 +65,8 @@ static int cmd_queue(const struct cli_cmd *cmd, int argc, char **argv)
 		o.max_message = (uint32_t)slot;
 	if (cli_given(opts, "--max-participants"))
 		o.max_participants = (uint32_t)parts;
-	/* The host takes part as nobody's producer or consumer in
-	 * practice; it never writes or reads. */
+	/* The host's handle takes a participant line (role BOTH, the
+	 * default) but never writes or reads: it only keeps the queue. */
 	err = shoal_queue_create(name, &o, &q);
 	if (err)
 		return create_failed(cmd, err, name);
@@ -101,8 +101,9 @@ const struct cli_cmd cli_cmd_queue = {
 		"(default 1024)\n"
 		"  --slot-size B         largest message in bytes (default "
 		"1024)\n"
-		"  --max-participants P  handles (push, pop, programs) at once "
-		"(default 64)\n"
+		"  --max-participants P  handles (push, pop, programs) at once, "
+		"the host's\n"
+		"                        own included (default 64)\n"
 		"\n"
 		"exit status: 0 (SIGINT/SIGTERM), 1 failure (the name held by "
 		"a live\n"
