@@ -285,14 +285,68 @@ static int test_sub_exit_codes(void)
 	CHECK_EQ(feed(&pub, "one\n"), 0);
 	CHECK(expect_out(&sub, "one\n"));
 	CHECK_EQ(finish(&pub), 0);
-	CHECK_EQ(start(&pub, 1, "pub", "t/re", NULL), 0);
+	/* -v: the new publisher says its epoch, which sub must name when
+	 * it reattaches. */
+	CHECK_EQ(start(&pub, 1, "pub", "t/re", "-v", NULL), 0);
+	CHECK(expect_out(&pub, "publishing t/re, epoch "));
 	CHECK_EQ(wait_subscribers("t/re", 1, &sub, &pub), 0);
 	CHECK_EQ(feed(&pub, "two\n"), 0);
 	CHECK_EQ(finish(&sub), 0);
 	CHECK(!strcmp(sub.out_buf, "one\ntwo\n"));
 	CHECK(strstr(sub.err_buf, "publisher gone; waiting") != NULL);
+	{
+		const char *e = strstr(pub.out_buf, "epoch ") + 6;
+		char want[128];
+
+		snprintf(want, sizeof(want),
+			 "shoal: sub: reattached to a new publisher of 't/re' "
+			 "(epoch %.*s)\n",
+			 (int)strspn(e, "0123456789"), e);
+		CHECK(has(sub.err_buf, want));
+	}
 	CHECK_EQ(finish(&pub), 0);
 	return TEST_PASS;
+}
+
+/*
+ * Whether every figure's numbers in bench's table carry a unit that fits:
+ * a duration is "N ns" below 1000, else in µs, ms or s with a fraction; a
+ * rate below 1000 is plain msg/s, else K or M msg/s.
+ */
+static int units_scaled(const char *out)
+{
+	static const char *const keys[] = { " p50 ", " p99 " };
+	int n = 0;
+
+	for (int k = 0; k < 2; k++)
+		for (const char *p = out; (p = strstr(p, keys[k])); p++) {
+			char *end;
+			double v = strtod(p + 5, &end);
+
+			n++;
+			if (!strncmp(end, " ns  ", 5) && v < 1000)
+				continue;
+			if (!strncmp(end, " \u00b5s  ", strlen(" \u00b5s  ")) ||
+			    !strncmp(end, " ms  ", 5) ||
+			    !strncmp(end, " s  ", 4))
+				if (memchr(p + 5, '.', (size_t)(end - p - 5)))
+					continue;
+			fprintf(stderr, "not scaled: '%.30s'\n", p);
+			return 0;
+		}
+	for (const char *p = out; (p = strstr(p, " msg/s  ")); p++) {
+		const char *q = p;
+
+		while (q > out && q[-1] != ' ')
+			q--;
+		/* q: "K" or "M" before msg/s, or the rate itself */
+		if (q[0] >= '0' && q[0] <= '9' && strtod(q, NULL) >= 1000) {
+			fprintf(stderr, "rate not scaled: '%.30s'\n", q);
+			return 0;
+		}
+		n++;
+	}
+	return n > 0;
 }
 
 /* bench --quick: pub/sub's three figures (test/cli-patterns.c checks the
@@ -307,7 +361,9 @@ static int test_bench(void)
 	CHECK(strstr(b.out_buf, "\nthroughput ") != NULL);
 	CHECK_EQ(count_of(b.out_buf, " p50 "), 5);
 	CHECK_EQ(count_of(b.out_buf, " p99 "), 5);
-	CHECK(strstr(b.out_buf, " M msg/s ") != NULL);
+	/* Scaled with units: "12.3 µs", "850.2 K msg/s", not raw ns. */
+	CHECK(strstr(b.out_buf, " msg/s  ") != NULL);
+	CHECK(units_scaled(b.out_buf));
 	CHECK(strstr(b.out_buf, "FAILED") == NULL);
 
 	CHECK_EQ(run(&b, "bench", "--quick", "--json", NULL), 0);
@@ -347,6 +403,8 @@ static int test_help_and_usage(void)
 		{ "pub", "x", "--capacity", "99999999999" },
 		{ "pub", "x", "--capacity", "3" },
 		{ "pub", "/x" },
+		{ "pub", "x", "--reliable", "--lossy" },
+		{ "pub", "x", "--lossy", "--reliable" },
 		{ "info" },
 		{ "list", "--watch", "--nope" },
 		{ "clean", "extra" },

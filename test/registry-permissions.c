@@ -7,8 +7,8 @@
  * root to change uid; skipped otherwise.
  *
  * A private registry is the owner's alone: created 0700 whatever the umask,
- * refused when others could write it, when someone else owns it, or when it
- * is a symlink. Another user can neither attach to it, list it, read a
+ * refused when others could write it or when someone else owns it; a
+ * symlink to it is followed only when its user or root owns the link. Another user can neither attach to it, list it, read a
  * descriptor, remove an entry, nor get the fds from the owner: pidfd_getfd
  * is refused by the kernel (ptrace rules) and the fd server refuses by
  * SO_PEERCRED even a client that knows the socket, name and epoch.
@@ -364,6 +364,11 @@ static int foreign_dir(void *arg)
 	return TEST_PASS;
 }
 
+/*
+ * A symlink we own (or root owns) as the registry path is followed once,
+ * and the directory it leads to is checked as any registry; a dangling one
+ * is -ENOENT and creates nothing; a regular file is -ENOTDIR.
+ */
 static int symlinked_dir(void *arg)
 {
 	struct shoal_registry *reg = NULL;
@@ -374,23 +379,67 @@ static int symlinked_dir(void *arg)
 	snprintf(real, sizeof(real), "%s/real", top);
 	CHECK_EQ(mkdir(real, 0700), 0);
 	CHECK_EQ(symlink(real, path), 0);
-	CHECK_EQ(open_registry(0, &reg), -ENOTDIR);
-	CHECK_EQ(open_registry(1, &reg), -ENOTDIR);
+	CHECK_EQ(open_registry(0, &reg), 0);
+	/* The handle names the directory itself: nothing follows the link
+	 * again. */
+	CHECK(strcmp(shoal_registry_path(reg), real) == 0);
+	shoal_registry_destroy(reg);
+	reg = NULL;
+	/* What it leads to is checked as usual: not group 60100's. */
+	CHECK_EQ(open_registry(1, &reg), -EACCES);
 	CHECK(reg == NULL);
-	/* The link was not followed: nothing was created or changed. */
 	CHECK_EQ(lstat(path, &st), 0);
 	CHECK(S_ISLNK(st.st_mode));
 	CHECK_EQ(stat(real, &st), 0);
 	CHECK_EQ(st.st_mode & 07777, 0700);
-	/* A dangling symlink is no better. */
+	/* A dangling symlink: nothing is created. */
 	CHECK_EQ(rmdir(real), 0);
-	CHECK_EQ(open_registry(0, &reg), -ENOTDIR);
+	CHECK_EQ(open_registry(0, &reg), -ENOENT);
 	CHECK_EQ(lstat(real, &st), -1);
-	/* Nor is a regular file. */
+	/* Nor is a regular file a registry. */
 	CHECK_EQ(unlink(path), 0);
 	CHECK_EQ(close(open(path, O_CREAT | O_WRONLY, 0600)), 0);
 	CHECK_EQ(open_registry(0, &reg), -ENOTDIR);
 	CHECK(reg == NULL);
+	return TEST_PASS;
+}
+
+/* The link to our 0700 registry belongs to another uid: refused, since
+ * its owner decides where it leads. */
+static int foreign_link(void *arg)
+{
+	struct shoal_registry *reg = NULL;
+
+	(void)arg;
+	CHECK_EQ(open_registry(0, &reg), -EACCES);
+	CHECK(reg == NULL);
+	CHECK(strstr(shoal_last_error(), "symlink owned by uid 60002") != NULL);
+	return TEST_PASS;
+}
+
+/* The link belongs to root: followed. */
+static int root_link(void *arg)
+{
+	struct shoal_registry *reg = NULL;
+
+	(void)arg;
+	CHECK_EQ(open_registry(0, &reg), 0);
+	shoal_registry_destroy(reg);
+	return TEST_PASS;
+}
+
+/* A link at the registry path to a 0700 directory of 60001's, owned by
+ * @link_uid. */
+static int make_link(uid_t link_uid)
+{
+	char real[PATH_MAX];
+
+	CHECK_EQ(fresh_path(UID_OWNER), TEST_PASS);
+	snprintf(real, sizeof(real), "%s/real", top);
+	CHECK_EQ(mkdir(real, 0700), 0);
+	CHECK_EQ(chown(real, UID_OWNER, UID_OWNER), 0);
+	CHECK_EQ(symlink(real, path), 0);
+	CHECK_EQ(lchown(path, link_uid, link_uid), 0);
 	return TEST_PASS;
 }
 
@@ -420,6 +469,14 @@ static int test_unsafe_dirs_refused(void)
 	CHECK_EQ(fresh_path(UID_OWNER), TEST_PASS);
 	CHECK_EQ(as_user(UID_OWNER, UID_OWNER, shared_group, 1, symlinked_dir,
 			 NULL),
+		 TEST_PASS);
+	remove_tree();
+	CHECK_EQ(make_link(UID_OTHER), TEST_PASS);
+	CHECK_EQ(as_user(UID_OWNER, UID_OWNER, NULL, 0, foreign_link, NULL),
+		 TEST_PASS);
+	remove_tree();
+	CHECK_EQ(make_link(0), TEST_PASS);
+	CHECK_EQ(as_user(UID_OWNER, UID_OWNER, NULL, 0, root_link, NULL),
 		 TEST_PASS);
 	remove_tree();
 	return TEST_PASS;

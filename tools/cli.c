@@ -171,6 +171,16 @@ int cli_parse_some(const struct cli_cmd *cmd, struct cli_opt *opts, int argc,
 		if (!o)
 			return cli_usage_error(cmd, "unknown option '%.*s'",
 					       (int)len, arg);
+		/* Choices sharing a destination exclude each other: the
+		 * last one winning silently hides a mistake. */
+		for (struct cli_opt *c = opts; o->type == CLI_CHOICE && c->name;
+		     c++)
+			if (c != o && c->seen && c->type == CLI_CHOICE &&
+			    c->dst == o->dst)
+				return cli_usage_error(cmd,
+						       "%s and %s exclude each "
+						       "other",
+						       c->name, o->name);
 		o->seen = 1;
 		if (o->type == CLI_FLAG || o->type == CLI_CHOICE) {
 			if (eq)
@@ -279,6 +289,27 @@ int cli_open_registry(const struct cli_cmd *cmd, struct shoal_registry **reg)
 {
 	int err = shoal_registry_create(NULL, reg);
 
+	if (err)
+		return cli_fail(cmd, err, "cannot open the registry");
+	return 0;
+}
+
+int cli_open_registry_existing(const struct cli_cmd *cmd,
+			       struct shoal_registry **reg)
+{
+	struct shoal_registry_options o;
+	int err;
+
+	shoal_registry_options_init(&o);
+	o.flags = SHOAL_REGISTRY_NO_CREATE;
+	err = shoal_registry_create(&o, reg);
+	if (err == -ENOENT) {
+		cli_note(cmd,
+			 "no registry yet (%s): nothing was published there; "
+			 "the first service creates it",
+			 shoal_last_error());
+		return -1;
+	}
 	if (err)
 		return cli_fail(cmd, err, "cannot open the registry");
 	return 0;

@@ -5,7 +5,7 @@
  *
  * Each subcommand is one struct cli_cmd defined next to its code
  * (cmd_registry.c, cmd_pubsub.c, cmd_queue.c, cmd_event.c, cmd_rpc.c,
- * cmd_bench.c); shoal.c lists them.
+ * cmd_host.c, cmd_bench.c); shoal.c lists them.
  *
  * Exit statuses every subcommand keeps to: 0 success (a long-running one
  * stopped by SIGINT/SIGTERM included), 1 runtime failure with
@@ -44,7 +44,8 @@ struct cli_cmd {
 
 enum cli_opt_type {
 	CLI_FLAG,   /* *(int *)dst = 1 */
-	CLI_CHOICE, /* *(int *)dst = arg; several options share one dst */
+	CLI_CHOICE, /* *(int *)dst = arg; several options share one dst,
+		     * and exclude each other (a usage error) */
 	CLI_U64,    /* *(uint64_t *)dst: decimal, and <= arg if arg > 0 */
 	CLI_DOUBLE, /* *(double *)dst: a finite number >= 0 */
 	CLI_STRING, /* *(const char **)dst: the argument itself, not empty */
@@ -149,6 +150,13 @@ int cli_check_count_timeout(const struct cli_cmd *cmd,
 
 /* Opens the default registry; prints the failure and returns 1, else 0. */
 int cli_open_registry(const struct cli_cmd *cmd, struct shoal_registry **reg);
+/*
+ * For the commands that only read (list, info, clean): the same, but a
+ * missing directory is not created: a note on stderr and -1 (the command
+ * then has nothing to show).
+ */
+int cli_open_registry_existing(const struct cli_cmd *cmd,
+			       struct shoal_registry **reg);
 
 const char *cli_pattern_name(uint32_t pattern);
 /* Prints @s as a JSON string. */
@@ -192,6 +200,7 @@ extern const struct cli_cmd cli_cmd_list, cli_cmd_info, cli_cmd_clean;
 extern const struct cli_cmd cli_cmd_pub, cli_cmd_sub, cli_cmd_hz;
 extern const struct cli_cmd cli_cmd_push, cli_cmd_pop;
 extern const struct cli_cmd cli_cmd_notify, cli_cmd_wait, cli_cmd_call;
+extern const struct cli_cmd cli_cmd_queue, cli_cmd_serve, cli_cmd_events;
 extern const struct cli_cmd cli_cmd_bench, cli_cmd_bench_peer;
 extern const struct cli_cmd cli_cmd_soak, cli_cmd_soak_role;
 

@@ -367,9 +367,13 @@ static int tput_receiver(struct peer *p)
 	return peer_send(p, &ack, sizeof(ack));
 }
 
+/* What a peer's messages are prefixed with: "shoal: bench: peer a: ...",
+ * the command the user ran, not the hidden one. */
+static struct cli_cmd peer_msgs = { .name = "bench: peer ?" };
+
 static int cmd_bench_peer(const struct cli_cmd *cmd, int argc, char **argv)
 {
-	struct peer p = { .cmd = cmd, .pattern = BENCH_PUBSUB };
+	struct peer p = { .cmd = &peer_msgs, .pattern = BENCH_PUBSUB };
 	const char *pos[3];
 	char mine[SHOAL_SERVICE_NAME_MAX + 1],
 		other[SHOAL_SERVICE_NAME_MAX + 1];
@@ -390,6 +394,7 @@ static int cmd_bench_peer(const struct cli_cmd *cmd, int argc, char **argv)
 	if (rc != CLI_CONTINUE)
 		return rc;
 	a = !strcmp(pos[0], "a");
+	peer_msgs.name = a ? "bench: peer a" : "bench: peer b";
 	rtt = !strcmp(pos[1], "rtt");
 	if ((!a && strcmp(pos[0], "b")) || (!rtt && strcmp(pos[1], "tput")) ||
 	    !p.iters || !p.warmup || (p.pattern == BENCH_RPC && !rtt))
@@ -711,6 +716,31 @@ static const char *wait_name(enum shoal_wait_strategy w)
 	}
 }
 
+/* A duration in the unit that suits it: "850 ns", "12.3 µs", "4.56 ms",
+ * "1.20 s" (the JSON keeps nanoseconds). */
+static void human_ns(char *buf, size_t cap, uint64_t ns)
+{
+	if (ns < 1000)
+		snprintf(buf, cap, "%llu ns", (unsigned long long)ns);
+	else if (ns < 1000000)
+		snprintf(buf, cap, "%.1f \u00b5s", (double)ns / 1e3);
+	else if (ns < 1000000000)
+		snprintf(buf, cap, "%.2f ms", (double)ns / 1e6);
+	else
+		snprintf(buf, cap, "%.2f s", (double)ns / 1e9);
+}
+
+/* A message rate: "950 msg/s", "850.2 K msg/s", "12.34 M msg/s". */
+static void human_msgs(char *buf, size_t cap, double rate)
+{
+	if (rate < 1e3)
+		snprintf(buf, cap, "%.0f msg/s", rate);
+	else if (rate < 1e6)
+		snprintf(buf, cap, "%.1f K msg/s", rate / 1e3);
+	else
+		snprintf(buf, cap, "%.2f M msg/s", rate / 1e6);
+}
+
 static void print_table(const struct bench_cpus *c, int quick,
 			const struct bench_res *res)
 {
@@ -733,14 +763,19 @@ static void print_table(const struct bench_cpus *c, int quick,
 		if (!r->ok) {
 			printf("FAILED: %s\n", r->error);
 		} else if (!strcmp(figures[i].mode, "rtt")) {
-			printf("p50 %llu ns  p99 %llu ns  (%llu round trips)\n",
-			       (unsigned long long)r->p50,
-			       (unsigned long long)r->p99,
+			char p50[32], p99[32];
+
+			human_ns(p50, sizeof(p50), r->p50);
+			human_ns(p99, sizeof(p99), r->p99);
+			printf("p50 %s  p99 %s  (%llu round trips)\n", p50, p99,
 			       (unsigned long long)r->n);
 		} else {
+			char rate[32];
+
+			human_msgs(rate, sizeof(rate), r->rate);
 			cli_human_rate(bw, sizeof(bw), r->rate * TPUT_SIZE);
-			printf("%.2f M msg/s  %s  (%llu of %llu received)\n",
-			       r->rate / 1e6, bw, r->received, r->expected);
+			printf("%s  %s  (%llu of %llu received)\n", rate, bw,
+			       r->received, r->expected);
 		}
 	}
 }
@@ -872,6 +907,15 @@ static int cmd_bench(const struct cli_cmd *cmd, int argc, char **argv)
 			cmd, "--plot and --json-file go with --compare");
 	if (compare)
 		return run_compare(cmd, quick, json, json_file, plot);
+	/* The peers meet in the registry: one that cannot be opened is
+	 * one message here, not one per peer and figure. */
+	{
+		struct shoal_registry *reg;
+
+		if (cli_open_registry(cmd, &reg))
+			return CLI_EXIT_FAIL;
+		shoal_registry_destroy(reg);
+	}
 	bench_pick_cpus(&cpus);
 	rc = CLI_EXIT_OK;
 	for (size_t i = 0; i < N_FIGURES; i++) {

@@ -54,6 +54,9 @@ static int event_open(const struct cli_cmd *cmd, const char *name,
 		return CLI_EXIT_OK;
 	if (err == -ENOENT)
 		return cli_fail(cmd, err, "no such service '%s'", name);
+	if (err == -EINVAL)
+		return cli_usage_error(cmd, "cannot open '%s': %s", name,
+				       shoal_last_error());
 	return cli_fail(cmd, err, "cannot open '%s'", name);
 }
 

@@ -227,6 +227,7 @@ const struct cli_cmd cli_cmd_pub = {
 /* --- sub */
 
 struct sub_args {
+	const char *name;
 	uint64_t count, history;
 	double timeout;
 	int hex, reattach, quiet;
@@ -303,9 +304,33 @@ static void note_lost(const struct cli_cmd *cmd, struct lost_notes *l,
 	l->last_ns = cli_now_ns();
 }
 
+/*
+ * With --reattach, says on stderr when the publisher changed: the first
+ * one appeared (sub started before it) or a new one replaced the gone one;
+ * *@last is the epoch seen last (0: none yet).
+ */
+static void note_epoch(const struct cli_cmd *cmd, struct shoal_sub *sub,
+		       const struct sub_args *a, uint64_t *last)
+{
+	uint64_t e = shoal_sub_epoch(sub);
+
+	if (!a->reattach || !e || e == *last)
+		return;
+	fflush(stdout);
+	if (*last)
+		cli_note(cmd,
+			 "reattached to a new publisher of '%s' (epoch %llu)",
+			 a->name, (unsigned long long)e);
+	else
+		cli_note(cmd, "attached to '%s' (epoch %llu)", a->name,
+			 (unsigned long long)e);
+	*last = e;
+}
+
 static int sub_loop(const struct cli_cmd *cmd, struct shoal_sub *sub,
 		    const struct sub_args *a)
 {
+	uint64_t epoch = shoal_sub_epoch(sub);
 	int64_t timeout = a->timeout > 0 ? cli_seconds_ns(a->timeout) : -1;
 	int64_t last = cli_now_ns();
 	struct lost_notes lost = { 0 };
@@ -324,6 +349,7 @@ static int sub_loop(const struct cli_cmd *cmd, struct shoal_sub *sub,
 		if (timeout >= 0 && last + timeout - cli_now_ns() < wait)
 			wait = last + timeout - cli_now_ns();
 		n = sub_next(sub, &buf, &cap, &m, wait > 0 ? wait : 1);
+		note_epoch(cmd, sub, a, &epoch);
 		if (n >= 0) {
 			if (!a->quiet)
 				cli_print_message(buf, (size_t)n, a->hex);
@@ -394,6 +420,7 @@ static int cmd_sub(const struct cli_cmd *cmd, int argc, char **argv)
 	rc = cli_check_count_timeout(cmd, opts, a.count, a.timeout);
 	if (rc != CLI_CONTINUE)
 		return rc;
+	a.name = name;
 	rc = sub_open(cmd, name, (uint32_t)a.history, a.reattach, &sub);
 	if (rc)
 		return rc;
@@ -429,7 +456,13 @@ const struct cli_cmd cli_cmd_sub = {
 		"                 (bounded by the publisher's --history)\n"
 		"  --reattach     wait for NAME if it does not exist yet, and "
 		"for the next\n"
-		"                 publisher of NAME when this one is gone\n"
+		"                 publisher of NAME when this one is gone; "
+		"says on stderr\n"
+		"                 \"attached to NAME (epoch E)\" when a "
+		"publisher it waited\n"
+		"                 for came, \"reattached to a new publisher "
+		"...\" when it\n"
+		"                 replaced the gone one\n"
 		"  -q, --quiet    print no messages (still counts them for "
 		"--count)\n"
 		"\n"

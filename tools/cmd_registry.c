@@ -25,10 +25,9 @@ static const char *pid_text(int32_t pid, char *buf, size_t cap)
 	return buf;
 }
 
-static int print_one(const struct shoal_service_info *i, void *user_data)
+static void print_one(const struct shoal_service_info *i, struct list_ctx *ctx)
 {
 	char pid[16];
-	struct list_ctx *ctx = user_data;
 	double age = (double)(ctx->now_ns - i->created_ns) / 1e9;
 
 	if (ctx->json) {
@@ -49,26 +48,95 @@ static int print_one(const struct shoal_service_info *i, void *user_data)
 		       (unsigned long long)i->memfd_size, age);
 	}
 	ctx->count++;
+}
+
+/* The live services, gathered to be printed sorted by name. */
+struct gather {
+	struct shoal_service_info *v;
+	size_t n, cap;
+	int failed;
+};
+
+static int gather_one(const struct shoal_service_info *i, void *user_data)
+{
+	struct gather *g = user_data;
+
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 64;
+		struct shoal_service_info *v = realloc(g->v, cap * sizeof(*v));
+
+		if (!v) {
+			g->failed = 1;
+			return 1;
+		}
+		g->v = v;
+		g->cap = cap;
+	}
+	g->v[g->n++] = *i;
 	return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct shoal_service_info *)a)->name,
+		      ((const struct shoal_service_info *)b)->name);
+}
+
+/* What the list did not show, on stderr: stdout stays the table or the
+ * JSON array alone. */
+static void note_hidden(const struct cli_cmd *cmd,
+			const struct shoal_list_report *rep)
+{
+	if (rep->stale)
+		cli_note(cmd,
+			 "%u stale entr%s not shown (owner dead); 'shoal "
+			 "clean' removes %s",
+			 rep->stale, rep->stale == 1 ? "y" : "ies",
+			 rep->stale == 1 ? "it" : "them");
+	if (rep->invalid)
+		cli_note(cmd,
+			 "%u entr%s not shown: not a valid service "
+			 "descriptor (docs/registry.md)",
+			 rep->invalid, rep->invalid == 1 ? "y" : "ies");
+}
+
+static void list_header(int json)
+{
+	if (json)
+		printf("[");
+	else
+		printf("%-32s %-8s %8s %12s %9s\n", "NAME", "PATTERN", "PID",
+		       "BYTES", "AGE");
 }
 
 static int list_once(const struct cli_cmd *cmd, struct shoal_registry *reg,
 		     int json)
 {
 	struct list_ctx ctx = { .json = json, .now_ns = cli_realtime_ns() };
+	struct shoal_list_report rep;
+	struct gather g = { 0 };
 	int n;
 
-	if (json)
-		printf("[");
-	else
-		printf("%-32s %-8s %8s %12s %9s\n", "NAME", "PATTERN", "PID",
-		       "BYTES", "AGE");
-	n = shoal_registry_list(reg, print_one, &ctx);
-	if (json)
-		printf("%s]\n", ctx.count ? "\n" : "");
-	if (n < 0)
+	n = shoal_registry_list_report(reg, gather_one, &g, &rep);
+	if (n < 0) {
+		free(g.v);
 		return cli_fail(cmd, n, "cannot list %s",
 				shoal_registry_path(reg));
+	}
+	if (g.failed) {
+		free(g.v);
+		return cli_fail_sys(cmd, -ENOMEM, "out of memory");
+	}
+	if (g.n)
+		qsort(g.v, g.n, sizeof(*g.v), by_name);
+	list_header(json);
+	for (size_t i = 0; i < g.n; i++)
+		print_one(&g.v[i], &ctx);
+	if (json)
+		printf("%s]\n", ctx.count ? "\n" : "");
+	free(g.v);
+	fflush(stdout);
+	note_hidden(cmd, &rep);
 	return CLI_EXIT_OK;
 }
 
@@ -142,7 +210,17 @@ static int cmd_list(const struct cli_cmd *cmd, int argc, char **argv)
 	rc = cli_parse(cmd, opts, argc, argv, NULL, 0);
 	if (rc != CLI_CONTINUE)
 		return rc;
-	if (cli_open_registry(cmd, &reg))
+	/* --watch waits for the first service: it may make the directory
+	 * as that service would. A list only reads. */
+	rc = watch ? cli_open_registry(cmd, &reg) :
+		     cli_open_registry_existing(cmd, &reg);
+	if (rc < 0) {
+		list_header(json);
+		if (json)
+			printf("]\n");
+		return CLI_EXIT_OK;
+	}
+	if (rc)
 		return CLI_EXIT_FAIL;
 	rc = watch ? list_watch(cmd, reg, json) : list_once(cmd, reg, json);
 	shoal_registry_destroy(reg);
@@ -153,8 +231,19 @@ const struct cli_cmd cli_cmd_list = {
 	.name = "list",
 	.summary = "list the live services (--watch: follow them)",
 	.synopsis = "list [--json] [--watch]",
-	.help = "Lists the live services: name, pattern, owner pid, segment "
-		"bytes, age.\n"
+	.help = "Lists the live services, sorted by name: name, pattern, "
+		"owner pid, segment\n"
+		"bytes, age. Entries it does not show are counted on stderr "
+		"(stdout stays\n"
+		"the table or the JSON): \"N stale entries not shown (owner "
+		"dead); 'shoal\n"
+		"clean' removes them\", and files that are not valid "
+		"descriptors. A\n"
+		"registry directory that does not exist is not created: "
+		"\"no registry yet\"\n"
+		"on stderr, an empty list, exit 0 (--watch creates it, as the "
+		"first\n"
+		"service would).\n"
 		"An owner in another PID namespace (a container) has pid \"-\" "
 		"(0 in JSON):\n"
 		"its pid means nothing here.\n"
@@ -387,7 +476,11 @@ static int cmd_info(const struct cli_cmd *cmd, int argc, char **argv)
 	rc = cli_parse(cmd, opts, argc, argv, &name, 1);
 	if (rc != CLI_CONTINUE)
 		return rc;
-	if (cli_open_registry(cmd, &reg))
+	rc = cli_open_registry_existing(cmd, &reg);
+	if (rc < 0)
+		fprintf(stderr, "shoal: %s: no such service '%s'\n", cmd->name,
+			name);
+	if (rc)
 		return CLI_EXIT_FAIL;
 	rc = info_service(cmd, reg, name, json);
 	shoal_registry_destroy(reg);
@@ -472,7 +565,12 @@ static int cmd_clean(const struct cli_cmd *cmd, int argc, char **argv)
 	n = cli_parse(cmd, NULL, argc, argv, NULL, 0);
 	if (n != CLI_CONTINUE)
 		return n;
-	if (cli_open_registry(cmd, &reg))
+	n = cli_open_registry_existing(cmd, &reg);
+	if (n < 0) {
+		printf("removed 0 stale entries\n");
+		return CLI_EXIT_OK;
+	}
+	if (n)
 		return CLI_EXIT_FAIL;
 	n = shoal_registry_clean_report(reg, &rep);
 	if (n < 0) {

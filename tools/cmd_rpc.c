@@ -120,6 +120,9 @@ static int cmd_call(const struct cli_cmd *cmd, int argc, char **argv)
 		err = shoal_rpc_client_open(name, NULL, &c.cli);
 	if (err == -ENOENT)
 		return cli_fail(cmd, err, "no such service '%s'", name);
+	if (err == -EINVAL)
+		return cli_usage_error(cmd, "cannot open '%s': %s", name,
+				       shoal_last_error());
 	if (err < 0)
 		return cli_fail(cmd, err, "cannot open '%s'", name);
 	cli_catch_signals();

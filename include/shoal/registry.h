@@ -78,12 +78,23 @@ enum {
 
 struct shoal_registry_options {
 	/* NULL: $SHOAL_DIR, else $XDG_RUNTIME_DIR/shoal, else
-	 * /dev/shm/shoal-<uid>. */
+	 * /dev/shm/shoal-<uid>. Created if missing (mode below), unless
+	 * SHOAL_REGISTRY_NO_CREATE. A symlink is followed when root or our
+	 * euid owns it, and refused (-EACCES) otherwise; what it leads to
+	 * is checked as any registry directory (docs/security.md). */
 	const char *dir;
 	/* Nonzero: a group registry, shared by the members of group @gid:
 	 * mode 2770, owned by @gid. Otherwise a private one: mode 0700. */
 	uint32_t group;
 	uint32_t gid;
+	uint32_t flags; /* SHOAL_REGISTRY_* */
+};
+
+/* shoal_registry_options.flags */
+enum {
+	/* Open an existing directory only: a missing one is -ENOENT, not
+	 * created (for what only reads, like 'shoal list'). */
+	SHOAL_REGISTRY_NO_CREATE = 1u << 0,
 };
 
 /* What an owner announces. */
@@ -246,6 +257,25 @@ typedef int (*shoal_list_fn)(const struct shoal_service_info *info,
 			     void *user_data);
 SHOAL_API int shoal_registry_list(struct shoal_registry *reg, shoal_list_fn fn,
 				  void *user_data);
+
+/* What one list saw of the directory's entries. */
+struct shoal_list_report {
+	uint32_t live;	  /* live services, passed to the function */
+	uint32_t stale;	  /* entries whose owner is dead (or that were
+			   * withdrawn during the pass): not listed, and
+			   * what shoal_registry_clean() removes */
+	uint32_t invalid; /* files that are not descriptors we may trust
+			   * (docs/registry.md, "What an opener checks") */
+};
+
+/*
+ * shoal_registry_list_report - shoal_registry_list(), and *@report (may be
+ * NULL) counts what was not listed: so that a tool can say "N stale
+ * entries hidden". Entries seen once each, in directory order.
+ */
+SHOAL_API int shoal_registry_list_report(struct shoal_registry *reg,
+					 shoal_list_fn fn, void *user_data,
+					 struct shoal_list_report *report);
 
 /*
  * shoal_registry_clean - remove every entry whose owner is dead. Safe to run

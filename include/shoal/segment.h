@@ -90,7 +90,8 @@ struct shoal_object_spec {
 };
 
 struct shoal_segment_options {
-	/* memfd name shown in /proc/PID/fd; NULL: "shoal" */
+	/* memfd name shown in /proc/PID/fd, cut to its first 249 bytes (the
+	 * kernel's limit); NULL: "shoal" */
 	const char *debug_name;
 	uint64_t epoch; /* incarnation number; 0: chosen by shoal (never 0) */
 	uint32_t flags; /* SHOAL_SEGMENT_* */

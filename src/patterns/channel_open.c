@@ -216,8 +216,8 @@ int shoal_channel_create(const char *name,
 	opts = SHOAL__OPTIONS_OR(opts, defaults, shoal_channel_options_init);
 	if (!out || !role_ok(opts->role))
 		return shoal__fail(-EINVAL, "channel_create: bad role or NULL");
-	if (name && strlen(name) > SHOAL_SERVICE_NAME_MAX)
-		return shoal__fail(-EINVAL, "channel_create: name too long");
+	if (name && shoal__name_check("channel_create", name))
+		return -EINVAL;
 	ring_size = ring_bytes(opts);
 	if (!ring_size)
 		return shoal__fail(

@@ -455,6 +455,8 @@ int shoal_queue_inspect(struct shoal_registry *reg, const char *name,
 
 	if (!name || !st)
 		return shoal__fail(-EINVAL, "queue_inspect: NULL argument");
+	if (shoal__name_check("queue_inspect", name))
+		return -EINVAL;
 	memset(&q, 0, sizeof(q));
 	snprintf(q.name, sizeof(q.name), "%s", name);
 	err = shoal__registry_use(reg, &q.reg, &q.own_reg);

@@ -9,7 +9,8 @@
  * descriptors' checks (probe.c) assume the directory is not a stranger's.
  * A handle keeps an O_DIRECTORY|O_NOFOLLOW fd, so a directory renamed or
  * replaced later is noticed (shoal__registry_moved) and never followed by
- * path. Layout of the files: docs/registry-format.md.
+ * path. A symlink given as the path is resolved once, at creation, if
+ * root or we own it (resolve_link). Layout of the files: docs/registry-format.md.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -79,6 +80,38 @@ static int check_dir(const struct shoal_registry *reg, const struct stat *st)
 	return 0;
 }
 
+/*
+ * A registry path whose last component is a symlink: followed once, here,
+ * when root or our euid owns the link (whoever owns it decides where it
+ * points, and a stranger's link could lead us to any directory we own,
+ * such as ~/.ssh, to publish, list and clean in). reg->path becomes the
+ * resolved path, so that nothing follows the link again: the handle's
+ * O_NOFOLLOW open, the moved check and the reopen all name the directory
+ * itself, and check_dir() checks it as any registry. A dangling link is
+ * -ENOENT. Links higher in the path are followed as the kernel does.
+ */
+static int resolve_link(struct shoal_registry *reg)
+{
+	char real[PATH_MAX];
+	struct stat st;
+
+	if (lstat(reg->path, &st) < 0 || !S_ISLNK(st.st_mode))
+		return 0; /* the open below says what is wrong, if anything */
+	if (st.st_uid != 0 && st.st_uid != reg->uid)
+		return shoal__fail(-EACCES,
+				   "registry %s is a symlink owned by uid %u: "
+				   "only one of root's or ours (%u) is "
+				   "followed",
+				   reg->path, (unsigned)st.st_uid,
+				   (unsigned)reg->uid);
+	if (!realpath(reg->path, real))
+		return shoal__fail(
+			-errno, "registry %s is a symlink: %s", reg->path,
+			errno == ENOENT ? "it leads nowhere" : strerror(errno));
+	memcpy(reg->path, real, sizeof(real));
+	return 0;
+}
+
 int shoal_registry_create(const struct shoal_registry_options *opts,
 			  struct shoal_registry **out)
 {
@@ -113,21 +146,33 @@ int shoal_registry_create(const struct shoal_registry_options *opts,
 		err = shoal__fail(err, "registry path too long");
 		goto fail_free;
 	}
+	if (opts->flags & ~(uint32_t)SHOAL_REGISTRY_NO_CREATE) {
+		err = shoal__fail(-EINVAL,
+				  "registry_create: unknown flags 0x%x",
+				  opts->flags);
+		goto fail_free;
+	}
 	mode = reg->group ? 02770 : 0700;
-	if (mkdir(reg->path, mode) == 0)
+	if (opts->flags & SHOAL_REGISTRY_NO_CREATE)
+		;
+	else if (mkdir(reg->path, mode) == 0)
 		created = 1;
 	else if (errno != EEXIST) {
 		err = shoal__fail(-errno, "mkdir %s: %s", reg->path,
 				  strerror(errno));
 		goto fail_free;
 	}
+	err = resolve_link(reg);
+	if (err)
+		goto fail_free;
 	reg->dirfd = open(reg->path,
 			  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (reg->dirfd < 0) {
 		err = errno == ELOOP ? -ENOTDIR : -errno;
 		err = shoal__fail(err, "open registry %s: %s", reg->path,
-				  errno == ELOOP ? "a symlink" :
-						   strerror(errno));
+				  errno == ELOOP  ? "a symlink" :
+				  errno == ENOENT ? "no such directory" :
+						    strerror(errno));
 		goto fail_free;
 	}
 	/* mkdir() honours the umask; the mode must not depend on it. */

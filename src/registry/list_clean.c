@@ -61,6 +61,7 @@ struct list_state {
 	void *user_data;
 	int count;
 	int err;
+	struct shoal_list_report rep;
 	struct shoal__live_view view;
 };
 
@@ -80,30 +81,45 @@ static int list_one(struct shoal_registry *reg, const char *file, void *arg)
 		ls->err = err;
 		return 1;
 	}
-	if (err)
-		return 0; /* stale or not a descriptor: not listed */
+	if (err == -ENOENT) {
+		ls->rep.stale++; /* (or withdrawn since readdir) */
+		return 0;
+	}
+	if (err) {
+		ls->rep.invalid++; /* not a descriptor we may trust */
+		return 0;
+	}
 	close(fd);
 	ls->count++;
+	ls->rep.live++;
 	return ls->fn(&info, ls->user_data);
 }
 
-int shoal_registry_list(struct shoal_registry *reg, shoal_list_fn fn,
-			void *user_data)
+int shoal_registry_list_report(struct shoal_registry *reg, shoal_list_fn fn,
+			       void *user_data,
+			       struct shoal_list_report *report)
 {
 	struct list_state ls;
 	int err;
 
 	if (!reg || !fn)
 		return shoal__fail(-EINVAL, "registry_list: NULL argument");
+	memset(&ls, 0, sizeof(ls));
 	ls.fn = fn;
 	ls.user_data = user_data;
-	ls.count = 0;
-	ls.err = 0;
 	shoal__live_view_init(&ls.view);
 	err = each_file(reg, list_one, &ls);
 	if (!err)
 		err = ls.err;
+	if (report)
+		*report = ls.rep;
 	return err ? err : ls.count;
+}
+
+int shoal_registry_list(struct shoal_registry *reg, shoal_list_fn fn,
+			void *user_data)
+{
+	return shoal_registry_list_report(reg, fn, user_data, NULL);
 }
 
 struct clean_state {

@@ -34,20 +34,39 @@ static int name_valid(const char *name, size_t len)
 	return 1;
 }
 
-int shoal__name_to_file(const char *name, char *file)
+int shoal__name_check(const char *who, const char *name)
 {
 	size_t len;
 
 	if (!name)
-		return shoal__fail(-EINVAL, "service name is NULL");
+		return shoal__fail(-EINVAL, "%s%sservice name is NULL",
+				   who ? who : "", who ? ": " : "");
 	len = strnlen(name, SHOAL_SERVICE_NAME_MAX + 1);
+	if (len > SHOAL_SERVICE_NAME_MAX)
+		return shoal__fail(-EINVAL,
+				   "%s%sbad service name: %zu bytes, more "
+				   "than %d",
+				   who ? who : "", who ? ": " : "",
+				   strlen(name), SHOAL_SERVICE_NAME_MAX);
 	if (!name_valid(name, len))
 		return shoal__fail(
 			-EINVAL,
-			"bad service name: 1..%d printable bytes, no "
+			"%s%sbad service name: 1..%d printable bytes, no "
 			"space or '%%', no leading '.' or '/', no "
 			"empty component",
+			who ? who : "", who ? ": " : "",
 			SHOAL_SERVICE_NAME_MAX);
+	return 0;
+}
+
+int shoal__name_to_file(const char *name, char *file)
+{
+	int err = shoal__name_check(NULL, name);
+	size_t len;
+
+	if (err)
+		return err;
+	len = strlen(name);
 	for (size_t i = 0; i <= len; i++)
 		file[i] = name[i] == '/' ? '%' : name[i];
 	return 0;

@@ -15,7 +15,15 @@
 /* names.c --------------------------------------------------------------- */
 
 /*
- * Checks a service name (docs/registry.md) and writes its file name into
+ * shoal__name_check - the one check of a service name (docs/registry.md),
+ * made first by every create and open: 0, or -EINVAL with the detail
+ * "<who>: bad service name: ..." (@who NULL: no prefix). Any name it
+ * accepts works in every pattern: the memfd's label is cut to fit the
+ * kernel's limit (segment.c), the file name has the name's length.
+ */
+int shoal__name_check(const char *who, const char *name);
+/*
+ * Checks a service name (shoal__name_check) and writes its file name into
  * @file (SHOAL_SERVICE_NAME_MAX + 1 bytes): '/' becomes '%'. 0 or -EINVAL.
  */
 int shoal__name_to_file(const char *name, char *file);

@@ -33,6 +33,10 @@
 #include "segment/fdcheck.h"
 #include "segment/layout.h"
 
+/* Longest memfd name the kernel takes: NAME_MAX less "memfd:" (it is shown
+ * as a /proc/PID/fd link's target, which is one path component). */
+#define SHOAL__MEMFD_LABEL_MAX 249
+
 #ifndef F_SEAL_FUTURE_WRITE
 #define F_SEAL_FUTURE_WRITE 0x0010
 #endif
@@ -154,6 +158,7 @@ int shoal_segment_create(const struct shoal_object_spec *objects,
 	struct shoal_segment *seg;
 	struct shoal__seg_header *hdr;
 	uint64_t cursor, total;
+	char label[SHOAL__MEMFD_LABEL_MAX + 1];
 	int err;
 
 	if (!out || (count && !objects))
@@ -214,8 +219,12 @@ int shoal_segment_create(const struct shoal_object_spec *objects,
 	}
 	total = align_up(cursor, (uint64_t)sysconf(_SC_PAGESIZE));
 
-	seg->fd = memfd_create(opts->debug_name ? opts->debug_name : "shoal",
-			       MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	/* The name is only a label (/proc/PID/fd shows "memfd:LABEL"); the
+	 * kernel refuses one over 249 bytes (NAME_MAX less "memfd:") with
+	 * -EINVAL, so a longer one is cut: any valid service name works. */
+	snprintf(label, sizeof(label), "%s",
+		 opts->debug_name ? opts->debug_name : "shoal");
+	seg->fd = memfd_create(label, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (seg->fd < 0) {
 		err = shoal__fail(-errno, "memfd_create: %s", strerror(errno));
 		goto fail_free;

@@ -60,8 +60,8 @@ int shoal__epoll_add(int epfd, int fd, uint64_t data, const char *who);
 
 /*
  * shoal__check_open - what a create or open checks of its arguments
- * first: @name and @out given (else "<who>: NULL argument"), @name at most
- * SHOAL_SERVICE_NAME_MAX long, no flag outside @known, @strategy one of
+ * first: @name and @out given (else "<who>: NULL argument"), @name a valid
+ * service name (shoal__name_check), no flag outside @known, @strategy one of
  * SHOAL_WAIT_*. 0 or -EINVAL with the detail.
  */
 int shoal__check_open(const char *who, const char *name, const void *out,

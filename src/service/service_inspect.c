@@ -129,6 +129,8 @@ int shoal__inspect_open(struct shoal__inspect *in, struct shoal_registry *reg,
 	*in = (struct shoal__inspect){ 0 };
 	if (!name || !info)
 		return shoal__fail(-EINVAL, "%s: NULL argument", who);
+	if (shoal__name_check(who, name))
+		return -EINVAL;
 	/* Read-only, no wait; a service being withdrawn is still shown. */
 	spec = shoal__peer_spec_of(p, who, name, SHOAL_OPEN_READ_ONLY, NULL, 0,
 				   geom);

@@ -6,6 +6,7 @@
  * check; and the epoll helpers every handle uses.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -42,8 +43,8 @@ int shoal__check_open(const char *who, const char *name, const void *out,
 {
 	if (!name || !out)
 		return shoal__fail(-EINVAL, "%s: NULL argument", who);
-	if (strlen(name) > SHOAL_SERVICE_NAME_MAX)
-		return shoal__fail(-EINVAL, "%s: name too long", who);
+	if (shoal__name_check(who, name))
+		return -EINVAL;
 	if (flags & ~known)
 		return shoal__fail(-EINVAL, "%s: unknown flags 0x%x", who,
 				   flags);
@@ -102,6 +103,29 @@ int shoal__owner_gone_slow(struct shoal__owner_watch *w,
 	return 0;
 }
 
+/*
+ * What a service of @pattern is, as the patterns' own pattern_name says
+ * it ("a queue"): for the message of an open that found another pattern.
+ */
+static const char *pattern_text(uint32_t pattern, char *buf, size_t cap)
+{
+	switch (pattern) {
+	case SHOAL_PATTERN_CHANNEL:
+		return "a channel";
+	case SHOAL_PATTERN_PUBSUB:
+		return "a pub/sub service";
+	case SHOAL_PATTERN_QUEUE:
+		return "a queue";
+	case SHOAL_PATTERN_RPC:
+		return "a request/response service";
+	case SHOAL_PATTERN_EVENT:
+		return "an event service";
+	}
+	snprintf(buf, cap, "a service of the application's pattern %u",
+		 pattern);
+	return buf;
+}
+
 /* One attempt of shoal__peer_open(). */
 struct open_try {
 	struct shoal_registry *reg;
@@ -121,6 +145,7 @@ static int wrong_pattern(const struct open_try *t, int err)
 	struct shoal_service_info info;
 	struct shoal__detail d;
 	struct shoal_service *svc;
+	char buf[64];
 
 	shoal__detail_save(&d);
 	if (shoal_registry_open(t->reg, sp->name, SHOAL_OPEN_READ_ONLY, &svc) ==
@@ -128,10 +153,10 @@ static int wrong_pattern(const struct open_try *t, int err)
 		shoal_service_get_info(svc, &info);
 		shoal_service_close(svc);
 		if (info.pattern != sp->pattern)
-			return shoal__fail(-EPROTO,
-					   "%s: '%s' is a service of pattern "
-					   "%u, not %s",
-					   sp->who, sp->name, info.pattern,
+			return shoal__fail(-EPROTO, "%s: '%s' is %s, not %s",
+					   sp->who, sp->name,
+					   pattern_text(info.pattern, buf,
+							sizeof(buf)),
 					   sp->pattern_name);
 	}
 	return shoal__detail_fail(&d, err);
@@ -143,6 +168,7 @@ static int try_open(void *user_data)
 	const struct shoal__peer_spec *sp = t->spec;
 	const _Atomic uint32_t *closed = NULL;
 	struct shoal_service_info info;
+	char buf[64];
 	int err;
 
 	err = shoal_registry_open(t->reg, sp->name, sp->oflags, &t->svc);
@@ -152,10 +178,9 @@ static int try_open(void *user_data)
 		return wrong_pattern(t, err);
 	shoal_service_get_info(t->svc, &info);
 	if (info.pattern != sp->pattern)
-		err = shoal__fail(-EPROTO,
-				  "%s: '%s' is a service of pattern %u, not "
-				  "%s",
-				  sp->who, sp->name, info.pattern,
+		err = shoal__fail(-EPROTO, "%s: '%s' is %s, not %s", sp->who,
+				  sp->name,
+				  pattern_text(info.pattern, buf, sizeof(buf)),
 				  sp->pattern_name);
 	if (!err)
 		err = shoal__type_check(sp->who, sp->type, &info);
