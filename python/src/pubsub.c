@@ -683,6 +683,9 @@ typedef struct {
 	Py_ssize_t held; /* Message objects not yet released */
 	uint64_t lost;	 /* lossy: skipped, as the next message reports */
 	struct shoalpy_pending *pending;
+	/* The message iteration yielded last (borrowed: its dealloc clears
+	 * this), released when the next one is asked for. */
+	PyObject *iter_last;
 } SubscriberObject;
 
 typedef struct {
@@ -920,9 +923,26 @@ static PyObject *sub_take(SubscriberObject *self, PyObject *args, PyObject *kw)
 	return take(self, t);
 }
 
+static PyObject *msg_release(MessageObject *m, PyObject *noargs);
+
 static PyObject *sub_iternext(SubscriberObject *self)
 {
-	PyObject *m = take(self, -1);
+	PyObject *m;
+
+	/* for msg in sub: the previous message is done (released now, or
+	 * when its last view goes). */
+	if (self->iter_last) {
+		PyObject *r =
+			msg_release((MessageObject *)self->iter_last, NULL);
+
+		self->iter_last = NULL;
+		if (!r)
+			return NULL;
+		Py_DECREF(r);
+	}
+	m = take(self, -1);
+	if (m)
+		self->iter_last = m;
 
 	/* Iteration ends when the publisher is gone (EPIPE). */
 	if (!m && PyErr_ExceptionMatches(shoalpy_Error)) {
@@ -1088,7 +1108,8 @@ static PyTypeObject SubscriberType = {
 		  "type_align=0, registry=None)\n\n"
 		  "Join the publisher of @name, waiting up to @timeout seconds "
 		  "for it to appear (None: forever). Iterating yields "
-		  "messages until the publisher is gone.",
+		  "messages until the publisher is gone; each is released "
+		  "when the next is asked for (or when its last view goes).",
 	.tp_new = PyType_GenericNew,
 	.tp_init = (initproc)sub_init,
 	.tp_dealloc = (destructor)sub_dealloc,
@@ -1174,6 +1195,8 @@ static void msg_dealloc(MessageObject *m)
 {
 	SubscriberObject *s = m->sub;
 
+	if (s->iter_last == (PyObject *)m)
+		s->iter_last = NULL;
 	msg_do_release(m);
 	Py_DECREF(s);
 	PyObject_Free(m);
