@@ -170,8 +170,8 @@ PyMODINIT_FUNC PyInit__shoal(void)
 		PyExc_OSError, NULL);
 	if (!shoalpy_Error ||
 	    PyModule_AddObjectRef(m, "Error", shoalpy_Error) ||
-	    shoalpy_pubsub_init(m) || shoalpy_registry_init(m) ||
-	    shoalpy_tensor_init(m)) {
+	    shoalpy_handle_types_init(m) || shoalpy_pubsub_init(m) ||
+	    shoalpy_registry_init(m) || shoalpy_tensor_init(m)) {
 		Py_DECREF(m);
 		return NULL;
 	}

@@ -67,10 +67,9 @@ int shoalpy_pubsub_init(PyObject *module);
 int shoalpy_registry_init(PyObject *module);
 int shoalpy_tensor_init(PyObject *module);
 
-/* pubsub.c: the message type, for tensor.c's views of it. */
-extern PyTypeObject shoalpy_MessageType;
-/* The payload of a Message (borrowed; valid while it is held), or NULL
- * with ValueError set when it was released. */
-const struct shoal_msg *shoalpy_message_msg(PyObject *m);
+int shoalpy_handle_types_init(PyObject *module);
+int shoalpy_queue_init(PyObject *module);
+int shoalpy_rpc_init(PyObject *module);
+int shoalpy_event_init(PyObject *module);
 
 #endif
