@@ -34,14 +34,19 @@ subscriber that holds too many gets shoal.Error(EBUSY) from take().
 
 import asyncio as _asyncio
 import errno as _errno
+import time as _time
 
 from . import _shoal
-from ._shoal import Error, Loan, Message, Watch, version
+from ._shoal import Error, Events, Loan, Message, Watch, version
 
 __all__ = [
     "Error",
     "Publisher",
     "Subscriber",
+    "Queue",
+    "Server",
+    "Client",
+    "Events",
     "Loan",
     "Message",
     "Tensor",
@@ -67,6 +72,33 @@ def watch(*, registry=None):
     """A Watch: iterate it for ('appeared' | 'gone', info) as services come
     and go (those present at the start come first as 'appeared')."""
     return Watch(registry=registry)
+
+
+async def _aiter(handle):
+    """Messages of @handle (anything with take/arm/disarm/fileno) through
+    the running asyncio loop, until the peer is gone."""
+    loop = _asyncio.get_running_loop()
+    while True:
+        try:
+            msg = handle.take(0)
+        except Error as e:
+            if e.errno == _errno.EPIPE:
+                return
+            raise
+        if msg is not None:
+            yield msg
+            continue
+        if handle.arm():
+            handle.disarm()
+            continue
+        fut = loop.create_future()
+        fd = handle.fileno()
+        loop.add_reader(fd, lambda: fut.done() or fut.set_result(None))
+        try:
+            await fut
+        finally:
+            loop.remove_reader(fd)
+            handle.disarm()
 
 
 def _np():
@@ -228,32 +260,50 @@ class Subscriber(_shoal.Subscriber):
         with msg:
             return msg.tobytes()
 
-    async def _aiter(self):
-        loop = _asyncio.get_running_loop()
-        while True:
-            try:
-                msg = self.take(0)
-            except Error as e:
-                if e.errno == _errno.EPIPE:
-                    return
-                raise
-            if msg is not None:
-                yield msg
-                continue
-            if self.arm():
-                self.disarm()
-                continue
-            fut = loop.create_future()
-            fd = self.fileno()
-            loop.add_reader(fd, lambda: fut.done() or fut.set_result(None))
-            try:
-                await fut
-            finally:
-                loop.remove_reader(fd)
-                self.disarm()
-
     def aiter(self):
         """An async iterator of messages for asyncio
         (`async for msg in sub.aiter()`), waiting on fileno() through the
         running loop; it ends when the publisher is gone."""
-        return self._aiter()
+        return _aiter(self)
+
+
+class Client(_shoal.Client):
+    __doc__ = _shoal.Client.__doc__
+
+    def call(self, data, timeout=None):
+        """Send a request (a copy of @data) and return its final response,
+        a Message (the first without .more), or None if it did not come
+        within @timeout seconds (None: wait forever). Responses to other
+        requests, and this one's non-final responses, are released and
+        skipped: use send()/take() to see them."""
+        deadline = None if timeout is None else _time.monotonic() + timeout
+        rid = self.send(data, timeout)
+        while True:
+            left = (None if deadline is None
+                    else max(0.0, deadline - _time.monotonic()))
+            msg = self.take(left)
+            if msg is None:
+                return None
+            if msg.id == rid and not msg.more:
+                return msg
+            msg.release()
+
+    def aiter(self):
+        """Responses as an async iterator (see Subscriber.aiter)."""
+        return _aiter(self)
+
+
+class Queue(_shoal.Queue):
+    __doc__ = _shoal.Queue.__doc__
+
+    def aiter(self):
+        """Messages as an async iterator (see Subscriber.aiter)."""
+        return _aiter(self)
+
+
+class Server(_shoal.Server):
+    __doc__ = _shoal.Server.__doc__
+
+    def aiter(self):
+        """Requests as an async iterator (see Subscriber.aiter)."""
+        return _aiter(self)

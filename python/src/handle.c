@@ -10,9 +10,12 @@
  *  - Message.release() while views of it exist only marks it: the real
  *    release happens when the last view goes (buffer release) or the
  *    Message is collected. Until then the message counts as held;
- *  - close() of a handle with Loans or Messages still alive ends nothing
- *    yet: the C handle is ended (and its memory unmapped) when the last of
- *    them goes. Calls on a closed handle raise ValueError.
+ *  - close() of a handle that still has a Loan outstanding (or a sent
+ *    one with views alive) or a Message held (or with views alive) ends
+ *    nothing yet: the C handle is ended (for an owner: the service
+ *    withdrawn; and its memory unmapped) when the last of them is done.
+ *    Calls on a closed handle raise ValueError. A Loan or Message object
+ *    that is done and has no views pins nothing, whatever refers to it.
  * A Loan's views stay writable after send() (the memory is still mapped):
  * writing through them then changes a message peers may be reading. That
  * is the caller's bug, not a crash; send() after the last write.
@@ -55,7 +58,7 @@ static void drain(shoalpy_handle *h)
 		if (n->ptr)
 			h->ops->abort(h->h, n->ptr);
 		else
-			h->ops->release(h->h, &n->msg);
+			h->ops->release(h->h, &n->taken);
 		PyMem_Free(n);
 	}
 }
@@ -85,7 +88,7 @@ int64_t shoalpy_slice_timeout(shoalpy_handle *h, int64_t user_ns)
 }
 
 /* Work for the handle's next call, when it is busy now. */
-static void defer(shoalpy_handle *h, const struct shoal_msg *m, void *ptr)
+static void defer(shoalpy_handle *h, const struct shoalpy_taken *t, void *ptr)
 {
 	struct shoalpy_pending *n = PyMem_Calloc(1, sizeof(*n));
 
@@ -93,17 +96,18 @@ static void defer(shoalpy_handle *h, const struct shoal_msg *m, void *ptr)
 	 * until the handle ends, which releases everything. */
 	if (!n)
 		return;
-	if (m)
-		n->msg = *m;
+	if (t)
+		n->taken = *t;
 	n->ptr = ptr;
 	n->next = h->pending;
 	h->pending = n;
 }
 
-/* One Loan or Message fewer: the deferred end may happen now. */
-static void one_less(shoalpy_handle *h)
+/* One pin fewer (a Loan or Message done with no views left): the
+ * deferred end may happen now. */
+static void unpin(shoalpy_handle *h)
 {
-	if (--h->alive == 0 && h->closing)
+	if (--h->pins == 0 && h->closing)
 		end_now(h);
 }
 
@@ -127,7 +131,7 @@ PyObject *shoalpy_h_close(PyObject *self, PyObject *noargs)
 		return NULL;
 	}
 	h->closing = 1;
-	if (!h->alive)
+	if (!h->pins)
 		end_now(h);
 	Py_RETURN_NONE;
 }
@@ -161,7 +165,22 @@ typedef struct {
 	uint32_t size;
 	uint32_t length; /* what send() publishes unless told: size */
 	int loaned;	 /* 1 until sent or aborted */
+	/* Views alive. The loan pins its handle while loaned or viewed. */
+	Py_ssize_t exports;
 } LoanObject;
+
+static int loan_pins(const LoanObject *l)
+{
+	return l->loaned || l->exports;
+}
+
+/* @l stopped being loaned: unpinned if no view is left either. */
+static void loan_done(LoanObject *l)
+{
+	l->loaned = 0;
+	if (!l->exports)
+		unpin(l->owner);
+}
 
 PyObject *shoalpy_loan_new(shoalpy_handle *h, void *ptr, uint32_t size)
 {
@@ -177,7 +196,8 @@ PyObject *shoalpy_loan_new(shoalpy_handle *h, void *ptr, uint32_t size)
 	l->size = size;
 	l->length = size;
 	l->loaned = 1;
-	h->alive++;
+	l->exports = 0;
+	h->pins++;
 	return (PyObject *)l;
 }
 
@@ -209,7 +229,7 @@ PyObject *shoalpy_loan_send(shoalpy_handle *h, PyObject *o, Py_ssize_t len)
 	err = h->ops->send(h->h, l->ptr, (uint32_t)len);
 	if (err)
 		return shoalpy_raise(err);
-	l->loaned = 0;
+	loan_done(l);
 	Py_RETURN_NONE;
 }
 
@@ -220,10 +240,15 @@ static PyObject *loan_abort(LoanObject *l, PyObject *noargs)
 	(void)noargs;
 	if (!l->loaned)
 		Py_RETURN_NONE;
-	if (shoalpy_enter(l->owner))
+	/* Allowed after close(): it is what a deferred close waits for. */
+	if (l->owner->busy) {
+		PyErr_Format(PyExc_RuntimeError,
+			     "the %s is in use by another thread",
+			     l->owner->ops->what);
 		return NULL;
+	}
 	err = l->owner->ops->abort(l->owner->h, l->ptr);
-	l->loaned = 0;
+	loan_done(l);
 	if (err)
 		return shoalpy_raise(err);
 	Py_RETURN_NONE;
@@ -241,7 +266,9 @@ static void loan_dealloc(LoanObject *l)
 		else
 			h->ops->abort(h->h, l->ptr);
 	}
-	one_less(h);
+	/* No view can be alive: each holds a reference to the loan. */
+	if (loan_pins(l))
+		unpin(h);
 	Py_DECREF(h);
 	PyObject_Free(l);
 }
@@ -254,8 +281,17 @@ static int loan_getbuffer(LoanObject *l, Py_buffer *view, int flags)
 		view->obj = NULL;
 		return -1;
 	}
-	return PyBuffer_FillInfo(view, (PyObject *)l, l->ptr, l->size, 0,
-				 flags);
+	if (PyBuffer_FillInfo(view, (PyObject *)l, l->ptr, l->size, 0, flags))
+		return -1;
+	l->exports++;
+	return 0;
+}
+
+static void loan_releasebuffer(LoanObject *l, Py_buffer *view)
+{
+	(void)view;
+	if (--l->exports == 0 && !l->loaned)
+		unpin(l->owner);
 }
 
 static Py_ssize_t loan_len(LoanObject *l)
@@ -309,7 +345,10 @@ static PyObject *loan_header(LoanObject *l, void *closure)
 	return PyMemoryView_FromMemory(p, h->uh_size, PyBUF_WRITE);
 }
 
-static PyBufferProcs loan_as_buffer = { (getbufferproc)loan_getbuffer, NULL };
+static PyBufferProcs loan_as_buffer = {
+	(getbufferproc)loan_getbuffer,
+	(releasebufferproc)loan_releasebuffer,
+};
 static PySequenceMethods loan_as_seq = { .sq_length = (lenfunc)loan_len };
 
 static PyMethodDef loan_methods[] = {
@@ -347,7 +386,7 @@ PyTypeObject shoalpy_LoanType = {
 
 typedef struct {
 	PyObject_HEAD shoalpy_handle *owner;
-	struct shoal_msg m;
+	struct shoalpy_taken t;
 	int state; /* HELD, RELEASE_PENDING, RELEASED */
 	int intact;
 	Py_ssize_t exports;
@@ -360,24 +399,38 @@ enum {
 	RELEASED
 };
 
-PyObject *shoalpy_message_new(shoalpy_handle *h, const struct shoal_msg *m)
+PyObject *shoalpy_message_new(shoalpy_handle *h, const struct shoalpy_taken *t)
 {
 	MessageObject *o = PyObject_New(MessageObject, &shoalpy_MessageType);
 
 	if (!o) {
-		h->ops->release(h->h, (struct shoal_msg *)m);
+		struct shoalpy_taken copy = *t;
+
+		h->ops->release(h->h, &copy);
 		return NULL;
 	}
 	Py_INCREF(h);
 	o->owner = h;
-	o->m = *m;
+	o->t = *t;
 	o->state = HELD;
 	o->intact = 1;
 	o->exports = 0;
 	o->lost_before = h->lost;
 	h->lost = 0;
-	h->alive++;
+	h->pins++; /* until released */
 	return (PyObject *)o;
+}
+
+const struct shoalpy_taken *shoalpy_message_taken(shoalpy_handle *h,
+						  PyObject *o)
+{
+	if (Py_TYPE(o) != &shoalpy_MessageType ||
+	    ((MessageObject *)o)->owner != h) {
+		PyErr_Format(PyExc_TypeError, "not a message of this %s",
+			     h->ops->what);
+		return NULL;
+	}
+	return &((MessageObject *)o)->t;
 }
 
 /* The real release of @m: now, or (the handle busy) by its next call. */
@@ -388,12 +441,13 @@ static void msg_do_release(MessageObject *m)
 	if (m->state == RELEASED)
 		return;
 	m->state = RELEASED;
-	if (!h->h)
-		return;
-	if (h->busy)
-		defer(h, &m->m, NULL);
-	else
-		m->intact = h->ops->release(h->h, &m->m) == 0;
+	if (h->h) {
+		if (h->busy)
+			defer(h, &m->t, NULL);
+		else
+			m->intact = h->ops->release(h->h, &m->t) == 0;
+	}
+	unpin(h);
 }
 
 static int msg_getbuffer(MessageObject *m, Py_buffer *view, int flags)
@@ -404,8 +458,8 @@ static int msg_getbuffer(MessageObject *m, Py_buffer *view, int flags)
 		view->obj = NULL;
 		return -1;
 	}
-	if (PyBuffer_FillInfo(view, (PyObject *)m, (void *)m->m.data, m->m.len,
-			      1, flags))
+	if (PyBuffer_FillInfo(view, (PyObject *)m, (void *)m->t.msg.data,
+			      m->t.msg.len, 1, flags))
 		return -1;
 	m->exports++;
 	return 0;
@@ -447,7 +501,7 @@ static PyObject *msg_valid(MessageObject *m, PyObject *noargs)
 		return PyBool_FromLong(m->intact);
 	if (!h->ops->valid || !h->h)
 		Py_RETURN_TRUE;
-	return PyBool_FromLong(h->ops->valid(h->h, &m->m));
+	return PyBool_FromLong(h->ops->valid(h->h, &m->t));
 }
 
 static PyObject *msg_tobytes(MessageObject *m, PyObject *noargs)
@@ -457,7 +511,7 @@ static PyObject *msg_tobytes(MessageObject *m, PyObject *noargs)
 		PyErr_SetString(PyExc_ValueError, "the message was released");
 		return NULL;
 	}
-	return PyBytes_FromStringAndSize(m->m.data, m->m.len);
+	return PyBytes_FromStringAndSize(m->t.msg.data, m->t.msg.len);
 }
 
 static void msg_dealloc(MessageObject *m)
@@ -467,14 +521,13 @@ static void msg_dealloc(MessageObject *m)
 	if (h->iter_last == (PyObject *)m)
 		h->iter_last = NULL;
 	msg_do_release(m);
-	one_less(h);
 	Py_DECREF(h);
 	PyObject_Free(m);
 }
 
 static Py_ssize_t msg_len(MessageObject *m)
 {
-	return m->m.len;
+	return m->t.msg.len;
 }
 
 static PyObject *msg_exit(PyObject *self, PyObject *args)
@@ -492,19 +545,37 @@ static PyObject *msg_exit(PyObject *self, PyObject *args)
 static PyObject *msg_seq(MessageObject *m, void *closure)
 {
 	(void)closure;
-	return PyLong_FromUnsignedLongLong(m->m.seq);
+	return PyLong_FromUnsignedLongLong(m->t.msg.seq);
+}
+
+static PyObject *msg_id(MessageObject *m, void *closure)
+{
+	(void)closure;
+	return PyLong_FromUnsignedLongLong(m->t.id);
+}
+
+static PyObject *msg_more(MessageObject *m, void *closure)
+{
+	(void)closure;
+	return PyBool_FromLong(!!(m->t.flags & SHOAL_RPC_MORE));
+}
+
+static PyObject *msg_error(MessageObject *m, void *closure)
+{
+	(void)closure;
+	return PyBool_FromLong(!!(m->t.flags & SHOAL_RPC_ERROR));
 }
 
 static PyObject *msg_epoch(MessageObject *m, void *closure)
 {
 	(void)closure;
-	return PyLong_FromUnsignedLongLong(m->m.epoch);
+	return PyLong_FromUnsignedLongLong(m->t.msg.epoch);
 }
 
 static PyObject *msg_timestamp(MessageObject *m, void *closure)
 {
 	(void)closure;
-	return PyLong_FromLongLong(m->m.timestamp_ns);
+	return PyLong_FromLongLong(m->t.msg.timestamp_ns);
 }
 
 static PyObject *msg_lost_before(MessageObject *m, void *closure)
@@ -520,10 +591,10 @@ static PyObject *msg_header(MessageObject *m, void *closure)
 		PyErr_SetString(PyExc_ValueError, "the message was released");
 		return NULL;
 	}
-	if (!m->m.user_header)
+	if (!m->t.msg.user_header)
 		Py_RETURN_NONE;
-	return PyBytes_FromStringAndSize(m->m.user_header,
-					 m->m.user_header_size);
+	return PyBytes_FromStringAndSize(m->t.msg.user_header,
+					 m->t.msg.user_header_size);
 }
 
 static PyBufferProcs msg_as_buffer = {
@@ -555,6 +626,14 @@ static PyGetSetDef msg_getset[] = {
 	  "pub/sub: the publisher's sequence number, from 0.", NULL },
 	{ "epoch", (getter)msg_epoch, NULL,
 	  "pub/sub: the publisher incarnation.", NULL },
+	{ "id", (getter)msg_id, NULL,
+	  "rpc: the request's correlation id (a response: the request it "
+	  "answers).",
+	  NULL },
+	{ "more", (getter)msg_more, NULL,
+	  "rpc response: more responses to the same request follow.", NULL },
+	{ "error", (getter)msg_error, NULL,
+	  "rpc response: the server marked it an error.", NULL },
 	{ "timestamp_ns", (getter)msg_timestamp, NULL,
 	  "pub/sub: CLOCK_MONOTONIC at send with timestamp=True, else 0.",
 	  NULL },
@@ -683,14 +762,14 @@ PyObject *shoalpy_h_loan(PyObject *self, PyObject *args, PyObject *kw)
 
 struct take_ctx {
 	shoalpy_handle *h;
-	struct shoal_msg m;
+	struct shoalpy_taken t;
 };
 
 static int take_op(void *ctx, int64_t slice)
 {
 	struct take_ctx *c = ctx;
 
-	return c->h->ops->take(c->h->h, &c->m, slice);
+	return c->h->ops->take(c->h->h, &c->t, slice);
 }
 
 PyObject *shoalpy_take(shoalpy_handle *h, int64_t t)
@@ -711,13 +790,13 @@ PyObject *shoalpy_take(shoalpy_handle *h, int64_t t)
 			break;
 		/* Lossy and lapped: count the loss and take the next one
 		 * (the loss is not a message: the wait starts again). */
-		h->lost += c.m.lost;
+		h->lost += c.t.msg.lost;
 	}
 	if (err == -ETIMEDOUT || err == -EAGAIN)
 		Py_RETURN_NONE;
 	if (err)
 		return shoalpy_raise(err);
-	return shoalpy_message_new(h, &c.m);
+	return shoalpy_message_new(h, &c.t);
 }
 
 PyObject *shoalpy_h_take(PyObject *self, PyObject *args, PyObject *kw)
@@ -768,24 +847,7 @@ PyObject *shoalpy_h_iternext(PyObject *self)
 		return m;
 	}
 	/* The end of the stream: the peer is gone (EPIPE). */
-	if (PyErr_ExceptionMatches(shoalpy_Error)) {
-		PyObject *type, *value, *tb, *e;
-		int epipe = 0;
-
-		PyErr_Fetch(&type, &value, &tb);
-		PyErr_NormalizeException(&type, &value, &tb);
-		e = value ? PyObject_GetAttrString(value, "errno") : NULL;
-		epipe = e && PyLong_Check(e) && PyLong_AsLong(e) == EPIPE;
-		Py_XDECREF(e);
-		PyErr_Clear();
-		if (epipe) {
-			Py_XDECREF(type);
-			Py_XDECREF(value);
-			Py_XDECREF(tb);
-			return NULL; /* StopIteration */
-		}
-		PyErr_Restore(type, value, tb);
-	}
+	shoalpy_clear_epipe();
 	return NULL;
 }
 

@@ -20,9 +20,9 @@ struct shoalpy_ops {
 	int (*send)(void *h, void *ptr, uint32_t len);
 	int (*abort)(void *h, void *ptr);
 	int (*write)(void *h, const void *data, uint32_t len);
-	int (*take)(void *h, struct shoal_msg *msg, int64_t timeout_ns);
-	int (*release)(void *h, struct shoal_msg *msg);
-	int (*valid)(void *h, const struct shoal_msg *msg);
+	int (*take)(void *h, struct shoalpy_taken *t, int64_t timeout_ns);
+	int (*release)(void *h, struct shoalpy_taken *t);
+	int (*valid)(void *h, const struct shoalpy_taken *t);
 	void *(*loan_header)(void *h);
 	/* Event loops. */
 	int (*fd)(const void *h);
@@ -41,8 +41,10 @@ typedef struct {
 	int64_t send_timeout_ns;
 	uint32_t max_payload, uh_size;
 	int busy, closing;
-	Py_ssize_t alive; /* Loans and Messages of this handle alive */
-	uint64_t lost;	  /* lossy: skipped, as the next message reports */
+	/* Loans outstanding or viewed, Messages held: close() waits for
+	 * them (handle.c). */
+	Py_ssize_t pins;
+	uint64_t lost; /* lossy: skipped, as the next message reports */
 	struct shoalpy_pending *pending;
 	/* The message iteration yielded last (borrowed: its dealloc clears
 	 * it), released when the next one is asked for. */
@@ -62,7 +64,11 @@ int64_t shoalpy_slice_timeout(shoalpy_handle *h, int64_t user_ns);
 
 /* New zero-copy objects of @h. */
 PyObject *shoalpy_loan_new(shoalpy_handle *h, void *ptr, uint32_t size);
-PyObject *shoalpy_message_new(shoalpy_handle *h, const struct shoal_msg *m);
+PyObject *shoalpy_message_new(shoalpy_handle *h, const struct shoalpy_taken *t);
+/* The record of a Message (for a pattern's own verbs, e.g. an rpc
+ * reply), or NULL with TypeError if @o is not a Message of @h. */
+const struct shoalpy_taken *shoalpy_message_taken(shoalpy_handle *h,
+						  PyObject *o);
 
 /* Verbs: a type's method table points at these. */
 PyObject *shoalpy_h_send(PyObject *self, PyObject *args, PyObject *kw);
@@ -114,21 +120,21 @@ PyObject *shoalpy_take(shoalpy_handle *h, int64_t t);
 			"read(timeout=None) -> bytes | None: the next "     \
 			"message, copied."                                  \
 	}
-#define SHOALPY_M_COMMON                                                      \
-	{ "fileno", (PyCFunction)shoalpy_h_fileno, METH_NOARGS,               \
-	  "fileno() -> int: readable when a wait may end. arm() first." },    \
-		{ "arm", (PyCFunction)shoalpy_h_arm, METH_NOARGS,             \
-		  "arm() -> bool: ask for a wake-up on fileno(); True: "      \
-		  "ready already, do not poll." },                            \
-		{ "disarm", (PyCFunction)shoalpy_h_disarm, METH_NOARGS,       \
-		  "disarm(): after the poll." },                              \
-		{ "close", (PyCFunction)shoalpy_h_close, METH_NOARGS,         \
-		  "close(): the end of this handle (an owner withdraws its "  \
-		  "service). Loans and Messages still alive keep the memory " \
-		  "mapped until the last one goes." },                        \
-		{ "__enter__", shoalpy_h_enter, METH_NOARGS, NULL },          \
-	{                                                                     \
-		"__exit__", shoalpy_h_exit, METH_VARARGS, NULL                \
+#define SHOALPY_M_COMMON                                                     \
+	{ "fileno", (PyCFunction)shoalpy_h_fileno, METH_NOARGS,              \
+	  "fileno() -> int: readable when a wait may end. arm() first." },   \
+		{ "arm", (PyCFunction)shoalpy_h_arm, METH_NOARGS,            \
+		  "arm() -> bool: ask for a wake-up on fileno(); True: "     \
+		  "ready already, do not poll." },                           \
+		{ "disarm", (PyCFunction)shoalpy_h_disarm, METH_NOARGS,      \
+		  "disarm(): after the poll." },                             \
+		{ "close", (PyCFunction)shoalpy_h_close, METH_NOARGS,        \
+		  "close(): the end of this handle (an owner withdraws its " \
+		  "service); deferred while a loan is outstanding or a "     \
+		  "message held (or viewed) until the last is done." },      \
+		{ "__enter__", shoalpy_h_enter, METH_NOARGS, NULL },         \
+	{                                                                    \
+		"__exit__", shoalpy_h_exit, METH_VARARGS, NULL               \
 	}
 
 /* Registers Loan and Message in @module. */

@@ -38,6 +38,29 @@ int shoalpy_raise_int(int err)
 	return -1;
 }
 
+int shoalpy_clear_epipe(void)
+{
+	PyObject *type, *value, *tb, *e;
+	int epipe;
+
+	if (!PyErr_ExceptionMatches(shoalpy_Error))
+		return 0;
+	PyErr_Fetch(&type, &value, &tb);
+	PyErr_NormalizeException(&type, &value, &tb);
+	e = value ? PyObject_GetAttrString(value, "errno") : NULL;
+	epipe = e && PyLong_Check(e) && PyLong_AsLong(e) == EPIPE;
+	Py_XDECREF(e);
+	PyErr_Clear();
+	if (epipe) {
+		Py_XDECREF(type);
+		Py_XDECREF(value);
+		Py_XDECREF(tb);
+		return 1;
+	}
+	PyErr_Restore(type, value, tb);
+	return 0;
+}
+
 int shoalpy_timeout_ns(PyObject *obj, int64_t *out)
 {
 	double s;
@@ -171,7 +194,9 @@ PyMODINIT_FUNC PyInit__shoal(void)
 	if (!shoalpy_Error ||
 	    PyModule_AddObjectRef(m, "Error", shoalpy_Error) ||
 	    shoalpy_handle_types_init(m) || shoalpy_pubsub_init(m) ||
-	    shoalpy_registry_init(m) || shoalpy_tensor_init(m)) {
+	    shoalpy_queue_init(m) || shoalpy_event_init(m) ||
+	    shoalpy_rpc_init(m) || shoalpy_registry_init(m) ||
+	    shoalpy_tensor_init(m)) {
 		Py_DECREF(m);
 		return NULL;
 	}

@@ -46,17 +46,17 @@ static const struct shoalpy_ops pub_ops = {
 	.end = pub_end,
 };
 
-static int sub_take_c(void *h, struct shoal_msg *m, int64_t t)
+static int sub_take_c(void *h, struct shoalpy_taken *t, int64_t timeout)
 {
-	return shoal_sub_take(h, m, t);
+	return shoal_sub_take(h, &t->msg, timeout);
 }
-static int sub_release(void *h, struct shoal_msg *m)
+static int sub_release(void *h, struct shoalpy_taken *t)
 {
-	return shoal_sub_release(h, m);
+	return shoal_sub_release(h, &t->msg);
 }
-static int sub_valid(void *h, const struct shoal_msg *m)
+static int sub_valid(void *h, const struct shoalpy_taken *t)
 {
-	return shoal_sub_valid(h, m);
+	return shoal_sub_valid(h, &t->msg);
 }
 static int sub_fd(const void *h)
 {

@@ -34,6 +34,10 @@ PyObject *shoalpy_raise(int err);
 /* shoalpy_raise() for functions returning int: -1. */
 int shoalpy_raise_int(int err);
 
+/* With a shoal.Error(EPIPE) pending: clears it and returns 1 (an
+ * iteration then ends: the peer is gone). Any other exception stays: 0. */
+int shoalpy_clear_epipe(void);
+
 /* Seconds (int or float, >= 0) or None (forever: -1) to nanoseconds.
  * 0, or -1 with TypeError/ValueError set. */
 int shoalpy_timeout_ns(PyObject *obj, int64_t *out);
@@ -55,11 +59,29 @@ int shoalpy_wait(shoalpy_op op, void *ctx, int64_t timeout_ns);
 int shoalpy_choice(PyObject *obj, const char *what, const char *const *names,
 		   const int *values, int *out);
 
+/*
+ * A message a handle took, whatever its pattern: the common view (msg)
+ * and the pattern's own record (raw: a struct shoal_request for an rpc
+ * server, a struct shoal_response for a client), which its release needs.
+ * id and flags: rpc's correlation id and SHOAL_RPC_* flags.
+ */
+struct shoalpy_taken {
+	struct shoal_msg msg;
+	uint64_t id;
+	uint32_t flags;
+	uint32_t pad;
+	union {
+		struct shoal_request req;
+		struct shoal_response resp;
+		uint64_t align;
+	} raw;
+};
+
 /* A handle's pending work, done by its next call: see the top. */
 struct shoalpy_pending {
 	struct shoalpy_pending *next;
-	struct shoal_msg msg; /* a message to release */
-	void *ptr;	      /* or a loan to abort */
+	struct shoalpy_taken taken; /* a message to release */
+	void *ptr;		    /* or a loan to abort */
 };
 
 /* The types and their registration (each in its own file). */

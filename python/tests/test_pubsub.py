@@ -186,3 +186,22 @@ def test_stats(registry):
         assert pub.subscribers() == 1
         assert sub.stats()["received"] == 3
         assert sub.connected
+
+
+def test_close_waits_only_for_what_is_outstanding(registry):
+    pub = shoal.Publisher("py/pins")
+    sub = shoal.Subscriber("py/pins")
+    sent = pub.loan(4)
+    memoryview(sent)[:4] = b"done"
+    pub.send(sent)  # sent, no view left: pins nothing any more
+    outstanding = pub.loan(4)
+    pub.close()  # deferred: a loan is still outstanding
+    assert pub.closed
+    assert bytes(sub.take(1)) == b"done"
+    assert sub.take(0.05) is None  # the service is still there
+    outstanding.abort()  # the last pin: the service is withdrawn now
+    with pytest.raises(shoal.Error) as e:
+        sub.take(5)
+    assert e.value.errno == errno.EPIPE
+    del sent, outstanding
+    sub.close()
