@@ -38,7 +38,7 @@ TEST_FLAGS := -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	-DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g"
 
 # Every C file we own; directories that do not exist yet are skipped.
-FORMAT_DIRS = $(wildcard include src test bench examples tools fuzz)
+FORMAT_DIRS = $(wildcard include src test bench examples tools fuzz python)
 FORMAT_FILES = $(sort $(shell find $(FORMAT_DIRS) -type f \
 	\( -name '*.c' -o -name '*.h' \) 2>/dev/null))
 

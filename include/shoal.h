@@ -15,5 +15,6 @@
 #include "shoal/queue.h"
 #include "shoal/rpc.h"
 #include "shoal/event.h"
+#include "shoal/tensor.h"
 
 #endif
