@@ -51,6 +51,8 @@ enum shoal_delivery {
 #define SHOAL_PUB_PAYLOAD_MAX (1u << 30)
 #define SHOAL_PUB_USER_HEADER_MAX 1024u
 #define SHOAL_PUB_SUBSCRIBERS_MAX 1024u
+/* Bound of shoal_sub_options.max_held. */
+#define SHOAL_SUB_HELD_MAX 64u
 
 /* shoal_pub_options.flags */
 enum {
@@ -104,7 +106,11 @@ struct shoal_sub_options {
 	uint32_t history;
 	uint32_t flags;			   /* SHOAL_SUB_* */
 	enum shoal_wait_strategy strategy; /* default SHOAL_WAIT_ADAPTIVE */
-	uint32_t pad;
+	/* Most messages held at once (taken, not yet released), 1..
+	 * SHOAL_SUB_HELD_MAX; default 1 (0 means 1). With 1, held messages
+	 * are released oldest first; with more, in any order (see
+	 * shoal_sub_release()). */
+	uint32_t max_held;
 	/* Expected payload type; NULL: accept any. A mismatch is -EPROTO. */
 	const char *type_name;
 	uint32_t type_size;
@@ -272,22 +278,37 @@ SHOAL_API void shoal_sub_close(struct shoal_sub *sub);
  *               is held); the next take continues from the oldest one left
  *   -EPIPE      the publisher is gone and everything it sent was taken.
  *               With SHOAL_SUB_REATTACH, later takes wait for a new one.
- *   -EBUSY      a message is already held
+ *   -EBUSY      max_held messages are held already (a batch counts
+ *               each of its messages), or the oldest held message is a
+ *               whole ring (capacity positions) behind the next one
  *   -EBADMSG    the publisher's segment is corrupt
  */
 SHOAL_API int shoal_sub_take(struct shoal_sub *sub, struct shoal_msg *msg,
 			     int64_t timeout_ns);
 /*
- * shoal_sub_release - done with @msg. 0, or -ESTALE: the slot was
- * overwritten while held (lossy mode; in reliable mode only if another
- * process corrupted this subscriber's line), so whatever was read from it
- * may be torn and must be discarded.
+ * shoal_sub_release - done with @msg. With max_held 1, held messages are
+ * released oldest first; with max_held > 1, any held message in any order:
+ * the subscriber's cursor (what a reliable publisher waits for) moves over
+ * the released messages from the oldest on, so the oldest one not released
+ * still holds its slot. 0, -EINVAL (@msg is not held: never taken,
+ * released already, another handle's; or not the oldest with max_held 1),
+ * or -ESTALE: the slot was overwritten while held (lossy mode; in reliable
+ * mode only if another process corrupted this subscriber's line), so
+ * whatever was read from it may be torn and must be discarded (it is
+ * released anyway).
+ *
+ * Lossy: a take that finds the publisher lapped the subscriber behind a
+ * held message returns -EOVERFLOW with msg->lost 0; the held messages then
+ * release with -ESTALE, and the next take reports the count lost.
  */
 SHOAL_API int shoal_sub_release(struct shoal_sub *sub, struct shoal_msg *msg);
 /*
  * shoal_sub_take_batch - up to @n messages in place, as shoal_sub_take()
  * does for one (waiting up to @timeout_ns for the first only): how many
- * (1..@n) are held in @msgs[0..), or what shoal_sub_take() returns. Lossy:
+ * (1..@n) are held in @msgs[0..), or what shoal_sub_take() returns. It may
+ * be called while fewer than max_held are held; it then takes up to @n
+ * more (max_held bounds when a take may start, not the batch's size: each
+ * message of it counts as held after). Lossy:
  * a lap before the first is -EOVERFLOW (msgs[0].lost); a lap after it ends
  * the batch there (the next take reports it).
  */
@@ -295,12 +316,14 @@ SHOAL_API int shoal_sub_take_batch(struct shoal_sub *sub,
 				   struct shoal_msg *msgs, uint32_t n,
 				   int64_t timeout_ns);
 /*
- * shoal_sub_release_batch - done with the oldest @count messages held
- * (@msgs[0..@count) as take_batch filled them, in order), with one store
- * of the cursor. 0, -EINVAL (not the oldest held, in order), or -ESTALE:
- * at least one was overwritten while held (lossy; all are released
- * anyway; shoal_sub_valid() before the release tells which). Held messages
- * may also be released one at a time, oldest first, by shoal_sub_release().
+ * shoal_sub_release_batch - done with @msgs[0..@count), with one store of
+ * the cursor. With max_held 1 they must be the oldest @count held, in
+ * order (as take_batch filled them); with max_held > 1 any held messages,
+ * each once, in any order (the cursor moves as shoal_sub_release() says).
+ * 0, -EINVAL (one is not held as that asks: then none is released), or
+ * -ESTALE: at least one was overwritten while held (lossy; all are
+ * released anyway; shoal_sub_valid() before the release tells which).
+ * Held messages may also be released one at a time by shoal_sub_release().
  */
 SHOAL_API int shoal_sub_release_batch(struct shoal_sub *sub,
 				      struct shoal_msg *msgs, uint32_t count);

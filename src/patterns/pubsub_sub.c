@@ -63,8 +63,17 @@ struct shoal_sub {
 	/* The memory protocol: our line and cursor (ring/ring_bcast.h). */
 	struct shoal__bcast_sub ring;
 	uint64_t received, lost, stale;
-	uint64_t sleeps_before;	      /* sleeps under earlier publishers */
-	uint32_t held;		      /* messages held, from the cursor on */
+	uint64_t sleeps_before; /* sleeps under earlier publishers */
+	/* Held messages (docs/pubsub.md, "Holding several messages"):
+	 * @out positions from the cursor on were handed out by takes; @held
+	 * of them are not released yet. With max_held > 1 they may be
+	 * released in any order: @done has one bit per ring slot (by
+	 * seq & (capacity - 1)) for those released ahead of the cursor, and
+	 * the cursor moves over the released prefix. */
+	uint32_t max_held;
+	uint32_t held;
+	uint32_t out;
+	uint64_t *done;		      /* capacity bits; NULL with max_held 1 */
 	struct shoal__owner_watch ow; /* the publisher died or withdrew */
 	int64_t open_timeout_ns;      /* the first attach's wait, then 0 */
 	struct shoal_waiter waiter;
@@ -74,6 +83,7 @@ void shoal_sub_options_init(struct shoal_sub_options *opts)
 {
 	memset(opts, 0, sizeof(*opts));
 	opts->strategy = SHOAL_WAIT_ADAPTIVE;
+	opts->max_held = 1;
 }
 
 /* Claims a free line: the first byte of the subscriber memfd we can
@@ -125,6 +135,9 @@ static void detach(struct shoal_sub *s)
 	shoal_service_close(s->svc);
 	s->svc = NULL;
 	s->held = 0;
+	s->out = 0;
+	free(s->done);
+	s->done = NULL;
 	s->ow = (struct shoal__owner_watch){ .every = PID_CHECK_EVERY };
 	s->epoch = 0;
 	if (s->inotify_fd >= 0)
@@ -208,6 +221,11 @@ static int attach(struct shoal_sub *s)
 		return err;
 	shoal_service_get_info(s->svc, &info);
 	err = shoal__pubsub_map_subs(s->svc, &s->g, 0, &s->subs_seg, &s->sh);
+	if (!err && s->max_held > 1) {
+		s->done = calloc((s->g.capacity + 63) / 64, sizeof(uint64_t));
+		if (!s->done)
+			err = shoal__fail(-ENOMEM, "sub: out of memory");
+	}
 	if (!err)
 		err = attach_fds(s);
 	if (err) {
@@ -324,6 +342,9 @@ int shoal_sub_open(const char *name, const struct shoal_sub_options *opts,
 	err = shoal__check_open("sub_open", name, out, opts->flags,
 				SHOAL_SUB_REATTACH | SHOAL_SUB_NO_PIDFD_GETFD,
 				(int)opts->strategy);
+	if (!err && opts->max_held > SHOAL_SUB_HELD_MAX)
+		err = shoal__fail(-EINVAL, "sub_open: max_held %u not in 1..%u",
+				  opts->max_held, SHOAL_SUB_HELD_MAX);
 	if (err)
 		return err;
 	s = calloc(1, sizeof(*s));
@@ -332,6 +353,7 @@ int shoal_sub_open(const char *name, const struct shoal_sub_options *opts,
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	s->flags = opts->flags;
 	s->want_history = opts->history;
+	s->max_held = opts->max_held ? opts->max_held : 1;
 	s->strategy = opts->strategy ? opts->strategy : SHOAL_WAIT_ADAPTIVE;
 	s->type = SHOAL__TYPE_OF(opts);
 	s->inotify_fd = s->lock_fd = s->eventfd = s->pidfd = -1;
@@ -388,11 +410,18 @@ static int publisher_gone(struct shoal_sub *s, int force)
 				 shoal__waiter_sleeps(&s->waiter), force);
 }
 
+/* The slot after the messages handed out is complete or overwritten:
+ * try_take() has something to say. */
 static int sub_ready(void *arg)
 {
 	struct shoal_sub *s = arg;
+	uint64_t seq = s->ring.cursor + s->out;
+	uint64_t st = atomic_load_explicit(
+		&shoal__bcast_slot_at(&s->ring.m, seq)->stamp,
+		memory_order_acquire);
 
-	return shoal__bcast_ready(&s->ring) || publisher_gone(s, 0);
+	return shoal__bcast_classify(st, seq) != SHOAL__BCAST_NOT_YET ||
+	       publisher_gone(s, 0);
 }
 
 static inline void fill_msg(const struct shoal_sub *s, struct shoal_msg *msg,
@@ -410,12 +439,48 @@ static inline void fill_msg(const struct shoal_sub *s, struct shoal_msg *msg,
 	msg->priv_slot = v->slot;
 }
 
-/* One look at the next slot: 0 (held), -EAGAIN, -EOVERFLOW, -EBADMSG. */
+/* Nothing complete after the @s->out messages handed out: -EAGAIN, or
+ * (lossy) -EOVERFLOW with no loss counted when the publisher lapped us
+ * behind a held message: the lap is reported, with its count, by the take
+ * after the held ones are released. */
+static int nothing_after_held(struct shoal_sub *s, struct shoal_msg *msg)
+{
+	uint64_t seq = s->ring.cursor + s->out;
+	uint64_t st = atomic_load_explicit(
+		&shoal__bcast_slot_at(&s->ring.m, seq)->stamp,
+		memory_order_acquire);
+
+	if (shoal__bcast_classify(st, seq) != SHOAL__BCAST_LAPPED)
+		return -EAGAIN;
+	msg->lost = 0;
+	return shoal__fail(-EOVERFLOW,
+			   "sub: lapped behind the %u message(s) held from "
+			   "%llu on; release them",
+			   s->held, (unsigned long long)s->ring.cursor);
+}
+
+/* One look at the slot after those handed out: 0 (held), -EAGAIN,
+ * -EOVERFLOW, -EBADMSG, -EBUSY (the oldest held message pins a whole
+ * ring of positions). */
 static int try_take(struct shoal_sub *s, struct shoal_msg *msg)
 {
 	struct shoal__bcast_view v;
-	int err = shoal__bcast_peek(&s->ring, 0, &v);
+	int err;
 
+	if (__builtin_expect(s->out != 0, 0)) {
+		if (s->out >= s->g.capacity)
+			return shoal__fail(-EBUSY,
+					   "sub: the held message %llu is a "
+					   "whole ring behind",
+					   (unsigned long long)s->ring.cursor);
+		if (shoal__bcast_peek(&s->ring, s->out, &v))
+			return nothing_after_held(s, msg);
+		fill_msg(s, msg, &v);
+		s->out++;
+		s->held++;
+		return 0;
+	}
+	err = shoal__bcast_peek(&s->ring, 0, &v);
 	if (__builtin_expect(err != 0, 0)) {
 		if (err == -EOVERFLOW) {
 			s->lost += v.lost;
@@ -435,11 +500,12 @@ static int try_take(struct shoal_sub *s, struct shoal_msg *msg)
 		return err;
 	}
 	fill_msg(s, msg, &v);
+	s->out = 1;
 	s->held = 1;
 	return 0;
 }
 
-/* try_take() of up to @n: how many are held now (>= 1), or its error. */
+/* try_take() of up to @n: how many it took now (>= 1), or its error. */
 static int try_take_batch(struct shoal_sub *s, struct shoal_msg *msgs,
 			  uint32_t n)
 {
@@ -449,13 +515,16 @@ static int try_take_batch(struct shoal_sub *s, struct shoal_msg *msgs,
 
 	if (err)
 		return err;
-	if (n > s->g.capacity)
-		n = s->g.capacity;
+	if (n > s->g.capacity - (s->out - 1))
+		n = s->g.capacity - (s->out - 1);
 	/* Past the first, a lap or a bad length ends the batch (-EAGAIN):
 	 * the next take reports it. */
-	for (k = 1; k < n && shoal__bcast_peek(&s->ring, k, &v) == 0; k++)
+	for (k = 1; k < n && shoal__bcast_peek(&s->ring, s->out, &v) == 0;
+	     k++) {
 		fill_msg(s, &msgs[k], &v);
-	s->held = k;
+		s->out++;
+	}
+	s->held += k - 1;
 	return (int)k;
 }
 
@@ -505,8 +574,10 @@ static inline int take_wait(struct shoal_sub *s, struct shoal_msg *msgs,
 {
 	int64_t deadline = SHOAL__NO_DEADLINE_YET;
 
-	if (s->held)
-		return shoal__fail(-EBUSY, "sub: a message is already held");
+	if (s->held >= s->max_held)
+		return shoal__fail(-EBUSY,
+				   "sub: %u message(s) held, max_held is %u",
+				   s->held, s->max_held);
 	for (;;) {
 		int err;
 
@@ -555,12 +626,24 @@ int shoal_sub_take_batch(struct shoal_sub *s, struct shoal_msg *msgs,
 	return take_wait(s, msgs, n, 1, timeout_ns);
 }
 
-/* @msg is held: one of the messages from the cursor on that a take
- * handed out and nobody released. */
+/* Bit of position @seq in the released-ahead map. */
+static inline uint64_t done_bit(const struct shoal_sub *s, uint64_t seq)
+{
+	return 1ull << (seq & (s->g.capacity - 1) & 63);
+}
+
+static inline uint64_t *done_word(const struct shoal_sub *s, uint64_t seq)
+{
+	return &s->done[(seq & (s->g.capacity - 1)) / 64];
+}
+
+/* @msg is held: one of the messages handed out from the cursor on that
+ * nobody released yet. */
 static int check_held(const struct shoal_sub *s, const struct shoal_msg *msg)
 {
-	if (!msg || msg->seq - s->ring.cursor >= s->held ||
-	    msg->priv_slot != shoal__bcast_slot_at(&s->ring.m, msg->seq))
+	if (!msg || msg->seq - s->ring.cursor >= s->out ||
+	    msg->priv_slot != shoal__bcast_slot_at(&s->ring.m, msg->seq) ||
+	    (s->done && (*done_word(s, msg->seq) & done_bit(s, msg->seq))))
 		return shoal__fail(-EINVAL, "sub: not a message held");
 	return 0;
 }
@@ -584,22 +667,28 @@ int shoal_sub_valid(const struct shoal_sub *s, const struct shoal_msg *msg)
 	return intact(msg);
 }
 
-/* The cursor moved past @n released messages, @stale of them overwritten:
- * counters, then wake a reliable publisher waiting for room. */
-static int released(struct shoal_sub *s, uint32_t n, uint32_t stale,
-		    uint64_t first_stale)
+/* @n messages were released (@stale of them overwritten) and the cursor
+ * moves over @adv positions: counters, the cursor, then wake a reliable
+ * publisher waiting for room. */
+static int released(struct shoal_sub *s, uint32_t n, uint32_t adv,
+		    uint32_t stale, uint64_t first_stale)
 {
-	shoal__bcast_advance(&s->ring, n);
+	s->held -= n;
 	s->received += n;
 	atomic_store_explicit(&s->line->received, s->received,
 			      memory_order_relaxed);
-	/* The cursor stored above, then notify's fence and the publisher's
-	 * mark (store->load); pairs with the fence in notify's arm between
-	 * its mark and its re-check of the cursors (make_room()). Either it
-	 * sees our cursor or we see its mark: no missed wake-up. */
-	if (s->g.delivery == SHOAL_DELIVERY_RELIABLE)
-		(void)shoal__notify_mark_ro(&s->g.hdr->waiting, 0,
-					    s->pub_eventfd);
+	if (adv) {
+		s->out -= adv;
+		shoal__bcast_advance(&s->ring, adv);
+		/* The cursor stored above, then notify's fence and the
+		 * publisher's mark (store->load); pairs with the fence in
+		 * notify's arm between its mark and its re-check of the
+		 * cursors (make_room()). Either it sees our cursor or we see
+		 * its mark: no missed wake-up. */
+		if (s->g.delivery == SHOAL_DELIVERY_RELIABLE)
+			(void)shoal__notify_mark_ro(&s->g.hdr->waiting, 0,
+						    s->pub_eventfd);
+	}
 	if (stale) {
 		s->stale += stale;
 		atomic_store_explicit(&s->line->stale, s->stale,
@@ -612,27 +701,45 @@ static int released(struct shoal_sub *s, uint32_t n, uint32_t stale,
 	return 0;
 }
 
+/* With max_held > 1: the released prefix from the cursor on (bits
+ * cleared as counted), how far the cursor may move. */
+static uint32_t released_prefix(struct shoal_sub *s)
+{
+	uint32_t n = 0;
+
+	while (n < s->out) {
+		uint64_t seq = s->ring.cursor + n, *w = done_word(s, seq);
+
+		if (!(*w & done_bit(s, seq)))
+			break;
+		*w &= ~done_bit(s, seq);
+		n++;
+	}
+	return n;
+}
+
 int shoal_sub_release(struct shoal_sub *s, struct shoal_msg *msg)
 {
 	int ok;
 
-	if (!s->held || !msg || msg->seq != s->ring.cursor ||
-	    check_held(s, msg))
-		return shoal__fail(-EINVAL, "sub: not the oldest message held");
+	if (!s->held || check_held(s, msg))
+		return shoal__fail(-EINVAL, "sub: not a message held");
+	if (!s->done && msg->seq != s->ring.cursor)
+		return shoal__fail(-EINVAL, "sub: not the oldest message held "
+					    "(max_held 1: oldest first)");
+	/* The stamp again (after an acquire fence) before the cursor's
+	 * release store lets the publisher reuse the slot. */
 	ok = intact(msg);
-	s->held--;
-	return released(s, 1, !ok, msg->seq);
+	if (!s->done)
+		return released(s, 1, 1, !ok, msg->seq);
+	*done_word(s, msg->seq) |= done_bit(s, msg->seq);
+	return released(s, 1, released_prefix(s), !ok, msg->seq);
 }
 
-int shoal_sub_release_batch(struct shoal_sub *s, struct shoal_msg *msgs,
-			    uint32_t count)
+/* max_held 1: @msgs[0..@count) must be the oldest held, in order. */
+static int check_oldest(struct shoal_sub *s, const struct shoal_msg *msgs,
+			uint32_t count)
 {
-	uint64_t first_stale = 0;
-	uint32_t stale = 0;
-
-	if (!count || !msgs || count > s->held)
-		return shoal__fail(-EINVAL, "sub: %u released, %u held", count,
-				   s->held);
 	for (uint32_t j = 0; j < count; j++)
 		if (msgs[j].seq != s->ring.cursor + j ||
 		    check_held(s, &msgs[j]))
@@ -641,14 +748,53 @@ int shoal_sub_release_batch(struct shoal_sub *s, struct shoal_msg *msgs,
 				"sub: batch entry %u is not the "
 				"held message %llu",
 				j, (unsigned long long)(s->ring.cursor + j));
+	return 0;
+}
+
+/* max_held > 1: each of @msgs[0..@count) held, none twice; marks them
+ * released (and unmarks them again on failure). */
+static int mark_released(struct shoal_sub *s, const struct shoal_msg *msgs,
+			 uint32_t count)
+{
+	for (uint32_t j = 0; j < count; j++) {
+		if (check_held(s, &msgs[j])) {
+			uint32_t bad = j;
+
+			while (j--)
+				*done_word(s, msgs[j].seq) &=
+					~done_bit(s, msgs[j].seq);
+			return shoal__fail(-EINVAL,
+					   "sub: batch entry %u is not a "
+					   "message held (or is there twice)",
+					   bad);
+		}
+		*done_word(s, msgs[j].seq) |= done_bit(s, msgs[j].seq);
+	}
+	return 0;
+}
+
+int shoal_sub_release_batch(struct shoal_sub *s, struct shoal_msg *msgs,
+			    uint32_t count)
+{
+	uint64_t first_stale = 0;
+	uint32_t stale = 0;
+	int err;
+
+	if (!count || !msgs || count > s->held)
+		return shoal__fail(-EINVAL, "sub: %u released, %u held", count,
+				   s->held);
+	err = !s->done ? check_oldest(s, msgs, count) :
+			 mark_released(s, msgs, count);
+	if (err)
+		return err;
 	/* Each stamp again (after one acquire fence per look) before the
 	 * cursor's release store lets the publisher reuse the slots. */
 	for (uint32_t j = 0; j < count; j++) {
 		if (!intact(&msgs[j]) && !stale++)
 			first_stale = msgs[j].seq;
 	}
-	s->held -= count;
-	return released(s, count, stale, first_stale);
+	return released(s, count, !s->done ? count : released_prefix(s), stale,
+			first_stale);
 }
 
 ssize_t shoal_sub_read(struct shoal_sub *s, void *buf, size_t cap,
@@ -668,7 +814,10 @@ ssize_t shoal_sub_read(struct shoal_sub *s, void *buf, size_t cap,
 		return err;
 	}
 	if (m.len > cap) {
-		s->held = 0; /* leave it for a larger buffer */
+		/* Leave it for a larger buffer: it was the last handed
+		 * out. */
+		s->held--;
+		s->out--;
 		return shoal__fail(-EMSGSIZE,
 				   "sub: %u-byte message, %zu-byte buffer",
 				   m.len, cap);
