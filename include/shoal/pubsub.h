@@ -51,6 +51,7 @@ enum shoal_delivery {
 #define SHOAL_PUB_PAYLOAD_MAX (1u << 30)
 #define SHOAL_PUB_USER_HEADER_MAX 1024u
 #define SHOAL_PUB_SUBSCRIBERS_MAX 1024u
+#define SHOAL_PUB_PUBLISHERS_MAX 64u
 /* Bound of shoal_sub_options.max_held. */
 #define SHOAL_SUB_HELD_MAX 64u
 
@@ -87,6 +88,13 @@ struct shoal_pub_options {
 	uint32_t type_align;
 	/* Registry to publish in; NULL: the default one. */
 	struct shoal_registry *registry;
+	/* Publishers the service may have at once, each with its own ring,
+	 * 1..SHOAL_PUB_PUBLISHERS_MAX; default 1 (0 means 1). Every
+	 * publisher of a name must agree on it and on delivery, max_payload,
+	 * user_header_size and SHOAL_PUB_TIMESTAMP (docs/pubsub.md,
+	 * "Several publishers"). */
+	uint32_t max_publishers;
+	uint32_t pad;
 };
 
 /* shoal_sub_options.flags */
@@ -129,7 +137,7 @@ struct shoal_pub_stats {
 	uint64_t wakeups;     /* eventfd writes to sleeping subscribers */
 	uint64_t evicted;     /* dead subscribers dropped */
 	uint32_t subscribers; /* live subscribers now */
-	uint32_t pad;
+	uint32_t slot;	      /* this publisher's slot (0..max_publishers-1) */
 };
 
 struct shoal_sub_stats {
@@ -138,7 +146,18 @@ struct shoal_sub_stats {
 	uint64_t stale;	     /* lossy: zero-copy messages overwritten in use */
 	uint64_t sleeps;     /* times this subscriber blocked in the kernel */
 	uint64_t reattached; /* publishers attached after the first */
-	uint64_t epoch;	     /* current publisher's epoch; 0 if detached */
+	uint64_t epoch;	     /* current publisher's epoch; 0 if detached
+			      * (several: the ring joined first's) */
+	/* Several publishers (max_publishers > 1): rings joined now, ever
+	 * joined, dropped after their publisher died or left; rings skipped
+	 * because all their subscriber lines were taken, or because their
+	 * options differ from the first ring joined. */
+	uint32_t publishers;
+	uint32_t pad;
+	uint64_t publishers_joined;
+	uint64_t publishers_gone;
+	uint64_t rings_full;
+	uint64_t rings_mismatched;
 };
 
 struct shoal_pub;
@@ -150,8 +169,13 @@ SHOAL_API void shoal_sub_options_init(struct shoal_sub_options *opts);
 /*
  * shoal_pub_create - create the service and publish it under @name.
  * @opts NULL: defaults. Returns 0, -EINVAL (bad options or name, with a
- * detail), -EEXIST (a live publisher holds the name), or what segment,
- * eventfd or registry calls return.
+ * detail), -EEXIST (max_publishers 1: a live publisher holds the name), or
+ * what segment, eventfd or registry calls return. With max_publishers > 1
+ * it joins the service: takes the first free publisher slot, after
+ * checking the options every publisher must agree on against each live one
+ * (-EINVAL naming the field, also when a disagreeing publisher appears
+ * while it joins: it then withdraws), or -EBUSY when all max_publishers
+ * slots are held by live publishers.
  */
 SHOAL_API int shoal_pub_create(const char *name,
 			       const struct shoal_pub_options *opts,

@@ -78,15 +78,56 @@ static const struct shoal__config config = SHOAL__CONFIG(
 	"pubsub", SHOAL__PUBSUB_HEADER_OBJECT, SHOAL_OBJECT_PUBSUB_HEADER,
 	SHOAL__PUBSUB_VERSION, SHOAL__PUBSUB_MAGIC, struct shoal__pubsub_header,
 	fields, struct pubsub_geometry, check_geometry);
+/* The same words in a ring of several publishers (version 4). */
+static const struct shoal__config config_multi =
+	SHOAL__CONFIG("pubsub", SHOAL__PUBSUB_HEADER_OBJECT,
+		      SHOAL_OBJECT_PUBSUB_HEADER, SHOAL__PUBSUB_VERSION_MULTI,
+		      SHOAL__PUBSUB_MAGIC, struct shoal__pubsub_header, fields,
+		      struct pubsub_geometry, check_geometry);
+
+/* Version 4's words (line 0 is written before publication and never
+ * again, but is read once all the same). */
+static int read_publishers(struct pubsub_geometry *g, int multi)
+{
+	uint32_t flags = SHOAL__READ_ONCE(g->hdr->flags);
+	uint32_t mp = SHOAL__READ_ONCE(g->hdr->max_publishers);
+	uint32_t slot = SHOAL__READ_ONCE(g->hdr->slot);
+
+	if (!multi) {
+		mp = 1;
+		slot = 0;
+	} else if (mp < 2 || mp > SHOAL_PUB_PUBLISHERS_MAX || slot >= mp) {
+		return shoal__fail(-EBADMSG,
+				   "pubsub: publisher slot %u of %u is "
+				   "inconsistent",
+				   slot, mp);
+	}
+	g->flags = flags;
+	g->max_pubs = mp;
+	g->slot = slot;
+	return 0;
+}
 
 int shoal__pubsub_read_geometry(struct shoal_segment *seg, void *user_data)
 {
 	struct pubsub_geometry *g = user_data;
+	int multi = 0;
 	void *sp;
 	int err;
 
 	g->payload_bytes = shoal_segment_size(seg);
 	err = shoal__peer_config(seg, &config, g);
+	if (err == -EPROTO) {
+		err = shoal__peer_config(seg, &config_multi, g);
+		multi = 1;
+		if (err == -EPROTO)
+			(void)shoal__fail(err,
+					  "pubsub: format version not %u or %u",
+					  SHOAL__PUBSUB_VERSION,
+					  SHOAL__PUBSUB_VERSION_MULTI);
+	}
+	if (!err)
+		err = read_publishers(g, multi);
 	if (err)
 		return err;
 	err = shoal__peer_object(seg, "pubsub", SHOAL__PUBSUB_SLOTS_OBJECT,
@@ -112,6 +153,33 @@ int shoal__pubsub_map_subs(struct shoal_service *svc,
 	return shoal__peer_map_lines(svc, &ls, g->subs_memfd,
 				     subs_bytes(g->max_subs), read_only,
 				     subs_seg, (void **)sh);
+}
+
+const char *shoal__pubsub_disagree(const struct pubsub_geometry *a,
+				   const struct pubsub_geometry *b)
+{
+	if (a->max_pubs != b->max_pubs)
+		return "max_publishers";
+	if (a->delivery != b->delivery)
+		return "delivery";
+	if (a->max_payload != b->max_payload)
+		return "max_payload";
+	if (a->uh_size != b->uh_size)
+		return "user_header_size";
+	if ((a->flags ^ b->flags) & SHOAL_PUB_TIMESTAMP)
+		return "flags (SHOAL_PUB_TIMESTAMP)";
+	return NULL;
+}
+
+int shoal__pubsub_slot_geometry(struct shoal_registry *reg, const char *sname,
+				struct pubsub_geometry *g)
+{
+	struct shoal__inspect in;
+	struct shoal_pubsub_info info = { 0 }; /* only must not be NULL */
+	int err = shoal__inspect_open(&in, reg, &shoal__pubsub_pattern, "pub",
+				      sname, &info, g);
+
+	return shoal__inspect_close(&in, err);
 }
 
 const struct shoal__pattern shoal__pubsub_pattern = {
