@@ -28,6 +28,10 @@
  * See docs/pubsub.md for the protocol and docs/pubsub-format.md for the
  * bytes.
  *
+ * A service may have several publishers (max_publishers): each has its own
+ * ring and registry entry, and a subscriber reads them all
+ * (docs/pubsub.md, "Several publishers").
+ *
  * Thread safety: one thread at a time per handle.
  */
 #ifndef SHOAL_PUBSUB_H
@@ -283,8 +287,19 @@ SHOAL_API void shoal_pub_get_stats(const struct shoal_pub *pub,
  * shoal_sub_open - find publisher @name and join it. Returns 0, -ENOENT (no
  * live publisher, unless SHOAL_SUB_REATTACH), -EBUSY (the service's
  * subscriber limit is reached; detail names it), -EPROTO (type or format
- * mismatch, naming both), -EBADMSG (corrupt service), or what
- * shoal_registry_open() returns.
+ * mismatch, naming both), -EBADMSG (corrupt service), -EINVAL (@name is a
+ * publisher slot's "name//i"), or what shoal_registry_open() returns.
+ *
+ * Several publishers (max_publishers > 1): it joins the ring of every live
+ * publisher of the name, and later ones as they come (through a watch of
+ * the registry directory); the errors above are for when it can join none
+ * (a ring whose subscriber lines are all taken, or whose options differ
+ * from the first ring joined, is skipped and counted in the stats). Takes
+ * go round the rings, at most 16 in a row from one; each publisher's
+ * messages come in its order (msg.seq is that publisher's, msg.publisher
+ * its slot), with no order between publishers. A publisher that leaves or
+ * dies is dropped once its messages are taken; -EPIPE comes only when the
+ * last is gone.
  */
 SHOAL_API int shoal_sub_open(const char *name,
 			     const struct shoal_sub_options *opts,
@@ -300,8 +315,9 @@ SHOAL_API void shoal_sub_close(struct shoal_sub *sub);
  *   -ETIMEDOUT  nothing came in time
  *   -EOVERFLOW  lossy: lapped; msg->lost messages were skipped (no message
  *               is held); the next take continues from the oldest one left
- *   -EPIPE      the publisher is gone and everything it sent was taken.
- *               With SHOAL_SUB_REATTACH, later takes wait for a new one.
+ *   -EPIPE      the publisher (with several: the last one) is gone and
+ *               everything it sent was taken. With SHOAL_SUB_REATTACH,
+ *               later takes wait for a new one.
  *   -EBUSY      max_held messages are held already (a batch counts
  *               each of its messages), or the oldest held message is a
  *               whole ring (capacity positions) behind the next one
@@ -329,7 +345,8 @@ SHOAL_API int shoal_sub_release(struct shoal_sub *sub, struct shoal_msg *msg);
 /*
  * shoal_sub_take_batch - up to @n messages in place, as shoal_sub_take()
  * does for one (waiting up to @timeout_ns for the first only): how many
- * (1..@n) are held in @msgs[0..), or what shoal_sub_take() returns. It may
+ * (1..@n) are held in @msgs[0..), or what shoal_sub_take() returns. With
+ * several publishers the batch comes from one publisher's ring. It may
  * be called while fewer than max_held are held; it then takes up to @n
  * more (max_held bounds when a take may start, not the batch's size: each
  * message of it counts as held after). Lossy:
@@ -341,7 +358,7 @@ SHOAL_API int shoal_sub_take_batch(struct shoal_sub *sub,
 				   int64_t timeout_ns);
 /*
  * shoal_sub_release_batch - done with @msgs[0..@count), with one store of
- * the cursor. With max_held 1 they must be the oldest @count held, in
+ * the cursor; all from one publisher (-EINVAL otherwise). With max_held 1 they must be the oldest @count held, in
  * order (as take_batch filled them); with max_held > 1 any held messages,
  * each once, in any order (the cursor moves as shoal_sub_release() says).
  * 0, -EINVAL (one is not held as that asks: then none is released), or

@@ -460,8 +460,10 @@ static int discover(struct shoal_sub *s)
 		/* Several publishers: newcomers come through the watch. A
 		 * watch that cannot be made only delays finding them until
 		 * a take looks again (best effort). */
-		if (multi(s) && s->inotify_fd < 0)
-			(void)watch_registry(s);
+		if (multi(s) && s->inotify_fd < 0 && !watch_registry(s))
+			/* A publisher may have joined between our look at
+			 * its slot and the watch: look once more. */
+			s->newcomer = 1;
 		(void)place_watch(s);
 		return 0;
 	}
@@ -595,8 +597,7 @@ int shoal_sub_open(const char *name, const struct shoal_sub_options *opts,
 		err = shoal__open_wait(s->reg, opts->timeout_ns, try_discover,
 				       s, "sub", name);
 		/* With REATTACH, no publisher yet is fine: take() waits. */
-		if ((err == -ENOENT || err == -ETIMEDOUT) &&
-		    opts->timeout_ns == 0 && (s->flags & SHOAL_SUB_REATTACH))
+		if (err == -ENOENT && (s->flags & SHOAL_SUB_REATTACH))
 			err = 0;
 	}
 	if (err) {
@@ -706,9 +707,14 @@ static int sub_ready(void *arg)
 	for (uint32_t i = 0; i < s->nact; i++)
 		if (ring_ready(s->act[i]) || ring_gone(s, s->act[i], 0))
 			return 1;
-	if (s->ino_in_set && s->nact &&
-	    shoal__waiter_slept(&s->waiter, &s->ino_seen))
+	/* Several publishers: the watch every NEWCOMER_CHECK_EVERY checks
+	 * (a spinning waiter never sleeps) and after each sleep. */
+	if (s->ino_in_set && s->nact && multi(s) &&
+	    (++s->polls >= NEWCOMER_CHECK_EVERY ||
+	     shoal__waiter_slept(&s->waiter, &s->ino_seen))) {
+		s->polls = 0;
 		return read_watch(s);
+	}
 	return 0;
 }
 
@@ -1049,16 +1055,11 @@ static inline int take_wait(struct shoal_sub *s, struct shoal_msg *msgs,
 		err = reap_gone(s, msgs, n, batch);
 		if (err != -EAGAIN)
 			return err;
-		if (!s->nact) {
-			/* The last publisher is gone and everything it sent
-			 * was taken. */
-			if (s->flags & SHOAL_SUB_REATTACH)
-				(void)shoal__fail(-EPIPE,
-						  "sub: '%s': publisher gone",
-						  s->name);
+		/* The last publisher is gone and everything it sent was
+		 * taken (REATTACH: the next take waits for a new one). */
+		if (!s->nact)
 			return shoal__fail(-EPIPE, "sub: '%s': publisher gone",
 					   s->name);
-		}
 		if (s->newcomer) {
 			look_for_newcomers(s);
 			continue;
