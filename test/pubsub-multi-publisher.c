@@ -22,6 +22,12 @@
  *   several do not mix; the (max_publishers + 1)th live publisher gets
  *   -EBUSY; a SIGKILLed publisher's slot is taken by the next one; a slot
  *   name is not a name to create or open.
+ * stopped: a publisher SIGSTOPped in full stream; the other's whole
+ *   stream arrives meanwhile.
+ * race: two publishers race for the last free slot, 20 times: one gets
+ *   it, the other -EBUSY.
+ * busy newcomer: a publisher joins while the subscriber busy-polls
+ *   (timeout 0) a ring another floods: found, all its messages arrive.
  */
 #include "harness.h"
 #include "registry_util.h"
@@ -39,7 +45,10 @@ struct ctl {
 	_Atomic int pubs_up;
 	_Atomic int subs_done;
 	_Atomic int killed;
+	_Atomic int go;
+	_Atomic int result[2];
 	_Atomic uint64_t sent[NPUB];
+	_Atomic uint64_t got[NPUB];
 };
 
 static struct ctl *ctl;
@@ -134,6 +143,7 @@ static int drain(struct shoal_sub *s, int victim, uint64_t *got)
 			slot_of[id] = (int32_t)m.publisher;
 		CHECK_EQ((int32_t)m.publisher, slot_of[id]);
 		got[id]++;
+		atomic_store(&ctl->got[id], got[id]);
 		/* Now and then, hold on to one while taking another: two
 		 * rings' messages held at once (max_held 2). */
 		if (++burst % 97 == 0) {
@@ -199,6 +209,26 @@ static int subscriber(int victim)
 	shoal_sub_close(s);
 	shoal_registry_destroy(r);
 	atomic_fetch_add(&ctl->subs_done, 1);
+	return TEST_PASS;
+}
+
+/* subscriber() for a service of two publishers, 0 the victim. */
+static int subscriber2(void)
+{
+	struct shoal_registry *r;
+	struct shoal_sub_options so;
+	struct shoal_sub *s;
+	uint64_t got[NPUB] = { 0 };
+
+	CHECK_EQ(test_registry_open(path, &r), 0);
+	CHECK(PSU_WAIT(atomic_load(&ctl->pubs_up) == NPUB, 120));
+	shoal_sub_options_init(&so);
+	so.registry = r;
+	CHECK_EQ(shoal_sub_open("multi/s", &so, &s), 0);
+	got[2] = messages; /* never comes */
+	CHECK_EQ(drain(s, 0, got), TEST_PASS);
+	shoal_sub_close(s);
+	shoal_registry_destroy(r);
 	return TEST_PASS;
 }
 
@@ -343,6 +373,160 @@ static int test_late(void)
 	return TEST_PASS;
 }
 
+/*
+ * A publisher stopped (SIGSTOP) in full stream stops only itself: the
+ * other's whole stream arrives while it is stopped; after SIGCONT and a
+ * SIGKILL, the subscriber still ends with -EPIPE.
+ */
+static int test_stopped(void)
+{
+	pid_t pids[3];
+
+	reset_ctl();
+	pids[0] = psu_fork();
+	CHECK(pids[0] >= 0);
+	if (pids[0] == 0)
+		_exit(publisher(0, 1, 1));
+	pids[1] = psu_fork();
+	CHECK(pids[1] >= 0);
+	if (pids[1] == 0)
+		_exit(publisher(1, 1, 2));
+	pids[2] = psu_fork();
+	CHECK(pids[2] >= 0);
+	if (pids[2] == 0) {
+		/* Publisher 2 never comes: the subscriber starts at two. */
+		atomic_fetch_add(&ctl->pubs_up, 1);
+		_exit(subscriber2());
+	}
+	CHECK(PSU_WAIT(atomic_load(&ctl->sent[0]) > 200 &&
+			       atomic_load(&ctl->sent[1]) >= messages / 2,
+		       120));
+	kill(pids[0], SIGSTOP);
+	/* Publisher 1 sends its second half now; all of it arrives while
+	 * publisher 0 sits stopped. */
+	atomic_store(&ctl->killed, 1);
+	CHECK(PSU_WAIT(atomic_load(&ctl->got[1]) == messages, 120));
+	kill(pids[0], SIGCONT);
+	kill(pids[0], SIGKILL);
+	waitpid(pids[0], NULL, 0);
+	CHECK(psu_wait_all(pids + 1, 2, 240));
+	return TEST_PASS;
+}
+
+/* Two publishers race for the last free slot: one wins, one -EBUSY. */
+static int test_race(void)
+{
+	struct shoal_registry *r;
+	struct shoal_pub_options o;
+	struct shoal_pub *holder;
+
+	CHECK_EQ(test_registry_open(path, &r), 0);
+	pub_opts(r, &o);
+	o.max_publishers = 2;
+	CHECK_EQ(shoal_pub_create("multi/race", &o, &holder), 0);
+	for (int round = 0; round < 20; round++) {
+		pid_t pids[2];
+		int wins = 0, busy = 0;
+
+		reset_ctl();
+		for (int k = 0; k < 2; k++) {
+			pids[k] = psu_fork();
+			CHECK(pids[k] >= 0);
+			if (pids[k] == 0) {
+				struct shoal_registry *cr;
+				struct shoal_pub *p;
+				int err;
+
+				if (test_registry_open(path, &cr))
+					_exit(1);
+				o.registry = cr;
+				atomic_fetch_add(&ctl->pubs_up, 1);
+				while (!atomic_load(&ctl->go))
+					;
+				err = shoal_pub_create("multi/race", &o, &p);
+				atomic_store(&ctl->result[k], err ? err : 1);
+				pause(); /* hold the slot until killed */
+				_exit(0);
+			}
+		}
+		CHECK(PSU_WAIT(atomic_load(&ctl->pubs_up) == 2, 60));
+		atomic_store(&ctl->go, 1);
+		CHECK(PSU_WAIT(atomic_load(&ctl->result[0]) &&
+				       atomic_load(&ctl->result[1]),
+			       60));
+		for (int k = 0; k < 2; k++) {
+			int res = atomic_load(&ctl->result[k]);
+
+			wins += res == 1;
+			busy += res == -EBUSY;
+			kill(pids[k], SIGKILL);
+			waitpid(pids[k], NULL, 0);
+		}
+		if (wins != 1 || busy != 1)
+			fprintf(stderr, "round %d: %d, %d\n", round,
+				atomic_load(&ctl->result[0]),
+				atomic_load(&ctl->result[1]));
+		CHECK_EQ(wins, 1);
+		CHECK_EQ(busy, 1);
+	}
+	shoal_pub_destroy(holder);
+	shoal_registry_destroy(r);
+	return TEST_PASS;
+}
+
+/*
+ * A newcomer found while the subscriber busy-polls (timeout 0, never
+ * sleeping) a ring that a publisher floods: the periodic look at the
+ * registry watch finds it, and all its messages arrive.
+ */
+static int test_busy_newcomer(void)
+{
+	struct shoal_registry *r;
+	struct shoal_sub_options so;
+	struct shoal_sub *s;
+	uint64_t got[NPUB] = { 0 };
+	pid_t pids[2];
+
+	reset_ctl();
+	CHECK_EQ(test_registry_open(path, &r), 0);
+	pids[0] = psu_fork();
+	CHECK(pids[0] >= 0);
+	if (pids[0] == 0)
+		_exit(publisher(0, 1, 1)); /* floods until killed */
+	CHECK(PSU_WAIT(atomic_load(&ctl->pubs_up) == 1, 60));
+	shoal_sub_options_init(&so);
+	so.registry = r;
+	CHECK_EQ(shoal_sub_open("multi/s", &so, &s), 0);
+	pids[1] = psu_fork();
+	CHECK(pids[1] >= 0);
+	if (pids[1] == 0)
+		_exit(publisher(1, 1, 0));
+	while (got[1] < messages) {
+		struct shoal_msg m;
+		uint64_t id;
+		int err = shoal_sub_take(s, &m, 0);
+
+		if (err == -EAGAIN)
+			continue;
+		if (err)
+			fprintf(stderr, "busy take: %d %s\n", err,
+				shoal_last_error());
+		CHECK_EQ(err, 0);
+		memcpy(&id, m.user_header, 8);
+		CHECK(id < 2);
+		CHECK_EQ(m.seq, got[id]);
+		CHECK(psu_verify(m.data, m.len, m.seq, SALT + id));
+		got[id]++;
+		CHECK_EQ(shoal_sub_release(s, &m), 0);
+	}
+	kill(pids[0], SIGKILL);
+	waitpid(pids[0], NULL, 0);
+	CHECK(psu_wait_all(pids + 1, 1, 120));
+	shoal_sub_close(s);
+	shoal_registry_destroy(r);
+	return TEST_PASS;
+}
+
 static int expect_einval(struct shoal_pub_options *o, const char *field)
 {
 	struct shoal_pub *p = NULL;
@@ -475,6 +659,12 @@ int main(int argc, char **argv)
 		rc = test_streams();
 	if (rc == TEST_PASS)
 		rc = test_kill();
+	if (rc == TEST_PASS)
+		rc = test_stopped();
+	if (rc == TEST_PASS)
+		rc = test_race();
+	if (rc == TEST_PASS)
+		rc = test_busy_newcomer();
 	test_remove_tree(top);
 	return rc;
 }
