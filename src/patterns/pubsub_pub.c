@@ -74,7 +74,6 @@ struct shoal_pub {
 	uint32_t bitmap_words;
 	uint32_t delivery, capacity, mask, stride, max_payload, uh_size;
 	uint32_t max_subs, flags;
-	uint32_t max_pubs, slot; /* the service's publisher limit, our slot */
 	int64_t send_timeout_ns;
 	uint64_t epoch;
 	/* The memory protocol: head, gating, premark (ring/ring_bcast.h). */
@@ -87,6 +86,9 @@ struct shoal_pub {
 	/* Sleeps for room (reliable): marks header.waiting, polls eventfd.
 	 * Last, so that the fields the send path uses keep their lines. */
 	struct shoal_waiter room_waiter;
+	/* The service's publisher limit and our slot (not on the send
+	 * path: after it, so as not to move its fields). */
+	uint32_t max_pubs, slot;
 };
 
 void shoal_pub_options_init(struct shoal_pub_options *opts)

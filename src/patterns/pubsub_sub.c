@@ -108,6 +108,9 @@ struct shoal_sub {
 	struct sub_ring *act[SHOAL_PUB_PUBLISHERS_MAX];
 	uint32_t nact;
 	uint32_t npinned;
+	/* act[0] while it is the only ring of a one-publisher service: the
+	 * take and release paths as they were before several publishers. */
+	struct sub_ring *one;
 	uint32_t cur;	/* act[] index taking now */
 	uint32_t burst; /* taken in a row from act[cur] */
 	uint32_t polls; /* empty polls and takes since the last look */
@@ -160,6 +163,7 @@ static void retarget(struct shoal_sub *s)
 {
 	struct sub_ring *r = s->nact ? s->act[0] : NULL;
 
+	s->one = s->nact == 1 && !multi(s) ? r : NULL;
 	s->sleeps_before += shoal__waiter_sleeps(&s->waiter);
 	memset(&s->waiter, 0, sizeof(s->waiter));
 	if (!r)
@@ -867,8 +871,8 @@ static int try_rings(struct shoal_sub *s, struct shoal_msg *msgs, uint32_t n,
 {
 	int err;
 
-	if (__builtin_expect(s->nact == 1 && !multi(s), 1))
-		return take_ring(s, s->act[0], msgs, n, batch);
+	if (s->one)
+		return take_ring(s, s->one, msgs, n, batch);
 	if (++s->polls >= NEWCOMER_CHECK_EVERY || s->newcomer)
 		look_for_newcomers(s);
 	for (uint32_t k = 0; k <= s->nact && s->nact; k++) {
@@ -1035,6 +1039,13 @@ static inline int take_wait(struct shoal_sub *s, struct shoal_msg *msgs,
 		return shoal__fail(-EBUSY,
 				   "sub: %u message(s) held, max_held is %u",
 				   s->held, s->max_held);
+	/* One publisher and something there: the whole take. */
+	if (__builtin_expect(s->one != NULL, 1)) {
+		int err = take_ring(s, s->one, msgs, n, batch);
+
+		if (err != -EAGAIN)
+			return err;
+	}
 	for (;;) {
 		int err;
 
@@ -1206,9 +1217,11 @@ static uint32_t released_prefix(struct sub_ring *r)
 
 int shoal_sub_release(struct shoal_sub *s, struct shoal_msg *msg)
 {
-	struct sub_ring *r = ring_of(s, msg);
+	struct sub_ring *r = s->one;
 	int ok;
 
+	if (!r || !msg || msg->publisher != r->slot || msg->epoch != r->epoch)
+		r = ring_of(s, msg);
 	if (!r || !r->held || check_held(r, msg))
 		return shoal__fail(-EINVAL, "sub: not a message held");
 	if (!r->done && msg->seq != r->ring.cursor)
