@@ -22,6 +22,9 @@
  *   several do not mix; the (max_publishers + 1)th live publisher gets
  *   -EBUSY; a SIGKILLed publisher's slot is taken by the next one; a slot
  *   name is not a name to create or open.
+ * one process: lossy rings lapping the subscriber each on its own; the
+ *   pollable fd over several rings; REATTACH after every publisher left,
+ *   to a new one in slot 1 only.
  * stopped: a publisher SIGSTOPped in full stream; the other's whole
  *   stream arrives meanwhile.
  * race: two publishers race for the last free slot, 20 times: one gets
@@ -527,6 +530,134 @@ static int test_busy_newcomer(void)
 	return TEST_PASS;
 }
 
+static int write_one(struct shoal_pub *p, uint64_t id, uint64_t seq)
+{
+	unsigned char buf[MAX_LEN];
+	uint32_t len = psu_len(seq, SALT + id, PSU_MIN_LEN, MAX_LEN);
+
+	psu_fill(buf, seq, SALT + id, len);
+	CHECK_EQ(shoal_pub_write(p, buf, len, &id), 0);
+	return TEST_PASS;
+}
+
+/*
+ * In one process: lossy rings lap the subscriber each on its own
+ * (-EOVERFLOW names the ring, each ring's stream stays in order); the
+ * pollable fd over several rings (arm, a send to either ring makes it
+ * readable); REATTACH across the loss of every publisher, to new ones in
+ * other slots.
+ */
+static int test_one_process(void)
+{
+	struct shoal_registry *r;
+	struct shoal_pub_options o;
+	struct shoal_sub_options so;
+	struct shoal_sub_stats st;
+	struct shoal_pub *a, *b;
+	struct shoal_sub *s;
+	struct shoal_msg m;
+	uint64_t next[2] = { 0, 0 }, lost[2] = { 0, 0 };
+	struct pollfd pfd;
+	int err, overflows = 0;
+
+	CHECK_EQ(test_registry_open(path, &r), 0);
+	pub_opts(r, &o);
+	o.delivery = SHOAL_DELIVERY_LOSSY;
+	o.capacity = 8;
+	CHECK_EQ(shoal_pub_create("multi/lossy", &o, &a), 0);
+	o.capacity = 16; /* per ring */
+	CHECK_EQ(shoal_pub_create("multi/lossy", &o, &b), 0);
+	shoal_sub_options_init(&so);
+	so.registry = r;
+	so.flags = SHOAL_SUB_REATTACH;
+	CHECK_EQ(shoal_sub_open("multi/lossy", &so, &s), 0);
+	for (uint64_t seq = 0; seq < 40; seq++) {
+		CHECK_EQ(write_one(a, 0, seq), TEST_PASS);
+		CHECK_EQ(write_one(b, 1, seq), TEST_PASS);
+	}
+	for (;;) {
+		uint64_t id;
+
+		err = shoal_sub_take(s, &m, 0);
+		if (err == -EAGAIN)
+			break;
+		if (err == -EOVERFLOW) {
+			CHECK(m.publisher < 2);
+			CHECK(m.lost > 0);
+			lost[m.publisher] += m.lost;
+			next[m.publisher] += m.lost;
+			overflows++;
+			continue;
+		}
+		CHECK_EQ(err, 0);
+		memcpy(&id, m.user_header, 8);
+		CHECK_EQ(m.publisher, (uint32_t)id);
+		CHECK_EQ(m.seq, next[id]);
+		CHECK(psu_verify(m.data, m.len, m.seq, SALT + id));
+		next[id]++;
+		CHECK_EQ(shoal_sub_release(s, &m), 0);
+	}
+	CHECK_EQ(overflows, 2);
+	CHECK_EQ(next[0], 40u);
+	CHECK_EQ(next[1], 40u);
+	/* 40 sent into 8 and 16 slots: at most a ring's worth kept. */
+	CHECK(lost[0] >= 32 && lost[1] >= 24);
+	shoal_sub_get_stats(s, &st);
+	CHECK_EQ(st.lost, lost[0] + lost[1]);
+	CHECK_EQ(st.received, 80 - st.lost);
+
+	/* The fd over both rings. */
+	pfd = (struct pollfd){ .fd = shoal_sub_fd(s), .events = POLLIN };
+	CHECK_EQ(shoal_sub_arm(s), 0);
+	CHECK_EQ(poll(&pfd, 1, 0), 0);
+	CHECK_EQ(write_one(b, 1, 40), TEST_PASS);
+	CHECK_EQ(poll(&pfd, 1, 10000), 1);
+	shoal_sub_disarm(s);
+	CHECK_EQ(shoal_sub_take(s, &m, 0), 0);
+	CHECK_EQ(m.publisher, 1u);
+	CHECK_EQ(m.seq, 40u);
+	CHECK_EQ(shoal_sub_release(s, &m), 0);
+	CHECK_EQ(shoal_sub_arm(s), 0);
+	CHECK_EQ(write_one(a, 0, 40), TEST_PASS);
+	CHECK_EQ(poll(&pfd, 1, 10000), 1);
+	shoal_sub_disarm(s);
+	CHECK_EQ(shoal_sub_take(s, &m, 0), 0);
+	CHECK_EQ(m.publisher, 0u);
+	CHECK_EQ(shoal_sub_release(s, &m), 0);
+
+	/* Every publisher leaves: -EPIPE once, then (REATTACH) the next
+	 * ones, whatever their slots, are found. */
+	shoal_pub_destroy(a);
+	CHECK_EQ(shoal_sub_take(s, &m, 0), -EAGAIN);
+	shoal_pub_destroy(b);
+	CHECK_EQ(shoal_sub_take(s, &m, TAKE_TIMEOUT), -EPIPE);
+	CHECK_EQ(shoal_sub_connected(s), 0);
+	CHECK_EQ(shoal_sub_take(s, &m, 0), -EAGAIN);
+	o.capacity = 8;
+	CHECK_EQ(shoal_pub_create("multi/lossy", &o, &a), 0);
+	CHECK_EQ(shoal_pub_create("multi/lossy", &o, &b), 0);
+	shoal_pub_destroy(a); /* slot 0 free: only slot 1 is live */
+	/* Arming a detached REATTACH subscriber looks for publishers (a
+	 * message sent before the join would not be owed). */
+	CHECK_EQ(shoal_sub_arm(s), 1);
+	shoal_sub_disarm(s);
+	CHECK_EQ(write_one(b, 1, 0), TEST_PASS);
+	err = shoal_sub_take(s, &m, TAKE_TIMEOUT);
+	if (err)
+		fprintf(stderr, "reattach: %d %s\n", err, shoal_last_error());
+	CHECK_EQ(err, 0);
+	CHECK_EQ(m.publisher, 1u);
+	CHECK_EQ(m.seq, 0u);
+	CHECK_EQ(shoal_sub_release(s, &m), 0);
+	shoal_sub_get_stats(s, &st);
+	CHECK_EQ(st.publishers, 1u);
+	CHECK_EQ(st.reattached, 1u);
+	shoal_sub_close(s);
+	shoal_pub_destroy(b);
+	shoal_registry_destroy(r);
+	return TEST_PASS;
+}
+
 static int expect_einval(struct shoal_pub_options *o, const char *field)
 {
 	struct shoal_pub *p = NULL;
@@ -653,6 +784,8 @@ int main(int argc, char **argv)
 	    test_fresh_path(path, sizeof(path), top, sizeof(top), geteuid()))
 		return TEST_FAIL;
 	rc = test_limits();
+	if (rc == TEST_PASS)
+		rc = test_one_process();
 	if (rc == TEST_PASS)
 		rc = test_late();
 	if (rc == TEST_PASS)
