@@ -753,6 +753,23 @@ static int test_limits(void)
 	CHECK_EQ(shoal_pub_create("multi/lim", &o, &c), 0);
 	shoal_pub_get_stats(c, &ps);
 	CHECK_EQ(ps.slot, 1u);
+	/* Inspect: the name is slot 0's ring, "name//1" slot 1's. */
+	{
+		struct shoal_pubsub_info info;
+
+		CHECK_EQ(shoal_pubsub_inspect(r, "multi/lim", &info, NULL, 0),
+			 0);
+		CHECK_EQ(info.max_publishers, 2u);
+		CHECK_EQ(info.publishers, 2u);
+		CHECK_EQ(info.pub.slot, 0u);
+		CHECK_EQ(info.capacity, 64u);
+		CHECK_EQ(shoal_pubsub_inspect(r, "multi/lim//1", &info, NULL,
+					      0),
+			 0);
+		CHECK_EQ(info.pub.slot, 1u);
+		CHECK_EQ(info.publishers, 2u);
+		CHECK_EQ(info.capacity, 128u);
+	}
 
 	/* One publisher (max_publishers 1) and a service of several do
 	 * not mix, either way. */

@@ -417,6 +417,11 @@ struct shoal_pubsub_info {
 	uint64_t subscriber_bytes; /* size of the subscriber segment */
 	uint64_t head;		   /* next sequence number to publish */
 	struct shoal_pub_stats pub;
+	/* Several publishers: the service's limit (1 for a service of
+	 * one), this ring's slot (pub.slot too), and how many publisher
+	 * slots of the service are live now (each opened to count it). */
+	uint32_t max_publishers;
+	uint32_t publishers;
 };
 
 struct shoal_pubsub_sub_info {
@@ -434,7 +439,10 @@ struct shoal_pubsub_sub_info {
  * shoal_pubsub_inspect - read a live service's layout and counters without
  * joining it. Fills *info and up to @cap entries of @subs (may be NULL),
  * one per live subscriber; returns how many live subscribers there are
- * (which may exceed @cap), or -errno as shoal_registry_open().
+ * (which may exceed @cap), or -errno as shoal_registry_open(). With
+ * several publishers, @name reports slot 0's ring and "name//i" slot i's
+ * (info->publishers counts the live ones); one call does not report them
+ * all yet.
  */
 SHOAL_API int shoal_pubsub_inspect(struct shoal_registry *reg, const char *name,
 				   struct shoal_pubsub_info *info,

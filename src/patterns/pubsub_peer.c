@@ -10,6 +10,7 @@
  * segment layer validated, and only the checked copies are used after.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -203,6 +204,38 @@ static const struct shoal__line_info sub_info = SHOAL__LINE_INFO(
 	struct shoal__pubsub_sub_line, SHOAL__SUB_ACTIVE,
 	struct shoal_pubsub_sub_info, index, line_stats, sub_wakeups);
 
+/* Live publisher slots of the service @name (or of the one whose slot
+ * name it is), each opened read-only once. */
+static uint32_t count_publishers(struct shoal_registry *reg, const char *name,
+				 uint32_t max_pubs)
+{
+	char base[SHOAL_SERVICE_NAME_MAX + 1], sn[SHOAL_SERVICE_NAME_MAX + 1];
+	struct shoal__detail d;
+	uint32_t live = 0;
+	size_t len;
+
+	if (max_pubs <= 1)
+		return 1;
+	shoal__detail_save(&d);
+	snprintf(base, sizeof(base), "%s", name);
+	if (shoal__name_slot(base)) {
+		/* Drop the "//i" the name was checked to end in. */
+		len = strlen(base);
+		while (len && base[len - 1] >= '0' && base[len - 1] <= '9')
+			len--;
+		base[len - 2] = '\0';
+	}
+	for (uint32_t slot = 0; slot < max_pubs; slot++) {
+		struct pubsub_geometry g;
+
+		if (!shoal__slot_name(base, slot, sn) &&
+		    !shoal__pubsub_slot_geometry(reg, sn, &g))
+			live++;
+	}
+	(void)shoal__detail_fail(&d, 0);
+	return live;
+}
+
 int shoal_pubsub_inspect(struct shoal_registry *reg, const char *name,
 			 struct shoal_pubsub_info *info,
 			 struct shoal_pubsub_sub_info *subs, uint32_t cap)
@@ -236,5 +269,8 @@ int shoal_pubsub_inspect(struct shoal_registry *reg, const char *name,
 				    wakeups_table(h, g.max_subs), subs, cap);
 	info->subscribers = live;
 	info->pub.subscribers = live;
+	info->max_publishers = g.max_pubs;
+	info->pub.slot = g.slot;
+	info->publishers = count_publishers(in.reg, name, g.max_pubs);
 	return shoal__inspect_close(&in, (int)live);
 }
