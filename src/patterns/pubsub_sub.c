@@ -53,20 +53,7 @@
 
 /* One publisher's ring as this subscriber joined it. */
 struct sub_ring {
-	uint32_t slot; /* the publisher's slot */
-	int pinned;    /* gone and dropped, mapped only for held messages */
-	struct shoal_service *svc;
-	struct shoal_segment *subs_seg;
-	struct pubsub_geometry g;
-	struct shoal__pubsub_subs_header *sh;
-	struct shoal__pubsub_sub_line *line;
-	uint32_t index;
-	uint32_t mask;
-	int lock_fd;	 /* our own open file description: holds the line */
-	int eventfd;	 /* our line's wake-up */
-	int pidfd;	 /* the publisher's (owned by svc) */
-	int pub_eventfd; /* wakes a publisher waiting for room (svc's) */
-	uint64_t epoch;
+	/* What a take and a release touch, first. */
 	/* The memory protocol: our line and cursor (ring/ring_bcast.h). */
 	struct shoal__bcast_sub ring;
 	/* Held messages (docs/pubsub.md, "Holding several messages"):
@@ -81,16 +68,36 @@ struct sub_ring {
 	/* What this line's counters say (the handle's totals with one
 	 * publisher, as they always did; this ring's with several). */
 	uint64_t received, lost, stale;
+	struct shoal__pubsub_sub_line *line;
+	uint64_t epoch;
+	uint32_t slot;	 /* the publisher's slot */
+	int pinned;	 /* gone and dropped, mapped only for held messages */
+	int pub_eventfd; /* wakes a publisher waiting for room (svc's) */
+	int eventfd;	 /* our line's wake-up */
+	struct pubsub_geometry g;
+	struct shoal_service *svc;
+	struct shoal_segment *subs_seg;
+	struct shoal__pubsub_subs_header *sh;
+	uint32_t index;
+	uint32_t mask;
+	int lock_fd; /* our own open file description: holds the line */
+	int pidfd;   /* the publisher's (owned by svc) */
 	struct shoal__owner_watch ow; /* the publisher died or withdrew */
 };
 
 struct shoal_sub {
+	/* What a take and a release touch, first. */
+	/* act[0] while it is the only ring of a one-publisher service: the
+	 * take and release paths as they were before several publishers. */
+	struct sub_ring *one;
+	uint32_t held; /* over all rings */
+	uint32_t max_held;
+	uint64_t received, lost, stale;
 	char name[SHOAL_SERVICE_NAME_MAX + 1];
 	struct shoal_registry *reg;
 	int own_reg;
 	uint32_t flags;
 	uint32_t want_history;
-	uint32_t max_held;
 	enum shoal_wait_strategy strategy;
 	struct shoal__type type; /* the caller's, checked at each attach */
 	int epfd;	/* what shoal_sub_fd() returns, across reattaching */
@@ -108,17 +115,12 @@ struct shoal_sub {
 	struct sub_ring *act[SHOAL_PUB_PUBLISHERS_MAX];
 	uint32_t nact;
 	uint32_t npinned;
-	/* act[0] while it is the only ring of a one-publisher service: the
-	 * take and release paths as they were before several publishers. */
-	struct sub_ring *one;
 	uint32_t cur;	/* act[] index taking now */
 	uint32_t burst; /* taken in a row from act[cur] */
 	uint32_t polls; /* empty polls and takes since the last look */
 	/* What every ring must agree with: the first ring joined's (while
 	 * any ring is joined). max_pubs 0: none yet. */
 	struct pubsub_geometry ref;
-	uint32_t held; /* over all rings */
-	uint64_t received, lost, stale;
 	uint64_t sleeps_before; /* sleeps under earlier waiter setups */
 	uint64_t msleeps;	/* sleeps waiting on several rings */
 	uint64_t ino_seen;	/* waiter sleeps when the watch was read */
