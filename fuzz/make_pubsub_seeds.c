@@ -142,7 +142,7 @@ static void geometry_seeds(void)
 
 	/* One thing wrong in each. */
 	small_config(&h);
-	h.ident.version = SHOAL__PUBSUB_VERSION + 1;
+	h.ident.version = SHOAL__PUBSUB_VERSION_MULTI + 1;
 	geometry("bad-version", small_hdr, small_slots, 0, &h, -EPROTO);
 	small_config(&h);
 	h.ident.magic ^= 1;

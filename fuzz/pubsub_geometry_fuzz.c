@@ -14,7 +14,8 @@
  *
  * Beyond "no crash, no sanitizer report", the answer is checked against an
  * independent statement of the rules, and any difference aborts:
- *   - 0 exactly when the header has the magic and version and the
+ *   - 0 exactly when the header has the magic and version (3, or 4 with
+ *     2..64 max_publishers and slot below it) and the
  *     configuration is consistent: delivery 1 or 2, capacity a power of two
  *     in 2..2^24, max_payload 1..2^30, user header a multiple of 8 up to
  *     1024, stride == shoal__bcast_slot_stride() (the format's one
@@ -259,8 +260,14 @@ static int expected(const struct pg_seg *s,
 		return -EBADMSG;
 	if (h->ident.magic != SHOAL__PUBSUB_MAGIC)
 		return -EBADMSG;
-	if (h->ident.version != SHOAL__PUBSUB_VERSION)
+	if (h->ident.version != SHOAL__PUBSUB_VERSION &&
+	    h->ident.version != SHOAL__PUBSUB_VERSION_MULTI)
 		return -EPROTO;
+	/* Version 4 (several publishers): 2..64 of them, the slot below. */
+	if (h->ident.version == SHOAL__PUBSUB_VERSION_MULTI &&
+	    (h->max_publishers < 2 || h->max_publishers > 64 ||
+	     h->slot >= h->max_publishers))
+		return -EBADMSG;
 	/* Only then the slots object: there, on a cache line (its size is
 	 * checked against the configuration below). */
 	if (!s->have_slots || s->slots_off % 64)
@@ -325,6 +332,10 @@ static int check_one(const struct pg_seg *s)
 		g.max_subs == copy.max_subscribers &&
 		g.subs_memfd == copy.subs_memfd);
 	PROMISE(g.payload_bytes == shoal_segment_size(s->seg));
+	PROMISE(copy.ident.version == SHOAL__PUBSUB_VERSION_MULTI ?
+			g.max_pubs == copy.max_publishers &&
+				g.slot == copy.slot :
+			g.max_pubs == 1 && g.slot == 0);
 	/* What a subscriber derives from it lies inside the objects. */
 	PROMISE(header_bytes(g.max_subs) <= s->hdr_size);
 	PROMISE((uint64_t)g.capacity * g.stride <= s->slots_size);

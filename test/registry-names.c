@@ -62,10 +62,44 @@ static int test_invalid_names(void)
 	return TEST_PASS;
 }
 
+/* Publisher slot names: "name//i", i in 1..63, file "name%%i". */
+static int test_slot_names(void)
+{
+	const char *bad[] = { "a//0", "a//64",	 "a//03", "a//100",
+			      "//3",  "a//3//4", "a/b//", "a//x3" };
+	char file[SHOAL_SERVICE_NAME_MAX + 1], name[SHOAL_SERVICE_NAME_MAX + 1];
+	char longest[SHOAL_SERVICE_NAME_MAX + 1];
+
+	CHECK_EQ(shoal__name_to_file("cam/left//3", file), 0);
+	CHECK(strcmp(file, "cam%left%%3") == 0);
+	CHECK_EQ(shoal__file_to_name("cam%left%%63", name), 0);
+	CHECK(strcmp(name, "cam/left//63") == 0);
+	CHECK_EQ(shoal__name_slot("cam/left//63"), 63u);
+	CHECK_EQ(shoal__name_slot("cam/left"), 0u);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (shoal__name_to_file(bad[i], file) != -EINVAL) {
+			fprintf(stderr, "accepted bad slot name %s\n", bad[i]);
+			return TEST_FAIL;
+		}
+	}
+	CHECK_EQ(shoal__slot_name("cam", 0, name), 0);
+	CHECK(strcmp(name, "cam") == 0);
+	CHECK_EQ(shoal__slot_name("cam", 7, name), 0);
+	CHECK(strcmp(name, "cam//7") == 0);
+	CHECK_EQ(shoal__slot_name("cam", 64, name), -EINVAL);
+	CHECK_EQ(shoal__slot_name("cam//7", 1, name), -EINVAL);
+	memset(longest, 'a', SHOAL_SERVICE_NAME_MAX);
+	longest[SHOAL_SERVICE_NAME_MAX] = '\0';
+	CHECK_EQ(shoal__slot_name(longest, 0, name), 0);
+	CHECK_EQ(shoal__slot_name(longest, 1, name), -EINVAL);
+	return TEST_PASS;
+}
+
 int main(void)
 {
 	RUN(test_valid_names);
 	RUN(test_longest_name);
 	RUN(test_invalid_names);
+	RUN(test_slot_names);
 	return test_result();
 }

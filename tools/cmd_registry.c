@@ -317,6 +317,10 @@ static void info_text(const struct shoal_service_info *s, int64_t now_ns,
 	printf("  user header:      %u\n", ps->user_header_size);
 	printf("  history:          %u\n", ps->history);
 	printf("  max subscribers:  %u\n", ps->max_subscribers);
+	if (ps->max_publishers > 1)
+		printf("  publishers:       %u live of %u (this ring: slot "
+		       "%u)\n",
+		       ps->publishers, ps->max_publishers, ps->pub.slot);
 	printf("  payload bytes:    %llu\n",
 	       (unsigned long long)ps->payload_bytes);
 	printf("  subscriber bytes: %llu\n",

@@ -51,6 +51,8 @@ struct shoal_msg {
 	uint64_t epoch;	      /* pub/sub: the publisher incarnation */
 	/* pub/sub, after -EOVERFLOW: how many messages were lost. */
 	uint64_t lost;
+	uint32_t publisher; /* pub/sub: the publisher's slot, 0 if only one */
+	uint32_t pad;
 	uint64_t priv_stamp;
 	const void *priv_slot;
 };

@@ -28,6 +28,10 @@
  * See docs/pubsub.md for the protocol and docs/pubsub-format.md for the
  * bytes.
  *
+ * A service may have several publishers (max_publishers): each has its own
+ * ring and registry entry, and a subscriber reads them all
+ * (docs/pubsub.md, "Several publishers").
+ *
  * Thread safety: one thread at a time per handle.
  */
 #ifndef SHOAL_PUBSUB_H
@@ -51,6 +55,9 @@ enum shoal_delivery {
 #define SHOAL_PUB_PAYLOAD_MAX (1u << 30)
 #define SHOAL_PUB_USER_HEADER_MAX 1024u
 #define SHOAL_PUB_SUBSCRIBERS_MAX 1024u
+#define SHOAL_PUB_PUBLISHERS_MAX 64u
+/* Bound of shoal_sub_options.max_held. */
+#define SHOAL_SUB_HELD_MAX 64u
 
 /* shoal_pub_options.flags */
 enum {
@@ -85,6 +92,13 @@ struct shoal_pub_options {
 	uint32_t type_align;
 	/* Registry to publish in; NULL: the default one. */
 	struct shoal_registry *registry;
+	/* Publishers the service may have at once, each with its own ring,
+	 * 1..SHOAL_PUB_PUBLISHERS_MAX; default 1 (0 means 1). Every
+	 * publisher of a name must agree on it and on delivery, max_payload,
+	 * user_header_size and SHOAL_PUB_TIMESTAMP (docs/pubsub.md,
+	 * "Several publishers"). */
+	uint32_t max_publishers;
+	uint32_t pad;
 };
 
 /* shoal_sub_options.flags */
@@ -104,7 +118,11 @@ struct shoal_sub_options {
 	uint32_t history;
 	uint32_t flags;			   /* SHOAL_SUB_* */
 	enum shoal_wait_strategy strategy; /* default SHOAL_WAIT_ADAPTIVE */
-	uint32_t pad;
+	/* Most messages held at once (taken, not yet released), 1..
+	 * SHOAL_SUB_HELD_MAX; default 1 (0 means 1). With 1, held messages
+	 * are released oldest first; with more, in any order (see
+	 * shoal_sub_release()). */
+	uint32_t max_held;
 	/* Expected payload type; NULL: accept any. A mismatch is -EPROTO. */
 	const char *type_name;
 	uint32_t type_size;
@@ -123,7 +141,7 @@ struct shoal_pub_stats {
 	uint64_t wakeups;     /* eventfd writes to sleeping subscribers */
 	uint64_t evicted;     /* dead subscribers dropped */
 	uint32_t subscribers; /* live subscribers now */
-	uint32_t pad;
+	uint32_t slot;	      /* this publisher's slot (0..max_publishers-1) */
 };
 
 struct shoal_sub_stats {
@@ -132,7 +150,18 @@ struct shoal_sub_stats {
 	uint64_t stale;	     /* lossy: zero-copy messages overwritten in use */
 	uint64_t sleeps;     /* times this subscriber blocked in the kernel */
 	uint64_t reattached; /* publishers attached after the first */
-	uint64_t epoch;	     /* current publisher's epoch; 0 if detached */
+	uint64_t epoch;	     /* current publisher's epoch; 0 if detached
+			      * (several: the ring joined first's) */
+	/* Several publishers (max_publishers > 1): rings joined now, ever
+	 * joined, dropped after their publisher died or left; rings skipped
+	 * because all their subscriber lines were taken, or because their
+	 * options differ from the first ring joined. */
+	uint32_t publishers;
+	uint32_t pad;
+	uint64_t publishers_joined;
+	uint64_t publishers_gone;
+	uint64_t rings_full;
+	uint64_t rings_mismatched;
 };
 
 struct shoal_pub;
@@ -144,8 +173,13 @@ SHOAL_API void shoal_sub_options_init(struct shoal_sub_options *opts);
 /*
  * shoal_pub_create - create the service and publish it under @name.
  * @opts NULL: defaults. Returns 0, -EINVAL (bad options or name, with a
- * detail), -EEXIST (a live publisher holds the name), or what segment,
- * eventfd or registry calls return.
+ * detail), -EEXIST (max_publishers 1: a live publisher holds the name), or
+ * what segment, eventfd or registry calls return. With max_publishers > 1
+ * it joins the service: takes the first free publisher slot, after
+ * checking the options every publisher must agree on against each live one
+ * (-EINVAL naming the field, also when a disagreeing publisher appears
+ * while it joins: it then withdraws), or -EBUSY when all max_publishers
+ * slots are held by live publishers.
  */
 SHOAL_API int shoal_pub_create(const char *name,
 			       const struct shoal_pub_options *opts,
@@ -253,8 +287,19 @@ SHOAL_API void shoal_pub_get_stats(const struct shoal_pub *pub,
  * shoal_sub_open - find publisher @name and join it. Returns 0, -ENOENT (no
  * live publisher, unless SHOAL_SUB_REATTACH), -EBUSY (the service's
  * subscriber limit is reached; detail names it), -EPROTO (type or format
- * mismatch, naming both), -EBADMSG (corrupt service), or what
- * shoal_registry_open() returns.
+ * mismatch, naming both), -EBADMSG (corrupt service), -EINVAL (@name is a
+ * publisher slot's "name//i"), or what shoal_registry_open() returns.
+ *
+ * Several publishers (max_publishers > 1): it joins the ring of every live
+ * publisher of the name, and later ones as they come (through a watch of
+ * the registry directory); the errors above are for when it can join none
+ * (a ring whose subscriber lines are all taken, or whose options differ
+ * from the first ring joined, is skipped and counted in the stats). Takes
+ * go round the rings, at most 16 in a row from one; each publisher's
+ * messages come in its order (msg.seq is that publisher's, msg.publisher
+ * its slot), with no order between publishers. A publisher that leaves or
+ * dies is dropped once its messages are taken; -EPIPE comes only when the
+ * last is gone.
  */
 SHOAL_API int shoal_sub_open(const char *name,
 			     const struct shoal_sub_options *opts,
@@ -270,24 +315,41 @@ SHOAL_API void shoal_sub_close(struct shoal_sub *sub);
  *   -ETIMEDOUT  nothing came in time
  *   -EOVERFLOW  lossy: lapped; msg->lost messages were skipped (no message
  *               is held); the next take continues from the oldest one left
- *   -EPIPE      the publisher is gone and everything it sent was taken.
- *               With SHOAL_SUB_REATTACH, later takes wait for a new one.
- *   -EBUSY      a message is already held
+ *   -EPIPE      the publisher (with several: the last one) is gone and
+ *               everything it sent was taken. With SHOAL_SUB_REATTACH,
+ *               later takes wait for a new one.
+ *   -EBUSY      max_held messages are held already (a batch counts
+ *               each of its messages), or the oldest held message is a
+ *               whole ring (capacity positions) behind the next one
  *   -EBADMSG    the publisher's segment is corrupt
  */
 SHOAL_API int shoal_sub_take(struct shoal_sub *sub, struct shoal_msg *msg,
 			     int64_t timeout_ns);
 /*
- * shoal_sub_release - done with @msg. 0, or -ESTALE: the slot was
- * overwritten while held (lossy mode; in reliable mode only if another
- * process corrupted this subscriber's line), so whatever was read from it
- * may be torn and must be discarded.
+ * shoal_sub_release - done with @msg. With max_held 1, held messages are
+ * released oldest first; with max_held > 1, any held message in any order:
+ * the subscriber's cursor (what a reliable publisher waits for) moves over
+ * the released messages from the oldest on, so the oldest one not released
+ * still holds its slot. 0, -EINVAL (@msg is not held: never taken,
+ * released already, another handle's; or not the oldest with max_held 1),
+ * or -ESTALE: the slot was overwritten while held (lossy mode; in reliable
+ * mode only if another process corrupted this subscriber's line), so
+ * whatever was read from it may be torn and must be discarded (it is
+ * released anyway).
+ *
+ * Lossy: a take that finds the publisher lapped the subscriber behind a
+ * held message returns -EOVERFLOW with msg->lost 0; the held messages then
+ * release with -ESTALE, and the next take reports the count lost.
  */
 SHOAL_API int shoal_sub_release(struct shoal_sub *sub, struct shoal_msg *msg);
 /*
  * shoal_sub_take_batch - up to @n messages in place, as shoal_sub_take()
  * does for one (waiting up to @timeout_ns for the first only): how many
- * (1..@n) are held in @msgs[0..), or what shoal_sub_take() returns. Lossy:
+ * (1..@n) are held in @msgs[0..), or what shoal_sub_take() returns. With
+ * several publishers the batch comes from one publisher's ring. It may
+ * be called while fewer than max_held are held; it then takes up to @n
+ * more (max_held bounds when a take may start, not the batch's size: each
+ * message of it counts as held after). Lossy:
  * a lap before the first is -EOVERFLOW (msgs[0].lost); a lap after it ends
  * the batch there (the next take reports it).
  */
@@ -295,12 +357,14 @@ SHOAL_API int shoal_sub_take_batch(struct shoal_sub *sub,
 				   struct shoal_msg *msgs, uint32_t n,
 				   int64_t timeout_ns);
 /*
- * shoal_sub_release_batch - done with the oldest @count messages held
- * (@msgs[0..@count) as take_batch filled them, in order), with one store
- * of the cursor. 0, -EINVAL (not the oldest held, in order), or -ESTALE:
- * at least one was overwritten while held (lossy; all are released
- * anyway; shoal_sub_valid() before the release tells which). Held messages
- * may also be released one at a time, oldest first, by shoal_sub_release().
+ * shoal_sub_release_batch - done with @msgs[0..@count), with one store of
+ * the cursor; all from one publisher (-EINVAL otherwise). With max_held 1 they must be the oldest @count held, in
+ * order (as take_batch filled them); with max_held > 1 any held messages,
+ * each once, in any order (the cursor moves as shoal_sub_release() says).
+ * 0, -EINVAL (one is not held as that asks: then none is released), or
+ * -ESTALE: at least one was overwritten while held (lossy; all are
+ * released anyway; shoal_sub_valid() before the release tells which).
+ * Held messages may also be released one at a time by shoal_sub_release().
  */
 SHOAL_API int shoal_sub_release_batch(struct shoal_sub *sub,
 				      struct shoal_msg *msgs, uint32_t count);
@@ -353,6 +417,11 @@ struct shoal_pubsub_info {
 	uint64_t subscriber_bytes; /* size of the subscriber segment */
 	uint64_t head;		   /* next sequence number to publish */
 	struct shoal_pub_stats pub;
+	/* Several publishers: the service's limit (1 for a service of
+	 * one), this ring's slot (pub.slot too), and how many publisher
+	 * slots of the service are live now (each opened to count it). */
+	uint32_t max_publishers;
+	uint32_t publishers;
 };
 
 struct shoal_pubsub_sub_info {
@@ -370,7 +439,10 @@ struct shoal_pubsub_sub_info {
  * shoal_pubsub_inspect - read a live service's layout and counters without
  * joining it. Fills *info and up to @cap entries of @subs (may be NULL),
  * one per live subscriber; returns how many live subscribers there are
- * (which may exceed @cap), or -errno as shoal_registry_open().
+ * (which may exceed @cap), or -errno as shoal_registry_open(). With
+ * several publishers, @name reports slot 0's ring and "name//i" slot i's
+ * (info->publishers counts the live ones); one call does not report them
+ * all yet.
  */
 SHOAL_API int shoal_pubsub_inspect(struct shoal_registry *reg, const char *name,
 				   struct shoal_pubsub_info *info,

@@ -68,6 +68,9 @@ struct pubsub_geometry {
 	uint32_t delivery, capacity, stride, max_payload, uh_size, history;
 	uint32_t max_subs;
 	int32_t subs_memfd; /* fd number in the publisher */
+	/* Not in the field table: the header's flags, and max_publishers and
+	 * slot (1 and 0 for a version 3 ring). */
+	uint32_t flags, max_pubs, slot;
 	uint64_t payload_bytes;
 };
 
@@ -80,6 +83,22 @@ struct pubsub_geometry {
  * fuzz/pubsub_geometry_fuzz.c.
  */
 int shoal__pubsub_read_geometry(struct shoal_segment *seg, void *g);
+
+/*
+ * The first of the options every publisher of a name must agree on
+ * (max_publishers, delivery, max_payload, user_header_size, the timestamp
+ * flag) in which @a and @b differ, by its option name; NULL if they agree.
+ */
+const char *shoal__pubsub_disagree(const struct pubsub_geometry *a,
+				   const struct pubsub_geometry *b);
+
+/*
+ * The configuration of the live ring published as @sname (a slot name),
+ * opened read-only and closed again. 0, or what opening returns (-ENOENT:
+ * nobody there).
+ */
+int shoal__pubsub_slot_geometry(struct shoal_registry *reg, const char *sname,
+				struct pubsub_geometry *g);
 
 /* The pattern as the service layer's peer side knows it (service.h). */
 extern const struct shoal__pattern shoal__pubsub_pattern;

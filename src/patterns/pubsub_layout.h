@@ -32,6 +32,11 @@
  * 3: a slot larger than a line starts its payload on a line of its own
  * (shoal__bcast_data_off()). */
 #define SHOAL__PUBSUB_VERSION 3
+/* A ring of a service with several publishers (max_publishers > 1):
+ * version 3's layout plus max_publishers and slot on line 0. A reader of
+ * version 3 only refuses it (-EPROTO) rather than read one ring of
+ * several. max_publishers 1 stays version 3, byte for byte. */
+#define SHOAL__PUBSUB_VERSION_MULTI 4
 
 /* Object kinds, from the patterns' range (shoal/segment.h); the values are
  * in existing segments and docs/segment-format.md: never change them. */
@@ -61,7 +66,12 @@ struct shoal__pubsub_header {
 	uint32_t max_subscribers;  /* lines in the subscriber segment */
 	uint32_t flags;		   /* SHOAL_PUB_* */
 	int32_t subs_memfd;	   /* fd number of the subscriber segment */
-	uint8_t pad0[16];
+	/* Version 4 only (0 in version 3): the service's publisher limit
+	 * (2..64) and this ring's publisher slot (< max_publishers), written
+	 * before the entry is published. */
+	uint32_t max_publishers;
+	uint32_t slot;
+	uint8_t pad0[8];
 
 	/* Line 1: the broadcast ring's publisher line (ring/ring_bcast.h:
 	 * head, seen_from, seen_gen, bound), alone on its line: it changes on
@@ -96,6 +106,9 @@ struct shoal__pubsub_header {
 	uint8_t pad3[56];
 };
 SHOAL__HEADER_SHAPE(struct shoal__pubsub_header, delivery, 4, 3);
+_Static_assert(offsetof(struct shoal__pubsub_header, max_publishers) == 48 &&
+		       offsetof(struct shoal__pubsub_header, slot) == 52,
+	       "publisher fields in line 0's old padding");
 _Static_assert(offsetof(struct shoal__pubsub_header, head) == 64,
 	       "head on line 1");
 _Static_assert(offsetof(struct shoal__pubsub_header, bound) ==

@@ -10,6 +10,7 @@
  * segment layer validated, and only the checked copies are used after.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -78,15 +79,56 @@ static const struct shoal__config config = SHOAL__CONFIG(
 	"pubsub", SHOAL__PUBSUB_HEADER_OBJECT, SHOAL__OBJECT_PUBSUB_HEADER,
 	SHOAL__PUBSUB_VERSION, SHOAL__PUBSUB_MAGIC, struct shoal__pubsub_header,
 	fields, struct pubsub_geometry, check_geometry);
+/* The same words in a ring of several publishers (version 4). */
+static const struct shoal__config config_multi =
+	SHOAL__CONFIG("pubsub", SHOAL__PUBSUB_HEADER_OBJECT,
+		      SHOAL__OBJECT_PUBSUB_HEADER, SHOAL__PUBSUB_VERSION_MULTI,
+		      SHOAL__PUBSUB_MAGIC, struct shoal__pubsub_header, fields,
+		      struct pubsub_geometry, check_geometry);
+
+/* Version 4's words (line 0 is written before publication and never
+ * again, but is read once all the same). */
+static int read_publishers(struct pubsub_geometry *g, int multi)
+{
+	uint32_t flags = SHOAL__READ_ONCE(g->hdr->flags);
+	uint32_t mp = SHOAL__READ_ONCE(g->hdr->max_publishers);
+	uint32_t slot = SHOAL__READ_ONCE(g->hdr->slot);
+
+	if (!multi) {
+		mp = 1;
+		slot = 0;
+	} else if (mp < 2 || mp > SHOAL_PUB_PUBLISHERS_MAX || slot >= mp) {
+		return shoal__fail(-EBADMSG,
+				   "pubsub: publisher slot %u of %u is "
+				   "inconsistent",
+				   slot, mp);
+	}
+	g->flags = flags;
+	g->max_pubs = mp;
+	g->slot = slot;
+	return 0;
+}
 
 int shoal__pubsub_read_geometry(struct shoal_segment *seg, void *user_data)
 {
 	struct pubsub_geometry *g = user_data;
+	int multi = 0;
 	void *sp;
 	int err;
 
 	g->payload_bytes = shoal_segment_size(seg);
 	err = shoal__peer_config(seg, &config, g);
+	if (err == -EPROTO) {
+		err = shoal__peer_config(seg, &config_multi, g);
+		multi = 1;
+		if (err == -EPROTO)
+			(void)shoal__fail(err,
+					  "pubsub: format version not %u or %u",
+					  SHOAL__PUBSUB_VERSION,
+					  SHOAL__PUBSUB_VERSION_MULTI);
+	}
+	if (!err)
+		err = read_publishers(g, multi);
 	if (err)
 		return err;
 	err = shoal__peer_object(seg, "pubsub", SHOAL__PUBSUB_SLOTS_OBJECT,
@@ -120,6 +162,33 @@ static const struct shoal__kind kinds[] = {
 	{ SHOAL__OBJECT_PUBSUB_SUBS, "pub/sub subscribers" },
 };
 
+const char *shoal__pubsub_disagree(const struct pubsub_geometry *a,
+				   const struct pubsub_geometry *b)
+{
+	if (a->max_pubs != b->max_pubs)
+		return "max_publishers";
+	if (a->delivery != b->delivery)
+		return "delivery";
+	if (a->max_payload != b->max_payload)
+		return "max_payload";
+	if (a->uh_size != b->uh_size)
+		return "user_header_size";
+	if ((a->flags ^ b->flags) & SHOAL_PUB_TIMESTAMP)
+		return "flags (SHOAL_PUB_TIMESTAMP)";
+	return NULL;
+}
+
+int shoal__pubsub_slot_geometry(struct shoal_registry *reg, const char *sname,
+				struct pubsub_geometry *g)
+{
+	struct shoal__inspect in;
+	struct shoal_pubsub_info info = { 0 }; /* only must not be NULL */
+	int err = shoal__inspect_open(&in, reg, &shoal__pubsub_pattern, "pub",
+				      sname, &info, g);
+
+	return shoal__inspect_close(&in, err);
+}
+
 const struct shoal__pattern shoal__pubsub_pattern = {
 	SHOAL_PATTERN_PUBSUB,
 	"pub/sub",
@@ -143,6 +212,38 @@ static void sub_wakeups(void *out, const void *line, uint32_t index, void *ctx)
 static const struct shoal__line_info sub_info = SHOAL__LINE_INFO(
 	struct shoal__pubsub_sub_line, SHOAL__SUB_ACTIVE,
 	struct shoal_pubsub_sub_info, index, line_stats, sub_wakeups);
+
+/* Live publisher slots of the service @name (or of the one whose slot
+ * name it is), each opened read-only once. */
+static uint32_t count_publishers(struct shoal_registry *reg, const char *name,
+				 uint32_t max_pubs)
+{
+	char base[SHOAL_SERVICE_NAME_MAX + 1], sn[SHOAL_SERVICE_NAME_MAX + 1];
+	struct shoal__detail d;
+	uint32_t live = 0;
+	size_t len;
+
+	if (max_pubs <= 1)
+		return 1;
+	shoal__detail_save(&d);
+	snprintf(base, sizeof(base), "%s", name);
+	if (shoal__name_slot(base)) {
+		/* Drop the "//i" the name was checked to end in. */
+		len = strlen(base);
+		while (len && base[len - 1] >= '0' && base[len - 1] <= '9')
+			len--;
+		base[len - 2] = '\0';
+	}
+	for (uint32_t slot = 0; slot < max_pubs; slot++) {
+		struct pubsub_geometry g;
+
+		if (!shoal__slot_name(base, slot, sn) &&
+		    !shoal__pubsub_slot_geometry(reg, sn, &g))
+			live++;
+	}
+	(void)shoal__detail_fail(&d, 0);
+	return live;
+}
 
 int shoal_pubsub_inspect(struct shoal_registry *reg, const char *name,
 			 struct shoal_pubsub_info *info,
@@ -177,5 +278,8 @@ int shoal_pubsub_inspect(struct shoal_registry *reg, const char *name,
 				    wakeups_table(h, g.max_subs), subs, cap);
 	info->subscribers = live;
 	info->pub.subscribers = live;
+	info->max_publishers = g.max_pubs;
+	info->pub.slot = g.slot;
+	info->publishers = count_publishers(in.reg, name, g.max_pubs);
 	return shoal__inspect_close(&in, (int)live);
 }

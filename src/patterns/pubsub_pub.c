@@ -86,6 +86,9 @@ struct shoal_pub {
 	/* Sleeps for room (reliable): marks header.waiting, polls eventfd.
 	 * Last, so that the fields the send path uses keep their lines. */
 	struct shoal_waiter room_waiter;
+	/* The service's publisher limit and our slot (not on the send
+	 * path: after it, so as not to move its fields). */
+	uint32_t max_pubs, slot;
 };
 
 void shoal_pub_options_init(struct shoal_pub_options *opts)
@@ -135,6 +138,10 @@ static int check_pub_options(const struct shoal_pub_options *o)
 	if (o->flags & ~(uint32_t)SHOAL_PUB_TIMESTAMP)
 		return shoal__fail(-EINVAL, "pub: unknown flags 0x%x",
 				   o->flags);
+	if (o->max_publishers > SHOAL_PUB_PUBLISHERS_MAX)
+		return shoal__fail(-EINVAL,
+				   "pub: max_publishers %u not in 1..%u",
+				   o->max_publishers, SHOAL_PUB_PUBLISHERS_MAX);
 	return 0;
 }
 
@@ -185,8 +192,13 @@ static void format(struct shoal_pub *p)
 {
 	struct shoal__pubsub_header *h = p->hdr;
 
-	h->ident = (struct shoal__ident){ SHOAL__PUBSUB_MAGIC,
-					  SHOAL__PUBSUB_VERSION };
+	/* One publisher: version 3, line 0 byte for byte as before. */
+	h->ident = (struct shoal__ident){
+		SHOAL__PUBSUB_MAGIC, p->max_pubs > 1 ? SHOAL__PUBSUB_VERSION_MULTI
+						     : SHOAL__PUBSUB_VERSION
+	};
+	if (p->max_pubs > 1)
+		h->max_publishers = p->max_pubs;
 	h->delivery = p->delivery;
 	h->capacity = p->capacity;
 	h->slot_stride = p->stride;
@@ -203,6 +215,96 @@ static void format(struct shoal_pub *p)
 
 static int ring_init(struct shoal_pub *p);
 
+/* What the other publishers of the name must agree with, from ours. */
+static void own_geometry(const struct shoal_pub *p, struct pubsub_geometry *g)
+{
+	memset(g, 0, sizeof(*g));
+	g->max_pubs = p->max_pubs;
+	g->delivery = p->delivery;
+	g->max_payload = p->max_payload;
+	g->uh_size = p->uh_size;
+	g->flags = p->flags;
+}
+
+/* The live publisher of @sname agrees with us: 0, -EINVAL naming the
+ * field, -ENOENT (nobody there now), or what opening it returns. */
+static int check_other(struct shoal_pub *p, const char *name, const char *sname,
+		       uint32_t slot)
+{
+	struct pubsub_geometry mine, theirs;
+	const char *field;
+	int err;
+
+	err = shoal__pubsub_slot_geometry(p->own.reg, sname, &theirs);
+	if (err)
+		return err;
+	own_geometry(p, &mine);
+	field = shoal__pubsub_disagree(&mine, &theirs);
+	if (field)
+		return shoal__fail(-EINVAL,
+				   "pub: '%s': %s differs from publisher "
+				   "slot %u's",
+				   name, field, slot);
+	return 0;
+}
+
+/*
+ * Publishes under the first free slot of @name (max_publishers > 1),
+ * checking every live publisher found on the way, then every other live
+ * one again once published (one with other options may have taken a slot
+ * we passed meanwhile). 0, -EINVAL, -EBUSY, or what publishing returns.
+ */
+static int join_slots(struct shoal_pub *p, const char *name,
+		      const struct shoal_pub_options *opts)
+{
+	char sname[SHOAL_SERVICE_NAME_MAX + 1];
+	uint32_t slot;
+	int err = -EBUSY;
+
+	for (slot = 0; slot < p->max_pubs; slot++) {
+		err = shoal__slot_name(name, slot, sname);
+		if (err)
+			return err;
+		/* Nobody has seen the segment yet: a failed publish linked
+		 * nothing. */
+		p->hdr->slot = slot;
+		for (int tries = 0; tries < 3; tries++) {
+			err = shoal__owner_announce(&p->own, sname,
+						    SHOAL_PATTERN_PUBSUB,
+						    opts->access,
+						    &SHOAL__TYPE_OF(opts),
+						    &p->eventfd, 1);
+			if (err != -EEXIST)
+				break;
+			err = check_other(p, name, sname, slot);
+			if (err == -EINVAL)
+				return err;
+			if (err == -ENOENT || err == -EPIPE)
+				continue; /* it left meanwhile: try again */
+			/* Live and agreeing, or unreadable to us: taken. */
+			err = -EEXIST;
+			break;
+		}
+		if (!err)
+			break;
+		if (err != -EEXIST && err != -ENOENT && err != -EPIPE)
+			return err;
+	}
+	if (slot == p->max_pubs)
+		return shoal__fail(-EBUSY,
+				   "pub: '%s': max_publishers (%u) reached",
+				   name, p->max_pubs);
+	p->slot = slot;
+	for (uint32_t j = 0; j < p->max_pubs; j++) {
+		if (j == slot || shoal__slot_name(name, j, sname))
+			continue;
+		err = check_other(p, name, sname, j);
+		if (err == -EINVAL)
+			return err; /* the caller withdraws */
+	}
+	return 0;
+}
+
 int shoal_pub_create(const char *name, const struct shoal_pub_options *opts,
 		     struct shoal_pub **out)
 {
@@ -216,6 +318,10 @@ int shoal_pub_create(const char *name, const struct shoal_pub_options *opts,
 		err = check_pub_options(opts);
 	if (err)
 		return err;
+	/* A slot's own name is the registry's, not the caller's. */
+	if (shoal__name_slot(name) != 0)
+		return shoal__fail(
+			-EINVAL, "pub: '%s' is a publisher slot's name", name);
 	p = shoal__handle_alloc(sizeof(*p), "pub");
 	if (!p)
 		return -ENOMEM;
@@ -230,13 +336,19 @@ int shoal_pub_create(const char *name, const struct shoal_pub_options *opts,
 	p->max_subs = opts->max_subscribers;
 	p->flags = opts->flags;
 	p->send_timeout_ns = opts->send_timeout_ns;
+	p->max_pubs = opts->max_publishers ? opts->max_publishers : 1;
 	err = create_service(p, name, opts->registry);
 	if (!err) {
 		format(p);
 		p->hdr->history = opts->history;
-		err = shoal__owner_announce(&p->own, name, SHOAL_PATTERN_PUBSUB,
-					    opts->access, &SHOAL__TYPE_OF(opts),
-					    &p->eventfd, 1);
+		if (p->max_pubs == 1)
+			err = shoal__owner_announce(&p->own, name,
+						    SHOAL_PATTERN_PUBSUB,
+						    opts->access,
+						    &SHOAL__TYPE_OF(opts),
+						    &p->eventfd, 1);
+		else
+			err = join_slots(p, name, opts);
 	}
 	if (!err)
 		err = ring_init(p);
@@ -728,5 +840,6 @@ void shoal_pub_get_stats(const struct shoal_pub *p, struct shoal_pub_stats *st)
 		atomic_load_explicit(&p->hdr->wakeups, memory_order_relaxed);
 	st->evicted =
 		atomic_load_explicit(&p->hdr->evicted, memory_order_relaxed);
+	st->slot = p->slot;
 	st->subscribers = p->ring.ncounted;
 }

@@ -1,13 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Pub/sub, the subscriber side: joining (claiming a line by an OFD lock),
- * taking messages in place, waiting, noticing the publisher's death and
+ * taking messages in place, waiting, noticing a publisher's death and
  * reattaching to its successor. docs/pubsub.md describes the protocol.
+ *
+ * A service may have several publishers (max_publishers > 1), each with its
+ * own ring published under its own slot name (slot 0 the service's name,
+ * slot i "name//i"). The subscriber joins every live ring as it joins one
+ * (struct sub_ring), takes from them in turn (at most BURST in a row from
+ * one), finds newcomers through its inotify watch of the registry
+ * directory, and drops a ring once its publisher is gone and what it sent
+ * was taken. With one ring everything is as it always was, behind one
+ * branch on the number of rings.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,288 +35,13 @@
 #include "ring/ring_bcast.h"
 #include "service/service.h"
 #include "registry/registry_internal.h"
-
-/* Readiness checks (spinning) or empty takes between looks at the
- * publisher's pidfd, so polling never costs a system call per call. */
-#define PID_CHECK_EVERY 4096
-/* Longest a detached subscriber waits before looking for a publisher
- * again, in case a registry event was missed. */
-#define DETACHED_SLICE_NS (100 * 1000 * 1000LL)
-
-struct shoal_sub {
-	char name[SHOAL_SERVICE_NAME_MAX + 1];
-	struct shoal_registry *reg;
-	int own_reg;
-	uint32_t flags;
-	uint32_t want_history;
-	enum shoal_wait_strategy strategy;
-	struct shoal__type type; /* the caller's, checked at each attach */
-	int epfd;	/* what shoal_sub_fd() returns, across reattaching */
-	int inotify_fd; /* the registry directory, while detached */
-	int watching_parent; /* inotify_fd also watches the path's parent */
-	int ever_attached;
-	uint64_t reattached;
-
-	/* The current attachment; svc NULL while detached. */
-	struct shoal_service *svc;
-	struct shoal_segment *subs_seg;
-	struct pubsub_geometry g;
-	struct shoal__pubsub_subs_header *sh;
-	struct shoal__pubsub_sub_line *line;
-	uint32_t index;
-	uint32_t mask;
-	int lock_fd;	 /* our own open file description: holds the line */
-	int eventfd;	 /* our line's wake-up */
-	int pidfd;	 /* the publisher's (owned by svc) */
-	int pub_eventfd; /* wakes a publisher waiting for room (svc's) */
-	uint64_t epoch;
-	/* The memory protocol: our line and cursor (ring/ring_bcast.h). */
-	struct shoal__bcast_sub ring;
-	uint64_t received, lost, stale;
-	uint64_t sleeps_before;	      /* sleeps under earlier publishers */
-	uint32_t held;		      /* messages held, from the cursor on */
-	struct shoal__owner_watch ow; /* the publisher died or withdrew */
-	int64_t open_timeout_ns;      /* the first attach's wait, then 0 */
-	struct shoal_waiter waiter;
-};
+#include "patterns/pubsub_sub_internal.h"
 
 void shoal_sub_options_init(struct shoal_sub_options *opts)
 {
 	memset(opts, 0, sizeof(*opts));
 	opts->strategy = SHOAL_WAIT_ADAPTIVE;
-}
-
-/* Claims a free line: the first byte of the subscriber memfd we can
- * OFD-lock. Returns its index or -EBUSY. */
-static int claim_line(struct shoal_sub *s)
-{
-	int idx = shoal__peer_claim(shoal_segment_fd(s->subs_seg), 0,
-				    s->g.max_subs, "sub", &s->lock_fd);
-
-	if (idx == -EBUSY)
-		return shoal__fail(-EBUSY,
-				   "sub: '%s' has its limit of %u subscribers "
-				   "already",
-				   s->name, s->g.max_subs);
-	return idx;
-}
-
-/* Leaves the current publisher (if any): frees our line, closes its fds. */
-static void detach(struct shoal_sub *s)
-{
-	if (s->line) {
-		atomic_fetch_and_explicit(&subs_bitmap(s->sh)[s->index / 32],
-					  ~s->mask, memory_order_relaxed);
-		shoal__bcast_leave(&s->ring);
-		/* A reliable publisher may be waiting for us to move: the
-		 * FREE state and generation above, then notify's fence and
-		 * the publisher's mark (read-only to us), pairing with the
-		 * fence in notify's arm between its mark and its re-check
-		 * (make_room()). */
-		(void)shoal__notify_mark_ro(&s->g.hdr->waiting, 0,
-					    s->pub_eventfd);
-		s->line = NULL;
-	}
-	if (s->eventfd >= 0) {
-		epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->eventfd, NULL);
-		close(s->eventfd);
-		s->eventfd = -1;
-	}
-	if (s->pidfd >= 0) {
-		epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->pidfd, NULL);
-		s->pidfd = -1;
-	}
-	if (s->lock_fd >= 0) {
-		close(s->lock_fd); /* drops the OFD lock */
-		s->lock_fd = -1;
-	}
-	shoal_segment_close(s->subs_seg);
-	s->subs_seg = NULL;
-	shoal_service_close(s->svc);
-	s->svc = NULL;
-	s->held = 0;
-	s->ow = (struct shoal__owner_watch){ .every = PID_CHECK_EVERY };
-	s->epoch = 0;
-	if (s->inotify_fd >= 0)
-		shoal__epoll_add(s->epfd, s->inotify_fd,
-				 (uint64_t)s->inotify_fd, "sub");
-}
-
-/* Joins line s->index: our counters and pid first (this handle's, across
- * publishers), then the ring's join (cursor, JOINING, the generation, the
- * start, ACTIVE; shoal__bcast_join()). */
-static void join_line(struct shoal_sub *s)
-{
-	struct shoal__pubsub_sub_line *l =
-		&subs_lines(s->sh, s->g.max_subs)[s->index];
-	struct shoal__bcast_map m = {
-		.pub = &s->g.hdr->ring,
-		.slots = s->g.slots,
-		.generation = &s->sh->generation,
-		.lines = (uint8_t *)subs_lines(s->sh, s->g.max_subs),
-		.line_stride = sizeof(struct shoal__pubsub_sub_line),
-		.max_lines = s->g.max_subs,
-		.capacity = s->g.capacity,
-		.stride = s->g.stride,
-		.max_payload = s->g.max_payload,
-		.uh_size = s->g.uh_size,
-	};
-	uint64_t back = s->want_history;
-
-	if (back > s->g.history)
-		back = s->g.history;
-	atomic_store_explicit(&l->received, s->received, memory_order_relaxed);
-	atomic_store_explicit(&l->lost, s->lost, memory_order_relaxed);
-	atomic_store_explicit(&l->stale, s->stale, memory_order_relaxed);
-	atomic_store_explicit(&l->sleeps, 0, memory_order_relaxed);
-	l->pid = (int32_t)getpid();
-	/* Its release store of JOINING orders the stores above too. */
-	shoal__bcast_join(&s->ring, &m, s->index, back);
-	s->line = l;
-}
-
-static int attach_fds(struct shoal_sub *s)
-{
-	int32_t owner_fd;
-	int err, idx;
-
-	idx = claim_line(s);
-	if (idx < 0)
-		return idx;
-	s->index = (uint32_t)idx;
-	s->mask = 1u << (s->index % 32);
-	owner_fd = SHOAL__READ_ONCE(wake_fd_table(s->g.hdr)[s->index]);
-	err = shoal__peer_wake_fd(s->svc, "sub", SHOAL__EXTRA_WAKE_FD(s->index),
-				  owner_fd, s->index, &s->eventfd);
-	if (err)
-		return err;
-	s->pub_eventfd = shoal_service_eventfd(s->svc, 0);
-	if (s->pub_eventfd < 0)
-		return shoal__fail(-EBADMSG, "sub: the service has no eventfd");
-	err = shoal__epoll_add(s->epfd, s->eventfd, (uint64_t)s->eventfd,
-			       "sub");
-	if (err)
-		return err;
-	s->pidfd = shoal__peer_watch_owner(s->svc, s->epfd, "sub");
-	return s->pidfd < 0 ? s->pidfd : 0;
-}
-
-/* Finds the publisher and joins it. 0 or -errno; detached on failure. */
-static int attach(struct shoal_sub *s)
-{
-	struct shoal__peer_spec spec = shoal__peer_spec_of(
-		&shoal__pubsub_pattern, "sub", s->name, SHOAL_OPEN_READ_ONLY,
-		&s->type, s->open_timeout_ns, &s->g);
-	struct shoal_service_info info;
-	int err;
-
-	if (s->flags & SHOAL_SUB_NO_PIDFD_GETFD)
-		spec.oflags |= SHOAL_OPEN_NO_PIDFD_GETFD;
-	err = shoal__peer_open(s->reg, &spec, &s->svc);
-	if (err)
-		return err;
-	shoal_service_get_info(s->svc, &info);
-	err = shoal__pubsub_map_subs(s->svc, &s->g, 0, &s->subs_seg, &s->sh);
-	if (!err)
-		err = attach_fds(s);
-	if (err) {
-		struct shoal__detail d;
-
-		shoal__detail_save(&d);
-		detach(s);
-		return shoal__detail_fail(&d, err);
-	}
-	if (s->inotify_fd >= 0)
-		epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->inotify_fd, NULL);
-	/* Sleeps are counted per handle, across publishers. */
-	s->sleeps_before += shoal__waiter_sleeps(&s->waiter);
-	shoal__waiter_setup(&s->waiter, &subs_bitmap(s->sh)[s->index / 32],
-			    s->mask, NULL, s->eventfd, s->epfd, s->strategy);
-	join_line(s);
-	/* A publisher may be waiting for subscribers (wait_subscribers()):
-	 * our ACTIVE state (release, in the join) before notify's fence and
-	 * the load of its mark; pairs with the fence in notify's arm between
-	 * its mark and its re-count. Either it counts us or we wake it. */
-	(void)shoal__notify_mark_ro(&s->g.hdr->waiting, 0, s->pub_eventfd);
-	shoal__waiter_count_sleeps_in(&s->waiter, &s->line->sleeps);
-	s->ow.sleeps = 0;
-	s->epoch = info.epoch;
-	if (s->ever_attached)
-		s->reattached++;
-	s->ever_attached = 1;
-	return 0;
-}
-
-/*
- * Watches the registry directory, by path, for new entries and for its own
- * end (IN_DELETE_SELF, IN_MOVE_SELF, then IN_IGNORED: the watch is gone).
- * While the path holds no directory, or another one than s->reg's, the
- * parent is watched too, for the path to come back. A fresh inotify fd
- * each time, replacing the old one (closing it takes it out of the epoll
- * set), so no event of an earlier watch lingers.
- */
-static int watch_registry(struct shoal_sub *s)
-{
-	const char *path = shoal_registry_path(s->reg);
-	char parent[PATH_MAX], *slash;
-	int fd, parent_too = 0;
-
-	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (fd < 0)
-		return shoal__fail(-errno, "sub: inotify_init1: %s",
-				   strerror(errno));
-	if (inotify_add_watch(fd, path,
-			      IN_CREATE | IN_MOVED_TO | IN_DELETE_SELF |
-				      IN_MOVE_SELF | IN_ONLYDIR) < 0 ||
-	    shoal__registry_moved(s->reg) != 0) {
-		snprintf(parent, sizeof(parent), "%s", path);
-		slash = strrchr(parent, '/');
-		if (!slash)
-			snprintf(parent, sizeof(parent), ".");
-		else if (slash == parent)
-			parent[1] = '\0';
-		else
-			*slash = '\0';
-		if (inotify_add_watch(fd, parent,
-				      IN_CREATE | IN_MOVED_TO | IN_ONLYDIR) <
-		    0) {
-			int err = -errno;
-
-			close(fd);
-			return shoal__fail(err, "sub: inotify_add_watch %s: %s",
-					   parent, strerror(-err));
-		}
-		parent_too = 1;
-	}
-	if (s->inotify_fd >= 0)
-		close(s->inotify_fd);
-	s->inotify_fd = fd;
-	s->watching_parent = parent_too;
-	return s->svc ? 0 : shoal__epoll_add(s->epfd, fd, (uint64_t)fd, "sub");
-}
-
-/*
- * A detached REATTACH subscriber follows its registry directory when it was
- * removed (or renamed) and a directory appears at its path again: a fresh
- * registry handle on it (the caller's own handle is left as it is) and a
- * fresh watch. Until one appears it watches for it. 0 or -errno.
- */
-static int follow_registry(struct shoal_sub *s)
-{
-	struct shoal_registry *fresh;
-	int err;
-
-	if (!(s->flags & SHOAL_SUB_REATTACH) ||
-	    shoal__registry_moved(s->reg) != 1)
-		return 0;
-	err = shoal__registry_reopen(s->reg, &fresh);
-	if (err)
-		return s->watching_parent ? 0 : watch_registry(s);
-	if (s->own_reg)
-		shoal_registry_destroy(s->reg);
-	s->reg = fresh;
-	s->own_reg = 1;
-	return watch_registry(s);
+	opts->max_held = 1;
 }
 
 int shoal_sub_open(const char *name, const struct shoal_sub_options *opts,
@@ -320,6 +55,14 @@ int shoal_sub_open(const char *name, const struct shoal_sub_options *opts,
 	err = shoal__check_open("sub_open", name, out, opts->flags,
 				SHOAL_SUB_REATTACH | SHOAL_SUB_NO_PIDFD_GETFD,
 				(int)opts->strategy);
+	if (!err && opts->max_held > SHOAL_SUB_HELD_MAX)
+		err = shoal__fail(-EINVAL, "sub_open: max_held %u not in 1..%u",
+				  opts->max_held, SHOAL_SUB_HELD_MAX);
+	if (!err && shoal__name_slot(name) != 0)
+		err = shoal__fail(-EINVAL,
+				  "sub_open: '%s' is a publisher slot's name; "
+				  "open the service's",
+				  name);
 	if (err)
 		return err;
 	s = shoal__handle_alloc(sizeof(*s), "sub");
@@ -328,10 +71,10 @@ int shoal_sub_open(const char *name, const struct shoal_sub_options *opts,
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	s->flags = opts->flags;
 	s->want_history = opts->history;
+	s->max_held = opts->max_held ? opts->max_held : 1;
 	s->strategy = opts->strategy ? opts->strategy : SHOAL_WAIT_ADAPTIVE;
 	s->type = SHOAL__TYPE_OF(opts);
-	s->inotify_fd = s->lock_fd = s->eventfd = s->pidfd = -1;
-	s->ow.every = PID_CHECK_EVERY;
+	s->inotify_fd = -1;
 	s->epfd = shoal__epoll_new("sub");
 	if (s->epfd < 0) {
 		err = s->epfd;
@@ -340,11 +83,10 @@ int shoal_sub_open(const char *name, const struct shoal_sub_options *opts,
 	}
 	err = shoal__registry_use(opts->registry, &s->reg, &s->own_reg);
 	if (!err && (s->flags & SHOAL_SUB_REATTACH))
-		err = watch_registry(s);
+		err = shoal__sub_watch_registry(s);
 	if (!err) {
-		s->open_timeout_ns = opts->timeout_ns;
-		err = attach(s);
-		s->open_timeout_ns = 0; /* reattaching never waits */
+		err = shoal__open_wait(s->reg, opts->timeout_ns,
+				       shoal__sub_try_discover, s, "sub", name);
 		/* With REATTACH, no publisher yet is fine: take() waits. */
 		if (err == -ENOENT && (s->flags & SHOAL_SUB_REATTACH))
 			err = 0;
@@ -359,57 +101,124 @@ void shoal_sub_close(struct shoal_sub *s)
 	if (s->inotify_fd >= 0) {
 		close(s->inotify_fd);
 		s->inotify_fd = -1;
+		s->ino_in_set = 0;
 	}
-	detach(s);
+	shoal__sub_detach_all(s);
 	close(s->epfd);
 	if (s->own_reg)
 		shoal_registry_destroy(s->reg);
 	free(s);
 }
 
-/* 1 once the publisher withdrew or died. Looks at the pidfd only every
- * PID_CHECK_EVERY calls, or after a sleep (its pidfd is in the set slept
- * on), so polling costs no system call. */
-static int publisher_gone(struct shoal_sub *s, int force)
+/* 1 once ring @r's publisher withdrew or died. Looks at the pidfd only
+ * every PID_CHECK_EVERY calls, or after a sleep (its pidfd is in the set
+ * slept on), so polling costs no system call. */
+static int ring_gone(struct shoal_sub *s, struct sub_ring *r, int force)
 {
-	return shoal__owner_gone(&s->ow, &s->g.hdr->closed, s->svc,
-				 shoal__waiter_sleeps(&s->waiter), force);
+	return shoal__owner_gone(&r->ow, &r->g.hdr->closed, r->svc,
+				 sleeps_now(s), force);
 }
 
+/* The slot after the messages handed out is complete or overwritten. */
+static inline int ring_ready(const struct sub_ring *r)
+{
+	uint64_t seq = r->ring.cursor + r->out;
+	uint64_t st = atomic_load_explicit(
+		&shoal__bcast_slot_at(&r->ring.m, seq)->stamp,
+		memory_order_acquire);
+
+	return shoal__bcast_classify(st, seq) != SHOAL__BCAST_NOT_YET;
+}
+
+/* take() has something to say: a message, a gone publisher, a newcomer
+ * (the watch is read only after a sleep: its fd is in the set slept on). */
 static int sub_ready(void *arg)
 {
 	struct shoal_sub *s = arg;
 
-	return shoal__bcast_ready(&s->ring) || publisher_gone(s, 0);
+	for (uint32_t i = 0; i < s->nact; i++)
+		if (ring_ready(s->act[i]) || ring_gone(s, s->act[i], 0))
+			return 1;
+	/* Several publishers: the watch every NEWCOMER_CHECK_EVERY checks
+	 * (a spinning waiter never sleeps) and after each sleep. */
+	if (s->ino_in_set && s->nact && multi(s) &&
+	    (++s->polls >= NEWCOMER_CHECK_EVERY ||
+	     shoal__waiter_slept(&s->waiter, &s->ino_seen))) {
+		s->polls = 0;
+		return shoal__sub_read_watch(s);
+	}
+	return 0;
 }
 
-static inline void fill_msg(const struct shoal_sub *s, struct shoal_msg *msg,
+static inline void fill_msg(const struct sub_ring *r, struct shoal_msg *msg,
 			    const struct shoal__bcast_view *v)
 {
-	msg->data = shoal__bcast_payload(&s->ring.m, v->slot);
+	msg->data = shoal__bcast_payload(&r->ring.m, v->slot);
 	msg->len = v->len;
-	msg->user_header_size = s->g.uh_size;
-	msg->user_header = s->g.uh_size ? (const void *)(v->slot + 1) : NULL;
+	msg->user_header_size = r->g.uh_size;
+	msg->user_header = r->g.uh_size ? (const void *)(v->slot + 1) : NULL;
 	msg->seq = v->seq;
 	msg->timestamp_ns = v->timestamp_ns;
-	msg->epoch = s->epoch;
+	msg->epoch = r->epoch;
 	msg->lost = 0;
+	msg->publisher = r->slot;
+	msg->pad = 0;
 	msg->priv_stamp = v->stamp;
 	msg->priv_slot = v->slot;
 }
 
-/* One look at the next slot: 0 (held), -EAGAIN, -EOVERFLOW, -EBADMSG. */
-static int try_take(struct shoal_sub *s, struct shoal_msg *msg)
+/* Nothing complete after the @r->out messages handed out: -EAGAIN, or
+ * (lossy) -EOVERFLOW with no loss counted when the publisher lapped us
+ * behind a held message: the lap is reported, with its count, by the take
+ * after the held ones are released. */
+static int nothing_after_held(struct sub_ring *r, struct shoal_msg *msg)
+{
+	uint64_t seq = r->ring.cursor + r->out;
+	uint64_t st = atomic_load_explicit(
+		&shoal__bcast_slot_at(&r->ring.m, seq)->stamp,
+		memory_order_acquire);
+
+	if (shoal__bcast_classify(st, seq) != SHOAL__BCAST_LAPPED)
+		return -EAGAIN;
+	msg->lost = 0;
+	return shoal__fail(-EOVERFLOW,
+			   "sub: lapped behind the %u message(s) held from "
+			   "%llu on; release them",
+			   r->held, (unsigned long long)r->ring.cursor);
+}
+
+/* One look at ring @r's slot after those handed out: 0 (held), -EAGAIN,
+ * -EOVERFLOW, -EBADMSG, -EBUSY (the oldest held message pins a whole
+ * ring of positions). */
+static int try_take(struct shoal_sub *s, struct sub_ring *r,
+		    struct shoal_msg *msg)
 {
 	struct shoal__bcast_view v;
-	int err = shoal__bcast_peek(&s->ring, 0, &v);
+	int err;
 
+	if (__builtin_expect(r->out != 0, 0)) {
+		if (r->out >= r->g.capacity)
+			return shoal__fail(-EBUSY,
+					   "sub: the held message %llu is a "
+					   "whole ring behind",
+					   (unsigned long long)r->ring.cursor);
+		if (shoal__bcast_peek(&r->ring, r->out, &v))
+			return nothing_after_held(r, msg);
+		fill_msg(r, msg, &v);
+		r->out++;
+		r->held++;
+		s->held++;
+		return 0;
+	}
+	err = shoal__bcast_peek(&r->ring, 0, &v);
 	if (__builtin_expect(err != 0, 0)) {
 		if (err == -EOVERFLOW) {
 			s->lost += v.lost;
-			atomic_store_explicit(&s->line->lost, s->lost,
+			r->lost += v.lost;
+			atomic_store_explicit(&r->line->lost, r->lost,
 					      memory_order_relaxed);
 			msg->lost = v.lost;
+			msg->publisher = r->slot;
 			return shoal__fail(-EOVERFLOW,
 					   "sub: lapped; %llu messages lost",
 					   (unsigned long long)v.lost);
@@ -419,32 +228,93 @@ static int try_take(struct shoal_sub *s, struct shoal_msg *msg)
 					   "sub: message %llu claims %u bytes, "
 					   "more than the %u a slot holds",
 					   (unsigned long long)v.seq, v.len,
-					   s->g.max_payload);
+					   r->g.max_payload);
 		return err;
 	}
-	fill_msg(s, msg, &v);
-	s->held = 1;
+	fill_msg(r, msg, &v);
+	r->out = 1;
+	r->held = 1;
+	s->held++;
 	return 0;
 }
 
-/* try_take() of up to @n: how many are held now (>= 1), or its error. */
-static int try_take_batch(struct shoal_sub *s, struct shoal_msg *msgs,
-			  uint32_t n)
+/* try_take() of up to @n: how many it took now (>= 1), or its error. */
+static int try_take_batch(struct shoal_sub *s, struct sub_ring *r,
+			  struct shoal_msg *msgs, uint32_t n)
 {
 	struct shoal__bcast_view v;
 	uint32_t k;
-	int err = try_take(s, &msgs[0]);
+	int err = try_take(s, r, &msgs[0]);
 
 	if (err)
 		return err;
-	if (n > s->g.capacity)
-		n = s->g.capacity;
+	if (n > r->g.capacity - (r->out - 1))
+		n = r->g.capacity - (r->out - 1);
 	/* Past the first, a lap or a bad length ends the batch (-EAGAIN):
 	 * the next take reports it. */
-	for (k = 1; k < n && shoal__bcast_peek(&s->ring, k, &v) == 0; k++)
-		fill_msg(s, &msgs[k], &v);
-	s->held = k;
+	for (k = 1; k < n && shoal__bcast_peek(&r->ring, r->out, &v) == 0;
+	     k++) {
+		fill_msg(r, &msgs[k], &v);
+		r->out++;
+	}
+	r->held += k - 1;
+	s->held += k - 1;
 	return (int)k;
+}
+
+static inline int take_ring(struct shoal_sub *s, struct sub_ring *r,
+			    struct shoal_msg *msgs, uint32_t n, int batch)
+{
+	return !batch ? try_take(s, r, msgs) : try_take_batch(s, r, msgs, n);
+}
+
+/*
+ * Rings whose publisher is gone, once nothing is left to take from them:
+ * dropped. -EAGAIN, or what a last look at a gone ring found (its last
+ * complete messages are still good).
+ */
+static int reap_gone(struct shoal_sub *s, struct shoal_msg *msgs, uint32_t n,
+		     int batch)
+{
+	for (uint32_t i = 0; i < s->nact;) {
+		struct sub_ring *r = s->act[i];
+		int err;
+
+		if (!ring_gone(s, r, 0)) {
+			i++;
+			continue;
+		}
+		err = take_ring(s, r, msgs, n, batch);
+		if (err != -EAGAIN)
+			return err;
+		shoal__sub_drop_ring(s, r);
+	}
+	return -EAGAIN;
+}
+
+/* One look at every ring, round-robin from the current one, at most
+ * BURST in a row from one: what try_take() (or the batch) returns. */
+static int try_rings(struct shoal_sub *s, struct shoal_msg *msgs, uint32_t n,
+		     int batch)
+{
+	int err;
+
+	if (s->one)
+		return take_ring(s, s->one, msgs, n, batch);
+	if (++s->polls >= NEWCOMER_CHECK_EVERY || s->newcomer)
+		shoal__sub_look_for_newcomers(s);
+	for (uint32_t k = 0; k <= s->nact && s->nact; k++) {
+		if (s->burst < BURST) {
+			err = take_ring(s, s->act[s->cur], msgs, n, batch);
+			if (err != -EAGAIN) {
+				s->burst += err > 0 ? (uint32_t)err : 1;
+				return err;
+			}
+		}
+		s->cur = (s->cur + 1) % s->nact;
+		s->burst = 0;
+	}
+	return -EAGAIN;
 }
 
 /* Detached with REATTACH: waits for a publisher until @deadline. */
@@ -452,16 +322,16 @@ static int wait_publisher(struct shoal_sub *s, int64_t timeout_ns,
 			  int64_t deadline)
 {
 	for (;;) {
-		struct pollfd pfd = { .fd = s->inotify_fd, .events = POLLIN };
+		struct pollfd pfd;
 		int64_t left = DETACHED_SLICE_NS;
 		char buf[4096];
 		struct timespec ts;
 		int err;
 
 		/* Best effort: the next slice looks again. */
-		follow_registry(s);
-		pfd.fd = s->inotify_fd;
-		err = attach(s);
+		shoal__sub_follow_registry(s);
+		pfd = (struct pollfd){ .fd = s->inotify_fd, .events = POLLIN };
+		err = shoal__sub_discover(s);
 		if (err == 0)
 			return 0;
 		if (err != -ENOENT && err != -EPIPE && err != -ETIMEDOUT &&
@@ -486,6 +356,106 @@ static int wait_publisher(struct shoal_sub *s, int64_t timeout_ns,
 	}
 }
 
+/* Several rings: our sleeper bit in each ring's bitmap (@on), or out of
+ * it, draining the eventfds. */
+static void mark_all(struct shoal_sub *s, int on)
+{
+	for (uint32_t i = 0; i < s->nact; i++) {
+		struct sub_ring *r = s->act[i];
+		_Atomic uint32_t *w = &subs_bitmap(r->sh)[r->index / 32];
+
+		if (on) {
+			atomic_fetch_or_explicit(w, r->mask,
+						 memory_order_relaxed);
+		} else {
+			uint64_t v;
+
+			if (read(r->eventfd, &v, sizeof(v)) < 0)
+				(void)0; /* empty: nobody wrote */
+			atomic_fetch_and_explicit(w, ~r->mask,
+						  memory_order_relaxed);
+		}
+	}
+}
+
+/* Several rings: announce the sleep on every ring, then re-check. 1 if
+ * something is ready already (nothing stays marked), else 0. */
+static int arm_all(struct shoal_sub *s)
+{
+	mark_all(s, 1);
+	/* Full fence: orders the stores of our bits above before the
+	 * re-check below; pairs with the fence each publisher makes between
+	 * its publish and its load of the bitmap (shoal__bcast_publish(),
+	 * wake_sleepers()). Either it sees our bit or we see its message. */
+	shoal__fence_full();
+	if (sub_ready(s)) {
+		mark_all(s, 0);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Several rings: wait until one has something (or is gone, or the watch
+ * speaks), up to *@deadline: spinning as the strategy says, then asleep
+ * in the epoll set (every ring's eventfd and pidfd, the watch) for at most
+ * a slice. 0 (look again), -EAGAIN (@timeout_ns 0), -ETIMEDOUT.
+ */
+static int wait_rings(struct shoal_sub *s, int64_t timeout_ns,
+		      int64_t *deadline)
+{
+	struct pollfd pfd = { .fd = s->epfd, .events = POLLIN };
+	int64_t slice = SHOAL_WAIT_SLICE_NS;
+	struct timespec ts;
+	uint32_t spins = s->strategy == SHOAL_WAIT_BLOCK ? 0 :
+			 s->strategy == SHOAL_WAIT_ADAPTIVE ?
+							   MULTI_SPIN_CHECKS :
+							   UINT32_MAX;
+
+	if (timeout_ns == 0)
+		return -EAGAIN;
+	if (*deadline == SHOAL__NO_DEADLINE_YET)
+		*deadline = shoal__deadline(timeout_ns);
+	for (uint32_t i = 0; i < spins; i++) {
+		if (sub_ready(s))
+			return 0;
+		if (s->strategy == SHOAL_WAIT_BUSY_SPIN)
+			shoal__cpu_relax();
+		else
+			sched_yield();
+		if ((i & 63) == 63 && *deadline >= 0 &&
+		    shoal__now_ns() >= *deadline)
+			return shoal__fail(-ETIMEDOUT, "sub: nothing came");
+		/* Spinning strategies go round the take loop now and
+		 * then, which counts towards the newcomer check. */
+		if (i == NEWCOMER_CHECK_EVERY)
+			return 0;
+	}
+	if (*deadline >= 0) {
+		int64_t left = *deadline - shoal__now_ns();
+
+		if (left <= 0)
+			return shoal__fail(-ETIMEDOUT, "sub: nothing came");
+		if (left < slice)
+			slice = left;
+	}
+	if (arm_all(s))
+		return 0;
+	s->msleeps++;
+	for (uint32_t i = 0; i < s->nact; i++)
+		atomic_store_explicit(&s->act[i]->line->sleeps, s->msleeps,
+				      memory_order_relaxed);
+	ts.tv_sec = slice / 1000000000;
+	ts.tv_nsec = slice % 1000000000;
+	ppoll(&pfd, 1, &ts, NULL);
+	mark_all(s, 0);
+	/* The poll may have ended on a pidfd or on the watch. */
+	for (uint32_t i = 0; i < s->nact; i++)
+		s->act[i]->ow.check_pid = 1;
+	shoal__sub_read_watch(s);
+	return 0;
+}
+
 /* take() and take_batch() (@batch): what try_take (or try_take_batch of
  * @n) returns, waiting up to @timeout_ns for the first message. */
 static inline int take_wait(struct shoal_sub *s, struct shoal_msg *msgs,
@@ -493,12 +463,21 @@ static inline int take_wait(struct shoal_sub *s, struct shoal_msg *msgs,
 {
 	int64_t deadline = SHOAL__NO_DEADLINE_YET;
 
-	if (s->held)
-		return shoal__fail(-EBUSY, "sub: a message is already held");
+	if (s->held >= s->max_held)
+		return shoal__fail(-EBUSY,
+				   "sub: %u message(s) held, max_held is %u",
+				   s->held, s->max_held);
+	/* One publisher and something there: the whole take. */
+	if (__builtin_expect(s->one != NULL, 1)) {
+		int err = take_ring(s, s->one, msgs, n, batch);
+
+		if (err != -EAGAIN)
+			return err;
+	}
 	for (;;) {
 		int err;
 
-		if (!s->svc) {
+		if (!s->nact) {
 			if (!(s->flags & SHOAL_SUB_REATTACH))
 				return shoal__fail(-EPIPE,
 						   "sub: '%s': publisher gone",
@@ -509,21 +488,27 @@ static inline int take_wait(struct shoal_sub *s, struct shoal_msg *msgs,
 			if (err)
 				return err;
 		}
-		err = !batch ? try_take(s, msgs) : try_take_batch(s, msgs, n);
+		err = try_rings(s, msgs, n, batch);
 		if (err != -EAGAIN)
 			return err;
-		if (publisher_gone(s, 0)) {
-			/* Anything it finished before dying is still good. */
-			err = !batch ? try_take(s, msgs) :
-				       try_take_batch(s, msgs, n);
-			if (err != -EAGAIN)
-				return err;
-			detach(s);
+		err = reap_gone(s, msgs, n, batch);
+		if (err != -EAGAIN)
+			return err;
+		/* The last publisher is gone and everything it sent was
+		 * taken (REATTACH: the next take waits for a new one). */
+		if (!s->nact)
 			return shoal__fail(-EPIPE, "sub: '%s': publisher gone",
 					   s->name);
+		if (s->newcomer) {
+			shoal__sub_look_for_newcomers(s);
+			continue;
 		}
-		err = shoal__wait_step(&s->waiter, sub_ready, s, timeout_ns,
-				       &deadline, -1, "sub: nothing came");
+		if (s->nact == 1)
+			err = shoal__wait_step(&s->waiter, sub_ready, s,
+					       timeout_ns, &deadline, -1,
+					       "sub: nothing came");
+		else
+			err = wait_rings(s, timeout_ns, &deadline);
 		if (err < 0)
 			return err;
 	}
@@ -543,12 +528,36 @@ int shoal_sub_take_batch(struct shoal_sub *s, struct shoal_msg *msgs,
 	return take_wait(s, msgs, n, 1, timeout_ns);
 }
 
-/* @msg is held: one of the messages from the cursor on that a take
- * handed out and nobody released. */
-static int check_held(const struct shoal_sub *s, const struct shoal_msg *msg)
+/* Bit of position @seq in ring @r's released-ahead map. */
+static inline uint64_t done_bit(const struct sub_ring *r, uint64_t seq)
 {
-	if (!msg || msg->seq - s->ring.cursor >= s->held ||
-	    msg->priv_slot != shoal__bcast_slot_at(&s->ring.m, msg->seq))
+	return 1ull << (seq & (r->g.capacity - 1) & 63);
+}
+
+static inline uint64_t *done_word(const struct sub_ring *r, uint64_t seq)
+{
+	return &r->done[(seq & (r->g.capacity - 1)) / 64];
+}
+
+/* The ring @msg came from, if it is still there; else NULL. */
+static struct sub_ring *ring_of(const struct shoal_sub *s,
+				const struct shoal_msg *msg)
+{
+	struct sub_ring *r;
+
+	if (!msg || msg->publisher >= SHOAL_PUB_PUBLISHERS_MAX)
+		return NULL;
+	r = s->rings[msg->publisher];
+	return r && r->epoch == msg->epoch ? r : NULL;
+}
+
+/* @msg is held: one of the messages handed out from ring @r's cursor on
+ * that nobody released yet. */
+static int check_held(const struct sub_ring *r, const struct shoal_msg *msg)
+{
+	if (!r || !msg || msg->seq - r->ring.cursor >= r->out ||
+	    msg->priv_slot != shoal__bcast_slot_at(&r->ring.m, msg->seq) ||
+	    (r->done && (*done_word(r, msg->seq) & done_bit(r, msg->seq))))
 		return shoal__fail(-EINVAL, "sub: not a message held");
 	return 0;
 }
@@ -564,7 +573,7 @@ static int intact(const struct shoal_msg *msg)
 
 int shoal_sub_valid(const struct shoal_sub *s, const struct shoal_msg *msg)
 {
-	if (check_held(s, msg))
+	if (check_held(ring_of(s, msg), msg))
 		return 0;
 	/* Reliable mode checks too: a reliable publisher never overwrites a
 	 * held message, unless another subscriber (which can write our
@@ -572,71 +581,156 @@ int shoal_sub_valid(const struct shoal_sub *s, const struct shoal_msg *msg)
 	return intact(msg);
 }
 
-/* The cursor moved past @n released messages, @stale of them overwritten:
- * counters, then wake a reliable publisher waiting for room. */
-static int released(struct shoal_sub *s, uint32_t n, uint32_t stale,
-		    uint64_t first_stale)
+/* @n messages of ring @r were released (@stale of them overwritten) and
+ * its cursor moves over @adv positions: counters, the cursor, then wake a
+ * reliable publisher waiting for room. A pinned ring whose last held
+ * message went is freed. */
+static int released(struct shoal_sub *s, struct sub_ring *r, uint32_t n,
+		    uint32_t adv, uint32_t stale, uint64_t first_stale)
 {
-	shoal__bcast_advance(&s->ring, n);
+	r->held -= n;
+	s->held -= n;
 	s->received += n;
-	atomic_store_explicit(&s->line->received, s->received,
+	r->received += n;
+	atomic_store_explicit(&r->line->received, r->received,
 			      memory_order_relaxed);
-	/* The cursor stored above, then notify's fence and the publisher's
-	 * mark (store->load); pairs with the fence in notify's arm between
-	 * its mark and its re-check of the cursors (make_room()). Either it
-	 * sees our cursor or we see its mark: no missed wake-up. */
-	if (s->g.delivery == SHOAL_DELIVERY_RELIABLE)
-		(void)shoal__notify_mark_ro(&s->g.hdr->waiting, 0,
-					    s->pub_eventfd);
+	if (adv) {
+		r->out -= adv;
+		shoal__bcast_advance(&r->ring, adv);
+		/* The cursor stored above, then notify's fence and the
+		 * publisher's mark (store->load); pairs with the fence in
+		 * notify's arm between its mark and its re-check of the
+		 * cursors (make_room()). Either it sees our cursor or we see
+		 * its mark: no missed wake-up. */
+		if (r->g.delivery == SHOAL_DELIVERY_RELIABLE)
+			(void)shoal__notify_mark_ro(&r->g.hdr->waiting, 0,
+						    r->pub_eventfd);
+	}
 	if (stale) {
 		s->stale += stale;
-		atomic_store_explicit(&s->line->stale, s->stale,
+		r->stale += stale;
+		atomic_store_explicit(&r->line->stale, r->stale,
 				      memory_order_relaxed);
+	}
+	if (r->pinned && !r->held) {
+		shoal__sub_free_ring(s, r);
+		if (!s->nact && !s->npinned)
+			memset(&s->ref, 0, sizeof(s->ref));
+		s->newcomer = 1; /* its slot may have a new publisher */
+	}
+	if (stale)
 		return shoal__fail(-ESTALE,
 				   "sub: %u message(s) from %llu on were "
 				   "overwritten while held",
 				   stale, (unsigned long long)first_stale);
-	}
 	return 0;
+}
+
+/* With max_held > 1: ring @r's released prefix from the cursor on (bits
+ * cleared as counted), how far the cursor may move. */
+static uint32_t released_prefix(struct sub_ring *r)
+{
+	uint32_t n = 0;
+
+	while (n < r->out) {
+		uint64_t seq = r->ring.cursor + n, *w = done_word(r, seq);
+
+		if (!(*w & done_bit(r, seq)))
+			break;
+		*w &= ~done_bit(r, seq);
+		n++;
+	}
+	return n;
 }
 
 int shoal_sub_release(struct shoal_sub *s, struct shoal_msg *msg)
 {
+	struct sub_ring *r = s->one;
 	int ok;
 
-	if (!s->held || !msg || msg->seq != s->ring.cursor ||
-	    check_held(s, msg))
-		return shoal__fail(-EINVAL, "sub: not the oldest message held");
+	if (!r || !msg || msg->publisher != r->slot || msg->epoch != r->epoch)
+		r = ring_of(s, msg);
+	if (!r || !r->held || check_held(r, msg))
+		return shoal__fail(-EINVAL, "sub: not a message held");
+	if (!r->done && msg->seq != r->ring.cursor)
+		return shoal__fail(-EINVAL, "sub: not the oldest message held "
+					    "(max_held 1: oldest first)");
+	/* The stamp again (after an acquire fence) before the cursor's
+	 * release store lets the publisher reuse the slot. */
 	ok = intact(msg);
-	s->held--;
-	return released(s, 1, !ok, msg->seq);
+	if (!r->done)
+		return released(s, r, 1, 1, !ok, msg->seq);
+	*done_word(r, msg->seq) |= done_bit(r, msg->seq);
+	return released(s, r, 1, released_prefix(r), !ok, msg->seq);
+}
+
+/* max_held 1: @msgs[0..@count) must be the oldest held, in order. */
+static int check_oldest(struct sub_ring *r, const struct shoal_msg *msgs,
+			uint32_t count)
+{
+	for (uint32_t j = 0; j < count; j++)
+		if (msgs[j].seq != r->ring.cursor + j ||
+		    check_held(r, &msgs[j]))
+			return shoal__fail(
+				-EINVAL,
+				"sub: batch entry %u is not the "
+				"held message %llu",
+				j, (unsigned long long)(r->ring.cursor + j));
+	return 0;
+}
+
+/* max_held > 1: each of @msgs[0..@count) held, none twice; marks them
+ * released (and unmarks them again on failure). */
+static int mark_released(struct sub_ring *r, const struct shoal_msg *msgs,
+			 uint32_t count)
+{
+	for (uint32_t j = 0; j < count; j++) {
+		if (check_held(r, &msgs[j])) {
+			uint32_t bad = j;
+
+			while (j--)
+				*done_word(r, msgs[j].seq) &=
+					~done_bit(r, msgs[j].seq);
+			return shoal__fail(-EINVAL,
+					   "sub: batch entry %u is not a "
+					   "message held (or is there twice)",
+					   bad);
+		}
+		*done_word(r, msgs[j].seq) |= done_bit(r, msgs[j].seq);
+	}
+	return 0;
 }
 
 int shoal_sub_release_batch(struct shoal_sub *s, struct shoal_msg *msgs,
 			    uint32_t count)
 {
+	struct sub_ring *r = msgs ? ring_of(s, &msgs[0]) : NULL;
 	uint64_t first_stale = 0;
 	uint32_t stale = 0;
+	int err;
 
-	if (!count || !msgs || count > s->held)
-		return shoal__fail(-EINVAL, "sub: %u released, %u held", count,
-				   s->held);
-	for (uint32_t j = 0; j < count; j++)
-		if (msgs[j].seq != s->ring.cursor + j ||
-		    check_held(s, &msgs[j]))
-			return shoal__fail(
-				-EINVAL,
-				"sub: batch entry %u is not the "
-				"held message %llu",
-				j, (unsigned long long)(s->ring.cursor + j));
+	if (!count || !r || count > r->held)
+		return shoal__fail(
+			-EINVAL, "sub: %u released, not that many held", count);
+	for (uint32_t j = 1; j < count; j++)
+		if (ring_of(s, &msgs[j]) != r)
+			return shoal__fail(-EINVAL,
+					   "sub: batch entry %u is another "
+					   "publisher's: a batch releases "
+					   "messages of one",
+					   j);
+	err = !r->done ? check_oldest(r, msgs, count) :
+			 mark_released(r, msgs, count);
+	if (err)
+		return err;
 	/* Each stamp again (after one acquire fence per look) before the
 	 * cursor's release store lets the publisher reuse the slots. */
 	for (uint32_t j = 0; j < count; j++) {
 		if (!intact(&msgs[j]) && !stale++)
 			first_stale = msgs[j].seq;
 	}
-	s->held -= count;
-	return released(s, count, stale, first_stale);
+	return released(s, r, count, !r->done ? count : released_prefix(r),
+			stale, first_stale);
 }
 
 ssize_t shoal_sub_read(struct shoal_sub *s, void *buf, size_t cap,
@@ -644,6 +738,7 @@ ssize_t shoal_sub_read(struct shoal_sub *s, void *buf, size_t cap,
 		       int64_t timeout_ns)
 {
 	struct shoal_msg m;
+	struct sub_ring *r;
 	int err;
 
 	memset(&m, 0, sizeof(m));
@@ -652,11 +747,17 @@ ssize_t shoal_sub_read(struct shoal_sub *s, void *buf, size_t cap,
 		if (out) {
 			memset(out, 0, sizeof(*out));
 			out->lost = m.lost;
+			out->publisher = m.publisher;
 		}
 		return err;
 	}
+	r = ring_of(s, &m);
 	if (m.len > cap) {
-		s->held = 0; /* leave it for a larger buffer */
+		/* Leave it for a larger buffer: it was the last handed
+		 * out. */
+		r->held--;
+		r->out--;
+		s->held--;
 		return shoal__fail(-EMSGSIZE,
 				   "sub: %u-byte message, %zu-byte buffer",
 				   m.len, cap);
@@ -669,16 +770,22 @@ ssize_t shoal_sub_read(struct shoal_sub *s, void *buf, size_t cap,
 	m.user_header = NULL;
 	if (err == -ESTALE) {
 		/* The copy may be torn: to the caller it is a lost message,
-		 * not a received one. */
+		 * not a received one. (A pinned ring may be gone by now; the
+		 * handle's totals are corrected all the same.) */
 		s->stale--;
 		s->received--;
 		s->lost++;
-		atomic_store_explicit(&s->line->received, s->received,
-				      memory_order_relaxed);
-		atomic_store_explicit(&s->line->stale, s->stale,
-				      memory_order_relaxed);
-		atomic_store_explicit(&s->line->lost, s->lost,
-				      memory_order_relaxed);
+		if (ring_of(s, &m) == r) {
+			r->stale--;
+			r->received--;
+			r->lost++;
+			atomic_store_explicit(&r->line->received, r->received,
+					      memory_order_relaxed);
+			atomic_store_explicit(&r->line->stale, r->stale,
+					      memory_order_relaxed);
+			atomic_store_explicit(&r->line->lost, r->lost,
+					      memory_order_relaxed);
+		}
 		m.lost = 1;
 		if (out)
 			*out = m;
@@ -697,39 +804,51 @@ int shoal_sub_fd(const struct shoal_sub *s)
 
 int shoal_sub_arm(struct shoal_sub *s)
 {
-	if (!s->svc) {
+	if (!s->nact) {
 		if (!(s->flags & SHOAL_SUB_REATTACH))
 			return 1; /* take() reports -EPIPE at once */
-		follow_registry(s);
-		return attach(s) == 0;
+		shoal__sub_follow_registry(s);
+		return shoal__sub_discover(s) == 0;
 	}
-	if (publisher_gone(s, 1))
+	if (s->newcomer)
 		return 1;
-	return shoal_waiter_arm(&s->waiter, sub_ready, s);
+	for (uint32_t i = 0; i < s->nact; i++)
+		if (ring_gone(s, s->act[i], 1))
+			return 1;
+	if (s->nact == 1)
+		return shoal_waiter_arm(&s->waiter, sub_ready, s);
+	return arm_all(s);
 }
 
 void shoal_sub_disarm(struct shoal_sub *s)
 {
 	char buf[4096];
 
-	if (s->svc) {
+	if (s->nact == 1)
 		shoal_waiter_disarm(&s->waiter);
-		/* The poll may have ended on the publisher's pidfd. */
-		s->ow.check_pid = 1;
-	}
-	if (s->inotify_fd >= 0)
+	else if (s->nact > 1)
+		mark_all(s, 0);
+	/* The poll may have ended on a publisher's pidfd. */
+	for (uint32_t i = 0; i < s->nact; i++)
+		s->act[i]->ow.check_pid = 1;
+	if (s->nact && multi(s))
+		shoal__sub_read_watch(s);
+	else if (s->inotify_fd >= 0)
 		while (read(s->inotify_fd, buf, sizeof(buf)) > 0)
 			;
 }
 
 int shoal_sub_connected(const struct shoal_sub *s)
 {
-	return s->svc && !s->ow.gone;
+	for (uint32_t i = 0; i < s->nact; i++)
+		if (!s->act[i]->ow.gone)
+			return 1;
+	return 0;
 }
 
 uint64_t shoal_sub_epoch(const struct shoal_sub *s)
 {
-	return s->epoch;
+	return s->nact ? s->act[0]->epoch : 0;
 }
 
 void shoal_sub_get_stats(const struct shoal_sub *s, struct shoal_sub_stats *st)
@@ -738,7 +857,12 @@ void shoal_sub_get_stats(const struct shoal_sub *s, struct shoal_sub_stats *st)
 	st->received = s->received;
 	st->lost = s->lost;
 	st->stale = s->stale;
-	st->sleeps = s->sleeps_before + shoal__waiter_sleeps(&s->waiter);
+	st->sleeps = s->sleeps_before + sleeps_now(s);
 	st->reattached = s->reattached;
-	st->epoch = s->epoch;
+	st->epoch = shoal_sub_epoch(s);
+	st->publishers = s->nact;
+	st->publishers_joined = s->joined;
+	st->publishers_gone = s->gone;
+	st->rings_full = s->rings_full;
+	st->rings_mismatched = s->rings_mismatched;
 }

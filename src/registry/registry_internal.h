@@ -29,6 +29,17 @@ int shoal__name_check(const char *who, const char *name);
 int shoal__name_to_file(const char *name, char *file);
 /* The reverse, for a directory entry; 0 or -EINVAL if it is not one. */
 int shoal__file_to_name(const char *file, char *name);
+/* Highest publisher slot: a name may end in "//1".."//63" (names.c). */
+#define SHOAL__SLOT_MAX 63
+/* The publisher slot a (valid) name ends in, 0 for none. */
+uint32_t shoal__name_slot(const char *name);
+/*
+ * The registry name of publisher slot @slot of service @name into @out
+ * (SHOAL_SERVICE_NAME_MAX + 1 bytes): @name itself for slot 0, else
+ * "name//slot". -EINVAL: @name invalid or itself a slot's, @slot over
+ * SHOAL__SLOT_MAX, or the result too long.
+ */
+int shoal__slot_name(const char *name, uint32_t slot, char *out);
 
 /* descriptor.c ---------------------------------------------------------- */
 

@@ -153,6 +153,7 @@ struct shoal__owner {
 	uint32_t lines; /* how many participant lines (one eventfd each) */
 	int lines_memfd_first;
 	uint64_t epoch; /* the owner segment's */
+	int readied;	/* the segments are READY (a first announce did it) */
 };
 
 /* What the owner's segments hold. */
@@ -187,7 +188,8 @@ void *shoal__owner_object(struct shoal_segment *seg, const char *name);
  * shoal__owner_announce - mark the segments ready (after the pattern
  * formatted them) and publish @name as @pattern with @access (SHOAL_ACCESS_*),
  * @type, the service's own @eventfds (may be NULL) and the fd table.
- * 0 or -errno.
+ * 0 or -errno. After a failure of the publish (-EEXIST) it may be called
+ * again with another name: the segments are readied once.
  */
 int shoal__owner_announce(struct shoal__owner *o, const char *name,
 			  uint32_t pattern, uint32_t access,

@@ -112,11 +112,17 @@ int shoal__owner_announce(struct shoal__owner *o, const char *name,
 	struct shoal_service_spec spec = { 0 };
 	int err;
 
-	err = shoal_segment_ready(o->seg);
-	if (!err && o->lines_seg)
-		err = shoal_segment_ready(o->lines_seg);
-	if (err)
-		return err;
+	/* Once: an owner may announce again under another name after
+	 * -EEXIST (a pub/sub publisher trying its slots); nobody saw the
+	 * segments, since the failed publish linked nothing. */
+	if (!o->readied) {
+		err = shoal_segment_ready(o->seg);
+		if (!err && o->lines_seg)
+			err = shoal_segment_ready(o->lines_seg);
+		if (err)
+			return err;
+		o->readied = 1;
+	}
 	spec.name = name;
 	spec.pattern = pattern;
 	spec.access = access;
