@@ -193,10 +193,10 @@ static void format(struct shoal_pub *p)
 	struct shoal__pubsub_header *h = p->hdr;
 
 	/* One publisher: version 3, line 0 byte for byte as before. */
-	h->ident = (struct shoal__ident){
-		SHOAL__PUBSUB_MAGIC, p->max_pubs > 1 ? SHOAL__PUBSUB_VERSION_MULTI
-						     : SHOAL__PUBSUB_VERSION
-	};
+	h->ident = (struct shoal__ident){ SHOAL__PUBSUB_MAGIC,
+					  p->max_pubs > 1 ?
+						  SHOAL__PUBSUB_VERSION_MULTI :
+						  SHOAL__PUBSUB_VERSION };
 	if (p->max_pubs > 1)
 		h->max_publishers = p->max_pubs;
 	h->delivery = p->delivery;
