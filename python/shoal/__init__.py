@@ -47,6 +47,7 @@ __all__ = [
     "Server",
     "Client",
     "Events",
+    "Channel",
     "Loan",
     "Message",
     "Tensor",
@@ -295,6 +296,14 @@ class Client(_shoal.Client):
 
 class Queue(_shoal.Queue):
     __doc__ = _shoal.Queue.__doc__
+
+    def aiter(self):
+        """Messages as an async iterator (see Subscriber.aiter)."""
+        return _aiter(self)
+
+
+class Channel(_shoal.Channel):
+    __doc__ = _shoal.Channel.__doc__
 
     def aiter(self):
         """Messages as an async iterator (see Subscriber.aiter)."""

@@ -93,5 +93,6 @@ int shoalpy_handle_types_init(PyObject *module);
 int shoalpy_queue_init(PyObject *module);
 int shoalpy_rpc_init(PyObject *module);
 int shoalpy_event_init(PyObject *module);
+int shoalpy_channel_init(PyObject *module);
 
 #endif

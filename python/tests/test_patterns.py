@@ -160,3 +160,37 @@ def test_events_wait_timeout_and_end(registry):
         peer.wait(5)
     assert e.value.errno == errno.EPIPE
     peer.close()
+
+
+def test_channel_between_processes(registry, spawn):
+    receiver = spawn("""
+        import shoal
+        with shoal.Channel("ch/one", timeout=30) as ch:
+            assert ch.stats()["role"] == "recv"
+            got = [bytes(m) for m in ch]  # until the sender is gone
+        print(len(got), got[0].decode(), got[-1].decode())
+    """)
+    with shoal.Channel("ch/one", create=True, role="send", capacity=4,
+                       slot_size=64) as ch:
+        for i in range(100):
+            if i % 3:
+                ch.send(b"m%d" % i)
+            else:
+                loan = ch.loan(8)
+                t = b"m%d" % i
+                memoryview(loan)[:len(t)] = t
+                ch.send(loan, length=len(t))
+        with pytest.raises(shoal.Error) as e:
+            ch.take(0)  # the sender does not receive
+        assert e.value.errno == errno.EBADF
+    assert finish(receiver).split() == ["100", "m0", "m99"]
+
+
+def test_channel_role_rules(registry):
+    with pytest.raises(ValueError):
+        shoal.Channel("ch/r", role="recv")  # only the creator chooses
+    with shoal.Channel("ch/r", create=True, role="recv") as rx, \
+            shoal.Channel("ch/r") as tx:
+        tx.send(b"hi")
+        assert rx.read(1) == b"hi"
+        assert tx.stats()["role"] == "send"

@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Channel: a one-way stream between two processes (docs/channel.md), on
+ * the common handle. Channel(name, create=True, role='send') creates it
+ * and takes a role; Channel(name) opens it and takes the other one.
+ */
+#include <errno.h>
+
+#include "handle.h"
+
+static int ch_loan(void *h, uint32_t size, void **ptr)
+{
+	return shoal_channel_loan(h, size, ptr);
+}
+static int ch_send(void *h, void *ptr, uint32_t len)
+{
+	return shoal_channel_send(h, ptr, len);
+}
+static int ch_abort(void *h, void *ptr)
+{
+	return shoal_channel_abort(h, ptr);
+}
+static int ch_write(void *h, const void *data, uint32_t len)
+{
+	return shoal_channel_write(h, data, len);
+}
+static int ch_take(void *h, struct shoalpy_taken *t, int64_t timeout)
+{
+	return shoal_channel_take(h, &t->msg, timeout);
+}
+static int ch_release(void *h, struct shoalpy_taken *t)
+{
+	return shoal_channel_release(h, &t->msg);
+}
+static int ch_fd(const void *h)
+{
+	return shoal_channel_fd(h);
+}
+static int ch_arm(void *h)
+{
+	return shoal_channel_arm(h);
+}
+static void ch_disarm(void *h)
+{
+	shoal_channel_disarm(h);
+}
+static void ch_destroy(void *h)
+{
+	shoal_channel_destroy(h);
+}
+static void ch_close(void *h)
+{
+	shoal_channel_close(h);
+}
+
+#define CHANNEL_OPS(name, end_fn)                \
+	static const struct shoalpy_ops name = { \
+		.what = "channel",               \
+		.loan = ch_loan,                 \
+		.send = ch_send,                 \
+		.abort = ch_abort,               \
+		.write = ch_write,               \
+		.take = ch_take,                 \
+		.release = ch_release,           \
+		.fd = ch_fd,                     \
+		.arm = ch_arm,                   \
+		.disarm = ch_disarm,             \
+		.end = end_fn,                   \
+	}
+CHANNEL_OPS(owner_ops, ch_destroy);
+CHANNEL_OPS(peer_ops, ch_close);
+
+static const char *const role_names[] = { "send", "recv", NULL };
+static const int role_values[] = { SHOAL_CHANNEL_SEND, SHOAL_CHANNEL_RECV };
+static const char *const strategy_names[] = { "busy_spin", "spin_yield",
+					      "adaptive", "block", NULL };
+static const int strategy_values[] = { SHOAL_WAIT_BUSY_SPIN,
+				       SHOAL_WAIT_SPIN_YIELD,
+				       SHOAL_WAIT_ADAPTIVE, SHOAL_WAIT_BLOCK };
+static const char *const access_names[] = { "owner", "group", "anyone", NULL };
+static const int access_values[] = { SHOAL_ACCESS_OWNER, SHOAL_ACCESS_GROUP,
+				     SHOAL_ACCESS_ANYONE };
+
+struct open_ctx {
+	const char *name;
+	struct shoal_channel_options *o;
+	struct shoal_channel *ch;
+};
+
+static int open_op(void *ctx, int64_t slice)
+{
+	struct open_ctx *c = ctx;
+
+	c->o->timeout_ns = slice;
+	return shoal_channel_open(c->name, c->o, &c->ch);
+}
+
+static int channel_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = {
+		"name",	   "create",   "capacity", "slot_size",
+		"role",	   "access",   "strategy", "send_timeout",
+		"timeout", "registry", NULL
+	};
+	struct shoal_channel_options o;
+	struct open_ctx c;
+	const char *name;
+	PyObject *role = NULL, *access = NULL, *strategy = NULL;
+	PyObject *send_timeout = Py_None, *timeout = NULL, *registry = Py_None;
+	unsigned int capacity, slot_size;
+	int create = 0, r, a, st, err;
+	int64_t user_ns, t = 0;
+
+	if (self->h || self->ops) {
+		PyErr_SetString(PyExc_RuntimeError, "already initialised");
+		return -1;
+	}
+	shoal_channel_options_init(&o);
+	capacity = o.capacity;
+	slot_size = o.slot_size;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|$pIIOOOOOO", kwlist,
+					 &name, &create, &capacity, &slot_size,
+					 &role, &access, &strategy,
+					 &send_timeout, &timeout, &registry))
+		return -1;
+	r = (int)o.role;
+	a = (int)o.access;
+	st = o.strategy;
+	if (shoalpy_choice(role, "role", role_names, role_values, &r) ||
+	    shoalpy_choice(access, "access", access_names, access_values, &a) ||
+	    shoalpy_choice(strategy, "strategy", strategy_names,
+			   strategy_values, &st) ||
+	    shoalpy_timeout_ns(send_timeout, &user_ns) ||
+	    (timeout && shoalpy_timeout_ns(timeout, &t)) ||
+	    shoalpy_registry(registry, &self->reg))
+		return -1;
+	if (role && !create) {
+		PyErr_SetString(PyExc_ValueError,
+				"role is the creator's choice: an opener "
+				"takes the other one");
+		shoalpy_handle_end(self);
+		return -1;
+	}
+	self->ops = create ? &owner_ops : &peer_ops;
+	o.capacity = capacity;
+	o.slot_size = slot_size;
+	o.role = (enum shoal_channel_role)r;
+	o.access = (uint32_t)a;
+	o.strategy = (enum shoal_wait_strategy)st;
+	o.send_timeout_ns = shoalpy_slice_timeout(self, user_ns);
+	o.registry = self->reg;
+	c.name = name;
+	c.o = &o;
+	c.ch = NULL;
+	if (create || t == 0) {
+		PyThreadState *ts = PyEval_SaveThread();
+
+		err = create ? shoal_channel_create(name, &o, &c.ch) :
+			       shoal_channel_open(name, &o, &c.ch);
+		PyEval_RestoreThread(ts);
+	} else {
+		err = shoalpy_wait(open_op, &c, t);
+	}
+	if (err) {
+		shoalpy_handle_end(self);
+		return shoalpy_raise_int(err == -EAGAIN ? -ETIMEDOUT : err);
+	}
+	self->h = c.ch;
+	{
+		struct shoal_channel_stats s;
+
+		shoal_channel_get_stats(c.ch, &s);
+		self->max_payload = s.slot_size;
+	}
+	return 0;
+}
+
+static PyObject *channel_stats(PyObject *self, PyObject *noargs)
+{
+	shoalpy_handle *h = (shoalpy_handle *)self;
+	struct shoal_channel_stats s;
+
+	(void)noargs;
+	if (shoalpy_enter(h))
+		return NULL;
+	shoal_channel_get_stats(h->h, &s);
+	return Py_BuildValue("{sssOsKsKsKsIsI}", "role",
+			     s.role == SHOAL_CHANNEL_SEND ? "send" : "recv",
+			     "peer", s.peer ? Py_True : Py_False, "messages",
+			     (unsigned long long)s.messages, "wakeups",
+			     (unsigned long long)s.wakeups, "sleeps",
+			     (unsigned long long)s.sleeps, "capacity",
+			     s.capacity, "slot_size", s.slot_size);
+}
+
+static PyMethodDef channel_methods[] = {
+	SHOALPY_M_SEND,
+	SHOALPY_M_LOAN,
+	SHOALPY_M_TAKE,
+	{ "stats", (PyCFunction)channel_stats, METH_NOARGS,
+	  "stats() -> dict: role, peer, messages, wakeups, sleeps, capacity, "
+	  "slot_size." },
+	SHOALPY_M_COMMON,
+	{ NULL, NULL, 0, NULL },
+};
+
+static PyGetSetDef channel_getset[] = {
+	{ "closed", (getter)shoalpy_h_closed, NULL, "True after close().",
+	  NULL },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+static PyTypeObject ChannelType = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shoal.Channel",
+	.tp_basicsize = sizeof(shoalpy_handle),
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+	.tp_doc = "Channel(name, *, create=False, capacity=1024, "
+		  "slot_size=1024, role='send', access='owner', "
+		  "strategy='adaptive', send_timeout=None, timeout=0, "
+		  "registry=None)\n\n"
+		  "A one-way stream between two processes. create=True "
+		  "creates it and takes @role ('send' or 'recv'); otherwise "
+		  "it is opened (waiting up to @timeout seconds) with the "
+		  "other role. The sender send()s or loan()s, the receiver "
+		  "take()s or iterates; when either side leaves, the other "
+		  "gets EPIPE (a receiver after draining). See "
+		  "docs/channel.md.",
+	.tp_new = PyType_GenericNew,
+	.tp_init = (initproc)channel_init,
+	.tp_dealloc = shoalpy_h_dealloc,
+	.tp_iter = PyObject_SelfIter,
+	.tp_iternext = shoalpy_h_iternext,
+	.tp_methods = channel_methods,
+	.tp_getset = channel_getset,
+};
+
+int shoalpy_channel_init(PyObject *module)
+{
+	if (PyType_Ready(&ChannelType) ||
+	    PyModule_AddObjectRef(module, "Channel", (PyObject *)&ChannelType))
+		return -1;
+	return 0;
+}
