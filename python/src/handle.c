@@ -548,6 +548,12 @@ static PyObject *msg_seq(MessageObject *m, void *closure)
 	return PyLong_FromUnsignedLongLong(m->t.msg.seq);
 }
 
+static PyObject *msg_publisher(MessageObject *m, void *closure)
+{
+	(void)closure;
+	return PyLong_FromUnsignedLong(m->t.msg.publisher);
+}
+
 static PyObject *msg_id(MessageObject *m, void *closure)
 {
 	(void)closure;
@@ -626,6 +632,8 @@ static PyGetSetDef msg_getset[] = {
 	  "pub/sub: the publisher's sequence number, from 0.", NULL },
 	{ "epoch", (getter)msg_epoch, NULL,
 	  "pub/sub: the publisher incarnation.", NULL },
+	{ "publisher", (getter)msg_publisher, NULL,
+	  "pub/sub: the publisher's slot (0 with one publisher).", NULL },
 	{ "id", (getter)msg_id, NULL,
 	  "rpc: the request's correlation id (a response: the request it "
 	  "answers).",

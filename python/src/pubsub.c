@@ -112,6 +112,7 @@ static int pub_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 				  "type_size",
 				  "type_align",
 				  "registry",
+				  "max_publishers",
 				  NULL };
 	struct shoal_pub_options o;
 	struct shoal_pub *pub = NULL;
@@ -121,6 +122,7 @@ static int pub_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 	int timestamp = 0, d, a, err;
 	unsigned int capacity, max_payload, uh, history, max_subs, tsize = 0,
 								   talign = 0;
+	unsigned int max_pubs = 1;
 	PyThreadState *ts;
 	int64_t user_ns;
 
@@ -135,10 +137,10 @@ static int pub_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 	history = o.history;
 	max_subs = o.max_subscribers;
 	if (!PyArg_ParseTupleAndKeywords(
-		    args, kw, "s|$OIIIIIOpOzIIO", kwlist, &name, &delivery,
+		    args, kw, "s|$OIIIIIOpOzIIOI", kwlist, &name, &delivery,
 		    &capacity, &max_payload, &uh, &history, &max_subs,
 		    &send_timeout, &timestamp, &access, &type_name, &tsize,
-		    &talign, &registry))
+		    &talign, &registry, &max_pubs))
 		return -1;
 	d = o.delivery;
 	a = (int)o.access;
@@ -156,6 +158,7 @@ static int pub_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 	o.user_header_size = uh;
 	o.history = history;
 	o.max_subscribers = max_subs;
+	o.max_publishers = max_pubs;
 	o.flags = timestamp ? SHOAL_PUB_TIMESTAMP : 0;
 	o.type_name = type_name;
 	o.type_size = tsize;
@@ -373,9 +376,11 @@ static PyTypeObject PublisherType = {
 		  "max_payload=4096, user_header_size=0, history=0, "
 		  "max_subscribers=64, send_timeout=None, timestamp=False, "
 		  "access='owner', type_name=None, type_size=0, type_align=0, "
-		  "registry=None)\n\n"
+		  "registry=None, max_publishers=1)\n\n"
 		  "Publish a service under @name for any number of "
-		  "subscribers in other processes. See docs/pubsub.md.",
+		  "subscribers in other processes; with max_publishers > 1, "
+		  "join it as one of up to that many publishers. See "
+		  "docs/pubsub.md.",
 	.tp_new = PyType_GenericNew,
 	.tp_init = (initproc)pub_init,
 	.tp_dealloc = shoalpy_h_dealloc,
@@ -411,12 +416,15 @@ static int sub_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 	static char *kwlist[] = { "name",      "timeout",    "history",
 				  "reattach",  "strategy",   "type_name",
 				  "type_size", "type_align", "registry",
-				  NULL };
+				  "max_held",  NULL };
 	struct shoal_sub_options o;
 	struct open_ctx c;
 	const char *name, *type_name = NULL;
 	PyObject *timeout = NULL, *strategy = NULL, *registry = Py_None;
 	unsigned int history = 0, tsize = 0, talign = 0;
+	/* Two by default, not C's one: `a = sub.take_array()` takes the
+	 * next message before the previous array is let go. */
+	unsigned int max_held = 2;
 	int reattach = 0, st, err;
 	int64_t t = 0;
 
@@ -425,10 +433,10 @@ static int sub_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 		return -1;
 	}
 	shoal_sub_options_init(&o);
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|$OIpOzIIO", kwlist, &name,
-					 &timeout, &history, &reattach,
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|$OIpOzIIOI", kwlist,
+					 &name, &timeout, &history, &reattach,
 					 &strategy, &type_name, &tsize, &talign,
-					 &registry))
+					 &registry, &max_held))
 		return -1;
 	st = o.strategy;
 	/* timeout: how long to wait for the service to appear; absent is 0
@@ -441,6 +449,7 @@ static int sub_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 	self->ops = &sub_ops;
 	o.strategy = (enum shoal_wait_strategy)st;
 	o.history = history;
+	o.max_held = max_held;
 	o.flags = reattach ? SHOAL_SUB_REATTACH : 0;
 	o.type_name = type_name;
 	o.type_size = tsize;
@@ -528,13 +537,15 @@ static PyTypeObject SubscriberType = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shoal.Subscriber",
 	.tp_basicsize = sizeof(shoalpy_handle),
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-	.tp_doc = "Subscriber(name, *, timeout=0, history=0, reattach=False, "
-		  "strategy='adaptive', type_name=None, type_size=0, "
-		  "type_align=0, registry=None)\n\n"
-		  "Join the publisher of @name, waiting up to @timeout seconds "
-		  "for it to appear (None: forever). Iterating yields "
-		  "messages until the publisher is gone; each is released "
-		  "when the next is asked for (or when its last view goes).",
+	.tp_doc =
+		"Subscriber(name, *, timeout=0, history=0, reattach=False, "
+		"strategy='adaptive', type_name=None, type_size=0, "
+		"type_align=0, registry=None, max_held=2)\n\n"
+		"Join the publisher(s) of @name, holding up to @max_held "
+		"messages at once (released in any order), waiting up to @timeout seconds "
+		"for it to appear (None: forever). Iterating yields "
+		"messages until the publisher is gone; each is released "
+		"when the next is asked for (or when its last view goes).",
 	.tp_new = PyType_GenericNew,
 	.tp_init = (initproc)sub_init,
 	.tp_dealloc = shoalpy_h_dealloc,

@@ -27,8 +27,9 @@ def spawn(registry):
     def start(code, *args):
         p = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code),
                               *map(str, args)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env=dict(os.environ))
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True,
+                             env=dict(os.environ))
         procs.append(p)
         return p
 

@@ -82,7 +82,7 @@ def test_take_timeout_and_epipe(registry):
 
 def test_message_views_outlive_release(registry):
     with shoal.Publisher("py/views") as pub, \
-            shoal.Subscriber("py/views") as sub:
+            shoal.Subscriber("py/views", max_held=1) as sub:
         pub.send(b"abcdef")
         msg = sub.take(1)
         view = memoryview(msg)
@@ -205,3 +205,65 @@ def test_close_waits_only_for_what_is_outstanding(registry):
     assert e.value.errno == errno.EPIPE
     del sent, outstanding
     sub.close()
+
+
+def test_held_messages_default_and_any_order(registry):
+    with shoal.Publisher("py/held", capacity=8) as pub, \
+            shoal.Subscriber("py/held") as sub:
+        for i in range(4):
+            pub.send(b"%d" % i)
+        # The default (2) lets `m = sub.take()` run while the previous m
+        # is still bound.
+        m = sub.take(1)
+        m = sub.take(1)
+        assert bytes(m) == b"1"
+        del m
+    with shoal.Publisher("py/held3", capacity=8) as pub, \
+            shoal.Subscriber("py/held3", max_held=3) as sub:
+        for i in range(5):
+            pub.send(b"%d" % i)
+        a, b, c = sub.take(1), sub.take(1), sub.take(1)
+        with pytest.raises(shoal.Error) as e:
+            sub.take(0)
+        assert e.value.errno == errno.EBUSY
+        assert b.release() is True  # out of order
+        d = sub.take(1)
+        assert bytes(d) == b"3"
+        assert c.release() and a.release() and d.release()
+        assert bytes(sub.take(1)) == b"4"
+
+
+def test_several_publishers(registry, spawn):
+    # Each publisher stays until told (a line on stdin), so neither's end
+    # can look like the service's end before the other joined.
+    code = """
+        import shoal, sys
+        k = int(sys.argv[1])
+        with shoal.Publisher("py/multi", max_publishers=2) as pub:
+            assert pub.wait_subscribers(1, timeout=30)
+            for i in range(50):
+                pub.send(b"%d:%d" % (k, i))
+            sys.stdin.readline()
+    """
+    seen = {0: [], 1: []}
+    slots = set()
+    pubs = [spawn(code, 0)]
+    with shoal.Subscriber("py/multi", timeout=30) as sub:
+        pubs.append(spawn(code, 1))
+        while len(seen[0]) + len(seen[1]) < 100:
+            msg = sub.take(30)
+            assert msg is not None
+            k, i = map(int, bytes(msg).split(b":"))
+            seen[k].append(i)
+            slots.add(msg.publisher)
+            msg.release()
+        for p in pubs:
+            p.stdin.write("\n")
+            p.stdin.flush()
+        for p in pubs:
+            finish(p)
+        with pytest.raises(shoal.Error) as e:
+            sub.take(30)  # both gone: the service's end
+        assert e.value.errno == errno.EPIPE
+    assert seen[0] == list(range(50)) and seen[1] == list(range(50))
+    assert slots == {0, 1}

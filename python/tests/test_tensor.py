@@ -84,7 +84,7 @@ def test_dtypes_round_trip(registry):
 
 def test_dlpack_keeps_message_alive(registry):
     with shoal.Publisher("py/dl", max_payload=4096) as pub, \
-            shoal.Subscriber("py/dl") as sub:
+            shoal.Subscriber("py/dl", max_held=1) as sub:
         pub.send_array(np.arange(10, dtype=np.int32))
         t = sub.take_tensor(1)
         x = np.from_dlpack(t)
