@@ -19,6 +19,20 @@
  * Thread safety: a segment handle may be used by many threads at once for
  * find/base/size/epoch; create/ready/destroy/open/close are not concurrent
  * with any other call on the same handle.
+ *
+ * Blocking and system calls:
+ *   shoal_segment_options_init: neither; it fills in memory.
+ *   shoal_segment_create: system calls (memfd_create, ftruncate, fcntl,
+ *     mmap); never blocks.
+ *   shoal_segment_ready: an fcntl to seal the memfd; never blocks.
+ *   shoal_segment_destroy, shoal_segment_close: munmap and close; never
+ *     block.
+ *   shoal_segment_open: system calls to check and map the fd (fstat,
+ *     fcntl, dup, mmap); never blocks.
+ *   shoal_segment_find, shoal_segment_object, shoal_segment_fd,
+ *     shoal_segment_base, shoal_segment_size, shoal_segment_epoch,
+ *     shoal_segment_object_count: neither; they read the handle's
+ *     validated copy of the table.
  */
 #ifndef SHOAL_SEGMENT_H
 #define SHOAL_SEGMENT_H
