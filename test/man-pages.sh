@@ -7,9 +7,9 @@
 #     CALLS and THREAD SAFETY, each saying something (not "Not documented
 #     in the header"), and MAN3_DIR holds no page for a function that is
 #     gone.
-#   man-pages.sh render MAN3_DIR BUILD_DIR
+#   man-pages.sh render MAN3_DIR BUILD_DIR [CMAKE]
 #     every page renders without a warning (groff -ww, or mandoc -T lint),
-#     and after "cmake --install BUILD_DIR --prefix TMP", MANPATH=TMP/share/man
+#     and after "CMAKE --install BUILD_DIR --prefix TMP", MANPATH=TMP/share/man
 #     "man shoal_pub_loan" finds and renders the installed page. Skips (77)
 #     when no renderer is installed.
 # Exit 0 pass, 1 fail, 77 skip.
@@ -71,7 +71,7 @@ sections() {
 }
 
 render() {
-	dir=$1 build=$2
+	dir=$1 build=$2 cmake=${3:-cmake}
 	if command -v groff >/dev/null 2>&1; then
 		lint() { groff -man -Tutf8 -ww -z "$1" 2>&1; }
 	elif command -v mandoc >/dev/null 2>&1; then
@@ -95,7 +95,7 @@ render() {
 	command -v man >/dev/null 2>&1 || { echo "SKIP: no man"; exit 77; }
 	tmp=$(mktemp -d) || exit 1
 	trap 'rm -rf "$tmp"' EXIT
-	cmake --install "$build" --prefix "$tmp/prefix" >"$tmp/install.log" 2>&1 ||
+	"$cmake" --install "$build" --prefix "$tmp/prefix" >"$tmp/install.log" 2>&1 ||
 		{ cat "$tmp/install.log" >&2; fail "cmake --install failed"; }
 	[ -f "$tmp/prefix/share/man/man3/shoal_pub_loan.3" ] ||
 		fail "cmake --install put no share/man/man3/shoal_pub_loan.3"
@@ -112,10 +112,10 @@ render() {
 
 case ${1:-} in
 sections) [ $# -eq 3 ] && sections "$2" "$3" ;;
-render) [ $# -eq 3 ] && render "$2" "$3" ;;
+render) [ $# -eq 3 ] || [ $# -eq 4 ] && render "$2" "$3" "${4:-cmake}" ;;
 *) false ;;
 esac || {
-	echo "usage: $0 sections INCLUDE_DIR MAN3_DIR | render MAN3_DIR BUILD_DIR" >&2
+	echo "usage: $0 sections INCLUDE_DIR MAN3_DIR | render MAN3_DIR BUILD_DIR [CMAKE]" >&2
 	exit 1
 }
 exit 0
