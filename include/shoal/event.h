@@ -246,6 +246,9 @@ SHOAL_API int shoal_event_wait(struct shoal_event *ev,
  * shoal_event_arm() before polling it: 1 means something is pending
  * already (do not poll), 0 means poll; -EINVAL when not listening. After
  * the poll, shoal_event_disarm(), then wait with timeout 0.
+ * shoal_event_fd - the handle's pollable fd.
+ * shoal_event_arm - get ready to poll: 1 (do not poll), 0 (poll), -EINVAL.
+ * shoal_event_disarm - after the poll, before waiting again.
  */
 SHOAL_API int shoal_event_fd(const struct shoal_event *ev);
 SHOAL_API int shoal_event_arm(struct shoal_event *ev);

@@ -226,6 +226,10 @@ SHOAL_API void shoal_entry_destroy(struct shoal_entry *entry);
  * poll shoal_entry_fd() for POLLIN and call shoal_entry_dispatch(), which
  * serves what is pending without blocking and returns how many requests it
  * served (granted or refused), or -errno.
+ * shoal_entry_fd - the fd to poll (an epoll set), or -EINVAL when a
+ *   helper thread serves the entry (SHOAL_PUBLISH_SERVER_THREAD).
+ * shoal_entry_dispatch - serve the pending requests, as above.
+ * shoal_entry_epoch - the owner's incarnation of the name.
  */
 SHOAL_API int shoal_entry_fd(const struct shoal_entry *entry);
 SHOAL_API int shoal_entry_dispatch(struct shoal_entry *entry);

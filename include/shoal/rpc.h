@@ -242,6 +242,9 @@ SHOAL_API int shoal_rpc_server_write(struct shoal_rpc_server *srv,
  * something (a request, a client's death). shoal_rpc_server_arm() first: 1 means
  * something is pending (do not poll), 0 means poll. After the poll,
  * shoal_rpc_server_disarm(), then take with timeout 0 until -EAGAIN.
+ * shoal_rpc_server_fd - the server's pollable fd.
+ * shoal_rpc_server_arm - get ready to poll: 1 (do not poll) or 0 (poll).
+ * shoal_rpc_server_disarm - after the poll, before taking again.
  */
 SHOAL_API int shoal_rpc_server_fd(const struct shoal_rpc_server *srv);
 SHOAL_API int shoal_rpc_server_arm(struct shoal_rpc_server *srv);

@@ -183,7 +183,14 @@ SHOAL_API int shoal_segment_find(const struct shoal_segment *seg,
 				 const char *name, uint32_t kind, void **ptr,
 				 struct shoal_object_info *info);
 
-/* Accessors; never fail on a valid handle. */
+/*
+ * Accessors; they never fail on a valid handle.
+ * shoal_segment_fd - the segment's memfd (owned by @seg: do not close it).
+ * shoal_segment_base - the address the segment is mapped at.
+ * shoal_segment_size - the segment's size in bytes.
+ * shoal_segment_epoch - the incarnation number it was created with.
+ * shoal_segment_object_count - the number of objects in its table.
+ */
 SHOAL_API int shoal_segment_fd(const struct shoal_segment *seg);
 SHOAL_API void *shoal_segment_base(const struct shoal_segment *seg);
 SHOAL_API uint64_t shoal_segment_size(const struct shoal_segment *seg);
