@@ -127,8 +127,9 @@ function code_line(code,    t, name, k) {
 		return
 	}
 	if (in_typedef) {
+		tdbuf = tdbuf " " trim(t)
 		if (t ~ /;/)
-			in_typedef = 0
+			end_typedef()
 		return
 	}
 	if (depth == 0 && t ~ /^[ \t]*SHOAL_API[ \t]/) {
@@ -139,8 +140,10 @@ function code_line(code,    t, name, k) {
 		return
 	}
 	if (depth == 0 && t ~ /^[ \t]*typedef[ \t]/) {
-		if (t !~ /;/)
-			in_typedef = 1
+		in_typedef = 1
+		tdbuf = trim(t)
+		if (t ~ /;/)
+			end_typedef()
 		return
 	}
 	if (t !~ /^[ \t]*$/)
@@ -149,6 +152,19 @@ function code_line(code,    t, name, k) {
 	depth += gsub(/\{/, "{", t)
 	t = code
 	depth -= gsub(/\}/, "}", t)
+}
+
+# A function pointer type (typedef int (*name)(...);): shown in the
+# SYNOPSIS of every function that takes one.
+function end_typedef(    d, name) {
+	in_typedef = 0
+	d = squash(tdbuf)
+	gsub(/\( /, "(", d)
+	gsub(/ \)/, ")", d)
+	if (!match(d, /\(\*[A-Za-z_][A-Za-z_0-9]*\)/))
+		return
+	name = substr(d, RSTART + 2, RLENGTH - 3)
+	tdef[name] = d
 }
 
 function end_decl(    d, k, name) {
@@ -400,6 +416,9 @@ function page(f,    f_, pg, name, path, cid, text, summary, t, k, u, sib, ns, S,
 	pg = pg ".B #include <shoal.h>" "\n"
 	pg = pg ".PP" "\n"
 	t = fn_decl[f]
+	for (k in tdef)
+		if (match(t, "[(, ]" k "[ ,)]"))
+			pg = pg roff(tdef[k]) "\n"
 	k = index(t, name "(")
 	pg = pg roff(substr(t, 1, k - 1)) "\\fB" roff(name) "\\fP" roff(substr(t, k + length(name))) "\n"
 	pg = pg ".fi" "\n"
