@@ -237,15 +237,16 @@ function end_decl(    d, k, name) {
 
 # ---- what a header says about all its functions
 
-# The paragraph of @doc that starts with @head, without @head.
-function paragraph(doc, head,    n, L, i, out, on) {
+# From @head (at a line start or within a line) to the end of its
+# paragraph in @doc, without @head.
+function paragraph(doc, head,    n, L, i, out, on, k) {
 	n = split(doc, L, "\n")
 	on = 0
 	out = ""
 	for (i = 1; i <= n; i++) {
-		if (!on && index(L[i], head) == 1) {
+		if (!on && (k = index(L[i], head)) > 0) {
 			on = 1
-			L[i] = substr(L[i], length(head) + 1)
+			L[i] = substr(L[i], k + length(head))
 		} else if (on && L[i] ~ /^[ \t]*$/) {
 			break
 		}
