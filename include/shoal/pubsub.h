@@ -305,7 +305,8 @@ SHOAL_API void shoal_pub_get_stats(const struct shoal_pub *pub,
  * live publisher, unless SHOAL_SUB_REATTACH), -EBUSY (the service's
  * subscriber limit is reached; detail names it), -EPROTO (type or format
  * mismatch, naming both), -EBADMSG (corrupt service), or what
- * shoal_registry_open() returns.
+ * shoal_registry_open() returns. With @opts->timeout_ns set, it waits up
+ * to that long for a publisher to appear (-ETIMEDOUT when none did).
  */
 SHOAL_API int shoal_sub_open(const char *name,
 			     const struct shoal_sub_options *opts,
