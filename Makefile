@@ -1,8 +1,9 @@
 # Thin wrapper over CMake/CTest: the builds CI runs, in one place.
 #
 #   make / make build   Release build in build/
-#   make demo           build, then run build/examples/demo (pub/sub) and
-#                       the quick benchmark summary (shoal bench --quick)
+#   make demo           build the library, the demo and the tool only, then
+#                       run build/examples/demo (pub/sub) and the quick
+#                       benchmark summary (shoal bench --quick)
 #   make test           everything CI checks (see "test" below); non-zero on
 #                       the first failure ("make -k test" runs every stage)
 #   make format         clang-format -i every C source and header
@@ -62,7 +63,25 @@ build: prereqs-build
 	$(CMAKE) -S . -B build $(RELEASE_CONFIG)
 	$(CMAKE) --build build -j$(JOBS)
 
-demo: build
+# The demo builds only what it runs: the library, build/examples/demo and
+# build/tools/shoal (for bench --quick), not the tests, fuzz targets and
+# benchmarks ("make" builds those). The configure and build output goes to
+# build/demo-build.log, so what is on the screen is the demo's; a failed
+# build shows the log's end.
+DEMO_LOG := build/demo-build.log
+demo: prereqs-build
+	@printf '==== shoal: building the library, build/examples/demo and build/tools/shoal (log: %s) ====\n' '$(DEMO_LOG)'
+	@mkdir -p build
+	@start=$$(date +%s); \
+	if { $(CMAKE) -S . -B build $(RELEASE_CONFIG) && \
+		$(CMAKE) --build build -j$(JOBS) --target example-demo shoal-tool; \
+		} >'$(DEMO_LOG)' 2>&1; then \
+		echo "built in $$(($$(date +%s) - start)) s"; \
+	else \
+		tail -n 30 '$(DEMO_LOG)'; \
+		echo "make demo: the build failed; the whole log is $(DEMO_LOG)" >&2; \
+		exit 1; \
+	fi
 	@printf '\n==== shoal: running build/examples/demo ====\n'
 	./build/examples/demo
 	@printf '\n==== shoal: running build/tools/shoal bench --quick ====\n'

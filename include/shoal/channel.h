@@ -16,6 +16,34 @@
  * the other process calls shoal_channel_open_fds().
  *
  * Thread safety: one thread at a time per handle.
+ *
+ * Blocking and system calls:
+ *   shoal_channel_options_init, shoal_channel_get_fds,
+ *     shoal_channel_producer, shoal_channel_consumer,
+ *     shoal_channel_get_stats: neither; they read or write memory only.
+ *   shoal_channel_create, shoal_channel_open_fds: system calls (a
+ *     segment's memfd and mapping, eventfds, pidfd; create also publishes
+ *     in the registry); never block.
+ *   shoal_channel_open: system calls (the registry, taking the creator's
+ *     fds, pidfd); waits for the name as @opts->timeout_ns says, and up to
+ *     2 s for the creator's fd server when pidfd_getfd is refused.
+ *   shoal_channel_destroy, shoal_channel_close: system calls (unmap,
+ *     close, withdraw the name, wake the peer); never block.
+ *   shoal_channel_loan, shoal_channel_write: no system call while a slot
+ *     is free; when the ring is full, wait as send_timeout_ns says, with
+ *     the handle's strategy (sleeping on an eventfd, checking the peer's
+ *     liveness).
+ *   shoal_channel_send, shoal_channel_release, shoal_channel_wake: an
+ *     eventfd write only when the peer sleeps; never block.
+ *   shoal_channel_abort: neither.
+ *   shoal_channel_take, shoal_channel_read: no system call while a message
+ *     is there; otherwise wait up to @timeout_ns with the handle's
+ *     strategy (sleeping on an eventfd, checking the peer's liveness).
+ *   shoal_channel_fd: neither.
+ *   shoal_channel_arm: never blocks; may make a non-blocking system
+ *     call (is the peer alive?).
+ *   shoal_channel_disarm: a non-blocking read of the eventfd; never
+ *     blocks.
  */
 #ifndef SHOAL_CHANNEL_H
 #define SHOAL_CHANNEL_H
@@ -120,7 +148,9 @@ SHOAL_API int shoal_channel_open_fds(const struct shoal_channel_fds *fds,
  * room as send_timeout_ns says); one loan at a time. shoal_channel_send -
  * publish the loaned @ptr with @len bytes and wake a sleeping receiver.
  * shoal_channel_abort - give the loan back. shoal_channel_write - loan +
- * copy + send. 0, -EAGAIN / -ETIMEDOUT (no room), -EMSGSIZE, -EPIPE (the
+ * copy + send.
+ *
+ * They return 0, -EAGAIN / -ETIMEDOUT (no room), -EMSGSIZE, -EPIPE (the
  * receiver left or died), -EBUSY (a loan is out), -EINVAL (@ptr is not
  * the loan), -EBADF (not the sender).
  */
@@ -138,9 +168,11 @@ SHOAL_API int shoal_channel_write(struct shoal_channel *ch, const void *data,
  * @timeout_ns (0: -EAGAIN at once; negative: forever); one held at a time
  * (-EBUSY). shoal_channel_release - give it back and wake a sender waiting
  * for room. shoal_channel_read - take + copy + release: the length,
- * -EMSGSIZE (@cap too small; the message stays). -EPIPE once the sender
- * left or died and everything it sent was taken. -EBADMSG (corrupt ring),
- * -EBADF (not the receiver), -EINVAL (@msg is not the one held).
+ * -EMSGSIZE (@cap too small; the message stays).
+ *
+ * All three: -EPIPE once the sender left or died and everything it sent
+ * was taken, -EBADMSG (corrupt ring), -EBADF (not the receiver), -EINVAL
+ * (@msg is not the one held).
  */
 SHOAL_API int shoal_channel_take(struct shoal_channel *ch,
 				 struct shoal_msg *msg, int64_t timeout_ns);
@@ -172,6 +204,7 @@ SHOAL_API int shoal_channel_fd(const struct shoal_channel *ch);
 SHOAL_API int shoal_channel_arm(struct shoal_channel *ch);
 SHOAL_API void shoal_channel_disarm(struct shoal_channel *ch);
 
+/* This handle's counters and the channel's geometry. */
 SHOAL_API void shoal_channel_get_stats(const struct shoal_channel *ch,
 				       struct shoal_channel_stats *st);
 

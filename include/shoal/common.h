@@ -7,6 +7,12 @@
  * success and a negative errno on failure. shoal never sets errno as its
  * interface, never prints and never exits. On failure the outputs are left
  * untouched and nothing leaks; shoal_last_error() says what exactly failed.
+ *
+ * Thread safety: shoal_last_error() and shoal_version() may be called by
+ * any thread at any time; each thread has its own error detail.
+ *
+ * Blocking and system calls:
+ *   shoal_last_error, shoal_version: neither; they read memory only.
  */
 #ifndef SHOAL_COMMON_H
 #define SHOAL_COMMON_H

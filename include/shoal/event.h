@@ -24,6 +24,32 @@
  * wait-free with respect to other processes (a bounded number of atomic
  * operations, and at most one eventfd write per sleeping listener it
  * wakes); wait blocks according to its strategy.
+ *
+ * Blocking and system calls:
+ *   shoal_event_options_init, shoal_event_fd, shoal_event_epoch,
+ *     shoal_event_ids, shoal_event_get_stats: neither.
+ *   shoal_event_create: system calls (memfd_create, mmap, eventfds, the
+ *     registry's files and locks, a helper thread that serves fds by
+ *     SCM_RIGHTS); never blocks.
+ *   shoal_event_open: system calls (the registry, taking the creator's
+ *     fds, mmap, pidfd); waits for the name as @opts->timeout_ns says,
+ *     and up to 2 s for the creator's fd server.
+ *   shoal_event_destroy, shoal_event_close: system calls (withdraw the
+ *     name or give the line back, unmap, close); never block.
+ *   shoal_event_notify: an eventfd write per sleeping listener it wakes,
+ *     none otherwise; the first wake-up of a line from an opened handle
+ *     takes that line's eventfd from the creator (up to 2 s by
+ *     SCM_RIGHTS). Otherwise never blocks.
+ *   shoal_event_listen: system calls the first time (claiming a line: a
+ *     lock, taking its eventfd); never blocks.
+ *   shoal_event_wait: no system call when an id is pending; otherwise
+ *     waits up to @timeout_ns with the handle's strategy.
+ *   shoal_event_arm: never blocks; may make a non-blocking system call
+ *     (is the creator alive?).
+ *   shoal_event_disarm: a non-blocking read to drain its eventfd; never
+ *     blocks.
+ *   shoal_event_inspect: system calls as shoal_registry_open(), bounded
+ *     by its 2 s; it does not join.
  */
 #ifndef SHOAL_EVENT_H
 #define SHOAL_EVENT_H
@@ -220,6 +246,9 @@ SHOAL_API int shoal_event_wait(struct shoal_event *ev,
  * shoal_event_arm() before polling it: 1 means something is pending
  * already (do not poll), 0 means poll; -EINVAL when not listening. After
  * the poll, shoal_event_disarm(), then wait with timeout 0.
+ * shoal_event_fd - the handle's pollable fd.
+ * shoal_event_arm - get ready to poll: 1 (do not poll), 0 (poll), -EINVAL.
+ * shoal_event_disarm - after the poll, before waiting again.
  */
 SHOAL_API int shoal_event_fd(const struct shoal_event *ev);
 SHOAL_API int shoal_event_arm(struct shoal_event *ev);
@@ -229,6 +258,7 @@ SHOAL_API void shoal_event_disarm(struct shoal_event *ev);
 SHOAL_API uint64_t shoal_event_epoch(const struct shoal_event *ev);
 /* The number of ids of the service. */
 SHOAL_API uint32_t shoal_event_ids(const struct shoal_event *ev);
+/* This handle's counters (struct shoal_event_stats). */
 SHOAL_API void shoal_event_get_stats(const struct shoal_event *ev,
 				     struct shoal_event_stats *stats);
 

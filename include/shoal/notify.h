@@ -23,6 +23,22 @@
  *
  * Thread safety: one thread per waiter at a time; one thread per notifier at
  * a time (several notifier handles on one word are fine).
+ *
+ * Blocking and system calls:
+ *   shoal_notify_format, shoal_waiter_init, shoal_notifier_init,
+ *     shoal_waiter_fd, shoal_waiter_sleeps, shoal_notifier_wakeups:
+ *     neither; they read or write memory only.
+ *   shoal_eventfd_create: one system call (eventfd); never blocks.
+ *   shoal_wait: blocks until @ready, up to @timeout_ns, as the strategy
+ *     says: spinning, sched_yield(), or sleeping in the kernel on the
+ *     eventfd a slice (SHOAL_WAIT_SLICE_NS) at a time, then reading it
+ *     to drain it; no system call when @ready holds at the first check.
+ *   shoal_waiter_arm: no system call; it marks the waiter asleep and
+ *     re-checks @ready. It never blocks.
+ *   shoal_waiter_disarm: a read() of the eventfd (non-blocking) to drain
+ *     it; never blocks.
+ *   shoal_notify: an eventfd write() only when the waiter sleeps, else no
+ *     system call; never blocks (the eventfd is non-blocking).
  */
 #ifndef SHOAL_NOTIFY_H
 #define SHOAL_NOTIFY_H

@@ -33,6 +33,53 @@
  * (docs/pubsub.md, "Several publishers").
  *
  * Thread safety: one thread at a time per handle.
+ *
+ * Blocking and system calls:
+ *   shoal_pub_options_init, shoal_sub_options_init: neither; they fill in
+ *     memory.
+ *   shoal_pub_create: system calls (memfd_create, mmap, eventfds, the
+ *     registry's files and locks, a helper thread that serves fds by
+ *     SCM_RIGHTS); never blocks.
+ *   shoal_pub_destroy: system calls (wake the subscribers, withdraw the
+ *     name, unmap, close, join the helper thread); never blocks on a
+ *     subscriber.
+ *   shoal_pub_loan, shoal_pub_loan_batch, shoal_pub_write,
+ *     shoal_pub_write_batch: no system call while the ring has room.
+ *     Reliable delivery, ring full: checks which subscribers are alive (a
+ *     system call per subscriber line) and waits up to send_timeout_ns
+ *     for the slowest live one, sleeping in the kernel. Lossy: never
+ *     waits. The writes also wake as send does.
+ *   shoal_pub_send, shoal_pub_send_batch: an eventfd write per sleeping
+ *     subscriber they wake, none when nobody sleeps; never block.
+ *   shoal_pub_abort, shoal_pub_loan_header, shoal_pub_epoch,
+ *     shoal_pub_get_stats: neither.
+ *   shoal_pub_subscribers: a system call per subscriber line (is its
+ *     holder alive?); never blocks.
+ *   shoal_pub_wait_subscribers: blocks up to @timeout_ns, asleep in the
+ *     kernel until a subscriber joins; system calls as
+ *     shoal_pub_subscribers.
+ *   shoal_sub_open: system calls (the registry, taking the publisher's
+ *     fds by pidfd_getfd or SCM_RIGHTS, mmap, pidfd, epoll); waits for a
+ *     publisher as timeout_ns says, and up to 2 s for the publisher's fd
+ *     server.
+ *   shoal_sub_close: system calls (unmap, close); never blocks.
+ *   shoal_sub_take, shoal_sub_take_batch, shoal_sub_read: no system call
+ *     while a message is there; otherwise wait up to @timeout_ns with the
+ *     subscriber's strategy (spinning, yielding or sleeping on an
+ *     eventfd). With SHOAL_SUB_REATTACH, finding the next publisher makes
+ *     the system calls of shoal_sub_open.
+ *   shoal_sub_release, shoal_sub_release_batch: an eventfd write only
+ *     when a reliable publisher sleeps waiting for room; never block.
+ *   shoal_sub_valid, shoal_sub_fd, shoal_sub_connected, shoal_sub_epoch,
+ *     shoal_sub_get_stats: neither.
+ *   shoal_sub_arm: never blocks; while attached it may make a
+ *     non-blocking system call (is the publisher alive?); detached with
+ *     SHOAL_SUB_REATTACH, it looks for a publisher in the registry
+ *     (system calls, and up to 2 s for its fd server).
+ *   shoal_sub_disarm: non-blocking reads to drain its eventfd (and its
+ *     registry watch, when it has one); never blocks.
+ *   shoal_pubsub_inspect: system calls as shoal_registry_open(), bounded
+ *     by its 2 s; it does not join.
  */
 #ifndef SHOAL_PUBSUB_H
 #define SHOAL_PUBSUB_H
@@ -167,6 +214,7 @@ struct shoal_sub_stats {
 struct shoal_pub;
 struct shoal_sub;
 
+/* Fill *opts with the defaults (what a NULL @opts means). Never fails. */
 SHOAL_API void shoal_pub_options_init(struct shoal_pub_options *opts);
 SHOAL_API void shoal_sub_options_init(struct shoal_sub_options *opts);
 
@@ -259,6 +307,8 @@ SHOAL_API int shoal_pub_loan_batch(struct shoal_pub *pub, uint32_t size,
 SHOAL_API int shoal_pub_send_batch(struct shoal_pub *pub, void **ptrs,
 				   const uint32_t *lens, uint32_t n);
 
+/* This publisher's incarnation of the name: what msg.epoch and
+ * shoal_sub_epoch() say at its subscribers. */
 SHOAL_API uint64_t shoal_pub_epoch(const struct shoal_pub *pub);
 /*
  * Live subscribers that have joined, as the publisher finds them now (it
@@ -280,6 +330,7 @@ SHOAL_API uint32_t shoal_pub_subscribers(struct shoal_pub *pub);
  */
 SHOAL_API int shoal_pub_wait_subscribers(struct shoal_pub *pub, uint32_t n,
 					 int64_t timeout_ns);
+/* This publisher's counters (struct shoal_pub_stats). */
 SHOAL_API void shoal_pub_get_stats(const struct shoal_pub *pub,
 				   struct shoal_pub_stats *stats);
 
@@ -288,7 +339,9 @@ SHOAL_API void shoal_pub_get_stats(const struct shoal_pub *pub,
  * live publisher, unless SHOAL_SUB_REATTACH), -EBUSY (the service's
  * subscriber limit is reached; detail names it), -EPROTO (type or format
  * mismatch, naming both), -EBADMSG (corrupt service), -EINVAL (@name is a
- * publisher slot's "name//i"), or what shoal_registry_open() returns.
+ * publisher slot's "name//i"), or what shoal_registry_open() returns. With
+ * @opts->timeout_ns set, it waits up to that long for a publisher to
+ * appear (-ETIMEDOUT when none did).
  *
  * Several publishers (max_publishers > 1): it joins the ring of every live
  * publisher of the name, and later ones as they come (through a watch of
@@ -399,7 +452,9 @@ SHOAL_API void shoal_sub_disarm(struct shoal_sub *sub);
 
 /* 1 while attached to a live publisher. */
 SHOAL_API int shoal_sub_connected(const struct shoal_sub *sub);
+/* The epoch of the publisher attached to; 0 while detached. */
 SHOAL_API uint64_t shoal_sub_epoch(const struct shoal_sub *sub);
+/* This subscriber's counters (struct shoal_sub_stats). */
 SHOAL_API void shoal_sub_get_stats(const struct shoal_sub *sub,
 				   struct shoal_sub_stats *stats);
 

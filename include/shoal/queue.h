@@ -27,6 +27,36 @@
  *
  * Thread safety: one thread at a time per handle; open one handle per
  * thread. See docs/queue.md.
+ *
+ * Blocking and system calls:
+ *   shoal_queue_options_init, shoal_queue_fd, shoal_queue_get_stats:
+ *     neither.
+ *   shoal_queue_create: system calls (memfd_create, mmap, eventfds, the
+ *     registry's files and locks, a helper thread that serves fds by
+ *     SCM_RIGHTS); never blocks.
+ *   shoal_queue_open: system calls (the registry, taking the creator's
+ *     fds, mmap, a line lock, pidfd); waits for the name as
+ *     @opts->timeout_ns says, and up to 2 s for the creator's fd server.
+ *   shoal_queue_destroy, shoal_queue_close: system calls (wake the
+ *     sleepers, withdraw the name or give the line back, unmap, close);
+ *     never block.
+ *   shoal_queue_loan, shoal_queue_write, shoal_queue_write_batch: no
+ *     system call while there is room (and no consumer sleeps: then one
+ *     eventfd write to wake it); a full queue waits as send_timeout_ns
+ *     says, with the handle's strategy, checking after about a
+ *     millisecond whether the holder of the stuck cell is alive.
+ *   shoal_queue_take, shoal_queue_read, shoal_queue_read_batch: no system
+ *     call while a message is there (and no producer sleeps); an empty
+ *     queue waits up to @timeout_ns, as loan does.
+ *   shoal_queue_send, shoal_queue_release: an eventfd write only when a
+ *     peer of the other side sleeps; never block.
+ *   shoal_queue_abort: no system call in the common case; never blocks.
+ *   shoal_queue_arm: never blocks; may make a non-blocking system call
+ *     (is the creator alive?).
+ *   shoal_queue_disarm: a non-blocking read to drain its eventfd; never
+ *     blocks.
+ *   shoal_queue_inspect: system calls as shoal_registry_open(), bounded
+ *     by its 2 s; it does not join.
  */
 #ifndef SHOAL_QUEUE_H
 #define SHOAL_QUEUE_H
@@ -209,6 +239,7 @@ struct shoal_queue_stats {
 	uint64_t popped; /* messages it released or read */
 	uint64_t sleeps, wakeups, recovered;
 };
+/* The queue's shared counters and geometry, and this handle's own. */
 SHOAL_API void shoal_queue_get_stats(const struct shoal_queue *q,
 				     struct shoal_queue_stats *st);
 

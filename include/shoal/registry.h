@@ -18,6 +18,35 @@
  * Thread safety: a registry handle may be shared by threads for publish,
  * open, list and clean. Entry, service and watch handles belong to one
  * thread at a time.
+ *
+ * Blocking and system calls:
+ *   shoal_registry_options_init, shoal_registry_path, shoal_entry_fd,
+ *     shoal_entry_epoch, shoal_service_segment, shoal_service_eventfd,
+ *     shoal_service_pidfd, shoal_service_get_info,
+ *     shoal_service_fd_source, shoal_watch_fd: neither.
+ *   shoal_registry_create: system calls (mkdir, open, fstat, fchmod);
+ *     never blocks.
+ *   shoal_registry_destroy, shoal_entry_destroy, shoal_service_close,
+ *     shoal_watch_close: system calls (close, munmap; the entry's unlink
+ *     and its helper thread's join); never block.
+ *   shoal_registry_publish: system calls (O_TMPFILE, linkat, locks, a
+ *     socket for the fd server and, with SHOAL_PUBLISH_SERVER_THREAD, a
+ *     helper thread); never blocks.
+ *   shoal_entry_dispatch: non-blocking socket calls; never blocks.
+ *   shoal_registry_open: system calls (open, read, locks, pidfd_open,
+ *     pidfd_getfd or a socket, mmap); blocks only for the SCM_RIGHTS
+ *     exchange, at most 2 s.
+ *   shoal_service_alive: a system call (the owner's lock or pidfd);
+ *     never blocks.
+ *   shoal_registry_list, shoal_registry_list_report,
+ *     shoal_registry_watch: system calls (read the
+ *     directory, open and lock-test each entry; the watch also sets up
+ *     inotify and pidfds); never block.
+ *   shoal_registry_clean, shoal_registry_clean_report: system calls (as
+ *     list, plus unlink under the directory's .lock); waits for that lock
+ *     at most 5 s in all.
+ *   shoal_watch_next: non-blocking reads of its inotify fd and pidfds;
+ *     never blocks.
  */
 #ifndef SHOAL_REGISTRY_H
 #define SHOAL_REGISTRY_H
@@ -181,6 +210,8 @@ SHOAL_API void shoal_registry_options_init(struct shoal_registry_options *opts);
  */
 SHOAL_API int shoal_registry_create(const struct shoal_registry_options *opts,
 				    struct shoal_registry **out);
+/* Close the registry handle (the directory and its entries stay). NULL:
+ * no-op. */
 SHOAL_API void shoal_registry_destroy(struct shoal_registry *reg);
 /* The directory's path. */
 SHOAL_API const char *shoal_registry_path(const struct shoal_registry *reg);
@@ -207,6 +238,10 @@ SHOAL_API void shoal_entry_destroy(struct shoal_entry *entry);
  * poll shoal_entry_fd() for POLLIN and call shoal_entry_dispatch(), which
  * serves what is pending without blocking and returns how many requests it
  * served (granted or refused), or -errno.
+ * shoal_entry_fd - the fd to poll (an epoll set), or -EINVAL when a
+ *   helper thread serves the entry (SHOAL_PUBLISH_SERVER_THREAD).
+ * shoal_entry_dispatch - serve the pending requests, as above.
+ * shoal_entry_epoch - the owner's incarnation of the name.
  */
 SHOAL_API int shoal_entry_fd(const struct shoal_entry *entry);
 SHOAL_API int shoal_entry_dispatch(struct shoal_entry *entry);
@@ -225,8 +260,10 @@ SHOAL_API uint64_t shoal_entry_epoch(const struct shoal_entry *entry);
  */
 SHOAL_API int shoal_registry_open(struct shoal_registry *reg, const char *name,
 				  uint32_t flags, struct shoal_service **out);
+/* Unmap and close an opened service and free @svc. NULL: no-op. */
 SHOAL_API void shoal_service_close(struct shoal_service *svc);
 
+/* The opened service's mapped segment, owned by @svc. */
 SHOAL_API struct shoal_segment *
 shoal_service_segment(struct shoal_service *svc);
 /* The @index-th announced eventfd, or -ENOENT. Owned by @svc. */
@@ -341,6 +378,7 @@ SHOAL_API int shoal_watch_fd(const struct shoal_watch *w);
  */
 SHOAL_API int shoal_watch_next(struct shoal_watch *w,
 			       struct shoal_watch_event *ev);
+/* Stop watching and free @w. NULL: no-op. */
 SHOAL_API void shoal_watch_close(struct shoal_watch *w);
 
 #ifdef __cplusplus

@@ -17,6 +17,10 @@
  * Thread safety: one thread at a time per handle; any number of handles per
  * ring. Progress: lock-free while every claimant keeps running; "full" and
  * "empty" are -EAGAIN. Nothing here blocks.
+ *
+ * Blocking and system calls:
+ *   Every function: neither. The ring is memory and atomics only: a full
+ *     or empty ring is -EAGAIN, never a wait; to wait, use notify.h.
  */
 #ifndef SHOAL_RING_MPMC_H
 #define SHOAL_RING_MPMC_H
@@ -165,6 +169,7 @@ struct shoal_mpmc_stats {
 	uint64_t skipped;   /* positions given up: their producer died */
 	uint64_t abandoned; /* messages lost with a consumer that died */
 };
+/* A racy snapshot of the ring's shared counters. */
 SHOAL_API void shoal_mpmc_get_stats(const struct shoal_mpmc *h,
 				    struct shoal_mpmc_stats *st);
 

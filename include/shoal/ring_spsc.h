@@ -17,6 +17,10 @@
  * and one consumer handle per ring at a time. Progress: wait-free (every call
  * returns in a bounded number of steps; "full" and "empty" are -EAGAIN).
  * Nothing here blocks: pair it with notify.h to wait.
+ *
+ * Blocking and system calls:
+ *   Every function: neither. The ring is memory and atomics only: a full
+ *     or empty ring is -EAGAIN, never a wait; to wait, use notify.h.
  */
 #ifndef SHOAL_RING_SPSC_H
 #define SHOAL_RING_SPSC_H

@@ -22,6 +22,10 @@
  * many times in a row also gets -EAGAIN. Nothing here blocks: pair it with
  * notify.h to wait. A producer that dies between claim and commit stalls the
  * consumer at its record for good (there is no recovery in this ring).
+ *
+ * Blocking and system calls:
+ *   Every function: neither. The ring is memory and atomics only: a full
+ *     or empty ring is -EAGAIN, never a wait; to wait, use notify.h.
  */
 #ifndef SHOAL_RING_VAR_H
 #define SHOAL_RING_VAR_H

@@ -21,6 +21,49 @@
  * See docs/rpc.md for the protocol and the bytes.
  *
  * Thread safety: one thread at a time per handle.
+ *
+ * Blocking and system calls:
+ *   shoal_rpc_server_options_init, shoal_rpc_client_options_init,
+ *     shoal_rpc_server_fd, shoal_rpc_server_epoch,
+ *     shoal_rpc_server_get_stats, shoal_rpc_client_fd,
+ *     shoal_rpc_client_line, shoal_rpc_client_get_stats: neither.
+ *   shoal_rpc_server_create: system calls (memfd_create, mmap, eventfds,
+ *     the registry's files and locks, a helper thread that serves fds by
+ *     SCM_RIGHTS); never blocks.
+ *   shoal_rpc_server_destroy, shoal_rpc_client_close: system calls
+ *     (withdraw the name or give the line back, unmap, close); never
+ *     block.
+ *   shoal_rpc_server_take: no system call while a request is there;
+ *     otherwise waits up to @timeout_ns with the server's strategy, and
+ *     frees the lines of clients that died (system calls).
+ *   shoal_rpc_server_release, shoal_rpc_server_abort,
+ *     shoal_rpc_client_abort, shoal_rpc_client_release: neither in the
+ *     common case; never block.
+ *   shoal_rpc_server_loan, shoal_rpc_server_write: no system call while
+ *     the client's response ring has room; when full, wait up to
+ *     send_timeout_ns (default 10 ms).
+ *   shoal_rpc_server_send, shoal_rpc_client_send, shoal_rpc_client_write:
+ *     an eventfd write only when the peer sleeps; never block.
+ *   shoal_rpc_client_loan: no system call; never blocks (a full request
+ *     ring is -EAGAIN).
+ *   shoal_rpc_server_arm, shoal_rpc_client_arm: never block; may make
+ *     non-blocking system calls (the server reads its epoll set without
+ *     waiting; the client may check the server's liveness).
+ *   shoal_rpc_server_disarm, shoal_rpc_client_disarm: a non-blocking read
+ *     to drain the eventfd; never block.
+ *   shoal_rpc_server_clients: a system call per client line (is its
+ *     holder alive?); never blocks.
+ *   shoal_rpc_client_open: system calls (the registry, taking the
+ *     server's fds, mmap, a line lock, pidfd); waits for the name as
+ *     @opts->timeout_ns says, and up to 2 s for the server's fd server.
+ *   shoal_rpc_client_take: no system call while a response is there;
+ *     otherwise waits up to @timeout_ns with the client's strategy.
+ *   shoal_rpc_client_call: send, then take until the final response, as
+ *     those two do: blocks up to @timeout_ns.
+ *   shoal_rpc_client_connected: may check the server's liveness (a system
+ *     call); never blocks.
+ *   shoal_rpc_inspect: system calls as shoal_registry_open(), bounded by
+ *     its 2 s; it does not join.
  */
 #ifndef SHOAL_RPC_H
 #define SHOAL_RPC_H
@@ -132,6 +175,7 @@ struct shoal_rpc_client_stats {
 struct shoal_rpc_server;
 struct shoal_rpc_client;
 
+/* Fill *opts with the defaults (what a NULL @opts means). Never fails. */
 SHOAL_API void
 shoal_rpc_server_options_init(struct shoal_rpc_server_options *opts);
 SHOAL_API void
@@ -175,6 +219,7 @@ SHOAL_API int shoal_rpc_server_release(struct shoal_rpc_server *srv,
  * (SHOAL_RPC_MORE for all but the last of a stream) and wake the client.
  * shoal_rpc_server_abort - give the loan back unsent.
  * shoal_rpc_server_write - copy @len bytes and send: loan + send.
+ *
  * Valid while @req is held or after its release. Returns 0, -EMSGSIZE,
  * -EBUSY (a loan is out), -EINVAL (@ptr not the loan, unknown flags),
  * -EPIPE (the client is gone: the response is dropped), -EAGAIN (the
@@ -197,6 +242,9 @@ SHOAL_API int shoal_rpc_server_write(struct shoal_rpc_server *srv,
  * something (a request, a client's death). shoal_rpc_server_arm() first: 1 means
  * something is pending (do not poll), 0 means poll. After the poll,
  * shoal_rpc_server_disarm(), then take with timeout 0 until -EAGAIN.
+ * shoal_rpc_server_fd - the server's pollable fd.
+ * shoal_rpc_server_arm - get ready to poll: 1 (do not poll) or 0 (poll).
+ * shoal_rpc_server_disarm - after the poll, before taking again.
  */
 SHOAL_API int shoal_rpc_server_fd(const struct shoal_rpc_server *srv);
 SHOAL_API int shoal_rpc_server_arm(struct shoal_rpc_server *srv);
@@ -204,7 +252,9 @@ SHOAL_API void shoal_rpc_server_disarm(struct shoal_rpc_server *srv);
 
 /* Live clients, as far as the server knows (checks every line's lock). */
 SHOAL_API uint32_t shoal_rpc_server_clients(struct shoal_rpc_server *srv);
+/* The server's incarnation of the name. */
 SHOAL_API uint64_t shoal_rpc_server_epoch(const struct shoal_rpc_server *srv);
+/* The server's counters (struct shoal_rpc_server_stats). */
 SHOAL_API void shoal_rpc_server_get_stats(const struct shoal_rpc_server *srv,
 					  struct shoal_rpc_server_stats *stats);
 
@@ -251,6 +301,7 @@ SHOAL_API int shoal_rpc_client_write(struct shoal_rpc_client *cli,
 SHOAL_API int shoal_rpc_client_take(struct shoal_rpc_client *cli,
 				    struct shoal_response *resp,
 				    int64_t timeout_ns);
+/* shoal_rpc_client_release - done with @resp. 0, or -EINVAL (none held). */
 SHOAL_API int shoal_rpc_client_release(struct shoal_rpc_client *cli,
 				       struct shoal_response *resp);
 
@@ -277,6 +328,7 @@ SHOAL_API void shoal_rpc_client_disarm(struct shoal_rpc_client *cli);
 SHOAL_API int shoal_rpc_client_connected(struct shoal_rpc_client *cli);
 /* The client's line in the service. */
 SHOAL_API uint32_t shoal_rpc_client_line(const struct shoal_rpc_client *cli);
+/* The client's counters (struct shoal_rpc_client_stats). */
 SHOAL_API void shoal_rpc_client_get_stats(const struct shoal_rpc_client *cli,
 					  struct shoal_rpc_client_stats *stats);
 

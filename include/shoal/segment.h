@@ -19,6 +19,20 @@
  * Thread safety: a segment handle may be used by many threads at once for
  * find/base/size/epoch; create/ready/destroy/open/close are not concurrent
  * with any other call on the same handle.
+ *
+ * Blocking and system calls:
+ *   shoal_segment_options_init: neither; it fills in memory.
+ *   shoal_segment_create: system calls (memfd_create, ftruncate, fcntl,
+ *     mmap); never blocks.
+ *   shoal_segment_ready: an fcntl to seal the memfd; never blocks.
+ *   shoal_segment_destroy, shoal_segment_close: munmap and close; never
+ *     block.
+ *   shoal_segment_open: system calls to check and map the fd (fstat,
+ *     fcntl, dup, mmap); never blocks.
+ *   shoal_segment_find, shoal_segment_object, shoal_segment_fd,
+ *     shoal_segment_base, shoal_segment_size, shoal_segment_epoch,
+ *     shoal_segment_object_count: neither; they read the handle's
+ *     validated copy of the table.
  */
 #ifndef SHOAL_SEGMENT_H
 #define SHOAL_SEGMENT_H
@@ -169,7 +183,14 @@ SHOAL_API int shoal_segment_find(const struct shoal_segment *seg,
 				 const char *name, uint32_t kind, void **ptr,
 				 struct shoal_object_info *info);
 
-/* Accessors; never fail on a valid handle. */
+/*
+ * Accessors; they never fail on a valid handle.
+ * shoal_segment_fd - the segment's memfd (owned by @seg: do not close it).
+ * shoal_segment_base - the address the segment is mapped at.
+ * shoal_segment_size - the segment's size in bytes.
+ * shoal_segment_epoch - the incarnation number it was created with.
+ * shoal_segment_object_count - the number of objects in its table.
+ */
 SHOAL_API int shoal_segment_fd(const struct shoal_segment *seg);
 SHOAL_API void *shoal_segment_base(const struct shoal_segment *seg);
 SHOAL_API uint64_t shoal_segment_size(const struct shoal_segment *seg);

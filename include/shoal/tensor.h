@@ -19,10 +19,18 @@
  * element size (DLPack counts strides in elements, so every accepted
  * tensor is expressible there).
  *
- * None of these functions makes a system call except the pub/sub helpers,
- * which are shoal_pub_loan/send and shoal_sub_take/release underneath and
- * block as those do. Thread safety: the pure functions are reentrant; the
- * pub/sub helpers follow their handle's rule (one thread at a time).
+ * Blocking and system calls:
+ *   shoal_dtype_size, shoal_dtype_name, shoal_dtype_dlpack,
+ *     shoal_tensor_bytes, shoal_tensor_init, shoal_tensor_view: neither.
+ *   shoal_tensor_loan: as shoal_pub_loan (a reliable publisher may wait
+ *     for room).
+ *   shoal_tensor_send: as shoal_pub_send (writes a sleeping subscriber's
+ *     eventfd).
+ *   shoal_tensor_take: as shoal_sub_take (may wait up to @timeout_ns),
+ *     and shoal_sub_release for a message that is not a valid tensor.
+ *
+ * Thread safety: the pure functions are reentrant; the pub/sub helpers
+ * follow their handle's rule (one thread at a time).
  */
 #ifndef SHOAL_TENSOR_H
 #define SHOAL_TENSOR_H
