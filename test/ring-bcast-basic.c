@@ -371,7 +371,7 @@ static int test_premark(void)
 	/* Room for message 1 is known: its slot carries the odd stamp. */
 	CHECK_EQ(atomic_load(&shoal__bcast_slot_at(&r.m, 1)->stamp),
 		 shoal__bcast_stamp(1) | 1);
-	CHECK_EQ(r.pub.premarked, 2);
+	CHECK_EQ(r.pub.marked_end, 2);
 	for (uint64_t i = 1; i < 4; i++)
 		CHECK_EQ(pub_u64(&r, i), 0);
 	/* Message 4 would overwrite what line 0 has not read: no mark. */

@@ -29,8 +29,10 @@
 #define SHOAL__PUBSUB_SUBS_MAGIC 0x4255534c414f4853ULL
 /* 2: the JOINING line state, seen_gen/seen_from and bound (join_line()).
  * 3: a slot larger than a line starts its payload on a line of its own
- * (shoal__bcast_data_off()). */
-#define SHOAL__PUBSUB_VERSION 3
+ * (shoal__bcast_data_off()).
+ * 4: skip markers (a slot of length SHOAL__BCAST_SKIP_LEN: a loan given
+ * back between sent ones) and the skipped counter. */
+#define SHOAL__PUBSUB_VERSION 4
 
 #define SHOAL__PUBSUB_HEADER_OBJECT "pubsub.header"
 #define SHOAL__PUBSUB_SLOTS_OBJECT "pubsub.slots"
@@ -78,7 +80,10 @@ struct shoal__pubsub_header {
 	_Atomic uint64_t failed;
 	_Atomic uint64_t wakeups;
 	_Atomic uint64_t evicted;
-	uint8_t pad2[32];
+	/* Skip markers published (aborted loans between sent ones);
+	 * version 4. */
+	_Atomic uint64_t skipped;
+	uint8_t pad2[24];
 
 	/* Line 3: rarely written flags every subscriber loads. */
 	_Atomic uint32_t closed;  /* 1 once the publisher withdrew */
