@@ -414,7 +414,16 @@ static inline void fill_msg(const struct shoal_sub *s, struct shoal_msg *msg,
 static int try_take(struct shoal_sub *s, struct shoal_msg *msg)
 {
 	struct shoal__bcast_view v;
+	uint64_t skipped = s->ring.skipped;
 	int err = shoal__bcast_peek(&s->ring, 0, &v);
+
+	/* The peek passed skip markers (a publisher's aborted loans): the
+	 * cursor moved as a release moves it, so wake a reliable publisher
+	 * waiting for that room, as released() does. */
+	if (__builtin_expect(s->ring.skipped != skipped, 0) &&
+	    s->g.delivery == SHOAL_DELIVERY_RELIABLE)
+		(void)shoal__notify_mark_ro(&s->g.hdr->waiting, 0,
+					    s->pub_eventfd);
 
 	if (__builtin_expect(err != 0, 0)) {
 		if (err == -EOVERFLOW) {
@@ -753,4 +762,5 @@ void shoal_sub_get_stats(const struct shoal_sub *s, struct shoal_sub_stats *st)
 	st->sleeps = s->sleeps_before + shoal__waiter_sleeps(&s->waiter);
 	st->reattached = s->reattached;
 	st->epoch = s->epoch;
+	st->skipped = s->ring.skipped;
 }
