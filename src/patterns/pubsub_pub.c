@@ -612,8 +612,8 @@ int shoal_pub_send(struct shoal_pub *p, void *ptr, uint32_t len)
 	}
 	l->state = LOAN_SENT;
 	l->len = len;
-	if (seq == p->ring.head)
-		publish_loans(p);
+	/* Published now if only sent or aborted loans come before it. */
+	publish_loans(p);
 	return 0;
 }
 
