@@ -402,7 +402,7 @@ int shoal_channel_take(struct shoal_channel *ch, struct shoal_msg *msg,
 	struct ch_held *h;
 	const void *data;
 	uint32_t len;
-	uint64_t pos;
+	uint64_t pos, tail;
 	int err;
 
 	if (ch->role != SHOAL_CHANNEL_RECV)
@@ -411,6 +411,7 @@ int shoal_channel_take(struct shoal_channel *ch, struct shoal_msg *msg,
 		return shoal__fail(-EBUSY, "channel_take: %u message(s) held",
 				   ch->nheld);
 	/* The next past those held (a run from the ring's tail). */
+	tail = shoal_spsc_consumer_tail(&ch->cons);
 	err = shoal_spsc_peek_next(&ch->cons, &data, &len, &pos);
 	if (err == -EAGAIN) {
 		err = wait_data(ch, timeout_ns, "channel_take");
@@ -418,6 +419,10 @@ int shoal_channel_take(struct shoal_channel *ch, struct shoal_msg *msg,
 			err = shoal_spsc_peek_next(&ch->cons, &data, &len,
 						   &pos);
 	}
+	/* Markers passed at the front moved the tail as a release does:
+	 * wake a sender waiting for that room. */
+	if (shoal_spsc_consumer_tail(&ch->cons) != tail)
+		woke_after(ch);
 	if (err)
 		return err;
 	h = &ch->helds[ch->nheld++];
