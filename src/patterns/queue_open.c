@@ -58,9 +58,8 @@ static int check_role(const struct shoal_queue_options *o, int spsc)
 				   "in 1..%u",
 				   o->max_loans, o->max_held,
 				   SHOAL_QUEUE_LOANS_MAX);
-	/* The SPSC ring claims and peeks one run of slots from its head
-	 * and tail, and has no mark for a slot given up between sent ones
-	 * (docs/queue.md, "Several loans"). */
+	/* Not built on the SPSC path yet (docs/queue.md, "Several loans
+	 * and held messages per handle"). */
 	if (spsc && (o->max_loans > 1 || o->max_held > 1))
 		return shoal__fail(-EINVAL,
 				   "queue: an SPSC queue takes one loan and "
