@@ -263,7 +263,7 @@ static int expected(const struct pg_seg *s,
 	if (h->ident.version != SHOAL__PUBSUB_VERSION &&
 	    h->ident.version != SHOAL__PUBSUB_VERSION_MULTI)
 		return -EPROTO;
-	/* Version 4 (several publishers): 2..64 of them, the slot below. */
+	/* Version 5 (several publishers): 2..64 of them, the slot below. */
 	if (h->ident.version == SHOAL__PUBSUB_VERSION_MULTI &&
 	    (h->max_publishers < 2 || h->max_publishers > 64 ||
 	     h->slot >= h->max_publishers))

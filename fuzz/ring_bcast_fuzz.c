@@ -9,8 +9,10 @@
  * The input picks the geometry (capacity 2..16, payload 1..64 bytes, a user
  * header or none, reliable or lossy), then runs operations: publish one
  * (try_loan, complete, publish), a batch (batch_begin, must_gate/room,
- * batch_extent, loans), join or leave a line (with history), peek, peek a
- * batch, advance, evict (the liveness callback answers from the input),
+ * batch_extent, loans), several loans at once (try_loan each, with its
+ * announce; the input gives some back: from the end with unloan, from the
+ * middle as skip markers), join or leave a line (with history), peek, peek
+ * a batch, advance, evict (the liveness callback answers from the input),
  * count subscribers, and poke.
  *
  * Checked on every run, and any broken promise aborts:
@@ -21,7 +23,8 @@
  *     it), has len <= max_payload and the seq of the cursor it was peeked
  *     at; a batch extent is 1..n, and at most the capacity when reliable;
  *   - a subscriber's cursor only moves forward, and by at least the count
- *     -EOVERFLOW reports.
+ *     -EOVERFLOW reports; a skip marker is never handed out: the cursor
+ *     moves past it by one, counted in skipped.
  * As long as the input has poked nothing, each message taken also has the
  * payload that was sent for its seq, and a reliable subscriber joined
  * before the first send never sees -EOVERFLOW.
@@ -171,11 +174,59 @@ static void publish_batch(struct fz *f, uint32_t n)
 	shoal__bcast_publish(&f->pub);
 }
 
+/*
+ * Several loans out at once, @n asked (at most capacity - 1, as the pattern
+ * bounds it), loaned until the ring has no room; bit j of @gone gives loan
+ * j back: the ones at the end go back unnumbered (unloan), the others are
+ * completed as skip markers; then one publish.
+ */
+static void publish_loans(struct fz *f, uint32_t n, uint32_t gone)
+{
+	uint64_t head = f->pub.head;
+	uint32_t k = 0;
+
+	if (n > f->m.capacity - 1)
+		n = f->m.capacity - 1;
+	while (k < n) {
+		struct shoal__bcast_slot *s;
+		uint64_t seq = f->pub.loan_end;
+		int err = shoal__bcast_try_loan(&f->pub, &s);
+
+		PROMISE(err == 0 || err == -EAGAIN);
+		PROMISE(err == 0 || f->reliable);
+		if (err)
+			break;
+		PROMISE(seq == head + k);
+		PROMISE(s == shoal__bcast_slot_at(&f->m, seq));
+		PROMISE(f->pub.loan_end == seq + 1);
+		fill(shoal__bcast_payload(&f->m, s), msg_len(f, seq), seq);
+		k++;
+	}
+	while (k && (gone >> (k - 1) & 1)) {
+		shoal__bcast_unloan(&f->pub);
+		k--;
+	}
+	PROMISE(f->pub.loan_end == head + k);
+	for (uint32_t j = 0; j < k; j++) {
+		uint64_t seq = f->pub.head;
+		struct shoal__bcast_slot *s = shoal__bcast_slot_at(&f->m, seq);
+
+		if (gone >> j & 1)
+			shoal__bcast_complete_skip(&f->pub, s);
+		else
+			shoal__bcast_complete(&f->pub, s, msg_len(f, seq), 0,
+					      0);
+	}
+	PROMISE(f->pub.head == head + k);
+	if (k)
+		shoal__bcast_publish(&f->pub);
+}
+
 static void take(struct fz *f, uint32_t i, uint32_t n)
 {
 	struct shoal__bcast_sub *s = &f->sub[i];
 	struct shoal__bcast_view v[16];
-	uint64_t before = s->cursor;
+	uint64_t before = s->cursor, skipped = s->skipped;
 	int r;
 
 	if (!f->joined[i])
@@ -184,6 +235,10 @@ static void take(struct fz *f, uint32_t i, uint32_t n)
 		     shoal__bcast_peek_batch(s, v, n > 16 ? 16 : n);
 	if (n <= 1 && r == 0)
 		r = 1;
+	/* Skip markers passed at the cursor: one seq each, never handed
+	 * out; what follows is judged from past them. */
+	PROMISE(s->skipped - skipped <= s->cursor - before);
+	before += s->skipped - skipped;
 	PROMISE(r > 0 || r == -EAGAIN || r == -EOVERFLOW || r == -EBADMSG);
 	if (r == -EAGAIN) {
 		PROMISE(s->cursor == before);
@@ -246,7 +301,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint64_t b = rd(&in, 1);
 		uint32_t i = (uint32_t)(b >> 4) % LINES;
 
-		switch (b % 11) {
+		switch (b % 12) {
 		case 0:
 		case 1:
 			publish_one(&f);
@@ -287,6 +342,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 8:
 			PROMISE(shoal__bcast_subscribers(&f.pub) <= LINES);
+			break;
+		case 9:
+			publish_loans(&f, (uint32_t)(b >> 4) % 8 + 1,
+				      (uint32_t)rd(&in, 1));
 			break;
 		default:
 			poke(&f, &in);

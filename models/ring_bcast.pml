@@ -88,6 +88,23 @@
  * ask which properties a variant keeps: with JOINING, the old join rule
  * keeps (a) and (b), so seen_gen/seen_from are what buys (c).
  *
+ * -DLOANS: the publisher may also hold two loans at once (shoal_pub_loan
+ * twice, several loans per publisher): the first at head as a single loan,
+ * the second announced (bound = its end, FENCE, the generation, a rescan
+ * relative to it if changed; shoal__bcast_loan_announce()) before its
+ * room is judged; then it sends both, or gives the first back and sends
+ * the second (the first becomes a skip marker: an even stamp whose payload
+ * says SKIPV, which subscribers pass without taking), or gives the second
+ * back (unloaned: its slot stays marked, marked_end past it, and the next
+ * send takes it without judging again). premarked is marked_end: every
+ * slot from the next loan to it is marked and judged; it only grows.
+ * Checked: (a), (b), (c) as above, skip markers only where the publisher
+ * aborted (ghost skipped), never taken. Reliable only. Broken variant:
+ *   BROKEN_LOAN_NO_ANNOUNCE  the second loan is judged without the
+ *                       announce (no bound, no fence): a joiner that does
+ *                       not see it starts at the old message of its slot
+ *                       and is overwritten (a)
+ *
  * -DLOSSY: the publisher never gates, never premarks and tells joiners
  * nothing (its rescan is the reliable one's business); a send marks the
  * slot odd, writes the payload, stores the even stamp, shows head; a batch
@@ -123,6 +140,7 @@
 #endif
 
 #define EVEN(m) (((m) + 1) * 2)
+#define SKIPV 200 /* payload of a skip marker */
 #define ODD(m) (EVEN(m) + 1)
 #define SLOT(m) ((m) % C)
 #define NONE 255
@@ -157,6 +175,7 @@ bool pub_saw_j;		  /* a rescan at >= j_gen stored seen_gen before */
 byte taken[2];		  /* LOSSY: messages taken whole, per subscriber */
 byte lost[2];		  /* LOSSY: messages counted lost */
 byte last[2] = NONE;	  /* LOSSY: the last seq taken */
+byte skipped;		  /* LOANS: bit m: seq m was given back (a marker) */
 
 /* ---- publisher ---- */
 
@@ -276,7 +295,10 @@ inline mark_odd(m)
 {
 	d_step {
 		stamp[SLOT(m)] = ODD(m);
-		premarked = m + 1;
+		if
+		:: m + 1 > premarked -> premarked = m + 1
+		:: else
+		fi;
 		if
 		:: j_c != NONE && m >= j_c + C -> c_gone = 1
 		:: else
@@ -289,7 +311,7 @@ inline mark_odd(m)
 inline write_slot()
 {
 	if
-	:: premarked != head + 1 -> mark_odd(head)
+	:: premarked <= head -> mark_odd(head)
 	:: else
 	fi;
 	payload[SLOT(head)] = head;
@@ -316,8 +338,9 @@ inline premark_next()
 {
 #ifndef NO_PREMARK
 	if
-	:: head < C -> mark_odd(head)
-	:: else ->
+	:: premarked > head -> skip
+	:: premarked <= head && head < C -> mark_odd(head)
+	:: premarked <= head && head >= C ->
 		d_step {
 			room = (gen == known_gen && head - min_cursor < C)
 		}
@@ -341,7 +364,7 @@ inline send()
 	show_head(head)
 #else
 	if
-	:: premarked != head + 1 ->
+	:: premarked <= head ->
 		if
 		:: head >= C -> make_room(head)
 		:: else
@@ -355,6 +378,83 @@ inline send()
 	premark_next()
 #endif
 }
+
+#ifdef LOANS
+/* Two loans at once (head and head + 1), then: send both (how 0), give
+ * the first back and send the second (1: a skip marker), or give the
+ * second back and send the first (2: unloaned, its slot stays marked). */
+inline two_loans()
+{
+	/* The first: a single loan. */
+	if
+	:: premarked <= head ->
+		if
+		:: head >= C -> make_room(head)
+		:: else
+		fi;
+		mark_odd(head)
+	:: else
+	fi;
+	/* The second, announced unless already marked. */
+	if
+	:: premarked <= head + 1 ->
+#ifndef BROKEN_LOAN_NO_ANNOUNCE
+		d_step {
+			if
+			:: head + 2 > hdr_bound -> hdr_bound = head + 2
+			:: else
+			fi
+		}
+		/* FENCE */
+		load_gen();
+		if
+		:: changed -> rescan(g, head + 1)
+		:: else
+		fi;
+#endif
+		if
+		:: head + 1 >= C -> make_room(head + 1)
+		:: else
+		fi;
+		mark_odd(head + 1)
+	:: else
+	fi;
+	if
+	:: how = 0
+	:: how = 1
+	:: how = 2
+	fi;
+	if
+	:: how == 1 ->
+		/* the first completed as a skip marker */
+		payload[SLOT(head)] = SKIPV;
+		d_step {
+			skipped = skipped | (1 << head);
+			stamp[SLOT(head)] = EVEN(head);
+			head++
+		}
+	:: else ->
+		payload[SLOT(head)] = head;
+		d_step {
+			stamp[SLOT(head)] = EVEN(head);
+			head++
+		}
+	fi;
+	if
+	:: how != 2 ->
+		payload[SLOT(head)] = head;
+		d_step {
+			stamp[SLOT(head)] = EVEN(head);
+			head++
+		}
+	:: else
+	fi;
+	how = 0;
+	show_head(head);
+	/* FENCE */
+	premark_next()
+}
+#endif
 
 inline write_batch(n)
 {
@@ -440,7 +540,7 @@ inline count()
 proctype publisher()
 {
 	byte head, head_shown, known_gen, min_cursor, premarked;
-	byte g, c, k, n, head0, ncount;
+	byte g, c, k, n, head0, ncount, how;
 	byte cs[2];
 	bool act[2], room, counts_j, changed;
 
@@ -462,6 +562,9 @@ proctype publisher()
 		write_batch((n > C -> C : n));
 #endif
 		n = 0
+#endif
+#ifdef LOANS
+	:: NMSG - head >= 2 -> two_loans()
 #endif
 	:: ncount < NCOUNT && head < NMSG ->
 		count();
@@ -542,7 +645,11 @@ inline take_all(me)
 		if
 		:: s == EVEN(cursor) ->
 			d_step {
-				assert(payload[SLOT(cursor)] == cursor)
+				/* a skip marker only where one was made; it
+				 * is passed over like a release */
+				assert(payload[SLOT(cursor)] == cursor ||
+				       (payload[SLOT(cursor)] == SKIPV &&
+					(skipped >> cursor & 1)))
 			}
 			/* release(): the stamp again (shoal_sub_valid()) */
 			d_step {
@@ -586,7 +693,7 @@ proctype joiner()
 		/* (c): has the publisher seen us already? */
 		j_saw = pub_saw_j
 	}
-#if !defined(BROKEN_BATCH_HEAD) && defined(BATCH)
+#if !defined(BROKEN_BATCH_HEAD) && (defined(BATCH) || defined(LOANS))
 	if
 	:: hdr_bound > h2 -> h2 = hdr_bound
 	:: else

@@ -121,6 +121,7 @@ check pass $j "C=2, 5 messages, sends and batches" -DBATCH -DNMSG=5
 check pass $j "C=2, 5 messages, batches, no premark" -DBATCH -DNMSG=5 \
 	-DNO_PREMARK
 check pass $j "C=4, 6 messages, sends and batches" -DBATCH -DC=4 -DNMSG=6
+check pass $j "C=2, 5 messages, sends and two loans" -DLOANS -DNMSG=5
 check pass $j "lossy, C=2, 4 sends, a steady subscriber" -DLOSSY -DSTEADY
 check pass $j "lossy, C=2, 5 messages, sends and batches" -DLOSSY -DBATCH \
 	-DNMSG=5
@@ -143,6 +144,10 @@ if [ "${MODELS_FULL:-0}" = 1 ]; then
 		-DNMSG=5 -DNCOUNT=2
 	check pass $j "C=4, 5 sends, a steady subscriber" -DSTEADY -DC=4 \
 		-DNMSG=5
+	check pass $j "C=2, 4 messages, two loans, a steady subscriber" \
+		-DLOANS -DSTEADY
+	check pass $j "C=4, 6 messages, sends, batches and two loans" \
+		-DLOANS -DBATCH -DC=4 -DNMSG=6
 	check pass $j "lossy, C=2, 5 messages, batches, a steady subscriber" \
 		-DLOSSY -DSTEADY -DBATCH -DNMSG=5
 fi
@@ -173,6 +178,8 @@ check fail=$c $j "the old join rule" -DBROKEN_OLD_JOIN
 check fail='stamp[' $j "no re-check after joining" -DBROKEN_NO_RECHECK
 check fail='violated 0' $j "seen_from ignores the premark" \
 	-DBROKEN_SEEN_EARLY
+check fail='stamp[' $j "a second loan judged without its announce" \
+	-DLOANS -DBROKEN_LOAN_NO_ANNOUNCE -DNMSG=5
 # (d) lossy: never torn, every message received or counted lost.
 check fail='p==cursor' $j "lossy, payload trusted without the re-check" \
 	-DLOSSY -DSTEADY -DBROKEN_NO_STAMP_RECHECK

@@ -371,7 +371,7 @@ static int test_premark(void)
 	/* Room for message 1 is known: its slot carries the odd stamp. */
 	CHECK_EQ(atomic_load(&shoal__bcast_slot_at(&r.m, 1)->stamp),
 		 shoal__bcast_stamp(1) | 1);
-	CHECK_EQ(r.pub.premarked, 2);
+	CHECK_EQ(r.pub.marked_end, 2);
 	for (uint64_t i = 1; i < 4; i++)
 		CHECK_EQ(pub_u64(&r, i), 0);
 	/* Message 4 would overwrite what line 0 has not read: no mark. */
@@ -421,6 +421,80 @@ static int test_hostile_words(void)
 	return TEST_PASS;
 }
 
+/*
+ * Several loans: three out at once, the newest given back (its seq and
+ * slot come back to the next loan), the first completed as a skip marker
+ * behind which the second is seen; a batch peek stops before a marker,
+ * the single peek passes it and counts it. The announce stores bound.
+ */
+static int test_loans(void)
+{
+	struct shoal__bcast_slot *s[3], *again;
+	struct shoal__bcast_view v[4];
+	struct ring r;
+	uint64_t x;
+
+	CHECK(ring_make(&r, 8, 8, 0, 1) == 0);
+	shoal__bcast_join(&r.sub[0], &r.m, 0, 0);
+	for (int j = 0; j < 3; j++) {
+		uint64_t val = 100 + (uint64_t)j;
+
+		CHECK_EQ(shoal__bcast_try_loan(&r.pub, &s[j]), 0);
+		CHECK(s[j] == shoal__bcast_slot_at(&r.m, (uint64_t)j));
+		memcpy(shoal__bcast_payload(&r.m, s[j]), &val, 8);
+	}
+	CHECK_EQ(r.pub.loan_end, 3);
+	CHECK_EQ(r.pub.head, 0);
+	/* Loans past head announced themselves. */
+	CHECK_EQ(atomic_load(&r.m.pub->bound), 3);
+	/* The newest back: seq 2 is loaned again, its slot still marked. */
+	shoal__bcast_unloan(&r.pub);
+	CHECK_EQ(r.pub.loan_end, 2);
+	CHECK_EQ(r.pub.marked_end, 3);
+	CHECK(!shoal__bcast_must_gate(&r.pub));
+	CHECK_EQ(shoal__bcast_try_loan(&r.pub, &again), 0);
+	CHECK(again == s[2]);
+	CHECK_EQ(atomic_load(&s[2]->stamp), shoal__bcast_stamp(2) | 1);
+	/* Nothing shows while seq 0 is out. */
+	CHECK_EQ(shoal__bcast_peek(&r.sub[0], 0, &v[0]), -EAGAIN);
+	/* Seq 0 given back in the middle: a marker; then 1 and 2. */
+	shoal__bcast_complete_skip(&r.pub, s[0]);
+	shoal__bcast_complete(&r.pub, s[1], 8, 0, 0);
+	shoal__bcast_complete(&r.pub, s[2], 8, 0, 0);
+	shoal__bcast_publish(&r.pub);
+	CHECK_EQ(r.pub.head, 3);
+	CHECK_EQ(take_u64(&r.sub[0], &x, &v[0]), 0);
+	CHECK_EQ(x, 101);
+	CHECK_EQ(v[0].seq, 1);
+	CHECK_EQ(r.sub[0].skipped, 1);
+	CHECK_EQ(atomic_load(&r.sub[0].line->cursor), 2);
+	CHECK_EQ(take_u64(&r.sub[0], &x, &v[0]), 0);
+	CHECK_EQ(x, 102);
+	/* A marker after a message ends a batch; the next peek passes it. */
+	CHECK_EQ(pub_u64(&r, 103), 0);
+	{
+		struct shoal__bcast_slot *a, *b;
+		uint64_t val = 105;
+
+		CHECK_EQ(shoal__bcast_try_loan(&r.pub, &a), 0);
+		CHECK_EQ(shoal__bcast_try_loan(&r.pub, &b), 0);
+		memcpy(shoal__bcast_payload(&r.m, b), &val, 8);
+		shoal__bcast_complete_skip(&r.pub, a);
+		shoal__bcast_complete(&r.pub, b, 8, 0, 0);
+		shoal__bcast_publish(&r.pub);
+	}
+	CHECK_EQ(shoal__bcast_peek_batch(&r.sub[0], v, 4), 1);
+	CHECK_EQ(shoal__bcast_peek(&r.sub[0], 1, &v[1]), -ENOMSG);
+	CHECK_EQ(v[1].seq, 4);
+	shoal__bcast_advance(&r.sub[0], 1);
+	CHECK_EQ(take_u64(&r.sub[0], &x, &v[0]), 0);
+	CHECK_EQ(x, 105);
+	CHECK_EQ(v[0].seq, 5);
+	CHECK_EQ(r.sub[0].skipped, 2);
+	ring_free(&r);
+	return TEST_PASS;
+}
+
 int main(void)
 {
 	RUN(test_region);
@@ -432,5 +506,6 @@ int main(void)
 	RUN(test_dead_line);
 	RUN(test_premark);
 	RUN(test_hostile_words);
+	RUN(test_loans);
 	return test_result();
 }

@@ -242,8 +242,9 @@ static int test_corrupt_length(void)
 	CHECK_EQ(shoal_spsc_pop(&r.c, buf, sizeof(buf)), 1);
 	CHECK(buf[0] == 'b');
 	CHECK_EQ(shoal_spsc_push(&r.p, "c", 1), 0);
-	/* Slot 2: the stride is 16 bytes, two 8-byte headers. */
-	atomic_store(&s[4].state, (uint64_t)0xffffffffu << 32 | 2);
+	/* Slot 2: the stride is 16 bytes, two 8-byte headers. (Not
+	 * 0xffffffff: that length is a skip marker, SHOAL_SPSC_SKIP.) */
+	atomic_store(&s[4].state, (uint64_t)0xfffffffeu << 32 | 2);
 	CHECK_EQ(shoal_spsc_peek(&r.c, &data, &len), -EBADMSG);
 	CHECK_EQ(shoal_spsc_peek(&r.c, &data, &len), -EAGAIN);
 	free(r.mem);

@@ -63,6 +63,9 @@ enum shoal_channel_role {
 	SHOAL_CHANNEL_RECV = 2,
 };
 
+/* Most loans out / messages held per handle (max_loans, max_held). */
+#define SHOAL_CHANNEL_LOANS_MAX 64u
+
 struct shoal_channel_options {
 	/* Creation only (an opener gets them from the segment): */
 	uint32_t capacity;	      /* slots, power of two; default 1024 */
@@ -81,6 +84,10 @@ struct shoal_channel_options {
 	/* Open only: wait for the name (see docs/api.md): 0 -ENOENT at once,
 	 * > 0 up to that long, SHOAL_WAIT_FOREVER forever. */
 	int64_t timeout_ns;
+	/* Both, per handle: most loans out (sender) and most messages held
+	 * (receiver) at once, 1..SHOAL_CHANNEL_LOANS_MAX; default 1. */
+	uint32_t max_loans;
+	uint32_t max_held;
 };
 
 /* The descriptors the anonymous form hands to the other process. */

@@ -105,6 +105,8 @@ enum shoal_delivery {
 #define SHOAL_PUB_PUBLISHERS_MAX 64u
 /* Bound of shoal_sub_options.max_held. */
 #define SHOAL_SUB_HELD_MAX 64u
+/* Most shoal_pub_loan()s out at once (shoal_pub_options.max_loans). */
+#define SHOAL_PUB_LOANS_MAX 64u
 
 /* shoal_pub_options.flags */
 enum {
@@ -145,7 +147,11 @@ struct shoal_pub_options {
 	 * user_header_size and SHOAL_PUB_TIMESTAMP (docs/pubsub.md,
 	 * "Several publishers"). */
 	uint32_t max_publishers;
-	uint32_t pad;
+	/* Most shoal_pub_loan()s out at once (iceoryx2's
+	 * max_loaned_samples): 1..SHOAL_PUB_LOANS_MAX and below capacity;
+	 * default 1. A loan counts until it is published (see
+	 * shoal_pub_send()). */
+	uint32_t max_loans;
 };
 
 /* shoal_sub_options.flags */
@@ -189,6 +195,9 @@ struct shoal_pub_stats {
 	uint64_t evicted;     /* dead subscribers dropped */
 	uint32_t subscribers; /* live subscribers now */
 	uint32_t slot;	      /* this publisher's slot (0..max_publishers-1) */
+	/* Skip markers published: loans given back between sent ones
+	 * (shoal_pub_abort()); not counted in sent. */
+	uint64_t skipped;
 };
 
 struct shoal_sub_stats {
@@ -209,6 +218,9 @@ struct shoal_sub_stats {
 	uint64_t publishers_gone;
 	uint64_t rings_full;
 	uint64_t rings_mismatched;
+	/* Skip markers passed over (a publisher's aborted loans between sent
+	 * ones): seqs never delivered, and not lost. */
+	uint64_t skipped;
 };
 
 struct shoal_pub;
@@ -237,20 +249,32 @@ SHOAL_API void shoal_pub_destroy(struct shoal_pub *pub);
 
 /*
  * shoal_pub_loan - reserve the next slot and point *ptr at its payload
- * (@size bytes writable, <= max_payload). Reliable mode may wait for room
- * (see send_timeout_ns). Returns 0, -EMSGSIZE, -EBUSY (a loan is already
- * outstanding), -EAGAIN (reliable: no room within the timeout).
+ * (@size bytes writable, <= max_payload). Each loan takes the next seq.
+ * Reliable mode may wait for room (see send_timeout_ns). Returns 0,
+ * -EMSGSIZE, -EBUSY (max_loans loans are out, or a batch loan),
+ * -EAGAIN (reliable: no room within the timeout).
  */
 SHOAL_API int shoal_pub_loan(struct shoal_pub *pub, uint32_t size, void **ptr);
-/* The loaned slot's user header (user_header_size bytes), or NULL. */
+/* The user header (user_header_size bytes) of the newest loan still out
+ * (not yet sent), or NULL. */
 SHOAL_API void *shoal_pub_loan_header(struct shoal_pub *pub);
 /*
  * shoal_pub_send - publish the loaned slot @ptr with @len payload bytes
- * (<= the loaned size) and wake sleeping subscribers. 0, or -EINVAL
- * (@ptr is not the outstanding loan, or @len too long).
+ * (<= the loaned size) and wake sleeping subscribers. Any outstanding loan,
+ * in any order; subscribers see messages in loan order: a loan sent while
+ * an earlier one is out waits (and keeps counting against max_loans) until
+ * every earlier one is sent or aborted, and is then published with them.
+ * 0, or -EINVAL (@ptr is not an outstanding loan, or @len too long).
  */
 SHOAL_API int shoal_pub_send(struct shoal_pub *pub, void *ptr, uint32_t len);
-/* Give the loan back unpublished. -EINVAL if @ptr is not the loan. */
+/*
+ * Give the loan @ptr back unpublished, any outstanding one. The newest
+ * gives its seq back (the next loan takes it again); one with a later
+ * loan that gets sent becomes a skip marker that subscribers pass over
+ * without delivering (counted in both sides' stats `skipped`), so seqs
+ * have a gap there and nobody waits for it. The first loan of a batch gives
+ * the whole batch back. -EINVAL if @ptr is not an outstanding loan.
+ */
 SHOAL_API int shoal_pub_abort(struct shoal_pub *pub, void *ptr);
 /*
  * shoal_pub_write - copy @len bytes (and @user_header, user_header_size

@@ -75,6 +75,10 @@ extern "C" {
 #define SHOAL_QUEUE_MESSAGE_MAX (1u << 26)
 /* Most cells. */
 #define SHOAL_QUEUE_CAPACITY_MAX (1u << 20)
+/* Most loans out, and most messages held, per handle (max_loans,
+ * max_held). */
+#define SHOAL_QUEUE_LOANS_MAX 64u
+#define SHOAL_QUEUE_HELD_MAX 64u
 
 struct shoal_queue;
 
@@ -118,6 +122,12 @@ struct shoal_queue_options {
 	 * -ENOENT at once; > 0 waits up to that long for one to appear
 	 * (then -ETIMEDOUT); SHOAL_WAIT_FOREVER waits as long as it takes. */
 	int64_t timeout_ns;
+	/* Both, per handle: most loans out at once (iceoryx2's
+	 * max_loaned_samples) and most messages held at once (its
+	 * subscriber_max_borrowed_samples), 1..SHOAL_QUEUE_LOANS_MAX /
+	 * SHOAL_QUEUE_HELD_MAX; default 1. An SPSC queue takes 1 only. */
+	uint32_t max_loans;
+	uint32_t max_held;
 };
 
 /* Fills in the defaults. A NULL options pointer means the same. */
@@ -151,25 +161,34 @@ SHOAL_API int shoal_queue_open(const char *name,
 SHOAL_API void shoal_queue_close(struct shoal_queue *q);
 
 /*
- * Zero copy, the main road. One loan and one held message per handle at a
- * time.
+ * Zero copy, the main road. Up to max_loans loans and max_held held
+ * messages per handle at a time (default 1 each).
  * shoal_queue_loan - a cell to write in place: *@ptr points at @size
- *   writable bytes (<= max_message). Waits for room as send_timeout_ns
- *   says. 0, -EMSGSIZE (@size over max_message), -EAGAIN (full: no room
- *   within send_timeout_ns), -EPERM (not a producer), -EBUSY (a loan is
- *   held), -EPIPE (the creator is gone), -EBADMSG (the shared ring is
- *   corrupt).
+ *   writable bytes (<= max_message). Each loan claims the next position.
+ *   Waits for room as send_timeout_ns says. 0, -EMSGSIZE (@size over
+ *   max_message), -EAGAIN (full: no room within send_timeout_ns), -EPERM
+ *   (not a producer), -EBUSY (max_loans loans are out), -EPIPE (the
+ *   creator is gone), -EBADMSG (the shared ring is corrupt).
  * shoal_queue_send - publish the loan @ptr with @len (<= the loaned size)
  *   bytes and wake a consumer. shoal_queue_abort - give the loan @ptr up
- *   (consumers skip its cell). Both -EINVAL when @ptr is not the loan.
+ *   (consumers skip its cell, counted nowhere: it never was a message).
+ *   Any outstanding loan, in any order; consumers take positions in order,
+ *   so a sent loan is taken only once every earlier position (of any
+ *   producer) is sent or aborted. Both -EINVAL when @ptr is not a loan out.
  * shoal_queue_take - the next message in place: fills @msg's data and len
  *   (the other fields are zero), waiting up to @timeout_ns (0: try once,
  *   -EAGAIN; SHOAL_WAIT_FOREVER: as long as it takes; else -ETIMEDOUT
- *   after). -EPERM (not a consumer), -EBUSY (a message is held), -EPIPE
- *   (the creator is gone and the queue is empty), -EBADMSG (a corrupt
- *   message was dropped, or the ring is corrupt).
- * shoal_queue_release - give @msg's cell back; -EINVAL when @msg is not
- *   the message held. @msg must not be used after.
+ *   after). -EPERM (not a consumer), -EBUSY (max_held messages are held),
+ *   -EPIPE (the creator is gone and the queue is empty), -EBADMSG (a
+ *   corrupt message was dropped, or the ring is corrupt).
+ * shoal_queue_release - give @msg's cell back, any held message, in any
+ *   order; -EINVAL when @msg is not a message held. @msg must not be used
+ *   after.
+ * A handle whose process dies holding loans or messages stalls the queue
+ *   at each of those cells in turn until a waiting peer recovers it (see
+ *   above): several cells cost several recoveries, nothing more.
+ * write, read and the batches are -EBUSY while a loan is out (write) or a
+ * message is held (read).
  */
 SHOAL_API int shoal_queue_loan(struct shoal_queue *q, uint32_t size,
 			       void **ptr);

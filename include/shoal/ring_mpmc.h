@@ -136,6 +136,30 @@ SHOAL_API int shoal_mpmc_peek(struct shoal_mpmc *h, const void **data,
 SHOAL_API int shoal_mpmc_release(struct shoal_mpmc *h);
 
 /*
+ * Several cells per handle (a producer with several loans, a consumer with
+ * several messages held): the calls above, with the position named by the
+ * caller, who keeps track of what it holds. They neither use nor check the
+ * handle's single claim or peek.
+ * shoal_mpmc_claim_pos - shoal_mpmc_claim(), and *@pos the position.
+ * shoal_mpmc_commit_pos, shoal_mpmc_abort_pos - commit or give up position
+ *   @pos, claimed by this handle and not yet committed or aborted, in any
+ *   order: consumers take positions in order, so a commit is visible once
+ *   every earlier position is committed or aborted. 0, -EINVAL (@pos is not
+ *   this handle's claim: nothing is written), -EMSGSIZE (commit).
+ * shoal_mpmc_peek_pos - shoal_mpmc_peek(), and *@pos the position.
+ * shoal_mpmc_release_pos - give the cell of @pos back, peeked by this handle
+ *   and not yet released, in any order. 0 or -EINVAL.
+ */
+SHOAL_API int shoal_mpmc_claim_pos(struct shoal_mpmc *h, void **slot,
+				   uint64_t *pos);
+SHOAL_API int shoal_mpmc_commit_pos(struct shoal_mpmc *h, uint64_t pos,
+				    uint32_t len);
+SHOAL_API int shoal_mpmc_abort_pos(struct shoal_mpmc *h, uint64_t pos);
+SHOAL_API int shoal_mpmc_peek_pos(struct shoal_mpmc *h, const void **data,
+				  uint32_t *len, uint64_t *pos);
+SHOAL_API int shoal_mpmc_release_pos(struct shoal_mpmc *h, uint64_t pos);
+
+/*
  * shoal_mpmc_readable - 1 if the next pop would find a message (or a
  *   position to pass over) rather than -EAGAIN; shoal_mpmc_writable - 1 if
  *   the next push would find a free cell. Racy hints for waiting: they

@@ -36,6 +36,10 @@ extern "C" {
 /* Most slots one ring holds. */
 #define SHOAL_SPSC_CAPACITY_MAX (1u << 24)
 
+/* A length for shoal_spsc_commit_n(): the slot is a skip marker, a
+ * position given up between committed ones, which consumers pass over. */
+#define SHOAL_SPSC_SKIP 0xffffffffu
+
 /* Local producer state. Fields are private: use the functions. */
 struct shoal_spsc_producer {
 	void *priv_ring;
@@ -156,6 +160,35 @@ SHOAL_API int shoal_spsc_peek(struct shoal_spsc_consumer *c, const void **data,
 SHOAL_API int shoal_spsc_release(struct shoal_spsc_consumer *c);
 SHOAL_API int shoal_spsc_peek_batch(struct shoal_spsc_consumer *c, uint32_t max,
 				    struct shoal_spsc_msg *msgs);
+
+/*
+ * Several claims and peeks at once (a channel with max_loans/max_held).
+ * shoal_spsc_claim_next - claim one more slot after those claimed (room for
+ *   claimed + 1). 0, -EAGAIN (full), -EBADMSG.
+ * shoal_spsc_commit_n - publish the first @n claimed (1..claimed) with
+ *   @lens[], SHOAL_SPSC_SKIP making a slot a skip marker (never the last
+ *   one published: a consumer that passed it must find the next); the rest
+ *   stay claimed. 0, -EINVAL, -EMSGSIZE (nothing published then).
+ * shoal_spsc_unclaim - give back the newest @n claimed. 0 or -EINVAL.
+ * shoal_spsc_peek_next - see the next message past those peeked (markers
+ *   passed over, kept in the run) and its position in *@pos. 0, -EAGAIN,
+ *   -EBADMSG (a corrupt slot, passed over as a marker).
+ * shoal_spsc_release_to - release the peeked run up to position @end
+ *   (exclusive). 0 or -EINVAL (@end past the run).
+ * shoal_spsc_consumer_tail - the consumer's position: the start of the run.
+ * Every reader passes markers over: peek, peek_batch (a marker after the
+ * first message ends the batch), pop.
+ */
+SHOAL_API int shoal_spsc_claim_next(struct shoal_spsc_producer *p, void **slot);
+SHOAL_API int shoal_spsc_commit_n(struct shoal_spsc_producer *p,
+				  const uint32_t *lens, uint32_t n);
+SHOAL_API int shoal_spsc_unclaim(struct shoal_spsc_producer *p, uint32_t n);
+SHOAL_API int shoal_spsc_peek_next(struct shoal_spsc_consumer *c,
+				   const void **data, uint32_t *len,
+				   uint64_t *pos);
+SHOAL_API int shoal_spsc_release_to(struct shoal_spsc_consumer *c,
+				    uint64_t end);
+SHOAL_API uint64_t shoal_spsc_consumer_tail(const struct shoal_spsc_consumer *c);
 
 /*
  * Readiness, for wait predicates (notify.h): 1 if a message is waiting / a

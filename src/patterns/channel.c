@@ -207,58 +207,136 @@ static int wait_room(struct shoal_channel *ch, const char *who)
 	}
 }
 
+/* A loan's state (struct ch_loan). */
+enum {
+	CH_OUT = 1, /* loaned, the caller writes it */
+	CH_SENT,    /* sent, waiting for an earlier loan */
+	CH_ABORTED, /* given back, a later loan still out */
+};
+
 int shoal_channel_loan(struct shoal_channel *ch, uint32_t size, void **ptr)
 {
+	struct ch_loan *l;
 	int err;
 
 	if (ch->role != SHOAL_CHANNEL_SEND)
 		return wrong_role("channel_loan");
-	if (ch->loan)
-		return shoal__fail(-EBUSY, "channel_loan: a loan is out");
+	if (ch->nloans >= ch->max_loans ||
+	    ch->nloans >= shoal_spsc_capacity(&ch->prod))
+		return shoal__fail(-EBUSY,
+				   "channel_loan: %u loans are out, sent or "
+				   "not",
+				   ch->nloans);
 	if (size > shoal_spsc_slot_size(&ch->prod))
 		return shoal__fail(-EMSGSIZE,
 				   "channel_loan: %u bytes > slot %u", size,
 				   shoal_spsc_slot_size(&ch->prod));
 	if (__builtin_expect(stopped(ch), 0) && peer_gone(ch, 1))
 		return pipe_err("channel_loan");
-	err = shoal_spsc_claim(&ch->prod, ptr);
+	/* The next slot after those claimed (a run from the ring's head). */
+	err = shoal_spsc_claim_next(&ch->prod, ptr);
 	if (err == -EAGAIN) {
 		err = wait_room(ch, "channel_loan");
 		if (!err)
-			err = shoal_spsc_claim(&ch->prod, ptr);
+			err = shoal_spsc_claim_next(&ch->prod, ptr);
 	}
-	if (!err)
-		ch->loan = *ptr;
-	return err;
+	if (err)
+		return err;
+	l = &ch->loans[ch->nloans++];
+	l->ptr = *ptr;
+	l->state = CH_OUT;
+	l->size = size;
+	return 0;
+}
+
+/* The loan out at @ptr: its index, or -EINVAL. */
+static int find_loan(struct shoal_channel *ch, void *ptr, const char *who)
+{
+	for (uint32_t i = 0; ptr && i < ch->nloans; i++)
+		if (ch->loans[i].ptr == ptr && ch->loans[i].state == CH_OUT)
+			return (int)i;
+	return shoal__fail(-EINVAL, "%s: not an outstanding loan", who);
+}
+
+/*
+ * Publishes the front of the claimed run that is done: sent loans, and
+ * aborted ones as skip markers when a sent one follows them (an aborted
+ * run before a loan still out waits: aborting that too gives them all
+ * back). One commit, one wake-up.
+ */
+static void publish(struct shoal_channel *ch)
+{
+	uint32_t lens[SHOAL_CHANNEL_LOANS_MAX];
+	uint32_t k = 0, sent = 0;
+
+	while (k < ch->nloans) {
+		uint32_t j;
+
+		if (ch->loans[k].state == CH_SENT) {
+			lens[k] = ch->loans[k].len;
+			k++;
+			sent++;
+			continue;
+		}
+		if (ch->loans[k].state != CH_ABORTED)
+			break;
+		for (j = k; j < ch->nloans && ch->loans[j].state == CH_ABORTED;
+		     j++)
+			;
+		if (j == ch->nloans || ch->loans[j].state != CH_SENT)
+			break;
+		for (; k < j; k++)
+			lens[k] = SHOAL_SPSC_SKIP;
+	}
+	/* Cannot fail: k <= claimed, every length checked at send. */
+	if (!k || shoal_spsc_commit_n(&ch->prod, lens, k))
+		return;
+	memmove(ch->loans, ch->loans + k,
+		(ch->nloans - k) * sizeof(ch->loans[0]));
+	ch->nloans -= k;
+	ch->messages += sent;
+	woke_after(ch);
 }
 
 int shoal_channel_send(struct shoal_channel *ch, void *ptr, uint32_t len)
 {
-	int err;
+	int i;
 
 	if (ch->role != SHOAL_CHANNEL_SEND)
 		return wrong_role("channel_send");
-	if (!ptr || ptr != ch->loan)
-		return shoal__fail(-EINVAL,
-				   "channel_send: not the loaned slot");
-	err = shoal_spsc_commit(&ch->prod, len);
-	if (err)
-		return err; /* -EMSGSIZE: the loan stays */
-	ch->loan = NULL;
-	ch->messages++;
-	woke_after(ch);
+	i = find_loan(ch, ptr, "channel_send");
+	if (i < 0)
+		return i;
+	if (len > shoal_spsc_slot_size(&ch->prod))
+		return shoal__fail(-EMSGSIZE,
+				   "channel_send: %u bytes in a %u-byte slot",
+				   len, shoal_spsc_slot_size(&ch->prod));
+	ch->loans[i].state = CH_SENT;
+	ch->loans[i].len = len;
+	publish(ch);
 	return 0;
 }
 
 int shoal_channel_abort(struct shoal_channel *ch, void *ptr)
 {
+	uint32_t back = 0;
+	int i;
+
 	if (ch->role != SHOAL_CHANNEL_SEND)
 		return wrong_role("channel_abort");
-	if (!ptr || ptr != ch->loan)
-		return shoal__fail(-EINVAL,
-				   "channel_abort: not the loaned slot");
-	shoal_spsc_abort(&ch->prod);
-	ch->loan = NULL;
+	i = find_loan(ch, ptr, "channel_abort");
+	if (i < 0)
+		return i;
+	ch->loans[i].state = CH_ABORTED;
+	/* The newest (and the aborted ones it ends): their slots go back. */
+	while (ch->nloans && ch->loans[ch->nloans - 1].state == CH_ABORTED) {
+		ch->nloans--;
+		back++;
+	}
+	if (back)
+		(void)shoal_spsc_unclaim(&ch->prod, back);
+	/* One in the middle: a skip marker once a later one is sent. */
+	publish(ch);
 	return 0;
 }
 
@@ -269,7 +347,7 @@ int shoal_channel_write(struct shoal_channel *ch, const void *data,
 
 	if (ch->role != SHOAL_CHANNEL_SEND)
 		return wrong_role("channel_write");
-	if (ch->loan)
+	if (ch->nloans)
 		return shoal__fail(-EBUSY, "channel_write: a loan is out");
 	if (__builtin_expect(stopped(ch), 0) && peer_gone(ch, 1))
 		return pipe_err("channel_write");
@@ -321,46 +399,70 @@ static int wait_data(struct shoal_channel *ch, int64_t timeout_ns,
 int shoal_channel_take(struct shoal_channel *ch, struct shoal_msg *msg,
 		       int64_t timeout_ns)
 {
+	struct ch_held *h;
 	const void *data;
 	uint32_t len;
+	uint64_t pos, tail;
 	int err;
 
 	if (ch->role != SHOAL_CHANNEL_RECV)
 		return wrong_role("channel_take");
-	if (ch->held)
-		return shoal__fail(-EBUSY, "channel_take: a message is held");
-	err = shoal_spsc_peek(&ch->cons, &data, &len);
+	if (ch->nheld >= ch->max_held)
+		return shoal__fail(-EBUSY, "channel_take: %u message(s) held",
+				   ch->nheld);
+	/* The next past those held (a run from the ring's tail). */
+	tail = shoal_spsc_consumer_tail(&ch->cons);
+	err = shoal_spsc_peek_next(&ch->cons, &data, &len, &pos);
 	if (err == -EAGAIN) {
 		err = wait_data(ch, timeout_ns, "channel_take");
 		if (!err)
-			err = shoal_spsc_peek(&ch->cons, &data, &len);
+			err = shoal_spsc_peek_next(&ch->cons, &data, &len,
+						   &pos);
 	}
+	/* Markers passed at the front moved the tail as a release does:
+	 * wake a sender waiting for that room. */
+	if (shoal_spsc_consumer_tail(&ch->cons) != tail)
+		woke_after(ch);
 	if (err)
 		return err;
+	h = &ch->helds[ch->nheld++];
+	h->data = data;
+	h->pos = pos;
+	ch->peek_end = pos + 1;
 	memset(msg, 0, sizeof(*msg));
 	msg->data = data;
 	msg->len = len;
-	msg->seq = ch->messages;
-	ch->held = data;
+	msg->seq = ch->taken++;
 	return 0;
 }
 
 int shoal_channel_release(struct shoal_channel *ch, struct shoal_msg *msg)
 {
-	int err;
+	uint64_t end, tail = shoal_spsc_consumer_tail(&ch->cons);
+	uint32_t i;
 
 	if (ch->role != SHOAL_CHANNEL_RECV)
 		return wrong_role("channel_release");
-	if (!msg || !ch->held || msg->data != ch->held)
+	for (i = 0; msg && i < ch->nheld && ch->helds[i].data != msg->data; i++)
+		;
+	if (!msg || i == ch->nheld)
 		return shoal__fail(-EINVAL,
-				   "channel_release: not the message held");
-	err = shoal_spsc_release(&ch->cons);
-	if (err)
-		return err;
-	ch->held = NULL;
+				   "channel_release: not a message held");
+	ch->helds[i] = ch->helds[--ch->nheld];
 	ch->messages++;
 	msg->data = NULL;
-	woke_after(ch);
+	/* The tail moves over the released front of the run: up to the
+	 * oldest message still held, or over the whole run when none is (a
+	 * marker in it always comes before a message: the sender publishes
+	 * none last). */
+	end = ch->peek_end;
+	for (uint32_t j = 0; j < ch->nheld; j++)
+		if (ch->helds[j].pos - tail < end - tail)
+			end = ch->helds[j].pos;
+	if (end != tail) {
+		(void)shoal_spsc_release_to(&ch->cons, end);
+		woke_after(ch);
+	}
 	return 0;
 }
 
@@ -372,7 +474,7 @@ ssize_t shoal_channel_read(struct shoal_channel *ch, void *buf, size_t cap,
 
 	if (ch->role != SHOAL_CHANNEL_RECV)
 		return wrong_role("channel_read");
-	if (ch->held)
+	if (ch->nheld)
 		return shoal__fail(-EBUSY, "channel_read: a message is held");
 	n = shoal_spsc_pop(&ch->cons, buf, cap);
 	if (n == -EAGAIN) {

@@ -40,8 +40,20 @@ struct shoal_channel {
 	struct shoal_spsc_producer prod; /* sender only */
 	struct shoal_spsc_consumer cons; /* receiver only */
 	const _Atomic uint32_t *stop;	 /* nonzero: the other side left */
-	void *loan;			 /* the slot loaned, or NULL */
-	const void *held;		 /* the message taken, or NULL */
+	/* Sender: the loans, in claim order (the ring's claimed run from its
+	 * head): LOAN_* state, size, and the length once sent. Receiver: the
+	 * messages held, unordered, by ring position. */
+	uint32_t max_loans, max_held, nloans, nheld;
+	struct ch_loan {
+		void *ptr;
+		uint32_t state, size, len;
+	} loans[SHOAL_CHANNEL_LOANS_MAX];
+	struct ch_held {
+		const void *data;
+		uint64_t pos;
+	} helds[SHOAL_CHANNEL_LOANS_MAX];
+	uint64_t taken;	   /* receiver: messages taken, for msg.seq */
+	uint64_t peek_end; /* receiver: past the last message taken */
 	uint64_t messages;
 	uint32_t idle;			/* empty-handed calls since a look */
 	int gone;			/* sticky for this peer (generation) */

@@ -42,11 +42,28 @@ void shoal_channel_options_init(struct shoal_channel_options *opts)
 	opts->access = SHOAL_ACCESS_OWNER;
 	opts->strategy = SHOAL_WAIT_ADAPTIVE;
 	opts->send_timeout_ns = SHOAL_WAIT_FOREVER;
+	opts->max_loans = 1;
+	opts->max_held = 1;
 }
 
 static int role_ok(enum shoal_channel_role role)
 {
 	return role == SHOAL_CHANNEL_SEND || role == SHOAL_CHANNEL_RECV;
+}
+
+static int loans_ok(const struct shoal_channel_options *o)
+{
+	return o->max_loans && o->max_loans <= SHOAL_CHANNEL_LOANS_MAX &&
+	       o->max_held && o->max_held <= SHOAL_CHANNEL_LOANS_MAX;
+}
+
+static int loans_fail(const char *who, const struct shoal_channel_options *o)
+{
+	return shoal__fail(-EINVAL,
+			   "%s: max_loans %u, max_held %u: each in "
+			   "1..%u",
+			   who, o->max_loans, o->max_held,
+			   SHOAL_CHANNEL_LOANS_MAX);
 }
 
 static struct shoal_channel *
@@ -58,6 +75,8 @@ channel_alloc(const struct shoal_channel_options *o)
 		return NULL;
 	ch->data_fd = ch->space_fd = ch->lock_fd = ch->epfd = ch->pidfd = -1;
 	ch->send_timeout_ns = o->send_timeout_ns;
+	ch->max_loans = o->max_loans;
+	ch->max_held = o->max_held;
 	shoal__owner_init(&ch->own);
 	return ch;
 }
@@ -226,6 +245,8 @@ int shoal_channel_create(const char *name,
 			"of two in 2..%u, slot size 1..%u",
 			opts->capacity, SHOAL_SPSC_CAPACITY_MAX,
 			SHOAL_SPSC_SLOT_MAX);
+	if (!loans_ok(opts))
+		return loans_fail("channel_create", opts);
 	ch = channel_alloc(opts);
 	if (!ch)
 		return shoal__fail(-ENOMEM, "channel_create: out of memory");
@@ -360,6 +381,8 @@ int shoal_channel_open(const char *name,
 	err = shoal__check_open("channel_open", name, out, 0, 0, 0);
 	if (err)
 		return err;
+	if (!loans_ok(opts))
+		return loans_fail("channel_open", opts);
 	ch = channel_alloc(opts);
 	if (!ch)
 		return shoal__fail(-ENOMEM, "channel_open: out of memory");
@@ -419,6 +442,8 @@ int shoal_channel_open_fds(const struct shoal_channel_fds *fds,
 	if (!fds || !out)
 		return shoal__fail(-EINVAL, "channel_open_fds: NULL argument");
 	opts = SHOAL__OPTIONS_OR(opts, defaults, shoal_channel_options_init);
+	if (!loans_ok(opts))
+		return loans_fail("channel_open_fds", opts);
 	ch = channel_alloc(opts);
 	if (!ch)
 		return shoal__fail(-ENOMEM, "channel_open_fds: out of memory");

@@ -30,13 +30,15 @@
 #define SHOAL__PUBSUB_SUBS_MAGIC 0x4255534c414f4853ULL
 /* 2: the JOINING line state, seen_gen/seen_from and bound (join_line()).
  * 3: a slot larger than a line starts its payload on a line of its own
- * (shoal__bcast_data_off()). */
-#define SHOAL__PUBSUB_VERSION 3
+ * (shoal__bcast_data_off()).
+ * 4: skip markers (a slot of length SHOAL__BCAST_SKIP_LEN: a loan given
+ * back between sent ones) and the skipped counter. */
+#define SHOAL__PUBSUB_VERSION 4
 /* A ring of a service with several publishers (max_publishers > 1):
- * version 3's layout plus max_publishers and slot on line 0. A reader of
- * version 3 only refuses it (-EPROTO) rather than read one ring of
- * several. max_publishers 1 stays version 3, byte for byte. */
-#define SHOAL__PUBSUB_VERSION_MULTI 4
+ * version 4's layout plus max_publishers and slot on line 0. A reader of
+ * version 4 only refuses it (-EPROTO) rather than read one ring of
+ * several. max_publishers 1 stays version 4, byte for byte. */
+#define SHOAL__PUBSUB_VERSION_MULTI 5
 
 /* Object kinds, from the patterns' range (shoal/segment.h); the values are
  * in existing segments and docs/segment-format.md: never change them. */
@@ -95,7 +97,10 @@ struct shoal__pubsub_header {
 	_Atomic uint64_t failed;
 	_Atomic uint64_t wakeups;
 	_Atomic uint64_t evicted;
-	uint8_t pad2[32];
+	/* Skip markers published (aborted loans between sent ones);
+	 * version 4. */
+	_Atomic uint64_t skipped;
+	uint8_t pad2[24];
 
 	/* Line 3: rarely written flags every subscriber loads. */
 	_Atomic uint32_t closed;  /* 1 once the publisher withdrew */

@@ -51,7 +51,8 @@ static const struct shoal__field fields[] = {
 		     0, UINT64_MAX, 0),
 };
 static const struct shoal__counter stats[] = { STAT(blocked), STAT(failed),
-					       STAT(wakeups), STAT(evicted) };
+					       STAT(wakeups), STAT(evicted),
+					       STAT(skipped) };
 static const struct shoal__counter line_stats[] = {
 	LINE_STAT(cursor), LINE_STAT(received), LINE_STAT(lost),
 	LINE_STAT(stale), LINE_STAT(sleeps)
@@ -79,7 +80,7 @@ static const struct shoal__config config = SHOAL__CONFIG(
 	"pubsub", SHOAL__PUBSUB_HEADER_OBJECT, SHOAL__OBJECT_PUBSUB_HEADER,
 	SHOAL__PUBSUB_VERSION, SHOAL__PUBSUB_MAGIC, struct shoal__pubsub_header,
 	fields, struct pubsub_geometry, check_geometry);
-/* The same words in a ring of several publishers (version 4). */
+/* The same words in a ring of several publishers (version 5). */
 static const struct shoal__config config_multi =
 	SHOAL__CONFIG("pubsub", SHOAL__PUBSUB_HEADER_OBJECT,
 		      SHOAL__OBJECT_PUBSUB_HEADER, SHOAL__PUBSUB_VERSION_MULTI,
@@ -269,8 +270,9 @@ int shoal_pubsub_inspect(struct shoal_registry *reg, const char *name,
 	info->payload_bytes = g.payload_bytes;
 	info->subscriber_bytes = shoal_segment_size(in.lines_seg);
 	info->head = atomic_load_explicit(&h->head, memory_order_acquire);
-	info->pub.sent = info->head;
 	shoal__load_counters(info, h, stats, N(stats));
+	/* head counts skip markers too; sent does not. */
+	info->pub.sent = info->head - info->pub.skipped;
 	v = (struct shoal__lines_view){ subs_lines(sh, g.max_subs),
 					sizeof(struct shoal__pubsub_sub_line),
 					g.max_subs };

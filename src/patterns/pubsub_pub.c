@@ -78,17 +78,31 @@ struct shoal_pub {
 	uint64_t epoch;
 	/* The memory protocol: head, gating, premark (ring/ring_bcast.h). */
 	struct shoal__bcast_pub ring;
-	/* The outstanding loans: @loaned slots from head on (more than one
-	 * only from shoal_pub_loan_batch()), the first at @loan_slot. */
-	uint32_t loaned;
+	/* A batch out (shoal_pub_loan_batch()): @batch slots from head on,
+	 * each of @loan_size bytes. Else the single loans, seqs [ring.head,
+	 * ring.loan_end), each in loans[seq % SHOAL_PUB_LOANS_MAX]. */
+	uint32_t batch;
 	uint32_t loan_size;
-	struct shoal__bcast_slot *loan_slot;
+	uint32_t max_loans;
+	uint64_t skipped; /* skip markers published */
+	struct pub_loan {
+		uint32_t state; /* LOAN_* */
+		uint32_t size;	/* bytes loaned */
+		uint32_t len;	/* bytes sent (LOAN_SENT) */
+	} loans[SHOAL_PUB_LOANS_MAX];
 	/* Sleeps for room (reliable): marks header.waiting, polls eventfd.
 	 * Last, so that the fields the send path uses keep their lines. */
 	struct shoal_waiter room_waiter;
 	/* The service's publisher limit and our slot (not on the send
 	 * path: after it, so as not to move its fields). */
 	uint32_t max_pubs, slot;
+};
+
+/* A single loan's state (struct pub_loan). */
+enum {
+	LOAN_OUT = 1, /* loaned, the caller writes it */
+	LOAN_SENT,    /* sent, waiting for an earlier loan */
+	LOAN_ABORTED, /* given back, a later loan still out */
 };
 
 void shoal_pub_options_init(struct shoal_pub_options *opts)
@@ -100,6 +114,7 @@ void shoal_pub_options_init(struct shoal_pub_options *opts)
 	opts->max_subscribers = DEFAULT_SUBSCRIBERS;
 	opts->send_timeout_ns = SHOAL_WAIT_FOREVER;
 	opts->access = SHOAL_ACCESS_OWNER;
+	opts->max_loans = 1;
 }
 
 static int check_pub_options(const struct shoal_pub_options *o)
@@ -142,6 +157,16 @@ static int check_pub_options(const struct shoal_pub_options *o)
 		return shoal__fail(-EINVAL,
 				   "pub: max_publishers %u not in 1..%u",
 				   o->max_publishers, SHOAL_PUB_PUBLISHERS_MAX);
+	/* Below the capacity: the loans' slots must not alias, and a
+	 * reliable joiner must start at or before the first of them
+	 * (shoal__bcast_loan_announce()). */
+	if (o->max_loans == 0 || o->max_loans > SHOAL_PUB_LOANS_MAX ||
+	    o->max_loans >= o->capacity)
+		return shoal__fail(-EINVAL,
+				   "pub: max_loans %u not in 1..%u and below "
+				   "the capacity %u",
+				   o->max_loans, SHOAL_PUB_LOANS_MAX,
+				   o->capacity);
 	return 0;
 }
 
@@ -337,6 +362,7 @@ int shoal_pub_create(const char *name, const struct shoal_pub_options *opts,
 	p->flags = opts->flags;
 	p->send_timeout_ns = opts->send_timeout_ns;
 	p->max_pubs = opts->max_publishers ? opts->max_publishers : 1;
+	p->max_loans = opts->max_loans;
 	err = create_service(p, name, opts->registry);
 	if (!err) {
 		format(p);
@@ -420,7 +446,7 @@ static uint32_t evict_dead(struct shoal_pub *p)
 static int room_ready(void *arg)
 {
 	struct shoal_pub *p = arg;
-	uint64_t seq = p->ring.head;
+	uint64_t seq = p->ring.loan_end;
 
 	if (shoal__bcast_room(&p->ring, seq))
 		return 1;
@@ -428,7 +454,8 @@ static int room_ready(void *arg)
 }
 
 /*
- * Reliable: waits until the next message can be written. 0, -EAGAIN (no
+ * Reliable: waits until the next loan (ring.loan_end) can be written. 0,
+ * -EAGAIN (no
  * room within send_timeout_ns), or what notify's wait returns.
  *
  * The wait is notify's (shoal_wait on header.waiting, the publisher's
@@ -442,7 +469,7 @@ static int room_ready(void *arg)
  */
 static int make_room(struct shoal_pub *p)
 {
-	uint64_t seq = p->ring.head;
+	uint64_t seq = p->ring.loan_end;
 	int64_t deadline, now, spin_until;
 	int err;
 
@@ -487,45 +514,84 @@ static int make_room(struct shoal_pub *p)
 int shoal_pub_loan(struct shoal_pub *p, uint32_t size, void **ptr)
 {
 	struct shoal__bcast_slot *s;
+	struct pub_loan *l;
 	int err;
 
-	if (p->loaned)
-		return shoal__fail(-EBUSY, "pub: a loan is already out");
+	if (p->batch)
+		return shoal__fail(-EBUSY, "pub: a batch loan is out");
+	if (p->ring.loan_end - p->ring.head >= p->max_loans)
+		return shoal__fail(-EBUSY,
+				   "pub: %u loans are out (max_loans), "
+				   "sent or not",
+				   p->max_loans);
 	if (size > p->max_payload)
 		return shoal__fail(-EMSGSIZE,
 				   "pub: %u bytes exceed max_payload %u", size,
 				   p->max_payload);
+	/* Other loans out: this one's end goes in bound before its room is
+	 * judged (ring/ring_bcast.c). */
+	shoal__bcast_loan_announce(&p->ring);
 	if (shoal__bcast_must_gate(&p->ring)) {
 		err = make_room(p);
 		if (err)
 			return err;
 	}
+	l = &p->loans[p->ring.loan_end % SHOAL_PUB_LOANS_MAX];
 	s = shoal__bcast_loan(&p->ring);
-	p->loaned = 1;
-	p->loan_size = size;
-	p->loan_slot = s;
+	l->state = LOAN_OUT;
+	l->size = size;
 	*ptr = shoal__bcast_payload(&p->ring.m, s);
 	return 0;
 }
 
 void *shoal_pub_loan_header(struct shoal_pub *p)
 {
-	if (!p->loaned || !p->uh_size)
+	uint64_t seq;
+
+	if (!p->uh_size || p->ring.loan_end == p->ring.head)
 		return NULL;
-	return p->loan_slot + 1;
+	if (p->batch)
+		return shoal__bcast_slot_at(&p->ring.m, p->ring.head) + 1;
+	for (seq = p->ring.loan_end; seq-- != p->ring.head;)
+		if (p->loans[seq % SHOAL_PUB_LOANS_MAX].state == LOAN_OUT)
+			return shoal__bcast_slot_at(&p->ring.m, seq) + 1;
+	return NULL;
 }
 
-static int check_loan(struct shoal_pub *p, void *ptr)
+/*
+ * The seq of the loan whose payload is @ptr, among [head, loan_end), or
+ * -EINVAL. Fewer loans than slots are out, so the slot names one seq.
+ */
+static int loan_seq(const struct shoal_pub *p, const void *ptr, uint64_t *seq)
 {
-	if (p->loaned != 1 ||
-	    ptr != shoal__bcast_payload(&p->ring.m, p->loan_slot)) {
-		if (p->loaned > 1)
-			return shoal__fail(-EINVAL,
-					   "pub: a batch of %u loans is out: "
-					   "shoal_pub_send_batch() sends it",
-					   p->loaned);
-		return shoal__fail(-EINVAL, "pub: not the outstanding loan");
-	}
+	uintptr_t off = (uintptr_t)ptr - (uintptr_t)p->ring.m.slots;
+	uint64_t idx, q;
+
+	if (!ptr || (uintptr_t)ptr < (uintptr_t)p->ring.m.slots ||
+	    off < p->ring.m.data_off)
+		return -EINVAL;
+	off -= p->ring.m.data_off;
+	if (off % p->stride || off / p->stride >= p->capacity)
+		return -EINVAL;
+	idx = off / p->stride;
+	q = p->ring.head + ((idx - p->ring.head) & p->mask);
+	if (q >= p->ring.loan_end)
+		return -EINVAL;
+	*seq = q;
+	return 0;
+}
+
+/* The single loan @ptr, still out (not sent, not aborted): its seq. */
+static int check_loan(struct shoal_pub *p, void *ptr, uint64_t *seq)
+{
+	if (p->batch)
+		return shoal__fail(-EINVAL,
+				   "pub: a batch of %u loans is out: "
+				   "shoal_pub_send_batch() sends it",
+				   p->batch);
+	if (loan_seq(p, ptr, seq) ||
+	    p->loans[*seq % SHOAL_PUB_LOANS_MAX].state != LOAN_OUT)
+		return shoal__fail(-EINVAL, "pub: not an outstanding loan");
 	return 0;
 }
 
@@ -575,39 +641,115 @@ static void wake_sleepers(struct shoal_pub *p)
 	}
 }
 
-int shoal_pub_send(struct shoal_pub *p, void *ptr, uint32_t len)
+/*
+ * Publishes what can be published of the single loans: from head on, the
+ * sent ones, and the aborted ones as skip markers when a sent one follows
+ * them (an aborted run before a loan still out waits: aborting that one
+ * too gives them all back unnumbered). Then head, the fence, the wake-up.
+ */
+static void publish_loans(struct shoal_pub *p)
 {
-	struct shoal__bcast_slot *s = p->loan_slot;
-	int err = check_loan(p, ptr);
+	uint64_t first = p->ring.head;
 
-	if (err)
-		return err;
-	if (len > p->loan_size)
-		return shoal__fail(-EINVAL, "pub: %u bytes sent, %u loaned",
-				   len, p->loan_size);
-	complete(p, s, len);
-	p->loaned = 0;
+	while (p->ring.head != p->ring.loan_end) {
+		uint64_t seq = p->ring.head, j;
+		struct pub_loan *l = &p->loans[seq % SHOAL_PUB_LOANS_MAX];
+
+		if (l->state == LOAN_SENT) {
+			complete(p, shoal__bcast_slot_at(&p->ring.m, seq),
+				 l->len);
+			l->state = 0;
+			continue;
+		}
+		if (l->state != LOAN_ABORTED)
+			break;
+		for (j = seq;
+		     j != p->ring.loan_end &&
+		     p->loans[j % SHOAL_PUB_LOANS_MAX].state == LOAN_ABORTED;
+		     j++)
+			;
+		if (j == p->ring.loan_end ||
+		    p->loans[j % SHOAL_PUB_LOANS_MAX].state != LOAN_SENT)
+			break;
+		for (; seq != j; seq++) {
+			p->loans[seq % SHOAL_PUB_LOANS_MAX].state = 0;
+			shoal__bcast_complete_skip(
+				&p->ring,
+				shoal__bcast_slot_at(&p->ring.m, seq));
+			p->skipped++;
+		}
+		atomic_store_explicit(&p->hdr->skipped, p->skipped,
+				      memory_order_relaxed);
+	}
+	if (p->ring.head == first)
+		return;
 	/* Head, full fence, premark: the fence also orders the wake-up's
 	 * loads of the sleeper bitmap below (see wake_sleepers()). */
 	shoal__bcast_publish(&p->ring);
 	wake_sleepers(p);
+}
+
+int shoal_pub_send(struct shoal_pub *p, void *ptr, uint32_t len)
+{
+	struct pub_loan *l;
+	uint64_t seq;
+	int err = check_loan(p, ptr, &seq);
+
+	if (err)
+		return err;
+	l = &p->loans[seq % SHOAL_PUB_LOANS_MAX];
+	if (len > l->size)
+		return shoal__fail(-EINVAL, "pub: %u bytes sent, %u loaned",
+				   len, l->size);
+	/* The common case, the oldest loan: straight out. */
+	if (seq == p->ring.head && p->ring.loan_end == seq + 1) {
+		complete(p, shoal__bcast_slot_at(&p->ring.m, seq), len);
+		l->state = 0;
+		shoal__bcast_publish(&p->ring);
+		wake_sleepers(p);
+		return 0;
+	}
+	l->state = LOAN_SENT;
+	l->len = len;
+	/* Published now if only sent or aborted loans come before it. */
+	publish_loans(p);
 	return 0;
 }
 
 int shoal_pub_abort(struct shoal_pub *p, void *ptr)
 {
-	int err = 0;
+	uint64_t seq;
+	int err;
 
-	/* The first loan of a batch gives the whole batch back. */
-	if (p->loaned <= 1 ||
-	    ptr != shoal__bcast_payload(&p->ring.m, p->loan_slot))
-		err = check_loan(p, ptr);
+	/* The first loan of a batch gives the whole batch back; its slots
+	 * keep their odd stamps (judged, marked) for the next loans. */
+	if (p->batch &&
+	    ptr == shoal__bcast_payload(&p->ring.m,
+					shoal__bcast_slot_at(&p->ring.m,
+							     p->ring.head))) {
+		while (p->ring.loan_end != p->ring.head)
+			shoal__bcast_unloan(&p->ring);
+		p->batch = 0;
+		return 0;
+	}
+	err = check_loan(p, ptr, &seq);
 	if (err)
 		return err;
-	/* The slot's old message is gone (it was overwritten in part); the
-	 * odd stamp stays, so readers of that old seq see it as lapped,
-	 * which is what it is. */
-	p->loaned = 0;
+	p->loans[seq % SHOAL_PUB_LOANS_MAX].state = LOAN_ABORTED;
+	/* The newest (and the aborted ones it ends): their seqs go back,
+	 * their slots keep the odd stamp (the old message there is gone in
+	 * part, and readers of it see a lap, which is what it is). */
+	while (p->ring.loan_end != p->ring.head &&
+	       p->loans[(p->ring.loan_end - 1) % SHOAL_PUB_LOANS_MAX].state ==
+		       LOAN_ABORTED) {
+		p->loans[(p->ring.loan_end - 1) % SHOAL_PUB_LOANS_MAX].state =
+			0;
+		shoal__bcast_unloan(&p->ring);
+	}
+	/* One in the middle: a skip marker once a later one is sent, which
+	 * may be already. */
+	if (p->ring.loan_end != p->ring.head)
+		publish_loans(p);
 	return 0;
 }
 
@@ -620,7 +762,9 @@ int shoal_pub_write(struct shoal_pub *p, const void *data, uint32_t len,
 	if (err)
 		return err;
 	if (user_header && p->uh_size)
-		memcpy(p->loan_slot + 1, user_header, p->uh_size);
+		memcpy((uint8_t *)ptr - p->ring.m.data_off +
+			       SHOAL__BCAST_SLOT_HEADER,
+		       user_header, p->uh_size);
 	memcpy(ptr, data, len);
 	return shoal_pub_send(p, ptr, len);
 }
@@ -648,7 +792,7 @@ int shoal_pub_write_batch(struct shoal_pub *p, const struct shoal_pub_msg *msgs,
 
 	if (!n || !msgs)
 		return shoal__fail(-EINVAL, "pub: an empty batch");
-	if (p->loaned)
+	if (p->ring.loan_end != p->ring.head)
 		return shoal__fail(-EBUSY, "pub: a loan is already out");
 	for (k = 0; k < n && msgs[k].len <= p->max_payload; k++)
 		;
@@ -677,13 +821,12 @@ int shoal_pub_write_batch(struct shoal_pub *p, const struct shoal_pub_msg *msgs,
 int shoal_pub_loan_batch(struct shoal_pub *p, uint32_t size, void **ptrs,
 			 uint32_t n)
 {
-	uint64_t head;
 	uint32_t k;
 	int err;
 
 	if (!n || !ptrs)
 		return shoal__fail(-EINVAL, "pub: an empty batch");
-	if (p->loaned)
+	if (p->ring.loan_end != p->ring.head)
 		return shoal__fail(-EBUSY, "pub: a loan is already out");
 	if (size > p->max_payload)
 		return shoal__fail(-EMSGSIZE,
@@ -709,19 +852,12 @@ int shoal_pub_loan_batch(struct shoal_pub *p, uint32_t size, void **ptrs,
 			return err;
 	}
 	k = shoal__bcast_batch_extent(&p->ring, n);
-	head = p->ring.head;
-	/* The first slot as a single loan (it may be premarked), the others
-	 * marked for writing now, each before its payload is written. */
-	p->loan_slot = shoal__bcast_loan(&p->ring);
-	ptrs[0] = shoal__bcast_payload(&p->ring.m, p->loan_slot);
-	for (uint32_t j = 1; j < k; j++) {
-		struct shoal__bcast_slot *sl =
-			shoal__bcast_slot_at(&p->ring.m, head + j);
-
-		shoal__bcast_mark(&p->ring, sl, head + j);
-		ptrs[j] = shoal__bcast_payload(&p->ring.m, sl);
-	}
-	p->loaned = k;
+	/* Each slot marked for writing now (unless premarked), before its
+	 * payload is written. */
+	for (uint32_t j = 0; j < k; j++)
+		ptrs[j] = shoal__bcast_payload(&p->ring.m,
+					       shoal__bcast_loan(&p->ring));
+	p->batch = k;
 	p->loan_size = size;
 	return (int)k;
 }
@@ -730,13 +866,22 @@ int shoal_pub_send_batch(struct shoal_pub *p, void **ptrs, const uint32_t *lens,
 			 uint32_t n)
 {
 	uint64_t head = p->ring.head;
-	uint32_t j;
+	uint32_t j, loaned = (uint32_t)(p->ring.loan_end - head);
 
-	if (!p->loaned)
+	if (!loaned)
 		return shoal__fail(-EINVAL, "pub: no loan is out");
-	if (n > p->loaned || (n && (!ptrs || !lens)))
+	/* Single loans too, all still out: a batch of them, in loan order
+	 * (one sent or aborted already: send the rest one by one). */
+	for (j = 0; !p->batch && j < loaned; j++)
+		if (p->loans[(head + j) % SHOAL_PUB_LOANS_MAX].state !=
+		    LOAN_OUT)
+			return shoal__fail(-EINVAL,
+					   "pub: loan %u was sent or aborted "
+					   "alone: shoal_pub_send() the rest",
+					   j);
+	if (n > loaned || (n && (!ptrs || !lens)))
 		return shoal__fail(-EINVAL, "pub: %u messages sent, %u loaned",
-				   n, p->loaned);
+				   n, loaned);
 	/* Check the whole batch before completing any of it. */
 	for (j = 0; j < n; j++) {
 		struct shoal__bcast_slot *sl =
@@ -747,17 +892,26 @@ int shoal_pub_send_batch(struct shoal_pub *p, void **ptrs, const uint32_t *lens,
 					   "pub: batch entry %u is not loan "
 					   "%u (sent in loan order)",
 					   j, j);
-		if (lens[j] > p->loan_size)
+		uint32_t size =
+			p->batch ?
+				p->loan_size :
+				p->loans[(head + j) % SHOAL_PUB_LOANS_MAX].size;
+
+		if (lens[j] > size)
 			return shoal__fail(-EINVAL,
 					   "pub: %u bytes sent, %u loaned",
-					   lens[j], p->loan_size);
+					   lens[j], size);
 	}
 	for (j = 0; j < n; j++)
 		complete(p, shoal__bcast_slot_at(&p->ring.m, head + j),
 			 lens[j]);
 	/* The loans after the n sent are given back, as shoal_pub_abort()
 	 * does: their odd stamps stay. */
-	p->loaned = 0;
+	for (j = 0; j < loaned; j++)
+		p->loans[(head + j) % SHOAL_PUB_LOANS_MAX].state = 0;
+	while (p->ring.loan_end != p->ring.head)
+		shoal__bcast_unloan(&p->ring);
+	p->batch = 0;
 	if (!n)
 		return 0;
 	/* As in shoal_pub_send(), once for the batch: one store of head,
@@ -831,7 +985,8 @@ int shoal_pub_wait_subscribers(struct shoal_pub *p, uint32_t n,
 void shoal_pub_get_stats(const struct shoal_pub *p, struct shoal_pub_stats *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->sent = p->ring.head;
+	st->sent = p->ring.head - p->skipped;
+	st->skipped = p->skipped;
 	st->blocked =
 		atomic_load_explicit(&p->hdr->blocked, memory_order_relaxed);
 	st->failed =

@@ -167,6 +167,17 @@ static inline void fill_msg(const struct sub_ring *r, struct shoal_msg *msg,
 	msg->priv_slot = v->slot;
 }
 
+/* Bit of position @seq in ring @r's released-ahead map. */
+static inline uint64_t done_bit(const struct sub_ring *r, uint64_t seq)
+{
+	return 1ull << (seq & (r->g.capacity - 1) & 63);
+}
+
+static inline uint64_t *done_word(const struct sub_ring *r, uint64_t seq)
+{
+	return &r->done[(seq & (r->g.capacity - 1)) / 64];
+}
+
 /* Nothing complete after the @r->out messages handed out: -EAGAIN, or
  * (lossy) -EOVERFLOW with no loss counted when the publisher lapped us
  * behind a held message: the lap is reported, with its count, by the take
@@ -194,15 +205,30 @@ static int try_take(struct shoal_sub *s, struct sub_ring *r,
 		    struct shoal_msg *msg)
 {
 	struct shoal__bcast_view v;
+	uint64_t skipped;
 	int err;
 
 	if (__builtin_expect(r->out != 0, 0)) {
-		if (r->out >= r->g.capacity)
-			return shoal__fail(-EBUSY,
-					   "sub: the held message %llu is a "
-					   "whole ring behind",
-					   (unsigned long long)r->ring.cursor);
-		if (shoal__bcast_peek(&r->ring, r->out, &v))
+		for (;;) {
+			if (r->out >= r->g.capacity)
+				return shoal__fail(
+					-EBUSY,
+					"sub: the held message %llu "
+					"is a whole ring behind",
+					(unsigned long long)r->ring.cursor);
+			err = shoal__bcast_peek(&r->ring, r->out, &v);
+			if (err != -ENOMSG)
+				break;
+			/* A skip marker (a publisher's aborted loan) after
+			 * held messages: taken and released at once, so the
+			 * cursor passes it with the released prefix
+			 * (released_prefix()). Held messages mean
+			 * max_held > 1, so the map is there. */
+			*done_word(r, v.seq) |= done_bit(r, v.seq);
+			r->ring.skipped++;
+			r->out++;
+		}
+		if (err)
 			return nothing_after_held(r, msg);
 		fill_msg(r, msg, &v);
 		r->out++;
@@ -210,7 +236,15 @@ static int try_take(struct shoal_sub *s, struct sub_ring *r,
 		s->held++;
 		return 0;
 	}
+	skipped = r->ring.skipped;
 	err = shoal__bcast_peek(&r->ring, 0, &v);
+	/* The peek passed skip markers (a publisher's aborted loans): the
+	 * cursor moved as a release moves it, so wake a reliable publisher
+	 * waiting for that room, as released() does. */
+	if (__builtin_expect(r->ring.skipped != skipped, 0) &&
+	    r->g.delivery == SHOAL_DELIVERY_RELIABLE)
+		(void)shoal__notify_mark_ro(&r->g.hdr->waiting, 0,
+					    r->pub_eventfd);
 	if (__builtin_expect(err != 0, 0)) {
 		if (err == -EOVERFLOW) {
 			s->lost += v.lost;
@@ -526,17 +560,6 @@ int shoal_sub_take_batch(struct shoal_sub *s, struct shoal_msg *msgs,
 	if (!n || !msgs)
 		return shoal__fail(-EINVAL, "sub: an empty batch");
 	return take_wait(s, msgs, n, 1, timeout_ns);
-}
-
-/* Bit of position @seq in ring @r's released-ahead map. */
-static inline uint64_t done_bit(const struct sub_ring *r, uint64_t seq)
-{
-	return 1ull << (seq & (r->g.capacity - 1) & 63);
-}
-
-static inline uint64_t *done_word(const struct sub_ring *r, uint64_t seq)
-{
-	return &r->done[(seq & (r->g.capacity - 1)) / 64];
 }
 
 /* The ring @msg came from, if it is still there; else NULL. */
@@ -865,4 +888,8 @@ void shoal_sub_get_stats(const struct shoal_sub *s, struct shoal_sub_stats *st)
 	st->publishers_gone = s->gone;
 	st->rings_full = s->rings_full;
 	st->rings_mismatched = s->rings_mismatched;
+	st->skipped = s->skipped_gone;
+	for (uint32_t i = 0; i < SHOAL_PUB_PUBLISHERS_MAX; i++)
+		if (s->rings[i])
+			st->skipped += s->rings[i]->ring.skipped;
 }

@@ -102,6 +102,7 @@ struct shoal_sub {
 	uint64_t msleeps;	/* sleeps waiting on several rings */
 	uint64_t ino_seen;	/* waiter sleeps when the watch was read */
 	uint64_t joined, gone, rings_full, rings_mismatched;
+	uint64_t skipped_gone; /* skip markers passed in rings since freed */
 	struct shoal_waiter waiter; /* with one ring: on it */
 };
 

@@ -68,6 +68,7 @@ static void retarget(struct shoal_sub *s)
 /* Leaves ring @r and frees it: our line, its fds, the mappings. */
 void shoal__sub_free_ring(struct shoal_sub *s, struct sub_ring *r)
 {
+	s->skipped_gone += r->ring.skipped;
 	if (r->line) {
 		atomic_fetch_and_explicit(&subs_bitmap(r->sh)[r->index / 32],
 					  ~r->mask, memory_order_relaxed);
@@ -208,8 +209,7 @@ static int attach_fds(struct shoal_sub *s, struct sub_ring *r, const char *sn)
 	r->index = (uint32_t)idx;
 	r->mask = 1u << (r->index % 32);
 	owner_fd = SHOAL__READ_ONCE(wake_fd_table(r->g.hdr)[r->index]);
-	err = shoal__peer_wake_fd(r->svc, "sub",
-				  SHOAL__EXTRA_WAKE_FD(r->index),
+	err = shoal__peer_wake_fd(r->svc, "sub", SHOAL__EXTRA_WAKE_FD(r->index),
 				  owner_fd, r->index, &r->eventfd);
 	if (err)
 		return err;

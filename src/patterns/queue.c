@@ -164,6 +164,7 @@ struct attempt {
 	void **slot;	    /* loan */
 	const void **view;  /* take */
 	uint32_t *view_len; /* take */
+	uint64_t pos;	    /* loan, take: the MPMC position */
 	ssize_t result;
 };
 
@@ -268,7 +269,7 @@ static int op_loan(struct attempt *a)
 	struct shoal_queue *q = a->q;
 
 	return q->spsc ? shoal_spsc_claim(&q->sp, a->slot) :
-			 shoal_mpmc_claim(&q->mpmc, a->slot);
+			 shoal_mpmc_claim_pos(&q->mpmc, a->slot, &a->pos);
 }
 
 static int op_take(struct attempt *a)
@@ -276,7 +277,8 @@ static int op_take(struct attempt *a)
 	struct shoal_queue *q = a->q;
 
 	return q->spsc ? shoal_spsc_peek(&q->sc, a->view, a->view_len) :
-			 shoal_mpmc_peek(&q->mpmc, a->view, a->view_len);
+			 shoal_mpmc_peek_pos(&q->mpmc, a->view, a->view_len,
+					     &a->pos);
 }
 
 static void pushed(struct shoal_queue *q, uint64_t n)
@@ -295,14 +297,16 @@ static void popped(struct shoal_queue *q, uint64_t n)
 	wake_one(q, q->hdr->producers_asleep);
 }
 
-static int start_push(struct shoal_queue *q, struct attempt *a)
+/* @loans: how many loans may be out already (0 for a copying write). */
+static int start_push(struct shoal_queue *q, struct attempt *a, uint32_t loans)
 {
 	int err = may(q, SHOAL_QUEUE_PRODUCER);
 
 	if (err)
 		return err;
-	if (q->loaned)
-		return shoal__fail(-EBUSY, "queue: a loan is outstanding");
+	if (q->nloans > loans || (loans && q->nloans == loans))
+		return shoal__fail(-EBUSY, "queue: %u loan(s) outstanding",
+				   q->nloans);
 	if (q->gone ||
 	    atomic_load_explicit(&q->hdr->closed, memory_order_relaxed))
 		return shoal__fail(-EPIPE, "queue: '%s' was withdrawn",
@@ -313,14 +317,16 @@ static int start_push(struct shoal_queue *q, struct attempt *a)
 	return 0;
 }
 
-static int start_pop(struct shoal_queue *q, struct attempt *a)
+/* @held: how many messages may be held already (0 for a copying read). */
+static int start_pop(struct shoal_queue *q, struct attempt *a, uint32_t held)
 {
 	int err = may(q, SHOAL_QUEUE_CONSUMER);
 
 	if (err)
 		return err;
-	if (q->held)
-		return shoal__fail(-EBUSY, "queue: a message is held");
+	if (q->nheld > held || (held && q->nheld == held))
+		return shoal__fail(-EBUSY, "queue: %u message(s) held",
+				   q->nheld);
 	memset(a, 0, sizeof(*a));
 	a->q = q;
 	a->w = &q->pop_waiter;
@@ -352,7 +358,7 @@ static int too_big(struct shoal_queue *q, uint32_t len)
 int shoal_queue_write(struct shoal_queue *q, const void *data, uint32_t len)
 {
 	struct attempt a;
-	int err = start_push(q, &a);
+	int err = start_push(q, &a, 0);
 
 	if (err)
 		return err;
@@ -371,7 +377,7 @@ ssize_t shoal_queue_read(struct shoal_queue *q, void *buf, size_t cap,
 			 int64_t timeout_ns)
 {
 	struct attempt a;
-	ssize_t n = start_pop(q, &a);
+	ssize_t n = start_pop(q, &a, 0);
 
 	if (n)
 		return n;
@@ -389,7 +395,7 @@ int shoal_queue_write_batch(struct shoal_queue *q,
 {
 	struct attempt a;
 	uint32_t done = 0;
-	int err = start_push(q, &a);
+	int err = start_push(q, &a, 0);
 
 	if (err)
 		return err;
@@ -418,7 +424,7 @@ int shoal_queue_read_batch(struct shoal_queue *q, struct shoal_queue_msg *msgs,
 {
 	struct attempt a;
 	uint32_t done = 0;
-	ssize_t got = start_pop(q, &a);
+	ssize_t got = start_pop(q, &a, 0);
 
 	if (got)
 		return (int)got;
@@ -442,8 +448,9 @@ int shoal_queue_read_batch(struct shoal_queue *q, struct shoal_queue_msg *msgs,
 int shoal_queue_loan(struct shoal_queue *q, uint32_t size, void **ptr)
 {
 	struct attempt a;
+	struct queue_loan *l;
 	void *slot = NULL;
-	int err = start_push(q, &a);
+	int err = start_push(q, &a, q->max_loans);
 
 	if (err)
 		return err;
@@ -456,53 +463,58 @@ int shoal_queue_loan(struct shoal_queue *q, uint32_t size, void **ptr)
 	err = run_for_room(&a);
 	if (err)
 		return err;
-	q->loaned = 1;
-	q->loan_ptr = slot;
-	q->loan_size = size;
+	l = &q->loans[q->nloans++];
+	l->ptr = slot;
+	l->pos = a.pos;
+	l->size = size;
 	*ptr = slot;
 	return 0;
 }
 
-static int check_loan(struct shoal_queue *q, void *ptr, const char *verb)
+/* The loan out at @ptr: its index in q->loans, or -EINVAL. */
+static int find_loan(struct shoal_queue *q, void *ptr, const char *verb)
 {
-	if (!q->loaned || !ptr || ptr != q->loan_ptr)
-		return shoal__fail(-EINVAL,
-				   "queue_%s: not the outstanding loan", verb);
-	return 0;
+	for (uint32_t i = 0; ptr && i < q->nloans; i++)
+		if (q->loans[i].ptr == ptr)
+			return (int)i;
+	return shoal__fail(-EINVAL, "queue_%s: not an outstanding loan", verb);
+}
+
+static void drop_loan(struct shoal_queue *q, int i)
+{
+	q->loans[i] = q->loans[--q->nloans];
 }
 
 int shoal_queue_send(struct shoal_queue *q, void *ptr, uint32_t len)
 {
-	int err = check_loan(q, ptr, "send");
+	int i = find_loan(q, ptr, "send"), err;
 
-	if (err)
-		return err;
-	if (len > q->loan_size)
+	if (i < 0)
+		return i;
+	if (len > q->loans[i].size)
 		return shoal__fail(-EINVAL,
 				   "queue_send: %u bytes sent, %u loaned", len,
-				   q->loan_size);
+				   q->loans[i].size);
 	err = q->spsc ? shoal_spsc_commit(&q->sp, len) :
-			shoal_mpmc_commit(&q->mpmc, len);
+			shoal_mpmc_commit_pos(&q->mpmc, q->loans[i].pos, len);
 	if (err)
 		return err;
-	q->loaned = 0;
-	q->loan_ptr = NULL;
+	drop_loan(q, i);
 	pushed(q, 1);
 	return 0;
 }
 
 int shoal_queue_abort(struct shoal_queue *q, void *ptr)
 {
-	int err = check_loan(q, ptr, "abort");
+	int i = find_loan(q, ptr, "abort");
 
-	if (err)
-		return err;
+	if (i < 0)
+		return i;
 	if (q->spsc)
 		shoal_spsc_abort(&q->sp);
 	else
-		shoal_mpmc_abort(&q->mpmc);
-	q->loaned = 0;
-	q->loan_ptr = NULL;
+		(void)shoal_mpmc_abort_pos(&q->mpmc, q->loans[i].pos);
+	drop_loan(q, i);
 	/* A consumer may be waiting at the aborted position. */
 	if (!q->spsc)
 		wake_one(q, q->hdr->consumers_asleep);
@@ -513,9 +525,10 @@ int shoal_queue_take(struct shoal_queue *q, struct shoal_msg *msg,
 		     int64_t timeout_ns)
 {
 	struct attempt a;
+	struct queue_held *h;
 	const void *data = NULL;
 	uint32_t len = 0;
-	int err = start_pop(q, &a);
+	int err = start_pop(q, &a, q->max_held);
 
 	if (err)
 		return err;
@@ -527,8 +540,9 @@ int shoal_queue_take(struct shoal_queue *q, struct shoal_msg *msg,
 	err = (int)run(&a, timeout_ns);
 	if (err)
 		return err;
-	q->held = 1;
-	q->held_data = data;
+	h = &q->helds[q->nheld++];
+	h->data = data;
+	h->pos = a.pos;
 	memset(msg, 0, sizeof(*msg));
 	msg->data = data;
 	msg->len = len;
@@ -537,15 +551,18 @@ int shoal_queue_take(struct shoal_queue *q, struct shoal_msg *msg,
 
 int shoal_queue_release(struct shoal_queue *q, struct shoal_msg *msg)
 {
-	if (!q->held || !msg || msg->data != q->held_data)
+	uint32_t i;
+
+	for (i = 0; msg && i < q->nheld && q->helds[i].data != msg->data; i++)
+		;
+	if (!msg || i == q->nheld)
 		return shoal__fail(-EINVAL,
-				   "queue_release: not the message held");
+				   "queue_release: not a message held");
 	if (q->spsc)
 		shoal_spsc_release(&q->sc);
 	else
-		shoal_mpmc_release(&q->mpmc);
-	q->held = 0;
-	q->held_data = NULL;
+		(void)shoal_mpmc_release_pos(&q->mpmc, q->helds[i].pos);
+	q->helds[i] = q->helds[--q->nheld];
 	popped(q, 1);
 	return 0;
 }

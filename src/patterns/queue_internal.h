@@ -50,10 +50,20 @@ struct shoal_queue {
 	struct shoal_waiter pop_waiter, push_waiter;
 	enum shoal_wait_strategy strategy; /* for both waiters */
 
-	int loaned, held, gone;
-	void *loan_ptr;		 /* the outstanding loan's cell */
-	uint32_t loan_size;	 /* the size it was loaned with */
-	const void *held_data;	 /* the held message's bytes */
+	int gone;
+	/* The loans out and the messages held, unordered (a handle holds at
+	 * most max_loans / max_held; an SPSC queue one of each). pos: the
+	 * MPMC position (unused with SPSC). */
+	uint32_t max_loans, max_held, nloans, nheld;
+	struct queue_loan {
+		void *ptr;
+		uint64_t pos;
+		uint32_t size;
+	} loans[SHOAL_QUEUE_LOANS_MAX];
+	struct queue_held {
+		const void *data;
+		uint64_t pos;
+	} helds[SHOAL_QUEUE_HELD_MAX];
 	int64_t send_timeout_ns; /* waiting for room: options.send_timeout_ns */
 	uint64_t stuck_pos;
 	int64_t stuck_since;

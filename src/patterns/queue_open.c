@@ -31,6 +31,8 @@ void shoal_queue_options_init(struct shoal_queue_options *opts)
 	opts->role = SHOAL_QUEUE_BOTH;
 	opts->strategy = SHOAL_WAIT_ADAPTIVE;
 	opts->send_timeout_ns = SHOAL_WAIT_FOREVER;
+	opts->max_loans = 1;
+	opts->max_held = 1;
 }
 
 static int check_role(const struct shoal_queue_options *o, int spsc)
@@ -49,6 +51,19 @@ static int check_role(const struct shoal_queue_options *o, int spsc)
 	if (o->flags & ~(uint32_t)SHOAL_QUEUE_SPSC)
 		return shoal__fail(-EINVAL, "queue: unknown flags 0x%x",
 				   o->flags);
+	if (!o->max_loans || o->max_loans > SHOAL_QUEUE_LOANS_MAX ||
+	    !o->max_held || o->max_held > SHOAL_QUEUE_HELD_MAX)
+		return shoal__fail(-EINVAL,
+				   "queue: max_loans %u, max_held %u: each "
+				   "in 1..%u",
+				   o->max_loans, o->max_held,
+				   SHOAL_QUEUE_LOANS_MAX);
+	/* Not built on the SPSC path yet (docs/queue.md, "Several loans
+	 * and held messages per handle"). */
+	if (spsc && (o->max_loans > 1 || o->max_held > 1))
+		return shoal__fail(-EINVAL,
+				   "queue: an SPSC queue takes one loan and "
+				   "one held message per handle");
 	return 0;
 }
 
@@ -194,6 +209,8 @@ static struct shoal_queue *alloc_handle(const char *name,
 	q->role = o->role;
 	q->strategy = o->strategy;
 	q->send_timeout_ns = o->send_timeout_ns;
+	q->max_loans = o->max_loans;
+	q->max_held = o->max_held;
 	return q;
 }
 
@@ -478,10 +495,10 @@ static void leave(struct shoal_queue *q)
 {
 	if (!q->line)
 		return;
-	if (q->loaned)
-		shoal_queue_abort(q, q->loan_ptr);
-	if (q->held) {
-		struct shoal_msg m = { .data = q->held_data };
+	while (q->nloans)
+		shoal_queue_abort(q, q->loans[q->nloans - 1].ptr);
+	while (q->nheld) {
+		struct shoal_msg m = { .data = q->helds[q->nheld - 1].data };
 
 		shoal_queue_release(q, &m);
 	}

@@ -127,13 +127,16 @@ void shoal__bcast_recompute_min(struct shoal__bcast_pub *b, uint64_t seq)
 /*
  * Tells joiners that every message from now on waits for the lines of
  * generation @gen: the first message not yet decided is @seq, or the one
- * after a slot already marked for writing (a loan, or shoal__bcast_premark_next()),
- * whose room was judged before this rescan. shoal__bcast_join() reads the
- * pair.
+ * after the last slot already marked for writing (loans, given back or
+ * not, or shoal__bcast_premark_next()), whose room was judged before this
+ * rescan. shoal__bcast_join() reads the pair.
  */
 static void tell_joiners(struct shoal__bcast_pub *b, uint32_t gen, uint64_t seq)
 {
-	uint64_t from = b->premarked > seq ? b->premarked : seq;
+	uint64_t from = b->marked_end > seq ? b->marked_end : seq;
+
+	if (b->loan_end > from)
+		from = b->loan_end;
 
 	atomic_store_explicit(&b->m.pub->seen_from, from, memory_order_relaxed);
 	/* Release: orders seen_from above before it; pairs with the acquire
@@ -187,7 +190,7 @@ uint32_t shoal__bcast_evict_dead(struct shoal__bcast_pub *b)
 		dropped++;
 	}
 	if (dropped)
-		shoal__bcast_recompute_min(b, b->head);
+		shoal__bcast_recompute_min(b, b->loan_end);
 	return dropped;
 }
 
@@ -195,7 +198,7 @@ uint32_t shoal__bcast_subscribers(struct shoal__bcast_pub *b)
 {
 	shoal__bcast_rescan(
 		b, atomic_load_explicit(b->m.generation, memory_order_acquire),
-		b->head);
+		b->loan_end);
 	return b->ncounted;
 }
 
@@ -209,7 +212,46 @@ void shoal__bcast_batch_begin(struct shoal__bcast_pub *b)
 	 * to the first message: the rest are later. */
 	gen = atomic_load_explicit(b->m.generation, memory_order_acquire);
 	if (gen != b->known_gen)
-		shoal__bcast_rescan(b, gen, b->head);
+		shoal__bcast_rescan(b, gen, b->loan_end);
+}
+
+/* The bound word only grows (see struct shoal__bcast_pub). */
+static void store_bound(struct shoal__bcast_pub *b, uint64_t bound)
+{
+	if ((int64_t)(bound - b->bound) <= 0)
+		return;
+	b->bound = bound;
+	atomic_store_explicit(&b->m.pub->bound, bound, memory_order_relaxed);
+}
+
+void shoal__bcast_loan_announce(struct shoal__bcast_pub *b)
+{
+	uint32_t gen;
+
+	if (!b->reliable || b->loan_end == b->head ||
+	    b->loan_end < b->marked_end)
+		return;
+	/*
+	 * Loans [head, loan_end) are out, their slots marked; this one is
+	 * next. As in a batch (shoal__bcast_batch_extent()): the end it
+	 * reaches goes out first, then the full fence, then the generation.
+	 * A subscriber joining now either reads that bound and starts at
+	 * loan_end - capacity + 2 or later, past the old message of this slot
+	 * (loan_end - capacity), or its generation shows here and the rescan
+	 * gates this loan on it: judged relative to loan_end, which is what
+	 * this slot overwrites; the earlier loans' slots are behind the
+	 * seen_from the rescan tells it (marked_end, loan_end). With at most
+	 * capacity - 1 loans out, loan_end + 1 - (capacity - 1) <= head, so a
+	 * joiner counted (ACTIVE) still starts at or before every loan.
+	 */
+	store_bound(b, b->loan_end + 1);
+	/* Pairs with the joiner's fence between its increment of the
+	 * generation and its loads of head and bound (store->load, both
+	 * sides fenced). */
+	shoal__fence_full();
+	gen = atomic_load_explicit(b->m.generation, memory_order_acquire);
+	if (gen != b->known_gen)
+		shoal__bcast_rescan(b, gen, b->loan_end);
 }
 
 uint32_t shoal__bcast_batch_extent(struct shoal__bcast_pub *b, uint32_t n)
@@ -219,6 +261,7 @@ uint32_t shoal__bcast_batch_extent(struct shoal__bcast_pub *b, uint32_t n)
 
 	if (!b->reliable || n <= 1)
 		return n;
+	/* A batch starts with no loan out: head0 is the next loan too. */
 	/* At most a ring: a joiner that reads the batch's bound below starts
 	 * no later than bound - capacity + 1, which must not pass the first
 	 * message in case only that one is written (models/ring_bcast.pml,
@@ -249,8 +292,7 @@ uint32_t shoal__bcast_batch_extent(struct shoal__bcast_pub *b, uint32_t n)
 	 * then only the first message is written (the next call rescans).
 	 */
 	if (k > 1) {
-		atomic_store_explicit(&b->m.pub->bound, head0 + k,
-				      memory_order_relaxed);
+		store_bound(b, head0 + k);
 		/* Pairs with the joiner's fence between its increment of the
 		 * generation and its loads of head and bound (store->load,
 		 * both sides fenced). */
@@ -381,6 +423,18 @@ int shoal__bcast_skip_lapped(struct shoal__bcast_sub *s,
 	v->lost = oldest - s->cursor;
 	shoal__bcast_set_cursor(s, oldest);
 	return -EOVERFLOW;
+}
+
+/* A skip marker at the cursor: checked whole (a lossy publisher may be
+ * overwriting it: then it is a lap), then passed over and counted. */
+int shoal__bcast_pass_skip(struct shoal__bcast_sub *s,
+			   struct shoal__bcast_view *v)
+{
+	if (!shoal__bcast_intact(v))
+		return shoal__bcast_skip_lapped(s, v);
+	shoal__bcast_set_cursor(s, s->cursor + 1);
+	s->skipped++;
+	return 0;
 }
 
 /* A length over max_payload at the cursor: torn by an overwrite (then it

@@ -26,6 +26,13 @@
  *  - Joining races the publisher: see shoal__bcast_join() and
  *    models/ring_bcast.pml (JOINING state, seen_gen/seen_from, bound,
  *    premark).
+ *  - Several loans at once: seqs [head, loan_end) are loaned (their slots
+ *    marked), completed strictly in seq order from head. A loan given back
+ *    from the middle of them becomes a skip marker when a later one is
+ *    completed: a whole slot whose length is SHOAL__BCAST_SKIP_LEN, which
+ *    a subscriber passes over without delivering it (and counts). A loan
+ *    beyond head announces itself in bound before its room is judged, as a
+ *    batch does (shoal__bcast_loan_announce()).
  *
  * Who writes what: the publisher writes the slots and struct
  * shoal__bcast_pub_line; each subscriber writes its own struct
@@ -58,11 +65,19 @@
  */
 struct shoal__bcast_slot {
 	_Atomic uint64_t stamp;
-	_Atomic uint32_t len; /* payload bytes; <= max_payload */
+	/* payload bytes; <= max_payload, or SHOAL__BCAST_SKIP_LEN */
+	_Atomic uint32_t len;
 	uint32_t pad;
 	_Atomic int64_t timestamp_ns; /* by the publisher, 0 if not asked */
 };
 #define SHOAL__BCAST_SLOT_HEADER 24
+/*
+ * The length of a skip marker: a seq the publisher loaned and gave back
+ * while a later loan was sent (shoal__bcast_complete_skip()). Above any
+ * max_payload (at most 2^30), so a reader that does not know markers
+ * refuses it as a bad length (-EBADMSG) and moves on; it never waits on it.
+ */
+#define SHOAL__BCAST_SKIP_LEN UINT32_MAX
 _Static_assert(sizeof(struct shoal__bcast_slot) == SHOAL__BCAST_SLOT_HEADER,
 	       "slot header is 24 bytes");
 
@@ -217,10 +232,21 @@ struct shoal__bcast_pub {
 	struct shoal__bcast_map m;
 	uint32_t reliable;
 	uint32_t mask;
-	uint64_t head; /* next seq, our own copy; m.pub->head says the same */
-	/* head + 1 when the slot of head already carries its odd stamp
-	 * (shoal__bcast_premark_next()); 0 when the next loan must. */
-	uint64_t premarked;
+	/* Next seq to complete, our own copy; m.pub->head says the same once
+	 * published. Everything before it is whole (or a skip marker). */
+	uint64_t head;
+	/* Next seq to loan: [head, loan_end) are out (loaned, or sent or
+	 * given back and waiting for an earlier one); at most capacity - 1
+	 * (the pattern bounds it). */
+	uint64_t loan_end;
+	/* Every slot of [loan_end, marked_end) already carries its odd stamp
+	 * and had its room judged: by shoal__bcast_premark_next(), or a loan
+	 * given back from the end (shoal__bcast_unloan()). Only grows; joiners
+	 * are told it (tell_joiners()). */
+	uint64_t marked_end;
+	/* The largest bound stored (the word only grows: a smaller one would
+	 * let a joiner start at a slot a cut batch or loan already marked). */
+	uint64_t bound;
 	/* Reliable gating: the live lines (JOINING or ACTIVE) as of
 	 * generation known_gen, and the minimum of their cursors as last
 	 * computed; ncounted of them were ACTIVE. */
@@ -281,16 +307,27 @@ static inline int shoal__bcast_room(struct shoal__bcast_pub *b, uint64_t seq)
 }
 
 /*
- * Nonzero if the next message (head) may have to wait for room: reliable,
+ * Nonzero if the next loan (loan_end) may have to wait for room: reliable,
  * past the first ring, and its slot not yet marked (a marked slot's room
  * was judged already). The caller then waits until shoal__bcast_room(b,
- * b->head) says yes, evicting dead lines as it sees fit.
+ * b->loan_end) says yes, evicting dead lines as it sees fit.
  */
 static inline int shoal__bcast_must_gate(const struct shoal__bcast_pub *b)
 {
-	return b->reliable && b->head >= b->m.capacity &&
-	       b->premarked != b->head + 1;
+	return b->reliable && b->loan_end >= b->m.capacity &&
+	       b->loan_end >= b->marked_end;
 }
+
+/*
+ * Reliable, before judging the room of a loan beyond head (other loans
+ * are out): tells joiners that it may be written, as a batch does (see
+ * shoal__bcast_batch_extent() in ring_bcast.c): bound past it, a full
+ * fence, then the generation, rescanning relative to it if a line joined
+ * or left. A joiner then either reads the bound and starts after the slot,
+ * or is seen here and gated on. Nothing to do for the first loan (head:
+ * safe as a single send is) or a slot already marked.
+ */
+void shoal__bcast_loan_announce(struct shoal__bcast_pub *b);
 
 /*
  * Slot @s is about to receive message @seq: its odd stamp first, so a
@@ -306,29 +343,44 @@ static inline void shoal__bcast_mark(struct shoal__bcast_pub *b,
 	 * stamp; pairs with the reader's acquire fence before its re-load of
 	 * the stamp (shoal__bcast_intact). */
 	atomic_thread_fence(memory_order_release);
-	b->premarked = seq + 1;
+	if (seq + 1 > b->marked_end)
+		b->marked_end = seq + 1;
 }
 
 /*
- * The slot of the next message (head), marked for writing. Reliable: the
- * caller made sure of room first (shoal__bcast_must_gate()).
+ * The slot of the next loan (loan_end), marked for writing; loan_end moves
+ * on. Reliable: the caller made sure of room first
+ * (shoal__bcast_loan_announce() when other loans are out, then
+ * shoal__bcast_must_gate()).
  */
 static inline struct shoal__bcast_slot *
 shoal__bcast_loan(struct shoal__bcast_pub *b)
 {
-	struct shoal__bcast_slot *s = shoal__bcast_slot_at(&b->m, b->head);
+	struct shoal__bcast_slot *s = shoal__bcast_slot_at(&b->m, b->loan_end);
 
-	if (b->premarked != b->head + 1)
-		shoal__bcast_mark(b, s, b->head);
+	if (b->loan_end >= b->marked_end)
+		shoal__bcast_mark(b, s, b->loan_end);
+	b->loan_end++;
 	return s;
 }
 
-/* The next message's slot, marked, or -EAGAIN when a reliable ring has
- * no room for it now (the caller waits and tries again). */
+/*
+ * Gives the newest loan back (loan_end > head): loan_end moves back. Its
+ * slot keeps the odd stamp and stays judged (marked_end), so the next loan
+ * takes it again, under the same seq: nothing is renumbered, nothing waits.
+ */
+static inline void shoal__bcast_unloan(struct shoal__bcast_pub *b)
+{
+	b->loan_end--;
+}
+
+/* The next loan's slot, marked, or -EAGAIN when a reliable ring has no
+ * room for it now (the caller waits and tries again). */
 static inline int shoal__bcast_try_loan(struct shoal__bcast_pub *b,
 					struct shoal__bcast_slot **out)
 {
-	if (shoal__bcast_must_gate(b) && !shoal__bcast_room(b, b->head))
+	shoal__bcast_loan_announce(b);
+	if (shoal__bcast_must_gate(b) && !shoal__bcast_room(b, b->loan_end))
 		return -EAGAIN;
 	*out = shoal__bcast_loan(b);
 	return 0;
@@ -347,10 +399,11 @@ static inline void *shoal__bcast_user_header(struct shoal__bcast_slot *s)
 }
 
 /*
- * Ends the writing of message head into @s: its length, the timestamp if
- * @with_ts, then the even stamp (release: everything before it is visible
- * to a reader that acquires it); head moves on. Not yet shown in the
- * publisher line: shoal__bcast_publish() does that.
+ * Ends the writing of message head (loaned: head < loan_end) into @s: its
+ * length, the timestamp if @with_ts, then the even stamp (release:
+ * everything before it is visible to a reader that acquires it); head
+ * moves on. Not yet shown in the publisher line: shoal__bcast_publish()
+ * does that.
  */
 static inline void shoal__bcast_complete(struct shoal__bcast_pub *b,
 					 struct shoal__bcast_slot *s,
@@ -370,6 +423,23 @@ static inline void shoal__bcast_complete(struct shoal__bcast_pub *b,
 }
 
 /*
+ * Completes seq head (loaned, given back, a later loan sent) as a skip
+ * marker: length SHOAL__BCAST_SKIP_LEN, then the even stamp. A subscriber
+ * moves past it without delivering it (shoal__bcast_peek()).
+ */
+static inline void shoal__bcast_complete_skip(struct shoal__bcast_pub *b,
+					      struct shoal__bcast_slot *s)
+{
+	atomic_store_explicit(&s->len, SHOAL__BCAST_SKIP_LEN,
+			      memory_order_relaxed);
+	/* Release: pairs with the acquire load of the stamp in
+	 * shoal__bcast_peek(), which then sees the marker's length. */
+	atomic_store_explicit(&s->stamp, shoal__bcast_stamp(b->head),
+			      memory_order_release);
+	b->head++;
+}
+
+/*
  * Gives the slot of the next message its odd stamp now, while this CPU
  * still owns the lines it just wrote, instead of in the next loan. A
  * subscriber that busy-polls a slot holds its line: an odd-stamp store at
@@ -383,14 +453,15 @@ static inline void shoal__bcast_complete(struct shoal__bcast_pub *b,
  * really needs the slot, so a lossy ring keeps its whole capacity.
  * Called after the full fence that follows the store of head, so a joining
  * subscriber either is seen here or reads a head that puts the marked
- * slot's old message behind its start (shoal__bcast_join()). Inline: it
- * runs after every send.
+ * slot's old message behind its start (shoal__bcast_join()). Only when no
+ * loan is out (loan_end == head; the argument holds for the slot of head
+ * alone) and that slot is not marked yet. Inline: it runs after every send.
  */
 static inline void shoal__bcast_premark_next(struct shoal__bcast_pub *b)
 {
 	uint64_t h = b->head;
 
-	if (!b->reliable)
+	if (!b->reliable || b->loan_end != h || b->marked_end > h)
 		return;
 	if (h >= b->m.capacity &&
 	    (atomic_load_explicit(b->m.generation, memory_order_acquire) !=
@@ -437,6 +508,7 @@ struct shoal__bcast_sub {
 	struct shoal__bcast_map m;
 	struct shoal__bcast_line *line; /* NULL until joined */
 	uint64_t cursor;		/* next seq to take; ours */
+	uint64_t skipped; /* skip markers passed over (shoal__bcast_peek) */
 };
 
 /* What shoal__bcast_peek() found. */
@@ -521,23 +593,38 @@ int shoal__bcast_skip_lapped(struct shoal__bcast_sub *s,
 int shoal__bcast_refuse(struct shoal__bcast_sub *s,
 			struct shoal__bcast_view *v);
 
+int shoal__bcast_pass_skip(struct shoal__bcast_sub *s,
+			   struct shoal__bcast_view *v);
+
 /*
  * Looks at message cursor + @k without moving: 0 (found, *v filled),
  * -EAGAIN (not yet), -EOVERFLOW (lapped: the cursor moved past the lost
  * ones, v->lost says how many; only at k == 0), -EBADMSG (a length over
  * max_payload: the cursor moved past it; only at k == 0). At k > 0 a lap or
  * a bad length is -EAGAIN: the caller takes what it has first.
+ *
+ * A skip marker (SHOAL__BCAST_SKIP_LEN) at k == 0 is passed over: the
+ * cursor moves past it (release, as a release would), s->skipped counts
+ * it, and the next seq is looked at. At k > 0 it is -ENOMSG with v->seq
+ * set: it ends a batch; a caller that holds messages before it and takes
+ * on past it treats that seq as taken and released at once.
  */
 static inline int shoal__bcast_peek(struct shoal__bcast_sub *s, uint32_t k,
 				    struct shoal__bcast_view *v)
 {
-	uint64_t seq = s->cursor + k;
-	struct shoal__bcast_slot *slot = shoal__bcast_slot_at(&s->m, seq);
-	/* Acquire: pairs with the release store of the even stamp in
-	 * shoal__bcast_complete(): the length and payload are visible. */
-	uint64_t st = atomic_load_explicit(&slot->stamp, memory_order_acquire);
-	int c = shoal__bcast_classify(st, seq);
+	uint64_t seq;
+	struct shoal__bcast_slot *slot;
+	uint64_t st;
+	int c;
 
+again:
+	seq = s->cursor + k;
+	slot = shoal__bcast_slot_at(&s->m, seq);
+	/* Acquire: pairs with the release store of the even stamp in
+	 * shoal__bcast_complete() and shoal__bcast_complete_skip(): the
+	 * length and payload are visible. */
+	st = atomic_load_explicit(&slot->stamp, memory_order_acquire);
+	c = shoal__bcast_classify(st, seq);
 	v->slot = slot;
 	v->seq = seq;
 	v->stamp = st;
@@ -546,6 +633,16 @@ static inline int shoal__bcast_peek(struct shoal__bcast_sub *s, uint32_t k,
 	if (c == SHOAL__BCAST_LAPPED)
 		return k ? -EAGAIN : shoal__bcast_skip_lapped(s, v);
 	v->len = atomic_load_explicit(&slot->len, memory_order_relaxed);
+	if (__builtin_expect(v->len == SHOAL__BCAST_SKIP_LEN, 0)) {
+		int err;
+
+		if (k)
+			return -ENOMSG;
+		err = shoal__bcast_pass_skip(s, v);
+		if (err)
+			return err;
+		goto again;
+	}
 	if (v->len > s->m.max_payload)
 		return k ? -EAGAIN : shoal__bcast_refuse(s, v);
 	v->timestamp_ns =

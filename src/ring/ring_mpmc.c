@@ -593,3 +593,89 @@ int shoal_mpmc_release(struct shoal_mpmc *h)
 	h->priv_peeked = 0;
 	return 0;
 }
+
+/*
+ * Several cells per handle: the same steps as claim/commit/abort and
+ * peek/release, with the position named by the caller instead of kept in
+ * the handle. Each cell is its own: committing, aborting or releasing one
+ * never waits for another, and a consumer takes positions in order, so a
+ * later commit becomes visible only once every earlier position is
+ * committed or aborted (skip mark). Before touching a cell, its claim word
+ * must name this handle at that position and its seq must still be the one
+ * the claim or peek left: else -EINVAL and nothing is written.
+ */
+int shoal_mpmc_claim_pos(struct shoal_mpmc *h, void **slot, uint64_t *pos)
+{
+	int err = enq_claim(h, pos);
+
+	if (err)
+		return err;
+	*slot = (unsigned char *)cell_at(h, *pos) + SHOAL__MPMC_CELL_HEADER;
+	return 0;
+}
+
+/* Nonzero if the cell of @pos holds seq @seq and a claim word naming us at
+ * @x (x = pos for a producer's claim, pos + 1 for a consumer's). */
+static int ours(const struct shoal_mpmc *h, uint64_t pos, uint64_t x,
+		uint64_t seq)
+{
+	struct shoal__mpmc_cell *c = cell_at(h, pos);
+
+	return atomic_load_explicit(&c->claim, memory_order_relaxed) ==
+		       claim_word(h->priv_owner, x) &&
+	       atomic_load_explicit(&c->seq, memory_order_relaxed) == seq;
+}
+
+int shoal_mpmc_commit_pos(struct shoal_mpmc *h, uint64_t pos, uint32_t len)
+{
+	if (!ours(h, pos, pos, pos))
+		return shoal__fail(-EINVAL,
+				   "mpmc_commit: position %llu is not claimed "
+				   "by this handle",
+				   (unsigned long long)pos);
+	if (len > h->priv_slot_size)
+		return shoal__fail(-EMSGSIZE,
+				   "mpmc_commit: %u bytes in a %u-byte cell",
+				   len, h->priv_slot_size);
+	enq_publish(h, pos, len);
+	return 0;
+}
+
+int shoal_mpmc_abort_pos(struct shoal_mpmc *h, uint64_t pos)
+{
+	struct shoal__mpmc_cell *c = cell_at(h, pos);
+
+	if (!ours(h, pos, pos, pos))
+		return shoal__fail(-EINVAL,
+				   "mpmc_abort: position %llu is not claimed "
+				   "by this handle",
+				   (unsigned long long)pos);
+	/* As shoal_mpmc_abort(): the skip mark, then seq by CAS. */
+	atomic_store_explicit(&c->claim, claim_word(SHOAL__MPMC_SKIP, pos),
+			      memory_order_relaxed);
+	seq_advance(&c->seq, pos, pos + 1);
+	return 0;
+}
+
+int shoal_mpmc_peek_pos(struct shoal_mpmc *h, const void **data, uint32_t *len,
+			uint64_t *pos)
+{
+	int err = deq_claim(h, SIZE_MAX, pos, len);
+
+	if (err)
+		return err;
+	*data = (const unsigned char *)cell_at(h, *pos) +
+		SHOAL__MPMC_CELL_HEADER;
+	return 0;
+}
+
+int shoal_mpmc_release_pos(struct shoal_mpmc *h, uint64_t pos)
+{
+	if (!ours(h, pos, pos + 1, pos + 1))
+		return shoal__fail(-EINVAL,
+				   "mpmc_release: position %llu is not held "
+				   "by this handle",
+				   (unsigned long long)pos);
+	deq_release(h, pos);
+	return 0;
+}

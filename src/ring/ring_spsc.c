@@ -31,6 +31,12 @@
  * Formatting stores position p - capacity into the slot of each first-lap
  * position p: one lap "behind", never equal to p, whatever start_pos is.
  *
+ * Skip markers: a slot committed with length SHOAL_SPSC_SKIP is a position
+ * the producer gave up between committed ones (several claims out, one
+ * given back in the middle; shoal_spsc_commit_n()). The consumer passes
+ * over it and never hands it out; a reader that does not know markers
+ * refuses it as a bad length (-EBADMSG) and skips it the same.
+ *
  * Shared memory is untrusted: the consumer checks len <= slot_size before
  * using it (-EBADMSG otherwise), and the producer checks that the tail it
  * reads lies within one ring of its head (-EBADMSG otherwise). Neither ever
@@ -409,7 +415,8 @@ static void consume(struct shoal_spsc_consumer *c, uint32_t n)
 
 /*
  * Looks at the slot of position @pos: 1 and *data, *len if its message is
- * committed and sane, 0 if not yet, -EBADMSG if its length is impossible.
+ * committed and sane, 2 if it is a skip marker, 0 if not yet, -EBADMSG if
+ * its length is impossible.
  */
 static int look(const struct shoal_spsc_consumer *c, uint64_t pos,
 		const void **data, uint32_t *len)
@@ -427,6 +434,8 @@ static int look(const struct shoal_spsc_consumer *c, uint64_t pos,
 	if ((uint32_t)st != (uint32_t)pos)
 		return 0;
 	n = (uint32_t)(st >> 32);
+	if (n == SHOAL_SPSC_SKIP)
+		return 2;
 	if (n > c->priv_slot_size)
 		return shoal__fail(
 			-EBADMSG,
@@ -456,6 +465,10 @@ int shoal_spsc_peek_batch(struct shoal_spsc_consumer *c, uint32_t max,
 			n++;
 			continue;
 		}
+		if (r == 2 && n == 0) {
+			consume(c, 1); /* a marker: passed over */
+			continue;
+		}
 		if (r < 0 && n == 0) {
 			/* Skip the corrupt slot so the stream goes on. */
 			consume(c, 1);
@@ -476,7 +489,8 @@ int shoal_spsc_peek(struct shoal_spsc_consumer *c, const void **data,
 
 	if (c->priv_peeked)
 		return shoal__fail(-EBUSY, "spsc: messages already peeked");
-	r = look(c, c->priv_tail, data, len);
+	while ((r = look(c, c->priv_tail, data, len)) == 2)
+		consume(c, 1); /* a marker: passed over */
 	if (r == 1) {
 		c->priv_peeked = 1;
 		return 0;
@@ -505,7 +519,8 @@ ssize_t shoal_spsc_pop(struct shoal_spsc_consumer *c, void *buf, size_t cap)
 
 	if (c->priv_peeked)
 		return shoal__fail(-EBUSY, "spsc: messages already peeked");
-	r = look(c, c->priv_tail, &data, &len);
+	while ((r = look(c, c->priv_tail, &data, &len)) == 2)
+		consume(c, 1); /* a marker: passed over */
 	if (r == 0)
 		return -EAGAIN;
 	if (r < 0) {
@@ -548,4 +563,130 @@ int shoal_spsc_readable_cb(void *user_data)
 int shoal_spsc_writable_cb(void *user_data)
 {
 	return shoal_spsc_writable(user_data);
+}
+
+/*
+ * Several claims and several peeks at once, named by position. The
+ * producer's claims are the run [head, head + claimed), published from the
+ * front; the consumer's peeks are the run [tail, tail + peeked), released
+ * from the front.
+ */
+int shoal_spsc_claim_next(struct shoal_spsc_producer *p, void **slot)
+{
+	uint64_t pos = p->priv_head + p->priv_claimed;
+
+	if (p->priv_claimed > p->priv_mask)
+		return -EAGAIN; /* a whole ring claimed */
+	if (pos - p->priv_tail_cache > p->priv_mask) {
+		int64_t avail = free_slots(p, p->priv_claimed + 1);
+
+		if (avail < 0)
+			return (int)avail;
+		if (avail <= (int64_t)p->priv_claimed)
+			return -EAGAIN;
+	}
+	*slot = (unsigned char *)slot_at(p->priv_slots, p->priv_stride,
+					 p->priv_mask, pos) +
+		SHOAL__SPSC_SLOT_HEADER;
+	p->priv_claimed++;
+	return 0;
+}
+
+int shoal_spsc_commit_n(struct shoal_spsc_producer *p, const uint32_t *lens,
+			uint32_t n)
+{
+	struct shoal__spsc_ring *r = p->priv_ring;
+
+	if (n == 0 || n > p->priv_claimed || !lens)
+		return shoal__fail(-EINVAL,
+				   "spsc_commit_n: %u slots claimed, %u "
+				   "committed",
+				   p->priv_claimed, n);
+	for (uint32_t i = 0; i < n; i++) {
+		if (lens[i] > p->priv_slot_size && lens[i] != SHOAL_SPSC_SKIP)
+			return shoal__fail(-EMSGSIZE,
+					   "spsc_commit_n: %u bytes in a "
+					   "%u-byte slot",
+					   lens[i], p->priv_slot_size);
+	}
+	/* As shoal_spsc_commit_batch(): the later slots relaxed, then the
+	 * first with the one release store; pairs with the acquire load of
+	 * the slot state in look(), and the consumer reads positions in
+	 * order. */
+	for (uint32_t i = n - 1; i > 0; i--)
+		atomic_store_explicit(&slot_at(p->priv_slots, p->priv_stride,
+					       p->priv_mask, p->priv_head + i)
+					       ->state,
+				      slot_state(p->priv_head + i, lens[i]),
+				      memory_order_relaxed);
+	atomic_store_explicit(&slot_at(p->priv_slots, p->priv_stride,
+				       p->priv_mask, p->priv_head)
+				       ->state,
+			      slot_state(p->priv_head, lens[0]),
+			      memory_order_release);
+	p->priv_head += n;
+	p->priv_claimed -= n;
+	atomic_store_explicit(&r->head, p->priv_head, memory_order_relaxed);
+	return 0;
+}
+
+int shoal_spsc_unclaim(struct shoal_spsc_producer *p, uint32_t n)
+{
+	if (n > p->priv_claimed)
+		return shoal__fail(-EINVAL, "spsc_unclaim: %u of %u claimed", n,
+				   p->priv_claimed);
+	/* Nothing was published there: the slots simply stay free. */
+	p->priv_claimed -= n;
+	return 0;
+}
+
+int shoal_spsc_peek_next(struct shoal_spsc_consumer *c, const void **data,
+			 uint32_t *len, uint64_t *pos)
+{
+	for (;;) {
+		uint64_t at = c->priv_tail + c->priv_peeked;
+		int r;
+
+		if (c->priv_peeked > c->priv_mask)
+			return -EAGAIN;
+		r = look(c, at, data, len);
+		if (r == 0)
+			return -EAGAIN;
+		if (r == 2 || r < 0) {
+			/* A marker (or a corrupt slot, reported): passed
+			 * over, released with the run it ends up in. */
+			if (c->priv_peeked)
+				c->priv_peeked++;
+			else
+				consume(c, 1);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		c->priv_peeked++;
+		*pos = at;
+		return 0;
+	}
+}
+
+int shoal_spsc_release_to(struct shoal_spsc_consumer *c, uint64_t end)
+{
+	struct shoal__spsc_ring *r = c->priv_ring;
+	uint64_t n = end - c->priv_tail;
+
+	if (n > c->priv_peeked)
+		return shoal__fail(-EINVAL,
+				   "spsc_release_to: %llu of %u peeked",
+				   (unsigned long long)n, c->priv_peeked);
+	c->priv_tail = end;
+	c->priv_peeked -= (uint32_t)n;
+	/* Release: our reads of the slots below the new tail are done before
+	 * the producer may reuse them; pairs with its acquire load of tail. */
+	atomic_store_explicit(&r->tail, c->priv_tail, memory_order_release);
+	return 0;
+}
+
+uint64_t shoal_spsc_consumer_tail(const struct shoal_spsc_consumer *c)
+{
+	return c->priv_tail;
 }
