@@ -97,17 +97,17 @@ static int open_op(void *ctx, int64_t slice)
 
 static int channel_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = {
-		"name",	   "create",   "capacity", "slot_size",
-		"role",	   "access",   "strategy", "send_timeout",
-		"timeout", "registry", NULL
-	};
+	static char *kwlist[] = { "name",      "create",       "capacity",
+				  "slot_size", "role",	       "access",
+				  "strategy",  "send_timeout", "timeout",
+				  "registry",  "max_loans",    "max_held",
+				  NULL };
 	struct shoal_channel_options o;
 	struct open_ctx c;
 	const char *name;
 	PyObject *role = NULL, *access = NULL, *strategy = NULL;
 	PyObject *send_timeout = Py_None, *timeout = NULL, *registry = Py_None;
-	unsigned int capacity, slot_size;
+	unsigned int capacity, slot_size, max_loans = 1, max_held = 1;
 	int create = 0, r, a, st, err;
 	int64_t user_ns, t = 0;
 
@@ -118,10 +118,10 @@ static int channel_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 	shoal_channel_options_init(&o);
 	capacity = o.capacity;
 	slot_size = o.slot_size;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|$pIIOOOOOO", kwlist,
-					 &name, &create, &capacity, &slot_size,
-					 &role, &access, &strategy,
-					 &send_timeout, &timeout, &registry))
+	if (!PyArg_ParseTupleAndKeywords(
+		    args, kw, "s|$pIIOOOOOOII", kwlist, &name, &create,
+		    &capacity, &slot_size, &role, &access, &strategy,
+		    &send_timeout, &timeout, &registry, &max_loans, &max_held))
 		return -1;
 	r = (int)o.role;
 	a = (int)o.access;
@@ -149,6 +149,8 @@ static int channel_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 	o.strategy = (enum shoal_wait_strategy)st;
 	o.send_timeout_ns = shoalpy_slice_timeout(self, user_ns);
 	o.registry = self->reg;
+	o.max_loans = max_loans;
+	o.max_held = max_held;
 	c.name = name;
 	c.o = &o;
 	c.ch = NULL;
@@ -217,7 +219,7 @@ static PyTypeObject ChannelType = {
 	.tp_doc = "Channel(name, *, create=False, capacity=1024, "
 		  "slot_size=1024, role='send', access='owner', "
 		  "strategy='adaptive', send_timeout=None, timeout=0, "
-		  "registry=None)\n\n"
+		  "registry=None, max_loans=1, max_held=1)\n\n"
 		  "A one-way stream between two processes. create=True "
 		  "creates it and takes @role ('send' or 'recv'); otherwise "
 		  "it is opened (waiting up to @timeout seconds) with the "

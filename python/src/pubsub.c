@@ -113,6 +113,7 @@ static int pub_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 				  "type_align",
 				  "registry",
 				  "max_publishers",
+				  "max_loans",
 				  NULL };
 	struct shoal_pub_options o;
 	struct shoal_pub *pub = NULL;
@@ -122,7 +123,7 @@ static int pub_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 	int timestamp = 0, d, a, err;
 	unsigned int capacity, max_payload, uh, history, max_subs, tsize = 0,
 								   talign = 0;
-	unsigned int max_pubs = 1;
+	unsigned int max_pubs = 1, max_loans = 1;
 	PyThreadState *ts;
 	int64_t user_ns;
 
@@ -137,10 +138,10 @@ static int pub_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 	history = o.history;
 	max_subs = o.max_subscribers;
 	if (!PyArg_ParseTupleAndKeywords(
-		    args, kw, "s|$OIIIIIOpOzIIOI", kwlist, &name, &delivery,
+		    args, kw, "s|$OIIIIIOpOzIIOII", kwlist, &name, &delivery,
 		    &capacity, &max_payload, &uh, &history, &max_subs,
 		    &send_timeout, &timestamp, &access, &type_name, &tsize,
-		    &talign, &registry, &max_pubs))
+		    &talign, &registry, &max_pubs, &max_loans))
 		return -1;
 	d = o.delivery;
 	a = (int)o.access;
@@ -159,6 +160,7 @@ static int pub_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 	o.history = history;
 	o.max_subscribers = max_subs;
 	o.max_publishers = max_pubs;
+	o.max_loans = max_loans;
 	o.flags = timestamp ? SHOAL_PUB_TIMESTAMP : 0;
 	o.type_name = type_name;
 	o.type_size = tsize;
@@ -376,7 +378,7 @@ static PyTypeObject PublisherType = {
 		  "max_payload=4096, user_header_size=0, history=0, "
 		  "max_subscribers=64, send_timeout=None, timestamp=False, "
 		  "access='owner', type_name=None, type_size=0, type_align=0, "
-		  "registry=None, max_publishers=1)\n\n"
+		  "registry=None, max_publishers=1, max_loans=1)\n\n"
 		  "Publish a service under @name for any number of "
 		  "subscribers in other processes; with max_publishers > 1, "
 		  "join it as one of up to that many publishers. See "

@@ -128,6 +128,8 @@ static int queue_init(QueueObject *self, PyObject *args, PyObject *kw)
 				  "type_align",
 				  "timeout",
 				  "registry",
+				  "max_loans",
+				  "max_held",
 				  NULL };
 	shoalpy_handle *h = &self->base;
 	struct shoal_queue_options o;
@@ -136,6 +138,7 @@ static int queue_init(QueueObject *self, PyObject *args, PyObject *kw)
 	PyObject *access = NULL, *role = NULL, *strategy = NULL;
 	PyObject *send_timeout = Py_None, *timeout = NULL, *registry = Py_None;
 	unsigned int capacity, max_message, max_part, tsize = 0, talign = 0;
+	unsigned int max_loans = 1, max_held = 1;
 	int create = 0, spsc = 0, a, r, st, err;
 	int64_t user_ns, t = 0;
 
@@ -148,10 +151,10 @@ static int queue_init(QueueObject *self, PyObject *args, PyObject *kw)
 	max_message = o.max_message;
 	max_part = o.max_participants;
 	if (!PyArg_ParseTupleAndKeywords(
-		    args, kw, "s|$pIIIOpOOOzIIOO", kwlist, &name, &create,
+		    args, kw, "s|$pIIIOpOOOzIIOOII", kwlist, &name, &create,
 		    &capacity, &max_message, &max_part, &access, &spsc, &role,
 		    &strategy, &send_timeout, &type_name, &tsize, &talign,
-		    &timeout, &registry))
+		    &timeout, &registry, &max_loans, &max_held))
 		return -1;
 	a = (int)o.access;
 	r = (int)o.role;
@@ -191,6 +194,8 @@ static int queue_init(QueueObject *self, PyObject *args, PyObject *kw)
 	o.type_size = tsize;
 	o.type_align = talign;
 	o.registry = h->reg;
+	o.max_loans = max_loans;
+	o.max_held = max_held;
 	c.name = name;
 	c.o = &o;
 	c.q = NULL;
@@ -267,7 +272,8 @@ static PyTypeObject QueueType = {
 		  "max_message=1024, max_participants=64, access='owner', "
 		  "spsc=False, role='both', strategy='adaptive', "
 		  "send_timeout=None, type_name=None, type_size=0, "
-		  "type_align=0, timeout=0, registry=None)\n\n"
+		  "type_align=0, timeout=0, registry=None, max_loans=1, "
+		  "max_held=1)\n\n"
 		  "A queue: every message goes to one consumer. create=True "
 		  "creates and announces it (close() withdraws it; the others "
 		  "drain it, then get EPIPE); otherwise it is opened, waiting "

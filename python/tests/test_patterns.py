@@ -194,3 +194,28 @@ def test_channel_role_rules(registry):
         tx.send(b"hi")
         assert rx.read(1) == b"hi"
         assert tx.stats()["role"] == "send"
+
+
+def test_several_loans_and_held(registry):
+    with shoal.Queue("q/loans", create=True, max_loans=3, max_held=3) as q:
+        a, b, c = q.loan(4), q.loan(4), q.loan(4)
+        for loan, text in ((a, b"aaaa"), (b, b"bbbb"), (c, b"cccc")):
+            memoryview(loan)[:4] = text
+        q.send(c)  # any order
+        b.abort()
+        q.send(a)
+        got = sorted(bytes(q.take(1)) for _ in range(2))
+        assert got == [b"aaaa", b"cccc"]
+    with shoal.Publisher("p/loans", max_loans=2) as pub, \
+            shoal.Subscriber("p/loans", max_held=2) as sub:
+        x, y = pub.loan(4), pub.loan(4)
+        memoryview(x)[:4] = b"xxxx"
+        memoryview(y)[:4] = b"yyyy"
+        pub.send(y)
+        assert sub.take(0) is None  # y waits for x: loan order
+        pub.send(x)
+        m1, m2 = sub.take(1), sub.take(1)
+        assert (bytes(m1), bytes(m2)) == (b"xxxx", b"yyyy")
+        with pytest.raises(shoal.Error) as e:
+            pub.loan(4), pub.loan(4), pub.loan(4)
+        assert e.value.errno == errno.EBUSY
