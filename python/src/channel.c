@@ -72,17 +72,10 @@ CHANNEL_OPS(peer_ops, ch_close);
 
 static const char *const role_names[] = { "send", "recv", NULL };
 static const int role_values[] = { SHOAL_CHANNEL_SEND, SHOAL_CHANNEL_RECV };
-static const char *const strategy_names[] = { "busy_spin", "spin_yield",
-					      "adaptive", "block", NULL };
-static const int strategy_values[] = { SHOAL_WAIT_BUSY_SPIN,
-				       SHOAL_WAIT_SPIN_YIELD,
-				       SHOAL_WAIT_ADAPTIVE, SHOAL_WAIT_BLOCK };
-static const char *const access_names[] = { "owner", "group", "anyone", NULL };
-static const int access_values[] = { SHOAL_ACCESS_OWNER, SHOAL_ACCESS_GROUP,
-				     SHOAL_ACCESS_ANYONE };
 
 struct open_ctx {
 	const char *name;
+	int create;
 	struct shoal_channel_options *o;
 	struct shoal_channel *ch;
 };
@@ -91,6 +84,8 @@ static int open_op(void *ctx, int64_t slice)
 {
 	struct open_ctx *c = ctx;
 
+	if (c->create)
+		return shoal_channel_create(c->name, c->o, &c->ch);
 	c->o->timeout_ns = slice;
 	return shoal_channel_open(c->name, c->o, &c->ch);
 }
@@ -127,9 +122,7 @@ static int channel_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 	a = (int)o.access;
 	st = o.strategy;
 	if (shoalpy_choice(role, "role", role_names, role_values, &r) ||
-	    shoalpy_choice(access, "access", access_names, access_values, &a) ||
-	    shoalpy_choice(strategy, "strategy", strategy_names,
-			   strategy_values, &st) ||
+	    shoalpy_access(access, &a) || shoalpy_strategy(strategy, &st) ||
 	    shoalpy_timeout_ns(send_timeout, &user_ns) ||
 	    (timeout && shoalpy_timeout_ns(timeout, &t)) ||
 	    shoalpy_registry(registry, &self->reg))
@@ -154,18 +147,11 @@ static int channel_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 	c.name = name;
 	c.o = &o;
 	c.ch = NULL;
-	if (create || t == 0) {
-		PyThreadState *ts = PyEval_SaveThread();
-
-		err = create ? shoal_channel_create(name, &o, &c.ch) :
-			       shoal_channel_open(name, &o, &c.ch);
-		PyEval_RestoreThread(ts);
-	} else {
-		err = shoalpy_wait(open_op, &c, t);
-	}
+	c.create = create;
+	err = shoalpy_open(open_op, &c, create ? 0 : t);
 	if (err) {
 		shoalpy_handle_end(self);
-		return shoalpy_raise_int(err == -EAGAIN ? -ETIMEDOUT : err);
+		return shoalpy_raise_int(err);
 	}
 	self->h = c.ch;
 	{

@@ -44,17 +44,9 @@ static const struct shoalpy_ops peer_ops = {
 	.end = ev_close,
 };
 
-static const char *const strategy_names[] = { "busy_spin", "spin_yield",
-					      "adaptive", "block", NULL };
-static const int strategy_values[] = { SHOAL_WAIT_BUSY_SPIN,
-				       SHOAL_WAIT_SPIN_YIELD,
-				       SHOAL_WAIT_ADAPTIVE, SHOAL_WAIT_BLOCK };
-static const char *const access_names[] = { "owner", "group", "anyone", NULL };
-static const int access_values[] = { SHOAL_ACCESS_OWNER, SHOAL_ACCESS_GROUP,
-				     SHOAL_ACCESS_ANYONE };
-
 struct open_ctx {
 	const char *name;
+	int create;
 	struct shoal_event_options *o;
 	struct shoal_event *ev;
 };
@@ -63,6 +55,8 @@ static int open_op(void *ctx, int64_t slice)
 {
 	struct open_ctx *c = ctx;
 
+	if (c->create)
+		return shoal_event_create(c->name, c->o, &c->ev);
 	c->o->timeout_ns = slice;
 	return shoal_event_open(c->name, c->o, &c->ev);
 }
@@ -96,9 +90,7 @@ static int events_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 		return -1;
 	a = (int)o.access;
 	st = o.strategy;
-	if (shoalpy_choice(access, "access", access_names, access_values, &a) ||
-	    shoalpy_choice(strategy, "strategy", strategy_names,
-			   strategy_values, &st) ||
+	if (shoalpy_access(access, &a) || shoalpy_strategy(strategy, &st) ||
 	    (timeout && shoalpy_timeout_ns(timeout, &t)) ||
 	    shoalpy_registry(registry, &self->reg))
 		return -1;
@@ -112,18 +104,11 @@ static int events_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 	c.name = name;
 	c.o = &o;
 	c.ev = NULL;
-	if (create || t == 0) {
-		PyThreadState *ts = PyEval_SaveThread();
-
-		err = create ? shoal_event_create(name, &o, &c.ev) :
-			       shoal_event_open(name, &o, &c.ev);
-		PyEval_RestoreThread(ts);
-	} else {
-		err = shoalpy_wait(open_op, &c, t);
-	}
+	c.create = create;
+	err = shoalpy_open(open_op, &c, create ? 0 : t);
 	if (err) {
 		shoalpy_handle_end(self);
-		return shoalpy_raise_int(err == -EAGAIN ? -ETIMEDOUT : err);
+		return shoalpy_raise_int(err);
 	}
 	self->h = c.ev;
 	return 0;

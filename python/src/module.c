@@ -152,6 +152,43 @@ int shoalpy_choice(PyObject *obj, const char *what, const char *const *names,
 	return -1;
 }
 
+static const char *const strategy_names[] = { "busy_spin", "spin_yield",
+					      "adaptive", "block", NULL };
+static const int strategy_values[] = { SHOAL_WAIT_BUSY_SPIN,
+				       SHOAL_WAIT_SPIN_YIELD,
+				       SHOAL_WAIT_ADAPTIVE, SHOAL_WAIT_BLOCK };
+
+int shoalpy_strategy(PyObject *obj, int *out)
+{
+	return shoalpy_choice(obj, "strategy", strategy_names, strategy_values,
+			      out);
+}
+
+static const char *const access_names[] = { "owner", "group", "anyone", NULL };
+static const int access_values[] = { SHOAL_ACCESS_OWNER, SHOAL_ACCESS_GROUP,
+				     SHOAL_ACCESS_ANYONE };
+
+int shoalpy_access(PyObject *obj, int *out)
+{
+	return shoalpy_choice(obj, "access", access_names, access_values, out);
+}
+
+int shoalpy_open(shoalpy_op op, void *ctx, int64_t timeout_ns)
+{
+	int err;
+
+	if (timeout_ns == 0) {
+		PyThreadState *ts = PyEval_SaveThread();
+
+		err = op(ctx, 0);
+		PyEval_RestoreThread(ts);
+	} else {
+		err = shoalpy_wait(op, ctx, timeout_ns);
+	}
+	/* A last slice's -EAGAIN is the wait's end: nothing appeared. */
+	return err == -EAGAIN ? -ETIMEDOUT : err;
+}
+
 static PyObject *version(PyObject *self, PyObject *noargs)
 {
 	(void)self;

@@ -92,9 +92,6 @@ static const struct shoalpy_ops sub_ops = {
 static const char *const delivery_names[] = { "reliable", "lossy", NULL };
 static const int delivery_values[] = { SHOAL_DELIVERY_RELIABLE,
 				       SHOAL_DELIVERY_LOSSY };
-static const char *const access_names[] = { "owner", "group", "anyone", NULL };
-static const int access_values[] = { SHOAL_ACCESS_OWNER, SHOAL_ACCESS_GROUP,
-				     SHOAL_ACCESS_ANYONE };
 
 static int pub_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 {
@@ -147,7 +144,7 @@ static int pub_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 	a = (int)o.access;
 	if (shoalpy_choice(delivery, "delivery", delivery_names,
 			   delivery_values, &d) ||
-	    shoalpy_choice(access, "access", access_names, access_values, &a) ||
+	    shoalpy_access(access, &a) ||
 	    shoalpy_timeout_ns(send_timeout, &user_ns) ||
 	    shoalpy_registry(registry, &self->reg))
 		return -1;
@@ -393,12 +390,6 @@ static PyTypeObject PublisherType = {
 /* ---------------------------------------------------------------------- */
 /* Subscriber */
 
-static const char *const strategy_names[] = { "busy_spin", "spin_yield",
-					      "adaptive", "block", NULL };
-static const int strategy_values[] = { SHOAL_WAIT_BUSY_SPIN,
-				       SHOAL_WAIT_SPIN_YIELD,
-				       SHOAL_WAIT_ADAPTIVE, SHOAL_WAIT_BLOCK };
-
 struct open_ctx {
 	const char *name;
 	struct shoal_sub_options *o;
@@ -444,8 +435,7 @@ static int sub_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 	/* timeout: how long to wait for the service to appear; absent is 0
 	 * (fail at once), None forever. */
 	if ((timeout && shoalpy_timeout_ns(timeout, &t)) ||
-	    shoalpy_choice(strategy, "strategy", strategy_names,
-			   strategy_values, &st) ||
+	    shoalpy_strategy(strategy, &st) ||
 	    shoalpy_registry(registry, &self->reg))
 		return -1;
 	self->ops = &sub_ops;
@@ -462,17 +452,10 @@ static int sub_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 	c.sub = NULL;
 	/* Waiting for the service goes in slices, so Ctrl-C is seen; a
 	 * slice's -ETIMEDOUT means "not there yet". */
-	if (t == 0) {
-		PyThreadState *ts = PyEval_SaveThread();
-
-		err = shoal_sub_open(name, &o, &c.sub);
-		PyEval_RestoreThread(ts);
-	} else {
-		err = shoalpy_wait(open_op, &c, t);
-	}
+	err = shoalpy_open(open_op, &c, t);
 	if (err) {
 		shoalpy_handle_end(self);
-		return shoalpy_raise_int(err == -EAGAIN ? -ETIMEDOUT : err);
+		return shoalpy_raise_int(err);
 	}
 	self->h = c.sub;
 	return 0;

@@ -88,17 +88,10 @@ static const char *const role_names[] = { "both", "producer", "consumer",
 					  NULL };
 static const int role_values[] = { SHOAL_QUEUE_BOTH, SHOAL_QUEUE_PRODUCER,
 				   SHOAL_QUEUE_CONSUMER };
-static const char *const strategy_names[] = { "busy_spin", "spin_yield",
-					      "adaptive", "block", NULL };
-static const int strategy_values[] = { SHOAL_WAIT_BUSY_SPIN,
-				       SHOAL_WAIT_SPIN_YIELD,
-				       SHOAL_WAIT_ADAPTIVE, SHOAL_WAIT_BLOCK };
-static const char *const access_names[] = { "owner", "group", "anyone", NULL };
-static const int access_values[] = { SHOAL_ACCESS_OWNER, SHOAL_ACCESS_GROUP,
-				     SHOAL_ACCESS_ANYONE };
 
 struct open_ctx {
 	const char *name;
+	int create;
 	struct shoal_queue_options *o;
 	struct shoal_queue *q;
 };
@@ -107,6 +100,8 @@ static int open_op(void *ctx, int64_t slice)
 {
 	struct open_ctx *c = ctx;
 
+	if (c->create)
+		return shoal_queue_create(c->name, c->o, &c->q);
 	c->o->timeout_ns = slice;
 	return shoal_queue_open(c->name, c->o, &c->q);
 }
@@ -159,10 +154,9 @@ static int queue_init(QueueObject *self, PyObject *args, PyObject *kw)
 	a = (int)o.access;
 	r = (int)o.role;
 	st = o.strategy;
-	if (shoalpy_choice(access, "access", access_names, access_values, &a) ||
+	if (shoalpy_access(access, &a) ||
 	    shoalpy_choice(role, "role", role_names, role_values, &r) ||
-	    shoalpy_choice(strategy, "strategy", strategy_names,
-			   strategy_values, &st) ||
+	    shoalpy_strategy(strategy, &st) ||
 	    shoalpy_timeout_ns(send_timeout, &user_ns) ||
 	    (timeout && shoalpy_timeout_ns(timeout, &t)) ||
 	    shoalpy_registry(registry, &h->reg))
@@ -199,18 +193,11 @@ static int queue_init(QueueObject *self, PyObject *args, PyObject *kw)
 	c.name = name;
 	c.o = &o;
 	c.q = NULL;
-	if (create || t == 0) {
-		PyThreadState *ts = PyEval_SaveThread();
-
-		err = create ? shoal_queue_create(name, &o, &c.q) :
-			       shoal_queue_open(name, &o, &c.q);
-		PyEval_RestoreThread(ts);
-	} else {
-		err = shoalpy_wait(open_op, &c, t);
-	}
+	c.create = create;
+	err = shoalpy_open(open_op, &c, create ? 0 : t);
 	if (err) {
 		shoalpy_handle_end(h);
-		return shoalpy_raise_int(err == -EAGAIN ? -ETIMEDOUT : err);
+		return shoalpy_raise_int(err);
 	}
 	h->h = c.q;
 	{

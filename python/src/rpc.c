@@ -58,15 +58,6 @@ static const struct shoalpy_ops server_ops = {
 	.end = srv_end,
 };
 
-static const char *const strategy_names[] = { "busy_spin", "spin_yield",
-					      "adaptive", "block", NULL };
-static const int strategy_values[] = { SHOAL_WAIT_BUSY_SPIN,
-				       SHOAL_WAIT_SPIN_YIELD,
-				       SHOAL_WAIT_ADAPTIVE, SHOAL_WAIT_BLOCK };
-static const char *const access_names[] = { "owner", "group", "anyone", NULL };
-static const int access_values[] = { SHOAL_ACCESS_OWNER, SHOAL_ACCESS_GROUP,
-				     SHOAL_ACCESS_ANYONE };
-
 static int server_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "name",
@@ -113,9 +104,7 @@ static int server_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 	st = o.strategy;
 	a = (int)o.access;
 	user_ns = o.send_timeout_ns;
-	if (shoalpy_choice(strategy, "strategy", strategy_names,
-			   strategy_values, &st) ||
-	    shoalpy_choice(access, "access", access_names, access_values, &a) ||
+	if (shoalpy_strategy(strategy, &st) || shoalpy_access(access, &a) ||
 	    (send_timeout && shoalpy_timeout_ns(send_timeout, &user_ns)) ||
 	    shoalpy_registry(registry, &self->reg))
 		return -1;
@@ -332,8 +321,7 @@ static int client_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 		return -1;
 	st = o.strategy;
 	if ((timeout && shoalpy_timeout_ns(timeout, &t)) ||
-	    shoalpy_choice(strategy, "strategy", strategy_names,
-			   strategy_values, &st) ||
+	    shoalpy_strategy(strategy, &st) ||
 	    shoalpy_registry(registry, &self->reg))
 		return -1;
 	self->ops = &client_ops;
@@ -345,17 +333,10 @@ static int client_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 	c.name = name;
 	c.o = &o;
 	c.cli = NULL;
-	if (t == 0) {
-		PyThreadState *ts = PyEval_SaveThread();
-
-		err = shoal_rpc_client_open(name, &o, &c.cli);
-		PyEval_RestoreThread(ts);
-	} else {
-		err = shoalpy_wait(open_op, &c, t);
-	}
+	err = shoalpy_open(open_op, &c, t);
 	if (err) {
 		shoalpy_handle_end(self);
-		return shoalpy_raise_int(err == -EAGAIN ? -ETIMEDOUT : err);
+		return shoalpy_raise_int(err);
 	}
 	self->h = c.cli;
 	return 0;

@@ -77,6 +77,21 @@ struct shoalpy_taken {
 	} raw;
 };
 
+/* strategy= ('busy_spin', 'spin_yield', 'adaptive', 'block') and access=
+ * ('owner', 'group', 'anyone') keywords: shoalpy_choice() on the one table
+ * of each. */
+int shoalpy_strategy(PyObject *obj, int *out);
+int shoalpy_access(PyObject *obj, int *out);
+
+/*
+ * Creating or opening a handle: @op(ctx, timeout) once with the GIL
+ * released when @timeout_ns is 0 (create, or open without waiting), else
+ * through shoalpy_wait() up to @timeout_ns, each slice a wait of the C
+ * open for the name to appear. Returns op's result (-ETIMEDOUT when
+ * nothing appeared in time), or SHOALPY_EXC.
+ */
+int shoalpy_open(shoalpy_op op, void *ctx, int64_t timeout_ns);
+
 /* A handle's pending work, done by its next call: see the top. */
 struct shoalpy_pending {
 	struct shoalpy_pending *next;

@@ -98,6 +98,35 @@ static PyObject *describe(const struct shoal_tensor *t, const void *base)
 		"itemsize", t->itemsize);
 }
 
+/* dtype, shape, strides (None: C order) and align into *@spec, whose
+ * shape and strides point at @sh and @st. 0, or -1 raised. */
+static int parse_spec(PyObject *dtype, PyObject *shape, PyObject *strides,
+		      unsigned int align, struct shoal_tensor_spec *spec,
+		      uint64_t *sh, uint64_t *st)
+{
+	uint32_t nd, nst;
+
+	memset(spec, 0, sizeof(*spec));
+	if (dtype_code(dtype, &spec->dtype) ||
+	    u64_seq(shape, "shape", SHOAL_TENSOR_MAX_DIMS, sh, &nd))
+		return -1;
+	spec->ndim = nd;
+	spec->shape = sh;
+	if (strides != Py_None) {
+		if (u64_seq(strides, "strides", SHOAL_TENSOR_MAX_DIMS, st,
+			    &nst))
+			return -1;
+		if (nst != nd) {
+			PyErr_SetString(PyExc_ValueError,
+					"strides and shape differ in length");
+			return -1;
+		}
+		spec->strides = (const int64_t *)st;
+	}
+	spec->align = align;
+	return 0;
+}
+
 /* tensor_view(buffer) -> dict: the checked header of a tensor frame. */
 static PyObject *tensor_view(PyObject *self, PyObject *obj)
 {
@@ -129,7 +158,6 @@ static PyObject *tensor_init(PyObject *self, PyObject *args, PyObject *kw)
 	unsigned long long frame_id = 0;
 	long long ts = 0;
 	unsigned int align = 0;
-	uint32_t nd, nst;
 	Py_buffer b;
 	int err;
 
@@ -138,24 +166,8 @@ static PyObject *tensor_init(PyObject *self, PyObject *args, PyObject *kw)
 					 &dtype, &shape, &strides, &align,
 					 &frame_id, &ts))
 		return NULL;
-	memset(&spec, 0, sizeof(spec));
-	if (dtype_code(dtype, &spec.dtype) ||
-	    u64_seq(shape, "shape", SHOAL_TENSOR_MAX_DIMS, sh, &nd))
+	if (parse_spec(dtype, shape, strides, align, &spec, sh, st))
 		return NULL;
-	spec.ndim = nd;
-	spec.shape = sh;
-	if (strides != Py_None) {
-		if (u64_seq(strides, "strides", SHOAL_TENSOR_MAX_DIMS, st,
-			    &nst))
-			return NULL;
-		if (nst != nd) {
-			PyErr_SetString(PyExc_ValueError,
-					"strides and shape differ in length");
-			return NULL;
-		}
-		spec.strides = (const int64_t *)st;
-	}
-	spec.align = align;
 	spec.frame_id = frame_id;
 	spec.timestamp_ns = ts;
 	if (PyObject_GetBuffer(buf, &b, PyBUF_WRITABLE))
@@ -174,30 +186,13 @@ static PyObject *tensor_bytes(PyObject *self, PyObject *args, PyObject *kw)
 	uint64_t sh[SHOAL_TENSOR_MAX_DIMS], st[SHOAL_TENSOR_MAX_DIMS], n;
 	struct shoal_tensor_spec spec;
 	unsigned int align = 0;
-	uint32_t nd, nst;
 
 	(void)self;
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OI", kwlist, &dtype,
 					 &shape, &strides, &align))
 		return NULL;
-	memset(&spec, 0, sizeof(spec));
-	if (dtype_code(dtype, &spec.dtype) ||
-	    u64_seq(shape, "shape", SHOAL_TENSOR_MAX_DIMS, sh, &nd))
+	if (parse_spec(dtype, shape, strides, align, &spec, sh, st))
 		return NULL;
-	spec.ndim = nd;
-	spec.shape = sh;
-	if (strides != Py_None) {
-		if (u64_seq(strides, "strides", SHOAL_TENSOR_MAX_DIMS, st,
-			    &nst))
-			return NULL;
-		if (nst != nd) {
-			PyErr_SetString(PyExc_ValueError,
-					"strides and shape differ in length");
-			return NULL;
-		}
-		spec.strides = (const int64_t *)st;
-	}
-	spec.align = align;
 	n = shoal_tensor_bytes(&spec);
 	if (!n)
 		return shoalpy_raise(-EINVAL);
