@@ -307,19 +307,18 @@ static int test_late(void)
 	pid_t pid;
 
 	reset_ctl();
-	CHECK_EQ(test_registry_open(path, &r), 0);
-	pub_opts(r, &o);
-	CHECK_EQ(shoal_pub_create("multi/late", &o, &first), 0);
-	shoal_sub_options_init(&so);
-	so.registry = r;
-	CHECK_EQ(shoal_sub_open("multi/late", &so, &s), 0);
+	/* Forked before this process has a publisher or a subscriber: the
+	 * child inherits none of their descriptors (or helper threads, which
+	 * ThreadSanitizer cannot follow through a fork). It publishes once
+	 * the subscriber is open (ctl->go). */
 	pid = psu_fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		struct shoal_registry *cr;
 		struct shoal_pub *pub;
 
-		if (test_registry_open(path, &cr))
+		if (!test_wait_flag(&ctl->go, 1, 120) ||
+		    test_registry_open(path, &cr))
 			_exit(1);
 		pub_opts(cr, &o);
 		if (shoal_pub_create("multi/late", &o, &pub))
@@ -333,6 +332,13 @@ static int test_late(void)
 		shoal_pub_destroy(pub);
 		_exit(0);
 	}
+	CHECK_EQ(test_registry_open(path, &r), 0);
+	pub_opts(r, &o);
+	CHECK_EQ(shoal_pub_create("multi/late", &o, &first), 0);
+	shoal_sub_options_init(&so);
+	so.registry = r;
+	CHECK_EQ(shoal_sub_open("multi/late", &so, &s), 0);
+	atomic_store(&ctl->go, 1);
 	while (next < messages) {
 		struct shoal_msg m;
 		uint64_t id;
@@ -421,12 +427,31 @@ static int test_race(void)
 {
 	struct shoal_registry *r;
 	struct shoal_pub_options o;
-	struct shoal_pub *holder;
+	pid_t hold;
 
+	/* The holder of slot 0 is a process of its own, so that this one,
+	 * which forks the racers, has no publisher (nor its descriptors or
+	 * helper threads) to hand down. */
+	reset_ctl();
 	CHECK_EQ(test_registry_open(path, &r), 0);
 	pub_opts(r, &o);
 	o.max_publishers = 2;
-	CHECK_EQ(shoal_pub_create("multi/race", &o, &holder), 0);
+	hold = psu_fork();
+	CHECK(hold >= 0);
+	if (hold == 0) {
+		struct shoal_registry *hr;
+		struct shoal_pub *holder;
+
+		if (test_registry_open(path, &hr))
+			_exit(1);
+		o.registry = hr;
+		if (shoal_pub_create("multi/race", &o, &holder))
+			_exit(2);
+		atomic_store(&ctl->killed, 1); /* the holder is up */
+		pause();		       /* until SIGKILLed */
+		_exit(0);
+	}
+	CHECK(test_wait_flag(&ctl->killed, 1, 120));
 	for (int round = 0; round < 20; round++) {
 		pid_t pids[2];
 		int wins = 0, busy = 0;
@@ -472,7 +497,8 @@ static int test_race(void)
 		CHECK_EQ(wins, 1);
 		CHECK_EQ(busy, 1);
 	}
-	shoal_pub_destroy(holder);
+	kill(hold, SIGKILL);
+	waitpid(hold, NULL, 0);
 	shoal_registry_destroy(r);
 	return TEST_PASS;
 }
