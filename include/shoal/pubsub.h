@@ -188,13 +188,15 @@ struct shoal_sub_options {
 };
 
 struct shoal_pub_stats {
-	uint64_t sent;	      /* messages published */
-	uint64_t blocked;     /* sends that had to wait for a subscriber */
-	uint64_t failed;      /* sends that gave up: -EAGAIN */
-	uint64_t wakeups;     /* eventfd writes to sleeping subscribers */
-	uint64_t evicted;     /* dead subscribers dropped */
-	uint32_t subscribers; /* live subscribers now */
-	uint32_t slot;	      /* this publisher's slot (0..max_publishers-1) */
+	uint64_t sent;	  /* messages published */
+	uint64_t blocked; /* sends that had to wait for a subscriber */
+	uint64_t failed;  /* sends that gave up: -EAGAIN */
+	uint64_t wakeups; /* eventfd writes to sleeping subscribers */
+	uint64_t evicted; /* dead subscribers dropped */
+	/* Live subscribers as last counted (by a send that had to look, or
+	 * shoal_pub_subscribers(), which counts now). */
+	uint32_t subscribers;
+	uint32_t slot; /* this publisher's slot (0..max_publishers-1) */
 	/* Skip markers published: loans given back between sent ones
 	 * (shoal_pub_abort()); not counted in sent. */
 	uint64_t skipped;
