@@ -468,7 +468,8 @@ SHOAL_API ssize_t shoal_sub_read(struct shoal_sub *sub, void *buf, size_t cap,
 /*
  * For event loops: shoal_sub_fd() becomes readable when take() may return
  * something (a message, the publisher's death). Call shoal_sub_arm() before
- * polling it: 1 means something is pending already (do not poll), 0 means
+ * polling it: 1 means something is pending already (do not poll; also when
+ * max_held messages are held, as take() then says -EBUSY), 0 means
  * poll. After the poll, call shoal_sub_disarm() and take with timeout 0.
  * The fd stays the same across reattachment.
  */

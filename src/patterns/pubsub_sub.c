@@ -833,7 +833,9 @@ int shoal_sub_arm(struct shoal_sub *s)
 		shoal__sub_follow_registry(s);
 		return shoal__sub_discover(s) == 0;
 	}
-	if (s->newcomer)
+	/* max_held messages held: take() says -EBUSY at once, so there is
+	 * nothing to poll for (and a poll would wait for nothing). */
+	if (s->newcomer || s->held >= s->max_held)
 		return 1;
 	for (uint32_t i = 0; i < s->nact; i++)
 		if (ring_gone(s, s->act[i], 1))
