@@ -144,6 +144,10 @@ struct pt {
 	 * overwritten). */
 	int known;
 	uint64_t next;
+	/* stats.skipped as last seen: skip markers (a slot whose length is
+	 * SHOAL__BCAST_SKIP_LEN, which a poke can write) are passed over
+	 * without being delivered, so they move the next seq too. */
+	uint64_t seen_skipped;
 
 	/* The model, while clean: nothing was overwritten. */
 	int clean;
@@ -496,13 +500,22 @@ static void check_in_slot(struct pt *t, const void *p, uint64_t len,
 
 /*
  * Messages come in order: the next one is the one after the last consumed,
- * after the @lost ones -EOVERFLOW skipped, after the one -EBADMSG refused.
+ * after the @lost ones -EOVERFLOW skipped, after the one -EBADMSG refused,
+ * after the skip markers passed over (stats.skipped).
  * Called after every take or read; @seq is the message's (if r >= 0).
  */
 static void check_order(struct pt *t, long r, uint64_t seq, uint64_t lost,
 			int consumed)
 {
+	struct shoal_sub_stats st;
+
 	new_attachment(t);
+	if (t->sub) {
+		shoal_sub_get_stats(t->sub, &st);
+		PROMISE(st.skipped >= t->seen_skipped);
+		t->next += st.skipped - t->seen_skipped;
+		t->seen_skipped = st.skipped;
+	}
 	if (r == -EPIPE) {
 		detached(t);
 	} else if (r == -EOVERFLOW) {
@@ -753,6 +766,7 @@ static void sub_open(struct pt *t, uint32_t history)
 		EXPECT(r, 0);
 	if (r)
 		t->sub = NULL;
+	t->seen_skipped = 0; /* a new handle counts from 0 */
 	t->opens++;
 	new_attachment(t);
 	if (t->clean) {
