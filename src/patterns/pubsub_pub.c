@@ -43,7 +43,6 @@
 #define DEFAULT_MAX_PAYLOAD 4096
 #define DEFAULT_SUBSCRIBERS 64
 
-
 void shoal_pub_options_init(struct shoal_pub_options *opts)
 {
 	memset(opts, 0, sizeof(*opts));
