@@ -142,8 +142,13 @@ static void geometry_seeds(void)
 
 	/* One thing wrong in each. */
 	small_config(&h);
-	h.ident.version = SHOAL__PUBSUB_VERSION_MULTI + 1;
+	h.ident.version = SHOAL__PUBSUB_VERSION_POOLS + 1;
 	geometry("bad-version", small_hdr, small_slots, 0, &h, -EPROTO);
+	/* Version 6 (payload pools) names a pool table object that these
+	 * segments never have. */
+	small_config(&h);
+	h.ident.version = SHOAL__PUBSUB_VERSION_POOLS;
+	geometry("bad-pools-no-table", small_hdr, small_slots, 0, &h, -EBADMSG);
 	small_config(&h);
 	h.ident.magic ^= 1;
 	geometry("bad-magic", small_hdr, small_slots, 0, &h, -EBADMSG);

@@ -14,8 +14,9 @@
  *
  * Beyond "no crash, no sanitizer report", the answer is checked against an
  * independent statement of the rules, and any difference aborts:
- *   - 0 exactly when the header has the magic and version (3, or 4 with
- *     2..64 max_publishers and slot below it) and the
+ *   - 0 exactly when the header has the magic and version (4, or 5 with
+ *     2..64 max_publishers and slot below it; 6, payload pools, never: it
+ *     needs a pool table object these segments lack) and the
  *     configuration is consistent: delivery 1 or 2, capacity a power of two
  *     in 2..2^24, max_payload 1..2^30, user header a multiple of 8 up to
  *     1024, stride == shoal__bcast_slot_stride() (the format's one
@@ -261,8 +262,14 @@ static int expected(const struct pg_seg *s,
 	if (h->ident.magic != SHOAL__PUBSUB_MAGIC)
 		return -EBADMSG;
 	if (h->ident.version != SHOAL__PUBSUB_VERSION &&
-	    h->ident.version != SHOAL__PUBSUB_VERSION_MULTI)
+	    h->ident.version != SHOAL__PUBSUB_VERSION_MULTI &&
+	    h->ident.version != SHOAL__PUBSUB_VERSION_POOLS)
 		return -EPROTO;
+	/* Version 6 (payload pools) needs its pool table object, which the
+	 * segments made here never have; pool_table_fuzz.c fuzzes the
+	 * table itself. */
+	if (h->ident.version == SHOAL__PUBSUB_VERSION_POOLS)
+		return -EBADMSG;
 	/* Version 5 (several publishers): 2..64 of them, the slot below. */
 	if (h->ident.version == SHOAL__PUBSUB_VERSION_MULTI &&
 	    (h->max_publishers < 2 || h->max_publishers > 64 ||

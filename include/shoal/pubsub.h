@@ -107,6 +107,22 @@ enum shoal_delivery {
 #define SHOAL_SUB_HELD_MAX 64u
 /* Most shoal_pub_loan()s out at once (shoal_pub_options.max_loans). */
 #define SHOAL_PUB_LOANS_MAX 64u
+/* Payload pools (shoal_pub_options.pools): most size classes, most chunks
+ * in one class, largest chunk. */
+#define SHOAL_PUB_POOLS_MAX 8u
+#define SHOAL_POOL_CHUNKS_MAX (1u << 20)
+#define SHOAL_POOL_CHUNK_MAX (1u << 30)
+
+/*
+ * struct shoal_pool - one size class of a service's payload pools: @count
+ * chunks of @size bytes each (@size is rounded up to a multiple of 64).
+ * A message goes in the smallest class whose chunks hold it (see
+ * shoal_pub_options.pools and docs/pubsub.md, "Payload pools").
+ */
+struct shoal_pool {
+	uint32_t size;	/* bytes per chunk, 1..SHOAL_POOL_CHUNK_MAX */
+	uint32_t count; /* chunks, 1..SHOAL_POOL_CHUNKS_MAX */
+};
 
 /* shoal_pub_options.flags */
 enum {
@@ -152,6 +168,19 @@ struct shoal_pub_options {
 	 * default 1. A loan counts until it is published (see
 	 * shoal_pub_send()). */
 	uint32_t max_loans;
+	/* Payload pools by size class (iceoryx's mempools): NULL/0 (the
+	 * default): every slot holds max_payload bytes. Else up to
+	 * SHOAL_PUB_POOLS_MAX classes, sizes strictly increasing: the ring's
+	 * slots carry only a reference, and each message takes a chunk of
+	 * the smallest class that holds it, so the service costs the pools'
+	 * sum, not capacity x the largest message. max_payload is then 0 or
+	 * the largest class's size. Reliable: a loan waits (send_timeout_ns)
+	 * until every subscriber is done with the oldest chunk of its class;
+	 * lossy: it reuses the oldest chunk of the class, and a subscriber
+	 * still reading it sees -ESTALE at release. shoal_pub_loan_batch()
+	 * is refused (-ENOTSUP); the other sends work unchanged. */
+	const struct shoal_pool *pools;
+	uint32_t npools;
 };
 
 /* shoal_sub_options.flags */

@@ -9,6 +9,7 @@
 #include "shoal/pubsub.h"
 #include "service/service.h"
 #include "patterns/pubsub_layout.h"
+#include "patterns/pubsub_pool.h"
 
 /* The fd table's bytes, rounded up so the u64 table after it is aligned. */
 static inline uint64_t fd_table_bytes(uint32_t max)
@@ -72,6 +73,9 @@ struct pubsub_geometry {
 	 * slot (1 and 0 for a version 3 ring). */
 	uint32_t flags, max_pubs, slot;
 	uint64_t payload_bytes;
+	/* Version 6: the payload pools, checked (pools.n 0: none, and every
+	 * slot holds its payload). */
+	struct pubsub_pools pools;
 };
 
 /*

@@ -39,6 +39,12 @@
  * version 4 only refuses it (-EPROTO) rather than read one ring of
  * several. max_publishers 1 stays version 4, byte for byte. */
 #define SHOAL__PUBSUB_VERSION_MULTI 5
+/* A ring with payload pools (the object "pubsub.pools"): version 4's or
+ * 5's layout (max_publishers on line 0 says which: 0 or 1 is one
+ * publisher), but every slot's payload is a struct shoal__pool_ref. A
+ * reader of version 4 or 5 refuses it (-EPROTO) rather than deliver
+ * references as messages. */
+#define SHOAL__PUBSUB_VERSION_POOLS 6
 
 /* Object kinds, from the patterns' range (shoal/segment.h); the values are
  * in existing segments and docs/segment-format.md: never change them. */
@@ -46,11 +52,13 @@ enum {
 	SHOAL__OBJECT_PUBSUB_HEADER = 4,
 	SHOAL__OBJECT_PUBSUB_SLOTS = 5,
 	SHOAL__OBJECT_PUBSUB_SUBS = 6,
+	SHOAL__OBJECT_PUBSUB_POOLS = 7,
 };
 
 #define SHOAL__PUBSUB_HEADER_OBJECT "pubsub.header"
 #define SHOAL__PUBSUB_SLOTS_OBJECT "pubsub.slots"
 #define SHOAL__PUBSUB_SUBS_OBJECT "pubsub.subs"
+#define SHOAL__PUBSUB_POOLS_OBJECT "pubsub.pools"
 
 /* The publisher's registry entry hands out the subscriber segment's memfd
  * and the line eventfds as every owner does (service/service_layout.h). */
@@ -127,6 +135,41 @@ _Static_assert(offsetof(struct shoal__pubsub_header, blocked) == 128,
  * shoal__bcast_data_off(): packed when the whole slot fits a line, else at
  * the next line boundary. */
 #define SHOAL__PUBSUB_SLOT_HEADER SHOAL__BCAST_SLOT_HEADER
+
+/*
+ * Payload pools (version 6), object "pubsub.pools" in the payload segment,
+ * written by the publisher only:
+ *   struct shoal__pool_table (256 bytes, written before READY, never again)
+ *   then per class, at stamps_off: count u64 chunk stamps;
+ *   then per class, at data_off (64-aligned): count chunks of size bytes.
+ * A chunk's stamp is the slot stamp (shoal__bcast_stamp(seq)) of the
+ * message whose payload it holds, 0 while the publisher rewrites it: the
+ * chunk's own seqlock word (docs/pubsub-format.md, "Payload pools").
+ */
+struct shoal__pool_class {
+	uint32_t size;	     /* bytes per chunk, multiple of 64 */
+	uint32_t count;	     /* chunks */
+	uint64_t stamps_off; /* from the object's start, 8-aligned */
+	uint64_t data_off;   /* from the object's start, 64-aligned */
+};
+
+struct shoal__pool_table {
+	uint32_t npools; /* classes, 1..SHOAL_PUB_POOLS_MAX */
+	uint32_t pad0;
+	uint64_t pad1[3];
+	struct shoal__pool_class pool[8];
+	uint8_t pad2[32];
+};
+_Static_assert(sizeof(struct shoal__pool_table) == 256,
+	       "pool table is four lines");
+
+/* A pooled slot's payload: where the message is. */
+struct shoal__pool_ref {
+	uint32_t pool;	/* class index */
+	uint32_t chunk; /* chunk index in the class */
+	uint32_t len;	/* message bytes, <= the class's size */
+	uint32_t pad;
+};
 
 /* Subscriber segment, line 0. */
 struct shoal__pubsub_subs_header {

@@ -87,14 +87,24 @@ static const struct shoal__config config_multi =
 		      SHOAL__PUBSUB_MAGIC, struct shoal__pubsub_header, fields,
 		      struct pubsub_geometry, check_geometry);
 
+/* The same words in a ring with payload pools (version 6). */
+static const struct shoal__config config_pools =
+	SHOAL__CONFIG("pubsub", SHOAL__PUBSUB_HEADER_OBJECT,
+		      SHOAL__OBJECT_PUBSUB_HEADER, SHOAL__PUBSUB_VERSION_POOLS,
+		      SHOAL__PUBSUB_MAGIC, struct shoal__pubsub_header, fields,
+		      struct pubsub_geometry, check_geometry);
+
 /* Version 4's words (line 0 is written before publication and never
- * again, but is read once all the same). */
+ * again, but is read once all the same). @multi: 1 several publishers,
+ * 0 one, -1 (version 6) as max_publishers says. */
 static int read_publishers(struct pubsub_geometry *g, int multi)
 {
 	uint32_t flags = SHOAL__READ_ONCE(g->hdr->flags);
 	uint32_t mp = SHOAL__READ_ONCE(g->hdr->max_publishers);
 	uint32_t slot = SHOAL__READ_ONCE(g->hdr->slot);
 
+	if (multi < 0)
+		multi = mp > 1;
 	if (!multi) {
 		mp = 1;
 		slot = 0;
@@ -110,6 +120,30 @@ static int read_publishers(struct pubsub_geometry *g, int multi)
 	return 0;
 }
 
+/* Version 6: the pool table, checked, and a slot that holds exactly a
+ * reference. */
+static int read_pools(struct shoal_segment *seg, struct pubsub_geometry *g)
+{
+	struct shoal_object_info oi;
+	void *obj;
+	int err;
+
+	if (g->max_payload != sizeof(struct shoal__pool_ref))
+		return shoal__fail(-EBADMSG,
+				   "pubsub: pooled slots of %u bytes, not a "
+				   "reference's %zu",
+				   g->max_payload,
+				   sizeof(struct shoal__pool_ref));
+	if (shoal_segment_find(seg, SHOAL__PUBSUB_POOLS_OBJECT,
+			       SHOAL__OBJECT_PUBSUB_POOLS, &obj, &oi))
+		return shoal__fail(-EBADMSG, "pubsub: no pool table");
+	err = shoal__peer_object(seg, "pubsub", SHOAL__PUBSUB_POOLS_OBJECT,
+				 SHOAL__OBJECT_PUBSUB_POOLS, oi.size, &obj);
+	if (!err)
+		err = shoal__pools_read(obj, oi.size, &g->pools);
+	return err;
+}
+
 int shoal__pubsub_read_geometry(struct shoal_segment *seg, void *user_data)
 {
 	struct pubsub_geometry *g = user_data;
@@ -118,15 +152,22 @@ int shoal__pubsub_read_geometry(struct shoal_segment *seg, void *user_data)
 	int err;
 
 	g->payload_bytes = shoal_segment_size(seg);
+	memset(&g->pools, 0, sizeof(g->pools));
 	err = shoal__peer_config(seg, &config, g);
 	if (err == -EPROTO) {
 		err = shoal__peer_config(seg, &config_multi, g);
 		multi = 1;
+	}
+	if (err == -EPROTO) {
+		err = shoal__peer_config(seg, &config_pools, g);
+		multi = -1;
 		if (err == -EPROTO)
 			(void)shoal__fail(err,
-					  "pubsub: format version not %u or %u",
+					  "pubsub: format version not %u, %u "
+					  "or %u",
 					  SHOAL__PUBSUB_VERSION,
-					  SHOAL__PUBSUB_VERSION_MULTI);
+					  SHOAL__PUBSUB_VERSION_MULTI,
+					  SHOAL__PUBSUB_VERSION_POOLS);
 	}
 	if (!err)
 		err = read_publishers(g, multi);
@@ -136,6 +177,8 @@ int shoal__pubsub_read_geometry(struct shoal_segment *seg, void *user_data)
 				 SHOAL__OBJECT_PUBSUB_SLOTS,
 				 (uint64_t)g->capacity * g->stride, &sp);
 	g->slots = sp;
+	if (!err && multi < 0)
+		err = read_pools(seg, g);
 	return err;
 }
 
@@ -161,6 +204,7 @@ static const struct shoal__kind kinds[] = {
 	{ SHOAL__OBJECT_PUBSUB_HEADER, "pub/sub header" },
 	{ SHOAL__OBJECT_PUBSUB_SLOTS, "pub/sub slots" },
 	{ SHOAL__OBJECT_PUBSUB_SUBS, "pub/sub subscribers" },
+	{ SHOAL__OBJECT_PUBSUB_POOLS, "pub/sub payload pools" },
 };
 
 const char *shoal__pubsub_disagree(const struct pubsub_geometry *a,

@@ -36,6 +36,7 @@
 #include "service/service.h"
 #include "patterns/pubsub_internal.h"
 #include "patterns/pubsub_pub_internal.h"
+#include "patterns/pubsub_pool.h"
 #include "ring/ring_bcast.h"
 #include "registry/registry_internal.h"
 
@@ -67,9 +68,17 @@ static int check_pub_options(const struct shoal_pub_options *o)
 				   "pub: capacity %u is not a power of two "
 				   "in 2..%u",
 				   o->capacity, SHOAL_PUB_CAPACITY_MAX);
-	if (o->max_payload == 0 || o->max_payload > SHOAL_PUB_PAYLOAD_MAX)
+	if (o->npools || o->pools) {
+		int err = shoal__pools_check_options(o->pools, o->npools,
+						     o->max_payload);
+
+		if (err)
+			return err;
+	} else if (o->max_payload == 0 ||
+		   o->max_payload > SHOAL_PUB_PAYLOAD_MAX) {
 		return shoal__fail(-EINVAL, "pub: max_payload %u not in 1..%u",
 				   o->max_payload, SHOAL_PUB_PAYLOAD_MAX);
+	}
 	if (o->user_header_size % 8 ||
 	    o->user_header_size > SHOAL_PUB_USER_HEADER_MAX)
 		return shoal__fail(-EINVAL,
@@ -111,20 +120,27 @@ static int check_pub_options(const struct shoal_pub_options *o)
 /* The segments, the eventfds and the fd table, through the service
  * layer; then our views of the objects. */
 static int create_service(struct shoal_pub *p, const char *name,
-			  struct shoal_registry *registry)
+			  const struct shoal_pub_options *opts)
 {
+	struct shoal_registry *registry = opts->registry;
 	uint64_t slots_bytes = (uint64_t)p->capacity * p->stride;
-	struct shoal_object_spec payload[2] = {
+	struct shoal_object_spec payload[3] = {
 		{ SHOAL__PUBSUB_HEADER_OBJECT, SHOAL__OBJECT_PUBSUB_HEADER, 64,
 		  header_bytes(p->max_subs) },
 		{ SHOAL__PUBSUB_SLOTS_OBJECT, SHOAL__OBJECT_PUBSUB_SLOTS, 64,
 		  slots_bytes },
+		/* Pools: their chunks' data 64-aligned from the object's
+		 * start (pubsub_pool.c), so the object on a page. */
+		{ SHOAL__PUBSUB_POOLS_OBJECT, SHOAL__OBJECT_PUBSUB_POOLS, 4096,
+		  opts->npools ? shoal__pools_bytes(opts->pools, opts->npools) :
+				 0 },
 	};
 	struct shoal_object_spec subs = { SHOAL__PUBSUB_SUBS_OBJECT,
 					  SHOAL__OBJECT_PUBSUB_SUBS, 64,
 					  subs_bytes(p->max_subs) };
-	struct shoal__owner_spec spec = shoal__owner_spec_lines(
-		name, registry, p->max_subs, payload, 2, &subs, 1);
+	struct shoal__owner_spec spec =
+		shoal__owner_spec_lines(name, registry, p->max_subs, payload,
+					opts->npools ? 3 : 2, &subs, 1);
 	int err;
 
 	if (slots_bytes > SHOAL_SEGMENT_SIZE_MAX / 2)
@@ -148,15 +164,26 @@ static int create_service(struct shoal_pub *p, const char *name,
 	p->lines = subs_lines(p->sh, p->max_subs);
 	p->subs_fd = shoal_segment_fd(p->own.lines_seg);
 	p->bitmap_words = (p->max_subs + 31) / 32;
-	return 0;
+	if (opts->npools) {
+		struct pubsub_pools pp;
+
+		shoal__pools_format(
+			shoal__owner_object(p->own.seg,
+					    SHOAL__PUBSUB_POOLS_OBJECT),
+			opts->pools, opts->npools, &pp);
+		err = shoal__pool_pub_init(&p->pools, &pp);
+	}
+	return err;
 }
 
 static void format(struct shoal_pub *p)
 {
 	struct shoal__pubsub_header *h = p->hdr;
 
-	/* One publisher: version 3, line 0 byte for byte as before. */
+	/* One publisher: version 4, line 0 byte for byte as before. */
 	h->ident = (struct shoal__ident){ SHOAL__PUBSUB_MAGIC,
+					  p->pools.pp.n ?
+						  SHOAL__PUBSUB_VERSION_POOLS :
 					  p->max_pubs > 1 ?
 						  SHOAL__PUBSUB_VERSION_MULTI :
 						  SHOAL__PUBSUB_VERSION };
@@ -291,7 +318,10 @@ int shoal_pub_create(const char *name, const struct shoal_pub_options *opts,
 	p->delivery = opts->delivery;
 	p->capacity = opts->capacity;
 	p->mask = opts->capacity - 1;
-	p->max_payload = opts->max_payload;
+	/* With pools a slot holds a reference; the payload is in a chunk. */
+	p->max_payload = opts->npools ?
+				 (uint32_t)sizeof(struct shoal__pool_ref) :
+				 opts->max_payload;
 	p->uh_size = opts->user_header_size;
 	p->stride = slot_stride(p->uh_size, p->max_payload);
 	p->max_subs = opts->max_subscribers;
@@ -299,7 +329,7 @@ int shoal_pub_create(const char *name, const struct shoal_pub_options *opts,
 	p->send_timeout_ns = opts->send_timeout_ns;
 	p->max_pubs = opts->max_publishers ? opts->max_publishers : 1;
 	p->max_loans = opts->max_loans;
-	err = create_service(p, name, opts->registry);
+	err = create_service(p, name, opts);
 	if (!err) {
 		format(p);
 		p->hdr->history = opts->history;
@@ -330,6 +360,7 @@ void shoal_pub_destroy(struct shoal_pub *p)
 	if (p->eventfd >= 0)
 		close(p->eventfd);
 	shoal__bcast_pub_fini(&p->ring);
+	shoal__pool_pub_fini(&p->pools);
 	free(p);
 }
 

@@ -13,6 +13,7 @@
 #include "notify/notify_internal.h"
 #include "service/service.h"
 #include "patterns/pubsub_internal.h"
+#include "patterns/pubsub_pool.h"
 #include "ring/ring_bcast.h"
 
 struct shoal_pub {
@@ -46,6 +47,11 @@ struct shoal_pub {
 		uint32_t state; /* LOAN_* */
 		uint32_t size;	/* bytes loaned */
 		uint32_t len;	/* bytes sent (LOAN_SENT) */
+		/* With pools: the chunk (class, index) it took, and what
+		 * the chunk's bookkeeping said before (put back if the loan
+		 * is given back unnumbered). */
+		uint32_t pool, chunk;
+		uint64_t prev_last;
 	} loans[SHOAL_PUB_LOANS_MAX];
 	/* Sleeps for room (reliable): marks header.waiting, polls eventfd.
 	 * Last, so that the fields the send path uses keep their lines. */
@@ -53,6 +59,12 @@ struct shoal_pub {
 	/* The service's publisher limit and our slot (not on the send
 	 * path: after it, so as not to move its fields). */
 	uint32_t max_pubs, slot;
+	/* Payload pools (pools.pp.n 0: none; every slot holds the payload):
+	 * the chunk allocator, and the one chunk gate a wait for room also
+	 * waits for (seq + 1 of the message the next chunk last held; 0:
+	 * none). */
+	struct pubsub_pool_pub pools;
+	uint64_t chunk_gate;
 };
 
 /* A single loan's state (struct pub_loan). */

@@ -24,6 +24,7 @@
 #include "arch/error.h"
 #include "notify/notify_internal.h"
 #include "patterns/pubsub_pub_internal.h"
+#include "patterns/pubsub_pool.h"
 #include "ring/ring_bcast.h"
 
 /* How long a blocked publisher spins before it sleeps. */
@@ -41,6 +42,36 @@ static uint32_t evict_dead(struct shoal_pub *p)
 }
 
 /*
+ * Pools, reliable: every live line's cursor is at or past @p->chunk_gate
+ * (seq + 1 of the message the chunk to be reused last held), so nobody
+ * reads that chunk any more. The lines are those the ring gates on
+ * (rescanned by shoal__bcast_room() when one joined or left); a late
+ * joiner's history may still reach the chunk, and then sees its stamp
+ * change (docs/pubsub.md, "Payload pools").
+ */
+static int chunk_free(struct shoal_pub *p)
+{
+	uint64_t gate = p->chunk_gate;
+
+	if (!gate || (int64_t)(p->ring.min_cursor - gate) >= 0)
+		return 1;
+	(void)shoal__bcast_room(&p->ring, p->ring.loan_end);
+	if ((int64_t)(p->ring.min_cursor - gate) >= 0)
+		return 1;
+	shoal__bcast_recompute_min(&p->ring, p->ring.loan_end);
+	return (int64_t)(p->ring.min_cursor - gate) >= 0;
+}
+
+/* The next loan fits: its slot (when it must be gated) and its chunk. */
+static int have_room(struct shoal_pub *p)
+{
+	if (shoal__bcast_must_gate(&p->ring) &&
+	    !shoal__bcast_room(&p->ring, p->ring.loan_end))
+		return 0;
+	return chunk_free(p);
+}
+
+/*
  * What a publisher waiting for room waits for: the next message fits. The
  * lines' liveness (a system call per line) is asked only when the live
  * cursors give no room.
@@ -48,11 +79,10 @@ static uint32_t evict_dead(struct shoal_pub *p)
 static int room_ready(void *arg)
 {
 	struct shoal_pub *p = arg;
-	uint64_t seq = p->ring.loan_end;
 
-	if (shoal__bcast_room(&p->ring, seq))
+	if (have_room(p))
 		return 1;
-	return evict_dead(p) && shoal__bcast_room_known(&p->ring, seq);
+	return evict_dead(p) && have_room(p);
 }
 
 /*
@@ -71,16 +101,15 @@ static int room_ready(void *arg)
  */
 static int make_room(struct shoal_pub *p)
 {
-	uint64_t seq = p->ring.loan_end;
 	int64_t deadline, now, spin_until;
 	int err;
 
-	if (shoal__bcast_room(&p->ring, seq))
+	if (have_room(p))
 		return 0;
 	atomic_fetch_add_explicit(&p->hdr->blocked, 1, memory_order_relaxed);
 	/* Liveness costs a system call per line: look when the wait starts,
 	 * never while spinning. */
-	if (evict_dead(p) && shoal__bcast_room_known(&p->ring, seq))
+	if (evict_dead(p) && have_room(p))
 		return 0;
 	deadline = shoal__deadline(p->send_timeout_ns);
 	now = shoal__now_ns();
@@ -88,7 +117,7 @@ static int make_room(struct shoal_pub *p)
 	while (p->send_timeout_ns != 0 && now < spin_until &&
 	       (deadline < 0 || now < deadline)) {
 		for (int i = 0; i < 64; i++) {
-			if (shoal__bcast_room(&p->ring, seq))
+			if (have_room(p))
 				return 0;
 			shoal__cpu_relax();
 		}
@@ -107,10 +136,98 @@ static int make_room(struct shoal_pub *p)
 		}
 	}
 	atomic_fetch_add_explicit(&p->hdr->failed, 1, memory_order_relaxed);
+	if (p->chunk_gate)
+		return shoal__fail(-EAGAIN,
+				   "pub: a subscriber still has message %llu, "
+				   "whose pool chunk the next loan needs, and "
+				   "did not release it in time",
+				   (unsigned long long)(p->chunk_gate - 1));
 	return shoal__fail(-EAGAIN,
 			   "pub: a subscriber is %u messages behind and did "
 			   "not make room in time",
 			   p->capacity);
+}
+
+/*
+ * shoal_pub_loan() with pools: a chunk of the smallest class that holds
+ * @size, the class's oldest (round robin). Reliable: waits (as for room)
+ * until nobody reads the message it last held. Its stamp goes to 0 before
+ * the caller writes, so a lossy reader still on the old message sees the
+ * change; the slot carries the reference.
+ */
+static int pool_loan(struct shoal_pub *p, uint32_t size, void **ptr)
+{
+	struct pubsub_pool_pub *a = &p->pools;
+	int c = shoal__pools_class(&a->pp, size);
+	struct shoal__pool_ref *ref;
+	struct pub_loan *l;
+	uint64_t last;
+	uint32_t k;
+	int err;
+
+	if (c < 0 || size > a->pp.largest)
+		return shoal__fail(-EMSGSIZE,
+				   "pub: %u bytes exceed the largest pool's "
+				   "chunks (%u bytes)",
+				   size, a->pp.largest);
+	k = a->next[c];
+	last = a->last[c][k];
+	/* Round robin: the oldest chunk is one of our own loans only when
+	 * every chunk of the class is. */
+	if (last && last - 1 >= p->ring.head)
+		return shoal__fail(-EBUSY,
+				   "pub: all %u chunks of pool %d (%u bytes) "
+				   "are loaned",
+				   a->pp.pool[c].count, c, a->pp.pool[c].size);
+	shoal__bcast_loan_announce(&p->ring);
+	p->chunk_gate = p->delivery == SHOAL_DELIVERY_RELIABLE ? last : 0;
+	err = make_room(p);
+	p->chunk_gate = 0;
+	if (err)
+		return err;
+	atomic_store_explicit(&a->pp.pool[c].stamps[k], 0,
+			      memory_order_relaxed);
+	/* Release fence: the caller's payload stores stay after the zeroed
+	 * stamp; pairs with the acquire fence of a reader's re-check
+	 * (chunk_intact() in pubsub_sub.c). */
+	atomic_thread_fence(memory_order_release);
+	l = &p->loans[p->ring.loan_end % SHOAL_PUB_LOANS_MAX];
+	l->pool = (uint32_t)c;
+	l->chunk = k;
+	l->prev_last = last;
+	a->last[c][k] = p->ring.loan_end + 1;
+	a->next[c] = k + 1 == a->pp.pool[c].count ? 0 : k + 1;
+	ref = shoal__bcast_payload(&p->ring.m, shoal__bcast_loan(&p->ring));
+	ref->pool = (uint32_t)c;
+	ref->chunk = k;
+	ref->len = 0;
+	ref->pad = 0;
+	l->state = LOAN_OUT;
+	l->size = size;
+	*ptr = shoal__pools_chunk(&a->pp, (uint32_t)c, k);
+	return 0;
+}
+
+/*
+ * Pools: the newest loan @l goes back unnumbered (its seq may never be
+ * published). Being the newest, it took its class's newest chunk: the
+ * class's round robin steps back to it, and it gates as it did before.
+ */
+static void pool_unloan(struct shoal_pub *p, const struct pub_loan *l)
+{
+	p->pools.last[l->pool][l->chunk] = l->prev_last;
+	p->pools.next[l->pool] = l->chunk;
+}
+
+/* Where the caller writes loan @seq: its chunk, or its slot's payload. */
+static void *loan_ptr(const struct shoal_pub *p, uint64_t seq)
+{
+	const struct pub_loan *l = &p->loans[seq % SHOAL_PUB_LOANS_MAX];
+
+	if (p->pools.pp.n)
+		return shoal__pools_chunk(&p->pools.pp, l->pool, l->chunk);
+	return shoal__bcast_payload(&p->ring.m,
+				    shoal__bcast_slot_at(&p->ring.m, seq));
 }
 
 int shoal_pub_loan(struct shoal_pub *p, uint32_t size, void **ptr)
@@ -126,6 +243,8 @@ int shoal_pub_loan(struct shoal_pub *p, uint32_t size, void **ptr)
 				   "pub: %u loans are out (max_loans), "
 				   "sent or not",
 				   p->max_loans);
+	if (p->pools.pp.n)
+		return pool_loan(p, size, ptr);
 	if (size > p->max_payload)
 		return shoal__fail(-EMSGSIZE,
 				   "pub: %u bytes exceed max_payload %u", size,
@@ -169,6 +288,15 @@ static int loan_seq(const struct shoal_pub *p, const void *ptr, uint64_t *seq)
 	uintptr_t off = (uintptr_t)ptr - (uintptr_t)p->ring.m.slots;
 	uint64_t idx, q;
 
+	/* Pools: at most max_loans chunks to compare. */
+	if (p->pools.pp.n) {
+		for (q = p->ring.head; q != p->ring.loan_end; q++)
+			if (ptr && loan_ptr(p, q) == ptr) {
+				*seq = q;
+				return 0;
+			}
+		return -EINVAL;
+	}
 	if (!ptr || (uintptr_t)ptr < (uintptr_t)p->ring.m.slots ||
 	    off < p->ring.m.data_off)
 		return -EINVAL;
@@ -197,12 +325,35 @@ static int check_loan(struct shoal_pub *p, void *ptr, uint64_t *seq)
 	return 0;
 }
 
+/*
+ * Pools: the end of writing message head into its chunk: the length in the
+ * slot's reference, then the chunk's stamp (release: the payload before
+ * it; pairs with the subscriber's acquire load in resolve_chunk()). The
+ * slot's own length is the reference's.
+ */
+static uint32_t complete_chunk(struct shoal_pub *p, struct shoal__bcast_slot *s,
+			       uint32_t len)
+{
+	const struct pub_loan *l =
+		&p->loans[p->ring.head % SHOAL_PUB_LOANS_MAX];
+	struct shoal__pool_ref *ref = shoal__bcast_payload(&p->ring.m, s);
+
+	ref->len = len;
+	atomic_store_explicit(&p->pools.pp.pool[l->pool].stamps[l->chunk],
+			      shoal__bcast_stamp(p->ring.head),
+			      memory_order_release);
+	return (uint32_t)sizeof(*ref);
+}
+
 /* The end of writing the next message into @s: length, timestamp if the
  * service stamps them, even stamp. */
 static inline void complete(struct shoal_pub *p, struct shoal__bcast_slot *s,
 			    uint32_t len)
 {
 	int ts = (p->flags & SHOAL_PUB_TIMESTAMP) != 0;
+
+	if (p->pools.pp.n)
+		len = complete_chunk(p, s, len);
 
 	shoal__bcast_complete(&p->ring, s, len, ts, ts ? shoal__now_ns() : 0);
 }
@@ -344,8 +495,12 @@ int shoal_pub_abort(struct shoal_pub *p, void *ptr)
 	while (p->ring.loan_end != p->ring.head &&
 	       p->loans[(p->ring.loan_end - 1) % SHOAL_PUB_LOANS_MAX].state ==
 		       LOAN_ABORTED) {
-		p->loans[(p->ring.loan_end - 1) % SHOAL_PUB_LOANS_MAX].state =
-			0;
+		struct pub_loan *l =
+			&p->loans[(p->ring.loan_end - 1) % SHOAL_PUB_LOANS_MAX];
+
+		l->state = 0;
+		if (p->pools.pp.n)
+			pool_unloan(p, l);
 		shoal__bcast_unloan(&p->ring);
 	}
 	/* One in the middle: a skip marker once a later one is sent, which
@@ -364,8 +519,8 @@ int shoal_pub_write(struct shoal_pub *p, const void *data, uint32_t len,
 	if (err)
 		return err;
 	if (user_header && p->uh_size)
-		memcpy((uint8_t *)ptr - p->ring.m.data_off +
-			       SHOAL__BCAST_SLOT_HEADER,
+		memcpy(shoal__bcast_user_header(shoal__bcast_slot_at(
+			       &p->ring.m, p->ring.loan_end - 1)),
 		       user_header, p->uh_size);
 	memcpy(ptr, data, len);
 	return shoal_pub_send(p, ptr, len);
@@ -386,6 +541,26 @@ static void write_slot(struct shoal_pub *p, const struct shoal_pub_msg *m)
 	complete(p, s, m->len);
 }
 
+/* Pools: each message as shoal_pub_write() (each takes its own chunk);
+ * an error after the first ends the batch there. */
+static int write_batch_pooled(struct shoal_pub *p,
+			      const struct shoal_pub_msg *msgs, uint32_t n)
+{
+	uint32_t j;
+
+	for (j = 0; j < n; j++) {
+		int err = shoal_pub_write(p, msgs[j].data, msgs[j].len,
+					  msgs[j].user_header);
+
+		if (err) {
+			if (!j)
+				return err;
+			break;
+		}
+	}
+	return (int)j;
+}
+
 int shoal_pub_write_batch(struct shoal_pub *p, const struct shoal_pub_msg *msgs,
 			  uint32_t n)
 {
@@ -396,6 +571,8 @@ int shoal_pub_write_batch(struct shoal_pub *p, const struct shoal_pub_msg *msgs,
 		return shoal__fail(-EINVAL, "pub: an empty batch");
 	if (p->ring.loan_end != p->ring.head)
 		return shoal__fail(-EBUSY, "pub: a loan is already out");
+	if (p->pools.pp.n)
+		return write_batch_pooled(p, msgs, n);
 	for (k = 0; k < n && msgs[k].len <= p->max_payload; k++)
 		;
 	if (!k)
@@ -430,6 +607,10 @@ int shoal_pub_loan_batch(struct shoal_pub *p, uint32_t size, void **ptrs,
 		return shoal__fail(-EINVAL, "pub: an empty batch");
 	if (p->ring.loan_end != p->ring.head)
 		return shoal__fail(-EBUSY, "pub: a loan is already out");
+	if (p->pools.pp.n)
+		return shoal__fail(-ENOTSUP,
+				   "pub: a service with pools loans one "
+				   "message at a time (shoal_pub_loan())");
 	if (size > p->max_payload)
 		return shoal__fail(-EMSGSIZE,
 				   "pub: %u bytes exceed max_payload %u", size,
@@ -489,7 +670,9 @@ int shoal_pub_send_batch(struct shoal_pub *p, void **ptrs, const uint32_t *lens,
 		struct shoal__bcast_slot *sl =
 			shoal__bcast_slot_at(&p->ring.m, head + j);
 
-		if (ptrs[j] != shoal__bcast_payload(&p->ring.m, sl))
+		if (ptrs[j] != (p->batch ?
+					shoal__bcast_payload(&p->ring.m, sl) :
+					loan_ptr(p, head + j)))
 			return shoal__fail(-EINVAL,
 					   "pub: batch entry %u is not loan "
 					   "%u (sent in loan order)",
@@ -511,6 +694,9 @@ int shoal_pub_send_batch(struct shoal_pub *p, void **ptrs, const uint32_t *lens,
 	 * does: their odd stamps stay. */
 	for (j = 0; j < loaned; j++)
 		p->loans[(head + j) % SHOAL_PUB_LOANS_MAX].state = 0;
+	/* Pools: the chunks of those given back gate as before. */
+	for (j = loaned; p->pools.pp.n && j-- > n;)
+		pool_unloan(p, &p->loans[(head + j) % SHOAL_PUB_LOANS_MAX]);
 	while (p->ring.loan_end != p->ring.head)
 		shoal__bcast_unloan(&p->ring);
 	p->batch = 0;

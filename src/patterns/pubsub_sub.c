@@ -150,10 +150,54 @@ static int sub_ready(void *arg)
 	return 0;
 }
 
-static inline void fill_msg(const struct sub_ring *r, struct shoal_msg *msg,
-			    const struct shoal__bcast_view *v)
+/*
+ * Pools: the chunk the slot of @v refers to, into *@data and v->len. 0,
+ * -EAGAIN when the slot changed under the read of its reference (the next
+ * look sees the lap), or -EBADMSG (the reference is out of range in a
+ * slot that did not change: a lying publisher). The chunk's stamp is not
+ * judged here: a chunk already reused (lossy, or a late joiner's history)
+ * is handed out as a slot overwritten while held is, and its release says
+ * -ESTALE (chunk_intact()).
+ */
+static int resolve_chunk(const struct sub_ring *r, struct shoal__bcast_view *v,
+			 const void **data)
 {
-	msg->data = shoal__bcast_payload(&r->ring.m, v->slot);
+	_Atomic uint64_t *stamp;
+	const uint8_t *d;
+	uint32_t len;
+	int err = shoal__pools_resolve(
+		&r->g.pools, shoal__bcast_payload(&r->ring.m, v->slot), &d,
+		&len, &stamp);
+
+	/* The reference was read after the peek's re-check of the stamp:
+	 * check it again (shoal__bcast_intact() fences first). */
+	if (!shoal__bcast_intact(v))
+		return -EAGAIN;
+	if (err)
+		return shoal__fail(-EBADMSG,
+				   "sub: message %llu refers to no chunk of "
+				   "the publisher's pools",
+				   (unsigned long long)v->seq);
+	*data = d;
+	v->len = len;
+	return 0;
+}
+
+/* Where message @v's payload is: its slot's, or (pools) its chunk's. */
+static inline int payload_of(const struct sub_ring *r,
+			     struct shoal__bcast_view *v, const void **data)
+{
+	if (__builtin_expect(!r->g.pools.n, 1)) {
+		*data = shoal__bcast_payload(&r->ring.m, v->slot);
+		return 0;
+	}
+	return resolve_chunk(r, v, data);
+}
+
+static inline void fill_msg(const struct sub_ring *r, struct shoal_msg *msg,
+			    const struct shoal__bcast_view *v, const void *data)
+{
+	msg->data = data;
 	msg->len = v->len;
 	msg->user_header_size = r->g.uh_size;
 	msg->user_header = r->g.uh_size ? (const void *)(v->slot + 1) : NULL;
@@ -205,6 +249,7 @@ static int try_take(struct shoal_sub *s, struct sub_ring *r,
 		    struct shoal_msg *msg)
 {
 	struct shoal__bcast_view v;
+	const void *data;
 	uint64_t skipped;
 	int err;
 
@@ -230,7 +275,10 @@ static int try_take(struct shoal_sub *s, struct sub_ring *r,
 		}
 		if (err)
 			return nothing_after_held(r, msg);
-		fill_msg(r, msg, &v);
+		err = payload_of(r, &v, &data);
+		if (err)
+			return err;
+		fill_msg(r, msg, &v, data);
 		r->out++;
 		r->held++;
 		s->held++;
@@ -265,7 +313,10 @@ static int try_take(struct shoal_sub *s, struct sub_ring *r,
 					   r->g.max_payload);
 		return err;
 	}
-	fill_msg(r, msg, &v);
+	err = payload_of(r, &v, &data);
+	if (__builtin_expect(err != 0, 0))
+		return err;
+	fill_msg(r, msg, &v, data);
 	r->out = 1;
 	r->held = 1;
 	s->held++;
@@ -277,6 +328,7 @@ static int try_take_batch(struct shoal_sub *s, struct sub_ring *r,
 			  struct shoal_msg *msgs, uint32_t n)
 {
 	struct shoal__bcast_view v;
+	const void *data;
 	uint32_t k;
 	int err = try_take(s, r, &msgs[0]);
 
@@ -286,9 +338,10 @@ static int try_take_batch(struct shoal_sub *s, struct sub_ring *r,
 		n = r->g.capacity - (r->out - 1);
 	/* Past the first, a lap or a bad length ends the batch (-EAGAIN):
 	 * the next take reports it. */
-	for (k = 1; k < n && shoal__bcast_peek(&r->ring, r->out, &v) == 0;
+	for (k = 1; k < n && shoal__bcast_peek(&r->ring, r->out, &v) == 0 &&
+		    payload_of(r, &v, &data) == 0;
 	     k++) {
-		fill_msg(r, &msgs[k], &v);
+		fill_msg(r, &msgs[k], &v, data);
 		r->out++;
 	}
 	r->held += k - 1;
@@ -585,10 +638,41 @@ static int check_held(const struct sub_ring *r, const struct shoal_msg *msg)
 	return 0;
 }
 
-static int intact(const struct shoal_msg *msg)
+/*
+ * Pools: @msg's chunk still holds it. Its stamp is the message's slot
+ * stamp while the chunk holds it, and 0 or another stamp once the
+ * publisher took it again: pubsub_pool.h. The reference is read anew from
+ * the slot (whose stamp the caller checks after: a changed slot makes the
+ * message stale whatever this says).
+ */
+static int chunk_intact(const struct sub_ring *r, const struct shoal_msg *msg)
+{
+	_Atomic uint64_t *stamp;
+	const uint8_t *d;
+	uint32_t len;
+
+	if (shoal__pools_resolve(
+		    &r->g.pools,
+		    shoal__bcast_payload(
+			    &r->ring.m,
+			    (struct shoal__bcast_slot *)msg->priv_slot),
+		    &d, &len, &stamp) ||
+	    d != msg->data)
+		return 0;
+	/* Acquire fence: pairs with the release fence after the publisher
+	 * zeroes the stamp (pool_loan() in pubsub_send.c): if the payload
+	 * read saw a new message's bytes, this load sees 0 or newer. */
+	atomic_thread_fence(memory_order_acquire);
+	return atomic_load_explicit(stamp, memory_order_relaxed) ==
+	       msg->priv_stamp;
+}
+
+static int intact(const struct sub_ring *r, const struct shoal_msg *msg)
 {
 	struct shoal__bcast_view v;
 
+	if (r->g.pools.n && !chunk_intact(r, msg))
+		return 0;
 	v.slot = (struct shoal__bcast_slot *)msg->priv_slot;
 	v.stamp = msg->priv_stamp;
 	return shoal__bcast_intact(&v);
@@ -601,7 +685,7 @@ int shoal_sub_valid(const struct shoal_sub *s, const struct shoal_msg *msg)
 	/* Reliable mode checks too: a reliable publisher never overwrites a
 	 * held message, unless another subscriber (which can write our
 	 * line) lied about our cursor. One load of a line already cached. */
-	return intact(msg);
+	return intact(ring_of(s, msg), msg);
 }
 
 /* @n messages of ring @r were released (@stale of them overwritten) and
@@ -680,7 +764,7 @@ int shoal_sub_release(struct shoal_sub *s, struct shoal_msg *msg)
 					    "(max_held 1: oldest first)");
 	/* The stamp again (after an acquire fence) before the cursor's
 	 * release store lets the publisher reuse the slot. */
-	ok = intact(msg);
+	ok = intact(r, msg);
 	if (!r->done)
 		return released(s, r, 1, 1, !ok, msg->seq);
 	*done_word(r, msg->seq) |= done_bit(r, msg->seq);
@@ -749,7 +833,7 @@ int shoal_sub_release_batch(struct shoal_sub *s, struct shoal_msg *msgs,
 	/* Each stamp again (after one acquire fence per look) before the
 	 * cursor's release store lets the publisher reuse the slots. */
 	for (uint32_t j = 0; j < count; j++) {
-		if (!intact(&msgs[j]) && !stale++)
+		if (!intact(r, &msgs[j]) && !stale++)
 			first_stale = msgs[j].seq;
 	}
 	return released(s, r, count, !r->done ? count : released_prefix(r),
