@@ -1,7 +1,7 @@
 # Type hints of the shoal package (python/shoal/__init__.py and its C
 # engine, python/src/).
 import os
-from typing import Any, AsyncIterator, Iterable, Iterator, Literal, Optional, Tuple, Union
+from typing import Any, AsyncIterator, Iterable, Iterator, Literal, Optional, Sequence, Tuple, Union
 
 import numpy
 
@@ -98,6 +98,7 @@ class Publisher:
         registry: Optional[_Path] = ...,
         max_publishers: int = ...,
         max_loans: int = ...,
+        pools: Optional[Sequence[Tuple[int, int]]] = ...,
     ) -> None: ...
     @property
     def epoch(self) -> int: ...

@@ -5,6 +5,7 @@
  * the publisher epoch, the stats).
  */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include "handle.h"
@@ -93,6 +94,48 @@ static const char *const delivery_names[] = { "reliable", "lossy", NULL };
 static const int delivery_values[] = { SHOAL_DELIVERY_RELIABLE,
 				       SHOAL_DELIVERY_LOSSY };
 
+/* pools=[(size, count), ...]: up to SHOAL_PUB_POOLS_MAX size classes. */
+static int parse_pools(PyObject *seq, struct shoal_pool *pool, uint32_t *n)
+{
+	PyObject *fast = PySequence_Fast(seq, "pools: a sequence of "
+					      "(size, count) pairs");
+	Py_ssize_t len;
+
+	if (!fast)
+		return -1;
+	len = PySequence_Fast_GET_SIZE(fast);
+	if (len < 1 || len > (Py_ssize_t)SHOAL_PUB_POOLS_MAX) {
+		Py_DECREF(fast);
+		PyErr_Format(PyExc_ValueError,
+			     "pools: 1..%u (size, count) pairs, not %zd",
+			     SHOAL_PUB_POOLS_MAX, len);
+		return -1;
+	}
+	for (Py_ssize_t i = 0; i < len; i++) {
+		unsigned int size, count;
+
+		PyObject *pair = PySequence_Fast_GET_ITEM(fast, i);
+
+		if (!PyTuple_Check(pair)) {
+			Py_DECREF(fast);
+			PyErr_SetString(PyExc_TypeError,
+					"pools: each a (size, count) pair");
+			return -1;
+		}
+		if (!PyArg_ParseTuple(pair,
+				      "II;pools: each a (size, count) pair",
+				      &size, &count)) {
+			Py_DECREF(fast);
+			return -1;
+		}
+		pool[i].size = size;
+		pool[i].count = count;
+	}
+	Py_DECREF(fast);
+	*n = (uint32_t)len;
+	return 0;
+}
+
 static int pub_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "name",
@@ -111,12 +154,14 @@ static int pub_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 				  "registry",
 				  "max_publishers",
 				  "max_loans",
+				  "pools",
 				  NULL };
 	struct shoal_pub_options o;
 	struct shoal_pub *pub = NULL;
 	const char *name, *type_name = NULL;
 	PyObject *delivery = NULL, *send_timeout = Py_None, *access = NULL;
-	PyObject *registry = Py_None;
+	PyObject *registry = Py_None, *pools = Py_None;
+	struct shoal_pool pool[SHOAL_PUB_POOLS_MAX];
 	int timestamp = 0, d, a, err;
 	unsigned int capacity, max_payload, uh, history, max_subs, tsize = 0,
 								   talign = 0;
@@ -130,16 +175,23 @@ static int pub_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 	}
 	shoal_pub_options_init(&o);
 	capacity = o.capacity;
-	max_payload = o.max_payload;
+	max_payload = UINT_MAX; /* not given */
 	uh = o.user_header_size;
 	history = o.history;
 	max_subs = o.max_subscribers;
 	if (!PyArg_ParseTupleAndKeywords(
-		    args, kw, "s|$OIIIIIOpOzIIOII", kwlist, &name, &delivery,
+		    args, kw, "s|$OIIIIIOpOzIIOIIO", kwlist, &name, &delivery,
 		    &capacity, &max_payload, &uh, &history, &max_subs,
 		    &send_timeout, &timestamp, &access, &type_name, &tsize,
-		    &talign, &registry, &max_pubs, &max_loans))
+		    &talign, &registry, &max_pubs, &max_loans, &pools))
 		return -1;
+	if (pools != Py_None && parse_pools(pools, pool, &o.npools))
+		return -1;
+	if (o.npools)
+		o.pools = pool;
+	/* With pools the default max_payload is the largest chunk. */
+	if (max_payload == UINT_MAX)
+		max_payload = o.npools ? 0 : o.max_payload;
 	d = o.delivery;
 	a = (int)o.access;
 	if (shoalpy_choice(delivery, "delivery", delivery_names,
@@ -172,7 +224,7 @@ static int pub_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 		return shoalpy_raise_int(err);
 	}
 	self->h = pub;
-	self->max_payload = max_payload;
+	self->max_payload = o.npools ? pool[o.npools - 1].size : max_payload;
 	self->uh_size = uh;
 	return 0;
 }
@@ -375,11 +427,15 @@ static PyTypeObject PublisherType = {
 		  "max_payload=4096, user_header_size=0, history=0, "
 		  "max_subscribers=64, send_timeout=None, timestamp=False, "
 		  "access='owner', type_name=None, type_size=0, type_align=0, "
-		  "registry=None, max_publishers=1, max_loans=1)\n\n"
+		  "registry=None, max_publishers=1, max_loans=1, "
+		  "pools=None)\n\n"
 		  "Publish a service under @name for any number of "
 		  "subscribers in other processes; with max_publishers > 1, "
-		  "join it as one of up to that many publishers. See "
-		  "docs/pubsub.md.",
+		  "join it as one of up to that many publishers. pools, a "
+		  "list of (size, count) pairs with sizes increasing, gives "
+		  "the service payload pools: each message takes a chunk of "
+		  "the smallest size that holds it (max_payload is then the "
+		  "largest size). See docs/pubsub.md.",
 	.tp_new = PyType_GenericNew,
 	.tp_init = (initproc)pub_init,
 	.tp_dealloc = shoalpy_h_dealloc,
