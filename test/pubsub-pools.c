@@ -308,12 +308,20 @@ static int test_loans(void)
 	return 0;
 }
 
-/* The payload segment's size, as inspect reports it. */
-static uint64_t payload_bytes(struct shoal_registry *reg)
+/* The payload segment's size, as inspect reports it, which also reports
+ * the pools (@npools of them expected). */
+static uint64_t payload_bytes(struct shoal_registry *reg, uint32_t npools)
 {
 	struct shoal_pubsub_info info;
 
-	if (shoal_pubsub_inspect(reg, "pools/memory", &info, NULL, 0))
+	if (shoal_pubsub_inspect(reg, "pools/memory", &info, NULL, 0) < 0 ||
+	    info.npools != npools)
+		return 0;
+	if (npools && (info.pools[0].size != 64 * 1024 ||
+		       info.pools[0].count != 64 ||
+		       info.pools[1].size != 8 * MIB ||
+		       info.pools[1].count != 16 ||
+		       info.max_payload != 8 * MIB))
 		return 0;
 	return info.payload_bytes;
 }
@@ -336,14 +344,14 @@ static int test_memory(void)
 	o.pools = pools;
 	o.npools = 2;
 	CHECK_EQ(shoal_pub_create("pools/memory", &o, &pub), 0);
-	pooled = payload_bytes(reg);
+	pooled = payload_bytes(reg, 2);
 	shoal_pub_destroy(pub);
 	pub_defaults(&o, reg);
 	o.capacity = 128;
 	o.max_subscribers = 4;
 	o.max_payload = 8 * MIB;
 	CHECK_EQ(shoal_pub_create("pools/memory", &o, &pub), 0);
-	flat = payload_bytes(reg);
+	flat = payload_bytes(reg, 0);
 	shoal_pub_destroy(pub);
 	printf("payload segment: pools %llu bytes (sum %llu), one size %llu "
 	       "bytes\n",

@@ -321,6 +321,9 @@ static void info_text(const struct shoal_service_info *s, int64_t now_ns,
 		printf("  publishers:       %u live of %u (this ring: slot "
 		       "%u)\n",
 		       ps->publishers, ps->max_publishers, ps->pub.slot);
+	for (uint32_t c = 0; c < ps->npools; c++)
+		printf("  pool %u:           %u chunks of %u bytes\n", c,
+		       ps->pools[c].count, ps->pools[c].size);
 	printf("  payload bytes:    %llu\n",
 	       (unsigned long long)ps->payload_bytes);
 	printf("  subscriber bytes: %llu\n",
@@ -386,11 +389,15 @@ static void info_json(const struct shoal_service_info *s, int64_t now_ns,
 	       "\"slot_stride\": %u, \"max_payload\": %u, "
 	       "\"user_header_size\": %u, \"history\": %u, "
 	       "\"max_subscribers\": %u, \"payload_bytes\": %llu, "
-	       "\"subscriber_bytes\": %llu},\n",
+	       "\"subscriber_bytes\": %llu, \"pools\": [",
 	       delivery_name(ps->delivery), ps->capacity, ps->slot_stride,
 	       ps->max_payload, ps->user_header_size, ps->history,
 	       ps->max_subscribers, (unsigned long long)ps->payload_bytes,
 	       (unsigned long long)ps->subscriber_bytes);
+	for (uint32_t c = 0; c < ps->npools; c++)
+		printf("%s{\"size\": %u, \"count\": %u}", c ? ", " : "",
+		       ps->pools[c].size, ps->pools[c].count);
+	printf("]},\n");
 	printf(" \"publisher\": {\"head\": %llu, \"sent\": %llu, "
 	       "\"blocked\": %llu, \"failed\": %llu, \"wakeups\": %llu, "
 	       "\"evicted\": %llu},\n",

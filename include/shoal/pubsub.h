@@ -533,6 +533,11 @@ struct shoal_pubsub_info {
 	 * slots of the service are live now (each opened to count it). */
 	uint32_t max_publishers;
 	uint32_t publishers;
+	/* Payload pools (0: none): each class's chunk size (rounded up to
+	 * 64) and count; max_payload is then the largest chunk's size and
+	 * slot_stride a reference's slot. */
+	uint32_t npools;
+	struct shoal_pool pools[SHOAL_PUB_POOLS_MAX];
 };
 
 struct shoal_pubsub_sub_info {

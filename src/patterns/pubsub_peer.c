@@ -327,5 +327,11 @@ int shoal_pubsub_inspect(struct shoal_registry *reg, const char *name,
 	info->max_publishers = g.max_pubs;
 	info->pub.slot = g.slot;
 	info->publishers = count_publishers(in.reg, name, g.max_pubs);
+	info->npools = g.pools.n;
+	for (uint32_t c = 0; c < g.pools.n; c++)
+		info->pools[c] = (struct shoal_pool){ g.pools.pool[c].size,
+						      g.pools.pool[c].count };
+	if (g.pools.n)
+		info->max_payload = g.pools.largest;
 	return shoal__inspect_close(&in, (int)live);
 }
