@@ -53,18 +53,29 @@
 #include <shoal.h>
 #include <shoal/pubsub.h>
 
+/* In a figure's publisher flags: the service has payload pools (one
+ * class of @size-byte chunks, a quarter as many as slots, so that reusing
+ * a chunk waits on the subscriber as often as a slot does), not payload in
+ * its slots. */
+#define BENCH_PUB_POOLED (1u << 31)
+
 static int pub_open(struct bench_side *s, const char *name, uint32_t delivery,
 		    uint32_t capacity, uint32_t size, uint32_t flags,
 		    struct shoal_pub **out)
 {
 	struct shoal_pub_options o;
+	struct shoal_pool pool = { size, capacity / 4 > 2 ? capacity / 4 : 2 };
 	int rc;
 
 	shoal_pub_options_init(&o);
 	o.delivery = delivery;
 	o.capacity = capacity;
 	o.max_payload = size;
-	o.flags = flags;
+	o.flags = flags & ~BENCH_PUB_POOLED;
+	if (flags & BENCH_PUB_POOLED) {
+		o.pools = &pool;
+		o.npools = 1;
+	}
 	rc = shoal_pub_create(name, &o, out);
 	return rc ? bench_shoal_failed(s, "shoal_pub_create", rc) : 0;
 }
@@ -1236,6 +1247,10 @@ const struct bench_figure bench_pubsub_figures[] = {
 	     SHOAL_PUB_TIMESTAMP, "pubsub"),
 	TPUT_FL("tput-1k", "pubsub", PUBTAKE, 1024, 0, CMP, "shoal-ring"),
 	TPUT_FL("tput-64k", "pubsub", PUBTAKE, 65536, 0, CMP, "shoal-ring"),
+	TPUT("tput-1k", "pubsub-pools", PUBTAKE ", payload pools", 1024,
+	     BENCH_PUB_POOLED, "pubsub"),
+	TPUT("tput-64k", "pubsub-pools", PUBTAKE ", payload pools", 65536,
+	     BENCH_PUB_POOLED, "pubsub"),
 	TPUT_B("tput-8-b64", "pubsub", PUBBATCH, 8, 64, 0, 0, "shoal-ring"),
 	TPUT_B("tput-64-b64", "pubsub", PUBBATCH, 64, 64, 0, CMP, "shoal-ring"),
 	TPUT_B("tput-1k-b64", "pubsub", PUBBATCH, 1024, 64, 0, 0, "shoal-ring"),
