@@ -215,6 +215,43 @@ static int test_rate_and_hz(void)
 	return TEST_PASS;
 }
 
+/* --pools: lines of every size go through, info lists the pools, bad
+ * specifications are usage errors. */
+static int test_pools(void)
+{
+	static struct proc pub, sub, info;
+	static const char lines[] =
+		"short\n"
+		"a line longer than the sixty-four bytes of the smallest "
+		"chunks, so it takes a 4 KiB one\n"
+		"short again\n";
+
+	CHECK_EQ(start(&pub, 1, "pub", "t/pools", "--pools", "64x4,4Kx2", NULL),
+		 0);
+	CHECK_EQ(wait_subscribers("t/pools", 0, NULL, &pub), 0);
+	CHECK_EQ(start(&sub, 0, "sub", "t/pools", "--count", "3", NULL), 0);
+	CHECK_EQ(wait_subscribers("t/pools", 1, &sub, &pub), 0);
+	CHECK_EQ(feed(&pub, lines), 0);
+	CHECK_EQ(finish(&sub), 0);
+	CHECK(!strcmp(sub.out_buf, lines));
+	CHECK_EQ(run(&info, "info", "t/pools", NULL), 0);
+	CHECK(strstr(info.out_buf, "pool 0:           4 chunks of 64 bytes\n"));
+	CHECK(strstr(info.out_buf,
+		     "pool 1:           2 chunks of 4096 bytes\n"));
+	CHECK_EQ(field(info.out_buf, "max payload:"), 4096);
+	CHECK_EQ(run(&info, "info", "t/pools", "--json", NULL), 0);
+	CHECK(json_valid(info.out_buf));
+	CHECK(strstr(info.out_buf, "\"pools\": [{\"size\": 64, \"count\": 4}, "
+				   "{\"size\": 4096, \"count\": 2}]"));
+	kill(pub.pid, SIGINT);
+	CHECK_EQ(finish(&pub), 0);
+	CHECK_EQ(run(&pub, "pub", "t/pools-bad", "--pools", "64x", NULL), 2);
+	CHECK(strstr(pub.err_buf, "--pools '64x'") != NULL);
+	CHECK_EQ(run(&pub, "pub", "t/pools-bad", "--pools", "4Kx2,64x4", NULL),
+		 2);
+	return TEST_PASS;
+}
+
 /* list --watch: APPEARED, then GONE when the publisher is killed. */
 static int test_watch(void)
 {
@@ -458,6 +495,7 @@ int main(int argc, char **argv)
 	RUN(test_hex);
 	RUN(test_info_other);
 	RUN(test_rate_and_hz);
+	RUN(test_pools);
 	RUN(test_watch);
 	RUN(test_sub_exit_codes);
 	RUN(test_bench);

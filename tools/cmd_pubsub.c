@@ -15,7 +15,53 @@ struct pub_args {
 	int verbose;
 	uint64_t capacity, max_payload, history, size, count;
 	double rate;
+	const char *pools;
 };
+
+/* A byte count with an optional K or M suffix (binary). */
+static int parse_size(const char *s, char **end, uint32_t *out)
+{
+	unsigned long long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	v = strtoull(s, end, 10);
+	if (**end == 'K' || **end == 'k') {
+		v <<= 10;
+		(*end)++;
+	} else if (**end == 'M' || **end == 'm') {
+		v <<= 20;
+		(*end)++;
+	}
+	if (v == 0 || v > UINT32_MAX)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* --pools SIZExCOUNT[,SIZExCOUNT...]: 0, or -1 with nothing set. */
+static int parse_pools(const char *spec, struct shoal_pool *pools, uint32_t *n)
+{
+	const char *s = spec;
+	uint32_t k = 0;
+
+	for (;;) {
+		char *end;
+
+		if (k == SHOAL_PUB_POOLS_MAX ||
+		    parse_size(s, &end, &pools[k].size) || *end != 'x' ||
+		    parse_size(end + 1, &end, &pools[k].count))
+			return -1;
+		k++;
+		if (*end == '\0')
+			break;
+		if (*end != ',')
+			return -1;
+		s = end + 1;
+	}
+	*n = k;
+	return 0;
+}
 
 /*
  * Publishes one message. A reliable send that finds no room gives up after
@@ -112,6 +158,7 @@ static int cmd_pub(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	struct pub_args a = { .delivery = SHOAL_DELIVERY_RELIABLE, .size = 64 };
 	struct shoal_pub_options o;
+	struct shoal_pool pools[SHOAL_PUB_POOLS_MAX];
 	struct shoal_pub *pub;
 	const char *name;
 	uint64_t sent = 0;
@@ -124,6 +171,7 @@ static int cmd_pub(const struct cli_cmd *cmd, int argc, char **argv)
 		CLI_OPT_U64("--max-payload", &a.max_payload,
 			    SHOAL_PUB_PAYLOAD_MAX),
 		CLI_OPT_U64("--history", &a.history, SHOAL_PUB_CAPACITY_MAX),
+		CLI_OPT_STRING("--pools", &a.pools),
 		CLI_OPT_DOUBLE("--rate", &a.rate),
 		CLI_OPT_U64("--size", &a.size, SHOAL_PUB_PAYLOAD_MAX),
 		CLI_OPT_U64("--count", &a.count, 0),
@@ -142,6 +190,18 @@ static int cmd_pub(const struct cli_cmd *cmd, int argc, char **argv)
 		o.capacity = (uint32_t)a.capacity;
 	if (cli_given(opts, "--history"))
 		o.history = (uint32_t)a.history;
+	if (a.pools) {
+		if (parse_pools(a.pools, pools, &o.npools))
+			return cli_usage_error(
+				cmd,
+				"--pools '%s': want "
+				"SIZExCOUNT[,SIZExCOUNT...] "
+				"(at most %u, sizes with K or M)",
+				a.pools, SHOAL_PUB_POOLS_MAX);
+		o.pools = pools;
+		/* The largest chunk is the largest message. */
+		o.max_payload = pools[o.npools - 1].size;
+	}
 	if (cli_given(opts, "--max-payload"))
 		o.max_payload = (uint32_t)a.max_payload;
 	else if (cli_given(opts, "--rate") && a.size > o.max_payload)
@@ -183,7 +243,8 @@ const struct cli_cmd cli_cmd_pub = {
 	.summary = "publish the lines of stdin, or generated messages",
 	.synopsis = "pub NAME [--reliable|--lossy] [--capacity N] "
 		    "[--max-payload B] [--history H]\n"
-		    "                 [--rate HZ [--size B]] [--count N] [-v]",
+		    "                 [--pools SIZExCOUNT,...] [--rate HZ "
+		    "[--size B]] [--count N] [-v]",
 	.help = "Publishes service NAME. Each line of stdin is one message "
 		"(without its\n"
 		"newline) until EOF; with --rate, generated messages instead "
@@ -205,6 +266,10 @@ const struct cli_cmd cli_cmd_pub = {
 		"--rate at least --size)\n"
 		"  --history H       messages a late subscriber may get "
 		"(default 0)\n"
+		"  --pools SPEC      payload pools, e.g. 1Kx64,64Kx16,8Mx4: "
+		"each message\n"
+		"                    takes a chunk of the smallest size that "
+		"holds it\n"
 		"  --rate HZ         generate HZ messages per second; 0: as "
 		"fast as possible\n"
 		"  --size B          bytes per generated message (default "
