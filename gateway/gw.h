@@ -68,6 +68,9 @@ struct gw_mirror {
 	pthread_t thread;      /* reliable: the fetching thread */
 	int running;
 	atomic_int stop;
+	/* Reliable, after a bye: main sets 1; the thread sets 2 once a
+	 * fetch found nothing left. */
+	atomic_int draining;
 	int64_t last_seen_ns; /* main thread: last announcement */
 	uint64_t received, dropped, mismatched;
 	uint64_t last_stream_seq; /* reliable: newest stream seq delivered */

@@ -92,10 +92,16 @@ static void *reliable_main(void *arg)
 		s = mi->pub && shoal_pub_subscribers(mi->pub) > 0;
 		pthread_mutex_unlock(&mi->lock);
 		if (!s) {
+			/* Nobody to deliver to: what is left stays in the
+			 * stream for the next mirror. */
+			if (atomic_load(&mi->draining))
+				atomic_store(&mi->draining, 2);
 			nats_Sleep(20);
 			continue;
 		}
 		s = natsSubscription_Fetch(&list, mi->sub, 64, 200, NULL);
+		if (s == NATS_TIMEOUT && atomic_load(&mi->draining))
+			atomic_store(&mi->draining, 2);
 		if (s != NATS_OK) {
 			if (s != NATS_TIMEOUT)
 				nats_Sleep(50);

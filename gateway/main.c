@@ -200,12 +200,17 @@ static void on_appeared(struct gw *gw, const struct shoal_service_info *info)
 	gw->exports[gw->n_exports++] = e;
 }
 
+/*
+ * A withdrawn or dead publisher: its export thread takes what is left in
+ * the ring, then sees -EPIPE and ends, and tend_exports() says "bye"
+ * after the last message went out. Nothing to do here but note it.
+ */
 static void on_gone(struct gw *gw, const struct shoal_service_info *info)
 {
 	int i = find_export(gw, info->name);
 
-	if (i >= 0 && gw->exports[i]->desc.epoch == info->epoch)
-		drop_export(gw, i, "gone");
+	if (i >= 0 && gw->cfg.verbose)
+		gw_log(gw, "export %s: publisher gone", info->name);
 }
 
 /*
@@ -297,12 +302,26 @@ static void on_announce(struct gw *gw, const struct gw_desc *d)
 	       d->epoch);
 }
 
+/*
+ * The exporter withdrew the service after its last message. Lossy: the
+ * mirror's subscription is drained before its publisher goes, so what
+ * arrived before the bye is delivered. Reliable: the mirror stays until
+ * its consumer finds nothing more to fetch (everything the exporter got
+ * acknowledged was in the stream before it said bye).
+ */
 static void on_bye(struct gw *gw, const struct gw_desc *d)
 {
 	int i = find_mirror(gw, d->name);
+	struct gw_mirror *mi;
 
-	if (i >= 0 && !strcmp(gw->mirrors[i]->desc.gw, d->gw) &&
-	    gw->mirrors[i]->desc.epoch == d->epoch)
+	if (i < 0)
+		return;
+	mi = gw->mirrors[i];
+	if (strcmp(mi->desc.gw, d->gw) || mi->desc.epoch != d->epoch)
+		return;
+	if (mi->desc.reliable)
+		atomic_store(&mi->draining, 1);
+	else
 		drop_mirror(gw, i, "withdrawn by its gateway");
 }
 
@@ -619,7 +638,10 @@ static void run(struct gw *gw, natsSubscription *ctl, struct shoal_watch *w)
 
 			/* Deaf while disconnected: expiry counts only time
 			 * we could have heard the announcements. */
-			if (!connected)
+			if (atomic_load(&mi->draining) == 2)
+				drop_mirror(gw, i--,
+					    "withdrawn by its gateway");
+			else if (!connected || atomic_load(&mi->draining))
 				mi->last_seen_ns = now;
 			else if (now - mi->last_seen_ns > gw->cfg.expire_ns)
 				drop_mirror(gw, i--, "no longer announced");
