@@ -157,9 +157,11 @@ int gw_export_start(struct gw *gw, const struct shoal_service_info *info,
 	struct gw_export *e;
 	int err;
 
-	err = shoal_pubsub_inspect(gw->reg, info->name, &pi, NULL, 0);
-	if (err < 0)
-		return err;
+	if (info->pattern == SHOAL_PATTERN_PUBSUB) {
+		err = shoal_pubsub_inspect(gw->reg, info->name, &pi, NULL, 0);
+		if (err < 0)
+			return err;
+	}
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
@@ -172,11 +174,20 @@ int gw_export_start(struct gw *gw, const struct shoal_service_info *info,
 	e->desc.pattern = info->pattern;
 	e->desc.type_size = info->type_size;
 	e->desc.type_align = info->type_align;
+	e->desc.epoch = info->epoch;
+	if (info->pattern != SHOAL_PATTERN_PUBSUB) {
+		err = gw_export_other_start(gw, e);
+		if (err) {
+			free(e);
+			return err;
+		}
+		*out = e;
+		return 0;
+	}
 	e->desc.reliable = pi.delivery == SHOAL_DELIVERY_RELIABLE;
 	e->desc.capacity = pi.capacity;
 	e->desc.max_payload = pi.max_payload;
 	e->desc.user_header_size = pi.user_header_size;
-	e->desc.epoch = info->epoch;
 	err = gw_subject(gw, e->subject, sizeof(e->subject),
 			 e->desc.reliable ? "r" : "p", info->name);
 	if (!err && e->desc.reliable)
@@ -196,6 +207,10 @@ void gw_export_stop(struct gw_export *e)
 {
 	if (!e)
 		return;
+	if (e->desc.pattern != SHOAL_PATTERN_PUBSUB) {
+		gw_export_other_stop(e);
+		return;
+	}
 	atomic_store(&e->stop, 1);
 	if (e->running)
 		pthread_join(e->thread, NULL);

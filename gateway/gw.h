@@ -40,7 +40,13 @@ struct gw_desc {
 	uint32_t pattern; /* SHOAL_PATTERN_* */
 	uint32_t type_size, type_align;
 	uint32_t reliable; /* pub/sub: 1 reliable (JetStream), 0 lossy */
-	uint32_t capacity, max_payload, user_header_size;
+	/* pub/sub: ring slots; queue: cells; rpc: request ring; event:
+	 * the number of ids. */
+	uint32_t capacity;
+	/* pub/sub: max_payload; queue: max_message; rpc: max_request. */
+	uint32_t max_payload;
+	uint32_t user_header_size; /* pub/sub */
+	uint32_t max_response;	   /* rpc */
 	uint64_t epoch; /* the exported publisher's epoch on its host */
 };
 
@@ -55,6 +61,12 @@ struct gw_export {
 	atomic_int done;	/* thread -> main: it ended by itself */
 	uint64_t sent, retried; /* written by the thread */
 	int announced;		/* main thread: "ann" sent */
+	/* Queue, rpc, event: the local service's client and the NATS
+	 * subscription whose callback uses it. */
+	natsSubscription *sub;
+	struct shoal_queue *queue;
+	struct shoal_rpc_client *rpc;
+	struct shoal_event *event;
 };
 
 /* A local mirror of a remote service. */
@@ -74,6 +86,11 @@ struct gw_mirror {
 	int64_t last_seen_ns; /* main thread: last announcement */
 	uint64_t received, dropped, mismatched;
 	uint64_t last_stream_seq; /* reliable: newest stream seq delivered */
+	/* Queue, rpc, event: the service the gateway hosts for local users
+	 * (the thread forwards what they do). */
+	struct shoal_queue *queue;
+	struct shoal_rpc_server *rpc;
+	struct shoal_event *event;
 };
 
 struct gw_config {
@@ -128,6 +145,12 @@ void gw_export_stop(struct gw_export *e);
 int gw_mirror_start(struct gw *gw, const struct gw_desc *d,
 		    struct gw_mirror **out);
 void gw_mirror_stop(struct gw_mirror *m);
+
+/* patterns.c: queue, rpc and event */
+int gw_export_other_start(struct gw *gw, struct gw_export *e);
+void gw_export_other_stop(struct gw_export *e);
+int gw_mirror_other_start(struct gw *gw, struct gw_mirror *mi);
+void gw_mirror_other_stop(struct gw_mirror *mi);
 
 /* main.c */
 void gw_log(struct gw *gw, const char *fmt, ...)

@@ -174,6 +174,14 @@ int gw_mirror_start(struct gw *gw, const struct gw_desc *d,
 	mi->gw = gw;
 	mi->desc = *d;
 	pthread_mutex_init(&mi->lock, NULL);
+	if (d->pattern != SHOAL_PATTERN_PUBSUB) {
+		err = gw_mirror_other_start(gw, mi);
+		if (err)
+			goto fail;
+		mi->last_seen_ns = gw_now_ns();
+		*out = mi;
+		return 0;
+	}
 	err = gw_subject(gw, mi->subject, sizeof(mi->subject),
 			 d->reliable ? "r" : "p", d->name);
 	if (err)
@@ -260,6 +268,12 @@ void gw_mirror_stop(struct gw_mirror *mi)
 {
 	if (!mi)
 		return;
+	if (mi->desc.pattern != SHOAL_PATTERN_PUBSUB) {
+		gw_mirror_other_stop(mi);
+		pthread_mutex_destroy(&mi->lock);
+		free(mi);
+		return;
+	}
 	atomic_store(&mi->stop, 1);
 	if (mi->running)
 		pthread_join(mi->thread, NULL);

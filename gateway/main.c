@@ -117,6 +117,21 @@ static void on_stop(int sig)
 	atomic_store(&gw_stopping, 1);
 }
 
+static const char *pattern_name(const struct gw_desc *d)
+{
+	switch (d->pattern) {
+	case SHOAL_PATTERN_PUBSUB:
+		return d->reliable ? "pubsub reliable" : "pubsub lossy";
+	case SHOAL_PATTERN_QUEUE:
+		return "queue";
+	case SHOAL_PATTERN_RPC:
+		return "rpc";
+	case SHOAL_PATTERN_EVENT:
+		return "event";
+	}
+	return "?";
+}
+
 /* --- announcements */
 
 static void send_desc(struct gw *gw, const char *kind, const struct gw_desc *d)
@@ -172,7 +187,8 @@ static void on_appeared(struct gw *gw, const struct shoal_service_info *info)
 	struct gw_export *e;
 	int i, err;
 
-	if (info->pattern != SHOAL_PATTERN_PUBSUB ||
+	if (info->pattern < SHOAL_PATTERN_PUBSUB ||
+	    info->pattern > SHOAL_PATTERN_EVENT ||
 	    info->pid == (int32_t)getpid() || strstr(info->name, "//") ||
 	    !matches(gw->cfg.exports, gw->cfg.n_exports, info->name))
 		return;
@@ -209,7 +225,11 @@ static void on_gone(struct gw *gw, const struct shoal_service_info *info)
 {
 	int i = find_export(gw, info->name);
 
-	if (i >= 0 && gw->cfg.verbose)
+	if (i < 0 || gw->exports[i]->desc.epoch != info->epoch)
+		return;
+	if (info->pattern != SHOAL_PATTERN_PUBSUB)
+		drop_export(gw, i, "gone");
+	else if (gw->cfg.verbose)
 		gw_log(gw, "export %s: publisher gone", info->name);
 }
 
@@ -227,8 +247,7 @@ static void tend_exports(struct gw *gw)
 			e->announced = 1;
 			send_desc(gw, "ann", &e->desc);
 			gw_log(gw, "export %s as %s (%s, epoch %" PRIu64 ")",
-			       e->desc.name, e->subject,
-			       e->desc.reliable ? "reliable" : "lossy",
+			       e->desc.name, e->subject, pattern_name(&e->desc),
 			       e->desc.epoch);
 		} else if (done == 1) {
 			drop_export(gw, i--, "ended");
@@ -263,7 +282,8 @@ static void on_announce(struct gw *gw, const struct gw_desc *d)
 	struct gw_mirror *mi;
 	int i, err;
 
-	if (!strcmp(d->gw, gw->id) || d->pattern != SHOAL_PATTERN_PUBSUB ||
+	if (!strcmp(d->gw, gw->id) || d->pattern < SHOAL_PATTERN_PUBSUB ||
+	    d->pattern > SHOAL_PATTERN_EVENT ||
 	    !matches(gw->cfg.imports, gw->cfg.n_imports, d->name))
 		return;
 	i = find_mirror(gw, d->name);
@@ -298,8 +318,7 @@ static void on_announce(struct gw *gw, const struct gw_desc *d)
 	}
 	gw->mirrors[gw->n_mirrors++] = mi;
 	gw_log(gw, "import %s from %s (gateway %s, %s, epoch %" PRIu64 ")",
-	       d->name, d->host, d->gw, d->reliable ? "reliable" : "lossy",
-	       d->epoch);
+	       d->name, d->host, d->gw, pattern_name(d), d->epoch);
 }
 
 /*

@@ -113,6 +113,7 @@ int gw_desc_to_json(const struct gw_desc *d, char *out, size_t cap)
 	err |= put_num(out, cap, &n, "capacity", d->capacity);
 	err |= put_num(out, cap, &n, "max_payload", d->max_payload);
 	err |= put_num(out, cap, &n, "user_header_size", d->user_header_size);
+	err |= put_num(out, cap, &n, "max_response", d->max_response);
 	err |= put_num(out, cap, &n, "epoch", d->epoch);
 	if (err || n + 2 > cap)
 		return -ENOSPC;
@@ -240,6 +241,7 @@ int gw_desc_from_json(const char *json, int len, struct gw_desc *d)
 		NUM("capacity", d->capacity)
 		NUM("max_payload", d->max_payload)
 		NUM("user_header_size", d->user_header_size)
+		NUM("max_response", d->max_response)
 		NUM("epoch", d->epoch)
 #undef STR
 #undef NUM
