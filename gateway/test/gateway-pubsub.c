@@ -99,6 +99,18 @@ static int test_mirror_shape(void)
 	return TEST_PASS;
 }
 
+/* `shoal gateway` runs shoal-gateway, from the build tree here. */
+static int test_tool_shim(void)
+{
+	static struct proc p;
+
+	tool = shoal_tool;
+	CHECK_EQ(run(&p, "gateway", "--help", NULL), 0);
+	CHECK(has(p.out_buf, "usage: shoal-gateway"));
+	CHECK_EQ(run(&p, "gateway", "--bogus", NULL), 2);
+	return TEST_PASS;
+}
+
 int main(int argc, char **argv)
 {
 	int rc = gw_test_start(argc, argv);
@@ -107,6 +119,7 @@ int main(int argc, char **argv)
 		return rc;
 	CHECK(!gw_start(dir_a, &gw_a, "--export", "camera/*", NULL));
 	CHECK(!gw_start(dir_b, &gw_b, "--import", "camera/*", NULL));
+	RUN(test_tool_shim);
 	RUN(test_lossy);
 	RUN(test_reliable);
 	RUN(test_mirror_shape);
