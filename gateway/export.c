@@ -101,7 +101,7 @@ static void *export_main(void *arg)
 	struct gw_export *e = arg;
 	struct shoal_sub_options o;
 	struct shoal_sub *sub = NULL;
-	int err;
+	int err, unflushed = 0;
 
 	shoal_sub_options_init(&o);
 	o.registry = e->gw->reg;
@@ -125,7 +125,19 @@ static void *export_main(void *arg)
 	while (!atomic_load(&e->stop)) {
 		struct shoal_msg sm;
 
-		err = shoal_sub_take(sub, &sm, TICK_NS);
+		/*
+		 * libnats writes what is published from a flusher thread
+		 * that waits up to 1 ms to gather more. A busy stream gains
+		 * by it; a message with nothing behind it would wait that
+		 * long. So when the ring is empty after a publish, flush
+		 * now (a PING/PONG round trip to the server), then wait.
+		 */
+		err = shoal_sub_take(sub, &sm, unflushed ? 0 : TICK_NS);
+		if (err == -EAGAIN && unflushed) {
+			natsConnection_FlushTimeout(e->gw->nc, 1000);
+			unflushed = 0;
+			continue;
+		}
 		if (err == -ETIMEDOUT || err == -EAGAIN || err == -EOVERFLOW)
 			continue;
 		if (err == -EPIPE)
@@ -140,6 +152,7 @@ static void *export_main(void *arg)
 			shoal_sub_release(sub, &sm);
 		} else {
 			err = publish_lossy(e, &sm, sub, &sm);
+			unflushed = 1;
 		}
 		if (err && err != -ECANCELED)
 			gw_log(e->gw, "export %s: %s", e->desc.name,
@@ -175,6 +188,7 @@ int gw_export_start(struct gw *gw, const struct shoal_service_info *info,
 	e->desc.type_size = info->type_size;
 	e->desc.type_align = info->type_align;
 	e->desc.epoch = info->epoch;
+	gw_type_string(&e->desc);
 	if (info->pattern != SHOAL_PATTERN_PUBSUB) {
 		err = gw_export_other_start(gw, e);
 		if (err) {

@@ -48,6 +48,9 @@ struct gw_desc {
 	uint32_t user_header_size; /* pub/sub */
 	uint32_t max_response;	   /* rpc */
 	uint64_t epoch; /* the exported publisher's epoch on its host */
+	/* Not announced: "type_name;type_size;type_align", the Shoal-Type
+	 * header, made once by gw_type_string(). */
+	char type_str[SHOAL_TYPE_NAME_MAX + 32];
 };
 
 /* An exported local service. */
@@ -133,7 +136,7 @@ int gw_headers_set(natsMsg *m, const struct gw_desc *d,
 /* Reads the shoal headers of @m; 0, or -EBADMSG. */
 int gw_headers_get(natsMsg *m, uint64_t *seq, uint64_t *epoch, int64_t *ts,
 		   const char **type, void *user_header, uint32_t uh_size);
-int gw_type_string(const struct gw_desc *d, char *out, size_t cap);
+void gw_type_string(struct gw_desc *d);
 
 /* export.c */
 int gw_export_start(struct gw *gw, const struct shoal_service_info *info,

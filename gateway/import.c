@@ -32,7 +32,6 @@
 static int mirror_write(struct gw_mirror *mi, natsMsg *m)
 {
 	unsigned char uh[SHOAL_PUB_USER_HEADER_MAX];
-	char want[SHOAL_TYPE_NAME_MAX + 32];
 	uint64_t seq, epoch;
 	const char *type;
 	int64_t ts;
@@ -42,8 +41,7 @@ static int mirror_write(struct gw_mirror *mi, natsMsg *m)
 			     mi->desc.user_header_size);
 	if (err)
 		return err;
-	gw_type_string(&mi->desc, want, sizeof(want));
-	if (strcmp(type, want))
+	if (strcmp(type, mi->desc.type_str))
 		return -EPROTO;
 	for (;;) {
 		pthread_mutex_lock(&mi->lock);
@@ -173,6 +171,7 @@ int gw_mirror_start(struct gw *gw, const struct gw_desc *d,
 		return -ENOMEM;
 	mi->gw = gw;
 	mi->desc = *d;
+	gw_type_string(&mi->desc);
 	pthread_mutex_init(&mi->lock, NULL);
 	if (d->pattern != SHOAL_PATTERN_PUBSUB) {
 		err = gw_mirror_other_start(gw, mi);

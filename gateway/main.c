@@ -577,6 +577,7 @@ static int connect_nats(struct gw *gw)
 		s = natsOptions_SetReconnectBufSize(o, 64 * 1024 * 1024);
 	if (s == NATS_OK)
 		s = natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL);
+
 	if (s == NATS_OK && gw->cfg.creds)
 		s = natsOptions_SetUserCredentialsFromFiles(o, gw->cfg.creds,
 							    NULL);

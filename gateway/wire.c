@@ -262,32 +262,29 @@ int gw_desc_from_json(const char *json, int len, struct gw_desc *d)
 
 /* --- headers */
 
-int gw_type_string(const struct gw_desc *d, char *out, size_t cap)
+void gw_type_string(struct gw_desc *d)
 {
-	int w = snprintf(out, cap, "%s;%u;%u", d->type_name, d->type_size,
-			 d->type_align);
-
-	return w < 0 || (size_t)w >= cap ? -ENOSPC : 0;
+	snprintf(d->type_str, sizeof(d->type_str), "%s;%u;%u", d->type_name,
+		 d->type_size, d->type_align);
 }
 
+/*
+ * Two headers (three with a user header): every header is a hash map entry
+ * that libnats allocates and frees at both ends, which was most of the
+ * gateway's cost per message (perf, bench/README.md), so the per-message
+ * numbers share one. @d->type_str was made once by gw_type_string().
+ */
 int gw_headers_set(natsMsg *m, const struct gw_desc *d,
 		   const struct shoal_msg *sm)
 {
-	char num[3][24], type[SHOAL_TYPE_NAME_MAX + 32];
+	char msg[72];
 	natsStatus s;
 
-	snprintf(num[0], sizeof(num[0]), "%" PRIu64, sm->seq);
-	snprintf(num[1], sizeof(num[1]), "%" PRIu64, sm->epoch);
-	snprintf(num[2], sizeof(num[2]), "%" PRId64, sm->timestamp_ns);
-	if (gw_type_string(d, type, sizeof(type)))
-		return -ENOSPC;
-	s = natsMsgHeader_Set(m, "Shoal-Seq", num[0]);
+	snprintf(msg, sizeof(msg), "%" PRIu64 " %" PRIu64 " %" PRId64, sm->seq,
+		 sm->epoch, sm->timestamp_ns);
+	s = natsMsgHeader_Set(m, "Shoal-Msg", msg);
 	if (s == NATS_OK)
-		s = natsMsgHeader_Set(m, "Shoal-Epoch", num[1]);
-	if (s == NATS_OK && sm->timestamp_ns)
-		s = natsMsgHeader_Set(m, "Shoal-Ts", num[2]);
-	if (s == NATS_OK)
-		s = natsMsgHeader_Set(m, "Shoal-Type", type);
+		s = natsMsgHeader_Set(m, "Shoal-Type", d->type_str);
 	if (s == NATS_OK && sm->user_header && sm->user_header_size) {
 		static const char hex[] = "0123456789abcdef";
 		char buf[2 * SHOAL_PUB_USER_HEADER_MAX + 1];
@@ -321,16 +318,13 @@ int gw_headers_get(natsMsg *m, uint64_t *seq, uint64_t *epoch, int64_t *ts,
 		   const char **type, void *user_header, uint32_t uh_size)
 {
 	const char *v;
+	char *end;
 
-	if (natsMsgHeader_Get(m, "Shoal-Seq", &v) != NATS_OK)
+	if (natsMsgHeader_Get(m, "Shoal-Msg", &v) != NATS_OK)
 		return -EBADMSG;
-	*seq = strtoull(v, NULL, 10);
-	if (natsMsgHeader_Get(m, "Shoal-Epoch", &v) != NATS_OK)
-		return -EBADMSG;
-	*epoch = strtoull(v, NULL, 10);
-	*ts = 0;
-	if (natsMsgHeader_Get(m, "Shoal-Ts", &v) == NATS_OK)
-		*ts = strtoll(v, NULL, 10);
+	*seq = strtoull(v, &end, 10);
+	*epoch = strtoull(end, &end, 10);
+	*ts = strtoll(end, &end, 10);
 	if (natsMsgHeader_Get(m, "Shoal-Type", type) != NATS_OK)
 		return -EBADMSG;
 	if (uh_size) {
