@@ -7,15 +7,19 @@
  *
  * Starts nats-server (from PATH) on 127.0.0.1 and a free port, two
  * registries (A and B, in a temporary directory) and a gateway on each (A
- * exports, B imports), then measures, for lossy pub/sub:
+ * exports, B imports), then measures:
  *
  *   throughput  a publisher writing 1 KiB, then 64 KiB messages as
  *               fast as it can for 3 s; the rate is what the far
  *               subscriber received per second, from its first receipt
- *               to its last (and how many of those sent it got). Plain: natsConnection_
- *               Publish -> an async subscription on another connection.
- *               Gateway: shoal_pub_write on A -> gateway A -> NATS ->
- *               gateway B -> the mirror -> shoal_sub_take on B.
+ *               to its last (and how many of those sent it got). Lossy:
+ *               plain natsConnection_Publish -> an async subscription on
+ *               another connection, against a lossy shoal_pub_write on A
+ *               -> gateway A -> core NATS -> gateway B -> the mirror ->
+ *               shoal_sub_take on B. Reliable: plain js_Publish (one at a
+ *               time, waiting for its ack, into a stream of its own) ->
+ *               a subscription to the subject, against a reliable
+ *               publisher through the gateways (JetStream both ways).
  *   latency     one 64 B message per millisecond carrying its
  *               CLOCK_MONOTONIC send time; one-way latency at the
  *               receiver, median and 99th percentile. Same two paths.
@@ -195,21 +199,23 @@ static void report_latency(const char *what, struct rx *r)
 	if (n > r->lat_cap)
 		n = r->lat_cap;
 	if (!n) {
-		printf("%-28s no message received\n", what);
+		printf("%-20s no message received\n", what);
 		return;
 	}
 	qsort(r->lat, n, sizeof(int64_t), cmp64);
-	printf("%-28s median %8.1f us  p99 %8.1f us  (%" PRIu64 " messages)\n",
+	printf("%-20s median %8.1f us  p99 %8.1f us  (%" PRIu64 " messages)\n",
 	       what, (double)r->lat[n / 2] / 1e3,
 	       (double)r->lat[n * 99 / 100] / 1e3, n);
 }
 
 /* --- plain libnats */
 
-static void plain(size_t size, uint64_t count, int latency, double *rate)
+static void plain(size_t size, uint64_t count, int latency, int rel,
+		  double *rate)
 {
 	natsConnection *pub = NULL, *subc = NULL;
 	natsSubscription *sub = NULL;
+	jsCtx *js = NULL;
 	struct rx r = { 0 };
 	char *buf = calloc(1, size);
 	uint64_t sent = 0;
@@ -221,7 +227,20 @@ static void plain(size_t size, uint64_t count, int latency, double *rate)
 	}
 	natsConnection_ConnectTo(&pub, url);
 	natsConnection_ConnectTo(&subc, url);
-	natsConnection_Subscribe(&sub, subc, "bench.plain", on_nats, &r);
+	if (rel) {
+		jsStreamConfig sc;
+		const char *subjects[] = { "benchjs.>" };
+
+		natsConnection_JetStream(&js, pub, NULL);
+		jsStreamConfig_Init(&sc);
+		sc.Name = "BENCH";
+		sc.Subjects = subjects;
+		sc.SubjectsLen = 1;
+		sc.Storage = js_FileStorage;
+		js_AddStream(NULL, js, &sc, NULL, NULL);
+	}
+	natsConnection_Subscribe(&sub, subc, rel ? "benchjs.x" : "bench.plain",
+				 on_nats, &r);
 	natsSubscription_SetPendingLimits(sub, -1, -1);
 	natsConnection_Flush(subc);
 	atomic_store(&r.last_ns, now_ns());
@@ -236,14 +255,19 @@ static void plain(size_t size, uint64_t count, int latency, double *rate)
 				usleep(50);
 			memcpy(buf, &t, 8);
 		}
-		natsConnection_Publish(pub, "bench.plain", buf, (int)size);
+		if (rel)
+			js_Publish(NULL, js, "benchjs.x", buf, (int)size, NULL,
+				   NULL);
+		else
+			natsConnection_Publish(pub, "bench.plain", buf,
+					       (int)size);
 		if (latency)
 			natsConnection_Flush(pub);
 	}
 	natsConnection_Flush(pub);
 	rx_wait(&r, latency ? count : sent);
 	if (latency) {
-		report_latency("plain libnats, 64 B", &r);
+		report_latency("plain   core,  64 B", &r);
 	} else {
 		uint64_t got = atomic_load(&r.got);
 		double s = (double)(atomic_load(&r.last_ns) -
@@ -251,12 +275,13 @@ static void plain(size_t size, uint64_t count, int latency, double *rate)
 			   1e9;
 
 		*rate = s > 0 ? (double)got / s : 0;
-		printf("plain libnats, %6zu B      %10.0f msg/s %8.1f MiB/s "
+		printf("plain   %-9s %6zu B %10.0f msg/s %8.1f MiB/s "
 		       "(%" PRIu64 " of %" PRIu64 " received)\n",
-		       size, *rate, *rate * (double)size / 1048576.0, got,
-		       sent);
+		       rel ? "JetStream" : "core", size, *rate,
+		       *rate * (double)size / 1048576.0, got, sent);
 	}
 	natsSubscription_Destroy(sub);
+	jsCtx_Destroy(js);
 	natsConnection_Destroy(pub);
 	natsConnection_Destroy(subc);
 	free(r.lat);
@@ -265,7 +290,8 @@ static void plain(size_t size, uint64_t count, int latency, double *rate)
 
 /* --- through the gateways */
 
-static void gateway(size_t size, uint64_t count, int latency, double *rate)
+static void gateway(size_t size, uint64_t count, int latency, int rel,
+		    double *rate)
 {
 	static int round;
 	struct shoal_pub_options po;
@@ -282,7 +308,7 @@ static void gateway(size_t size, uint64_t count, int latency, double *rate)
 	snprintf(name, sizeof(name), "bench/gw%d", round++);
 	shoal_pub_options_init(&po);
 	po.registry = reg_a;
-	po.delivery = SHOAL_DELIVERY_LOSSY;
+	po.delivery = rel ? SHOAL_DELIVERY_RELIABLE : SHOAL_DELIVERY_LOSSY;
 	po.capacity = 1024;
 	po.max_payload = (uint32_t)size;
 	if (shoal_pub_create(name, &po, &pub) || wait_service(reg_b, name)) {
@@ -324,7 +350,7 @@ static void gateway(size_t size, uint64_t count, int latency, double *rate)
 	atomic_store(&r.stop, 1);
 	pthread_join(t, NULL);
 	if (latency) {
-		report_latency("through the gateways, 64 B", &r);
+		report_latency("gateway lossy, 64 B", &r);
 	} else {
 		uint64_t got = atomic_load(&r.got);
 		double s = (double)(atomic_load(&r.last_ns) -
@@ -332,10 +358,10 @@ static void gateway(size_t size, uint64_t count, int latency, double *rate)
 			   1e9;
 
 		*rate = s > 0 ? (double)got / s : 0;
-		printf("through the gateways, %6zu B %10.0f msg/s %8.1f MiB/s "
+		printf("gateway %-9s %6zu B %10.0f msg/s %8.1f MiB/s "
 		       "(%" PRIu64 " of %" PRIu64 " received)\n",
-		       size, *rate, *rate * (double)size / 1048576.0, got,
-		       sent);
+		       rel ? "reliable" : "lossy", size, *rate,
+		       *rate * (double)size / 1048576.0, got, sent);
 	}
 	shoal_sub_close(srx.sub);
 	shoal_pub_destroy(pub);
@@ -346,7 +372,7 @@ static void gateway(size_t size, uint64_t count, int latency, double *rate)
 int main(int argc, char **argv)
 {
 	char tmpl[] = "/tmp/shoal-gw-bench-XXXXXX", store[300], port[16];
-	uint64_t count = 0, lat_count = 2000;
+	uint64_t lat_count = 2000;
 	struct shoal_registry_options ro;
 	int p = free_port();
 
@@ -388,21 +414,21 @@ int main(int argc, char **argv)
 	ro.dir = dir_b;
 	if (shoal_registry_create(&ro, &reg_b))
 		return 1;
-	printf("nats-server %s; lossy pub/sub; each throughput run 3 s\n", url);
+	printf("nats-server %s; each throughput run 3 s\n", url);
 	{
 		size_t sizes[2] = { 1024, 65536 };
 
-		for (int i = 0; i < 2; i++) {
-			uint64_t n = count;
-			double rp = 0, rg = 0;
+		for (int rel = 0; rel < 2; rel++)
+			for (int i = 0; i < 2; i++) {
+				double rp = 0, rg = 0;
 
-			plain(sizes[i], n, 0, &rp);
-			gateway(sizes[i], n, 0, &rg);
-			printf("  gateway / plain: %.2fx\n",
-			       rp > 0 ? rg / rp : 0);
-		}
-		plain(64, lat_count, 1, NULL);
-		gateway(64, lat_count, 1, NULL);
+				plain(sizes[i], 0, 0, rel, &rp);
+				gateway(sizes[i], 0, 0, rel, &rg);
+				printf("  gateway / plain: %.2fx\n",
+				       rp > 0 ? rg / rp : 0);
+			}
+		plain(64, lat_count, 1, 0, NULL);
+		gateway(64, lat_count, 1, 0, NULL);
 	}
 	stop_all();
 	shoal_registry_destroy(reg_a);
