@@ -96,11 +96,33 @@ static int publish_reliable(struct gw_export *e, const struct shoal_msg *sm)
 	return err;
 }
 
+/*
+ * The epoch and seq of the newest message of this service in the stream
+ * (0 and 0 if none): a restarted gateway skips what is older, whatever the
+ * stream's duplicate window.
+ */
+static void last_stored(struct gw_export *e, uint64_t *epoch, uint64_t *seq)
+{
+	natsMsg *m = NULL;
+	const char *type;
+	int64_t ts;
+
+	if (js_GetLastMsg(&m, e->gw->js, e->gw->stream, e->subject, NULL,
+			  NULL) != NATS_OK)
+		return;
+	if (gw_headers_get(m, seq, epoch, &ts, &type, NULL, 0)) {
+		*seq = 0;
+		*epoch = 0;
+	}
+	natsMsg_Destroy(m);
+}
+
 static void *export_main(void *arg)
 {
 	struct gw_export *e = arg;
 	struct shoal_sub_options o;
 	struct shoal_sub *sub = NULL;
+	uint64_t last_epoch = 0, last_seq = 0;
 	int err, unflushed = 0;
 
 	shoal_sub_options_init(&o);
@@ -109,9 +131,13 @@ static void *export_main(void *arg)
 	o.type_size = e->desc.type_size;
 	o.type_align = e->desc.type_align;
 	/* Reliable: take again what a gateway before us may have taken but
-	 * not got acknowledged; the stream drops what it already has. */
-	if (e->desc.reliable)
+	 * not got acknowledged (the publisher's history); what the stream
+	 * has already is skipped below, or dropped by its duplicate
+	 * window. */
+	if (e->desc.reliable) {
 		o.history = SHOAL_PUB_CAPACITY_MAX;
+		last_stored(e, &last_epoch, &last_seq);
+	}
 	err = shoal_sub_open(e->desc.name, &o, &sub);
 	if (err) {
 		gw_log(e->gw, "export %s: cannot subscribe: %s (%s)",
@@ -146,6 +172,11 @@ static void *export_main(void *arg)
 			gw_log(e->gw, "export %s: take: %s", e->desc.name,
 			       strerror(-err));
 			break;
+		}
+		if (e->desc.reliable && sm.epoch == last_epoch &&
+		    sm.seq <= last_seq) {
+			shoal_sub_release(sub, &sm); /* stored already */
+			continue;
 		}
 		if (e->desc.reliable) {
 			err = publish_reliable(e, &sm);

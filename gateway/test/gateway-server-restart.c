@@ -5,7 +5,9 @@
  * message once, in order (JetStream keeps what it acknowledged, the export
  * holds and retries what it did not, Nats-Msg-Id drops the retries that
  * were stored, and the importer skips redeliveries). Then a lossy stream
- * flows again through the restarted server.
+ * flows again through the restarted server. Last, the exporting gateway
+ * SIGKILLed and restarted: it takes the publisher's history again, and
+ * the far subscriber still gets each message once.
  */
 #include <pthread.h>
 
@@ -125,6 +127,78 @@ static int test_lossy_after_restart(void)
 	return TEST_PASS;
 }
 
+/* Takes the next message on @sub into @buf (a string); 0 or -errno. */
+static int take_line(struct shoal_sub *sub, char *buf, size_t cap)
+{
+	int64_t end = now_ms() + WAIT_S * 1000;
+
+	while (now_ms() < end) {
+		ssize_t n =
+			shoal_sub_read(sub, buf, cap - 1, NULL, NULL, 20000000);
+
+		if (n >= 0) {
+			buf[n] = '\0';
+			return 0;
+		}
+		if (n != -ETIMEDOUT && n != -EAGAIN && n != -EPIPE)
+			return (int)n;
+	}
+	return -ETIMEDOUT;
+}
+
+static int test_exporter_restart(void)
+{
+	struct shoal_pub_options o;
+	struct shoal_sub_options so;
+	struct shoal_pub *pub;
+	struct shoal_sub *sub;
+	char buf[64], want[64];
+
+	shoal_pub_options_init(&o);
+	o.registry = reg_a;
+	o.history = 64;
+	CHECK_EQ(shoal_pub_create("camera/history", &o, &pub), 0);
+	CHECK(!wait_service(reg_b, "camera/history", 1, &gw_b));
+	shoal_sub_options_init(&so);
+	so.registry = reg_b;
+	so.flags = SHOAL_SUB_REATTACH;
+	CHECK_EQ(shoal_sub_open("camera/history", &so, &sub), 0);
+	CHECK(!wait_subscribers_in(reg_b, "camera/history", 1));
+	for (int i = 0; i < 10; i++) {
+		snprintf(buf, sizeof(buf), "h %d", i);
+		CHECK_EQ(shoal_pub_write(pub, buf, (uint32_t)strlen(buf), NULL),
+			 0);
+	}
+	for (int i = 0; i < 10; i++) {
+		snprintf(want, sizeof(want), "h %d", i);
+		CHECK_EQ(take_line(sub, buf, sizeof(buf)), 0);
+		CHECK(has(buf, want) && !strcmp(buf, want));
+	}
+	kill(gw_a.pid, SIGKILL);
+	finish(&gw_a);
+	CHECK(!wait_service(reg_b, "camera/history", 0, &gw_b));
+	/* The new gateway joins with the publisher's history: h 0..9
+	 * again, which the stream has already. */
+	CHECK(!gw_start(dir_a, &gw_a, "--export", "camera/*", NULL));
+	CHECK(!wait_service(reg_b, "camera/history", 1, &gw_b));
+	for (int i = 10; i < 15; i++) {
+		snprintf(buf, sizeof(buf), "h %d", i);
+		CHECK_EQ(shoal_pub_write(pub, buf, (uint32_t)strlen(buf), NULL),
+			 0);
+	}
+	for (int i = 10; i < 15; i++) {
+		snprintf(want, sizeof(want), "h %d", i);
+		CHECK_EQ(take_line(sub, buf, sizeof(buf)), 0);
+		if (strcmp(buf, want)) {
+			fprintf(stderr, "got '%s', want '%s'\n", buf, want);
+			return TEST_FAIL;
+		}
+	}
+	shoal_sub_close(sub);
+	shoal_pub_destroy(pub);
+	return TEST_PASS;
+}
+
 int main(int argc, char **argv)
 {
 	int rc = gw_test_start(argc, argv);
@@ -135,6 +209,7 @@ int main(int argc, char **argv)
 	CHECK(!gw_start(dir_b, &gw_b, "--import", "camera/*", NULL));
 	RUN(test_reliable_across_restart);
 	RUN(test_lossy_after_restart);
+	RUN(test_exporter_restart);
 	CHECK_EQ(gw_stop(&gw_a), 0);
 	CHECK_EQ(gw_stop(&gw_b), 0);
 	nats_stop(SIGTERM);
