@@ -132,7 +132,7 @@ static void on_rpc_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m,
 
 int gw_export_other_start(struct gw *gw, struct gw_export *e)
 {
-	char subj[GW_SUBJECT_MAX + 4];
+	char subj[GW_SUBJECT_MAX];
 	natsMsgHandler cb;
 	natsStatus s;
 	int err = 0;
@@ -187,6 +187,8 @@ int gw_export_other_start(struct gw *gw, struct gw_export *e)
 		err = err ? err :
 			    gw_subject(gw, subj, sizeof(subj), "e",
 				       e->desc.name);
+		if (!err && strlen(subj) + 3 > sizeof(subj))
+			err = -ENAMETOOLONG;
 		if (!err)
 			strcat(subj, ".*");
 	} else {
@@ -194,7 +196,7 @@ int gw_export_other_start(struct gw *gw, struct gw_export *e)
 	}
 	if (err)
 		goto fail;
-	snprintf(e->subject, sizeof(e->subject), "%s", subj);
+	memcpy(e->subject, subj, sizeof(subj));
 	s = natsConnection_QueueSubscribe(&e->sub, gw->nc, subj, "shoal", cb,
 					  e);
 	if (s == NATS_OK)
