@@ -147,7 +147,9 @@ void gw_export_stop(struct gw_export *e);
 /* import.c */
 int gw_mirror_start(struct gw *gw, const struct gw_desc *d,
 		    struct gw_mirror **out);
-void gw_mirror_stop(struct gw_mirror *m);
+/* Stops and frees @m; *@received and *@mismatched get its counters. */
+void gw_mirror_stop(struct gw_mirror *m, uint64_t *received,
+		    uint64_t *mismatched);
 
 /* patterns.c: queue, rpc and event */
 int gw_export_other_start(struct gw *gw, struct gw_export *e);

@@ -263,12 +263,14 @@ fail:
 	return err;
 }
 
-void gw_mirror_stop(struct gw_mirror *mi)
+void gw_mirror_stop(struct gw_mirror *mi, uint64_t *received,
+		    uint64_t *mismatched)
 {
-	if (!mi)
-		return;
 	if (mi->desc.pattern != SHOAL_PATTERN_PUBSUB) {
 		gw_mirror_other_stop(mi);
+		/* Its thread has been joined. */
+		*received = mi->received;
+		*mismatched = 0;
 		pthread_mutex_destroy(&mi->lock);
 		free(mi);
 		return;
@@ -286,6 +288,8 @@ void gw_mirror_stop(struct gw_mirror *mi)
 	pthread_mutex_lock(&mi->lock);
 	shoal_pub_destroy(mi->pub);
 	mi->pub = NULL;
+	*received = mi->received;
+	*mismatched = mi->mismatched;
 	pthread_mutex_unlock(&mi->lock);
 	/* Reliable: the durable consumer stays on the server, so what is
 	 * not acknowledged yet reaches the next mirror of the name. */

@@ -268,13 +268,18 @@ static int find_mirror(struct gw *gw, const char *name)
 static void drop_mirror(struct gw *gw, int i, const char *why)
 {
 	struct gw_mirror *mi = gw->mirrors[i];
+	char name[SHOAL_SERVICE_NAME_MAX + 1], host[GW_ID_MAX];
+	uint64_t received, mismatched;
 
+	snprintf(name, sizeof(name), "%s", mi->desc.name);
+	snprintf(host, sizeof(host), "%s", mi->desc.host);
+	gw->mirrors[i] = gw->mirrors[--gw->n_mirrors];
+	/* The counters are read once nothing feeds the mirror any more. */
+	gw_mirror_stop(mi, &received, &mismatched);
 	gw_log(gw,
 	       "import %s from %s withdrawn (%s; %" PRIu64 " received, %" PRIu64
 	       " refused for their type)",
-	       mi->desc.name, mi->desc.host, why, mi->received, mi->mismatched);
-	gw->mirrors[i] = gw->mirrors[--gw->n_mirrors];
-	gw_mirror_stop(mi);
+	       name, host, why, received, mismatched);
 }
 
 static void on_announce(struct gw *gw, const struct gw_desc *d)
