@@ -106,6 +106,7 @@ struct gw_config {
 	const char *imports[GW_PATTERNS_MAX];
 	int n_exports, n_imports;
 	int64_t announce_ns, expire_ns;
+	uint32_t access; /* the mirrors' SHOAL_ACCESS_* */
 	int verbose;
 };
 

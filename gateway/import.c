@@ -197,6 +197,7 @@ int gw_mirror_start(struct gw *gw, const struct gw_desc *d,
 	po.type_size = d->type_size;
 	po.type_align = d->type_align;
 	po.registry = gw->reg;
+	po.access = gw->cfg.access;
 	po.send_timeout_ns = TICK_NS;
 	err = shoal_pub_create(d->name, &po, &mi->pub);
 	if (err)

@@ -6,10 +6,12 @@
  *   shoal-gateway --server nats://HOST:PORT [--export PATTERN]...
  *                 [--import PATTERN]... [--prefix SITE] [--id ID]
  *                 [--creds FILE] [--tls-ca FILE] [--tls-cert FILE
- *                 --tls-key FILE] [--announce SEC] [--expire SEC] [-v]
+ *                 --tls-key FILE] [--announce SEC] [--expire SEC]
+ *                 [--access owner|group|anyone] [-v]
  *
  * The main thread watches the local registry and starts an export for each
- * pub/sub service whose name matches an --export pattern (shell-style, *
+ * pub/sub, queue, rpc or event service whose name matches an --export
+ * pattern (shell-style, *
  * and ?, through fnmatch), announces each export on
  * "<prefix>._gw.ann" every --announce seconds, listens to the other
  * gateways' announcements and keeps one mirror per remote service whose
@@ -380,13 +382,15 @@ static void usage(FILE *f)
 		"                     [--prefix SITE] [--id ID] [--creds FILE] "
 		"[--tls-ca FILE]\n"
 		"                     [--tls-cert FILE --tls-key FILE] "
-		"[--announce SEC] [--expire SEC] [-v]\n"
+		"[--announce SEC] [--expire SEC]\n"
+		"                     [--access owner|group|anyone] [-v]\n"
 		"\n"
-		"Exports the local pub/sub services whose names match an "
-		"--export pattern\n"
-		"to NATS, and makes the services other gateways export that "
-		"match an --import\n"
-		"pattern appear here as local services of the same name and "
+		"Exports the local services (pub/sub, queue, rpc, event) whose "
+		"names match an\n"
+		"--export pattern to NATS, and makes the services other "
+		"gateways export that\n"
+		"match an --import pattern appear here as local services of "
+		"the same name and\n"
 		"type.\n"
 		"Patterns are shell-style (* and ?); nothing is exported or "
 		"imported unless named.\n"
@@ -411,6 +415,10 @@ static void usage(FILE *f)
 		"(default 1)\n"
 		"  --expire SEC     withdraw a mirror not announced for SEC "
 		"seconds (default 5)\n"
+		"  --access WHO     who may use the mirrors: owner (default), "
+		"group or anyone\n"
+		"                   (SHOAL_ACCESS_*, bounded by the registry "
+		"directory's modes)\n"
 		"  -v, --verbose    say more\n"
 		"\n"
 		"The registry is $SHOAL_DIR, else $XDG_RUNTIME_DIR/shoal, "
@@ -433,6 +441,7 @@ static int parse(int argc, char **argv, struct gw_config *c)
 		{ "tls-key", required_argument, NULL, 'K' },
 		{ "announce", required_argument, NULL, 'a' },
 		{ "expire", required_argument, NULL, 'x' },
+		{ "access", required_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -495,6 +504,19 @@ static int parse(int argc, char **argv, struct gw_config *c)
 			}
 			*(ch == 'a' ? &c->announce_ns : &c->expire_ns) =
 				(int64_t)(sec * 1e9);
+			break;
+		case 'S':
+			if (!strcmp(optarg, "owner")) {
+				c->access = SHOAL_ACCESS_OWNER;
+			} else if (!strcmp(optarg, "group")) {
+				c->access = SHOAL_ACCESS_GROUP;
+			} else if (!strcmp(optarg, "anyone")) {
+				c->access = SHOAL_ACCESS_ANYONE;
+			} else {
+				fprintf(stderr, "shoal-gateway: --access is "
+						"owner, group or anyone\n");
+				return 2;
+			}
 			break;
 		case 'v':
 			c->verbose = 1;

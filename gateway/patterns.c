@@ -356,6 +356,7 @@ int gw_mirror_other_start(struct gw *gw, struct gw_mirror *mi)
 
 		shoal_queue_options_init(&o);
 		o.registry = gw->reg;
+		o.access = gw->cfg.access;
 		if (d->capacity)
 			o.capacity = d->capacity;
 		if (d->max_payload)
@@ -370,6 +371,7 @@ int gw_mirror_other_start(struct gw *gw, struct gw_mirror *mi)
 
 		shoal_rpc_server_options_init(&o);
 		o.registry = gw->reg;
+		o.access = gw->cfg.access;
 		if (d->capacity)
 			o.request_capacity = d->capacity;
 		if (d->max_payload)
@@ -386,6 +388,7 @@ int gw_mirror_other_start(struct gw *gw, struct gw_mirror *mi)
 
 		shoal_event_options_init(&o);
 		o.registry = gw->reg;
+		o.access = gw->cfg.access;
 		if (d->capacity)
 			o.ids = d->capacity;
 		o.type_name = d->type_name[0] ? d->type_name : NULL;
