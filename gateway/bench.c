@@ -30,6 +30,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <inttypes.h>
 #include <nats/nats.h>
 #include <netinet/in.h>
@@ -58,6 +59,16 @@ static int64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag,
+		  struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(p);
+	return 0;
 }
 
 static int free_port(void)
@@ -433,6 +444,7 @@ int main(int argc, char **argv)
 	stop_all();
 	shoal_registry_destroy(reg_a);
 	shoal_registry_destroy(reg_b);
+	nftw(tmpl, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	nats_Close();
 	return 0;
 }

@@ -123,6 +123,32 @@ static inline void nats_stop(int sig)
 	nats_pid = -1;
 }
 
+/* The top directory (/tmp/shoal-test-XXXXXX) of a ".../reg" path. */
+static inline void remove_top(const char *path)
+{
+	char top[PATH_MAX];
+	char *slash;
+
+	snprintf(top, sizeof(top), "%s", path);
+	slash = strrchr(top, '/');
+	if (!slash || strncmp(top, "/tmp/shoal-test-", 16))
+		return;
+	*slash = '\0';
+	test_remove_tree(top);
+}
+
+/* At exit, after kill_leftovers(): the server reaped, the files gone. */
+static inline void gw_test_cleanup(void)
+{
+	nats_stop(SIGKILL);
+	if (dir_a[0])
+		remove_top(dir_a);
+	if (dir_b[0])
+		remove_top(dir_b);
+	if (store[0])
+		remove_top(store);
+}
+
 /*
  * The start of a gateway test: tools from argv, a fresh registry in each
  * of dir_a and dir_b, a store directory and a running nats-server.
@@ -144,6 +170,8 @@ static inline int gw_test_start(int argc, char **argv)
 	shoal_tool = argv[1];
 	gateway_tool = argv[2];
 	tool = shoal_tool;
+	/* Run in reverse: kill_leftovers() first, then the cleanup. */
+	atexit(gw_test_cleanup);
 	atexit(kill_leftovers);
 	signal(SIGPIPE, SIG_IGN);
 	if (test_registry_path(dir_a, sizeof(dir_a)) ||
