@@ -203,5 +203,6 @@ extern const struct cli_cmd cli_cmd_notify, cli_cmd_wait, cli_cmd_call;
 extern const struct cli_cmd cli_cmd_queue, cli_cmd_serve, cli_cmd_events;
 extern const struct cli_cmd cli_cmd_bench, cli_cmd_bench_peer;
 extern const struct cli_cmd cli_cmd_soak, cli_cmd_soak_role;
+extern const struct cli_cmd cli_cmd_gateway;
 
 #endif

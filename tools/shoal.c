@@ -20,6 +20,8 @@
  *                                  two processes
  *   shoal soak [options]           kill and restart every role while
  *                                  checking deliveries (docs/soak.md)
+ *   shoal gateway ARGS             run shoal-gateway, the NATS gateway
+ *                                  (docs/gateway.md), when it was built
  *
  * Every subcommand takes --help; 'shoal --version' prints the library's. Exit status: 0 success, 1 failure (the
  * message on stderr says why), 2 usage error; the commands that wait on a
@@ -37,6 +39,7 @@ static const struct cli_cmd *const commands[] = {
 	&cli_cmd_call,	     &cli_cmd_events, &cli_cmd_notify,
 	&cli_cmd_wait,	     &cli_cmd_clean,  &cli_cmd_bench,
 	&cli_cmd_bench_peer, &cli_cmd_soak,   &cli_cmd_soak_role,
+	&cli_cmd_gateway,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shoal-gateway: what its files share. See docs/gateway.md for the mapping
+ * of shoal services onto NATS, the headers, discovery and what each
+ * delivery mode guarantees.
+ *
+ *   main.c      options, the NATS connection, the main loop (registry watch,
+ *               announcements, expiry)
+ *   export.c    one thread per exported pub/sub service: a local subscriber
+ *               that publishes to NATS (core or JetStream)
+ *   import.c    mirrors: local publishers fed from NATS
+ *   wire.c      subjects, headers and the JSON descriptor
+ *
+ * Threads: the main thread owns the export and mirror tables; each export
+ * has its thread; a lossy mirror is fed by a libnats callback thread, a
+ * reliable one by its own fetching thread. A mirror's publisher is only
+ * touched under its mutex.
+ */
+#ifndef SHOAL_GW_H
+#define SHOAL_GW_H
+
+#include <nats/nats.h>
+#include <pthread.h>
+#include <shoal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define GW_SUBJECT_MAX 1024
+#define GW_ID_MAX 64
+#define GW_PATTERNS_MAX 32
+
+struct gw;
+
+/* A service as one gateway announces it (the JSON descriptor). */
+struct gw_desc {
+	char gw[GW_ID_MAX];   /* the announcing gateway's id */
+	char host[GW_ID_MAX]; /* its host name, for people */
+	char name[SHOAL_SERVICE_NAME_MAX + 1];
+	char type_name[SHOAL_TYPE_NAME_MAX + 1];
+	uint32_t pattern; /* SHOAL_PATTERN_* */
+	uint32_t type_size, type_align;
+	uint32_t reliable; /* pub/sub: 1 reliable (JetStream), 0 lossy */
+	/* pub/sub: ring slots; queue: cells; rpc: request ring; event:
+	 * the number of ids. */
+	uint32_t capacity;
+	/* pub/sub: max_payload; queue: max_message; rpc: max_request. */
+	uint32_t max_payload;
+	uint32_t user_header_size; /* pub/sub */
+	uint32_t max_response;	   /* rpc */
+	uint64_t epoch; /* the exported publisher's epoch on its host */
+	/* Not announced: "type_name;type_size;type_align", the Shoal-Type
+	 * header, made once by gw_type_string(). */
+	char type_str[SHOAL_TYPE_NAME_MAX + 32];
+};
+
+/* An exported local service. */
+struct gw_export {
+	struct gw *gw;
+	struct gw_desc desc;
+	char subject[GW_SUBJECT_MAX];
+	pthread_t thread;
+	int running;		/* thread started */
+	atomic_int stop;	/* main -> thread: finish */
+	atomic_int done;	/* thread -> main: it ended by itself */
+	uint64_t sent, retried; /* written by the thread */
+	int announced;		/* main thread: "ann" sent */
+	/* Queue, rpc, event: the local service's client and the NATS
+	 * subscription whose callback uses it. */
+	natsSubscription *sub;
+	struct shoal_queue *queue;
+	struct shoal_rpc_client *rpc;
+	struct shoal_event *event;
+};
+
+/* A local mirror of a remote service. */
+struct gw_mirror {
+	struct gw *gw;
+	struct gw_desc desc;
+	char subject[GW_SUBJECT_MAX];
+	pthread_mutex_t lock; /* guards pub and the counters */
+	struct shoal_pub *pub;
+	natsSubscription *sub; /* lossy: core NATS; reliable: pull */
+	pthread_t thread;      /* reliable: the fetching thread */
+	int running;
+	atomic_int stop;
+	/* Reliable, after a bye: main sets 1; the thread sets 2 once a
+	 * fetch found nothing left. */
+	atomic_int draining;
+	int64_t last_seen_ns; /* main thread: last announcement */
+	uint64_t received, dropped, mismatched;
+	uint64_t last_stream_seq; /* reliable: newest stream seq delivered */
+	/* Queue, rpc, event: the service the gateway hosts for local users
+	 * (the thread forwards what they do). */
+	struct shoal_queue *queue;
+	struct shoal_rpc_server *rpc;
+	struct shoal_event *event;
+};
+
+struct gw_config {
+	const char *server;
+	const char *prefix;
+	const char *creds;
+	const char *tls_ca, *tls_cert, *tls_key;
+	const char *id;
+	const char *exports[GW_PATTERNS_MAX];
+	const char *imports[GW_PATTERNS_MAX];
+	int n_exports, n_imports;
+	int64_t announce_ns, expire_ns;
+	uint32_t access; /* the mirrors' SHOAL_ACCESS_* */
+	int verbose;
+};
+
+struct gw {
+	struct gw_config cfg;
+	char id[GW_ID_MAX];
+	char host[GW_ID_MAX];
+	char stream[GW_SUBJECT_MAX]; /* the JetStream stream's name */
+	struct shoal_registry *reg;
+	natsConnection *nc;
+	jsCtx *js;
+	pthread_mutex_t log_lock;
+	struct gw_export **exports;
+	int n_exports, cap_exports;
+	struct gw_mirror **mirrors;
+	int n_mirrors, cap_mirrors;
+};
+
+extern atomic_int gw_stopping;
+
+/* wire.c */
+int gw_subject(const struct gw *gw, char *out, size_t cap, const char *kind,
+	       const char *name);
+int gw_desc_to_json(const struct gw_desc *d, char *out, size_t cap);
+int gw_desc_from_json(const char *json, int len, struct gw_desc *d);
+int gw_headers_set(natsMsg *m, const struct gw_desc *d,
+		   const struct shoal_msg *sm);
+/* Reads the shoal headers of @m; 0, or -EBADMSG. */
+int gw_headers_get(natsMsg *m, uint64_t *seq, uint64_t *epoch, int64_t *ts,
+		   const char **type, void *user_header, uint32_t uh_size);
+void gw_type_string(struct gw_desc *d);
+
+/* export.c */
+int gw_export_start(struct gw *gw, const struct shoal_service_info *info,
+		    struct gw_export **out);
+/* Stops and joins the thread; the caller frees @e. */
+void gw_export_stop(struct gw_export *e);
+
+/* import.c */
+int gw_mirror_start(struct gw *gw, const struct gw_desc *d,
+		    struct gw_mirror **out);
+/* Stops and frees @m; *@received and *@mismatched get its counters. */
+void gw_mirror_stop(struct gw_mirror *m, uint64_t *received,
+		    uint64_t *mismatched);
+
+/* patterns.c: queue, rpc and event */
+int gw_export_other_start(struct gw *gw, struct gw_export *e);
+void gw_export_other_stop(struct gw_export *e);
+int gw_mirror_other_start(struct gw *gw, struct gw_mirror *mi);
+void gw_mirror_other_stop(struct gw_mirror *mi);
+
+/* main.c */
+void gw_log(struct gw *gw, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int64_t gw_now_ns(void);
+int gw_ensure_stream(struct gw *gw);
+
+#endif

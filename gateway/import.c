@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Importing a remote pub/sub service: a local publisher of the same name,
+ * delivery, capacity, payload size, user header size and type (so a local
+ * subscriber's type check works as for a local publisher), fed from NATS.
+ *
+ * Lossy: a core NATS subscription whose callback (a libnats thread) writes
+ * each message into the mirror; a lossy publisher never waits, so a slow
+ * local subscriber never slows the NATS side.
+ *
+ * Reliable: a durable JetStream pull consumer, named after the importing
+ * gateway and the service, fetched by a thread of the mirror's own. The
+ * thread waits until the mirror has a local subscriber before fetching (a
+ * message published to nobody is not kept, so it is left in the stream
+ * instead), writes each message with the mirror's reliable publisher
+ * (which waits for the slowest local subscriber) and acknowledges it only
+ * then. A message redelivered after an ack was lost (a server restart) is
+ * recognised by its stream sequence and acknowledged without being
+ * delivered again.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw.h"
+
+#define TICK_NS 100000000LL
+
+/* Writes @m into the mirror; 0, -EPROTO (type differs), or -errno. */
+static int mirror_write(struct gw_mirror *mi, natsMsg *m)
+{
+	unsigned char uh[SHOAL_PUB_USER_HEADER_MAX];
+	uint64_t seq, epoch;
+	const char *type;
+	int64_t ts;
+	int err;
+
+	err = gw_headers_get(m, &seq, &epoch, &ts, &type, uh,
+			     mi->desc.user_header_size);
+	if (err)
+		return err;
+	if (strcmp(type, mi->desc.type_str))
+		return -EPROTO;
+	for (;;) {
+		pthread_mutex_lock(&mi->lock);
+		err = mi->pub ? shoal_pub_write(
+					mi->pub, natsMsg_GetData(m),
+					(uint32_t)natsMsg_GetDataLength(m),
+					mi->desc.user_header_size ? uh : NULL) :
+				-EPIPE;
+		pthread_mutex_unlock(&mi->lock);
+		/* Reliable: no room for send_timeout_ns; look at stop and
+		 * try again. */
+		if (err != -EAGAIN || atomic_load(&mi->stop))
+			return err;
+	}
+}
+
+static void on_lossy(natsConnection *nc, natsSubscription *sub, natsMsg *m,
+		     void *closure)
+{
+	struct gw_mirror *mi = closure;
+	int err;
+
+	(void)nc;
+	(void)sub;
+	err = mirror_write(mi, m);
+	pthread_mutex_lock(&mi->lock);
+	if (!err)
+		mi->received++;
+	else if (err == -EPROTO)
+		mi->mismatched++;
+	else
+		mi->dropped++;
+	pthread_mutex_unlock(&mi->lock);
+	natsMsg_Destroy(m);
+}
+
+static void *reliable_main(void *arg)
+{
+	struct gw_mirror *mi = arg;
+
+	while (!atomic_load(&mi->stop)) {
+		natsMsgList list = { 0 };
+		natsStatus s;
+
+		pthread_mutex_lock(&mi->lock);
+		s = mi->pub && shoal_pub_subscribers(mi->pub) > 0;
+		pthread_mutex_unlock(&mi->lock);
+		if (!s) {
+			/* Nobody to deliver to: what is left stays in the
+			 * stream for the next mirror. */
+			if (atomic_load(&mi->draining))
+				atomic_store(&mi->draining, 2);
+			nats_Sleep(20);
+			continue;
+		}
+		s = natsSubscription_Fetch(&list, mi->sub, 64, 200, NULL);
+		if (s == NATS_TIMEOUT && atomic_load(&mi->draining))
+			atomic_store(&mi->draining, 2);
+		if (s != NATS_OK) {
+			if (s != NATS_TIMEOUT)
+				nats_Sleep(50);
+			continue;
+		}
+		for (int i = 0; i < list.Count; i++) {
+			natsMsg *m = list.Msgs[i];
+			jsMsgMetaData *meta = NULL;
+			uint64_t sseq = 0;
+			int err = 0;
+
+			if (atomic_load(&mi->stop))
+				break; /* not acked: redelivered later */
+			if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
+				sseq = meta->Sequence.Stream;
+				jsMsgMetaData_Destroy(meta);
+			}
+			if (sseq && sseq <= mi->last_stream_seq) {
+				natsMsg_Ack(m, NULL); /* delivered already */
+				continue;
+			}
+			err = mirror_write(mi, m);
+			if (err == -ECANCELED ||
+			    (err && atomic_load(&mi->stop)))
+				break;
+			pthread_mutex_lock(&mi->lock);
+			if (!err)
+				mi->received++;
+			else if (err == -EPROTO)
+				mi->mismatched++;
+			else
+				mi->dropped++;
+			pthread_mutex_unlock(&mi->lock);
+			if (sseq)
+				mi->last_stream_seq = sseq;
+			natsMsg_AckSync(m, NULL, NULL);
+		}
+		natsMsgList_Destroy(&list);
+	}
+	return NULL;
+}
+
+/* A durable consumer name: the gateway's id and a hash of the name. */
+static void durable_name(const struct gw *gw, const char *name, char *out,
+			 size_t cap)
+{
+	uint64_t h = 1469598103934665603ULL;
+	size_t n;
+
+	for (const char *p = name; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	snprintf(out, cap, "%s_%016" PRIx64, gw->id, h);
+	for (n = 0; out[n]; n++)
+		if (out[n] == '.' || out[n] == '*' || out[n] == '>' ||
+		    out[n] == ' ')
+			out[n] = '_';
+}
+
+int gw_mirror_start(struct gw *gw, const struct gw_desc *d,
+		    struct gw_mirror **out)
+{
+	struct shoal_pub_options po;
+	struct gw_mirror *mi;
+	natsStatus s;
+	int err;
+
+	mi = calloc(1, sizeof(*mi));
+	if (!mi)
+		return -ENOMEM;
+	mi->gw = gw;
+	mi->desc = *d;
+	gw_type_string(&mi->desc);
+	pthread_mutex_init(&mi->lock, NULL);
+	if (d->pattern != SHOAL_PATTERN_PUBSUB) {
+		err = gw_mirror_other_start(gw, mi);
+		if (err)
+			goto fail;
+		mi->last_seen_ns = gw_now_ns();
+		*out = mi;
+		return 0;
+	}
+	err = gw_subject(gw, mi->subject, sizeof(mi->subject),
+			 d->reliable ? "r" : "p", d->name);
+	if (err)
+		goto fail;
+	shoal_pub_options_init(&po);
+	po.delivery = d->reliable ? SHOAL_DELIVERY_RELIABLE :
+				    SHOAL_DELIVERY_LOSSY;
+	if (d->capacity)
+		po.capacity = d->capacity;
+	if (d->max_payload)
+		po.max_payload = d->max_payload;
+	po.user_header_size = d->user_header_size;
+	po.type_name = d->type_name[0] ? d->type_name : NULL;
+	po.type_size = d->type_size;
+	po.type_align = d->type_align;
+	po.registry = gw->reg;
+	po.access = gw->cfg.access;
+	po.send_timeout_ns = TICK_NS;
+	err = shoal_pub_create(d->name, &po, &mi->pub);
+	if (err)
+		goto fail;
+	if (!d->reliable) {
+		s = natsConnection_Subscribe(&mi->sub, gw->nc, mi->subject,
+					     on_lossy, mi);
+		if (s == NATS_OK)
+			/* Lossy: never let libnats drop for a slow callback
+			 * before the ring would; bounded by memory only. */
+			s = natsSubscription_SetPendingLimits(mi->sub, -1, -1);
+	} else {
+		char durable[GW_ID_MAX + 24];
+		jsConsumerConfig cc;
+		jsConsumerInfo *ci = NULL;
+		jsErrCode jerr = 0;
+		jsSubOptions so;
+
+		durable_name(gw, d->name, durable, sizeof(durable));
+		err = gw_ensure_stream(gw);
+		if (err)
+			goto fail_pub;
+		/* Created here, not by js_PullSubscribe: libnats deletes a
+		 * consumer it created when the subscription goes, and this
+		 * one must outlive the mirror (and the gateway). */
+		jsConsumerConfig_Init(&cc);
+		cc.Durable = durable;
+		cc.AckPolicy = js_AckExplicit;
+		cc.DeliverPolicy = js_DeliverAll;
+		cc.AckWait = 30LL * 1000000000LL;
+		cc.FilterSubject = mi->subject;
+		s = js_AddConsumer(&ci, gw->js, gw->stream, &cc, NULL, &jerr);
+		jsConsumerInfo_Destroy(ci);
+		if (s != NATS_OK && jerr != JSConsumerNameExistErr)
+			gw_log(gw, "import %s: consumer %s: %s (%d)", d->name,
+			       durable, natsStatus_GetText(s), (int)jerr);
+		jsSubOptions_Init(&so);
+		so.Stream = gw->stream;
+		so.Consumer = durable;
+		s = js_PullSubscribe(&mi->sub, gw->js, mi->subject, durable,
+				     NULL, &so, &jerr);
+		if (s == NATS_OK &&
+		    pthread_create(&mi->thread, NULL, reliable_main, mi))
+			s = NATS_NO_MEMORY;
+		else if (s == NATS_OK)
+			mi->running = 1;
+	}
+	if (s != NATS_OK) {
+		gw_log(gw, "import %s: %s", d->name, natsStatus_GetText(s));
+		err = -EIO;
+		goto fail_sub;
+	}
+	mi->last_seen_ns = gw_now_ns();
+	*out = mi;
+	return 0;
+fail_sub:
+	if (mi->sub)
+		natsSubscription_Destroy(mi->sub);
+fail_pub:
+	shoal_pub_destroy(mi->pub);
+fail:
+	pthread_mutex_destroy(&mi->lock);
+	free(mi);
+	return err;
+}
+
+void gw_mirror_stop(struct gw_mirror *mi, uint64_t *received,
+		    uint64_t *mismatched)
+{
+	if (mi->desc.pattern != SHOAL_PATTERN_PUBSUB) {
+		gw_mirror_other_stop(mi);
+		/* Its thread has been joined. */
+		*received = mi->received;
+		*mismatched = 0;
+		pthread_mutex_destroy(&mi->lock);
+		free(mi);
+		return;
+	}
+	atomic_store(&mi->stop, 1);
+	if (mi->running)
+		pthread_join(mi->thread, NULL);
+	if (!mi->desc.reliable && mi->sub) {
+		/* Drain: no callback runs on @mi once this returns. */
+		if (natsSubscription_Drain(mi->sub) == NATS_OK)
+			natsSubscription_WaitForDrainCompletion(mi->sub, 5000);
+		else
+			natsSubscription_Unsubscribe(mi->sub);
+	}
+	pthread_mutex_lock(&mi->lock);
+	shoal_pub_destroy(mi->pub);
+	mi->pub = NULL;
+	*received = mi->received;
+	*mismatched = mi->mismatched;
+	pthread_mutex_unlock(&mi->lock);
+	/* Reliable: the durable consumer stays on the server, so what is
+	 * not acknowledged yet reaches the next mirror of the name. */
+	if (mi->sub)
+		natsSubscription_Destroy(mi->sub);
+	pthread_mutex_destroy(&mi->lock);
+	free(mi);
+}

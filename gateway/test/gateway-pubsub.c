@@ -1,0 +1,130 @@
+/* shoal-test: label=multiproc timeout=180 */
+/*
+ * Two registries stand for two hosts, each with its own gateway, and one
+ * nats-server between them: `shoal pub` on A, `shoal sub` on B receives
+ * every line, in order, once: for a lossy service (core NATS) and for a
+ * reliable one (JetStream). Also: what B sees of the mirror (its pattern,
+ * type, delivery) is what A's publisher set.
+ */
+#include "gw_test.h"
+
+#define LINES 500
+
+static struct proc gw_a, gw_b;
+
+/* pub NAME on A (with @mode), sub on B, LINES lines: all arrive in order. */
+static int stream_lines(const char *name, const char *mode)
+{
+	static struct proc pub, sub;
+	static char want[LINES * 16];
+	char count[16], line[32];
+	size_t n = 0;
+
+	snprintf(count, sizeof(count), "%d", LINES);
+	CHECK(!start_in(dir_a, &pub, 1, "pub", name, mode, NULL));
+	if (wait_service(reg_b, name, 1, &gw_b)) {
+		describe("publisher", &pub);
+		describe("gateway A", &gw_a);
+		return TEST_FAIL;
+	}
+	CHECK(!start_in(dir_b, &sub, 0, "sub", name, "--count", count,
+			"--timeout", "60", NULL));
+	CHECK(!wait_subscribers_in(reg_b, name, 1));
+	for (int i = 0; i < LINES; i++) {
+		snprintf(line, sizeof(line), "line %d\n", i);
+		CHECK(!feed(&pub, line));
+		memcpy(want + n, line, strlen(line));
+		n += strlen(line);
+	}
+	want[n] = '\0';
+	CHECK(finish(&pub) == 0);
+	finish(&sub);
+	CHECK(exited_with(&sub, 0));
+	if (strcmp(sub.out_buf, want)) {
+		fprintf(stderr, "%s: B received '%.200s'...\n", name,
+			sub.out_buf);
+		return TEST_FAIL;
+	}
+	/* The publisher withdrew: so does the mirror. */
+	CHECK(!wait_service(reg_b, name, 0, &gw_b));
+	return TEST_PASS;
+}
+
+static int test_lossy(void)
+{
+	return stream_lines("camera/lossy", "--lossy");
+}
+
+static int test_reliable(void)
+{
+	return stream_lines("camera/reliable", "--reliable");
+}
+
+/* The mirror on B has the publisher's delivery, capacity and type. */
+static int test_mirror_shape(void)
+{
+	struct shoal_pub_options o;
+	struct shoal_pubsub_info info;
+	struct shoal_pub *pub;
+	struct shoal_service *svc;
+	struct shoal_service_info si;
+
+	shoal_pub_options_init(&o);
+	o.registry = reg_a;
+	o.delivery = SHOAL_DELIVERY_LOSSY;
+	o.capacity = 64;
+	o.max_payload = 256;
+	o.user_header_size = 16;
+	o.type_name = "pose";
+	o.type_size = 24;
+	o.type_align = 8;
+	CHECK_EQ(shoal_pub_create("camera/shape", &o, &pub), 0);
+	CHECK(!wait_service(reg_b, "camera/shape", 1, &gw_b));
+	CHECK(shoal_pubsub_inspect(reg_b, "camera/shape", &info, NULL, 0) >= 0);
+	CHECK_EQ(info.delivery, SHOAL_DELIVERY_LOSSY);
+	CHECK_EQ(info.capacity, 64);
+	CHECK_EQ(info.max_payload, 256);
+	CHECK_EQ(info.user_header_size, 16);
+	CHECK_EQ(shoal_registry_open(reg_b, "camera/shape",
+				     SHOAL_OPEN_READ_ONLY, &svc),
+		 0);
+	shoal_service_get_info(svc, &si);
+	shoal_service_close(svc);
+	CHECK(!strcmp(si.type_name, "pose"));
+	CHECK_EQ(si.type_size, 24);
+	CHECK_EQ(si.type_align, 8);
+	CHECK_EQ(si.pattern, SHOAL_PATTERN_PUBSUB);
+	shoal_pub_destroy(pub);
+	CHECK(!wait_service(reg_b, "camera/shape", 0, &gw_b));
+	return TEST_PASS;
+}
+
+/* `shoal gateway` runs shoal-gateway, from the build tree here. */
+static int test_tool_shim(void)
+{
+	static struct proc p;
+
+	tool = shoal_tool;
+	CHECK_EQ(run(&p, "gateway", "--help", NULL), 0);
+	CHECK(has(p.out_buf, "usage: shoal-gateway"));
+	CHECK_EQ(run(&p, "gateway", "--bogus", NULL), 2);
+	return TEST_PASS;
+}
+
+int main(int argc, char **argv)
+{
+	int rc = gw_test_start(argc, argv);
+
+	if (rc != TEST_PASS)
+		return rc;
+	CHECK(!gw_start(dir_a, &gw_a, "--export", "camera/*", NULL));
+	CHECK(!gw_start(dir_b, &gw_b, "--import", "camera/*", NULL));
+	RUN(test_tool_shim);
+	RUN(test_lossy);
+	RUN(test_reliable);
+	RUN(test_mirror_shape);
+	CHECK_EQ(gw_stop(&gw_a), 0);
+	CHECK_EQ(gw_stop(&gw_b), 0);
+	nats_stop(SIGTERM);
+	return test_result();
+}

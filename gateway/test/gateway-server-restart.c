@@ -1,0 +1,217 @@
+/* shoal-test: label=multiproc timeout=240 */
+/*
+ * nats-server killed (SIGKILL) and restarted, with its store kept, in the
+ * middle of a reliable stream from A to B: the subscriber on B gets every
+ * message once, in order (JetStream keeps what it acknowledged, the export
+ * holds and retries what it did not, Nats-Msg-Id drops the retries that
+ * were stored, and the importer skips redeliveries). Then a lossy stream
+ * flows again through the restarted server. Last, the exporting gateway
+ * SIGKILLed and restarted: it takes the publisher's history again, and
+ * the far subscriber still gets each message once.
+ */
+#include <pthread.h>
+
+#include "gw_test.h"
+
+#define N 3000
+
+static struct proc gw_a, gw_b;
+static struct shoal_pub *rel_pub;
+static _Atomic int written;
+
+static void *writer(void *arg)
+{
+	char line[32];
+
+	(void)arg;
+	for (int i = 0; i < N; i++) {
+		int n = snprintf(line, sizeof(line), "m %d", i), err;
+
+		/* Reliable, send_timeout_ns 100 ms: the gateway's
+		 * subscriber holds us back while the stream is away. */
+		while ((err = shoal_pub_write(rel_pub, line, (uint32_t)n,
+					      NULL)) == -EAGAIN)
+			;
+		if (err) {
+			fprintf(stderr, "write %d: %d\n", i, err);
+			return NULL;
+		}
+		atomic_store(&written, i + 1);
+	}
+	return NULL;
+}
+
+static int test_reliable_across_restart(void)
+{
+	static char want[N * 12];
+	struct shoal_pub_options o;
+	static struct proc sub;
+	pthread_t t;
+	int64_t end;
+	size_t n = 0;
+	char count[16];
+
+	shoal_pub_options_init(&o);
+	o.registry = reg_a;
+	o.delivery = SHOAL_DELIVERY_RELIABLE;
+	o.send_timeout_ns = 100000000;
+	o.capacity = 256;
+	CHECK_EQ(shoal_pub_create("camera/restart", &o, &rel_pub), 0);
+	CHECK(!wait_service(reg_b, "camera/restart", 1, &gw_b));
+	snprintf(count, sizeof(count), "%d", N);
+	CHECK(!start_in(dir_b, &sub, 0, "sub", "camera/restart", "--count",
+			count, "--timeout", "120", NULL));
+	CHECK(!wait_subscribers_in(reg_b, "camera/restart", 1));
+	CHECK(!pthread_create(&t, NULL, writer, NULL));
+	/* Mid-stream: B has some, A has not written everything. */
+	end = now_ms() + WAIT_S * 1000;
+	while (count_of(sub.out_buf, "\n") < 300 && now_ms() < end)
+		pump(&sub, 20);
+	CHECK(count_of(sub.out_buf, "\n") >= 300);
+	nats_stop(SIGKILL);
+	fprintf(stderr, "server killed after %d lines at B, %d written\n",
+		count_of(sub.out_buf, "\n"), atomic_load(&written));
+	/* While it is away the writer is held back: nothing is dropped. */
+	CHECK(!nats_start());
+	fprintf(stderr, "server restarted, %d written\n",
+		atomic_load(&written));
+	pthread_join(t, NULL);
+	CHECK_EQ(atomic_load(&written), N);
+	finish_within(&sub, WAIT_S * 2);
+	for (int i = 0; i < N; i++)
+		n += (size_t)sprintf(want + n, "m %d\n", i);
+	if (sub.status != 0 || strcmp(sub.out_buf, want)) {
+		int i = 0;
+
+		while (sub.out_buf[i] == want[i])
+			i++;
+		fprintf(stderr,
+			"exit %d; B differs at byte %d: '%.60s' "
+			"want '%.60s'\n%s",
+			sub.status, i, sub.out_buf + i, want + i, sub.err_buf);
+		return TEST_FAIL;
+	}
+	shoal_pub_destroy(rel_pub);
+	return TEST_PASS;
+}
+
+/* A lossy stream flows through the restarted server. */
+static int test_lossy_after_restart(void)
+{
+	struct shoal_pub_options o;
+	struct shoal_sub_options so;
+	struct shoal_pub *pub;
+	struct shoal_sub *sub;
+	struct shoal_msg m;
+	int64_t end = now_ms() + WAIT_S * 1000;
+	int got = 0;
+
+	shoal_pub_options_init(&o);
+	o.registry = reg_a;
+	o.delivery = SHOAL_DELIVERY_LOSSY;
+	CHECK_EQ(shoal_pub_create("camera/lossy-after", &o, &pub), 0);
+	CHECK(!wait_service(reg_b, "camera/lossy-after", 1, &gw_b));
+	shoal_sub_options_init(&so);
+	so.registry = reg_b;
+	CHECK_EQ(shoal_sub_open("camera/lossy-after", &so, &sub), 0);
+	while (got < 5 && now_ms() < end) {
+		CHECK_EQ(shoal_pub_write(pub, "x", 1, NULL), 0);
+		if (!shoal_sub_take(sub, &m, 20000000)) {
+			got++;
+			shoal_sub_release(sub, &m);
+		}
+	}
+	CHECK(got >= 5);
+	shoal_sub_close(sub);
+	shoal_pub_destroy(pub);
+	return TEST_PASS;
+}
+
+/* Takes the next message on @sub into @buf (a string); 0 or -errno. */
+static int take_line(struct shoal_sub *sub, char *buf, size_t cap)
+{
+	int64_t end = now_ms() + WAIT_S * 1000;
+
+	while (now_ms() < end) {
+		ssize_t n =
+			shoal_sub_read(sub, buf, cap - 1, NULL, NULL, 20000000);
+
+		if (n >= 0) {
+			buf[n] = '\0';
+			return 0;
+		}
+		if (n != -ETIMEDOUT && n != -EAGAIN && n != -EPIPE)
+			return (int)n;
+	}
+	return -ETIMEDOUT;
+}
+
+static int test_exporter_restart(void)
+{
+	struct shoal_pub_options o;
+	struct shoal_sub_options so;
+	struct shoal_pub *pub;
+	struct shoal_sub *sub;
+	char buf[64], want[64];
+
+	shoal_pub_options_init(&o);
+	o.registry = reg_a;
+	o.history = 64;
+	CHECK_EQ(shoal_pub_create("camera/history", &o, &pub), 0);
+	CHECK(!wait_service(reg_b, "camera/history", 1, &gw_b));
+	shoal_sub_options_init(&so);
+	so.registry = reg_b;
+	so.flags = SHOAL_SUB_REATTACH;
+	CHECK_EQ(shoal_sub_open("camera/history", &so, &sub), 0);
+	CHECK(!wait_subscribers_in(reg_b, "camera/history", 1));
+	for (int i = 0; i < 10; i++) {
+		snprintf(buf, sizeof(buf), "h %d", i);
+		CHECK_EQ(shoal_pub_write(pub, buf, (uint32_t)strlen(buf), NULL),
+			 0);
+	}
+	for (int i = 0; i < 10; i++) {
+		snprintf(want, sizeof(want), "h %d", i);
+		CHECK_EQ(take_line(sub, buf, sizeof(buf)), 0);
+		CHECK(has(buf, want) && !strcmp(buf, want));
+	}
+	kill(gw_a.pid, SIGKILL);
+	finish(&gw_a);
+	CHECK(!wait_service(reg_b, "camera/history", 0, &gw_b));
+	/* The new gateway joins with the publisher's history: h 0..9
+	 * again, which the stream has already. */
+	CHECK(!gw_start(dir_a, &gw_a, "--export", "camera/*", NULL));
+	CHECK(!wait_service(reg_b, "camera/history", 1, &gw_b));
+	for (int i = 10; i < 15; i++) {
+		snprintf(buf, sizeof(buf), "h %d", i);
+		CHECK_EQ(shoal_pub_write(pub, buf, (uint32_t)strlen(buf), NULL),
+			 0);
+	}
+	for (int i = 10; i < 15; i++) {
+		snprintf(want, sizeof(want), "h %d", i);
+		CHECK_EQ(take_line(sub, buf, sizeof(buf)), 0);
+		if (strcmp(buf, want)) {
+			fprintf(stderr, "got '%s', want '%s'\n", buf, want);
+			return TEST_FAIL;
+		}
+	}
+	shoal_sub_close(sub);
+	shoal_pub_destroy(pub);
+	return TEST_PASS;
+}
+
+int main(int argc, char **argv)
+{
+	int rc = gw_test_start(argc, argv);
+
+	if (rc != TEST_PASS)
+		return rc;
+	CHECK(!gw_start(dir_a, &gw_a, "--export", "camera/*", NULL));
+	CHECK(!gw_start(dir_b, &gw_b, "--import", "camera/*", NULL));
+	RUN(test_reliable_across_restart);
+	RUN(test_lossy_after_restart);
+	RUN(test_exporter_restart);
+	CHECK_EQ(gw_stop(&gw_a), 0);
+	CHECK_EQ(gw_stop(&gw_b), 0);
+	nats_stop(SIGTERM);
+	return test_result();
+}

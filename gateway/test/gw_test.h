@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the gateway tests share: a nats-server of their own on 127.0.0.1
+ * and a free port (skip, 77, when there is none installed), two registries
+ * standing for two hosts ("A" and "B"), a shoal-gateway on each, and waits
+ * for a service to appear or vanish in a registry. argv[1] is the shoal
+ * tool, argv[2] shoal-gateway. Every wait is for an event, bounded only so
+ * that a bug fails instead of hanging.
+ */
+#ifndef SHOAL_GW_TEST_H
+#define SHOAL_GW_TEST_H
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <shoal.h>
+
+#include "harness.h"
+#include "registry_util.h"
+
+#ifndef WAIT_S
+#define WAIT_S 60
+#endif
+#include "cli_util.h"
+
+static const char *shoal_tool, *gateway_tool;
+static char dir_a[PATH_MAX], dir_b[PATH_MAX], store[PATH_MAX];
+static char nats_url[64];
+static int nats_port;
+static pid_t nats_pid = -1;
+static struct shoal_registry *reg_a, *reg_b;
+
+static inline int find_nats_server(char *out, size_t cap)
+{
+	const char *path = getenv("PATH");
+	char buf[4096];
+
+	snprintf(buf, sizeof(buf), "%s:/usr/bin:/usr/sbin",
+		 path ? path : "/usr/bin");
+	for (char *save, *d = strtok_r(buf, ":", &save); d;
+	     d = strtok_r(NULL, ":", &save)) {
+		snprintf(out, cap, "%s/nats-server", d);
+		if (!access(out, X_OK))
+			return 0;
+	}
+	return -1;
+}
+
+static inline int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
+	    !getsockname(fd, (struct sockaddr *)&a, &len))
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+static inline int port_open(int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ok = fd >= 0 && !connect(fd, (struct sockaddr *)&a, sizeof(a));
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* Starts nats-server (JetStream, its store in @store) on nats_port. */
+static inline int nats_start(void)
+{
+	char bin[PATH_MAX], port[16];
+	int64_t end = now_ms() + WAIT_S * 1000;
+
+	if (find_nats_server(bin, sizeof(bin)))
+		return -1;
+	snprintf(port, sizeof(port), "%d", nats_port);
+	nats_pid = fork();
+	if (nats_pid < 0)
+		return -1;
+	if (nats_pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		dup2(null, 1);
+		dup2(null, 2);
+		execl(bin, bin, "-a", "127.0.0.1", "-p", port, "-js", "-sd",
+		      store, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < PROCS_MAX; i++)
+		if (!started[i]) {
+			started[i] = nats_pid;
+			break;
+		}
+	while (!port_open(nats_port)) {
+		if (now_ms() > end) {
+			fprintf(stderr, "nats-server never listened on %d\n",
+				nats_port);
+			return -1;
+		}
+		usleep(20000);
+	}
+	return 0;
+}
+
+/* Stops nats-server: @sig SIGKILL (a crash) or SIGTERM. */
+static inline void nats_stop(int sig)
+{
+	if (nats_pid <= 0)
+		return;
+	kill(nats_pid, sig);
+	waitpid(nats_pid, NULL, 0);
+	forget(nats_pid);
+	nats_pid = -1;
+}
+
+/* The top directory (/tmp/shoal-test-XXXXXX) of a ".../reg" path. */
+static inline void remove_top(const char *path)
+{
+	char top[PATH_MAX];
+	char *slash;
+
+	snprintf(top, sizeof(top), "%s", path);
+	slash = strrchr(top, '/');
+	if (!slash || strncmp(top, "/tmp/shoal-test-", 16))
+		return;
+	*slash = '\0';
+	test_remove_tree(top);
+}
+
+/* At exit, after kill_leftovers(): the server reaped, the files gone. */
+static inline void gw_test_cleanup(void)
+{
+	nats_stop(SIGKILL);
+	if (dir_a[0])
+		remove_top(dir_a);
+	if (dir_b[0])
+		remove_top(dir_b);
+	if (store[0])
+		remove_top(store);
+}
+
+/*
+ * The start of a gateway test: tools from argv, a fresh registry in each
+ * of dir_a and dir_b, a store directory and a running nats-server.
+ * TEST_PASS to go on, else the exit status (TEST_SKIP without a server).
+ */
+static inline int gw_test_start(int argc, char **argv)
+{
+	char bin[PATH_MAX], tmp[PATH_MAX];
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s SHOAL-TOOL SHOAL-GATEWAY\n",
+			argv[0]);
+		return TEST_SKIP;
+	}
+	if (find_nats_server(bin, sizeof(bin))) {
+		fprintf(stderr, "nats-server not found: skipped\n");
+		return TEST_SKIP;
+	}
+	shoal_tool = argv[1];
+	gateway_tool = argv[2];
+	tool = shoal_tool;
+	/* Run in reverse: kill_leftovers() first, then the cleanup. */
+	atexit(gw_test_cleanup);
+	atexit(kill_leftovers);
+	signal(SIGPIPE, SIG_IGN);
+	if (test_registry_path(dir_a, sizeof(dir_a)) ||
+	    test_registry_path(dir_b, sizeof(dir_b)) ||
+	    test_registry_path(tmp, sizeof(tmp)))
+		return TEST_FAIL;
+	/* tmp is ".../reg": its parent holds the server's store. */
+	snprintf(store, sizeof(store), "%.*s/js",
+		 (int)(strrchr(tmp, '/') - tmp), tmp);
+	if (test_registry_open(dir_a, &reg_a) ||
+	    test_registry_open(dir_b, &reg_b))
+		return TEST_FAIL;
+	for (int tries = 0; tries < 5; tries++) {
+		nats_port = free_port();
+		snprintf(nats_url, sizeof(nats_url), "nats://127.0.0.1:%d",
+			 nats_port);
+		if (nats_port > 0 && !nats_start())
+			return TEST_PASS;
+		nats_stop(SIGKILL);
+	}
+	return TEST_FAIL;
+}
+
+/* Runs the shoal tool (start()) with the registry @dir. */
+static inline int start_in(const char *dir, struct proc *p, int with_stdin, ...)
+{
+	va_list ap;
+	int r;
+
+	setenv("SHOAL_DIR", dir, 1);
+	tool = shoal_tool;
+	va_start(ap, with_stdin);
+	r = start_v(p, with_stdin, ap);
+	va_end(ap);
+	return r;
+}
+
+/*
+ * Starts a gateway on the registry @dir with "--server URL --announce
+ * 0.2 --expire 2" and the options given (NULL-terminated).
+ */
+static inline int gw_start(const char *dir, struct proc *p, ...)
+{
+	const char *args[24];
+	va_list ap;
+	int n = 0;
+
+	va_start(ap, p);
+	while (n < 20 && (args[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	for (; n < 20; n++)
+		args[n] = NULL;
+	setenv("SHOAL_DIR", dir, 1);
+	tool = gateway_tool;
+	n = start(p, 0, "--server", nats_url, "--announce", "0.2", "--expire",
+		  "2", args[0], args[1], args[2], args[3], args[4], args[5],
+		  args[6], args[7], args[8], args[9], NULL);
+	tool = shoal_tool;
+	return n;
+}
+
+/* Whether service @name is live in @reg now. */
+static inline int service_live(struct shoal_registry *reg, const char *name)
+{
+	struct shoal_service *svc;
+
+	if (shoal_registry_open(reg, name, SHOAL_OPEN_READ_ONLY, &svc))
+		return 0;
+	shoal_service_close(svc);
+	return 1;
+}
+
+/* Waits until @name is live (@want 1) or gone (0) in @reg: 0 or -1. */
+static inline int wait_service(struct shoal_registry *reg, const char *name,
+			       int want, struct proc *gw)
+{
+	int64_t end = now_ms() + WAIT_S * 1000;
+
+	while (service_live(reg, name) != want) {
+		if (now_ms() > end) {
+			struct shoal_service *svc = NULL;
+			int err = shoal_registry_open(
+				reg, name, SHOAL_OPEN_READ_ONLY, &svc);
+
+			shoal_service_close(svc);
+			fprintf(stderr, "%s never %s (open: %d %s)\n", name,
+				want ? "appeared" : "vanished", err,
+				shoal_last_error());
+			if (gw) {
+				pump(gw, 0);
+				fprintf(stderr, "gateway said: %s%s\n",
+					gw->out_buf, gw->err_buf);
+			}
+			return -1;
+		}
+		if (gw)
+			pump(gw, 0);
+		usleep(10000);
+	}
+	return 0;
+}
+
+/* Waits until pub/sub service @name in @reg has @n live subscribers. */
+static inline int wait_subscribers_in(struct shoal_registry *reg,
+				      const char *name, int n)
+{
+	struct shoal_pubsub_info info;
+	int64_t end = now_ms() + WAIT_S * 1000;
+	int got = -1;
+
+	while (now_ms() < end) {
+		got = shoal_pubsub_inspect(reg, name, &info, NULL, 0);
+		if (got == n)
+			return 0;
+		usleep(5000);
+	}
+	fprintf(stderr, "%s: never had %d subscribers: %d\n", name, n, got);
+	return -1;
+}
+
+/* Stops a gateway with SIGTERM and reaps it; its exit status. */
+static inline int gw_stop(struct proc *p)
+{
+	kill(p->pid, SIGTERM);
+	return finish(p);
+}
+
+#endif
