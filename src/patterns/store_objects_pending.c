@@ -11,41 +11,6 @@
 #include "objects/map.h"
 #include "objects/stack.h"
 
-size_t shoal__cell_bytes(uint32_t value_size)
-{
-	(void)value_size;
-	return 0;
-}
-int shoal__cell_format(void *region, size_t len, uint32_t value_size,
-		       uint32_t mode)
-{
-	(void)region, (void)len, (void)value_size, (void)mode;
-	return -ENOTSUP;
-}
-int shoal__cell_attach(struct shoal__cell *view, void *region, size_t len,
-		       uint32_t value_size, uint32_t mode,
-		       const struct shoal__obj_who *who)
-{
-	(void)view, (void)region, (void)len, (void)value_size, (void)mode,
-		(void)who;
-	return -ENOTSUP;
-}
-int shoal__cell_read(const struct shoal__cell *view, void *out, size_t cap,
-		     uint64_t *change_count)
-{
-	(void)view, (void)out, (void)cap, (void)change_count;
-	return -ENOTSUP;
-}
-int shoal__cell_write(struct shoal__cell *view, const void *value, size_t len)
-{
-	(void)view, (void)value, (void)len;
-	return -ENOTSUP;
-}
-uint64_t shoal__cell_change_count(const struct shoal__cell *view)
-{
-	(void)view;
-	return 0;
-}
 size_t shoal__stack_bytes(uint32_t elem_size, uint32_t capacity)
 {
 	(void)elem_size, (void)capacity;
