@@ -11,40 +11,6 @@
 #include "objects/map.h"
 #include "objects/stack.h"
 
-size_t shoal__stack_bytes(uint32_t elem_size, uint32_t capacity)
-{
-	(void)elem_size, (void)capacity;
-	return 0;
-}
-int shoal__stack_format(void *region, size_t len, uint32_t elem_size,
-			uint32_t capacity)
-{
-	(void)region, (void)len, (void)elem_size, (void)capacity;
-	return -ENOTSUP;
-}
-int shoal__stack_attach(struct shoal__stack *view, void *region, size_t len,
-			uint32_t elem_size, uint32_t capacity,
-			const struct shoal__obj_who *who)
-{
-	(void)view, (void)region, (void)len, (void)elem_size, (void)capacity,
-		(void)who;
-	return -ENOTSUP;
-}
-int shoal__stack_push(struct shoal__stack *view, const void *elem, size_t len)
-{
-	(void)view, (void)elem, (void)len;
-	return -ENOTSUP;
-}
-int shoal__stack_pop(struct shoal__stack *view, void *out, size_t cap)
-{
-	(void)view, (void)out, (void)cap;
-	return -ENOTSUP;
-}
-int shoal__stack_recover(struct shoal__stack *view)
-{
-	(void)view;
-	return -ENOTSUP;
-}
 size_t shoal__map_bytes(uint32_t capacity, uint32_t key_max,
 			uint32_t value_size)
 {
