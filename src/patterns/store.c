@@ -89,7 +89,7 @@ static const struct shoal__kind kinds[] = {
 	{ SHOAL__OBJECT_STORE_HEAP, "store heap" },
 };
 
-static const struct shoal__pattern store_pattern = {
+const struct shoal__pattern shoal__store_pattern = {
 	SHOAL_PATTERN_STORE,
 	"a store",
 	read_geometry,
@@ -592,8 +592,8 @@ static int open_store(struct shoal_store *s, const char *name,
 		oflags |= SHOAL_OPEN_NO_PIDFD_GETFD;
 	s->oflags = oflags;
 	s->read_only = !!(flags & SHOAL_STORE_READ_ONLY);
-	spec = shoal__peer_spec_of(&store_pattern, "store", s->name, oflags,
-				   type, timeout_ns, s);
+	spec = shoal__peer_spec_of(&shoal__store_pattern, "store", s->name,
+				   oflags, type, timeout_ns, s);
 	if (!closed_check)
 		spec.header = NULL;
 	err = shoal__registry_use(reg, &s->reg, &s->own_reg);

@@ -52,6 +52,9 @@ struct shoal_store {
 /* Writer lines: bytes [0, SHOAL__STORE_WRITERS) of the data memfd. */
 #define SHOAL__STORE_WRITERS 4096u
 
+/* The pattern as the service layer knows it (service.h). */
+extern const struct shoal__pattern shoal__store_pattern;
+
 /* Bytes of the region of @o (kind, count, sizes checked), a multiple of
  * SHOAL__STORE_ALIGN, or 0 if the kind is unknown or too large. */
 uint64_t shoal__store_region_bytes(uint32_t kind, uint32_t count,
