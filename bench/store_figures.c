@@ -9,7 +9,8 @@
  *    take it shared, the writer exclusive), and a bare seqlock (one copy,
  *    an odd/even sequence word, no liveness, no checks: the fastest a
  *    single-writer value can be read untorn). Figures: reads/s (all readers
- *    together) and writes/s.
+ *    together) and writes/s; then the same with the writer idle, for the
+ *    readers' own cost.
  *  map: one writer process puts values under 1024 keys (16-byte keys,
  *    64-byte values) in turn, while 1 reader process looks them up.
  *    Against: a process-shared pthread_mutex around an open-addressing hash
@@ -78,6 +79,8 @@ struct shared {
 static struct shared *sh;
 static char store_name[64];
 static int ms = 300, rounds = 5;
+/* The writer only waits for the end: the readers' own cost. */
+static int writer_idle;
 
 static int64_t now_ns(void)
 {
@@ -188,6 +191,8 @@ static void side(enum impl impl, int reader)
 	while (!atomic_load(&sh->go))
 		;
 	while (!atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
+		if (reader < 0 && writer_idle)
+			continue;
 		if (reader < 0) {
 			fill(v, ++n);
 			key_of(k, (uint32_t)(n % KEYS));
@@ -330,6 +335,14 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+static const char *ratio_text(double *v)
+{
+	static char buf[32];
+
+	snprintf(buf, sizeof(buf), "%.2f", median(v, rounds));
+	return buf;
+}
+
 /* A figure: @n implementations, the first is the store's; the rest are
  * its baselines. */
 static int figure(const char *title, const enum impl *impls, int n, int readers,
@@ -365,9 +378,10 @@ static int figure(const char *title, const enum impl *impls, int n, int readers,
 			printf("| %s | %.2f M | %.2f M | | |\n",
 			       impl_names[impls[i]], mr / 1e6, mw / 1e6);
 		else
-			printf("| %s | %.2f M | %.2f M | %.2f | %.2f |\n",
+			printf("| %s | %.2f M | %.2f M | %.2f | %s |\n",
 			       impl_names[impls[i]], mr / 1e6, mw / 1e6,
-			       median(rr[i], rounds), median(rw[i], rounds));
+			       median(rr[i], rounds),
+			       writer_idle ? "-" : ratio_text(rw[i]));
 	}
 	fflush(stdout);
 	return 0;
@@ -446,6 +460,11 @@ int main(int argc, char **argv)
 		rc = figure("blackboard, 64 B value, readers spinning against "
 			    "one writer",
 			    bb_impls, 3, readers, "reads/s", "writes/s");
+	writer_idle = 1;
+	if (!rc)
+		rc = figure("blackboard, 64 B value, readers alone (no writes)",
+			    bb_impls, 3, 1, "reads/s", "writes/s");
+	writer_idle = 0;
 	if (!rc && have_map)
 		rc = figure("map, 1024 keys of 16 B, 64 B values", map_impls, 2,
 			    1, "lookups/s", "puts/s");
