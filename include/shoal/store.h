@@ -323,7 +323,8 @@ struct shoal_store_watch {
  * other than its seen; then, for every watch, set changed (0 or 1) and
  * seen to the current version. Returns the number of changed keys (>= 1),
  * -EAGAIN (@timeout_ns 0 and nothing changed), -ETIMEDOUT, -EINVAL, or
- * -EPIPE (the owner withdrew and nothing changed). Waits on the store's
+ * -EPIPE (the owner withdrew or died and nothing changed; only a store
+ * with an event service can tell). Waits on the store's
  * event service when it has one, else polls every millisecond.
  */
 SHOAL_API int shoal_store_wait(struct shoal_store *s,
