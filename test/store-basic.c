@@ -6,7 +6,8 @@
  * -ENOSPC for the table and the reserved bytes; -EPERM for a peer), lookups
  * of the wrong kind (-EPROTO) or a missing name (-ENOENT), read-only peers
  * (-EPERM from the API, SIGSEGV for a write through the mapping),
- * inspection, withdrawal (new opens fail), and no fd left behind.
+ * inspection, withdrawal (new opens fail), fds by SCM_RIGHTS only (the
+ * heap and the event service of a wait), and no fd left behind.
  */
 #include <limits.h>
 #include <signal.h>
@@ -222,6 +223,47 @@ static int test_read_only(void)
 	return TEST_PASS;
 }
 
+/* Fds by SCM_RIGHTS only: the heap, and the event service of a wait. */
+static int test_scm_rights(void)
+{
+	struct shoal_store_object objs2[] = {
+		objs[0],
+		{ .name = "bb",
+		  .kind = SHOAL_STORE_BLACKBOARD,
+		  .count = 2,
+		  .elem_size = 8 },
+	};
+	struct shoal_store_options o;
+	struct shoal_store *s, *p;
+	struct shoal_array a;
+	struct shoal_blackboard bb, pbb;
+	struct shoal_store_watch w;
+	uint64_t v = 0;
+
+	sopts(&o);
+	o.objects = objs2;
+	o.nobjects = 2;
+	CHECK_EQ(shoal_store_create("st/scm", &o, &s), 0);
+	CHECK_EQ(shoal_store_array(s, "counters", &a), 0);
+	CHECK_EQ(shoal_array_store64(&a, 1, 11), 0);
+	CHECK_EQ(shoal_store_blackboard(s, "bb", &bb), 0);
+	sopts(&o);
+	o.flags = SHOAL_STORE_NO_PIDFD_GETFD;
+	CHECK_EQ(shoal_store_open("st/scm", &o, &p), 0);
+	CHECK_EQ(shoal_store_array(p, "counters", &a), 0);
+	CHECK_EQ(shoal_array_load64(&a, 1, &v), 0);
+	CHECK_EQ(v, 11);
+	CHECK_EQ(shoal_store_blackboard(p, "bb", &pbb), 0);
+	w = (struct shoal_store_watch){ &pbb, 1, 0, 0 };
+	CHECK_EQ(shoal_store_wait(p, &w, 1, 1000000), -ETIMEDOUT);
+	CHECK_EQ(shoal_blackboard_write(&bb, 1, "x", 1), 0);
+	CHECK_EQ(shoal_store_wait(p, &w, 1, 5000000000LL), 1);
+	CHECK(w.changed && w.seen == 1);
+	shoal_store_close(p);
+	shoal_store_destroy(s);
+	return TEST_PASS;
+}
+
 static int test_invalid(void)
 {
 	struct shoal_store_options o;
@@ -269,6 +311,7 @@ int main(void)
 	RUN(test_arrays_between_processes);
 	RUN(test_add_later);
 	RUN(test_read_only);
+	RUN(test_scm_rights);
 	RUN(test_invalid);
 	if (test_count_fds() != fds) {
 		fprintf(stderr, "fds: %d before, %d after\n", fds,
