@@ -15,6 +15,7 @@
 #include "shoal/queue.h"
 #include "shoal/rpc.h"
 #include "shoal/event.h"
+#include "shoal/store.h"
 #include "shoal/tensor.h"
 
 #endif

@@ -19,12 +19,11 @@
 #include "patterns/pubsub_internal.h"
 #include "patterns/queue_internal.h"
 #include "patterns/rpc_internal.h"
+#include "patterns/store_internal.h"
 
 static const struct shoal__pattern *const patterns[] = {
-	&shoal__pubsub_pattern,
-	&shoal__queue_pattern,
-	&shoal__rpc_pattern,
-	&shoal__event_pattern,
+	&shoal__pubsub_pattern, &shoal__queue_pattern, &shoal__rpc_pattern,
+	&shoal__event_pattern,	&shoal__store_pattern,
 };
 #define NPATTERNS (sizeof(patterns) / sizeof(patterns[0]))
 
@@ -67,6 +66,8 @@ static int test_kinds_values(void)
 	CHECK_EQ(SHOAL__OBJECT_RPC_RINGS, 11);
 	CHECK_EQ(SHOAL__OBJECT_EVENT_HEADER, 12);
 	CHECK_EQ(SHOAL__OBJECT_PUBSUB_POOLS, 15);
+	CHECK_EQ(SHOAL__OBJECT_STORE_HEADER, 13);
+	CHECK_EQ(SHOAL__OBJECT_STORE_HEAP, 14);
 	return TEST_PASS;
 }
 

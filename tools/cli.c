@@ -328,6 +328,8 @@ const char *cli_pattern_name(uint32_t pattern)
 		return "rpc";
 	case SHOAL_PATTERN_EVENT:
 		return "event";
+	case SHOAL_PATTERN_STORE:
+		return "store";
 	default:
 		return "user";
 	}

@@ -204,5 +204,15 @@ extern const struct cli_cmd cli_cmd_queue, cli_cmd_serve, cli_cmd_events;
 extern const struct cli_cmd cli_cmd_bench, cli_cmd_bench_peer;
 extern const struct cli_cmd cli_cmd_soak, cli_cmd_soak_role;
 extern const struct cli_cmd cli_cmd_gateway;
+extern const struct cli_cmd cli_cmd_store, cli_cmd_get, cli_cmd_set,
+	cli_cmd_watch;
+
+/* 'shoal info' for a store (cmd_store.c): its objects, read-only. */
+struct cli_store_info;
+int cli_store_inspect(struct shoal_registry *reg, const char *name,
+		      struct cli_store_info **out);
+void cli_store_print_text(const struct cli_store_info *si);
+void cli_store_print_json(const struct cli_store_info *si);
+void cli_store_free(struct cli_store_info *si);
 
 #endif

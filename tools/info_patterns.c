@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What 'shoal info' adds for a queue, a request/response service and an
- * event service, read with their *_inspect() calls without joining them.
+ * What 'shoal info' adds for a queue, a request/response service, an
+ * event service and a store (its objects: cmd_store.c), read with their
+ * *_inspect() calls (a store: a read-only open) without joining them.
  * Everything is read before anything is printed, so that a service that
  * vanishes in between gives a clean failure instead of half a report.
  *
@@ -21,8 +22,9 @@ struct cli_pattern_info {
 	struct shoal_rpc_client_info *clients;
 	struct shoal_event_info event;
 	struct shoal_event_listener_info *listeners;
-	uint32_t count; /* live clients/listeners */
-	uint32_t rows;	/* of them, in clients/listeners */
+	uint32_t count;		      /* live clients/listeners */
+	uint32_t rows;		      /* of them, in clients/listeners */
+	struct cli_store_info *store; /* cmd_store.c */
 };
 
 static void set_rows(struct cli_pattern_info *pi, int n, uint32_t cap)
@@ -41,13 +43,16 @@ int cli_pattern_inspect(const struct cli_cmd *cmd, struct shoal_registry *reg,
 	*out = NULL;
 	if (s->pattern != SHOAL_PATTERN_QUEUE &&
 	    s->pattern != SHOAL_PATTERN_RPC &&
-	    s->pattern != SHOAL_PATTERN_EVENT)
+	    s->pattern != SHOAL_PATTERN_EVENT &&
+	    s->pattern != SHOAL_PATTERN_STORE)
 		return CLI_EXIT_OK;
 	pi = calloc(1, sizeof(*pi));
 	if (!pi)
 		return cli_fail_sys(cmd, -ENOMEM, "out of memory");
 	pi->pattern = s->pattern;
-	if (s->pattern == SHOAL_PATTERN_QUEUE) {
+	if (s->pattern == SHOAL_PATTERN_STORE) {
+		n = cli_store_inspect(reg, s->name, &pi->store);
+	} else if (s->pattern == SHOAL_PATTERN_QUEUE) {
 		n = shoal_queue_inspect(reg, s->name, &pi->queue);
 	} else if (s->pattern == SHOAL_PATTERN_RPC) {
 		pi->clients =
@@ -84,6 +89,7 @@ void cli_pattern_free(struct cli_pattern_info *pi)
 		return;
 	free(pi->clients);
 	free(pi->listeners);
+	cli_store_free(pi->store);
 	free(pi);
 }
 
@@ -199,7 +205,9 @@ void cli_pattern_print_text(const struct cli_pattern_info *pi)
 {
 	if (!pi)
 		return;
-	if (pi->pattern == SHOAL_PATTERN_QUEUE)
+	if (pi->pattern == SHOAL_PATTERN_STORE)
+		cli_store_print_text(pi->store);
+	else if (pi->pattern == SHOAL_PATTERN_QUEUE)
 		queue_text(&pi->queue);
 	else if (pi->pattern == SHOAL_PATTERN_RPC)
 		rpc_text(pi);
@@ -297,7 +305,9 @@ void cli_pattern_print_json(const struct cli_pattern_info *pi)
 {
 	if (!pi)
 		return;
-	if (pi->pattern == SHOAL_PATTERN_QUEUE)
+	if (pi->pattern == SHOAL_PATTERN_STORE)
+		cli_store_print_json(pi->store);
+	else if (pi->pattern == SHOAL_PATTERN_QUEUE)
 		queue_json(&pi->queue);
 	else if (pi->pattern == SHOAL_PATTERN_RPC)
 		rpc_json(pi);

@@ -15,6 +15,10 @@
  *   shoal queue NAME [options]     host a queue until SIGINT/SIGTERM
  *   shoal serve NAME --echo|--exec CMD   host a request/response server
  *   shoal events NAME [options]    host an event service
+ *   shoal store create NAME [opts] host a store of shared objects
+ *   shoal get NAME KEY             print a blackboard or map entry
+ *   shoal set NAME KEY VALUE       write one
+ *   shoal watch NAME KEY...        print blackboard changes
  *   shoal clean                    remove entries whose owner died
  *   shoal bench [--quick] [--json] pub/sub, queue and rpc figures between
  *                                  two processes
@@ -39,7 +43,8 @@ static const struct cli_cmd *const commands[] = {
 	&cli_cmd_call,	     &cli_cmd_events, &cli_cmd_notify,
 	&cli_cmd_wait,	     &cli_cmd_clean,  &cli_cmd_bench,
 	&cli_cmd_bench_peer, &cli_cmd_soak,   &cli_cmd_soak_role,
-	&cli_cmd_gateway,
+	&cli_cmd_gateway,    &cli_cmd_store,  &cli_cmd_get,
+	&cli_cmd_set,	     &cli_cmd_watch,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -74,6 +74,7 @@ enum {
 	SHOAL_PATTERN_QUEUE = 3,
 	SHOAL_PATTERN_RPC = 4,
 	SHOAL_PATTERN_EVENT = 5,
+	SHOAL_PATTERN_STORE = 6,
 	/* Values >= 1024 are the application's. */
 };
 

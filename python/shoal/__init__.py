@@ -37,7 +37,7 @@ import errno as _errno
 import time as _time
 
 from . import _shoal
-from ._shoal import Error, Events, Loan, Message, Watch, version
+from ._shoal import Blackboard, Error, Events, Loan, Map, Message, Stack, Watch, version
 
 __all__ = [
     "Error",
@@ -48,6 +48,10 @@ __all__ = [
     "Client",
     "Events",
     "Channel",
+    "Store",
+    "Blackboard",
+    "Map",
+    "Stack",
     "Loan",
     "Message",
     "Tensor",
@@ -316,3 +320,80 @@ class Server(_shoal.Server):
     def aiter(self):
         """Requests as an async iterator (see Subscriber.aiter)."""
         return _aiter(self)
+
+
+# Element type names a store array may carry (its type_name), as numpy
+# dtypes; anything else is viewed as raw bytes, one row per element.
+_STORE_DTYPES = {
+    "u8": "u1", "uint8": "u1", "uint8_t": "u1",
+    "i8": "i1", "int8": "i1", "int8_t": "i1",
+    "u16": "<u2", "uint16": "<u2", "uint16_t": "<u2",
+    "i16": "<i2", "int16": "<i2", "int16_t": "<i2",
+    "u32": "<u4", "uint32": "<u4", "uint32_t": "<u4",
+    "i32": "<i4", "int32": "<i4", "int32_t": "<i4",
+    "u64": "<u8", "uint64": "<u8", "uint64_t": "<u8",
+    "i64": "<i8", "int64": "<i8", "int64_t": "<i8",
+    "f32": "<f4", "float": "<f4", "float32": "<f4",
+    "f64": "<f8", "double": "<f8", "float64": "<f8",
+}
+
+
+class Store(_shoal._Store):
+    """Store(name, *, create=False, objects=None, read_only=False,
+    max_objects=64, reserve=0, event_ids=256, access='owner', timeout=0,
+    registry=None)
+
+    A store of named shared objects (docs/store.md). create=True creates it
+    with @objects, a list of dicts: name, kind ('array', 'blackboard',
+    'stack', 'map'), count, elem_size, and as needed elem_align, key_size
+    (maps), many_writers (blackboards), type_name. Otherwise it is opened
+    (read_only=True maps it read-only), waiting up to @timeout seconds.
+
+    store["name"] is the object: an array as a numpy array aliasing the
+    shared memory (dtype from its type_name: 'f64', 'u32', 'double[3]'...,
+    else raw bytes, one row per element; writable unless read_only), a
+    Blackboard (bb[key] -> bytes, bb[key] = data, bb.wait()), a Map
+    (m[b"key"], m["key"] = data, del m[key]) or a Stack (push, pop).
+    """
+
+    def _info(self, name):
+        for o in self.objects():
+            if o["name"] == name:
+                return o
+        raise KeyError(name)
+
+    def array(self, name, dtype=None):
+        """Array @name as a numpy array aliasing shared memory (no copy):
+        of @dtype if given, else from its type_name (see the class)."""
+        np = _np()
+        info = self._info(name)
+        buf = self.buffer(name)
+        if dtype is not None:
+            return np.frombuffer(buf, dtype=dtype)
+        t = info["type_name"]
+        shape = ()
+        if t.endswith("]") and "[" in t:
+            base, _, n = t[:-1].partition("[")
+            if n.isdigit():
+                t, shape = base, (int(n),)
+        dt = _STORE_DTYPES.get(t)
+        if dt is not None and np.dtype(dt).itemsize * (shape[0] if shape else 1) == info["elem_size"]:
+            return np.frombuffer(buf, dtype=dt).reshape((info["count"],) + shape)
+        return np.frombuffer(buf, dtype="u1").reshape(info["count"], info["elem_size"])
+
+    def __getitem__(self, name):
+        kind = self._info(name)["kind"]
+        if kind == "array":
+            return self.array(name)
+        if kind == "blackboard":
+            return self.blackboard(name)
+        if kind == "map":
+            return self.map(name)
+        return self.stack(name)
+
+    def __contains__(self, name):
+        return any(o["name"] == name for o in self.objects())
+
+    def keys(self):
+        """The object names, in table order."""
+        return [o["name"] for o in self.objects()]

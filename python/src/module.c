@@ -233,7 +233,8 @@ PyMODINIT_FUNC PyInit__shoal(void)
 	    shoalpy_handle_types_init(m) || shoalpy_pubsub_init(m) ||
 	    shoalpy_queue_init(m) || shoalpy_event_init(m) ||
 	    shoalpy_rpc_init(m) || shoalpy_channel_init(m) ||
-	    shoalpy_registry_init(m) || shoalpy_tensor_init(m)) {
+	    shoalpy_registry_init(m) || shoalpy_tensor_init(m) ||
+	    shoalpy_store_init(m)) {
 		Py_DECREF(m);
 		return NULL;
 	}

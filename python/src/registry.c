@@ -21,6 +21,8 @@ static const char *pattern_name(uint32_t p)
 		return "rpc";
 	case SHOAL_PATTERN_EVENT:
 		return "event";
+	case SHOAL_PATTERN_STORE:
+		return "store";
 	default:
 		return "unknown";
 	}

@@ -109,5 +109,6 @@ int shoalpy_queue_init(PyObject *module);
 int shoalpy_rpc_init(PyObject *module);
 int shoalpy_event_init(PyObject *module);
 int shoalpy_channel_init(PyObject *module);
+int shoalpy_store_init(PyObject *module);
 
 #endif

@@ -10,6 +10,13 @@
  *                                       (i,j,k) = frame*1000 + i*100 +
  *                                       j*10 + k, frame_id = frame
  *   shoal-py-peer sub-tensor NAME N     expects the same from Python
+ *   shoal-py-peer store-writer NAME N   creates store NAME: array "counts"
+ *                                       (4 x u64) = 10, 20, 30, 40 and
+ *                                       blackboard "bb" (2 keys, 16 bytes);
+ *                                       writes key 0 "c <i>", i = 1..N,
+ *                                       each once Python set counts[3] to
+ *                                       i (its acknowledgement), then key
+ *                                       1 "done"
  *
  * Exit 0 when all went as expected, 1 (with a line on stderr) otherwise.
  * Opens wait up to 30 s for the other side.
@@ -18,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SEC 1000000000LL
 
@@ -141,6 +149,69 @@ static int subscriber(const char *name, int n, int tensor)
 	return 0;
 }
 
+static int store_writer(const char *name, int n)
+{
+	struct shoal_store_object objs[] = {
+		{ .name = "counts",
+		  .kind = SHOAL_STORE_ARRAY,
+		  .count = 4,
+		  .elem_size = 8,
+		  .type_name = "u64" },
+		{ .name = "bb",
+		  .kind = SHOAL_STORE_BLACKBOARD,
+		  .count = 2,
+		  .elem_size = 16 },
+	};
+	struct shoal_store_options o;
+	struct shoal_store *s;
+	struct shoal_array a;
+	struct shoal_blackboard bb;
+	char v[16];
+
+	shoal_store_options_init(&o);
+	o.objects = objs;
+	o.nobjects = 2;
+	if (shoal_store_create(name, &o, &s))
+		return fail("store create");
+	if (shoal_store_array(s, "counts", &a) ||
+	    shoal_store_blackboard(s, "bb", &bb))
+		return fail("store lookup");
+	for (uint32_t i = 0; i < 3; i++)
+		shoal_array_store64(&a, i, 10 * (i + 1));
+	/* The last one goes last: Python waits for it to see the rest. */
+	shoal_array_store64(&a, 3, 40);
+	for (int i = 1; i <= n; i++) {
+		uint64_t ack = 0;
+		int64_t spins = 0;
+
+		/* Python acknowledges value i - 1 by storing i - 1 (the
+		 * first round: 40 is still there). */
+		while (i > 1 && !shoal_array_load64(&a, 3, &ack) &&
+		       ack != (uint64_t)(i - 1)) {
+			if (++spins > 30000000000LL / 1000)
+				return fail("no acknowledgement");
+			usleep(1);
+		}
+		snprintf(v, sizeof(v), "c %d", i);
+		if (shoal_blackboard_write(&bb, 0, v, (uint32_t)strlen(v)))
+			return fail("blackboard write");
+	}
+	{
+		uint64_t ack = 0;
+
+		while (!shoal_array_load64(&a, 3, &ack) && ack != (uint64_t)n)
+			usleep(100);
+	}
+	if (shoal_blackboard_write(&bb, 1, "done", 4))
+		return fail("blackboard write");
+	/* Stay until Python has read "done" (it sets counts[0] to 0). */
+	for (uint64_t c = 1; !shoal_array_load64(&a, 0, &c) && c;)
+		usleep(1000);
+	printf("store ok\n");
+	shoal_store_destroy(s);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int n;
@@ -161,5 +232,7 @@ int main(int argc, char **argv)
 		return publisher(argv[2], n, 1);
 	if (!strcmp(argv[1], "sub-tensor"))
 		return subscriber(argv[2], n, 1);
+	if (!strcmp(argv[1], "store-writer"))
+		return store_writer(argv[2], n);
 	return 2;
 }

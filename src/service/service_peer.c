@@ -120,6 +120,8 @@ static const char *pattern_text(uint32_t pattern, char *buf, size_t cap)
 		return "a request/response service";
 	case SHOAL_PATTERN_EVENT:
 		return "an event service";
+	case SHOAL_PATTERN_STORE:
+		return "a store";
 	}
 	snprintf(buf, cap, "a service of the application's pattern %u",
 		 pattern);
