@@ -47,6 +47,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 	} while (0)
 
 #define OPS_MAX 2048
+/*
+ * A run ends after this many -EBUSY answers: each one is a latch or slot
+ * that a poke made look held by a live owner, and costs the whole retry
+ * budget (SHOAL__OBJ_RETRY_BUDGET spins, milliseconds) by design; that it
+ * returns at all is what is checked, and a thousand of them would only
+ * trip libFuzzer's -timeout.
+ */
+#define BUSY_MAX 4
 
 struct in {
 	const uint8_t *p;
@@ -89,11 +97,12 @@ static void fuzz_cell(struct in *in, uint8_t *mem, size_t len, uint32_t vs,
 	struct shoal__cell c;
 	uint8_t last[256] = { 0 }, buf[256], val[256];
 	uint64_t count = 0, n;
-	int poked = 0, r;
+	int poked = 0, r, busy = 0;
 
 	PROMISE(shoal__cell_format(mem, len, vs, mode) == 0);
 	PROMISE(shoal__cell_attach(&c, mem, len, vs, mode, &who) == 0);
-	for (int op = 0; op < OPS_MAX && in->n; op++) {
+	for (int op = 0; op < OPS_MAX && in->n && busy < BUSY_MAX; op++) {
+		r = 0;
 		switch (rd(in, 1) % 6) {
 		case 0: { /* write */
 			size_t l = rd(in, 1) % (vs + 2);
@@ -138,6 +147,7 @@ static void fuzz_cell(struct in *in, uint8_t *mem, size_t len, uint32_t vs,
 			c.priv_who = who;
 			break;
 		}
+		busy += r == -EBUSY;
 	}
 }
 
@@ -150,11 +160,12 @@ static void fuzz_stack(struct in *in, uint8_t *mem, size_t len, uint32_t es,
 	struct shoal__stack s;
 	uint8_t model[16][64], buf[64], val[64];
 	uint32_t depth = 0;
-	int poked = 0, r;
+	int poked = 0, r, busy = 0;
 
 	PROMISE(shoal__stack_format(mem, len, es, cap) == 0);
 	PROMISE(shoal__stack_attach(&s, mem, len, es, cap, &who) == 0);
-	for (int op = 0; op < OPS_MAX && in->n; op++) {
+	for (int op = 0; op < OPS_MAX && in->n && busy < BUSY_MAX; op++) {
+		r = 0;
 		switch (rd(in, 1) % 8) {
 		case 0:
 		case 1: /* push */
@@ -208,6 +219,7 @@ static void fuzz_stack(struct in *in, uint8_t *mem, size_t len, uint32_t es,
 			s.priv_who = who;
 			break;
 		}
+		busy += r == -EBUSY;
 	}
 }
 
@@ -236,11 +248,11 @@ static void fuzz_map(struct in *in, uint8_t *mem, size_t len, uint32_t cap,
 	/* The model: key i is "k" then i repeated; present or not, value. */
 	int present[MKEYS] = { 0 }, ever[MKEYS] = { 0 }, nslots = 0;
 	uint8_t mval[MKEYS][64] = { { 0 } }, key[64], val[64], buf[128];
-	int poked = 0, r;
+	int poked = 0, r, busy = 0;
 
 	PROMISE(shoal__map_format(mem, len, cap, km, vs) == 0);
 	PROMISE(shoal__map_attach(&m, mem, len, cap, km, vs, &who) == 0);
-	for (int op = 0; op < OPS_MAX && in->n; op++) {
+	for (int op = 0; op < OPS_MAX && in->n && busy < BUSY_MAX; op++) {
 		uint32_t k = (uint32_t)rd(in, 1) % MKEYS;
 		uint32_t kl = 1 + k % km;
 		uint32_t vl = (uint32_t)rd(in, 1) % (vs + 1);
@@ -251,6 +263,7 @@ static void fuzz_map(struct in *in, uint8_t *mem, size_t len, uint32_t cap,
 		for (uint32_t i = 0; i < vl; i++)
 			val[i] = (uint8_t)rd(in, 1);
 		memset(val + vl, 0, sizeof(val) - vl);
+		r = 0;
 		switch (rd(in, 1) % 10) {
 		case 0:
 			r = shoal__map_insert(&m, key, kl, val, vl);
@@ -346,6 +359,7 @@ static void fuzz_map(struct in *in, uint8_t *mem, size_t len, uint32_t cap,
 			m.priv_who = who;
 			break;
 		}
+		busy += r == -EBUSY;
 	}
 }
 
