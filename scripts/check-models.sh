@@ -1,5 +1,5 @@
 #!/bin/sh
-# check-models.sh: model-check the ring protocols in models/ with spin.
+# check-models.sh: model-check the protocols in models/ with spin.
 #
 # Each correct model must pass a complete exhaustive search (no assertion
 # violation, no invalid end state, no truncated search); each deliberately
@@ -131,7 +131,16 @@ check pass $s "TSO, 2 notifiers x 3 messages" -DNMSG=3
 check fail='invalid end state' $s "no fence in the waiter" -DNO_WAITER_FENCE
 check fail='invalid end state' $s "no fence in the notifier" \
 	-DNO_NOTIFIER_FENCE
+k=store_stack.pml
+check pass $k "push+pop and push, a worker dies, recover after"
+check pass $k "push+pop twice, no deaths" -DNO_DEATH -DW2_POPS
+q=store_map.pml
+check pass $q "A twice (one killed) and B, one hash"
+check pass $q "A twice (one killed) and B, two hashes" -DDIFF_HASH
 if [ "${MODELS_FULL:-0}" = 1 ]; then
+	check pass $k "push+pop and push, a worker dies, recover any time" \
+		-DEARLY_RECOVER
+	check pass $k "push+pop twice, a worker dies" -DW2_POPS
 	check pass $m "4 messages, no deaths" \
 		-DNMSG1=2 -DNMSG2=2 -DMAXDEAD_P=0 -DMAXDEAD_C=0
 	check pass $m "2 messages, both producers die" \
@@ -185,6 +194,14 @@ check fail='p==cursor' $j "lossy, payload trusted without the re-check" \
 	-DLOSSY -DSTEADY -DBROKEN_NO_STAMP_RECHECK
 check fail='lost[0]' $j "lossy, a lap counts nothing" -DLOSSY -DSTEADY \
 	-DBROKEN_LAP_UNCOUNTED
+
+check fail='((st[i]%4)==0)' $k "holder named after top moves" \
+	-DBROKEN_HOLDER_AFTER
+check fail='((as%4)==' $k "recover takes a node without settling" \
+	-DBROKEN_NO_SETTLE -DEARLY_RECOVER
+check fail='((h1==1)&&(h2==1))' $q "FULL stored before the key" \
+	-DBROKEN_PUBLISH_FIRST
+check fail='!(((' $q "a same-hash WRITING slot passed" -DBROKEN_PASS_WRITING
 
 if [ "$failed" != 0 ]; then
 	echo "check-models: FAILED"

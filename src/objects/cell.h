@@ -111,8 +111,10 @@ int shoal__cell_attach(struct shoal__cell *view, void *region, size_t len,
  * value size) and, if @change_count is not NULL, the number of the change
  * it is (0: never written). Returns the value size, -EMSGSIZE (@cap too
  * small), -EAGAIN (writers overtook this reader SHOAL__OBJ_RETRY_BUDGET
- * times: call again). Never writes the region; never waits for a writer;
- * any number of readers at once.
+ * times: call again), -EBADMSG (a stamp that disagrees with an unchanged
+ * seq: a scribbled region). @out is unspecified after an error. Never
+ * writes the region; never waits for a writer; any number of readers at
+ * once.
  */
 int shoal__cell_read(const struct shoal__cell *view, void *out, size_t cap,
 		     uint64_t *change_count);

@@ -369,6 +369,12 @@ static int write_key(struct shoal__map *v, const void *key, size_t klen,
 				k++; /* another key: never ours */
 				continue;
 			}
+			/* Not present yet: an update linearises before
+			 * that insert, and needs no wait. */
+			if (mode == UPDATE) {
+				k++;
+				continue;
+			}
 			/* Maybe ours, not readable yet: wait for it, or
 			 * take it over from a dead claimant (its insert
 			 * never returned; the key it was writing was never
@@ -378,10 +384,6 @@ static int write_key(struct shoal__map *v, const void *key, size_t klen,
 			    (!who->alive ||
 			     who->alive(holder, who->user_data))) {
 				shoal__cpu_relax();
-				continue;
-			}
-			if (mode == UPDATE) {
-				k++;
 				continue;
 			}
 			/* Acquire: the dead claimant's stores are visible

@@ -35,9 +35,10 @@
  * to the seqval retry budget); insert of a new key is lock-free unless it
  * meets a same-hash slot being written; update takes the slot's latch
  * briefly. Nothing loops more than capacity slots or the retry budget.
- * Untrusted region: key lengths and hashes are checked before use, a slot
- * whose ctl is impossible is passed over as if WRITING by someone else (and
- * counted by iterate() as corrupt) and never read.
+ * Untrusted region: key lengths and hashes are checked before use; a slot
+ * whose ctl is impossible (state EMPTY with other bits set, FULL or TOMB
+ * with owner bits) is passed over as if it held another key, and its key
+ * is never read.
  */
 #ifndef SHOAL_SRC_OBJECTS_MAP_H
 #define SHOAL_SRC_OBJECTS_MAP_H
@@ -117,8 +118,7 @@ int shoal__map_attach(struct shoal__map *view, void *region, size_t len,
  * Writers. @klen 1..key_max (else -EINVAL), @vlen <= value size (else
  * -EMSGSIZE; the rest of the value is zero). All return -EPERM for a
  * read-only view, -EBUSY when the retry budget was spent waiting on a live
- * writer (call again), -EBADMSG when the probe met a corrupt slot where the
- * key could have been.
+ * writer (call again). Corrupt slots are passed over, never an error.
  *  insert: add a key that is absent: 0, -EEXIST (present: nothing
  *          written), -ENOSPC (no EMPTY slot on the probe and no tomb of
  *          this key).
@@ -139,7 +139,8 @@ int shoal__map_delete(struct shoal__map *view, const void *key, size_t klen);
  * size) and, if not NULL, its change count (1 for the first value, + 1 per
  * update, kept across delete and revive). Returns the value size, -ENOENT,
  * -EMSGSIZE, -EINVAL (@klen), -EAGAIN (writers overtook the read through
- * the retry budget). Never writes the region, never waits.
+ * the retry budget), -EBADMSG (the value's stamps cannot be). @out is
+ * unspecified after an error. Never writes the region, never waits.
  */
 int shoal__map_lookup(const struct shoal__map *view, const void *key,
 		      size_t klen, void *out, size_t cap,
@@ -149,9 +150,10 @@ int shoal__map_lookup(const struct shoal__map *view, const void *key,
  * shoal__map_next - iteration by cursor: from slot *@cursor (start at 0),
  * find the next FULL slot, copy its key (@kcap >= key_max) and value (@vcap
  * >= value size) out, set *@klen, *@change_count (if not NULL) and *@cursor
- * past it. Returns 0, -ENOENT (no more), -EMSGSIZE, -EAGAIN as lookup. A
- * key inserted or deleted meanwhile may or may not be seen; a key present
- * throughout is seen exactly once. Slots whose state or key length is
+ * past it. Returns 0, -ENOENT (no more), -EMSGSIZE, -EAGAIN as lookup
+ * (*@cursor then names that slot, to try again). A key inserted or deleted
+ * meanwhile may or may not be seen; a key present throughout is seen
+ * exactly once. Slots whose state, key length or value stamps are
  * impossible are skipped. Never writes the region.
  */
 int shoal__map_next(const struct shoal__map *view, uint32_t *cursor, void *key,
