@@ -232,7 +232,6 @@ int shoal__cell_format(void *region, size_t len, uint32_t value_size,
 		       uint32_t mode)
 {
 	size_t need = shoal__cell_bytes(value_size);
-	struct shoal__obj_header *h = region;
 	struct shoal__cell_ctl *ctl;
 
 	if (!need || !mode_ok(mode))
@@ -240,21 +239,12 @@ int shoal__cell_format(void *region, size_t len, uint32_t value_size,
 				   "cell_format: value size %u (1..%u) or "
 				   "mode %u invalid",
 				   value_size, SHOAL__CELL_VALUE_MAX, mode);
-	if (!region || (uintptr_t)region % SHOAL__OBJ_ALIGN || len < need)
-		return shoal__fail(-EINVAL,
-				   "cell_format: region must be 64-byte "
-				   "aligned and hold %zu bytes",
-				   need);
-	/* Plain stores: nobody looks before the region is published (the
-	 * store's release of its table entry). */
-	memset(region, 0, need);
-	h->magic = SHOAL__OBJ_MAGIC;
-	h->version = SHOAL__OBJ_VERSION;
-	h->kind = SHOAL__OBJ_KIND_CELL;
-	h->bytes = need;
-	h->p[0] = value_size;
-	h->p[1] = mode;
-	ctl = (struct shoal__cell_ctl *)(h + 1);
+	if (shoal__obj_format(region, len, need, SHOAL__OBJ_KIND_CELL,
+			      (const uint32_t[4]){ value_size, mode },
+			      "cell_format"))
+		return -EINVAL;
+	ctl = (struct shoal__cell_ctl *)((struct shoal__obj_header *)region +
+					 1);
 	atomic_store_explicit(&ctl->sv.seq, 0, memory_order_relaxed);
 	/* Change 0 (all zero) whole in copy 0; copy 1 never written (odd). */
 	atomic_store_explicit(&ctl->sv.stamp[0], 0, memory_order_relaxed);
@@ -263,56 +253,24 @@ int shoal__cell_format(void *region, size_t len, uint32_t value_size,
 	return 0;
 }
 
-/* Checks @who for a writing view: 0 or -EINVAL. */
-static int who_ok(const struct shoal__obj_who *who, const char *what)
-{
-	if (who && (!who->owner || who->owner > SHOAL__OBJ_OWNER_MAX))
-		return shoal__fail(-EINVAL, "%s: owner %u not in 1..%u", what,
-				   who->owner, SHOAL__OBJ_OWNER_MAX);
-	return 0;
-}
-
 int shoal__cell_attach(struct shoal__cell *view, void *region, size_t len,
 		       uint32_t value_size, uint32_t mode,
 		       const struct shoal__obj_who *who)
 {
-	const struct shoal__obj_header *h = region;
 	struct shoal__cell v = { 0 };
 	size_t need = shoal__cell_bytes(value_size);
-	uint32_t magic, p0, p1;
-	uint16_t version, kind;
-	uint64_t bytes;
+	int err;
 
 	if (!view || !need || !mode_ok(mode))
 		return shoal__fail(-EINVAL,
 				   "cell_attach: value size %u or mode %u "
 				   "invalid",
 				   value_size, mode);
-	if (who_ok(who, "cell_attach"))
-		return -EINVAL;
-	if (!region || (uintptr_t)region % SHOAL__OBJ_ALIGN || len < need)
-		return shoal__fail(-EBADMSG,
-				   "cell_attach: region of %zu bytes at %p "
-				   "cannot hold a %u-byte cell",
-				   len, region, value_size);
-	/* Each header field once into a local, then checked. */
-	magic = SHOAL__READ_ONCE(h->magic);
-	version = SHOAL__READ_ONCE(h->version);
-	kind = SHOAL__READ_ONCE(h->kind);
-	bytes = SHOAL__READ_ONCE(h->bytes);
-	p0 = SHOAL__READ_ONCE(h->p[0]);
-	p1 = SHOAL__READ_ONCE(h->p[1]);
-	if (magic != SHOAL__OBJ_MAGIC || version != SHOAL__OBJ_VERSION ||
-	    kind != SHOAL__OBJ_KIND_CELL || bytes != need || p0 != value_size ||
-	    p1 != mode)
-		return shoal__fail(-EBADMSG,
-				   "cell_attach: header says magic %#x "
-				   "version %u kind %u, %llu bytes, value %u, "
-				   "mode %u; expected a cell of %zu bytes, "
-				   "value %u, mode %u",
-				   magic, version, kind,
-				   (unsigned long long)bytes, p0, p1, need,
-				   value_size, mode);
+	err = shoal__obj_check(region, len, need, SHOAL__OBJ_KIND_CELL,
+			       (const uint32_t[4]){ value_size, mode }, who,
+			       "cell_attach");
+	if (err)
+		return err;
 	v.priv_ctl = (struct shoal__cell_ctl *)((unsigned char *)region + 64);
 	v.priv_copies = (unsigned char *)region + 128;
 	v.priv_stride = copy_stride(value_size);

@@ -106,7 +106,6 @@ int shoal__map_format(void *region, size_t len, uint32_t capacity,
 		      uint32_t key_max, uint32_t value_size)
 {
 	size_t need = shoal__map_bytes(capacity, key_max, value_size);
-	struct shoal__obj_header *h = region;
 	uint64_t stride = shoal__map_stride(key_max, value_size);
 
 	if (!need)
@@ -117,22 +116,11 @@ int shoal__map_format(void *region, size_t len, uint32_t capacity,
 				   capacity, SHOAL__MAP_CAPACITY_MAX, key_max,
 				   SHOAL__MAP_KEY_MAX, value_size,
 				   SHOAL__MAP_VALUE_MAX);
-	if (!region || (uintptr_t)region % SHOAL__OBJ_ALIGN || len < need)
-		return shoal__fail(-EINVAL,
-				   "map_format: region must be 64-byte "
-				   "aligned and hold %zu bytes",
-				   need);
-	/* Plain and relaxed stores: nobody looks before the region is
-	 * published (the store's release of its table entry). All zero is
-	 * every slot EMPTY. */
-	memset(region, 0, need);
-	h->magic = SHOAL__OBJ_MAGIC;
-	h->version = SHOAL__OBJ_VERSION;
-	h->kind = SHOAL__OBJ_KIND_MAP;
-	h->bytes = need;
-	h->p[0] = capacity;
-	h->p[1] = key_max;
-	h->p[2] = value_size;
+	if (shoal__obj_format(region, len, need, SHOAL__OBJ_KIND_MAP,
+			      (const uint32_t[4]){ capacity, key_max,
+						   value_size },
+			      "map_format"))
+		return -EINVAL;
 	for (uint32_t i = 0; i < capacity; i++) {
 		struct shoal__map_slot *s =
 			(struct shoal__map_slot *)((unsigned char *)region +
@@ -148,45 +136,21 @@ int shoal__map_attach(struct shoal__map *view, void *region, size_t len,
 		      uint32_t capacity, uint32_t key_max, uint32_t value_size,
 		      const struct shoal__obj_who *who)
 {
-	const struct shoal__obj_header *h = region;
 	struct shoal__map v = { 0 };
 	size_t need = shoal__map_bytes(capacity, key_max, value_size);
-	uint32_t magic, p0, p1, p2;
-	uint16_t version, kind;
-	uint64_t bytes;
+	int err;
 
 	if (!view || !need)
 		return shoal__fail(-EINVAL,
 				   "map_attach: capacity %u, key size %u or "
 				   "value size %u invalid",
 				   capacity, key_max, value_size);
-	if (who && (!who->owner || who->owner > SHOAL__OBJ_OWNER_MAX))
-		return shoal__fail(-EINVAL, "map_attach: owner %u not in 1..%u",
-				   who->owner, SHOAL__OBJ_OWNER_MAX);
-	if (!region || (uintptr_t)region % SHOAL__OBJ_ALIGN || len < need)
-		return shoal__fail(-EBADMSG,
-				   "map_attach: region of %zu bytes cannot "
-				   "hold the map (%zu bytes)",
-				   len, need);
-	/* Each header field once into a local, then checked. */
-	magic = SHOAL__READ_ONCE(h->magic);
-	version = SHOAL__READ_ONCE(h->version);
-	kind = SHOAL__READ_ONCE(h->kind);
-	bytes = SHOAL__READ_ONCE(h->bytes);
-	p0 = SHOAL__READ_ONCE(h->p[0]);
-	p1 = SHOAL__READ_ONCE(h->p[1]);
-	p2 = SHOAL__READ_ONCE(h->p[2]);
-	if (magic != SHOAL__OBJ_MAGIC || version != SHOAL__OBJ_VERSION ||
-	    kind != SHOAL__OBJ_KIND_MAP || bytes != need || p0 != capacity ||
-	    p1 != key_max || p2 != value_size)
-		return shoal__fail(-EBADMSG,
-				   "map_attach: header says magic %#x "
-				   "version %u kind %u, %llu bytes, capacity "
-				   "%u, key %u, value %u; expected %zu bytes, "
-				   "capacity %u, key %u, value %u",
-				   magic, version, kind,
-				   (unsigned long long)bytes, p0, p1, p2, need,
-				   capacity, key_max, value_size);
+	err = shoal__obj_check(region, len, need, SHOAL__OBJ_KIND_MAP,
+			       (const uint32_t[4]){ capacity, key_max,
+						    value_size },
+			       who, "map_attach");
+	if (err)
+		return err;
 	v.priv_slots = (unsigned char *)region + SLOTS_OFF;
 	v.priv_stride = shoal__map_stride(key_max, value_size);
 	v.priv_key_off = sizeof(struct shoal__map_slot);

@@ -83,6 +83,27 @@ struct shoal__obj_header {
 };
 _Static_assert(sizeof(struct shoal__obj_header) == 64, "object header");
 
+/*
+ * What every format() does first (objects.c): @region 64-byte aligned and
+ * at least @need bytes (else -EINVAL, the detail prefixed by @what),
+ * zeroed, and its header written: @kind, @need bytes, parameters @p[0..3].
+ * Plain stores: nobody looks before the store publishes the region.
+ */
+int shoal__obj_format(void *region, size_t len, size_t need, uint16_t kind,
+		      const uint32_t p[4], const char *what);
+
+/*
+ * What every attach() checks first: @who (NULL, or an owner in
+ * 1..SHOAL__OBJ_OWNER_MAX; else -EINVAL), then @region 64-byte aligned
+ * and at least @need bytes, and its header (each field read once) that of
+ * a @kind of @need bytes with parameters @p[0..3] (else -EBADMSG: the
+ * region is shared memory and may say anything). The detail is prefixed
+ * by @what.
+ */
+int shoal__obj_check(const void *region, size_t len, size_t need, uint16_t kind,
+		     const uint32_t p[4], const struct shoal__obj_who *who,
+		     const char *what);
+
 /* @n rounded up to a multiple of @a (a power of two). */
 static inline uint64_t shoal__obj_round(uint64_t n, uint64_t a)
 {

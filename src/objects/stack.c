@@ -86,7 +86,6 @@ int shoal__stack_format(void *region, size_t len, uint32_t elem_size,
 			uint32_t capacity)
 {
 	size_t need = shoal__stack_bytes(elem_size, capacity);
-	struct shoal__obj_header *h = region;
 	struct shoal__stack_head *heads;
 	unsigned char *nodes;
 	uint64_t stride = shoal__stack_stride(elem_size);
@@ -97,20 +96,10 @@ int shoal__stack_format(void *region, size_t len, uint32_t elem_size,
 				   "capacity %u (1..%u) invalid",
 				   elem_size, SHOAL__STACK_ELEM_MAX, capacity,
 				   SHOAL__STACK_CAPACITY_MAX);
-	if (!region || (uintptr_t)region % SHOAL__OBJ_ALIGN || len < need)
-		return shoal__fail(-EINVAL,
-				   "stack_format: region must be 64-byte "
-				   "aligned and hold %zu bytes",
-				   need);
-	/* Plain and relaxed stores: nobody looks before the region is
-	 * published (the store's release of its table entry). */
-	memset(region, 0, need);
-	h->magic = SHOAL__OBJ_MAGIC;
-	h->version = SHOAL__OBJ_VERSION;
-	h->kind = SHOAL__OBJ_KIND_STACK;
-	h->bytes = need;
-	h->p[0] = elem_size;
-	h->p[1] = capacity;
+	if (shoal__obj_format(region, len, need, SHOAL__OBJ_KIND_STACK,
+			      (const uint32_t[4]){ elem_size, capacity },
+			      "stack_format"))
+		return -EINVAL;
 	heads = (struct shoal__stack_head *)((unsigned char *)region +
 					     HEADS_OFF);
 	nodes = (unsigned char *)region + NODES_OFF;
@@ -139,45 +128,20 @@ int shoal__stack_attach(struct shoal__stack *view, void *region, size_t len,
 			uint32_t elem_size, uint32_t capacity,
 			const struct shoal__obj_who *who)
 {
-	const struct shoal__obj_header *h = region;
 	struct shoal__stack v = { 0 };
 	size_t need = shoal__stack_bytes(elem_size, capacity);
-	uint32_t magic, p0, p1;
-	uint16_t version, kind;
-	uint64_t bytes;
+	int err;
 
 	if (!view || !need)
 		return shoal__fail(-EINVAL,
 				   "stack_attach: element size %u or capacity "
 				   "%u invalid",
 				   elem_size, capacity);
-	if (who && (!who->owner || who->owner > SHOAL__OBJ_OWNER_MAX))
-		return shoal__fail(-EINVAL,
-				   "stack_attach: owner %u not in 1..%u",
-				   who->owner, SHOAL__OBJ_OWNER_MAX);
-	if (!region || (uintptr_t)region % SHOAL__OBJ_ALIGN || len < need)
-		return shoal__fail(-EBADMSG,
-				   "stack_attach: region of %zu bytes cannot "
-				   "hold %u elements of %u bytes",
-				   len, capacity, elem_size);
-	/* Each header field once into a local, then checked. */
-	magic = SHOAL__READ_ONCE(h->magic);
-	version = SHOAL__READ_ONCE(h->version);
-	kind = SHOAL__READ_ONCE(h->kind);
-	bytes = SHOAL__READ_ONCE(h->bytes);
-	p0 = SHOAL__READ_ONCE(h->p[0]);
-	p1 = SHOAL__READ_ONCE(h->p[1]);
-	if (magic != SHOAL__OBJ_MAGIC || version != SHOAL__OBJ_VERSION ||
-	    kind != SHOAL__OBJ_KIND_STACK || bytes != need || p0 != elem_size ||
-	    p1 != capacity)
-		return shoal__fail(-EBADMSG,
-				   "stack_attach: header says magic %#x "
-				   "version %u kind %u, %llu bytes, element "
-				   "%u, capacity %u; expected %zu bytes, "
-				   "element %u, capacity %u",
-				   magic, version, kind,
-				   (unsigned long long)bytes, p0, p1, need,
-				   elem_size, capacity);
+	err = shoal__obj_check(region, len, need, SHOAL__OBJ_KIND_STACK,
+			       (const uint32_t[4]){ elem_size, capacity }, who,
+			       "stack_attach");
+	if (err)
+		return err;
 	v.priv_heads = (struct shoal__stack_head *)((unsigned char *)region +
 						    HEADS_OFF);
 	v.priv_nodes = (unsigned char *)region + NODES_OFF;
