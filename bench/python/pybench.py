@@ -2,7 +2,7 @@
 Python programs move frames between processes today (issue 15, "Measure").
 
   pybench.py [--quick] [--rounds N] [--c-bench PATH] [--json FILE]
-             [--fill] [--only rtt|frames]
+             [--fill] [--only rtt|frames] [--variants a,b] [--frames N]
 
 Two figures, each run in interleaved rounds (every variant once, then again)
 between two processes pinned to two CPUs (the parent's first two allowed
@@ -463,6 +463,8 @@ def main():
     ap.add_argument("--fill", action="store_true",
                     help="producers fill every frame (a 6 MB memset)")
     ap.add_argument("--only", choices=("rtt", "frames"))
+    ap.add_argument("--variants", default=",".join(FRAME_VARIANTS),
+                    help="frame variants to run, comma-separated")
     ap.add_argument("--frames", type=int, default=0,
                     help="frames per variant and round (default: per variant)")
     o = ap.parse_args()
@@ -485,7 +487,12 @@ def main():
     if c0 == c1:
         print("pybench: only one CPU: both sides share it (figures say little)")
 
-    variants = [v for v in FRAME_VARIANTS if v != "zmq" or have_zmq()]
+    want = o.variants.split(",")
+    bad = [v for v in want if v not in FRAME_VARIANTS]
+    if bad:
+        ap.error(f"unknown variant(s) {bad}: {list(FRAME_VARIANTS)}")
+    variants = [v for v in FRAME_VARIANTS
+                if v in want and (v != "zmq" or have_zmq())]
     if do_frames and "zmq" not in variants:
         print("pybench: zmq skipped: no pyzmq for this interpreter "
               "(Debian: apt-get install python3-zmq)")
