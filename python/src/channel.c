@@ -3,8 +3,12 @@
  * Channel: a one-way stream between two processes (docs/channel.md), on
  * the common handle. Channel(name, create=True, role='send') creates it
  * and takes a role; Channel(name) opens it and takes the other one.
+ * Anonymous form: Channel(None, create=True) publishes no name; its fds()
+ * go to the other process (fork, pass_fds, SCM_RIGHTS), which opens it
+ * with Channel(None, fds=(memfd, data_eventfd, space_eventfd)).
  */
 #include <errno.h>
+#include <string.h>
 
 #include "handle.h"
 
@@ -76,6 +80,8 @@ static const int role_values[] = { SHOAL_CHANNEL_SEND, SHOAL_CHANNEL_RECV };
 struct open_ctx {
 	const char *name;
 	int create;
+	int from_fds;
+	struct shoal_channel_fds fds;
 	struct shoal_channel_options *o;
 	struct shoal_channel *ch;
 };
@@ -84,6 +90,8 @@ static int open_op(void *ctx, int64_t slice)
 {
 	struct open_ctx *c = ctx;
 
+	if (c->from_fds)
+		return shoal_channel_open_fds(&c->fds, c->o, &c->ch);
 	if (c->create)
 		return shoal_channel_create(c->name, c->o, &c->ch);
 	c->o->timeout_ns = slice;
@@ -92,16 +100,18 @@ static int open_op(void *ctx, int64_t slice)
 
 static int channel_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = { "name",      "create",       "capacity",
-				  "slot_size", "role",	       "access",
-				  "strategy",  "send_timeout", "timeout",
-				  "registry",  "max_loans",    "max_held",
-				  NULL };
+	static char *kwlist[] = {
+		"name",	   "create",   "capacity",  "slot_size",
+		"role",	   "access",   "strategy",  "send_timeout",
+		"timeout", "registry", "max_loans", "max_held",
+		"fds",	   NULL
+	};
 	struct shoal_channel_options o;
 	struct open_ctx c;
 	const char *name;
 	PyObject *role = NULL, *access = NULL, *strategy = NULL;
 	PyObject *send_timeout = Py_None, *timeout = NULL, *registry = Py_None;
+	PyObject *fds = Py_None;
 	unsigned int capacity, slot_size, max_loans = 1, max_held = 1;
 	int create = 0, r, a, st, err;
 	int64_t user_ns, t = 0;
@@ -113,11 +123,33 @@ static int channel_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 	shoal_channel_options_init(&o);
 	capacity = o.capacity;
 	slot_size = o.slot_size;
-	if (!PyArg_ParseTupleAndKeywords(
-		    args, kw, "s|$pIIOOOOOOII", kwlist, &name, &create,
-		    &capacity, &slot_size, &role, &access, &strategy,
-		    &send_timeout, &timeout, &registry, &max_loans, &max_held))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "z|$pIIOOOOOOIIO", kwlist,
+					 &name, &create, &capacity, &slot_size,
+					 &role, &access, &strategy,
+					 &send_timeout, &timeout, &registry,
+					 &max_loans, &max_held, &fds))
 		return -1;
+	memset(&c, 0, sizeof(c));
+	if (fds != Py_None) {
+		if (name || create) {
+			PyErr_SetString(PyExc_ValueError,
+					"fds= opens an anonymous channel: no "
+					"name, no create");
+			return -1;
+		}
+		if (!PyArg_ParseTuple(fds,
+				      "iii;fds: (memfd, data_eventfd, "
+				      "space_eventfd)",
+				      &c.fds.memfd, &c.fds.data_eventfd,
+				      &c.fds.space_eventfd))
+			return -1;
+		c.from_fds = 1;
+	} else if (!name && !create) {
+		PyErr_SetString(PyExc_ValueError,
+				"a channel without a name is anonymous: "
+				"create=True, or fds= to open one");
+		return -1;
+	}
 	r = (int)o.role;
 	a = (int)o.access;
 	st = o.strategy;
@@ -148,7 +180,8 @@ static int channel_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 	c.o = &o;
 	c.ch = NULL;
 	c.create = create;
-	err = shoalpy_open(open_op, &c, create ? 0 : t);
+	/* Only a named open waits (for the name to appear). */
+	err = shoalpy_open(open_op, &c, create || c.from_fds ? 0 : t);
 	if (err) {
 		shoalpy_handle_end(self);
 		return shoalpy_raise_int(err);
@@ -181,6 +214,18 @@ static PyObject *channel_stats(PyObject *self, PyObject *noargs)
 			     s.capacity, "slot_size", s.slot_size);
 }
 
+static PyObject *channel_fds(PyObject *self, PyObject *noargs)
+{
+	shoalpy_handle *h = (shoalpy_handle *)self;
+	struct shoal_channel_fds f;
+
+	(void)noargs;
+	if (shoalpy_enter(h))
+		return NULL;
+	shoal_channel_get_fds(h->h, &f);
+	return Py_BuildValue("(iii)", f.memfd, f.data_eventfd, f.space_eventfd);
+}
+
 static PyMethodDef channel_methods[] = {
 	SHOALPY_M_SEND,
 	SHOALPY_M_LOAN,
@@ -188,6 +233,12 @@ static PyMethodDef channel_methods[] = {
 	{ "stats", (PyCFunction)channel_stats, METH_NOARGS,
 	  "stats() -> dict: role, peer, messages, wakeups, sleeps, capacity, "
 	  "slot_size." },
+	{ "fds", channel_fds, METH_NOARGS,
+	  "fds() -> (memfd, data_eventfd, space_eventfd): the descriptors of\n"
+	  "the anonymous form, still owned by this handle (valid while it is\n"
+	  "open). Hand them to the other process (fork, subprocess pass_fds,\n"
+	  "socket.send_fds), which opens the channel with\n"
+	  "Channel(None, fds=...) and takes the other role." },
 	SHOALPY_M_COMMON,
 	{ NULL, NULL, 0, NULL },
 };
@@ -205,11 +256,15 @@ static PyTypeObject ChannelType = {
 	.tp_doc = "Channel(name, *, create=False, capacity=1024, "
 		  "slot_size=1024, role='send', access='owner', "
 		  "strategy='adaptive', send_timeout=None, timeout=0, "
-		  "registry=None, max_loans=1, max_held=1)\n\n"
+		  "registry=None, max_loans=1, max_held=1, fds=None)\n\n"
 		  "A one-way stream between two processes. create=True "
 		  "creates it and takes @role ('send' or 'recv'); otherwise "
 		  "it is opened (waiting up to @timeout seconds) with the "
-		  "other role. The sender send()s or loan()s, the receiver "
+		  "other role. Anonymous form: name None with create=True "
+		  "publishes no name; the other process opens it from the "
+		  "creator's fds(): Channel(None, fds=(memfd, data_eventfd, "
+		  "space_eventfd)) (the fds are duplicated). "
+		  "The sender send()s or loan()s, the receiver "
 		  "take()s or iterates; when either side leaves, the other "
 		  "gets EPIPE (a receiver after draining). See "
 		  "docs/channel.md.",

@@ -201,7 +201,8 @@ PyObject *shoalpy_loan_new(shoalpy_handle *h, void *ptr, uint32_t size)
 	return (PyObject *)l;
 }
 
-PyObject *shoalpy_loan_send(shoalpy_handle *h, PyObject *o, Py_ssize_t len)
+static PyObject *loan_send(shoalpy_handle *h, PyObject *o, Py_ssize_t len,
+			   int with_flags, uint32_t flags)
 {
 	LoanObject *l = (LoanObject *)o;
 	int err;
@@ -226,11 +227,33 @@ PyObject *shoalpy_loan_send(shoalpy_handle *h, PyObject *o, Py_ssize_t len)
 			     l->size);
 		return NULL;
 	}
-	err = h->ops->send(h->h, l->ptr, (uint32_t)len);
+	err = with_flags ?
+		      h->ops->send_flags(h->h, l->ptr, (uint32_t)len, flags) :
+		      h->ops->send(h->h, l->ptr, (uint32_t)len);
+	/* The rpc server's send ends its loan when the client is gone (the
+	 * response is dropped): nothing is left to abort. */
+	if (with_flags && err == -EPIPE)
+		loan_done(l);
 	if (err)
 		return shoalpy_raise(err);
 	loan_done(l);
 	Py_RETURN_NONE;
+}
+
+PyObject *shoalpy_loan_send(shoalpy_handle *h, PyObject *o, Py_ssize_t len)
+{
+	return loan_send(h, o, len, 0, 0);
+}
+
+PyObject *shoalpy_loan_send_flags(shoalpy_handle *h, PyObject *o,
+				  Py_ssize_t len, uint32_t flags)
+{
+	if (Py_TYPE(o) != &shoalpy_LoanType) {
+		PyErr_Format(PyExc_TypeError, "a Loan of this %s, not %s",
+			     h->ops->what, Py_TYPE(o)->tp_name);
+		return NULL;
+	}
+	return loan_send(h, o, len, 1, flags);
 }
 
 static PyObject *loan_abort(LoanObject *l, PyObject *noargs)

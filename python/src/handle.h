@@ -18,6 +18,8 @@ struct shoalpy_ops {
 	 * handle's own send timeout, which the type sets to one slice. */
 	int (*loan)(void *h, uint32_t size, void **ptr);
 	int (*send)(void *h, void *ptr, uint32_t len);
+	/* A send with the pattern's flags (rpc responses: more, error). */
+	int (*send_flags)(void *h, void *ptr, uint32_t len, uint32_t flags);
 	int (*abort)(void *h, void *ptr);
 	int (*write)(void *h, const void *data, uint32_t len);
 	int (*take)(void *h, struct shoalpy_taken *t, int64_t timeout_ns);
@@ -87,6 +89,10 @@ void shoalpy_h_dealloc(PyObject *self);
 
 /* send() of a Loan of @h (@len < 0: its length). */
 PyObject *shoalpy_loan_send(shoalpy_handle *h, PyObject *loan, Py_ssize_t len);
+/* The same through ops->send_flags with @flags; TypeError if @loan is not
+ * a Loan. */
+PyObject *shoalpy_loan_send_flags(shoalpy_handle *h, PyObject *loan,
+				  Py_ssize_t len, uint32_t flags);
 /* take() within @t ns: a Message, None on timeout, NULL raised. */
 PyObject *shoalpy_take(shoalpy_handle *h, int64_t t);
 

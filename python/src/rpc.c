@@ -5,7 +5,9 @@
  * memory, released like any message) whose id is the correlation id; a
  * response also says more (more follow for the same request) and error.
  * Server.reply(request, data) answers (a copy into the client's response
- * ring); Client.send(data) returns the id; Client.call() is in Python.
+ * ring); Server.loan_reply(request, size) gives a Loan in that ring to fill
+ * in place and Server.send_reply(loan) sends it (zero copy); Client.send(data)
+ * returns the id; Client.call() is in Python.
  */
 #include <errno.h>
 #include <string.h>
@@ -47,9 +49,19 @@ static void srv_end(void *h)
 {
 	shoal_rpc_server_destroy(h);
 }
+static int srv_send_flags(void *h, void *ptr, uint32_t len, uint32_t flags)
+{
+	return shoal_rpc_server_send(h, ptr, len, flags);
+}
+static int srv_abort(void *h, void *ptr)
+{
+	return shoal_rpc_server_abort(h, ptr);
+}
 
 static const struct shoalpy_ops server_ops = {
 	.what = "rpc server",
+	.send_flags = srv_send_flags,
+	.abort = srv_abort,
 	.take = srv_take,
 	.release = srv_release,
 	.fd = srv_fd,
@@ -184,6 +196,82 @@ static PyObject *server_reply(PyObject *self, PyObject *args, PyObject *kw)
 	Py_RETURN_NONE;
 }
 
+struct loan_reply_ctx {
+	struct shoal_rpc_server *srv;
+	const struct shoal_request *req;
+	uint32_t size;
+	void *ptr;
+};
+
+static int loan_reply_op(void *ctx, int64_t slice)
+{
+	struct loan_reply_ctx *c = ctx;
+
+	(void)slice;
+	return shoal_rpc_server_loan(c->srv, c->req, c->size, &c->ptr);
+}
+
+static PyObject *server_loan_reply(PyObject *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "request", "size", NULL };
+	shoalpy_handle *h = (shoalpy_handle *)self;
+	const struct shoalpy_taken *t;
+	struct loan_reply_ctx c;
+	PyObject *request;
+	Py_ssize_t size = -1;
+	int err;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|n", kwlist, &request,
+					 &size))
+		return NULL;
+	if (shoalpy_enter(h))
+		return NULL;
+	t = shoalpy_message_taken(h, request);
+	if (!t)
+		return NULL;
+	if (size < 0)
+		size = h->max_payload;
+	if ((size_t)size > UINT32_MAX) {
+		PyErr_SetString(PyExc_ValueError, "size too large");
+		return NULL;
+	}
+	c.srv = h->h;
+	c.req = &t->raw.req;
+	c.size = (uint32_t)size;
+	c.ptr = NULL;
+	h->busy = 1;
+	err = shoalpy_wait(loan_reply_op, &c, h->send_timeout_ns);
+	h->busy = 0;
+	if (err)
+		return shoalpy_raise(err);
+	return shoalpy_loan_new(h, c.ptr, c.size);
+}
+
+static PyObject *server_send_reply(PyObject *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "loan", "length", "more", "error", NULL };
+	PyObject *loan, *length = Py_None;
+	int more = 0, error = 0;
+	Py_ssize_t n = -1;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O$pp", kwlist, &loan,
+					 &length, &more, &error))
+		return NULL;
+	if (length != Py_None) {
+		n = PyLong_AsSsize_t(length);
+		if (n == -1 && PyErr_Occurred())
+			return NULL;
+		if (n < 0) {
+			PyErr_SetString(PyExc_ValueError,
+					"length must not be negative");
+			return NULL;
+		}
+	}
+	return shoalpy_loan_send_flags((shoalpy_handle *)self, loan, n,
+				       (more ? SHOAL_RPC_MORE : 0) |
+					       (error ? SHOAL_RPC_ERROR : 0));
+}
+
 static PyObject *server_clients(PyObject *self, PyObject *noargs)
 {
 	shoalpy_handle *h = (shoalpy_handle *)self;
@@ -204,6 +292,21 @@ static PyMethodDef server_methods[] = {
 	  "shoal.Error(EPIPE): the client is gone (the response is "
 	  "dropped); EAGAIN: its response ring stayed full for "
 	  "send_timeout." },
+	{ "loan_reply", (PyCFunction)(void (*)(void))server_loan_reply,
+	  METH_VARARGS | METH_KEYWORDS,
+	  "loan_reply(request, size=max_response) -> Loan: a writable buffer "
+	  "in the response ring of @request's client (a Message from take(); "
+	  "before or after its release), to fill in place and send with "
+	  "send_reply(), or give back with loan.abort() (collected unsent, it "
+	  "is aborted). One loan at a time: shoal.Error(EBUSY) while another "
+	  "is out; EMSGSIZE above max_response; EPIPE: the client is gone; "
+	  "EAGAIN: its ring stayed full for send_timeout." },
+	{ "send_reply", (PyCFunction)(void (*)(void))server_send_reply,
+	  METH_VARARGS | METH_KEYWORDS,
+	  "send_reply(loan, length=None, *, more=False, error=False): send a "
+	  "Loan from loan_reply() in place, @length bytes (default its "
+	  "length), with reply()'s flags. shoal.Error(EPIPE): the client is "
+	  "gone (the response is dropped, the loan is not sent)." },
 	{ "clients", (PyCFunction)server_clients, METH_NOARGS,
 	  "clients() -> int: live clients." },
 	SHOALPY_M_COMMON,
