@@ -50,8 +50,9 @@ static void send_frame(struct gw_export *e, struct gw_frame_writer *w)
  * may have lapped us meanwhile: then it is left out, as a local lossy
  * subscriber would drop it). A frame goes to core NATS as one message once
  * it reaches FRAME_TARGET bytes, or when the ring is empty: a message with
- * nothing behind it is not held back. Then, as before, libnats' buffer is
- * flushed (its flusher thread would wait up to 1 ms to gather more).
+ * nothing behind it is not held back. The connection sends each publish
+ * at once (natsOptions_SetSendAsap, main.c), so no flush is needed for
+ * that.
  */
 static void lossy_loop(struct gw_export *e, struct shoal_sub *sub)
 {
@@ -74,8 +75,6 @@ static void lossy_loop(struct gw_export *e, struct shoal_sub *sub)
 			if (open && w.count)
 				send_frame(e, &w);
 			open = 0;
-			if (unflushed)
-				natsConnection_FlushTimeout(e->gw->nc, 1000);
 			unflushed = 0;
 			continue;
 		}
