@@ -3,7 +3,8 @@
  * shoal-gateway-bench: the gateway against plain libnats, through the same
  * nats-server in the same run (bench/README.md, "The NATS gateway").
  *
- *   shoal-gateway-bench SHOAL-GATEWAY [--latency N]
+ *   shoal-gateway-bench SHOAL-GATEWAY [--latency N] [--rate R]
+ *                       [--lossy-only]
  *
  * Starts nats-server (from PATH) on 127.0.0.1 and a free port, two
  * registries (A and B, in a temporary directory) and a gateway on each (A
@@ -20,6 +21,10 @@
  *               time, waiting for its ack, into a stream of its own) ->
  *               a subscription to the subject, against a reliable
  *               publisher through the gateways (JetStream both ways).
+ *               --rate R: the lossy runs' publishers offer R msg/s (in
+ *               bursts of a millisecond's worth, sleeping between), not
+ *               as fast as they can: both sides at the same load.
+ *               --lossy-only: no reliable runs.
  *   latency     one 64 B message per millisecond carrying its
  *               CLOCK_MONOTONIC send time; one-way latency at the
  *               receiver, median and 99th percentile. Same two paths.
@@ -219,6 +224,27 @@ static void report_latency(const char *what, struct rx *r)
 	       (double)r->lat[n * 99 / 100] / 1e3, n);
 }
 
+/* --rate: messages per second the lossy throughput runs offer (0: as
+ * fast as they can). */
+static uint64_t offered_rate;
+
+/*
+ * Paces the @i-th message of a run begun at @t0 to offered_rate, in bursts
+ * of a millisecond's worth: the publisher sleeps between bursts instead of
+ * spinning, so it leaves the CPU to the rest.
+ */
+static void pace(uint64_t i, int64_t t0)
+{
+	uint64_t burst = offered_rate / 1000 ? offered_rate / 1000 : 1;
+	int64_t due, t;
+
+	if (!offered_rate || i % burst)
+		return;
+	due = t0 + (int64_t)(i * 1000000000ULL / offered_rate);
+	while ((t = now_ns()) < due)
+		usleep((useconds_t)((due - t) / 1000 + 1));
+}
+
 /* --- plain libnats */
 
 static void plain(size_t size, uint64_t count, int latency, int rel,
@@ -266,6 +292,8 @@ static void plain(size_t size, uint64_t count, int latency, int rel,
 				usleep(50);
 			memcpy(buf, &t, 8);
 		}
+		if (!latency && !rel)
+			pace(i, t0);
 		if (rel)
 			js_Publish(NULL, js, "benchjs.x", buf, (int)size, NULL,
 				   NULL);
@@ -355,6 +383,8 @@ static void gateway(size_t size, uint64_t count, int latency, int rel,
 				usleep(50);
 			memcpy(buf, &tn, 8);
 		}
+		if (!latency && !rel)
+			pace(i, t0);
 		shoal_pub_write(pub, buf, (uint32_t)size, NULL);
 	}
 	rx_wait(&r, latency ? count : sent);
@@ -384,19 +414,24 @@ int main(int argc, char **argv)
 {
 	char tmpl[] = "/tmp/shoal-gw-bench-XXXXXX", store[300], port[16];
 	uint64_t lat_count = 2000;
+	int lossy_only = 0;
 	struct shoal_registry_options ro;
 	int p = free_port();
 
 	if (argc < 2) {
 		fprintf(stderr,
 			"usage: %s SHOAL-GATEWAY "
-			"[--latency N]\n",
+			"[--latency N] [--rate MSGS-PER-S] [--lossy-only]\n",
 			argv[0]);
 		return 2;
 	}
-	for (int i = 2; i + 1 < argc; i += 2) {
-		if (!strcmp(argv[i], "--latency"))
-			lat_count = strtoull(argv[i + 1], NULL, 10);
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--lossy-only"))
+			lossy_only = 1;
+		else if (i + 1 < argc && !strcmp(argv[i], "--latency"))
+			lat_count = strtoull(argv[++i], NULL, 10);
+		else if (i + 1 < argc && !strcmp(argv[i], "--rate"))
+			offered_rate = strtoull(argv[++i], NULL, 10);
 	}
 	if (!mkdtemp(tmpl))
 		return 1;
@@ -425,11 +460,14 @@ int main(int argc, char **argv)
 	ro.dir = dir_b;
 	if (shoal_registry_create(&ro, &reg_b))
 		return 1;
-	printf("nats-server %s; each throughput run 3 s\n", url);
+	printf("nats-server %s; each throughput run 3 s", url);
+	if (offered_rate)
+		printf("; lossy runs offered %" PRIu64 " msg/s", offered_rate);
+	printf("\n");
 	{
 		size_t sizes[2] = { 1024, 65536 };
 
-		for (int rel = 0; rel < 2; rel++)
+		for (int rel = 0; rel < (lossy_only ? 1 : 2); rel++)
 			for (int i = 0; i < 2; i++) {
 				double rp = 0, rg = 0;
 

@@ -3,11 +3,12 @@
  * Exporting a local pub/sub service: a thread holds a local subscriber and
  * publishes each message it takes to NATS.
  *
- * Lossy services go to core NATS (at most once): the message is copied into
- * a NATS message, checked intact (a lossy publisher may have lapped us
- * while we copied; then it is dropped, as a local lossy subscriber would
- * drop it), released, and published. The publish only queues it in
- * libnats' buffer and never waits for the far side.
+ * Lossy services go to core NATS (at most once), several messages to a
+ * NATS message (the batch frame, frame.h): each is copied into the frame,
+ * checked intact (a lossy publisher may have lapped us while we copied;
+ * then it is left out, as a local lossy subscriber would drop it), and
+ * released; the publish only queues the frame in libnats' buffer and never
+ * waits for the far side.
  *
  * Reliable services go to the gateways' JetStream stream, one message at a
  * time with its ack: the message stays held (taken, not released) until
@@ -26,27 +27,116 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "frame.h"
 #include "gw.h"
 
 #define TICK_NS 100000000LL
+/* Lossy: messages taken at once, and the size at which a frame is sent
+ * even though the ring is not empty yet. */
+#define LOSSY_BATCH 64
+#define FRAME_TARGET (64 * 1024)
 
-static int publish_lossy(struct gw_export *e, const struct shoal_msg *sm,
-			 struct shoal_sub *sub, struct shoal_msg *held)
+static void send_frame(struct gw_export *e, struct gw_frame_writer *w)
 {
-	natsMsg *m = NULL;
-	int err;
+	gw_frame_end(w);
+	if (natsConnection_Publish(e->gw->nc, e->subject, w->buf,
+				   (int)w->len) == NATS_OK)
+		e->sent += w->count;
+}
 
-	if (natsMsg_Create(&m, e->subject, NULL, sm->data, (int)sm->len) !=
-	    NATS_OK)
-		return -ENOMEM;
-	err = gw_headers_set(m, &e->desc, sm);
-	if (!err && !shoal_sub_valid(sub, sm))
-		err = -ESTALE; /* overwritten while copied: drop it */
-	shoal_sub_release(sub, held);
-	if (!err && natsConnection_PublishMsg(e->gw->nc, m) == NATS_OK)
-		e->sent++;
-	natsMsg_Destroy(m);
-	return err == -ESTALE ? 0 : err;
+/*
+ * Lossy: take what the ring holds in batches, copy each message into a
+ * frame (frame.h) and check it intact after the copy (a lossy publisher
+ * may have lapped us meanwhile: then it is left out, as a local lossy
+ * subscriber would drop it). A frame goes to core NATS as one message once
+ * it reaches FRAME_TARGET bytes, or when the ring is empty: a message with
+ * nothing behind it is not held back. The connection sends each publish
+ * at once (natsOptions_SetSendAsap, main.c), so no flush is needed for
+ * that.
+ */
+static void lossy_loop(struct gw_export *e, struct shoal_sub *sub)
+{
+	struct shoal_msg ms[LOSSY_BATCH];
+	struct gw_frame_writer w = { 0 };
+	int64_t maxp = natsConnection_GetMaxPayload(e->gw->nc);
+	size_t cap = maxp > 0 ? (size_t)maxp : 1024 * 1024;
+	unsigned char *buf = malloc(cap);
+	int unflushed = 0, open = 0;
+
+	if (!buf) {
+		gw_log(e->gw, "export %s: out of memory", e->desc.name);
+		return;
+	}
+	while (!atomic_load(&e->stop)) {
+		int n = shoal_sub_take_batch(sub, ms, LOSSY_BATCH,
+					     open || unflushed ? 0 : TICK_NS);
+
+		if (n == -EAGAIN) {
+			if (open && w.count)
+				send_frame(e, &w);
+			open = 0;
+			unflushed = 0;
+			continue;
+		}
+		if (n == -ETIMEDOUT || n == -EOVERFLOW)
+			continue;
+		if (n == -EPIPE)
+			break; /* the main thread's watch sees it gone */
+		if (n < 0) {
+			gw_log(e->gw, "export %s: take: %s", e->desc.name,
+			       strerror(-n));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			const struct shoal_msg *sm = &ms[i];
+			size_t before;
+			int err;
+
+			if (!open &&
+			    !gw_frame_begin(&w, buf, cap, e->desc.type_str))
+				open = 1;
+			if (!open)
+				break;
+			before = w.len;
+			err = gw_frame_add(&w, sm->seq, sm->epoch,
+					   sm->timestamp_ns, sm->user_header,
+					   sm->user_header_size, sm->data,
+					   sm->len);
+			if (err && w.count) {
+				/* Full: send what it has, start again. */
+				send_frame(e, &w);
+				open = !gw_frame_begin(&w, buf, cap,
+						       e->desc.type_str);
+				before = w.len;
+				err = open ? gw_frame_add(&w, sm->seq,
+							  sm->epoch,
+							  sm->timestamp_ns,
+							  sm->user_header,
+							  sm->user_header_size,
+							  sm->data, sm->len) :
+					     -EMSGSIZE;
+			}
+			if (err)
+				continue; /* larger than NATS takes: dropped */
+			if (!shoal_sub_valid(sub, sm))
+				gw_frame_drop_last(&w, before);
+			else
+				unflushed = 1;
+			if (w.len >= FRAME_TARGET) {
+				send_frame(e, &w);
+				open = 0;
+			}
+		}
+		shoal_sub_release_batch(sub, ms, (uint32_t)n);
+	}
+	/* The publisher gone (-EPIPE comes once the ring is empty, instead
+	 * of -EAGAIN) or told to stop: what the frame holds goes first,
+	 * before the main thread's "bye". */
+	if (open && w.count)
+		send_frame(e, &w);
+	if (unflushed)
+		natsConnection_FlushTimeout(e->gw->nc, 1000);
+	free(buf);
 }
 
 /* Publishes @sm to the stream until it is acknowledged or we stop. */
@@ -123,7 +213,7 @@ static void *export_main(void *arg)
 	struct shoal_sub_options o;
 	struct shoal_sub *sub = NULL;
 	uint64_t last_epoch = 0, last_seq = 0;
-	int err, unflushed = 0;
+	int err;
 
 	shoal_sub_options_init(&o);
 	o.registry = e->gw->reg;
@@ -148,22 +238,12 @@ static void *export_main(void *arg)
 	/* The announcement follows only after this: a far side that sees
 	 * the service knows we are subscribed. */
 	atomic_store(&e->done, 2);
-	while (!atomic_load(&e->stop)) {
+	if (!e->desc.reliable)
+		lossy_loop(e, sub);
+	while (e->desc.reliable && !atomic_load(&e->stop)) {
 		struct shoal_msg sm;
 
-		/*
-		 * libnats writes what is published from a flusher thread
-		 * that waits up to 1 ms to gather more. A busy stream gains
-		 * by it; a message with nothing behind it would wait that
-		 * long. So when the ring is empty after a publish, flush
-		 * now (a PING/PONG round trip to the server), then wait.
-		 */
-		err = shoal_sub_take(sub, &sm, unflushed ? 0 : TICK_NS);
-		if (err == -EAGAIN && unflushed) {
-			natsConnection_FlushTimeout(e->gw->nc, 1000);
-			unflushed = 0;
-			continue;
-		}
+		err = shoal_sub_take(sub, &sm, TICK_NS);
 		if (err == -ETIMEDOUT || err == -EAGAIN || err == -EOVERFLOW)
 			continue;
 		if (err == -EPIPE)
@@ -173,18 +253,12 @@ static void *export_main(void *arg)
 			       strerror(-err));
 			break;
 		}
-		if (e->desc.reliable && sm.epoch == last_epoch &&
-		    sm.seq <= last_seq) {
+		if (sm.epoch == last_epoch && sm.seq <= last_seq) {
 			shoal_sub_release(sub, &sm); /* stored already */
 			continue;
 		}
-		if (e->desc.reliable) {
-			err = publish_reliable(e, &sm);
-			shoal_sub_release(sub, &sm);
-		} else {
-			err = publish_lossy(e, &sm, sub, &sm);
-			unflushed = 1;
-		}
+		err = publish_reliable(e, &sm);
+		shoal_sub_release(sub, &sm);
 		if (err && err != -ECANCELED)
 			gw_log(e->gw, "export %s: %s", e->desc.name,
 			       strerror(-err));

@@ -10,6 +10,8 @@
  *               that publishes to NATS (core or JetStream)
  *   import.c    mirrors: local publishers fed from NATS
  *   wire.c      subjects, headers and the JSON descriptor
+ *   frame.c     the lossy batch frame (frame.h): several messages to one
+ *               NATS message
  *
  * Threads: the main thread owns the export and mirror tables; each export
  * has its thread; a lossy mirror is fed by a libnats callback thread, a

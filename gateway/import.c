@@ -24,9 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "frame.h"
 #include "gw.h"
 
 #define TICK_NS 100000000LL
+#define WRITE_BATCH 64
 
 /* Writes @m into the mirror; 0, -EPROTO (type differs), or -errno. */
 static int mirror_write(struct gw_mirror *mi, natsMsg *m)
@@ -58,14 +60,88 @@ static int mirror_write(struct gw_mirror *mi, natsMsg *m)
 	}
 }
 
+/*
+ * A lossy batch frame into the mirror. The whole frame is checked before
+ * anything of it is written (a malformed one counts as one dropped; one of
+ * another type, each of its records as mismatched); then its records go
+ * to the mirror WRITE_BATCH at a time with shoal_pub_write_batch (lossy:
+ * never waits).
+ */
+static void mirror_write_frame(struct gw_mirror *mi, const void *data,
+			       size_t len)
+{
+	struct shoal_pub_msg pm[WRITE_BATCH];
+	struct gw_frame_reader r;
+	struct gw_frame_rec rec;
+	int count = gw_frame_check(data, len, mi->desc.user_header_size);
+	uint32_t nb = 0;
+	int more;
+
+	if (count < 0 || gw_frame_open(&r, data, len)) {
+		pthread_mutex_lock(&mi->lock);
+		mi->dropped++;
+		pthread_mutex_unlock(&mi->lock);
+		return;
+	}
+	if (r.type_len != strlen(mi->desc.type_str) ||
+	    memcmp(r.type, mi->desc.type_str, r.type_len)) {
+		pthread_mutex_lock(&mi->lock);
+		mi->mismatched += (uint64_t)count;
+		pthread_mutex_unlock(&mi->lock);
+		return;
+	}
+	do {
+		more = gw_frame_next(&r, &rec) == 1;
+		if (more) {
+			pm[nb].data = rec.data;
+			pm[nb].len = rec.len;
+			pm[nb].pad = 0;
+			pm[nb].user_header = rec.uh_size ? rec.uh : NULL;
+			nb++;
+		}
+		if (nb == WRITE_BATCH || (!more && nb)) {
+			uint32_t k = 0;
+
+			pthread_mutex_lock(&mi->lock);
+			while (k < nb) {
+				int rc = mi->pub ?
+						 shoal_pub_write_batch(mi->pub,
+								       pm + k,
+								       nb - k) :
+						 -EPIPE;
+
+				if (rc > 0) {
+					mi->received += (uint32_t)rc;
+					k += (uint32_t)rc;
+				} else {
+					mi->dropped++;
+					k++;
+				}
+			}
+			pthread_mutex_unlock(&mi->lock);
+			nb = 0;
+		}
+	} while (more);
+}
+
 static void on_lossy(natsConnection *nc, natsSubscription *sub, natsMsg *m,
 		     void *closure)
 {
 	struct gw_mirror *mi = closure;
+	const char *v;
 	int err;
 
 	(void)nc;
 	(void)sub;
+	/* A frame has no NATS headers; a single message (from a gateway
+	 * before frames) always has Shoal-Msg. */
+	if (gw_frame_is(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m)) &&
+	    natsMsgHeader_Get(m, "Shoal-Msg", &v) != NATS_OK) {
+		mirror_write_frame(mi, natsMsg_GetData(m),
+				   (size_t)natsMsg_GetDataLength(m));
+		natsMsg_Destroy(m);
+		return;
+	}
 	err = mirror_write(mi, m);
 	pthread_mutex_lock(&mi->lock);
 	if (!err)

@@ -604,6 +604,12 @@ static int connect_nats(struct gw *gw)
 		s = natsOptions_SetReconnectBufSize(o, 64 * 1024 * 1024);
 	if (s == NATS_OK)
 		s = natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL);
+	if (s == NATS_OK)
+		/* Write each publish at once instead of leaving it to
+		 * libnats' flusher thread (which waits up to 1 ms to gather
+		 * more): lossy messages go in frames of many (export.c), so
+		 * this is one write per frame, not per message. */
+		s = natsOptions_SetSendAsap(o, true);
 
 	if (s == NATS_OK && gw->cfg.creds)
 		s = natsOptions_SetUserCredentialsFromFiles(o, gw->cfg.creds,
