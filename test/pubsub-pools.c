@@ -317,11 +317,10 @@ static uint64_t payload_bytes(struct shoal_registry *reg, uint32_t npools)
 	if (shoal_pubsub_inspect(reg, "pools/memory", &info, NULL, 0) < 0 ||
 	    info.npools != npools)
 		return 0;
-	if (npools && (info.pools[0].size != 64 * 1024 ||
-		       info.pools[0].count != 64 ||
-		       info.pools[1].size != 8 * MIB ||
-		       info.pools[1].count != 16 ||
-		       info.max_payload != 8 * MIB))
+	if (npools &&
+	    (info.pools[0].size != 64 * 1024 || info.pools[0].count != 64 ||
+	     info.pools[1].size != 8 * MIB || info.pools[1].count != 16 ||
+	     info.max_payload != 8 * MIB))
 		return 0;
 	return info.payload_bytes;
 }
