@@ -116,14 +116,15 @@ test-tsan: prereqs
 		$(CTEST) --output-on-failure -j$(JOBS) $(CTEST_ARGS)
 
 # 4. clang, warnings fatal: a second compiler's warnings, and the libFuzzer
-# targets, which CTest runs for a bounded time (20 s each) besides replaying
-# their committed corpora. The rest of the suite already ran in stage 1, so
-# only the fuzz label runs here.
+# targets, which CTest runs for a bounded time (15 s each, JOBS at a time:
+# CI must finish within 20 minutes) besides replaying their committed
+# corpora. The rest of the suite already ran in stage 1, so only the fuzz
+# label runs here.
 test-clang: prereqs
 	@printf '\n==== shoal test [4/5]: build-clang/ (clang, -Werror, libFuzzer): configure, build, ctest -L fuzz ====\n'
 	CC=clang $(CMAKE) -S . -B build-clang $(TEST_FLAGS) -DSHOAL_WERROR=ON -DSHOAL_SANITIZE=
 	$(CMAKE) --build build-clang -j$(JOBS)
-	cd build-clang && $(CTEST) --output-on-failure -L fuzz $(CTEST_ARGS)
+	cd build-clang && $(CTEST) --output-on-failure -j$(JOBS) -L fuzz $(CTEST_ARGS)
 
 # 5. Formatting. The output depends on the clang-format version: CI uses
 # Debian 12's, 14.
