@@ -172,6 +172,7 @@ static int create_service(struct shoal_pub *p, const char *name,
 					    SHOAL__PUBSUB_POOLS_OBJECT),
 			opts->pools, opts->npools, &pp);
 		err = shoal__pool_pub_init(&p->pools, &pp);
+		p->pooled = 1;
 	}
 	return err;
 }

@@ -42,6 +42,9 @@ struct shoal_pub {
 	uint32_t batch;
 	uint32_t loan_size;
 	uint32_t max_loans;
+	/* pools.pp.n != 0, here for the send path: pools is on cold lines
+	 * at the end of the handle (in what was padding before skipped). */
+	uint32_t pooled;
 	uint64_t skipped; /* skip markers published */
 	struct pub_loan {
 		uint32_t state; /* LOAN_* */

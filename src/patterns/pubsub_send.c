@@ -224,7 +224,7 @@ static void *loan_ptr(const struct shoal_pub *p, uint64_t seq)
 {
 	const struct pub_loan *l = &p->loans[seq % SHOAL_PUB_LOANS_MAX];
 
-	if (p->pools.pp.n)
+	if (p->pooled)
 		return shoal__pools_chunk(&p->pools.pp, l->pool, l->chunk);
 	return shoal__bcast_payload(&p->ring.m,
 				    shoal__bcast_slot_at(&p->ring.m, seq));
@@ -243,7 +243,7 @@ int shoal_pub_loan(struct shoal_pub *p, uint32_t size, void **ptr)
 				   "pub: %u loans are out (max_loans), "
 				   "sent or not",
 				   p->max_loans);
-	if (p->pools.pp.n)
+	if (p->pooled)
 		return pool_loan(p, size, ptr);
 	if (size > p->max_payload)
 		return shoal__fail(-EMSGSIZE,
@@ -289,7 +289,7 @@ static int loan_seq(const struct shoal_pub *p, const void *ptr, uint64_t *seq)
 	uint64_t idx, q;
 
 	/* Pools: at most max_loans chunks to compare. */
-	if (p->pools.pp.n) {
+	if (p->pooled) {
 		for (q = p->ring.head; q != p->ring.loan_end; q++)
 			if (ptr && loan_ptr(p, q) == ptr) {
 				*seq = q;
@@ -352,7 +352,7 @@ static inline void complete(struct shoal_pub *p, struct shoal__bcast_slot *s,
 {
 	int ts = (p->flags & SHOAL_PUB_TIMESTAMP) != 0;
 
-	if (p->pools.pp.n)
+	if (p->pooled)
 		len = complete_chunk(p, s, len);
 
 	shoal__bcast_complete(&p->ring, s, len, ts, ts ? shoal__now_ns() : 0);
@@ -499,7 +499,7 @@ int shoal_pub_abort(struct shoal_pub *p, void *ptr)
 			&p->loans[(p->ring.loan_end - 1) % SHOAL_PUB_LOANS_MAX];
 
 		l->state = 0;
-		if (p->pools.pp.n)
+		if (p->pooled)
 			pool_unloan(p, l);
 		shoal__bcast_unloan(&p->ring);
 	}
@@ -571,7 +571,7 @@ int shoal_pub_write_batch(struct shoal_pub *p, const struct shoal_pub_msg *msgs,
 		return shoal__fail(-EINVAL, "pub: an empty batch");
 	if (p->ring.loan_end != p->ring.head)
 		return shoal__fail(-EBUSY, "pub: a loan is already out");
-	if (p->pools.pp.n)
+	if (p->pooled)
 		return write_batch_pooled(p, msgs, n);
 	for (k = 0; k < n && msgs[k].len <= p->max_payload; k++)
 		;
@@ -607,7 +607,7 @@ int shoal_pub_loan_batch(struct shoal_pub *p, uint32_t size, void **ptrs,
 		return shoal__fail(-EINVAL, "pub: an empty batch");
 	if (p->ring.loan_end != p->ring.head)
 		return shoal__fail(-EBUSY, "pub: a loan is already out");
-	if (p->pools.pp.n)
+	if (p->pooled)
 		return shoal__fail(-ENOTSUP,
 				   "pub: a service with pools loans one "
 				   "message at a time (shoal_pub_loan())");
@@ -695,7 +695,7 @@ int shoal_pub_send_batch(struct shoal_pub *p, void **ptrs, const uint32_t *lens,
 	for (j = 0; j < loaned; j++)
 		p->loans[(head + j) % SHOAL_PUB_LOANS_MAX].state = 0;
 	/* Pools: the chunks of those given back gate as before. */
-	for (j = loaned; p->pools.pp.n && j-- > n;)
+	for (j = loaned; p->pooled && j-- > n;)
 		pool_unloan(p, &p->loans[(head + j) % SHOAL_PUB_LOANS_MAX]);
 	while (p->ring.loan_end != p->ring.head)
 		shoal__bcast_unloan(&p->ring);

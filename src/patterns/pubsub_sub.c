@@ -187,7 +187,7 @@ static int resolve_chunk(const struct sub_ring *r, struct shoal__bcast_view *v,
 static inline int payload_of(const struct sub_ring *r,
 			     struct shoal__bcast_view *v, const void **data)
 {
-	if (__builtin_expect(!r->g.pools.n, 1)) {
+	if (__builtin_expect(!r->pooled, 1)) {
 		*data = shoal__bcast_payload(&r->ring.m, v->slot);
 		return 0;
 	}
@@ -671,7 +671,7 @@ static int intact(const struct sub_ring *r, const struct shoal_msg *msg)
 {
 	struct shoal__bcast_view v;
 
-	if (r->g.pools.n && !chunk_intact(r, msg))
+	if (r->pooled && !chunk_intact(r, msg))
 		return 0;
 	v.slot = (struct shoal__bcast_slot *)msg->priv_slot;
 	v.stamp = msg->priv_stamp;

@@ -41,6 +41,9 @@ struct sub_ring {
 	 * the cursor moves over the released prefix. */
 	uint32_t held;
 	uint32_t out;
+	/* g.pools.n != 0, here for the take path: g.pools is on lines the
+	 * take does not otherwise touch. */
+	uint32_t pooled;
 	uint64_t *done; /* capacity bits; NULL with max_held 1 */
 	/* What this line's counters say (the handle's totals with one
 	 * publisher, as they always did; this ring's with several). */

@@ -242,6 +242,7 @@ static int open_ring(struct shoal_sub *s, struct sub_ring *r, uint32_t slot,
 		return err;
 	shoal_service_get_info(r->svc, &info);
 	r->epoch = info.epoch;
+	r->pooled = r->g.pools.n != 0;
 	if (r->g.slot != slot)
 		return shoal__fail(-EBADMSG,
 				   "sub: '%s' says it is publisher slot %u", sn,
