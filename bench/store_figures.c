@@ -11,6 +11,17 @@
  *    single-writer value can be read untorn). Figures: reads/s (all readers
  *    together) and writes/s; then the same with the writer idle, for the
  *    readers' own cost.
+ *  blackboard, paced writer: the same, but the writer writes at a fixed
+ *    rate (--write-rate, default 100000 writes/s, in bursts of a
+ *    millisecond's worth with a sleep between), so that every
+ *    implementation carries the same write load and the readers have the
+ *    CPUs between bursts. The unpaced figure cannot compare reads at equal
+ *    writes: with 2 readers on 2 CPUs a reader-preferring rwlock starves
+ *    its writer, and its readers then read an unchanging value. Here the
+ *    rwlock runs twice: glibc's default (reader-preferring) and
+ *    writer-preferring (PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP, the
+ *    kind a writer that must keep its rate needs). The writes/s column
+ *    shows whether each writer kept the rate.
  *  map: one writer process puts values under 1024 keys (16-byte keys,
  *    64-byte values) in turn, while 1 reader process looks them up.
  *    Against: a process-shared pthread_mutex around an open-addressing hash
@@ -49,13 +60,17 @@
 enum impl {
 	STORE,
 	RWLOCK,
+	RWLOCK_WP,
 	SEQLOCK,
 	MAP,
 	MUTEX_MAP,
 	NIMPL
 };
-static const char *const impl_names[] = { "store blackboard", "pthread_rwlock",
-					  "bare seqlock", "store map",
+static const char *const impl_names[] = { "store blackboard",
+					  "pthread_rwlock",
+					  "pthread_rwlock, writer-preferring",
+					  "bare seqlock",
+					  "store map",
 					  "mutex + hash table" };
 
 /* What every process of a figure shares (MAP_SHARED | MAP_ANONYMOUS). */
@@ -64,7 +79,7 @@ struct shared {
 	_Atomic int failed;
 	_Atomic uint64_t reads, writes;
 	/* Baselines. */
-	pthread_rwlock_t rw;
+	pthread_rwlock_t rw, rw_wp;
 	unsigned char rw_value[VSIZE];
 	_Alignas(64) _Atomic uint64_t seq;
 	unsigned char seq_value[VSIZE];
@@ -81,6 +96,8 @@ static char store_name[64];
 static int ms = 300, rounds = 5;
 /* The writer only waits for the end: the readers' own cost. */
 static int writer_idle;
+/* Writes per second of the paced figure; 0 while a figure is unpaced. */
+static long write_rate;
 
 static int64_t now_ns(void)
 {
@@ -170,6 +187,11 @@ static void pin(int cpu)
 	sched_setaffinity(0, sizeof(set), &set);
 }
 
+static pthread_rwlock_t *rwlock_of(enum impl impl)
+{
+	return impl == RWLOCK_WP ? &sh->rw_wp : &sh->rw;
+}
+
 /* One process of a figure: the writer (@reader < 0) or reader @reader. */
 static void side(enum impl impl, int reader)
 {
@@ -178,6 +200,7 @@ static void side(enum impl impl, int reader)
 	struct shoal_map m;
 	unsigned char v[VSIZE], k[KSIZE];
 	uint64_t n = 0;
+	int64_t t0;
 	int bad = 0;
 
 	pin(reader < 0 ? 0 : 1 + reader);
@@ -190,9 +213,21 @@ static void side(enum impl impl, int reader)
 	atomic_fetch_add(&sh->ready, 1);
 	while (!atomic_load(&sh->go))
 		;
+	t0 = now_ns();
 	while (!atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
 		if (reader < 0 && writer_idle)
 			continue;
+		if (reader < 0 && write_rate &&
+		    n >= (uint64_t)((now_ns() - t0) * write_rate /
+				    1000000000)) {
+			/* Ahead of the rate: give the CPU back for the rest
+			 * of this millisecond. */
+			struct timespec ts = { 0, 1000000 - (now_ns() - t0) %
+								    1000000 };
+
+			nanosleep(&ts, NULL);
+			continue;
+		}
 		if (reader < 0) {
 			fill(v, ++n);
 			key_of(k, (uint32_t)(n % KEYS));
@@ -201,9 +236,10 @@ static void side(enum impl impl, int reader)
 				shoal_blackboard_write(&bb, 0, v, VSIZE);
 				break;
 			case RWLOCK:
-				pthread_rwlock_wrlock(&sh->rw);
+			case RWLOCK_WP:
+				pthread_rwlock_wrlock(rwlock_of(impl));
 				memcpy(sh->rw_value, v, VSIZE);
-				pthread_rwlock_unlock(&sh->rw);
+				pthread_rwlock_unlock(rwlock_of(impl));
 				break;
 			case SEQLOCK:
 				atomic_store_explicit(&sh->seq, 2 * n - 1,
@@ -234,9 +270,10 @@ static void side(enum impl impl, int reader)
 				bad = 1;
 			break;
 		case RWLOCK:
-			pthread_rwlock_rdlock(&sh->rw);
+		case RWLOCK_WP:
+			pthread_rwlock_rdlock(rwlock_of(impl));
 			memcpy(v, sh->rw_value, VSIZE);
-			pthread_rwlock_unlock(&sh->rw);
+			pthread_rwlock_unlock(rwlock_of(impl));
 			bad |= !whole(v);
 			break;
 		case SEQLOCK: {
@@ -400,7 +437,12 @@ int main(int argc, char **argv)
 		  .elem_size = VSIZE,
 		  .key_size = KSIZE },
 	};
-	static const enum impl bb_impls[] = { STORE, RWLOCK, SEQLOCK };
+	static const enum impl bb_impls[] = { STORE, RWLOCK, RWLOCK_WP,
+					      SEQLOCK };
+	static const enum impl idle_impls[] = { STORE, RWLOCK, SEQLOCK };
+	static long rates[] = { 100000, 1000000 };
+	int nrates = 2;
+	char title[128];
 	static const enum impl map_impls[] = { MAP, MUTEX_MAP };
 	struct shoal_store_options o;
 	struct shoal_store *s;
@@ -416,9 +458,15 @@ int main(int argc, char **argv)
 			ms = atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) {
 			rounds = atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--write-rate") && i + 1 < argc) {
+			rates[0] = atol(argv[++i]);
+			nrates = 1;
+			if (rates[0] < 1000)
+				return 2;
 		} else {
 			fprintf(stderr,
-				"usage: %s [--quick] [--ms N] [--rounds N]\n",
+				"usage: %s [--quick] [--ms N] [--rounds N] "
+				"[--write-rate WRITES_PER_S]\n",
 				argv[0]);
 			return 2;
 		}
@@ -432,6 +480,9 @@ int main(int argc, char **argv)
 	pthread_rwlockattr_init(&ra);
 	pthread_rwlockattr_setpshared(&ra, PTHREAD_PROCESS_SHARED);
 	pthread_rwlock_init(&sh->rw, &ra);
+	pthread_rwlockattr_setkind_np(
+		&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&sh->rw_wp, &ra);
 	pthread_mutexattr_init(&ma);
 	pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
 	pthread_mutex_init(&sh->mx, &ma);
@@ -459,11 +510,22 @@ int main(int argc, char **argv)
 	for (int readers = 1; readers <= MAX_READERS && !rc; readers++)
 		rc = figure("blackboard, 64 B value, readers spinning against "
 			    "one writer",
-			    bb_impls, 3, readers, "reads/s", "writes/s");
+			    bb_impls, 4, readers, "reads/s", "writes/s");
+	for (int i = 0; i < nrates && !rc; i++) {
+		write_rate = rates[i];
+		snprintf(title, sizeof(title),
+			 "blackboard, 64 B value, readers spinning, writer "
+			 "paced at %ld writes/s",
+			 write_rate);
+		for (int readers = 1; readers <= MAX_READERS && !rc; readers++)
+			rc = figure(title, bb_impls, 4, readers, "reads/s",
+				    "writes/s");
+	}
+	write_rate = 0;
 	writer_idle = 1;
 	if (!rc)
 		rc = figure("blackboard, 64 B value, readers alone (no writes)",
-			    bb_impls, 3, 1, "reads/s", "writes/s");
+			    idle_impls, 3, 1, "reads/s", "writes/s");
 	writer_idle = 0;
 	if (!rc && have_map)
 		rc = figure("map, 1024 keys of 16 B, 64 B values", map_impls, 2,

@@ -94,4 +94,18 @@ static inline int shoal__is_pow2(uint64_t v)
  */
 #define SHOAL__READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
 
+/* 1 in a ThreadSanitizer build (gcc defines __SANITIZE_THREAD__, clang
+ * answers __has_feature), for the few places that pick a TSan-visible form
+ * of a deliberate race (objects/cell.c). */
+#if defined(__SANITIZE_THREAD__)
+#define SHOAL__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SHOAL__TSAN 1
+#endif
+#endif
+#ifndef SHOAL__TSAN
+#define SHOAL__TSAN 0
+#endif
+
 #endif

@@ -25,9 +25,21 @@ static uint64_t copy_stride(uint32_t value_size)
 	return shoal__obj_round(value_size, SHOAL__OBJ_ALIGN);
 }
 
-/* Copies @size bytes out of the 8-aligned shared words at @src. */
+/*
+ * Copies @size bytes out of the 8-aligned shared words at @src, which a
+ * writer may be changing meanwhile: the caller's stamp re-check after an
+ * acquire fence throws away any copy a writer touched, so what a torn copy
+ * holds never matters. The words are loaded as relaxed atomics under
+ * ThreadSanitizer, so that it checks the protocol rather than reporting the
+ * race the seqlock is built on. Everywhere else they are loaded with
+ * memcpy: relaxed atomics are one 8-byte load each, never merged into wider
+ * ones, and a blackboard read is little more than this copy (in one
+ * process, a 64-byte read took 6.3 ns with the word loop and 5.0 ns with
+ * memcpy, against 1.6 ns for a bare seqlock's inlined read).
+ */
 static void words_load(void *out, const unsigned char *src, uint32_t size)
 {
+#if SHOAL__TSAN
 	const _Atomic uint64_t *w = (const _Atomic uint64_t *)(const void *)src;
 	unsigned char *o = out;
 	uint32_t i, n = size / 8;
@@ -42,6 +54,9 @@ static void words_load(void *out, const unsigned char *src, uint32_t size)
 
 		memcpy(o + 8 * (size_t)n, &v, size % 8);
 	}
+#else
+	memcpy(out, src, size);
+#endif
 }
 
 /* Stores @len bytes of @value and zeros up to @size (rounded up to 8) into
@@ -63,9 +78,11 @@ static void words_store(unsigned char *dst, uint32_t size, const void *value,
 	}
 }
 
-int shoal__seqval_read(const struct shoal__seqval *sv,
-		       const unsigned char *copies, uint64_t stride,
-		       uint32_t size, void *out, uint64_t *change_count)
+/* The read, inlined into shoal__cell_read(): a blackboard read is this and
+ * little else, so a call less is a visible share of it. */
+static inline int seqval_read(const struct shoal__seqval *sv,
+			      const unsigned char *copies, uint64_t stride,
+			      uint32_t size, void *out, uint64_t *change_count)
 {
 	/* The struct is read-only to us; the atomics API wants non-const. */
 	struct shoal__seqval *w = (struct shoal__seqval *)sv;
@@ -112,6 +129,13 @@ int shoal__seqval_read(const struct shoal__seqval *sv,
 	return shoal__fail(-EAGAIN,
 			   "seqval: overtaken by writers %u times in a row",
 			   SHOAL__OBJ_RETRY_BUDGET);
+}
+
+int shoal__seqval_read(const struct shoal__seqval *sv,
+		       const unsigned char *copies, uint64_t stride,
+		       uint32_t size, void *out, uint64_t *change_count)
+{
+	return seqval_read(sv, copies, stride, size, out, change_count);
 }
 
 void shoal__seqval_store(struct shoal__seqval *sv, unsigned char *copies,
@@ -293,9 +317,9 @@ int shoal__cell_read(const struct shoal__cell *view, void *out, size_t cap,
 		return shoal__fail(-EMSGSIZE,
 				   "cell_read: %zu-byte buffer, %u-byte value",
 				   cap, view->priv_value_size);
-	err = shoal__seqval_read(&view->priv_ctl->sv, view->priv_copies,
-				 view->priv_stride, view->priv_value_size, out,
-				 change_count);
+	err = seqval_read(&view->priv_ctl->sv, view->priv_copies,
+			  view->priv_stride, view->priv_value_size, out,
+			  change_count);
 	return err ? err : (int)view->priv_value_size;
 }
 
