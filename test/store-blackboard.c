@@ -6,7 +6,10 @@
  * writers of one key (MANY_WRITERS); waiting for any of a set of keys
  * across processes (shoal_store_wait through the event service, and by
  * polling in a store without one); a read-only handle refused (-EPERM);
- * bad keys and sizes; -EPIPE for a waiter once the owner withdrew.
+ * bad keys and sizes; -EPIPE for a waiter once the owner withdrew. The
+ * concurrent reads run three ways: the inline read of store.h, the
+ * out-of-line one alone, and the inline one on a handle that says another
+ * cell layout (it must fall back, not misread).
  */
 #include <limits.h>
 #include <signal.h>
@@ -87,25 +90,48 @@ static int make(const char *name, uint32_t flags, uint32_t ids,
 	return shoal_store_blackboard(*s, "bb", bb);
 }
 
-static int test_values_between_processes(void)
+/*
+ * A read the way @how says: 0 shoal_blackboard_read() (its inline attempt
+ * first), 1 shoal_blackboard_read_slow() (out of line only), 2 the inline
+ * read on a handle whose priv_layout says another layout (as a newer
+ * library would leave it), which must go out of line.
+ */
+static int read_as(int how, const struct shoal_blackboard *bb, uint32_t key,
+		   void *buf, uint32_t cap, uint64_t *version)
+{
+	struct shoal_blackboard other = *bb;
+
+	if (how == 1)
+		return shoal_blackboard_read_slow(bb, key, buf, cap, version);
+	if (how == 2) {
+		other.priv_layout = SHOAL_BLACKBOARD_LAYOUT + 1;
+		other.priv_cells = NULL;
+		return shoal_blackboard_read(&other, key, buf, cap, version);
+	}
+	return shoal_blackboard_read(bb, key, buf, cap, version);
+}
+
+static int test_values_between_processes(int how)
 {
 	struct shoal_store *s;
 	struct shoal_blackboard bb;
 	unsigned char buf[VSIZE];
 	uint64_t version = 99;
+	char name[32];
 	pid_t pid;
 
-	CHECK_EQ(make("bb/values", 0, 256, &s, &bb), 0);
-	CHECK_EQ(shoal_blackboard_read(&bb, 3, buf, sizeof(buf), &version),
-		 VSIZE);
+	snprintf(name, sizeof(name), "bb/values%d", how);
+	CHECK_EQ(make(name, 0, 256, &s, &bb), 0);
+	CHECK_EQ(bb.priv_layout, SHOAL_BLACKBOARD_LAYOUT);
+	CHECK_EQ(read_as(how, &bb, 3, buf, sizeof(buf), &version), VSIZE);
 	CHECK_EQ(version, 0);
 	CHECK_EQ(shoal_blackboard_write(&bb, 8, buf, 1), -ERANGE);
 	CHECK_EQ(shoal_blackboard_write(&bb, 0, buf, VSIZE + 1), -EMSGSIZE);
-	CHECK_EQ(shoal_blackboard_read(&bb, 0, buf, VSIZE - 1, NULL),
-		 -EMSGSIZE);
+	CHECK_EQ(read_as(how, &bb, 0, buf, VSIZE - 1, NULL), -EMSGSIZE);
+	CHECK_EQ(read_as(how, &bb, 8, buf, VSIZE, NULL), -ERANGE);
 	pid = fork();
 	if (pid == 0) {
-		struct shoal_store *cs = child_open("bb/values", 0);
+		struct shoal_store *cs = child_open(name, 0);
 		struct shoal_blackboard cb;
 		unsigned char v[VSIZE];
 
@@ -128,8 +154,8 @@ static int test_values_between_processes(void)
 
 		while (last < WRITES) {
 			uint64_t v;
-			int n = shoal_blackboard_read(&bb, 3, buf, sizeof(buf),
-						      &version);
+			int n = read_as(how, &bb, 3, buf, sizeof(buf),
+					&version);
 
 			if (n == -EAGAIN)
 				continue;
@@ -145,8 +171,7 @@ static int test_values_between_processes(void)
 			last = version;
 			if (waitpid(pid, NULL, WNOHANG) == pid) {
 				pid = 0;
-				shoal_blackboard_read(&bb, 3, buf, sizeof(buf),
-						      &last);
+				read_as(how, &bb, 3, buf, sizeof(buf), &last);
 				break;
 			}
 		}
@@ -158,6 +183,21 @@ static int test_values_between_processes(void)
 	CHECK_EQ(shoal_blackboard_version(&bb, 3), WRITES);
 	shoal_store_destroy(s);
 	return TEST_PASS;
+}
+
+static int test_values_inline_read(void)
+{
+	return test_values_between_processes(0);
+}
+
+static int test_values_out_of_line_read(void)
+{
+	return test_values_between_processes(1);
+}
+
+static int test_values_other_layout(void)
+{
+	return test_values_between_processes(2);
 }
 
 static int test_many_writers(void)
@@ -286,7 +326,9 @@ int main(void)
 	    test_registry_open(path, &reg))
 		return TEST_FAIL;
 	fds = test_count_fds();
-	RUN(test_values_between_processes);
+	RUN(test_values_inline_read);
+	RUN(test_values_out_of_line_read);
+	RUN(test_values_other_layout);
 	RUN(test_many_writers);
 	RUN(test_wait_events);
 	RUN(test_wait_polling);

@@ -33,7 +33,7 @@
  *     shoal_array_load32, shoal_array_store32, shoal_array_add32,
  *     shoal_array_cas32, shoal_array_load64, shoal_array_store64,
  *     shoal_array_add64, shoal_array_cas64, shoal_array_get,
- *     shoal_array_set, shoal_array_ptr, shoal_blackboard_read,
+ *     shoal_array_set, shoal_array_ptr, shoal_blackboard_read_slow,
  *     shoal_blackboard_version, shoal_stack_push, shoal_stack_pop,
  *     shoal_map_get, shoal_map_put, shoal_map_delete: neither (lock-free;
  *     a read retries while a writer is mid-update).
@@ -171,6 +171,15 @@ struct shoal_blackboard {
 	void *views;
 	uint32_t count, value_size, flags, event_base;
 	int writable;
+	/* For the inline read below: the key cells in this process's
+	 * mapping (cell k at priv_cells + k * priv_cell_bytes, its format in
+	 * docs/store-format.md), and the cell layout the library found
+	 * there, SHOAL_BLACKBOARD_LAYOUT or 0 (then every read takes the
+	 * out-of-line path). Set by shoal_store_blackboard() from checked
+	 * values, never from shared memory at read time. */
+	const unsigned char *priv_cells;
+	uint64_t priv_cell_bytes, priv_copy_stride;
+	uint32_t priv_layout;
 };
 struct shoal_stack {
 	struct shoal_store *store;
@@ -291,7 +300,8 @@ SHOAL_API void *shoal_array_ptr(const struct shoal_array *a, uint32_t index);
  * read copies the latest whole value (never a torn one, even if a writer
  * died mid-write: that write is simply not seen) into @buf, sets
  * *@version (may be NULL) to the change counter it belongs to, and
- * returns its length (0 for a key never written). -ERANGE: no such key;
+ * returns value_size (a key never written reads as zeros, version 0; a
+ * shorter write was padded with zeros). -ERANGE: no such key;
  * -EMSGSIZE: @len > value_size, or @cap smaller than the value (nothing
  * is copied). -EPERM: write on a read-only handle.
  * -EAGAIN (read): writers kept the key busy through every retry, or the
@@ -301,9 +311,86 @@ SHOAL_API void *shoal_array_ptr(const struct shoal_array *a, uint32_t index);
 SHOAL_API int shoal_blackboard_write(const struct shoal_blackboard *bb,
 				     uint32_t key, const void *data,
 				     uint32_t len);
-SHOAL_API int shoal_blackboard_read(const struct shoal_blackboard *bb,
-				    uint32_t key, void *buf, uint32_t cap,
-				    uint64_t *version);
+/* The read, out of line: what shoal_blackboard_read() does when its inline
+ * attempt does not succeed at once (a writer in the copy, a bad argument,
+ * a corrupt entry: retries, errors and their detail), and the function
+ * for bindings that cannot call a static inline one. */
+SHOAL_API int shoal_blackboard_read_slow(const struct shoal_blackboard *bb,
+					 uint32_t key, void *buf, uint32_t cap,
+					 uint64_t *version);
+
+/*
+ * The cell layout the inline read below was compiled for (a cell: a
+ * 64-byte object header, then the change counter seq and the two copies'
+ * stamps as 64-bit words, then at byte 128 copy 0 and copy 1,
+ * priv_copy_stride apart). A library that maps another layout leaves
+ * priv_layout 0 and every read goes out of line, so a program built
+ * against this header stays correct with a newer library.
+ */
+#define SHOAL_BLACKBOARD_LAYOUT 1u
+
+#if defined(__SANITIZE_THREAD__)
+#define SHOAL__BLACKBOARD_INLINE 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SHOAL__BLACKBOARD_INLINE 0
+#endif
+#endif
+#ifndef SHOAL__BLACKBOARD_INLINE
+#define SHOAL__BLACKBOARD_INLINE 1
+#endif
+
+/*
+ * The read, inline: one attempt of the seqlock-latch read
+ * (docs/store-format.md) in the caller's code, because a blackboard read
+ * is a few loads and a copy, and two calls deep it cost 3x a bare
+ * seqlock's (bench/README.md, "Store"). It takes the newest change s,
+ * checks that its copy's stamp says whole (2s), copies, and checks the
+ * stamp again after an acquire fence; anything else goes to
+ * shoal_blackboard_read_slow(). What it reads from shared memory only
+ * picks copy 0 or 1 and is compared; offsets and sizes come from the
+ * handle. The copy races a writer by design (a torn copy is thrown away
+ * by the second stamp check), so ThreadSanitizer builds always take the
+ * out-of-line read, whose copy TSan understands.
+ */
+static inline int shoal_blackboard_read(const struct shoal_blackboard *bb,
+					uint32_t key, void *buf, uint32_t cap,
+					uint64_t *version)
+{
+#if SHOAL__BLACKBOARD_INLINE
+	if (bb && bb->priv_layout == SHOAL_BLACKBOARD_LAYOUT &&
+	    key < bb->count && cap >= bb->value_size) {
+		const unsigned char *cell =
+			bb->priv_cells + (uint64_t)key * bb->priv_cell_bytes;
+		const uint64_t *seq =
+			(const uint64_t *)(const void *)(cell + 64);
+		/* Acquire: pairs with the writer's release of seq = s, after
+		 * its release of copy s & 1's stamp 2s. */
+		uint64_t s = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
+		const uint64_t *stamp = seq + 1 + (s & 1);
+		/* Acquire: pairs with the release of stamp 2s, which follows
+		 * the copy's bytes. */
+		uint64_t st = __atomic_load_n(stamp, __ATOMIC_ACQUIRE);
+
+		if (st == 2 * s) {
+			__builtin_memcpy(buf,
+					 cell + 128 +
+						 (s & 1) * bb->priv_copy_stride,
+					 bb->value_size);
+			/* Acquire fence: pairs with the writer's release
+			 * fence after its odd stamp; a copy a writer touched
+			 * shows in the reload. */
+			__atomic_thread_fence(__ATOMIC_ACQUIRE);
+			if (__atomic_load_n(stamp, __ATOMIC_RELAXED) == st) {
+				if (version)
+					*version = s;
+				return (int)bb->value_size;
+			}
+		}
+	}
+#endif
+	return shoal_blackboard_read_slow(bb, key, buf, cap, version);
+}
 /* The key's change counter: how many writes completed (0: never
  * written); 0 for a key out of range. */
 SHOAL_API uint64_t shoal_blackboard_version(const struct shoal_blackboard *bb,

@@ -19,6 +19,7 @@
  *    handle until it closes, so the operations cost no re-check.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -198,6 +199,41 @@ static int lookup(struct shoal_store *s, const char *name, uint32_t kind,
 	return 0;
 }
 
+/* The inline read in store.h reads seq and the stamps at these offsets. */
+_Static_assert(offsetof(struct shoal__cell_ctl, sv.seq) == 0, "seq at 64");
+_Static_assert(offsetof(struct shoal__cell_ctl, sv.stamp) == 8, "stamps at 72");
+
+/*
+ * Lets shoal_blackboard_read() (inline, store.h) read @bb's cells: only if
+ * every cell's attached view is where that read will look (cell k at
+ * k * cell bytes from cell 0, control words at +64, copies at +128, one
+ * copy stride), else priv_layout stays 0 and reads go out of line.
+ */
+static void inline_read_layout(struct shoal_blackboard *bb)
+{
+	const struct shoal__cell *v = bb->views;
+	const unsigned char *cells;
+	size_t bytes = shoal__cell_bytes(bb->value_size);
+
+	bb->priv_layout = 0;
+	if (!bb->count || !bytes)
+		return;
+	cells = (const unsigned char *)v[0].priv_ctl - 64;
+	for (uint32_t k = 0; k < bb->count; k++) {
+		const unsigned char *c = cells + (size_t)k * bytes;
+
+		if ((const unsigned char *)v[k].priv_ctl != c + 64 ||
+		    v[k].priv_copies != c + 128 ||
+		    v[k].priv_stride != v[0].priv_stride ||
+		    v[k].priv_value_size != bb->value_size)
+			return;
+	}
+	bb->priv_cells = cells;
+	bb->priv_cell_bytes = bytes;
+	bb->priv_copy_stride = v[0].priv_stride;
+	bb->priv_layout = SHOAL_BLACKBOARD_LAYOUT;
+}
+
 int shoal_store_blackboard(struct shoal_store *s, const char *name,
 			   struct shoal_blackboard *out)
 {
@@ -210,10 +246,14 @@ int shoal_store_blackboard(struct shoal_store *s, const char *name,
 	err = lookup(s, name, SHOAL_STORE_BLACKBOARD, &info, &views);
 	if (err)
 		return err;
-	*out = (struct shoal_blackboard){
-		s,	    views,	     info.count,   info.elem_size,
-		info.flags, info.event_base, !s->read_only
-	};
+	*out = (struct shoal_blackboard){ .store = s,
+					  .views = views,
+					  .count = info.count,
+					  .value_size = info.elem_size,
+					  .flags = info.flags,
+					  .event_base = info.event_base,
+					  .writable = !s->read_only };
+	inline_read_layout(out);
 	return 0;
 }
 
@@ -259,8 +299,8 @@ int shoal_blackboard_write(const struct shoal_blackboard *bb, uint32_t key,
 	return 0;
 }
 
-int shoal_blackboard_read(const struct shoal_blackboard *bb, uint32_t key,
-			  void *buf, uint32_t cap, uint64_t *version)
+int shoal_blackboard_read_slow(const struct shoal_blackboard *bb, uint32_t key,
+			       void *buf, uint32_t cap, uint64_t *version)
 {
 	int err = 0;
 	struct shoal__cell *c = cell_of(bb, key, 0, &err);
