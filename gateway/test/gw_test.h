@@ -293,6 +293,74 @@ static inline int wait_subscribers_in(struct shoal_registry *reg,
 	return -1;
 }
 
+struct origin_find {
+	const char *name;
+	char origin[SHOAL_ORIGIN_MAX + 1];
+	int found;
+};
+
+static inline int origin_cb(const struct shoal_service_info *i, void *user)
+{
+	struct origin_find *f = user;
+
+	if (strcmp(i->name, f->name))
+		return 0;
+	memcpy(f->origin, i->origin, sizeof(f->origin));
+	f->found = 1;
+	return 1;
+}
+
+/*
+ * @name is live in both registries: its mirror in B says where it comes
+ * from ("<nats_url> shoal <gateway id> <name>", docs/gateway.md) in the
+ * registry, in `shoal list` ("  via ...") and in `shoal info` ("origin:
+ * ..."); the service in A is local (""). 0 or -1, saying why.
+ */
+static inline int check_origin(const char *name)
+{
+	struct origin_find fa = { .name = name }, fb = { .name = name };
+	char head[128], tail[SHOAL_SERVICE_NAME_MAX + 2], want[256];
+	static struct proc p;
+	size_t lo, lt;
+
+	snprintf(head, sizeof(head), "%s shoal ", nats_url);
+	snprintf(tail, sizeof(tail), " %s", name);
+	if (shoal_registry_list(reg_a, origin_cb, &fa) < 0 ||
+	    shoal_registry_list(reg_b, origin_cb, &fb) < 0 || !fa.found ||
+	    !fb.found) {
+		fprintf(stderr, "origin: %s not listed in A and B\n", name);
+		return -1;
+	}
+	lo = strlen(fb.origin);
+	lt = strlen(tail);
+	if (fa.origin[0] || strncmp(fb.origin, head, strlen(head)) ||
+	    lo < strlen(head) + lt || strcmp(fb.origin + lo - lt, tail)) {
+		fprintf(stderr, "origin of %s: A '%s', B '%s'\n", name,
+			fa.origin, fb.origin);
+		return -1;
+	}
+	setenv("SHOAL_DIR", dir_b, 1);
+	snprintf(want, sizeof(want), "s  via %s\n", fb.origin);
+	if (run(&p, "list", NULL) || !has(p.out_buf, want)) {
+		fprintf(stderr, "shoal list on B:\n%s%s", p.out_buf, p.err_buf);
+		return -1;
+	}
+	snprintf(want, sizeof(want), "\norigin:             %s\n", fb.origin);
+	if (run(&p, "info", name, NULL) || !has(p.out_buf, want)) {
+		fprintf(stderr, "shoal info %s on B:\n%s%s", name, p.out_buf,
+			p.err_buf);
+		return -1;
+	}
+	setenv("SHOAL_DIR", dir_a, 1);
+	if (run(&p, "info", name, NULL) ||
+	    !has(p.out_buf, "\norigin:             (local)\n")) {
+		fprintf(stderr, "shoal info %s on A:\n%s%s", name, p.out_buf,
+			p.err_buf);
+		return -1;
+	}
+	return 0;
+}
+
 /* Stops a gateway with SIGTERM and reaps it; its exit status. */
 static inline int gw_stop(struct proc *p)
 {
