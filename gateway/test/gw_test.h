@@ -31,7 +31,12 @@ static int nats_port;
 static pid_t nats_pid = -1;
 static struct shoal_registry *reg_a, *reg_b;
 
-static inline int find_nats_server(char *out, size_t cap)
+/* Extra arguments for nats-server (a TLS or auth test sets them before
+ * gw_test_start()); NULL-terminated. */
+static const char *nats_extra[8];
+
+/* Program @name on PATH (or in /usr/bin, /usr/sbin): 0 and its path. */
+static inline int find_program(const char *name, char *out, size_t cap)
 {
 	const char *path = getenv("PATH");
 	char buf[4096];
@@ -40,11 +45,16 @@ static inline int find_nats_server(char *out, size_t cap)
 		 path ? path : "/usr/bin");
 	for (char *save, *d = strtok_r(buf, ":", &save); d;
 	     d = strtok_r(NULL, ":", &save)) {
-		snprintf(out, cap, "%s/nats-server", d);
+		snprintf(out, cap, "%s/%s", d, name);
 		if (!access(out, X_OK))
 			return 0;
 	}
 	return -1;
+}
+
+static inline int find_nats_server(char *out, size_t cap)
+{
+	return find_program("nats-server", out, cap);
 }
 
 static inline int free_port(void)
@@ -93,7 +103,9 @@ static inline int nats_start(void)
 		dup2(null, 1);
 		dup2(null, 2);
 		execl(bin, bin, "-a", "127.0.0.1", "-p", port, "-js", "-sd",
-		      store, (char *)NULL);
+		      store, nats_extra[0], nats_extra[1], nats_extra[2],
+		      nats_extra[3], nats_extra[4], nats_extra[5],
+		      nats_extra[6], (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < PROCS_MAX; i++)
