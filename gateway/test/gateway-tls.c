@@ -131,41 +131,11 @@ static int test_bad_files(void)
 /* pub on A, sub on B, through the TLS server: every line, in order. */
 static int test_across(void)
 {
-	static struct proc pub, sub;
-	static char want[LINES * 16];
-	char count[16], line[32];
-	size_t n = 0;
-
 	CHECK(!gw_start(dir_a, &gw_a, "--tls-ca", ca, "--export", "tls/*",
 			NULL));
 	CHECK(!gw_start(dir_b, &gw_b, "--tls-ca", ca, "--import", "tls/*",
 			NULL));
-	snprintf(count, sizeof(count), "%d", LINES);
-	CHECK(!start_in(dir_a, &pub, 1, "pub", "tls/lines", "--reliable",
-			NULL));
-	if (wait_service(reg_b, "tls/lines", 1, &gw_b)) {
-		describe("gateway A", &gw_a);
-		return TEST_FAIL;
-	}
-	CHECK(!check_origin("tls/lines"));
-	CHECK(!start_in(dir_b, &sub, 0, "sub", "tls/lines", "--count", count,
-			"--timeout", "60", NULL));
-	CHECK(!wait_subscribers_in(reg_b, "tls/lines", 1));
-	for (int i = 0; i < LINES; i++) {
-		snprintf(line, sizeof(line), "secret %d\n", i);
-		CHECK(!feed(&pub, line));
-		memcpy(want + n, line, strlen(line));
-		n += strlen(line);
-	}
-	want[n] = '\0';
-	CHECK(finish(&pub) == 0);
-	finish(&sub);
-	CHECK(exited_with(&sub, 0));
-	if (strcmp(sub.out_buf, want)) {
-		fprintf(stderr, "B received '%.200s'...\n", sub.out_buf);
-		return TEST_FAIL;
-	}
-	CHECK(!wait_service(reg_b, "tls/lines", 0, &gw_b));
+	CHECK_EQ(lines_across("tls/lines", "secret", LINES, &gw_b), TEST_PASS);
 	CHECK_EQ(gw_stop(&gw_a), 0);
 	CHECK_EQ(gw_stop(&gw_b), 0);
 	return TEST_PASS;

@@ -373,6 +373,46 @@ static inline int check_origin(const char *name)
 	return 0;
 }
 
+/*
+ * `shoal pub NAME --reliable` on A, `shoal sub NAME` on B (through the
+ * gateways already running, @gw_b B's): @lines lines "<word> <i>" all
+ * arrive, in order, the mirror says where it comes from, and it goes
+ * when the publisher does. TEST_PASS or TEST_FAIL, saying why.
+ */
+static inline int lines_across(const char *name, const char *word, int lines,
+			       struct proc *gw_b)
+{
+	static struct proc pub, sub;
+	static char want[1 << 16];
+	char count[16], line[64];
+	size_t n = 0;
+
+	snprintf(count, sizeof(count), "%d", lines);
+	CHECK(!start_in(dir_a, &pub, 1, "pub", name, "--reliable", NULL));
+	CHECK(!wait_service(reg_b, name, 1, gw_b));
+	CHECK(!check_origin(name));
+	CHECK(!start_in(dir_b, &sub, 0, "sub", name, "--count", count,
+			"--timeout", "60", NULL));
+	CHECK(!wait_subscribers_in(reg_b, name, 1));
+	for (int i = 0; i < lines; i++) {
+		snprintf(line, sizeof(line), "%s %d\n", word, i);
+		CHECK(n + strlen(line) < sizeof(want));
+		CHECK(!feed(&pub, line));
+		memcpy(want + n, line, strlen(line));
+		n += strlen(line);
+	}
+	want[n] = '\0';
+	CHECK(finish(&pub) == 0);
+	finish(&sub);
+	CHECK(exited_with(&sub, 0));
+	if (strcmp(sub.out_buf, want)) {
+		fprintf(stderr, "B received '%.200s'...\n", sub.out_buf);
+		return TEST_FAIL;
+	}
+	CHECK(!wait_service(reg_b, name, 0, gw_b));
+	return TEST_PASS;
+}
+
 /* Stops a gateway with SIGTERM and reaps it; its exit status. */
 static inline int gw_stop(struct proc *p)
 {
