@@ -21,7 +21,9 @@
  *     the segment size is in range; type_align is 0 or a power of two;
  *     the extra fd count is the field from minor 1 on and 0 for minor 0,
  *     and at most SHOAL_SERVICE_EXTRA_FDS_MAX; the owner's namespace
- *     identities are the fields from minor 2 on and all 0 before;
+ *     identities are the fields from minor 2 on and all 0 before; the
+ *     origin is the field, terminated and printable, from minor 3 on
+ *     and "" before;
  *     *info repeats the descriptor's fields; and parsing again, with or
  *     without *info, gives the same answer;
  *   - file_to_name accepts exactly the names that name_to_file maps to that
@@ -127,6 +129,15 @@ static void check_valid(const uint8_t *data, size_t size,
 		PROMISE(!ns.pid_dev && !ns.pid_ino && !ns.user_dev &&
 			!ns.user_ino);
 
+	/* The origin: the field from minor 3 on, else "" whatever those
+	 * bytes hold. */
+	if (d->version_minor >= 3) {
+		PROMISE(text(d->origin, sizeof(d->origin), 1));
+		PROMISE(shoal__descriptor_origin(d) == d->origin);
+	} else {
+		PROMISE(shoal__descriptor_origin(d)[0] == '\0');
+	}
+
 	/* *info says the same, and its strings are terminated. */
 	PROMISE(strnlen(info->name, sizeof(info->name)) < sizeof(info->name));
 	PROMISE(strcmp(info->name, d->name) == 0);
@@ -141,6 +152,9 @@ static void check_valid(const uint8_t *data, size_t size,
 		info->type_align == d->type_align);
 	PROMISE(info->created_ns == d->created_ns);
 	PROMISE(info->extra_fd_count == shoal__descriptor_extra_fd_count(d));
+	PROMISE(strnlen(info->origin, sizeof(info->origin)) <
+		sizeof(info->origin));
+	PROMISE(strcmp(info->origin, shoal__descriptor_origin(d)) == 0);
 
 	/* Deterministic, and *info is optional. */
 	PROMISE(shoal__descriptor_parse(data, size, &again, NULL) == 0);

@@ -4,9 +4,9 @@
  * that each seed gets the answer from shoal_segment_open() it was made for.
  *
  * Usage: make_seed_corpus DIR [DESCRIPTOR_DIR]
- *   (fuzz/corpus/segment was made this way, and the minor 2 seeds of
- *   fuzz/corpus/descriptor with the second argument; both are created if
- *   missing)
+ *   (fuzz/corpus/segment was made this way, and the minor 2 and 3 seeds
+ *   of fuzz/corpus/descriptor with the second argument; both are created
+ *   if missing)
  *
  * Seeds are small on purpose: a fuzzer mutates a 400-byte image far faster
  * than a 16 KiB one, and the format does not need the file to be a page
@@ -113,12 +113,14 @@ static size_t compact(unsigned char *img, size_t cap)
  * Descriptor seeds for descriptor_parse_fuzz (fuzz/corpus/descriptor), for
  * the fields of minor 2: a valid minor 2 descriptor naming its owner's
  * namespaces, and a minor 1 one whose bytes there are not zero (a reader
- * must take them as unknown). Each is checked against what it was made
- * for.
+ * must take them as unknown); for minor 3's origin: a valid one, a minor
+ * 2 one whose origin bytes are not zero (read as ""), and a minor 3 one
+ * whose origin is not printable (refused). Each is checked against what
+ * it was made for.
  */
-static void desc_seed(const char *dir, const char *name,
-		      const struct shoal__descriptor *d, int want,
-		      uint64_t want_pid_ino)
+static void desc_seed_origin(const char *dir, const char *name,
+			     const struct shoal__descriptor *d, int want,
+			     uint64_t want_pid_ino, const char *want_origin)
 {
 	struct shoal__descriptor out;
 	struct shoal_service_info info;
@@ -137,15 +139,33 @@ static void desc_seed(const char *dir, const char *name,
 	memset(&ns, 0, sizeof(ns));
 	if (r == 0)
 		shoal__descriptor_owner_ns(&out, &ns);
-	printf("%-28s parse = %d, pidns ino %llu\n", name, r,
-	       (unsigned long long)ns.pid_ino);
-	if (r != want || ns.pid_ino != want_pid_ino) {
+	else
+		info.origin[0] = '\0';
+	printf("%-28s parse = %d, pidns ino %llu, origin '%s'\n", name, r,
+	       (unsigned long long)ns.pid_ino, info.origin);
+	if (r != want || ns.pid_ino != want_pid_ino ||
+	    strcmp(info.origin, want_origin)) {
 		fprintf(stderr,
 			"%s: parse = %d, pidns ino %llu; want %d, %llu\n", name,
 			r, (unsigned long long)ns.pid_ino, want,
 			(unsigned long long)want_pid_ino);
 		failures++;
 	}
+}
+
+static void desc_seed(const char *dir, const char *name,
+		      const struct shoal__descriptor *d, int want,
+		      uint64_t want_pid_ino)
+{
+	desc_seed_origin(dir, name, d, want, want_pid_ino, "");
+}
+
+/* Seals @d as minor @minor (the checksum over those bytes). */
+static void seal_minor(struct shoal__descriptor *d, uint16_t minor)
+{
+	shoal__descriptor_seal(d);
+	d->version_minor = minor;
+	d->checksum = shoal__descriptor_checksum(d);
 }
 
 static void descriptor_seeds(const char *dir)
@@ -177,22 +197,39 @@ static void descriptor_seeds(const char *dir)
 	d.owner_pidns_ino = 4026532000u;
 	d.owner_userns_dev = 4;
 	d.owner_userns_ino = 4026531837u;
-	shoal__descriptor_seal(&d);
+	seal_minor(&d, 2);
 	desc_seed(dir, "valid-minor2-ns", &d, 0, 4026532000u);
 
 	/* Unknown namespaces (a writer without /proc): zeros. */
 	d.owner_pidns_dev = d.owner_pidns_ino = 0;
 	d.owner_userns_dev = d.owner_userns_ino = 0;
-	shoal__descriptor_seal(&d);
+	seal_minor(&d, 2);
 	desc_seed(dir, "valid-minor2-ns-unknown", &d, 0, 0);
 
 	/* Minor 1 knew nothing of them: whatever is there reads as 0. */
 	d.owner_pidns_dev = 4;
 	d.owner_pidns_ino = 4026532000u;
-	shoal__descriptor_seal(&d);
-	d.version_minor = 1;
-	d.checksum = shoal__descriptor_checksum(&d);
+	seal_minor(&d, 1);
 	desc_seed(dir, "valid-minor1-ns-ignored", &d, 0, 0);
+
+	/* Minor 3: a gateway's mirror says where it comes from. */
+	snprintf(d.origin, sizeof(d.origin), "%s",
+		 "nats://127.0.0.1:4222 shoal host-a ns/svc");
+	seal_minor(&d, 3);
+	desc_seed_origin(dir, "valid-minor3-origin", &d, 0, 4026532000u,
+			 d.origin);
+
+	/* Minor 2 had no origin: whatever is there reads as "". */
+	seal_minor(&d, 2);
+	desc_seed(dir, "valid-minor2-origin-ignored", &d, 0, 4026532000u);
+
+	/* Minor 3 with an unprintable origin: not a service. */
+	d.origin[5] = '\n';
+	seal_minor(&d, 3);
+	desc_seed(dir, "bad-minor3-origin", &d, -EBADMSG, 0);
+	memset(d.origin, 'o', sizeof(d.origin)); /* unterminated */
+	seal_minor(&d, 3);
+	desc_seed(dir, "bad-minor3-origin-long", &d, -EBADMSG, 0);
 }
 
 int main(int argc, char **argv)

@@ -96,6 +96,9 @@ struct gw_mirror {
 	struct shoal_queue *queue;
 	struct shoal_rpc_server *rpc;
 	struct shoal_event *event;
+	/* What the mirror's registry entry says it comes from
+	 * (shoal_*_options.origin), made by import.c. */
+	char origin[SHOAL_ORIGIN_MAX + 1];
 };
 
 struct gw_config {

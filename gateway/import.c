@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,6 +219,73 @@ static void *reliable_main(void *arg)
 	return NULL;
 }
 
+/*
+ * Appends @sep (0: none), then up to @n bytes of @s (stopping at a NUL),
+ * to @out of @len bytes, keeping room for a NUL in @cap; each byte outside
+ * 0x21..0x7e becomes '_': what another gateway announced is untrusted, and
+ * the origin is one line of words separated by spaces. The new length.
+ */
+static size_t put(char *out, size_t len, size_t cap, char sep, const char *s,
+		  size_t n)
+{
+	if (sep && len < cap - 1)
+		out[len++] = sep;
+	for (size_t i = 0; i < n && s[i] && len < cap - 1; i++)
+		out[len++] = (s[i] > 0x20 && s[i] < 0x7f) ? s[i] : '_';
+	out[len] = '\0';
+	return len;
+}
+
+/*
+ * The mirror's origin (docs/gateway.md): "<server> <prefix> <gateway id>
+ * <name>": the URL(s) given to --server, each without its
+ * "user:password@" (the descriptor may be readable by others), the
+ * subject prefix (the site), the id of the gateway that exports the
+ * service, and the service's name there (the mirror's own). Cut to
+ * SHOAL_ORIGIN_MAX bytes, ending "..." when cut.
+ */
+static void make_origin(const struct gw *gw, const struct gw_desc *d, char *out)
+{
+	char buf[2 * GW_SUBJECT_MAX + SHOAL_SERVICE_NAME_MAX + 2 * GW_ID_MAX];
+	const char *s = gw->cfg.server;
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (char sep = 0; *s; sep = ',') {
+		size_t n = strcspn(s, ",");
+		const char *scheme = strstr(s, "://");
+		const char *at = NULL;
+
+		for (size_t i = 0; i < n; i++)
+			if (s[i] == '@')
+				at = s + i;
+		if (scheme && (size_t)(scheme - s) + 3 > n)
+			scheme = NULL;
+		if (at && scheme && at < scheme)
+			at = NULL;
+		if (at && scheme) {
+			len = put(buf, len, sizeof(buf), sep, s,
+				  (size_t)(scheme + 3 - s));
+			len = put(buf, len, sizeof(buf), 0, at + 1,
+				  (size_t)(s + n - at - 1));
+		} else if (at) {
+			len = put(buf, len, sizeof(buf), sep, at + 1,
+				  (size_t)(s + n - at - 1));
+		} else {
+			len = put(buf, len, sizeof(buf), sep, s, n);
+		}
+		s += n;
+		if (*s == ',')
+			s++;
+	}
+	len = put(buf, len, sizeof(buf), ' ', gw->cfg.prefix, SIZE_MAX);
+	len = put(buf, len, sizeof(buf), ' ', d->gw, sizeof(d->gw));
+	len = put(buf, len, sizeof(buf), ' ', d->name, sizeof(d->name));
+	if (len > SHOAL_ORIGIN_MAX)
+		memcpy(buf + SHOAL_ORIGIN_MAX - 3, "...", 4);
+	memcpy(out, buf, strlen(buf) + 1);
+}
+
 /* A durable consumer name: the gateway's id and a hash of the name. */
 static void durable_name(const struct gw *gw, const char *name, char *out,
 			 size_t cap)
@@ -248,6 +316,7 @@ int gw_mirror_start(struct gw *gw, const struct gw_desc *d,
 	mi->gw = gw;
 	mi->desc = *d;
 	gw_type_string(&mi->desc);
+	make_origin(gw, d, mi->origin);
 	pthread_mutex_init(&mi->lock, NULL);
 	if (d->pattern != SHOAL_PATTERN_PUBSUB) {
 		err = gw_mirror_other_start(gw, mi);
@@ -275,6 +344,7 @@ int gw_mirror_start(struct gw *gw, const struct gw_desc *d,
 	po.registry = gw->reg;
 	po.access = gw->cfg.access;
 	po.send_timeout_ns = TICK_NS;
+	po.origin = mi->origin;
 	err = shoal_pub_create(d->name, &po, &mi->pub);
 	if (err)
 		goto fail;

@@ -19,6 +19,7 @@
  * seconds (while we are connected) is withdrawn: that is how a gateway that
  * died (no "bye") disappears from the other hosts.
  */
+#include <errno.h>
 #include <fnmatch.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -584,11 +585,100 @@ static void make_id(struct gw *gw)
 			*p = '_';
 }
 
+/*
+ * A file named by an option must be there and readable before anything
+ * connects: libnats reads --creds only during the connect handshake, where
+ * a missing file would be one more failed attempt, retried forever. A
+ * credentials file must hold the user's JWT and its NKEY seed (what `nsc`
+ * writes, read by natsOptions_SetUserCredentialsFromFiles()). 0, or -1
+ * having said why.
+ */
+static int check_file(const char *opt, const char *path, int creds)
+{
+	char buf[8192];
+	size_t n;
+	FILE *f = fopen(path, "r");
+
+	if (!f) {
+		fprintf(stderr, "shoal-gateway: %s %s: cannot read: %s\n", opt,
+			path, strerror(errno));
+		return -1;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	if (ferror(f)) {
+		fprintf(stderr, "shoal-gateway: %s %s: cannot read: %s\n", opt,
+			path, strerror(errno));
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	if (!n) {
+		fprintf(stderr, "shoal-gateway: %s %s: the file is empty\n",
+			opt, path);
+		return -1;
+	}
+	if (creds && (!strstr(buf, "BEGIN NATS USER JWT") ||
+		      !strstr(buf, "NKEY SEED"))) {
+		fprintf(stderr,
+			"shoal-gateway: %s %s: not a NATS credentials file "
+			"(no \"BEGIN NATS USER JWT\" and \"NKEY SEED\" "
+			"blocks in its first 8 KiB)\n",
+			opt, path);
+		return -1;
+	}
+	return 0;
+}
+
+/* What a failed first connect means, for people. */
+static const char *connect_hint(natsStatus s)
+{
+	switch (s) {
+	case NATS_SSL_ERROR:
+		return "the TLS handshake failed (is --tls-ca the CA that "
+		       "signed the server's certificate, and does that "
+		       "certificate name the host of --server?)";
+	case NATS_SECURE_CONNECTION_REQUIRED:
+		return "the server requires TLS: give --tls-ca";
+	case NATS_SECURE_CONNECTION_WANTED:
+		return "TLS was asked for (--tls-ca, --tls-cert) but the "
+		       "server does not offer it";
+	case NATS_CONNECTION_AUTH_FAILED:
+	case NATS_NOT_PERMITTED:
+		return "the server refused the credentials";
+	default:
+		return NULL;
+	}
+}
+
+/* libnats' connected callback: the server came (after a first failure). */
+static void on_connected(natsConnection *nc, void *closure)
+{
+	(void)nc;
+	gw_log(closure, "connected to the NATS server");
+}
+
+/*
+ * Connects to --server. A first attempt is made at once, without retries,
+ * so that what no retry can cure (a TLS handshake that fails, a server
+ * that requires TLS, refused credentials) ends the gateway with a clear
+ * message and exit status 1. Any other failure (no server listening yet)
+ * leaves libnats retrying in the background, every 100 ms, forever, while
+ * the gateway runs: it stays responsive to SIGTERM and announces once
+ * connected.
+ */
 static int connect_nats(struct gw *gw)
 {
 	natsOptions *o = NULL;
 	natsStatus s;
+	const char *hint;
 
+	if ((gw->cfg.creds && check_file("--creds", gw->cfg.creds, 1)) ||
+	    (gw->cfg.tls_ca && check_file("--tls-ca", gw->cfg.tls_ca, 0)) ||
+	    (gw->cfg.tls_cert &&
+	     check_file("--tls-cert", gw->cfg.tls_cert, 0)) ||
+	    (gw->cfg.tls_key && check_file("--tls-key", gw->cfg.tls_key, 0)))
+		return -1;
 	s = natsOptions_Create(&o);
 	if (s == NATS_OK)
 		s = natsOptions_SetURL(o, gw->cfg.server);
@@ -602,8 +692,6 @@ static int connect_nats(struct gw *gw)
 		/* Keep publishing into the buffer while reconnecting: lossy
 		 * messages beyond it are dropped (at most once). */
 		s = natsOptions_SetReconnectBufSize(o, 64 * 1024 * 1024);
-	if (s == NATS_OK)
-		s = natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL);
 	if (s == NATS_OK)
 		/* Write each publish at once instead of leaving it to
 		 * libnats' flusher thread (which waits up to 1 ms to gather
@@ -628,15 +716,32 @@ static int connect_nats(struct gw *gw)
 	}
 	if (s == NATS_OK) {
 		s = natsConnection_Connect(&gw->nc, o);
-		if (s == NATS_NOT_YET_CONNECTED)
-			s = NATS_OK; /* it keeps trying */
+		hint = connect_hint(s);
+		if (s != NATS_OK && !hint) {
+			/* Not there yet: keep trying in the background. */
+			s = natsOptions_SetRetryOnFailedConnect(
+				o, true, on_connected, gw);
+			if (s == NATS_OK)
+				s = natsConnection_Connect(&gw->nc, o);
+			if (s == NATS_NOT_YET_CONNECTED) {
+				gw_log(gw,
+				       "no NATS server at %s yet: "
+				       "retrying",
+				       gw->cfg.server);
+				s = NATS_OK;
+			}
+			hint = connect_hint(s);
+		}
+	} else {
+		hint = NULL;
 	}
 	if (s == NATS_OK)
 		s = natsConnection_JetStream(&gw->js, gw->nc, NULL);
 	natsOptions_Destroy(o);
 	if (s != NATS_OK) {
-		fprintf(stderr, "shoal-gateway: cannot connect to %s: %s\n",
-			gw->cfg.server, natsStatus_GetText(s));
+		fprintf(stderr, "shoal-gateway: cannot connect to %s: %s%s%s\n",
+			gw->cfg.server, natsStatus_GetText(s), hint ? ": " : "",
+			hint ? hint : "");
 		nats_PrintLastErrorStack(stderr);
 		return -1;
 	}

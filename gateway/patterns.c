@@ -364,6 +364,7 @@ int gw_mirror_other_start(struct gw *gw, struct gw_mirror *mi)
 		o.type_name = d->type_name[0] ? d->type_name : NULL;
 		o.type_size = d->type_size;
 		o.type_align = d->type_align;
+		o.origin = mi->origin;
 		err = shoal_queue_create(d->name, &o, &mi->queue);
 		kind = "q";
 	} else if (d->pattern == SHOAL_PATTERN_RPC) {
@@ -381,6 +382,7 @@ int gw_mirror_other_start(struct gw *gw, struct gw_mirror *mi)
 		o.type_name = d->type_name[0] ? d->type_name : NULL;
 		o.type_size = d->type_size;
 		o.type_align = d->type_align;
+		o.origin = mi->origin;
 		err = shoal_rpc_server_create(d->name, &o, &mi->rpc);
 		kind = "c";
 	} else if (d->pattern == SHOAL_PATTERN_EVENT) {
@@ -394,6 +396,7 @@ int gw_mirror_other_start(struct gw *gw, struct gw_mirror *mi)
 		o.type_name = d->type_name[0] ? d->type_name : NULL;
 		o.type_size = d->type_size;
 		o.type_align = d->type_align;
+		o.origin = mi->origin;
 		err = shoal_event_create(d->name, &o, &mi->event);
 		kind = "e";
 	} else {

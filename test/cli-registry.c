@@ -2,7 +2,8 @@
 /*
  * The shoal tool's registry commands, run as a shell user would: list
  * (table and JSON, sorted by name, saying how many stale entries it hides
- * and that clean removes them), clean, --help, --version, and exit codes;
+ * and that clean removes them), a mirror's origin in list and info (table
+ * and JSON), clean, --help, --version, and exit codes;
  * a missing SHOAL_DIR that list, info and clean do not create; a
  * symlinked SHOAL_DIR (followed when ours or root's, refused when a
  * stranger owns the link); bench with a registry it cannot open (one
@@ -143,6 +144,77 @@ static int test_list_sorted(void)
 	return TEST_PASS;
 }
 
+/* A service that says where it comes from (a gateway's mirror): list ends
+ * its line with "via ORIGIN" after the usual columns, JSON has "origin"
+ * ("" for a local one), info prints an origin line and key. */
+static int test_origin(void)
+{
+	static const char origin[] = "nats://127.0.0.1:4222 shoal host-a m/x";
+	struct shoal_object_spec obj = { "data", SHOAL_OBJECT_BYTES, 0, 4096 };
+	struct shoal_service_spec spec;
+	struct shoal_registry *reg;
+	struct shoal_segment *seg;
+	struct shoal_entry *entry;
+	struct test_service local;
+	static struct proc p;
+	char want[256];
+	int efd;
+
+	CHECK_EQ(test_registry_open(path, &reg), 0);
+	CHECK_EQ(test_publish(reg, "m/local", SHOAL_ACCESS_OWNER, 0, &local),
+		 0);
+	CHECK_EQ(shoal_segment_create(&obj, 1, NULL, &seg), 0);
+	CHECK_EQ(shoal_segment_ready(seg), 0);
+	efd = shoal_eventfd_create();
+	CHECK(efd >= 0);
+	memset(&spec, 0, sizeof(spec));
+	spec.name = "m/x";
+	spec.pattern = SHOAL_PATTERN_PUBSUB + 1024; /* no inspection */
+	spec.memfd = shoal_segment_fd(seg);
+	spec.eventfd_count = 1;
+	spec.eventfds = &efd;
+	spec.origin = origin;
+	CHECK_EQ(shoal_registry_publish(reg, &spec, &entry), 0);
+
+	CHECK_EQ(run(&p, "list", NULL), 0);
+	snprintf(want, sizeof(want), "s  via %s\n", origin);
+	CHECK(has(p.out_buf, want));
+	CHECK(has(p.out_buf, "\nm/x "));
+	/* A local service's line ends at its age, as before. */
+	{
+		const char *l = strstr(p.out_buf, "\nm/local ");
+		const char *end = l ? strchr(l + 1, '\n') : NULL;
+
+		CHECK(end != NULL);
+		CHECK(end[-1] == 's');
+		CHECK(memmem(l, (size_t)(end - l), "via", 3) == NULL);
+	}
+	CHECK_EQ(run(&p, "list", "--json", NULL), 0);
+	CHECK(json_valid(p.out_buf));
+	snprintf(want, sizeof(want), "\"origin\": \"%s\"", origin);
+	CHECK(has(p.out_buf, want));
+	CHECK(has(p.out_buf, "\"origin\": \"\""));
+
+	CHECK_EQ(run(&p, "info", "m/x", NULL), 0);
+	snprintf(want, sizeof(want), "\norigin:             %s\n", origin);
+	CHECK(has(p.out_buf, want));
+	CHECK_EQ(run(&p, "info", "m/x", "--json", NULL), 0);
+	CHECK(json_valid(p.out_buf));
+	snprintf(want, sizeof(want), "\"origin\": \"%s\"", origin);
+	CHECK(has(p.out_buf, want));
+	CHECK_EQ(run(&p, "info", "m/local", NULL), 0);
+	CHECK(has(p.out_buf, "\norigin:             (local)\n"));
+	CHECK_EQ(run(&p, "info", "m/local", "--json", NULL), 0);
+	CHECK(has(p.out_buf, "\"origin\": \"\""));
+
+	shoal_entry_destroy(entry);
+	close(efd);
+	shoal_segment_destroy(seg);
+	test_unpublish(&local);
+	shoal_registry_destroy(reg);
+	return TEST_PASS;
+}
+
 static int test_version(void)
 {
 	static struct proc p;
@@ -270,6 +342,7 @@ int main(int argc, char **argv)
 	RUN(test_usage_and_errors);
 	RUN(test_list_sorted);
 	RUN(test_version);
+	RUN(test_origin);
 	RUN(test_missing_dir);
 	RUN(test_symlinked_dir);
 	RUN(test_bench_bad_dir);

@@ -40,12 +40,17 @@ static void print_one(const struct shoal_service_info *i, struct list_ctx *ctx)
 		       (unsigned long long)i->epoch,
 		       (unsigned long long)i->memfd_size, i->eventfd_count);
 		cli_json_string(stdout, i->type_name);
+		printf(", \"origin\": ");
+		cli_json_string(stdout, i->origin);
 		printf(", \"age_s\": %.3f}", age);
 	} else {
-		printf("%-32s %-8s %8s %12llu %8.1fs\n", i->name,
+		/* A mirror says where it comes from after the columns, so
+		 * the columns stay the same for every line. */
+		printf("%-32s %-8s %8s %12llu %8.1fs%s%s\n", i->name,
 		       cli_pattern_name(i->pattern),
 		       pid_text(i->pid, pid, sizeof(pid)),
-		       (unsigned long long)i->memfd_size, age);
+		       (unsigned long long)i->memfd_size, age,
+		       i->origin[0] ? "  via " : "", i->origin);
 	}
 	ctx->count++;
 }
@@ -155,11 +160,14 @@ static void print_event(const struct shoal_watch_event *ev, int json)
 		       cli_pattern_name(i->pattern), i->pid,
 		       (unsigned long long)i->epoch);
 		cli_json_string(stdout, i->type_name);
+		printf(", \"origin\": ");
+		cli_json_string(stdout, i->origin);
 		printf("}\n");
 	} else {
-		printf("%-8s %-32s %-8s %8s\n", up ? "APPEARED" : "GONE",
+		printf("%-8s %-32s %-8s %8s%s%s\n", up ? "APPEARED" : "GONE",
 		       i->name, cli_pattern_name(i->pattern),
-		       pid_text(i->pid, pid, sizeof(pid)));
+		       pid_text(i->pid, pid, sizeof(pid)),
+		       i->origin[0] ? "  via " : "", i->origin);
 	}
 }
 
@@ -247,6 +255,10 @@ const struct cli_cmd cli_cmd_list = {
 		"An owner in another PID namespace (a container) has pid \"-\" "
 		"(0 in JSON):\n"
 		"its pid means nothing here.\n"
+		"A service that stands in for one elsewhere (a gateway's "
+		"mirror) ends its\n"
+		"line with \"  via ORIGIN\" after the age (\"origin\" in "
+		"JSON, \"\" when local).\n"
 		"\n"
 		"  --json   a JSON array of objects instead of the table\n"
 		"  --watch  keep running: one line per event, \"APPEARED\" or\n"
@@ -295,6 +307,8 @@ static void info_text(const struct shoal_service_info *s, int64_t now_ns,
 	printf("owner pid:          %s\n", pid_text(s->pid, pid, sizeof(pid)));
 	printf("owner uid:          %u\n", s->uid);
 	printf("epoch:              %llu\n", (unsigned long long)s->epoch);
+	printf("origin:             %s\n",
+	       s->origin[0] ? s->origin : "(local)");
 	if (s->type_name[0])
 		printf("type:               %s (%u bytes, align %u)\n",
 		       s->type_name, s->type_size, s->type_align);
@@ -374,6 +388,8 @@ static void info_json(const struct shoal_service_info *s, int64_t now_ns,
 	       cli_pattern_name(s->pattern), s->pid, s->uid,
 	       (unsigned long long)s->epoch);
 	cli_json_string(stdout, s->type_name);
+	printf(", \"origin\": ");
+	cli_json_string(stdout, s->origin);
 	printf(", \"type_size\": %u, \"type_align\": %u, "
 	       "\"segment_bytes\": %llu, \"eventfds\": %u, "
 	       "\"extra_fds\": %u, \"age_s\": %.3f",
@@ -502,9 +518,11 @@ const struct cli_cmd cli_cmd_info = {
 	.name = "info",
 	.summary = "a service's layout, counters and participants",
 	.synopsis = "info NAME [--json]",
-	.help = "Describes service NAME: owner, epoch, type, sizes; then, "
-		"read without\n"
-		"joining the service, what its pattern adds:\n"
+	.help = "Describes service NAME: owner, epoch, origin (where a "
+		"gateway's mirror\n"
+		"comes from; \"(local)\" otherwise), type, sizes; then, read "
+		"without joining\n"
+		"the service, what its pattern adds:\n"
 		"  pubsub  its layout, the publisher's counters and head "
 		"sequence, and one\n"
 		"          row per live subscriber: line index, pid, cursor, "
@@ -527,9 +545,10 @@ const struct cli_cmd cli_cmd_info = {
 		"          ids pending, delivered, wakeups, received, sleeps\n"
 		"\n"
 		"  --json  one JSON object: name, pattern, pid, uid, epoch, "
-		"type, type_size,\n"
-		"          type_align, segment_bytes, eventfds, extra_fds, "
-		"age_s; then\n"
+		"type, origin,\n"
+		"          type_size, type_align, segment_bytes, eventfds, "
+		"extra_fds, age_s;\n"
+		"          then\n"
 		"          pubsub: \"layout\", \"publisher\", "
 		"\"subscriber_count\", \"subscribers\"\n"
 		"          queue:  \"layout\" {ring, capacity, max_message, "

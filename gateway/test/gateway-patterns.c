@@ -5,7 +5,7 @@
  * that its producers, clients and notifiers use by name. `shoal push` on B
  * reaches `shoal pop` on A in order; `shoal call` on B gets the responses
  * of `shoal serve --echo` on A; `shoal notify` on B wakes `shoal wait` on
- * A.
+ * A. Each mirror says where it comes from (list and info on B).
  */
 #include "gw_test.h"
 
@@ -19,6 +19,7 @@ static int test_queue(void)
 
 	CHECK(!start_in(dir_a, &host, 0, "queue", "svc/q", NULL));
 	CHECK(!wait_service(reg_b, "svc/q", 1, &gw_b));
+	CHECK(!check_origin("svc/q"));
 	CHECK(!start_in(dir_b, &push, 1, "push", "svc/q", NULL));
 	for (int i = 0; i < 200; i++) {
 		char line[32];
@@ -45,6 +46,7 @@ static int test_rpc(void)
 
 	CHECK(!start_in(dir_a, &srv, 0, "serve", "svc/echo", "--echo", NULL));
 	CHECK(!wait_service(reg_b, "svc/echo", 1, &gw_b));
+	CHECK(!check_origin("svc/echo"));
 	CHECK(!start_in(dir_b, &call, 1, "call", "svc/echo", "--timeout", "60",
 			NULL));
 	CHECK(!feed(&call, "ping one\nping two\nping three\n"));
@@ -63,6 +65,7 @@ static int test_event(void)
 
 	CHECK(!start_in(dir_a, &host, 0, "events", "svc/ev", NULL));
 	CHECK(!wait_service(reg_b, "svc/ev", 1, &gw_b));
+	CHECK(!check_origin("svc/ev"));
 	CHECK(!start_in(dir_a, &waiter, 0, "wait", "svc/ev", "5", "--timeout",
 			"60", NULL));
 	while (shoal_event_inspect(reg_a, "svc/ev", &ei, NULL, 0) < 1 &&

@@ -141,7 +141,8 @@ static int frames_across(struct shoal_pub *pub)
 	return TEST_PASS;
 }
 
-/* The mirror on B has the publisher's delivery, capacity and type. */
+/* The mirror on B has the publisher's delivery, capacity and type, and
+ * says where it comes from. */
 static int test_mirror_shape(void)
 {
 	struct shoal_pub_options o;
@@ -175,6 +176,8 @@ static int test_mirror_shape(void)
 	CHECK_EQ(si.type_size, 24);
 	CHECK_EQ(si.type_align, 8);
 	CHECK_EQ(si.pattern, SHOAL_PATTERN_PUBSUB);
+	/* It says where it comes from, in the registry and the tool. */
+	CHECK(!check_origin("camera/shape"));
 	CHECK(!frames_across(pub));
 	shoal_pub_destroy(pub);
 	CHECK(!wait_service(reg_b, "camera/shape", 0, &gw_b));

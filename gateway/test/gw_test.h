@@ -31,7 +31,12 @@ static int nats_port;
 static pid_t nats_pid = -1;
 static struct shoal_registry *reg_a, *reg_b;
 
-static inline int find_nats_server(char *out, size_t cap)
+/* Extra arguments for nats-server (a TLS or auth test sets them before
+ * gw_test_start()); NULL-terminated. */
+static const char *nats_extra[8];
+
+/* Program @name on PATH (or in /usr/bin, /usr/sbin): 0 and its path. */
+static inline int find_program(const char *name, char *out, size_t cap)
 {
 	const char *path = getenv("PATH");
 	char buf[4096];
@@ -40,11 +45,16 @@ static inline int find_nats_server(char *out, size_t cap)
 		 path ? path : "/usr/bin");
 	for (char *save, *d = strtok_r(buf, ":", &save); d;
 	     d = strtok_r(NULL, ":", &save)) {
-		snprintf(out, cap, "%s/nats-server", d);
+		snprintf(out, cap, "%s/%s", d, name);
 		if (!access(out, X_OK))
 			return 0;
 	}
 	return -1;
+}
+
+static inline int find_nats_server(char *out, size_t cap)
+{
+	return find_program("nats-server", out, cap);
 }
 
 static inline int free_port(void)
@@ -93,7 +103,9 @@ static inline int nats_start(void)
 		dup2(null, 1);
 		dup2(null, 2);
 		execl(bin, bin, "-a", "127.0.0.1", "-p", port, "-js", "-sd",
-		      store, (char *)NULL);
+		      store, nats_extra[0], nats_extra[1], nats_extra[2],
+		      nats_extra[3], nats_extra[4], nats_extra[5],
+		      nats_extra[6], (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < PROCS_MAX; i++)
@@ -291,6 +303,114 @@ static inline int wait_subscribers_in(struct shoal_registry *reg,
 	}
 	fprintf(stderr, "%s: never had %d subscribers: %d\n", name, n, got);
 	return -1;
+}
+
+struct origin_find {
+	const char *name;
+	char origin[SHOAL_ORIGIN_MAX + 1];
+	int found;
+};
+
+static inline int origin_cb(const struct shoal_service_info *i, void *user)
+{
+	struct origin_find *f = user;
+
+	if (strcmp(i->name, f->name))
+		return 0;
+	memcpy(f->origin, i->origin, sizeof(f->origin));
+	f->found = 1;
+	return 1;
+}
+
+/*
+ * @name is live in both registries: its mirror in B says where it comes
+ * from ("<nats_url> shoal <gateway id> <name>", docs/gateway.md) in the
+ * registry, in `shoal list` ("  via ...") and in `shoal info` ("origin:
+ * ..."); the service in A is local (""). 0 or -1, saying why.
+ */
+static inline int check_origin(const char *name)
+{
+	struct origin_find fa = { .name = name }, fb = { .name = name };
+	char head[128], tail[SHOAL_SERVICE_NAME_MAX + 2], want[256];
+	static struct proc p;
+	size_t lo, lt;
+
+	snprintf(head, sizeof(head), "%s shoal ", nats_url);
+	snprintf(tail, sizeof(tail), " %s", name);
+	if (shoal_registry_list(reg_a, origin_cb, &fa) < 0 ||
+	    shoal_registry_list(reg_b, origin_cb, &fb) < 0 || !fa.found ||
+	    !fb.found) {
+		fprintf(stderr, "origin: %s not listed in A and B\n", name);
+		return -1;
+	}
+	lo = strlen(fb.origin);
+	lt = strlen(tail);
+	if (fa.origin[0] || strncmp(fb.origin, head, strlen(head)) ||
+	    lo < strlen(head) + lt || strcmp(fb.origin + lo - lt, tail)) {
+		fprintf(stderr, "origin of %s: A '%s', B '%s'\n", name,
+			fa.origin, fb.origin);
+		return -1;
+	}
+	setenv("SHOAL_DIR", dir_b, 1);
+	snprintf(want, sizeof(want), "s  via %s\n", fb.origin);
+	if (run(&p, "list", NULL) || !has(p.out_buf, want)) {
+		fprintf(stderr, "shoal list on B:\n%s%s", p.out_buf, p.err_buf);
+		return -1;
+	}
+	snprintf(want, sizeof(want), "\norigin:             %s\n", fb.origin);
+	if (run(&p, "info", name, NULL) || !has(p.out_buf, want)) {
+		fprintf(stderr, "shoal info %s on B:\n%s%s", name, p.out_buf,
+			p.err_buf);
+		return -1;
+	}
+	setenv("SHOAL_DIR", dir_a, 1);
+	if (run(&p, "info", name, NULL) ||
+	    !has(p.out_buf, "\norigin:             (local)\n")) {
+		fprintf(stderr, "shoal info %s on A:\n%s%s", name, p.out_buf,
+			p.err_buf);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * `shoal pub NAME --reliable` on A, `shoal sub NAME` on B (through the
+ * gateways already running, @gw_b B's): @lines lines "<word> <i>" all
+ * arrive, in order, the mirror says where it comes from, and it goes
+ * when the publisher does. TEST_PASS or TEST_FAIL, saying why.
+ */
+static inline int lines_across(const char *name, const char *word, int lines,
+			       struct proc *gw_b)
+{
+	static struct proc pub, sub;
+	static char want[1 << 16];
+	char count[16], line[64];
+	size_t n = 0;
+
+	snprintf(count, sizeof(count), "%d", lines);
+	CHECK(!start_in(dir_a, &pub, 1, "pub", name, "--reliable", NULL));
+	CHECK(!wait_service(reg_b, name, 1, gw_b));
+	CHECK(!check_origin(name));
+	CHECK(!start_in(dir_b, &sub, 0, "sub", name, "--count", count,
+			"--timeout", "60", NULL));
+	CHECK(!wait_subscribers_in(reg_b, name, 1));
+	for (int i = 0; i < lines; i++) {
+		snprintf(line, sizeof(line), "%s %d\n", word, i);
+		CHECK(n + strlen(line) < sizeof(want));
+		CHECK(!feed(&pub, line));
+		memcpy(want + n, line, strlen(line));
+		n += strlen(line);
+	}
+	want[n] = '\0';
+	CHECK(finish(&pub) == 0);
+	finish(&sub);
+	CHECK(exited_with(&sub, 0));
+	if (strcmp(sub.out_buf, want)) {
+		fprintf(stderr, "B received '%.200s'...\n", sub.out_buf);
+		return TEST_FAIL;
+	}
+	CHECK(!wait_service(reg_b, name, 0, gw_b));
+	return TEST_PASS;
 }
 
 /* Stops a gateway with SIGTERM and reaps it; its exit status. */

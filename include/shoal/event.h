@@ -97,6 +97,12 @@ struct shoal_event_options {
 	 * -ENOENT at once; > 0 waits up to that long for one to appear
 	 * (then -ETIMEDOUT); SHOAL_WAIT_FOREVER waits as long as it takes. */
 	int64_t timeout_ns;
+	/* Creation only: where the service comes from, for 'shoal list'
+	 * and 'shoal info' (shoal_service_spec.origin): printable ASCII, at
+	 * most SHOAL_ORIGIN_MAX bytes, else -EINVAL. NULL (default): a
+	 * local service. Set by stand-ins such as the NATS gateway's
+	 * mirrors. */
+	const char *origin;
 };
 
 /* A set of event ids: bit (id % 64) of bits[id / 64]. */

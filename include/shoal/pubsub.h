@@ -181,6 +181,11 @@ struct shoal_pub_options {
 	 * is refused (-ENOTSUP); the other sends work unchanged. */
 	const struct shoal_pool *pools;
 	uint32_t npools;
+	/* Where the service comes from, for 'shoal list' and 'shoal info'
+	 * (shoal_service_spec.origin): printable ASCII, at most
+	 * SHOAL_ORIGIN_MAX bytes, else -EINVAL. NULL (default): a local
+	 * service. Set by stand-ins such as the NATS gateway's mirrors. */
+	const char *origin;
 };
 
 /* shoal_sub_options.flags */

@@ -128,6 +128,12 @@ struct shoal_queue_options {
 	 * SHOAL_QUEUE_HELD_MAX; default 1. An SPSC queue takes 1 only. */
 	uint32_t max_loans;
 	uint32_t max_held;
+	/* Creation only: where the service comes from, for 'shoal list'
+	 * and 'shoal info' (shoal_service_spec.origin): printable ASCII, at
+	 * most SHOAL_ORIGIN_MAX bytes, else -EINVAL. NULL (default): a
+	 * local service. Set by stand-ins such as the NATS gateway's
+	 * mirrors. */
+	const char *origin;
 };
 
 /* Fills in the defaults. A NULL options pointer means the same. */

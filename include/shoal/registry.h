@@ -66,6 +66,8 @@ extern "C" {
 #define SHOAL_SERVICE_EVENTFDS_MAX 8
 /* Most extra fds one service offers (shoal_service_spec.extra_fds). */
 #define SHOAL_SERVICE_EXTRA_FDS_MAX 4096
+/* Longest origin (shoal_service_spec.origin), in bytes. */
+#define SHOAL_ORIGIN_MAX 127
 
 /* What a service is; the registry only records it. */
 enum {
@@ -153,6 +155,16 @@ struct shoal_service_spec {
 	 */
 	uint32_t extra_fd_count;
 	const int *extra_fds;
+	/*
+	 * Where the service comes from, for people: NULL or "" for a local
+	 * service; set by an owner that stands in for a service elsewhere
+	 * (the NATS gateway's mirrors: "nats://HOST:PORT SITE NAME",
+	 * docs/gateway.md). Printable ASCII (0x20..0x7e), at most
+	 * SHOAL_ORIGIN_MAX bytes, else -EINVAL. Recorded in the descriptor
+	 * and shown by list and info; nothing in the library acts on it,
+	 * and like every descriptor field it is only as true as the owner.
+	 */
+	const char *origin;
 };
 
 /* shoal_service_spec.flags */
@@ -178,6 +190,9 @@ struct shoal_service_info {
 	uint32_t type_align;
 	uint32_t extra_fd_count; /* extra fds offered (spec.extra_fd_count) */
 	int64_t created_ns;	 /* CLOCK_REALTIME when published */
+	/* shoal_service_spec.origin: "" for a local service (and for every
+	 * service published by a shoal before descriptor minor 3). */
+	char origin[SHOAL_ORIGIN_MAX + 1];
 };
 
 /* shoal_registry_open() flags */

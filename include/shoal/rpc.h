@@ -114,6 +114,11 @@ struct shoal_rpc_server_options {
 	uint32_t type_size;
 	uint32_t type_align;
 	struct shoal_registry *registry; /* NULL: the default one */
+	/* Where the service comes from, for 'shoal list' and 'shoal info'
+	 * (shoal_service_spec.origin): printable ASCII, at most
+	 * SHOAL_ORIGIN_MAX bytes, else -EINVAL. NULL (default): a local
+	 * service. Set by stand-ins such as the NATS gateway's mirrors. */
+	const char *origin;
 };
 
 struct shoal_rpc_client_options {

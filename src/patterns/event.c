@@ -170,7 +170,7 @@ static void hand_out(void *out, void *ev)
  */
 
 static int create_service(struct shoal_event *ev, const char *name,
-			  struct shoal_registry *registry)
+			  struct shoal_registry *registry, const char *origin)
 {
 	struct shoal_object_spec hdr = { SHOAL__EVENT_HEADER_OBJECT,
 					 SHOAL__OBJECT_EVENT_HEADER, 64,
@@ -182,6 +182,8 @@ static int create_service(struct shoal_event *ev, const char *name,
 	struct shoal__owner_spec spec = shoal__owner_spec_lines(
 		name, registry, ev->g.max, &hdr, 1, &lines, 1);
 	int err;
+
+	spec.origin = origin;
 
 	ev->touched = malloc(sizeof(uint32_t) * ev->g.max);
 	if (!ev->touched)
@@ -242,7 +244,7 @@ static int create(void *h, const char *name, const void *opts)
 	ev->st.ids = ev->g.ids;
 	set_words(ev);
 	if (!err)
-		err = create_service(ev, name, o->registry);
+		err = create_service(ev, name, o->registry, o->origin);
 	if (err)
 		return err;
 	format(ev);

@@ -143,6 +143,8 @@ static int create_service(struct shoal_pub *p, const char *name,
 					opts->npools ? 3 : 2, &subs, 1);
 	int err;
 
+	spec.origin = opts->origin;
+
 	if (slots_bytes > SHOAL_SEGMENT_SIZE_MAX / 2)
 		return shoal__fail(-E2BIG,
 				   "pub: %u slots of %u bytes is too large",

@@ -244,6 +244,7 @@ static int create_service(struct shoal_queue *q, const char *name,
 		.lines = q->max_parts,
 		.objects = objs,
 		.nobjects = 2,
+		.origin = o->origin,
 	};
 	struct shoal__queue_header *h;
 	void *ring;

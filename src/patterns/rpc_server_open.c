@@ -110,7 +110,7 @@ void shoal__rpc_server_format_line(struct shoal_rpc_server *s, uint32_t i)
 /* The segments, the eventfds and the fd table, through the service
  * layer; then our views of the objects. */
 static int create_service(struct shoal_rpc_server *s, const char *name,
-			  struct shoal_registry *registry)
+			  struct shoal_registry *registry, const char *origin)
 {
 	uint64_t rings_bytes = s->g.line_stride * s->g.max_clients;
 	struct shoal_object_spec server = {
@@ -126,6 +126,8 @@ static int create_service(struct shoal_rpc_server *s, const char *name,
 	struct shoal__owner_spec spec = shoal__owner_spec_lines(
 		name, registry, s->g.max_clients, &server, 1, clients, 2);
 	int err;
+
+	spec.origin = origin;
 
 	if (rings_bytes > SHOAL_SEGMENT_SIZE_MAX / 2)
 		return shoal__fail(-E2BIG,
@@ -203,7 +205,7 @@ static int create(void *h, const char *name, const void *opts)
 	s->send_timeout_ns = o->send_timeout_ns;
 	err = make_fds(s);
 	if (!err)
-		err = create_service(s, name, o->registry);
+		err = create_service(s, name, o->registry, o->origin);
 	if (!err) {
 		format(s);
 		err = shoal__owner_announce(&s->own, name, SHOAL_PATTERN_RPC,

@@ -16,6 +16,9 @@
 #include "arch/error.h"
 #include "registry/registry_internal.h"
 
+_Static_assert(SHOAL__DESC_ORIGIN_BYTES == SHOAL_ORIGIN_MAX + 1,
+	       "the descriptor's origin holds SHOAL_ORIGIN_MAX bytes");
+
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 #define FNV_PRIME 0x100000001b3ULL
 
@@ -69,6 +72,12 @@ void shoal__descriptor_owner_ns(const struct shoal__descriptor *d,
 	ns->user_ino = d->owner_userns_ino;
 }
 
+const char *shoal__descriptor_origin(const struct shoal__descriptor *d)
+{
+	/* Minors 0 to 2 had no such field: its bytes were reserved. */
+	return d->version_minor >= 3 ? d->origin : "";
+}
+
 /* A NUL-terminated, printable string within @cap bytes; its length or -1. */
 static int text_ok(const char *s, size_t cap, int allow_empty)
 {
@@ -81,6 +90,27 @@ static int text_ok(const char *s, size_t cap, int allow_empty)
 			return -1;
 	}
 	return (int)len;
+}
+
+int shoal__origin_check(const char *who, const char *origin)
+{
+	size_t len;
+
+	if (!origin)
+		return 0;
+	len = strnlen(origin, SHOAL_ORIGIN_MAX + 1);
+	if (len > SHOAL_ORIGIN_MAX)
+		return shoal__fail(-EINVAL, "%s: origin over %d bytes", who,
+				   SHOAL_ORIGIN_MAX);
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)origin[i] < 0x20 ||
+		    (unsigned char)origin[i] > 0x7e)
+			return shoal__fail(-EINVAL,
+					   "%s: origin is not printable ASCII "
+					   "(byte %zu is 0x%02x)",
+					   who, i, (unsigned char)origin[i]);
+	}
+	return 0;
 }
 
 static int bad(const char *what)
@@ -131,6 +161,9 @@ int shoal__descriptor_parse(const void *buf, size_t len,
 	    text_ok(d->socket_name, sizeof(d->socket_name), 1) < 0 ||
 	    text_ok(d->name, sizeof(d->name), 0) < 0)
 		return bad("unterminated or unprintable text field");
+	if (d->version_minor >= 3 &&
+	    text_ok(d->origin, sizeof(d->origin), 1) < 0)
+		return bad("unterminated or unprintable origin");
 	if (!!(d->flags & SHOAL__DESC_FLAG_FD_SERVER) != !!d->socket_name[0])
 		return bad("fd server flag and socket name disagree");
 	if (shoal__name_to_file(d->name, file))
@@ -154,6 +187,8 @@ int shoal__descriptor_parse(const void *buf, size_t len,
 		info->type_align = d->type_align;
 		info->extra_fd_count = extra;
 		info->created_ns = d->created_ns;
+		memcpy(info->origin, shoal__descriptor_origin(d),
+		       strlen(shoal__descriptor_origin(d)) + 1);
 	}
 	return 0;
 }

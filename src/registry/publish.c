@@ -102,6 +102,9 @@ static int build_descriptor(const struct shoal_service_spec *spec,
 					   "an open fd",
 					   i, spec->extra_fds[i]);
 	}
+	err = shoal__origin_check("publish", spec->origin);
+	if (err)
+		return err;
 	err = segment_epoch(spec->memfd, &d->epoch, &d->memfd_size);
 	if (err)
 		return err;
@@ -123,6 +126,8 @@ static int build_descriptor(const struct shoal_service_spec *spec,
 		       strlen(spec->type_name) + 1);
 	}
 	memcpy(d->name, spec->name, strlen(spec->name) + 1);
+	if (spec->origin)
+		memcpy(d->origin, spec->origin, strlen(spec->origin) + 1);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	d->created_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 	d->owner_pid = getpid();

@@ -69,6 +69,17 @@ struct shoal__ns;
 void shoal__descriptor_owner_ns(const struct shoal__descriptor *d,
 				struct shoal__ns *ns);
 
+/* The descriptor's origin as its minor defines it: the field for minor
+ * >= 3 (checked by parse), "" before. Points into @d. */
+const char *shoal__descriptor_origin(const struct shoal__descriptor *d);
+
+/*
+ * shoal__origin_check - @origin as a spec may give it: NULL, or printable
+ * ASCII of at most SHOAL_ORIGIN_MAX bytes. 0, or -EINVAL with a detail
+ * prefixed by @who.
+ */
+int shoal__origin_check(const char *who, const char *origin);
+
 /* procid.c -------------------------------------------------------------- */
 
 /* Start time of process @pid (field 22 of /proc/PID/stat); 0 on error. */

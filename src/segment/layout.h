@@ -175,11 +175,12 @@ _Static_assert(sizeof(struct shoal__notify_word) == SHOAL__CACHE_LINE,
 #define SHOAL__DESC_MAGIC 0x4353444c414f4853ULL
 #define SHOAL__DESC_VERSION_MAJOR 1
 /* Minor 1 added extra_fd_count; a minor 0 descriptor has none. Minor 2
- * added the owner's PID and user namespace identities. */
-#define SHOAL__DESC_VERSION_MINOR 2
+ * added the owner's PID and user namespace identities, minor 3 origin. */
+#define SHOAL__DESC_VERSION_MINOR 3
 #define SHOAL__DESC_SIZE 1024
 #define SHOAL__DESC_EVENTFDS 8
 #define SHOAL__DESC_SOCKET_BYTES 64
+#define SHOAL__DESC_ORIGIN_BYTES 128 /* SHOAL_ORIGIN_MAX + 1 */
 /* descriptor.flags */
 #define SHOAL__DESC_FLAG_FD_SERVER 1u /* socket_name names an fd server */
 
@@ -228,7 +229,13 @@ struct shoal__descriptor {
 	uint64_t owner_pidns_ino;
 	uint64_t owner_userns_dev;
 	uint64_t owner_userns_ino;
-	uint8_t reserved[472]; /* zero; later minors may use it */
+	/* Minor >= 3: where the service comes from when its owner stands in
+	 * for a service elsewhere (a gateway's mirror, docs/gateway.md):
+	 * free text for people, NUL-terminated and printable; "" for a
+	 * local service. Readers of older minors take it as "", whatever it
+	 * holds. Never used to decide anything. */
+	char origin[SHOAL__DESC_ORIGIN_BYTES];
+	uint8_t reserved[344]; /* zero; later minors may use it */
 };
 _Static_assert(sizeof(struct shoal__descriptor) == SHOAL__DESC_SIZE,
 	       "descriptor is 1024 bytes");
@@ -241,6 +248,8 @@ _Static_assert(offsetof(struct shoal__descriptor, owner_pidns_dev) == 520,
 	       "owner_pidns_dev at 520");
 _Static_assert(offsetof(struct shoal__descriptor, owner_userns_ino) == 544,
 	       "owner_userns_ino at 544");
+_Static_assert(offsetof(struct shoal__descriptor, origin) == 552,
+	       "origin at 552");
 
 /* ------------------------------------------------------------------------
  * MPMC ring (Vyukov's bounded queue: a sequence per cell), object kind

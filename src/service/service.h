@@ -154,6 +154,8 @@ struct shoal__owner {
 	int lines_memfd_first;
 	uint64_t epoch; /* the owner segment's */
 	int readied;	/* the segments are READY (a first announce did it) */
+	/* shoal__owner_spec.origin, checked and copied; "" for none. */
+	char origin[SHOAL_ORIGIN_MAX + 1];
 };
 
 /* What the owner's segments hold. */
@@ -167,12 +169,18 @@ struct shoal__owner_spec {
 	uint32_t seg_flags; /* SHOAL_SEGMENT_* for the owner's segment */
 	const struct shoal_object_spec *line_objects; /* NULL: no lines seg */
 	uint32_t nline_objects;
+	/* Where the service comes from (shoal_service_spec.origin): the
+	 * pattern's create option of that name, passed through as it is;
+	 * NULL or "" for a local service. Checked by shoal__owner_create(),
+	 * recorded by every announce. */
+	const char *origin;
 };
 
 /*
- * shoal__owner_create - the registry, the fd table with one fresh eventfd
- * per line, and the segments (the lines segment shares the owner's
- * epoch). Both segments are left unready for the pattern to format.
+ * shoal__owner_create - the origin checked (-EINVAL: too long or not
+ * printable), the registry, the fd table with one fresh eventfd per line,
+ * and the segments (the lines segment shares the owner's epoch). Both
+ * segments are left unready for the pattern to format.
  * 0 or -errno; on failure *o holds what was made: shoal__owner_fini() it.
  * @o must be zeroed (or shoal__owner_init()ed) before.
  */
@@ -187,7 +195,8 @@ void *shoal__owner_object(struct shoal_segment *seg, const char *name);
 /*
  * shoal__owner_announce - mark the segments ready (after the pattern
  * formatted them) and publish @name as @pattern with @access (SHOAL_ACCESS_*),
- * @type, the service's own @eventfds (may be NULL) and the fd table.
+ * @type, the service's own @eventfds (may be NULL), the fd table and the
+ * origin given to shoal__owner_create().
  * 0 or -errno. After a failure of the publish (-EEXIST) it may be called
  * again with another name: the segments are readied once.
  */

@@ -5,7 +5,9 @@
  * entry hands out, announce and withdraw, and waking one sleeper.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "shoal/notify.h"
@@ -68,6 +70,16 @@ int shoal__owner_create(struct shoal__owner *o,
 {
 	int err;
 
+	if (spec->origin) {
+		char who[SHOAL_SERVICE_NAME_MAX + 16];
+
+		snprintf(who, sizeof(who), "create %s",
+			 spec->name ? spec->name : "");
+		err = shoal__origin_check(who, spec->origin);
+		if (err)
+			return err;
+		memcpy(o->origin, spec->origin, strlen(spec->origin) + 1);
+	}
 	o->lines = spec->lines;
 	o->lines_memfd_first = spec->lines_memfd_first && spec->line_objects;
 	err = shoal__registry_use(spec->registry, &o->reg, &o->own_reg);
@@ -137,6 +149,7 @@ int shoal__owner_announce(struct shoal__owner *o, const char *name,
 	 * shoal__owner_withdraw() has destroyed the entry. */
 	spec.extra_fd_count = o->nfds;
 	spec.extra_fds = o->fds;
+	spec.origin = o->origin[0] ? o->origin : NULL;
 	return shoal_registry_publish(o->reg, &spec, &o->entry);
 }
 
