@@ -99,6 +99,7 @@ class Publisher:
         max_publishers: int = ...,
         max_loans: int = ...,
         pools: Optional[Sequence[Tuple[int, int]]] = ...,
+        origin: Optional[str] = ...,
     ) -> None: ...
     @property
     def epoch(self) -> int: ...

@@ -155,10 +155,11 @@ static int pub_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 				  "max_publishers",
 				  "max_loans",
 				  "pools",
+				  "origin",
 				  NULL };
 	struct shoal_pub_options o;
 	struct shoal_pub *pub = NULL;
-	const char *name, *type_name = NULL;
+	const char *name, *type_name = NULL, *origin = NULL;
 	PyObject *delivery = NULL, *send_timeout = Py_None, *access = NULL;
 	PyObject *registry = Py_None, *pools = Py_None;
 	struct shoal_pool pool[SHOAL_PUB_POOLS_MAX];
@@ -180,10 +181,10 @@ static int pub_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 	history = o.history;
 	max_subs = o.max_subscribers;
 	if (!PyArg_ParseTupleAndKeywords(
-		    args, kw, "s|$OIIIIIOpOzIIOIIO", kwlist, &name, &delivery,
+		    args, kw, "s|$OIIIIIOpOzIIOIIOz", kwlist, &name, &delivery,
 		    &capacity, &max_payload, &uh, &history, &max_subs,
 		    &send_timeout, &timestamp, &access, &type_name, &tsize,
-		    &talign, &registry, &max_pubs, &max_loans, &pools))
+		    &talign, &registry, &max_pubs, &max_loans, &pools, &origin))
 		return -1;
 	if (pools != Py_None && parse_pools(pools, pool, &o.npools))
 		return -1;
@@ -214,6 +215,7 @@ static int pub_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 	o.type_name = type_name;
 	o.type_size = tsize;
 	o.type_align = talign;
+	o.origin = origin;
 	o.registry = self->reg;
 	o.send_timeout_ns = shoalpy_slice_timeout(self, user_ns);
 	ts = PyEval_SaveThread();
@@ -428,7 +430,7 @@ static PyTypeObject PublisherType = {
 		  "max_subscribers=64, send_timeout=None, timestamp=False, "
 		  "access='owner', type_name=None, type_size=0, type_align=0, "
 		  "registry=None, max_publishers=1, max_loans=1, "
-		  "pools=None)\n\n"
+		  "pools=None, origin=None)\n\n"
 		  "Publish a service under @name for any number of "
 		  "subscribers in other processes; with max_publishers > 1, "
 		  "join it as one of up to that many publishers. pools, a "

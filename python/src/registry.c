@@ -45,7 +45,7 @@ static const char *access_name(uint32_t a)
 /* A dict of what the registry says of a service. */
 static PyObject *info_dict(const struct shoal_service_info *i)
 {
-	return Py_BuildValue("{sssssssisIsKsKsIsIsL}", "name", i->name,
+	return Py_BuildValue("{sssssssisIsKsKsIsIsLss}", "name", i->name,
 			     "pattern", pattern_name(i->pattern), "access",
 			     access_name(i->access), "pid", (int)i->pid, "uid",
 			     (unsigned int)i->uid, "epoch",
@@ -53,7 +53,7 @@ static PyObject *info_dict(const struct shoal_service_info *i)
 			     (unsigned long long)i->memfd_size, "type_size",
 			     (unsigned int)i->type_size, "type_align",
 			     (unsigned int)i->type_align, "created_ns",
-			     (long long)i->created_ns);
+			     (long long)i->created_ns, "origin", i->origin);
 }
 
 struct list_ctx {
@@ -318,7 +318,9 @@ static PyMethodDef registry_methods[] = {
 	  METH_VARARGS | METH_KEYWORDS,
 	  "list(*, registry=None) -> list[dict]\n\n"
 	  "The live services: name, pattern, access, pid, uid, epoch,\n"
-	  "memfd_size, type_name, type_size, type_align, created_ns." },
+	  "memfd_size, type_name, type_size, type_align, created_ns,\n"
+	  "origin (where a stand-in such as a gateway's mirror comes\n"
+	  "from; '' for a local service)." },
 	{ NULL, NULL, 0, NULL },
 };
 

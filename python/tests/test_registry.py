@@ -1,5 +1,6 @@
 """Discovery from Python: list() and Watch."""
 
+import errno
 import os
 import signal
 
@@ -17,6 +18,22 @@ def test_list_sorted_with_details(registry):
         assert one["type_name"] == "pose" and one["type_size"] == 24
         assert one["pid"] == os.getpid()
         assert one["uid"] == os.getuid()
+        assert one["origin"] == ""
+    assert shoal.list() == []
+
+
+def test_origin_of_a_stand_in(registry):
+    origin = "nats://127.0.0.1:4222 site-b gw-1 camera/left"
+    with shoal.Publisher("camera/left", origin=origin):
+        (info,) = shoal.list()
+        assert info["origin"] == origin
+    for bad in ("x" * 128, "line\nbreak"):
+        try:
+            shoal.Publisher("camera/bad", origin=bad)
+        except OSError as e:
+            assert e.errno == errno.EINVAL
+        else:
+            raise AssertionError("origin %r accepted" % bad)
     assert shoal.list() == []
 
 
