@@ -109,6 +109,9 @@ struct gw_config {
 	int n_exports, n_imports;
 	int64_t announce_ns, expire_ns;
 	uint32_t access; /* the mirrors' SHOAL_ACCESS_* */
+	/* Reliable exports: most messages in flight to JetStream at once,
+	 * 1..SHOAL_SUB_HELD_MAX; 0: the default (export.c). */
+	uint32_t reliable_window;
 	int verbose;
 };
 
@@ -140,6 +143,8 @@ int gw_headers_set(natsMsg *m, const struct gw_desc *d,
 int gw_headers_get(natsMsg *m, uint64_t *seq, uint64_t *epoch, int64_t *ts,
 		   const char **type, void *user_header, uint32_t uh_size);
 void gw_type_string(struct gw_desc *d);
+/* A new natsOptions with the server, name, credentials and TLS of @gw. */
+natsStatus gw_nats_options(const struct gw *gw, natsOptions **out);
 
 /* export.c */
 int gw_export_start(struct gw *gw, const struct shoal_service_info *info,
