@@ -7,7 +7,8 @@
  *                 [--import PATTERN]... [--prefix SITE] [--id ID]
  *                 [--creds FILE] [--tls-ca FILE] [--tls-cert FILE
  *                 --tls-key FILE] [--announce SEC] [--expire SEC]
- *                 [--access owner|group|anyone] [-v]
+ *                 [--access owner|group|anyone] [--reliable-window N]
+ *                 [-v]
  *
  * The main thread watches the local registry and starts an export for each
  * pub/sub, queue, rpc or event service whose name matches an --export
@@ -383,7 +384,8 @@ static void usage(FILE *f)
 		"[--tls-ca FILE]\n"
 		"                     [--tls-cert FILE --tls-key FILE] "
 		"[--announce SEC] [--expire SEC]\n"
-		"                     [--access owner|group|anyone] [-v]\n"
+		"                     [--access owner|group|anyone] "
+		"[--reliable-window N] [-v]\n"
 		"\n"
 		"Exports the local services (pub/sub, queue, rpc, event) whose "
 		"names match an\n"
@@ -419,6 +421,9 @@ static void usage(FILE *f)
 		"group or anyone\n"
 		"                   (SHOAL_ACCESS_*, bounded by the registry "
 		"directory's modes)\n"
+		"  --reliable-window N  reliable exports: most messages in "
+		"flight to JetStream\n"
+		"                   at once, 1 to 64 (default 64)\n"
 		"  -v, --verbose    say more\n"
 		"\n"
 		"The registry is $SHOAL_DIR, else $XDG_RUNTIME_DIR/shoal, "
@@ -442,6 +447,7 @@ static int parse(int argc, char **argv, struct gw_config *c)
 		{ "announce", required_argument, NULL, 'a' },
 		{ "expire", required_argument, NULL, 'x' },
 		{ "access", required_argument, NULL, 'S' },
+		{ "reliable-window", required_argument, NULL, 'W' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -518,6 +524,19 @@ static int parse(int argc, char **argv, struct gw_config *c)
 				return 2;
 			}
 			break;
+		case 'W': {
+			unsigned long w = strtoul(optarg, &end, 10);
+
+			if (*end || w < 1 || w > SHOAL_SUB_HELD_MAX) {
+				fprintf(stderr,
+					"shoal-gateway: --reliable-window is "
+					"1 to %u\n",
+					SHOAL_SUB_HELD_MAX);
+				return 2;
+			}
+			c->reliable_window = (uint32_t)w;
+			break;
+		}
 		case 'v':
 			c->verbose = 1;
 			break;
