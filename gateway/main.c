@@ -608,11 +608,9 @@ static int connect_nats(struct gw *gw)
 	natsOptions *o = NULL;
 	natsStatus s;
 
-	s = natsOptions_Create(&o);
-	if (s == NATS_OK)
-		s = natsOptions_SetURL(o, gw->cfg.server);
-	if (s == NATS_OK)
-		s = natsOptions_SetName(o, gw->id);
+	/* URL, name, credentials, TLS: what the reliable exports' own
+	 * connections share (wire.c). */
+	s = gw_nats_options(gw, &o);
 	if (s == NATS_OK)
 		s = natsOptions_SetMaxReconnect(o, -1);
 	if (s == NATS_OK)
@@ -630,21 +628,6 @@ static int connect_nats(struct gw *gw)
 		 * this is one write per frame, not per message. */
 		s = natsOptions_SetSendAsap(o, true);
 
-	if (s == NATS_OK && gw->cfg.creds)
-		s = natsOptions_SetUserCredentialsFromFiles(o, gw->cfg.creds,
-							    NULL);
-	if (s == NATS_OK && gw->cfg.tls_ca) {
-		s = natsOptions_SetSecure(o, true);
-		if (s == NATS_OK)
-			s = natsOptions_LoadCATrustedCertificates(
-				o, gw->cfg.tls_ca);
-	}
-	if (s == NATS_OK && gw->cfg.tls_cert) {
-		s = natsOptions_SetSecure(o, true);
-		if (s == NATS_OK)
-			s = natsOptions_LoadCertificatesChain(
-				o, gw->cfg.tls_cert, gw->cfg.tls_key);
-	}
 	if (s == NATS_OK) {
 		s = natsConnection_Connect(&gw->nc, o);
 		if (s == NATS_NOT_YET_CONNECTED)
