@@ -71,6 +71,7 @@ static void lossy_loop(struct gw_export *e, struct shoal_sub *sub)
 	int64_t maxp = natsConnection_GetMaxPayload(e->gw->nc);
 	size_t cap = maxp > 0 ? (size_t)maxp : 1024 * 1024;
 	unsigned char *buf = malloc(cap);
+	int64_t spin_ns = e->gw->cfg.export_spin_ns;
 	int unflushed = 0, open = 0;
 
 	if (!buf) {
@@ -78,8 +79,24 @@ static void lossy_loop(struct gw_export *e, struct shoal_sub *sub)
 		return;
 	}
 	while (!atomic_load(&e->stop)) {
-		int n = shoal_sub_take_batch(sub, ms, LOSSY_BATCH,
-					     open || unflushed ? 0 : TICK_NS);
+		int n = shoal_sub_take_batch(
+			sub, ms, LOSSY_BATCH,
+			open || unflushed || spin_ns ? 0 : TICK_NS);
+
+		if (n == -EAGAIN && spin_ns && !open && !unflushed) {
+			/* --export-spin-us: poll the empty ring for a while
+			 * before sleeping, so a message that comes within it
+			 * costs no wake-up (and the spin costs a core while
+			 * messages come more often than it lasts). */
+			int64_t t0 = gw_now_ns();
+
+			while (n == -EAGAIN && gw_now_ns() - t0 < spin_ns)
+				n = shoal_sub_take_batch(sub, ms, LOSSY_BATCH,
+							 0);
+			if (n == -EAGAIN)
+				n = shoal_sub_take_batch(sub, ms, LOSSY_BATCH,
+							 TICK_NS);
+		}
 
 		if (n == -EAGAIN) {
 			if (open && w.count)

@@ -112,6 +112,9 @@ struct gw_config {
 	/* Reliable exports: most messages in flight to JetStream at once,
 	 * 1..SHOAL_SUB_HELD_MAX; 0: the default (export.c). */
 	uint32_t reliable_window;
+	/* Lossy exports: how long the export thread polls an empty ring
+	 * before it sleeps; 0 (default): it sleeps at once (adaptively). */
+	int64_t export_spin_ns;
 	int verbose;
 };
 
