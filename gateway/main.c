@@ -8,7 +8,7 @@
  *                 [--creds FILE] [--tls-ca FILE] [--tls-cert FILE
  *                 --tls-key FILE] [--announce SEC] [--expire SEC]
  *                 [--access owner|group|anyone] [--reliable-window N]
- *                 [-v]
+ *                 [--export-spin-us N] [-v]
  *
  * The main thread watches the local registry and starts an export for each
  * pub/sub, queue, rpc or event service whose name matches an --export
@@ -385,7 +385,8 @@ static void usage(FILE *f)
 		"                     [--tls-cert FILE --tls-key FILE] "
 		"[--announce SEC] [--expire SEC]\n"
 		"                     [--access owner|group|anyone] "
-		"[--reliable-window N] [-v]\n"
+		"[--reliable-window N]\n"
+		"                     [--export-spin-us N] [-v]\n"
 		"\n"
 		"Exports the local services (pub/sub, queue, rpc, event) whose "
 		"names match an\n"
@@ -424,6 +425,10 @@ static void usage(FILE *f)
 		"  --reliable-window N  reliable exports: most messages in "
 		"flight to JetStream\n"
 		"                   at once, 1 to 64 (default 64)\n"
+		"  --export-spin-us N  lossy exports: poll an empty ring N "
+		"microseconds before\n"
+		"                   sleeping (default 0; costs a core while "
+		"messages come)\n"
 		"  -v, --verbose    say more\n"
 		"\n"
 		"The registry is $SHOAL_DIR, else $XDG_RUNTIME_DIR/shoal, "
@@ -448,6 +453,7 @@ static int parse(int argc, char **argv, struct gw_config *c)
 		{ "expire", required_argument, NULL, 'x' },
 		{ "access", required_argument, NULL, 'S' },
 		{ "reliable-window", required_argument, NULL, 'W' },
+		{ "export-spin-us", required_argument, NULL, 'P' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -535,6 +541,18 @@ static int parse(int argc, char **argv, struct gw_config *c)
 				return 2;
 			}
 			c->reliable_window = (uint32_t)w;
+			break;
+		}
+		case 'P': {
+			unsigned long us = strtoul(optarg, &end, 10);
+
+			if (*end || us > 1000000) {
+				fprintf(stderr,
+					"shoal-gateway: --export-spin-us "
+					"is 0 to 1000000\n");
+				return 2;
+			}
+			c->export_spin_ns = (int64_t)us * 1000;
 			break;
 		}
 		case 'v':
