@@ -4,7 +4,8 @@
  * nats-server in the same run (bench/README.md, "The NATS gateway").
  *
  *   shoal-gateway-bench SHOAL-GATEWAY [--latency N] [--rate R|match]
- *                       [--lossy-only | --reliable-only] [--no-latency]
+ *                       [--lossy-only | --reliable-only]
+ *                       [--no-latency | --latency-only]
  *                       [-- GATEWAY-OPTION...]
  *
  * Starts nats-server (from PATH) on 127.0.0.1 and a free port, two
@@ -31,7 +32,8 @@
  *               unpaced shoal publisher spinning on a core is not what
  *               is measured).
  *               --lossy-only: no reliable runs; --reliable-only: no
- *               lossy runs; --no-latency: no latency runs. Options after
+ *               lossy runs; --no-latency: no latency runs;
+ *               --latency-only: no throughput runs. Options after
  *               "--" go to both gateways (e.g. --reliable-window 16).
  *   latency     one 64 B message per millisecond carrying its
  *               CLOCK_MONOTONIC send time; one-way latency at the
@@ -429,6 +431,7 @@ int main(int argc, char **argv)
 	char tmpl[] = "/tmp/shoal-gw-bench-XXXXXX", store[300], port[16];
 	uint64_t lat_count = 2000;
 	int lossy_only = 0, reliable_only = 0, no_latency = 0, ngwopt = 0;
+	int latency_only = 0;
 	char *gwopt[16];
 	struct shoal_registry_options ro;
 	int p = free_port();
@@ -437,7 +440,8 @@ int main(int argc, char **argv)
 		fprintf(stderr,
 			"usage: %s SHOAL-GATEWAY "
 			"[--latency N] [--rate MSGS-PER-S|match]\n"
-			"  [--lossy-only | --reliable-only] [--no-latency] "
+			"  [--lossy-only | --reliable-only] "
+			"[--no-latency | --latency-only] "
 			"[-- GATEWAY-OPTION...]\n",
 			argv[0]);
 		return 2;
@@ -452,6 +456,8 @@ int main(int argc, char **argv)
 			reliable_only = 1;
 		} else if (!strcmp(argv[i], "--no-latency")) {
 			no_latency = 1;
+		} else if (!strcmp(argv[i], "--latency-only")) {
+			latency_only = 1;
 		} else if (i + 1 < argc && !strcmp(argv[i], "--latency")) {
 			lat_count = strtoull(argv[++i], NULL, 10);
 		} else if (i + 1 < argc && !strcmp(argv[i], "--rate")) {
@@ -502,7 +508,8 @@ int main(int argc, char **argv)
 	{
 		size_t sizes[2] = { 1024, 65536 };
 
-		for (int rel = reliable_only; rel < (lossy_only ? 1 : 2); rel++)
+		for (int rel = reliable_only;
+		     !latency_only && rel < (lossy_only ? 1 : 2); rel++)
 			for (int i = 0; i < 2; i++) {
 				double rp = 0, rg = 0, rm = 0;
 
