@@ -7,16 +7,18 @@
  *   main.c      options, the NATS connection, the main loop (registry watch,
  *               announcements, expiry)
  *   export.c    one thread per exported pub/sub service: a local subscriber
- *               that publishes to NATS (core or JetStream)
+ *               that publishes to NATS (core, or JetStream with a window
+ *               in flight on a connection of the export's own)
  *   import.c    mirrors: local publishers fed from NATS
  *   wire.c      subjects, headers and the JSON descriptor
  *   frame.c     the lossy batch frame (frame.h): several messages to one
  *               NATS message
  *
  * Threads: the main thread owns the export and mirror tables; each export
- * has its thread; a lossy mirror is fed by a libnats callback thread, a
- * reliable one by its own fetching thread. A mirror's publisher is only
- * touched under its mutex.
+ * has its thread (a reliable one also a libnats callback thread that notes
+ * acks under the export's lock and wakes it through an eventfd); a lossy
+ * mirror is fed by a libnats callback thread, a reliable one by its own
+ * fetching thread. A mirror's publisher is only touched under its mutex.
  */
 #ifndef SHOAL_GW_H
 #define SHOAL_GW_H
