@@ -242,7 +242,8 @@ static void on_ack(natsConnection *nc, natsSubscription *sub, natsMsg *m,
 	const char *data = natsMsg_GetData(m);
 	int len = natsMsg_GetDataLength(m), ok = 0, code = 0, wake = 0;
 	unsigned long long pass, tidx;
-	char body[256];
+	/* A PubAck names the stream (up to GW_SUBJECT_MAX) before its seq. */
+	char body[2 * GW_SUBJECT_MAX];
 
 	(void)nc;
 	(void)sub;
