@@ -3,8 +3,10 @@
  * shoal-gateway-bench: the gateway against plain libnats, through the same
  * nats-server in the same run (bench/README.md, "The NATS gateway").
  *
- *   shoal-gateway-bench SHOAL-GATEWAY [--latency N] [--rate R]
- *                       [--lossy-only]
+ *   shoal-gateway-bench SHOAL-GATEWAY [--latency N] [--rate R|match]
+ *                       [--lossy-only | --reliable-only]
+ *                       [--no-latency | --latency-only]
+ *                       [-- GATEWAY-OPTION...]
  *
  * Starts nats-server (from PATH) on 127.0.0.1 and a free port, two
  * registries (A and B, in a temporary directory) and a gateway on each (A
@@ -24,7 +26,15 @@
  *               --rate R: the lossy runs' publishers offer R msg/s (in
  *               bursts of a millisecond's worth, sleeping between), not
  *               as fast as they can: both sides at the same load.
- *               --lossy-only: no reliable runs.
+ *               --rate match: plain libnats as fast as it can first,
+ *               then the gateway twice: as fast as it can, and offered
+ *               the rate plain libnats reached in that run (so an
+ *               unpaced shoal publisher spinning on a core is not what
+ *               is measured).
+ *               --lossy-only: no reliable runs; --reliable-only: no
+ *               lossy runs; --no-latency: no latency runs;
+ *               --latency-only: no throughput runs. Options after
+ *               "--" go to both gateways (e.g. --reliable-window 16).
  *   latency     one 64 B message per millisecond carrying its
  *               CLOCK_MONOTONIC send time; one-way latency at the
  *               receiver, median and 99th percentile. Same two paths.
@@ -227,6 +237,8 @@ static void report_latency(const char *what, struct rx *r)
 /* --rate: messages per second the lossy throughput runs offer (0: as
  * fast as they can). */
 static uint64_t offered_rate;
+/* --rate match: plain unpaced, the gateway unpaced and at plain's rate. */
+static int rate_match;
 
 /*
  * Paces the @i-th message of a run begun at @t0 to offered_rate, in bursts
@@ -332,6 +344,7 @@ static void plain(size_t size, uint64_t count, int latency, int rel,
 static void gateway(size_t size, uint64_t count, int latency, int rel,
 		    double *rate)
 {
+	uint64_t offered = offered_rate;
 	static int round;
 	struct shoal_pub_options po;
 	struct shoal_sub_options so;
@@ -400,9 +413,12 @@ static void gateway(size_t size, uint64_t count, int latency, int rel,
 
 		*rate = s > 0 ? (double)got / s : 0;
 		printf("gateway %-9s %6zu B %10.0f msg/s %8.1f MiB/s "
-		       "(%" PRIu64 " of %" PRIu64 " received)\n",
+		       "(%" PRIu64 " of %" PRIu64 " received)",
 		       rel ? "reliable" : "lossy", size, *rate,
 		       *rate * (double)size / 1048576.0, got, sent);
+		if (!rel && offered)
+			printf(" offered %" PRIu64 " msg/s", offered);
+		printf("\n");
 	}
 	shoal_sub_close(srx.sub);
 	shoal_pub_destroy(pub);
@@ -414,24 +430,42 @@ int main(int argc, char **argv)
 {
 	char tmpl[] = "/tmp/shoal-gw-bench-XXXXXX", store[300], port[16];
 	uint64_t lat_count = 2000;
-	int lossy_only = 0;
+	int lossy_only = 0, reliable_only = 0, no_latency = 0, ngwopt = 0;
+	int latency_only = 0;
+	char *gwopt[16];
 	struct shoal_registry_options ro;
 	int p = free_port();
 
 	if (argc < 2) {
 		fprintf(stderr,
 			"usage: %s SHOAL-GATEWAY "
-			"[--latency N] [--rate MSGS-PER-S] [--lossy-only]\n",
+			"[--latency N] [--rate MSGS-PER-S|match]\n"
+			"  [--lossy-only | --reliable-only] "
+			"[--no-latency | --latency-only] "
+			"[-- GATEWAY-OPTION...]\n",
 			argv[0]);
 		return 2;
 	}
 	for (int i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "--lossy-only"))
+		if (!strcmp(argv[i], "--")) {
+			while (++i < argc && ngwopt < 15)
+				gwopt[ngwopt++] = argv[i];
+		} else if (!strcmp(argv[i], "--lossy-only")) {
 			lossy_only = 1;
-		else if (i + 1 < argc && !strcmp(argv[i], "--latency"))
+		} else if (!strcmp(argv[i], "--reliable-only")) {
+			reliable_only = 1;
+		} else if (!strcmp(argv[i], "--no-latency")) {
+			no_latency = 1;
+		} else if (!strcmp(argv[i], "--latency-only")) {
+			latency_only = 1;
+		} else if (i + 1 < argc && !strcmp(argv[i], "--latency")) {
 			lat_count = strtoull(argv[++i], NULL, 10);
-		else if (i + 1 < argc && !strcmp(argv[i], "--rate"))
-			offered_rate = strtoull(argv[++i], NULL, 10);
+		} else if (i + 1 < argc && !strcmp(argv[i], "--rate")) {
+			if (!strcmp(argv[++i], "match"))
+				rate_match = 1;
+			else
+				offered_rate = strtoull(argv[i], NULL, 10);
+		}
 	}
 	if (!mkdtemp(tmpl))
 		return 1;
@@ -443,10 +477,13 @@ int main(int argc, char **argv)
 	{
 		char *ns[] = { "nats-server", "-a",  "127.0.0.1", "-p", port,
 			       "-js",	      "-sd", store,	  NULL };
-		char *ga[] = { argv[1],	   "--server", url,
-			       "--export", "bench/*",  NULL };
-		char *gb[] = { argv[1],	   "--server", url,
-			       "--import", "bench/*",  NULL };
+		char *ga[24] = { argv[1], "--server", url, "--export",
+				 "bench/*" };
+		char *gb[24] = { argv[1], "--server", url, "--import",
+				 "bench/*" };
+
+		for (int i = 0; i < ngwopt; i++)
+			ga[5 + i] = gb[5 + i] = gwopt[i];
 
 		pids[0] = spawn(ns, NULL);
 		usleep(500000);
@@ -463,21 +500,36 @@ int main(int argc, char **argv)
 	printf("nats-server %s; each throughput run 3 s", url);
 	if (offered_rate)
 		printf("; lossy runs offered %" PRIu64 " msg/s", offered_rate);
+	if (rate_match)
+		printf("; lossy gateway runs also offered plain's rate");
+	for (int i = 0; i < ngwopt; i++)
+		printf("%s%s", i ? " " : "; gateways given: ", gwopt[i]);
 	printf("\n");
 	{
 		size_t sizes[2] = { 1024, 65536 };
 
-		for (int rel = 0; rel < (lossy_only ? 1 : 2); rel++)
+		for (int rel = reliable_only;
+		     !latency_only && rel < (lossy_only ? 1 : 2); rel++)
 			for (int i = 0; i < 2; i++) {
-				double rp = 0, rg = 0;
+				double rp = 0, rg = 0, rm = 0;
 
 				plain(sizes[i], 0, 0, rel, &rp);
 				gateway(sizes[i], 0, 0, rel, &rg);
 				printf("  gateway / plain: %.2fx\n",
 				       rp > 0 ? rg / rp : 0);
+				if (rel || !rate_match || !(rp >= 1))
+					continue;
+				offered_rate = (uint64_t)rp;
+				gateway(sizes[i], 0, 0, rel, &rm);
+				offered_rate = 0;
+				printf("  gateway at plain's rate / plain: "
+				       "%.2fx\n",
+				       rm / rp);
 			}
-		plain(64, lat_count, 1, 0, NULL);
-		gateway(64, lat_count, 1, 0, NULL);
+		if (!no_latency) {
+			plain(64, lat_count, 1, 0, NULL);
+			gateway(64, lat_count, 1, 0, NULL);
+		}
 	}
 	stop_all();
 	shoal_registry_destroy(reg_a);

@@ -7,16 +7,18 @@
  *   main.c      options, the NATS connection, the main loop (registry watch,
  *               announcements, expiry)
  *   export.c    one thread per exported pub/sub service: a local subscriber
- *               that publishes to NATS (core or JetStream)
+ *               that publishes to NATS (core, or JetStream with a window
+ *               in flight on a connection of the export's own)
  *   import.c    mirrors: local publishers fed from NATS
  *   wire.c      subjects, headers and the JSON descriptor
  *   frame.c     the lossy batch frame (frame.h): several messages to one
  *               NATS message
  *
  * Threads: the main thread owns the export and mirror tables; each export
- * has its thread; a lossy mirror is fed by a libnats callback thread, a
- * reliable one by its own fetching thread. A mirror's publisher is only
- * touched under its mutex.
+ * has its thread (a reliable one also a libnats callback thread that notes
+ * acks under the export's lock and wakes it through an eventfd); a lossy
+ * mirror is fed by a libnats callback thread, a reliable one by its own
+ * fetching thread. A mirror's publisher is only touched under its mutex.
  */
 #ifndef SHOAL_GW_H
 #define SHOAL_GW_H
@@ -112,6 +114,12 @@ struct gw_config {
 	int n_exports, n_imports;
 	int64_t announce_ns, expire_ns;
 	uint32_t access; /* the mirrors' SHOAL_ACCESS_* */
+	/* Reliable exports: most messages in flight to JetStream at once,
+	 * 1..SHOAL_SUB_HELD_MAX; 0: the default (export.c). */
+	uint32_t reliable_window;
+	/* Lossy exports: how long the export thread polls an empty ring
+	 * before it sleeps; 0 (default): it sleeps at once (adaptively). */
+	int64_t export_spin_ns;
 	int verbose;
 };
 
@@ -143,6 +151,8 @@ int gw_headers_set(natsMsg *m, const struct gw_desc *d,
 int gw_headers_get(natsMsg *m, uint64_t *seq, uint64_t *epoch, int64_t *ts,
 		   const char **type, void *user_header, uint32_t uh_size);
 void gw_type_string(struct gw_desc *d);
+/* A new natsOptions with the server, name, credentials and TLS of @gw. */
+natsStatus gw_nats_options(const struct gw *gw, natsOptions **out);
 
 /* export.c */
 int gw_export_start(struct gw *gw, const struct shoal_service_info *info,

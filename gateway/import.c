@@ -14,9 +14,10 @@
  * message published to nobody is not kept, so it is left in the stream
  * instead), writes each message with the mirror's reliable publisher
  * (which waits for the slowest local subscriber) and acknowledges it only
- * then. A message redelivered after an ack was lost (a server restart) is
- * recognised by its stream sequence and acknowledged without being
- * delivered again.
+ * then, waiting for the server's answer once per fetch (the last
+ * message's), not per message. A message redelivered after an ack was
+ * lost (a server restart) is recognised by its stream sequence and
+ * acknowledged without being delivered again.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -212,7 +213,15 @@ static void *reliable_main(void *arg)
 			pthread_mutex_unlock(&mi->lock);
 			if (sseq)
 				mi->last_stream_seq = sseq;
-			natsMsg_AckSync(m, NULL, NULL);
+			/* Acknowledged after the write; only the fetch's
+			 * last waits for the server's answer (one round trip
+			 * per fetch, not per message: the acks before it,
+			 * sent earlier on the same connection, are processed
+			 * before it). */
+			if (i == list.Count - 1)
+				natsMsg_AckSync(m, NULL, NULL);
+			else
+				natsMsg_Ack(m, NULL);
 		}
 		natsMsgList_Destroy(&list);
 	}

@@ -7,7 +7,8 @@
  *                 [--import PATTERN]... [--prefix SITE] [--id ID]
  *                 [--creds FILE] [--tls-ca FILE] [--tls-cert FILE
  *                 --tls-key FILE] [--announce SEC] [--expire SEC]
- *                 [--access owner|group|anyone] [-v]
+ *                 [--access owner|group|anyone] [--reliable-window N]
+ *                 [--export-spin-us N] [-v]
  *
  * The main thread watches the local registry and starts an export for each
  * pub/sub, queue, rpc or event service whose name matches an --export
@@ -384,7 +385,9 @@ static void usage(FILE *f)
 		"[--tls-ca FILE]\n"
 		"                     [--tls-cert FILE --tls-key FILE] "
 		"[--announce SEC] [--expire SEC]\n"
-		"                     [--access owner|group|anyone] [-v]\n"
+		"                     [--access owner|group|anyone] "
+		"[--reliable-window N]\n"
+		"                     [--export-spin-us N] [-v]\n"
 		"\n"
 		"Exports the local services (pub/sub, queue, rpc, event) whose "
 		"names match an\n"
@@ -420,6 +423,13 @@ static void usage(FILE *f)
 		"group or anyone\n"
 		"                   (SHOAL_ACCESS_*, bounded by the registry "
 		"directory's modes)\n"
+		"  --reliable-window N  reliable exports: most messages in "
+		"flight to JetStream\n"
+		"                   at once, 1 to 64 (default 64)\n"
+		"  --export-spin-us N  lossy exports: poll an empty ring N "
+		"microseconds before\n"
+		"                   sleeping (default 0; costs a core while "
+		"messages come)\n"
 		"  -v, --verbose    say more\n"
 		"\n"
 		"The registry is $SHOAL_DIR, else $XDG_RUNTIME_DIR/shoal, "
@@ -443,6 +453,8 @@ static int parse(int argc, char **argv, struct gw_config *c)
 		{ "announce", required_argument, NULL, 'a' },
 		{ "expire", required_argument, NULL, 'x' },
 		{ "access", required_argument, NULL, 'S' },
+		{ "reliable-window", required_argument, NULL, 'W' },
+		{ "export-spin-us", required_argument, NULL, 'P' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -519,6 +531,31 @@ static int parse(int argc, char **argv, struct gw_config *c)
 				return 2;
 			}
 			break;
+		case 'W': {
+			unsigned long w = strtoul(optarg, &end, 10);
+
+			if (*end || w < 1 || w > SHOAL_SUB_HELD_MAX) {
+				fprintf(stderr,
+					"shoal-gateway: --reliable-window is "
+					"1 to %u\n",
+					SHOAL_SUB_HELD_MAX);
+				return 2;
+			}
+			c->reliable_window = (uint32_t)w;
+			break;
+		}
+		case 'P': {
+			unsigned long us = strtoul(optarg, &end, 10);
+
+			if (*end || us > 1000000) {
+				fprintf(stderr,
+					"shoal-gateway: --export-spin-us "
+					"is 0 to 1000000\n");
+				return 2;
+			}
+			c->export_spin_ns = (int64_t)us * 1000;
+			break;
+		}
 		case 'v':
 			c->verbose = 1;
 			break;
@@ -679,11 +716,9 @@ static int connect_nats(struct gw *gw)
 	     check_file("--tls-cert", gw->cfg.tls_cert, 0)) ||
 	    (gw->cfg.tls_key && check_file("--tls-key", gw->cfg.tls_key, 0)))
 		return -1;
-	s = natsOptions_Create(&o);
-	if (s == NATS_OK)
-		s = natsOptions_SetURL(o, gw->cfg.server);
-	if (s == NATS_OK)
-		s = natsOptions_SetName(o, gw->id);
+	/* URL, name, credentials, TLS: what the reliable exports' own
+	 * connections share (wire.c). */
+	s = gw_nats_options(gw, &o);
 	if (s == NATS_OK)
 		s = natsOptions_SetMaxReconnect(o, -1);
 	if (s == NATS_OK)
@@ -699,21 +734,6 @@ static int connect_nats(struct gw *gw)
 		 * this is one write per frame, not per message. */
 		s = natsOptions_SetSendAsap(o, true);
 
-	if (s == NATS_OK && gw->cfg.creds)
-		s = natsOptions_SetUserCredentialsFromFiles(o, gw->cfg.creds,
-							    NULL);
-	if (s == NATS_OK && gw->cfg.tls_ca) {
-		s = natsOptions_SetSecure(o, true);
-		if (s == NATS_OK)
-			s = natsOptions_LoadCATrustedCertificates(
-				o, gw->cfg.tls_ca);
-	}
-	if (s == NATS_OK && gw->cfg.tls_cert) {
-		s = natsOptions_SetSecure(o, true);
-		if (s == NATS_OK)
-			s = natsOptions_LoadCertificatesChain(
-				o, gw->cfg.tls_cert, gw->cfg.tls_key);
-	}
 	if (s == NATS_OK) {
 		s = natsConnection_Connect(&gw->nc, o);
 		hint = connect_hint(s);

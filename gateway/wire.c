@@ -346,3 +346,40 @@ int gw_headers_get(natsMsg *m, uint64_t *seq, uint64_t *epoch, int64_t *ts,
 	}
 	return 0;
 }
+
+/*
+ * What every connection of the gateway shares: the server, the gateway's
+ * id as the client name, credentials and TLS. The caller adds what its
+ * connection needs (reconnection, buffering) and destroys @out.
+ */
+natsStatus gw_nats_options(const struct gw *gw, natsOptions **out)
+{
+	natsOptions *o = NULL;
+	natsStatus s = natsOptions_Create(&o);
+
+	if (s == NATS_OK)
+		s = natsOptions_SetURL(o, gw->cfg.server);
+	if (s == NATS_OK)
+		s = natsOptions_SetName(o, gw->id);
+	if (s == NATS_OK && gw->cfg.creds)
+		s = natsOptions_SetUserCredentialsFromFiles(o, gw->cfg.creds,
+							    NULL);
+	if (s == NATS_OK && gw->cfg.tls_ca) {
+		s = natsOptions_SetSecure(o, true);
+		if (s == NATS_OK)
+			s = natsOptions_LoadCATrustedCertificates(
+				o, gw->cfg.tls_ca);
+	}
+	if (s == NATS_OK && gw->cfg.tls_cert) {
+		s = natsOptions_SetSecure(o, true);
+		if (s == NATS_OK)
+			s = natsOptions_LoadCertificatesChain(
+				o, gw->cfg.tls_cert, gw->cfg.tls_key);
+	}
+	if (s != NATS_OK) {
+		natsOptions_Destroy(o);
+		return s;
+	}
+	*out = o;
+	return NATS_OK;
+}
