@@ -4,7 +4,7 @@
  * nats-server in the same run (bench/README.md, "The NATS gateway").
  *
  *   shoal-gateway-bench SHOAL-GATEWAY [--latency N] [--rate R|match]
- *                       [--lossy-only | --reliable-only]
+ *                       [--capacity SLOTS] [--lossy-only | --reliable-only]
  *                       [--no-latency | --latency-only]
  *                       [-- GATEWAY-OPTION...]
  *
@@ -35,6 +35,8 @@
  *               lossy runs; --no-latency: no latency runs;
  *               --latency-only: no throughput runs. Options after
  *               "--" go to both gateways (e.g. --reliable-window 16).
+ *               --capacity SLOTS: the ring of the local publisher and
+ *               so of the far mirror (default 1024).
  *   latency     one 64 B message per millisecond carrying its
  *               CLOCK_MONOTONIC send time; one-way latency at the
  *               receiver, median and 99th percentile. Same two paths.
@@ -239,6 +241,9 @@ static void report_latency(const char *what, struct rx *r)
 static uint64_t offered_rate;
 /* --rate match: plain unpaced, the gateway unpaced and at plain's rate. */
 static int rate_match;
+/* --capacity N: slots of the local publisher's ring (and so of the far
+ * mirror's, which the importing gateway makes the same). */
+static uint32_t ring_capacity = 1024;
 
 /*
  * Paces the @i-th message of a run begun at @t0 to offered_rate, in bursts
@@ -361,7 +366,7 @@ static void gateway(size_t size, uint64_t count, int latency, int rel,
 	shoal_pub_options_init(&po);
 	po.registry = reg_a;
 	po.delivery = rel ? SHOAL_DELIVERY_RELIABLE : SHOAL_DELIVERY_LOSSY;
-	po.capacity = 1024;
+	po.capacity = ring_capacity;
 	po.max_payload = (uint32_t)size;
 	if (shoal_pub_create(name, &po, &pub) || wait_service(reg_b, name)) {
 		fprintf(stderr, "gateway: no mirror of %s\n", name);
@@ -440,7 +445,7 @@ int main(int argc, char **argv)
 		fprintf(stderr,
 			"usage: %s SHOAL-GATEWAY "
 			"[--latency N] [--rate MSGS-PER-S|match]\n"
-			"  [--lossy-only | --reliable-only] "
+			"  [--capacity SLOTS] [--lossy-only | --reliable-only] "
 			"[--no-latency | --latency-only] "
 			"[-- GATEWAY-OPTION...]\n",
 			argv[0]);
@@ -458,6 +463,8 @@ int main(int argc, char **argv)
 			no_latency = 1;
 		} else if (!strcmp(argv[i], "--latency-only")) {
 			latency_only = 1;
+		} else if (i + 1 < argc && !strcmp(argv[i], "--capacity")) {
+			ring_capacity = (uint32_t)strtoul(argv[++i], NULL, 10);
 		} else if (i + 1 < argc && !strcmp(argv[i], "--latency")) {
 			lat_count = strtoull(argv[++i], NULL, 10);
 		} else if (i + 1 < argc && !strcmp(argv[i], "--rate")) {
