@@ -17,30 +17,6 @@
 #define KILLS 3
 
 static struct proc gw_a, gw_b;
-static struct shoal_pub *rel_pub;
-static _Atomic int written;
-
-static void *writer(void *arg)
-{
-	char line[32];
-
-	(void)arg;
-	for (int i = 0; i < N; i++) {
-		int n = snprintf(line, sizeof(line), "w %d", i), err;
-
-		/* send_timeout_ns 100 ms: held back while the stream is
-		 * away (the window full, the ring full behind it). */
-		while ((err = shoal_pub_write(rel_pub, line, (uint32_t)n,
-					      NULL)) == -EAGAIN)
-			;
-		if (err) {
-			fprintf(stderr, "write %d: %d\n", i, err);
-			return NULL;
-		}
-		atomic_store(&written, i + 1);
-	}
-	return NULL;
-}
 
 static int stream_across_kills(const char *name)
 {
@@ -52,19 +28,21 @@ static int stream_across_kills(const char *name)
 	char count[16];
 
 	memset(&sub, 0, sizeof(sub));
-	atomic_store(&written, 0);
+	atomic_store(&gw_lines_written, 0);
 	shoal_pub_options_init(&o);
 	o.registry = reg_a;
 	o.delivery = SHOAL_DELIVERY_RELIABLE;
 	o.send_timeout_ns = 100000000;
 	o.capacity = 256;
-	CHECK_EQ(shoal_pub_create(name, &o, &rel_pub), 0);
+	CHECK_EQ(shoal_pub_create(name, &o, &gw_lines_pub), 0);
 	CHECK(!wait_service(reg_b, name, 1, &gw_b));
 	snprintf(count, sizeof(count), "%d", N);
 	CHECK(!start_in(dir_b, &sub, 0, "sub", name, "--count", count,
 			"--timeout", "200", NULL));
 	CHECK(!wait_subscribers_in(reg_b, name, 1));
-	CHECK(!pthread_create(&t, NULL, writer, NULL));
+	gw_lines_n = N;
+	gw_lines_word = "w";
+	CHECK(!pthread_create(&t, NULL, gw_write_lines, NULL));
 	for (int k = 1; k <= KILLS; k++) {
 		int64_t end = now_ms() + WAIT_S * 1000;
 
@@ -77,11 +55,11 @@ static int stream_across_kills(const char *name)
 			"%s: server killed after %d lines at B, %d "
 			"written\n",
 			name, count_of(sub.out_buf, "\n"),
-			atomic_load(&written));
+			atomic_load(&gw_lines_written));
 		CHECK(!nats_start());
 	}
 	pthread_join(t, NULL);
-	CHECK_EQ(atomic_load(&written), N);
+	CHECK_EQ(atomic_load(&gw_lines_written), N);
 	finish_within(&sub, WAIT_S * 3);
 	for (int i = 0; i < N; i++)
 		n += (size_t)sprintf(want + n, "w %d\n", i);
@@ -96,7 +74,7 @@ static int stream_across_kills(const char *name)
 			sub.status, i, sub.out_buf + i, want + i, sub.err_buf);
 		return TEST_FAIL;
 	}
-	shoal_pub_destroy(rel_pub);
+	shoal_pub_destroy(gw_lines_pub);
 	return TEST_PASS;
 }
 

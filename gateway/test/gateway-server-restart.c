@@ -16,30 +16,6 @@
 #define N 3000
 
 static struct proc gw_a, gw_b;
-static struct shoal_pub *rel_pub;
-static _Atomic int written;
-
-static void *writer(void *arg)
-{
-	char line[32];
-
-	(void)arg;
-	for (int i = 0; i < N; i++) {
-		int n = snprintf(line, sizeof(line), "m %d", i), err;
-
-		/* Reliable, send_timeout_ns 100 ms: the gateway's
-		 * subscriber holds us back while the stream is away. */
-		while ((err = shoal_pub_write(rel_pub, line, (uint32_t)n,
-					      NULL)) == -EAGAIN)
-			;
-		if (err) {
-			fprintf(stderr, "write %d: %d\n", i, err);
-			return NULL;
-		}
-		atomic_store(&written, i + 1);
-	}
-	return NULL;
-}
 
 static int test_reliable_across_restart(void)
 {
@@ -56,13 +32,15 @@ static int test_reliable_across_restart(void)
 	o.delivery = SHOAL_DELIVERY_RELIABLE;
 	o.send_timeout_ns = 100000000;
 	o.capacity = 256;
-	CHECK_EQ(shoal_pub_create("camera/restart", &o, &rel_pub), 0);
+	CHECK_EQ(shoal_pub_create("camera/restart", &o, &gw_lines_pub), 0);
 	CHECK(!wait_service(reg_b, "camera/restart", 1, &gw_b));
 	snprintf(count, sizeof(count), "%d", N);
 	CHECK(!start_in(dir_b, &sub, 0, "sub", "camera/restart", "--count",
 			count, "--timeout", "120", NULL));
 	CHECK(!wait_subscribers_in(reg_b, "camera/restart", 1));
-	CHECK(!pthread_create(&t, NULL, writer, NULL));
+	gw_lines_n = N;
+	gw_lines_word = "m";
+	CHECK(!pthread_create(&t, NULL, gw_write_lines, NULL));
 	/* Mid-stream: B has some, A has not written everything. */
 	end = now_ms() + WAIT_S * 1000;
 	while (count_of(sub.out_buf, "\n") < 300 && now_ms() < end)
@@ -70,13 +48,13 @@ static int test_reliable_across_restart(void)
 	CHECK(count_of(sub.out_buf, "\n") >= 300);
 	nats_stop(SIGKILL);
 	fprintf(stderr, "server killed after %d lines at B, %d written\n",
-		count_of(sub.out_buf, "\n"), atomic_load(&written));
+		count_of(sub.out_buf, "\n"), atomic_load(&gw_lines_written));
 	/* While it is away the writer is held back: nothing is dropped. */
 	CHECK(!nats_start());
 	fprintf(stderr, "server restarted, %d written\n",
-		atomic_load(&written));
+		atomic_load(&gw_lines_written));
 	pthread_join(t, NULL);
-	CHECK_EQ(atomic_load(&written), N);
+	CHECK_EQ(atomic_load(&gw_lines_written), N);
 	finish_within(&sub, WAIT_S * 2);
 	for (int i = 0; i < N; i++)
 		n += (size_t)sprintf(want + n, "m %d\n", i);
@@ -91,7 +69,7 @@ static int test_reliable_across_restart(void)
 			sub.status, i, sub.out_buf + i, want + i, sub.err_buf);
 		return TEST_FAIL;
 	}
-	shoal_pub_destroy(rel_pub);
+	shoal_pub_destroy(gw_lines_pub);
 	return TEST_PASS;
 }
 

@@ -412,6 +412,38 @@ static inline int lines_across(const char *name, const char *word, int lines,
 	CHECK(!wait_service(reg_b, name, 0, gw_b));
 	return TEST_PASS;
 }
+/*
+ * A reliable writer on its own thread: gw_lines_pub gets lines
+ * "<gw_lines_word> 0" .. "<gw_lines_word> <gw_lines_n - 1>", each retried
+ * while -EAGAIN (send_timeout_ns held it back: the far side is away), and
+ * gw_lines_written counts those written. The tests that kill nats-server
+ * mid-stream run it beside the kills.
+ */
+static struct shoal_pub *gw_lines_pub;
+static const char *gw_lines_word = "m";
+static int gw_lines_n;
+static _Atomic int gw_lines_written;
+
+static inline void *gw_write_lines(void *arg)
+{
+	char line[32];
+
+	(void)arg;
+	for (int i = 0; i < gw_lines_n; i++) {
+		int n = snprintf(line, sizeof(line), "%s %d", gw_lines_word, i),
+		    err;
+
+		while ((err = shoal_pub_write(gw_lines_pub, line, (uint32_t)n,
+					      NULL)) == -EAGAIN)
+			;
+		if (err) {
+			fprintf(stderr, "write %d: %d\n", i, err);
+			return NULL;
+		}
+		atomic_store(&gw_lines_written, i + 1);
+	}
+	return NULL;
+}
 
 /* Stops a gateway with SIGTERM and reaps it; its exit status. */
 static inline int gw_stop(struct proc *p)
