@@ -87,7 +87,8 @@ static int test_across(void)
 			NULL));
 	CHECK(!gw_start(dir_b, &gw_b, "--creds", user, "--import", "creds/*",
 			NULL));
-	CHECK_EQ(lines_across("creds/lines", "signed", LINES, &gw_b),
+	CHECK_EQ(lines_across("creds/lines", "--reliable", "signed", LINES,
+			      &gw_b),
 		 TEST_PASS);
 	CHECK_EQ(gw_stop(&gw_a), 0);
 	CHECK_EQ(gw_stop(&gw_b), 0);

@@ -12,42 +12,11 @@
 
 static struct proc gw_a, gw_b;
 
-/* pub NAME on A (with @mode), sub on B, LINES lines: all arrive in order. */
+/* pub NAME on A (with @mode), sub on B, LINES lines: all arrive in order,
+ * the mirror says where it comes from and goes with the publisher. */
 static int stream_lines(const char *name, const char *mode)
 {
-	static struct proc pub, sub;
-	static char want[LINES * 16];
-	char count[16], line[32];
-	size_t n = 0;
-
-	snprintf(count, sizeof(count), "%d", LINES);
-	CHECK(!start_in(dir_a, &pub, 1, "pub", name, mode, NULL));
-	if (wait_service(reg_b, name, 1, &gw_b)) {
-		describe("publisher", &pub);
-		describe("gateway A", &gw_a);
-		return TEST_FAIL;
-	}
-	CHECK(!start_in(dir_b, &sub, 0, "sub", name, "--count", count,
-			"--timeout", "60", NULL));
-	CHECK(!wait_subscribers_in(reg_b, name, 1));
-	for (int i = 0; i < LINES; i++) {
-		snprintf(line, sizeof(line), "line %d\n", i);
-		CHECK(!feed(&pub, line));
-		memcpy(want + n, line, strlen(line));
-		n += strlen(line);
-	}
-	want[n] = '\0';
-	CHECK(finish(&pub) == 0);
-	finish(&sub);
-	CHECK(exited_with(&sub, 0));
-	if (strcmp(sub.out_buf, want)) {
-		fprintf(stderr, "%s: B received '%.200s'...\n", name,
-			sub.out_buf);
-		return TEST_FAIL;
-	}
-	/* The publisher withdrew: so does the mirror. */
-	CHECK(!wait_service(reg_b, name, 0, &gw_b));
-	return TEST_PASS;
+	return lines_across(name, mode, "line", LINES, &gw_b);
 }
 
 static int test_lossy(void)

@@ -135,7 +135,9 @@ static int test_across(void)
 			NULL));
 	CHECK(!gw_start(dir_b, &gw_b, "--tls-ca", ca, "--import", "tls/*",
 			NULL));
-	CHECK_EQ(lines_across("tls/lines", "secret", LINES, &gw_b), TEST_PASS);
+	CHECK_EQ(lines_across("tls/lines", "--reliable", "secret", LINES,
+			      &gw_b),
+		 TEST_PASS);
 	CHECK_EQ(gw_stop(&gw_a), 0);
 	CHECK_EQ(gw_stop(&gw_b), 0);
 	return TEST_PASS;

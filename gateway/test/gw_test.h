@@ -374,13 +374,13 @@ static inline int check_origin(const char *name)
 }
 
 /*
- * `shoal pub NAME --reliable` on A, `shoal sub NAME` on B (through the
+ * `shoal pub NAME @mode` on A, `shoal sub NAME` on B (through the
  * gateways already running, @gw_b B's): @lines lines "<word> <i>" all
  * arrive, in order, the mirror says where it comes from, and it goes
  * when the publisher does. TEST_PASS or TEST_FAIL, saying why.
  */
-static inline int lines_across(const char *name, const char *word, int lines,
-			       struct proc *gw_b)
+static inline int lines_across(const char *name, const char *mode,
+			       const char *word, int lines, struct proc *gw_b)
 {
 	static struct proc pub, sub;
 	static char want[1 << 16];
@@ -388,8 +388,11 @@ static inline int lines_across(const char *name, const char *word, int lines,
 	size_t n = 0;
 
 	snprintf(count, sizeof(count), "%d", lines);
-	CHECK(!start_in(dir_a, &pub, 1, "pub", name, "--reliable", NULL));
-	CHECK(!wait_service(reg_b, name, 1, gw_b));
+	CHECK(!start_in(dir_a, &pub, 1, "pub", name, mode, NULL));
+	if (wait_service(reg_b, name, 1, gw_b)) {
+		describe("publisher", &pub);
+		return TEST_FAIL;
+	}
 	CHECK(!check_origin(name));
 	CHECK(!start_in(dir_b, &sub, 0, "sub", name, "--count", count,
 			"--timeout", "60", NULL));
@@ -406,9 +409,11 @@ static inline int lines_across(const char *name, const char *word, int lines,
 	finish(&sub);
 	CHECK(exited_with(&sub, 0));
 	if (strcmp(sub.out_buf, want)) {
-		fprintf(stderr, "B received '%.200s'...\n", sub.out_buf);
+		fprintf(stderr, "%s: B received '%.200s'...\n", name,
+			sub.out_buf);
 		return TEST_FAIL;
 	}
+	/* The publisher withdrew: so does the mirror. */
 	CHECK(!wait_service(reg_b, name, 0, gw_b));
 	return TEST_PASS;
 }
