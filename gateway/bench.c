@@ -110,8 +110,14 @@ static pid_t spawn(char *const argv[], const char *shoal_dir)
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDWR);
 
-		dup2(null, 1);
-		dup2(null, 2);
+		/* SHOAL_GW_BENCH_LOG=1 keeps the gateways' logs (stdout)
+		 * and the server's (stderr): the gateways say what each
+		 * export sent and each import received, which tells where
+		 * lossy messages were lost. */
+		if (!getenv("SHOAL_GW_BENCH_LOG")) {
+			dup2(null, 1);
+			dup2(null, 2);
+		}
 		if (shoal_dir)
 			setenv("SHOAL_DIR", shoal_dir, 1);
 		execvp(argv[0], argv);
