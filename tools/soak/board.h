@@ -62,7 +62,10 @@ extern const char *const soak_role_units[ROLE_N];
 #define INFLIGHT 4
 #define RPC_MAX 128
 
-/* Consumer phase (board), high bits; the low 56 bits name the item. */
+/* Consumer phase (board), high bits; the low 56 bits name the item.
+ * TAKEN: taken, not counted. RECORDED: counted, or about to be (it is set
+ * just before the item's count is incremented): a consumer killed in it
+ * may not have counted the item. */
 #define PHASE_TAKEN (1ull << 62)
 #define PHASE_RECORDED (2ull << 62)
 #define ITEM(prod, seq) ((uint64_t)(prod) << 48 | (seq))

@@ -153,10 +153,15 @@ int soak_run_cons(struct role_ctx *c)
 		atomic_store_explicit(&c->me->phase, PHASE_TAKEN | item,
 				      memory_order_seq_cst);
 		soak_maybe_hold(c);
-		old = atomic_fetch_add_explicit(&q_count(c->b, it.prod)[it.seq],
-						1, memory_order_seq_cst);
+		/* RECORDED before the count, not after: a consumer killed
+		 * between the two is taken as having recorded the item
+		 * (which the coordinator's bound allows for), never as one
+		 * still holding an item whose count is then found nonzero,
+		 * by its own increment, and called taken again. */
 		atomic_store_explicit(&c->me->phase, PHASE_RECORDED | item,
 				      memory_order_seq_cst);
+		old = atomic_fetch_add_explicit(&q_count(c->b, it.prod)[it.seq],
+						1, memory_order_seq_cst);
 		soak_maybe_hold(c);
 		if (old)
 			soak_violation(c,

@@ -171,7 +171,7 @@ uint64_t soak_report(const struct soak *s, const struct q_totals *qt,
 		       " in doubt: producer killed mid-push), %" PRIu64
 		       " taken, %" PRIu64 " lost = skipped %" PRIu64
 		       " + abandoned %" PRIu64 " - %" PRIu64
-		       " recorded before the kill\n",
+		       " recorded (or being recorded) at the kill\n",
 		       qt->pushed, qt->uncertain, qt->taken,
 		       qt->missing_confirmed + qt->missing_uncertain,
 		       qt->st.skipped, qt->st.abandoned, s->killed_recorded);
