@@ -11,6 +11,7 @@
 #define SHOAL_GW_TEST_H
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -448,6 +449,38 @@ static inline void *gw_write_lines(void *arg)
 		atomic_store(&gw_lines_written, i + 1);
 	}
 	return NULL;
+}
+/*
+ * The end of a gw_write_lines() stream: the writer thread @t joined having
+ * written every line, and @sub (`shoal sub` on B) exited 0 within @wait_s
+ * seconds having printed exactly those lines, in order. TEST_PASS, or
+ * TEST_FAIL saying where B's output differs.
+ */
+static inline int gw_lines_arrived(pthread_t t, struct proc *sub, int wait_s)
+{
+	static char want[1 << 17];
+	size_t n = 0;
+
+	pthread_join(t, NULL);
+	CHECK_EQ(atomic_load(&gw_lines_written), gw_lines_n);
+	finish_within(sub, wait_s);
+	for (int i = 0; i < gw_lines_n; i++) {
+		CHECK(n + 32 < sizeof(want));
+		n += (size_t)sprintf(want + n, "%s %d\n", gw_lines_word, i);
+	}
+	if (sub->status != 0 || strcmp(sub->out_buf, want)) {
+		int i = 0;
+
+		while (sub->out_buf[i] == want[i])
+			i++;
+		fprintf(stderr,
+			"exit %d; B differs at byte %d: '%.60s' "
+			"want '%.60s'\n%s",
+			sub->status, i, sub->out_buf + i, want + i,
+			sub->err_buf);
+		return TEST_FAIL;
+	}
+	return TEST_PASS;
 }
 
 /* Stops a gateway with SIGTERM and reaps it; its exit status. */
