@@ -387,22 +387,6 @@ int shoal__notify_mark(_Atomic uint32_t *flag, uint32_t mask, int eventfd)
 	return 1;
 }
 
-int shoal__notify_mark_ro(const _Atomic uint32_t *flag, uint32_t mask,
-			  int eventfd)
-{
-	uint32_t bits = mask ? mask : ~0u;
-	int err;
-
-	shoal__notify_fence();
-	/* Relaxed: the fence above ordered the caller's publish first. */
-	if (!(atomic_load_explicit((_Atomic uint32_t *)flag,
-				   memory_order_relaxed) &
-	      bits))
-		return 0;
-	err = shoal__eventfd_wake(eventfd);
-	return err ? err : 1;
-}
-
 void shoal__notify_all(const int *fds, uint32_t n)
 {
 	/* Full fence: orders the caller's publish (a closed flag) before the

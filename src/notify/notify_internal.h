@@ -136,8 +136,24 @@ void shoal__notify_give_back(_Atomic uint32_t *flag, uint32_t mask);
  * -errno from the write (the mark is still set: the next notify tries
  * again).
  */
-int shoal__notify_mark_ro(const _Atomic uint32_t *flag, uint32_t mask,
-			  int eventfd);
+static inline int shoal__notify_mark_ro(const _Atomic uint32_t *flag,
+					uint32_t mask, int eventfd)
+{
+	uint32_t bits = mask ? mask : ~0u;
+	int err;
+
+	/* Full fence: the caller's publish, then the load of the mark (the
+	 * notifier's side of the store->load pair; notify.md). Inline: a
+	 * subscriber's every release runs it. */
+	shoal__notify_fence();
+	/* Relaxed: the fence above ordered the caller's publish first. */
+	if (!(atomic_load_explicit((_Atomic uint32_t *)flag,
+				   memory_order_relaxed) &
+	      bits))
+		return 0;
+	err = shoal__eventfd_wake(eventfd);
+	return err ? err : 1;
+}
 
 /*
  * Wakes every waiter of @fds (@n eventfds, -1 entries skipped) whatever its

@@ -314,6 +314,16 @@ static int loan_seq(const struct shoal_pub *p, const void *ptr, uint64_t *seq)
 /* The single loan @ptr, still out (not sent, not aborted): its seq. */
 static int check_loan(struct shoal_pub *p, void *ptr, uint64_t *seq)
 {
+	/* The common case first, without loan_seq()'s division: the oldest
+	 * loan, in its slot. */
+	if (!p->batch && !p->pooled && p->ring.loan_end != p->ring.head &&
+	    ptr == shoal__bcast_payload(&p->ring.m,
+					shoal__bcast_slot_at(&p->ring.m,
+							     p->ring.head)) &&
+	    p->loans[p->ring.head % SHOAL_PUB_LOANS_MAX].state == LOAN_OUT) {
+		*seq = p->ring.head;
+		return 0;
+	}
 	if (p->batch)
 		return shoal__fail(-EINVAL,
 				   "pub: a batch of %u loans is out: "
@@ -369,6 +379,14 @@ static inline void complete(struct shoal_pub *p, struct shoal__bcast_slot *s,
  */
 static void wake_sleepers(struct shoal_pub *p)
 {
+	uint32_t any = 0;
+
+	/* Nobody asleep is the common case: one pass that only loads. */
+	for (uint32_t w = 0; w < p->bitmap_words; w++)
+		any |= atomic_load_explicit(&p->bitmap[w],
+					    memory_order_relaxed);
+	if (!any)
+		return;
 	for (uint32_t w = 0; w < p->bitmap_words; w++) {
 		uint32_t bits = atomic_load_explicit(&p->bitmap[w],
 						     memory_order_relaxed);

@@ -19,6 +19,9 @@
 /* Several publishers: empty polls, and takes, between looks at the
  * registry watch for a publisher that joined (one read(2) each time). */
 #define NEWCOMER_CHECK_EVERY 4096
+/* Readiness checks between looks at whether a publisher is gone, while
+ * spinning (sub_ready()). */
+#define GONE_CHECK_EVERY 64
 /* Several publishers: most messages taken in a row from one ring. */
 #define BURST 16
 /* Longest a detached subscriber waits before looking for a publisher
@@ -98,6 +101,10 @@ struct shoal_sub {
 	uint32_t cur;	/* act[] index taking now */
 	uint32_t burst; /* taken in a row from act[cur] */
 	uint32_t polls; /* empty polls and takes since the last look */
+	/* sub_ready()'s owner-gone checks: readiness checks since the last,
+	 * and sleeps_now() then. */
+	uint32_t gone_polls;
+	uint64_t gone_sleeps;
 	/* What every ring must agree with: the first ring joined's (while
 	 * any ring is joined). max_pubs 0: none yet. */
 	struct pubsub_geometry ref;

@@ -224,13 +224,10 @@ static void store_bound(struct shoal__bcast_pub *b, uint64_t bound)
 	atomic_store_explicit(&b->m.pub->bound, bound, memory_order_relaxed);
 }
 
-void shoal__bcast_loan_announce(struct shoal__bcast_pub *b)
+void shoal__bcast_loan_announce_slow(struct shoal__bcast_pub *b)
 {
 	uint32_t gen;
 
-	if (!b->reliable || b->loan_end == b->head ||
-	    b->loan_end < b->marked_end)
-		return;
 	/*
 	 * Loans [head, loan_end) are out, their slots marked; this one is
 	 * next. As in a batch (shoal__bcast_batch_extent()): the end it

@@ -327,7 +327,17 @@ static inline int shoal__bcast_must_gate(const struct shoal__bcast_pub *b)
  * or is seen here and gated on. Nothing to do for the first loan (head:
  * safe as a single send is) or a slot already marked.
  */
-void shoal__bcast_loan_announce(struct shoal__bcast_pub *b);
+void shoal__bcast_loan_announce_slow(struct shoal__bcast_pub *b);
+
+static inline void shoal__bcast_loan_announce(struct shoal__bcast_pub *b)
+{
+	/* Nothing to do (the common case, inline): lossy, no other loan
+	 * out, or the slot marked already. */
+	if (!b->reliable || b->loan_end == b->head ||
+	    b->loan_end < b->marked_end)
+		return;
+	shoal__bcast_loan_announce_slow(b);
+}
 
 /*
  * Slot @s is about to receive message @seq: its odd stamp first, so a
