@@ -377,16 +377,8 @@ static inline void complete(struct shoal_pub *p, struct shoal__bcast_slot *s,
  * protocol: it pairs with a subscriber's fence between setting its bit and
  * re-checking its slot.
  */
-static void wake_sleepers(struct shoal_pub *p)
+static void wake_sleepers_slow(struct shoal_pub *p)
 {
-	uint32_t any = 0;
-
-	/* Nobody asleep is the common case: one pass that only loads. */
-	for (uint32_t w = 0; w < p->bitmap_words; w++)
-		any |= atomic_load_explicit(&p->bitmap[w],
-					    memory_order_relaxed);
-	if (!any)
-		return;
 	for (uint32_t w = 0; w < p->bitmap_words; w++) {
 		uint32_t bits = atomic_load_explicit(&p->bitmap[w],
 						     memory_order_relaxed);
@@ -410,6 +402,18 @@ static void wake_sleepers(struct shoal_pub *p)
 			}
 		}
 	}
+}
+
+static inline void wake_sleepers(struct shoal_pub *p)
+{
+	uint32_t any = 0;
+
+	/* Nobody asleep is the common case: loads only, inline. */
+	for (uint32_t w = 0; w < p->bitmap_words; w++)
+		any |= atomic_load_explicit(&p->bitmap[w],
+					    memory_order_relaxed);
+	if (any)
+		wake_sleepers_slow(p);
 }
 
 /*

@@ -234,6 +234,41 @@ static inline uint64_t *done_word(const struct sub_ring *r, uint64_t seq)
 	return &r->done[(seq & (r->g.capacity - 1)) / 64];
 }
 
+/*
+ * The common take, in few instructions: nothing handed out from ring @r,
+ * no pools, and the message at the cursor whole (its exact stamp: not a
+ * lap, not being written) with a length the slot holds (so not a skip
+ * marker). What try_take()'s general path does then, without looking for
+ * its other cases; -EAGAIN for all of those (the general path judges).
+ */
+static inline int take_whole(struct shoal_sub *s, struct sub_ring *r,
+			     struct shoal_msg *msg)
+{
+	struct shoal__bcast_view v;
+	struct shoal__bcast_slot *slot;
+	uint64_t st;
+
+	if (__builtin_expect(r->out != 0 || r->pooled, 0))
+		return -EAGAIN;
+	v.seq = r->ring.cursor;
+	slot = shoal__bcast_slot_at(&r->ring.m, v.seq);
+	/* Acquire: pairs with the release store of the even stamp in
+	 * shoal__bcast_complete(), as in shoal__bcast_peek(). */
+	st = atomic_load_explicit(&slot->stamp, memory_order_acquire);
+	v.len = atomic_load_explicit(&slot->len, memory_order_relaxed);
+	if (st != shoal__bcast_stamp(v.seq) || v.len > r->ring.m.max_payload)
+		return -EAGAIN;
+	v.slot = slot;
+	v.stamp = st;
+	v.timestamp_ns =
+		atomic_load_explicit(&slot->timestamp_ns, memory_order_relaxed);
+	fill_msg(r, msg, &v, shoal__bcast_payload(&r->ring.m, slot));
+	r->out = 1;
+	r->held = 1;
+	s->held++;
+	return 0;
+}
+
 /* Nothing complete after the @r->out messages handed out: -EAGAIN, or
  * (lossy) -EOVERFLOW with no loss counted when the publisher lapped us
  * behind a held message: the lap is reported, with its count, by the take
@@ -296,6 +331,8 @@ static int try_take(struct shoal_sub *s, struct sub_ring *r,
 		s->held++;
 		return 0;
 	}
+	if (take_whole(s, r, msg) == 0)
+		return 0;
 	skipped = r->ring.skipped;
 	err = shoal__bcast_peek(&r->ring, 0, &v);
 	/* The peek passed skip markers (a publisher's aborted loans): the
@@ -616,6 +653,11 @@ static inline int take_wait(struct shoal_sub *s, struct shoal_msg *msgs,
 int shoal_sub_take(struct shoal_sub *s, struct shoal_msg *msg,
 		   int64_t timeout_ns)
 {
+	/* One publisher and its next message there: taken here, before
+	 * take_wait() sets up anything. */
+	if (__builtin_expect(s->one != NULL && s->held < s->max_held, 1) &&
+	    take_whole(s, s->one, msg) == 0)
+		return 0;
 	return take_wait(s, msg, 1, 0, timeout_ns);
 }
 
@@ -704,8 +746,8 @@ int shoal_sub_valid(const struct shoal_sub *s, const struct shoal_msg *msg)
  * its cursor moves over @adv positions: counters, the cursor, then wake a
  * reliable publisher waiting for room. A pinned ring whose last held
  * message went is freed. */
-static int released(struct shoal_sub *s, struct sub_ring *r, uint32_t n,
-		    uint32_t adv, uint32_t stale, uint64_t first_stale)
+static inline int released(struct shoal_sub *s, struct sub_ring *r, uint32_t n,
+			   uint32_t adv, uint32_t stale, uint64_t first_stale)
 {
 	r->held -= n;
 	s->held -= n;
