@@ -6,6 +6,7 @@
  *   shoal-gateway-bench SHOAL-GATEWAY [--latency N] [--rate R|match]
  *                       [--capacity SLOTS] [--lossy-only | --reliable-only]
  *                       [--no-latency | --latency-only] [--cpu]
+ *                       [--size BYTES]
  *                       [-- GATEWAY-OPTION...]
  *
  * Starts nats-server (from PATH) on 127.0.0.1 and a free port, two
@@ -35,6 +36,7 @@
  *               lossy runs; --no-latency: no latency runs;
  *               --latency-only: no throughput runs. Options after
  *               "--" go to both gateways (e.g. --reliable-window 16).
+ *               --size BYTES: throughput runs of that size only.
  *               --capacity SLOTS: the ring of the local publisher and
  *               so of the far mirror (default 1024).
  *   --cpu       after each run, the CPU time (user + system, from
@@ -263,6 +265,8 @@ static int rate_match;
 /* --capacity N: slots of the local publisher's ring (and so of the far
  * mirror's, which the importing gateway makes the same). */
 static uint32_t ring_capacity = 1024;
+/* --size N: throughput runs of N bytes only (default 1 KiB and 64 KiB). */
+static size_t only_size;
 
 /* --- --cpu: CPU time of every process on the path */
 
@@ -287,7 +291,8 @@ static void snap_tids(pid_t pid, struct snap *s)
 	DIR *d;
 
 	s->n = 0;
-	snprintf(path, sizeof(path), "/proc/%d/task", pid ? (int)pid : getpid());
+	snprintf(path, sizeof(path), "/proc/%d/task",
+		 pid ? (int)pid : getpid());
 	d = opendir(path);
 	if (!d)
 		return;
@@ -442,8 +447,7 @@ static void cpu_print(struct cpu_run *c, const struct snap *pub,
 	}
 	printf("  cpu %-16s %8.1f ms (of %.1f ms wall x 2 cores)  %6.2f "
 	       "us/delivered\n",
-	       "path total", (double)total / 1e6,
-	       (double)(c->wall_ns) / 1e6,
+	       "path total", (double)total / 1e6, (double)(c->wall_ns) / 1e6,
 	       got ? (double)total / 1e3 / (double)got : 0);
 }
 
@@ -702,7 +706,7 @@ int main(int argc, char **argv)
 			"usage: %s SHOAL-GATEWAY "
 			"[--latency N] [--rate MSGS-PER-S|match]\n"
 			"  [--capacity SLOTS] [--lossy-only | --reliable-only] "
-			"[--no-latency | --latency-only] [--cpu] "
+			"[--no-latency | --latency-only] [--cpu] [--size N] "
 			"[-- GATEWAY-OPTION...]\n",
 			argv[0]);
 		return 2;
@@ -721,6 +725,8 @@ int main(int argc, char **argv)
 			latency_only = 1;
 		} else if (!strcmp(argv[i], "--cpu")) {
 			cpu_report = 1;
+		} else if (i + 1 < argc && !strcmp(argv[i], "--size")) {
+			only_size = strtoull(argv[++i], NULL, 10);
 		} else if (i + 1 < argc && !strcmp(argv[i], "--capacity")) {
 			ring_capacity = (uint32_t)strtoul(argv[++i], NULL, 10);
 		} else if (i + 1 < argc && !strcmp(argv[i], "--latency")) {
@@ -778,6 +784,11 @@ int main(int argc, char **argv)
 			for (int i = 0; i < 2; i++) {
 				double rp = 0, rg = 0, rm = 0;
 
+				if (only_size) {
+					if (i)
+						break;
+					sizes[0] = only_size;
+				}
 				plain(sizes[i], 0, 0, rel, &rp);
 				gateway(sizes[i], 0, 0, rel, &rg);
 				printf("  gateway / plain: %.2fx\n",
