@@ -5,7 +5,8 @@
  *
  *   shoal-gateway-bench SHOAL-GATEWAY [--latency N] [--rate R|match]
  *                       [--capacity SLOTS] [--lossy-only | --reliable-only]
- *                       [--no-latency | --latency-only]
+ *                       [--no-latency | --latency-only] [--cpu]
+ *                       [--size BYTES]
  *                       [-- GATEWAY-OPTION...]
  *
  * Starts nats-server (from PATH) on 127.0.0.1 and a free port, two
@@ -35,8 +36,18 @@
  *               lossy runs; --no-latency: no latency runs;
  *               --latency-only: no throughput runs. Options after
  *               "--" go to both gateways (e.g. --reliable-window 16).
+ *               --size BYTES: throughput runs of that size only.
  *               --capacity SLOTS: the ring of the local publisher and
  *               so of the far mirror (default 1024).
+ *   --cpu       after each run, the CPU time (user + system, from
+ *               /proc/PID/task/TID/schedstat, nanoseconds) of every
+ *               process on the path and what each handled: plain
+ *               libnats' publisher (the bench's main thread and the
+ *               threads its connection started), its subscriber (the
+ *               threads of the other connection and its subscription)
+ *               and nats-server; the shoal publisher (main thread),
+ *               gateway A, nats-server, gateway B and the shoal
+ *               subscriber (its thread); per message delivered.
  *   latency     one 64 B message per millisecond carrying its
  *               CLOCK_MONOTONIC send time; one-way latency at the
  *               receiver, median and 99th percentile. Same two paths.
@@ -45,6 +56,7 @@
  * asserted; run it pinned (taskset) on a quiet machine.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -59,6 +71,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -194,12 +207,14 @@ static void on_nats(natsConnection *nc, natsSubscription *sub, natsMsg *m,
 struct shoal_rx {
 	struct rx *r;
 	struct shoal_sub *sub;
+	atomic_int tid; /* --cpu: the thread's id, once it runs */
 };
 
 static void *shoal_rx_main(void *arg)
 {
 	struct shoal_rx *s = arg;
 
+	atomic_store(&s->tid, (int)syscall(SYS_gettid));
 	while (!atomic_load(&s->r->stop)) {
 		struct shoal_msg m;
 
@@ -250,6 +265,191 @@ static int rate_match;
 /* --capacity N: slots of the local publisher's ring (and so of the far
  * mirror's, which the importing gateway makes the same). */
 static uint32_t ring_capacity = 1024;
+/* --size N: throughput runs of N bytes only (default 1 KiB and 64 KiB). */
+static size_t only_size;
+
+/* --- --cpu: CPU time of every process on the path */
+
+static int cpu_report;
+
+#define TIDS_MAX 512
+
+/* The threads of a process and, for each, its CPU time (ns) and the times
+ * it went to sleep (voluntary context switches) when taken. */
+struct snap {
+	int n;
+	pid_t tid[TIDS_MAX];
+	int64_t ns[TIDS_MAX];
+	int64_t sleeps[TIDS_MAX];
+};
+
+/* The threads of @pid (0: this process) into @s, without their times. */
+static void snap_tids(pid_t pid, struct snap *s)
+{
+	char path[64];
+	struct dirent *de;
+	DIR *d;
+
+	s->n = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task",
+		 pid ? (int)pid : getpid());
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((de = readdir(d)) && s->n < TIDS_MAX)
+		if (de->d_name[0] != '.')
+			s->tid[s->n++] = (pid_t)atoi(de->d_name);
+	closedir(d);
+}
+
+static int snap_has(const struct snap *s, pid_t tid)
+{
+	for (int i = 0; i < s->n; i++)
+		if (s->tid[i] == tid)
+			return 1;
+	return 0;
+}
+
+/* One thread's CPU time (schedstat's first field, ns) and voluntary
+ * context switches; 0 and 0 once it is gone. */
+static void thread_cpu(pid_t pid, pid_t tid, int64_t *ns, int64_t *sleeps)
+{
+	char path[96], line[256];
+	FILE *f;
+
+	*ns = 0;
+	*sleeps = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", (int)pid,
+		 (int)tid);
+	f = fopen(path, "r");
+	if (f) {
+		long long v = 0;
+
+		if (fscanf(f, "%lld", &v) == 1)
+			*ns = v;
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid,
+		 (int)tid);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "voluntary_ctxt_switches:", 24))
+			*sleeps = atoll(line + 24);
+	fclose(f);
+}
+
+static void snap_take(pid_t pid, struct snap *s)
+{
+	pid_t p = pid ? pid : getpid();
+
+	snap_tids(pid, s);
+	for (int i = 0; i < s->n; i++)
+		thread_cpu(p, s->tid[i], &s->ns[i], &s->sleeps[i]);
+}
+
+/* CPU (ns) and sleeps from @a to @b of the threads in @only (all when
+ * NULL; none of @except). A thread gone by @b is left out: its time since
+ * @a is lost (the gateways' threads live through a run). */
+static void snap_delta(const struct snap *a, const struct snap *b,
+		       const struct snap *only, const struct snap *except,
+		       int64_t *ns, int64_t *sleeps)
+{
+	*ns = 0;
+	*sleeps = 0;
+	for (int i = 0; i < b->n; i++) {
+		int64_t ns0 = 0, sl0 = 0;
+
+		if ((only && !snap_has(only, b->tid[i])) ||
+		    (except && snap_has(except, b->tid[i])))
+			continue;
+		for (int j = 0; j < a->n; j++)
+			if (a->tid[j] == b->tid[i]) {
+				ns0 = a->ns[j];
+				sl0 = a->sleeps[j];
+			}
+		*ns += b->ns[i] - ns0;
+		*sleeps += b->sleeps[i] - sl0;
+	}
+}
+
+/* A run's snapshots: this process, nats-server, gateway A, gateway B. */
+struct cpu_run {
+	struct snap s[2][4];
+	int64_t t0, wall_ns;
+};
+
+static void cpu_take(struct cpu_run *c, int end)
+{
+	if (!cpu_report)
+		return;
+	if (!end)
+		c->t0 = now_ns();
+	else
+		c->wall_ns = now_ns() - c->t0;
+	snap_take(0, &c->s[end][0]);
+	for (int i = 0; i < 3; i++)
+		snap_take(pids[i], &c->s[end][1 + i]);
+}
+
+static void cpu_line(const char *who, int64_t ns, int64_t sleeps,
+		     const char *what, uint64_t handled, uint64_t delivered)
+{
+	printf("  cpu %-16s %8.1f ms %9" PRId64 " sleeps  %-9s %10" PRIu64
+	       "  %6.2f us/delivered  %6.2f us/handled\n",
+	       who, (double)ns / 1e6, sleeps, what, handled,
+	       delivered ? (double)ns / 1e3 / (double)delivered : 0,
+	       handled ? (double)ns / 1e3 / (double)handled : 0);
+}
+
+/*
+ * Prints the run's CPU per process: @pub and @sub the bench's threads that
+ * publish and subscribe (the rest of the bench, idle libnats threads, as
+ * "bench, other"); @handled[0..4] what the publisher sent, gateway A
+ * took, gateway B wrote into the mirror, and the subscriber got (plain:
+ * only [0] and [3]).
+ */
+static void cpu_print(struct cpu_run *c, const struct snap *pub,
+		      const struct snap *sub, int gw, const uint64_t *handled)
+{
+	uint64_t got = handled[3];
+	int64_t ns, sl, total = 0;
+
+	if (!cpu_report)
+		return;
+	snap_delta(&c->s[0][0], &c->s[1][0], pub, NULL, &ns, &sl);
+	total += ns;
+	cpu_line("publisher", ns, sl, "sent", handled[0], got);
+	if (gw) {
+		snap_delta(&c->s[0][2], &c->s[1][2], NULL, NULL, &ns, &sl);
+		total += ns;
+		cpu_line("gateway A", ns, sl, "took", handled[1], got);
+	}
+	snap_delta(&c->s[0][1], &c->s[1][1], NULL, NULL, &ns, &sl);
+	total += ns;
+	cpu_line("nats-server", ns, sl, "delivered", got, got);
+	if (gw) {
+		snap_delta(&c->s[0][3], &c->s[1][3], NULL, NULL, &ns, &sl);
+		total += ns;
+		cpu_line("gateway B", ns, sl, "wrote", handled[2], got);
+	}
+	snap_delta(&c->s[0][0], &c->s[1][0], sub, NULL, &ns, &sl);
+	total += ns;
+	cpu_line("subscriber", ns, sl, "got", got, got);
+	{
+		struct snap both = *pub;
+
+		for (int i = 0; i < sub->n && both.n < TIDS_MAX; i++)
+			both.tid[both.n++] = sub->tid[i];
+		snap_delta(&c->s[0][0], &c->s[1][0], NULL, &both, &ns, &sl);
+		cpu_line("bench, other", ns, sl, "-", 0, got);
+	}
+	printf("  cpu %-16s %8.1f ms (of %.1f ms wall x 2 cores)  %6.2f "
+	       "us/delivered\n",
+	       "path total", (double)total / 1e6, (double)(c->wall_ns) / 1e6,
+	       got ? (double)total / 1e3 / (double)got : 0);
+}
 
 /*
  * Paces the @i-th message of a run begun at @t0 to offered_rate, in bursts
@@ -280,12 +480,17 @@ static void plain(size_t size, uint64_t count, int latency, int rel,
 	char *buf = calloc(1, size);
 	uint64_t sent = 0;
 	int64_t t0;
+	static struct cpu_run c;
+	static struct snap pre, mid, subs;
 
 	if (latency) {
 		r.lat = calloc(count, sizeof(int64_t));
 		r.lat_cap = count;
 	}
+	/* --cpu: the threads each connection starts are its own. */
+	snap_tids(0, &pre);
 	natsConnection_ConnectTo(&pub, url);
+	snap_tids(0, &mid);
 	natsConnection_ConnectTo(&subc, url);
 	if (rel) {
 		jsStreamConfig sc;
@@ -303,7 +508,25 @@ static void plain(size_t size, uint64_t count, int latency, int rel,
 				 on_nats, &r);
 	natsSubscription_SetPendingLimits(sub, -1, -1);
 	natsConnection_Flush(subc);
+	snap_tids(0, &subs);
+	{
+		/* Publisher: the main thread and the threads the first
+		 * connection started; subscriber: the rest started since. */
+		struct snap p = { 0 }, q = { 0 };
+
+		p.tid[p.n++] = getpid();
+		for (int i = 0; i < mid.n; i++)
+			if (!snap_has(&pre, mid.tid[i]) &&
+			    mid.tid[i] != getpid())
+				p.tid[p.n++] = mid.tid[i];
+		for (int i = 0; i < subs.n; i++)
+			if (!snap_has(&mid, subs.tid[i]))
+				q.tid[q.n++] = subs.tid[i];
+		mid = p;
+		subs = q;
+	}
 	atomic_store(&r.last_ns, now_ns());
+	cpu_take(&c, 0);
 	t0 = now_ns();
 	for (uint64_t i = 0; latency ? i < count : now_ns() - t0 < DURATION_NS;
 	     i++) {
@@ -328,6 +551,7 @@ static void plain(size_t size, uint64_t count, int latency, int rel,
 	}
 	natsConnection_Flush(pub);
 	rx_wait(&r, latency ? count : sent);
+	cpu_take(&c, 1);
 	if (latency) {
 		report_latency("plain   core,  64 B", &r);
 	} else {
@@ -341,6 +565,11 @@ static void plain(size_t size, uint64_t count, int latency, int rel,
 		       "(%" PRIu64 " of %" PRIu64 " received)\n",
 		       rel ? "JetStream" : "core", size, *rate,
 		       *rate * (double)size / 1048576.0, got, sent);
+	}
+	{
+		uint64_t h[4] = { sent, 0, 0, atomic_load(&r.got) };
+
+		cpu_print(&c, &mid, &subs, 0, h);
 	}
 	natsSubscription_Destroy(sub);
 	jsCtx_Destroy(js);
@@ -367,6 +596,9 @@ static void gateway(size_t size, uint64_t count, int latency, int rel,
 	pthread_t t;
 	uint64_t sent = 0;
 	int64_t t0;
+	static struct cpu_run c;
+	struct snap ps = { 0 }, ss = { 0 };
+	uint64_t h[4] = { 0 };
 
 	snprintf(name, sizeof(name), "bench/gw%d", round++);
 	shoal_pub_options_init(&po);
@@ -394,8 +626,14 @@ static void gateway(size_t size, uint64_t count, int latency, int rel,
 		r.lat = calloc(count, sizeof(int64_t));
 		r.lat_cap = count;
 	}
+	atomic_store(&srx.tid, 0);
 	pthread_create(&t, NULL, shoal_rx_main, &srx);
+	while (!atomic_load(&srx.tid))
+		usleep(100);
+	ps.tid[ps.n++] = getpid();
+	ss.tid[ss.n++] = (pid_t)atomic_load(&srx.tid);
 	atomic_store(&r.last_ns, now_ns());
+	cpu_take(&c, 0);
 	t0 = now_ns();
 	for (uint64_t i = 0; latency ? i < count : now_ns() - t0 < DURATION_NS;
 	     i++) {
@@ -412,6 +650,19 @@ static void gateway(size_t size, uint64_t count, int latency, int rel,
 		shoal_pub_write(pub, buf, (uint32_t)size, NULL);
 	}
 	rx_wait(&r, latency ? count : sent);
+	cpu_take(&c, 1);
+	if (cpu_report) {
+		/* What gateway A's subscriber took, and what gateway B
+		 * wrote into the mirror (its ring's head: a new one). */
+		struct shoal_pubsub_info pi;
+		struct shoal_pubsub_sub_info si[4];
+
+		if (shoal_pubsub_inspect(reg_a, name, &pi, si, 4) > 0)
+			for (int i = 0; i < 4 && i < (int)pi.subscribers; i++)
+				h[1] += si[i].received;
+		if (shoal_pubsub_inspect(reg_b, name, &pi, NULL, 0) >= 0)
+			h[2] = pi.head;
+	}
 	atomic_store(&r.stop, 1);
 	pthread_join(t, NULL);
 	if (latency) {
@@ -431,6 +682,9 @@ static void gateway(size_t size, uint64_t count, int latency, int rel,
 			printf(" offered %" PRIu64 " msg/s", offered);
 		printf("\n");
 	}
+	h[0] = sent;
+	h[3] = atomic_load(&r.got);
+	cpu_print(&c, &ps, &ss, 1, h);
 	shoal_sub_close(srx.sub);
 	shoal_pub_destroy(pub);
 	free(r.lat);
@@ -452,7 +706,7 @@ int main(int argc, char **argv)
 			"usage: %s SHOAL-GATEWAY "
 			"[--latency N] [--rate MSGS-PER-S|match]\n"
 			"  [--capacity SLOTS] [--lossy-only | --reliable-only] "
-			"[--no-latency | --latency-only] "
+			"[--no-latency | --latency-only] [--cpu] [--size N] "
 			"[-- GATEWAY-OPTION...]\n",
 			argv[0]);
 		return 2;
@@ -469,6 +723,10 @@ int main(int argc, char **argv)
 			no_latency = 1;
 		} else if (!strcmp(argv[i], "--latency-only")) {
 			latency_only = 1;
+		} else if (!strcmp(argv[i], "--cpu")) {
+			cpu_report = 1;
+		} else if (i + 1 < argc && !strcmp(argv[i], "--size")) {
+			only_size = strtoull(argv[++i], NULL, 10);
 		} else if (i + 1 < argc && !strcmp(argv[i], "--capacity")) {
 			ring_capacity = (uint32_t)strtoul(argv[++i], NULL, 10);
 		} else if (i + 1 < argc && !strcmp(argv[i], "--latency")) {
@@ -526,6 +784,11 @@ int main(int argc, char **argv)
 			for (int i = 0; i < 2; i++) {
 				double rp = 0, rg = 0, rm = 0;
 
+				if (only_size) {
+					if (i)
+						break;
+					sizes[0] = only_size;
+				}
 				plain(sizes[i], 0, 0, rel, &rp);
 				gateway(sizes[i], 0, 0, rel, &rg);
 				printf("  gateway / plain: %.2fx\n",

@@ -77,6 +77,11 @@ struct gw_export {
 };
 
 /* A local mirror of a remote service. */
+/* Lossy NATS messages an importing gateway destroys together (import.c):
+ * at most this many, holding at most GW_SPENT_BYTES of payload. */
+#define GW_SPENT_MAX 32
+#define GW_SPENT_BYTES (1024 * 1024)
+
 struct gw_mirror {
 	struct gw *gw;
 	struct gw_desc desc;
@@ -93,6 +98,12 @@ struct gw_mirror {
 	int64_t last_seen_ns; /* main thread: last announcement */
 	uint64_t received, dropped, mismatched;
 	uint64_t last_stream_seq; /* reliable: newest stream seq delivered */
+	/* Lossy: NATS messages written into the mirror and not destroyed
+	 * yet (import.c, spent_add); the subscription's callback's, then,
+	 * once it is drained, gw_mirror_stop()'s. */
+	natsMsg *spent[GW_SPENT_MAX];
+	uint32_t nspent;
+	size_t spent_bytes;
 	/* Queue, rpc, event: the service the gateway hosts for local users
 	 * (the thread forwards what they do). */
 	struct shoal_queue *queue;

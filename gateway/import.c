@@ -126,6 +126,35 @@ static void mirror_write_frame(struct gw_mirror *mi, const void *data,
 	} while (more);
 }
 
+/*
+ * Destroys the NATS messages held by spent_add().
+ */
+static void spent_flush(struct gw_mirror *mi)
+{
+	for (uint32_t i = 0; i < mi->nspent; i++)
+		natsMsg_Destroy(mi->spent[i]);
+	mi->nspent = 0;
+	mi->spent_bytes = 0;
+}
+
+/*
+ * A lossy NATS message written into the mirror, destroyed later with
+ * others. libnats' natsMsg_Destroy() does not free a received message: it
+ * hands it to libnats' collector thread, waking that thread when it
+ * sleeps, so one at a time that is a thread wake-up per NATS message (at
+ * one message a millisecond, the importing gateway's largest cost after
+ * the two libnats threads that deliver it). Held here, GW_SPENT_MAX (or
+ * GW_SPENT_BYTES) of them go in one go: one wake-up for them all.
+ * Bounded, and held while nothing more comes: memory only.
+ */
+static void spent_add(struct gw_mirror *mi, natsMsg *m)
+{
+	mi->spent[mi->nspent++] = m;
+	mi->spent_bytes += (size_t)natsMsg_GetDataLength(m);
+	if (mi->nspent == GW_SPENT_MAX || mi->spent_bytes >= GW_SPENT_BYTES)
+		spent_flush(mi);
+}
+
 static void on_lossy(natsConnection *nc, natsSubscription *sub, natsMsg *m,
 		     void *closure)
 {
@@ -141,7 +170,7 @@ static void on_lossy(natsConnection *nc, natsSubscription *sub, natsMsg *m,
 	    natsMsgHeader_Get(m, "Shoal-Msg", &v) != NATS_OK) {
 		mirror_write_frame(mi, natsMsg_GetData(m),
 				   (size_t)natsMsg_GetDataLength(m));
-		natsMsg_Destroy(m);
+		spent_add(mi, m);
 		return;
 	}
 	err = mirror_write(mi, m);
@@ -153,7 +182,7 @@ static void on_lossy(natsConnection *nc, natsSubscription *sub, natsMsg *m,
 	else
 		mi->dropped++;
 	pthread_mutex_unlock(&mi->lock);
-	natsMsg_Destroy(m);
+	spent_add(mi, m);
 }
 
 static void *reliable_main(void *arg)
@@ -451,6 +480,7 @@ void gw_mirror_stop(struct gw_mirror *mi, uint64_t *received,
 	 * not acknowledged yet reaches the next mirror of the name. */
 	if (mi->sub)
 		natsSubscription_Destroy(mi->sub);
+	spent_flush(mi); /* drained above: no callback adds to it now */
 	pthread_mutex_destroy(&mi->lock);
 	free(mi);
 }
