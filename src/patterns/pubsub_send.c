@@ -236,6 +236,22 @@ int shoal_pub_loan(struct shoal_pub *p, uint32_t size, void **ptr)
 	struct pub_loan *l;
 	int err;
 
+	/* The common loan first: no other loan out, no pools, and the slot
+	 * premarked by the last send (so its room was judged and nothing is
+	 * to be announced). What the general path below does then. */
+	if (__builtin_expect(!p->batch && !p->pooled &&
+				     p->ring.loan_end == p->ring.head &&
+				     p->ring.marked_end > p->ring.loan_end &&
+				     size <= p->max_payload,
+			     1)) {
+		l = &p->loans[p->ring.loan_end % SHOAL_PUB_LOANS_MAX];
+		s = shoal__bcast_loan(&p->ring);
+		l->state = LOAN_OUT;
+		l->size = size;
+		*ptr = shoal__bcast_payload(&p->ring.m, s);
+		return 0;
+	}
+
 	if (p->batch)
 		return shoal__fail(-EBUSY, "pub: a batch loan is out");
 	if (p->ring.loan_end - p->ring.head >= p->max_loans)
