@@ -98,6 +98,13 @@ static int ms = 300, rounds = 5;
 static int writer_idle;
 /* Writes per second of the paced figure; 0 while a figure is unpaced. */
 static long write_rate;
+/* --only: the one group of figures to run (NULL: all of them). */
+static const char *only;
+
+static int wanted(const char *group)
+{
+	return !only || !strcmp(only, group);
+}
 
 static int64_t now_ns(void)
 {
@@ -461,6 +468,12 @@ int main(int argc, char **argv)
 			ms = atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) {
 			rounds = atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--only") && i + 1 < argc &&
+			   (!strcmp(argv[i + 1], "spinning") ||
+			    !strcmp(argv[i + 1], "paced") ||
+			    !strcmp(argv[i + 1], "idle") ||
+			    !strcmp(argv[i + 1], "map"))) {
+			only = argv[++i];
 		} else if (!strcmp(argv[i], "--write-rate") && i + 1 < argc) {
 			rates[0] = atol(argv[++i]);
 			nrates = 1;
@@ -469,7 +482,8 @@ int main(int argc, char **argv)
 		} else {
 			fprintf(stderr,
 				"usage: %s [--quick] [--ms N] [--rounds N] "
-				"[--write-rate WRITES_PER_S]\n",
+				"[--write-rate WRITES_PER_S]\n"
+				"  [--only spinning|paced|idle|map]\n",
 				argv[0]);
 			return 2;
 		}
@@ -510,11 +524,12 @@ int main(int argc, char **argv)
 	       "medians; %ld CPUs\n",
 	       rounds, rounds > 1 ? "s" : "", ms,
 	       sysconf(_SC_NPROCESSORS_ONLN));
-	for (int readers = 1; readers <= MAX_READERS && !rc; readers++)
+	for (int readers = 1;
+	     readers <= MAX_READERS && !rc && wanted("spinning"); readers++)
 		rc = figure("blackboard, 64 B value, readers spinning against "
 			    "one writer",
 			    bb_impls, 4, readers, "reads/s", "writes/s");
-	for (int i = 0; i < nrates && !rc; i++) {
+	for (int i = 0; i < nrates && !rc && wanted("paced"); i++) {
 		write_rate = rates[i];
 		snprintf(title, sizeof(title),
 			 "blackboard, 64 B value, readers spinning, writer "
@@ -526,14 +541,14 @@ int main(int argc, char **argv)
 	}
 	write_rate = 0;
 	writer_idle = 1;
-	if (!rc)
+	if (!rc && wanted("idle"))
 		rc = figure("blackboard, 64 B value, readers alone (no writes)",
 			    idle_impls, 3, 1, "reads/s", "writes/s");
 	writer_idle = 0;
-	if (!rc && have_map)
+	if (!rc && have_map && wanted("map"))
 		rc = figure("map, 1024 keys of 16 B, 64 B values", map_impls, 2,
 			    1, "lookups/s", "puts/s");
-	else if (!rc)
+	else if (!rc && wanted("map"))
 		printf("\nmap: skipped (this build's store has no maps)\n");
 	shoal_store_destroy(s);
 	return rc ? 1 : 0;
