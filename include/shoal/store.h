@@ -340,6 +340,74 @@ SHOAL_API int shoal_blackboard_read_slow(const struct shoal_blackboard *bb,
 #define SHOAL__BLACKBOARD_INLINE 1
 #endif
 
+#if defined(__GNUC__)
+#define SHOAL__ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define SHOAL__ALWAYS_INLINE inline
+#endif
+
+/* The inline read's copy out of a cell's copy: a constant size for the
+ * common sizes, so that the compiler copies with a few vector moves in the
+ * caller's code instead of calling libc's memcpy, whose size dispatch a
+ * blackboard read would pay on every read (and whose one 64-byte store of
+ * a 64-byte value a caller's narrower loads of @buf cannot forward from;
+ * bench/README.md, "Store"). */
+static SHOAL__ALWAYS_INLINE void
+shoal__blackboard_copy(void *buf, const unsigned char *src, uint32_t size)
+{
+	unsigned char *d = (unsigned char *)buf;
+
+	switch (size) {
+	case 8:
+		__builtin_memcpy(d, src, 8);
+		break;
+	case 16:
+		__builtin_memcpy(d, src, 16);
+		break;
+	case 32:
+		__builtin_memcpy(d, src, 16);
+		__builtin_memcpy(d + 16, src + 16, 16);
+		break;
+	case 64:
+		__builtin_memcpy(d, src, 16);
+		__builtin_memcpy(d + 16, src + 16, 16);
+		__builtin_memcpy(d + 32, src + 32, 16);
+		__builtin_memcpy(d + 48, src + 48, 16);
+		break;
+	default:
+		__builtin_memcpy(d, src, size);
+		break;
+	}
+}
+
+/* One attempt at copy @c (a constant 0 or 1 where it is called) of the
+ * cell at @cell, whose change counter read @s, for values of @size bytes
+ * in copies @stride apart: 0 or -1. */
+static SHOAL__ALWAYS_INLINE int shoal__blackboard_try(const unsigned char *cell,
+						      uint64_t s, unsigned c,
+						      uint64_t stride,
+						      uint32_t size, void *buf,
+						      uint64_t *version)
+{
+	const uint64_t *stamp =
+		(const uint64_t *)(const void *)(cell + 72 + 8 * c);
+	/* Acquire: pairs with the release of stamp 2s, which follows the
+	 * copy's bytes. */
+	uint64_t st = __atomic_load_n(stamp, __ATOMIC_ACQUIRE);
+
+	if (st != 2 * s)
+		return -1;
+	shoal__blackboard_copy(buf, cell + 128 + c * stride, size);
+	/* Acquire fence: pairs with the writer's release fence after its odd
+	 * stamp; a copy a writer touched shows in the reload. */
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (__atomic_load_n(stamp, __ATOMIC_RELAXED) != st)
+		return -1;
+	if (version)
+		*version = s;
+	return 0;
+}
+
 /*
  * The read, inline: one attempt of the seqlock-latch read
  * (docs/store-format.md) in the caller's code, because a blackboard read
@@ -347,11 +415,14 @@ SHOAL_API int shoal_blackboard_read_slow(const struct shoal_blackboard *bb,
  * seqlock's (bench/README.md, "Store"). It takes the newest change s,
  * checks that its copy's stamp says whole (2s), copies, and checks the
  * stamp again after an acquire fence; anything else goes to
- * shoal_blackboard_read_slow(). What it reads from shared memory only
- * picks copy 0 or 1 and is compared; offsets and sizes come from the
- * handle. The copy races a writer by design (a torn copy is thrown away
- * by the second stamp check), so ThreadSanitizer builds always take the
- * out-of-line read, whose copy TSan understands.
+ * shoal_blackboard_read_slow(). The copy is picked by a branch on s & 1
+ * into two copies of the attempt, not by an address computed from s, so
+ * that the processor, predicting the branch, loads the stamp and the copy
+ * beside the change counter instead of after it. What it reads from shared
+ * memory only picks copy 0 or 1 and is compared; offsets and sizes come
+ * from the handle. The copy races a writer by design (a torn copy is
+ * thrown away by the second stamp check), so ThreadSanitizer builds always
+ * take the out-of-line read, whose copy TSan understands.
  */
 static inline int shoal_blackboard_read(const struct shoal_blackboard *bb,
 					uint32_t key, void *buf, uint32_t cap,
@@ -360,33 +431,23 @@ static inline int shoal_blackboard_read(const struct shoal_blackboard *bb,
 #if SHOAL__BLACKBOARD_INLINE
 	if (bb && bb->priv_layout == SHOAL_BLACKBOARD_LAYOUT &&
 	    key < bb->count && cap >= bb->value_size) {
+		/* The handle's fields, read before the acquire load below,
+		 * which would otherwise make the compiler read them again. */
+		uint32_t size = bb->value_size;
+		uint64_t stride = bb->priv_copy_stride;
 		const unsigned char *cell =
 			bb->priv_cells + (uint64_t)key * bb->priv_cell_bytes;
-		const uint64_t *seq =
-			(const uint64_t *)(const void *)(cell + 64);
 		/* Acquire: pairs with the writer's release of seq = s, after
 		 * its release of copy s & 1's stamp 2s. */
-		uint64_t s = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
-		const uint64_t *stamp = seq + 1 + (s & 1);
-		/* Acquire: pairs with the release of stamp 2s, which follows
-		 * the copy's bytes. */
-		uint64_t st = __atomic_load_n(stamp, __ATOMIC_ACQUIRE);
+		uint64_t s = __atomic_load_n(
+			(const uint64_t *)(const void *)(cell + 64),
+			__ATOMIC_ACQUIRE);
 
-		if (st == 2 * s) {
-			__builtin_memcpy(buf,
-					 cell + 128 +
-						 (s & 1) * bb->priv_copy_stride,
-					 bb->value_size);
-			/* Acquire fence: pairs with the writer's release
-			 * fence after its odd stamp; a copy a writer touched
-			 * shows in the reload. */
-			__atomic_thread_fence(__ATOMIC_ACQUIRE);
-			if (__atomic_load_n(stamp, __ATOMIC_RELAXED) == st) {
-				if (version)
-					*version = s;
-				return (int)bb->value_size;
-			}
-		}
+		if (!((s & 1) ? shoal__blackboard_try(cell, s, 1, stride, size,
+						      buf, version) :
+				shoal__blackboard_try(cell, s, 0, stride, size,
+						      buf, version)))
+			return (int)size;
 	}
 #endif
 	return shoal_blackboard_read_slow(bb, key, buf, cap, version);
