@@ -31,6 +31,12 @@
  * Each figure runs --rounds times (default 5), the implementations
  * interleaved within a round, for --ms milliseconds each (default 300);
  * the table gives the median rate and the median of the per-round ratios.
+ * --only spinning|paced|idle|map runs one group of figures. --cpu-time
+ * gives reads per second of the readers' own CPU time (summed over the
+ * readers) instead of the wall clock: on a shared machine a reader is
+ * often descheduled, which the wall clock counts against it; a reader
+ * that sleeps in the kernel (a rwlock's, behind its writer) is not
+ * charged for the sleep, so it suits the spinning readers best.
  * Every read checks its value (all 64 bytes from one write): a torn value
  * fails the run. It never fails on time.
  */
