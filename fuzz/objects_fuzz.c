@@ -6,8 +6,11 @@
  * keys, values) as a hostile peer with write access could, and re-attach.
  *
  * The input's first bytes pick the object and its geometry; then it runs
- * operations: write/read (cell); push, pop, recover, count (stack); insert,
- * update, put, delete, lookup, next, iterate, used (map); poke; attach
+ * operations: write/read (cell: the read by the cell's own call, or by
+ * the blackboard's inline read of shoal/store.h on a handle made to point
+ * at the cell, into a buffer of exactly the size asked for); push, pop,
+ * recover, count (stack); insert, update, put, delete, lookup, next,
+ * iterate, used (map); poke; attach
  * again; switch the owner token (the alive callback answers from the input:
  * some tokens are dead).
  *
@@ -29,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <shoal/store.h>
 
 #include "arch/error.h"
 #include "objects/cell.h"
@@ -90,20 +95,49 @@ static void poke(struct in *in, uint8_t *mem, size_t len)
 
 /* --- cell --- */
 
+/*
+ * The blackboard's read (shoal_blackboard_read(), inline in shoal/store.h)
+ * of cell @c over @mem, as a store handle of one key would make it: the
+ * inline attempt where the view is laid out as that read expects (as
+ * inline_read_layout() in store_objects.c checks), else out of line. Into a
+ * heap buffer of exactly @cap bytes, so that ASan sees a copy past it.
+ */
+static int inline_read(struct shoal__cell *c, uint8_t *mem, size_t len,
+		       uint32_t vs, uint8_t *buf, uint32_t cap, uint64_t *n)
+{
+	struct shoal_blackboard bb = { .views = c,
+				       .count = 1,
+				       .value_size = vs,
+				       .priv_cells = mem,
+				       .priv_cell_bytes = len,
+				       .priv_copy_stride = c->priv_stride };
+	uint8_t *exact = malloc(cap ? cap : 1);
+	int r;
+
+	PROMISE(exact);
+	if ((uint8_t *)c->priv_ctl == mem + 64 && c->priv_copies == mem + 128)
+		bb.priv_layout = SHOAL_BLACKBOARD_LAYOUT;
+	r = shoal_blackboard_read(&bb, 0, exact, cap, n);
+	if (r == (int)vs)
+		memcpy(buf, exact, vs);
+	free(exact);
+	return r;
+}
+
 static void fuzz_cell(struct in *in, uint8_t *mem, size_t len, uint32_t vs,
 		      uint32_t mode)
 {
 	struct shoal__obj_who who = { 1, alive, NULL };
 	struct shoal__cell c;
 	uint8_t last[256] = { 0 }, buf[256], val[256];
-	uint64_t count = 0, n;
+	uint64_t count = 0, n, o;
 	int poked = 0, r, busy = 0;
 
 	PROMISE(shoal__cell_format(mem, len, vs, mode) == 0);
 	PROMISE(shoal__cell_attach(&c, mem, len, vs, mode, &who) == 0);
 	for (int op = 0; op < OPS_MAX && in->n && busy < BUSY_MAX; op++) {
 		r = 0;
-		switch (rd(in, 1) % 6) {
+		switch (o = rd(in, 1) % 6) {
 		case 0: { /* write */
 			size_t l = rd(in, 1) % (vs + 2);
 
@@ -121,9 +155,13 @@ static void fuzz_cell(struct in *in, uint8_t *mem, size_t len, uint32_t vs,
 			break;
 		}
 		case 1:
-		case 2: /* read */
-			r = shoal__cell_read(&c, buf,
-					     rd(in, 1) % 2 ? vs : vs - 1, &n);
+		case 2: { /* read: the cell's (1), the blackboard's inline one (2) */
+			uint32_t cap = rd(in, 1) % 2 ? vs : vs - 1;
+
+			if (o == 1)
+				r = shoal__cell_read(&c, buf, cap, &n);
+			else
+				r = inline_read(&c, mem, len, vs, buf, cap, &n);
 			PROMISE(r == (int)vs || r == -EMSGSIZE ||
 				r == -EAGAIN || r == -EBADMSG);
 			if (!poked && r == (int)vs)
@@ -131,6 +169,7 @@ static void fuzz_cell(struct in *in, uint8_t *mem, size_t len, uint32_t vs,
 			PROMISE(poked || r == (int)vs || r == -EMSGSIZE);
 			(void)shoal__cell_change_count(&c);
 			break;
+		}
 		case 3:
 			poke(in, mem, len);
 			poked = 1;
