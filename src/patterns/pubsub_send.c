@@ -236,22 +236,6 @@ int shoal_pub_loan(struct shoal_pub *p, uint32_t size, void **ptr)
 	struct pub_loan *l;
 	int err;
 
-	/* The common loan first: no other loan out, no pools, and the slot
-	 * premarked by the last send (so its room was judged and nothing is
-	 * to be announced). What the general path below does then. */
-	if (__builtin_expect(!p->batch && !p->pooled &&
-				     p->ring.loan_end == p->ring.head &&
-				     p->ring.marked_end > p->ring.loan_end &&
-				     size <= p->max_payload,
-			     1)) {
-		l = &p->loans[p->ring.loan_end % SHOAL_PUB_LOANS_MAX];
-		s = shoal__bcast_loan(&p->ring);
-		l->state = LOAN_OUT;
-		l->size = size;
-		*ptr = shoal__bcast_payload(&p->ring.m, s);
-		return 0;
-	}
-
 	if (p->batch)
 		return shoal__fail(-EBUSY, "pub: a batch loan is out");
 	if (p->ring.loan_end - p->ring.head >= p->max_loans)
@@ -328,7 +312,7 @@ static int loan_seq(const struct shoal_pub *p, const void *ptr, uint64_t *seq)
 }
 
 /* The single loan @ptr, still out (not sent, not aborted): its seq. */
-static int check_loan(struct shoal_pub *p, void *ptr, uint64_t *seq)
+static inline int check_loan(struct shoal_pub *p, void *ptr, uint64_t *seq)
 {
 	/* The common case first, without loan_seq()'s division: the oldest
 	 * loan, in its slot. */
@@ -486,25 +470,6 @@ int shoal_pub_send(struct shoal_pub *p, void *ptr, uint32_t len)
 	uint64_t seq;
 	int err;
 
-	/* The common send first: the only loan out, in its slot, no pools,
-	 * no batch. The same checks and the same publishing as below,
-	 * without check_loan()'s call. */
-	if (__builtin_expect(!p->batch && !p->pooled &&
-				     p->ring.loan_end == p->ring.head + 1,
-			     1)) {
-		struct shoal__bcast_slot *s =
-			shoal__bcast_slot_at(&p->ring.m, p->ring.head);
-
-		l = &p->loans[p->ring.head % SHOAL_PUB_LOANS_MAX];
-		if (ptr == shoal__bcast_payload(&p->ring.m, s) &&
-		    l->state == LOAN_OUT && len <= l->size) {
-			complete(p, s, len);
-			l->state = 0;
-			shoal__bcast_publish(&p->ring);
-			wake_sleepers(p);
-			return 0;
-		}
-	}
 	err = check_loan(p, ptr, &seq);
 	if (err)
 		return err;

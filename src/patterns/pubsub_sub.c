@@ -245,24 +245,11 @@ static inline int take_whole(struct shoal_sub *s, struct sub_ring *r,
 			     struct shoal_msg *msg)
 {
 	struct shoal__bcast_view v;
-	struct shoal__bcast_slot *slot;
-	uint64_t st;
 
-	if (__builtin_expect(r->out != 0 || r->pooled, 0))
+	if (__builtin_expect(r->out != 0 || r->pooled, 0) ||
+	    shoal__bcast_peek_whole(&r->ring, &v))
 		return -EAGAIN;
-	v.seq = r->ring.cursor;
-	slot = shoal__bcast_slot_at(&r->ring.m, v.seq);
-	/* Acquire: pairs with the release store of the even stamp in
-	 * shoal__bcast_complete(), as in shoal__bcast_peek(). */
-	st = atomic_load_explicit(&slot->stamp, memory_order_acquire);
-	v.len = atomic_load_explicit(&slot->len, memory_order_relaxed);
-	if (st != shoal__bcast_stamp(v.seq) || v.len > r->ring.m.max_payload)
-		return -EAGAIN;
-	v.slot = slot;
-	v.stamp = st;
-	v.timestamp_ns =
-		atomic_load_explicit(&slot->timestamp_ns, memory_order_relaxed);
-	fill_msg(r, msg, &v, shoal__bcast_payload(&r->ring.m, slot));
+	fill_msg(r, msg, &v, shoal__bcast_payload(&r->ring.m, v.slot));
 	r->out = 1;
 	r->held = 1;
 	s->held++;
@@ -683,7 +670,8 @@ static struct sub_ring *ring_of(const struct shoal_sub *s,
 
 /* @msg is held: one of the messages handed out from ring @r's cursor on
  * that nobody released yet. */
-static int check_held(const struct sub_ring *r, const struct shoal_msg *msg)
+static inline int check_held(const struct sub_ring *r,
+			     const struct shoal_msg *msg)
 {
 	if (!r || !msg || msg->seq - r->ring.cursor >= r->out ||
 	    msg->priv_slot != shoal__bcast_slot_at(&r->ring.m, msg->seq) ||
@@ -721,7 +709,7 @@ static int chunk_intact(const struct sub_ring *r, const struct shoal_msg *msg)
 	       msg->priv_stamp;
 }
 
-static int intact(const struct sub_ring *r, const struct shoal_msg *msg)
+static inline int intact(const struct sub_ring *r, const struct shoal_msg *msg)
 {
 	struct shoal__bcast_view v;
 
@@ -808,24 +796,6 @@ int shoal_sub_release(struct shoal_sub *s, struct shoal_msg *msg)
 {
 	struct sub_ring *r = s->one;
 	int ok;
-
-	/* The common release first: one publisher, the one message held
-	 * (max_held 1, no pools), this one, in its slot. The same checks and
-	 * the same release as below, without their calls. */
-	if (__builtin_expect(
-		    r && msg && r->out == 1 && r->held == 1 && !r->done &&
-			    !r->pooled && msg->publisher == r->slot &&
-			    msg->epoch == r->epoch &&
-			    msg->seq == r->ring.cursor &&
-			    msg->priv_slot ==
-				    shoal__bcast_slot_at(&r->ring.m, msg->seq),
-		    1)) {
-		struct shoal__bcast_view v;
-
-		v.slot = (struct shoal__bcast_slot *)msg->priv_slot;
-		v.stamp = msg->priv_stamp;
-		return released(s, r, 1, 1, !shoal__bcast_intact(&v), msg->seq);
-	}
 
 	if (!r || !msg || msg->publisher != r->slot || msg->epoch != r->epoch)
 		r = ring_of(s, msg);

@@ -662,6 +662,35 @@ again:
 }
 
 /*
+ * The message at the cursor when it is simply there: whole (the exact
+ * stamp of its seq: not a lap, not being written) with a length the slot
+ * holds (so not a skip marker). 0 with @v filled, or -EAGAIN for anything
+ * else, with nothing moved and nothing counted: shoal__bcast_peek(s, 0)
+ * then judges (not yet, a lap, a skip marker, a bad length). The same
+ * loads as the peek, for the common case of a take.
+ */
+static inline int shoal__bcast_peek_whole(const struct shoal__bcast_sub *s,
+					  struct shoal__bcast_view *v)
+{
+	struct shoal__bcast_slot *slot = shoal__bcast_slot_at(&s->m, s->cursor);
+	/* Acquire: pairs with the release store of the even stamp in
+	 * shoal__bcast_complete(), as in shoal__bcast_peek(). */
+	uint64_t st = atomic_load_explicit(&slot->stamp, memory_order_acquire);
+	uint32_t len = atomic_load_explicit(&slot->len, memory_order_relaxed);
+
+	if (st != shoal__bcast_stamp(s->cursor) || len > s->m.max_payload)
+		return -EAGAIN;
+	v->slot = slot;
+	v->seq = s->cursor;
+	v->stamp = st;
+	v->len = len;
+	v->timestamp_ns =
+		atomic_load_explicit(&slot->timestamp_ns, memory_order_relaxed);
+	v->lost = 0;
+	return 0;
+}
+
+/*
  * Up to @n messages from the cursor on, into @v[0..): how many (>= 1), or
  * what shoal__bcast_peek(s, 0) returned when none. Nothing moves until
  * shoal__bcast_advance().
