@@ -76,12 +76,12 @@ struct gw_export {
 	struct shoal_event *event;
 };
 
-/* A local mirror of a remote service. */
 /* Lossy NATS messages an importing gateway destroys together (import.c):
  * at most this many, holding at most GW_SPENT_BYTES of payload. */
 #define GW_SPENT_MAX 32
 #define GW_SPENT_BYTES (1024 * 1024)
 
+/* A local mirror of a remote service. */
 struct gw_mirror {
 	struct gw *gw;
 	struct gw_desc desc;
