@@ -2,7 +2,8 @@
 /*
  * Payload pools of a pub/sub ring: the table's format and its checks, and
  * the publisher's bookkeeping. pubsub_pool.h says how chunks are reused;
- * pubsub_send.c takes and fills them, pubsub_sub.c follows references.
+ * pubsub_send.c takes and fills them; the subscriber follows references
+ * with the functions at the end of this file.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "arch/error.h"
 #include "patterns/pubsub_pool.h"
+#include "ring/ring_bcast.h"
 
 static inline uint64_t round64(uint64_t v)
 {
@@ -177,4 +179,71 @@ void shoal__pool_pub_fini(struct pubsub_pool_pub *a)
 		free(a->last[c]);
 		a->last[c] = NULL;
 	}
+}
+
+/* ------------------------------------------------------------------------
+ * The subscriber's side: following a slot's reference to its chunk.
+ */
+
+/*
+ * Pools: the chunk the slot of @v refers to, into *@data and v->len. 0,
+ * -EAGAIN when the slot changed under the read of its reference (the next
+ * look sees the lap), or -EBADMSG (the reference is out of range in a
+ * slot that did not change: a lying publisher). The chunk's stamp is not
+ * judged here: a chunk already reused (lossy, or a late joiner's history)
+ * is handed out as a slot overwritten while held is, and its release says
+ * -ESTALE (shoal__pools_intact()).
+ */
+int shoal__pools_resolve_view(const struct pubsub_pools *pp,
+			      const struct shoal__bcast_map *m,
+			      struct shoal__bcast_view *v, const void **data)
+{
+	_Atomic uint64_t *stamp;
+	const uint8_t *d;
+	uint32_t len;
+	int err = shoal__pools_resolve(pp, shoal__bcast_payload(m, v->slot), &d,
+				       &len, &stamp);
+
+	/* The reference was read after the peek's re-check of the stamp:
+	 * check it again (shoal__bcast_intact() fences first). */
+	if (!shoal__bcast_intact(v))
+		return -EAGAIN;
+	if (err)
+		return shoal__fail(-EBADMSG,
+				   "sub: message %llu refers to no chunk of "
+				   "the publisher's pools",
+				   (unsigned long long)v->seq);
+	*data = d;
+	v->len = len;
+	return 0;
+}
+
+/*
+ * Pools: @msg's chunk still holds it. Its stamp is the message's slot
+ * stamp while the chunk holds it, and 0 or another stamp once the
+ * publisher took it again: pubsub_pool.h. The reference is read anew from
+ * the slot (whose stamp the caller checks after: a changed slot makes the
+ * message stale whatever this says).
+ */
+int shoal__pools_intact(const struct pubsub_pools *pp,
+			const struct shoal__bcast_map *m,
+			const struct shoal_msg *msg)
+{
+	_Atomic uint64_t *stamp;
+	const uint8_t *d;
+	uint32_t len;
+
+	if (shoal__pools_resolve(
+		    pp,
+		    shoal__bcast_payload(
+			    m, (struct shoal__bcast_slot *)msg->priv_slot),
+		    &d, &len, &stamp) ||
+	    d != msg->data)
+		return 0;
+	/* Acquire fence: pairs with the release fence after the publisher
+	 * zeroes the stamp (pool_loan() in pubsub_send.c): if the payload
+	 * read saw a new message's bytes, this load sees 0 or newer. */
+	atomic_thread_fence(memory_order_acquire);
+	return atomic_load_explicit(stamp, memory_order_relaxed) ==
+	       msg->priv_stamp;
 }

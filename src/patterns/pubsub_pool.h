@@ -114,4 +114,20 @@ int shoal__pool_pub_init(struct pubsub_pool_pub *a,
 			 const struct pubsub_pools *pp);
 void shoal__pool_pub_fini(struct pubsub_pool_pub *a);
 
+/* ------------------------------------------------------------------------
+ * The subscriber's side (pubsub_pool.c says more).
+ */
+struct shoal__bcast_map;
+struct shoal__bcast_view;
+
+/* The chunk message @v's slot refers to: 0 with *@data and v->len,
+ * -EAGAIN (the slot changed under the read), or -EBADMSG. */
+int shoal__pools_resolve_view(const struct pubsub_pools *pp,
+			      const struct shoal__bcast_map *m,
+			      struct shoal__bcast_view *v, const void **data);
+/* 1 while @msg's chunk still holds it (the caller checks the slot after). */
+int shoal__pools_intact(const struct pubsub_pools *pp,
+			const struct shoal__bcast_map *m,
+			const struct shoal_msg *msg);
+
 #endif

@@ -425,8 +425,8 @@ static int subs_ready(void *arg)
  * Sleeps through notify on header.waiting and the publisher's eventfd, as
  * make_room() does (the handle is single-threaded: never both at once). A
  * joining subscriber stores ACTIVE, then fences and writes the eventfd if
- * it sees the mark (attach() in pubsub_sub.c): either our re-count after
- * the mark sees it, or it sees the mark.
+ * it sees the mark (join_slot() in pubsub_sub_rings.c): either our
+ * re-count after the mark sees it, or it sees the mark.
  */
 int shoal_pub_wait_subscribers(struct shoal_pub *p, uint32_t n,
 			       int64_t timeout_ns)

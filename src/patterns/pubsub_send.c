@@ -189,7 +189,7 @@ static int pool_loan(struct shoal_pub *p, uint32_t size, void **ptr)
 			      memory_order_relaxed);
 	/* Release fence: the caller's payload stores stay after the zeroed
 	 * stamp; pairs with the acquire fence of a reader's re-check
-	 * (chunk_intact() in pubsub_sub.c). */
+	 * (shoal__pools_intact() in pubsub_pool.c). */
 	atomic_thread_fence(memory_order_release);
 	l = &p->loans[p->ring.loan_end % SHOAL_PUB_LOANS_MAX];
 	l->pool = (uint32_t)c;
@@ -338,7 +338,7 @@ static inline int check_loan(struct shoal_pub *p, void *ptr, uint64_t *seq)
 /*
  * Pools: the end of writing message head into its chunk: the length in the
  * slot's reference, then the chunk's stamp (release: the payload before
- * it; pairs with the subscriber's acquire load in resolve_chunk()). The
+ * it; pairs with the subscriber's acquire load in shoal__pools_resolve_view()). The
  * slot's own length is the reference's.
  */
 static uint32_t complete_chunk(struct shoal_pub *p, struct shoal__bcast_slot *s,

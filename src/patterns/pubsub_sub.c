@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Pub/sub, the subscriber side: joining (claiming a line by an OFD lock),
- * taking messages in place, waiting, noticing a publisher's death and
- * reattaching to its successor. docs/pubsub.md describes the protocol.
+ * Pub/sub, the subscriber side: taking messages in place, waiting,
+ * releasing, and noticing a publisher's death. docs/pubsub.md describes
+ * the protocol. pubsub_sub_open.c opens and closes the handle,
+ * pubsub_sub_rings.c joins the publishers' rings (claiming a line by an
+ * OFD lock) and reattaches to a successor.
  *
  * A service may have several publishers (max_publishers > 1), each with its
  * own ring published under its own slot name (slot 0 the service's name,
@@ -36,79 +38,6 @@
 #include "service/service.h"
 #include "registry/registry_internal.h"
 #include "patterns/pubsub_sub_internal.h"
-
-void shoal_sub_options_init(struct shoal_sub_options *opts)
-{
-	memset(opts, 0, sizeof(*opts));
-	opts->strategy = SHOAL_WAIT_ADAPTIVE;
-	opts->max_held = 1;
-}
-
-int shoal_sub_open(const char *name, const struct shoal_sub_options *opts,
-		   struct shoal_sub **out)
-{
-	struct shoal_sub_options defaults;
-	struct shoal_sub *s;
-	int err;
-
-	opts = SHOAL__OPTIONS_OR(opts, defaults, shoal_sub_options_init);
-	err = shoal__check_open("sub_open", name, out, opts->flags,
-				SHOAL_SUB_REATTACH | SHOAL_SUB_NO_PIDFD_GETFD,
-				(int)opts->strategy);
-	if (!err && opts->max_held > SHOAL_SUB_HELD_MAX)
-		err = shoal__fail(-EINVAL, "sub_open: max_held %u not in 1..%u",
-				  opts->max_held, SHOAL_SUB_HELD_MAX);
-	if (!err && shoal__name_slot(name) != 0)
-		err = shoal__fail(-EINVAL,
-				  "sub_open: '%s' is a publisher slot's name; "
-				  "open the service's",
-				  name);
-	if (err)
-		return err;
-	s = shoal__handle_alloc(sizeof(*s), "sub");
-	if (!s)
-		return -ENOMEM;
-	snprintf(s->name, sizeof(s->name), "%s", name);
-	s->flags = opts->flags;
-	s->want_history = opts->history;
-	s->max_held = opts->max_held ? opts->max_held : 1;
-	s->strategy = opts->strategy ? opts->strategy : SHOAL_WAIT_ADAPTIVE;
-	s->type = SHOAL__TYPE_OF(opts);
-	s->inotify_fd = -1;
-	s->epfd = shoal__epoll_new("sub");
-	if (s->epfd < 0) {
-		err = s->epfd;
-		free(s);
-		return err;
-	}
-	err = shoal__registry_use(opts->registry, &s->reg, &s->own_reg);
-	if (!err && (s->flags & SHOAL_SUB_REATTACH))
-		err = shoal__sub_watch_registry(s);
-	if (!err) {
-		err = shoal__open_wait(s->reg, opts->timeout_ns,
-				       shoal__sub_try_discover, s, "sub", name);
-		/* With REATTACH, no publisher yet is fine: take() waits. */
-		if (err == -ENOENT && (s->flags & SHOAL_SUB_REATTACH))
-			err = 0;
-	}
-	SHOAL__HAND_OUT(err, s, shoal_sub_close, out);
-}
-
-void shoal_sub_close(struct shoal_sub *s)
-{
-	if (!s)
-		return;
-	if (s->inotify_fd >= 0) {
-		close(s->inotify_fd);
-		s->inotify_fd = -1;
-		s->ino_in_set = 0;
-	}
-	shoal__sub_detach_all(s);
-	close(s->epfd);
-	if (s->own_reg)
-		shoal_registry_destroy(s->reg);
-	free(s);
-}
 
 /* 1 once ring @r's publisher withdrew or died. Looks at the pidfd only
  * every PID_CHECK_EVERY calls, or after a sleep (its pidfd is in the set
@@ -162,39 +91,6 @@ static int sub_ready(void *arg)
 	return 0;
 }
 
-/*
- * Pools: the chunk the slot of @v refers to, into *@data and v->len. 0,
- * -EAGAIN when the slot changed under the read of its reference (the next
- * look sees the lap), or -EBADMSG (the reference is out of range in a
- * slot that did not change: a lying publisher). The chunk's stamp is not
- * judged here: a chunk already reused (lossy, or a late joiner's history)
- * is handed out as a slot overwritten while held is, and its release says
- * -ESTALE (chunk_intact()).
- */
-static int resolve_chunk(const struct sub_ring *r, struct shoal__bcast_view *v,
-			 const void **data)
-{
-	_Atomic uint64_t *stamp;
-	const uint8_t *d;
-	uint32_t len;
-	int err = shoal__pools_resolve(
-		&r->g.pools, shoal__bcast_payload(&r->ring.m, v->slot), &d,
-		&len, &stamp);
-
-	/* The reference was read after the peek's re-check of the stamp:
-	 * check it again (shoal__bcast_intact() fences first). */
-	if (!shoal__bcast_intact(v))
-		return -EAGAIN;
-	if (err)
-		return shoal__fail(-EBADMSG,
-				   "sub: message %llu refers to no chunk of "
-				   "the publisher's pools",
-				   (unsigned long long)v->seq);
-	*data = d;
-	v->len = len;
-	return 0;
-}
-
 /* Where message @v's payload is: its slot's, or (pools) its chunk's. */
 static inline int payload_of(const struct sub_ring *r,
 			     struct shoal__bcast_view *v, const void **data)
@@ -203,7 +99,7 @@ static inline int payload_of(const struct sub_ring *r,
 		*data = shoal__bcast_payload(&r->ring.m, v->slot);
 		return 0;
 	}
-	return resolve_chunk(r, v, data);
+	return shoal__pools_resolve_view(&r->g.pools, &r->ring.m, v, data);
 }
 
 static inline void fill_msg(const struct sub_ring *r, struct shoal_msg *msg,
@@ -680,40 +576,11 @@ static inline int check_held(const struct sub_ring *r,
 	return 0;
 }
 
-/*
- * Pools: @msg's chunk still holds it. Its stamp is the message's slot
- * stamp while the chunk holds it, and 0 or another stamp once the
- * publisher took it again: pubsub_pool.h. The reference is read anew from
- * the slot (whose stamp the caller checks after: a changed slot makes the
- * message stale whatever this says).
- */
-static int chunk_intact(const struct sub_ring *r, const struct shoal_msg *msg)
-{
-	_Atomic uint64_t *stamp;
-	const uint8_t *d;
-	uint32_t len;
-
-	if (shoal__pools_resolve(
-		    &r->g.pools,
-		    shoal__bcast_payload(
-			    &r->ring.m,
-			    (struct shoal__bcast_slot *)msg->priv_slot),
-		    &d, &len, &stamp) ||
-	    d != msg->data)
-		return 0;
-	/* Acquire fence: pairs with the release fence after the publisher
-	 * zeroes the stamp (pool_loan() in pubsub_send.c): if the payload
-	 * read saw a new message's bytes, this load sees 0 or newer. */
-	atomic_thread_fence(memory_order_acquire);
-	return atomic_load_explicit(stamp, memory_order_relaxed) ==
-	       msg->priv_stamp;
-}
-
 static inline int intact(const struct sub_ring *r, const struct shoal_msg *msg)
 {
 	struct shoal__bcast_view v;
 
-	if (r->pooled && !chunk_intact(r, msg))
+	if (r->pooled && !shoal__pools_intact(&r->g.pools, &r->ring.m, msg))
 		return 0;
 	v.slot = (struct shoal__bcast_slot *)msg->priv_slot;
 	v.stamp = msg->priv_stamp;
@@ -987,37 +854,4 @@ void shoal_sub_disarm(struct shoal_sub *s)
 	else if (s->inotify_fd >= 0)
 		while (read(s->inotify_fd, buf, sizeof(buf)) > 0)
 			;
-}
-
-int shoal_sub_connected(const struct shoal_sub *s)
-{
-	for (uint32_t i = 0; i < s->nact; i++)
-		if (!s->act[i]->ow.gone)
-			return 1;
-	return 0;
-}
-
-uint64_t shoal_sub_epoch(const struct shoal_sub *s)
-{
-	return s->nact ? s->act[0]->epoch : 0;
-}
-
-void shoal_sub_get_stats(const struct shoal_sub *s, struct shoal_sub_stats *st)
-{
-	memset(st, 0, sizeof(*st));
-	st->received = s->received;
-	st->lost = s->lost;
-	st->stale = s->stale;
-	st->sleeps = s->sleeps_before + sleeps_now(s);
-	st->reattached = s->reattached;
-	st->epoch = shoal_sub_epoch(s);
-	st->publishers = s->nact;
-	st->publishers_joined = s->joined;
-	st->publishers_gone = s->gone;
-	st->rings_full = s->rings_full;
-	st->rings_mismatched = s->rings_mismatched;
-	st->skipped = s->skipped_gone;
-	for (uint32_t i = 0; i < SHOAL_PUB_PUBLISHERS_MAX; i++)
-		if (s->rings[i])
-			st->skipped += s->rings[i]->ring.skipped;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The subscriber side of pub/sub inside: its handle and one joined ring per
- * publisher, shared by pubsub_sub.c (taking, waiting, releasing) and
- * pubsub_sub_rings.c (joining and dropping rings, the registry watch).
+ * publisher, shared by pubsub_sub_open.c (open, close, stats),
+ * pubsub_sub.c (taking, waiting, releasing) and pubsub_sub_rings.c
+ * (joining and dropping rings, the registry watch).
  * Not API.
  */
 #ifndef SHOAL_SRC_PUBSUB_SUB_INTERNAL_H
