@@ -10,15 +10,18 @@
  *               that publishes to NATS (core, or JetStream with a window
  *               in flight on a connection of the export's own)
  *   import.c    mirrors: local publishers fed from NATS
+ *   lossy_reader.c  the thread that reads the lossy mirrors' messages on a
+ *               NATS connection of its own (libnats' event loop mode)
  *   wire.c      subjects, headers and the JSON descriptor
  *   frame.c     the lossy batch frame (frame.h): several messages to one
  *               NATS message
  *
  * Threads: the main thread owns the export and mirror tables; each export
  * has its thread (a reliable one also a libnats callback thread that notes
- * acks under the export's lock and wakes it through an eventfd); a lossy
- * mirror is fed by a libnats callback thread, a reliable one by its own
- * fetching thread. A mirror's publisher is only touched under its mutex.
+ * acks under the export's lock and wakes it through an eventfd); the lossy
+ * mirrors are fed by the lossy reader's one thread (lossy_reader.c), a
+ * reliable one by its own fetching thread. A mirror's publisher is only
+ * touched under its mutex.
  */
 #ifndef SHOAL_GW_H
 #define SHOAL_GW_H
@@ -34,6 +37,7 @@
 #define GW_PATTERNS_MAX 32
 
 struct gw;
+struct gw_lossy;
 
 /* A service as one gateway announces it (the JSON descriptor). */
 struct gw_desc {
@@ -88,8 +92,10 @@ struct gw_mirror {
 	char subject[GW_SUBJECT_MAX];
 	pthread_mutex_t lock; /* guards pub and the counters */
 	struct shoal_pub *pub;
-	natsSubscription *sub; /* lossy: core NATS; reliable: pull */
-	pthread_t thread;      /* reliable: the fetching thread */
+	/* Lossy: core NATS, on the lossy reader's connection, guarded by
+	 * its lock (lossy_reader.c); reliable: pull. */
+	natsSubscription *sub;
+	pthread_t thread; /* reliable: the fetching thread */
 	int running;
 	atomic_int stop;
 	/* Reliable, after a bye: main sets 1; the thread sets 2 once a
@@ -99,8 +105,8 @@ struct gw_mirror {
 	uint64_t received, dropped, mismatched;
 	uint64_t last_stream_seq; /* reliable: newest stream seq delivered */
 	/* Lossy: NATS messages written into the mirror and not destroyed
-	 * yet (import.c, spent_add); the subscription's callback's, then,
-	 * once it is drained, gw_mirror_stop()'s. */
+	 * yet (import.c, spent_add); under the lossy reader's lock, then,
+	 * once the reader has let the mirror go, gw_mirror_stop()'s. */
 	natsMsg *spent[GW_SPENT_MAX];
 	uint32_t nspent;
 	size_t spent_bytes;
@@ -147,6 +153,7 @@ struct gw {
 	int n_exports, cap_exports;
 	struct gw_mirror **mirrors;
 	int n_mirrors, cap_mirrors;
+	struct gw_lossy *lossy; /* importing gateways: lossy_reader.c */
 };
 
 extern atomic_int gw_stopping;
@@ -177,6 +184,19 @@ int gw_mirror_start(struct gw *gw, const struct gw_desc *d,
 /* Stops and frees @m; *@received and *@mismatched get its counters. */
 void gw_mirror_stop(struct gw_mirror *m, uint64_t *received,
 		    uint64_t *mismatched);
+
+/* A lossy NATS message into @mi (the lossy reader's lock held). */
+void gw_mirror_lossy_msg(struct gw_mirror *mi, natsMsg *m);
+
+/* lossy_reader.c: the lossy mirrors' reader thread and its connection.
+ * start: 0 or -ENOMEM; add: subscribes @mi (now, or once connected), 0 or
+ * -errno; remove: delivers what came before it, then unsubscribes; the
+ * reader no longer touches @mi once it returns. stop: after the last
+ * remove. */
+int gw_lossy_start(struct gw *gw);
+void gw_lossy_stop(struct gw *gw);
+int gw_lossy_add(struct gw *gw, struct gw_mirror *mi);
+void gw_lossy_remove(struct gw *gw, struct gw_mirror *mi);
 
 /* patterns.c: queue, rpc and event */
 int gw_export_other_start(struct gw *gw, struct gw_export *e);

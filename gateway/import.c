@@ -4,9 +4,10 @@
  * delivery, capacity, payload size, user header size and type (so a local
  * subscriber's type check works as for a local publisher), fed from NATS.
  *
- * Lossy: a core NATS subscription whose callback (a libnats thread) writes
- * each message into the mirror; a lossy publisher never waits, so a slow
- * local subscriber never slows the NATS side.
+ * Lossy: a core NATS subscription, read by the lossy reader's thread
+ * (lossy_reader.c), which writes each message into the mirror; a lossy
+ * publisher never waits, so a slow local subscriber never slows the NATS
+ * side.
  *
  * Reliable: a durable JetStream pull consumer, named after the importing
  * gateway and the service, fetched by a thread of the mirror's own. The
@@ -143,7 +144,7 @@ static void spent_flush(struct gw_mirror *mi)
  * hands it to libnats' collector thread, waking that thread when it
  * sleeps, so one at a time that is a thread wake-up per NATS message (at
  * one message a millisecond, the importing gateway's largest cost after
- * the two libnats threads that deliver it). Held here, GW_SPENT_MAX (or
+ * the thread that delivers it). Held here, GW_SPENT_MAX (or
  * GW_SPENT_BYTES) of them go in one go: one wake-up for them all.
  * Bounded, and held while nothing more comes: memory only.
  */
@@ -155,15 +156,17 @@ static void spent_add(struct gw_mirror *mi, natsMsg *m)
 		spent_flush(mi);
 }
 
-static void on_lossy(natsConnection *nc, natsSubscription *sub, natsMsg *m,
-		     void *closure)
+/*
+ * A lossy NATS message into the mirror: a batch frame, or one message with
+ * the shoal headers (from a gateway before frames). Called by the lossy
+ * reader's thread, or by gw_lossy_remove(), under the reader's lock
+ * (lossy_reader.c), which also guards mi->spent.
+ */
+void gw_mirror_lossy_msg(struct gw_mirror *mi, natsMsg *m)
 {
-	struct gw_mirror *mi = closure;
 	const char *v;
 	int err;
 
-	(void)nc;
-	(void)sub;
 	/* A frame has no NATS headers; a single message (from a gateway
 	 * before frames) always has Shoal-Msg. */
 	if (gw_frame_is(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m)) &&
@@ -387,12 +390,11 @@ int gw_mirror_start(struct gw *gw, const struct gw_desc *d,
 	if (err)
 		goto fail;
 	if (!d->reliable) {
-		s = natsConnection_Subscribe(&mi->sub, gw->nc, mi->subject,
-					     on_lossy, mi);
-		if (s == NATS_OK)
-			/* Lossy: never let libnats drop for a slow callback
-			 * before the ring would; bounded by memory only. */
-			s = natsSubscription_SetPendingLimits(mi->sub, -1, -1);
+		/* Read by the lossy reader's thread (lossy_reader.c). */
+		err = gw_lossy_add(gw, mi);
+		if (err)
+			goto fail_pub;
+		s = NATS_OK;
 	} else {
 		char durable[GW_ID_MAX + 24];
 		jsConsumerConfig cc;
@@ -463,13 +465,10 @@ void gw_mirror_stop(struct gw_mirror *mi, uint64_t *received,
 	atomic_store(&mi->stop, 1);
 	if (mi->running)
 		pthread_join(mi->thread, NULL);
-	if (!mi->desc.reliable && mi->sub) {
-		/* Drain: no callback runs on @mi once this returns. */
-		if (natsSubscription_Drain(mi->sub) == NATS_OK)
-			natsSubscription_WaitForDrainCompletion(mi->sub, 5000);
-		else
-			natsSubscription_Unsubscribe(mi->sub);
-	}
+	if (!mi->desc.reliable)
+		/* Delivers what came before the bye; the reader's thread
+		 * no longer touches @mi once this returns. */
+		gw_lossy_remove(mi->gw, mi);
 	pthread_mutex_lock(&mi->lock);
 	shoal_pub_destroy(mi->pub);
 	mi->pub = NULL;
@@ -480,7 +479,7 @@ void gw_mirror_stop(struct gw_mirror *mi, uint64_t *received,
 	 * not acknowledged yet reaches the next mirror of the name. */
 	if (mi->sub)
 		natsSubscription_Destroy(mi->sub);
-	spent_flush(mi); /* drained above: no callback adds to it now */
+	spent_flush(mi); /* removed above: nothing adds to it now */
 	pthread_mutex_destroy(&mi->lock);
 	free(mi);
 }

@@ -880,6 +880,11 @@ int main(int argc, char **argv)
 	make_id(&gw);
 	if (connect_nats(&gw))
 		return 1;
+	if (gw.cfg.n_imports && gw_lossy_start(&gw)) {
+		fprintf(stderr, "shoal-gateway: cannot start the lossy "
+				"reader\n");
+		return 1;
+	}
 	snprintf(subj, sizeof(subj), "%s._gw.*", gw.cfg.prefix);
 	if (natsConnection_SubscribeSync(&ctl, gw.nc, subj) != NATS_OK ||
 	    natsSubscription_SetPendingLimits(ctl, -1, -1) != NATS_OK) {
@@ -900,6 +905,7 @@ int main(int argc, char **argv)
 		drop_export(&gw, gw.n_exports - 1, "gateway stopping");
 	while (gw.n_mirrors)
 		drop_mirror(&gw, gw.n_mirrors - 1, "gateway stopping");
+	gw_lossy_stop(&gw);
 	natsConnection_FlushTimeout(gw.nc, 1000);
 	natsSubscription_Destroy(ctl);
 	shoal_watch_close(w);

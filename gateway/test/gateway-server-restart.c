@@ -5,7 +5,10 @@
  * message once, in order (JetStream keeps what it acknowledged, the export
  * holds and retries what it did not, Nats-Msg-Id drops the retries that
  * were stored, and the importer skips redeliveries). Then a lossy stream
- * flows again through the restarted server. Last, the exporting gateway
+ * flows again through the restarted server, both for a mirror made after
+ * the restart and for one whose stream was flowing when the server was
+ * killed (the importing gateway's lossy reader connects anew and
+ * subscribes its mirrors again). Last, the exporting gateway
  * SIGKILLed and restarted: it takes the publisher's history again, and
  * the far subscriber still gets each message once.
  */
@@ -83,6 +86,80 @@ static int test_lossy_after_restart(void)
 		}
 	}
 	CHECK(got >= 5);
+	shoal_sub_close(sub);
+	shoal_pub_destroy(pub);
+	return TEST_PASS;
+}
+
+static atomic_int flood_stop;
+
+/* Lossy 1 KiB messages "before" as fast as a short pause every 64 allows,
+ * so that the server is killed with messages in flight. */
+static void *flood(void *arg)
+{
+	struct shoal_pub *pub = arg;
+	struct timespec pause = { 0, 100000 };
+	char buf[1024];
+
+	memset(buf, 'b', sizeof(buf));
+	memcpy(buf, "before", 6);
+	for (int i = 1; !atomic_load(&flood_stop); i++) {
+		shoal_pub_write(pub, buf, sizeof(buf), NULL);
+		if (!(i % 64))
+			nanosleep(&pause, NULL);
+	}
+	return NULL;
+}
+
+/* A mirror whose lossy stream flows while the server is killed and
+ * restarted gets messages again afterwards. */
+static int test_lossy_across_restart(void)
+{
+	struct shoal_pub_options o;
+	struct shoal_sub_options so;
+	struct shoal_pub *pub;
+	struct shoal_sub *sub;
+	char buf[1024];
+	pthread_t t;
+	int64_t end;
+	int before = 0, after = 0;
+
+	shoal_pub_options_init(&o);
+	o.registry = reg_a;
+	o.delivery = SHOAL_DELIVERY_LOSSY;
+	CHECK_EQ(shoal_pub_create("camera/lossy-flow", &o, &pub), 0);
+	CHECK(!wait_service(reg_b, "camera/lossy-flow", 1, &gw_b));
+	shoal_sub_options_init(&so);
+	so.registry = reg_b;
+	so.flags = SHOAL_SUB_REATTACH;
+	CHECK_EQ(shoal_sub_open("camera/lossy-flow", &so, &sub), 0);
+	atomic_store(&flood_stop, 0);
+	CHECK(!pthread_create(&t, NULL, flood, pub));
+	end = now_ms() + WAIT_S * 1000;
+	while (before < 200 && now_ms() < end) {
+		ssize_t n = shoal_sub_read(sub, buf, sizeof(buf), NULL, NULL,
+					   20000000);
+
+		if (n >= 6 && !memcmp(buf, "before", 6))
+			before++;
+	}
+	nats_stop(SIGKILL);
+	CHECK(!nats_start());
+	atomic_store(&flood_stop, 1);
+	pthread_join(t, NULL);
+	fprintf(stderr, "lossy: %d before the kill\n", before);
+	CHECK(before >= 200);
+	end = now_ms() + WAIT_S * 2000;
+	while (after < 5 && now_ms() < end) {
+		ssize_t n;
+
+		CHECK_EQ(shoal_pub_write(pub, "after", 5, NULL), 0);
+		n = shoal_sub_read(sub, buf, sizeof(buf), NULL, NULL, 20000000);
+		if (n == 5 && !memcmp(buf, "after", 5))
+			after++;
+	}
+	fprintf(stderr, "lossy: %d after the restart\n", after);
+	CHECK(after >= 5);
 	shoal_sub_close(sub);
 	shoal_pub_destroy(pub);
 	return TEST_PASS;
@@ -170,6 +247,7 @@ int main(int argc, char **argv)
 	CHECK(!gw_start(dir_b, &gw_b, "--import", "camera/*", NULL));
 	RUN(test_reliable_across_restart);
 	RUN(test_lossy_after_restart);
+	RUN(test_lossy_across_restart);
 	RUN(test_exporter_restart);
 	CHECK_EQ(gw_stop(&gw_a), 0);
 	CHECK_EQ(gw_stop(&gw_b), 0);

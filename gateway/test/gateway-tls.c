@@ -4,7 +4,7 @@
  * server certificate for 127.0.0.1 with openssl (skip, 77, without
  * openssl or nats-server), starts nats-server with TLS on 127.0.0.1 and a
  * free port, and two gateways given that CA (--tls-ca) carry `shoal pub`
- * on A to `shoal sub` on B, every line in order. A gateway given another
+ * on A to `shoal sub` on B, every line in order, reliable and lossy. A gateway given another
  * CA, or none, fails at once with a clear message and exit status 1
  * instead of retrying forever; so does one whose --tls-ca, --creds,
  * --tls-cert or --tls-key file is missing or unreadable, or whose --creds
@@ -128,7 +128,8 @@ static int test_bad_files(void)
 	return TEST_PASS;
 }
 
-/* pub on A, sub on B, through the TLS server: every line, in order. */
+/* pub on A, sub on B, through the TLS server: every line, in order,
+ * reliable and lossy. */
 static int test_across(void)
 {
 	CHECK(!gw_start(dir_a, &gw_a, "--tls-ca", ca, "--export", "tls/*",
@@ -137,6 +138,9 @@ static int test_across(void)
 			NULL));
 	CHECK_EQ(lines_across("tls/lines", "--reliable", "secret", LINES,
 			      &gw_b),
+		 TEST_PASS);
+	/* Lossy: B's lossy reader's connection is TLS too. */
+	CHECK_EQ(lines_across("tls/lossy", "--lossy", "secret", LINES, &gw_b),
 		 TEST_PASS);
 	CHECK_EQ(gw_stop(&gw_a), 0);
 	CHECK_EQ(gw_stop(&gw_b), 0);
