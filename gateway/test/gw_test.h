@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What the gateway tests share: a nats-server of their own on 127.0.0.1
- * and a free port (skip, 77, when there is none installed), two registries
- * standing for two hosts ("A" and "B"), a shoal-gateway on each, and waits
+ * and a port it picks (skip, 77, when there is none installed), two
+ * registries standing for two hosts ("A" and "B"), a shoal-gateway on each, and waits
  * for a service to appear or vanish in a registry. argv[1] is the shoal
  * tool, argv[2] shoal-gateway. Every wait is for an event, bounded only so
  * that a bug fails instead of hanging.
@@ -58,43 +58,52 @@ static inline int find_nats_server(char *out, size_t cap)
 	return find_program("nats-server", out, cap);
 }
 
-static inline int free_port(void)
+/*
+ * The port nats-server @pid listens on, from the file it writes into
+ * @dir once it listens (--ports_file_dir): 0 while there is none yet, -1
+ * if it cannot be read.
+ */
+static inline int nats_ports_file(const char *dir, pid_t pid)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+	char path[PATH_MAX + 64], buf[512];
+	const char *c;
+	ssize_t n;
+	int fd;
 
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
-	    !getsockname(fd, (struct sockaddr *)&a, &len))
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
+	snprintf(path, sizeof(path), "%s/nats-server_%d.ports", dir, (int)pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0; /* being written */
+	buf[n] = 0;
+	/* {"nats":["nats://127.0.0.1:PORT"]}, tls:// with TLS */
+	c = strstr(buf, "://127.0.0.1:");
+	return c ? atoi(c + strlen("://127.0.0.1:")) : 0;
 }
 
-static inline int port_open(int port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_port = htons((uint16_t)port) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = fd >= 0 && !connect(fd, (struct sockaddr *)&a, sizeof(a));
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
-/* Starts nats-server (JetStream, its store in @store) on nats_port. */
+/*
+ * Starts nats-server (JetStream, its store in @store) on nats_port, or on
+ * a port it picks when nats_port is 0 (then nats_port and nats_url say
+ * which). Whether it listens is read from the ports file it writes for its
+ * own pid, not from a connect to the port: tests run side by side, and
+ * another test's server may hold a port this one failed to bind (it then
+ * exits, and this returns -1).
+ */
 static inline int nats_start(void)
 {
-	char bin[PATH_MAX], port[16];
+	char bin[PATH_MAX], port[16], ports_dir[PATH_MAX + 8];
 	int64_t end = now_ms() + WAIT_S * 1000;
+	int got;
 
 	if (find_nats_server(bin, sizeof(bin)))
 		return -1;
-	snprintf(port, sizeof(port), "%d", nats_port);
+	snprintf(port, sizeof(port), "%d", nats_port > 0 ? nats_port : -1);
+	snprintf(ports_dir, sizeof(ports_dir), "%s.ports", store);
+	if (mkdir(ports_dir, 0700) && errno != EEXIST)
+		return -1;
 	nats_pid = fork();
 	if (nats_pid < 0)
 		return -1;
@@ -103,8 +112,9 @@ static inline int nats_start(void)
 
 		dup2(null, 1);
 		dup2(null, 2);
-		execl(bin, bin, "-a", "127.0.0.1", "-p", port, "-js", "-sd",
-		      store, nats_extra[0], nats_extra[1], nats_extra[2],
+		execl(bin, bin, "-a", "127.0.0.1", "-p", port,
+		      "--ports_file_dir", ports_dir, "-js", "-sd", store,
+		      nats_extra[0], nats_extra[1], nats_extra[2],
 		      nats_extra[3], nats_extra[4], nats_extra[5],
 		      nats_extra[6], (char *)NULL);
 		_exit(127);
@@ -114,14 +124,25 @@ static inline int nats_start(void)
 			started[i] = nats_pid;
 			break;
 		}
-	while (!port_open(nats_port)) {
+	while (!(got = nats_ports_file(ports_dir, nats_pid))) {
+		if (waitpid(nats_pid, NULL, WNOHANG) == nats_pid) {
+			fprintf(stderr, "nats-server exited (port %s taken?)\n",
+				port);
+			forget(nats_pid);
+			nats_pid = -1;
+			return -1;
+		}
 		if (now_ms() > end) {
-			fprintf(stderr, "nats-server never listened on %d\n",
-				nats_port);
+			fprintf(stderr, "nats-server never listened on %s\n",
+				port);
 			return -1;
 		}
 		usleep(20000);
 	}
+	if (got < 0 || (nats_port > 0 && got != nats_port))
+		return -1;
+	nats_port = got;
+	snprintf(nats_url, sizeof(nats_url), "nats://127.0.0.1:%d", nats_port);
 	return 0;
 }
 
@@ -198,10 +219,8 @@ static inline int gw_test_start(int argc, char **argv)
 	    test_registry_open(dir_b, &reg_b))
 		return TEST_FAIL;
 	for (int tries = 0; tries < 5; tries++) {
-		nats_port = free_port();
-		snprintf(nats_url, sizeof(nats_url), "nats://127.0.0.1:%d",
-			 nats_port);
-		if (nats_port > 0 && !nats_start())
+		nats_port = 0; /* its own pick */
+		if (!nats_start())
 			return TEST_PASS;
 		nats_stop(SIGKILL);
 	}
