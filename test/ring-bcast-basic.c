@@ -113,6 +113,9 @@ static int test_region(void)
 	CHECK_EQ(shoal__bcast_slot_stride(0, 1024), 1088);
 	CHECK_EQ(shoal__bcast_data_off(64, 8), 128);
 	CHECK_EQ(shoal__bcast_slot_stride(64, 8), 192);
+	CHECK_EQ(shoal__bcast_payload_align(0, 40), 8);
+	CHECK_EQ(shoal__bcast_payload_align(0, 41), 64);
+	CHECK_EQ(shoal__bcast_payload_align(64, 8), 64);
 	CHECK_EQ(shoal__bcast_map_region(mem, 4096, 4, 100, 8, 2, &m), 0);
 	CHECK_EQ(m.stride, 192);
 	CHECK_EQ(m.data_off, 64);

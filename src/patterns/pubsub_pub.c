@@ -56,6 +56,15 @@ void shoal_pub_options_init(struct shoal_pub_options *opts)
 	opts->max_loans = 1;
 }
 
+/* What every payload address of the ring @o describes is aligned to: the
+ * slots' (shoal__bcast_payload_align()) or, with pools, the chunks' 64. */
+static uint32_t payload_align(const struct shoal_pub_options *o)
+{
+	if (o->npools || o->pools)
+		return SHOAL__BCAST_LINE_BYTES;
+	return shoal__bcast_payload_align(o->user_header_size, o->max_payload);
+}
+
 static int check_pub_options(const struct shoal_pub_options *o)
 {
 	if (o->delivery != SHOAL_DELIVERY_RELIABLE &&
@@ -86,6 +95,13 @@ static int check_pub_options(const struct shoal_pub_options *o)
 				   "of 8 up to %u",
 				   o->user_header_size,
 				   SHOAL_PUB_USER_HEADER_MAX);
+	if (o->type_align > payload_align(o))
+		return shoal__fail(-EINVAL,
+				   "pub: type_align %u, but this ring's "
+				   "payloads are only %u-byte aligned (slots "
+				   "of one line: 8; larger slots and payload "
+				   "pools: 64)",
+				   o->type_align, payload_align(o));
 	if (o->history >= o->capacity)
 		return shoal__fail(-EINVAL,
 				   "pub: history %u must be below the "

@@ -113,6 +113,18 @@ static inline uint64_t shoal__bcast_slot_stride(uint32_t uh_size,
 	       SHOAL__BCAST_LINE_BYTES * SHOAL__BCAST_LINE_BYTES;
 }
 
+/* The alignment every payload address of such a ring has (the slots start
+ * on a line, @uh_size is a multiple of 8): 8 when the slot is one line and
+ * the payload follows the headers, 64 when it starts on a line. */
+static inline uint32_t shoal__bcast_payload_align(uint32_t uh_size,
+						  uint32_t max_payload)
+{
+	if (shoal__bcast_data_off(uh_size, max_payload) %
+	    SHOAL__BCAST_LINE_BYTES)
+		return 8;
+	return SHOAL__BCAST_LINE_BYTES;
+}
+
 static inline uint64_t shoal__bcast_stamp(uint64_t seq)
 {
 	return (seq + 1) << 1;
