@@ -123,6 +123,11 @@ static void lossy_loop(struct gw_export *e, struct shoal_sub *sub)
 			size_t before;
 			int err;
 
+			/* Overwritten already (a publisher faster than NATS
+			 * laps us while we copy the batch): left out without
+			 * the copy, as the check after it would. */
+			if (!shoal_sub_valid(sub, sm))
+				continue;
 			if (!open &&
 			    !gw_frame_begin(&w, buf, cap, e->desc.type_str))
 				open = 1;
