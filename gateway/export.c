@@ -62,7 +62,8 @@ static void send_frame(struct gw_export *e, struct gw_frame_writer *w)
  * Lossy: take what the ring holds in batches, copy each message into a
  * frame (frame.h) and check it intact after the copy (a lossy publisher
  * may have lapped us meanwhile: then it is left out, as a local lossy
- * subscriber would drop it). A frame goes to core NATS as one message once
+ * subscriber would drop it); one found overwritten before its copy is
+ * left out without it. A frame goes to core NATS as one message once
  * it reaches FRAME_TARGET bytes, or when the ring is empty: a message with
  * nothing behind it is not held back. The connection sends each publish
  * at once (natsOptions_SetSendAsap, main.c), so no flush is needed for
