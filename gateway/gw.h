@@ -35,6 +35,9 @@
 #define GW_SUBJECT_MAX 1024
 #define GW_ID_MAX 64
 #define GW_PATTERNS_MAX 32
+/* libnats' read and write buffers on each of the gateway's connections
+ * (main.c says why 256 KiB). */
+#define GW_IO_BUF (256 * 1024)
 
 struct gw;
 struct gw_lossy;

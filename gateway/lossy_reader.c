@@ -51,7 +51,6 @@
 #include "gw.h"
 
 #define RETRY_NS 100000000LL /* reconnect every 100 ms */
-#define IO_BUF (256 * 1024)  /* as the gateway's connection (main.c) */
 #define FLUSH_MS 2000
 
 struct gw_lossy {
@@ -310,7 +309,7 @@ int gw_lossy_start(struct gw *gw)
 		 * this thread's poll for the socket. */
 		s = natsOptions_SetSendAsap(r->opts, true);
 	if (s == NATS_OK)
-		s = natsOptions_SetIOBufSize(r->opts, IO_BUF);
+		s = natsOptions_SetIOBufSize(r->opts, GW_IO_BUF);
 	if (s == NATS_OK)
 		s = natsOptions_SetEventLoop(r->opts, r, ev_attach, ev_read,
 					     ev_write, ev_detach);

@@ -36,9 +36,6 @@
 
 #include "gw.h"
 
-/* libnats' read and write buffers on the gateway's connection. */
-#define GW_IO_BUF (256 * 1024)
-
 atomic_int gw_stopping;
 
 static pthread_mutex_t stream_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -10,10 +10,7 @@
 #ifndef SHOAL_GW_TEST_H
 #define SHOAL_GW_TEST_H
 
-#include <arpa/inet.h>
 #include <pthread.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <shoal.h>
 

@@ -338,8 +338,8 @@ static inline int check_loan(struct shoal_pub *p, void *ptr, uint64_t *seq)
 /*
  * Pools: the end of writing message head into its chunk: the length in the
  * slot's reference, then the chunk's stamp (release: the payload before
- * it; pairs with the subscriber's acquire load in shoal__pools_resolve_view()). The
- * slot's own length is the reference's.
+ * it; pairs with the subscriber's acquire load in
+ * shoal__pools_resolve_view()). The slot's own length is the reference's.
  */
 static uint32_t complete_chunk(struct shoal_pub *p, struct shoal__bcast_slot *s,
 			       uint32_t len)
@@ -468,9 +468,8 @@ int shoal_pub_send(struct shoal_pub *p, void *ptr, uint32_t len)
 {
 	struct pub_loan *l;
 	uint64_t seq;
-	int err;
+	int err = check_loan(p, ptr, &seq);
 
-	err = check_loan(p, ptr, &seq);
 	if (err)
 		return err;
 	l = &p->loans[seq % SHOAL_PUB_LOANS_MAX];
