@@ -83,13 +83,21 @@ static int test_refused(void)
 /* The user's credentials: pub on A reaches sub on B, every line. */
 static int test_across(void)
 {
+	int rc;
+
 	CHECK(!gw_start(dir_a, &gw_a, "--creds", user, "--export", "creds/*",
 			NULL));
 	CHECK(!gw_start(dir_b, &gw_b, "--creds", user, "--import", "creds/*",
 			NULL));
-	CHECK_EQ(lines_across("creds/lines", "--reliable", "signed", LINES,
-			      &gw_b),
-		 TEST_PASS);
+	rc = lines_across("creds/lines", "--reliable", "signed", LINES, &gw_b);
+	if (rc != TEST_PASS) {
+		/* What A did with the service (exported, announced?). */
+		for (int i = 0; i < 5; i++)
+			pump(&gw_a, 100);
+		fprintf(stderr, "gateway A said: %s%s\n", gw_a.out_buf,
+			gw_a.err_buf);
+	}
+	CHECK_EQ(rc, TEST_PASS);
 	CHECK_EQ(gw_stop(&gw_a), 0);
 	CHECK_EQ(gw_stop(&gw_b), 0);
 	return TEST_PASS;
