@@ -40,6 +40,9 @@ atomic_int gw_stopping;
 
 static pthread_mutex_t stream_lock = PTHREAD_MUTEX_INITIALIZER;
 static int stream_ready;
+/* Under stream_lock: the last failure gw_ensure_stream() reported. */
+static natsStatus said_status = NATS_OK;
+static jsErrCode said_jerr;
 
 int64_t gw_now_ns(void)
 {
@@ -99,8 +102,13 @@ int gw_ensure_stream(struct gw *gw)
 	if (s == NATS_OK || jerr == JSStreamNameExistErr) {
 		stream_ready = 1;
 	} else {
-		gw_log(gw, "cannot create stream %s: %s (%d)", gw->stream,
-		       natsStatus_GetText(s), (int)jerr);
+		/* Said once per reason: a failed export tries again every
+		 * --announce seconds (on_appeared). */
+		if (s != said_status || jerr != said_jerr)
+			gw_log(gw, "cannot create stream %s: %s (%d)",
+			       gw->stream, natsStatus_GetText(s), (int)jerr);
+		said_status = s;
+		said_jerr = jerr;
 		err = -EIO;
 	}
 out:
