@@ -239,6 +239,26 @@ static int test_exporter_restart(void)
 	return TEST_PASS;
 }
 
+/* The state letter of process @pid in /proc (T: stopped), or '?'. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512], *c;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return '?';
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return '?';
+	buf[n] = '\0';
+	c = strrchr(buf, ')');
+	return c && c[1] == ' ' ? c[2] : '?';
+}
+
 /*
  * The server stalls (SIGSTOP) while a fresh exporting gateway meets a new
  * reliable publisher: its JetStream requests for the stream time out (it
@@ -259,7 +279,17 @@ static int test_server_stalled(void)
 	CHECK_EQ(gw_stop(&gw_a), 0);
 	CHECK(!gw_start(dir_a, &gw_a, "--export", "camera/*", NULL));
 	CHECK(expect_out(&gw_a, "shoal-gateway: gateway "));
+	CHECK(nats_pid > 0);
 	kill(nats_pid, SIGSTOP);
+	/* kill() returns before the server has stopped. */
+	for (int64_t end = now_ms() + WAIT_S * 1000;
+	     proc_state(nats_pid) != 'T' && now_ms() < end;)
+		usleep(1000);
+	if (proc_state(nats_pid) != 'T') {
+		kill(nats_pid, SIGCONT);
+		fprintf(stderr, "nats-server never stopped\n");
+		return TEST_FAIL;
+	}
 	shoal_pub_options_init(&o);
 	o.registry = reg_a;
 	o.delivery = SHOAL_DELIVERY_RELIABLE;
@@ -268,6 +298,10 @@ static int test_server_stalled(void)
 		return TEST_FAIL;
 	}
 	said = expect_out(&gw_a, "cannot export camera/stall: ");
+	if (!said)
+		/* Still stopped? (Anything else sending it SIGCONT.) */
+		fprintf(stderr, "nats-server state now '%c'\n",
+			proc_state(nats_pid));
 	kill(nats_pid, SIGCONT);
 	CHECK(said);
 	CHECK(!wait_service(reg_b, "camera/stall", 1, &gw_b));
