@@ -18,7 +18,24 @@
 
 static struct proc gw_a, gw_b;
 /* /tmp/shoal-test-XXXXXX and the files in it. */
-static char dir[64], conf[96], user[96], stranger[96];
+static char dir[64], conf[96], user[96], stranger[96], nats_log[96];
+
+/* The lines of the server's log (-D) that say something went wrong:
+ * why it refused a connection, for one. */
+static void print_nats_log(void)
+{
+	char line[1024];
+	FILE *f = fopen(nats_log, "r");
+
+	if (!f)
+		return;
+	fprintf(stderr, "nats-server said (errors and warnings):\n");
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "[ERR]") || strstr(line, "[WRN]") ||
+		    strstr(line, "error") || strstr(line, "Violation"))
+			fputs(line, stderr);
+	fclose(f);
+}
 
 /* Runs make_creds.py into dir: 0, TEST_SKIP without what it needs, or -1. */
 static int make_creds(void)
@@ -41,6 +58,7 @@ static int make_creds(void)
 	snprintf(conf, sizeof(conf), "%s/auth.conf", dir);
 	snprintf(user, sizeof(user), "%s/user.creds", dir);
 	snprintf(stranger, sizeof(stranger), "%s/stranger.creds", dir);
+	snprintf(nats_log, sizeof(nats_log), "%s/nats.log", dir);
 	snprintf(cmd, sizeof(cmd), "%s %s/make_creds.py %s", py, dirname(src),
 		 dir);
 	st = system(cmd);
@@ -96,6 +114,7 @@ static int test_across(void)
 			pump(&gw_a, 100);
 		fprintf(stderr, "gateway A said: %s%s\n", gw_a.out_buf,
 			gw_a.err_buf);
+		print_nats_log();
 	}
 	CHECK_EQ(rc, TEST_PASS);
 	CHECK_EQ(gw_stop(&gw_a), 0);
@@ -120,6 +139,10 @@ int main(int argc, char **argv)
 	}
 	nats_extra[0] = "-c";
 	nats_extra[1] = conf;
+	/* Its log (debug: why it refuses a connection), printed on failure. */
+	nats_extra[2] = "-D";
+	nats_extra[3] = "-l";
+	nats_extra[4] = nats_log;
 	rc = gw_test_start(argc, argv);
 	if (rc != TEST_PASS) {
 		test_remove_tree(dir);
