@@ -105,6 +105,13 @@ static int test_across(void)
 
 	CHECK(!gw_start(dir_a, &gw_a, "--creds", user, "--export", "creds/*",
 			NULL));
+	/* B starts once A is connected (its start line), not beside it.
+	 * Once in about ten loops of the gateway tests beside stress-ng,
+	 * the server refused A's credentials while accepting B's, the same
+	 * file, when both were the account's first connections at once
+	 * (nats-server 2.9.10; why is not established: its log, kept since,
+	 * will say). A refusal still fails here at once, with A's output. */
+	CHECK(expect_out(&gw_a, " on nats://"));
 	CHECK(!gw_start(dir_b, &gw_b, "--creds", user, "--import", "creds/*",
 			NULL));
 	rc = lines_across("creds/lines", "--reliable", "signed", LINES, &gw_b);
