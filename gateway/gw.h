@@ -143,6 +143,13 @@ struct gw_config {
 	int verbose;
 };
 
+/* A local service whose export could not start (main.c): tried again
+ * every --announce seconds while it is live with this epoch. */
+struct gw_retry {
+	char name[SHOAL_SERVICE_NAME_MAX + 1];
+	uint64_t epoch;
+};
+
 struct gw {
 	struct gw_config cfg;
 	char id[GW_ID_MAX];
@@ -156,6 +163,8 @@ struct gw {
 	int n_exports, cap_exports;
 	struct gw_mirror **mirrors;
 	int n_mirrors, cap_mirrors;
+	struct gw_retry *retries; /* main thread */
+	int n_retries, cap_retries;
 	struct gw_lossy *lossy; /* importing gateways: lossy_reader.c */
 };
 

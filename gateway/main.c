@@ -40,6 +40,9 @@ atomic_int gw_stopping;
 
 static pthread_mutex_t stream_lock = PTHREAD_MUTEX_INITIALIZER;
 static int stream_ready;
+/* Under stream_lock: the last failure gw_ensure_stream() reported. */
+static natsStatus said_status = NATS_OK;
+static jsErrCode said_jerr;
 
 int64_t gw_now_ns(void)
 {
@@ -99,8 +102,13 @@ int gw_ensure_stream(struct gw *gw)
 	if (s == NATS_OK || jerr == JSStreamNameExistErr) {
 		stream_ready = 1;
 	} else {
-		gw_log(gw, "cannot create stream %s: %s (%d)", gw->stream,
-		       natsStatus_GetText(s), (int)jerr);
+		/* Said once per reason: a failed export tries again every
+		 * --announce seconds (on_appeared). */
+		if (s != said_status || jerr != said_jerr)
+			gw_log(gw, "cannot create stream %s: %s (%d)",
+			       gw->stream, natsStatus_GetText(s), (int)jerr);
+		said_status = s;
+		said_jerr = jerr;
 		err = -EIO;
 	}
 out:
@@ -187,7 +195,9 @@ static void drop_export(struct gw *gw, int i, const char *why)
 	gw->exports[i] = gw->exports[--gw->n_exports];
 }
 
-static void on_appeared(struct gw *gw, const struct shoal_service_info *info)
+/* Exports @info if it is ours to export: 0 (done, or not ours), or
+ * -errno if the export could not start. */
+static int export_service(struct gw *gw, const struct shoal_service_info *info)
 {
 	struct gw_export *e;
 	int i, err;
@@ -196,11 +206,11 @@ static void on_appeared(struct gw *gw, const struct shoal_service_info *info)
 	    info->pattern > SHOAL_PATTERN_EVENT ||
 	    info->pid == (int32_t)getpid() || strstr(info->name, "//") ||
 	    !matches(gw->cfg.exports, gw->cfg.n_exports, info->name))
-		return;
+		return 0;
 	i = find_export(gw, info->name);
 	if (i >= 0) {
 		if (gw->exports[i]->desc.epoch == info->epoch)
-			return;
+			return 0;
 		drop_export(gw, i, "replaced");
 	}
 	if (gw->n_exports == gw->cap_exports) {
@@ -209,16 +219,127 @@ static void on_appeared(struct gw *gw, const struct shoal_service_info *info)
 			realloc(gw->exports, (size_t)cap * sizeof(*p));
 
 		if (!p)
-			return;
+			return -ENOMEM;
 		gw->exports = p;
 		gw->cap_exports = cap;
 	}
 	err = gw_export_start(gw, info, &e);
-	if (err) {
-		gw_log(gw, "cannot export %s: %s", info->name, strerror(-err));
+	if (err)
+		return err;
+	gw->exports[gw->n_exports++] = e;
+	return 0;
+}
+
+/* --- exports that could not start */
+
+/*
+ * The watch reports a service once, when it appears. An export that could
+ * not start then (gw_ensure_stream()'s JetStream requests timing out
+ * while the server is busy or away, a subscriber that could not open) is
+ * not given up: its name and epoch wait in gw->retries, and it is tried
+ * again every --announce seconds until it starts or the service goes.
+ * Without this, a stream request that timed out once left the service
+ * unexported for as long as its publisher lived.
+ */
+static int find_retry(struct gw *gw, const char *name)
+{
+	for (int i = 0; i < gw->n_retries; i++)
+		if (!strcmp(gw->retries[i].name, name))
+			return i;
+	return -1;
+}
+
+static void retry_remove(struct gw *gw, int i)
+{
+	gw->retries[i] = gw->retries[--gw->n_retries];
+}
+
+/* The export of @name (@epoch) failed with @err: tried again later, and
+ * said once when @say. */
+static void retry_add(struct gw *gw, const char *name, uint64_t epoch, int err,
+		      int say)
+{
+	int i = find_retry(gw, name);
+
+	if (i >= 0 && gw->retries[i].epoch == epoch) {
+		if (gw->cfg.verbose)
+			gw_log(gw, "cannot export %s yet: %s", name,
+			       strerror(-err));
 		return;
 	}
-	gw->exports[gw->n_exports++] = e;
+	if (i < 0) {
+		if (gw->n_retries == gw->cap_retries) {
+			int cap = gw->cap_retries ? 2 * gw->cap_retries : 16;
+			struct gw_retry *p =
+				realloc(gw->retries, (size_t)cap * sizeof(*p));
+
+			if (!p) {
+				gw_log(gw, "cannot export %s: %s", name,
+				       strerror(-err));
+				return;
+			}
+			gw->retries = p;
+			gw->cap_retries = cap;
+		}
+		i = gw->n_retries++;
+	}
+	snprintf(gw->retries[i].name, sizeof(gw->retries[i].name), "%s", name);
+	gw->retries[i].epoch = epoch;
+	if (say || gw->cfg.verbose)
+		gw_log(gw, "cannot export %s: %s (retrying every %.1f s)", name,
+		       strerror(-err), (double)gw->cfg.announce_ns / 1e9);
+}
+
+struct retry_find {
+	const char *name;
+	struct shoal_service_info info;
+	int found;
+};
+
+static int retry_find_cb(const struct shoal_service_info *i, void *user)
+{
+	struct retry_find *f = user;
+
+	if (strcmp(i->name, f->name))
+		return 0;
+	f->info = *i;
+	f->found = 1;
+	return 1;
+}
+
+/* Tries the waiting exports again; forgets those whose service went or
+ * was replaced (the watch reports the new one). */
+static void retry_exports(struct gw *gw)
+{
+	for (int i = 0; i < gw->n_retries; i++) {
+		struct retry_find f = { .name = gw->retries[i].name };
+		int err;
+
+		if (shoal_registry_list(gw->reg, retry_find_cb, &f) < 0)
+			return; /* next time */
+		if (!f.found || f.info.epoch != gw->retries[i].epoch) {
+			retry_remove(gw, i--);
+			continue;
+		}
+		err = export_service(gw, &f.info);
+		if (!err)
+			retry_remove(gw, i--);
+		else if (gw->cfg.verbose)
+			gw_log(gw, "cannot export %s yet: %s", f.info.name,
+			       strerror(-err));
+	}
+}
+
+static void on_appeared(struct gw *gw, const struct shoal_service_info *info)
+{
+	int i = find_retry(gw, info->name);
+	int err;
+
+	if (i >= 0)
+		retry_remove(gw, i); /* this one replaces it */
+	err = export_service(gw, info);
+	if (err)
+		retry_add(gw, info->name, info->epoch, err, 1);
 }
 
 /*
@@ -228,8 +349,11 @@ static void on_appeared(struct gw *gw, const struct shoal_service_info *info)
  */
 static void on_gone(struct gw *gw, const struct shoal_service_info *info)
 {
-	int i = find_export(gw, info->name);
+	int i = find_retry(gw, info->name);
 
+	if (i >= 0 && gw->retries[i].epoch == info->epoch)
+		retry_remove(gw, i);
+	i = find_export(gw, info->name);
 	if (i < 0 || gw->exports[i]->desc.epoch != info->epoch)
 		return;
 	if (info->pattern != SHOAL_PATTERN_PUBSUB)
@@ -255,7 +379,17 @@ static void tend_exports(struct gw *gw)
 			       e->desc.name, e->subject, pattern_name(&e->desc),
 			       e->desc.epoch);
 		} else if (done == 1) {
+			char name[SHOAL_SERVICE_NAME_MAX + 1];
+			uint64_t epoch = e->desc.epoch;
+			int announced = e->announced;
+
+			snprintf(name, sizeof(name), "%s", e->desc.name);
 			drop_export(gw, i--, "ended");
+			/* Ended before it was announced: its subscriber could
+			 * not open (the thread said why), or the service went
+			 * at once. Tried again while the service lives. */
+			if (!announced)
+				retry_add(gw, name, epoch, -EIO, 0);
 		}
 	}
 }
@@ -816,6 +950,7 @@ static void run(struct gw *gw, natsSubscription *ctl, struct shoal_watch *w)
 		}
 		was_connected = connected;
 		if (now >= next_announce) {
+			retry_exports(gw);
 			announce_all(gw);
 			next_announce = now + gw->cfg.announce_ns;
 		}
@@ -911,6 +1046,7 @@ int main(int argc, char **argv)
 	shoal_registry_destroy(gw.reg);
 	free(gw.exports);
 	free(gw.mirrors);
+	free(gw.retries);
 	nats_Close();
 	return 0;
 }

@@ -18,7 +18,24 @@
 
 static struct proc gw_a, gw_b;
 /* /tmp/shoal-test-XXXXXX and the files in it. */
-static char dir[64], conf[96], user[96], stranger[96];
+static char dir[64], conf[96], user[96], stranger[96], nats_log[96];
+
+/* The lines of the server's log (-D) that say something went wrong:
+ * why it refused a connection, for one. */
+static void print_nats_log(void)
+{
+	char line[1024];
+	FILE *f = fopen(nats_log, "r");
+
+	if (!f)
+		return;
+	fprintf(stderr, "nats-server said (errors and warnings):\n");
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "[ERR]") || strstr(line, "[WRN]") ||
+		    strstr(line, "error") || strstr(line, "Violation"))
+			fputs(line, stderr);
+	fclose(f);
+}
 
 /* Runs make_creds.py into dir: 0, TEST_SKIP without what it needs, or -1. */
 static int make_creds(void)
@@ -41,6 +58,7 @@ static int make_creds(void)
 	snprintf(conf, sizeof(conf), "%s/auth.conf", dir);
 	snprintf(user, sizeof(user), "%s/user.creds", dir);
 	snprintf(stranger, sizeof(stranger), "%s/stranger.creds", dir);
+	snprintf(nats_log, sizeof(nats_log), "%s/nats.log", dir);
 	snprintf(cmd, sizeof(cmd), "%s %s/make_creds.py %s", py, dirname(src),
 		 dir);
 	st = system(cmd);
@@ -83,13 +101,29 @@ static int test_refused(void)
 /* The user's credentials: pub on A reaches sub on B, every line. */
 static int test_across(void)
 {
+	int rc;
+
 	CHECK(!gw_start(dir_a, &gw_a, "--creds", user, "--export", "creds/*",
 			NULL));
+	/* B starts once A is connected (its start line), not beside it.
+	 * Once in about ten loops of the gateway tests beside stress-ng,
+	 * the server refused A's credentials while accepting B's, the same
+	 * file, when both were the account's first connections at once
+	 * (nats-server 2.9.10; why is not established: its log, kept since,
+	 * will say). A refusal still fails here at once, with A's output. */
+	CHECK(expect_out(&gw_a, " on nats://"));
 	CHECK(!gw_start(dir_b, &gw_b, "--creds", user, "--import", "creds/*",
 			NULL));
-	CHECK_EQ(lines_across("creds/lines", "--reliable", "signed", LINES,
-			      &gw_b),
-		 TEST_PASS);
+	rc = lines_across("creds/lines", "--reliable", "signed", LINES, &gw_b);
+	if (rc != TEST_PASS) {
+		/* What A did with the service (exported, announced?). */
+		for (int i = 0; i < 5; i++)
+			pump(&gw_a, 100);
+		fprintf(stderr, "gateway A said: %s%s\n", gw_a.out_buf,
+			gw_a.err_buf);
+		print_nats_log();
+	}
+	CHECK_EQ(rc, TEST_PASS);
 	CHECK_EQ(gw_stop(&gw_a), 0);
 	CHECK_EQ(gw_stop(&gw_b), 0);
 	return TEST_PASS;
@@ -112,6 +146,10 @@ int main(int argc, char **argv)
 	}
 	nats_extra[0] = "-c";
 	nats_extra[1] = conf;
+	/* Its log (debug: why it refuses a connection), printed on failure. */
+	nats_extra[2] = "-D";
+	nats_extra[3] = "-l";
+	nats_extra[4] = nats_log;
 	rc = gw_test_start(argc, argv);
 	if (rc != TEST_PASS) {
 		test_remove_tree(dir);

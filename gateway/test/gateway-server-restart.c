@@ -10,7 +10,9 @@
  * killed (the importing gateway's lossy reader connects anew and
  * subscribes its mirrors again). Last, the exporting gateway
  * SIGKILLed and restarted: it takes the publisher's history again, and
- * the far subscriber still gets each message once.
+ * the far subscriber still gets each message once. And a server that
+ * stalls while a new reliable service is being exported: the export
+ * starts once the server answers again.
  */
 #include <pthread.h>
 
@@ -237,6 +239,94 @@ static int test_exporter_restart(void)
 	return TEST_PASS;
 }
 
+/* The state letter of process @pid in /proc (T: stopped), or '?'. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512], *c;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return '?';
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return '?';
+	buf[n] = '\0';
+	c = strrchr(buf, ')');
+	return c && c[1] == ' ' ? c[2] : '?';
+}
+
+/*
+ * The server stalls (SIGSTOP) while a fresh exporting gateway meets a new
+ * reliable publisher: its JetStream requests for the stream time out (it
+ * says "cannot export"). Once the server answers again the export starts
+ * after all, B mirrors the service and messages go across: the watch
+ * reported the service once, and the gateway must not have given it up.
+ */
+static int test_server_stalled(void)
+{
+	struct shoal_pub_options o;
+	struct shoal_sub_options so;
+	struct shoal_pub *pub;
+	struct shoal_sub *sub;
+	char buf[64], want[64];
+	int said;
+
+	/* A new gateway A: it has not looked for the stream yet. */
+	CHECK_EQ(gw_stop(&gw_a), 0);
+	CHECK(!gw_start(dir_a, &gw_a, "--export", "camera/*", NULL));
+	CHECK(expect_out(&gw_a, "shoal-gateway: gateway "));
+	CHECK(nats_pid > 0);
+	kill(nats_pid, SIGSTOP);
+	/* kill() returns before the server has stopped. */
+	for (int64_t end = now_ms() + WAIT_S * 1000;
+	     proc_state(nats_pid) != 'T' && now_ms() < end;)
+		usleep(1000);
+	if (proc_state(nats_pid) != 'T') {
+		kill(nats_pid, SIGCONT);
+		fprintf(stderr, "nats-server never stopped\n");
+		return TEST_FAIL;
+	}
+	shoal_pub_options_init(&o);
+	o.registry = reg_a;
+	o.delivery = SHOAL_DELIVERY_RELIABLE;
+	if (shoal_pub_create("camera/stall", &o, &pub)) {
+		kill(nats_pid, SIGCONT);
+		return TEST_FAIL;
+	}
+	said = expect_out(&gw_a, "cannot export camera/stall: ");
+	if (!said)
+		/* Still stopped? (Anything else sending it SIGCONT.) */
+		fprintf(stderr, "nats-server state now '%c'\n",
+			proc_state(nats_pid));
+	kill(nats_pid, SIGCONT);
+	CHECK(said);
+	CHECK(!wait_service(reg_b, "camera/stall", 1, &gw_b));
+	shoal_sub_options_init(&so);
+	so.registry = reg_b;
+	CHECK_EQ(shoal_sub_open("camera/stall", &so, &sub), 0);
+	CHECK(!wait_subscribers_in(reg_b, "camera/stall", 1));
+	for (int i = 0; i < 10; i++) {
+		snprintf(buf, sizeof(buf), "s %d", i);
+		CHECK_EQ(shoal_pub_write(pub, buf, (uint32_t)strlen(buf), NULL),
+			 0);
+	}
+	for (int i = 0; i < 10; i++) {
+		snprintf(want, sizeof(want), "s %d", i);
+		CHECK_EQ(take_line(sub, buf, sizeof(buf)), 0);
+		if (strcmp(buf, want)) {
+			fprintf(stderr, "got '%s', want '%s'\n", buf, want);
+			return TEST_FAIL;
+		}
+	}
+	shoal_sub_close(sub);
+	shoal_pub_destroy(pub);
+	return TEST_PASS;
+}
+
 int main(int argc, char **argv)
 {
 	int rc = gw_test_start(argc, argv);
@@ -249,6 +339,7 @@ int main(int argc, char **argv)
 	RUN(test_lossy_after_restart);
 	RUN(test_lossy_across_restart);
 	RUN(test_exporter_restart);
+	RUN(test_server_stalled);
 	CHECK_EQ(gw_stop(&gw_a), 0);
 	CHECK_EQ(gw_stop(&gw_b), 0);
 	nats_stop(SIGTERM);
