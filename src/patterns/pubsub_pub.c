@@ -349,6 +349,7 @@ int shoal_pub_create(const char *name, const struct shoal_pub_options *opts,
 	p->max_pubs = opts->max_publishers ? opts->max_publishers : 1;
 	p->max_loans = opts->max_loans;
 	err = create_service(p, name, opts);
+	p->plain = !p->pooled && !(p->flags & SHOAL_PUB_TIMESTAMP);
 	if (!err) {
 		format(p);
 		p->hdr->history = opts->history;

@@ -23,6 +23,9 @@
 /* Readiness checks between looks at whether a publisher is gone, while
  * spinning (sub_ready()). */
 #define GONE_CHECK_EVERY 64
+/* SHOAL_WAIT_BUSY_SPIN with one publisher: looks at the next slot
+ * before the general wait (shoal_sub_take()). */
+#define TAKE_SPINS 64
 /* Several publishers: most messages taken in a row from one ring. */
 #define BURST 16
 /* Longest a detached subscriber waits before looking for a publisher
@@ -48,6 +51,9 @@ struct sub_ring {
 	/* g.pools.n != 0, here for the take path: g.pools is on lines the
 	 * take does not otherwise touch. */
 	uint32_t pooled;
+	/* No pools and max_held 1: a release moves the cursor over one
+	 * message (the release path's common case). */
+	uint32_t plain;
 	uint64_t *done; /* capacity bits; NULL with max_held 1 */
 	/* What this line's counters say (the handle's totals with one
 	 * publisher, as they always did; this ring's with several). */

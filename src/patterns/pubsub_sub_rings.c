@@ -261,6 +261,7 @@ static int open_ring(struct shoal_sub *s, struct sub_ring *r, uint32_t slot,
 		if (!r->done)
 			err = shoal__fail(-ENOMEM, "sub: out of memory");
 	}
+	r->plain = !r->pooled && s->max_held == 1;
 	if (!err)
 		err = attach_fds(s, r, sn);
 	return err;
