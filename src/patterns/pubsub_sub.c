@@ -4,7 +4,7 @@
  * releasing, and noticing a publisher's death. docs/pubsub.md describes
  * the protocol. pubsub_sub_open.c opens and closes the handle,
  * pubsub_sub_rings.c joins the publishers' rings (claiming a line by an
- * OFD lock) and reattaches to a successor.
+ * OFD lock) and waits for and reattaches to a successor.
  *
  * A service may have several publishers (max_publishers > 1), each with its
  * own ring published under its own slot name (slot 0 the service's name,
@@ -336,45 +336,6 @@ static int try_rings(struct shoal_sub *s, struct shoal_msg *msgs, uint32_t n,
 	return -EAGAIN;
 }
 
-/* Detached with REATTACH: waits for a publisher until @deadline. */
-static int wait_publisher(struct shoal_sub *s, int64_t timeout_ns,
-			  int64_t deadline)
-{
-	for (;;) {
-		struct pollfd pfd;
-		int64_t left = DETACHED_SLICE_NS;
-		char buf[4096];
-		struct timespec ts;
-		int err;
-
-		/* Best effort: the next slice looks again. */
-		shoal__sub_follow_registry(s);
-		pfd = (struct pollfd){ .fd = s->inotify_fd, .events = POLLIN };
-		err = shoal__sub_discover(s);
-		if (err == 0)
-			return 0;
-		if (err != -ENOENT && err != -EPIPE && err != -ETIMEDOUT &&
-		    err != -EAGAIN)
-			return err;
-		if (timeout_ns == 0)
-			return shoal__fail(-EAGAIN, "sub: no publisher");
-		if (deadline >= 0) {
-			int64_t now = shoal__now_ns();
-
-			if (now >= deadline)
-				return shoal__fail(-ETIMEDOUT,
-						   "sub: no publisher came");
-			if (deadline - now < left)
-				left = deadline - now;
-		}
-		ts.tv_sec = left / 1000000000;
-		ts.tv_nsec = left % 1000000000;
-		ppoll(&pfd, 1, &ts, NULL);
-		while (read(s->inotify_fd, buf, sizeof(buf)) > 0)
-			;
-	}
-}
-
 /* Several rings: our sleeper bit in each ring's bitmap (@on), or out of
  * it, draining the eventfds. */
 static void mark_all(struct shoal_sub *s, int on)
@@ -503,7 +464,8 @@ static inline int take_wait(struct shoal_sub *s, struct shoal_msg *msgs,
 						   s->name);
 			if (deadline == SHOAL__NO_DEADLINE_YET)
 				deadline = shoal__deadline(timeout_ns);
-			err = wait_publisher(s, timeout_ns, deadline);
+			err = shoal__sub_wait_publisher(s, timeout_ns,
+							deadline);
 			if (err)
 				return err;
 		}

@@ -150,5 +150,8 @@ int shoal__sub_watch_registry(struct shoal_sub *s);
 int shoal__sub_follow_registry(struct shoal_sub *s);
 int shoal__sub_read_watch(struct shoal_sub *s);
 void shoal__sub_look_for_newcomers(struct shoal_sub *s);
+/* Detached with REATTACH: waits for a publisher until @deadline. */
+int shoal__sub_wait_publisher(struct shoal_sub *s, int64_t timeout_ns,
+			      int64_t deadline);
 
 #endif
