@@ -1,8 +1,9 @@
 /* shoal-test: label=unit timeout=60 */
 /*
  * Payload alignment: a ring's payload addresses are 8-byte aligned when the
- * slot is one line (24 bytes of header, the user header and max_payload
- * within 64) and 64-byte aligned otherwise, for the publisher's loans and
+ * slot fits two lines (24 bytes of header, the user header and max_payload
+ * within 128: one line, or packed 8 bytes apart) and 64-byte aligned
+ * otherwise, for the publisher's loans and
  * the subscriber's messages alike; payload pools' chunks are 64-byte
  * aligned. A type_align above what the ring gives is refused (-EINVAL,
  * with a message saying the ring's alignment) instead of handed out
@@ -74,9 +75,12 @@ static int test_slots(void)
 	CHECK_EQ(ring(8, 0, 0, NULL, 8), 0);
 	CHECK_EQ(ring(40, 0, 0, NULL, 8), 0);
 	CHECK_EQ(ring(32, 8, 0, NULL, 8), 0);
-	CHECK_EQ(ring(41, 0, 0, NULL, 64), 0);
-	CHECK_EQ(ring(64, 0, 0, NULL, 64), 0);
-	CHECK_EQ(ring(8, 64, 0, NULL, 64), 0);
+	CHECK_EQ(ring(41, 0, 0, NULL, 8), 0);
+	CHECK_EQ(ring(64, 0, 0, NULL, 8), 0);
+	CHECK_EQ(ring(104, 0, 0, NULL, 8), 0);
+	CHECK_EQ(ring(8, 64, 0, NULL, 8), 0);
+	CHECK_EQ(ring(105, 0, 0, NULL, 64), 0);
+	CHECK_EQ(ring(8, 104, 0, NULL, 64), 0);
 	CHECK_EQ(ring(4096, 0, 0, NULL, 64), 0);
 	return TEST_PASS;
 }
@@ -89,8 +93,10 @@ static int test_type_align(void)
 	CHECK_EQ(ring(40, 0, 16, NULL, 8), -EINVAL);
 	CHECK(strstr(shoal_last_error(), "type_align 16") != NULL);
 	CHECK(strstr(shoal_last_error(), "8-byte aligned") != NULL);
-	CHECK_EQ(ring(64, 0, 16, NULL, 64), 0);
-	CHECK_EQ(ring(64, 0, 64, NULL, 64), 0);
+	CHECK_EQ(ring(64, 0, 16, NULL, 8), -EINVAL);
+	CHECK(strstr(shoal_last_error(), "8-byte aligned") != NULL);
+	CHECK_EQ(ring(105, 0, 16, NULL, 64), 0);
+	CHECK_EQ(ring(105, 0, 64, NULL, 64), 0);
 	CHECK_EQ(ring(4096, 0, 128, NULL, 64), -EINVAL);
 	CHECK(strstr(shoal_last_error(), "64-byte aligned") != NULL);
 	CHECK_EQ(ring(4096, 0, 64, &pool, 64), 0);

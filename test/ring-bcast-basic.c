@@ -93,7 +93,7 @@ static int test_region(void)
 	CHECK_EQ(shoal__bcast_region_size(4, 8, 0, 0), 0);
 	/* Two header lines, one per subscriber, slots of whole lines. */
 	CHECK_EQ(shoal__bcast_region_size(4, 8, 0, 2), 4 * 64 + 4 * 64);
-	CHECK_EQ(shoal__bcast_region_size(4, 41, 0, 2), 4 * 64 + 4 * 128);
+	CHECK_EQ(shoal__bcast_region_size(4, 41, 0, 2), 4 * 64 + 4 * 72);
 	CHECK(posix_memalign(&mem, 64, 4096) == 0);
 	CHECK_EQ(shoal__bcast_map_region(mem, 100, 4, 8, 0, 2, &m), -EINVAL);
 	CHECK_EQ(shoal__bcast_map_region((char *)mem + 8, 4000, 4, 8, 0, 2, &m),
@@ -101,21 +101,33 @@ static int test_region(void)
 	CHECK_EQ(shoal__bcast_map_region(mem, 4096, 4, 8, 0, 2, &m), 0);
 	CHECK_EQ(m.stride, 64);
 	CHECK_EQ(m.data_off, 24);
-	/* The payload: packed after the headers when the slot fits one line,
-	 * else on the line after them (docs/bcast-ring.md, "Slots"). */
+	/* The payload follows the headers in a slot of up to two lines,
+	 * packed at 8 bytes beyond one line; a larger slot starts its
+	 * payload on the line after the headers (docs/bcast-ring.md,
+	 * "Slots"). */
 	CHECK_EQ(shoal__bcast_data_off(0, 40), 24);
 	CHECK_EQ(shoal__bcast_slot_stride(0, 40), 64);
 	CHECK_EQ(shoal__bcast_data_off(8, 32), 32);
-	CHECK_EQ(shoal__bcast_data_off(0, 41), 64);
-	CHECK_EQ(shoal__bcast_slot_stride(0, 41), 128);
-	CHECK_EQ(shoal__bcast_slot_stride(0, 64), 128);
-	CHECK_EQ(shoal__bcast_slot_stride(0, 100), 192);
+	CHECK_EQ(shoal__bcast_slot_stride(8, 32), 64);
+	CHECK_EQ(shoal__bcast_data_off(0, 41), 24);
+	CHECK_EQ(shoal__bcast_slot_stride(0, 41), 72);
+	CHECK_EQ(shoal__bcast_data_off(0, 64), 24);
+	CHECK_EQ(shoal__bcast_slot_stride(0, 64), 88);
+	CHECK_EQ(shoal__bcast_slot_stride(0, 100), 128);
+	CHECK_EQ(shoal__bcast_data_off(0, 104), 24);
+	CHECK_EQ(shoal__bcast_slot_stride(0, 104), 128);
+	CHECK_EQ(shoal__bcast_data_off(0, 105), 64);
+	CHECK_EQ(shoal__bcast_slot_stride(0, 105), 192);
 	CHECK_EQ(shoal__bcast_slot_stride(0, 1024), 1088);
-	CHECK_EQ(shoal__bcast_data_off(64, 8), 128);
-	CHECK_EQ(shoal__bcast_slot_stride(64, 8), 192);
+	CHECK_EQ(shoal__bcast_data_off(64, 8), 88);
+	CHECK_EQ(shoal__bcast_slot_stride(64, 8), 96);
+	CHECK_EQ(shoal__bcast_data_off(64, 41), 128);
+	CHECK_EQ(shoal__bcast_slot_stride(64, 41), 192);
 	CHECK_EQ(shoal__bcast_payload_align(0, 40), 8);
-	CHECK_EQ(shoal__bcast_payload_align(0, 41), 64);
-	CHECK_EQ(shoal__bcast_payload_align(64, 8), 64);
+	CHECK_EQ(shoal__bcast_payload_align(0, 64), 8);
+	CHECK_EQ(shoal__bcast_payload_align(0, 105), 64);
+	CHECK_EQ(shoal__bcast_payload_align(0, 1024), 64);
+	CHECK_EQ(shoal__bcast_payload_align(64, 8), 8);
 	CHECK_EQ(shoal__bcast_map_region(mem, 4096, 4, 100, 8, 2, &m), 0);
 	CHECK_EQ(m.stride, 192);
 	CHECK_EQ(m.data_off, 64);

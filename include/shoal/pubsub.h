@@ -152,10 +152,10 @@ struct shoal_pub_options {
 	uint32_t access; /* SHOAL_ACCESS_*; default SHOAL_ACCESS_OWNER */
 	/* Payload type, recorded in the registry and checked by subscribers
 	 * that name one. NULL/0: untyped. Payload addresses are 8-byte
-	 * aligned in slots of one line (24 bytes of header, the user header
-	 * and max_payload within 64) and 64-byte aligned in larger ones and
-	 * in payload pools; a type_align above what the ring gives is
-	 * refused (-EINVAL). */
+	 * aligned in slots of up to 128 bytes (24 of header, the user
+	 * header, max_payload) and 64-byte aligned in larger ones and in
+	 * payload pools; a type_align above what the ring gives is refused
+	 * (-EINVAL). */
 	const char *type_name;
 	uint32_t type_size;
 	uint32_t type_align;

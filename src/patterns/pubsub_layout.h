@@ -132,8 +132,9 @@ _Static_assert(offsetof(struct shoal__pubsub_header, blocked) == 128,
 
 /* A slot: struct shoal__bcast_slot (24 bytes: stamp, len, timestamp_ns),
  * then user_header_size bytes of user header, then the payload at
- * shoal__bcast_data_off(): packed when the whole slot fits a line, else at
- * the next line boundary. */
+ * shoal__bcast_data_off(): right after them when the whole slot fits two
+ * lines (slots of more than one line then packed at 8 bytes), else at the
+ * next line boundary. */
 #define SHOAL__PUBSUB_SLOT_HEADER SHOAL__BCAST_SLOT_HEADER
 
 /*

@@ -99,8 +99,8 @@ static int check_pub_options(const struct shoal_pub_options *o)
 		return shoal__fail(-EINVAL,
 				   "pub: type_align %u, but this ring's "
 				   "payloads are only %u-byte aligned (slots "
-				   "of one line: 8; larger slots and payload "
-				   "pools: 64)",
+				   "of up to 128 bytes: 8; larger slots and "
+				   "payload pools: 64)",
 				   o->type_align, payload_align(o));
 	if (o->history >= o->capacity)
 		return shoal__fail(-EINVAL,
@@ -349,6 +349,7 @@ int shoal_pub_create(const char *name, const struct shoal_pub_options *opts,
 	p->max_pubs = opts->max_publishers ? opts->max_publishers : 1;
 	p->max_loans = opts->max_loans;
 	err = create_service(p, name, opts);
+	p->plain = !p->pooled && !(p->flags & SHOAL_PUB_TIMESTAMP);
 	if (!err) {
 		format(p);
 		p->hdr->history = opts->history;

@@ -45,6 +45,9 @@ struct shoal_pub {
 	/* pools.pp.n != 0, here for the send path: pools is on cold lines
 	 * at the end of the handle (in what was padding before skipped). */
 	uint32_t pooled;
+	/* Neither pools nor SHOAL_PUB_TIMESTAMP: a send only completes the
+	 * slot (shoal_pub_send()'s common case). */
+	uint32_t plain;
 	uint64_t skipped; /* skip markers published */
 	struct pub_loan {
 		uint32_t state; /* LOAN_* */

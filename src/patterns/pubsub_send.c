@@ -230,10 +230,24 @@ static void *loan_ptr(const struct shoal_pub *p, uint64_t seq)
 				    shoal__bcast_slot_at(&p->ring.m, seq));
 }
 
-int shoal_pub_loan(struct shoal_pub *p, uint32_t size, void **ptr)
+/* Hands out the next loan (ring.loan_end), its room judged: @size bytes
+ * of its slot's payload. */
+static inline void loan_slot(struct shoal_pub *p, uint32_t size, void **ptr)
 {
-	struct shoal__bcast_slot *s;
-	struct pub_loan *l;
+	struct pub_loan *l = &p->loans[p->ring.loan_end % SHOAL_PUB_LOANS_MAX];
+	struct shoal__bcast_slot *s = shoal__bcast_loan(&p->ring);
+
+	l->state = LOAN_OUT;
+	l->size = size;
+	*ptr = shoal__bcast_payload(&p->ring.m, s);
+}
+
+/* shoal_pub_loan() in every case: batches and loans out, pools, sizes,
+ * waiting for room. Out of line, so that the common case's few
+ * instructions need no stack frame. */
+static __attribute__((noinline)) int loan_general(struct shoal_pub *p,
+						  uint32_t size, void **ptr)
+{
 	int err;
 
 	if (p->batch)
@@ -257,12 +271,24 @@ int shoal_pub_loan(struct shoal_pub *p, uint32_t size, void **ptr)
 		if (err)
 			return err;
 	}
-	l = &p->loans[p->ring.loan_end % SHOAL_PUB_LOANS_MAX];
-	s = shoal__bcast_loan(&p->ring);
-	l->state = LOAN_OUT;
-	l->size = size;
-	*ptr = shoal__bcast_payload(&p->ring.m, s);
+	loan_slot(p, size, ptr);
 	return 0;
+}
+
+int shoal_pub_loan(struct shoal_pub *p, uint32_t size, void **ptr)
+{
+	/* The common case, first: nothing out (so no batch either), slots
+	 * that hold the payload, a size that fits, and a slot with room
+	 * already judged (premarked, lossy, or the first lap). What
+	 * loan_general() then does, without its other cases. */
+	if (__builtin_expect(p->ring.loan_end == p->ring.head && !p->pooled &&
+				     size <= p->max_payload &&
+				     !shoal__bcast_must_gate(&p->ring),
+			     1)) {
+		loan_slot(p, size, ptr);
+		return 0;
+	}
+	return loan_general(p, size, ptr);
 }
 
 void *shoal_pub_loan_header(struct shoal_pub *p)
@@ -416,6 +442,15 @@ static inline void wake_sleepers(struct shoal_pub *p)
 		wake_sleepers_slow(p);
 }
 
+/* Shows the messages completed so far and wakes who sleeps for them. */
+static inline void publish_and_wake(struct shoal_pub *p)
+{
+	/* Head, full fence, premark: the fence also orders the wake-up's
+	 * loads of the sleeper bitmap (see wake_sleepers()). */
+	shoal__bcast_publish(&p->ring);
+	wake_sleepers(p);
+}
+
 /*
  * Publishes what can be published of the single loans: from head on, the
  * sent ones, and the aborted ones as skip markers when a sent one follows
@@ -456,15 +491,14 @@ static void publish_loans(struct shoal_pub *p)
 		atomic_store_explicit(&p->hdr->skipped, p->skipped,
 				      memory_order_relaxed);
 	}
-	if (p->ring.head == first)
-		return;
-	/* Head, full fence, premark: the fence also orders the wake-up's
-	 * loads of the sleeper bitmap below (see wake_sleepers()). */
-	shoal__bcast_publish(&p->ring);
-	wake_sleepers(p);
+	if (p->ring.head != first)
+		publish_and_wake(p);
 }
 
-int shoal_pub_send(struct shoal_pub *p, void *ptr, uint32_t len)
+/* shoal_pub_send() in every case: loans out of order, pools, timestamps,
+ * bad arguments. Out of line, as loan_general(). */
+static __attribute__((noinline)) int send_general(struct shoal_pub *p,
+						  void *ptr, uint32_t len)
 {
 	struct pub_loan *l;
 	uint64_t seq;
@@ -476,12 +510,11 @@ int shoal_pub_send(struct shoal_pub *p, void *ptr, uint32_t len)
 	if (len > l->size)
 		return shoal__fail(-EINVAL, "pub: %u bytes sent, %u loaned",
 				   len, l->size);
-	/* The common case, the oldest loan: straight out. */
+	/* The oldest loan, alone: straight out. */
 	if (seq == p->ring.head && p->ring.loan_end == seq + 1) {
 		complete(p, shoal__bcast_slot_at(&p->ring.m, seq), len);
 		l->state = 0;
-		shoal__bcast_publish(&p->ring);
-		wake_sleepers(p);
+		publish_and_wake(p);
 		return 0;
 	}
 	l->state = LOAN_SENT;
@@ -489,6 +522,29 @@ int shoal_pub_send(struct shoal_pub *p, void *ptr, uint32_t len)
 	/* Published now if only sent or aborted loans come before it. */
 	publish_loans(p);
 	return 0;
+}
+
+int shoal_pub_send(struct shoal_pub *p, void *ptr, uint32_t len)
+{
+	struct shoal__bcast_pub *b = &p->ring;
+	struct shoal__bcast_slot *s = shoal__bcast_slot_at(&b->m, b->head);
+	struct pub_loan *l = &p->loans[b->head % SHOAL_PUB_LOANS_MAX];
+
+	/* The common case, first: @ptr is the one loan out (a single loan,
+	 * not a batch), in a slot that holds its payload, no timestamp to
+	 * take (a clock read wants a stack frame), and it fits. What
+	 * send_general() then does, without its other cases. */
+	if (__builtin_expect(b->loan_end == b->head + 1 && p->plain &&
+				     !p->batch &&
+				     ptr == shoal__bcast_payload(&b->m, s) &&
+				     l->state == LOAN_OUT && len <= l->size,
+			     1)) {
+		shoal__bcast_complete(b, s, len, 0, 0);
+		l->state = 0;
+		publish_and_wake(p);
+		return 0;
+	}
+	return send_general(p, ptr, len);
 }
 
 int shoal_pub_abort(struct shoal_pub *p, void *ptr)
@@ -614,8 +670,7 @@ int shoal_pub_write_batch(struct shoal_pub *p, const struct shoal_pub_msg *msgs,
 	for (j = 0; j < k; j++)
 		write_slot(p, &msgs[j]);
 	/* As in shoal_pub_send(), once for the batch. */
-	shoal__bcast_publish(&p->ring);
-	wake_sleepers(p);
+	publish_and_wake(p);
 	return (int)k;
 }
 
@@ -726,7 +781,6 @@ int shoal_pub_send_batch(struct shoal_pub *p, void **ptrs, const uint32_t *lens,
 		return 0;
 	/* As in shoal_pub_send(), once for the batch: one store of head,
 	 * one fence, one pass over the sleeper bitmap. */
-	shoal__bcast_publish(&p->ring);
-	wake_sleepers(p);
+	publish_and_wake(p);
 	return (int)n;
 }

@@ -4,7 +4,7 @@
  * releasing, and noticing a publisher's death. docs/pubsub.md describes
  * the protocol. pubsub_sub_open.c opens and closes the handle,
  * pubsub_sub_rings.c joins the publishers' rings (claiming a line by an
- * OFD lock) and reattaches to a successor.
+ * OFD lock) and waits for and reattaches to a successor.
  *
  * A service may have several publishers (max_publishers > 1), each with its
  * own ring published under its own slot name (slot 0 the service's name,
@@ -336,45 +336,6 @@ static int try_rings(struct shoal_sub *s, struct shoal_msg *msgs, uint32_t n,
 	return -EAGAIN;
 }
 
-/* Detached with REATTACH: waits for a publisher until @deadline. */
-static int wait_publisher(struct shoal_sub *s, int64_t timeout_ns,
-			  int64_t deadline)
-{
-	for (;;) {
-		struct pollfd pfd;
-		int64_t left = DETACHED_SLICE_NS;
-		char buf[4096];
-		struct timespec ts;
-		int err;
-
-		/* Best effort: the next slice looks again. */
-		shoal__sub_follow_registry(s);
-		pfd = (struct pollfd){ .fd = s->inotify_fd, .events = POLLIN };
-		err = shoal__sub_discover(s);
-		if (err == 0)
-			return 0;
-		if (err != -ENOENT && err != -EPIPE && err != -ETIMEDOUT &&
-		    err != -EAGAIN)
-			return err;
-		if (timeout_ns == 0)
-			return shoal__fail(-EAGAIN, "sub: no publisher");
-		if (deadline >= 0) {
-			int64_t now = shoal__now_ns();
-
-			if (now >= deadline)
-				return shoal__fail(-ETIMEDOUT,
-						   "sub: no publisher came");
-			if (deadline - now < left)
-				left = deadline - now;
-		}
-		ts.tv_sec = left / 1000000000;
-		ts.tv_nsec = left % 1000000000;
-		ppoll(&pfd, 1, &ts, NULL);
-		while (read(s->inotify_fd, buf, sizeof(buf)) > 0)
-			;
-	}
-}
-
 /* Several rings: our sleeper bit in each ring's bitmap (@on), or out of
  * it, draining the eventfds. */
 static void mark_all(struct shoal_sub *s, int on)
@@ -503,7 +464,8 @@ static inline int take_wait(struct shoal_sub *s, struct shoal_msg *msgs,
 						   s->name);
 			if (deadline == SHOAL__NO_DEADLINE_YET)
 				deadline = shoal__deadline(timeout_ns);
-			err = wait_publisher(s, timeout_ns, deadline);
+			err = shoal__sub_wait_publisher(s, timeout_ns,
+							deadline);
 			if (err)
 				return err;
 		}
@@ -536,11 +498,23 @@ static inline int take_wait(struct shoal_sub *s, struct shoal_msg *msgs,
 int shoal_sub_take(struct shoal_sub *s, struct shoal_msg *msg,
 		   int64_t timeout_ns)
 {
+	struct sub_ring *r = s->one;
+
 	/* One publisher and its next message there: taken here, before
-	 * take_wait() sets up anything. */
-	if (__builtin_expect(s->one != NULL && s->held < s->max_held, 1) &&
-	    take_whole(s, s->one, msg) == 0)
-		return 0;
+	 * take_wait() sets up anything. Busy-spinning, its slot is looked
+	 * at again here, TAKE_SPINS times, so that a message is taken in a
+	 * few instructions from the load that sees it land; the general
+	 * wait (gone publishers, laps, deadlines) follows. */
+	if (__builtin_expect(r != NULL && s->held < s->max_held, 1)) {
+		if (take_whole(s, r, msg) == 0)
+			return 0;
+		if (s->strategy == SHOAL_WAIT_BUSY_SPIN && timeout_ns != 0)
+			for (uint32_t i = 0; i < TAKE_SPINS; i++) {
+				shoal__cpu_relax();
+				if (take_whole(s, r, msg) == 0)
+					return 0;
+			}
+	}
 	return take_wait(s, msg, 1, 0, timeout_ns);
 }
 
@@ -597,6 +571,35 @@ int shoal_sub_valid(const struct shoal_sub *s, const struct shoal_msg *msg)
 	return intact(ring_of(s, msg), msg);
 }
 
+/* The rare ends of released(): @stale messages from @first_stale on were
+ * overwritten while held (counted, -ESTALE), or a pinned ring's last held
+ * message went (the ring is freed). Out of line, so that a release's
+ * common case needs no stack frame. */
+static __attribute__((noinline)) int released_rare(struct shoal_sub *s,
+						   struct sub_ring *r,
+						   uint32_t stale,
+						   uint64_t first_stale)
+{
+	if (stale) {
+		s->stale += stale;
+		r->stale += stale;
+		atomic_store_explicit(&r->line->stale, r->stale,
+				      memory_order_relaxed);
+	}
+	if (r->pinned && !r->held) {
+		shoal__sub_free_ring(s, r);
+		if (!s->nact && !s->npinned)
+			memset(&s->ref, 0, sizeof(s->ref));
+		s->newcomer = 1; /* its slot may have a new publisher */
+	}
+	if (stale)
+		return shoal__fail(-ESTALE,
+				   "sub: %u message(s) from %llu on were "
+				   "overwritten while held",
+				   stale, (unsigned long long)first_stale);
+	return 0;
+}
+
 /* @n messages of ring @r were released (@stale of them overwritten) and
  * its cursor moves over @adv positions: counters, the cursor, then wake a
  * reliable publisher waiting for room. A pinned ring whose last held
@@ -622,23 +625,8 @@ static inline int released(struct shoal_sub *s, struct sub_ring *r, uint32_t n,
 			(void)shoal__notify_mark_ro(&r->g.hdr->waiting, 0,
 						    r->pub_eventfd);
 	}
-	if (stale) {
-		s->stale += stale;
-		r->stale += stale;
-		atomic_store_explicit(&r->line->stale, r->stale,
-				      memory_order_relaxed);
-	}
-	if (r->pinned && !r->held) {
-		shoal__sub_free_ring(s, r);
-		if (!s->nact && !s->npinned)
-			memset(&s->ref, 0, sizeof(s->ref));
-		s->newcomer = 1; /* its slot may have a new publisher */
-	}
-	if (stale)
-		return shoal__fail(-ESTALE,
-				   "sub: %u message(s) from %llu on were "
-				   "overwritten while held",
-				   stale, (unsigned long long)first_stale);
+	if (__builtin_expect(stale != 0 || (r->pinned && !r->held), 0))
+		return released_rare(s, r, stale, first_stale);
 	return 0;
 }
 
@@ -659,13 +647,15 @@ static uint32_t released_prefix(struct sub_ring *r)
 	return n;
 }
 
-int shoal_sub_release(struct shoal_sub *s, struct shoal_msg *msg)
+/* shoal_sub_release() in every case: several rings, several held,
+ * pools, bad arguments. Out of line, so that the common case's few
+ * instructions need no stack frame. */
+static __attribute__((noinline)) int release_general(struct shoal_sub *s,
+						     struct shoal_msg *msg)
 {
-	struct sub_ring *r = s->one;
+	struct sub_ring *r = ring_of(s, msg);
 	int ok;
 
-	if (!r || !msg || msg->publisher != r->slot || msg->epoch != r->epoch)
-		r = ring_of(s, msg);
 	if (!r || !r->held || check_held(r, msg))
 		return shoal__fail(-EINVAL, "sub: not a message held");
 	if (!r->done && msg->seq != r->ring.cursor)
@@ -678,6 +668,31 @@ int shoal_sub_release(struct shoal_sub *s, struct shoal_msg *msg)
 		return released(s, r, 1, 1, !ok, msg->seq);
 	*done_word(r, msg->seq) |= done_bit(r, msg->seq);
 	return released(s, r, 1, released_prefix(r), !ok, msg->seq);
+}
+
+int shoal_sub_release(struct shoal_sub *s, struct shoal_msg *msg)
+{
+	struct sub_ring *r = s->one;
+
+	/* The common case, first: one publisher, no pools, max_held 1, and
+	 * @msg the one message held, from its slot. What release_general()
+	 * then does, without its other cases. */
+	if (__builtin_expect(
+		    r != NULL && msg != NULL && r->plain && r->out == 1 &&
+			    msg->seq == r->ring.cursor &&
+			    msg->priv_slot == shoal__bcast_slot_at(&r->ring.m,
+								   msg->seq) &&
+			    msg->publisher == r->slot && msg->epoch == r->epoch,
+		    1)) {
+		/* No pools: the slot's stamp is all there is to check. */
+		struct shoal__bcast_view v = {
+			.slot = (struct shoal__bcast_slot *)msg->priv_slot,
+			.stamp = msg->priv_stamp
+		};
+
+		return released(s, r, 1, 1, !shoal__bcast_intact(&v), msg->seq);
+	}
+	return release_general(s, msg);
 }
 
 /* max_held 1: @msgs[0..@count) must be the oldest held, in order. */

@@ -23,6 +23,9 @@
 /* Readiness checks between looks at whether a publisher is gone, while
  * spinning (sub_ready()). */
 #define GONE_CHECK_EVERY 64
+/* SHOAL_WAIT_BUSY_SPIN with one publisher: looks at the next slot
+ * before the general wait (shoal_sub_take()). */
+#define TAKE_SPINS 64
 /* Several publishers: most messages taken in a row from one ring. */
 #define BURST 16
 /* Longest a detached subscriber waits before looking for a publisher
@@ -48,6 +51,9 @@ struct sub_ring {
 	/* g.pools.n != 0, here for the take path: g.pools is on lines the
 	 * take does not otherwise touch. */
 	uint32_t pooled;
+	/* No pools and max_held 1: a release moves the cursor over one
+	 * message (the release path's common case). */
+	uint32_t plain;
 	uint64_t *done; /* capacity bits; NULL with max_held 1 */
 	/* What this line's counters say (the handle's totals with one
 	 * publisher, as they always did; this ring's with several). */
@@ -144,5 +150,8 @@ int shoal__sub_watch_registry(struct shoal_sub *s);
 int shoal__sub_follow_registry(struct shoal_sub *s);
 int shoal__sub_read_watch(struct shoal_sub *s);
 void shoal__sub_look_for_newcomers(struct shoal_sub *s);
+/* Detached with REATTACH: waits for a publisher until @deadline. */
+int shoal__sub_wait_publisher(struct shoal_sub *s, int64_t timeout_ns,
+			      int64_t deadline);
 
 #endif

@@ -2,8 +2,9 @@
 /*
  * Pub/sub, the subscriber's rings: finding a service's publisher slots,
  * joining each one's ring (claiming a line by an OFD lock), dropping a ring
- * whose publisher is gone, and the registry watch through which newcomers
- * and successors are found. pubsub_sub.c takes from the rings.
+ * whose publisher is gone, the registry watch through which newcomers
+ * and successors are found, and a detached subscriber's wait for one.
+ * pubsub_sub.c takes from the rings.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -261,6 +262,7 @@ static int open_ring(struct shoal_sub *s, struct sub_ring *r, uint32_t slot,
 		if (!r->done)
 			err = shoal__fail(-ENOMEM, "sub: out of memory");
 	}
+	r->plain = !r->pooled && s->max_held == 1;
 	if (!err)
 		err = attach_fds(s, r, sn);
 	return err;
@@ -489,4 +491,43 @@ void shoal__sub_look_for_newcomers(struct shoal_sub *s)
 	s->newcomer = 0;
 	(void)shoal__sub_follow_registry(s);
 	(void)shoal__sub_discover(s);
+}
+
+/* Detached with REATTACH: waits for a publisher until @deadline. */
+int shoal__sub_wait_publisher(struct shoal_sub *s, int64_t timeout_ns,
+			      int64_t deadline)
+{
+	for (;;) {
+		struct pollfd pfd;
+		int64_t left = DETACHED_SLICE_NS;
+		char buf[4096];
+		struct timespec ts;
+		int err;
+
+		/* Best effort: the next slice looks again. */
+		shoal__sub_follow_registry(s);
+		pfd = (struct pollfd){ .fd = s->inotify_fd, .events = POLLIN };
+		err = shoal__sub_discover(s);
+		if (err == 0)
+			return 0;
+		if (err != -ENOENT && err != -EPIPE && err != -ETIMEDOUT &&
+		    err != -EAGAIN)
+			return err;
+		if (timeout_ns == 0)
+			return shoal__fail(-EAGAIN, "sub: no publisher");
+		if (deadline >= 0) {
+			int64_t now = shoal__now_ns();
+
+			if (now >= deadline)
+				return shoal__fail(-ETIMEDOUT,
+						   "sub: no publisher came");
+			if (deadline - now < left)
+				left = deadline - now;
+		}
+		ts.tv_sec = left / 1000000000;
+		ts.tv_nsec = left % 1000000000;
+		ppoll(&pfd, 1, &ts, NULL);
+		while (read(s->inotify_fd, buf, sizeof(buf)) > 0)
+			;
+	}
 }

@@ -82,45 +82,62 @@ _Static_assert(sizeof(struct shoal__bcast_slot) == SHOAL__BCAST_SLOT_HEADER,
 	       "slot header is 24 bytes");
 
 /*
- * Where a slot's payload starts, from the slot's start. A slot whose
- * header, user header and largest payload fit one line keeps them packed
- * (offset header + user header: one line per message). A larger slot puts
- * the payload at the next line boundary after the user header, so the line
- * a subscriber polls (the stamp's) holds only the header and the user
- * header: the publisher's payload stores never take that line from a
- * polling subscriber, and the payload lines are not read before the stamp
- * says they are whole. The one formula for the ring, pub/sub, the tools
- * and the fuzz targets.
+ * A slot's geometry, three cases by where the slot's end (header, user
+ * header and largest payload) falls:
+ *
+ * - within one line: the payload follows the user header, the stride is
+ *   one line (one line per message);
+ * - within two lines (41 to 104 bytes of payload without a user header):
+ *   the payload follows the user header and slots are packed at 8 bytes
+ *   (a 64 B payload: 88 bytes, 1.4 lines per message instead of 2), so a
+ *   stream moves fewer lines; the price is that the stamp's line, which a
+ *   polling subscriber holds, also carries payload, and neighbouring slots
+ *   share lines (only the publisher writes either);
+ * - beyond two lines: the payload starts at the next line boundary after
+ *   the user header, so the stamp's line holds no payload (the publisher's
+ *   copy never takes it from a polling subscriber, and payload lines are
+ *   not read before the stamp says they are whole), and the stride is
+ *   whole lines.
+ *
+ * Payload addresses are therefore 8-byte aligned in slots of up to two
+ * lines and 64-byte aligned beyond (shoal__bcast_payload_align()). The one
+ * formula for the ring, pub/sub, the tools and the fuzz targets;
+ * docs/bcast-ring.md, "Slots", says why and what it was measured to do.
  */
 static inline uint32_t shoal__bcast_data_off(uint32_t uh_size,
 					     uint32_t max_payload)
 {
 	uint64_t h = (uint64_t)SHOAL__BCAST_SLOT_HEADER + uh_size;
 
-	if (h + max_payload <= SHOAL__BCAST_LINE_BYTES)
+	if (h + max_payload <= 2 * SHOAL__BCAST_LINE_BYTES)
 		return (uint32_t)h;
 	return (uint32_t)((h + SHOAL__BCAST_LINE_BYTES - 1) /
 			  SHOAL__BCAST_LINE_BYTES * SHOAL__BCAST_LINE_BYTES);
 }
 
-/* Bytes per slot: the payload's offset plus the largest payload, rounded
- * up to whole lines (so every slot starts on a line). */
+/* Bytes per slot: the payload's end rounded up to a whole line, or to 8
+ * bytes for a slot of more than one line and at most two. */
 static inline uint64_t shoal__bcast_slot_stride(uint32_t uh_size,
 						uint32_t max_payload)
 {
-	return ((uint64_t)shoal__bcast_data_off(uh_size, max_payload) +
-		max_payload + SHOAL__BCAST_LINE_BYTES - 1) /
-	       SHOAL__BCAST_LINE_BYTES * SHOAL__BCAST_LINE_BYTES;
+	uint64_t end = (uint64_t)shoal__bcast_data_off(uh_size, max_payload) +
+		       max_payload;
+
+	if (end > SHOAL__BCAST_LINE_BYTES && end <= 2 * SHOAL__BCAST_LINE_BYTES)
+		return (end + 7) / 8 * 8;
+	return (end + SHOAL__BCAST_LINE_BYTES - 1) / SHOAL__BCAST_LINE_BYTES *
+	       SHOAL__BCAST_LINE_BYTES;
 }
 
 /* The alignment every payload address of such a ring has (the slots start
- * on a line, @uh_size is a multiple of 8): 8 when the slot is one line and
- * the payload follows the headers, 64 when it starts on a line. */
+ * on a line): 8 or 64. @uh_size is a multiple of 8. */
 static inline uint32_t shoal__bcast_payload_align(uint32_t uh_size,
 						  uint32_t max_payload)
 {
-	if (shoal__bcast_data_off(uh_size, max_payload) %
-	    SHOAL__BCAST_LINE_BYTES)
+	uint64_t stride = shoal__bcast_slot_stride(uh_size, max_payload);
+	uint32_t off = shoal__bcast_data_off(uh_size, max_payload);
+
+	if (stride % SHOAL__BCAST_LINE_BYTES || off % SHOAL__BCAST_LINE_BYTES)
 		return 8;
 	return SHOAL__BCAST_LINE_BYTES;
 }
