@@ -186,13 +186,35 @@ static int take_line(struct shoal_sub *sub, char *buf, size_t cap)
 	return -ETIMEDOUT;
 }
 
+/* Writes "@tag from" .. "@tag to-1" on @pub, then takes them on @sub: each
+ * one, in order. */
+static int lines_through(struct shoal_pub *pub, struct shoal_sub *sub, char tag,
+			 int from, int to)
+{
+	char buf[64], want[64];
+
+	for (int i = from; i < to; i++) {
+		snprintf(buf, sizeof(buf), "%c %d", tag, i);
+		CHECK_EQ(shoal_pub_write(pub, buf, (uint32_t)strlen(buf), NULL),
+			 0);
+	}
+	for (int i = from; i < to; i++) {
+		snprintf(want, sizeof(want), "%c %d", tag, i);
+		CHECK_EQ(take_line(sub, buf, sizeof(buf)), 0);
+		if (strcmp(buf, want)) {
+			fprintf(stderr, "got '%s', want '%s'\n", buf, want);
+			return TEST_FAIL;
+		}
+	}
+	return TEST_PASS;
+}
+
 static int test_exporter_restart(void)
 {
 	struct shoal_pub_options o;
 	struct shoal_sub_options so;
 	struct shoal_pub *pub;
 	struct shoal_sub *sub;
-	char buf[64], want[64];
 
 	shoal_pub_options_init(&o);
 	o.registry = reg_a;
@@ -204,16 +226,7 @@ static int test_exporter_restart(void)
 	so.flags = SHOAL_SUB_REATTACH;
 	CHECK_EQ(shoal_sub_open("camera/history", &so, &sub), 0);
 	CHECK(!wait_subscribers_in(reg_b, "camera/history", 1));
-	for (int i = 0; i < 10; i++) {
-		snprintf(buf, sizeof(buf), "h %d", i);
-		CHECK_EQ(shoal_pub_write(pub, buf, (uint32_t)strlen(buf), NULL),
-			 0);
-	}
-	for (int i = 0; i < 10; i++) {
-		snprintf(want, sizeof(want), "h %d", i);
-		CHECK_EQ(take_line(sub, buf, sizeof(buf)), 0);
-		CHECK(has(buf, want) && !strcmp(buf, want));
-	}
+	CHECK_EQ(lines_through(pub, sub, 'h', 0, 10), TEST_PASS);
 	kill(gw_a.pid, SIGKILL);
 	finish(&gw_a);
 	CHECK(!wait_service(reg_b, "camera/history", 0, &gw_b));
@@ -221,19 +234,7 @@ static int test_exporter_restart(void)
 	 * again, which the stream has already. */
 	CHECK(!gw_start(dir_a, &gw_a, "--export", "camera/*", NULL));
 	CHECK(!wait_service(reg_b, "camera/history", 1, &gw_b));
-	for (int i = 10; i < 15; i++) {
-		snprintf(buf, sizeof(buf), "h %d", i);
-		CHECK_EQ(shoal_pub_write(pub, buf, (uint32_t)strlen(buf), NULL),
-			 0);
-	}
-	for (int i = 10; i < 15; i++) {
-		snprintf(want, sizeof(want), "h %d", i);
-		CHECK_EQ(take_line(sub, buf, sizeof(buf)), 0);
-		if (strcmp(buf, want)) {
-			fprintf(stderr, "got '%s', want '%s'\n", buf, want);
-			return TEST_FAIL;
-		}
-	}
+	CHECK_EQ(lines_through(pub, sub, 'h', 10, 15), TEST_PASS);
 	shoal_sub_close(sub);
 	shoal_pub_destroy(pub);
 	return TEST_PASS;
@@ -272,7 +273,6 @@ static int test_server_stalled(void)
 	struct shoal_sub_options so;
 	struct shoal_pub *pub;
 	struct shoal_sub *sub;
-	char buf[64], want[64];
 	int said;
 
 	/* A new gateway A: it has not looked for the stream yet. */
@@ -309,19 +309,7 @@ static int test_server_stalled(void)
 	so.registry = reg_b;
 	CHECK_EQ(shoal_sub_open("camera/stall", &so, &sub), 0);
 	CHECK(!wait_subscribers_in(reg_b, "camera/stall", 1));
-	for (int i = 0; i < 10; i++) {
-		snprintf(buf, sizeof(buf), "s %d", i);
-		CHECK_EQ(shoal_pub_write(pub, buf, (uint32_t)strlen(buf), NULL),
-			 0);
-	}
-	for (int i = 0; i < 10; i++) {
-		snprintf(want, sizeof(want), "s %d", i);
-		CHECK_EQ(take_line(sub, buf, sizeof(buf)), 0);
-		if (strcmp(buf, want)) {
-			fprintf(stderr, "got '%s', want '%s'\n", buf, want);
-			return TEST_FAIL;
-		}
-	}
+	CHECK_EQ(lines_through(pub, sub, 's', 0, 10), TEST_PASS);
 	shoal_sub_close(sub);
 	shoal_pub_destroy(pub);
 	return TEST_PASS;
