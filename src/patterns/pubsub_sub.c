@@ -130,6 +130,13 @@ static inline uint64_t *done_word(const struct sub_ring *r, uint64_t seq)
 	return &r->done[(seq & (r->g.capacity - 1)) / 64];
 }
 
+/* take_whole() can take from ring @r at all: nothing handed out from it,
+ * no pools. */
+static inline int take_whole_applies(const struct sub_ring *r)
+{
+	return r->out == 0 && !r->pooled;
+}
+
 /*
  * The common take, in few instructions: nothing handed out from ring @r,
  * no pools, and the message at the cursor whole (its exact stamp: not a
@@ -142,7 +149,7 @@ static inline int take_whole(struct shoal_sub *s, struct sub_ring *r,
 {
 	struct shoal__bcast_view v;
 
-	if (__builtin_expect(r->out != 0 || r->pooled, 0) ||
+	if (__builtin_expect(!take_whole_applies(r), 0) ||
 	    shoal__bcast_peek_whole(&r->ring, &v))
 		return -EAGAIN;
 	fill_msg(r, msg, &v, shoal__bcast_payload(&r->ring.m, v.slot));
@@ -504,11 +511,14 @@ int shoal_sub_take(struct shoal_sub *s, struct shoal_msg *msg,
 	 * take_wait() sets up anything. Busy-spinning, its slot is looked
 	 * at again here, TAKE_SPINS times, so that a message is taken in a
 	 * few instructions from the load that sees it land; the general
-	 * wait (gone publishers, laps, deadlines) follows. */
+	 * wait (gone publishers, laps, deadlines) follows. Only where
+	 * take_whole() can take at all: with pools or messages held it never
+	 * does, and a spin would only delay the general path. */
 	if (__builtin_expect(r != NULL && s->held < s->max_held, 1)) {
 		if (take_whole(s, r, msg) == 0)
 			return 0;
-		if (s->strategy == SHOAL_WAIT_BUSY_SPIN && timeout_ns != 0)
+		if (s->strategy == SHOAL_WAIT_BUSY_SPIN && timeout_ns != 0 &&
+		    take_whole_applies(r))
 			for (uint32_t i = 0; i < TAKE_SPINS; i++) {
 				shoal__cpu_relax();
 				if (take_whole(s, r, msg) == 0)
