@@ -31,6 +31,8 @@
 #include <shoal.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define GW_SUBJECT_MAX 1024
 #define GW_ID_MAX 64
@@ -149,6 +151,29 @@ struct gw_retry {
 	char name[SHOAL_SERVICE_NAME_MAX + 1];
 	uint64_t epoch;
 };
+
+/*
+ * Room for one more element in the array *@arrp (a pointer to the array's
+ * pointer, of any element type) holding @n of *@cap elements of @size
+ * bytes: grown by doubling, from 16, when full. 0, or -ENOMEM with the
+ * array as it was. The one growth rule of the gateway's arrays.
+ */
+static inline int gw_array_room(void *arrp, int n, int *cap, size_t size)
+{
+	void *old, *p;
+	int c;
+
+	if (n < *cap)
+		return 0;
+	c = *cap ? 2 * *cap : 16;
+	memcpy(&old, arrp, sizeof(old));
+	p = realloc(old, (size_t)c * size);
+	if (!p)
+		return -ENOMEM;
+	memcpy(arrp, &p, sizeof(p));
+	*cap = c;
+	return 0;
+}
 
 struct gw {
 	struct gw_config cfg;

@@ -355,17 +355,9 @@ int gw_lossy_add(struct gw *gw, struct gw_mirror *mi)
 	if (!r)
 		return -ENOTCONN;
 	pthread_mutex_lock(&r->lock);
-	if (r->n == r->cap) {
-		int cap = r->cap ? 2 * r->cap : 16;
-		struct gw_mirror **p =
-			realloc(r->mirrors, (size_t)cap * sizeof(*p));
-
-		if (!p) {
-			pthread_mutex_unlock(&r->lock);
-			return -ENOMEM;
-		}
-		r->mirrors = p;
-		r->cap = cap;
+	if (gw_array_room(&r->mirrors, r->n, &r->cap, sizeof(*r->mirrors))) {
+		pthread_mutex_unlock(&r->lock);
+		return -ENOMEM;
 	}
 	mi->sub = NULL;
 	r->mirrors[r->n++] = mi;

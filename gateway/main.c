@@ -213,16 +213,9 @@ static int export_service(struct gw *gw, const struct shoal_service_info *info)
 			return 0;
 		drop_export(gw, i, "replaced");
 	}
-	if (gw->n_exports == gw->cap_exports) {
-		int cap = gw->cap_exports ? 2 * gw->cap_exports : 16;
-		struct gw_export **p =
-			realloc(gw->exports, (size_t)cap * sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		gw->exports = p;
-		gw->cap_exports = cap;
-	}
+	if (gw_array_room(&gw->exports, gw->n_exports, &gw->cap_exports,
+			  sizeof(*gw->exports)))
+		return -ENOMEM;
 	err = gw_export_start(gw, info, &e);
 	if (err)
 		return err;
@@ -268,18 +261,11 @@ static void retry_add(struct gw *gw, const char *name, uint64_t epoch, int err,
 		return;
 	}
 	if (i < 0) {
-		if (gw->n_retries == gw->cap_retries) {
-			int cap = gw->cap_retries ? 2 * gw->cap_retries : 16;
-			struct gw_retry *p =
-				realloc(gw->retries, (size_t)cap * sizeof(*p));
-
-			if (!p) {
-				gw_log(gw, "cannot export %s: %s", name,
-				       strerror(-err));
-				return;
-			}
-			gw->retries = p;
-			gw->cap_retries = cap;
+		if (gw_array_room(&gw->retries, gw->n_retries, &gw->cap_retries,
+				  sizeof(*gw->retries))) {
+			gw_log(gw, "cannot export %s: %s", name,
+			       strerror(-err));
+			return;
 		}
 		i = gw->n_retries++;
 	}
@@ -443,16 +429,9 @@ static void on_announce(struct gw *gw, const struct gw_desc *d)
 		 * local subscribers see the epoch change. */
 		drop_mirror(gw, i, "remote publisher replaced");
 	}
-	if (gw->n_mirrors == gw->cap_mirrors) {
-		int cap = gw->cap_mirrors ? 2 * gw->cap_mirrors : 16;
-		struct gw_mirror **p =
-			realloc(gw->mirrors, (size_t)cap * sizeof(*p));
-
-		if (!p)
-			return;
-		gw->mirrors = p;
-		gw->cap_mirrors = cap;
-	}
+	if (gw_array_room(&gw->mirrors, gw->n_mirrors, &gw->cap_mirrors,
+			  sizeof(*gw->mirrors)))
+		return;
 	err = gw_mirror_start(gw, d, &mi);
 	if (err) {
 		if (gw->cfg.verbose || err != -EEXIST)
