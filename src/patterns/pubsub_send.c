@@ -337,16 +337,22 @@ static int loan_seq(const struct shoal_pub *p, const void *ptr, uint64_t *seq)
 	return 0;
 }
 
+/* @ptr is the oldest single loan (seq ring.head), still out, in its slot
+ * (no batch, no pools): the common case of a send, found without
+ * loan_seq()'s division. */
+static inline int is_oldest_loan(const struct shoal_pub *p, const void *ptr)
+{
+	return !p->batch && !p->pooled && p->ring.loan_end != p->ring.head &&
+	       ptr == shoal__bcast_payload(
+			      &p->ring.m,
+			      shoal__bcast_slot_at(&p->ring.m, p->ring.head)) &&
+	       p->loans[p->ring.head % SHOAL_PUB_LOANS_MAX].state == LOAN_OUT;
+}
+
 /* The single loan @ptr, still out (not sent, not aborted): its seq. */
 static inline int check_loan(struct shoal_pub *p, void *ptr, uint64_t *seq)
 {
-	/* The common case first, without loan_seq()'s division: the oldest
-	 * loan, in its slot. */
-	if (!p->batch && !p->pooled && p->ring.loan_end != p->ring.head &&
-	    ptr == shoal__bcast_payload(&p->ring.m,
-					shoal__bcast_slot_at(&p->ring.m,
-							     p->ring.head)) &&
-	    p->loans[p->ring.head % SHOAL_PUB_LOANS_MAX].state == LOAN_OUT) {
+	if (is_oldest_loan(p, ptr)) {
 		*seq = p->ring.head;
 		return 0;
 	}
@@ -527,19 +533,17 @@ static __attribute__((noinline)) int send_general(struct shoal_pub *p,
 int shoal_pub_send(struct shoal_pub *p, void *ptr, uint32_t len)
 {
 	struct shoal__bcast_pub *b = &p->ring;
-	struct shoal__bcast_slot *s = shoal__bcast_slot_at(&b->m, b->head);
 	struct pub_loan *l = &p->loans[b->head % SHOAL_PUB_LOANS_MAX];
 
-	/* The common case, first: @ptr is the one loan out (a single loan,
-	 * not a batch), in a slot that holds its payload, no timestamp to
-	 * take (a clock read wants a stack frame), and it fits. What
-	 * send_general() then does, without its other cases. */
+	/* The common case, first: @ptr is the one loan out and the oldest
+	 * (is_oldest_loan()), no timestamp to take (a clock read wants a
+	 * stack frame), and it fits. What send_general() then does, without
+	 * its other cases. */
 	if (__builtin_expect(b->loan_end == b->head + 1 && p->plain &&
-				     !p->batch &&
-				     ptr == shoal__bcast_payload(&b->m, s) &&
-				     l->state == LOAN_OUT && len <= l->size,
+				     is_oldest_loan(p, ptr) && len <= l->size,
 			     1)) {
-		shoal__bcast_complete(b, s, len, 0, 0);
+		shoal__bcast_complete(b, shoal__bcast_slot_at(&b->m, b->head),
+				      len, 0, 0);
 		l->state = 0;
 		publish_and_wake(p);
 		return 0;
