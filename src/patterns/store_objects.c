@@ -146,6 +146,9 @@ static int lookup(struct shoal_store *s, const char *name, uint32_t kind,
 	size_t size;
 	int err;
 
+	/* Set on every path: gcc -O3 cannot see that shoal__fail() returns
+	 * nonzero, and warns that the callers' views may be uninitialized. */
+	*views = NULL;
 	err = shoal__store_find(s, name, kind, info, &base, &index);
 	if (err)
 		return err;
