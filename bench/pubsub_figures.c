@@ -20,11 +20,14 @@
  *   SHOAL_WAIT_BUSY_SPIN (rtt-poll) or SHOAL_WAIT_BLOCK (rtt-block).
  *     pubsub        reliable, default flags (no timestamp)
  *     pubsub-ts     reliable, SHOAL_PUB_TIMESTAMP: the clock's share
+ *     pubsub-trusted reliable, SHOAL_PUB_TRUSTED_SUBSCRIBERS (no odd
+ *                   stamps)
  *     pubsub-lossy  lossy, default flags
  * - tput-*: one way, reliable, capacity bench_tput_capacity(size):
  *   shoal_pub_write from a private buffer in the parent, take + copy out +
  *   release in the child (BUSY_SPIN); pubsub-ts (64 B only) with
- *   SHOAL_PUB_TIMESTAMP.
+ *   SHOAL_PUB_TIMESTAMP; pubsub-trusted (64 B and 1 KiB) with
+ *   SHOAL_PUB_TRUSTED_SUBSCRIBERS.
  * - fanout-<n>: what one shoal_pub_write of 64 B costs the publisher with n
  *   subscribers attached (capacity FAN_CAPACITY, max_subscribers the
  *   default 64), and the same with one subscriber in the same run,
@@ -1222,6 +1225,10 @@ const struct bench_figure bench_pubsub_figures[] = {
 	POLL("rtt-poll-8", "pubsub-ts",
 	     "pub/sub reliable, TIMESTAMP, BUSY_SPIN", 8, RELIABLE,
 	     SHOAL_PUB_TIMESTAMP, "shoal-ring", "shoal-channel", "pubsub"),
+	POLL("rtt-poll-8", "pubsub-trusted",
+	     "pub/sub reliable, TRUSTED_SUBSCRIBERS, BUSY_SPIN", 8, RELIABLE,
+	     SHOAL_PUB_TRUSTED_SUBSCRIBERS, "shoal-ring", "shoal-channel",
+	     "pubsub"),
 	POLL("rtt-poll-8", "pubsub-lossy",
 	     "pub/sub lossy, " LOANTAKE ", BUSY_SPIN", 8, LOSSY, 0,
 	     "shoal-ring", "shoal-channel", "pubsub"),
@@ -1248,7 +1255,11 @@ const struct bench_figure bench_pubsub_figures[] = {
 	TPUT_FL("tput-64", "pubsub", PUBTAKE, 64, 0, CMP, "shoal-ring"),
 	TPUT("tput-64", "pubsub-ts", PUBTAKE ", TIMESTAMP", 64,
 	     SHOAL_PUB_TIMESTAMP, "pubsub"),
+	TPUT("tput-64", "pubsub-trusted", PUBTAKE ", TRUSTED_SUBSCRIBERS", 64,
+	     SHOAL_PUB_TRUSTED_SUBSCRIBERS, "pubsub"),
 	TPUT_FL("tput-1k", "pubsub", PUBTAKE, 1024, 0, CMP, "shoal-ring"),
+	TPUT("tput-1k", "pubsub-trusted", PUBTAKE ", TRUSTED_SUBSCRIBERS", 1024,
+	     SHOAL_PUB_TRUSTED_SUBSCRIBERS, "pubsub"),
 	TPUT_FL("tput-64k", "pubsub", PUBTAKE, 65536, 0, CMP, "shoal-ring"),
 	TPUT("tput-1k", "pubsub-pools", PUBTAKE ", payload pools", 1024,
 	     BENCH_PUB_POOLED, "pubsub"),

@@ -105,6 +105,10 @@
  *                       not see it starts at the old message of its slot
  *                       and is overwritten (a)
  *
+ * -DTRUSTED: the reliable publisher stores no odd stamp (mark_odd() only
+ * marks the slot judged), as with SHOAL_PUB_TRUSTED_SUBSCRIBERS; (a), (b)
+ * and (c) must hold all the same, since (a) is asserted on the payload.
+ *
  * -DLOSSY: the publisher never gates, never premarks and tells joiners
  * nothing (its rescan is the reliable one's business); a send marks the
  * slot odd, writes the payload, stores the even stamp, shows head; a batch
@@ -291,10 +295,18 @@ inline make_room(seq)
 	}
 }
 
+/* The slot of m is judged and may be written from now on (premarked),
+ * and gets its odd stamp, except with -DTRUSTED: a reliable publisher
+ * whose subscribers are trusted stores none (SHOAL_PUB_TRUSTED_SUBSCRIBERS,
+ * shoal__bcast_mark()). Property (a) is asserted on the payload itself,
+ * so -DTRUSTED checks that no subscriber keeping to the protocol ever
+ * reads a slot being written, odd stamp or not. */
 inline mark_odd(m)
 {
 	d_step {
+#if defined(LOSSY) || !defined(TRUSTED)
 		stamp[SLOT(m)] = ODD(m);
+#endif
 		if
 		:: m + 1 > premarked -> premarked = m + 1
 		:: else

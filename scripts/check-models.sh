@@ -122,6 +122,12 @@ check pass $j "C=2, 5 messages, batches, no premark" -DBATCH -DNMSG=5 \
 	-DNO_PREMARK
 check pass $j "C=4, 6 messages, sends and batches" -DBATCH -DC=4 -DNMSG=6
 check pass $j "C=2, 5 messages, sends and two loans" -DLOANS -DNMSG=5
+check pass $j "trusted (no odd stamps), C=2, 4 sends, a steady subscriber" \
+	-DTRUSTED -DSTEADY
+check pass $j "trusted, C=2, 5 messages, sends and batches" -DTRUSTED \
+	-DBATCH -DNMSG=5
+check pass $j "trusted, C=2, 5 messages, sends and two loans" -DTRUSTED \
+	-DLOANS -DNMSG=5
 check pass $j "lossy, C=2, 4 sends, a steady subscriber" -DLOSSY -DSTEADY
 check pass $j "lossy, C=2, 5 messages, sends and batches" -DLOSSY -DBATCH \
 	-DNMSG=5
@@ -157,6 +163,8 @@ if [ "${MODELS_FULL:-0}" = 1 ]; then
 		-DLOANS -DSTEADY
 	check pass $j "C=4, 6 messages, sends, batches and two loans" \
 		-DLOANS -DBATCH -DC=4 -DNMSG=6
+	check pass $j "trusted, C=4, 6 messages, sends, batches and two loans" \
+		-DTRUSTED -DLOANS -DBATCH -DC=4 -DNMSG=6
 	check pass $j "lossy, C=2, 5 messages, batches, a steady subscriber" \
 		-DLOSSY -DSTEADY -DBATCH -DNMSG=5
 fi
@@ -185,6 +193,8 @@ check fail=$b $j "a batch shows its end in head" -DBROKEN_BATCH_HEAD -DBATCH
 check fail=$b $j "a batch of more than C" -DBROKEN_BATCH_UNCAPPED -DBATCH
 check fail=$c $j "the old join rule" -DBROKEN_OLD_JOIN
 check fail='stamp[' $j "no re-check after joining" -DBROKEN_NO_RECHECK
+check fail='stamp[' $j "trusted, no re-check after joining" -DTRUSTED \
+	-DBROKEN_NO_RECHECK
 check fail='violated 0' $j "seen_from ignores the premark" \
 	-DBROKEN_SEEN_EARLY
 check fail='stamp[' $j "a second loan judged without its announce" \

@@ -23,6 +23,12 @@
  *     publisher sends freely again, and a new subscriber joins (lines left
  *     as garbage must not keep it out) and receives what follows, in order
  *     (reliable: every message; lossy: gaps exactly as reported), intact.
+ *
+ * test_lie_default and test_lie_trusted first show, deterministically,
+ * the lie that matters to a reliable subscriber: its cursor moved while it
+ * holds a message, so that the publisher writes that message's slot. By
+ * default the slot's odd stamp tells it; with SHOAL_PUB_TRUSTED_SUBSCRIBERS
+ * (which the attack below does not use) nothing does.
  */
 #include <limits.h>
 #include <sys/stat.h>
@@ -431,6 +437,112 @@ static void free_snapshot(struct snapshot *sn)
 }
 
 /* 1 while @pid runs; otherwise says how it ended. */
+/* The line of the subscriber whose pid is ours, in view @v. */
+static struct shoal__pubsub_sub_line *own_line(struct subs_view *v)
+{
+	struct shoal__pubsub_sub_line *l = shoal__lines_first(
+		v->map + v->obj_off, sizeof(struct shoal__pubsub_subs_header),
+		MAX_SUBS);
+
+	for (uint32_t i = 0; i < MAX_SUBS; i++)
+		if (atomic_load(&l[i].state) == SHOAL__SUB_ACTIVE &&
+		    l[i].pid == getpid())
+			return &l[i];
+	return NULL;
+}
+
+/*
+ * A peer moves our cursor forward while we hold a message of a reliable
+ * service, and the publisher, believing it, starts writing that message's
+ * slot: a loan of the slot's next seq, written and not yet sent, which is
+ * exactly the state in which a reader's copy would be torn. With default
+ * flags the slot's odd stamp tells the subscriber (shoal_sub_valid() 0,
+ * the release -ESTALE). With SHOAL_PUB_TRUSTED_SUBSCRIBERS there is no odd
+ * stamp and nothing tells it: the price of that flag, as documented
+ * (docs/security.md). Deterministic, in one process.
+ */
+static int lie_about_cursor(uint32_t flags)
+{
+	const char *name = flags ? "lie-trusted" : "lie-default";
+	struct shoal_registry *reg;
+	struct shoal_pub_options po;
+	struct shoal_sub_options so;
+	struct shoal__pubsub_sub_line *line;
+	struct shoal_pub *pub;
+	struct shoal_sub *sub;
+	struct subs_view v;
+	struct shoal_msg m;
+	uint64_t x = 0x5eed, got;
+	void *loan;
+
+	CHECK_EQ(test_registry_open(path, &reg), 0);
+	shoal_pub_options_init(&po);
+	po.registry = reg;
+	po.capacity = 4;
+	po.max_payload = 8;
+	po.max_subscribers = MAX_SUBS;
+	po.send_timeout_ns = 0;
+	po.flags = flags;
+	CHECK_EQ(shoal_pub_create(name, &po, &pub), 0);
+	shoal_sub_options_init(&so);
+	so.registry = reg;
+	CHECK_EQ(shoal_sub_open(name, &so, &sub), 0);
+	CHECK_EQ(shoal_pub_subscribers(pub), 1);
+	CHECK(open_subs_view(reg, name, 1, &v) == TEST_PASS);
+	line = own_line(&v);
+	CHECK(line != NULL);
+
+	/* Seqs 0..3 fill the ring; we hold 0. */
+	for (uint64_t i = 0; i < 4; i++)
+		CHECK_EQ(shoal_pub_write(pub, &i, 8, NULL), 0);
+	CHECK_EQ(shoal_sub_take(sub, &m, 0), 0);
+	CHECK_EQ(m.seq, 0);
+	CHECK(shoal_sub_valid(sub, &m));
+	CHECK_EQ(shoal_pub_loan(pub, 8, &loan), -EAGAIN);
+
+	/* The lie, and the publisher writing seq 4 into seq 0's slot. */
+	atomic_store(&line->cursor, 1);
+	CHECK_EQ(shoal_pub_loan(pub, 8, &loan), 0);
+	memcpy(loan, &x, 8);
+	memcpy(&got, m.data, 8);
+	CHECK_EQ(got, x); /* what we hold is being overwritten */
+	if (flags & SHOAL_PUB_TRUSTED_SUBSCRIBERS) {
+		/* No odd stamp: the overwrite in progress goes unseen. */
+		CHECK(shoal_sub_valid(sub, &m));
+		CHECK_EQ(shoal_sub_release(sub, &m), 0);
+	} else {
+		CHECK(!shoal_sub_valid(sub, &m));
+		CHECK_EQ(shoal_sub_release(sub, &m), -ESTALE);
+	}
+	/* Either way the release stored our own cursor again, and the rest
+	 * flows in order. */
+	CHECK_EQ(atomic_load(&line->cursor), 1);
+	CHECK_EQ(shoal_pub_send(pub, loan, 8), 0);
+	for (uint64_t want = 1; want <= 4; want++) {
+		CHECK_EQ(shoal_sub_take(sub, &m, 0), 0);
+		CHECK_EQ(m.seq, want);
+		memcpy(&got, m.data, 8);
+		CHECK_EQ(got, want < 4 ? want : x);
+		CHECK_EQ(shoal_sub_release(sub, &m), 0);
+	}
+
+	close_subs_view(&v);
+	shoal_sub_close(sub);
+	shoal_pub_destroy(pub);
+	shoal_registry_destroy(reg);
+	return TEST_PASS;
+}
+
+static int test_lie_default(void)
+{
+	return lie_about_cursor(0);
+}
+
+static int test_lie_trusted(void)
+{
+	return lie_about_cursor(SHOAL_PUB_TRUSTED_SUBSCRIBERS);
+}
+
 static int alive(pid_t pid, const char *what, const char *name)
 {
 	int st;
@@ -554,6 +666,8 @@ int main(int argc, char **argv)
 	if (!sets ||
 	    test_fresh_path(path, sizeof(path), top, sizeof(top), geteuid()))
 		return TEST_FAIL;
+	RUN(test_lie_default);
+	RUN(test_lie_trusted);
 	RUN(test_hostile);
 	test_remove_tree(top);
 	return test_result();

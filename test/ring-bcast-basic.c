@@ -398,6 +398,47 @@ static int test_premark(void)
 	CHECK_EQ(pub_u64(&r, 0), 0);
 	CHECK_EQ(atomic_load(&shoal__bcast_slot_at(&r.m, 1)->stamp), 0);
 	ring_free(&r);
+	/* Trusted (reliable): marked and judged, but no odd stamp, neither
+	 * premarked nor at a loan; the messages are whole all the same. */
+	CHECK(ring_make(&r, 4, 8, 0, 1) == 0);
+	shoal__bcast_pub_trust_lines(&r.pub);
+	CHECK_EQ(r.pub.odd_marks, 0);
+	shoal__bcast_join(&r.sub[0], &r.m, 0, 0);
+	CHECK_EQ(pub_u64(&r, 100), 0);
+	CHECK_EQ(r.pub.marked_end, 2); /* slot 1 premarked, no odd stamp */
+	CHECK_EQ(atomic_load(&shoal__bcast_slot_at(&r.m, 1)->stamp), 0);
+	{
+		uint64_t x;
+		struct shoal__bcast_view v;
+
+		CHECK_EQ(take_u64(&r.sub[0], &x, &v), 0);
+		CHECK_EQ(x, 100);
+	}
+	for (uint64_t i = 1; i < 10; i++) {
+		uint64_t x;
+		struct shoal__bcast_view v;
+
+		CHECK_EQ(pub_u64(&r, i), 0);
+		/* The next slot still shows its old message (or nothing),
+		 * premarked or not. */
+		CHECK_EQ(atomic_load(&shoal__bcast_slot_at(&r.m, i + 1)->stamp),
+			 i + 1 < 4 ? 0 : shoal__bcast_stamp(i + 1 - 4));
+		CHECK_EQ(take_u64(&r.sub[0], &x, &v), 0);
+		CHECK_EQ(x, i);
+	}
+	ring_free(&r);
+	/* Lossy ignores it: a reader of the old message needs the odd
+	 * stamp. */
+	CHECK(ring_make(&r, 4, 8, 0, 0) == 0);
+	shoal__bcast_pub_trust_lines(&r.pub);
+	CHECK_EQ(r.pub.odd_marks, 1);
+	{
+		struct shoal__bcast_slot *sl;
+
+		CHECK_EQ(shoal__bcast_try_loan(&r.pub, &sl), 0);
+		CHECK_EQ(atomic_load(&sl->stamp), shoal__bcast_stamp(0) | 1);
+	}
+	ring_free(&r);
 	return TEST_PASS;
 }
 

@@ -100,6 +100,7 @@ class Publisher:
         max_loans: int = ...,
         pools: Optional[Sequence[Tuple[int, int]]] = ...,
         origin: Optional[str] = ...,
+        trusted_subscribers: bool = ...,
     ) -> None: ...
     @property
     def epoch(self) -> int: ...

@@ -156,6 +156,7 @@ static int pub_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 				  "max_loans",
 				  "pools",
 				  "origin",
+				  "trusted_subscribers",
 				  NULL };
 	struct shoal_pub_options o;
 	struct shoal_pub *pub = NULL;
@@ -163,7 +164,7 @@ static int pub_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 	PyObject *delivery = NULL, *send_timeout = Py_None, *access = NULL;
 	PyObject *registry = Py_None, *pools = Py_None;
 	struct shoal_pool pool[SHOAL_PUB_POOLS_MAX];
-	int timestamp = 0, d, a, err;
+	int timestamp = 0, trusted = 0, d, a, err;
 	unsigned int capacity, max_payload, uh, history, max_subs, tsize = 0,
 								   talign = 0;
 	unsigned int max_pubs = 1, max_loans = 1;
@@ -181,10 +182,11 @@ static int pub_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 	history = o.history;
 	max_subs = o.max_subscribers;
 	if (!PyArg_ParseTupleAndKeywords(
-		    args, kw, "s|$OIIIIIOpOzIIOIIOz", kwlist, &name, &delivery,
+		    args, kw, "s|$OIIIIIOpOzIIOIIOzp", kwlist, &name, &delivery,
 		    &capacity, &max_payload, &uh, &history, &max_subs,
 		    &send_timeout, &timestamp, &access, &type_name, &tsize,
-		    &talign, &registry, &max_pubs, &max_loans, &pools, &origin))
+		    &talign, &registry, &max_pubs, &max_loans, &pools, &origin,
+		    &trusted))
 		return -1;
 	if (pools != Py_None && parse_pools(pools, pool, &o.npools))
 		return -1;
@@ -211,7 +213,8 @@ static int pub_init(shoalpy_handle *self, PyObject *args, PyObject *kw)
 	o.max_subscribers = max_subs;
 	o.max_publishers = max_pubs;
 	o.max_loans = max_loans;
-	o.flags = timestamp ? SHOAL_PUB_TIMESTAMP : 0;
+	o.flags = (timestamp ? SHOAL_PUB_TIMESTAMP : 0) |
+		  (trusted ? SHOAL_PUB_TRUSTED_SUBSCRIBERS : 0);
 	o.type_name = type_name;
 	o.type_size = tsize;
 	o.type_align = talign;

@@ -163,6 +163,20 @@ def test_user_header_and_timestamp(registry):
             assert msg.epoch == pub.epoch
 
 
+def test_trusted_subscribers(registry):
+    # SHOAL_PUB_TRUSTED_SUBSCRIBERS: no odd stamps; every message still
+    # arrives whole and in order, across several laps of the ring.
+    with shoal.Publisher("py/trusted", capacity=4,
+                         trusted_subscribers=True) as pub, \
+            shoal.Subscriber("py/trusted") as sub:
+        for i in range(20):
+            pub.send(b"%d" % i)
+            with sub.take(1) as msg:
+                assert bytes(msg) == b"%d" % i
+                assert msg.seq == i
+                assert msg.valid()
+
+
 def test_lossy_lapped(registry):
     with shoal.Publisher("py/lossy", delivery="lossy", capacity=4) as pub, \
             shoal.Subscriber("py/lossy") as sub:

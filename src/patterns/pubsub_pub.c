@@ -113,7 +113,8 @@ static int check_pub_options(const struct shoal_pub_options *o)
 				   "pub: max_subscribers %u not in 1..%u",
 				   o->max_subscribers,
 				   SHOAL_PUB_SUBSCRIBERS_MAX);
-	if (o->flags & ~(uint32_t)SHOAL_PUB_TIMESTAMP)
+	if (o->flags &
+	    ~(uint32_t)(SHOAL_PUB_TIMESTAMP | SHOAL_PUB_TRUSTED_SUBSCRIBERS))
 		return shoal__fail(-EINVAL, "pub: unknown flags 0x%x",
 				   o->flags);
 	if (o->max_publishers > SHOAL_PUB_PUBLISHERS_MAX)
@@ -409,9 +410,13 @@ int shoal__pub_ring_init(struct shoal_pub *p)
 		.uh_size = p->uh_size,
 	};
 
-	return shoal__bcast_pub_init(&p->ring, &m,
-				     p->delivery == SHOAL_DELIVERY_RELIABLE,
-				     line_alive, p);
+	int err = shoal__bcast_pub_init(&p->ring, &m,
+					p->delivery == SHOAL_DELIVERY_RELIABLE,
+					line_alive, p);
+
+	if (!err && (p->flags & SHOAL_PUB_TRUSTED_SUBSCRIBERS))
+		shoal__bcast_pub_trust_lines(&p->ring);
+	return err;
 }
 
 uint64_t shoal_pub_epoch(const struct shoal_pub *p)

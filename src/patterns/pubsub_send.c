@@ -573,7 +573,8 @@ int shoal_pub_abort(struct shoal_pub *p, void *ptr)
 	p->loans[seq % SHOAL_PUB_LOANS_MAX].state = LOAN_ABORTED;
 	/* The newest (and the aborted ones it ends): their seqs go back,
 	 * their slots keep the odd stamp (the old message there is gone in
-	 * part, and readers of it see a lap, which is what it is). */
+	 * part, and readers of it see a lap, which is what it is; a trusted
+	 * ring stores none, and no subscriber is on that message). */
 	while (p->ring.loan_end != p->ring.head &&
 	       p->loans[(p->ring.loan_end - 1) % SHOAL_PUB_LOANS_MAX].state ==
 		       LOAN_ABORTED) {

@@ -77,6 +77,7 @@ int shoal__bcast_pub_init(struct shoal__bcast_pub *b,
 	b->m = *m;
 	b->m.data_off = shoal__bcast_data_off(m->uh_size, m->max_payload);
 	b->reliable = reliable != 0;
+	b->odd_marks = 1;
 	b->mask = m->capacity - 1;
 	b->alive = alive;
 	b->user_data = user_data;

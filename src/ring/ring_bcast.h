@@ -14,6 +14,12 @@
  *    stores the odd stamp, release-fences, writes, then release-stores the
  *    even stamp; a reader acquire-loads the stamp, reads, acquire-fences and
  *    re-loads it (the Linux seqlock, and the Disruptor's per-slot sequence).
+ *    A reliable ring whose user trusts its subscribers may leave the odd
+ *    stamp out (shoal__bcast_pub_trust_lines()): no honest subscriber ever
+ *    reads a slot a reliable publisher writes (gating and the join below;
+ *    models/ring_bcast.pml -DTRUSTED asserts it on the payload), so the odd
+ *    stamp only tells a subscriber that a peer lied about its line, and it
+ *    costs a line transfer per message in a stream.
  *  - A subscriber's line holds its cursor: the next seq it takes. A stamp
  *    newer than the cursor means the subscriber was lapped (lossy mode, or
  *    a lying peer): it skips to the oldest message still in the ring and is
@@ -269,7 +275,7 @@ struct shoal__bcast_pub {
 	 * (the pattern bounds it). */
 	uint64_t loan_end;
 	/* Every slot of [loan_end, marked_end) already carries its odd stamp
-	 * and had its room judged: by shoal__bcast_premark_next(), or a loan
+	 * (none in a trusted ring) and had its room judged: by shoal__bcast_premark_next(), or a loan
 	 * given back from the end (shoal__bcast_unloan()). Only grows; joiners
 	 * are told it (tell_joiners()). */
 	uint64_t marked_end;
@@ -283,7 +289,9 @@ struct shoal__bcast_pub {
 	uint32_t known_gen;
 	uint32_t nactive;
 	uint32_t ncounted;
-	uint32_t pad;
+	/* 1: a slot gets its odd stamp before it is written (always, unless
+	 * shoal__bcast_pub_trust_lines() cleared it in a reliable ring). */
+	uint32_t odd_marks;
 	uint32_t *active;
 	shoal__bcast_alive_fn alive;
 	void *user_data;
@@ -299,6 +307,22 @@ int shoal__bcast_pub_init(struct shoal__bcast_pub *b,
 			  const struct shoal__bcast_map *m, int reliable,
 			  shoal__bcast_alive_fn alive, void *user_data);
 void shoal__bcast_pub_fini(struct shoal__bcast_pub *b);
+
+/*
+ * Reliable rings only (a lossy one ignores it): slots get no odd stamp
+ * while written. Every subscriber that is gated on has released a slot's
+ * old message before it is written, and a joiner starts past it, so no
+ * subscriber that keeps to the protocol ever reads a slot being written;
+ * what is lost is the one defence of a subscriber whose line a peer wrote
+ * (a cursor moved forward, a line freed), which then may read a message
+ * while it is overwritten and not be told. For services whose subscribers
+ * are trusted (SHOAL_PUB_TRUSTED_SUBSCRIBERS). Call before the first loan.
+ */
+static inline void shoal__bcast_pub_trust_lines(struct shoal__bcast_pub *b)
+{
+	if (b->reliable)
+		b->odd_marks = 0;
+}
 
 /* Rescans the lines (generation @gen) as seen relative to message @seq. */
 void shoal__bcast_rescan(struct shoal__bcast_pub *b, uint32_t gen,
@@ -370,18 +394,22 @@ static inline void shoal__bcast_loan_announce(struct shoal__bcast_pub *b)
 
 /*
  * Slot @s is about to receive message @seq: its odd stamp first, so a
- * lossy reader still on the old message sees the change, then a release
- * fence, so the payload writes that follow stay after it.
+ * lossy reader still on the old message (or a reliable one a peer lied
+ * about) sees the change, then a release fence, so the payload writes
+ * that follow stay after it. With odd_marks cleared (a trusted reliable
+ * ring) only marked_end moves.
  */
 static inline void shoal__bcast_mark(struct shoal__bcast_pub *b,
 				     struct shoal__bcast_slot *s, uint64_t seq)
 {
-	atomic_store_explicit(&s->stamp, shoal__bcast_stamp(seq) | 1,
-			      memory_order_relaxed);
-	/* Release fence: the payload stores after it stay after the odd
-	 * stamp; pairs with the reader's acquire fence before its re-load of
-	 * the stamp (shoal__bcast_intact). */
-	atomic_thread_fence(memory_order_release);
+	if (b->odd_marks) {
+		atomic_store_explicit(&s->stamp, shoal__bcast_stamp(seq) | 1,
+				      memory_order_relaxed);
+		/* Release fence: the payload stores after it stay after the
+		 * odd stamp; pairs with the reader's acquire fence before its
+		 * re-load of the stamp (shoal__bcast_intact). */
+		atomic_thread_fence(memory_order_release);
+	}
 	if (seq + 1 > b->marked_end)
 		b->marked_end = seq + 1;
 }
@@ -484,7 +512,9 @@ static inline void shoal__bcast_complete_skip(struct shoal__bcast_pub *b,
  * subscriber that busy-polls a slot holds its line: an odd-stamp store at
  * loan time takes the line from it, the subscriber's next poll takes it
  * back, and the payload and final stamp then take it a second time. Marked
- * here, the slot is usually written once per message. Reliable delivery
+ * here, the slot is usually written once per message (in a trusted ring,
+ * which stores no odd stamp, the premark only judges the room, so that the
+ * next loan need not). Reliable delivery
  * only, and only when the slot's old message is known to be released by
  * every subscriber (the cached minimum cursor, at the current generation);
  * else the next loan does it after waiting for room. Not lossy: there the
