@@ -136,7 +136,7 @@ enum {
 	 * a subscriber that keeps to the protocol never reads such a slot,
 	 * and one stamp store less per message is a line transfer less in a
 	 * stream (64 B one at a time: 7-16% more messages per second here,
-	 * 0.81-0.94x of a bare ring's rate instead of 0.70-0.84x;
+	 * 0.81-0.94x of a bare ring's rate instead of 0.67-0.84x;
 	 * bench/README.md). The price: a subscriber whose
 	 * line a peer lied about may read a message while it is overwritten
 	 * and not be told (shoal_sub_valid(), shoal_sub_release() and
