@@ -88,6 +88,7 @@ static int test_pub_sub_info(void)
 	CHECK(strstr(info.out_buf, "pattern:            pubsub\n") != NULL);
 	CHECK_EQ(field(info.out_buf, "owner pid:"), pub.pid);
 	CHECK(strstr(info.out_buf, "delivery:         reliable\n") != NULL);
+	CHECK(strstr(info.out_buf, "flags:            (none)\n") != NULL);
 	CHECK_EQ(field(info.out_buf, "capacity:"), 1024);
 	CHECK_EQ(field(info.out_buf, "max payload:"), 4096);
 	CHECK_EQ(field(info.out_buf, "head:"), 4);
@@ -110,6 +111,7 @@ static int test_pub_sub_info(void)
 	CHECK(strstr(info.out_buf, "\"pattern\": \"pubsub\"") != NULL);
 	CHECK(strstr(info.out_buf, "\"delivery\": \"reliable\"") != NULL);
 	CHECK(strstr(info.out_buf, "\"capacity\": 1024") != NULL);
+	CHECK(strstr(info.out_buf, "\"flags\": 0,") != NULL);
 	CHECK(strstr(info.out_buf, "\"slot_stride\": ") != NULL);
 	CHECK(strstr(info.out_buf, "\"head\": 4") != NULL);
 	CHECK(strstr(info.out_buf, "\"sent\": 4") != NULL);
@@ -226,7 +228,8 @@ static int test_pools(void)
 		"chunks, so it takes a 4 KiB one\n"
 		"short again\n";
 
-	CHECK_EQ(start(&pub, 1, "pub", "t/pools", "--pools", "64x4,4Kx2", NULL),
+	CHECK_EQ(start(&pub, 1, "pub", "t/pools", "--pools", "64x4,4Kx2",
+		       "--trusted-subscribers", NULL),
 		 0);
 	CHECK_EQ(wait_subscribers("t/pools", 0, NULL, &pub), 0);
 	CHECK_EQ(start(&sub, 0, "sub", "t/pools", "--count", "3", NULL), 0);
@@ -239,7 +242,9 @@ static int test_pools(void)
 	CHECK(strstr(info.out_buf,
 		     "pool 1:           2 chunks of 4096 bytes\n"));
 	CHECK_EQ(field(info.out_buf, "max payload:"), 4096);
+	CHECK(strstr(info.out_buf, "flags:            trusted_subscribers\n"));
 	CHECK_EQ(run(&info, "info", "t/pools", "--json", NULL), 0);
+	CHECK(strstr(info.out_buf, "\"flags\": 2,"));
 	CHECK(json_valid(info.out_buf));
 	CHECK(strstr(info.out_buf, "\"pools\": [{\"size\": 64, \"count\": 4}, "
 				   "{\"size\": 4096, \"count\": 2}]"));

@@ -13,6 +13,7 @@
 struct pub_args {
 	int delivery;
 	int verbose;
+	int trusted;
 	uint64_t capacity, max_payload, history, size, count;
 	double rate;
 	const char *pools;
@@ -175,6 +176,7 @@ static int cmd_pub(const struct cli_cmd *cmd, int argc, char **argv)
 		CLI_OPT_DOUBLE("--rate", &a.rate),
 		CLI_OPT_U64("--size", &a.size, SHOAL_PUB_PAYLOAD_MAX),
 		CLI_OPT_U64("--count", &a.count, 0),
+		CLI_OPT_FLAG("--trusted-subscribers", NULL, &a.trusted),
 		CLI_OPT_FLAG("--verbose", "-v", &a.verbose),
 		CLI_OPT_END,
 	};
@@ -186,6 +188,8 @@ static int cmd_pub(const struct cli_cmd *cmd, int argc, char **argv)
 		return cli_usage_error(cmd, "--size needs --rate");
 	shoal_pub_options_init(&o);
 	o.delivery = (enum shoal_delivery)a.delivery;
+	if (a.trusted)
+		o.flags |= SHOAL_PUB_TRUSTED_SUBSCRIBERS;
 	if (cli_given(opts, "--capacity"))
 		o.capacity = (uint32_t)a.capacity;
 	if (cli_given(opts, "--history"))
@@ -244,7 +248,8 @@ const struct cli_cmd cli_cmd_pub = {
 	.synopsis = "pub NAME [--reliable|--lossy] [--capacity N] "
 		    "[--max-payload B] [--history H]\n"
 		    "                 [--pools SIZExCOUNT,...] [--rate HZ "
-		    "[--size B]] [--count N] [-v]",
+		    "[--size B]] [--count N]\n"
+		    "                 [--trusted-subscribers] [-v]",
 	.help = "Publishes service NAME. Each line of stdin is one message "
 		"(without its\n"
 		"newline) until EOF; with --rate, generated messages instead "
@@ -270,6 +275,11 @@ const struct cli_cmd cli_cmd_pub = {
 		"each message\n"
 		"                    takes a chunk of the smallest size that "
 		"holds it\n"
+		"  --trusted-subscribers\n"
+		"                    reliable: no odd stamps (faster streams); "
+		"a subscriber\n"
+		"                    a peer lies about may read a torn "
+		"message unawares\n"
 		"  --rate HZ         generate HZ messages per second; 0: as "
 		"fast as possible\n"
 		"  --size B          bytes per generated message (default "

@@ -295,12 +295,36 @@ static const char *delivery_name(enum shoal_delivery d)
 	return d == SHOAL_DELIVERY_LOSSY ? "lossy" : "reliable";
 }
 
+/* A ring's SHOAL_PUB_* flags by name ("(none)"; bits we do not know in
+ * hex: the header is the publisher's word). */
+static const char *pub_flags_text(uint32_t f, char *buf, size_t n)
+{
+	static const struct {
+		uint32_t bit;
+		const char *name;
+	} known[] = { { SHOAL_PUB_TIMESTAMP, "timestamp" },
+		      { SHOAL_PUB_TRUSTED_SUBSCRIBERS,
+			"trusted_subscribers" } };
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (f & known[i].bit) {
+			len += (size_t)snprintf(buf + len, n - len, "%s%s",
+						len ? ", " : "", known[i].name);
+			f &= ~known[i].bit;
+		}
+	if (f)
+		snprintf(buf + len, n - len, "%s0x%x", len ? ", " : "", f);
+	return buf[0] ? buf : "(none)";
+}
+
 static void info_text(const struct shoal_service_info *s, int64_t now_ns,
 		      const struct shoal_pubsub_info *ps,
 		      const struct shoal_pubsub_sub_info *subs, uint32_t nsubs,
 		      const struct cli_pattern_info *pi)
 {
-	char pid[16];
+	char pid[16], flags[64];
 
 	printf("service:            %s\n", s->name);
 	printf("pattern:            %s\n", cli_pattern_name(s->pattern));
@@ -331,6 +355,8 @@ static void info_text(const struct shoal_service_info *s, int64_t now_ns,
 	printf("  user header:      %u\n", ps->user_header_size);
 	printf("  history:          %u\n", ps->history);
 	printf("  max subscribers:  %u\n", ps->max_subscribers);
+	printf("  flags:            %s\n",
+	       pub_flags_text(ps->flags, flags, sizeof(flags)));
 	if (ps->max_publishers > 1)
 		printf("  publishers:       %u live of %u (this ring: slot "
 		       "%u)\n",
@@ -405,11 +431,11 @@ static void info_json(const struct shoal_service_info *s, int64_t now_ns,
 	       "\"slot_stride\": %u, \"max_payload\": %u, "
 	       "\"user_header_size\": %u, \"history\": %u, "
 	       "\"max_subscribers\": %u, \"payload_bytes\": %llu, "
-	       "\"subscriber_bytes\": %llu, \"pools\": [",
+	       "\"subscriber_bytes\": %llu, \"flags\": %u, \"pools\": [",
 	       delivery_name(ps->delivery), ps->capacity, ps->slot_stride,
 	       ps->max_payload, ps->user_header_size, ps->history,
 	       ps->max_subscribers, (unsigned long long)ps->payload_bytes,
-	       (unsigned long long)ps->subscriber_bytes);
+	       (unsigned long long)ps->subscriber_bytes, ps->flags);
 	for (uint32_t c = 0; c < ps->npools; c++)
 		printf("%s{\"size\": %u, \"count\": %u}", c ? ", " : "",
 		       ps->pools[c].size, ps->pools[c].count);

@@ -561,6 +561,12 @@ struct shoal_pubsub_info {
 	 * slot_stride a reference's slot. */
 	uint32_t npools;
 	struct shoal_pool pools[SHOAL_PUB_POOLS_MAX];
+	/* SHOAL_PUB_* of this ring, as its publisher wrote them (untrusted,
+	 * unknown bits included): a subscriber can see whether its
+	 * messages carry timestamps, and whether the service trusts its
+	 * subscribers (SHOAL_PUB_TRUSTED_SUBSCRIBERS: an overwrite in
+	 * progress then goes unseen by a subscriber a peer lied about). */
+	uint32_t flags;
 };
 
 struct shoal_pubsub_sub_info {

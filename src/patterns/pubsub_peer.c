@@ -326,6 +326,7 @@ int shoal_pubsub_inspect(struct shoal_registry *reg, const char *name,
 	info->pub.subscribers = live;
 	info->max_publishers = g.max_pubs;
 	info->pub.slot = g.slot;
+	info->flags = g.flags;
 	info->publishers = count_publishers(in.reg, name, g.max_pubs);
 	info->npools = g.pools.n;
 	for (uint32_t c = 0; c < g.pools.n; c++)
