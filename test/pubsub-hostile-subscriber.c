@@ -36,7 +36,7 @@
 #include "harness.h"
 #include "registry_util.h"
 #include "pubsub_util.h"
-#include "patterns/pubsub_layout.h"
+#include "patterns/pubsub_internal.h"
 #include "registry/registry_internal.h"
 
 #define MAX_LEN 256u
@@ -440,8 +440,8 @@ static void free_snapshot(struct snapshot *sn)
 /* The line of the subscriber whose pid is ours, in view @v. */
 static struct shoal__pubsub_sub_line *own_line(struct subs_view *v)
 {
-	struct shoal__pubsub_sub_line *l = shoal__lines_first(
-		v->map + v->obj_off, sizeof(struct shoal__pubsub_subs_header),
+	struct shoal__pubsub_sub_line *l = subs_lines(
+		(struct shoal__pubsub_subs_header *)(v->map + v->obj_off),
 		MAX_SUBS);
 
 	for (uint32_t i = 0; i < MAX_SUBS; i++)

@@ -275,9 +275,10 @@ struct shoal__bcast_pub {
 	 * (the pattern bounds it). */
 	uint64_t loan_end;
 	/* Every slot of [loan_end, marked_end) already carries its odd stamp
-	 * (none in a trusted ring) and had its room judged: by shoal__bcast_premark_next(), or a loan
-	 * given back from the end (shoal__bcast_unloan()). Only grows; joiners
-	 * are told it (tell_joiners()). */
+	 * (none in a trusted ring) and had its room judged: by
+	 * shoal__bcast_premark_next(), or a loan given back from the end
+	 * (shoal__bcast_unloan()). Only grows; joiners are told it
+	 * (tell_joiners()). */
 	uint64_t marked_end;
 	/* The largest bound stored (the word only grows: a smaller one would
 	 * let a joiner start at a slot a cut batch or loan already marked). */
@@ -514,10 +515,10 @@ static inline void shoal__bcast_complete_skip(struct shoal__bcast_pub *b,
  * back, and the payload and final stamp then take it a second time. Marked
  * here, the slot is usually written once per message (in a trusted ring,
  * which stores no odd stamp, the premark only judges the room, so that the
- * next loan need not). Reliable delivery
- * only, and only when the slot's old message is known to be released by
- * every subscriber (the cached minimum cursor, at the current generation);
- * else the next loan does it after waiting for room. Not lossy: there the
+ * next loan need not). Reliable delivery only, and only when the slot's
+ * old message is known to be released by every subscriber (the cached
+ * minimum cursor, at the current generation); else the next loan does it
+ * after waiting for room. Not lossy: there the
  * old message stays readable by a lagging subscriber until the next loan
  * really needs the slot, so a lossy ring keeps its whole capacity.
  * Called after the full fence that follows the store of head, so a joining
